@@ -1,0 +1,316 @@
+/**
+ * Block bitmaps: which blocks of a segment live at its alternate location.
+ *
+ * A bitmap is immutable. Bits are kept in 32-bit words (bit k is bit `k & 31` of word `k >>> 5`),
+ * and every bit past `size` in the last word is always clear, so counting, comparing and
+ * scanning can work a whole word at a time.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { validationError, type ValidationError } from '../errors.js';
+
+/** Largest bitmap this library builds: far more blocks than any sensible segment has. */
+export const MAX_BITMAP_SIZE = 1 << 24;
+
+/**
+ * An immutable set of block offsets `0 .. size-1`.
+ *
+ * @example
+ * const b = Bitmap.fromOffsets(10, [2, 7, 8]); // Right(bitmap)
+ */
+export interface Bitmap {
+  /** Number of blocks the bitmap covers (the segment size). */
+  readonly size: number;
+  /** @internal The words; never mutate them. */
+  readonly words: Uint32Array;
+}
+
+/** A maximal run of equal bits: `length` blocks from `start`, all `set` or all clear. */
+export interface BitRun {
+  readonly start: number;
+  readonly length: number;
+  readonly set: boolean;
+}
+
+class BitmapValue implements Bitmap {
+  constructor(
+    readonly size: number,
+    readonly words: Uint32Array,
+  ) {
+    Object.freeze(this);
+  }
+  toString(): string {
+    return format(this);
+  }
+}
+
+const wordCount = (size: number): number => (size + 31) >>> 5;
+
+/** Mask of the valid bits of the last word. */
+const tailMask = (size: number): number => {
+  const r = size & 31;
+  return r === 0 ? 0xffffffff : (1 << r) - 1;
+};
+
+/** Number of set bits in a 32-bit word. */
+export const popcount32 = (x: number): number => {
+  x = x - ((x >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  x = (x + (x >>> 4)) & 0x0f0f0f0f;
+  return Math.imul(x, 0x01010101) >>> 24;
+};
+
+/** Index of the lowest set bit of a non-zero word. */
+const lowestBit = (x: number): number => 31 - Math.clz32(x & -x);
+
+/** @internal Wraps words the caller promises not to touch again. */
+export const unsafeFromWords = (size: number, words: Uint32Array): Bitmap => new BitmapValue(size, words);
+
+/** True when `value` is a bitmap built by this module. */
+export const isBitmap = (value: unknown): value is Bitmap => value instanceof BitmapValue;
+
+const checkSize = (size: unknown): ValidationError[] =>
+  typeof size === 'number' && Number.isSafeInteger(size) && size >= 1 && size <= MAX_BITMAP_SIZE
+    ? []
+    : [validationError('size', size, `must be an integer from 1 to ${MAX_BITMAP_SIZE}`)];
+
+/** A bitmap of `size` blocks with no bit set. */
+export const empty = (size: number): E.Either<ValidationError[], Bitmap> => {
+  const errors = checkSize(size);
+  return errors.length > 0 ? E.left(errors) : E.right(new BitmapValue(size, new Uint32Array(wordCount(size))));
+};
+
+/** A bitmap of `size` blocks with every bit set. */
+export const full = (size: number): E.Either<ValidationError[], Bitmap> =>
+  E.map((b: Bitmap) => fillUnchecked(b, 0, size, true))(empty(size));
+
+/** Sets or clears bits `start .. end-1` of a copy of `b`, with no bounds checks. */
+const fillUnchecked = (b: Bitmap, start: number, end: number, set: boolean): Bitmap => {
+  const words = b.words.slice();
+  fillWords(words, start, end, set);
+  return new BitmapValue(b.size, words);
+};
+
+/** @internal Sets or clears bits `start .. end-1` of `words` in place, a word at a time. */
+export const fillWords = (words: Uint32Array, start: number, end: number, set: boolean): void => {
+  if (start >= end) return;
+  const first = start >>> 5;
+  const last = (end - 1) >>> 5;
+  for (let w = first; w <= last; w++) {
+    const lo = w === first ? start & 31 : 0;
+    const hi = w === last ? ((end - 1) & 31) + 1 : 32;
+    const mask = hi - lo === 32 ? 0xffffffff : ((1 << (hi - lo)) - 1) << lo;
+    words[w] = set ? (words[w]! | mask) >>> 0 : (words[w]! & ~mask) >>> 0;
+  }
+};
+
+const checkRange = (size: number, start: unknown, length: unknown, field: string): ValidationError[] => {
+  const errors: ValidationError[] = [];
+  if (typeof start !== 'number' || !Number.isSafeInteger(start) || start < 0 || start > size)
+    errors.push(validationError(`${field}.start`, start, `must be an integer from 0 to ${size}`));
+  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0)
+    errors.push(validationError(`${field}.length`, length, 'must be a non-negative safe integer'));
+  if (errors.length === 0 && (start as number) + (length as number) > size)
+    errors.push(
+      validationError(field, { start, length }, `must lie inside the bitmap's ${size} blocks`),
+    );
+  return errors;
+};
+
+/**
+ * A bitmap of `size` blocks with exactly the given offsets set (duplicates allowed).
+ *
+ * @example
+ * fromOffsets(10, [2, 7, 8]) // Right: blocks 2, 7 and 8 set
+ * fromOffsets(10, [10])      // Left: offsets[0] out of range
+ */
+export const fromOffsets = (size: number, offsets: ReadonlyArray<number>): E.Either<ValidationError[], Bitmap> => {
+  const errors = checkSize(size);
+  if (errors.length > 0) return E.left(errors);
+  const words = new Uint32Array(wordCount(size));
+  offsets.forEach((k, i) => {
+    if (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 0 || k >= size) {
+      errors.push(validationError(`offsets[${i}]`, k, `must be an integer from 0 to ${size - 1}`));
+    } else {
+      words[k >>> 5] = (words[k >>> 5]! | (1 << (k & 31))) >>> 0;
+    }
+  });
+  return errors.length > 0 ? E.left(errors) : E.right(new BitmapValue(size, words));
+};
+
+/** A bitmap of `size` blocks with every block of the given `{ start, length }` ranges set. */
+export const fromRanges = (
+  size: number,
+  ranges: ReadonlyArray<{ readonly start: number; readonly length: number }>,
+): E.Either<ValidationError[], Bitmap> => {
+  const errors = checkSize(size);
+  if (errors.length > 0) return E.left(errors);
+  const words = new Uint32Array(wordCount(size));
+  ranges.forEach((r, i) => {
+    const rangeErrors = checkRange(size, r?.start, r?.length, `ranges[${i}]`);
+    if (rangeErrors.length > 0) errors.push(...rangeErrors);
+    else fillWords(words, r.start, r.start + r.length, true);
+  });
+  return errors.length > 0 ? E.left(errors) : E.right(new BitmapValue(size, words));
+};
+
+/** Whether block `k` is set; `false` for any `k` outside `0 .. size-1`. */
+export const has = (b: Bitmap, k: number): boolean =>
+  Number.isInteger(k) && k >= 0 && k < b.size && ((b.words[k >>> 5]! >>> (k & 31)) & 1) === 1;
+
+/** A copy of `b` with blocks `start .. start+length-1` set. */
+export const setRange = (b: Bitmap, start: number, length: number): E.Either<ValidationError[], Bitmap> => {
+  const errors = checkRange(b.size, start, length, 'range');
+  return errors.length > 0 ? E.left(errors) : E.right(fillUnchecked(b, start, start + length, true));
+};
+
+/** A copy of `b` with blocks `start .. start+length-1` clear. */
+export const clearRange = (b: Bitmap, start: number, length: number): E.Either<ValidationError[], Bitmap> => {
+  const errors = checkRange(b.size, start, length, 'range');
+  return errors.length > 0 ? E.left(errors) : E.right(fillUnchecked(b, start, start + length, false));
+};
+
+/** Number of set blocks. */
+export const count = (b: Bitmap): number => {
+  let n = 0;
+  for (let i = 0; i < b.words.length; i++) n += popcount32(b.words[i]!);
+  return n;
+};
+
+/** True when no block is set. */
+export const isEmpty = (b: Bitmap): boolean => b.words.every((w) => w === 0);
+
+/** True when every block is set. */
+export const isFull = (b: Bitmap): boolean => count(b) === b.size;
+
+/**
+ * @internal First offset in `from .. to-1` whose bit equals `set`, or `to` when there is none.
+ * Scans whole words: the bits that cannot match are masked away and the lowest remaining bit wins.
+ */
+export const scanFor = (words: Uint32Array, from: number, to: number, set: boolean): number => {
+  if (from >= to) return to;
+  let w = from >>> 5;
+  let word = set ? words[w]! : ~words[w]!;
+  word &= ~0 << (from & 31); // forget bits below `from`
+  const lastWord = (to - 1) >>> 5;
+  for (;;) {
+    if (word !== 0) {
+      const k = (w << 5) + lowestBit(word);
+      return k < to ? k : to;
+    }
+    if (w >= lastWord) return to;
+    w++;
+    word = set ? words[w]! : ~words[w]!;
+  }
+};
+
+/** Offset of the first set block, or `-1`. */
+export const firstSet = (b: Bitmap): number => {
+  const k = scanFor(b.words, 0, b.size, true);
+  return k < b.size ? k : -1;
+};
+
+/** Offset of the first clear block, or `-1`. */
+export const firstClear = (b: Bitmap): number => {
+  const k = scanFor(b.words, 0, b.size, false);
+  return k < b.size ? k : -1;
+};
+
+/** @internal Maximal runs over `from .. to-1`, with no bounds checks. */
+export function* runsUnchecked(b: Bitmap, from: number, to: number): Generator<BitRun> {
+  let at = from;
+  while (at < to) {
+    const set = ((b.words[at >>> 5]! >>> (at & 31)) & 1) === 1;
+    const end = scanFor(b.words, at, to, !set);
+    yield { start: at, length: end - at, set };
+    at = end;
+  }
+}
+
+/**
+ * The maximal runs of equal bits over `start .. start+length-1` (the whole bitmap by default),
+ * in order. Each step skips whole words, so a sparse or dense bitmap costs per run, not per bit.
+ *
+ * @example
+ * runs(fromOffsets(10, [2, 7, 8]) as Bitmap) // Right: 0-1 clear, 2 set, 3-6 clear, 7-8 set, 9 clear
+ */
+export const runs = (b: Bitmap, start = 0, length = b.size - start): E.Either<ValidationError[], BitRun[]> => {
+  const errors = checkRange(b.size, start, length, 'range');
+  return errors.length > 0 ? E.left(errors) : E.right([...runsUnchecked(b, start, start + length)]);
+};
+
+const combine = (
+  a: Bitmap,
+  b: Bitmap,
+  op: (x: number, y: number) => number,
+): E.Either<ValidationError[], Bitmap> => {
+  if (a.size !== b.size)
+    return E.left([validationError('size', b.size, `must equal the other bitmap's size ${a.size}`)]);
+  const words = new Uint32Array(a.words.length);
+  for (let i = 0; i < words.length; i++) words[i] = op(a.words[i]!, b.words[i]!) >>> 0;
+  return E.right(new BitmapValue(a.size, words));
+};
+
+/** Blocks set in `a` or `b` (both of one size). */
+export const union = (a: Bitmap, b: Bitmap) => combine(a, b, (x, y) => x | y);
+/** Blocks set in both `a` and `b`. */
+export const intersection = (a: Bitmap, b: Bitmap) => combine(a, b, (x, y) => x & y);
+/** Blocks set in `a` but not in `b`. */
+export const difference = (a: Bitmap, b: Bitmap) => combine(a, b, (x, y) => x & ~y);
+
+/** Same size and same blocks set. */
+export const equals = (a: Bitmap, b: Bitmap): boolean => {
+  if (a.size !== b.size) return false;
+  for (let i = 0; i < a.words.length; i++) if (a.words[i] !== b.words[i]) return false;
+  return true;
+};
+
+/** Offsets of the set blocks, ascending. */
+export const toOffsets = (b: Bitmap): number[] => {
+  const out: number[] = [];
+  for (const r of runsUnchecked(b, 0, b.size)) if (r.set) for (let k = r.start; k < r.start + r.length; k++) out.push(k);
+  return out;
+};
+
+/**
+ * Compact, stable text: the set runs as `a` or `a-b`, comma separated, ascending (`2,7-8`);
+ * the empty string when nothing is set. The size is not part of the text.
+ */
+export const format = (b: Bitmap): string => {
+  const parts: string[] = [];
+  for (const r of runsUnchecked(b, 0, b.size))
+    if (r.set) parts.push(r.length === 1 ? `${r.start}` : `${r.start}-${r.start + r.length - 1}`);
+  return parts.join(',');
+};
+
+const RUN = /^(0|[1-9][0-9]*)(?:-(0|[1-9][0-9]*))?$/;
+
+/**
+ * Reads the text of {@link format} back, for a bitmap of `size` blocks. Runs must be ascending
+ * and must not touch or overlap, so each bitmap has exactly one text.
+ *
+ * @example
+ * parse(10, '2,7-8') // Right: blocks 2, 7 and 8 set
+ */
+export const parse = (size: number, text: string): E.Either<ValidationError[], Bitmap> => {
+  const sizeErrors = checkSize(size);
+  if (sizeErrors.length > 0) return E.left(sizeErrors);
+  if (typeof text !== 'string') return E.left([validationError('text', text, 'must be a string')]);
+  const words = new Uint32Array(wordCount(size));
+  if (text === '') return E.right(new BitmapValue(size, words));
+  let next = 0; // smallest offset the next run may start at
+  const parts = text.split(',');
+  for (let i = 0; i < parts.length; i++) {
+    const m = RUN.exec(parts[i]!);
+    const field = `text[run ${i}]`;
+    if (!m) return E.left([validationError(field, parts[i], 'must be `a` or `a-b` with decimal offsets')]);
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (hi >= size) return E.left([validationError(field, parts[i], `must lie inside 0..${size - 1}`)]);
+    if (hi < lo) return E.left([validationError(field, parts[i], 'must not end before it starts')]);
+    if (lo < next)
+      return E.left([validationError(field, parts[i], `must start at ${next} or later (runs ascend with a gap between them)`)]);
+    fillWords(words, lo, hi + 1, true);
+    next = hi + 2;
+  }
+  return E.right(new BitmapValue(size, words));
+};
