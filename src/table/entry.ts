@@ -1,0 +1,193 @@
+/**
+ * Mapping entries: where one segment's blocks live, and what an agent may do with them.
+ */
+import * as B from '../bitmap/bitmap.js';
+import type { Bitmap } from '../bitmap/bitmap.js';
+import { checkBlockNumber, validationError, type ValidationError } from '../errors.js';
+
+/** Primary storage of a segment: blocks `start .. start+segmentBlocks-1` of LUN `lun`. */
+export interface Location {
+  readonly lun: number;
+  readonly start: number;
+}
+
+/** A same-sized second location; block k of the segment lives here when bit k of `blocks` is set. */
+export interface Alternate {
+  readonly lun: number;
+  readonly start: number;
+  readonly blocks: Bitmap;
+}
+
+/**
+ * One segment's mapping entry, as stored (DESIGN.md section 2). Every `MappingEntry` is also a
+ * valid {@link EntrySpec}, so an entry read with `getEntry` can be written back unchanged.
+ */
+export interface MappingEntry {
+  readonly location: Location | null;
+  /** Agents may not complete any I/O through this entry: it faults. */
+  readonly invalid: boolean;
+  /** The primary location must not change; reads still go there. */
+  readonly noWrite: boolean;
+  /** Blocks not at the alternate read as zeros without storage I/O. */
+  readonly zero: boolean;
+  /** Every I/O to the segment fails with an error. */
+  readonly error: boolean;
+  readonly alternate: Alternate | null;
+}
+
+/**
+ * What a caller gives to build an entry. Omitted flags are `false`; `alternate.blocks` is the
+ * bitmap, either as segment offsets or as a {@link Bitmap} of `segmentBlocks` blocks.
+ *
+ * @example
+ * const spec: EntrySpec = { location: { lun: 1, start: 0 }, alternate: { lun: 2, start: 10, blocks: [2, 7, 8] } };
+ */
+export interface EntrySpec {
+  readonly location?: Location | null;
+  readonly invalid?: boolean;
+  readonly noWrite?: boolean;
+  readonly zero?: boolean;
+  readonly error?: boolean;
+  readonly alternate?: {
+    readonly lun: number;
+    readonly start: number;
+    readonly blocks: ReadonlyArray<number> | Bitmap;
+  } | null;
+}
+
+/**
+ * Declared LUN sizes in blocks. When given, every extent must lie inside its LUN and every LUN
+ * must be declared.
+ */
+export type LunSizes = ReadonlyMap<number, number> | Readonly<Record<number, number>>;
+
+export const lunSize = (sizes: LunSizes, lun: number): number | undefined =>
+  sizes instanceof Map ? sizes.get(lun) : (sizes as Readonly<Record<number, number>>)[lun];
+
+const FLAG_NAMES = ['invalid', 'noWrite', 'zero', 'error'] as const;
+
+/** Checks that an extent of `length` blocks at `lun:start` is addressable and inside its LUN. */
+const checkExtent = (
+  errors: ValidationError[],
+  field: string,
+  value: { lun?: unknown; start?: unknown },
+  length: number,
+  segment: number | undefined,
+  sizes: LunSizes | undefined,
+): boolean => {
+  const okLun = checkBlockNumber(errors, `${field}.lun`, value.lun, segment);
+  const okStart = checkBlockNumber(errors, `${field}.start`, value.start, segment);
+  if (!okLun || !okStart) return false;
+  const start = value.start as number;
+  if (!Number.isSafeInteger(start + length - 1)) {
+    errors.push(validationError(`${field}.start`, start, `must leave room for ${length} blocks below 2^53`, segment));
+    return false;
+  }
+  if (sizes !== undefined) {
+    const size = lunSize(sizes, value.lun as number);
+    if (size === undefined) {
+      errors.push(validationError(`${field}.lun`, value.lun, 'must be one of the declared LUNs', segment));
+      return false;
+    }
+    if (start + length > size) {
+      errors.push(
+        validationError(field, { lun: value.lun, start }, `must end inside its LUN of ${size} blocks (needs ${length} blocks)`, segment),
+      );
+      return false;
+    }
+  }
+  return true;
+};
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Validates an entry spec for a table of `segmentBlocks`-block segments. Pushes every problem to
+ * `errors` (each naming `segment` and the field) and returns the entry only when there were none.
+ */
+export const validateEntry = (
+  spec: unknown,
+  segmentBlocks: number,
+  segment: number | undefined,
+  errors: ValidationError[],
+  sizes?: LunSizes,
+): MappingEntry | undefined => {
+  if (!isRecord(spec)) {
+    errors.push(validationError('entry', spec, 'must be an object', segment));
+    return undefined;
+  }
+  const before = errors.length;
+  for (const flag of FLAG_NAMES) {
+    const v = spec[flag];
+    if (v !== undefined && typeof v !== 'boolean') errors.push(validationError(flag, v, 'must be a boolean', segment));
+  }
+  let location: Location | null = null;
+  const loc = spec.location;
+  if (loc !== undefined && loc !== null) {
+    if (!isRecord(loc)) errors.push(validationError('location', loc, 'must be { lun, start } or null', segment));
+    else if (checkExtent(errors, 'location', loc, segmentBlocks, segment, sizes))
+      location = { lun: loc.lun as number, start: loc.start as number };
+  }
+  let alternate: Alternate | null = null;
+  const alt = spec.alternate;
+  if (alt !== undefined && alt !== null) {
+    if (!isRecord(alt)) {
+      errors.push(validationError('alternate', alt, 'must be { lun, start, blocks } or null', segment));
+    } else {
+      const okExtent = checkExtent(errors, 'alternate', alt, segmentBlocks, segment, sizes);
+      const blocks = toBitmap(alt.blocks, segmentBlocks, segment, errors);
+      if (okExtent && blocks !== undefined) alternate = { lun: alt.lun as number, start: alt.start as number, blocks };
+    }
+  }
+  const invalid = spec.invalid === true;
+  const zero = spec.zero === true;
+  if (!invalid && !zero && (loc === undefined || loc === null))
+    errors.push(validationError('location', loc ?? null, 'is required unless the entry is invalid or zero', segment));
+  if (errors.length > before) return undefined;
+  return {
+    location,
+    invalid,
+    noWrite: spec.noWrite === true,
+    zero,
+    error: spec.error === true,
+    alternate,
+  };
+};
+
+const toBitmap = (
+  blocks: unknown,
+  segmentBlocks: number,
+  segment: number | undefined,
+  errors: ValidationError[],
+): Bitmap | undefined => {
+  if (B.isBitmap(blocks)) {
+    if (blocks.size === segmentBlocks) return blocks;
+    errors.push(validationError('alternate.blocks', blocks.size, `must be a bitmap of ${segmentBlocks} blocks (its size)`, segment));
+    return undefined;
+  }
+  if (!Array.isArray(blocks)) {
+    errors.push(validationError('alternate.blocks', blocks, 'must be an array of segment offsets or a bitmap', segment));
+    return undefined;
+  }
+  const built = B.fromOffsets(segmentBlocks, blocks);
+  if (built._tag === 'Right') return built.right;
+  for (const e of built.left)
+    errors.push(validationError(`alternate.blocks${e.field.replace(/^offsets/, '')}`, e.value, `must be an offset from 0 to ${segmentBlocks - 1}`, segment));
+  return undefined;
+};
+
+/** Structural equality of two entries (bitmaps compared by content). */
+export const entriesEqual = (a: MappingEntry, b: MappingEntry): boolean =>
+  a.invalid === b.invalid &&
+  a.noWrite === b.noWrite &&
+  a.zero === b.zero &&
+  a.error === b.error &&
+  (a.location === b.location ||
+    (a.location !== null && b.location !== null && a.location.lun === b.location.lun && a.location.start === b.location.start)) &&
+  (a.alternate === b.alternate ||
+    (a.alternate !== null &&
+      b.alternate !== null &&
+      a.alternate.lun === b.alternate.lun &&
+      a.alternate.start === b.alternate.start &&
+      B.equals(a.alternate.blocks, b.alternate.blocks)));

@@ -1,0 +1,393 @@
+/**
+ * Translation: (table, read | write, virtual range) -> physical pieces, or a failure.
+ *
+ * Each block's decision follows DESIGN.md section 2, in this precedence:
+ *
+ * | block k                  | read                | write                                          |
+ * |--------------------------|---------------------|------------------------------------------------|
+ * | `invalid`                | fault `invalid`     | fault `invalid`                                |
+ * | `error`                  | fail `error`        | fail `error`                                   |
+ * | alternate with bit k set | alternate           | alternate                                      |
+ * | `zero`                   | zeros, no I/O       | fault `zero`                                   |
+ * | primary, `noWrite`       | primary             | fault `no-write`; distributed with an alternate: alternate, marking bit k |
+ * | primary                  | primary             | primary                                        |
+ *
+ * A request faults when any block faults (listing every faulting segment) and otherwise fails
+ * when any block is `error`; only a request with neither yields pieces.
+ *
+ * There is one implementation, {@link translateInto}, which writes into a reusable
+ * {@link PieceBuffer} and allocates nothing once the buffer is big enough; {@link translate}
+ * wraps it in objects and `Either` for everyone else.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { validationError, type ValidationError } from '../errors.js';
+import {
+  CHUNK_BITS,
+  F_ERROR,
+  F_INVALID,
+  F_NO_WRITE,
+  F_ZERO,
+  type MappingTable,
+} from '../table/table.js';
+
+export type Op = 'read' | 'write';
+
+/** A host request on a virtual disk: `length` blocks from virtual block `start`. */
+export interface IoRequest {
+  readonly op: Op;
+  readonly start: number;
+  readonly length: number;
+}
+
+/**
+ * Who sets alternate bits (DESIGN.md section 3). `distributed` lets a write to a `noWrite`
+ * segment that has an alternate go to the alternate, marking its blocks.
+ */
+export type Variant = 'centralized' | 'distributed';
+
+export interface TranslateOptions {
+  /** Defaults to `centralized`. */
+  readonly variant?: Variant;
+}
+
+export type PieceKind = 'primary' | 'alternate' | 'zero';
+
+/**
+ * A maximal run of the request with one physical destination: `length` blocks from virtual
+ * block `virtualStart`, at `lun:start` (absent for `zero`, which reads as zeros with no I/O).
+ */
+export interface Piece {
+  readonly kind: PieceKind;
+  readonly virtualStart: number;
+  readonly length: number;
+  readonly lun?: number;
+  readonly start?: number;
+  /**
+   * Distributed variant only: this write goes to the alternate and sets the bits of its blocks;
+   * the host write completes only once the controller has made those bits durable.
+   */
+  readonly marksAlternate?: true;
+}
+
+export type FaultReason = 'invalid' | 'no-write' | 'zero';
+
+export interface SegmentFault {
+  readonly segment: number;
+  readonly reason: FaultReason;
+}
+
+/** Why a request yields no pieces. */
+export type TranslateFailure =
+  | { readonly type: 'fault'; readonly faults: ReadonlyArray<SegmentFault> }
+  | { readonly type: 'error'; readonly segments: ReadonlyArray<number> }
+  | { readonly type: 'out-of-range'; readonly start: number; readonly length: number; readonly diskBlocks: number; readonly message: string }
+  | { readonly type: 'invalid-request'; readonly errors: ReadonlyArray<ValidationError> };
+
+/** Result codes of {@link translateInto}. */
+export const STATUS_OK = 0;
+export const STATUS_FAULT = 1;
+export const STATUS_ERROR = 2;
+export const STATUS_OUT_OF_RANGE = 3;
+export const STATUS_INVALID_REQUEST = 4;
+export type TranslateStatus = 0 | 1 | 2 | 3 | 4;
+
+/** Piece kinds and failure reasons as stored in a {@link PieceBuffer}. */
+export const KIND_PRIMARY = 0;
+export const KIND_ALTERNATE = 1;
+export const KIND_ZERO = 2;
+export const REASON_INVALID = 0;
+export const REASON_NO_WRITE = 1;
+export const REASON_ZERO = 2;
+export const REASON_ERROR = 3;
+
+const KIND_NAMES: readonly PieceKind[] = ['primary', 'alternate', 'zero'];
+const REASON_NAMES: readonly FaultReason[] = ['invalid', 'no-write', 'zero'];
+
+/**
+ * Reusable output of {@link translateInto}: pieces `0 .. count-1` as parallel columns, and the
+ * failing segments `0 .. failureCount-1` with their reasons. Grows (allocating) only when a
+ * request needs more room than any before it.
+ *
+ * @example
+ * const buf = new PieceBuffer();
+ * if (translateInto(table, 'read', 0, 30, buf) === STATUS_OK)
+ *   for (let i = 0; i < buf.count; i++) issue(buf.lun[i], buf.start[i], buf.length[i]);
+ */
+export class PieceBuffer {
+  count = 0;
+  kind: Uint8Array;
+  marks: Uint8Array;
+  virtualStart: Float64Array;
+  length: Float64Array;
+  lun: Uint32Array;
+  start: Float64Array;
+  failureCount = 0;
+  failureSegment: Float64Array;
+  failureReason: Uint8Array;
+
+  constructor(capacity = 16) {
+    const n = Math.max(1, capacity);
+    this.kind = new Uint8Array(n);
+    this.marks = new Uint8Array(n);
+    this.virtualStart = new Float64Array(n);
+    this.length = new Float64Array(n);
+    this.lun = new Uint32Array(n);
+    this.start = new Float64Array(n);
+    this.failureSegment = new Float64Array(n);
+    this.failureReason = new Uint8Array(n);
+  }
+
+  /** @internal */
+  growPieces(): void {
+    const n = this.kind.length * 2;
+    const grow = <T extends Uint8Array | Uint32Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const b = make(n);
+      b.set(a);
+      return b;
+    };
+    this.kind = grow(this.kind, (k) => new Uint8Array(k));
+    this.marks = grow(this.marks, (k) => new Uint8Array(k));
+    this.virtualStart = grow(this.virtualStart, (k) => new Float64Array(k));
+    this.length = grow(this.length, (k) => new Float64Array(k));
+    this.lun = grow(this.lun, (k) => new Uint32Array(k));
+    this.start = grow(this.start, (k) => new Float64Array(k));
+  }
+
+  /** @internal */
+  growFailures(): void {
+    const seg = new Float64Array(this.failureSegment.length * 2);
+    seg.set(this.failureSegment);
+    const reason = new Uint8Array(seg.length);
+    reason.set(this.failureReason);
+    this.failureSegment = seg;
+    this.failureReason = reason;
+  }
+}
+
+/** Appends a piece, merging it into the previous one when they are contiguous in every sense. */
+const emit = (out: PieceBuffer, kind: number, marks: number, v: number, length: number, lun: number, start: number): void => {
+  const last = out.count - 1;
+  if (
+    last >= 0 &&
+    out.kind[last] === kind &&
+    out.marks[last] === marks &&
+    out.virtualStart[last]! + out.length[last]! === v &&
+    (kind === KIND_ZERO || (out.lun[last] === lun && out.start[last]! + out.length[last]! === start))
+  ) {
+    out.length[last] = out.length[last]! + length;
+    return;
+  }
+  if (out.count === out.kind.length) out.growPieces();
+  const i = out.count++;
+  out.kind[i] = kind;
+  out.marks[i] = marks;
+  out.virtualStart[i] = v;
+  out.length[i] = length;
+  out.lun[i] = kind === KIND_ZERO ? 0 : lun;
+  out.start[i] = kind === KIND_ZERO ? 0 : start;
+};
+
+const fail = (out: PieceBuffer, segment: number, reason: number): void => {
+  if (out.failureCount === out.failureSegment.length) out.growFailures();
+  out.failureSegment[out.failureCount] = segment;
+  out.failureReason[out.failureCount++] = reason;
+};
+
+/** First offset in `from .. to-1` whose bit equals `set` (or `to`), a whole word at a time. */
+const scan = (words: Uint32Array, from: number, to: number, set: boolean): number => {
+  let w = from >>> 5;
+  let word = (set ? words[w]! : ~words[w]!) & (~0 << (from & 31));
+  const lastWord = (to - 1) >>> 5;
+  while (word === 0) {
+    if (w >= lastWord) return to;
+    w++;
+    word = set ? words[w]! : ~words[w]!;
+  }
+  const k = (w << 5) + 31 - Math.clz32(word & -word);
+  return k < to ? k : to;
+};
+
+/**
+ * Allocation-free translation into `out` (cleared first). Returns a status code; on
+ * `STATUS_FAULT` or `STATUS_ERROR` the failing segments are in `out.failureSegment` with their
+ * `REASON_*` codes, and no pieces are left in `out`. Same results as {@link translate}.
+ */
+export const translateInto = (
+  table: MappingTable,
+  op: Op,
+  start: number,
+  length: number,
+  out: PieceBuffer,
+  variant: Variant = 'centralized',
+): TranslateStatus => {
+  out.count = 0;
+  out.failureCount = 0;
+  if (!(Number.isSafeInteger(start) && start >= 0 && Number.isSafeInteger(length) && length >= 0) || (op !== 'read' && op !== 'write'))
+    return STATUS_INVALID_REQUEST;
+  const sb = table.segmentBlocks;
+  const end = start + length;
+  if (end > table.segmentCount * sb) return STATUS_OUT_OF_RANGE;
+  const write = op === 'write';
+  const distributed = variant === 'distributed';
+  let faulted = false;
+  let errored = false;
+  let segment = Math.floor(start / sb);
+  let segmentBase = segment * sb;
+  let v = start;
+  while (v < end) {
+    const chunk = table.chunks[segment >>> CHUNK_BITS]!;
+    const i = segment & ((1 << CHUNK_BITS) - 1);
+    const flags = chunk.flags[i]!;
+    const segmentEnd = Math.min(end, segmentBase + sb);
+    if ((flags & F_INVALID) !== 0) {
+      faulted = true;
+      fail(out, segment, REASON_INVALID);
+    } else if ((flags & F_ERROR) !== 0) {
+      errored = true;
+      fail(out, segment, REASON_ERROR);
+    } else {
+      // Decision for blocks not at the alternate.
+      const alt = chunk.alternates === null ? undefined : chunk.alternates[i];
+      let kind = KIND_PRIMARY;
+      let marks = 0;
+      let lun = chunk.lun[i]!;
+      let base = chunk.start[i]!;
+      let reason = -1;
+      if ((flags & F_ZERO) !== 0) {
+        if (write) reason = REASON_ZERO;
+        else kind = KIND_ZERO;
+      } else if (write && (flags & F_NO_WRITE) !== 0) {
+        if (distributed && alt !== undefined) {
+          kind = KIND_ALTERNATE;
+          marks = 1;
+          lun = alt.lun;
+          base = alt.start;
+        } else {
+          reason = REASON_NO_WRITE;
+        }
+      }
+      const from = v - segmentBase;
+      const to = segmentEnd - segmentBase;
+      if (alt === undefined) {
+        if (reason >= 0) {
+          faulted = true;
+          fail(out, segment, reason);
+        } else if (!faulted) emit(out, kind, marks, v, to - from, lun, base + from);
+      } else {
+        // Alternate runs (bit set) and decision runs (bit clear) alternate; find each run's end
+        // with whole-word scans.
+        const words = alt.blocks.words;
+        let k = from;
+        let faultedHere = false;
+        while (k < to) {
+          const set = ((words[k >>> 5]! >>> (k & 31)) & 1) === 1;
+          const runEnd = scan(words, k, to, !set);
+          if (set) {
+            if (!faulted) emit(out, KIND_ALTERNATE, 0, segmentBase + k, runEnd - k, alt.lun, alt.start + k);
+          } else if (reason >= 0) {
+            faultedHere = true;
+            break;
+          } else if (!faulted) {
+            emit(out, kind, marks, segmentBase + k, runEnd - k, lun, base + k);
+          }
+          k = runEnd;
+        }
+        if (faultedHere) {
+          faulted = true;
+          fail(out, segment, reason);
+        }
+      }
+    }
+    v = segmentEnd;
+    segment++;
+    segmentBase += sb;
+  }
+  if (faulted) {
+    // Keep only the faults: an error elsewhere in the request is reported after resolution.
+    let n = 0;
+    for (let j = 0; j < out.failureCount; j++)
+      if (out.failureReason[j] !== REASON_ERROR) {
+        out.failureSegment[n] = out.failureSegment[j]!;
+        out.failureReason[n++] = out.failureReason[j]!;
+      }
+    out.failureCount = n;
+    out.count = 0;
+    return STATUS_FAULT;
+  }
+  if (errored) {
+    out.count = 0;
+    return STATUS_ERROR;
+  }
+  return STATUS_OK;
+};
+
+const scratch = new PieceBuffer(64);
+
+const requestErrors = (request: IoRequest): ValidationError[] => {
+  const errors: ValidationError[] = [];
+  if (typeof request !== 'object' || request === null) return [validationError('request', request, 'must be { op, start, length }')];
+  if (request.op !== 'read' && request.op !== 'write') errors.push(validationError('op', request.op, "must be 'read' or 'write'"));
+  if (!(Number.isSafeInteger(request.start) && request.start >= 0))
+    errors.push(validationError('start', request.start, 'must be a non-negative safe integer'));
+  if (!(Number.isSafeInteger(request.length) && request.length >= 0))
+    errors.push(validationError('length', request.length, 'must be a non-negative safe integer'));
+  return errors;
+};
+
+/** Copies the pieces of `out` into plain objects. */
+export const piecesOf = (out: PieceBuffer): Piece[] => {
+  const pieces: Piece[] = new Array(out.count);
+  for (let i = 0; i < out.count; i++) {
+    const kind = KIND_NAMES[out.kind[i]!]!;
+    const base = { kind, virtualStart: out.virtualStart[i]!, length: out.length[i]! };
+    pieces[i] =
+      kind === 'zero'
+        ? base
+        : out.marks[i] === 1
+          ? { ...base, lun: out.lun[i]!, start: out.start[i]!, marksAlternate: true }
+          : { ...base, lun: out.lun[i]!, start: out.start[i]! };
+  }
+  return pieces;
+};
+
+/**
+ * Translates a host request through a table.
+ *
+ * @example
+ * translate(table, { op: 'read', start: 0, length: 10 })
+ * // Right([{ kind: 'primary', virtualStart: 0, length: 2, lun: 1, start: 0 },
+ * //        { kind: 'alternate', virtualStart: 2, length: 1, lun: 2, start: 12 }, ...])
+ * translate(table, { op: 'write', start: 10, length: 1 })
+ * // Left({ type: 'fault', faults: [{ segment: 1, reason: 'no-write' }] })
+ */
+export const translate = (
+  table: MappingTable,
+  request: IoRequest,
+  options: TranslateOptions = {},
+): E.Either<TranslateFailure, Piece[]> => {
+  const status = translateInto(table, request?.op, request?.start, request?.length, scratch, options.variant);
+  switch (status) {
+    case STATUS_OK:
+      return E.right(piecesOf(scratch));
+    case STATUS_FAULT: {
+      const faults: SegmentFault[] = [];
+      for (let j = 0; j < scratch.failureCount; j++)
+        faults.push({ segment: scratch.failureSegment[j]!, reason: REASON_NAMES[scratch.failureReason[j]!]! });
+      return E.left({ type: 'fault', faults });
+    }
+    case STATUS_ERROR:
+      return E.left({ type: 'error', segments: Array.from(scratch.failureSegment.subarray(0, scratch.failureCount)) });
+    case STATUS_OUT_OF_RANGE: {
+      const diskBlocks = table.segmentCount * table.segmentBlocks;
+      return E.left({
+        type: 'out-of-range',
+        start: request.start,
+        length: request.length,
+        diskBlocks,
+        message: `request start ${request.start} length ${request.length} ends past the disk's ${diskBlocks} blocks`,
+      });
+    }
+    default:
+      return E.left({ type: 'invalid-request', errors: requestErrors(request) });
+  }
+};
