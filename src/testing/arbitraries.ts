@@ -1,0 +1,126 @@
+/**
+ * fast-check arbitraries for vdisk-map values, for property tests of vdisk-map and of products
+ * built on it. fast-check is a peer dependency of this module only.
+ */
+import fc from 'fast-check';
+import * as B from '../bitmap/bitmap.js';
+import type { Bitmap } from '../bitmap/bitmap.js';
+import type { EntrySpec } from '../table/entry.js';
+import { createTable, type MappingTable } from '../table/table.js';
+import type { IoRequest } from '../translate/translate.js';
+
+const unwrap = <A>(e: { _tag: 'Left'; left: unknown } | { _tag: 'Right'; right: A }): A => {
+  if (e._tag === 'Left') throw new Error(`arbitrary built an invalid value: ${JSON.stringify(e.left)}`);
+  return e.right;
+};
+
+/**
+ * Bitmaps of exactly `size` blocks, from empty through sparse and dense to full.
+ *
+ * @example
+ * fc.assert(fc.property(bitmapArb(10), (b) => bitmap.count(b) <= 10));
+ */
+export const bitmapArb = (size: number): fc.Arbitrary<Bitmap> =>
+  fc.oneof(
+    fc.constant(unwrap(B.empty(size))),
+    fc.constant(unwrap(B.full(size))),
+    fc.array(fc.boolean(), { minLength: size, maxLength: size }).map((bits) =>
+      unwrap(B.fromOffsets(size, bits.flatMap((x, k) => (x ? [k] : [])))),
+    ),
+    fc
+      .array(fc.tuple(fc.nat(size - 1), fc.nat(size)), { maxLength: 4 })
+      .map((rs) => unwrap(B.fromRanges(size, rs.map(([s, l]) => ({ start: s, length: Math.min(l, size - s) }))))),
+  );
+
+/** Geometry and physical layout limits for generated tables. */
+export interface TableArbOptions {
+  readonly segmentBlocks?: fc.Arbitrary<number>;
+  readonly segmentCount?: fc.Arbitrary<number>;
+  /** LUN ids to place extents on. */
+  readonly luns?: ReadonlyArray<number>;
+  /** Largest start block of any extent. */
+  readonly maxStart?: number;
+}
+
+/**
+ * Entry specs for `segmentBlocks`-block segments, covering every flag combination, with and
+ * without alternates. Extents are arbitrary: they may overlap (use {@link layoutTableArb} for
+ * physically disjoint tables).
+ */
+export const entrySpecArb = (
+  segmentBlocks: number,
+  options: { luns?: ReadonlyArray<number>; maxStart?: number } = {},
+): fc.Arbitrary<EntrySpec> => {
+  const luns = options.luns ?? [0, 1, 2];
+  const maxStart = options.maxStart ?? 1000;
+  const extent = fc.record({ lun: fc.constantFrom(...luns), start: fc.nat(maxStart) });
+  return fc
+    .record({
+      location: fc.option(extent, { nil: null }),
+      invalid: fc.boolean(),
+      noWrite: fc.boolean(),
+      zero: fc.boolean(),
+      error: fc.boolean(),
+      alternate: fc.option(fc.record({ lun: fc.constantFrom(...luns), start: fc.nat(maxStart), blocks: bitmapArb(segmentBlocks) }), {
+        nil: null,
+      }),
+    })
+    .map((e) => (e.location === null && !e.invalid && !e.zero ? { ...e, zero: true } : e));
+};
+
+/**
+ * Valid tables with random geometry and entries (extents may overlap).
+ *
+ * @example
+ * fc.assert(fc.property(tableArb(), (t) => t.segmentCount >= 1));
+ */
+export const tableArb = (options: TableArbOptions = {}): fc.Arbitrary<MappingTable> =>
+  fc
+    .tuple(options.segmentBlocks ?? fc.integer({ min: 1, max: 70 }), options.segmentCount ?? fc.integer({ min: 1, max: 12 }))
+    .chain(([segmentBlocks, segmentCount]) =>
+      fc.array(entrySpecArb(segmentBlocks, options), { minLength: segmentCount, maxLength: segmentCount }).map((entries) =>
+        unwrap(createTable({ segmentBlocks, entries })),
+      ),
+    );
+
+/**
+ * Valid tables whose extents never overlap: each segment's primary and alternate get their own
+ * slots of `segmentBlocks` blocks, spread over `luns`, in a random order.
+ */
+export const layoutTableArb = (options: TableArbOptions = {}): fc.Arbitrary<MappingTable> => {
+  const luns = options.luns ?? [0, 1, 2];
+  return fc
+    .tuple(options.segmentBlocks ?? fc.integer({ min: 1, max: 40 }), options.segmentCount ?? fc.integer({ min: 1, max: 12 }))
+    .chain(([segmentBlocks, segmentCount]) =>
+      fc
+        .tuple(
+          fc.array(entrySpecArb(segmentBlocks, { luns }), { minLength: segmentCount, maxLength: segmentCount }),
+          fc.shuffledSubarray(
+            Array.from({ length: segmentCount * 2 }, (_, i) => i),
+            { minLength: segmentCount * 2, maxLength: segmentCount * 2 },
+          ),
+        )
+        .map(([entries, slots]) => {
+          const at = (slot: number) => ({ lun: luns[slot % luns.length]!, start: Math.floor(slot / luns.length) * segmentBlocks });
+          const placed = entries.map((e, s) => ({
+            ...e,
+            location: e.location === null ? null : at(slots[2 * s]!),
+            alternate: e.alternate === null || e.alternate === undefined ? null : { ...e.alternate, ...at(slots[2 * s + 1]!) },
+          }));
+          return unwrap(createTable({ segmentBlocks, entries: placed }));
+        }),
+    );
+};
+
+/**
+ * Requests inside a disk of `diskBlocks` blocks (`diskBlocks >= 1`), reads and writes, of any
+ * length from 0 to the rest of the disk.
+ */
+export const requestArb = (diskBlocks: number): fc.Arbitrary<IoRequest> =>
+  fc
+    .tuple(fc.constantFrom<'read' | 'write'>('read', 'write'), fc.nat(diskBlocks - 1))
+    .chain(([op, start]) => fc.nat(diskBlocks - start).map((length) => ({ op, start, length })));
+
+/** A table together with a request inside it. */
+export const tableAndRequestArb = (options: TableArbOptions = {}): fc.Arbitrary<[MappingTable, IoRequest]> =>
+  tableArb(options).chain((t) => requestArb(t.segmentCount * t.segmentBlocks).map((r): [MappingTable, IoRequest] => [t, r]));
