@@ -10,6 +10,8 @@ export type { Bitmap, BitRun } from './bitmap/bitmap.js';
 
 export type { Alternate, EntrySpec, Location, LunSizes, MappingEntry } from './table/entry.js';
 export { entriesEqual } from './table/entry.js';
+export type { FormatRange } from './table/format.js';
+export { formatTable } from './table/format.js';
 export type { EntryUpdate, MappingTable, TableOptions, TableSpec, UpdateOptions } from './table/table.js';
 export {
   CHUNK_SIZE,
