@@ -307,6 +307,8 @@ export const parse = (size: number, text: string): E.Either<ValidationError[], B
     const hi = m[2] === undefined ? lo : Number(m[2]);
     if (hi >= size) return E.left([validationError(field, parts[i], `must lie inside 0..${size - 1}`)]);
     if (hi < lo) return E.left([validationError(field, parts[i], 'must not end before it starts')]);
+    if (hi === lo && m[2] !== undefined)
+      return E.left([validationError(field, parts[i], 'must be written `a`, not `a-a`, for a single block')]);
     if (lo < next)
       return E.left([validationError(field, parts[i], `must start at ${next} or later (runs ascend with a gap between them)`)]);
     fillWords(words, lo, hi + 1, true);
