@@ -64,6 +64,9 @@ export type LunSizes = ReadonlyMap<number, number> | Readonly<Record<number, num
 export const lunSize = (sizes: LunSizes, lun: number): number | undefined =>
   sizes instanceof Map ? sizes.get(lun) : (sizes as Readonly<Record<number, number>>)[lun];
 
+/** Largest LUN id: tables and translation results keep LUN ids in 32-bit columns. */
+export const MAX_LUN = 0xffffffff;
+
 const FLAG_NAMES = ['invalid', 'noWrite', 'zero', 'error'] as const;
 
 /** Checks that an extent of `length` blocks at `lun:start` is addressable and inside its LUN. */
@@ -75,11 +78,15 @@ const checkExtent = (
   segment: number | undefined,
   sizes: LunSizes | undefined,
 ): boolean => {
-  const okLun = checkBlockNumber(errors, `${field}.lun`, value.lun, segment);
+  let okLun = checkBlockNumber(errors, `${field}.lun`, value.lun, segment);
+  if (okLun && (value.lun as number) > MAX_LUN) {
+    errors.push(validationError(`${field}.lun`, value.lun, `must be at most ${MAX_LUN}`, segment));
+    okLun = false;
+  }
   const okStart = checkBlockNumber(errors, `${field}.start`, value.start, segment);
   if (!okLun || !okStart) return false;
   const start = value.start as number;
-  if (!Number.isSafeInteger(start + length - 1)) {
+  if (start > Number.MAX_SAFE_INTEGER - (length - 1)) { // not `start + length - 1`: that sum rounds
     errors.push(validationError(`${field}.start`, start, `must leave room for ${length} blocks below 2^53`, segment));
     return false;
   }

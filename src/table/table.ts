@@ -111,8 +111,23 @@ const freeze = (c: MutableChunk): Chunk => ({
   alternates: c.alternates !== null && c.alternates.some((a) => a !== undefined) ? Object.freeze(c.alternates) : null,
 });
 
+/**
+ * Tables are class instances so that state libraries which copy plain objects on write (immer
+ * drafts) treat a table as one opaque value instead of walking its chunks.
+ */
+class TableValue implements MappingTable {
+  constructor(
+    readonly segmentBlocks: number,
+    readonly segmentCount: number,
+    readonly generation: number,
+    readonly chunks: ReadonlyArray<Chunk>,
+  ) {
+    Object.freeze(this);
+  }
+}
+
 const makeTable = (segmentBlocks: number, segmentCount: number, generation: number, chunks: ReadonlyArray<Chunk>): MappingTable =>
-  Object.freeze({ segmentBlocks, segmentCount, generation, chunks: Object.freeze(chunks) });
+  new TableValue(segmentBlocks, segmentCount, generation, Object.freeze(chunks));
 
 const checkSegmentBlocks = (errors: ValidationError[], value: unknown): value is number => {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1 && value <= MAX_BITMAP_SIZE) return true;

@@ -1,0 +1,654 @@
+/**
+ * Property tests for src/table/entry.ts against a naive reference model: an entry is a plain
+ * object with the alternate's bitmap as a `boolean[]`, and validity is decided by a naive,
+ * independent re-statement of DESIGN.md section 2. (The model is repeated from table.test.ts so
+ * that each test file stands alone.)
+ */
+import fc from 'fast-check';
+import * as E from 'fp-ts/lib/Either.js';
+import { describe, expect, it } from 'vitest';
+import * as B from '../../src/bitmap/bitmap.js';
+import type { ValidationError } from '../../src/errors.js';
+import { entriesEqual, lunSize, MAX_LUN, validateEntry, type EntrySpec, type LunSizes, type MappingEntry } from '../../src/table/entry.js';
+import { entrySpecArb } from '../../src/testing/arbitraries.js';
+
+type Result<T> = E.Either<ValidationError[], T>;
+
+// ---------------------------------------------------------------------------------------------
+// Reference model
+// ---------------------------------------------------------------------------------------------
+
+const MAX_SAFE = 2 ** 53 - 1;
+const MAX_LUN_ID = 2 ** 32 - 1;
+const MAX_SEGMENT_BLOCKS = 2 ** 24;
+
+interface MExtent {
+  lun: number;
+  start: number;
+}
+interface MAlt {
+  lun: number;
+  start: number;
+  bits: boolean[];
+}
+interface MEntry {
+  location: MExtent | null;
+  invalid: boolean;
+  noWrite: boolean;
+  zero: boolean;
+  error: boolean;
+  alternate: MAlt | null;
+}
+/** An expected error. */
+interface Exp {
+  segment?: number;
+  field: string;
+  value: unknown;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isNat = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_SAFE;
+
+/** Reads bit k straight from the words, independently of the bitmap module's accessors. */
+const bitsOf = (b: B.Bitmap): boolean[] => Array.from({ length: b.size }, (_, k) => ((b.words[k >>> 5]! >>> (k & 31)) & 1) === 1);
+
+const declaredSize = (sizes: LunSizes, lun: number): number | undefined => {
+  if (sizes instanceof Map) return sizes.get(lun);
+  return Object.prototype.hasOwnProperty.call(sizes, lun) ? (sizes as Record<number, number>)[lun] : undefined;
+};
+
+/** Naive validation of one entry spec: the model entry, or every expected error. */
+const naiveEntry = (
+  spec: unknown,
+  sb: number,
+  segment: number | undefined,
+  sizes?: LunSizes,
+): { entry: MEntry | undefined; errors: Exp[] } => {
+  const errors: Exp[] = [];
+  const err = (field: string, value: unknown): void => {
+    errors.push(segment === undefined ? { field, value } : { segment, field, value });
+  };
+  if (!isPlainObject(spec)) {
+    err('entry', spec);
+    return { entry: undefined, errors };
+  }
+  for (const f of ['invalid', 'noWrite', 'zero', 'error']) {
+    const v = spec[f];
+    if (v !== undefined && typeof v !== 'boolean') err(f, v);
+  }
+  const extent = (field: string, v: Record<string, unknown>): MExtent | undefined => {
+    const lunOk = isNat(v.lun) && v.lun <= MAX_LUN_ID;
+    const startOk = isNat(v.start);
+    if (!lunOk) err(`${field}.lun`, v.lun);
+    if (!startOk) err(`${field}.start`, v.start);
+    if (!lunOk || !startOk) return undefined;
+    const lun = v.lun as number;
+    const start = v.start as number;
+    // the last block, start + sb - 1, must be a safe integer
+    if (MAX_SAFE - start < sb - 1) {
+      err(`${field}.start`, start);
+      return undefined;
+    }
+    if (sizes !== undefined) {
+      const size = declaredSize(sizes, lun);
+      if (size === undefined) {
+        err(`${field}.lun`, lun);
+        return undefined;
+      }
+      if (start + sb > size) {
+        err(field, { lun, start });
+        return undefined;
+      }
+    }
+    return { lun, start };
+  };
+  let location: MExtent | null = null;
+  const loc = spec.location;
+  if (loc !== undefined && loc !== null) {
+    if (!isPlainObject(loc)) err('location', loc);
+    else location = extent('location', loc) ?? null;
+  }
+  let alternate: MAlt | null = null;
+  const alt = spec.alternate;
+  if (alt !== undefined && alt !== null) {
+    if (!isPlainObject(alt)) err('alternate', alt);
+    else {
+      const ext = extent('alternate', alt);
+      let bits: boolean[] | undefined;
+      const blocks = alt.blocks;
+      if (B.isBitmap(blocks)) {
+        if (blocks.size === sb) bits = bitsOf(blocks);
+        else err('alternate.blocks', blocks.size);
+      } else if (!Array.isArray(blocks)) {
+        err('alternate.blocks', blocks);
+      } else {
+        const out = new Array<boolean>(sb).fill(false);
+        let ok = true;
+        blocks.forEach((k: unknown, i) => {
+          if (typeof k === 'number' && Number.isInteger(k) && k >= 0 && k < sb) out[k] = true;
+          else {
+            ok = false;
+            err(`alternate.blocks[${i}]`, k);
+          }
+        });
+        if (ok) bits = out;
+      }
+      if (ext !== undefined && bits !== undefined) alternate = { ...ext, bits };
+    }
+  }
+  if (spec.invalid !== true && spec.zero !== true && (loc === undefined || loc === null)) err('location', loc ?? null);
+  if (errors.length > 0) return { entry: undefined, errors };
+  return {
+    entry: {
+      location,
+      invalid: spec.invalid === true,
+      noWrite: spec.noWrite === true,
+      zero: spec.zero === true,
+      error: spec.error === true,
+      alternate,
+    },
+    errors,
+  };
+};
+
+const modelOf = (spec: unknown, sb: number, sizes?: LunSizes): MEntry => {
+  const r = naiveEntry(spec, sb, 0, sizes);
+  if (r.entry === undefined) throw new Error(`test bug: expected a valid spec, got ${JSON.stringify(r.errors)}`);
+  return r.entry;
+};
+
+const modelOfEntry = (e: MappingEntry): MEntry => ({
+  location: e.location === null ? null : { lun: e.location.lun, start: e.location.start },
+  invalid: e.invalid,
+  noWrite: e.noWrite,
+  zero: e.zero,
+  error: e.error,
+  alternate: e.alternate === null ? null : { lun: e.alternate.lun, start: e.alternate.start, bits: bitsOf(e.alternate.blocks) },
+});
+
+/** Naive deep equality of model entries. */
+const modelEq = (a: MEntry, b: MEntry): boolean => {
+  if (a.invalid !== b.invalid || a.noWrite !== b.noWrite || a.zero !== b.zero || a.error !== b.error) return false;
+  if ((a.location === null) !== (b.location === null)) return false;
+  if (a.location !== null && b.location !== null && (a.location.lun !== b.location.lun || a.location.start !== b.location.start))
+    return false;
+  if ((a.alternate === null) !== (b.alternate === null)) return false;
+  if (a.alternate !== null && b.alternate !== null) {
+    if (a.alternate.lun !== b.alternate.lun || a.alternate.start !== b.alternate.start) return false;
+    if (a.alternate.bits.length !== b.alternate.bits.length) return false;
+    for (let k = 0; k < a.alternate.bits.length; k++) if (a.alternate.bits[k] !== b.alternate.bits[k]) return false;
+  }
+  return true;
+};
+
+/** A spec equivalent to a model entry, with the bitmap as offsets or as a fresh Bitmap. */
+const specOfModel = (m: MEntry, asBitmap: boolean): EntrySpec => {
+  const offsets = m.alternate === null ? [] : m.alternate.bits.flatMap((x, k) => (x ? [k] : []));
+  return {
+    location: m.location === null ? null : { ...m.location },
+    invalid: m.invalid,
+    noWrite: m.noWrite,
+    zero: m.zero,
+    error: m.error,
+    alternate:
+      m.alternate === null
+        ? null
+        : {
+            lun: m.alternate.lun,
+            start: m.alternate.start,
+            blocks: asBitmap ? right(B.fromOffsets(m.alternate.bits.length, offsets)) : offsets,
+          },
+  };
+};
+
+// ---------------------------------------------------------------------------------------------
+// Assertion helpers
+// ---------------------------------------------------------------------------------------------
+
+const right = <T>(e: Result<T>): T => {
+  if (E.isLeft(e)) throw new Error(`expected Right, got Left ${JSON.stringify(e.left)}`);
+  return e.right;
+};
+
+const left = <T>(e: Result<T>): ValidationError[] => {
+  if (E.isRight(e)) throw new Error('expected Left, got Right');
+  expect(e.left.length).toBeGreaterThan(0);
+  for (const err of e.left) {
+    expect(typeof err.field).toBe('string');
+    expect(typeof err.message).toBe('string');
+    expect(err.message).toContain(err.field);
+    if ('segment' in err) expect(err.message).toContain(`segment ${err.segment}`);
+  }
+  return e.left;
+};
+
+const valueKey = (v: unknown): string => {
+  if (typeof v === 'number') return `number:${Object.is(v, -0) ? '-0' : String(v)}`;
+  if (typeof v !== 'object' || v === null) return `${typeof v}:${String(v)}`;
+  return `object:${JSON.stringify(v)}`;
+};
+
+const normalize = (es: ReadonlyArray<Exp | ValidationError>) =>
+  es
+    .map((e) => ({ hasSegment: 'segment' in e && e.segment !== undefined, segment: e.segment, field: e.field, value: e.value }))
+    .sort((a, b) => {
+      const ka = `${a.segment ?? -1}|${a.field}|${valueKey(a.value)}`;
+      const kb = `${b.segment ?? -1}|${b.field}|${valueKey(b.value)}`;
+      return ka < kb ? -1 : ka > kb ? 1 : 0;
+    });
+
+/** The errors are exactly the expected ones (as a multiset), with `segment` present exactly when expected. */
+const expectErrors = (actual: ReadonlyArray<ValidationError>, expected: ReadonlyArray<Exp>): void => {
+  expect(normalize(actual)).toEqual(normalize(expected));
+};
+
+/** Whether an entry read from a table equals a model entry (bits read straight from the words). */
+const entryIs = (e: MappingEntry, m: MEntry): boolean => {
+  if (e.invalid !== m.invalid || e.noWrite !== m.noWrite || e.zero !== m.zero || e.error !== m.error) return false;
+  if ((e.location === null) !== (m.location === null)) return false;
+  if (e.location !== null && m.location !== null && (e.location.lun !== m.location.lun || e.location.start !== m.location.start))
+    return false;
+  if ((e.alternate === null) !== (m.alternate === null)) return false;
+  if (e.alternate !== null && m.alternate !== null) {
+    const a = e.alternate;
+    if (a.lun !== m.alternate.lun || a.start !== m.alternate.start || a.blocks.size !== m.alternate.bits.length) return false;
+    for (let k = 0; k < a.blocks.size; k++) if ((((a.blocks.words[k >>> 5]! >>> (k & 31)) & 1) === 1) !== m.alternate.bits[k]) return false;
+  }
+  return true;
+};
+
+const noThrow = <T>(f: () => T): T => {
+  try {
+    return f();
+  } catch (e) {
+    throw new Error(`must not throw, threw ${String(e)}`);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Arbitraries
+// ---------------------------------------------------------------------------------------------
+
+const DEFAULT_LUNS = [0, 1, 7, MAX_LUN_ID] as const;
+const JUNK_NUMBERS: unknown[] = [-1, -0.5, 1.5, NaN, Infinity, -Infinity, 2 ** 53, 2 ** 60, '3', null, undefined, true, {}, [1]];
+const junkNumber = fc.constantFrom<unknown>(...JUNK_NUMBERS);
+const junkFlag = fc.constantFrom<unknown>(0, 1, 'true', 'false', null, {}, [], NaN);
+
+interface SpecOptions {
+  readonly luns?: ReadonlyArray<number>;
+  readonly maxStart?: number;
+  /** Whether extents may start just below 2^53. */
+  readonly top?: boolean;
+}
+
+const extentArb = (sb: number, o: SpecOptions, bad: boolean): fc.Arbitrary<unknown> => {
+  const lun = fc.constantFrom(...(o.luns ?? DEFAULT_LUNS));
+  const starts: fc.WeightedArbitrary<number>[] = [{ arbitrary: fc.nat(o.maxStart ?? 1000), weight: 6 }];
+  if (o.top !== false) starts.push({ arbitrary: fc.integer({ min: sb - 1, max: sb + 4 }).map((k) => MAX_SAFE - k), weight: 1 });
+  const start = fc.oneof(...starts);
+  if (!bad) return fc.record({ lun, start });
+  const badLun = fc.oneof(lun, junkNumber, fc.constantFrom(2 ** 32, 2 ** 32 + 5, 2 ** 40));
+  const badStart = fc.oneof(start, junkNumber, fc.integer({ min: 0, max: sb + 1 }).map((k) => MAX_SAFE - k));
+  return fc.oneof(
+    { arbitrary: fc.record({ lun: badLun, start: badStart }), weight: 4 },
+    { arbitrary: fc.record({ lun: badLun, start: badStart }, { requiredKeys: [] }), weight: 1 },
+    { arbitrary: fc.constantFrom<unknown>(5, 'x', [1, 2], true), weight: 1 },
+  );
+};
+
+const bitmapOfSize = (size: number): fc.Arbitrary<B.Bitmap> =>
+  fc.array(fc.nat(size - 1), { maxLength: Math.min(size, 8) }).map((offs) => right(B.fromOffsets(size, offs)));
+
+const blocksArb = (sb: number, bad: boolean): fc.Arbitrary<unknown> => {
+  const good = fc.oneof(bitmapOfSize(sb), fc.array(fc.nat(sb - 1), { maxLength: Math.min(sb + 3, 12) }));
+  if (!bad) return good;
+  return fc.oneof(
+    { arbitrary: good, weight: 3 },
+    {
+      arbitrary: fc.array(fc.oneof(fc.nat(sb - 1), fc.constantFrom<unknown>(sb, sb + 10, -1, 1.5, NaN, '1', null)), { maxLength: 4 }),
+      weight: 2,
+    },
+    { arbitrary: fc.integer({ min: 1, max: sb + 3 }).filter((n) => n !== sb).chain(bitmapOfSize), weight: 1 },
+    { arbitrary: fc.constantFrom<unknown>('1', 5, null, {}, undefined, { size: sb, words: new Uint32Array(1) }), weight: 1 },
+  );
+};
+
+const alternateArb = (sb: number, o: SpecOptions, bad: boolean): fc.Arbitrary<unknown> => {
+  const ext = extentArb(sb, o, bad);
+  const rec = fc.tuple(ext, blocksArb(sb, bad)).map(([e, blocks]) => (isPlainObject(e) ? { ...e, blocks } : e));
+  if (!bad) return rec;
+  return fc.oneof({ arbitrary: rec, weight: 6 }, { arbitrary: fc.constantFrom<unknown>('x', 3, [], true), weight: 1 });
+};
+
+const rawSpecArb = (sb: number, o: SpecOptions, bad: boolean) => {
+  const flag = bad ? fc.oneof(fc.boolean(), fc.constant(undefined), junkFlag) : fc.oneof(fc.boolean(), fc.constant(undefined));
+  return fc.record(
+    {
+      location: fc.oneof(
+        { arbitrary: extentArb(sb, o, bad), weight: 4 },
+        { arbitrary: fc.constant(null), weight: 1 },
+        { arbitrary: fc.constant(undefined), weight: 1 },
+      ),
+      invalid: flag,
+      noWrite: flag,
+      zero: flag,
+      error: flag,
+      alternate: fc.oneof(
+        { arbitrary: alternateArb(sb, o, bad), weight: 2 },
+        { arbitrary: fc.constant(null), weight: 1 },
+        { arbitrary: fc.constant(undefined), weight: 1 },
+      ),
+    },
+    { requiredKeys: [] },
+  );
+};
+
+/** Valid entry specs: omitted keys, offsets or Bitmap, luns up to 2^32-1, starts up to 2^53-sb. */
+const goodSpecArb = (sb: number, o: SpecOptions = {}): fc.Arbitrary<EntrySpec> =>
+  rawSpecArb(sb, o, false).map((r) =>
+    r.invalid !== true && r.zero !== true && (r.location === undefined || r.location === null) ? { ...r, zero: true } : r,
+  ) as fc.Arbitrary<EntrySpec>;
+
+/** Entry specs that are often invalid in one or several ways (and sometimes valid). */
+const anySpecArb = (sb: number, o: SpecOptions = {}): fc.Arbitrary<unknown> =>
+  fc.oneof(
+    { arbitrary: rawSpecArb(sb, o, true), weight: 8 },
+    { arbitrary: goodSpecArb(sb, o), weight: 2 },
+    { arbitrary: fc.constantFrom<unknown>(null, 5, 'x', [], undefined), weight: 1 },
+  );
+
+const lunSizesArb = (luns: ReadonlyArray<number>, maxSize: number): fc.Arbitrary<LunSizes> =>
+  fc
+    .tuple(fc.subarray([...luns]), fc.array(fc.nat(maxSize), { minLength: luns.length, maxLength: luns.length }), fc.boolean())
+    .map(([declared, sizes, asMap]) => {
+      const pairs = declared.map((lun, i): [number, number] => [lun, sizes[i]!]);
+      return asMap ? new Map(pairs) : (Object.fromEntries(pairs) as Record<number, number>);
+    });
+
+/** Runs validateEntry with a pre-filled error list, which it must keep and only append to. */
+const validate = (spec: unknown, sb: number, segment: number | undefined, sizes?: LunSizes) => {
+  const prior: ValidationError = { field: 'prior', value: 1, message: 'prior problem' };
+  const errors: ValidationError[] = [prior];
+  const entry = noThrow(() => validateEntry(spec, sb, segment, errors, sizes));
+  expect(errors[0]).toBe(prior);
+  const fresh = errors.slice(1);
+  for (const e of fresh) {
+    expect(typeof e.message).toBe('string');
+    expect(e.message).toContain(e.field);
+    if (segment !== undefined) expect(e.message).toContain(`segment ${segment}`);
+  }
+  return { entry, errors: fresh };
+};
+
+const entryArbs = (sb: number) => fc.oneof(goodSpecArb(sb), entrySpecArb(sb));
+
+// ---------------------------------------------------------------------------------------------
+// validateEntry
+// ---------------------------------------------------------------------------------------------
+
+describe('validateEntry', () => {
+  it('accepts exactly the valid specs and names segment, field and value of every problem', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 70 }).chain((sb) =>
+          fc.tuple(
+            fc.constant(sb),
+            anySpecArb(sb, { luns: [0, 1, 2, 3], maxStart: 60 }),
+            fc.option(lunSizesArb([0, 1, 2, 3], 130), { nil: undefined }),
+          ),
+        ),
+        fc.option(fc.nat(2 ** 32), { nil: undefined }),
+        ([sb, spec, sizes], segment) => {
+          const want = naiveEntry(spec, sb, segment, sizes);
+          const got = validate(spec, sb, segment, sizes);
+          if (want.entry !== undefined) {
+            expect(got.errors).toEqual([]);
+            expect(got.entry).toBeDefined();
+            if (!entryIs(got.entry!, want.entry)) expect(modelOfEntry(got.entry!)).toEqual(want.entry);
+          } else {
+            expect(got.entry).toBeUndefined();
+            expectErrors(got.errors, want.errors);
+          }
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('accepts every spec of the arbitraries, and reads its own output back unchanged', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 70 }).chain((sb) => fc.tuple(fc.constant(sb), entryArbs(sb))),
+        ([sb, spec]) => {
+          const want = modelOf(spec, sb);
+          const e = validate(spec, sb, 3).entry!;
+          expect(modelOfEntry(e)).toEqual(want);
+          if (e.alternate !== null) expect(e.alternate.blocks.size).toBe(sb);
+          // every MappingEntry is a valid EntrySpec
+          const again = validate(e, sb, undefined).entry!;
+          expect(entriesEqual(e, again)).toBe(true);
+          expect(modelOfEntry(again)).toEqual(want);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('fills omitted fields with false and null and builds the documented example', () => {
+    expect(validate({ zero: true }, 10, 0).entry).toEqual({
+      location: null,
+      invalid: false,
+      noWrite: false,
+      zero: true,
+      error: false,
+      alternate: null,
+    });
+    expect(validate({ invalid: true, location: null, alternate: null }, 10, 0).entry).toMatchObject({ invalid: true, location: null });
+    const e = validate({ location: { lun: 1, start: 0 }, alternate: { lun: 2, start: 10, blocks: [2, 7, 8] } }, 10, 0).entry!;
+    expect(modelOfEntry(e)).toEqual({
+      location: { lun: 1, start: 0 },
+      invalid: false,
+      noWrite: false,
+      zero: false,
+      error: false,
+      alternate: { lun: 2, start: 10, bits: [false, false, true, false, false, false, false, true, true, false] },
+    });
+  });
+
+  it('rejects a non-invalid, non-zero entry without location', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 70 }),
+        fc.record({ noWrite: fc.boolean(), error: fc.boolean(), invalid: fc.constantFrom(false, undefined), zero: fc.constantFrom(false, undefined) }, { requiredKeys: [] }),
+        fc.constantFrom(null, undefined),
+        fc.boolean(),
+        (sb, flags, location, withAlternate) => {
+          const spec = { ...flags, location, ...(withAlternate ? { alternate: { lun: 0, start: 0, blocks: [0] } } : {}) };
+          const got = validate(spec, sb, 5);
+          expect(got.entry).toBeUndefined();
+          expectErrors(got.errors, [{ segment: 5, field: 'location', value: null }]);
+          // invalid or zero make the location optional
+          expect(validate({ ...spec, invalid: true }, sb, 5).entry).toBeDefined();
+          expect(validate({ ...spec, zero: true }, sb, 5).entry).toBeDefined();
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('keeps LUN ids inside 0..2^32-1', () => {
+    expect(MAX_LUN).toBe(MAX_LUN_ID);
+    for (const where of ['location', 'alternate'] as const) {
+      const spec = (lun: number) => ({ zero: true, [where]: { lun, start: 0, blocks: [0] } });
+      expect(validate(spec(MAX_LUN_ID), 1, 0).entry![where]!.lun).toBe(MAX_LUN_ID);
+      for (const lun of [MAX_LUN_ID + 1, 2 ** 40, MAX_SAFE]) {
+        const got = validate(spec(lun), 1, 0);
+        expect(got.entry).toBeUndefined();
+        expectErrors(got.errors, [{ segment: 0, field: `${where}.lun`, value: lun }]);
+      }
+    }
+  });
+
+  it('requires the last block of every extent to be at most 2^53-1, exactly', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.integer({ min: 1, max: 70 }), fc.constantFrom(2, 3, 4, MAX_SEGMENT_BLOCKS)),
+        fc.nat(72),
+        fc.constantFrom('location', 'alternate'),
+        (sb, below, where) => {
+          const start = MAX_SAFE - below;
+          const spec = { zero: true, [where]: { lun: 0, start, blocks: [] } };
+          const got = validate(spec, sb, undefined);
+          if (below >= sb - 1) expect(got.entry![where]!.start).toBe(start);
+          else expectErrors(got.errors, [{ field: `${where}.start`, value: start }]);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    // start + segmentBlocks - 1 = 2^53 once rounded back down looks safe; it is not
+    expectErrors(validate({ location: { lun: 0, start: MAX_SAFE } }, 2, 1).errors, [{ segment: 1, field: 'location.start', value: MAX_SAFE }]);
+  });
+
+  it('checks extents against declared LUN sizes, as a Map or a Record', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 50 }),
+        fc.nat(5),
+        fc.nat(100),
+        fc.integer({ min: -2, max: 2 }),
+        fc.constantFrom('location', 'alternate'),
+        fc.boolean(),
+        (sb, lun, start, slack, where, asMap) => {
+          const size = Math.max(0, start + sb + slack);
+          const pairs: [number, number][] = [[lun, size], [lun + 1, 0]];
+          const sizes: LunSizes = asMap ? new Map(pairs) : Object.fromEntries(pairs);
+          const spec = { zero: true, [where]: { lun, start, blocks: [0] } };
+          const got = validate(spec, sb, 9, sizes);
+          if (slack >= 0) expect(got.entry![where]).toMatchObject({ lun, start });
+          else expectErrors(got.errors, [{ segment: 9, field: where, value: { lun, start } }]);
+          // a LUN that is not declared
+          const other = validate({ zero: true, [where]: { lun: lun + 2, start, blocks: [0] } }, sb, 9, sizes);
+          expectErrors(other.errors, [{ segment: 9, field: `${where}.lun`, value: lun + 2 }]);
+          // a declared LUN of size 0 holds nothing
+          const empty = validate({ zero: true, [where]: { lun: lun + 1, start: 0, blocks: [0] } }, sb, 9, sizes);
+          expectErrors(empty.errors, [{ segment: 9, field: where, value: { lun: lun + 1, start: 0 } }]);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('does not alias the caller’s location and alternate objects', () => {
+    const spec = { location: { lun: 1, start: 2 }, alternate: { lun: 3, start: 4, blocks: [0, 1] } };
+    const e = validate(spec, 4, 0).entry!;
+    spec.location.lun = 9;
+    spec.alternate.start = 99;
+    spec.alternate.blocks.push(3);
+    expect(e.location).toEqual({ lun: 1, start: 2 });
+    expect(e.alternate?.start).toBe(4);
+    expect(bitsOf(e.alternate!.blocks)).toEqual([true, true, false, false]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// lunSize
+// ---------------------------------------------------------------------------------------------
+
+describe('lunSize', () => {
+  it('reads Map and Record forms alike', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.tuple(fc.nat(20), fc.nat(10 ** 9)), { selector: ([l]) => l, maxLength: 6 }), fc.nat(22), (pairs, lun) => {
+        const want = pairs.find(([l]) => l === lun)?.[1];
+        expect(lunSize(new Map(pairs), lun)).toBe(want);
+        expect(lunSize(Object.fromEntries(pairs), lun)).toBe(want);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// entriesEqual
+// ---------------------------------------------------------------------------------------------
+
+const build = (spec: unknown, sb: number): MappingEntry => {
+  const errors: ValidationError[] = [];
+  const e = validateEntry(spec, sb, undefined, errors);
+  if (e === undefined) throw new Error(`test bug: ${JSON.stringify(errors)}`);
+  return e;
+};
+
+/** Small-domain specs, so that independently built equal entries are common. */
+const tinySpecArb = (sb: number) => goodSpecArb(sb, { luns: [0, 1], maxStart: 1, top: false });
+
+describe('entriesEqual', () => {
+  it('agrees with a naive deep comparison, and is reflexive and symmetric', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(1, 2, 3).chain((sb) =>
+          fc.tuple(
+            fc.constant(sb),
+            tinySpecArb(sb),
+            fc.oneof(fc.constant(sb), fc.constantFrom(1, 2, 3)).chain((sb2) => fc.tuple(fc.constant(sb2), tinySpecArb(sb2))),
+            fc.constantFrom('copy', 'copy-bitmap', 'other'),
+          ),
+        ),
+        ([sb, specA, [sb2, specB], how]) => {
+          const ma = modelOf(specA, sb);
+          const [mb, b] =
+            how === 'other'
+              ? [modelOf(specB, sb2), build(specB, sb2)]
+              : [ma, build(specOfModel(ma, how === 'copy-bitmap'), sb)];
+          const a = build(specA, sb);
+          expect(entriesEqual(a, b)).toBe(modelEq(ma, mb));
+          expect(entriesEqual(b, a)).toBe(modelEq(ma, mb));
+          expect(entriesEqual(a, a)).toBe(true);
+          expect(entriesEqual(a, { ...a })).toBe(true);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('tells apart entries that differ in any single field', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 70 }).chain((sb) => fc.tuple(fc.constant(sb), entryArbs(sb), fc.nat(sb - 1))),
+        ([sb, spec, k]) => {
+          const e = build(spec, sb);
+          const variants: MappingEntry[] = [
+            { ...e, invalid: !e.invalid },
+            { ...e, noWrite: !e.noWrite },
+            { ...e, zero: !e.zero },
+            { ...e, error: !e.error },
+            { ...e, location: e.location === null ? { lun: 0, start: 0 } : null },
+          ];
+          if (e.location !== null) {
+            variants.push({ ...e, location: { ...e.location, lun: e.location.lun === 0 ? 1 : e.location.lun - 1 } });
+            variants.push({ ...e, location: { ...e.location, start: e.location.start === 0 ? 1 : e.location.start - 1 } });
+          }
+          const bits = e.alternate === null ? new Array<boolean>(sb).fill(false) : bitsOf(e.alternate.blocks);
+          const flipped = bits.map((x, i) => (i === k ? !x : x));
+          const bitmap = (bs: boolean[]) => right(B.fromOffsets(bs.length, bs.flatMap((x, i) => (x ? [i] : []))));
+          if (e.alternate === null) {
+            variants.push({ ...e, alternate: { lun: 0, start: 0, blocks: bitmap(bits) } });
+          } else {
+            const a = e.alternate;
+            variants.push({ ...e, alternate: null });
+            variants.push({ ...e, alternate: { ...a, lun: a.lun === 0 ? 1 : a.lun - 1 } });
+            variants.push({ ...e, alternate: { ...a, start: a.start === 0 ? 1 : a.start - 1 } });
+            variants.push({ ...e, alternate: { ...a, blocks: bitmap(flipped) } });
+            variants.push({ ...e, alternate: { ...a, blocks: bitmap([...bits, false]) } });
+            // same bits in a new bitmap object: still equal
+            expect(entriesEqual(e, { ...e, alternate: { ...a, blocks: bitmap(bits) } })).toBe(true);
+          }
+          for (const v of variants) {
+            expect(entriesEqual(e, v)).toBe(false);
+            expect(entriesEqual(v, e)).toBe(false);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -1,0 +1,1226 @@
+/**
+ * Property tests for src/table/table.ts against a naive reference model: a table is a plain
+ * `MEntry[]`, one plain object per segment, with the alternate's bitmap as a `boolean[]`.
+ * Validity is decided by a naive, independent re-statement of DESIGN.md section 2.
+ */
+import fc from 'fast-check';
+import * as E from 'fp-ts/lib/Either.js';
+import { describe, expect, it } from 'vitest';
+import * as B from '../../src/bitmap/bitmap.js';
+import type { ValidationError } from '../../src/errors.js';
+import type { EntrySpec, LunSizes, MappingEntry } from '../../src/table/entry.js';
+import {
+  CHUNK_SIZE,
+  createTable,
+  diffTables,
+  getEntry,
+  resizeTable,
+  setEntries,
+  setEntry,
+  tableEntries,
+  tablesEqual,
+  withGeneration,
+  type EntryUpdate,
+  type MappingTable,
+} from '../../src/table/table.js';
+import { entrySpecArb } from '../../src/testing/arbitraries.js';
+
+type Result<T> = E.Either<ValidationError[], T>;
+
+// ---------------------------------------------------------------------------------------------
+// Reference model
+// ---------------------------------------------------------------------------------------------
+
+const MAX_SAFE = 2 ** 53 - 1;
+const MAX_LUN_ID = 2 ** 32 - 1;
+const MAX_SEGMENT_BLOCKS = 2 ** 24;
+
+interface MExtent {
+  lun: number;
+  start: number;
+}
+interface MAlt {
+  lun: number;
+  start: number;
+  bits: boolean[];
+}
+interface MEntry {
+  location: MExtent | null;
+  invalid: boolean;
+  noWrite: boolean;
+  zero: boolean;
+  error: boolean;
+  alternate: MAlt | null;
+}
+/** An expected error. */
+interface Exp {
+  segment?: number;
+  field: string;
+  value: unknown;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isNat = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_SAFE;
+
+/** Reads bit k straight from the words, independently of the bitmap module's accessors. */
+const bitsOf = (b: B.Bitmap): boolean[] => Array.from({ length: b.size }, (_, k) => ((b.words[k >>> 5]! >>> (k & 31)) & 1) === 1);
+
+const declaredSize = (sizes: LunSizes, lun: number): number | undefined => {
+  if (sizes instanceof Map) return sizes.get(lun);
+  return Object.prototype.hasOwnProperty.call(sizes, lun) ? (sizes as Record<number, number>)[lun] : undefined;
+};
+
+/** Naive validation of one entry spec: the model entry, or every expected error. */
+const naiveEntry = (
+  spec: unknown,
+  sb: number,
+  segment: number | undefined,
+  sizes?: LunSizes,
+): { entry: MEntry | undefined; errors: Exp[] } => {
+  const errors: Exp[] = [];
+  const err = (field: string, value: unknown): void => {
+    errors.push(segment === undefined ? { field, value } : { segment, field, value });
+  };
+  if (!isPlainObject(spec)) {
+    err('entry', spec);
+    return { entry: undefined, errors };
+  }
+  for (const f of ['invalid', 'noWrite', 'zero', 'error']) {
+    const v = spec[f];
+    if (v !== undefined && typeof v !== 'boolean') err(f, v);
+  }
+  const extent = (field: string, v: Record<string, unknown>): MExtent | undefined => {
+    const lunOk = isNat(v.lun) && v.lun <= MAX_LUN_ID;
+    const startOk = isNat(v.start);
+    if (!lunOk) err(`${field}.lun`, v.lun);
+    if (!startOk) err(`${field}.start`, v.start);
+    if (!lunOk || !startOk) return undefined;
+    const lun = v.lun as number;
+    const start = v.start as number;
+    // the last block, start + sb - 1, must be a safe integer
+    if (MAX_SAFE - start < sb - 1) {
+      err(`${field}.start`, start);
+      return undefined;
+    }
+    if (sizes !== undefined) {
+      const size = declaredSize(sizes, lun);
+      if (size === undefined) {
+        err(`${field}.lun`, lun);
+        return undefined;
+      }
+      if (start + sb > size) {
+        err(field, { lun, start });
+        return undefined;
+      }
+    }
+    return { lun, start };
+  };
+  let location: MExtent | null = null;
+  const loc = spec.location;
+  if (loc !== undefined && loc !== null) {
+    if (!isPlainObject(loc)) err('location', loc);
+    else location = extent('location', loc) ?? null;
+  }
+  let alternate: MAlt | null = null;
+  const alt = spec.alternate;
+  if (alt !== undefined && alt !== null) {
+    if (!isPlainObject(alt)) err('alternate', alt);
+    else {
+      const ext = extent('alternate', alt);
+      let bits: boolean[] | undefined;
+      const blocks = alt.blocks;
+      if (B.isBitmap(blocks)) {
+        if (blocks.size === sb) bits = bitsOf(blocks);
+        else err('alternate.blocks', blocks.size);
+      } else if (!Array.isArray(blocks)) {
+        err('alternate.blocks', blocks);
+      } else {
+        const out = new Array<boolean>(sb).fill(false);
+        let ok = true;
+        blocks.forEach((k: unknown, i) => {
+          if (typeof k === 'number' && Number.isInteger(k) && k >= 0 && k < sb) out[k] = true;
+          else {
+            ok = false;
+            err(`alternate.blocks[${i}]`, k);
+          }
+        });
+        if (ok) bits = out;
+      }
+      if (ext !== undefined && bits !== undefined) alternate = { ...ext, bits };
+    }
+  }
+  if (spec.invalid !== true && spec.zero !== true && (loc === undefined || loc === null)) err('location', loc ?? null);
+  if (errors.length > 0) return { entry: undefined, errors };
+  return {
+    entry: {
+      location,
+      invalid: spec.invalid === true,
+      noWrite: spec.noWrite === true,
+      zero: spec.zero === true,
+      error: spec.error === true,
+      alternate,
+    },
+    errors,
+  };
+};
+
+const modelOf = (spec: unknown, sb: number, sizes?: LunSizes): MEntry => {
+  const r = naiveEntry(spec, sb, 0, sizes);
+  if (r.entry === undefined) throw new Error(`test bug: expected a valid spec, got ${JSON.stringify(r.errors)}`);
+  return r.entry;
+};
+
+const modelOfEntry = (e: MappingEntry): MEntry => ({
+  location: e.location === null ? null : { lun: e.location.lun, start: e.location.start },
+  invalid: e.invalid,
+  noWrite: e.noWrite,
+  zero: e.zero,
+  error: e.error,
+  alternate: e.alternate === null ? null : { lun: e.alternate.lun, start: e.alternate.start, bits: bitsOf(e.alternate.blocks) },
+});
+
+/** Naive deep equality of model entries. */
+const modelEq = (a: MEntry, b: MEntry): boolean => {
+  if (a.invalid !== b.invalid || a.noWrite !== b.noWrite || a.zero !== b.zero || a.error !== b.error) return false;
+  if ((a.location === null) !== (b.location === null)) return false;
+  if (a.location !== null && b.location !== null && (a.location.lun !== b.location.lun || a.location.start !== b.location.start))
+    return false;
+  if ((a.alternate === null) !== (b.alternate === null)) return false;
+  if (a.alternate !== null && b.alternate !== null) {
+    if (a.alternate.lun !== b.alternate.lun || a.alternate.start !== b.alternate.start) return false;
+    if (a.alternate.bits.length !== b.alternate.bits.length) return false;
+    for (let k = 0; k < a.alternate.bits.length; k++) if (a.alternate.bits[k] !== b.alternate.bits[k]) return false;
+  }
+  return true;
+};
+
+/** A spec equivalent to a model entry, with the bitmap as offsets or as a fresh Bitmap. */
+const specOfModel = (m: MEntry, asBitmap: boolean): EntrySpec => {
+  const offsets = m.alternate === null ? [] : m.alternate.bits.flatMap((x, k) => (x ? [k] : []));
+  return {
+    location: m.location === null ? null : { ...m.location },
+    invalid: m.invalid,
+    noWrite: m.noWrite,
+    zero: m.zero,
+    error: m.error,
+    alternate:
+      m.alternate === null
+        ? null
+        : {
+            lun: m.alternate.lun,
+            start: m.alternate.start,
+            blocks: asBitmap ? right(B.fromOffsets(m.alternate.bits.length, offsets)) : offsets,
+          },
+  };
+};
+
+// ---------------------------------------------------------------------------------------------
+// Assertion helpers
+// ---------------------------------------------------------------------------------------------
+
+const right = <T>(e: Result<T>): T => {
+  if (E.isLeft(e)) throw new Error(`expected Right, got Left ${JSON.stringify(e.left)}`);
+  return e.right;
+};
+
+const left = <T>(e: Result<T>): ValidationError[] => {
+  if (E.isRight(e)) throw new Error('expected Left, got Right');
+  expect(e.left.length).toBeGreaterThan(0);
+  for (const err of e.left) {
+    expect(typeof err.field).toBe('string');
+    expect(typeof err.message).toBe('string');
+    expect(err.message).toContain(err.field);
+    if ('segment' in err) expect(err.message).toContain(`segment ${err.segment}`);
+  }
+  return e.left;
+};
+
+const valueKey = (v: unknown): string => {
+  if (typeof v === 'number') return `number:${Object.is(v, -0) ? '-0' : String(v)}`;
+  if (typeof v !== 'object' || v === null) return `${typeof v}:${String(v)}`;
+  return `object:${JSON.stringify(v)}`;
+};
+
+const normalize = (es: ReadonlyArray<Exp | ValidationError>) =>
+  es
+    .map((e) => ({ hasSegment: 'segment' in e && e.segment !== undefined, segment: e.segment, field: e.field, value: e.value }))
+    .sort((a, b) => {
+      const ka = `${a.segment ?? -1}|${a.field}|${valueKey(a.value)}`;
+      const kb = `${b.segment ?? -1}|${b.field}|${valueKey(b.value)}`;
+      return ka < kb ? -1 : ka > kb ? 1 : 0;
+    });
+
+/** The errors are exactly the expected ones (as a multiset), with `segment` present exactly when expected. */
+const expectErrors = (actual: ReadonlyArray<ValidationError>, expected: ReadonlyArray<Exp>): void => {
+  expect(normalize(actual)).toEqual(normalize(expected));
+};
+
+/** Whether an entry read from a table equals a model entry (bits read straight from the words). */
+const entryIs = (e: MappingEntry, m: MEntry): boolean => {
+  if (e.invalid !== m.invalid || e.noWrite !== m.noWrite || e.zero !== m.zero || e.error !== m.error) return false;
+  if ((e.location === null) !== (m.location === null)) return false;
+  if (e.location !== null && m.location !== null && (e.location.lun !== m.location.lun || e.location.start !== m.location.start))
+    return false;
+  if ((e.alternate === null) !== (m.alternate === null)) return false;
+  if (e.alternate !== null && m.alternate !== null) {
+    const a = e.alternate;
+    if (a.lun !== m.alternate.lun || a.start !== m.alternate.start || a.blocks.size !== m.alternate.bits.length) return false;
+    for (let k = 0; k < a.blocks.size; k++) if ((((a.blocks.words[k >>> 5]! >>> (k & 31)) & 1) === 1) !== m.alternate.bits[k]) return false;
+  }
+  return true;
+};
+
+/** The table has the model's geometry and entries, read both through getEntry and tableEntries. */
+const expectMatches = (t: MappingTable, sb: number, model: ReadonlyArray<MEntry>): void => {
+  expect(t.segmentBlocks).toBe(sb);
+  expect(t.segmentCount).toBe(model.length);
+  expect(Object.isFrozen(t)).toBe(true);
+  let n = 0;
+  for (const [s, e] of tableEntries(t)) {
+    if (s !== n) expect(s).toBe(n);
+    const viaGet = right(getEntry(t, s));
+    const want = model[s]!;
+    if (!entryIs(viaGet, want) || !entryIs(e, want)) {
+      expect({ segment: s, entry: modelOfEntry(viaGet) }).toEqual({ segment: s, entry: want });
+      expect({ segment: s, entry: modelOfEntry(e) }).toEqual({ segment: s, entry: want });
+    }
+    n++;
+  }
+  expect(n).toBe(model.length);
+};
+
+/** Chunks are unchanged unless some entry inside them changed. */
+const expectSharing = (before: MappingTable, after: MappingTable, touched: ReadonlySet<number>, changed: ReadonlySet<number>): void => {
+  expect(after.chunks.length).toBe(before.chunks.length);
+  for (let ci = 0; ci < before.chunks.length; ci++) {
+    if (!touched.has(ci)) expect(after.chunks[ci], `chunk ${ci} must be shared`).toBe(before.chunks[ci]);
+    if (changed.has(ci)) expect(after.chunks[ci], `chunk ${ci} changed, so must be a copy`).not.toBe(before.chunks[ci]);
+  }
+};
+
+const noThrow = <T>(f: () => T): T => {
+  try {
+    return f();
+  } catch (e) {
+    throw new Error(`must not throw, threw ${String(e)}`);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Arbitraries
+// ---------------------------------------------------------------------------------------------
+
+const DEFAULT_LUNS = [0, 1, 7, MAX_LUN_ID] as const;
+const JUNK_NUMBERS: unknown[] = [-1, -0.5, 1.5, NaN, Infinity, -Infinity, 2 ** 53, 2 ** 60, '3', null, undefined, true, {}, [1]];
+const junkNumber = fc.constantFrom<unknown>(...JUNK_NUMBERS);
+const junkFlag = fc.constantFrom<unknown>(0, 1, 'true', 'false', null, {}, [], NaN);
+
+interface SpecOptions {
+  readonly luns?: ReadonlyArray<number>;
+  readonly maxStart?: number;
+  /** Whether extents may start just below 2^53. */
+  readonly top?: boolean;
+}
+
+const extentArb = (sb: number, o: SpecOptions, bad: boolean): fc.Arbitrary<unknown> => {
+  const lun = fc.constantFrom(...(o.luns ?? DEFAULT_LUNS));
+  const starts: fc.WeightedArbitrary<number>[] = [{ arbitrary: fc.nat(o.maxStart ?? 1000), weight: 6 }];
+  if (o.top !== false) starts.push({ arbitrary: fc.integer({ min: sb - 1, max: sb + 4 }).map((k) => MAX_SAFE - k), weight: 1 });
+  const start = fc.oneof(...starts);
+  if (!bad) return fc.record({ lun, start });
+  const badLun = fc.oneof(lun, junkNumber, fc.constantFrom(2 ** 32, 2 ** 32 + 5, 2 ** 40));
+  const badStart = fc.oneof(start, junkNumber, fc.integer({ min: 0, max: sb + 1 }).map((k) => MAX_SAFE - k));
+  return fc.oneof(
+    { arbitrary: fc.record({ lun: badLun, start: badStart }), weight: 4 },
+    { arbitrary: fc.record({ lun: badLun, start: badStart }, { requiredKeys: [] }), weight: 1 },
+    { arbitrary: fc.constantFrom<unknown>(5, 'x', [1, 2], true), weight: 1 },
+  );
+};
+
+const bitmapOfSize = (size: number): fc.Arbitrary<B.Bitmap> =>
+  fc.array(fc.nat(size - 1), { maxLength: Math.min(size, 8) }).map((offs) => right(B.fromOffsets(size, offs)));
+
+const blocksArb = (sb: number, bad: boolean): fc.Arbitrary<unknown> => {
+  const good = fc.oneof(bitmapOfSize(sb), fc.array(fc.nat(sb - 1), { maxLength: Math.min(sb + 3, 12) }));
+  if (!bad) return good;
+  return fc.oneof(
+    { arbitrary: good, weight: 3 },
+    {
+      arbitrary: fc.array(fc.oneof(fc.nat(sb - 1), fc.constantFrom<unknown>(sb, sb + 10, -1, 1.5, NaN, '1', null)), { maxLength: 4 }),
+      weight: 2,
+    },
+    { arbitrary: fc.integer({ min: 1, max: sb + 3 }).filter((n) => n !== sb).chain(bitmapOfSize), weight: 1 },
+    { arbitrary: fc.constantFrom<unknown>('1', 5, null, {}, undefined, { size: sb, words: new Uint32Array(1) }), weight: 1 },
+  );
+};
+
+const alternateArb = (sb: number, o: SpecOptions, bad: boolean): fc.Arbitrary<unknown> => {
+  const ext = extentArb(sb, o, bad);
+  const rec = fc.tuple(ext, blocksArb(sb, bad)).map(([e, blocks]) => (isPlainObject(e) ? { ...e, blocks } : e));
+  if (!bad) return rec;
+  return fc.oneof({ arbitrary: rec, weight: 6 }, { arbitrary: fc.constantFrom<unknown>('x', 3, [], true), weight: 1 });
+};
+
+const rawSpecArb = (sb: number, o: SpecOptions, bad: boolean) => {
+  const flag = bad ? fc.oneof(fc.boolean(), fc.constant(undefined), junkFlag) : fc.oneof(fc.boolean(), fc.constant(undefined));
+  return fc.record(
+    {
+      location: fc.oneof(
+        { arbitrary: extentArb(sb, o, bad), weight: 4 },
+        { arbitrary: fc.constant(null), weight: 1 },
+        { arbitrary: fc.constant(undefined), weight: 1 },
+      ),
+      invalid: flag,
+      noWrite: flag,
+      zero: flag,
+      error: flag,
+      alternate: fc.oneof(
+        { arbitrary: alternateArb(sb, o, bad), weight: 2 },
+        { arbitrary: fc.constant(null), weight: 1 },
+        { arbitrary: fc.constant(undefined), weight: 1 },
+      ),
+    },
+    { requiredKeys: [] },
+  );
+};
+
+/** Valid entry specs: omitted keys, offsets or Bitmap, luns up to 2^32-1, starts up to 2^53-sb. */
+const goodSpecArb = (sb: number, o: SpecOptions = {}): fc.Arbitrary<EntrySpec> =>
+  rawSpecArb(sb, o, false).map((r) =>
+    r.invalid !== true && r.zero !== true && (r.location === undefined || r.location === null) ? { ...r, zero: true } : r,
+  ) as fc.Arbitrary<EntrySpec>;
+
+/** Entry specs that are often invalid in one or several ways (and sometimes valid). */
+const anySpecArb = (sb: number, o: SpecOptions = {}): fc.Arbitrary<unknown> =>
+  fc.oneof(
+    { arbitrary: rawSpecArb(sb, o, true), weight: 8 },
+    { arbitrary: goodSpecArb(sb, o), weight: 2 },
+    { arbitrary: fc.constantFrom<unknown>(null, 5, 'x', [], undefined), weight: 1 },
+  );
+
+const lunSizesArb = (luns: ReadonlyArray<number>, maxSize: number): fc.Arbitrary<LunSizes> =>
+  fc
+    .tuple(fc.subarray([...luns]), fc.array(fc.nat(maxSize), { minLength: luns.length, maxLength: luns.length }), fc.boolean())
+    .map(([declared, sizes, asMap]) => {
+      const pairs = declared.map((lun, i): [number, number] => [lun, sizes[i]!]);
+      return asMap ? new Map(pairs) : (Object.fromEntries(pairs) as Record<number, number>);
+    });
+
+/** A valid table with its model. */
+interface Case {
+  readonly table: MappingTable;
+  readonly sb: number;
+  readonly model: ReadonlyArray<MEntry>;
+}
+
+const smallCaseArb: fc.Arbitrary<Case> = fc
+  .tuple(fc.integer({ min: 1, max: 40 }), fc.option(fc.nat(1000), { nil: undefined }))
+  .chain(([sb, generation]) =>
+    fc.array(goodSpecArb(sb), { maxLength: 12 }).map((specs): Case => {
+      const table = right(createTable({ segmentBlocks: sb, entries: specs, ...(generation === undefined ? {} : { generation }) }));
+      return { table, sb, model: specs.map((s) => modelOf(s, sb)) };
+    }),
+  );
+
+const BIG_COUNTS = [CHUNK_SIZE * 2 + 7, CHUNK_SIZE, CHUNK_SIZE + 1, CHUNK_SIZE * 3 - 1] as const;
+
+/** Tables over several chunks, built with a function spec from a small pool of entries. */
+const bigCaseArb: fc.Arbitrary<Case> = fc
+  .tuple(fc.integer({ min: 1, max: 33 }), fc.constantFrom(...BIG_COUNTS), fc.nat(1000))
+  .chain(([sb, count, salt]) =>
+    fc.array(goodSpecArb(sb), { minLength: 1, maxLength: 6 }).map((pool): Case => {
+      const f = (s: number): EntrySpec => pool[(s * 7 + salt) % pool.length]!;
+      const table = right(createTable({ segmentBlocks: sb, segmentCount: count, entries: f, generation: salt }));
+      const models = pool.map((p) => modelOf(p, sb));
+      return { table, sb, model: Array.from({ length: count }, (_, s) => models[(s * 7 + salt) % pool.length]!) };
+    }),
+  );
+
+const caseArb: fc.Arbitrary<Case> = fc.oneof({ arbitrary: smallCaseArb, weight: 3 }, { arbitrary: bigCaseArb, weight: 1 });
+
+// ---------------------------------------------------------------------------------------------
+// createTable
+// ---------------------------------------------------------------------------------------------
+
+describe('createTable', () => {
+  it('round-trips the arbitraries entry specs through getEntry and tableEntries', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 70 }).chain((sb) => fc.tuple(fc.constant(sb), fc.array(entrySpecArb(sb), { maxLength: 12 }))),
+        fc.option(fc.nat(MAX_SAFE), { nil: undefined }),
+        ([sb, specs], generation) => {
+          const t = right(createTable({ segmentBlocks: sb, entries: specs, ...(generation === undefined ? {} : { generation }) }));
+          expect(t.generation).toBe(generation ?? 0);
+          expectMatches(t, sb, specs.map((s) => modelOf(s, sb)));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('round-trips valid specs given as a list or as a function with segmentCount', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 70 }).chain((sb) => fc.tuple(fc.constant(sb), fc.array(goodSpecArb(sb), { maxLength: 12 }))),
+        fc.boolean(),
+        ([sb, specs], asFunction) => {
+          const calls: number[] = [];
+          const t = right(
+            asFunction
+              ? createTable({
+                  segmentBlocks: sb,
+                  segmentCount: specs.length,
+                  entries: (s) => {
+                    calls.push(s);
+                    return specs[s]!;
+                  },
+                })
+              : createTable({ segmentBlocks: sb, entries: specs, segmentCount: specs.length }),
+          );
+          if (asFunction) expect([...calls].sort((a, b) => a - b)).toEqual(specs.map((_, s) => s));
+          expect(t.generation).toBe(0);
+          expectMatches(t, sb, specs.map((s) => modelOf(s, sb)));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('round-trips tables spanning several chunks', () => {
+    fc.assert(
+      fc.property(bigCaseArb, (c) => {
+        expect(c.table.chunks.length).toBe(Math.ceil(c.model.length / CHUNK_SIZE));
+        expectMatches(c.table, c.sb, c.model);
+      }),
+      { numRuns: 15 },
+    );
+  });
+
+  it('accepts exactly the valid entries and names segment, field and value of every problem', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }).chain((sb) =>
+          fc.tuple(
+            fc.constant(sb),
+            fc.array(anySpecArb(sb, { luns: [0, 1, 2, 3], maxStart: 60 }), { maxLength: 8 }),
+            fc.option(lunSizesArb([0, 1, 2, 3], 120), { nil: undefined }),
+          ),
+        ),
+        fc.boolean(),
+        ([sb, specs, sizes], asFunction) => {
+          const result = noThrow(() =>
+            createTable(
+              asFunction
+                ? { segmentBlocks: sb, segmentCount: specs.length, entries: (s) => specs[s] as EntrySpec }
+                : { segmentBlocks: sb, entries: specs as EntrySpec[] },
+              sizes === undefined ? {} : { lunSizes: sizes },
+            ),
+          );
+          const naive = specs.map((s, i) => naiveEntry(s, sb, i, sizes));
+          const expected = naive.flatMap((n) => n.errors);
+          if (expected.length === 0) expectMatches(right(result), sb, naive.map((n) => n.entry!));
+          else {
+            const errors = left(result);
+            for (const e of errors) expect(e.segment).toBeTypeOf('number');
+            expectErrors(errors, expected);
+          }
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('reports exactly the bad segments of a multi-chunk function spec', () => {
+    fc.assert(
+      fc.property(
+        bigCaseArb.chain((c) =>
+          fc.tuple(
+            fc.constant(c),
+            fc.uniqueArray(fc.tuple(fc.nat(c.model.length - 1), anySpecArb(c.sb)), { maxLength: 5, selector: ([s]) => s }),
+          ),
+        ),
+        ([c, bad]) => {
+          const over = new Map(bad);
+          const base = (s: number): EntrySpec => specOfModel(c.model[s]!, s % 2 === 0);
+          const result = noThrow(() =>
+            createTable({
+              segmentBlocks: c.sb,
+              segmentCount: c.model.length,
+              entries: (s) => (over.has(s) ? (over.get(s) as EntrySpec) : base(s)),
+            }),
+          );
+          const expected = bad.flatMap(([s, spec]) => naiveEntry(spec, c.sb, s).errors);
+          if (expected.length > 0) expectErrors(left(result), expected);
+          else {
+            const model = c.model.slice();
+            for (const [s, spec] of bad) model[s] = modelOf(spec, c.sb);
+            expectMatches(right(result), c.sb, model);
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('rejects each kind of bad field value with one error naming segment, field and value', () => {
+    type Where = 'location.lun' | 'location.start' | 'alternate.lun' | 'alternate.start';
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 2 * CHUNK_SIZE + 7 }).chain((n) => fc.tuple(fc.constant(n), fc.nat(n - 1))),
+        fc.constantFrom<Where>('location.lun', 'location.start', 'alternate.lun', 'alternate.start'),
+        fc.constantFrom<unknown>(-1, -7, 0.5, 1.5, 2 ** 53, 2 ** 53 + 2, NaN, Infinity, -Infinity, '3', '', null, undefined, true, {}),
+        (sb, [count, segment], where, junk) => {
+          const [part, field] = where.split('.') as ['location' | 'alternate', 'lun' | 'start'];
+          const good = { location: { lun: 1, start: 0 }, alternate: { lun: 2, start: sb, blocks: [0] } };
+          const bad = { ...good, [part]: { ...good[part], [field]: junk } };
+          const errors = left(
+            createTable({ segmentBlocks: sb, segmentCount: count, entries: (s) => (s === segment ? (bad as EntrySpec) : good) }),
+          );
+          expect(errors).toHaveLength(1);
+          expect(errors[0]!.segment).toBe(segment);
+          expect(errors[0]!.field).toBe(where);
+          expect(Object.is(errors[0]!.value, junk)).toBe(true);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('rejects LUN ids above 2^32-1, which would not survive storage', () => {
+    for (const where of ['location', 'alternate'] as const) {
+      const ok = right(
+        createTable({ segmentBlocks: 4, entries: [{ zero: true, [where]: { lun: MAX_LUN_ID, start: 3, blocks: [1] } }] }),
+      );
+      const e = right(getEntry(ok, 0));
+      expect(e[where]?.lun).toBe(MAX_LUN_ID);
+      for (const lun of [2 ** 32, 2 ** 32 + 5, MAX_SAFE]) {
+        const errors = left(createTable({ segmentBlocks: 4, entries: [{ zero: true, [where]: { lun, start: 3, blocks: [1] } }] }));
+        expectErrors(errors, [{ segment: 0, field: `${where}.lun`, value: lun }]);
+      }
+    }
+  });
+
+  it('rejects non-boolean flags, bad offsets, wrong-size bitmaps and a missing location', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 70 }),
+        fc.nat(20).chain((n) => fc.tuple(fc.constant(n + 1), fc.nat(n))),
+        fc.constantFrom('flag', 'offset', 'bitmap', 'location'),
+        fc.constantFrom('invalid', 'noWrite', 'zero', 'error'),
+        junkFlag,
+        fc.nat(5),
+        (sb, [count, segment], kind, flag, junk, pad) => {
+          const good: EntrySpec = { location: { lun: 1, start: 0 } };
+          let bad: unknown;
+          let expected: Exp;
+          if (kind === 'flag') {
+            bad = { ...good, [flag]: junk };
+            expected = { segment, field: flag, value: junk };
+          } else if (kind === 'offset') {
+            const offsets = [...Array.from({ length: pad }, (_, k) => k % sb), sb + pad];
+            bad = { ...good, alternate: { lun: 2, start: 0, blocks: offsets } };
+            expected = { segment, field: `alternate.blocks[${pad}]`, value: sb + pad };
+          } else if (kind === 'bitmap') {
+            const size = sb + 1 + pad;
+            bad = { ...good, alternate: { lun: 2, start: 0, blocks: right(B.empty(size)) } };
+            expected = { segment, field: 'alternate.blocks', value: size };
+          } else {
+            // a non-invalid, non-zero entry without location, whatever else it has
+            bad = { noWrite: true, error: true, [flag]: false, location: pad % 2 === 0 ? null : undefined };
+            expected = { segment, field: 'location', value: null };
+          }
+          const specs = Array.from({ length: count }, (_, s) => (s === segment ? bad : good)) as EntrySpec[];
+          expectErrors(left(createTable({ segmentBlocks: sb, entries: specs })), [expected]);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('allows an extent ending exactly at block 2^53-1 and rejects one ending past it', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: MAX_SEGMENT_BLOCKS }), fc.constantFrom('location', 'alternate'), (sb, where) => {
+        const last = MAX_SAFE - (sb - 1);
+        const mk = (start: number): EntrySpec =>
+          where === 'location'
+            ? { location: { lun: 0, start } }
+            : { zero: true, alternate: { lun: 0, start, blocks: [] } };
+        const t = right(createTable({ segmentBlocks: sb, entries: [mk(last)] }));
+        const e = right(getEntry(t, 0));
+        expect(e[where]?.start).toBe(last);
+        const errors = left(createTable({ segmentBlocks: sb, entries: [mk(last + 1)] }));
+        expectErrors(errors, [{ segment: 0, field: `${where}.start`, value: last + 1 }]);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('checks extents against declared LUN sizes, as a Map or a Record', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 50 }),
+        fc.nat(3),
+        fc.nat(100),
+        fc.nat(160),
+        fc.constantFrom('location', 'alternate'),
+        fc.boolean(),
+        fc.boolean(),
+        (sb, lun, start, size, where, asMap, declared) => {
+          const pairs: [number, number][] = declared ? [[lun, size], [lun + 1, 10 ** 6]] : [[lun + 1, 10 ** 6]];
+          const lunSizes: LunSizes = asMap ? new Map(pairs) : Object.fromEntries(pairs);
+          const other = { lun: lun + 1, start: 0 };
+          const spec: EntrySpec =
+            where === 'location'
+              ? { location: { lun, start } }
+              : { location: other, alternate: { lun, start, blocks: [0] } };
+          const result = createTable({ segmentBlocks: sb, entries: [{ location: other }, spec] }, { lunSizes });
+          if (!declared) expectErrors(left(result), [{ segment: 1, field: `${where}.lun`, value: lun }]);
+          else if (start + sb <= size) expect(right(getEntry(right(result), 1))[where]).toMatchObject({ lun, start });
+          else expectErrors(left(result), [{ segment: 1, field: where, value: { lun, start } }]);
+          // without sizes, anything goes
+          expect(E.isRight(createTable({ segmentBlocks: sb, entries: [{ location: other }, spec] }))).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('rejects bad geometry, generation, segmentCount and entries without throwing', () => {
+    const ok: EntrySpec[] = [{ zero: true }];
+    for (const segmentBlocks of [0, -1, 1.5, NaN, Infinity, MAX_SEGMENT_BLOCKS + 1, 2 ** 53, '10', null, undefined]) {
+      const errors = left(noThrow(() => createTable({ segmentBlocks, entries: ok } as never)));
+      expectErrors(errors, [{ field: 'segmentBlocks', value: segmentBlocks }]);
+    }
+    for (const generation of [-1, 1.5, NaN, Infinity, 2 ** 53, '1', true]) {
+      const errors = left(noThrow(() => createTable({ segmentBlocks: 3, entries: ok, generation } as never)));
+      expectErrors(errors, [{ field: 'generation', value: generation }]);
+    }
+    for (const segmentCount of [undefined, -1, 1.5, NaN, 2 ** 32 + 1, '3', null]) {
+      const errors = left(noThrow(() => createTable({ segmentBlocks: 3, entries: () => ({ zero: true }), segmentCount } as never)));
+      expectErrors(errors, [{ field: 'segmentCount', value: segmentCount }]);
+    }
+    expectErrors(left(createTable({ segmentBlocks: 3, entries: ok, segmentCount: 2 })), [{ field: 'segmentCount', value: 2 }]);
+    for (const entries of [null, undefined, 5, 'x', {}]) {
+      const errors = left(noThrow(() => createTable({ segmentBlocks: 3, entries } as never)));
+      expectErrors(errors, [{ field: 'entries', value: entries }]);
+    }
+    for (const spec of [null, undefined, 5, 'x']) expect(E.isLeft(noThrow(() => createTable(spec as never)))).toBe(true);
+    // several geometry problems are all reported
+    const many = left(createTable({ segmentBlocks: 0, generation: -1, entries: () => ({}), segmentCount: -1 } as never));
+    expect(many.map((e) => e.field).sort()).toEqual(['generation', 'segmentBlocks', 'segmentCount']);
+    // boundaries that are fine
+    expect(right(createTable({ segmentBlocks: 1, entries: [] })).segmentCount).toBe(0);
+    expect(right(createTable({ segmentBlocks: MAX_SEGMENT_BLOCKS, entries: () => ({ zero: true }), segmentCount: 0 })).segmentCount).toBe(0);
+    expect(right(createTable({ segmentBlocks: MAX_SEGMENT_BLOCKS, entries: ok })).segmentBlocks).toBe(MAX_SEGMENT_BLOCKS);
+    expect(right(createTable({ segmentBlocks: 3, entries: ok, generation: MAX_SAFE })).generation).toBe(MAX_SAFE);
+  });
+
+  it('reports the errors of the first bad segments of a huge all-bad table, in segment order', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 20 }), anySpecArb(4).filter((s) => naiveEntry(s, 4, 0).errors.length > 0), (n, spec) => {
+        const count = 300 * n;
+        const errors = left(noThrow(() => createTable({ segmentBlocks: 4, segmentCount: count, entries: () => spec as EntrySpec })));
+        const segs = errors.map((e) => e.segment!);
+        for (let i = 1; i < segs.length; i++) expect(segs[i]!).toBeGreaterThanOrEqual(segs[i - 1]!);
+        const last = segs[segs.length - 1]!;
+        expect(last).toBeLessThan(count);
+        const expected = Array.from({ length: last + 1 }, (_, s) => naiveEntry(spec, 4, s).errors).flat();
+        expectErrors(errors, expected);
+      }),
+      { numRuns: 30 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// getEntry
+// ---------------------------------------------------------------------------------------------
+
+describe('getEntry', () => {
+  it('is Left naming `segment` outside 0..segmentCount-1 or for a non-integer', () => {
+    fc.assert(
+      fc.property(
+        caseArb,
+        fc.oneof(
+          fc.integer({ min: -5, max: -1 }),
+          fc.integer({ min: 0, max: 5 }),
+          fc.constantFrom<unknown>(0.5, -0.5, 1.5, NaN, Infinity, -Infinity, 2 ** 53, 2 ** 32, '0', null, undefined),
+        ),
+        (c, delta) => {
+          const n = c.model.length;
+          const segment = typeof delta === 'number' && Number.isInteger(delta) ? (delta < 0 ? delta : n + delta) : delta;
+          const errors = left(getEntry(c.table, segment as number));
+          expectErrors(errors, [{ field: 'segment', value: segment }]);
+          if (typeof segment === 'number' && Number.isFinite(segment) && n > 0) {
+            const inside = Math.min(n - 1, Math.max(0, Math.floor(segment)));
+            expect(modelOfEntry(right(getEntry(c.table, inside)))).toEqual(c.model[inside]);
+            if (segment > 0 && segment < n) expect(E.isLeft(getEntry(c.table, segment + 0.25))).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// setEntry / setEntries
+// ---------------------------------------------------------------------------------------------
+
+interface Op {
+  readonly single: boolean;
+  readonly updates: ReadonlyArray<{ readonly segment: unknown; readonly entry: unknown }>;
+  readonly generation: unknown;
+}
+
+const opArb = (count: number, sb: number): fc.Arbitrary<Op> => {
+  const inRange: fc.WeightedArbitrary<unknown>[] =
+    count === 0
+      ? []
+      : [
+          { arbitrary: fc.integer({ min: 0, max: count - 1 }), weight: 5 },
+          {
+            arbitrary: fc.constantFrom(0, count - 1, Math.min(count - 1, CHUNK_SIZE - 1), Math.min(count - 1, CHUNK_SIZE), count >> 1),
+            weight: 3,
+          },
+        ];
+  const outOfRange = fc.constantFrom<unknown>(-1, count, count + 1, 0.5, NaN, Infinity, '0', null, 2 ** 53);
+  const goodSeg = inRange.length === 0 ? outOfRange : fc.oneof(...inRange);
+  const anySeg = fc.oneof(...inRange, { arbitrary: outOfRange, weight: 1 });
+  const goodGen = fc.oneof({ arbitrary: fc.constant(undefined), weight: 4 }, { arbitrary: fc.nat(10 ** 6), weight: 1 });
+  const anyGen = fc.oneof({ arbitrary: goodGen, weight: 5 }, { arbitrary: fc.constantFrom<unknown>(-1, 1.5, NaN, 2 ** 53, '7'), weight: 1 });
+  const opOf = (seg: fc.Arbitrary<unknown>, entry: fc.Arbitrary<unknown>, gen: fc.Arbitrary<unknown>) =>
+    fc.tuple(fc.boolean(), fc.array(fc.record({ segment: seg, entry }), { maxLength: 6 }), gen).chain(([single, updates, generation]) =>
+      single
+        ? fc.record({ segment: seg, entry }).map((u): Op => ({ single, updates: [u], generation }))
+        : fc.constant<Op>({ single, updates, generation }),
+    );
+  return fc.oneof(
+    { arbitrary: opOf(goodSeg, goodSpecArb(sb), goodGen), weight: 3 },
+    { arbitrary: opOf(anySeg, anySpecArb(sb), anyGen), weight: 1 },
+  );
+};
+
+/** What an update call should do: the expected errors, or the new model and the touched chunks. */
+const expectOp = (
+  count: number,
+  sb: number,
+  model: ReadonlyArray<MEntry>,
+  op: Op,
+  sizes?: LunSizes,
+): { errors: Exp[]; model: MEntry[]; touched: Set<number>; changed: Set<number> } => {
+  const errors: Exp[] = [];
+  if (op.generation !== undefined && !isNat(op.generation)) errors.push({ field: 'generation', value: op.generation });
+  const next = model.slice();
+  const touched = new Set<number>();
+  op.updates.forEach((u, n) => {
+    const s = u.segment;
+    if (!(typeof s === 'number' && Number.isInteger(s) && s >= 0 && s < count)) {
+      errors.push({ field: `updates[${n}].segment`, value: s });
+      return;
+    }
+    const r = naiveEntry(u.entry, sb, s, sizes);
+    errors.push(...r.errors);
+    if (r.entry !== undefined) {
+      next[s] = r.entry;
+      touched.add(Math.floor(s / CHUNK_SIZE));
+    }
+  });
+  const changed = new Set<number>();
+  for (let s = 0; s < count; s++) if (!modelEq(model[s]!, next[s]!)) changed.add(Math.floor(s / CHUNK_SIZE));
+  return { errors, model: next, touched, changed };
+};
+
+const runOp = (t: MappingTable, op: Op, sizes?: LunSizes): Result<MappingTable> => {
+  const options = { ...(op.generation === undefined ? {} : { generation: op.generation as number }), ...(sizes ? { lunSizes: sizes } : {}) };
+  const u = op.updates[0];
+  return noThrow(() =>
+    op.single && u !== undefined
+      ? setEntry(t, u.segment as number, u.entry as EntrySpec, options)
+      : setEntries(t, op.updates as EntryUpdate[], options),
+  );
+};
+
+describe('setEntry / setEntries', () => {
+  it('after random update sequences equals the model, keeps old versions and shares untouched chunks', () => {
+    fc.assert(
+      fc.property(
+        caseArb.chain((c) => fc.tuple(fc.constant(c), fc.array(opArb(c.model.length, c.sb), { minLength: 1, maxLength: 8 }))),
+        ([c, ops]) => {
+          const count = c.model.length;
+          const versions: { table: MappingTable; model: ReadonlyArray<MEntry>; generation: number }[] = [
+            { table: c.table, model: c.model, generation: c.table.generation },
+          ];
+          let cur = versions[0]!;
+          for (const op of ops) {
+            const want = expectOp(count, c.sb, cur.model, op);
+            const result = runOp(cur.table, op);
+            if (want.errors.length > 0) {
+              const errors = left(result);
+              if (op.single) {
+                for (const e of errors) if (e.field === 'segment') (e as { field: string }).field = 'updates[0].segment';
+              }
+              expectErrors(errors, want.errors);
+              continue;
+            }
+            const next = right(result);
+            expect(next).not.toBe(cur.table);
+            expect(next.generation).toBe(op.generation === undefined ? cur.generation + 1 : op.generation);
+            expectSharing(cur.table, next, want.touched, want.changed);
+            // its entries are checked with every other version's below
+            cur = { table: next, model: want.model, generation: next.generation };
+            versions.push(cur);
+          }
+          // persistence: every version still reads its own values
+          for (const v of versions) {
+            expect(v.table.generation).toBe(v.generation);
+            expectMatches(v.table, c.sb, v.model);
+          }
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
+
+  it('shares every chunk but the touched one when a multi-chunk table is updated', () => {
+    fc.assert(
+      fc.property(
+        bigCaseArb.chain((c) =>
+          fc.tuple(fc.constant(c), fc.nat(c.model.length - 1), goodSpecArb(c.sb), fc.array(fc.nat(c.model.length - 1), { maxLength: 4 })),
+        ),
+        ([c, segment, spec, more]) => {
+          const t1 = right(setEntry(c.table, segment, spec));
+          const ci = Math.floor(segment / CHUNK_SIZE);
+          for (let i = 0; i < c.table.chunks.length; i++) if (i !== ci) expect(t1.chunks[i]).toBe(c.table.chunks[i]);
+          expect(modelOfEntry(right(getEntry(t1, segment)))).toEqual(modelOf(spec, c.sb));
+          expect(modelOfEntry(right(getEntry(c.table, segment)))).toEqual(c.model[segment]);
+          const t2 = right(setEntries(t1, more.map((s) => ({ segment: s, entry: { invalid: true } }))));
+          const touched = new Set(more.map((s) => Math.floor(s / CHUNK_SIZE)));
+          for (let i = 0; i < t1.chunks.length; i++) if (!touched.has(i)) expect(t2.chunks[i]).toBe(t1.chunks[i]);
+          expect(t2.generation).toBe(c.table.generation + 2);
+          const model = c.model.slice();
+          model[segment] = modelOf(spec, c.sb);
+          for (const s of more) model[s] = modelOf({ invalid: true }, c.sb);
+          expectMatches(t2, c.sb, model);
+        },
+      ),
+      { numRuns: 12 },
+    );
+  });
+
+  it('lets the later update of a segment in one batch win', () => {
+    fc.assert(
+      fc.property(
+        smallCaseArb.filter((c) => c.model.length > 0).chain((c) =>
+          fc.tuple(fc.constant(c), fc.nat(c.model.length - 1), fc.array(goodSpecArb(c.sb), { minLength: 2, maxLength: 5 })),
+        ),
+        ([c, segment, specs]) => {
+          const t = right(setEntries(c.table, specs.map((entry) => ({ segment, entry }))));
+          const model = c.model.slice();
+          model[segment] = modelOf(specs[specs.length - 1], c.sb);
+          expectMatches(t, c.sb, model);
+          expect(t.generation).toBe(c.table.generation + 1);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('checks LUN sizes given in the options', () => {
+    fc.assert(
+      fc.property(
+        smallCaseArb.filter((c) => c.model.length > 0).chain((c) =>
+          fc.tuple(
+            fc.constant(c),
+            fc.array(fc.record({ segment: fc.nat(c.model.length - 1), entry: goodSpecArb(c.sb, { luns: [0, 1, 2], maxStart: 50, top: false }) }), {
+              minLength: 1,
+              maxLength: 4,
+            }),
+            lunSizesArb([0, 1, 2], 100),
+          ),
+        ),
+        ([c, updates, sizes]) => {
+          const op: Op = { single: false, updates, generation: undefined };
+          const want = expectOp(c.model.length, c.sb, c.model, op, sizes);
+          const result = runOp(c.table, op, sizes);
+          if (want.errors.length > 0) expectErrors(left(result), want.errors);
+          else expectMatches(right(result), c.sb, want.model);
+          // the same updates without sizes are fine
+          expectMatches(right(runOp(c.table, op)), c.sb, expectOp(c.model.length, c.sb, c.model, op).model);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('refuses to advance the generation past 2^53-1 but accepts an explicit one', () => {
+    const t = right(createTable({ segmentBlocks: 2, entries: [{ zero: true }] }));
+    const top = right(withGeneration(t, MAX_SAFE));
+    expectErrors(left(setEntry(top, 0, { invalid: true })), [{ field: 'generation', value: MAX_SAFE + 1 }]);
+    expectErrors(left(setEntries(top, [])), [{ field: 'generation', value: MAX_SAFE + 1 }]);
+    const again = right(setEntry(top, 0, { invalid: true }, { generation: 0 }));
+    expect(again.generation).toBe(0);
+    expect(right(getEntry(again, 0)).invalid).toBe(true);
+    expect(right(getEntry(top, 0)).invalid).toBe(false);
+  });
+
+  it('with no updates still advances the generation and shares every chunk', () => {
+    fc.assert(
+      fc.property(caseArb, (c) => {
+        const t = right(setEntries(c.table, []));
+        expect(t.generation).toBe(c.table.generation + 1);
+        expectSharing(c.table, t, new Set(), new Set());
+        expect(tablesEqual(t, c.table)).toBe(true);
+      }),
+      { numRuns: 30 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// resizeTable
+// ---------------------------------------------------------------------------------------------
+
+describe('resizeTable', () => {
+  it('keeps the old entries, fills new segments, and shares whole chunks', () => {
+    fc.assert(
+      fc.property(
+        caseArb.chain((c) =>
+          fc.tuple(
+            fc.constant(c),
+            fc.oneof(
+              fc.integer({ min: 0, max: 3 * CHUNK_SIZE + 10 }),
+              fc.constantFrom(0, 1, c.model.length, c.model.length + 1, Math.max(0, c.model.length - 1), CHUNK_SIZE, CHUNK_SIZE + 1, 2 * CHUNK_SIZE),
+              fc.constantFrom<unknown>(-1, 1.5, NaN, Infinity, 2 ** 32 + 1, '5', null),
+            ),
+            fc.oneof({ arbitrary: goodSpecArb(c.sb), weight: 3 }, { arbitrary: anySpecArb(c.sb), weight: 1 }),
+            fc.oneof(
+              { arbitrary: fc.constant(undefined), weight: 3 },
+              { arbitrary: fc.nat(1000), weight: 1 },
+              { arbitrary: fc.constantFrom<unknown>(-1, 0.5, '1'), weight: 1 },
+            ),
+          ),
+        ),
+        ([c, count, fill, generation]) => {
+          const result = noThrow(() =>
+            resizeTable(c.table, count as number, fill as EntrySpec, generation === undefined ? {} : { generation: generation as number }),
+          );
+          const expected: Exp[] = [];
+          if (!(typeof count === 'number' && Number.isInteger(count) && count >= 0 && count <= 2 ** 32))
+            expected.push({ field: 'segmentCount', value: count });
+          if (generation !== undefined && !isNat(generation)) expected.push({ field: 'generation', value: generation });
+          const f = naiveEntry(fill, c.sb, undefined);
+          expected.push(...f.errors);
+          if (expected.length > 0) {
+            expectErrors(left(result), expected);
+          } else {
+            const n = count as number;
+            const t = right(result);
+            const model = Array.from({ length: n }, (_, s) => (s < c.model.length ? c.model[s]! : f.entry!));
+            expectMatches(t, c.sb, model);
+            expect(t.generation).toBe(generation === undefined ? c.table.generation + 1 : generation);
+            expect(t.chunks.length).toBe(Math.ceil(n / CHUNK_SIZE));
+            const whole = Math.floor(Math.min(n, c.model.length) / CHUNK_SIZE);
+            for (let ci = 0; ci < whole; ci++) expect(t.chunks[ci]).toBe(c.table.chunks[ci]);
+            if (n === c.model.length) for (let ci = 0; ci < t.chunks.length; ci++) expect(t.chunks[ci]).toBe(c.table.chunks[ci]);
+          }
+          expectMatches(c.table, c.sb, c.model);
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
+
+  it('grows after a shrink without bringing back the dropped entries', () => {
+    fc.assert(
+      fc.property(
+        bigCaseArb.chain((c) => fc.tuple(fc.constant(c), fc.nat(c.model.length), goodSpecArb(c.sb), fc.integer({ min: 1, max: CHUNK_SIZE * 2 }))),
+        ([c, keep, fill, grow]) => {
+          const small = right(resizeTable(c.table, keep, { invalid: true }));
+          const big = right(resizeTable(small, keep + grow, fill));
+          const model = Array.from({ length: keep + grow }, (_, s) => (s < keep ? c.model[s]! : modelOf(fill, c.sb)));
+          expectMatches(big, c.sb, model);
+          expect(big.generation).toBe(c.table.generation + 2);
+        },
+      ),
+      { numRuns: 20 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// withGeneration
+// ---------------------------------------------------------------------------------------------
+
+describe('withGeneration', () => {
+  it('changes only the generation, sharing every chunk', () => {
+    fc.assert(
+      fc.property(
+        caseArb,
+        fc.oneof(fc.nat(), fc.constant(MAX_SAFE), fc.constantFrom<unknown>(-1, 1.5, NaN, 2 ** 53, '3', null, undefined)),
+        (c, g) => {
+          const result = noThrow(() => withGeneration(c.table, g as number));
+          if (!isNat(g)) {
+            expectErrors(left(result), [{ field: 'generation', value: g }]);
+          } else {
+            const t = right(result);
+            expect(t.generation).toBe(g);
+            expectSharing(c.table, t, new Set(), new Set());
+            expectMatches(t, c.sb, c.model);
+            expect(tablesEqual(t, c.table)).toBe(true);
+          }
+          expectMatches(c.table, c.sb, c.model);
+        },
+      ),
+      { numRuns: 30 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// diffTables / tablesEqual
+// ---------------------------------------------------------------------------------------------
+
+const naiveDiff = (sbA: number, a: ReadonlyArray<MEntry>, sbB: number, b: ReadonlyArray<MEntry>): number[] => {
+  const out: number[] = [];
+  for (let s = 0; s < Math.max(a.length, b.length); s++)
+    if (sbA !== sbB || s >= a.length || s >= b.length || !modelEq(a[s]!, b[s]!)) out.push(s);
+  return out;
+};
+
+const expectDiff = (a: Case, b: Case): void => {
+  const want = naiveDiff(a.sb, a.model, b.sb, b.model);
+  expect(diffTables(a.table, b.table)).toEqual(want);
+  expect(diffTables(b.table, a.table)).toEqual(want);
+  const equal = a.sb === b.sb && a.model.length === b.model.length && want.length === 0;
+  expect(tablesEqual(a.table, b.table)).toBe(equal);
+  expect(tablesEqual(b.table, a.table)).toBe(equal);
+};
+
+/** Small-domain entries, so equal entries built independently are common. */
+const tinySpecArb = (sb: number) => goodSpecArb(sb, { luns: [0, 1], maxStart: 1, top: false });
+
+describe('diffTables / tablesEqual', () => {
+  it('match a naive per-segment comparison for independently built tables', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(1, 2, 3).chain((sbA) =>
+          fc
+            .tuple(
+              fc.constant(sbA),
+              fc.oneof({ arbitrary: fc.constant(sbA), weight: 3 }, { arbitrary: fc.constantFrom(1, 2, 3), weight: 1 }),
+              fc.array(tinySpecArb(sbA), { maxLength: 7 }),
+              fc.integer({ min: -3, max: 3 }),
+            )
+            .chain(([sbA, sbB, specsA, delta]) => {
+              const n = Math.max(0, specsA.length + delta);
+              return fc.tuple(
+                fc.constant(sbA),
+                fc.constant(sbB),
+                fc.constant(specsA),
+                fc.array(fc.tuple(fc.constantFrom('same', 'same-bitmap', 'new'), tinySpecArb(sbB)), { minLength: n, maxLength: n }),
+                fc.option(fc.nat(5), { nil: undefined }),
+              );
+            }),
+        ),
+        ([sbA, sbB, specsA, picks, generation]) => {
+          const modelA = specsA.map((s) => modelOf(s, sbA));
+          const specsB = picks.map(([how, spec], s) =>
+            how !== 'new' && s < modelA.length && sbA === sbB ? specOfModel(modelA[s]!, how === 'same-bitmap') : spec,
+          );
+          const a: Case = { table: right(createTable({ segmentBlocks: sbA, entries: specsA })), sb: sbA, model: modelA };
+          const b: Case = {
+            table: right(createTable({ segmentBlocks: sbB, entries: specsB, ...(generation === undefined ? {} : { generation }) })),
+            sb: sbB,
+            model: specsB.map((s) => modelOf(s, sbB)),
+          };
+          expectDiff(a, b);
+          expectDiff(a, a);
+          expect(diffTables(a.table, a.table)).toEqual([]);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('match a naive comparison for a table and its updated successors, including no-op rewrites', () => {
+    fc.assert(
+      fc.property(
+        caseArb.chain((c) =>
+          fc.tuple(
+            fc.constant(c),
+            c.model.length === 0
+              ? fc.constant([])
+              : fc.array(
+                  fc.tuple(fc.nat(c.model.length - 1), fc.oneof(goodSpecArb(c.sb), fc.constantFrom<'rewrite'>('rewrite'))),
+                  { maxLength: 8 },
+                ),
+          ),
+        ),
+        ([c, updates]) => {
+          const specs = updates.map(([s, spec]) => ({ segment: s, entry: spec === 'rewrite' ? specOfModel(c.model[s]!, s % 2 === 0) : spec }));
+          const model = c.model.slice();
+          for (const u of specs) model[u.segment] = modelOf(u.entry, c.sb);
+          const b: Case = { table: right(setEntries(c.table, specs)), sb: c.sb, model };
+          expectDiff(c, b);
+          // and a rewrite that reads entries back unchanged through getEntry
+          if (c.model.length > 0) {
+            const seg = updates.length > 0 ? updates[0]![0] : 0;
+            const same = right(setEntry(c.table, seg, right(getEntry(c.table, seg))));
+            expect(diffTables(c.table, same)).toEqual([]);
+            expect(tablesEqual(c.table, same)).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('match a naive comparison against resized tables and tables of another segment size', () => {
+    fc.assert(
+      fc.property(
+        caseArb.chain((c) => fc.tuple(fc.constant(c), fc.integer({ min: 0, max: 3 * CHUNK_SIZE }), tinySpecArb(c.sb), fc.integer({ min: 1, max: 4 }))),
+        ([c, n, fill, extra]) => {
+          const b: Case = {
+            table: right(resizeTable(c.table, n, fill)),
+            sb: c.sb,
+            model: Array.from({ length: n }, (_, s) => (s < c.model.length ? c.model[s]! : modelOf(fill, c.sb))),
+          };
+          expectDiff(c, b);
+          // same entries (as far as they fit), other segment size: everything differs
+          const sb2 = c.sb + extra;
+          const other: Case = {
+            table: right(createTable({ segmentBlocks: sb2, segmentCount: c.model.length, entries: () => ({ zero: true }) })),
+            sb: sb2,
+            model: c.model.map(() => modelOf({ zero: true }, sb2)),
+          };
+          expectDiff(c, other);
+          expect(diffTables(c.table, other.table)).toHaveLength(c.model.length);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('treat an independently rebuilt copy as equal whatever its generation', () => {
+    fc.assert(
+      fc.property(caseArb, fc.nat(), fc.boolean(), (c, g, asBitmap) => {
+        const copy = right(
+          createTable({ segmentBlocks: c.sb, segmentCount: c.model.length, entries: (s) => specOfModel(c.model[s]!, asBitmap), generation: g }),
+        );
+        for (let ci = 0; ci < copy.chunks.length; ci++) expect(copy.chunks[ci]).not.toBe(c.table.chunks[ci]);
+        expect(diffTables(c.table, copy)).toEqual([]);
+        expect(tablesEqual(c.table, copy)).toBe(true);
+        if (c.model.length > 0) {
+          const s = g % c.model.length;
+          const m = c.model[s]!;
+          const flipped = right(setEntry(copy, s, { ...specOfModel(m, asBitmap), error: !m.error }));
+          expect(diffTables(c.table, flipped)).toEqual([s]);
+          expect(tablesEqual(c.table, flipped)).toBe(false);
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
