@@ -1,0 +1,129 @@
+/**
+ * The adapters a runtime drives: the effectful edge of vdisk-map (DESIGN.md section 4).
+ *
+ * The pure state machines never touch these; runtimes carry out their commands through them.
+ * Convention for every asynchronous method: it resolves when the effect is done (durable, for
+ * persistence) and REJECTS with an `Error` whose message says what failed and where when it
+ * cannot be done, whether the cause is bad arguments, an out-of-range address or a device
+ * failure. A runtime treats any rejection as "did not happen" for storage and persistence
+ * (a rejected save may in fact have landed: see {@link TablePersistence}).
+ * Transports are fire and forget and never report failure: messages may simply be lost.
+ */
+import type { AgentId, DiskId, EntryChange } from '../protocol/messages.js';
+import type { TableDocument } from '../table/codec.js';
+
+/**
+ * Block storage behind the LUNs: what agents issue translated I/O to, and what the controller
+ * copies and zeroes segments with. Block numbers are LUN-relative; data is `blockSize` bytes per
+ * block.
+ *
+ * @example
+ * const data = await storage.read(1, 20, 2);       // 2 * storage.blockSize bytes
+ * await storage.write(2, 0, data);
+ * await storage.copy({ lun: 1, start: 20 }, { lun: 2, start: 100 }, 10);
+ */
+export interface BlockStorage {
+  /** Bytes per block. */
+  readonly blockSize: number;
+  /** Reads `length` blocks from `start`: `length * blockSize` bytes. */
+  read(lun: number, start: number, length: number): Promise<Uint8Array>;
+  /** Writes `data` (a whole, positive number of blocks) from block `start`. */
+  write(lun: number, start: number, data: Uint8Array): Promise<void>;
+  /** Copies `length` blocks, as if read whole first (overlapping ranges are safe). */
+  copy(from: { readonly lun: number; readonly start: number }, to: { readonly lun: number; readonly start: number }, length: number): Promise<void>;
+  /** Makes `length` blocks from `start` read as zeros. */
+  writeZeros(lun: number, start: number, length: number): Promise<void>;
+}
+
+/**
+ * A message channel between the controller and agents. `send` is fire and forget: a message may
+ * be lost, duplicated, delayed or reordered, and the protocol copes. Messages are plain data and
+ * are delivered as copies.
+ *
+ * @example
+ * transport.onMessage((from, message) => console.log(from, message.type));
+ * transport.send('controller', { type: 'tableAck', agent: 'a1', epoch: 1, disk: 'vol', generation: 4 });
+ */
+export interface Transport<Out, In> {
+  /** Sends `message` to peer `to`; returns at once, without any guarantee of delivery. */
+  send(to: string, message: Out): void;
+  /** Registers a handler for messages addressed to this endpoint. */
+  onMessage(handler: (from: string, message: In) => void): void;
+}
+
+/**
+ * One durable change of the controller's state (step 570):
+ *
+ * - `saveTable`: the whole table of `disk` (created, or rewritten);
+ * - `updateTable`: the table at `fromGeneration` becomes `generation` by resizing it to
+ *   `segmentCount` when present (new segments are `zero`, as in `setEntries` messages) and then
+ *   applying `changes`; a store must refuse it when its copy is not at `fromGeneration`;
+ * - `deleteTable`: `disk` and its attachments are gone;
+ * - `attachments`: the agents that map `disk` are now exactly `agents`.
+ *
+ * @example
+ * const record: PersistRecord = { type: 'updateTable', disk: 'vol', fromGeneration: 3, generation: 4, changes: [{ segment: 0, entry: { zero: true } }] };
+ */
+export type PersistRecord =
+  | { readonly type: 'saveTable'; readonly disk: DiskId; readonly table: TableDocument }
+  | {
+      readonly type: 'updateTable';
+      readonly disk: DiskId;
+      readonly fromGeneration: number;
+      readonly generation: number;
+      readonly segmentCount?: number;
+      readonly changes: ReadonlyArray<EntryChange>;
+    }
+  | { readonly type: 'deleteTable'; readonly disk: DiskId }
+  | { readonly type: 'attachments'; readonly disk: DiskId; readonly agents: ReadonlyArray<AgentId> };
+
+/**
+ * Everything a controller needs to restart: every table, and the agents attached to each disk
+ * (disks without attached agents may be absent from `attachments`). Lists are sorted by disk.
+ *
+ * @example
+ * const state: PersistedState = { tables: [{ disk: 'vol', table: doc }], attachments: [{ disk: 'vol', agents: ['a1', 'a2'] }] };
+ */
+export interface PersistedState {
+  readonly tables: ReadonlyArray<{ readonly disk: DiskId; readonly table: TableDocument }>;
+  readonly attachments: ReadonlyArray<{ readonly disk: DiskId; readonly agents: ReadonlyArray<AgentId> }>;
+}
+
+/**
+ * The controller's durable store. `save` resolves once the record is durable, and records are
+ * applied in the order their `save` calls were made. A rejected `save` may or may not have
+ * landed (a lost acknowledgement); a controller recovers by reloading, never by assuming.
+ *
+ * @example
+ * await persistence.save({ type: 'saveTable', disk: 'vol', table: encodeTable(table) });
+ * const { tables } = await persistence.load();
+ */
+export interface TablePersistence {
+  save(record: PersistRecord): Promise<void>;
+  load(): Promise<PersistedState>;
+}
+
+/**
+ * Opaque handle of a timer; only the clock that made it can clear it.
+ *
+ * @example
+ * const handle: TimerHandle = clock.setTimer(100, () => {});
+ */
+export interface TimerHandle {
+  readonly _tag: 'TimerHandle';
+}
+
+/**
+ * Time for timeouts and retries, in milliseconds. Injected so simulations control it.
+ *
+ * @example
+ * const handle = clock.setTimer(500, () => resend());
+ * clock.clearTimer(handle);
+ */
+export interface Clock {
+  now(): number;
+  /** Calls `callback` once, `ms` from now (like `setTimeout`: a negative or NaN delay means 0). */
+  setTimer(ms: number, callback: () => void): TimerHandle;
+  /** Cancels a timer; clearing a fired, cleared or foreign timer does nothing. */
+  clearTimer(handle: TimerHandle): void;
+}

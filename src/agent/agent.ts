@@ -1,0 +1,550 @@
+/**
+ * The mapping agent as a pure state machine: `agentStep(state, event) -> [state, commands]`.
+ *
+ * The agent translates host I/O through its volatile copies of the tables and never blocks: what
+ * it cannot finish it parks behind one outstanding fault per segment (DESIGN.md section 3,
+ * step 1) and leaves to the controller, which answers with table changes and then `retry`,
+ * `failIo` or (distributed variant) `confirmMark`. Its copy of a table only ever changes by the
+ * controller's messages, so it always equals some controller generation.
+ *
+ * Restart: the machine has no restart event. The runtime throws the state away and starts a new
+ * life with `initialAgentState({ ...config, epoch: newEpoch })`, a higher epoch than any before.
+ * The new life holds no tables, so its first I/O faults and fetches them; the controller fences
+ * messages of the old epoch, and the agent ignores controller messages meant for another life.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { enableMapSet, produce, type Draft } from 'immer';
+import { validationError, type ValidationError } from '../errors.js';
+import type {
+  AgentMessage,
+  ConfirmMarkMessage,
+  ControllerMessage,
+  DiskId,
+  FailIoMessage,
+  IoFaultMessage,
+  MarkBitsMessage,
+  ReplaceTableMessage,
+  RetryMessage,
+  SetEntriesMessage,
+} from '../protocol/messages.js';
+import { decodeEntry, decodeTable } from '../table/codec.js';
+import type { MappingEntry } from '../table/entry.js';
+import { diffTables, resizeTable, setEntries, type MappingTable } from '../table/table.js';
+import {
+  PieceBuffer,
+  REASON_INVALID,
+  REASON_NO_WRITE,
+  REASON_ZERO,
+  STATUS_ERROR,
+  STATUS_FAULT,
+  STATUS_OK,
+  piecesOf,
+  translateInto,
+  type FaultReason,
+  type Piece,
+} from '../translate/translate.js';
+import type { AgentCommand, AgentConfig, AgentEvent, AgentState, HostRequest, MarkSpan, Outstanding } from './types.js';
+
+export type {
+  AgentCommand,
+  AgentConfig,
+  AgentEvent,
+  AgentState,
+  DiskCopy,
+  HostRequest,
+  IoState,
+  MarkSpan,
+  Outstanding,
+  PendingAck,
+} from './types.js';
+
+enableMapSet();
+
+/** Reused by every translation: the agent's fast path allocates only the pieces it issues. */
+const scratch = new PieceBuffer(64);
+
+const REASONS: Record<number, FaultReason> = { [REASON_INVALID]: 'invalid', [REASON_NO_WRITE]: 'no-write', [REASON_ZERO]: 'zero' };
+
+/** Segments as half-open ranges `[from, to)`. */
+type Ranges = ReadonlyArray<readonly [number, number]>;
+
+/**
+ * The key of a (disk, segment) pair in `AgentState.faultsBySegment`; segment -1 stands for the
+ * whole disk while the agent has no table for it.
+ *
+ * @example
+ * segmentKey('d', 2) // '2:d'
+ */
+export const segmentKey = (disk: DiskId, segment: number): string => `${segment}:${disk}`;
+
+/**
+ * A new life of an agent: no tables, so every I/O faults until the controller answers.
+ *
+ * @example
+ * const state = initialAgentState({ agent: 'a1', epoch: 1, variant: 'centralized', faultTimeout: 100 });
+ */
+export const initialAgentState = (config: AgentConfig): AgentState => ({
+  config,
+  now: 0,
+  nextFaultId: 1,
+  disks: new Map(),
+  ios: new Map(),
+  outstanding: new Map(),
+  faultsBySegment: new Map(),
+});
+
+/**
+ * The agent's copy of `disk`'s table, if it holds one.
+ *
+ * @example
+ * agentTable(state, 'd')?.generation // 4
+ */
+export const agentTable = (state: AgentState, disk: DiskId): MappingTable | undefined => state.disks.get(disk)?.table;
+
+/**
+ * How many host I/Os are parked behind a fault or mark.
+ *
+ * @example
+ * agentParkedCount(initialAgentState(config)) // 0
+ */
+export const agentParkedCount = (state: AgentState): number => {
+  let n = 0;
+  for (const io of state.ios.values()) if (io.status === 'parked') n++;
+  return n;
+};
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+
+/** Why a host request is malformed, or `[]`. */
+const requestErrors = (e: { disk: unknown; op: unknown; start: unknown; length: unknown }): ValidationError[] => {
+  const errors: ValidationError[] = [];
+  if (typeof e.disk !== 'string') errors.push(validationError('disk', e.disk, 'must be a string'));
+  if (e.op !== 'read' && e.op !== 'write') errors.push(validationError('op', e.op, "must be 'read' or 'write'"));
+  if (!(Number.isSafeInteger(e.start) && (e.start as number) >= 0)) errors.push(validationError('start', e.start, 'must be a non-negative safe integer'));
+  if (!(Number.isSafeInteger(e.length) && (e.length as number) >= 0))
+    errors.push(validationError('length', e.length, 'must be a non-negative safe integer'));
+  return errors;
+};
+
+/** The marked virtual blocks of each segment: from the first marked block to the end of the last. */
+const markSpans = (pieces: ReadonlyArray<Piece>, segmentBlocks: number): MarkSpan[] => {
+  const spans: MarkSpan[] = [];
+  for (const p of pieces) {
+    if (p.marksAlternate !== true) continue;
+    const end = p.virtualStart + p.length;
+    let v = p.virtualStart;
+    while (v < end) {
+      const segment = Math.floor(v / segmentBlocks);
+      const segmentEnd = Math.min(end, (segment + 1) * segmentBlocks);
+      const last = spans[spans.length - 1];
+      // Pieces ascend, so a segment's marks are adjacent in this list; unmarked blocks between
+      // two marked runs of a segment are already at the alternate, so the span marks nothing extra.
+      if (last !== undefined && last.segment === segment) spans[spans.length - 1] = { segment, start: last.start, length: segmentEnd - last.start };
+      else spans.push({ segment, start: v, length: segmentEnd - v });
+      v = segmentEnd;
+    }
+  }
+  return spans;
+};
+
+/** Ascending segments as ranges, merging neighbours. */
+const toRanges = (segments: ReadonlyArray<number>): Ranges => {
+  const out: [number, number][] = [];
+  for (const s of segments) {
+    const last = out[out.length - 1];
+    if (last !== undefined && last[1] === s) last[1] = s + 1;
+    else out.push([s, s + 1]);
+  }
+  return out;
+};
+
+/** One step's mutable view of the state, and the commands it has produced so far. */
+class Stepper {
+  readonly commands: AgentCommand[] = [];
+
+  constructor(private readonly s: Draft<AgentState>) {}
+
+  // --- commands -------------------------------------------------------------------------------
+
+  private send(message: AgentMessage): void {
+    this.commands.push({ type: 'send', message });
+  }
+
+  private complete(ioId: number): void {
+    this.s.ios.delete(ioId);
+    this.commands.push({ type: 'completeIo', ioId });
+  }
+
+  private fail(ioId: number, reason: string): void {
+    const io = this.s.ios.get(ioId);
+    if (io?.status === 'parked') {
+      const o = this.s.outstanding.get(io.behind);
+      if (o !== undefined) o.waiting = o.waiting.filter((id) => id !== ioId);
+    }
+    this.s.ios.delete(ioId);
+    this.commands.push({ type: 'failIo', ioId, reason });
+  }
+
+  // --- faults and marks -------------------------------------------------------------------------
+
+  /** Records and sends a fault or mark with a fresh id. */
+  private raise(message: Omit<IoFaultMessage, 'faultId'> | Omit<MarkBitsMessage, 'faultId'>, origin: number): number {
+    const faultId = this.s.nextFaultId++;
+    const full = { ...message, faultId } as IoFaultMessage | MarkBitsMessage;
+    this.s.outstanding.set(faultId, { message: full, origin, sentAt: this.s.now, waiting: [] });
+    const key = segmentKey(full.disk, full.segment);
+    this.s.faultsBySegment.set(key, [...(this.s.faultsBySegment.get(key) ?? []), faultId]);
+    this.send(full);
+    return faultId;
+  }
+
+  private raiseFault(req: HostRequest, segment: number, reason: FaultReason, start: number, length: number, generation: number): number {
+    const { agent, epoch } = this.s.config;
+    return this.raise(
+      { type: 'ioFault', agent, epoch, disk: req.disk, segment, op: req.op, start, length, reason, generation },
+      req.ioId,
+    );
+  }
+
+  /** Forgets an outstanding fault or mark and returns it. */
+  private clear(faultId: number): Outstanding {
+    const o = this.s.outstanding.get(faultId)!;
+    const snapshot: Outstanding = { message: { ...o.message }, origin: o.origin, sentAt: o.sentAt, waiting: [...o.waiting] };
+    this.s.outstanding.delete(faultId);
+    const key = segmentKey(o.message.disk, o.message.segment);
+    const rest = (this.s.faultsBySegment.get(key) ?? []).filter((id) => id !== faultId);
+    if (rest.length > 0) this.s.faultsBySegment.set(key, rest);
+    else this.s.faultsBySegment.delete(key);
+    return snapshot;
+  }
+
+  private park(req: HostRequest, behind: number): void {
+    this.s.ios.set(req.ioId, { status: 'parked', request: req, behind });
+    const o = this.s.outstanding.get(behind)!;
+    o.waiting = [...o.waiting, req.ioId];
+  }
+
+  /** The first outstanding fault or mark on (disk, segment), if any. */
+  private blocking(disk: DiskId, segment: number): number | undefined {
+    return this.s.faultsBySegment.get(segmentKey(disk, segment))?.[0];
+  }
+
+  // --- step 1: translate, issue or park -----------------------------------------------------
+
+  /** Step 1 for a well-formed request: issue it, park it, or fail it. */
+  private attempt(req: HostRequest): void {
+    const copy = this.s.disks.get(req.disk);
+    if (copy === undefined) {
+      // No table: one fault per disk, the rest of the disk's I/O waits behind it.
+      const behind = this.blocking(req.disk, -1) ?? this.raiseFault(req, -1, 'invalid', req.start, req.length, -1);
+      return this.park(req, behind);
+    }
+    const table = copy.table as MappingTable;
+    const sb = table.segmentBlocks;
+    const diskBlocks = table.segmentCount * sb;
+    if (req.start + req.length > diskBlocks)
+      return this.fail(
+        req.ioId,
+        `out of range: start ${req.start} length ${req.length} ends past the ${diskBlocks} blocks of disk ${JSON.stringify(req.disk)}`,
+      );
+    const first = Math.floor(req.start / sb);
+    const last = req.length === 0 ? first - 1 : Math.floor((req.start + req.length - 1) / sb);
+    if (this.s.faultsBySegment.size > 0)
+      for (let seg = first; seg <= last; seg++) {
+        const behind = this.blocking(req.disk, seg);
+        if (behind !== undefined) return this.park(req, behind);
+      }
+    const status = translateInto(table, req.op, req.start, req.length, scratch, this.s.config.variant);
+    if (status === STATUS_OK) {
+      const pieces = piecesOf(scratch);
+      const marks = markSpans(pieces, sb);
+      this.s.ios.set(req.ioId, { status: 'inFlight', request: req, generation: table.generation, firstSegment: first, lastSegment: last, marks });
+      this.commands.push({ type: 'issueIo', ioId: req.ioId, disk: req.disk, op: req.op, pieces });
+      return;
+    }
+    if (status === STATUS_FAULT) {
+      const faults: [number, FaultReason][] = [];
+      for (let j = 0; j < scratch.failureCount; j++) faults.push([scratch.failureSegment[j]!, REASONS[scratch.failureReason[j]!]!]);
+      let behind: number | undefined;
+      for (const [seg, reason] of faults) {
+        const from = Math.max(req.start, seg * sb);
+        const to = Math.min(req.start + req.length, (seg + 1) * sb);
+        const id = this.blocking(req.disk, seg) ?? this.raiseFault(req, seg, reason, from, to - from, table.generation);
+        behind ??= id;
+      }
+      return this.park(req, behind!);
+    }
+    if (status === STATUS_ERROR) return this.fail(req.ioId, `error: segment ${scratch.failureSegment[0]!} is marked failed`);
+    // Unreachable: the request was checked above.
+    return this.fail(req.ioId, `invalid request: ${JSON.stringify(req)}`);
+  }
+
+  /** Re-attempts the I/O that waited behind `cleared`, after `resent` (a marked write sent back to step 1). */
+  private reattempt(cleared: number, waiting: ReadonlyArray<number>, resent?: number): void {
+    if (resent !== undefined) this.attempt({ ...this.s.ios.get(resent)!.request });
+    for (const id of waiting) {
+      const io = this.s.ios.get(id);
+      if (io?.status === 'parked' && io.behind === cleared) this.attempt({ ...io.request });
+    }
+  }
+
+  hostIo(e: Extract<AgentEvent, { type: 'hostIo' }>): void {
+    if (this.s.ios.has(e.ioId)) return; // the runtime promised unique ids: a repeat is not a new request
+    const errors = requestErrors(e);
+    if (errors.length > 0) return this.fail(e.ioId, `invalid request: ${errors.map((x) => x.message).join('; ')}`);
+    this.attempt({ ioId: e.ioId, disk: e.disk, op: e.op, start: e.start, length: e.length });
+  }
+
+  // --- storage ---------------------------------------------------------------------------------
+
+  ioDone(ioId: number): void {
+    const io = this.s.ios.get(ioId);
+    if (io?.status !== 'inFlight') return;
+    const req: HostRequest = { ...io.request };
+    this.drain(req.disk, ioId);
+    if (io.marks.length === 0) this.complete(ioId);
+    else if (!this.s.disks.has(req.disk)) this.fail(ioId, 'detached');
+    else {
+      const { agent, epoch } = this.s.config;
+      const generation = io.generation;
+      const marks = io.marks.map((m) => ({ ...m }));
+      const pending = marks.map((m) =>
+        this.raise({ type: 'markBits', agent, epoch, disk: req.disk, segment: m.segment, start: m.start, length: m.length, generation }, ioId),
+      );
+      this.s.ios.set(ioId, { status: 'marking', request: req, pending });
+    }
+    this.flushAcks(req.disk);
+  }
+
+  ioFailed(ioId: number, error: string): void {
+    const io = this.s.ios.get(ioId);
+    if (io?.status !== 'inFlight') return;
+    const disk = io.request.disk;
+    this.drain(disk, ioId);
+    this.fail(ioId, String(error));
+    this.flushAcks(disk);
+  }
+
+  // --- controller answers to faults and marks -----------------------------------------------
+
+  private current(m: RetryMessage | FailIoMessage | ConfirmMarkMessage): Draft<Outstanding> | undefined {
+    return m.epoch === this.s.config.epoch ? this.s.outstanding.get(m.faultId) : undefined;
+  }
+
+  retry(m: RetryMessage): void {
+    if (this.current(m) === undefined) return;
+    const o = this.clear(m.faultId);
+    const origin = this.s.ios.get(o.origin);
+    // A marked write sent back: a copy may have overwritten its data, so it starts again.
+    this.reattempt(m.faultId, o.waiting, origin?.status === 'marking' && origin.pending.includes(m.faultId) ? o.origin : undefined);
+  }
+
+  failIo(m: FailIoMessage): void {
+    if (this.current(m) === undefined) return;
+    const o = this.clear(m.faultId);
+    const origin = this.s.ios.get(o.origin);
+    // An origin already back at storage (its table changed shape) is no longer this fault's to fail.
+    if (origin !== undefined && origin.status !== 'inFlight' && (origin.status !== 'marking' || origin.pending.includes(m.faultId)))
+      this.fail(o.origin, String(m.reason));
+    this.reattempt(m.faultId, o.waiting);
+  }
+
+  confirmMark(m: ConfirmMarkMessage): void {
+    const found = this.current(m);
+    if (found === undefined || found.message.type !== 'markBits') return;
+    const o = this.clear(m.faultId);
+    const origin = this.s.ios.get(o.origin);
+    if (origin?.status === 'marking' && origin.pending.includes(m.faultId)) {
+      origin.pending = origin.pending.filter((id) => id !== m.faultId);
+      if (origin.pending.length === 0) this.complete(o.origin);
+    }
+    this.reattempt(m.faultId, o.waiting);
+  }
+
+  // --- tables and acknowledgements ------------------------------------------------------------
+
+  private ack(disk: DiskId, generation: number): void {
+    const { agent, epoch } = this.s.config;
+    this.send({ type: 'tableAck', agent, epoch, disk, generation });
+  }
+
+  private fetch(disk: DiskId, generation: number): void {
+    const { agent, epoch } = this.s.config;
+    this.send({ type: 'fetchTable', agent, epoch, disk, generation });
+  }
+
+  /** Answer to a change the agent already has: acknowledge it, unless an acknowledgement is still draining. */
+  private reAck(disk: DiskId): void {
+    const copy = this.s.disks.get(disk)!;
+    if (copy.pendingAcks.length > 0) return; // the drained acknowledgement follows on its own
+    copy.acked = copy.table.generation;
+    this.ack(disk, copy.acked);
+  }
+
+  /** `ioId` left storage: no acknowledgement waits for it any more. */
+  private drain(disk: DiskId, ioId: number): void {
+    const copy = this.s.disks.get(disk);
+    if (copy === undefined) return;
+    for (const p of copy.pendingAcks) if (p.draining.includes(ioId)) p.draining = p.draining.filter((id) => id !== ioId);
+  }
+
+  /** Sends the highest generation whose drain, and every earlier one's, is complete. */
+  private flushAcks(disk: DiskId): void {
+    const copy = this.s.disks.get(disk);
+    if (copy === undefined) return;
+    let n = 0;
+    while (n < copy.pendingAcks.length && copy.pendingAcks[n]!.draining.length === 0) n++;
+    if (n === 0) return;
+    copy.acked = copy.pendingAcks[n - 1]!.generation;
+    copy.pendingAcks.splice(0, n);
+    this.ack(disk, copy.acked);
+  }
+
+  /**
+   * Adopts `table` for `disk` and acknowledges it once the I/O issued under the old entries of
+   * the `touched` segments has left storage (`all`: every I/O of the disk, when there was no
+   * copy to compare with, e.g. after a drop).
+   */
+  private install(disk: DiskId, table: MappingTable, touched: Ranges | 'all'): void {
+    const draining: number[] = [];
+    for (const [id, io] of this.s.ios) {
+      if (io.status !== 'inFlight' || io.request.disk !== disk) continue;
+      if (touched === 'all' || touched.some(([from, to]) => from <= io.lastSegment && io.firstSegment < to)) draining.push(id);
+    }
+    const old = this.s.disks.get(disk);
+    this.s.disks.set(disk, {
+      table: table as Draft<MappingTable>,
+      acked: old?.acked ?? -1,
+      pendingAcks: [...(old?.pendingAcks ?? []), { generation: table.generation, draining }],
+    });
+    this.flushAcks(disk);
+  }
+
+  setEntries(m: SetEntriesMessage): void {
+    const copy = this.s.disks.get(m.disk);
+    if (copy === undefined) return this.fetch(m.disk, -1);
+    const held = copy.table as MappingTable;
+    if (held.generation >= m.generation) return this.reAck(m.disk);
+    if (held.generation !== m.fromGeneration) return this.fetch(m.disk, held.generation); // a gap, or a delta from elsewhere
+    if (!Array.isArray(m.changes)) return;
+    let table = held;
+    const touched: [number, number][] = [];
+    if (m.segmentCount !== undefined) {
+      const resized = resizeTable(table, m.segmentCount, { zero: true }, { generation: m.generation });
+      if (E.isLeft(resized)) return;
+      table = resized.right;
+      touched.push([Math.min(held.segmentCount, table.segmentCount), Math.max(held.segmentCount, table.segmentCount)]);
+    }
+    const updates: { segment: number; entry: MappingEntry }[] = [];
+    for (const c of m.changes as ReadonlyArray<unknown>) {
+      if (!isRecord(c)) return;
+      const segment = c.segment as number;
+      const decoded = decodeEntry(c.entry, table.segmentBlocks, typeof segment === 'number' ? segment : undefined);
+      if (E.isLeft(decoded)) return; // all or nothing: a half-applied change matches no generation
+      updates.push({ segment, entry: decoded.right });
+      touched.push([segment, segment + 1]);
+    }
+    const updated = setEntries(table, updates, { generation: m.generation });
+    if (E.isLeft(updated)) return;
+    this.install(m.disk, updated.right, touched);
+  }
+
+  replaceTable(m: ReplaceTableMessage): void {
+    const decoded = decodeTable(m.table);
+    if (E.isLeft(decoded)) return;
+    const table = decoded.right;
+    const copy = this.s.disks.get(m.disk);
+    if (copy !== undefined && copy.table.generation >= table.generation) return this.reAck(m.disk);
+    this.install(m.disk, table, copy === undefined ? 'all' : toRanges(diffTables(copy.table as MappingTable, table)));
+  }
+
+  refreshTable(disk: DiskId, generation: number): void {
+    const copy = this.s.disks.get(disk);
+    if (copy !== undefined && copy.table.generation >= generation) return this.reAck(disk);
+    this.fetch(disk, copy?.table.generation ?? -1);
+  }
+
+  dropTable(disk: DiskId): void {
+    const victims: number[] = [];
+    for (const [id, io] of this.s.ios) if (io.request.disk === disk && io.status !== 'inFlight') victims.push(id);
+    // Its faults and marks die with the copy: nothing is left to re-send them for.
+    const dead: number[] = [];
+    for (const [id, o] of this.s.outstanding) if (o.message.disk === disk) dead.push(id);
+    for (const id of dead) this.clear(id);
+    for (const id of victims) this.fail(id, 'detached');
+    this.s.disks.delete(disk);
+    const { agent, epoch } = this.s.config;
+    this.send({ type: 'dropped', agent, epoch, disk });
+  }
+
+  message(m: ControllerMessage): void {
+    if (!isRecord(m)) return;
+    const epoch = this.s.config.epoch;
+    switch (m.type) {
+      case 'retry':
+        return this.retry(m);
+      case 'failIo':
+        return this.failIo(m);
+      case 'confirmMark':
+        return this.confirmMark(m);
+      case 'setEntries':
+        return m.epoch === epoch ? this.setEntries(m) : undefined;
+      case 'replaceTable':
+        return m.epoch === epoch ? this.replaceTable(m) : undefined;
+      case 'refreshTable':
+        return m.epoch === epoch || m.epoch === -1 ? this.refreshTable(m.disk, m.generation) : undefined;
+      case 'dropTable':
+        return m.epoch === epoch ? this.dropTable(m.disk) : undefined;
+    }
+  }
+
+  // --- time -----------------------------------------------------------------------------------
+
+  tick(now: number): void {
+    this.s.now = now;
+    for (const o of this.s.outstanding.values())
+      if (now - o.sentAt >= this.s.config.faultTimeout) {
+        o.sentAt = now;
+        this.send({ ...o.message });
+      }
+  }
+}
+
+/**
+ * One step of the agent: the new state and the commands for the runtime, in order. Never
+ * throws; events that make no sense in the current state (unknown ids, stale or foreign epochs,
+ * undecodable tables) change nothing and produce no commands.
+ *
+ * @example
+ * const [s1, c1] = agentStep(initialAgentState(config), { type: 'hostIo', ioId: 1, disk: 'd', op: 'read', start: 0, length: 5 });
+ * // c1: [{ type: 'send', message: { type: 'ioFault', faultId: 1, segment: -1, reason: 'invalid', generation: -1, ... } }]
+ * const [s2, c2] = agentStep(s1, { type: 'message', message: { type: 'replaceTable', epoch: 1, disk: 'd', table: doc } });
+ * // c2: [{ type: 'send', message: { type: 'tableAck', disk: 'd', generation: doc.generation, ... } }]
+ * const [s3, c3] = agentStep(s2, { type: 'message', message: { type: 'retry', epoch: 1, faultId: 1 } });
+ * // c3: [{ type: 'issueIo', ioId: 1, disk: 'd', op: 'read', pieces: [...] }]
+ */
+export const agentStep = (state: AgentState, event: AgentEvent): readonly [AgentState, ReadonlyArray<AgentCommand>] => {
+  let commands: ReadonlyArray<AgentCommand> = [];
+  const next = produce(state, (draft) => {
+    const step = new Stepper(draft);
+    switch (event?.type) {
+      case 'hostIo':
+        step.hostIo(event);
+        break;
+      case 'ioDone':
+        step.ioDone(event.ioId);
+        break;
+      case 'ioFailed':
+        step.ioFailed(event.ioId, event.error);
+        break;
+      case 'message':
+        step.message(event.message);
+        break;
+      case 'tick':
+        step.tick(event.now);
+        break;
+    }
+    commands = step.commands;
+  });
+  return [next, commands];
+};

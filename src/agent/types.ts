@@ -1,0 +1,169 @@
+/**
+ * The mapping agent's configuration, events, commands and state: plain data in, plain data out.
+ */
+import type { AgentId, ControllerMessage, DiskId, AgentMessage, IoFaultMessage, MarkBitsMessage } from '../protocol/messages.js';
+import type { MappingTable } from '../table/table.js';
+import type { Op, Piece, Variant } from '../translate/translate.js';
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+/**
+ * One life of an agent. A restart is a new life: the runtime builds a fresh state with a new
+ * `epoch` (higher than any before), so that the controller fences messages of the old life.
+ *
+ * @example
+ * const config: AgentConfig = { agent: 'a1', epoch: 1, variant: 'centralized', faultTimeout: 100 };
+ */
+export interface AgentConfig {
+  readonly agent: AgentId;
+  readonly epoch: number;
+  readonly variant: Variant;
+  /** ms before an unanswered fault or mark is sent again */
+  readonly faultTimeout: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events and commands
+
+/**
+ * What happens to an agent.
+ *
+ * @example
+ * const e: AgentEvent = { type: 'hostIo', ioId: 7, disk: 'd', op: 'read', start: 0, length: 10 };
+ */
+export type AgentEvent =
+  /** A host request; `ioId` is unique, chosen by the runtime. */
+  | { readonly type: 'hostIo'; readonly ioId: number; readonly disk: DiskId; readonly op: Op; readonly start: number; readonly length: number }
+  /** Storage finished every piece of an issued I/O. */
+  | { readonly type: 'ioDone'; readonly ioId: number }
+  /** Storage failed an issued I/O. */
+  | { readonly type: 'ioFailed'; readonly ioId: number; readonly error: string }
+  | { readonly type: 'message'; readonly message: ControllerMessage }
+  /** Time passes: drives re-sends of unanswered faults and marks. */
+  | { readonly type: 'tick'; readonly now: number };
+
+/**
+ * What the runtime must do.
+ *
+ * @example
+ * const c: AgentCommand = { type: 'completeIo', ioId: 7 };
+ */
+export type AgentCommand =
+  /** Perform the pieces (zero pieces read as zeros), then feed `ioDone` or `ioFailed`. */
+  | { readonly type: 'issueIo'; readonly ioId: number; readonly disk: DiskId; readonly op: Op; readonly pieces: ReadonlyArray<Piece> }
+  | { readonly type: 'send'; readonly message: AgentMessage }
+  /** The host I/O is done; for a read, return the data read under its last `issueIo`. */
+  | { readonly type: 'completeIo'; readonly ioId: number }
+  | { readonly type: 'failIo'; readonly ioId: number; readonly reason: string };
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+/**
+ * A host request as the agent received it.
+ *
+ * @example
+ * const r: HostRequest = { ioId: 7, disk: 'd', op: 'write', start: 12, length: 3 };
+ */
+export interface HostRequest {
+  readonly ioId: number;
+  readonly disk: DiskId;
+  readonly op: Op;
+  readonly start: number;
+  readonly length: number;
+}
+
+/**
+ * Virtual blocks `start .. start+length-1` of `segment` that an issued write marks at the
+ * alternate (distributed variant).
+ *
+ * @example
+ * const m: MarkSpan = { segment: 1, start: 10, length: 3 };
+ */
+export interface MarkSpan {
+  readonly segment: number;
+  readonly start: number;
+  readonly length: number;
+}
+
+/**
+ * Where a host I/O is: waiting behind fault or mark `behind`, at storage, or written to the
+ * alternate and waiting for the controller to confirm the marks in `pending`.
+ *
+ * @example
+ * const io: IoState = { status: 'parked', request, behind: 3 };
+ */
+export type IoState =
+  | { readonly status: 'parked'; readonly request: HostRequest; readonly behind: number }
+  | {
+      readonly status: 'inFlight';
+      readonly request: HostRequest;
+      /** Generation of the table it was translated with. */
+      readonly generation: number;
+      /** Segments it touches: `firstSegment .. lastSegment` (empty when `lastSegment < firstSegment`). */
+      readonly firstSegment: number;
+      readonly lastSegment: number;
+      /** Alternate blocks it marks, per segment; empty unless distributed. */
+      readonly marks: ReadonlyArray<MarkSpan>;
+    }
+  | { readonly status: 'marking'; readonly request: HostRequest; readonly pending: ReadonlyArray<number> };
+
+/**
+ * An unanswered `ioFault` or `markBits`, by fault id. `origin` is the I/O that raised it,
+ * `waiting` the I/O parked behind it, in arrival order.
+ *
+ * @example
+ * const o: Outstanding = { message: faultMessage, origin: 7, sentAt: 0, waiting: [7, 9] };
+ */
+export interface Outstanding {
+  readonly message: IoFaultMessage | MarkBitsMessage;
+  readonly origin: number;
+  readonly sentAt: number;
+  readonly waiting: ReadonlyArray<number>;
+}
+
+/**
+ * An acknowledgement that waits for the I/O in `draining` (issued under older entries of the
+ * segments the change touched) to leave storage.
+ *
+ * @example
+ * const p: PendingAck = { generation: 4, draining: [7] };
+ */
+export interface PendingAck {
+  readonly generation: number;
+  readonly draining: ReadonlyArray<number>;
+}
+
+/**
+ * The agent's copy of one disk's table. `acked` is the highest generation acknowledged (-1:
+ * none); `pendingAcks` ascend by generation.
+ *
+ * @example
+ * const c: DiskCopy = { table, acked: 3, pendingAcks: [] };
+ */
+export interface DiskCopy {
+  readonly table: MappingTable;
+  readonly acked: number;
+  readonly pendingAcks: ReadonlyArray<PendingAck>;
+}
+
+/**
+ * The whole state of one agent life. Immutable: {@link agentStep} returns a new one.
+ * `faultsBySegment` indexes `outstanding` by `segmentKey(disk, segment)` (segment -1: the
+ * whole disk, when the agent has no table for it).
+ *
+ * @example
+ * const s: AgentState = initialAgentState(config);
+ */
+export interface AgentState {
+  readonly config: AgentConfig;
+  /** Time of the last tick. */
+  readonly now: number;
+  readonly nextFaultId: number;
+  readonly disks: ReadonlyMap<DiskId, DiskCopy>;
+  /** Every host I/O not yet completed or failed. */
+  readonly ios: ReadonlyMap<number, IoState>;
+  readonly outstanding: ReadonlyMap<number, Outstanding>;
+  readonly faultsBySegment: ReadonlyMap<string, ReadonlyArray<number>>;
+}

@@ -1,0 +1,1026 @@
+/**
+ * The controller state machine: `controllerStep(state, event) -> [state, commands]`.
+ *
+ * It owns the persistent tables and resolves every fault by the flowchart of DESIGN.md
+ * section 3: decide, make the change durable (570) and wait for the persistence adapter,
+ * bring agents in line (575/580/585/590), wait for the acknowledgements correctness needs,
+ * then tell the faulting agent to re-attempt (595). It performs no I/O: every effect is a
+ * command for the caller's runtime.
+ *
+ * Choosing how to bring an agent in line (see `catchUp`):
+ * - 585, a whole replacement table, to an agent known to hold no copy (it restarted or never
+ *   had the disk);
+ * - 590, the changed entries to the faulting agent only, when it is the only agent mapping the
+ *   disk;
+ * - 575, the changed entries to every agent holding a copy, when several agents map the disk;
+ * - 580, "refresh from the controller", to an agent whose copy is at a generation the
+ *   controller cannot vouch for (it restarted since, or the agent is too far behind for a
+ *   delta); the agent pulls what it lacks.
+ *
+ * Correctness rules, all enforced here:
+ * - segment lock: one job at a time per segment, so a host write and the background copy of the
+ *   same block never race (the host write waits and wins);
+ * - a fault or mark older than the segment's last change is answered by bringing the agent up
+ *   to date and telling it to retry, never by changing the table (late duplicates are harmless);
+ * - before a retry (595) or a copy, every agent that may hold a copy has acknowledged the
+ *   segment's last change, and acks mean "no I/O under the old entry is still in flight".
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { castDraft, current, enableMapSet, Immer, isDraft, original, type Draft } from 'immer';
+import * as B from '../bitmap/bitmap.js';
+import type { ValidationError } from '../errors.js';
+import type { AgentId, AgentMessage, ControllerMessage, DiskId, EntryChange, Step } from '../protocol/messages.js';
+import { decodeTable, encodeEntry, encodeTable } from '../table/codec.js';
+import type { MappingEntry } from '../table/entry.js';
+import { createTable, diffTables, entryAt, resizeTable, setEntries, withGeneration, type MappingTable } from '../table/table.js';
+import { PieceBuffer, REASON_INVALID, REASON_NO_WRITE, REASON_ZERO, STATUS_ERROR, STATUS_FAULT, STATUS_OK, translateInto } from '../translate/translate.js';
+import type { Allocator, Extent } from './allocator.js';
+import * as R from './refcounts.js';
+import type { RefCounts } from './refcounts.js';
+import {
+  defaultControllerConfig,
+  type AdminEvent,
+  type AdminResult,
+  type AgentView,
+  type ControllerCommand,
+  type ControllerConfig,
+  type ControllerEvent,
+  type ControllerState,
+  type CopyView,
+  type DiskState,
+  type FaultJob,
+  type Job,
+  type MarkJob,
+  type PersistRecord,
+  type PersistedState,
+  type SettleJob,
+} from './types.js';
+
+enableMapSet();
+
+// No auto-freeze: it would walk every new value put into the state (reference counts, free
+// lists) on each step, which costs O(state) per event. The machine never mutates a state it
+// returned, and tables and bitmaps freeze themselves.
+const immer = new Immer({ autoFreeze: false });
+
+type S = Draft<ControllerState>;
+type Out = ControllerCommand[];
+type DJob = Draft<Job>;
+
+/**
+ * A controller with no disks, waiting for its `restored` event. `allocator` describes the free
+ * space of every LUN before any table is taken into account.
+ *
+ * @example
+ * const state = initialControllerState(E.getOrElseW(() => { throw 0; })(createAllocator({ 1: 1000 })));
+ */
+export const initialControllerState = (allocator: Allocator, config: Partial<ControllerConfig> = {}): ControllerState => ({
+  config: { ...defaultControllerConfig, ...config },
+  now: 0,
+  ready: false,
+  disks: new Map(),
+  agents: new Map(),
+  allocator,
+  refs: R.emptyRefCounts,
+  jobs: new Map(),
+  groups: new Map(),
+  faultIndex: new Map(),
+  persist: null,
+  copies: new Map(),
+  copyQueue: [],
+  stagingBatch: 1,
+  durableBatch: 0,
+  nextId: 1,
+});
+
+/**
+ * Feeds one event to the controller. Pure: the same state and event always give the same
+ * result, and the input state is never changed.
+ *
+ * @example
+ * const [next, commands] = controllerStep(state, { type: 'tick', now: 100 });
+ */
+export const controllerStep = (state: ControllerState, event: ControllerEvent): readonly [ControllerState, ReadonlyArray<ControllerCommand>] => {
+  const out: Out = [];
+  const next = immer.produce(state, (s) => {
+    handle(s, out, event);
+  });
+  return [next, out];
+};
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+const plain = <T>(x: unknown): T => (isDraft(x) ? (original(x as object) as T) : (x as T));
+const allocator = (s: S): Allocator => plain<Allocator>(s.allocator);
+const refs = (s: S): RefCounts => plain<RefCounts>(s.refs);
+const newId = (s: S): number => s.nextId++;
+const unwrap = <A>(e: E.Either<unknown, A>, what: string): A => {
+  // Only reached with values the controller built itself; a Left here is a bug, not bad input.
+  if (E.isLeft(e)) throw new Error(`vdisk-map controller: internal ${what} failed: ${JSON.stringify(e.left)}`);
+  return e.right;
+};
+
+const segmentExtent = (table: MappingTable, x: { lun: number; start: number }): Extent => ({ lun: x.lun, start: x.start, length: table.segmentBlocks });
+
+const lastChangeOf = (d: Draft<DiskState>, segment: number): number => d.lastChange.get(segment) ?? d.baseline;
+
+const view = (s: S, agent: AgentId): Draft<AgentView> | undefined => s.agents.get(agent);
+
+const copyOf = (s: S, agent: AgentId, disk: DiskId): Draft<CopyView> | undefined => s.agents.get(agent)?.copies.get(disk);
+
+const ensureAgent = (s: S, agent: AgentId): Draft<AgentView> => {
+  let v = s.agents.get(agent);
+  if (v === undefined) {
+    v = { epoch: -1, copies: new Map() };
+    s.agents.set(agent, v);
+  }
+  return v;
+};
+
+const ensureCopy = (s: S, agent: AgentId, disk: DiskId, mayHold: boolean): Draft<CopyView> => {
+  const v = ensureAgent(s, agent);
+  let c = v.copies.get(disk);
+  if (c === undefined) {
+    c = { acked: -1, mayHold, sentAt: -Infinity };
+    v.copies.set(disk, c);
+  }
+  return c;
+};
+
+const send = (out: Out, to: AgentId, message: ControllerMessage, step?: Step): void => {
+  out.push(step === undefined ? { type: 'send', to, message } : { type: 'send', to, message, step });
+};
+
+const addStep = (job: DJob, step: Step): void => {
+  if (!job.path.includes(step)) job.path.push(step);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch
+
+const handle = (s: S, out: Out, event: ControllerEvent): void => {
+  if (event.type === 'restored') return restore(s, out, event.state, event.now);
+  if (!s.ready) {
+    if (event.type === 'message') out.push({ type: 'refused', message: event.message, why: 'controller not started' });
+    else if ('requestId' in event) out.push({ type: 'adminDone', requestId: event.requestId, result: { ok: false, error: 'controller not started' } });
+    return;
+  }
+  switch (event.type) {
+    case 'tick':
+      return tick(s, out, event.now);
+    case 'message':
+      return onMessage(s, out, event.message);
+    case 'persisted':
+      return onPersisted(s, out, event.persistId);
+    case 'persistFailed':
+      if (s.persist !== null && s.persist.persistId === event.persistId) s.persist.failedAt = s.now;
+      return;
+    case 'copyDone':
+    case 'copyFailed':
+      return onCopy(s, out, event.copyId, event.type === 'copyFailed');
+    default:
+      return admin(s, out, event);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Start and restart
+
+const restore = (s: S, out: Out, persisted: PersistedState, now: number): void => {
+  if (s.ready) return;
+  s.now = now;
+  let alloc = allocator(s);
+  let counts = R.emptyRefCounts;
+  for (const { disk, table: doc } of persisted.tables) {
+    const decoded = decodeTable(doc);
+    if (E.isLeft(decoded)) {
+      // A table that does not decode cannot be served; say so rather than guess.
+      out.push({ type: 'refused', message: { type: 'dropped', agent: '', epoch: -1, disk }, why: `persisted table of disk ${disk} is unreadable: ${decoded.left[0]?.message ?? ''}` });
+      continue;
+    }
+    const table = decoded.right;
+    s.disks.set(disk, castDraft(newDiskState(table, [])));
+    for (let seg = 0; seg < table.segmentCount; seg++) {
+      const e = entryAt(table, seg);
+      for (const x of [e.location, e.alternate]) {
+        if (x === null) continue;
+        const extent = segmentExtent(table, x);
+        if (R.countOf(counts, extent) === 0) {
+          const reserved = alloc.reserve(extent);
+          if (E.isRight(reserved)) alloc = reserved.right;
+        }
+        counts = R.increment(counts, extent);
+      }
+      // A copy-on-write or migration that was under way carries on.
+      if (e.alternate !== null && e.noWrite) enqueueSettle(s, disk, seg, null);
+    }
+  }
+  for (const { disk, agents } of persisted.attachments) {
+    const d = s.disks.get(disk);
+    if (d === undefined) continue;
+    d.agents = [...agents];
+    for (const a of agents) ensureCopy(s, a, disk, true); // unknown: they may hold a copy
+  }
+  s.allocator = alloc;
+  s.refs = castDraft(counts);
+  s.ready = true;
+  for (const job of [...s.jobs.values()]) if (job.phase.kind === 'queued' && job.kind === 'settle') acquire(s, out, job.id);
+};
+
+const newDiskState = (table: MappingTable, agents: AgentId[]): DiskState => ({
+  committed: table,
+  working: table,
+  persisting: null,
+  staged: null,
+  history: [table],
+  agents,
+  lastChange: new Map(),
+  baseline: table.generation,
+  busy: new Map(),
+  queued: new Map(),
+  frozenBy: null,
+  held: [],
+  dropping: [],
+  attachmentsDirty: false,
+});
+
+// ---------------------------------------------------------------------------------------------
+// Time
+
+const tick = (s: S, out: Out, now: number): void => {
+  s.now = Math.max(s.now, now);
+  const interval = s.config.retryInterval;
+  if (s.persist !== null && s.persist.failedAt !== null && s.now - s.persist.failedAt >= interval) {
+    // Re-issue under a new id so that a late answer to the failed attempt is ignored.
+    s.persist.persistId = newId(s);
+    s.persist.failedAt = null;
+    out.push({ type: 'persist', persistId: s.persist.persistId, records: current(s.persist).records as PersistRecord[] });
+  }
+  for (const job of [...s.jobs.values()]) {
+    if (job.kind === 'settle' && job.phase.kind === 'copying' && job.phase.failed && job.phase.copies.length === 0) startCopies(s, out, job);
+    if (job.phase.kind === 'syncing') checkSync(s, out, job);
+  }
+  // Anti-entropy: every copy converges, even with no fault to drive it.
+  for (const [agent, v] of s.agents) {
+    for (const [disk, c] of v.copies) {
+      const d = s.disks.get(disk);
+      if (d === undefined) continue;
+      if (d.dropping.includes(agent)) {
+        if (s.now - c.sentAt >= interval && v.epoch >= 0) {
+          c.sentAt = s.now;
+          send(out, agent, { type: 'dropTable', epoch: v.epoch, disk });
+        }
+      } else if (c.mayHold && c.acked < d.committed.generation) catchUp(s, out, agent, disk, null);
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Messages from agents
+
+const onMessage = (s: S, out: Out, m: AgentMessage): void => {
+  const v = view(s, m.agent);
+  if (v === undefined) return void out.push({ type: 'refused', message: m, why: `unknown agent ${m.agent}` });
+  if (m.epoch < v.epoch) return void out.push({ type: 'refused', message: m, why: `stale epoch ${m.epoch} < ${v.epoch}` });
+  if (m.epoch > v.epoch) newLife(s, out, m.agent, m.epoch);
+  const d = s.disks.get(m.disk);
+  switch (m.type) {
+    case 'ioFault':
+    case 'markBits': {
+      const key = `${m.agent}/${m.epoch}/${m.faultId}`;
+      if (s.faultIndex.has(key)) return; // a re-sent duplicate of a fault already in hand
+      const attached = d !== undefined && d.agents.includes(m.agent);
+      if (!attached) {
+        const why = d === undefined ? `unknown disk ${m.disk}` : `agent ${m.agent} does not map disk ${m.disk}`;
+        send(out, m.agent, { type: 'failIo', epoch: m.epoch, faultId: m.faultId, reason: why });
+        out.push({ type: 'resolved', agent: m.agent, faultId: m.faultId, disk: m.disk, segment: m.segment, reason: m.type === 'markBits' ? 'mark' : m.reason, outcome: 'failed', path: [], detail: why });
+        return;
+      }
+      const id = newId(s);
+      const base = { id, disk: m.disk, phase: { kind: 'queued' as const }, path: [] as Step[], release: [] as Extent[], agent: m.agent, epoch: m.epoch, faultId: m.faultId, segment: m.segment, start: m.start, length: m.length, generation: m.generation, then: { type: 'retry' as const } };
+      const job: Job = m.type === 'ioFault' ? { ...base, kind: 'fault', op: m.op, reason: m.reason } : { ...base, kind: 'mark' };
+      s.jobs.set(id, castDraft(job));
+      s.faultIndex.set(key, id);
+      if (m.segment < 0) return startJob(s, out, id); // no copy at all: nothing to lock
+      if (d!.frozenBy !== null) return void d!.held.push(id);
+      return acquire(s, out, id);
+    }
+    case 'tableAck': {
+      const c = copyOf(s, m.agent, m.disk);
+      if (c === undefined || d === undefined) return;
+      c.acked = Math.max(c.acked, m.generation);
+      c.mayHold = true;
+      return recheckDisk(s, out, m.disk);
+    }
+    case 'fetchTable': {
+      if (d === undefined || !(d.agents.includes(m.agent) || d.dropping.includes(m.agent))) return void out.push({ type: 'refused', message: m, why: `agent ${m.agent} does not map disk ${m.disk}` });
+      const c = ensureCopy(s, m.agent, m.disk, true);
+      c.mayHold = true;
+      c.sentAt = s.now;
+      const delta = m.generation >= 0 ? deltaMessage(s, m.disk, m.generation, m.epoch) : null;
+      send(out, m.agent, delta ?? replaceMessage(s, m.disk, m.epoch), 580);
+      return;
+    }
+    case 'dropped': {
+      if (d !== undefined) d.dropping = d.dropping.filter((a) => a !== m.agent);
+      v.copies.delete(m.disk);
+      return recheckDisk(s, out, m.disk);
+    }
+  }
+};
+
+/** An agent restarted: its old copies and its old faults are gone. */
+const newLife = (s: S, out: Out, agent: AgentId, epoch: number): void => {
+  const v = ensureAgent(s, agent);
+  const known = v.epoch >= 0;
+  v.epoch = epoch;
+  // After a controller restart (epoch -1) we cannot tell a new life from the old one.
+  if (known) for (const c of v.copies.values()) Object.assign(c, { acked: -1, mayHold: false, sentAt: -Infinity });
+  for (const disk of v.copies.keys()) recheckDisk(s, out, disk);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Segment locks and job lifecycle
+
+const acquire = (s: S, out: Out, id: number): void => {
+  const job = s.jobs.get(id)!;
+  const seg = (job as { segment: number }).segment;
+  const d = s.disks.get(job.disk)!;
+  const holder = d.busy.get(seg);
+  if (holder !== undefined && holder !== id) {
+    const q = d.queued.get(seg);
+    if (q === undefined) d.queued.set(seg, [id]);
+    else q.push(id);
+    return;
+  }
+  d.busy.set(seg, id);
+  startJob(s, out, id);
+};
+
+const finish = (s: S, out: Out, id: number): void => {
+  const job = s.jobs.get(id);
+  if (job === undefined) return;
+  s.jobs.delete(id);
+  if (job.kind === 'fault' || job.kind === 'mark') s.faultIndex.delete(`${job.agent}/${job.epoch}/${job.faultId}`);
+  const d = s.disks.get(job.disk);
+  if ('group' in job && job.group !== null) groupDone(s, out, job.group, null);
+  if (d === undefined) return;
+  const seg = (job as { segment?: number }).segment;
+  if (seg !== undefined && d.busy.get(seg) === id) {
+    d.busy.delete(seg);
+    const q = d.queued.get(seg);
+    if (q !== undefined && q.length > 0) {
+      const nextId = q.shift()!;
+      if (q.length === 0) d.queued.delete(seg);
+      d.busy.set(seg, nextId);
+      startJob(s, out, nextId);
+    }
+  }
+  if (d.frozenBy !== null) trySnapshot(s, out, d.frozenBy);
+};
+
+const groupDone = (s: S, out: Out, group: number, error: string | null): void => {
+  const g = s.groups.get(group);
+  if (g === undefined) return;
+  g.remaining -= 1;
+  if (error !== null) g.errors.push(error);
+  if (g.remaining <= 0) {
+    s.groups.delete(group);
+    out.push({ type: 'adminDone', requestId: g.requestId, result: g.errors.length === 0 ? { ok: true } : { ok: false, error: g.errors.join('; ') } });
+  }
+};
+
+const startJob = (s: S, out: Out, id: number): void => {
+  const job = s.jobs.get(id)!;
+  job.phase = { kind: 'waiting' };
+  switch (job.kind) {
+    case 'fault':
+      return startFault(s, out, job);
+    case 'mark':
+      return startMark(s, out, job);
+    case 'settle':
+      return toSync(s, out, job, lastChangeOf(s.disks.get(job.disk)!, job.segment));
+    case 'migrate':
+      return startMigrate(s, out, job);
+    case 'markError': {
+      const d = s.disks.get(job.disk)!;
+      const e = entryAt(d.working, job.segment);
+      if (e.error) return finish(s, out, id);
+      stage(s, out, job, [[job.segment, { ...e, error: true }]]);
+      return;
+    }
+    default:
+      return;
+  }
+};
+
+/** The faulting agent's epoch has moved on: its I/O is gone, so change nothing for it. */
+const stale = (s: S, job: Draft<FaultJob | MarkJob>): boolean => (view(s, job.agent)?.epoch ?? -1) !== job.epoch;
+
+const startFault = (s: S, out: Out, job: Draft<FaultJob>): void => {
+  if (stale(s, job)) return end(s, out, job, 'abandoned', 'the agent restarted');
+  const d = s.disks.get(job.disk)!;
+  if (job.segment < 0) return toSync(s, out, job, d.committed.generation);
+  if (job.generation < lastChangeOf(d, job.segment)) return toSync(s, out, job, lastChangeOf(d, job.segment));
+  const status = translateInto(d.working, job.op, job.start, job.length, scratch, s.config.variant);
+  if (status === STATUS_OK) return toSync(s, out, job, lastChangeOf(d, job.segment));
+  if (status === STATUS_ERROR) return decided(s, out, job, { type: 'fail', reason: `error: segment ${job.segment} of disk ${job.disk} is marked failed` });
+  if (status !== STATUS_FAULT) return decided(s, out, job, { type: 'fail', reason: `request ${job.start}+${job.length} is outside disk ${job.disk}` });
+  const reason = scratch.failureReason[0];
+  if (reason === REASON_INVALID) return decided(s, out, job, { type: 'fail', reason: `segment ${job.segment} of disk ${job.disk} is invalid at the controller` });
+  if (reason !== REASON_ZERO && reason !== REASON_NO_WRITE) return decided(s, out, job, { type: 'fail', reason: 'unexpected fault' });
+  relocateWrite(s, out, job, job.segment, job.start, job.length, { type: 'retry' });
+};
+
+const scratch = new PieceBuffer(8);
+
+const startMark = (s: S, out: Out, job: Draft<MarkJob>): void => {
+  if (stale(s, job)) return end(s, out, job, 'abandoned', 'the agent restarted');
+  const d = s.disks.get(job.disk)!;
+  const last = lastChangeOf(d, job.segment);
+  if (job.generation < last) return toSync(s, out, job, last); // the data may have been overwritten: write again
+  const e = entryAt(d.working, job.segment);
+  if (e.invalid || e.error) return decided(s, out, job, { type: 'fail', reason: `segment ${job.segment} of disk ${job.disk} is ${e.error ? 'marked failed' : 'invalid'}` });
+  const off = job.start - job.segment * d.working.segmentBlocks;
+  const alt = e.alternate;
+  const clear = alt !== null && e.noWrite && off >= 0 && off + job.length <= d.working.segmentBlocks && B.scanFor(alt.blocks.words, off, off + job.length, true) === off + job.length;
+  if (!clear) return toSync(s, out, job, last);
+  relocateWrite(s, out, job, job.segment, job.start, job.length, { type: 'confirm' });
+};
+
+/**
+ * The policy for a write that cannot land where the entry points (zero or no-write): put its
+ * blocks at the alternate (attaching one if needed), and promote the alternate once every
+ * block is there. A no-write segment also gets a background copy of the rest.
+ */
+const relocateWrite = (s: S, out: Out, job: Draft<FaultJob | MarkJob>, segment: number, start: number, length: number, then: FaultJob['then']): void => {
+  const d = s.disks.get(job.disk)!;
+  const table = d.working;
+  const e = entryAt(table, segment);
+  let alt = e.alternate;
+  if (alt === null) {
+    const got = allocator(s).allocate(table.segmentBlocks, e.location?.lun);
+    if (E.isLeft(got)) return decided(s, out, job, { type: 'fail', reason: `no space for an alternate of segment ${segment} of disk ${job.disk}: ${got.left.message}` });
+    const [next, extent] = got.right;
+    s.allocator = next;
+    s.refs = castDraft(R.increment(refs(s), extent));
+    alt = { lun: extent.lun, start: extent.start, blocks: unwrap(B.empty(table.segmentBlocks), 'bitmap') };
+  }
+  const off = start - segment * table.segmentBlocks;
+  const blocks = unwrap(B.setRange(alt.blocks, off, length), 'setRange');
+  let entry: MappingEntry;
+  if (B.isFull(blocks)) {
+    entry = { location: { lun: alt.lun, start: alt.start }, invalid: false, noWrite: false, zero: false, error: false, alternate: null };
+    if (e.location !== null) job.release.push(segmentExtent(table, e.location));
+  } else {
+    entry = { ...e, alternate: { lun: alt.lun, start: alt.start, blocks } };
+    if (e.noWrite) enqueueSettle(s, job.disk, segment, null);
+  }
+  job.then = then;
+  stage(s, out, job, [[segment, entry]]);
+};
+
+const startMigrate = (s: S, out: Out, job: Draft<Job & { kind: 'migrate' }>): void => {
+  const d = s.disks.get(job.disk)!;
+  const e = entryAt(d.working, job.segment);
+  if (e.location === null || e.zero || e.invalid || e.error || e.alternate !== null || e.location.lun === job.lun) return finish(s, out, job.id);
+  const got = allocator(s).allocate(d.working.segmentBlocks, job.lun);
+  if (E.isLeft(got) || got.right[1].lun !== job.lun) {
+    if (job.group !== null) groupDone(s, out, job.group, `no space on LUN ${job.lun} for segment ${job.segment} of disk ${job.disk}`);
+    job.group = null;
+    return finish(s, out, job.id);
+  }
+  const [next, extent] = got.right;
+  s.allocator = next;
+  s.refs = castDraft(R.increment(refs(s), extent));
+  stage(s, out, job, [[job.segment, { ...e, noWrite: true, alternate: { lun: extent.lun, start: extent.start, blocks: unwrap(B.empty(d.working.segmentBlocks), 'bitmap') } }]]);
+};
+
+/** Queues background settling of a segment unless it is already queued. */
+const enqueueSettle = (s: S, disk: DiskId, segment: number, group: number | null): number | null => {
+  for (const j of s.jobs.values()) if (j.kind === 'settle' && j.disk === disk && j.segment === segment) return null;
+  const id = newId(s);
+  const job: SettleJob = { id, kind: 'settle', disk, segment, phase: { kind: 'queued' }, path: [], release: [], group, attempts: 0 };
+  s.jobs.set(id, castDraft(job));
+  const d = s.disks.get(disk);
+  if (d !== undefined && s.ready) {
+    // Behind whatever holds the segment now; started when that job finishes.
+    const holder = d.busy.get(segment);
+    if (holder === undefined) {
+      d.busy.set(segment, id);
+      startJob(s, [], id);
+    } else {
+      const q = d.queued.get(segment);
+      if (q === undefined) d.queued.set(segment, [id]);
+      else q.push(id);
+    }
+  }
+  return id;
+};
+
+// ---------------------------------------------------------------------------------------------
+// 570: staging and persisting changes
+
+/** Decides changes to segment entries; the job waits until they are durable. */
+const stage = (s: S, out: Out, job: DJob, changes: ReadonlyArray<readonly [number, MappingEntry]>): void => {
+  const d = s.disks.get(job.disk)!;
+  const generation = (d.persisting ?? d.committed.generation) + 1;
+  d.working = castDraft(unwrap(setEntries(d.working, changes.map(([segment, entry]) => ({ segment, entry })), { generation }), 'setEntries'));
+  const staged = d.staged ?? { changes: new Map(), created: false };
+  for (const [segment, entry] of changes) staged.changes.set(segment, entry);
+  d.staged = staged;
+  waitForCommit(s, out, job);
+};
+
+const waitForCommit = (s: S, out: Out, job: DJob): void => {
+  job.phase = { kind: 'committing', batch: s.stagingBatch };
+  flush(s, out);
+};
+
+/** Issues one persist command for everything staged, unless one is already in flight (group commit). */
+const flush = (s: S, out: Out): void => {
+  if (s.persist !== null) return;
+  const records: PersistRecord[] = [];
+  const commits: [DiskId, MappingTable][] = [];
+  for (const [disk, d] of s.disks) {
+    if (d.staged !== null) {
+      const table = d.working as MappingTable;
+      if (d.staged.created) records.push({ type: 'saveTable', disk, table: encodeTable(table) });
+      else {
+        const changes: EntryChange[] = [...d.staged.changes].map(([segment, entry]) => ({ segment, entry: encodeEntry(entry as MappingEntry) }));
+        records.push({
+          type: 'updateTable',
+          disk,
+          fromGeneration: d.committed.generation,
+          generation: table.generation,
+          ...(d.staged.segmentCount === undefined ? {} : { segmentCount: d.staged.segmentCount }),
+          changes,
+        });
+      }
+      d.persisting = table.generation;
+      d.staged = null;
+      commits.push([disk, table]);
+    }
+    if (d.attachmentsDirty) {
+      records.push({ type: 'attachments', disk, agents: [...d.agents] });
+      d.attachmentsDirty = false;
+    }
+  }
+  if (records.length === 0) return;
+  const persistId = newId(s);
+  s.persist = castDraft({ persistId, batch: s.stagingBatch, records, commits, failedAt: null });
+  s.stagingBatch += 1;
+  out.push({ type: 'persist', persistId, records });
+};
+
+const onPersisted = (s: S, out: Out, persistId: number): void => {
+  const p = s.persist;
+  if (p === null || p.persistId !== persistId) return; // late answer to an attempt we gave up on
+  s.persist = null;
+  s.durableBatch = p.batch;
+  for (const [disk, table] of p.commits) {
+    const d = s.disks.get(disk);
+    if (d === undefined) continue;
+    const previous = d.committed as MappingTable;
+    d.committed = castDraft(table);
+    d.persisting = null;
+    if (previous !== table) for (const seg of diffTables(previous, table)) d.lastChange.set(seg, table.generation);
+    if (d.history[d.history.length - 1] !== table) d.history.push(table);
+    while (d.history.length > s.config.historyLimit) d.history.shift();
+  }
+  for (const job of [...s.jobs.values()]) {
+    if (job.phase.kind !== 'committing' || job.phase.batch > s.durableBatch) continue;
+    addStep(job, 570);
+    afterCommit(s, out, job);
+  }
+  flush(s, out);
+};
+
+const afterCommit = (s: S, out: Out, job: DJob): void => {
+  const d = s.disks.get(job.disk)!;
+  if ('segment' in job) return toSync(s, out, job, job.segment < 0 ? d.committed.generation : lastChangeOf(d, job.segment));
+  if (job.kind === 'admin') adminCommitted(s, out, job);
+  return toSync(s, out, job, d.committed.generation);
+};
+
+// ---------------------------------------------------------------------------------------------
+// 575-590: bringing agents in line, and waiting for their acknowledgements
+
+const toSync = (s: S, out: Out, job: DJob, generation: number): void => {
+  job.phase = { kind: 'syncing', generation };
+  checkSync(s, out, job);
+};
+
+/** Agents whose acknowledgement a job needs before it can go on. */
+const required = (s: S, job: DJob): AgentId[] => {
+  const d = s.disks.get(job.disk)!;
+  const faulting = job.kind === 'fault' || job.kind === 'mark' ? job.agent : null;
+  if (faulting !== null && job.kind === 'fault' && job.segment < 0) return [faulting];
+  const agents = new Set<AgentId>([...d.agents, ...d.dropping]);
+  const out: AgentId[] = [];
+  for (const a of agents) if (a === faulting || copyOf(s, a, job.disk)?.mayHold === true) out.push(a);
+  if (faulting !== null && !agents.has(faulting)) out.push(faulting);
+  return out;
+};
+
+const checkSync = (s: S, out: Out, job: DJob): void => {
+  if (job.phase.kind !== 'syncing') return;
+  if ((job.kind === 'fault' || job.kind === 'mark') && stale(s, job)) return end(s, out, job, 'abandoned', 'the agent restarted');
+  const need = job.phase.generation;
+  let ready = true;
+  for (const a of required(s, job)) {
+    const c = copyOf(s, a, job.disk);
+    if (c !== undefined && c.acked >= need) continue;
+    ready = false;
+    const step = catchUp(s, out, a, job.disk, job);
+    // The path records how the agents were first brought in line, not every re-send.
+    if (step !== null && !job.path.some((x) => x === 575 || x === 580 || x === 585 || x === 590)) addStep(job, step);
+  }
+  if (ready) synced(s, out, job);
+};
+
+/**
+ * Sends `agent` what it needs to reach the committed generation of `disk`, choosing the
+ * cheapest correct message (see the module comment). Sends nothing if something was sent less
+ * than `retryInterval` ago. Returns the step that brings the agent in line.
+ */
+const catchUp = (s: S, out: Out, agent: AgentId, disk: DiskId, job: DJob | null): Step | null => {
+  const v = ensureAgent(s, agent);
+  const c = ensureCopy(s, agent, disk, false);
+  const d = s.disks.get(disk)!;
+  const step = (x: Step) => x;
+  let chosen: Step;
+  if (v.epoch < 0) chosen = step(580); // we do not know its life yet: ask it to pull, whichever life it is
+  else if (!c.mayHold) chosen = step(585);
+  else if (c.acked >= 0 && d.history.some((t) => t.generation === c.acked)) chosen = d.agents.length <= 1 && job !== null && 'agent' in job && job.agent === agent ? step(590) : step(575);
+  else chosen = step(580);
+  if (s.now - c.sentAt < s.config.retryInterval) return chosen; // sent recently: that message is on its way
+  c.sentAt = s.now;
+  switch (chosen) {
+    case 585:
+      c.mayHold = true;
+      send(out, agent, replaceMessage(s, disk, v.epoch), 585);
+      break;
+    case 575:
+    case 590:
+      send(out, agent, deltaMessage(s, disk, c.acked, v.epoch)!, chosen);
+      break;
+    default:
+      send(out, agent, { type: 'refreshTable', epoch: v.epoch, disk, generation: d.committed.generation }, 580);
+  }
+  return chosen;
+};
+
+const replaceMessage = (s: S, disk: DiskId, epoch: number): ControllerMessage => ({ type: 'replaceTable', epoch, disk, table: encodeTable(s.disks.get(disk)!.committed) });
+
+/** The changes from the agent's generation to the committed one, if that generation is still in history. */
+const deltaMessage = (s: S, disk: DiskId, from: number, epoch: number): ControllerMessage | null => {
+  const d = s.disks.get(disk)!;
+  const base = d.history.find((t) => t.generation === from) as MappingTable | undefined;
+  if (base === undefined) return null;
+  const to = d.committed as MappingTable;
+  const segments = diffTables(base, to).filter((seg) => seg < to.segmentCount);
+  return {
+    type: 'setEntries',
+    epoch,
+    disk,
+    fromGeneration: from,
+    generation: to.generation,
+    ...(base.segmentCount === to.segmentCount ? {} : { segmentCount: to.segmentCount }),
+    changes: segments.map((segment) => ({ segment, entry: encodeEntry(entryAt(to, segment)) })),
+  };
+};
+
+const recheckDisk = (s: S, out: Out, disk: DiskId): void => {
+  for (const job of [...s.jobs.values()]) if (job.disk === disk && job.phase.kind === 'syncing') checkSync(s, out, job);
+};
+
+/** Every agent that needs it has the change: carry on with the job. */
+const synced = (s: S, out: Out, job: DJob): void => {
+  releaseExtents(s, out, job);
+  switch (job.kind) {
+    case 'fault':
+    case 'mark':
+      return end(s, out, job, job.then.type === 'confirm' ? 'confirmed' : 'retry');
+    case 'settle':
+      if (job.phase.kind === 'syncing' && job.path.includes(570)) return finish(s, out, job.id); // promoted and in line
+      return startCopies(s, out, job);
+    case 'migrate': {
+      const { disk, segment, group } = job;
+      job.group = null;
+      finish(s, out, job.id);
+      enqueueSettle(s, disk, segment, group);
+      return;
+    }
+    case 'markError':
+      return finish(s, out, job.id);
+    case 'snapshot':
+      return snapshotTaken(s, out, job);
+    case 'admin':
+      out.push({ type: 'adminDone', requestId: job.requestId, result: { ok: true } });
+      return finish(s, out, job.id);
+  }
+};
+
+const releaseExtents = (s: S, out: Out, job: DJob): void => {
+  for (const extent of job.release) {
+    const dec = R.decrement(refs(s), extent);
+    if (E.isLeft(dec)) continue;
+    const [counts, zero] = dec.right;
+    s.refs = castDraft(counts);
+    if (zero) {
+      const freed = allocator(s).release(extent);
+      if (E.isRight(freed)) {
+        s.allocator = freed.right;
+        out.push({ type: 'released', extent: { ...extent } });
+      }
+    }
+  }
+  job.release = [];
+};
+
+/** A decision that needs no table change. */
+const decided = (s: S, out: Out, job: Draft<FaultJob | MarkJob>, then: FaultJob['then']): void => {
+  job.then = then;
+  if (then.type === 'fail') return end(s, out, job, 'failed', then.reason);
+  const d = s.disks.get(job.disk)!;
+  toSync(s, out, job, job.segment < 0 ? d.committed.generation : lastChangeOf(d, job.segment));
+};
+
+/** 595 (or failIo / confirmMark) to the faulting agent, then 597. */
+const end = (s: S, out: Out, job: Draft<FaultJob | MarkJob>, outcome: 'retry' | 'failed' | 'confirmed' | 'abandoned', detail?: string): void => {
+  if (outcome === 'retry') {
+    send(out, job.agent, { type: 'retry', epoch: job.epoch, faultId: job.faultId }, 595);
+    addStep(job, 595);
+  } else if (outcome === 'confirmed') {
+    send(out, job.agent, { type: 'confirmMark', epoch: job.epoch, faultId: job.faultId }, 595);
+    addStep(job, 595);
+  } else if (outcome === 'failed') {
+    send(out, job.agent, { type: 'failIo', epoch: job.epoch, faultId: job.faultId, reason: detail ?? 'failed' });
+  }
+  addStep(job, 597);
+  out.push({
+    type: 'resolved',
+    agent: job.agent,
+    faultId: job.faultId,
+    disk: job.disk,
+    segment: job.segment,
+    reason: job.kind === 'mark' ? 'mark' : job.segment < 0 ? 'no-table' : job.reason,
+    outcome,
+    path: [...job.path],
+    ...(detail === undefined ? {} : { detail }),
+  });
+  finish(s, out, job.id);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Background copy and promotion
+
+const copyingJobs = (s: S): number => {
+  let n = 0;
+  for (const j of s.jobs.values()) if (j.phase.kind === 'copying' && j.phase.copies.length > 0) n++;
+  return n;
+};
+
+/**
+ * Copies (or, for a zero segment, zero-fills) every block not yet at the alternate. Runs with the
+ * segment locked and every agent in line, so no host write to the primary is in flight and any
+ * host write to these blocks waits for the copy and lands after it.
+ */
+const startCopies = (s: S, out: Out, job: Draft<SettleJob>): void => {
+  const d = s.disks.get(job.disk)!;
+  const e = entryAt(d.working, job.segment);
+  const alt = e.alternate;
+  if (alt === null || e.error || e.invalid) return finish(s, out, job.id);
+  const clear = [...B.runsUnchecked(alt.blocks, 0, alt.blocks.size)].filter((r) => !r.set);
+  if (clear.length === 0) return promote(s, out, job);
+  if (copyingJobs(s) >= s.config.copyConcurrency) {
+    job.phase = { kind: 'waiting' };
+    if (!s.copyQueue.includes(job.id)) s.copyQueue.push(job.id);
+    return;
+  }
+  const copies: number[] = [];
+  for (const r of clear) {
+    const copyId = newId(s);
+    copies.push(copyId);
+    s.copies.set(copyId, job.id);
+    const to = { lun: alt.lun, start: alt.start + r.start };
+    if (e.location !== null && !e.zero) out.push({ type: 'copyBlocks', copyId, from: { lun: e.location.lun, start: e.location.start + r.start }, to, length: r.length });
+    else out.push({ type: 'writeZeros', copyId, to, length: r.length });
+  }
+  job.phase = { kind: 'copying', copies, failed: false };
+};
+
+/** Gives up settling after this many failed copy attempts; the segment stays correct, just unsettled. */
+const MAX_COPY_ATTEMPTS = 5;
+
+const onCopy = (s: S, out: Out, copyId: number, failed: boolean): void => {
+  const id = s.copies.get(copyId);
+  if (id === undefined) return;
+  s.copies.delete(copyId);
+  const job = s.jobs.get(id);
+  if (job === undefined || job.kind !== 'settle' || job.phase.kind !== 'copying') return;
+  job.phase.copies = job.phase.copies.filter((c) => c !== copyId);
+  if (failed) job.phase.failed = true;
+  if (job.phase.copies.length > 0) return;
+  if (job.phase.failed) {
+    job.attempts += 1;
+    if (job.attempts >= MAX_COPY_ATTEMPTS) finish(s, out, job.id);
+    // otherwise the next tick starts the copies again
+  } else {
+    promote(s, out, job);
+  }
+  const next = s.copyQueue.shift();
+  if (next !== undefined) {
+    const waiting = s.jobs.get(next);
+    if (waiting !== undefined && waiting.kind === 'settle') startCopies(s, out, waiting);
+  }
+};
+
+/** Every block is at the alternate: it becomes the primary, and the old primary is released once agents agree. */
+const promote = (s: S, out: Out, job: Draft<SettleJob>): void => {
+  const d = s.disks.get(job.disk)!;
+  const e = entryAt(d.working, job.segment);
+  if (e.alternate === null) return finish(s, out, job.id);
+  if (e.location !== null) job.release.push(segmentExtent(d.working, e.location));
+  stage(s, out, job, [[job.segment, { location: { lun: e.alternate.lun, start: e.alternate.start }, invalid: false, noWrite: false, zero: false, error: false, alternate: null }]]);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Administrative operations
+
+const adminDone = (out: Out, requestId: number, result: AdminResult): void => void out.push({ type: 'adminDone', requestId, result });
+
+const validName = (x: unknown): x is string => typeof x === 'string' && x.length > 0;
+
+const admin = (s: S, out: Out, event: AdminEvent): void => {
+  const fail = (error: string) => adminDone(out, event.requestId, { ok: false, error });
+  switch (event.type) {
+    case 'createDisk': {
+      if (!validName(event.disk)) return fail(`disk must be a non-empty string, got ${JSON.stringify(event.disk)}`);
+      if (s.disks.has(event.disk)) return fail(`disk ${event.disk} already exists`);
+      const built = createTable({ segmentBlocks: event.segmentBlocks, segmentCount: event.segmentCount, entries: () => ({ zero: true }) });
+      if (E.isLeft(built)) return fail(built.left.map((e: ValidationError) => e.message).join('; '));
+      const d = newDiskState(built.right, []);
+      s.disks.set(event.disk, castDraft({ ...d, staged: { changes: new Map(), created: true }, persisting: null }));
+      return adminJob(s, out, event.disk, event.requestId, {});
+    }
+    case 'attachAgent':
+    case 'detachAgent': {
+      const d = s.disks.get(event.disk);
+      if (d === undefined) return fail(`unknown disk ${event.disk}`);
+      if (!validName(event.agent)) return fail(`agent must be a non-empty string, got ${JSON.stringify(event.agent)}`);
+      const attached = d.agents.includes(event.agent);
+      if (event.type === 'attachAgent') {
+        if (attached) return adminDone(out, event.requestId, { ok: true });
+        d.agents.push(event.agent);
+        d.dropping = d.dropping.filter((a) => a !== event.agent);
+        ensureCopy(s, event.agent, event.disk, false);
+        d.attachmentsDirty = true;
+        return adminJob(s, out, event.disk, event.requestId, { attach: event.agent });
+      }
+      if (!attached) return adminDone(out, event.requestId, { ok: true });
+      d.agents = d.agents.filter((a) => a !== event.agent);
+      d.attachmentsDirty = true;
+      return adminJob(s, out, event.disk, event.requestId, { detach: event.agent });
+    }
+    case 'snapshot': {
+      const d = s.disks.get(event.disk);
+      if (d === undefined) return fail(`unknown disk ${event.disk}`);
+      if (!validName(event.snapshot) || s.disks.has(event.snapshot)) return fail(`snapshot must be a new disk name, got ${JSON.stringify(event.snapshot)}`);
+      if (d.frozenBy !== null) return fail(`disk ${event.disk} is already being snapshotted`);
+      const id = newId(s);
+      s.jobs.set(id, { id, kind: 'snapshot', disk: event.disk, snapshot: event.snapshot, requestId: event.requestId, phase: { kind: 'waiting' }, path: [], release: [] });
+      d.frozenBy = id;
+      // Alternates cannot be shared safely (writes to set bits ignore no-write): settle them first.
+      const table = d.working;
+      for (let c = 0; c < table.chunks.length; c++) {
+        const alts = table.chunks[c]!.alternates;
+        if (alts === null) continue;
+        alts.forEach((a, i) => {
+          if (a !== undefined) enqueueSettle(s, event.disk, c * CHUNK + i, null);
+        });
+      }
+      return trySnapshot(s, out, id);
+    }
+    case 'migrate': {
+      const d = s.disks.get(event.disk);
+      if (d === undefined) return fail(`unknown disk ${event.disk}`);
+      if (!(Number.isSafeInteger(event.lun) && event.lun >= 0)) return fail(`lun must be a non-negative safe integer, got ${JSON.stringify(event.lun)}`);
+      const table = d.working;
+      const segments = event.segments ?? Array.from({ length: table.segmentCount }, (_, i) => i).filter((i) => entryAt(table, i).location !== null);
+      const bad = segments.find((x) => !(Number.isSafeInteger(x) && x >= 0 && x < table.segmentCount));
+      if (bad !== undefined) return fail(`segments contains ${JSON.stringify(bad)}, not a segment of disk ${event.disk} (0..${table.segmentCount - 1})`);
+      return spawnGroup(s, out, event.requestId, segments.map((segment) => (id: number, group: number): Job => ({ id, kind: 'migrate', disk: event.disk, segment, lun: event.lun, group, phase: { kind: 'queued' }, path: [], release: [] })));
+    }
+    case 'markFailed': {
+      const { lun, start, length } = event;
+      if (![lun, start, length].every((x) => Number.isSafeInteger(x) && x >= 0) || length === 0)
+        return fail(`markFailed needs non-negative safe integers lun, start and a positive length, got ${JSON.stringify({ lun, start, length })}`);
+      const makers: ((id: number, group: number) => Job)[] = [];
+      for (const [disk, d] of s.disks) {
+        const t = d.working;
+        for (let seg = 0; seg < t.segmentCount; seg++) {
+          const e = entryAt(t, seg);
+          const hit = [e.location, e.alternate].some((x) => x !== null && x.lun === lun && x.start < start + length && start < x.start + t.segmentBlocks);
+          if (hit && !e.error) makers.push((id, group) => ({ id, kind: 'markError', disk, segment: seg, group, phase: { kind: 'queued' }, path: [], release: [] }));
+        }
+      }
+      return spawnGroup(s, out, event.requestId, makers);
+    }
+    case 'resize': {
+      const d = s.disks.get(event.disk);
+      if (d === undefined) return fail(`unknown disk ${event.disk}`);
+      if (d.busy.size > 0 || d.frozenBy !== null || d.staged?.created === true) return fail(`disk ${event.disk} is busy; try again when its faults are resolved`);
+      const old = d.working as MappingTable;
+      const generation = (d.persisting ?? d.committed.generation) + 1;
+      const resized = resizeTable(old, event.segmentCount, { zero: true }, { generation });
+      if (E.isLeft(resized)) return fail(resized.left.map((e) => e.message).join('; '));
+      const release: Extent[] = [];
+      for (let seg = event.segmentCount; seg < old.segmentCount; seg++) {
+        const e = entryAt(old, seg);
+        for (const x of [e.location, e.alternate]) if (x !== null) release.push(segmentExtent(old, x));
+      }
+      d.working = castDraft(resized.right);
+      const staged = d.staged ?? { changes: new Map(), created: false };
+      for (const seg of [...staged.changes.keys()]) if (seg >= event.segmentCount) staged.changes.delete(seg);
+      d.staged = { ...staged, segmentCount: event.segmentCount };
+      const id = newId(s);
+      s.jobs.set(id, { id, kind: 'admin', disk: event.disk, requestId: event.requestId, phase: { kind: 'waiting' }, path: [], release });
+      return waitForCommit(s, out, s.jobs.get(id)!);
+    }
+  }
+};
+
+const CHUNK = 1024;
+
+const adminJob = (s: S, out: Out, disk: DiskId, requestId: number, extra: { attach?: AgentId; detach?: AgentId }): void => {
+  const id = newId(s);
+  s.jobs.set(id, { id, kind: 'admin', disk, requestId, phase: { kind: 'waiting' }, path: [], release: [], ...extra });
+  waitForCommit(s, out, s.jobs.get(id)!);
+};
+
+/** After an admin change is durable: reach the agent it concerns. */
+const adminCommitted = (s: S, out: Out, job: Draft<Job & { kind: 'admin' }>): void => {
+  if (job.attach !== undefined) {
+    const v = view(s, job.attach);
+    if (v !== undefined && v.epoch >= 0) catchUp(s, out, job.attach, job.disk, null);
+  }
+  if (job.detach !== undefined) {
+    const v = view(s, job.detach);
+    const c = copyOf(s, job.detach, job.disk);
+    const d = s.disks.get(job.disk)!;
+    if (v !== undefined && c !== undefined && c.mayHold && v.epoch >= 0) {
+      if (!d.dropping.includes(job.detach)) d.dropping.push(job.detach);
+      c.sentAt = s.now;
+      send(out, job.detach, { type: 'dropTable', epoch: v.epoch, disk: job.disk });
+    } else v?.copies.delete(job.disk);
+  }
+};
+
+const spawnGroup = (s: S, out: Out, requestId: number, makers: ReadonlyArray<(id: number, group: number) => Job>): void => {
+  if (makers.length === 0) return adminDone(out, requestId, { ok: true });
+  const group = newId(s);
+  s.groups.set(group, { requestId, remaining: makers.length, errors: [] });
+  for (const make of makers) {
+    const id = newId(s);
+    s.jobs.set(id, castDraft(make(id, group)));
+    acquire(s, out, id);
+  }
+};
+
+/** Takes the snapshot once nothing on the disk is in flight and no segment has an alternate. */
+const trySnapshot = (s: S, out: Out, id: number): void => {
+  const job = s.jobs.get(id);
+  if (job === undefined || job.kind !== 'snapshot' || job.phase.kind !== 'waiting') return;
+  const d = s.disks.get(job.disk)!;
+  if (d.busy.size > 0 || d.queued.size > 0) return;
+  const table = d.working as MappingTable;
+  if (table.chunks.some((c) => c.alternates !== null)) return;
+  // Both disks share every primary from now on, so both become copy-on-write.
+  const changes: [number, MappingEntry][] = [];
+  const shared: Extent[] = [];
+  for (let seg = 0; seg < table.segmentCount; seg++) {
+    const e = entryAt(table, seg);
+    if (e.location === null) continue;
+    shared.push(segmentExtent(table, e.location));
+    if (!e.noWrite) changes.push([seg, { ...e, noWrite: true }]);
+  }
+  stage(s, out, job, changes);
+  s.refs = castDraft(R.incrementAll(refs(s), shared));
+  const copy = unwrap(withGeneration(s.disks.get(job.disk)!.working as MappingTable, 0), 'withGeneration');
+  s.disks.set(job.snapshot, castDraft({ ...newDiskState(copy, []), staged: { changes: new Map(), created: true } }));
+  // stage() issued the source's record first if nothing was in flight; otherwise both go in the next batch, source first.
+  flush(s, out);
+};
+
+const snapshotTaken = (s: S, out: Out, job: Draft<Job & { kind: 'snapshot' }>): void => {
+  const d = s.disks.get(job.disk)!;
+  d.frozenBy = null;
+  const held = [...d.held];
+  d.held = [];
+  adminDone(out, job.requestId, { ok: true });
+  finish(s, out, job.id);
+  for (const h of held) acquire(s, out, h);
+};

@@ -1,0 +1,306 @@
+/**
+ * The controller's events, commands, configuration and state: plain data in, plain data out.
+ */
+import type { TableDocument } from '../table/codec.js';
+import type { LunSizes, MappingEntry } from '../table/entry.js';
+import type { MappingTable } from '../table/table.js';
+import type { FaultReason, Op, Variant } from '../translate/translate.js';
+import type { AgentId, AgentMessage, ControllerMessage, DiskId, EntryChange, Step } from '../protocol/messages.js';
+import type { Allocator, Extent } from './allocator.js';
+import type { RefCounts } from './refcounts.js';
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+export interface ControllerConfig {
+  /** Who sets alternate bits: the controller on each fault, or the writing agent. */
+  readonly variant: Variant;
+  /** Milliseconds before an unanswered table change or persistence failure is tried again. */
+  readonly retryInterval: number;
+  /** Committed table versions kept per disk, to send deltas instead of whole tables. */
+  readonly historyLimit: number;
+  /** Background copies in flight at once. */
+  readonly copyConcurrency: number;
+}
+
+export const defaultControllerConfig: ControllerConfig = {
+  variant: 'centralized',
+  retryInterval: 100,
+  historyLimit: 32,
+  copyConcurrency: 4,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Persistence records (what step 570 makes durable)
+
+/** One durable change. The persistence adapter applies the records of a `persist` command in order. */
+export type PersistRecord =
+  | { readonly type: 'saveTable'; readonly disk: DiskId; readonly table: TableDocument }
+  | {
+      readonly type: 'updateTable';
+      readonly disk: DiskId;
+      readonly fromGeneration: number;
+      readonly generation: number;
+      readonly segmentCount?: number;
+      readonly changes: ReadonlyArray<EntryChange>;
+    }
+  | { readonly type: 'deleteTable'; readonly disk: DiskId }
+  | { readonly type: 'attachments'; readonly disk: DiskId; readonly agents: ReadonlyArray<AgentId> };
+
+/** Everything the controller needs after a restart. */
+export interface PersistedState {
+  readonly tables: ReadonlyArray<{ readonly disk: DiskId; readonly table: TableDocument }>;
+  readonly attachments: ReadonlyArray<{ readonly disk: DiskId; readonly agents: ReadonlyArray<AgentId> }>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+/** Administrative requests. Each carries a `requestId` echoed by its `adminDone` command. */
+export type AdminEvent =
+  | { readonly type: 'createDisk'; readonly requestId: number; readonly disk: DiskId; readonly segmentBlocks: number; readonly segmentCount: number }
+  | { readonly type: 'attachAgent'; readonly requestId: number; readonly disk: DiskId; readonly agent: AgentId }
+  | { readonly type: 'detachAgent'; readonly requestId: number; readonly disk: DiskId; readonly agent: AgentId }
+  | { readonly type: 'snapshot'; readonly requestId: number; readonly disk: DiskId; readonly snapshot: DiskId }
+  | {
+      readonly type: 'migrate';
+      readonly requestId: number;
+      readonly disk: DiskId;
+      /** Segments to move; all located segments when absent. */
+      readonly segments?: ReadonlyArray<number>;
+      readonly lun: number;
+    }
+  | { readonly type: 'markFailed'; readonly requestId: number; readonly lun: number; readonly start: number; readonly length: number }
+  | { readonly type: 'resize'; readonly requestId: number; readonly disk: DiskId; readonly segmentCount: number };
+
+export type ControllerEvent =
+  /** The persisted state, loaded at start: must be the first event. */
+  | { readonly type: 'restored'; readonly state: PersistedState; readonly now: number }
+  | { readonly type: 'message'; readonly message: AgentMessage }
+  | { readonly type: 'persisted'; readonly persistId: number }
+  | { readonly type: 'persistFailed'; readonly persistId: number; readonly error: string }
+  | { readonly type: 'copyDone'; readonly copyId: number }
+  | { readonly type: 'copyFailed'; readonly copyId: number; readonly error: string }
+  /** Time passes: drives re-sends and retries. */
+  | { readonly type: 'tick'; readonly now: number }
+  | AdminEvent;
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+export type AdminResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
+
+/** What a resolution ended with, for traces and summaries (step 597). */
+export type Outcome = 'retry' | 'failed' | 'confirmed' | 'abandoned';
+
+export type ControllerCommand =
+  /** Step 570: make these records durable, then answer `persisted` (or `persistFailed`). */
+  | { readonly type: 'persist'; readonly persistId: number; readonly records: ReadonlyArray<PersistRecord> }
+  /** Send a message to an agent; `step` names the flowchart step it carries out, if any. */
+  | { readonly type: 'send'; readonly to: AgentId; readonly message: ControllerMessage; readonly step?: Step }
+  /** Background copy of `length` blocks, then answer `copyDone` (or `copyFailed`). */
+  | { readonly type: 'copyBlocks'; readonly copyId: number; readonly from: { readonly lun: number; readonly start: number }; readonly to: { readonly lun: number; readonly start: number }; readonly length: number }
+  /** Fill `length` blocks with zeros (settling a zero segment), then answer `copyDone` (or `copyFailed`). */
+  | { readonly type: 'writeZeros'; readonly copyId: number; readonly to: { readonly lun: number; readonly start: number }; readonly length: number }
+  /** Space that no table references any more went back to the allocator. */
+  | { readonly type: 'released'; readonly extent: Extent }
+  /** Step 597: a fault or mark is finished. `path` lists the steps it went through. */
+  | {
+      readonly type: 'resolved';
+      readonly agent: AgentId;
+      readonly faultId: number;
+      readonly disk: DiskId;
+      readonly segment: number;
+      readonly reason: FaultReason | 'mark' | 'no-table';
+      readonly outcome: Outcome;
+      readonly path: ReadonlyArray<Step>;
+      readonly detail?: string;
+    }
+  /** A message was refused (stale epoch, unknown agent or disk). */
+  | { readonly type: 'refused'; readonly message: AgentMessage; readonly why: string }
+  | { readonly type: 'adminDone'; readonly requestId: number; readonly result: AdminResult };
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+/** What the controller knows of one agent's copy of one disk. */
+export interface CopyView {
+  /** Highest generation the agent acknowledged in its current epoch (-1: none). */
+  readonly acked: number;
+  /** False only when the agent is known to hold no copy (a new epoch that was sent nothing). */
+  readonly mayHold: boolean;
+  /** When something was last sent to bring it up to date (controller time), or -Infinity. */
+  readonly sentAt: number;
+}
+
+export interface AgentView {
+  /** Newest epoch seen (-1: not yet heard from since the controller started). */
+  readonly epoch: number;
+  readonly copies: ReadonlyMap<DiskId, CopyView>;
+}
+
+/** A staged, not yet persisted batch of changes to one disk. */
+export interface StagedChanges {
+  readonly changes: ReadonlyMap<number, MappingEntry>;
+  readonly segmentCount?: number;
+  /** A new disk: save the whole table rather than an update. */
+  readonly created: boolean;
+}
+
+export interface DiskState {
+  /** The persisted table: the truth. */
+  readonly committed: MappingTable;
+  /** Committed plus every decided change, persisted or not: decisions are made against it. */
+  readonly working: MappingTable;
+  /** Generation being persisted, if any. */
+  readonly persisting: number | null;
+  readonly staged: StagedChanges | null;
+  /** Recent committed versions, oldest first, for deltas. */
+  readonly history: ReadonlyArray<MappingTable>;
+  readonly agents: ReadonlyArray<AgentId>;
+  /** Generation that last changed each segment, since the controller started. */
+  readonly lastChange: ReadonlyMap<number, number>;
+  /** Generation at controller start: segments not in `lastChange` changed at or before it. */
+  readonly baseline: number;
+  /** Segment locks: the job holding each busy segment. */
+  readonly busy: ReadonlyMap<number, number>;
+  /** Jobs queued behind each busy segment, in arrival order. */
+  readonly queued: ReadonlyMap<number, ReadonlyArray<number>>;
+  /** A snapshot job that holds new faults on this disk until it commits. */
+  readonly frozenBy: number | null;
+  /** Jobs held by `frozenBy`. */
+  readonly held: ReadonlyArray<number>;
+  /** Agents told to drop their copy that have not confirmed yet. */
+  readonly dropping: ReadonlyArray<AgentId>;
+  /** The list of attached agents changed and must be persisted with the next batch. */
+  readonly attachmentsDirty: boolean;
+}
+
+/** Where a job is. */
+export type JobPhase =
+  | { readonly kind: 'queued' }
+  /** Waiting for persist batch `batch` to be durable (570). */
+  | { readonly kind: 'committing'; readonly batch: number }
+  | { readonly kind: 'syncing'; readonly generation: number }
+  | { readonly kind: 'copying'; readonly copies: ReadonlyArray<number>; readonly failed: boolean }
+  | { readonly kind: 'waiting' };
+
+interface JobBase {
+  readonly id: number;
+  readonly disk: DiskId;
+  readonly phase: JobPhase;
+  readonly path: ReadonlyArray<Step>;
+  /** Extents to release once every agent has the change that stopped using them. */
+  readonly release: ReadonlyArray<Extent>;
+}
+
+/** A host I/O fault (steps 570-597). `segment` -1: the agent has no copy of the disk. */
+export interface FaultJob extends JobBase {
+  readonly kind: 'fault';
+  readonly agent: AgentId;
+  readonly epoch: number;
+  readonly faultId: number;
+  readonly segment: number;
+  readonly op: Op;
+  readonly start: number;
+  readonly length: number;
+  readonly reason: FaultReason;
+  readonly generation: number;
+  /** Outcome decided before syncing. */
+  readonly then: { readonly type: 'retry' } | { readonly type: 'fail'; readonly reason: string } | { readonly type: 'confirm' };
+}
+
+/** Distributed variant: an agent's alternate write waiting for its bits to become durable. */
+export interface MarkJob extends JobBase {
+  readonly kind: 'mark';
+  readonly agent: AgentId;
+  readonly epoch: number;
+  readonly faultId: number;
+  readonly segment: number;
+  readonly start: number;
+  readonly length: number;
+  readonly generation: number;
+  readonly then: { readonly type: 'retry' } | { readonly type: 'fail'; readonly reason: string } | { readonly type: 'confirm' };
+}
+
+/**
+ * Background work on one segment: copy (or zero-fill) the blocks not yet at the alternate, then
+ * promote the alternate to primary and release the old primary.
+ */
+export interface SettleJob extends JobBase {
+  readonly kind: 'settle';
+  readonly segment: number;
+  readonly group: number | null;
+  readonly attempts: number;
+}
+
+/** Start moving one segment: attach an alternate on the target LUN and freeze the primary. */
+export interface MigrateJob extends JobBase {
+  readonly kind: 'migrate';
+  readonly segment: number;
+  readonly lun: number;
+  readonly group: number | null;
+}
+
+/** Set the `error` flag of one segment. */
+export interface ErrorJob extends JobBase {
+  readonly kind: 'markError';
+  readonly segment: number;
+  readonly group: number | null;
+}
+
+/** Snapshot of a whole disk: settle alternates, then freeze and share every segment. */
+export interface SnapshotJob extends JobBase {
+  readonly kind: 'snapshot';
+  readonly snapshot: DiskId;
+  readonly requestId: number;
+}
+
+/** Admin work that only needs a commit (and agents in line) before it answers. */
+export interface AdminJob extends JobBase {
+  readonly kind: 'admin';
+  readonly requestId: number;
+  /** After the commit: push the table to this newly attached agent, or tell it to drop its copy. */
+  readonly attach?: AgentId;
+  readonly detach?: AgentId;
+}
+
+export type Job = FaultJob | MarkJob | SettleJob | MigrateJob | ErrorJob | SnapshotJob | AdminJob;
+
+/** Admin requests that finish when several jobs have. */
+export interface JobGroup {
+  readonly requestId: number;
+  readonly remaining: number;
+  readonly errors: ReadonlyArray<string>;
+}
+
+export interface ControllerState {
+  readonly config: ControllerConfig;
+  readonly now: number;
+  readonly ready: boolean;
+  readonly disks: ReadonlyMap<DiskId, DiskState>;
+  readonly agents: ReadonlyMap<AgentId, AgentView>;
+  readonly allocator: Allocator;
+  readonly refs: RefCounts;
+  readonly jobs: ReadonlyMap<number, Job>;
+  readonly groups: ReadonlyMap<number, JobGroup>;
+  /** In-flight faults by `agent/epoch/faultId`, so that re-sent duplicates are not queued twice. */
+  readonly faultIndex: ReadonlyMap<string, number>;
+  /** The persist command in flight: its batch, and the table version of each disk it commits. */
+  readonly persist: {
+    readonly persistId: number;
+    readonly batch: number;
+    readonly records: ReadonlyArray<PersistRecord>;
+    readonly commits: ReadonlyArray<readonly [DiskId, MappingTable]>;
+    readonly failedAt: number | null;
+  } | null;
+  /** The batch that staged changes join; it is persisted by the next `persist` command. */
+  readonly stagingBatch: number;
+  /** Every batch up to this one is durable. */
+  readonly durableBatch: number;
+  /** Copy commands in flight: copyId -> job. */
+  readonly copies: ReadonlyMap<number, number>;
+  /** Settle jobs waiting for a copy slot. */
+  readonly copyQueue: ReadonlyArray<number>;
+  readonly nextId: number;
+}

@@ -1,0 +1,85 @@
+/**
+ * The reference model of a virtual disk's content: for each block, the value of the last
+ * acknowledged write (0 = never written, reads as zeros), and what is still uncertain.
+ *
+ * A block is uncertain while a write to it is in flight, and after a write to it failed (it may
+ * or may not have landed) until the next acknowledged write. A read is checked only on blocks
+ * that stayed certain for the whole read: storage semantics leave a read that overlaps an
+ * unfinished write undefined.
+ */
+
+/** Marks a block whose content the model cannot vouch for. */
+const UNKNOWN = -1;
+
+export class DiskModel {
+  /** Last acknowledged value per block, or UNKNOWN. */
+  readonly values: Float64Array;
+  /** Writes in flight per block. */
+  private readonly writing: Uint16Array;
+  /** Bumped whenever a write to the block starts: a read compares before and after. */
+  private readonly versions: Uint32Array;
+
+  constructor(readonly blocks: number) {
+    this.values = new Float64Array(blocks);
+    this.writing = new Uint16Array(blocks);
+    this.versions = new Uint32Array(blocks);
+  }
+
+  /** A copy of the current content (a snapshot), with blocks being written marked unknown. */
+  snapshot(): DiskModel {
+    const m = new DiskModel(this.blocks);
+    m.values.set(this.values);
+    for (let b = 0; b < this.blocks; b++) if (this.writing[b]! > 0) m.values[b] = UNKNOWN;
+    return m;
+  }
+
+  writeStarted(start: number, length: number): void {
+    for (let b = start; b < start + length; b++) {
+      this.writing[b] = this.writing[b]! + 1;
+      this.versions[b] = this.versions[b]! + 1;
+    }
+  }
+
+  /** The write completed and was acknowledged: each block now holds `value`. */
+  writeAcknowledged(start: number, length: number, value: number): void {
+    for (let b = start; b < start + length; b++) {
+      this.writing[b] = this.writing[b]! - 1;
+      this.values[b] = value;
+    }
+  }
+
+  /** The write failed: it may have landed in part, so the blocks are unknown until rewritten. */
+  writeFailed(start: number, length: number): void {
+    for (let b = start; b < start + length; b++) {
+      this.writing[b] = this.writing[b]! - 1;
+      this.values[b] = UNKNOWN;
+    }
+  }
+
+  /** What a read starting now must see: the versions, to detect writes that overlap it. */
+  readStarted(start: number, length: number): Uint32Array {
+    const seen = this.versions.slice(start, start + length);
+    for (let i = 0; i < length; i++) if (this.writing[start + i]! > 0) seen[i] = 0xffffffff; // overlapping already
+    return seen;
+  }
+
+  /**
+   * Checks a completed read against the model. Returns the first block whose value is wrong,
+   * with what was expected, or undefined. Blocks written during the read are not checked.
+   */
+  checkRead(start: number, got: ArrayLike<number>, seen: Uint32Array): { block: number; expected: number; got: number } | undefined {
+    for (let i = 0; i < got.length; i++) {
+      const b = start + i;
+      if (seen[i] === 0xffffffff || seen[i] !== this.versions[b] || this.writing[b]! > 0) continue;
+      const expected = this.values[b]!;
+      if (expected === UNKNOWN) continue;
+      if (got[i] !== expected) return { block: b, expected, got: got[i]! };
+    }
+    return undefined;
+  }
+
+  /** Blocks the model vouches for (not unknown, not being written). */
+  isCertain(block: number): boolean {
+    return this.values[block] !== UNKNOWN && this.writing[block] === 0;
+  }
+}
