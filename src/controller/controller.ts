@@ -212,8 +212,13 @@ const restore = (s: S, out: Out, persisted: PersistedState, now: number): void =
         }
         counts = R.increment(counts, extent);
       }
+      // The controller only ever sets `invalid` as a fence: a fence whose change was lost is lifted.
+      if (e.invalid) {
+        const id = newId(s);
+        s.jobs.set(id, castDraft({ id, kind: 'unfence' as const, disk, segment: seg, group: null, phase: { kind: 'queued' as const }, path: [], release: [] }));
+      }
       // A copy-on-write or migration that was under way carries on.
-      if (e.alternate !== null && e.noWrite) enqueueSettle(s, disk, seg, null);
+      if (e.alternate !== null && e.noWrite) enqueueSettle(s, out, disk, seg, null);
     }
   }
   for (const { disk, agents } of persisted.attachments) {
@@ -225,7 +230,7 @@ const restore = (s: S, out: Out, persisted: PersistedState, now: number): void =
   s.allocator = alloc;
   s.refs = castDraft(counts);
   s.ready = true;
-  for (const job of [...s.jobs.values()]) if (job.phase.kind === 'queued' && job.kind === 'settle') acquire(s, out, job.id);
+  for (const job of [...s.jobs.values()]) if (job.phase.kind === 'queued') acquire(s, out, job.id);
 };
 
 const newDiskState = (table: MappingTable, agents: AgentId[]): DiskState => ({
@@ -403,11 +408,13 @@ const startJob = (s: S, out: Out, id: number): void => {
       return toSync(s, out, job, lastChangeOf(s.disks.get(job.disk)!, job.segment));
     case 'migrate':
       return startMigrate(s, out, job);
-    case 'markError': {
+    case 'markError':
+    case 'unfence': {
       const d = s.disks.get(job.disk)!;
       const e = entryAt(d.working, job.segment);
-      if (e.error) return finish(s, out, id);
-      stage(s, out, job, [[job.segment, { ...e, error: true }]]);
+      const next = job.kind === 'markError' ? { ...e, error: true } : { ...e, invalid: false };
+      if (next.error === e.error && next.invalid === e.invalid) return finish(s, out, id);
+      stage(s, out, job, [[job.segment, next]]);
       return;
     }
     default:
@@ -475,7 +482,7 @@ const relocateWrite = (s: S, out: Out, job: Draft<FaultJob | MarkJob>, segment: 
     if (e.location !== null) job.release.push(segmentExtent(table, e.location));
   } else {
     entry = { ...e, alternate: { lun: alt.lun, start: alt.start, blocks } };
-    if (e.noWrite) enqueueSettle(s, job.disk, segment, null);
+    if (e.noWrite) enqueueSettle(s, out, job.disk, segment, null);
   }
   job.then = then;
   stage(s, out, job, [[segment, entry]]);
@@ -498,7 +505,7 @@ const startMigrate = (s: S, out: Out, job: Draft<Job & { kind: 'migrate' }>): vo
 };
 
 /** Queues background settling of a segment unless it is already queued. */
-const enqueueSettle = (s: S, disk: DiskId, segment: number, group: number | null): number | null => {
+const enqueueSettle = (s: S, out: Out, disk: DiskId, segment: number, group: number | null): number | null => {
   for (const j of s.jobs.values()) if (j.kind === 'settle' && j.disk === disk && j.segment === segment) return null;
   const id = newId(s);
   const job: SettleJob = { id, kind: 'settle', disk, segment, phase: { kind: 'queued' }, path: [], release: [], group, attempts: 0 };
@@ -509,7 +516,7 @@ const enqueueSettle = (s: S, disk: DiskId, segment: number, group: number | null
     const holder = d.busy.get(segment);
     if (holder === undefined) {
       d.busy.set(segment, id);
-      startJob(s, [], id);
+      startJob(s, out, id);
     } else {
       const q = d.queued.get(segment);
       if (q === undefined) d.queued.set(segment, [id]);
@@ -522,9 +529,44 @@ const enqueueSettle = (s: S, disk: DiskId, segment: number, group: number | null
 // ---------------------------------------------------------------------------------------------
 // 570: staging and persisting changes
 
-/** Decides changes to segment entries; the job waits until they are durable. */
-const stage = (s: S, out: Out, job: DJob, changes: ReadonlyArray<readonly [number, MappingEntry]>): void => {
+/**
+ * Where a read of block `k` goes under entry `e`, or null when it cannot be read (it faults or
+ * fails, so it cannot return stale data).
+ */
+const readTarget = (e: MappingEntry, k: number): string | null => {
+  if (e.invalid || e.error) return null;
+  if (e.alternate !== null && B.has(e.alternate.blocks, k)) return `${e.alternate.lun}:${e.alternate.start + k}`;
+  if (e.zero) return 'zero';
+  return e.location === null ? null : `${e.location.lun}:${e.location.start + k}`;
+};
+
+/** True when some readable block of `before` is read from somewhere else under `after`. */
+const movesBlocks = (before: MappingEntry, after: MappingEntry, segmentBlocks: number): boolean => {
+  for (let k = 0; k < segmentBlocks; k++) {
+    const from = readTarget(before, k);
+    if (from !== null && from !== readTarget(after, k)) return true;
+  }
+  return false;
+};
+
+/**
+ * Decides changes to segment entries; the job waits until they are durable.
+ *
+ * A change that moves blocks is fenced when more than one agent may hold the disk: agents that
+ * already have the new entry write the moved blocks without faulting, while an agent that does
+ * not yet have it would still read them from the old place. So the segment first becomes
+ * `invalid` everywhere (every agent acknowledges), and only then gets its new entry.
+ */
+const stage = (s: S, out: Out, job: DJob, changes: ReadonlyArray<readonly [number, MappingEntry]>, fenced = false): void => {
   const d = s.disks.get(job.disk)!;
+  if (!fenced && required(s, job).length > 1) {
+    const table = d.working as MappingTable;
+    const fences = changes.filter(([seg, entry]) => movesBlocks(entryAt(table, seg), entry, table.segmentBlocks)).map(([seg]): [number, MappingEntry] => [seg, { ...entryAt(table, seg), invalid: true }]);
+    if (fences.length > 0) {
+      job.deferred = castDraft(changes);
+      return stage(s, out, job, fences, true);
+    }
+  }
   const generation = (d.persisting ?? d.committed.generation) + 1;
   d.working = castDraft(unwrap(setEntries(d.working, changes.map(([segment, entry]) => ({ segment, entry })), { generation }), 'setEntries'));
   const staged = d.staged ?? { changes: new Map(), created: false };
@@ -615,7 +657,7 @@ const toSync = (s: S, out: Out, job: DJob, generation: number): void => {
 /** Agents whose acknowledgement a job needs before it can go on. */
 const required = (s: S, job: DJob): AgentId[] => {
   const d = s.disks.get(job.disk)!;
-  const faulting = job.kind === 'fault' || job.kind === 'mark' ? job.agent : null;
+  const faulting = (job.kind === 'fault' || job.kind === 'mark') && !stale(s, job) ? job.agent : null;
   if (faulting !== null && job.kind === 'fault' && job.segment < 0) return [faulting];
   const agents = new Set<AgentId>([...d.agents, ...d.dropping]);
   const out: AgentId[] = [];
@@ -626,7 +668,11 @@ const required = (s: S, job: DJob): AgentId[] => {
 
 const checkSync = (s: S, out: Out, job: DJob): void => {
   if (job.phase.kind !== 'syncing') return;
-  if ((job.kind === 'fault' || job.kind === 'mark') && stale(s, job)) return end(s, out, job, 'abandoned', 'the agent restarted');
+  if ((job.kind === 'fault' || job.kind === 'mark') && stale(s, job)) {
+    if (!job.deferred) return end(s, out, job, 'abandoned', 'the agent restarted');
+    // The write behind this fence will never come: lift the fence instead of making the change.
+    liftFence(s, job);
+  }
   const need = job.phase.generation;
   let ready = true;
   for (const a of required(s, job)) {
@@ -696,12 +742,36 @@ const recheckDisk = (s: S, out: Out, disk: DiskId): void => {
   for (const job of [...s.jobs.values()]) if (job.disk === disk && job.phase.kind === 'syncing') checkSync(s, out, job);
 };
 
+/**
+ * Turns a fenced change that will never be needed into lifting the fence: the segment gets its
+ * old entry back, space allocated for the change is released, and space the change would have
+ * freed is kept.
+ */
+const liftFence = (s: S, job: DJob): void => {
+  const table = s.disks.get(job.disk)!.working as MappingTable;
+  const planned = plain<ReadonlyArray<readonly [number, MappingEntry]>>(job.deferred ?? []);
+  const same = (a: { lun: number; start: number } | null, b: { lun: number; start: number } | null) => a !== null && b !== null && a.lun === b.lun && a.start === b.start;
+  const kept = planned.map(([seg]) => entryAt(table, seg));
+  const inUse = (x: { lun: number; start: number }) => kept.some((e) => same(e.location, x) || same(e.alternate, x));
+  const release = job.release.filter((x) => !inUse(x));
+  for (const [, entry] of planned) for (const x of [entry.location, entry.alternate]) if (x !== null && !inUse(x) && !release.some((r) => same(r, x))) release.push(segmentExtent(table, x));
+  job.release = release;
+  job.deferred = castDraft(planned.map(([seg], i): [number, MappingEntry] => [seg, { ...kept[i]!, invalid: false }]));
+};
+
 /** Every agent that needs it has the change: carry on with the job. */
 const synced = (s: S, out: Out, job: DJob): void => {
+  if (job.deferred) {
+    // The fence is in place at every agent: now the real change.
+    const changes = plain<ReadonlyArray<readonly [number, MappingEntry]>>(job.deferred);
+    job.deferred = null;
+    return stage(s, out, job, changes, true);
+  }
   releaseExtents(s, out, job);
   switch (job.kind) {
     case 'fault':
     case 'mark':
+      if (stale(s, job)) return end(s, out, job, 'abandoned', 'the agent restarted');
       return end(s, out, job, job.then.type === 'confirm' ? 'confirmed' : 'retry');
     case 'settle':
       if (job.phase.kind === 'syncing' && job.path.includes(570)) return finish(s, out, job.id); // promoted and in line
@@ -710,10 +780,11 @@ const synced = (s: S, out: Out, job: DJob): void => {
       const { disk, segment, group } = job;
       job.group = null;
       finish(s, out, job.id);
-      enqueueSettle(s, disk, segment, group);
+      if (enqueueSettle(s, out, disk, segment, group) === null && group !== null) groupDone(s, out, group, null);
       return;
     }
     case 'markError':
+    case 'unfence':
       return finish(s, out, job.id);
     case 'snapshot':
       return snapshotTaken(s, out, job);
@@ -899,7 +970,7 @@ const admin = (s: S, out: Out, event: AdminEvent): void => {
         const alts = table.chunks[c]!.alternates;
         if (alts === null) continue;
         alts.forEach((a, i) => {
-          if (a !== undefined) enqueueSettle(s, event.disk, c * CHUNK + i, null);
+          if (a !== undefined) enqueueSettle(s, out, event.disk, c * CHUNK + i, null);
         });
       }
       return trySnapshot(s, out, id);

@@ -192,6 +192,8 @@ interface JobBase {
   readonly path: ReadonlyArray<Step>;
   /** Extents to release once every agent has the change that stopped using them. */
   readonly release: ReadonlyArray<Extent>;
+  /** Changes held back until every agent has acknowledged the fence in front of them. */
+  readonly deferred?: ReadonlyArray<readonly [number, MappingEntry]> | null;
 }
 
 /** A host I/O fault (steps 570-597). `segment` -1: the agent has no copy of the disk. */
@@ -242,9 +244,9 @@ export interface MigrateJob extends JobBase {
   readonly group: number | null;
 }
 
-/** Set the `error` flag of one segment. */
+/** Set the `error` flag of one segment, or (`unfence`) lift a fence left by a controller that stopped. */
 export interface ErrorJob extends JobBase {
-  readonly kind: 'markError';
+  readonly kind: 'markError' | 'unfence';
   readonly segment: number;
   readonly group: number | null;
 }

@@ -288,7 +288,7 @@ export class Cluster {
     }
     if (this.pendingArrivals > 0) this.queue.push(this.now, { k: 'arrival' });
     try {
-      this.runUntil(() => this.pendingArrivals === 0 && this.hostIos.size === 0 && this.scheduledActions() === 0, 10_000_000);
+      this.runUntil(() => this.pendingArrivals === 0 && this.hostIos.size === 0 && this.scheduledActions() === 0, 200 * workload.ios + 200_000);
       if (workload.verify !== false) this.verify();
     } catch (e) {
       if (e instanceof Violated) return this.result({ ...e.violation, seed: this.config.seed, step: this.summary.steps, time: this.now });
@@ -354,9 +354,13 @@ export class Cluster {
       case 'agentIo':
         return this.landAgentIo(item);
       case 'persist': {
+        // Storage fencing: a dead controller's writes that had not landed never do.
+        if (item.life !== this.controllerLife) return;
         if (this.rng.chance(this.faults.persistErrorRate ?? 0)) {
           this.summary.persistFailures++;
-          if (item.life === this.controllerLife) this.toController({ type: 'persistFailed', persistId: item.persistId, error: 'injected persistence failure' });
+          // Half the failures lose only the answer: the records did land.
+          if (this.rng.chance(0.5)) for (const r of item.records) this.applyDurable(r);
+          this.toController({ type: 'persistFailed', persistId: item.persistId, error: 'injected persistence failure' });
           return;
         }
         for (const r of item.records) this.applyDurable(r);
@@ -495,6 +499,7 @@ export class Cluster {
       }
       case 'updateTable': {
         let t = this.durable.get(r.disk);
+        if (t !== undefined && t.generation === r.generation) return; // a retried record that had landed
         if (t === undefined || t.generation !== r.fromGeneration) throw new Error(`persistence: update of ${r.disk} from generation ${r.fromGeneration} but the store holds ${t?.generation}`);
         if (r.segmentCount !== undefined) t = unwrapOr(resizeTable(t, r.segmentCount, { zero: true }, { generation: t.generation }));
         const updates = r.changes.map((ch) => ({ segment: ch.segment, entry: unwrapOr(decodeEntry(ch.entry, t!.segmentBlocks, ch.segment)) }));
@@ -529,7 +534,11 @@ export class Cluster {
     const requestId = this.nextRequest++;
     const e = { ...event, requestId } as AdminEvent;
     const entry: { event: AdminEvent; versions?: Uint32Array; before?: DiskModel } = { event: e };
-    if (e.type === 'snapshot') entry.before = this.models.get(e.disk)?.snapshot();
+    if (e.type === 'snapshot') {
+      entry.before = this.models.get(e.disk)?.snapshot();
+      // Declared as shared from the request on: a restart may leave the snapshot made but unanswered.
+      this.families.set(e.snapshot, this.families.get(e.disk) ?? e.disk);
+    }
     this.adminRequests.set(requestId, entry);
     this.record('admin', 'controller', e.type);
     this.toController(e);
@@ -547,7 +556,6 @@ export class Cluster {
       const before = req.before!;
       for (let b = 0; b < now.blocks; b++) if (now.values[b] !== before.values[b]) now.values[b] = -1;
       this.snapshotImages.set(e.snapshot, now);
-      this.families.set(e.snapshot, this.families.get(e.disk) ?? e.disk);
     }
     if (e.type === 'migrate' && error === null) this.summary.migrations++;
     if (e.type === 'markFailed' && error === null) this.summary.errorMarkings++;
@@ -657,7 +665,7 @@ export class Cluster {
     } else this.summary.reads++;
     const io: HostIo = { id, agent, epoch: node.epoch, disk, op, start, length, value, seen: op === 'read' ? model.readStarted(start, length) : null, data: null, model };
     this.hostIos.set(id, io);
-    this.record('host', node.id, `${op} ${disk} ${start}+${length}`);
+    this.record('host', node.id, `${op} ${disk} ${start}+${length}${op === 'write' ? ` (value ${value})` : ''} io${id}`);
     this.toAgent(agent, { type: 'hostIo', ioId: id, disk, op, start, length });
   }
 
@@ -680,14 +688,14 @@ export class Cluster {
         this.transmit({ k: 'toController', msg: c.message }, i);
         return;
       case 'issueIo':
-        this.record(node.id, 'storage', `${c.op} ${c.pieces.length} piece(s)`);
+        this.record(node.id, 'storage', `io${c.ioId} ${c.op} ${c.pieces.map((p) => (p.kind === 'zero' ? `zero ${p.virtualStart}+${p.length}` : `${p.kind} ${p.virtualStart}+${p.length}@${p.lun}:${p.start}${p.marksAlternate === true ? ' marks' : ''}`)).join(', ')}`);
         this.queue.push(this.now + this.delay(this.config.storageDelay, [1, 4]), { k: 'agentIo', agent: i, epoch: node.epoch, ioId: c.ioId, op: c.op, pieces: c.pieces });
         return;
       case 'completeIo':
       case 'failIo': {
         const io = this.hostIos.get(c.ioId);
         if (io === undefined) return;
-        this.record(node.id, 'host', c.type === 'completeIo' ? `${io.op} done` : `${io.op} failed: ${c.reason}`);
+        this.record(node.id, 'host', c.type === 'completeIo' ? `io${io.id} ${io.op} done` : `io${io.id} ${io.op} failed: ${c.reason}`);
         this.closeIo(io, c.type === 'completeIo');
         return;
       }
@@ -778,7 +786,7 @@ export class Cluster {
       }
       return true;
     };
-    this.runUntil(quiet, 2_000_000);
+    this.runUntil(quiet, 500_000);
     if (!quiet()) throw new Violated({ kind: 'no-convergence', message: 'the cluster never went quiet' });
     const c = this.controller;
     for (const [disk, d] of c.disks) {
