@@ -32,7 +32,7 @@ import type { ValidationError } from '../errors.js';
 import type { AgentId, AgentMessage, ControllerMessage, DiskId, EntryChange, Step } from '../protocol/messages.js';
 import { decodeTable, encodeEntry, encodeTable } from '../table/codec.js';
 import type { MappingEntry } from '../table/entry.js';
-import { createTable, diffTables, entryAt, resizeTable, setEntries, withGeneration, type MappingTable } from '../table/table.js';
+import { createTable, diffTables, entryAt, F_ERROR, resizeTable, setEntries, withGeneration, type MappingTable } from '../table/table.js';
 import { PieceBuffer, REASON_INVALID, REASON_NO_WRITE, REASON_ZERO, STATUS_ERROR, STATUS_FAULT, STATUS_OK, translateInto } from '../translate/translate.js';
 import type { Allocator, Extent } from './allocator.js';
 import * as R from './refcounts.js';
@@ -265,6 +265,7 @@ const tick = (s: S, out: Out, now: number): void => {
   for (const job of [...s.jobs.values()]) {
     if (job.kind === 'settle' && job.phase.kind === 'copying' && job.phase.failed && job.phase.copies.length === 0) startCopies(s, out, job);
     if (job.phase.kind === 'syncing') checkSync(s, out, job);
+    if (job.kind === 'snapshot') trySnapshot(s, out, job.id);
   }
   // Anti-entropy: every copy converges, even with no fault to drive it.
   for (const [agent, v] of s.agents) {
@@ -897,7 +898,13 @@ const onCopy = (s: S, out: Out, copyId: number, failed: boolean): void => {
   if (job.phase.copies.length > 0) return;
   if (job.phase.failed) {
     job.attempts += 1;
-    if (job.attempts >= MAX_COPY_ATTEMPTS) finish(s, out, job.id);
+    if (job.attempts >= MAX_COPY_ATTEMPTS) {
+      // A snapshot waiting for this segment cannot be taken consistently: give it up.
+      const d = s.disks.get(job.disk)!;
+      const snap = d.frozenBy === null ? undefined : s.jobs.get(d.frozenBy);
+      if (snap !== undefined && snap.kind === 'snapshot') abandonSnapshot(s, out, snap, `copying segment ${job.segment} failed ${job.attempts} times`);
+      finish(s, out, job.id);
+    }
     // otherwise the next tick starts the copies again
   } else {
     promote(s, out, job);
@@ -963,16 +970,9 @@ const admin = (s: S, out: Out, event: AdminEvent): void => {
       if (d.frozenBy !== null) return fail(`disk ${event.disk} is already being snapshotted`);
       const id = newId(s);
       s.jobs.set(id, { id, kind: 'snapshot', disk: event.disk, snapshot: event.snapshot, requestId: event.requestId, phase: { kind: 'waiting' }, path: [], release: [] });
+      // Alternates cannot be shared safely (writes to set bits ignore no-write): trySnapshot
+      // settles them first, with new faults on the disk held meanwhile.
       d.frozenBy = id;
-      // Alternates cannot be shared safely (writes to set bits ignore no-write): settle them first.
-      const table = d.working;
-      for (let c = 0; c < table.chunks.length; c++) {
-        const alts = table.chunks[c]!.alternates;
-        if (alts === null) continue;
-        alts.forEach((a, i) => {
-          if (a !== undefined) enqueueSettle(s, out, event.disk, c * CHUNK + i, null);
-        });
-      }
       return trySnapshot(s, out, id);
     }
     case 'migrate': {
@@ -1068,7 +1068,16 @@ const trySnapshot = (s: S, out: Out, id: number): void => {
   const d = s.disks.get(job.disk)!;
   if (d.busy.size > 0 || d.queued.size > 0) return;
   const table = d.working as MappingTable;
-  if (table.chunks.some((c) => c.alternates !== null)) return;
+  // Faults already under way when the disk froze may have attached alternates since: settle
+  // those too. An alternate on a failed segment is never written again and may be shared.
+  const unsettled: number[] = [];
+  table.chunks.forEach((c, ci) => c.alternates?.forEach((a, i) => {
+    if (a !== undefined && (c.flags[i]! & F_ERROR) === 0) unsettled.push(ci * CHUNK + i);
+  }));
+  if (unsettled.length > 0) {
+    for (const seg of unsettled) enqueueSettle(s, out, job.disk, seg, null);
+    return;
+  }
   // Both disks share every primary from now on, so both become copy-on-write.
   const changes: [number, MappingEntry][] = [];
   const shared: Extent[] = [];
@@ -1086,12 +1095,18 @@ const trySnapshot = (s: S, out: Out, id: number): void => {
   flush(s, out);
 };
 
-const snapshotTaken = (s: S, out: Out, job: Draft<Job & { kind: 'snapshot' }>): void => {
+const snapshotTaken = (s: S, out: Out, job: Draft<Job & { kind: 'snapshot' }>): void => endSnapshot(s, out, job, { ok: true });
+
+const abandonSnapshot = (s: S, out: Out, job: Draft<Job & { kind: 'snapshot' }>, why: string): void =>
+  endSnapshot(s, out, job, { ok: false, error: `snapshot of ${job.disk} abandoned: ${why}` });
+
+/** Unfreezes the disk and lets the faults it held proceed. */
+const endSnapshot = (s: S, out: Out, job: Draft<Job & { kind: 'snapshot' }>, result: AdminResult): void => {
   const d = s.disks.get(job.disk)!;
   d.frozenBy = null;
   const held = [...d.held];
   d.held = [];
-  adminDone(out, job.requestId, { ok: true });
+  adminDone(out, job.requestId, result);
   finish(s, out, job.id);
   for (const h of held) acquire(s, out, h);
 };
