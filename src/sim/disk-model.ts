@@ -2,8 +2,9 @@
  * The reference model of a virtual disk's content: for each block, the value of the last
  * acknowledged write (0 = never written, reads as zeros), and what is still uncertain.
  *
- * A block is uncertain while a write to it is in flight, and after a write to it failed (it may
- * or may not have landed) until the next acknowledged write. A read is checked only on blocks
+ * A block is uncertain while a write to it is in flight; after a write to it failed (it may or
+ * may not have landed); and after writes to it overlapped in time (either may have landed last),
+ * until the next acknowledged write that overlapped no other. A read is checked only on blocks
  * that stayed certain for the whole read: storage semantics leave a read that overlaps an
  * unfinished write undefined.
  */
@@ -18,11 +19,14 @@ export class DiskModel {
   private readonly writing: Uint16Array;
   /** Bumped whenever a write to the block starts: a read compares before and after. */
   private readonly versions: Uint32Array;
+  /** Set while writes to the block overlap: their order at storage is unknown. */
+  private readonly contended: Uint8Array;
 
   constructor(readonly blocks: number) {
     this.values = new Float64Array(blocks);
     this.writing = new Uint16Array(blocks);
     this.versions = new Uint32Array(blocks);
+    this.contended = new Uint8Array(blocks);
   }
 
   /** A copy of the current content (a snapshot), with blocks being written marked unknown. */
@@ -35,25 +39,29 @@ export class DiskModel {
 
   writeStarted(start: number, length: number): void {
     for (let b = start; b < start + length; b++) {
+      if (this.writing[b]! > 0) this.contended[b] = 1;
       this.writing[b] = this.writing[b]! + 1;
       this.versions[b] = this.versions[b]! + 1;
     }
   }
 
-  /** The write completed and was acknowledged: each block now holds `value`. */
+  /** The write completed and was acknowledged: each block holds `value`, unless writes overlapped. */
   writeAcknowledged(start: number, length: number, value: number): void {
-    for (let b = start; b < start + length; b++) {
-      this.writing[b] = this.writing[b]! - 1;
-      this.values[b] = value;
-    }
+    for (let b = start; b < start + length; b++) this.writeEnded(b, value);
   }
 
   /** The write failed: it may have landed in part, so the blocks are unknown until rewritten. */
   writeFailed(start: number, length: number): void {
-    for (let b = start; b < start + length; b++) {
-      this.writing[b] = this.writing[b]! - 1;
+    for (let b = start; b < start + length; b++) this.writeEnded(b, UNKNOWN);
+  }
+
+  private writeEnded(b: number, value: number): void {
+    this.writing[b] = this.writing[b]! - 1;
+    if (this.writing[b]! > 0) this.contended[b] = 1;
+    if (this.contended[b] === 1) {
       this.values[b] = UNKNOWN;
-    }
+      if (this.writing[b] === 0) this.contended[b] = 0;
+    } else this.values[b] = value;
   }
 
   /** What a read starting now must see: the versions, to detect writes that overlap it. */
