@@ -90,6 +90,7 @@ export const initialControllerState = (allocator: Allocator, config: Partial<Con
   copyQueue: [],
   stagingBatch: 1,
   durableBatch: 0,
+  lastSweep: -Infinity,
   nextId: 1,
 });
 
@@ -102,6 +103,7 @@ export const initialControllerState = (allocator: Allocator, config: Partial<Con
  */
 export const controllerStep = (state: ControllerState, event: ControllerEvent): readonly [ControllerState, ReadonlyArray<ControllerCommand>] => {
   const out: Out = [];
+  deltaCache.clear();
   const next = immer.produce(state, (s) => {
     handle(s, out, event);
   });
@@ -124,6 +126,18 @@ const unwrap = <A>(e: E.Either<unknown, A>, what: string): A => {
 const segmentExtent = (table: MappingTable, x: { lun: number; start: number }): Extent => ({ lun: x.lun, start: x.start, length: table.segmentBlocks });
 
 const lastChangeOf = (d: Draft<DiskState>, segment: number): number => d.lastChange.get(segment) ?? d.baseline;
+
+/**
+ * Every job, read without drafting it: immer drafts each value a loop touches, which makes scans
+ * cost far more than the work. A job changed earlier in the same step may show its old value, so
+ * callers use this only to pick candidates and re-read what they act on.
+ */
+const peekJobs = (s: S): Array<readonly [number, Job]> => {
+  const base = (isDraft(s.jobs) ? original(s.jobs) : s.jobs) as ReadonlyMap<number, Job>;
+  const out: Array<readonly [number, Job]> = [];
+  for (const id of s.jobs.keys()) out.push([id, base.get(id) ?? (s.jobs.get(id) as Job)]);
+  return out;
+};
 
 const view = (s: S, agent: AgentId): Draft<AgentView> | undefined => s.agents.get(agent);
 
@@ -262,23 +276,55 @@ const tick = (s: S, out: Out, now: number): void => {
     s.persist.failedAt = null;
     out.push({ type: 'persist', persistId: s.persist.persistId, records: current(s.persist).records as PersistRecord[] });
   }
-  for (const job of [...s.jobs.values()]) {
+  // Full sweeps (re-sends, copy retries, waiting snapshots) once per retry interval, not per tick.
+  if (s.now - s.lastSweep < interval) return;
+  s.lastSweep = s.now;
+  for (const [id, peek] of peekJobs(s)) {
+    const retryCopy = peek.kind === 'settle' && peek.phase.kind === 'copying' && peek.phase.failed && peek.phase.copies.length === 0;
+    if (!retryCopy && peek.phase.kind !== 'syncing' && peek.kind !== 'snapshot') continue;
+    const job = s.jobs.get(id);
+    if (job === undefined) continue;
     if (job.kind === 'settle' && job.phase.kind === 'copying' && job.phase.failed && job.phase.copies.length === 0) startCopies(s, out, job);
-    if (job.phase.kind === 'syncing') checkSync(s, out, job);
-    if (job.kind === 'snapshot') trySnapshot(s, out, job.id);
+    else if (job.phase.kind === 'syncing') checkSync(s, out, job);
+    else if (job.kind === 'snapshot') trySnapshot(s, out, job.id);
   }
-  // Anti-entropy: every copy converges, even with no fault to drive it.
-  for (const [agent, v] of s.agents) {
+  pruneLastChange(s);
+  // Anti-entropy: every copy converges, even with no fault to drive it. Candidates are read
+  // without drafting; catchUp re-reads (and rate-limits) what it acts on.
+  const agents = (isDraft(s.agents) ? original(s.agents) : s.agents) as ReadonlyMap<AgentId, AgentView>;
+  const disks = (isDraft(s.disks) ? original(s.disks) : s.disks) as ReadonlyMap<DiskId, DiskState>;
+  for (const [agent, v] of agents) {
     for (const [disk, c] of v.copies) {
-      const d = s.disks.get(disk);
-      if (d === undefined) continue;
+      const d = disks.get(disk);
+      if (d === undefined || s.now - c.sentAt < interval) continue;
       if (d.dropping.includes(agent)) {
-        if (s.now - c.sentAt >= interval && v.epoch >= 0) {
-          c.sentAt = s.now;
-          send(out, agent, { type: 'dropTable', epoch: v.epoch, disk });
-        }
+        if (v.epoch < 0) continue;
+        s.agents.get(agent)!.copies.get(disk)!.sentAt = s.now;
+        send(out, agent, { type: 'dropTable', epoch: v.epoch, disk });
       } else if (c.mayHold && c.acked < d.committed.generation) catchUp(s, out, agent, disk, null);
     }
+  }
+};
+
+/**
+ * Forgets per-segment change generations that every agent holding the disk has acknowledged, by
+ * raising the baseline instead: a fault older than the baseline is stale either way, and the map
+ * stays as small as the changes still in flight.
+ */
+const pruneLastChange = (s: S): void => {
+  for (const [disk, base] of (isDraft(s.disks) ? original(s.disks)! : s.disks) as ReadonlyMap<DiskId, DiskState>) {
+    if (base.lastChange.size < 64) continue;
+    let floor = base.committed.generation;
+    for (const a of [...base.agents, ...base.dropping]) {
+      const c = (isDraft(s.agents) ? original(s.agents)! : s.agents).get(a)?.copies.get(disk);
+      if (c !== undefined && c.mayHold) floor = Math.min(floor, c.acked);
+    }
+    if (floor <= base.baseline) continue;
+    const d = s.disks.get(disk)!;
+    d.baseline = floor;
+    const kept = new Map<number, number>();
+    for (const [seg, g] of base.lastChange) if (g > floor) kept.set(seg, g);
+    d.lastChange = kept;
   }
 };
 
@@ -317,7 +363,7 @@ const onMessage = (s: S, out: Out, m: AgentMessage): void => {
       if (c === undefined || d === undefined) return;
       c.acked = Math.max(c.acked, m.generation);
       c.mayHold = true;
-      return recheckDisk(s, out, m.disk);
+      return onAck(s, out, m.agent, m.disk, c.acked);
     }
     case 'fetchTable': {
       if (d === undefined || !(d.agents.includes(m.agent) || d.dropping.includes(m.agent))) return void out.push({ type: 'refused', message: m, why: `agent ${m.agent} does not map disk ${m.disk}` });
@@ -507,7 +553,7 @@ const startMigrate = (s: S, out: Out, job: Draft<Job & { kind: 'migrate' }>): vo
 
 /** Queues background settling of a segment unless it is already queued. */
 const enqueueSettle = (s: S, out: Out, disk: DiskId, segment: number, group: number | null): number | null => {
-  for (const j of s.jobs.values()) if (j.kind === 'settle' && j.disk === disk && j.segment === segment) return null;
+  for (const [, j] of peekJobs(s)) if (j.kind === 'settle' && j.disk === disk && j.segment === segment) return null;
   const id = newId(s);
   const job: SettleJob = { id, kind: 'settle', disk, segment, phase: { kind: 'queued' }, path: [], release: [], group, attempts: 0 };
   s.jobs.set(id, castDraft(job));
@@ -632,8 +678,9 @@ const onPersisted = (s: S, out: Out, persistId: number): void => {
     if (d.history[d.history.length - 1] !== table) d.history.push(table);
     while (d.history.length > s.config.historyLimit) d.history.shift();
   }
-  for (const job of [...s.jobs.values()]) {
-    if (job.phase.kind !== 'committing' || job.phase.batch > s.durableBatch) continue;
+  for (const [id, peek] of peekJobs(s)) {
+    if (peek.phase.kind !== 'committing' || peek.phase.batch > s.durableBatch) continue;
+    const job = s.jobs.get(id)!;
     addStep(job, 570);
     afterCommit(s, out, job);
   }
@@ -651,7 +698,7 @@ const afterCommit = (s: S, out: Out, job: DJob): void => {
 // 575-590: bringing agents in line, and waiting for their acknowledgements
 
 const toSync = (s: S, out: Out, job: DJob, generation: number): void => {
-  job.phase = { kind: 'syncing', generation };
+  job.phase = { kind: 'syncing', generation, waiting: [] };
   checkSync(s, out, job);
 };
 
@@ -675,16 +722,31 @@ const checkSync = (s: S, out: Out, job: DJob): void => {
     liftFence(s, job);
   }
   const need = job.phase.generation;
-  let ready = true;
+  const waiting: AgentId[] = [];
   for (const a of required(s, job)) {
     const c = copyOf(s, a, job.disk);
     if (c !== undefined && c.acked >= need) continue;
-    ready = false;
+    waiting.push(a);
     const step = catchUp(s, out, a, job.disk, job);
     // The path records how the agents were first brought in line, not every re-send.
     if (step !== null && !job.path.some((x) => x === 575 || x === 580 || x === 585 || x === 590)) addStep(job, step);
   }
-  if (ready) synced(s, out, job);
+  job.phase.waiting = waiting;
+  if (waiting.length === 0) synced(s, out, job);
+};
+
+/**
+ * An acknowledgement arrived: only the jobs waiting for that agent can move, and only they are
+ * looked at (a full check per acknowledgement would cost jobs x agents).
+ */
+const onAck = (s: S, out: Out, agent: AgentId, disk: DiskId, generation: number): void => {
+  for (const [id, peek] of peekJobs(s)) {
+    if (peek.disk !== disk || peek.phase.kind !== 'syncing' || peek.phase.generation > generation || !peek.phase.waiting.includes(agent)) continue;
+    const job = s.jobs.get(id)!;
+    if (job.phase.kind !== 'syncing') continue;
+    job.phase.waiting = job.phase.waiting.filter((a) => a !== agent);
+    if (job.phase.waiting.length === 0) checkSync(s, out, job); // confirm against the full set before going on
+  }
 };
 
 /**
@@ -700,7 +762,7 @@ const catchUp = (s: S, out: Out, agent: AgentId, disk: DiskId, job: DJob | null)
   let chosen: Step;
   if (v.epoch < 0) chosen = step(580); // we do not know its life yet: ask it to pull, whichever life it is
   else if (!c.mayHold) chosen = step(585);
-  else if (c.acked >= 0 && d.history.some((t) => t.generation === c.acked)) chosen = d.agents.length <= 1 && job !== null && 'agent' in job && job.agent === agent ? step(590) : step(575);
+  else if (c.acked >= 0 && plain<ReadonlyArray<MappingTable>>(d.history).some((t) => t.generation === c.acked)) chosen = d.agents.length <= 1 && job !== null && 'agent' in job && job.agent === agent ? step(590) : step(575);
   else chosen = step(580);
   if (s.now - c.sentAt < s.config.retryInterval) return chosen; // sent recently: that message is on its way
   c.sentAt = s.now;
@@ -721,13 +783,26 @@ const catchUp = (s: S, out: Out, agent: AgentId, disk: DiskId, job: DJob | null)
 
 const replaceMessage = (s: S, disk: DiskId, epoch: number): ControllerMessage => ({ type: 'replaceTable', epoch, disk, table: encodeTable(s.disks.get(disk)!.committed) });
 
+/**
+ * Deltas computed in the current step, by disk, base and target table: a change fanned out to
+ * many agents is diffed and encoded once. Cleared at the start of every step.
+ */
+const deltaCache = new Map<string, { base: MappingTable; to: MappingTable; changes: EntryChange[] }>();
+
 /** The changes from the agent's generation to the committed one, if that generation is still in history. */
 const deltaMessage = (s: S, disk: DiskId, from: number, epoch: number): ControllerMessage | null => {
   const d = s.disks.get(disk)!;
-  const base = d.history.find((t) => t.generation === from) as MappingTable | undefined;
+  const history = plain<ReadonlyArray<MappingTable>>(d.history);
+  const base = history.find((t) => t.generation === from);
   if (base === undefined) return null;
   const to = d.committed as MappingTable;
-  const segments = diffTables(base, to).filter((seg) => seg < to.segmentCount);
+  const key = `${disk}\u0000${from}\u0000${to.generation}`;
+  let cached = deltaCache.get(key);
+  if (cached === undefined || cached.base !== base || cached.to !== to) {
+    const segments = diffTables(base, to).filter((seg) => seg < to.segmentCount);
+    cached = { base, to, changes: segments.map((segment) => ({ segment, entry: encodeEntry(entryAt(to, segment)) })) };
+    deltaCache.set(key, cached);
+  }
   return {
     type: 'setEntries',
     epoch,
@@ -735,12 +810,16 @@ const deltaMessage = (s: S, disk: DiskId, from: number, epoch: number): Controll
     fromGeneration: from,
     generation: to.generation,
     ...(base.segmentCount === to.segmentCount ? {} : { segmentCount: to.segmentCount }),
-    changes: segments.map((segment) => ({ segment, entry: encodeEntry(entryAt(to, segment)) })),
+    changes: cached.changes,
   };
 };
 
 const recheckDisk = (s: S, out: Out, disk: DiskId): void => {
-  for (const job of [...s.jobs.values()]) if (job.disk === disk && job.phase.kind === 'syncing') checkSync(s, out, job);
+  for (const [id, peek] of peekJobs(s)) {
+    if (peek.disk !== disk || peek.phase.kind !== 'syncing') continue;
+    const job = s.jobs.get(id);
+    if (job !== undefined) checkSync(s, out, job);
+  }
 };
 
 /**
@@ -851,7 +930,7 @@ const end = (s: S, out: Out, job: Draft<FaultJob | MarkJob>, outcome: 'retry' | 
 
 const copyingJobs = (s: S): number => {
   let n = 0;
-  for (const j of s.jobs.values()) if (j.phase.kind === 'copying' && j.phase.copies.length > 0) n++;
+  for (const [, j] of peekJobs(s)) if (j.phase.kind === 'copying' && j.phase.copies.length > 0) n++;
   return n;
 };
 

@@ -181,7 +181,8 @@ export type JobPhase =
   | { readonly kind: 'queued' }
   /** Waiting for persist batch `batch` to be durable (570). */
   | { readonly kind: 'committing'; readonly batch: number }
-  | { readonly kind: 'syncing'; readonly generation: number }
+  /** Waiting until every agent that may hold the disk acknowledges `generation`; `waiting` lists those that have not yet. */
+  | { readonly kind: 'syncing'; readonly generation: number; readonly waiting: ReadonlyArray<AgentId> }
   | { readonly kind: 'copying'; readonly copies: ReadonlyArray<number>; readonly failed: boolean }
   | { readonly kind: 'waiting' };
 
@@ -300,6 +301,8 @@ export interface ControllerState {
   readonly stagingBatch: number;
   /** Every batch up to this one is durable. */
   readonly durableBatch: number;
+  /** When the last full sweep of re-sends and retries ran. */
+  readonly lastSweep: number;
   /** Copy commands in flight: copyId -> job. */
   readonly copies: ReadonlyMap<number, number>;
   /** Settle jobs waiting for a copy slot. */

@@ -1,0 +1,296 @@
+/**
+ * The agent runtime: drives the pure mapping-agent machine (`agentStep`) over the caller's
+ * adapters, and gives the host side `read` and `write` (DESIGN.md sections 3 and 4).
+ *
+ * Every event goes through a serial queue, so the machine sees one event at a time in arrival
+ * order: host requests, messages from the controller, a periodic `tick`, and the results of the
+ * storage I/O it issued. Commands are carried out as follows:
+ *
+ * - `issueIo`: every piece is performed at once (reads: `storage.read` per primary or alternate
+ *   piece, zero pieces are left as zeros, all assembled in virtual order; writes:
+ *   `storage.write` of the matching slice of the host data). Once EVERY piece has settled,
+ *   `ioDone` is fed, or `ioFailed` with the first error. Waiting for all of them matters: the
+ *   machine acknowledges table changes only when no I/O under an old entry is still at storage;
+ * - `send`: `transport.send(controller, message)`;
+ * - `completeIo`: the host promise resolves (a read with the data of its last issued attempt);
+ * - `failIo`: the host promise rejects with an `Error` whose message names the request and
+ *   includes the reason.
+ *
+ * A host request is held, never failed, while it waits behind a fault: the promise settles
+ * only when the I/O is really done. A restart is `stop()` and a new runtime with a higher epoch
+ * on a new transport endpoint; the new life holds no tables and recovers them through faults.
+ */
+import { isBlockNumber, show } from '../errors.js';
+import type { BlockStorage, Clock, TimerHandle, Transport } from '../adapters/types.js';
+import { agentStep, initialAgentState } from '../agent/agent.js';
+import type { AgentCommand, AgentEvent, AgentState } from '../agent/types.js';
+import type { AgentId, AgentMessage, ControllerMessage, DiskId } from '../protocol/messages.js';
+import type { Op, Variant } from '../translate/translate.js';
+import { createSerialQueue } from './serial.js';
+
+/**
+ * What an agent runtime drives: the storage it issues translated I/O to, its transport
+ * endpoint, and time.
+ *
+ * @example
+ * const adapters: AgentAdapters = { storage, transport: network.transport('a1'), clock };
+ */
+export interface AgentAdapters {
+  readonly storage: BlockStorage;
+  readonly transport: Transport<AgentMessage, ControllerMessage>;
+  readonly clock: Clock;
+}
+
+/**
+ * One life of an agent. `agent` is also the agent's transport peer id as the controller knows
+ * it; `epoch` must be higher than that of every earlier life. `faultTimeout` (ms, default 100)
+ * is how long an unanswered fault waits before it is sent again, `tickInterval` (ms, default
+ * `faultTimeout / 5`) how often time is fed to the machine, and `controller` the controller's
+ * transport peer id (default `'controller'`).
+ *
+ * @example
+ * const config: AgentRuntimeConfig = { agent: 'a1', epoch: 1, variant: 'centralized', faultTimeout: 100, tickInterval: 20 };
+ */
+export interface AgentRuntimeConfig {
+  readonly agent: AgentId;
+  readonly epoch: number;
+  readonly variant?: Variant;
+  readonly faultTimeout?: number;
+  readonly tickInterval?: number;
+  readonly controller?: string;
+}
+
+/**
+ * A running agent life: the host side of a virtual disk.
+ *
+ * @example
+ * await agent.write('vol', 16, new Uint8Array(2 * storage.blockSize).fill(7));
+ * const data = await agent.read('vol', 16, 2); // the 7s back
+ * agent.stop();
+ */
+export interface AgentRuntime {
+  /**
+   * Reads `length` blocks of `disk` from block `start`: `length * blockSize` bytes, zeros where
+   * the disk was never written. Held while the agent waits for the controller; rejects with an
+   * `Error` naming the request and the reason when the I/O fails (a failed segment, a storage
+   * error, a malformed request, an unknown disk).
+   */
+  read(disk: DiskId, start: number, length: number): Promise<Uint8Array>;
+  /**
+   * Writes `data` (a whole number of blocks) to `disk` from block `start`; resolves once it is
+   * done at storage and, where the protocol needs it, durable in the controller's tables. The
+   * data is copied at the call: the caller may reuse its buffer at once.
+   */
+  write(disk: DiskId, start: number, data: Uint8Array): Promise<void>;
+  /** The machine's current state (read-only). */
+  state(): AgentState;
+  /**
+   * Ends this life: stops ticking and handling, and rejects every host request still open.
+   * Storage I/O already issued is not recalled.
+   */
+  stop(): void;
+  readonly stopped: boolean;
+}
+
+/** A host request of this life, from `read`/`write` to its completion. */
+interface HostIo {
+  readonly op: Op;
+  readonly disk: DiskId;
+  readonly start: number;
+  readonly length: number;
+  /** The data to write (a private copy), or null for a read. */
+  readonly data: Uint8Array | null;
+  /** Issued attempts so far; only the last one's data is returned. */
+  attempts: number;
+  /** Data read by the last attempt that finished. */
+  result: Uint8Array | null;
+  readonly resolve: (data: Uint8Array) => void;
+  readonly reject: (error: Error) => void;
+}
+
+const VARIANTS: ReadonlySet<string> = new Set<Variant>(['centralized', 'distributed']);
+const CONTROLLER_MESSAGE_TYPES: ReadonlySet<string> = new Set<ControllerMessage['type']>([
+  'setEntries',
+  'replaceTable',
+  'refreshTable',
+  'retry',
+  'failIo',
+  'confirmMark',
+  'dropTable',
+]);
+
+const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/** Calls `f`, turning a synchronous throw into a rejection. */
+const attempt = <T>(f: () => Promise<T>): Promise<T> => {
+  try {
+    return Promise.resolve(f());
+  } catch (e) {
+    return Promise.reject(e);
+  }
+};
+
+const isPositive = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x > 0;
+
+/**
+ * Starts one life of an agent: a fresh machine with no tables, ticking on the clock and
+ * listening on the transport. Throws an `Error` listing every problem when `config` is
+ * malformed (a programming error, not a runtime condition).
+ *
+ * @example
+ * const agent = createAgent({ storage, transport: network.transport('a1'), clock }, { agent: 'a1', epoch: 1 });
+ * await agent.write('vol', 0, new Uint8Array(storage.blockSize).fill(1));
+ * // restart: a new life, with a higher epoch, on a new endpoint
+ * agent.stop();
+ * const again = createAgent({ storage, transport: network.transport('a1'), clock }, { agent: 'a1', epoch: 2 });
+ * await again.read('vol', 0, 1); // faults, fetches the table, then reads the 1s
+ */
+export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig): AgentRuntime => {
+  const { storage, transport, clock } = adapters;
+  const { agent, epoch, variant = 'centralized', faultTimeout = 100, controller = 'controller' } = config;
+  const tickInterval = config.tickInterval ?? faultTimeout / 5;
+  const problems: string[] = [];
+  if (typeof agent !== 'string' || agent.length === 0) problems.push(`agent must be a non-empty string, got ${show(agent)}`);
+  if (!isBlockNumber(epoch)) problems.push(`epoch must be a non-negative safe integer, got ${show(epoch)}`);
+  if (!VARIANTS.has(variant)) problems.push(`variant must be 'centralized' or 'distributed', got ${show(variant)}`);
+  if (!isPositive(faultTimeout)) problems.push(`faultTimeout must be a positive number of milliseconds, got ${show(faultTimeout)}`);
+  if (!isPositive(tickInterval)) problems.push(`tickInterval must be a positive number of milliseconds, got ${show(tickInterval)}`);
+  if (typeof controller !== 'string' || controller.length === 0) problems.push(`controller must be a non-empty transport peer id, got ${show(controller)}`);
+  if (!isPositive(storage?.blockSize)) problems.push(`storage.blockSize must be a positive number of bytes, got ${show(storage?.blockSize)}`);
+  if (problems.length > 0) throw new Error(`createAgent: ${problems.join('; ')}`);
+
+  const blockSize = storage.blockSize;
+  let state = initialAgentState({ agent, epoch, variant, faultTimeout });
+  let stopped = false;
+  let timer: TimerHandle | null = null;
+  let nextIo = 1;
+  const ios = new Map<number, HostIo>();
+
+  const describe = (io: { op: Op; disk: unknown; start: unknown; length: unknown }): string =>
+    `${io.op} of ${show(io.length)} blocks at block ${show(io.start)} of disk ${show(io.disk)} through agent ${show(agent)}`;
+
+  const feed = (event: AgentEvent): void => {
+    if (!stopped) queue.push(event);
+  };
+
+  /** Performs every piece of an issued I/O, then reports it once all have settled. */
+  const issue = (c: Extract<AgentCommand, { type: 'issueIo' }>): void => {
+    const io = ios.get(c.ioId);
+    if (io === undefined) return feed({ type: 'ioFailed', ioId: c.ioId, error: `no host request ${c.ioId} is open` });
+    const attemptNo = ++io.attempts;
+    const buffer = c.op === 'read' ? new Uint8Array(io.length * blockSize) : null;
+    const work = c.pieces.map(async (p): Promise<void> => {
+      if (p.kind === 'zero') return; // reads: the buffer is zeros already; writes never get zero pieces
+      const { lun, start } = p;
+      if (lun === undefined || start === undefined) throw new Error(`${p.kind} piece at virtual block ${p.virtualStart} has no location`);
+      const offset = (p.virtualStart - io.start) * blockSize;
+      const bytes = p.length * blockSize;
+      if (buffer !== null) {
+        const got = await attempt(() => storage.read(lun, start, p.length));
+        if (!(got instanceof Uint8Array) || got.length !== bytes)
+          throw new Error(`storage read of ${p.length} blocks from LUN ${lun} at ${start} returned ${got instanceof Uint8Array ? `${got.length} bytes` : show(got)}, expected ${bytes} bytes`);
+        buffer.set(got, offset);
+      } else {
+        await attempt(() => storage.write(lun, start, io.data!.subarray(offset, offset + bytes)));
+      }
+    });
+    void Promise.allSettled(work).then((results) => {
+      const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failure !== undefined) return feed({ type: 'ioFailed', ioId: c.ioId, error: errorMessage(failure.reason) });
+      if (attemptNo === io.attempts) io.result = buffer;
+      feed({ type: 'ioDone', ioId: c.ioId });
+    });
+  };
+
+  const execute = (c: AgentCommand): void => {
+    switch (c.type) {
+      case 'issueIo':
+        return issue(c);
+      case 'send':
+        transport.send(controller, c.message);
+        return;
+      case 'completeIo': {
+        const io = ios.get(c.ioId);
+        if (io === undefined) return;
+        ios.delete(c.ioId);
+        if (io.op === 'write') return io.resolve(new Uint8Array(0));
+        if (io.result === null && io.length > 0) return io.reject(new Error(`${describe(io)} failed: it completed without data (a bug in vdisk-map)`));
+        return io.resolve(io.result ?? new Uint8Array(0));
+      }
+      case 'failIo': {
+        const io = ios.get(c.ioId);
+        if (io === undefined) return;
+        ios.delete(c.ioId);
+        return io.reject(new Error(`${describe(io)} failed: ${c.reason}`));
+      }
+    }
+  };
+
+  const queue = createSerialQueue<AgentEvent>((event) => {
+    const [next, commands] = agentStep(state, event);
+    state = next;
+    let failed = false;
+    let first: unknown;
+    for (const c of commands) {
+      if (stopped) break;
+      try {
+        execute(c);
+      } catch (e) {
+        if (!failed) [failed, first] = [true, e];
+      }
+    }
+    if (failed) throw first;
+  });
+
+  const arm = (): void => {
+    timer = clock.setTimer(tickInterval, () => {
+      if (stopped) return;
+      arm();
+      feed({ type: 'tick', now: clock.now() });
+    });
+  };
+  feed({ type: 'tick', now: clock.now() });
+  arm();
+
+  transport.onMessage((from, message) => {
+    if (stopped || from !== controller) return;
+    const type = (message as { type?: unknown } | null)?.type;
+    if (typeof type !== 'string' || !CONTROLLER_MESSAGE_TYPES.has(type)) return;
+    feed({ type: 'message', message });
+  });
+
+  const submit = (op: Op, disk: DiskId, start: number, length: number, data: Uint8Array | null): Promise<Uint8Array> => {
+    if (stopped) return Promise.reject(new Error(`${describe({ op, disk, start, length })} failed: agent ${show(agent)} (epoch ${epoch}) is stopped`));
+    const ioId = nextIo++;
+    return new Promise<Uint8Array>((resolve, reject) => {
+      ios.set(ioId, { op, disk, start, length, data, attempts: 0, result: null, resolve, reject });
+      feed({ type: 'hostIo', ioId, disk, op, start, length });
+    });
+  };
+
+  return {
+    read: (disk, start, length) => submit('read', disk, start, length, null),
+    async write(disk, start, data) {
+      if (!(data instanceof Uint8Array))
+        throw new Error(`write at block ${show(start)} of disk ${show(disk)} through agent ${show(agent)}: data must be a Uint8Array, got ${show(data)}`);
+      if (data.length % blockSize !== 0)
+        throw new Error(
+          `write at block ${show(start)} of disk ${show(disk)} through agent ${show(agent)}: data length ${data.length} bytes is not a multiple of the block size (${blockSize} bytes)`,
+        );
+      await submit('write', disk, start, data.length / blockSize, data.slice());
+    },
+    state: () => state,
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      if (timer !== null) clock.clearTimer(timer);
+      queue.close();
+      const open = [...ios.values()];
+      ios.clear();
+      for (const io of open) io.reject(new Error(`${describe(io)} failed: agent ${show(agent)} (epoch ${epoch}) stopped before it completed`));
+    },
+    get stopped() {
+      return stopped;
+    },
+  };
+};
