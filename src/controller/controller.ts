@@ -156,7 +156,7 @@ const ensureCopy = (s: S, agent: AgentId, disk: DiskId, mayHold: boolean): Draft
   const v = ensureAgent(s, agent);
   let c = v.copies.get(disk);
   if (c === undefined) {
-    c = { acked: -1, mayHold, sentAt: -Infinity };
+    c = { acked: -1, mayHold, sentAt: -Infinity, sentGeneration: -1 };
     v.copies.set(disk, c);
   }
   return c;
@@ -370,6 +370,7 @@ const onMessage = (s: S, out: Out, m: AgentMessage): void => {
       const c = ensureCopy(s, m.agent, m.disk, true);
       c.mayHold = true;
       c.sentAt = s.now;
+      c.sentGeneration = d.committed.generation;
       const delta = m.generation >= 0 ? deltaMessage(s, m.disk, m.generation, m.epoch) : null;
       send(out, m.agent, delta ?? replaceMessage(s, m.disk, m.epoch), 580);
       return;
@@ -388,7 +389,7 @@ const newLife = (s: S, out: Out, agent: AgentId, epoch: number): void => {
   const known = v.epoch >= 0;
   v.epoch = epoch;
   // After a controller restart (epoch -1) we cannot tell a new life from the old one.
-  if (known) for (const c of v.copies.values()) Object.assign(c, { acked: -1, mayHold: false, sentAt: -Infinity });
+  if (known) for (const c of v.copies.values()) Object.assign(c, { acked: -1, mayHold: false, sentAt: -Infinity, sentGeneration: -1 });
   for (const disk of v.copies.keys()) recheckDisk(s, out, disk);
 };
 
@@ -764,8 +765,10 @@ const catchUp = (s: S, out: Out, agent: AgentId, disk: DiskId, job: DJob | null)
   else if (!c.mayHold) chosen = step(585);
   else if (c.acked >= 0 && plain<ReadonlyArray<MappingTable>>(d.history).some((t) => t.generation === c.acked)) chosen = d.agents.length <= 1 && job !== null && 'agent' in job && job.agent === agent ? step(590) : step(575);
   else chosen = step(580);
-  if (s.now - c.sentAt < s.config.retryInterval) return chosen; // sent recently: that message is on its way
+  // Something sent recently for this same generation is on its way; a newer generation goes now.
+  if (c.sentGeneration >= d.committed.generation && s.now - c.sentAt < s.config.retryInterval) return chosen;
   c.sentAt = s.now;
+  c.sentGeneration = d.committed.generation;
   switch (chosen) {
     case 585:
       c.mayHold = true;

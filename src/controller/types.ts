@@ -131,6 +131,8 @@ export interface CopyView {
   readonly mayHold: boolean;
   /** When something was last sent to bring it up to date (controller time), or -Infinity. */
   readonly sentAt: number;
+  /** The committed generation that was current when it was last sent something (-1: none). */
+  readonly sentGeneration: number;
 }
 
 export interface AgentView {

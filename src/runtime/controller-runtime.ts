@@ -181,7 +181,6 @@ export const createController = async (adapters: ControllerAdapters, config: Con
   };
 
   const execute = (c: ControllerCommand): void => {
-    onCommand?.(c);
     switch (c.type) {
       case 'persist':
         void persist(c.persistId, c.records);
@@ -213,10 +212,13 @@ export const createController = async (adapters: ControllerAdapters, config: Con
     let first: unknown;
     for (const c of commands) {
       if (stopped) break;
-      try {
-        execute(c);
-      } catch (e) {
-        if (!failed) [failed, first] = [true, e];
+      // The observer sees the command first; a throwing observer does not stop it being carried out.
+      for (const run of [() => onCommand?.(c), () => execute(c)]) {
+        try {
+          run();
+        } catch (e) {
+          if (!failed) [failed, first] = [true, e];
+        }
       }
     }
     if (failed) throw first;
