@@ -1,23 +1,34 @@
 /**
  * vdisk-map: distributed, table-driven block virtualization.
  *
+ * - tables: `createTable`, `getEntry`, `setEntry`, `diffTables`, `formatTable`, `encodeTable` / `decodeTable`;
+ * - translation: `translate`, and `translateInto` for hot paths;
+ * - block bitmaps: the `bitmap` namespace;
+ * - checking: `checkTables`;
+ * - the protocol: `controllerStep` and `agentStep` (pure), `createController` and `createAgent`
+ *   (runtimes over your adapters), and in-memory adapters for tests and simulation.
+ *
+ * The simulator is `vdisk-map/sim`; fast-check arbitraries and reference models are
+ * `vdisk-map/testing`.
+ *
  * @packageDocumentation
  */
 export type { ValidationError } from './errors.js';
 
+// Block bitmaps
 export * as bitmap from './bitmap/bitmap.js';
 export type { Bitmap, BitRun } from './bitmap/bitmap.js';
 
+// Mapping tables
 export type { Alternate, EntrySpec, Location, LunSizes, MappingEntry } from './table/entry.js';
-export { entriesEqual } from './table/entry.js';
-export type { FormatRange } from './table/format.js';
-export { formatTable } from './table/format.js';
+export { entriesEqual, MAX_LUN } from './table/entry.js';
 export type { EntryUpdate, MappingTable, TableOptions, TableSpec, UpdateOptions } from './table/table.js';
 export {
   CHUNK_SIZE,
   createTable,
   diffTables,
   getEntry,
+  MAX_SEGMENT_COUNT,
   resizeTable,
   setEntries,
   setEntry,
@@ -25,7 +36,12 @@ export {
   tablesEqual,
   withGeneration,
 } from './table/table.js';
+export type { FormatRange } from './table/format.js';
+export { formatTable } from './table/format.js';
+export type { AlternateDocument, EntryDocument, LocationDocument, TableDocument } from './table/codec.js';
+export { decodeEntry, decodeTable, decodeTableJson, encodeEntry, encodeTable, encodeTableJson, TABLE_FORMAT, TABLE_VERSION } from './table/codec.js';
 
+// Translation
 export type {
   FaultReason,
   IoRequest,
@@ -43,6 +59,7 @@ export {
   KIND_PRIMARY,
   KIND_ZERO,
   PieceBuffer,
+  piecesOf,
   REASON_ERROR,
   REASON_INVALID,
   REASON_NO_WRITE,
@@ -52,7 +69,46 @@ export {
   STATUS_INVALID_REQUEST,
   STATUS_OK,
   STATUS_OUT_OF_RANGE,
-  piecesOf,
   translate,
   translateInto,
 } from './translate/translate.js';
+
+// Consistency checking
+export type { CheckOptions, CheckReport, ExtentRole, Finding, FindingCode, Reference, Severity, TableSet } from './check/check.js';
+export { checkTables, countReferences, SEVERITY } from './check/check.js';
+
+// The protocol: messages, and the pure controller and agent machines
+export type * from './protocol/messages.js';
+export type * from './controller/types.js';
+export { defaultControllerConfig } from './controller/types.js';
+export { controllerStep, initialControllerState } from './controller/controller.js';
+export type { AllocationError, Allocator, Extent, InvalidAllocationError, NoSpaceError } from './controller/allocator.js';
+export { createAllocator } from './controller/allocator.js';
+export type { RefCounts } from './controller/refcounts.js';
+export type * from './agent/types.js';
+export { agentParkedCount, agentStep, agentTable, initialAgentState } from './agent/agent.js';
+
+// Runtimes and adapters
+export type { BlockStorage, Clock, TablePersistence, TimerHandle, Transport } from './adapters/types.js';
+export type { AdminRequest, ControllerAdapters, ControllerRuntime, ControllerRuntimeConfig } from './runtime/controller-runtime.js';
+export { createController } from './runtime/controller-runtime.js';
+export type { AgentAdapters, AgentRuntime, AgentRuntimeConfig } from './runtime/agent-runtime.js';
+export { createAgent } from './runtime/agent-runtime.js';
+export type {
+  Delivery,
+  Envelope,
+  FailSpec,
+  ManualClock,
+  MemoryNetwork,
+  MemoryNetworkOptions,
+  MemoryPersistence,
+  MemoryStorage,
+  MemoryStorageOptions,
+  NetworkStats,
+  PersistFailOptions,
+  StorageEvent,
+  StorageOp,
+} from './adapters/memory.js';
+export { createManualClock, createMemoryNetwork, createMemoryPersistence, createMemoryStorage, InjectedFault } from './adapters/memory.js';
+export type { Prng } from './adapters/prng.js';
+export { createPrng } from './adapters/prng.js';

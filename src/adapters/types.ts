@@ -9,8 +9,6 @@
  * (a rejected save may in fact have landed: see {@link TablePersistence}).
  * Transports are fire and forget and never report failure: messages may simply be lost.
  */
-import type { AgentId, DiskId, EntryChange } from '../protocol/messages.js';
-import type { TableDocument } from '../table/codec.js';
 
 /**
  * Block storage behind the LUNs: what agents issue translated I/O to, and what the controller
@@ -51,43 +49,8 @@ export interface Transport<Out, In> {
   onMessage(handler: (from: string, message: In) => void): void;
 }
 
-/**
- * One durable change of the controller's state (step 570):
- *
- * - `saveTable`: the whole table of `disk` (created, or rewritten);
- * - `updateTable`: the table at `fromGeneration` becomes `generation` by resizing it to
- *   `segmentCount` when present (new segments are `zero`, as in `setEntries` messages) and then
- *   applying `changes`; a store must refuse it when its copy is not at `fromGeneration`;
- * - `deleteTable`: `disk` and its attachments are gone;
- * - `attachments`: the agents that map `disk` are now exactly `agents`.
- *
- * @example
- * const record: PersistRecord = { type: 'updateTable', disk: 'vol', fromGeneration: 3, generation: 4, changes: [{ segment: 0, entry: { zero: true } }] };
- */
-export type PersistRecord =
-  | { readonly type: 'saveTable'; readonly disk: DiskId; readonly table: TableDocument }
-  | {
-      readonly type: 'updateTable';
-      readonly disk: DiskId;
-      readonly fromGeneration: number;
-      readonly generation: number;
-      readonly segmentCount?: number;
-      readonly changes: ReadonlyArray<EntryChange>;
-    }
-  | { readonly type: 'deleteTable'; readonly disk: DiskId }
-  | { readonly type: 'attachments'; readonly disk: DiskId; readonly agents: ReadonlyArray<AgentId> };
-
-/**
- * Everything a controller needs to restart: every table, and the agents attached to each disk
- * (disks without attached agents may be absent from `attachments`). Lists are sorted by disk.
- *
- * @example
- * const state: PersistedState = { tables: [{ disk: 'vol', table: doc }], attachments: [{ disk: 'vol', agents: ['a1', 'a2'] }] };
- */
-export interface PersistedState {
-  readonly tables: ReadonlyArray<{ readonly disk: DiskId; readonly table: TableDocument }>;
-  readonly attachments: ReadonlyArray<{ readonly disk: DiskId; readonly agents: ReadonlyArray<AgentId> }>;
-}
+export type { PersistRecord, PersistedState } from '../controller/types.js';
+import type { PersistRecord, PersistedState } from '../controller/types.js';
 
 /**
  * The controller's durable store. `save` resolves once the record is durable, and records are

@@ -33,7 +33,19 @@ export const defaultControllerConfig: ControllerConfig = {
 // ---------------------------------------------------------------------------------------------
 // Persistence records (what step 570 makes durable)
 
-/** One durable change. The persistence adapter applies the records of a `persist` command in order. */
+/**
+ * One durable change of the controller's state (step 570):
+ *
+ * - `saveTable`: the whole table of `disk` (created, or rewritten);
+ * - `updateTable`: the table at `fromGeneration` becomes `generation` by resizing it to
+ *   `segmentCount` when present (new segments are `zero`, as in `setEntries` messages) and then
+ *   applying `changes`; a store must refuse it when its copy is not at `fromGeneration`;
+ * - `deleteTable`: `disk` and its attachments are gone;
+ * - `attachments`: the agents that map `disk` are now exactly `agents`.
+ *
+ * @example
+ * const record: PersistRecord = { type: 'updateTable', disk: 'vol', fromGeneration: 3, generation: 4, changes: [{ segment: 0, entry: { zero: true } }] };
+ */
 export type PersistRecord =
   | { readonly type: 'saveTable'; readonly disk: DiskId; readonly table: TableDocument }
   | {
@@ -47,11 +59,18 @@ export type PersistRecord =
   | { readonly type: 'deleteTable'; readonly disk: DiskId }
   | { readonly type: 'attachments'; readonly disk: DiskId; readonly agents: ReadonlyArray<AgentId> };
 
-/** Everything the controller needs after a restart. */
+/**
+ * Everything a controller needs to restart: every table, and the agents attached to each disk
+ * (disks without attached agents may be absent from `attachments`). Lists are sorted by disk.
+ *
+ * @example
+ * const state: PersistedState = { tables: [{ disk: 'vol', table: doc }], attachments: [{ disk: 'vol', agents: ['a1', 'a2'] }] };
+ */
 export interface PersistedState {
   readonly tables: ReadonlyArray<{ readonly disk: DiskId; readonly table: TableDocument }>;
   readonly attachments: ReadonlyArray<{ readonly disk: DiskId; readonly agents: ReadonlyArray<AgentId> }>;
 }
+
 
 // ---------------------------------------------------------------------------------------------
 // Events

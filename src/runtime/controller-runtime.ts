@@ -80,7 +80,8 @@ export interface ControllerRuntime {
   /**
    * Runs an administrative request; resolves with its result once the machine answers it
    * (`adminDone`). Never rejects: a malformed request, or one still open when the runtime
-   * stops, resolves with `{ ok: false, error }`.
+   * stops, resolves with `{ ok: false, error }` (for the latter, the change may or may not
+   * have become durable: a restarted controller's state tells).
    */
   admin(request: AdminRequest): Promise<AdminResult>;
   /** The machine's current state (read-only). */
