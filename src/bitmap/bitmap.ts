@@ -45,12 +45,6 @@ class BitmapValue implements Bitmap {
 
 const wordCount = (size: number): number => (size + 31) >>> 5;
 
-/** Mask of the valid bits of the last word. */
-const tailMask = (size: number): number => {
-  const r = size & 31;
-  return r === 0 ? 0xffffffff : (1 << r) - 1;
-};
-
 /** Number of set bits in a 32-bit word. */
 export const popcount32 = (x: number): number => {
   x = x - ((x >>> 1) & 0x55555555);

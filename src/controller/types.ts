@@ -2,7 +2,7 @@
  * The controller's events, commands, configuration and state: plain data in, plain data out.
  */
 import type { TableDocument } from '../table/codec.js';
-import type { LunSizes, MappingEntry } from '../table/entry.js';
+import type { MappingEntry } from '../table/entry.js';
 import type { MappingTable } from '../table/table.js';
 import type { FaultReason, Op, Variant } from '../translate/translate.js';
 import type { AgentId, AgentMessage, ControllerMessage, DiskId, EntryChange, Step } from '../protocol/messages.js';
