@@ -480,6 +480,12 @@ class Stepper {
   message(m: ControllerMessage): void {
     if (!isRecord(m)) return;
     const epoch = this.s.config.epoch;
+    // A table message meant for an earlier life: the controller does not know this life yet and
+    // may be waiting for the old one. Introduce this life by asking for the table it lacks.
+    if ((m.type === 'setEntries' || m.type === 'replaceTable' || m.type === 'refreshTable') && typeof m.epoch === 'number' && m.epoch >= 0 && m.epoch < epoch && typeof m.disk === 'string') {
+      this.fetch(m.disk, this.s.disks.get(m.disk)?.table.generation ?? -1);
+      return;
+    }
     switch (m.type) {
       case 'retry':
         return this.retry(m);

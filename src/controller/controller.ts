@@ -763,7 +763,7 @@ const catchUp = (s: S, out: Out, agent: AgentId, disk: DiskId, job: DJob | null)
   let chosen: Step;
   if (v.epoch < 0) chosen = step(580); // we do not know its life yet: ask it to pull, whichever life it is
   else if (!c.mayHold) chosen = step(585);
-  else if (c.acked >= 0 && plain<ReadonlyArray<MappingTable>>(d.history).some((t) => t.generation === c.acked)) chosen = d.agents.length <= 1 && job !== null && 'agent' in job && job.agent === agent ? step(590) : step(575);
+  else if (c.acked >= 0 && plain<ReadonlyArray<MappingTable>>(d.history).some((t) => t.generation === c.acked)) chosen = d.agents.length + d.dropping.length <= 1 && job !== null && 'agent' in job && job.agent === agent ? step(590) : step(575);
   else chosen = step(580);
   // Something sent recently for this same generation is on its way; a newer generation goes now.
   if (c.sentGeneration >= d.committed.generation && s.now - c.sentAt < s.config.retryInterval) return chosen;
@@ -1168,12 +1168,14 @@ const trySnapshot = (s: S, out: Out, id: number): void => {
     shared.push(segmentExtent(table, e.location));
     if (!e.noWrite) changes.push([seg, { ...e, noWrite: true }]);
   }
-  stage(s, out, job, changes);
   s.refs = castDraft(R.incrementAll(refs(s), shared));
-  const copy = unwrap(withGeneration(s.disks.get(job.disk)!.working as MappingTable, 0), 'withGeneration');
-  s.disks.set(job.snapshot, castDraft({ ...newDiskState(copy, []), staged: { changes: new Map(), created: true } }));
-  // stage() issued the source's record first if nothing was in flight; otherwise both go in the next batch, source first.
-  flush(s, out);
+  // The snapshot's table is the source's as it will be once frozen. Both are staged before the
+  // flush, so they are made durable in one batch that the job waits for; the source's record
+  // comes first (disks are flushed in creation order), so the snapshot is never durable while
+  // the source could still write the primaries it shares.
+  const frozen = unwrap(setEntries(table, changes.map(([segment, entry]) => ({ segment, entry })), { generation: 0 }), 'setEntries');
+  s.disks.set(job.snapshot, castDraft({ ...newDiskState(frozen, []), staged: { changes: new Map(), created: true } }));
+  stage(s, out, job, changes);
 };
 
 const snapshotTaken = (s: S, out: Out, job: Draft<Job & { kind: 'snapshot' }>): void => endSnapshot(s, out, job, { ok: true });

@@ -395,17 +395,23 @@ describe('stale and duplicated controller messages', () => {
     expect(h.state).toBe(after);
   });
 
-  it('ignores table messages for another epoch', () => {
+  it('ignores table messages for a later epoch and drop requests for an earlier one', () => {
     const h = holding();
     const before = h.state;
-    for (const e of [
-      setEntries(3, 4, [{ segment: 2, entry: doc({ zero: true }) }], { epoch: 6 }),
-      replaceTable(refTable(9), D, 8),
-      msg({ type: 'refreshTable', epoch: 6, disk: D, generation: 9 }),
-      msg({ type: 'dropTable', epoch: 6, disk: D }),
-    ]) {
+    for (const e of [replaceTable(refTable(9), D, 8), msg({ type: 'refreshTable', epoch: 8, disk: D, generation: 9 }), msg({ type: 'dropTable', epoch: 6, disk: D })]) {
       expect(h.step(e)).toEqual([]);
       expect(h.state).toBe(before);
+    }
+  });
+
+  it('answers table messages meant for an earlier life by asking for the table, so the controller learns this life', () => {
+    const h = holding();
+    const before = h.state;
+    for (const e of [setEntries(3, 4, [{ segment: 2, entry: doc({ zero: true }) }], { epoch: 6 }), msg({ type: 'refreshTable', epoch: 6, disk: D, generation: 9 })]) {
+      const commands = h.step(e);
+      expect(commands).toHaveLength(1);
+      expect(commands[0]).toMatchObject({ type: 'send', message: { type: 'fetchTable', epoch: 7, disk: D, generation: 3 } });
+      expect(agentTable(h.state, D)).toBe(agentTable(before, D)); // the table is untouched
     }
   });
 
