@@ -7,6 +7,9 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   treeshake: true,
+  // One shared copy of the library behind every entry, in CommonJS too: otherwise each entry
+  // carries its own classes and `instanceof` fails across entries.
+  splitting: true,
   target: 'es2022',
   external: ['fast-check'],
 });

@@ -58,10 +58,9 @@ export type {
   PendingAck,
 } from './types.js';
 
-enableMapSet();
 
 /** Reused by every translation: the agent's fast path allocates only the pieces it issues. */
-const scratch = new PieceBuffer(64);
+const scratch = /* @__PURE__ */ new PieceBuffer(64);
 
 const REASONS: Record<number, FaultReason> = { [REASON_INVALID]: 'invalid', [REASON_NO_WRITE]: 'no-write', [REASON_ZERO]: 'zero' };
 
@@ -530,6 +529,7 @@ class Stepper {
  * // c3: [{ type: 'issueIo', ioId: 1, disk: 'd', op: 'read', pieces: [...] }]
  */
 export const agentStep = (state: AgentState, event: AgentEvent): readonly [AgentState, ReadonlyArray<AgentCommand>] => {
+  enableMapSet(); // idempotent; called here rather than at import so bundlers can drop unused modules
   let commands: ReadonlyArray<AgentCommand> = [];
   const next = produce(state, (draft) => {
     const step = new Stepper(draft);

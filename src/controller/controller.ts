@@ -56,12 +56,11 @@ import {
   type SettleJob,
 } from './types.js';
 
-enableMapSet();
 
 // No auto-freeze: it would walk every new value put into the state (reference counts, free
 // lists) on each step, which costs O(state) per event. The machine never mutates a state it
 // returned, and tables and bitmaps freeze themselves.
-const immer = new Immer({ autoFreeze: false });
+const immer = /* @__PURE__ */ new Immer({ autoFreeze: false });
 
 type S = Draft<ControllerState>;
 type Out = ControllerCommand[];
@@ -102,6 +101,7 @@ export const initialControllerState = (allocator: Allocator, config: Partial<Con
  * const [next, commands] = controllerStep(state, { type: 'tick', now: 100 });
  */
 export const controllerStep = (state: ControllerState, event: ControllerEvent): readonly [ControllerState, ReadonlyArray<ControllerCommand>] => {
+  enableMapSet(); // idempotent; called here rather than at import so bundlers can drop unused modules
   const out: Out = [];
   deltaCache.clear();
   const next = immer.produce(state, (s) => {
@@ -488,7 +488,7 @@ const startFault = (s: S, out: Out, job: Draft<FaultJob>): void => {
   relocateWrite(s, out, job, job.segment, job.start, job.length, { type: 'retry' });
 };
 
-const scratch = new PieceBuffer(8);
+const scratch = /* @__PURE__ */ new PieceBuffer(8);
 
 const startMark = (s: S, out: Out, job: Draft<MarkJob>): void => {
   if (stale(s, job)) return end(s, out, job, 'abandoned', 'the agent restarted');

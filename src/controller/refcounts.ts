@@ -54,7 +54,7 @@ class RefCountsValue implements RefCounts {
  * @example
  * entries(emptyRefCounts); // []
  */
-export const emptyRefCounts: RefCounts = new RefCountsValue(0, Object.freeze(new Array<ReadonlyMap<string, Counted>>(BUCKETS).fill(EMPTY_BUCKET)));
+export const emptyRefCounts: RefCounts = /* @__PURE__ */ new RefCountsValue(0, Object.freeze(new Array<ReadonlyMap<string, Counted>>(BUCKETS).fill(EMPTY_BUCKET)));
 
 const keyOf = (x: Extent): string => `${x.lun}:${x.start}:${x.length}`;
 

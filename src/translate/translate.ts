@@ -321,7 +321,7 @@ export const translateInto = (
   return STATUS_OK;
 };
 
-const scratch = new PieceBuffer(64);
+const scratch = /* @__PURE__ */ new PieceBuffer(64);
 
 const requestErrors = (request: IoRequest): ValidationError[] => {
   const errors: ValidationError[] = [];
