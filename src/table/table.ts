@@ -71,20 +71,29 @@ export interface UpdateOptions extends TableOptions {
 /** Largest table: 2^32 segments keeps every segment number exact in the chunk arithmetic. */
 export const MAX_SEGMENT_COUNT = 2 ** 32;
 
-const newChunk = (size: number): { flags: Uint8Array; lun: Uint32Array; start: Float64Array; alternates: (Alternate | undefined)[] | null } => ({
+const newChunk = (size: number): MutableChunk => ({
   flags: new Uint8Array(size),
   lun: new Uint32Array(size),
   start: new Float64Array(size),
   alternates: null,
+  sharedAlternates: false,
 });
 
-type MutableChunk = ReturnType<typeof newChunk>;
+/** A chunk being built. Its alternates may still be the original's array until first written. */
+interface MutableChunk {
+  flags: Uint8Array;
+  lun: Uint32Array;
+  start: Float64Array;
+  alternates: (Alternate | undefined)[] | null;
+  sharedAlternates: boolean;
+}
 
 const copyChunk = (c: Chunk): MutableChunk => ({
   flags: c.flags.slice(),
   lun: c.lun.slice(),
   start: c.start.slice(),
-  alternates: c.alternates === null ? null : c.alternates.slice(),
+  alternates: c.alternates as (Alternate | undefined)[] | null,
+  sharedAlternates: c.alternates !== null,
 });
 
 const writeEntry = (c: MutableChunk, i: number, e: MappingEntry): void => {
@@ -96,19 +105,21 @@ const writeEntry = (c: MutableChunk, i: number, e: MappingEntry): void => {
     (e.location !== null ? F_HAS_LOCATION : 0);
   c.lun[i] = e.location?.lun ?? 0;
   c.start[i] = e.location?.start ?? 0;
-  if (e.alternate !== null) {
-    c.alternates ??= new Array<Alternate | undefined>(c.flags.length).fill(undefined);
-    c.alternates[i] = e.alternate;
-  } else if (c.alternates !== null) {
-    c.alternates[i] = undefined;
-  }
+  const current = c.alternates === null ? undefined : c.alternates[i];
+  if ((e.alternate ?? undefined) === current) return; // most updates leave the alternate alone
+  if (c.alternates === null) c.alternates = new Array<Alternate | undefined>(c.flags.length).fill(undefined);
+  else if (c.sharedAlternates) c.alternates = c.alternates.slice();
+  c.sharedAlternates = false;
+  c.alternates[i] = e.alternate ?? undefined;
 };
 
+// Arrays are not frozen: freezing a large array costs more than the whole update. Tables keep
+// them private (`chunks` is internal) and never write to a shared one.
 const freeze = (c: MutableChunk): Chunk => ({
   flags: c.flags,
   lun: c.lun,
   start: c.start,
-  alternates: c.alternates !== null && c.alternates.some((a) => a !== undefined) ? Object.freeze(c.alternates) : null,
+  alternates: c.alternates !== null && (c.sharedAlternates || c.alternates.some((a) => a !== undefined)) ? c.alternates : null,
 });
 
 /**
@@ -127,7 +138,7 @@ class TableValue implements MappingTable {
 }
 
 const makeTable = (segmentBlocks: number, segmentCount: number, generation: number, chunks: ReadonlyArray<Chunk>): MappingTable =>
-  new TableValue(segmentBlocks, segmentCount, generation, Object.freeze(chunks));
+  new TableValue(segmentBlocks, segmentCount, generation, chunks);
 
 const checkSegmentBlocks = (errors: ValidationError[], value: unknown): value is number => {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1 && value <= MAX_BITMAP_SIZE) return true;

@@ -100,7 +100,6 @@ export const REASON_NO_WRITE = 1;
 export const REASON_ZERO = 2;
 export const REASON_ERROR = 3;
 
-const KIND_NAMES: readonly PieceKind[] = ['primary', 'alternate', 'zero'];
 const REASON_NAMES: readonly FaultReason[] = ['invalid', 'no-write', 'zero'];
 
 /**
@@ -336,16 +335,15 @@ const requestErrors = (request: IoRequest): ValidationError[] => {
 
 /** Copies the pieces of `out` into plain objects. */
 export const piecesOf = (out: PieceBuffer): Piece[] => {
-  const pieces: Piece[] = new Array(out.count);
+  const pieces: Piece[] = [];
   for (let i = 0; i < out.count; i++) {
-    const kind = KIND_NAMES[out.kind[i]!]!;
-    const base = { kind, virtualStart: out.virtualStart[i]!, length: out.length[i]! };
-    pieces[i] =
-      kind === 'zero'
-        ? base
-        : out.marks[i] === 1
-          ? { ...base, lun: out.lun[i]!, start: out.start[i]!, marksAlternate: true }
-          : { ...base, lun: out.lun[i]!, start: out.start[i]! };
+    const kind = out.kind[i]!;
+    const virtualStart = out.virtualStart[i]!;
+    const length = out.length[i]!;
+    // Literal objects of a fixed shape: spreading a shared base is several times slower.
+    if (kind === KIND_ZERO) pieces.push({ kind: 'zero', virtualStart, length });
+    else if (out.marks[i] === 1) pieces.push({ kind: 'alternate', virtualStart, length, lun: out.lun[i]!, start: out.start[i]!, marksAlternate: true });
+    else pieces.push({ kind: kind === KIND_PRIMARY ? 'primary' : 'alternate', virtualStart, length, lun: out.lun[i]!, start: out.start[i]! });
   }
   return pieces;
 };
