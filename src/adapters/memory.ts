@@ -54,7 +54,13 @@ const readLunSizes = (errors: ValidationError[], field: string, sizes: unknown):
 // Block storage
 // =============================================================================================
 
-/** The storage operations, for failure injection and listeners. */
+/**
+ * The storage operations, for failure injection and listeners.
+ *
+ * @example
+ * const op: StorageOp = 'copy';
+ * storage.failNext({ op, count: 1 }); // the next background copy fails
+ */
 export type StorageOp = 'read' | 'write' | 'copy' | 'writeZeros';
 
 /**
@@ -333,6 +339,11 @@ export interface PersistFailOptions {
  * (await p.load()).tables; // [{ disk: 'vol', table: doc }]
  */
 export interface MemoryPersistence extends TablePersistence {
+  /**
+   * Makes the next `count` calls of `options.op` (default `save`) reject with an
+   * {@link InjectedFault}; see {@link PersistFailOptions}. Left when `count` is not a positive
+   * safe integer or `op` is unknown.
+   */
   failNext(count: number, options?: PersistFailOptions): E.Either<ValidationError[], void>;
   /** The durable state right now, synchronously (no failure injection). */
   peek(): PersistedState;
@@ -569,8 +580,11 @@ export interface MemoryNetwork {
   inFlight(): ReadonlyArray<Envelope>;
   /** Partitions `peer` from everyone: messages from or to it are dropped, including those in flight when they come up. */
   cut(peer: string): void;
+  /** Ends a partition made with `cut`; messages dropped meanwhile stay lost. */
   heal(peer: string): void;
+  /** Whether `peer` is partitioned by `cut`. */
   isCut(peer: string): boolean;
+  /** A copy of the counters since the network was created. */
   stats(): NetworkStats;
 }
 

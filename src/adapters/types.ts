@@ -62,7 +62,9 @@ import type { PersistRecord, PersistedState } from '../controller/types.js';
  * const { tables } = await persistence.load();
  */
 export interface TablePersistence {
+  /** Makes `record` durable, after every record whose `save` was called before it. */
   save(record: PersistRecord): Promise<void>;
+  /** Everything saved so far, as a controller needs it to restart. */
   load(): Promise<PersistedState>;
 }
 
@@ -84,6 +86,7 @@ export interface TimerHandle {
  * clock.clearTimer(handle);
  */
 export interface Clock {
+  /** The current time in milliseconds, from any fixed origin: only differences matter. */
   now(): number;
   /** Calls `callback` once, `ms` from now (like `setTimeout`: a negative or NaN delay means 0). */
   setTimer(ms: number, callback: () => void): TimerHandle;

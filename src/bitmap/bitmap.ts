@@ -4,18 +4,36 @@
  * A bitmap is immutable. Bits are kept in 32-bit words (bit k is bit `k & 31` of word `k >>> 5`),
  * and every bit past `size` in the last word is always clear, so counting, comparing and
  * scanning can work a whole word at a time.
+ *
+ * Functions that can be given arguments they cannot use (a bad size, an offset or range outside
+ * the bitmap, bitmaps of different sizes) return `Either<ValidationError[], ...>` instead of
+ * throwing; `has` simply answers `false` outside the bitmap.
+ *
+ * @example
+ * import * as E from 'fp-ts/lib/Either.js';
+ * import { bitmap } from 'vdisk-map';
+ * const b = bitmap.fromOffsets(10, [2, 7, 8]);
+ * if (E.isRight(b)) console.log(bitmap.format(b.right), bitmap.count(b.right)); // 2,7-8 3
+ *
+ * @module
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { validationError, type ValidationError } from '../errors.js';
 
-/** Largest bitmap this library builds: far more blocks than any sensible segment has. */
+/**
+ * Largest bitmap this library builds: far more blocks than any sensible segment has. It also
+ * bounds a table's `segmentBlocks`, since an alternate carries one bit per block of its segment.
+ *
+ * @example
+ * bitmap.empty(bitmap.MAX_BITMAP_SIZE + 1) // Left: size must be an integer from 1 to 16777216
+ */
 export const MAX_BITMAP_SIZE = 1 << 24;
 
 /**
  * An immutable set of block offsets `0 .. size-1`.
  *
  * @example
- * const b = Bitmap.fromOffsets(10, [2, 7, 8]); // Right(bitmap)
+ * const b = bitmap.fromOffsets(10, [2, 7, 8]); // Right(bitmap)
  */
 export interface Bitmap {
   /** Number of blocks the bitmap covers (the segment size). */
@@ -24,7 +42,14 @@ export interface Bitmap {
   readonly words: Uint32Array;
 }
 
-/** A maximal run of equal bits: `length` blocks from `start`, all `set` or all clear. */
+/**
+ * A maximal run of equal bits: `length` blocks from `start`, all `set` or all clear. Working in
+ * runs lets callers issue one I/O per stretch of blocks instead of one per block.
+ *
+ * @example
+ * // The fourth run of `bitmap.runs` over blocks 2, 7 and 8 of a 10-block bitmap:
+ * const run: BitRun = { start: 7, length: 2, set: true };
+ */
 export interface BitRun {
   readonly start: number;
   readonly length: number;
@@ -45,7 +70,7 @@ class BitmapValue implements Bitmap {
 
 const wordCount = (size: number): number => (size + 31) >>> 5;
 
-/** Number of set bits in a 32-bit word. */
+/** @internal Number of set bits in a 32-bit word; a helper of this module, not public API. */
 export const popcount32 = (x: number): number => {
   x = x - ((x >>> 1) & 0x55555555);
   x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
@@ -59,7 +84,16 @@ const lowestBit = (x: number): number => 31 - Math.clz32(x & -x);
 /** @internal Wraps words the caller promises not to touch again. */
 export const unsafeFromWords = (size: number, words: Uint32Array): Bitmap => new BitmapValue(size, words);
 
-/** True when `value` is a bitmap built by this module. */
+/**
+ * True when `value` is a bitmap built by this module. Tells a bitmap from the offset list that
+ * an `EntrySpec` also accepts, and refuses look-alike objects whose words could break the
+ * invariants the other functions rely on.
+ *
+ * @example
+ * bitmap.isBitmap([2, 7, 8]) // false: an offset list
+ * bitmap.isBitmap({ size: 10, words: new Uint32Array(1) }) // false: a look-alike
+ * bitmap.isBitmap(E.getOrElseW(() => undefined)(bitmap.empty(10))) // true
+ */
 export const isBitmap = (value: unknown): value is Bitmap => value instanceof BitmapValue;
 
 const checkSize = (size: unknown): ValidationError[] =>
@@ -67,13 +101,26 @@ const checkSize = (size: unknown): ValidationError[] =>
     ? []
     : [validationError('size', size, `must be an integer from 1 to ${MAX_BITMAP_SIZE}`)];
 
-/** A bitmap of `size` blocks with no bit set. */
+/**
+ * A bitmap of `size` blocks with no bit set: the bitmap of a newly attached alternate, before any
+ * block has moved there.
+ *
+ * @example
+ * E.map(bitmap.isEmpty)(bitmap.empty(8)) // Right(true)
+ * bitmap.empty(0) // Left: size must be an integer from 1 to 16777216
+ */
 export const empty = (size: number): E.Either<ValidationError[], Bitmap> => {
   const errors = checkSize(size);
   return errors.length > 0 ? E.left(errors) : E.right(new BitmapValue(size, new Uint32Array(wordCount(size))));
 };
 
-/** A bitmap of `size` blocks with every bit set. */
+/**
+ * A bitmap of `size` blocks with every bit set: an alternate that holds the whole segment and
+ * can replace the primary.
+ *
+ * @example
+ * E.map(bitmap.format)(bitmap.full(8)) // Right('0-7')
+ */
 export const full = (size: number): E.Either<ValidationError[], Bitmap> =>
   E.map((b: Bitmap) => fillUnchecked(b, 0, size, true))(empty(size));
 
@@ -131,7 +178,14 @@ export const fromOffsets = (size: number, offsets: ReadonlyArray<number>): E.Eit
   return errors.length > 0 ? E.left(errors) : E.right(new BitmapValue(size, words));
 };
 
-/** A bitmap of `size` blocks with every block of the given `{ start, length }` ranges set. */
+/**
+ * A bitmap of `size` blocks with every block of the given `{ start, length }` ranges set, for
+ * when the blocks come as extents (writes of several blocks) rather than single offsets.
+ * Ranges may overlap; each must lie inside the bitmap.
+ *
+ * @example
+ * E.map(bitmap.format)(bitmap.fromRanges(16, [{ start: 2, length: 3 }, { start: 10, length: 1 }])) // Right('2-4,10')
+ */
 export const fromRanges = (
   size: number,
   ranges: ReadonlyArray<{ readonly start: number; readonly length: number }>,
@@ -147,33 +201,67 @@ export const fromRanges = (
   return errors.length > 0 ? E.left(errors) : E.right(new BitmapValue(size, words));
 };
 
-/** Whether block `k` is set; `false` for any `k` outside `0 .. size-1`. */
+/**
+ * Whether block `k` is set, that is, whether that block of the segment lives at the alternate;
+ * `false` for any `k` outside `0 .. size-1`.
+ *
+ * @example
+ * E.map((b: Bitmap) => bitmap.has(b, 7))(bitmap.fromOffsets(10, [2, 7, 8])) // Right(true)
+ */
 export const has = (b: Bitmap, k: number): boolean =>
   Number.isInteger(k) && k >= 0 && k < b.size && ((b.words[k >>> 5]! >>> (k & 31)) & 1) === 1;
 
-/** A copy of `b` with blocks `start .. start+length-1` set. */
+/**
+ * A copy of `b` with blocks `start .. start+length-1` set: records that a write of those blocks
+ * went to the alternate. Left when the range does not lie inside the bitmap.
+ *
+ * @example
+ * E.chain((b: Bitmap) => bitmap.setRange(b, 2, 3))(bitmap.empty(10)) // Right: blocks 2-4 set
+ */
 export const setRange = (b: Bitmap, start: number, length: number): E.Either<ValidationError[], Bitmap> => {
   const errors = checkRange(b.size, start, length, 'range');
   return errors.length > 0 ? E.left(errors) : E.right(fillUnchecked(b, start, start + length, true));
 };
 
-/** A copy of `b` with blocks `start .. start+length-1` clear. */
+/**
+ * A copy of `b` with blocks `start .. start+length-1` clear: those blocks are read from the
+ * primary again. Left when the range does not lie inside the bitmap.
+ *
+ * @example
+ * E.chain((b: Bitmap) => bitmap.clearRange(b, 0, 4))(bitmap.full(8)) // Right: blocks 4-7 set
+ */
 export const clearRange = (b: Bitmap, start: number, length: number): E.Either<ValidationError[], Bitmap> => {
   const errors = checkRange(b.size, start, length, 'range');
   return errors.length > 0 ? E.left(errors) : E.right(fillUnchecked(b, start, start + length, false));
 };
 
-/** Number of set blocks. */
+/**
+ * Number of set blocks: how much of the segment already lives at the alternate.
+ *
+ * @example
+ * E.map(bitmap.count)(bitmap.fromOffsets(10, [2, 7, 8])) // Right(3)
+ */
 export const count = (b: Bitmap): number => {
   let n = 0;
   for (let i = 0; i < b.words.length; i++) n += popcount32(b.words[i]!);
   return n;
 };
 
-/** True when no block is set. */
+/**
+ * True when no block is set: every block is still read from the primary.
+ *
+ * @example
+ * E.map(bitmap.isEmpty)(bitmap.fromOffsets(10, [])) // Right(true)
+ */
 export const isEmpty = (b: Bitmap): boolean => b.words.every((w) => w === 0);
 
-/** True when every block is set. */
+/**
+ * True when every block is set: the alternate holds the whole segment, so the primary is no
+ * longer read and the alternate can take its place.
+ *
+ * @example
+ * E.map(bitmap.isFull)(bitmap.fromRanges(4, [{ start: 0, length: 4 }])) // Right(true)
+ */
 export const isFull = (b: Bitmap): boolean => count(b) === b.size;
 
 /**
@@ -197,13 +285,24 @@ export const scanFor = (words: Uint32Array, from: number, to: number, set: boole
   }
 };
 
-/** Offset of the first set block, or `-1`. */
+/**
+ * Offset of the first set block, or `-1` when none is; scans a word at a time.
+ *
+ * @example
+ * E.map(bitmap.firstSet)(bitmap.fromOffsets(10, [7, 8])) // Right(7)
+ */
 export const firstSet = (b: Bitmap): number => {
   const k = scanFor(b.words, 0, b.size, true);
   return k < b.size ? k : -1;
 };
 
-/** Offset of the first clear block, or `-1`. */
+/**
+ * Offset of the first clear block, or `-1` when every block is set: where to start copying the
+ * blocks the alternate does not hold yet.
+ *
+ * @example
+ * E.map(bitmap.firstClear)(bitmap.fromRanges(10, [{ start: 0, length: 3 }])) // Right(3)
+ */
 export const firstClear = (b: Bitmap): number => {
   const k = scanFor(b.words, 0, b.size, false);
   return k < b.size ? k : -1;
@@ -244,21 +343,48 @@ const combine = (
   return E.right(new BitmapValue(a.size, words));
 };
 
-/** Blocks set in `a` or `b` (both of one size). */
+/**
+ * Blocks set in `a` or `b`, for merging the marks of two writes. Left when the sizes differ.
+ *
+ * @example
+ * bitmap.union(a, b) // Right: every block set in either
+ */
 export const union = (a: Bitmap, b: Bitmap) => combine(a, b, (x, y) => x | y);
-/** Blocks set in both `a` and `b`. */
+/**
+ * Blocks set in both `a` and `b`. Left when the sizes differ.
+ *
+ * @example
+ * E.map(bitmap.isEmpty)(bitmap.intersection(a, b)) // Right(true) when no block is in both
+ */
 export const intersection = (a: Bitmap, b: Bitmap) => combine(a, b, (x, y) => x & y);
-/** Blocks set in `a` but not in `b`. */
+/**
+ * Blocks set in `a` but not in `b`: for instance the blocks a newer bitmap has gained over an
+ * older one. Left when the sizes differ.
+ *
+ * @example
+ * E.map(bitmap.toOffsets)(bitmap.difference(after, before)) // Right: the offsets newly set
+ */
 export const difference = (a: Bitmap, b: Bitmap) => combine(a, b, (x, y) => x & ~y);
 
-/** Same size and same blocks set. */
+/**
+ * Same size and same blocks set. Compares content, which `===` on two bitmaps does not.
+ *
+ * @example
+ * bitmap.equals(a, b) // true when both have the same size and the same blocks set
+ */
 export const equals = (a: Bitmap, b: Bitmap): boolean => {
   if (a.size !== b.size) return false;
   for (let i = 0; i < a.words.length; i++) if (a.words[i] !== b.words[i]) return false;
   return true;
 };
 
-/** Offsets of the set blocks, ascending. */
+/**
+ * Offsets of the set blocks, ascending: the inverse of `fromOffsets`. One array element per set
+ * block, so prefer `runs` for large, dense bitmaps.
+ *
+ * @example
+ * E.map(bitmap.toOffsets)(bitmap.fromRanges(10, [{ start: 7, length: 2 }])) // Right([7, 8])
+ */
 export const toOffsets = (b: Bitmap): number[] => {
   const out: number[] = [];
   for (const r of runsUnchecked(b, 0, b.size)) if (r.set) for (let k = r.start; k < r.start + r.length; k++) out.push(k);
@@ -267,7 +393,11 @@ export const toOffsets = (b: Bitmap): number[] => {
 
 /**
  * Compact, stable text: the set runs as `a` or `a-b`, comma separated, ascending (`2,7-8`);
- * the empty string when nothing is set. The size is not part of the text.
+ * the empty string when nothing is set. The size is not part of the text. Meant for logs, test
+ * expectations and table listings; {@link parse} reads it back.
+ *
+ * @example
+ * E.map(bitmap.format)(bitmap.fromOffsets(10, [2, 7, 8])) // Right('2,7-8')
  */
 export const format = (b: Bitmap): string => {
   const parts: string[] = [];

@@ -47,10 +47,24 @@ import { isBlockNumber } from '../errors.js';
 import { lunSize, type LunSizes } from '../table/entry.js';
 import { tableEntries, type MappingTable } from '../table/table.js';
 
-/** How bad a finding is; see the module comment. */
+/**
+ * How bad a finding is: `corruption` (data can be lost or served wrongly), `leak` (space is held
+ * that nothing uses) or `info` (a legal state worth knowing about, such as a segment marked
+ * `error`). Lets a caller decide which findings must stop a deployment and which only need a look.
+ *
+ * @example
+ * const serious = report.findings.filter((f) => f.severity === 'corruption');
+ */
 export type Severity = 'corruption' | 'leak' | 'info';
 
-/** Every kind of finding the checker reports. */
+/**
+ * Every kind of finding the checker reports. Each code has one fixed severity, given by
+ * {@link SEVERITY}.
+ *
+ * @example
+ * const code: FindingCode = 'reference-leak';
+ * SEVERITY[code] // 'leak'
+ */
 export type FindingCode =
   | 'overlap'
   | 'alternate-overlaps-primary'
@@ -61,7 +75,12 @@ export type FindingCode =
   | 'invalid-segment'
   | 'error-segment';
 
-/** Which of a segment's two extents a finding is about. */
+/**
+ * Which of a segment's two extents a finding is about: its primary location or its alternate.
+ *
+ * @example
+ * const onAlternates = report.findings.filter((f) => f.role === 'alternate');
+ */
 export type ExtentRole = 'primary' | 'alternate';
 
 /**
@@ -153,7 +172,8 @@ export interface Finding {
 }
 
 /**
- * What {@link checkTables} found, sorted by {@link compareFindings}, with a count per severity.
+ * What {@link checkTables} found, sorted by severity, then code, then location (the order of
+ * `compareFindings`), with a count per severity.
  *
  * @example
  * const clean = (r: CheckReport) => r.counts.corruption === 0 && r.counts.leak === 0;
@@ -163,7 +183,13 @@ export interface CheckReport {
   readonly counts: { corruption: number; leak: number; info: number };
 }
 
-/** The tables to check, by disk name. */
+/**
+ * The tables to check, by disk name: a `Map` or a plain object. Names are what findings report
+ * and what {@link CheckOptions.sharing} refers to.
+ *
+ * @example
+ * checkTables({ vol: table, 'vol@snap1': table }, { sharing: [['vol', 'vol@snap1']] }) // a snapshot shares every extent
+ */
 export type TableSet = ReadonlyMap<string, MappingTable> | Readonly<Record<string, MappingTable>>;
 
 // ---------------------------------------------------------------------------------------------
@@ -310,7 +336,7 @@ export const countReferences = (tables: TableSet): Reference[] => {
 
 /**
  * Checks a set of mapping tables (by disk name) for physical consistency and returns every
- * finding, sorted by {@link compareFindings}. Never throws for bad `references` records: they
+ * finding, sorted by `compareFindings`. Never throws for bad `references` records: they
  * become `bad-reference` findings.
  *
  * Findings: `overlap` and `alternate-overlaps-primary` (two extents holding one block, each pair

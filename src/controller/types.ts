@@ -12,6 +12,13 @@ import type { RefCounts } from './refcounts.js';
 // ---------------------------------------------------------------------------------------------
 // Configuration
 
+/**
+ * Tuning of the controller machine. Every field has a default in {@link defaultControllerConfig},
+ * and `initialControllerState` and `createController` take any subset.
+ *
+ * @example
+ * const state = initialControllerState(allocator, { variant: 'distributed', retryInterval: 250 });
+ */
 export interface ControllerConfig {
   /** Who sets alternate bits: the controller on each fault, or the writing agent. */
   readonly variant: Variant;
@@ -23,6 +30,12 @@ export interface ControllerConfig {
   readonly copyConcurrency: number;
 }
 
+/**
+ * The values used for every {@link ControllerConfig} field a caller leaves out.
+ *
+ * @example
+ * const config: ControllerConfig = { ...defaultControllerConfig, copyConcurrency: 16 };
+ */
 export const defaultControllerConfig: ControllerConfig = {
   variant: 'centralized',
   retryInterval: 100,
@@ -75,7 +88,12 @@ export interface PersistedState {
 // ---------------------------------------------------------------------------------------------
 // Events
 
-/** Administrative requests. Each carries a `requestId` echoed by its `adminDone` command. */
+/**
+ * Administrative requests. Each carries a `requestId` echoed by its `adminDone` command.
+ *
+ * @example
+ * const [next, commands] = controllerStep(state, { type: 'snapshot', requestId: 12, disk: 'vol', snapshot: 'vol@1' });
+ */
 export type AdminEvent =
   | { readonly type: 'createDisk'; readonly requestId: number; readonly disk: DiskId; readonly segmentBlocks: number; readonly segmentCount: number }
   | { readonly type: 'attachAgent'; readonly requestId: number; readonly disk: DiskId; readonly agent: AgentId }
@@ -92,6 +110,15 @@ export type AdminEvent =
   | { readonly type: 'markFailed'; readonly requestId: number; readonly lun: number; readonly start: number; readonly length: number }
   | { readonly type: 'resize'; readonly requestId: number; readonly disk: DiskId; readonly segmentCount: number };
 
+/**
+ * Everything that can happen to the controller: its persisted state at start, agent messages,
+ * the results of its commands, the passing of time and admin requests. A runtime feeds them
+ * to `controllerStep` one at a time.
+ *
+ * @example
+ * const event: ControllerEvent = { type: 'message', message: { type: 'tableAck', agent: 'a1', epoch: 1, disk: 'vol', generation: 5 } };
+ * const [next, commands] = controllerStep(state, event);
+ */
 export type ControllerEvent =
   /** The persisted state, loaded at start: must be the first event. */
   | { readonly type: 'restored'; readonly state: PersistedState; readonly now: number }
@@ -107,11 +134,33 @@ export type ControllerEvent =
 // ---------------------------------------------------------------------------------------------
 // Commands
 
+/**
+ * How an admin request ended, as carried by its `adminDone` command; `error` says why in words.
+ *
+ * @example
+ * const result: AdminResult = await controller.admin({ type: 'resize', disk: 'vol', segmentCount: 128 });
+ * if (!result.ok) console.error(result.error);
+ */
 export type AdminResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
 
-/** What a resolution ended with, for traces and summaries (step 597). */
+/**
+ * What a resolution ended with, for traces and summaries (step 597): the agent was told to
+ * `retry`, the I/O `failed`, a mark was `confirmed`, or the job was `abandoned` because the
+ * agent restarted and nobody is waiting for the answer.
+ *
+ * @example
+ * if (command.type === 'resolved' && command.outcome === 'failed') console.warn(command.disk, command.segment, command.detail);
+ */
 export type Outcome = 'retry' | 'failed' | 'confirmed' | 'abandoned';
 
+/**
+ * What the controller asks its runtime to do: make records durable, send messages, copy or zero
+ * blocks. `persist`, `copyBlocks` and `writeZeros` must be answered with an event; the other
+ * commands are carried out or only observed (logs, metrics, a waiting admin caller).
+ *
+ * @example
+ * for (const c of commands) if (c.type === 'send') transport.send(c.to, c.message);
+ */
 export type ControllerCommand =
   /** Step 570: make these records durable, then answer `persisted` (or `persistFailed`). */
   | { readonly type: 'persist'; readonly persistId: number; readonly records: ReadonlyArray<PersistRecord> }
@@ -142,7 +191,13 @@ export type ControllerCommand =
 // ---------------------------------------------------------------------------------------------
 // State
 
-/** What the controller knows of one agent's copy of one disk. */
+/**
+ * What the controller knows of one agent's copy of one disk: enough to choose between a delta,
+ * a whole table and a refresh when it brings the agent up to date.
+ *
+ * @example
+ * state.agents.get('a1')?.copies.get('vol')?.acked // highest generation of vol that a1 acknowledged
+ */
 export interface CopyView {
   /** Highest generation the agent acknowledged in its current epoch (-1: none). */
   readonly acked: number;
@@ -154,13 +209,27 @@ export interface CopyView {
   readonly sentGeneration: number;
 }
 
+/**
+ * What the controller knows of one agent: its newest epoch, used to refuse messages from older
+ * lives, and its copy of each disk it may hold.
+ *
+ * @example
+ * const view = state.agents.get('a1');
+ * if (view !== undefined && view.epoch < 0) console.log('a1 has not been heard from since the controller started');
+ */
 export interface AgentView {
   /** Newest epoch seen (-1: not yet heard from since the controller started). */
   readonly epoch: number;
   readonly copies: ReadonlyMap<DiskId, CopyView>;
 }
 
-/** A staged, not yet persisted batch of changes to one disk. */
+/**
+ * A staged, not yet persisted batch of changes to one disk. Changes decided while a persist is
+ * in flight wait here and go to the store together in the next one.
+ *
+ * @example
+ * state.disks.get('vol')?.staged?.changes.size // segments changed since the last persist started
+ */
 export interface StagedChanges {
   readonly changes: ReadonlyMap<number, MappingEntry>;
   readonly segmentCount?: number;
@@ -168,6 +237,14 @@ export interface StagedChanges {
   readonly created: boolean;
 }
 
+/**
+ * The controller's view of one disk: the committed and working tables, the changes on their
+ * way to the store, the attached agents, and the segment locks of the jobs working on it.
+ *
+ * @example
+ * const disk = state.disks.get('vol');
+ * if (disk !== undefined) console.log(disk.committed.generation, disk.working.generation, disk.agents);
+ */
 export interface DiskState {
   /** The persisted table: the truth. */
   readonly committed: MappingTable;
@@ -197,7 +274,14 @@ export interface DiskState {
   readonly attachmentsDirty: boolean;
 }
 
-/** Where a job is. */
+/**
+ * Where a job is: queued behind a segment lock, committing its change, waiting for agents to
+ * acknowledge it, copying blocks, or `waiting` (started, between those steps, for instance for
+ * a free copy slot).
+ *
+ * @example
+ * const syncing = [...state.jobs.values()].filter((j) => j.phase.kind === 'syncing').length;
+ */
 export type JobPhase =
   | { readonly kind: 'queued' }
   /** Waiting for persist batch `batch` to be durable (570). */
@@ -218,7 +302,12 @@ interface JobBase {
   readonly deferred?: ReadonlyArray<readonly [number, MappingEntry]> | null;
 }
 
-/** A host I/O fault (steps 570-597). `segment` -1: the agent has no copy of the disk. */
+/**
+ * A host I/O fault (steps 570-597). `segment` -1: the agent has no copy of the disk.
+ *
+ * @example
+ * const faults = [...state.jobs.values()].filter((j): j is FaultJob => j.kind === 'fault');
+ */
 export interface FaultJob extends JobBase {
   readonly kind: 'fault';
   readonly agent: AgentId;
@@ -234,7 +323,12 @@ export interface FaultJob extends JobBase {
   readonly then: { readonly type: 'retry' } | { readonly type: 'fail'; readonly reason: string } | { readonly type: 'confirm' };
 }
 
-/** Distributed variant: an agent's alternate write waiting for its bits to become durable. */
+/**
+ * Distributed variant: an agent's alternate write waiting for its bits to become durable.
+ *
+ * @example
+ * const marks = [...state.jobs.values()].filter((j): j is MarkJob => j.kind === 'mark');
+ */
 export interface MarkJob extends JobBase {
   readonly kind: 'mark';
   readonly agent: AgentId;
@@ -250,6 +344,9 @@ export interface MarkJob extends JobBase {
 /**
  * Background work on one segment: copy (or zero-fill) the blocks not yet at the alternate, then
  * promote the alternate to primary and release the old primary.
+ *
+ * @example
+ * const settling = [...state.jobs.values()].filter((j) => j.kind === 'settle').length; // background copies queued or running
  */
 export interface SettleJob extends JobBase {
   readonly kind: 'settle';
@@ -258,7 +355,13 @@ export interface SettleJob extends JobBase {
   readonly attempts: number;
 }
 
-/** Start moving one segment: attach an alternate on the target LUN and freeze the primary. */
+/**
+ * Start moving one segment: attach an alternate on the target LUN and freeze the primary. A
+ * settle job then copies the blocks and promotes the alternate.
+ *
+ * @example
+ * for (const j of state.jobs.values()) if (j.kind === 'migrate') console.log(`moving ${j.disk} segment ${j.segment} to LUN ${j.lun}`);
+ */
 export interface MigrateJob extends JobBase {
   readonly kind: 'migrate';
   readonly segment: number;
@@ -266,21 +369,36 @@ export interface MigrateJob extends JobBase {
   readonly group: number | null;
 }
 
-/** Set the `error` flag of one segment, or (`unfence`) lift a fence left by a controller that stopped. */
+/**
+ * Set the `error` flag of one segment, or (`unfence`) lift a fence left by a controller that stopped.
+ *
+ * @example
+ * const marking = [...state.jobs.values()].some((j) => j.kind === 'markError' && j.disk === 'vol');
+ */
 export interface ErrorJob extends JobBase {
   readonly kind: 'markError' | 'unfence';
   readonly segment: number;
   readonly group: number | null;
 }
 
-/** Snapshot of a whole disk: settle alternates, then freeze and share every segment. */
+/**
+ * Snapshot of a whole disk: settle alternates, then freeze and share every segment.
+ *
+ * @example
+ * for (const j of state.jobs.values()) if (j.kind === 'snapshot') console.log(`${j.disk} -> ${j.snapshot}: ${j.phase.kind}`);
+ */
 export interface SnapshotJob extends JobBase {
   readonly kind: 'snapshot';
   readonly snapshot: DiskId;
   readonly requestId: number;
 }
 
-/** Admin work that only needs a commit (and agents in line) before it answers. */
+/**
+ * Admin work that only needs a commit (and agents in line) before it answers.
+ *
+ * @example
+ * const attaching = [...state.jobs.values()].filter((j): j is AdminJob => j.kind === 'admin' && j.attach !== undefined);
+ */
 export interface AdminJob extends JobBase {
   readonly kind: 'admin';
   readonly requestId: number;
@@ -289,15 +407,37 @@ export interface AdminJob extends JobBase {
   readonly detach?: AgentId;
 }
 
+/**
+ * Every kind of work the controller tracks, told apart by `kind`. Jobs on one segment hold its
+ * lock, so two jobs never change one segment at once.
+ *
+ * @example
+ * const byKind = new Map<Job['kind'], number>();
+ * for (const j of state.jobs.values()) byKind.set(j.kind, (byKind.get(j.kind) ?? 0) + 1);
+ */
 export type Job = FaultJob | MarkJob | SettleJob | MigrateJob | ErrorJob | SnapshotJob | AdminJob;
 
-/** Admin requests that finish when several jobs have. */
+/**
+ * Admin requests that finish when several jobs have (a migration of many segments, for
+ * instance); the request is answered once `remaining` reaches 0.
+ *
+ * @example
+ * for (const g of state.groups.values()) console.log(`request ${g.requestId}: ${g.remaining} jobs left, ${g.errors.length} failed`);
+ */
 export interface JobGroup {
   readonly requestId: number;
   readonly remaining: number;
   readonly errors: ReadonlyArray<string>;
 }
 
+/**
+ * The whole state of the controller machine. Immutable: `controllerStep` returns a new state and
+ * never changes its input, so any state can be kept, compared or inspected later.
+ *
+ * @example
+ * const [next] = controllerStep(initialControllerState(allocator), { type: 'restored', state: { tables: [], attachments: [] }, now: 0 });
+ * next.ready // true
+ */
 export interface ControllerState {
   readonly config: ControllerConfig;
   readonly now: number;

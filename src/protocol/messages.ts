@@ -10,12 +10,32 @@
 import type { EntryDocument, TableDocument } from '../table/codec.js';
 import type { FaultReason, Op } from '../translate/translate.js';
 
-/** Names a virtual disk. */
+/**
+ * Names a virtual disk. Any string the administrator chooses; a snapshot is a disk with a name
+ * of its own.
+ *
+ * @example
+ * const disk: DiskId = 'vol';
+ * const snapshot: DiskId = 'vol@2024-06-01';
+ */
 export type DiskId = string;
-/** Names a mapping agent. */
+/**
+ * Names a mapping agent. The runtimes also use it as the agent's peer id on the transport, so it
+ * must be unique among the peers.
+ *
+ * @example
+ * const agent: AgentId = 'a1';
+ * const endpoint = network.transport<AgentMessage, ControllerMessage>(agent);
+ */
 export type AgentId = string;
 
-/** One segment's new entry, in its serialized form. */
+/**
+ * One segment's new entry, in its serialized form, so that messages and persistence records stay
+ * plain JSON.
+ *
+ * @example
+ * const change: EntryChange = { segment: 3, entry: encodeEntry(entry) };
+ */
 export interface EntryChange {
   readonly segment: number;
   readonly entry: EntryDocument;
@@ -28,6 +48,12 @@ export interface EntryChange {
  * Step 1 of the flowchart: the agent could not finish an I/O through its copy of the table and
  * has parked it. One message per (segment, reason); `start`/`length` is the part of the request
  * inside `segment`. `generation` is the generation of the agent's copy, or -1 when it has none.
+ *
+ * @example
+ * const m: IoFaultMessage = {
+ *   type: 'ioFault', agent: 'a1', epoch: 1, faultId: 7, disk: 'vol',
+ *   segment: 1, op: 'write', start: 12, length: 2, reason: 'no-write', generation: 4,
+ * };
  */
 export interface IoFaultMessage {
   readonly type: 'ioFault';
@@ -48,6 +74,9 @@ export interface IoFaultMessage {
  * `noWrite` segment at its alternate and holds the host write until the controller has made the
  * bits durable. The controller answers `confirmMark` (done) or `retry` (write again: a copy may
  * have overwritten the data).
+ *
+ * @example
+ * const m: MarkBitsMessage = { type: 'markBits', agent: 'a1', epoch: 1, faultId: 8, disk: 'vol', segment: 1, start: 12, length: 2, generation: 4 };
  */
 export interface MarkBitsMessage {
   readonly type: 'markBits';
@@ -61,7 +90,14 @@ export interface MarkBitsMessage {
   readonly generation: number;
 }
 
-/** The agent now holds `generation` of `disk`, and no I/O issued under an older entry of a changed segment is still in flight. */
+/**
+ * The agent now holds `generation` of `disk`, and no I/O issued under an older entry of a changed
+ * segment is still in flight. The controller waits for these before it retries a fault or moves
+ * blocks, so no I/O can still use an old mapping.
+ *
+ * @example
+ * const m: TableAckMessage = { type: 'tableAck', agent: 'a1', epoch: 1, disk: 'vol', generation: 5 };
+ */
 export interface TableAckMessage {
   readonly type: 'tableAck';
   readonly agent: AgentId;
@@ -70,7 +106,12 @@ export interface TableAckMessage {
   readonly generation: number;
 }
 
-/** Asks for the changes since `generation` (-1: the whole table). Sent after `refreshTable` or on a gap. */
+/**
+ * Asks for the changes since `generation` (-1: the whole table). Sent after `refreshTable` or on a gap.
+ *
+ * @example
+ * const m: FetchTableMessage = { type: 'fetchTable', agent: 'a2', epoch: 3, disk: 'vol', generation: -1 }; // no copy yet
+ */
 export interface FetchTableMessage {
   readonly type: 'fetchTable';
   readonly agent: AgentId;
@@ -79,7 +120,13 @@ export interface FetchTableMessage {
   readonly generation: number;
 }
 
-/** The agent dropped its copy of `disk` (answer to `dropTable`). */
+/**
+ * The agent dropped its copy of `disk` (answer to `dropTable`), so the controller can stop
+ * counting it among the holders of that disk.
+ *
+ * @example
+ * const m: DroppedMessage = { type: 'dropped', agent: 'a2', epoch: 3, disk: 'vol' };
+ */
 export interface DroppedMessage {
   readonly type: 'dropped';
   readonly agent: AgentId;
@@ -87,6 +134,14 @@ export interface DroppedMessage {
   readonly disk: DiskId;
 }
 
+/**
+ * Every message an agent sends to the controller. Each carries the sender's `agent` and
+ * `epoch`, which the controller uses to refuse messages from an earlier life of the agent.
+ *
+ * @example
+ * const describe = (m: AgentMessage): string =>
+ *   m.type === 'ioFault' ? `${m.agent} faults on ${m.disk} segment ${m.segment} (${m.reason})` : `${m.agent}: ${m.type}`;
+ */
 export type AgentMessage = IoFaultMessage | MarkBitsMessage | TableAckMessage | FetchTableMessage | DroppedMessage;
 
 // ---------------------------------------------------------------------------------------------
@@ -97,6 +152,12 @@ export type AgentMessage = IoFaultMessage | MarkBitsMessage | TableAckMessage | 
  * `fromGeneration` to get `generation`. `segmentCount`, when present, resizes the copy first
  * (new segments are `zero`). An agent at another generation does not apply it: if it is
  * behind, it fetches; if it is ahead, it acknowledges what it has.
+ *
+ * @example
+ * const m: SetEntriesMessage = {
+ *   type: 'setEntries', epoch: 1, disk: 'vol', fromGeneration: 4, generation: 5,
+ *   changes: [{ segment: 1, entry: { location: { lun: 2, start: 0 }, noWrite: true, alternate: { lun: 3, start: 0, blocks: '2-3' } } }],
+ * };
  */
 export interface SetEntriesMessage {
   readonly type: 'setEntries';
@@ -108,7 +169,13 @@ export interface SetEntriesMessage {
   readonly changes: ReadonlyArray<EntryChange>;
 }
 
-/** Step 585: the whole table, replacing whatever copy the agent has. */
+/**
+ * Step 585: the whole table, replacing whatever copy the agent has. Sent to an agent known to
+ * hold no copy, and in answer to `fetchTable` when no delta from the agent's generation exists.
+ *
+ * @example
+ * const m: ReplaceTableMessage = { type: 'replaceTable', epoch: 2, disk: 'vol', table: encodeTable(table) };
+ */
 export interface ReplaceTableMessage {
   readonly type: 'replaceTable';
   readonly epoch: number;
@@ -116,7 +183,13 @@ export interface ReplaceTableMessage {
   readonly table: TableDocument;
 }
 
-/** Step 580: bring your copy of `disk` to at least `generation` by fetching from the controller. */
+/**
+ * Step 580: bring your copy of `disk` to at least `generation` by fetching from the controller.
+ * Used when the controller cannot tell which delta the agent needs.
+ *
+ * @example
+ * const m: RefreshTableMessage = { type: 'refreshTable', epoch: 1, disk: 'vol', generation: 9 };
+ */
 export interface RefreshTableMessage {
   readonly type: 'refreshTable';
   readonly epoch: number;
@@ -124,14 +197,25 @@ export interface RefreshTableMessage {
   readonly generation: number;
 }
 
-/** Step 595: re-attempt the I/O parked behind fault `faultId`. */
+/**
+ * Step 595: re-attempt the I/O parked behind fault `faultId`. By then the agent holds the table
+ * that resolves the fault.
+ *
+ * @example
+ * const m: RetryMessage = { type: 'retry', epoch: 1, faultId: 7 };
+ */
 export interface RetryMessage {
   readonly type: 'retry';
   readonly epoch: number;
   readonly faultId: number;
 }
 
-/** The I/O parked behind `faultId` cannot succeed: fail it with `reason`. */
+/**
+ * The I/O parked behind `faultId` cannot succeed: fail it with `reason`.
+ *
+ * @example
+ * const m: FailIoMessage = { type: 'failIo', epoch: 1, faultId: 7, reason: 'segment 1 of disk vol is invalid at the controller' };
+ */
 export interface FailIoMessage {
   readonly type: 'failIo';
   readonly epoch: number;
@@ -139,20 +223,38 @@ export interface FailIoMessage {
   readonly reason: string;
 }
 
-/** Distributed variant: the bits of `markBits` `faultId` are durable; complete the host write. */
+/**
+ * Distributed variant: the bits of `markBits` `faultId` are durable; complete the host write.
+ *
+ * @example
+ * const m: ConfirmMarkMessage = { type: 'confirmMark', epoch: 1, faultId: 8 };
+ */
 export interface ConfirmMarkMessage {
   readonly type: 'confirmMark';
   readonly epoch: number;
   readonly faultId: number;
 }
 
-/** The agent no longer maps `disk`: drop the copy and fail I/O parked on it. */
+/**
+ * The agent no longer maps `disk`: drop the copy and fail I/O parked on it. The agent answers
+ * `dropped`.
+ *
+ * @example
+ * const m: DropTableMessage = { type: 'dropTable', epoch: 3, disk: 'vol' };
+ */
 export interface DropTableMessage {
   readonly type: 'dropTable';
   readonly epoch: number;
   readonly disk: DiskId;
 }
 
+/**
+ * Every message the controller sends to an agent. Each carries the `epoch` of the agent life it
+ * is meant for; an agent ignores messages meant for another of its lives.
+ *
+ * @example
+ * const forThisLife = (m: ControllerMessage, epoch: number): boolean => m.epoch === epoch;
+ */
 export type ControllerMessage =
   | SetEntriesMessage
   | ReplaceTableMessage
@@ -162,5 +264,13 @@ export type ControllerMessage =
   | ConfirmMarkMessage
   | DropTableMessage;
 
-/** Flowchart steps, for traces and summaries. */
+/**
+ * Flowchart steps, for traces and summaries: 570 make a change durable, 575 send the changes
+ * to every agent holding the disk, 580 ask an agent to refresh, 585 send a whole table, 590 send
+ * the changes to the faulting agent only, 595 retry (or confirm), 597 the fault is resolved.
+ *
+ * @example
+ * const sends = new Map<Step, number>();
+ * if (command.type === 'send' && command.step !== undefined) sends.set(command.step, (sends.get(command.step) ?? 0) + 1);
+ */
 export type Step = 570 | 575 | 580 | 585 | 590 | 595 | 597;

@@ -53,6 +53,7 @@ export interface ControllerAdapters {
  */
 export type ControllerRuntimeConfig = Partial<ControllerConfig> & {
   readonly tickInterval?: number;
+  /** Sees every command before the runtime carries it out; if it throws, the command is still carried out. */
   readonly onCommand?: (command: ControllerCommand) => void;
 };
 

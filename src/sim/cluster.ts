@@ -28,6 +28,13 @@ import { EventQueue } from './queue.js';
 // ---------------------------------------------------------------------------------------------
 // Configuration
 
+/**
+ * One virtual disk of a simulated cluster. It starts thin (every segment `zero`) and is created
+ * and attached through the controller, as an administrator would.
+ *
+ * @example
+ * const disk: SimDiskConfig = { id: 'vol', segmentBlocks: 8, segmentCount: 64, agents: [0, 1] };
+ */
 export interface SimDiskConfig {
   readonly id: DiskId;
   readonly segmentBlocks: number;
@@ -36,7 +43,13 @@ export interface SimDiskConfig {
   readonly agents?: ReadonlyArray<number>;
 }
 
-/** Rates are probabilities per message or per operation; delays are in simulated milliseconds. */
+/**
+ * Rates are probabilities per message or per operation; delays are in simulated milliseconds.
+ * Everything is drawn from the run's seed, so a failing run replays exactly.
+ *
+ * @example
+ * const faults: SimFaults = { dropRate: 0.05, duplicateRate: 0.02, storageErrorRate: 0.001, persistErrorRate: 0.01 };
+ */
 export interface SimFaults {
   readonly dropRate?: number;
   readonly duplicateRate?: number;
@@ -46,6 +59,18 @@ export interface SimFaults {
   readonly persistErrorRate?: number;
 }
 
+/**
+ * Everything that defines a simulated cluster: the seed, the agents, the disks and LUNs, and the
+ * faults to inject. The same configuration and workload always give the same run.
+ *
+ * @example
+ * const config: SimConfig = {
+ *   seed: 42, agents: 3, variant: 'distributed', trace: true,
+ *   disks: [{ id: 'vol', segmentBlocks: 8, segmentCount: 64 }],
+ *   luns: { 1: 4096, 2: 4096 },
+ *   faults: { dropRate: 0.05 },
+ * };
+ */
 export interface SimConfig {
   readonly seed: number;
   readonly variant?: Variant;
@@ -64,7 +89,14 @@ export interface SimConfig {
   readonly trace?: boolean;
 }
 
-/** A scripted action, run at simulated time `at`. */
+/**
+ * A scripted action, run at simulated time `at`: to reproduce a scenario exactly, instead of
+ * leaving it to the random rates of a {@link Workload}.
+ *
+ * @example
+ * const action: SimAction = { type: 'restartController' };
+ * createCluster(config).run({ ios: 500, schedule: [{ at: 100, action }] });
+ */
 export type SimAction =
   | { readonly type: 'hostIo'; readonly agent: number; readonly disk: DiskId; readonly op: Op; readonly start: number; readonly length: number }
   | { readonly type: 'snapshot'; readonly disk: DiskId; readonly snapshot: DiskId }
@@ -74,6 +106,14 @@ export type SimAction =
   | { readonly type: 'restartController' }
   | { readonly type: 'cutAgent'; readonly agent: number; readonly duration: number };
 
+/**
+ * What {@link Cluster.run} drives the cluster with: host I/O and, optionally, random or
+ * scripted admin actions, restarts and partitions. Afterwards, by default, the run is checked for
+ * convergence and for the content of every block.
+ *
+ * @example
+ * const workload: Workload = { ios: 2000, readRatio: 0.5, pattern: 'hotspot', rates: { snapshot: 0.001, restartAgent: 0.002 } };
+ */
 export interface Workload {
   /** Host I/Os to issue. */
   readonly ios: number;
@@ -102,6 +142,21 @@ export interface Workload {
 // ---------------------------------------------------------------------------------------------
 // Results
 
+/**
+ * The first property a run broke, with what is needed to replay it: the `seed`, and the `step`
+ * and simulated `time` at which it was found.
+ *
+ * - `read-mismatch`: a read returned something other than the last acknowledged write;
+ * - `frozen-primary-write`: an agent wrote to a primary the controller had frozen;
+ * - `table-check`: `checkTables` found corruption or a leak in the final tables;
+ * - `no-convergence`: the cluster never went quiet, or an agent's copy differs from the controller's;
+ * - `lost-write`, `snapshot-changed`: a disk or a snapshot does not read back as it should;
+ * - `stuck`: no progress within the step budget.
+ *
+ * @example
+ * const { violation } = createCluster(config).run({ ios: 1000 });
+ * if (violation) console.error(`${violation.kind} at step ${violation.step} (seed ${violation.seed}): ${violation.message}`);
+ */
 export interface Violation {
   readonly kind: 'read-mismatch' | 'frozen-primary-write' | 'table-check' | 'no-convergence' | 'lost-write' | 'snapshot-changed' | 'stuck';
   readonly message: string;
@@ -110,6 +165,15 @@ export interface Violation {
   readonly time: number;
 }
 
+/**
+ * One entry of a run's trace (with `trace: true`): a message or an effect from one participant
+ * (`host`, the agents `a0`, `a1`, ..., `controller`, `persistence`, `storage`, and `admin` or
+ * `sim` for scripted actions) to another, with the flowchart `step` it carries out, if any.
+ * {@link traceToMermaid} and {@link traceToTimeline} render a list of them.
+ *
+ * @example
+ * const record: TraceRecord = { time: 3, from: 'controller', to: 'a0', label: 'send setEntries', step: 575 };
+ */
 export interface TraceRecord {
   readonly time: number;
   readonly from: string;
@@ -118,6 +182,14 @@ export interface TraceRecord {
   readonly step?: Step;
 }
 
+/**
+ * Counters of a run, for judging what it exercised (how many faults, restarts and resolutions of
+ * each kind) as well as whether it passed.
+ *
+ * @example
+ * const { summary } = createCluster(config).run({ ios: 1000 });
+ * console.log(`${summary.faultsRaised} faults, ${summary.iosFailed} failed I/Os in ${summary.simulatedTime} ms`);
+ */
 export interface SimSummary {
   iosCompleted: number;
   iosFailed: number;
@@ -142,6 +214,14 @@ export interface SimSummary {
   simulatedTime: number;
 }
 
+/**
+ * The outcome of {@link Cluster.run}: the seed, the counters, the first violation (`null` when
+ * every property held) and the trace (empty unless the configuration asked for one).
+ *
+ * @example
+ * const result: SimResult = createCluster({ ...config, trace: true }).run({ ios: 200 });
+ * if (result.violation !== null) console.log(traceToTimeline(result.trace));
+ */
 export interface SimResult {
   readonly seed: number;
   readonly summary: SimSummary;

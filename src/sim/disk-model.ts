@@ -12,6 +12,18 @@
 /** Marks a block whose content the model cannot vouch for. */
 const UNKNOWN = -1;
 
+/**
+ * The expected content of one virtual disk, block by block, for checking reads in a simulation
+ * or a test: tell it when writes start and end, and it says whether a completed read returned
+ * what it must, without judging blocks whose content is legitimately uncertain.
+ *
+ * @example
+ * const model = new DiskModel(64);
+ * model.writeStarted(8, 4);
+ * model.writeAcknowledged(8, 4, 7); // blocks 8..11 now hold 7
+ * const seen = model.readStarted(8, 4);
+ * model.checkRead(8, [7, 7, 7, 0], seen) // { block: 11, expected: 7, got: 0 }
+ */
 export class DiskModel {
   /** Last acknowledged value per block, or UNKNOWN. */
   readonly values: Float64Array;
@@ -37,6 +49,7 @@ export class DiskModel {
     return m;
   }
 
+  /** A write of blocks `start .. start+length-1` was issued: they are uncertain until it ends. */
   writeStarted(start: number, length: number): void {
     for (let b = start; b < start + length; b++) {
       if (this.writing[b]! > 0) this.contended[b] = 1;

@@ -5,7 +5,13 @@
  */
 import type { TraceRecord } from './cluster.js';
 
-/** Options of {@link traceToMermaid}. */
+/**
+ * Options of {@link traceToMermaid}. `maxRecords` keeps a long trace within what a Mermaid
+ * renderer will draw.
+ *
+ * @example
+ * traceToMermaid(result.trace, { title: `seed ${result.seed}`, maxRecords: 200 });
+ */
 export interface MermaidOptions {
   /** A title shown above the diagram. */
   readonly title?: string;
@@ -13,7 +19,12 @@ export interface MermaidOptions {
   readonly maxRecords?: number;
 }
 
-/** Options of {@link traceToTimeline}. */
+/**
+ * Options of {@link traceToTimeline}.
+ *
+ * @example
+ * console.log(traceToTimeline(result.trace, { maxRecords: 50, header: false }));
+ */
 export interface TimelineOptions {
   /** Renders only the first `maxRecords` records, and a line saying how many were left out. */
   readonly maxRecords?: number;
@@ -51,6 +62,13 @@ const compareAgents = (x: string, y: string): number => {
 /**
  * The participants of `records` in display order: `host`, the agents by number, `controller`,
  * `persistence`, `storage`, then any others in code-unit order. Only names that occur are listed.
+ * The order {@link traceToMermaid} declares them in; also useful for a rendering of one's own.
+ *
+ * @example
+ * traceParticipants([
+ *   { time: 0, from: 'controller', to: 'a10', label: 'send retry' },
+ *   { time: 1, from: 'host', to: 'a2', label: 'read vd1 0+4 io1' },
+ * ]) // ['host', 'a2', 'a10', 'controller']
  */
 export const traceParticipants = (records: ReadonlyArray<TraceRecord>): string[] => {
   const names = new Set<string>();

@@ -554,8 +554,8 @@ const decodeUnchecked = (value: unknown, options: TableOptions, errors: Validati
  * Reads a table document (usually the result of `JSON.parse`) back into a table, validating it
  * completely: the format and version, the header, unknown keys (each is named), `segmentCount`
  * against the entries, then every entry by the same rules as `createTable` (including
- * `options.lunSizes`). Never throws, whatever `value` is. Returns at most
- * {@link MAX_DECODE_ERRORS} errors, in document order, each with the path of the offending value
+ * `options.lunSizes`). Never throws, whatever `value` is. Returns at most 100 errors
+ * (`MAX_DECODE_ERRORS`), in document order, each with the path of the offending value
  * in `field` (`entries[12].alternate.blocks`), the segment when it concerns one, and the value.
  *
  * @example

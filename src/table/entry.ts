@@ -5,13 +5,28 @@ import * as B from '../bitmap/bitmap.js';
 import type { Bitmap } from '../bitmap/bitmap.js';
 import { checkBlockNumber, validationError, type ValidationError } from '../errors.js';
 
-/** Primary storage of a segment: blocks `start .. start+segmentBlocks-1` of LUN `lun`. */
+/**
+ * Primary storage of a segment: blocks `start .. start+segmentBlocks-1` of LUN `lun`. Every block
+ * of the segment is read and written here unless its alternate bit is set.
+ *
+ * @example
+ * const location: Location = { lun: 1, start: 80 }; // with 8-block segments: blocks 80..87 of LUN 1
+ */
 export interface Location {
   readonly lun: number;
   readonly start: number;
 }
 
-/** A same-sized second location; block k of the segment lives here when bit k of `blocks` is set. */
+/**
+ * A same-sized second location; block k of the segment lives here when bit k of `blocks` is set.
+ * It lets writes land elsewhere while the primary is frozen (a snapshot, a migration) or not yet
+ * allocated (a `zero` segment), one block at a time.
+ *
+ * @example
+ * // Blocks 2, 7 and 8 of a 10-block segment live at blocks 12, 17 and 18 of LUN 2:
+ * const blocks = bitmap.fromOffsets(10, [2, 7, 8]);
+ * if (E.isRight(blocks)) { const alternate: Alternate = { lun: 2, start: 10, blocks: blocks.right }; }
+ */
 export interface Alternate {
   readonly lun: number;
   readonly start: number;
@@ -21,6 +36,10 @@ export interface Alternate {
 /**
  * One segment's mapping entry, as stored (DESIGN.md section 2). Every `MappingEntry` is also a
  * valid {@link EntrySpec}, so an entry read with `getEntry` can be written back unchanged.
+ *
+ * @example
+ * // Freeze segment 0's primary, keeping the rest of its entry:
+ * E.chain((e: MappingEntry) => setEntry(table, 0, { ...e, noWrite: true }))(getEntry(table, 0))
  */
 export interface MappingEntry {
   readonly location: Location | null;
@@ -57,14 +76,26 @@ export interface EntrySpec {
 
 /**
  * Declared LUN sizes in blocks. When given, every extent must lie inside its LUN and every LUN
- * must be declared.
+ * must be declared, so a table that points past the end of its storage is refused when it is
+ * built or decoded rather than when an I/O reaches the device. A `Map` or a plain object.
+ *
+ * @example
+ * const lunSizes: LunSizes = new Map([[1, 4096], [2, 4096]]); // or { 1: 4096, 2: 4096 }
+ * createTable({ segmentBlocks: 8, entries: [{ location: { lun: 3, start: 0 } }] }, { lunSizes })
+ * // Left: location.lun must be one of the declared LUNs
  */
 export type LunSizes = ReadonlyMap<number, number> | Readonly<Record<number, number>>;
 
 export const lunSize = (sizes: LunSizes, lun: number): number | undefined =>
   sizes instanceof Map ? sizes.get(lun) : (sizes as Readonly<Record<number, number>>)[lun];
 
-/** Largest LUN id: tables and translation results keep LUN ids in 32-bit columns. */
+/**
+ * Largest LUN id: tables and translation results keep LUN ids in 32-bit columns.
+ *
+ * @example
+ * createTable({ segmentBlocks: 8, entries: [{ location: { lun: MAX_LUN + 1, start: 0 } }] })
+ * // Left: location.lun must be at most 4294967295
+ */
 export const MAX_LUN = 0xffffffff;
 
 const FLAG_NAMES = ['invalid', 'noWrite', 'zero', 'error'] as const;
@@ -184,7 +215,14 @@ const toBitmap = (
   return undefined;
 };
 
-/** Structural equality of two entries (bitmaps compared by content). */
+/**
+ * Structural equality of two entries (bitmaps compared by content). Entries are built afresh on
+ * every read, so `===` says nothing about whether two entries map the same way.
+ *
+ * @example
+ * const [x, y] = [getEntry(table, 0), getEntry(table, 0)];
+ * if (E.isRight(x) && E.isRight(y)) entriesEqual(x.right, y.right); // true, although x.right !== y.right
+ */
 export const entriesEqual = (a: MappingEntry, b: MappingEntry): boolean =>
   a.invalid === b.invalid &&
   a.noWrite === b.noWrite &&

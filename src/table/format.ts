@@ -6,7 +6,13 @@
 import * as B from '../bitmap/bitmap.js';
 import { entryAt, type MappingTable } from './table.js';
 
-/** Which segments to show: `count` segments from `start`. Out-of-range parts are left out. */
+/**
+ * Which segments to show: `count` segments from `start`. Out-of-range parts are left out, so a
+ * large table can be shown a window at a time.
+ *
+ * @example
+ * console.log(formatTable(table, { start: 100, count: 10 })); // segments 100..109 only
+ */
 export interface FormatRange {
   readonly start: number;
   readonly count: number;

@@ -13,7 +13,13 @@ import { entriesEqual, validateEntry, type Alternate, type EntrySpec, type LunSi
 
 /** log2 of the number of segments per chunk. */
 export const CHUNK_BITS = 10;
-/** Segments per chunk: an update copies about 13 bytes times this, plus the chunk list. */
+/**
+ * Segments per chunk: an update copies about 13 bytes times this, plus the chunk list. Useful to
+ * estimate what a change costs and how much two table versions share.
+ *
+ * @example
+ * Math.ceil(table.segmentCount / CHUNK_SIZE) // chunks in the table; a one-entry update copies one
+ */
 export const CHUNK_SIZE = 1 << CHUNK_BITS;
 const CHUNK_MASK = CHUNK_SIZE - 1;
 
@@ -36,6 +42,10 @@ export interface Chunk {
 /**
  * A virtual disk's mapping table: `segmentCount` segments of `segmentBlocks` blocks each.
  * Immutable; every change returns a new table with `generation` advanced.
+ *
+ * @example
+ * const t = createTable({ segmentBlocks: 8, segmentCount: 1024, entries: () => ({ zero: true }) });
+ * if (E.isRight(t)) console.log(t.right.segmentCount * t.right.segmentBlocks, t.right.generation); // 8192 0
  */
 export interface MappingTable {
   readonly segmentBlocks: number;
@@ -46,9 +56,16 @@ export interface MappingTable {
   readonly chunks: ReadonlyArray<Chunk>;
 }
 
-/** What {@link createTable} takes. `entries` is a list, or a function of the segment number. */
+/**
+ * What {@link createTable} takes. `entries` is a list, or a function of the segment number.
+ *
+ * @example
+ * // A thin 8 MiB disk of 512-byte blocks: every segment reads as zeros until it is written.
+ * const spec: TableSpec = { segmentBlocks: 8, segmentCount: 2048, entries: () => ({ zero: true }) };
+ */
 export interface TableSpec {
   readonly segmentBlocks: number;
+  /** The entry of each segment: a list, or a function of the segment number for large, regular tables. */
   readonly entries: ReadonlyArray<EntrySpec> | ((segment: number) => EntrySpec);
   /** Required when `entries` is a function. */
   readonly segmentCount?: number;
@@ -56,19 +73,35 @@ export interface TableSpec {
   readonly generation?: number;
 }
 
-/** Options shared by the table constructors and updaters. */
+/**
+ * Options shared by the table constructors and updaters.
+ *
+ * @example
+ * createTable(spec, { lunSizes: { 1: 4096, 2: 4096 } }) // Left when an extent does not fit its LUN
+ */
 export interface TableOptions {
   /** Declared LUN sizes: extents must fit and LUNs must be declared. */
   readonly lunSizes?: LunSizes;
 }
 
-/** Options of {@link setEntry} and {@link setEntries}. */
+/**
+ * Options of {@link setEntry} and {@link setEntries}. An explicit `generation` lets a copy of a
+ * table take the number its authority assigned to the same change.
+ *
+ * @example
+ * setEntry(table, 0, { zero: true }, { generation: 10 }) // Right: a table at generation 10
+ */
 export interface UpdateOptions extends TableOptions {
   /** The generation of the result; defaults to the table's generation + 1. */
   readonly generation?: number;
 }
 
-/** Largest table: 2^32 segments keeps every segment number exact in the chunk arithmetic. */
+/**
+ * Largest table: 2^32 segments keeps every segment number exact in the chunk arithmetic.
+ *
+ * @example
+ * resizeTable(table, MAX_SEGMENT_COUNT + 1, { zero: true }) // Left: segmentCount must be an integer from 0 to 4294967296
+ */
 export const MAX_SEGMENT_COUNT = 2 ** 32;
 
 const newChunk = (size: number): MutableChunk => ({
@@ -229,7 +262,12 @@ export const getEntry = (table: MappingTable, segment: number): E.Either<Validat
   return errors.length > 0 ? E.left(errors) : E.right(entryAt(table, segment));
 };
 
-/** One change of a batch: the new entry of `segment`. */
+/**
+ * One change of a batch: the new entry of `segment`.
+ *
+ * @example
+ * const updates: EntryUpdate[] = [{ segment: 0, entry: { zero: true } }, { segment: 3, entry: { location: { lun: 1, start: 24 } } }];
+ */
 export interface EntryUpdate {
   readonly segment: number;
   readonly entry: EntrySpec;
@@ -237,7 +275,14 @@ export interface EntryUpdate {
 
 /**
  * Replaces several entries at once (later updates of the same segment win) and advances the
- * generation once. Copies only the chunks it touches.
+ * generation once. Copies only the chunks it touches. Use it for changes that must appear
+ * together, as one generation, rather than one `setEntry` per segment.
+ *
+ * @example
+ * setEntries(table, [
+ *   { segment: 0, entry: { zero: true } },
+ *   { segment: 2, entry: { location: { lun: 1, start: 40 } } },
+ * ]) // Right: both changed, generation + 1
  */
 export const setEntries = (
   table: MappingTable,
@@ -283,7 +328,13 @@ export const setEntry = (
   options: UpdateOptions = {},
 ): E.Either<ValidationError[], MappingTable> => setEntries(table, [{ segment, entry }], options);
 
-/** The same table at another generation (an agent adopting the controller's number). */
+/**
+ * The same table at another generation (an agent adopting the controller's number). Shares every
+ * chunk with `table`; Left when `generation` is not a non-negative safe integer.
+ *
+ * @example
+ * withGeneration(table, 42) // Right: the same entries at generation 42
+ */
 export const withGeneration = (table: MappingTable, generation: number): E.Either<ValidationError[], MappingTable> => {
   const errors: ValidationError[] = [];
   return checkGeneration(errors, generation)
@@ -293,7 +344,10 @@ export const withGeneration = (table: MappingTable, generation: number): E.Eithe
 
 /**
  * A table of `segmentCount` segments: existing entries are kept, new segments get `fill`.
- * Advances the generation.
+ * Advances the generation. Grows or shrinks a virtual disk; shrinking drops the last segments.
+ *
+ * @example
+ * resizeTable(table, table.segmentCount + 16, { zero: true }) // Right: 16 more segments that read as zeros
  */
 export const resizeTable = (
   table: MappingTable,
@@ -330,7 +384,13 @@ export const resizeTable = (
   return E.right(makeTable(table.segmentBlocks, segmentCount, generation, chunks));
 };
 
-/** Every segment's entry, in order. */
+/**
+ * Every segment's entry, in order. Entries are built one at a time as the generator advances,
+ * so walking a large table does not hold all of them in memory.
+ *
+ * @example
+ * for (const [segment, entry] of tableEntries(table)) if (entry.error) console.log(`segment ${segment} has failed`);
+ */
 export function* tableEntries(table: MappingTable): Generator<[segment: number, entry: MappingEntry]> {
   for (let s = 0; s < table.segmentCount; s++) yield [s, entryAt(table, s)];
 }
@@ -371,6 +431,12 @@ export const diffTables = (a: MappingTable, b: MappingTable): number[] => {
   return out;
 };
 
-/** True when both tables have the same geometry and entries (generations are not compared). */
+/**
+ * True when both tables have the same geometry and entries (generations are not compared): for
+ * checking that a copy or a decoded document maps exactly like the original.
+ *
+ * @example
+ * E.map((t: MappingTable) => tablesEqual(t, table))(decodeTable(encodeTable(table))) // Right(true)
+ */
 export const tablesEqual = (a: MappingTable, b: MappingTable): boolean =>
   a.segmentBlocks === b.segmentBlocks && a.segmentCount === b.segmentCount && diffTables(a, b).length === 0;

@@ -32,7 +32,13 @@ export const bitmapArb = (size: number): fc.Arbitrary<Bitmap> =>
       .map((rs) => unwrap(B.fromRanges(size, rs.map(([s, l]) => ({ start: s, length: Math.min(l, size - s) }))))),
   );
 
-/** Geometry and physical layout limits for generated tables. */
+/**
+ * Geometry and physical layout limits for generated tables: narrow them to match what the code
+ * under test supports, or to make counterexamples small.
+ *
+ * @example
+ * fc.assert(fc.property(tableArb({ segmentBlocks: fc.constant(8), luns: [1, 2], maxStart: 4096 }), (t) => t.segmentBlocks === 8));
+ */
 export interface TableArbOptions {
   readonly segmentBlocks?: fc.Arbitrary<number>;
   readonly segmentCount?: fc.Arbitrary<number>;
@@ -46,6 +52,9 @@ export interface TableArbOptions {
  * Entry specs for `segmentBlocks`-block segments, covering every flag combination, with and
  * without alternates. Extents are arbitrary: they may overlap (use {@link layoutTableArb} for
  * physically disjoint tables).
+ *
+ * @example
+ * fc.assert(fc.property(entrySpecArb(8), (spec) => E.isRight(createTable({ segmentBlocks: 8, entries: [spec] }))));
  */
 export const entrySpecArb = (
   segmentBlocks: number,
@@ -85,7 +94,11 @@ export const tableArb = (options: TableArbOptions = {}): fc.Arbitrary<MappingTab
 
 /**
  * Valid tables whose extents never overlap: each segment's primary and alternate get their own
- * slots of `segmentBlocks` blocks, spread over `luns`, in a random order.
+ * slots of `segmentBlocks` blocks, spread over `luns`, in a random order. What a healthy
+ * controller would produce, so the checker should report nothing but `info` findings.
+ *
+ * @example
+ * fc.assert(fc.property(layoutTableArb(), (t) => checkTables({ vol: t }).counts.corruption === 0));
  */
 export const layoutTableArb = (options: TableArbOptions = {}): fc.Arbitrary<MappingTable> => {
   const luns = options.luns ?? [0, 1, 2];
@@ -115,12 +128,24 @@ export const layoutTableArb = (options: TableArbOptions = {}): fc.Arbitrary<Mapp
 /**
  * Requests inside a disk of `diskBlocks` blocks (`diskBlocks >= 1`), reads and writes, of any
  * length from 0 to the rest of the disk.
+ *
+ * @example
+ * fc.assert(fc.property(requestArb(80), (r) => r.start + r.length <= 80));
  */
 export const requestArb = (diskBlocks: number): fc.Arbitrary<IoRequest> =>
   fc
     .tuple(fc.constantFrom<'read' | 'write'>('read', 'write'), fc.nat(diskBlocks - 1))
     .chain(([op, start]) => fc.nat(diskBlocks - start).map((length) => ({ op, start, length })));
 
-/** A table together with a request inside it. */
+/**
+ * A table together with a request inside it, so a property never wastes runs on requests that
+ * fall off the disk.
+ *
+ * @example
+ * fc.assert(fc.property(tableAndRequestArb(), ([t, r]) => {
+ *   const result = translate(t, r);
+ *   return E.isRight(result) || result.left.type !== 'out-of-range';
+ * }));
+ */
 export const tableAndRequestArb = (options: TableArbOptions = {}): fc.Arbitrary<[MappingTable, IoRequest]> =>
   tableArb(options).chain((t) => requestArb(t.segmentCount * t.segmentBlocks).map((r): [MappingTable, IoRequest] => [t, r]));

@@ -54,7 +54,13 @@ export const DAMAGE_KINDS = [
   'invalid-flag',
 ] as const;
 
-/** One of {@link DAMAGE_KINDS}. */
+/**
+ * One of {@link DAMAGE_KINDS}.
+ *
+ * @example
+ * const kind: DamageKind = 'overlap-primary';
+ * fc.assert(fc.property(damageArb(kind), (d) => checkTables(d.tables, d.options).findings.some((f) => f.code === 'overlap')));
+ */
 export type DamageKind = (typeof DAMAGE_KINDS)[number];
 
 /**
@@ -376,7 +382,13 @@ export const applyDamage = (
   }
 };
 
-/** Limits of {@link scenarioArb} and {@link damageArb}. */
+/**
+ * Limits of {@link scenarioArb} and {@link damageArb}. Smaller limits give faster runs and
+ * smaller counterexamples.
+ *
+ * @example
+ * fc.assert(fc.property(scenarioArb({ maxDisks: 2, maxSegments: 4, segmentBlocks: fc.constant(8) }), (s) => s.tables.size <= 2));
+ */
 export interface ScenarioArbOptions {
   /** Most disks (at least 1); default 4. */
   readonly maxDisks?: number;

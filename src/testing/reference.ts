@@ -21,7 +21,14 @@ import type {
   Variant,
 } from '../translate/translate.js';
 
-/** What happens to one block of a request. */
+/**
+ * What happens to one block of a request, decided on its own: the unit in which the reference
+ * translator states the rules, so each rule can be checked block by block.
+ *
+ * @example
+ * const d: BlockDecision = referenceBlockDecision(entry, 2, 'write', 'distributed');
+ * if (d.kind === 'alternate' && d.marksAlternate) console.log(`block 2 is written at ${d.lun}:${d.start} and marked`);
+ */
 export type BlockDecision =
   | { readonly kind: 'fault'; readonly reason: FaultReason }
   | { readonly kind: 'error' }
