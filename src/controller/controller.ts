@@ -205,7 +205,10 @@ const restore = (s: S, out: Out, persisted: PersistedState, now: number): void =
   if (s.ready) return;
   s.now = now;
   let alloc = allocator(s);
-  let counts = R.emptyRefCounts;
+  // Every extent a table references, counted once at the end: counting one by one would copy a
+  // bucket per extent (quadratic at a million segments).
+  const referenced: Extent[] = [];
+  const reserved = new Set<string>();
   for (const { disk, table: doc } of persisted.tables) {
     const decoded = decodeTable(doc);
     if (E.isLeft(decoded)) {
@@ -220,11 +223,13 @@ const restore = (s: S, out: Out, persisted: PersistedState, now: number): void =
       for (const x of [e.location, e.alternate]) {
         if (x === null) continue;
         const extent = segmentExtent(table, x);
-        if (R.countOf(counts, extent) === 0) {
-          const reserved = alloc.reserve(extent);
-          if (E.isRight(reserved)) alloc = reserved.right;
+        const key = `${extent.lun}:${extent.start}:${extent.length}`;
+        if (!reserved.has(key)) {
+          reserved.add(key);
+          const taken = alloc.reserve(extent);
+          if (E.isRight(taken)) alloc = taken.right;
         }
-        counts = R.increment(counts, extent);
+        referenced.push(extent);
       }
       // The controller only ever sets `invalid` as a fence: a fence whose change was lost is lifted.
       if (e.invalid) {
@@ -242,7 +247,7 @@ const restore = (s: S, out: Out, persisted: PersistedState, now: number): void =
     for (const a of agents) ensureCopy(s, a, disk, true); // unknown: they may hold a copy
   }
   s.allocator = alloc;
-  s.refs = castDraft(counts);
+  s.refs = castDraft(R.incrementAll(R.emptyRefCounts, referenced));
   s.ready = true;
   for (const job of [...s.jobs.values()]) if (job.phase.kind === 'queued') acquire(s, out, job.id);
 };
