@@ -308,6 +308,60 @@ export const firstClear = (b: Bitmap): number => {
   return k < b.size ? k : -1;
 };
 
+/**
+ * @internal Calls `visit` for each maximal run over `from .. to-1`, in order, with no bounds
+ * checks, and returns the number of runs. One pass over the words: the bits where a word differs
+ * from itself shifted by one are exactly the run boundaries, so the cost is per word and per
+ * run, never per bit, and nothing is allocated.
+ */
+export const forEachRunUnchecked = (b: Bitmap, from: number, to: number, visit: (start: number, length: number, set: boolean) => void): number => {
+  if (from >= to) return 0;
+  const words = b.words;
+  let runStart = from;
+  let current = (words[from >>> 5]! >>> (from & 31)) & 1;
+  let count = 0;
+  const firstWord = from >>> 5;
+  const lastWord = (to - 1) >>> 5;
+  for (let w = firstWord; w <= lastWord; w++) {
+    const word = words[w]!;
+    let flips = word ^ ((word << 1) | current); // bit k set: bit k differs from the bit before it
+    if (w === firstWord) flips &= ~((2 << (from & 31)) - 1); // boundaries at or before `from` do not count
+    if (w === lastWord) {
+      const hi = ((to - 1) & 31) + 1;
+      if (hi < 32) flips &= (1 << hi) - 1;
+    }
+    while (flips !== 0) {
+      const at = (w << 5) + (31 - Math.clz32(flips & -flips));
+      visit(runStart, at - runStart, current === 1);
+      count++;
+      runStart = at;
+      current ^= 1;
+      flips &= flips - 1;
+    }
+  }
+  visit(runStart, to - runStart, current === 1);
+  return count + 1;
+};
+
+/**
+ * Calls `visit(start, length, set)` for each maximal run of equal bits over
+ * `start .. start+length-1` (the whole bitmap by default), in order, and returns how many runs
+ * there were. The allocation-free form of {@link runs}, for hot paths.
+ *
+ * @example
+ * let set = 0;
+ * forEachRun(b, (start, length, isSet) => { if (isSet) set += length; }); // Right(number of runs)
+ */
+export const forEachRun = (
+  b: Bitmap,
+  visit: (start: number, length: number, set: boolean) => void,
+  start = 0,
+  length = b.size - start,
+): E.Either<ValidationError[], number> => {
+  const errors = checkRange(b.size, start, length, 'range');
+  return errors.length > 0 ? E.left(errors) : E.right(forEachRunUnchecked(b, start, start + length, visit));
+};
+
 /** @internal Maximal runs over `from .. to-1`, with no bounds checks. */
 export function* runsUnchecked(b: Bitmap, from: number, to: number): Generator<BitRun> {
   let at = from;

@@ -29,6 +29,8 @@ export const F_NO_WRITE = 2;
 export const F_ZERO = 4;
 export const F_ERROR = 8;
 export const F_HAS_LOCATION = 16;
+/** @internal Set when the segment has an alternate, so translation loads the alternate only then. */
+export const F_HAS_ALTERNATE = 32;
 
 /** @internal One chunk of consecutive segments, as parallel columns. Never mutated once shared. */
 export interface Chunk {
@@ -135,7 +137,8 @@ const writeEntry = (c: MutableChunk, i: number, e: MappingEntry): void => {
     (e.noWrite ? F_NO_WRITE : 0) |
     (e.zero ? F_ZERO : 0) |
     (e.error ? F_ERROR : 0) |
-    (e.location !== null ? F_HAS_LOCATION : 0);
+    (e.location !== null ? F_HAS_LOCATION : 0) |
+    (e.alternate !== null ? F_HAS_ALTERNATE : 0);
   c.lun[i] = e.location?.lun ?? 0;
   c.start[i] = e.location?.start ?? 0;
   const current = c.alternates === null ? undefined : c.alternates[i];

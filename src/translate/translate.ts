@@ -24,6 +24,7 @@ import { validationError, type ValidationError } from '../errors.js';
 import {
   CHUNK_BITS,
   F_ERROR,
+  F_HAS_ALTERNATE,
   F_INVALID,
   F_NO_WRITE,
   F_ZERO,
@@ -396,7 +397,7 @@ export const translateInto = (
       fail(out, segment, REASON_ERROR);
     } else {
       // Decision for blocks not at the alternate.
-      const alt = chunk.alternates === null ? undefined : chunk.alternates[i];
+      const alt = (flags & F_HAS_ALTERNATE) === 0 ? undefined : chunk.alternates![i];
       let kind = KIND_PRIMARY;
       let marks = 0;
       let lun = chunk.lun[i]!;

@@ -929,3 +929,34 @@ describe('operation sequences', () => {
     );
   });
 });
+
+describe('forEachRun', () => {
+  it('visits exactly the runs of `runs`, in order, over any sub-range, and counts them', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 300 }).chain((size) =>
+          fc.tuple(
+            fc.array(fc.boolean(), { minLength: size, maxLength: size }),
+            fc.nat(size).chain((start) => fc.tuple(fc.constant(start), fc.nat(size - start))),
+          ),
+        ),
+        ([bits, [start, length]]) => {
+          const b = right(B.fromOffsets(bits.length, bits.flatMap((x, k) => (x ? [k] : []))));
+          const seen: { start: number; length: number; set: boolean }[] = [];
+          const n = right(B.forEachRun(b, (s, l, set) => seen.push({ start: s, length: l, set }), start, length));
+          const expected = right(B.runs(b, start, length));
+          expect(seen).toEqual(expected.map((r) => ({ start: r.start, length: r.length, set: r.set })));
+          expect(n).toBe(expected.length);
+          // and against the model: every block of each run has the run's value
+          for (const r of seen) for (let k = r.start; k < r.start + r.length; k++) expect(bits[k]).toBe(r.set);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('rejects a range outside the bitmap', () => {
+    const b = right(B.empty(10));
+    expect(E.isLeft(B.forEachRun(b, () => {}, 5, 6))).toBe(true);
+  });
+});
