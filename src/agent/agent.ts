@@ -256,7 +256,8 @@ class Stepper {
     const status = translateInto(table, req.op, req.start, req.length, scratch, this.s.config.variant);
     if (status === STATUS_OK) {
       const pieces = piecesOf(scratch);
-      const marks = markSpans(pieces, sb);
+      // Only a distributed write can mark alternates.
+      const marks = req.op === 'write' && this.s.config.variant === 'distributed' ? markSpans(pieces, sb) : [];
       this.s.ios.set(req.ioId, { status: 'inFlight', request: req, generation: table.generation, firstSegment: first, lastSegment: last, marks });
       this.commands.push({ type: 'issueIo', ioId: req.ioId, disk: req.disk, op: req.op, pieces });
       return;

@@ -167,6 +167,7 @@ const checkRange = (size: number, start: unknown, length: unknown, field: string
 export const fromOffsets = (size: number, offsets: ReadonlyArray<number>): E.Either<ValidationError[], Bitmap> => {
   const errors = checkSize(size);
   if (errors.length > 0) return E.left(errors);
+  if (!Array.isArray(offsets)) return E.left([validationError('offsets', offsets, 'must be an array of block offsets')]);
   const words = new Uint32Array(wordCount(size));
   offsets.forEach((k, i) => {
     if (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 0 || k >= size) {
@@ -192,6 +193,7 @@ export const fromRanges = (
 ): E.Either<ValidationError[], Bitmap> => {
   const errors = checkSize(size);
   if (errors.length > 0) return E.left(errors);
+  if (!Array.isArray(ranges)) return E.left([validationError('ranges', ranges, 'must be an array of { start, length }')]);
   const words = new Uint32Array(wordCount(size));
   ranges.forEach((r, i) => {
     const rangeErrors = checkRange(size, r?.start, r?.length, `ranges[${i}]`);

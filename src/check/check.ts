@@ -377,9 +377,10 @@ export const checkTables = (tables: TableSet, options: CheckOptions = {}): Check
       });
   });
 
-  checkOverlaps(x, names, options.sharing ?? [], findings);
-  if (options.lunSizes !== undefined) checkLunEnds(x, names, options.lunSizes, findings);
-  if (options.references !== undefined) checkReferences(x, options.references, findings);
+  const opts = options ?? {};
+  checkOverlaps(x, names, opts.sharing ?? [], findings);
+  if (opts.lunSizes !== undefined) checkLunEnds(x, names, opts.lunSizes, findings);
+  if (opts.references !== undefined) checkReferences(x, opts.references, findings);
 
   findings.sort(compareFindings);
   const counts = { corruption: 0, leak: 0, info: 0 };

@@ -336,7 +336,40 @@ const pruneLastChange = (s: S): void => {
 // ---------------------------------------------------------------------------------------------
 // Messages from agents
 
+const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+const isGeneration = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= -1;
+
+/** Why an agent message cannot be acted on, or null. Agents are peers, not trusted code. */
+const malformed = (m: AgentMessage): string | null => {
+  if (typeof m !== 'object' || m === null) return 'not an object';
+  if (typeof m.agent !== 'string' || m.agent === '') return `agent must be a non-empty string, got ${JSON.stringify(m.agent)}`;
+  if (!isCount(m.epoch)) return `epoch must be a non-negative safe integer, got ${JSON.stringify(m.epoch)}`;
+  if (typeof m.disk !== 'string') return `disk must be a string, got ${JSON.stringify(m.disk)}`;
+  if (m.type === 'ioFault' || m.type === 'markBits') {
+    if (!isCount(m.faultId)) return `faultId must be a non-negative safe integer, got ${JSON.stringify(m.faultId)}`;
+    if (!isGeneration(m.generation)) return `generation must be a safe integer of at least -1, got ${JSON.stringify(m.generation)}`;
+    if (!isCount(m.start) || !isCount(m.length) || m.length < 1) return `start and length must be safe integers with length >= 1, got ${JSON.stringify([m.start, m.length])}`;
+    if (!(m.segment === -1 || isCount(m.segment))) return `segment must be -1 or a segment number, got ${JSON.stringify(m.segment)}`;
+    if (m.type === 'ioFault' && m.op !== 'read' && m.op !== 'write') return `op must be 'read' or 'write', got ${JSON.stringify(m.op)}`;
+    return null;
+  }
+  if (m.type === 'tableAck' || m.type === 'fetchTable') return isGeneration(m.generation) ? null : `generation must be a safe integer of at least -1, got ${JSON.stringify(m.generation)}`;
+  return m.type === 'dropped' ? null : `unknown message type ${JSON.stringify((m as { type?: unknown }).type)}`;
+};
+
+/** The part of a fault's range outside its segment (or the disk), if any. */
+const outsideSegment = (d: Draft<DiskState>, m: { segment: number; start: number; length: number }): string | null => {
+  if (m.segment < 0) return null;
+  const t = d.working as MappingTable;
+  const first = m.segment * t.segmentBlocks;
+  if (m.segment >= t.segmentCount || m.start < first || m.start + m.length > first + t.segmentBlocks)
+    return `blocks ${m.start}+${m.length} are not inside segment ${m.segment} of a disk of ${t.segmentCount} segments of ${t.segmentBlocks} blocks`;
+  return null;
+};
+
 const onMessage = (s: S, out: Out, m: AgentMessage): void => {
+  const bad = malformed(m);
+  if (bad !== null) return void out.push({ type: 'refused', message: m, why: `malformed ${(m as { type?: unknown } | null)?.type ?? 'message'}: ${bad}` });
   const v = view(s, m.agent);
   if (v === undefined) return void out.push({ type: 'refused', message: m, why: `unknown agent ${m.agent}` });
   if (m.epoch < v.epoch) return void out.push({ type: 'refused', message: m, why: `stale epoch ${m.epoch} < ${v.epoch}` });
@@ -348,8 +381,9 @@ const onMessage = (s: S, out: Out, m: AgentMessage): void => {
       const key = `${m.agent}/${m.epoch}/${m.faultId}`;
       if (s.faultIndex.has(key)) return; // a re-sent duplicate of a fault already in hand
       const attached = d !== undefined && d.agents.includes(m.agent);
-      if (!attached) {
-        const why = d === undefined ? `unknown disk ${m.disk}` : `agent ${m.agent} does not map disk ${m.disk}`;
+      const outside = d === undefined ? null : outsideSegment(d, m);
+      if (!attached || outside !== null) {
+        const why = d === undefined ? `unknown disk ${m.disk}` : !attached ? `agent ${m.agent} does not map disk ${m.disk}` : outside!;
         send(out, m.agent, { type: 'failIo', epoch: m.epoch, faultId: m.faultId, reason: why });
         out.push({ type: 'resolved', agent: m.agent, faultId: m.faultId, disk: m.disk, segment: m.segment, reason: m.type === 'markBits' ? 'mark' : m.reason, outcome: 'failed', path: [], detail: why });
         return;
@@ -612,7 +646,8 @@ const movesBlocks = (before: MappingEntry, after: MappingEntry, segmentBlocks: n
  */
 const stage = (s: S, out: Out, job: DJob, changes: ReadonlyArray<readonly [number, MappingEntry]>, fenced = false): void => {
   const d = s.disks.get(job.disk)!;
-  if (!fenced && required(s, job).length > 1) {
+  // Several attached agents: any of them may fetch a copy before this change commits.
+  if (!fenced && (required(s, job).length > 1 || d.agents.length + d.dropping.length > 1)) {
     const table = d.working as MappingTable;
     const fences = changes.filter(([seg, entry]) => movesBlocks(entryAt(table, seg), entry, table.segmentBlocks)).map(([seg]): [number, MappingEntry] => [seg, { ...entryAt(table, seg), invalid: true }]);
     if (fences.length > 0) {
@@ -764,12 +799,11 @@ const catchUp = (s: S, out: Out, agent: AgentId, disk: DiskId, job: DJob | null)
   const v = ensureAgent(s, agent);
   const c = ensureCopy(s, agent, disk, false);
   const d = s.disks.get(disk)!;
-  const step = (x: Step) => x;
   let chosen: Step;
-  if (v.epoch < 0) chosen = step(580); // we do not know its life yet: ask it to pull, whichever life it is
-  else if (!c.mayHold) chosen = step(585);
-  else if (c.acked >= 0 && plain<ReadonlyArray<MappingTable>>(d.history).some((t) => t.generation === c.acked)) chosen = d.agents.length + d.dropping.length <= 1 && job !== null && 'agent' in job && job.agent === agent ? step(590) : step(575);
-  else chosen = step(580);
+  if (v.epoch < 0) chosen = 580; // we do not know its life yet: ask it to pull, whichever life it is
+  else if (!c.mayHold) chosen = 585;
+  else if (c.acked >= 0 && plain<ReadonlyArray<MappingTable>>(d.history).some((t) => t.generation === c.acked)) chosen = d.agents.length + d.dropping.length <= 1 && job !== null && 'agent' in job && job.agent === agent ? 590 : 575;
+  else chosen = 580;
   // Something sent recently for this same generation is on its way; a newer generation goes now.
   if (c.sentGeneration >= d.committed.generation && s.now - c.sentAt < s.config.retryInterval) return chosen;
   c.sentAt = s.now;
@@ -1169,6 +1203,7 @@ const trySnapshot = (s: S, out: Out, id: number): void => {
   const shared: Extent[] = [];
   for (let seg = 0; seg < table.segmentCount; seg++) {
     const e = entryAt(table, seg);
+    if (e.alternate !== null) shared.push(segmentExtent(table, e.alternate)); // error segments keep theirs, shared
     if (e.location === null) continue;
     shared.push(segmentExtent(table, e.location));
     if (!e.noWrite) changes.push([seg, { ...e, noWrite: true }]);

@@ -225,7 +225,7 @@ export const createTable = (spec: TableSpec, options: TableOptions = {}): E.Eith
     const size = Math.min(CHUNK_SIZE, count - base);
     const chunk = newChunk(size);
     for (let i = 0; i < size; i++) {
-      const entry = validateEntry(get(base + i), spec.segmentBlocks, base + i, errors, options.lunSizes);
+      const entry = validateEntry(get(base + i), spec.segmentBlocks, base + i, errors, options?.lunSizes);
       if (entry !== undefined) writeEntry(chunk, i, entry);
       if (errors.length >= 100) return E.left(errors); // enough to act on; do not drown the caller
     }
@@ -293,13 +293,14 @@ export const setEntries = (
   options: UpdateOptions = {},
 ): E.Either<ValidationError[], MappingTable> => {
   const errors: ValidationError[] = [];
-  const generation = options.generation ?? table.generation + 1;
+  const generation = options?.generation ?? table.generation + 1;
   checkGeneration(errors, generation);
+  if (!Array.isArray(updates)) return E.left([validationError('updates', updates, 'must be an array of { segment, entry }')]);
   const validated: { segment: number; entry: MappingEntry }[] = [];
   updates.forEach((u, n) => {
     const segErrors = checkSegment(table, u?.segment, `updates[${n}].segment`);
     if (segErrors.length > 0) return void errors.push(...segErrors);
-    const entry = validateEntry(u.entry, table.segmentBlocks, u.segment, errors, options.lunSizes);
+    const entry = validateEntry(u.entry, table.segmentBlocks, u.segment, errors, options?.lunSizes);
     if (entry !== undefined) validated.push({ segment: u.segment, entry });
   });
   if (errors.length > 0) return E.left(errors);
@@ -361,9 +362,9 @@ export const resizeTable = (
   const errors: ValidationError[] = [];
   if (!(Number.isSafeInteger(segmentCount) && segmentCount >= 0 && segmentCount <= MAX_SEGMENT_COUNT))
     errors.push(validationError('segmentCount', segmentCount, `must be an integer from 0 to ${MAX_SEGMENT_COUNT}`));
-  const generation = options.generation ?? table.generation + 1;
+  const generation = options?.generation ?? table.generation + 1;
   checkGeneration(errors, generation);
-  const entry = validateEntry(fill, table.segmentBlocks, undefined, errors, options.lunSizes);
+  const entry = validateEntry(fill, table.segmentBlocks, undefined, errors, options?.lunSizes);
   if (errors.length > 0 || entry === undefined) return E.left(errors);
   const chunks: Chunk[] = [];
   for (let base = 0; base < segmentCount; base += CHUNK_SIZE) {

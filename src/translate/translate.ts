@@ -520,7 +520,7 @@ export const translate = (
   request: IoRequest,
   options: TranslateOptions = {},
 ): E.Either<TranslateFailure, Piece[]> => {
-  const status = translateInto(table, request?.op, request?.start, request?.length, scratch, options.variant);
+  const status = translateInto(table, request?.op, request?.start, request?.length, scratch, options?.variant);
   switch (status) {
     case STATUS_OK:
       return E.right(piecesOf(scratch));

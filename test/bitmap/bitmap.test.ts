@@ -960,3 +960,14 @@ describe('forEachRun', () => {
     expect(E.isLeft(B.forEachRun(b, () => {}, 5, 6))).toBe(true);
   });
 });
+
+describe('bad arguments from untyped callers', () => {
+  it('fromOffsets and fromRanges reject a non-array with a Left naming it', () => {
+    for (const bad of [null, undefined, 5, 'x', {}]) {
+      const a = B.fromOffsets(10, bad as never);
+      const b = B.fromRanges(10, bad as never);
+      expect(E.isLeft(a) && a.left[0]!.field).toBe('offsets');
+      expect(E.isLeft(b) && b.left[0]!.field).toBe('ranges');
+    }
+  });
+});

@@ -1199,3 +1199,32 @@ describe('controller: property', () => {
     );
   });
 });
+
+describe('controller: malformed agent messages', () => {
+  it('refuses or fails them with a reason and never throws', () => {
+    const h = boot(['a']);
+    const good = h.fault('a', 'write', 3, 2);
+    const variants: unknown[] = [
+      { ...good, segment: 0, start: 5, length: 10 }, // crosses a segment boundary
+      { ...good, segment: 7, start: 70, length: 1 }, // past the disk
+      { ...good, segment: 1, start: 3, length: 1 }, // start not in the segment
+      { ...good, segment: 'x' },
+      { ...good, op: 'erase' },
+      { ...good, length: 0 },
+      { ...good, faultId: -1 },
+      { ...good, epoch: 'one' },
+      { type: 'tableAck', agent: 'a', epoch: 1, disk: D, generation: 'g' },
+      { type: 'nonsense', agent: 'a', epoch: 1, disk: D },
+      null,
+    ];
+    for (const m of variants) {
+      const before = h.state;
+      const commands = h.msg(m as never);
+      expect(commands.length).toBeGreaterThan(0);
+      for (const c of commands) expect(['refused', 'send', 'resolved']).toContain(c.type);
+      const failed = commands.filter((c) => c.type === 'send');
+      for (const c of failed) expect(c).toMatchObject({ message: { type: 'failIo' } });
+      expect(h.state.jobs.size).toBe(before.jobs.size);
+    }
+  });
+});

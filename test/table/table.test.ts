@@ -998,3 +998,13 @@ describe('diffTables / tablesEqual', () => {
     );
   });
 });
+
+describe('bad arguments from untyped callers', () => {
+  it('setEntries rejects a non-array of updates with a Left naming it; null options act as none', () => {
+    const t = right(createTable({ segmentBlocks: 4, entries: [{ location: { lun: 1, start: 0 } }] }));
+    const errors = left(setEntries(t, null as never));
+    expect(errors.map((e) => e.field)).toEqual(['updates']);
+    expect(right(setEntry(t, 0, { zero: true }, null as never)).generation).toBe(t.generation + 1);
+    expect(right(resizeTable(t, 2, { zero: true }, null as never)).segmentCount).toBe(2);
+  });
+});

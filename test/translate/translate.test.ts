@@ -868,3 +868,10 @@ describe('failures', () => {
         }
   });
 });
+
+describe('bad arguments from untyped callers', () => {
+  it('translate with null options behaves as with none', () => {
+    const t = E.getOrElseW(() => { throw new Error('table'); })(createTable({ segmentBlocks: 4, entries: [{ location: { lun: 1, start: 0 } }] }));
+    expect(translate(t, { op: 'read', start: 0, length: 2 }, null as never)).toEqual(translate(t, { op: 'read', start: 0, length: 2 }));
+  });
+});
