@@ -166,6 +166,8 @@ const send = (out: Out, to: AgentId, message: ControllerMessage, step?: Step): v
   out.push(step === undefined ? { type: 'send', to, message } : { type: 'send', to, message, step });
 };
 
+const adminDone = (out: Out, requestId: number, result: AdminResult): void => void out.push({ type: 'adminDone', requestId, result });
+
 const addStep = (job: DJob, step: Step): void => {
   if (!job.path.includes(step)) job.path.push(step);
 };
@@ -177,7 +179,7 @@ const handle = (s: S, out: Out, event: ControllerEvent): void => {
   if (event.type === 'restored') return restore(s, out, event.state, event.now);
   if (!s.ready) {
     if (event.type === 'message') out.push({ type: 'refused', message: event.message, why: 'controller not started' });
-    else if ('requestId' in event) out.push({ type: 'adminDone', requestId: event.requestId, result: { ok: false, error: 'controller not started' } });
+    else if ('requestId' in event) adminDone(out, event.requestId, { ok: false, error: 'controller not started' });
     return;
   }
   switch (event.type) {
@@ -479,7 +481,7 @@ const groupDone = (s: S, out: Out, group: number, error: string | null): void =>
   if (error !== null) g.errors.push(error);
   if (g.remaining <= 0) {
     s.groups.delete(group);
-    out.push({ type: 'adminDone', requestId: g.requestId, result: g.errors.length === 0 ? { ok: true } : { ok: false, error: g.errors.join('; ') } });
+    adminDone(out, g.requestId, g.errors.length === 0 ? { ok: true } : { ok: false, error: g.errors.join('; ') });
   }
 };
 
@@ -911,7 +913,7 @@ const synced = (s: S, out: Out, job: DJob): void => {
     case 'snapshot':
       return snapshotTaken(s, out, job);
     case 'admin':
-      out.push({ type: 'adminDone', requestId: job.requestId, result: { ok: true } });
+      adminDone(out, job.requestId, { ok: true });
       return finish(s, out, job.id);
   }
 };
@@ -1049,7 +1051,6 @@ const promote = (s: S, out: Out, job: Draft<SettleJob>): void => {
 // ---------------------------------------------------------------------------------------------
 // Administrative operations
 
-const adminDone = (out: Out, requestId: number, result: AdminResult): void => void out.push({ type: 'adminDone', requestId, result });
 
 const validName = (x: unknown): x is string => typeof x === 'string' && x.length > 0;
 

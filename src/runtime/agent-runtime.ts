@@ -26,7 +26,7 @@ import { agentStep, initialAgentState } from '../agent/agent.js';
 import type { AgentCommand, AgentEvent, AgentState } from '../agent/types.js';
 import type { AgentId, AgentMessage, ControllerMessage, DiskId } from '../protocol/messages.js';
 import type { Op, Variant } from '../translate/translate.js';
-import { createSerialQueue } from './serial.js';
+import { attempt, createSerialQueue, errorMessage } from './serial.js';
 
 /**
  * What an agent runtime drives: the storage it issues translated I/O to, its transport
@@ -119,16 +119,6 @@ const CONTROLLER_MESSAGE_TYPES: ReadonlySet<string> = new Set<ControllerMessage[
   'dropTable',
 ]);
 
-const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e));
-
-/** Calls `f`, turning a synchronous throw into a rejection. */
-const attempt = <T>(f: () => Promise<T>): Promise<T> => {
-  try {
-    return Promise.resolve(f());
-  } catch (e) {
-    return Promise.reject(e);
-  }
-};
 
 const isPositive = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x > 0;
 

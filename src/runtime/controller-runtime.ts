@@ -25,7 +25,7 @@ import type { Allocator } from '../controller/allocator.js';
 import { controllerStep, initialControllerState } from '../controller/controller.js';
 import type { AdminEvent, AdminResult, ControllerCommand, ControllerConfig, ControllerEvent, ControllerState } from '../controller/types.js';
 import type { AgentMessage, ControllerMessage } from '../protocol/messages.js';
-import { createSerialQueue } from './serial.js';
+import { attempt, createSerialQueue, errorMessage } from './serial.js';
 
 /**
  * What a controller runtime drives: storage for background copies, the transport endpoint the
@@ -95,16 +95,6 @@ export interface ControllerRuntime {
 const ADMIN_TYPES: ReadonlySet<string> = new Set<AdminEvent['type']>(['createDisk', 'attachAgent', 'detachAgent', 'snapshot', 'migrate', 'markFailed', 'resize']);
 const AGENT_MESSAGE_TYPES: ReadonlySet<string> = new Set<AgentMessage['type']>(['ioFault', 'markBits', 'tableAck', 'fetchTable', 'dropped']);
 
-const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e));
-
-/** Calls `f`, turning a synchronous throw into a rejection. */
-const attempt = <T>(f: () => Promise<T>): Promise<T> => {
-  try {
-    return Promise.resolve(f());
-  } catch (e) {
-    return Promise.reject(e);
-  }
-};
 
 /** True when `record` is already in the store (it landed although its save was rejected). */
 const landed = (stored: PersistedState, record: PersistRecord): boolean => {

@@ -1,5 +1,6 @@
 /**
- * A serial event queue: the one place where a runtime's events meet its state machine.
+ * A serial event queue: the one place where a runtime's events meet its state machine (plus the
+ * two small helpers both runtimes use to turn adapter failures into events).
  *
  * State machines take one event at a time. Adapters, though, may call back at any moment, even
  * from inside the handling of another event (a transport that delivers synchronously inside
@@ -92,4 +93,27 @@ export const createSerialQueue = <E>(handle: (event: E) => void): SerialQueue<E>
       return queue.length - head;
     },
   };
+};
+
+/**
+ * The message of whatever an adapter rejected with.
+ *
+ * @example
+ * errorMessage(new Error('LUN 2 is offline')) // 'LUN 2 is offline'
+ */
+export const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/**
+ * Calls an adapter method, turning a synchronous throw into a rejection, so that every adapter
+ * failure reaches the machine the same way.
+ *
+ * @example
+ * attempt(() => storage.read(1, 0, 8)).catch((e) => feed({ type: 'ioFailed', ioId, error: errorMessage(e) }));
+ */
+export const attempt = <T>(f: () => Promise<T>): Promise<T> => {
+  try {
+    return Promise.resolve(f());
+  } catch (e) {
+    return Promise.reject(e);
+  }
 };
