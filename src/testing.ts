@@ -17,3 +17,5 @@ export { referenceBlockDecision, referenceTranslate } from './testing/reference.
 export type { Damage, DamageKind, ExpectedFinding, Scenario, ScenarioArbOptions } from './testing/damage.js';
 export { applyDamage, DAMAGE_KINDS, damageArb, flagFindings, scenarioArb, withoutMessages } from './testing/damage.js';
 export { DiskModel } from './sim/disk-model.js';
+export type { SimConfigArbOptions } from './testing/sim-arbitraries.js';
+export { faultScheduleArb, simConfigArb, simFaultsArb, workloadArb } from './testing/sim-arbitraries.js';

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createCluster, type SimConfig, type Workload } from '../../src/sim/cluster.js';
 import { tablesEqual } from '../../src/table/table.js';
 import { agentTable } from '../../src/agent/agent.js';
+import { simConfigArb, workloadArb } from '../../src/testing/sim-arbitraries.js';
 
 /** More and longer runs with VDISK_SIM_RUNS=N (see the README: reproducing a failure). */
 const RUNS = Number(process.env.VDISK_SIM_RUNS ?? 12);
@@ -96,5 +97,21 @@ describe('cluster simulation', () => {
     });
     expect(result.violation).toBeNull();
     expect(result.summary.controllerRestarts).toBe(3);
+  });
+});
+
+describe('whole scenarios chosen by fast-check', () => {
+  it('random clusters, workloads and fault schedules keep every property (shrinks to a minimal failing scenario)', () => {
+    fc.assert(
+      fc.property(
+        simConfigArb().chain((config) => workloadArb(config, 200).map((workload) => [config, workload] as const)),
+        ([config, workload]) => {
+          const result = createCluster(config).run(workload);
+          expect(result.violation).toBeNull();
+          expect(result.summary.iosCompleted + result.summary.iosFailed).toBe(workload.ios);
+        },
+      ),
+      { numRuns: RUNS },
+    );
   });
 });

@@ -1,0 +1,97 @@
+/**
+ * fast-check arbitraries for simulator inputs: cluster configurations, workloads and fault
+ * schedules, so that a property test can let fast-check choose and shrink whole scenarios.
+ */
+import fc from 'fast-check';
+import type { SimAction, SimConfig, SimFaults, Workload } from '../sim/cluster.js';
+
+/** Limits for generated clusters. */
+export interface SimConfigArbOptions {
+  readonly maxAgents?: number;
+  readonly maxDisks?: number;
+  readonly variant?: 'centralized' | 'distributed';
+}
+
+/**
+ * Message, storage and persistence fault rates, from none to harsh.
+ *
+ * @example
+ * fc.sample(simFaultsArb(), 1)[0] // e.g. { dropRate: 0.05, duplicateRate: 0, storageErrorRate: 0.01, persistErrorRate: 0 }
+ */
+export const simFaultsArb = (): fc.Arbitrary<SimFaults> =>
+  fc.record({
+    dropRate: fc.constantFrom(0, 0.02, 0.1),
+    duplicateRate: fc.constantFrom(0, 0.02, 0.1),
+    storageErrorRate: fc.constantFrom(0, 0.01, 0.03),
+    persistErrorRate: fc.constantFrom(0, 0.02, 0.05),
+  });
+
+/**
+ * Small clusters: 1 to `maxAgents` agents, 1 to `maxDisks` disks of random geometry, each mapped
+ * by a random non-empty set of agents, two LUNs big enough for every disk twice over, and a
+ * seed for the simulator's own choices.
+ *
+ * @example
+ * fc.assert(fc.property(simConfigArb(), (config) => createCluster(config).run({ ios: 100 }).violation === null));
+ */
+export const simConfigArb = (options: SimConfigArbOptions = {}): fc.Arbitrary<SimConfig> =>
+  fc
+    .record({
+      seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+      agents: fc.integer({ min: 1, max: options.maxAgents ?? 4 }),
+      variant: options.variant === undefined ? fc.constantFrom<'centralized' | 'distributed'>('centralized', 'distributed') : fc.constant(options.variant),
+      faults: simFaultsArb(),
+      geometries: fc.array(fc.record({ segmentBlocks: fc.integer({ min: 1, max: 16 }), segmentCount: fc.integer({ min: 1, max: 24 }), mappers: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }) }), {
+        minLength: 1,
+        maxLength: options.maxDisks ?? 3,
+      }),
+    })
+    .map(({ seed, agents, variant, faults, geometries }) => {
+      const disks = geometries.map((g, i) => ({
+        id: `d${i}`,
+        segmentBlocks: g.segmentBlocks,
+        segmentCount: g.segmentCount,
+        agents: [...new Set(g.mappers.map((m) => m % agents))],
+      }));
+      // Room for every segment, its alternate, snapshots' copies and migrations.
+      const blocks = disks.reduce((n, d) => n + d.segmentBlocks * d.segmentCount, 0);
+      return { seed, agents, variant, faults, disks, luns: { 1: 4 * blocks + 64, 2: 4 * blocks + 64 } };
+    });
+
+/**
+ * A schedule of faults and administrative actions for a cluster built from `config`, at times
+ * from 0 to `horizon` simulated milliseconds.
+ *
+ * @example
+ * const schedule = fc.sample(faultScheduleArb(config, 500), 1)[0]; // e.g. [{ at: 40, action: { type: 'restartAgent', agent: 1 } }, ...]
+ */
+export const faultScheduleArb = (config: SimConfig, horizon: number): fc.Arbitrary<Array<{ at: number; action: SimAction }>> => {
+  const disk = fc.constantFrom(...config.disks);
+  const agent = fc.nat(config.agents - 1);
+  const action: fc.Arbitrary<SimAction> = fc.oneof(
+    agent.map((a): SimAction => ({ type: 'restartAgent', agent: a })),
+    fc.constant<SimAction>({ type: 'restartController' }),
+    fc.tuple(agent, fc.integer({ min: 10, max: 200 })).map(([a, duration]): SimAction => ({ type: 'cutAgent', agent: a, duration })),
+    fc.tuple(disk, fc.nat()).map(([d, n]): SimAction => ({ type: 'snapshot', disk: d.id, snapshot: `${d.id}.snap${n}` })),
+    fc.tuple(disk, fc.nat(), fc.constantFrom(1, 2)).map(([d, seg, lun]): SimAction => ({ type: 'migrate', disk: d.id, segments: [seg % d.segmentCount], lun })),
+    fc.tuple(fc.constantFrom(1, 2), fc.nat(63)).map(([lun, start]): SimAction => ({ type: 'markFailed', lun, start, length: 1 })),
+  );
+  return fc.array(fc.record({ at: fc.nat(horizon), action }), { maxLength: 8 });
+};
+
+/**
+ * Workloads for a cluster built from `config`: a number of host I/Os with random read share,
+ * pattern and request size, plus a fault schedule within the time they take.
+ *
+ * @example
+ * fc.assert(fc.property(simConfigArb().chain((c) => workloadArb(c).map((w) => [c, w] as const)), ([c, w]) => createCluster(c).run(w).violation === null));
+ */
+export const workloadArb = (config: SimConfig, maxIos = 300): fc.Arbitrary<Workload> =>
+  fc
+    .record({
+      ios: fc.integer({ min: 1, max: maxIos }),
+      readRatio: fc.constantFrom(0.3, 0.5, 0.7, 0.9),
+      pattern: fc.constantFrom<'random' | 'sequential' | 'hotspot'>('random', 'sequential', 'hotspot'),
+      maxLength: fc.integer({ min: 1, max: 24 }),
+    })
+    .chain((w) => faultScheduleArb(config, 2 * w.ios).map((schedule): Workload => ({ ...w, schedule })));
