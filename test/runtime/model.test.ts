@@ -1,0 +1,427 @@
+/**
+ * Model-based test of the REAL runtimes (`createController` / `createAgent`) over the in-memory
+ * adapters, driven by `fc.commands` + `fc.asyncModelRun`.
+ *
+ * The model is, per disk, a map block -> the bytes of the last acknowledged write (absent:
+ * zeros). Commands run one after the other: each host I/O is awaited while the test drives the
+ * system (deliver the lossy, duplicating network, advance the manual clock, drain microtasks),
+ * then the system is driven to quiescence. No real timers.
+ *
+ * Partitions: a cut agent may hold I/O (through it, or that needs its acknowledgement), never
+ * fail it. When a command does not complete within a bounded number of rounds while some agent
+ * is cut, every agent is healed and the command must then complete. A read probe issued through
+ * an agent right after it is cut may stay held; it must never fail, and once it completes every
+ * block that no write overlapped meanwhile must be as the model says.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  createManualClock,
+  createMemoryNetwork,
+  createMemoryPersistence,
+  createMemoryStorage,
+  type ManualClock,
+  type MemoryNetwork,
+  type MemoryPersistence,
+  type MemoryStorage,
+} from '../../src/adapters/memory.js';
+import { agentTable } from '../../src/agent/agent.js';
+import { createAllocator } from '../../src/controller/allocator.js';
+import { createAgent, type AgentRuntime } from '../../src/runtime/agent-runtime.js';
+import { createController, type ControllerRuntime } from '../../src/runtime/controller-runtime.js';
+
+// ---------------------------------------------------------------------------------------------
+// Harness (same conventions as runtime.test.ts)
+
+const BS = 16; // bytes per block
+const TICK = 10; // ms per round
+const LUNS = { 1: 1024, 2: 1024 };
+const SEGMENT_BLOCKS = 4;
+const SEGMENTS = 8;
+const BLOCKS = SEGMENT_BLOCKS * SEGMENTS;
+const AGENTS = ['a', 'b', 'c'] as const;
+const MAX_DISKS = 4; // 'd' and up to 3 snapshots
+const HELD_ROUNDS = 40; // rounds a command may be held while some agent is cut, before healing
+const MAX_ROUNDS = 1500;
+
+const right = <L, A>(e: E.Either<L, A>): A => {
+  if (E.isLeft(e)) throw new Error(`expected Right, got Left ${JSON.stringify(e.left)}`);
+  return e.right;
+};
+
+interface Env {
+  readonly storage: MemoryStorage;
+  readonly network: MemoryNetwork;
+  readonly persistence: MemoryPersistence;
+  readonly clock: ManualClock;
+}
+
+const makeEnv = (seed: number): Env => ({
+  storage: right(createMemoryStorage({ blockSize: BS, luns: LUNS })),
+  network: right(createMemoryNetwork({ seed, dropRate: 0.04, duplicateRate: 0.04, maxDelay: 4 })),
+  persistence: createMemoryPersistence(),
+  clock: right(createManualClock(1000)),
+});
+
+const startController = (env: Env): Promise<ControllerRuntime> =>
+  createController(
+    { storage: env.storage, transport: env.network.transport('controller'), persistence: env.persistence, clock: env.clock, allocator: right(createAllocator(LUNS)) },
+    { variant: 'centralized', retryInterval: 50, tickInterval: TICK },
+  );
+
+const startAgent = (env: Env, agent: string, epoch: number): AgentRuntime =>
+  createAgent({ storage: env.storage, transport: env.network.transport(agent), clock: env.clock }, { agent, epoch, variant: 'centralized', faultTimeout: 50, tickInterval: TICK });
+
+const microtasks = async (n = 30): Promise<void> => {
+  for (let i = 0; i < n; i++) await Promise.resolve();
+};
+
+const round = async (env: Env): Promise<void> => {
+  await microtasks();
+  env.network.deliverAll();
+  await microtasks();
+  right(env.clock.advance(TICK));
+};
+
+/** A promise whose outcome can be looked at synchronously. */
+interface Tracked<T> {
+  readonly promise: Promise<T>;
+  done: boolean;
+  value?: T;
+  error?: unknown;
+}
+const track = <T>(promise: Promise<T>): Tracked<T> => {
+  const t: Tracked<T> = { promise, done: false };
+  promise.then(
+    (v) => {
+      t.done = true;
+      t.value = v;
+    },
+    (e: unknown) => {
+      t.done = true;
+      t.error = e;
+    },
+  );
+  return t;
+};
+
+/** Runs rounds until `cond` holds, at most `max`; returns whether it holds. */
+const roundsUntil = async (env: Env, cond: () => boolean, max: number): Promise<boolean> => {
+  await microtasks();
+  for (let i = 0; i < max && !cond(); i++) await round(env);
+  return cond();
+};
+
+// ---------------------------------------------------------------------------------------------
+// Model and real system
+
+type Blocks = Map<number, Uint8Array>; // block -> its last acknowledged content
+
+interface Model {
+  /** Disks in creation order ('d', then snapshots). */
+  readonly disks: string[];
+  readonly content: Map<string, Blocks>;
+  /** Indexes of cut agents. */
+  readonly cut: Set<number>;
+}
+
+/** A read issued through an agent just cut, which may stay held until the agent is healed. */
+interface HeldRead {
+  readonly agent: number;
+  readonly disk: string;
+  readonly start: number;
+  readonly length: number;
+  readonly io: Tracked<Uint8Array>;
+  /**
+   * Per block, the content (hex) it must return, or null once a write to the block was issued
+   * while the read was open: storage semantics leave a read overlapping a write undefined (see
+   * src/sim/disk-model.ts), so such blocks are not checked.
+   */
+  readonly expect: (string | null)[];
+}
+
+interface Real {
+  readonly env: Env;
+  controller: ControllerRuntime;
+  readonly agents: AgentRuntime[];
+  readonly epochs: number[];
+  held: HeldRead[];
+  snapshots: number;
+}
+
+const hex = (b: Uint8Array | undefined): string => (b === undefined ? '00'.repeat(BS) : Buffer.from(b).toString('hex'));
+
+const expected = (model: Model, disk: string, start: number, length: number): Uint8Array => {
+  const out = new Uint8Array(length * BS);
+  const blocks = model.content.get(disk)!;
+  for (let k = 0; k < length; k++) {
+    const b = blocks.get(start + k);
+    if (b !== undefined) out.set(b, k * BS);
+  }
+  return out;
+};
+
+const diskOf = (model: Readonly<Model>, i: number): string => model.disks[i % model.disks.length]!;
+const clampRange = (start: number, length: number): [number, number] => [start, Math.min(length, BLOCKS - start)];
+
+/** Checks a held read that has settled: it must have resolved, with every block not overlapped by a write as the model says. */
+const checkHeld = (h: HeldRead): void => {
+  expect(h.io.error, `held read through ${AGENTS[h.agent]} of ${h.disk}@${h.start}+${h.length} failed`).toBeUndefined();
+  const data = h.io.value!;
+  expect(data.length).toBe(h.length * BS);
+  for (let k = 0; k < h.length; k++) {
+    const want = h.expect[k]!;
+    if (want !== null) expect(hex(data.subarray(k * BS, (k + 1) * BS)), `held read: block ${h.start + k} of ${h.disk} through ${AGENTS[h.agent]}`).toBe(want);
+  }
+};
+
+/** Heals every cut agent; every held read must then complete and be checked. */
+const healAll = async (model: Model, real: Real): Promise<void> => {
+  for (const i of model.cut) real.env.network.heal(AGENTS[i]!);
+  model.cut.clear();
+  const held = real.held;
+  real.held = [];
+  expect(await roundsUntil(real.env, () => held.every((h) => h.io.done), MAX_ROUNDS), 'held reads complete once healed').toBe(true);
+  held.forEach(checkHeld);
+};
+
+/**
+ * Drives the system until `t` settles. While some agent is cut it may be held: after
+ * HELD_ROUNDS every agent is healed, and it must then settle (it must never fail meanwhile).
+ */
+const drive = async <T>(model: Model, real: Real, t: Tracked<T>, what: string): Promise<T> => {
+  if (!(await roundsUntil(real.env, () => t.done, model.cut.size > 0 ? HELD_ROUNDS : MAX_ROUNDS))) {
+    expect(model.cut.size, `${what}: no progress after ${MAX_ROUNDS} rounds with no agent cut`).toBeGreaterThan(0);
+    await healAll(model, real);
+    expect(await roundsUntil(real.env, () => t.done, MAX_ROUNDS), `${what}: no progress after healing`).toBe(true);
+  }
+  if (t.error !== undefined) throw new Error(`${what} failed: ${String(t.error)}`);
+  return t.value as T;
+};
+
+/** Drives the system to quiescence: with no agent cut, every job, I/O and message must drain. */
+const quiesce = async (model: Model, real: Real): Promise<void> => {
+  const { env } = real;
+  if (model.cut.size > 0) {
+    for (let i = 0; i < 10; i++) await round(env);
+    return;
+  }
+  const quiet = () => real.controller.state().jobs.size === 0 && real.agents.every((a) => a.state().ios.size === 0) && env.network.pending() === 0;
+  expect(await roundsUntil(env, quiet, MAX_ROUNDS), `not quiescent: ${real.controller.state().jobs.size} jobs`).toBe(true);
+  for (let i = 0; i < 3; i++) await round(env);
+};
+
+const adminOk = async (model: Model, real: Real, request: Parameters<ControllerRuntime['admin']>[0]): Promise<void> => {
+  expect(await drive(model, real, track(real.controller.admin(request)), `admin ${JSON.stringify(request)}`)).toEqual({ ok: true });
+};
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+type Cmd = fc.AsyncCommand<Model, Real>;
+
+class WriteCmd implements Cmd {
+  constructor(
+    readonly agent: number,
+    readonly disk: number,
+    readonly start: number,
+    readonly len: number,
+    readonly bytes: Uint8Array,
+  ) {}
+  check = () => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const disk = diskOf(model, this.disk);
+    const [start, length] = clampRange(this.start, this.len);
+    const data = this.bytes.slice(0, length * BS);
+    // Held reads overlap this write in time: the blocks they share are left unchecked.
+    for (const h of real.held) if (h.disk === disk) for (let b = Math.max(start, h.start); b < Math.min(start + length, h.start + h.length); b++) h.expect[b - h.start] = null;
+    await drive(model, real, track(real.agents[this.agent]!.write(disk, start, data)), `write ${disk}@${start}+${length} through ${AGENTS[this.agent]}`);
+    const blocks = model.content.get(disk)!;
+    for (let k = 0; k < length; k++) blocks.set(start + k, data.slice(k * BS, (k + 1) * BS));
+    await quiesce(model, real);
+  }
+  toString = () => `write(${AGENTS[this.agent]}, disk#${this.disk}, ${this.start}, ${this.len})`;
+}
+
+class ReadCmd implements Cmd {
+  constructor(
+    readonly agent: number,
+    readonly disk: number,
+    readonly start: number,
+    readonly len: number,
+  ) {}
+  check = () => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const disk = diskOf(model, this.disk);
+    const [start, length] = clampRange(this.start, this.len);
+    const what = `read ${disk}@${start}+${length} through ${AGENTS[this.agent]}`;
+    const got = await drive(model, real, track(real.agents[this.agent]!.read(disk, start, length)), what);
+    expect(got, what).toEqual(expected(model, disk, start, length));
+    await quiesce(model, real);
+  }
+  toString = () => `read(${AGENTS[this.agent]}, disk#${this.disk}, ${this.start}, ${this.len})`;
+}
+
+class SnapshotCmd implements Cmd {
+  constructor(readonly disk: number) {}
+  check = (m: Readonly<Model>) => m.disks.length < MAX_DISKS;
+  async run(model: Model, real: Real): Promise<void> {
+    const disk = diskOf(model, this.disk);
+    const snapshot = `s${++real.snapshots}`;
+    await adminOk(model, real, { type: 'snapshot', disk, snapshot });
+    expect(real.controller.state().disks.has(snapshot)).toBe(true);
+    model.disks.push(snapshot);
+    model.content.set(snapshot, new Map(model.content.get(disk)!));
+    for (const agent of AGENTS) await adminOk(model, real, { type: 'attachAgent', disk: snapshot, agent });
+    await quiesce(model, real);
+  }
+  toString = () => `snapshot(disk#${this.disk})`;
+}
+
+class RestartAgentCmd implements Cmd {
+  constructor(readonly agent: number) {}
+  check = () => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const name = AGENTS[this.agent]!;
+    const old = real.agents[this.agent]!;
+    old.stop();
+    expect(old.stopped).toBe(true);
+    await expect(old.read('d', 0, 1)).rejects.toThrow(/is stopped/);
+    await microtasks();
+    // Held reads of the old life: completed ones are checked, open ones were rejected by stop().
+    for (const h of real.held.filter((x) => x.agent === this.agent)) {
+      expect(h.io.done).toBe(true);
+      if (h.io.error !== undefined) expect(String(h.io.error)).toMatch(/stopped before it completed/);
+      else checkHeld(h);
+    }
+    real.held = real.held.filter((x) => x.agent !== this.agent);
+    const epoch = ++real.epochs[this.agent]!;
+    const fresh = startAgent(real.env, name, epoch);
+    real.agents[this.agent] = fresh;
+    for (const disk of model.disks) expect(agentTable(fresh.state(), disk), `a new life of ${name} holds no table of ${disk}`).toBeUndefined();
+    await quiesce(model, real);
+  }
+  toString = () => `restartAgent(${AGENTS[this.agent]})`;
+}
+
+class RestartControllerCmd implements Cmd {
+  check = () => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const old = real.controller;
+    const durable = model.cut.size === 0; // quiescent: every change is persisted
+    const generations = new Map([...old.state().disks].map(([d, s]) => [d, s.committed.generation]));
+    old.stop();
+    expect(await old.admin({ type: 'createDisk', disk: 'x', segmentBlocks: 4, segmentCount: 1 })).toEqual({ ok: false, error: 'the controller is stopped' });
+    real.controller = await startController(real.env);
+    await microtasks();
+    const disks = real.controller.state().disks;
+    expect([...disks.keys()].sort()).toEqual([...model.disks].sort());
+    if (durable) for (const [d, g] of generations) expect(disks.get(d)?.committed.generation, `generation of ${d} after restart`).toBe(g);
+    await quiesce(model, real);
+  }
+  toString = () => 'restartController';
+}
+
+class CutCmd implements Cmd {
+  constructor(
+    readonly agent: number,
+    readonly disk: number,
+    readonly start: number,
+    readonly len: number,
+  ) {}
+  check = (m: Readonly<Model>) => !m.cut.has(this.agent);
+  async run(model: Model, real: Real): Promise<void> {
+    const name = AGENTS[this.agent]!;
+    real.env.network.cut(name);
+    model.cut.add(this.agent);
+    expect(real.env.network.isCut(name)).toBe(true);
+    // A probe read through the cut agent: it may complete (from tables it holds) or be held.
+    const disk = diskOf(model, this.disk);
+    const [start, length] = clampRange(this.start, this.len);
+    const io = track(real.agents[this.agent]!.read(disk, start, length));
+    const h: HeldRead = { agent: this.agent, disk, start, length, io, expect: Array.from({ length }, (_, k) => hex(model.content.get(disk)!.get(start + k))) };
+    await roundsUntil(real.env, () => io.done, 20);
+    if (io.done) checkHeld(h);
+    else real.held.push(h);
+    await quiesce(model, real);
+  }
+  toString = () => `cut(${AGENTS[this.agent]}, probe disk#${this.disk}, ${this.start}, ${this.len})`;
+}
+
+class HealCmd implements Cmd {
+  constructor(readonly agent: number) {}
+  check = (m: Readonly<Model>) => m.cut.has(this.agent);
+  async run(model: Model, real: Real): Promise<void> {
+    const name = AGENTS[this.agent]!;
+    real.env.network.heal(name);
+    model.cut.delete(this.agent);
+    expect(real.env.network.isCut(name)).toBe(false);
+    const mine = real.held.filter((h) => h.agent === this.agent);
+    real.held = real.held.filter((h) => h.agent !== this.agent);
+    expect(await roundsUntil(real.env, () => mine.every((h) => h.io.done), MAX_ROUNDS), `held reads through ${name} complete once healed`).toBe(true);
+    mine.forEach(checkHeld);
+    await quiesce(model, real);
+  }
+  toString = () => `heal(${AGENTS[this.agent]})`;
+}
+
+const agentArb = fc.nat(AGENTS.length - 1);
+const diskArb = fc.nat(MAX_DISKS - 1);
+const startArb = fc.nat(BLOCKS - 1);
+const lenArb = fc.integer({ min: 1, max: 8 });
+
+const writeArb = fc
+  .tuple(agentArb, diskArb, startArb, lenArb, fc.uint8Array({ minLength: 8 * BS, maxLength: 8 * BS }))
+  .map(([a, d, s, l, bytes]): Cmd => new WriteCmd(a, d, s, l, bytes));
+const readArb = fc.tuple(agentArb, diskArb, startArb, lenArb).map(([a, d, s, l]): Cmd => new ReadCmd(a, d, s, l));
+
+/** Host I/O is listed three times: it is drawn more often than the rest. */
+const commandArbs: fc.Arbitrary<Cmd>[] = [
+  writeArb,
+  writeArb,
+  writeArb,
+  readArb,
+  readArb,
+  readArb,
+  diskArb.map((d) => new SnapshotCmd(d)),
+  agentArb.map((a) => new RestartAgentCmd(a)),
+  fc.constant(null).map(() => new RestartControllerCmd()),
+  fc.tuple(agentArb, diskArb, startArb, lenArb).map(([a, d, s, l]) => new CutCmd(a, d, s, l)),
+  agentArb.map((a) => new HealCmd(a)),
+];
+
+// ---------------------------------------------------------------------------------------------
+
+describe('model-based: runtimes over in-memory adapters with a lossy network', () => {
+  it('reads always return the last acknowledged writes, across snapshots, restarts and partitions', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 30 }), fc.commands(commandArbs, { maxCommands: 20, size: 'max' }), async (seed, cmds) => {
+        const env = makeEnv(seed);
+        const model: Model = { disks: ['d'], content: new Map([['d', new Map()]]), cut: new Set() };
+        const real: Real = { env, controller: await startController(env), agents: [], epochs: [], held: [], snapshots: 0 };
+        for (const a of AGENTS) {
+          real.agents.push(startAgent(env, a, 1));
+          real.epochs.push(1);
+        }
+        await adminOk(model, real, { type: 'createDisk', disk: 'd', segmentBlocks: SEGMENT_BLOCKS, segmentCount: SEGMENTS });
+        for (const agent of AGENTS) await adminOk(model, real, { type: 'attachAgent', disk: 'd', agent });
+
+        await fc.asyncModelRun(() => ({ model, real }), cmds);
+
+        // Finally: heal everything; every disk reads as the model says through every agent.
+        await healAll(model, real);
+        await quiesce(model, real);
+        for (const disk of model.disks)
+          for (const [i, agent] of real.agents.entries()) {
+            const what = `final read of ${disk} through ${AGENTS[i]}`;
+            expect(await drive(model, real, track(agent.read(disk, 0, BLOCKS)), what), what).toEqual(expected(model, disk, 0, BLOCKS));
+          }
+        real.controller.stop();
+        for (const a of real.agents) a.stop();
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
