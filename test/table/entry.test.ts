@@ -7,14 +7,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as B from '../../src/bitmap/bitmap.js';
 import type { ValidationError } from '../../src/errors.js';
-import { entriesEqual, lunSize, MAX_LUN, validateEntry, type EntrySpec, type LunSizes, type MappingEntry } from '../../src/table/entry.js';
+import { entriesEqual, lunSize, MAX_LUN, validateEntry, type LunSizes, type MappingEntry } from '../../src/table/entry.js';
 import { entrySpecArb } from '../../src/testing/arbitraries.js';
 
 import {
   MAX_SAFE,
   MAX_LUN_ID,
   MAX_SEGMENT_BLOCKS,
-  isPlainObject,
   bitsOf,
   naiveEntry,
   modelOf,
@@ -26,113 +25,12 @@ import {
   entryIs,
 } from './entry-model.js';
 
-const noThrow = <T>(f: () => T): T => {
-  try {
-    return f();
-  } catch (e) {
-    throw new Error(`must not throw, threw ${String(e)}`);
-  }
-};
-
-// ---------------------------------------------------------------------------------------------
-// Arbitraries
-// ---------------------------------------------------------------------------------------------
-
-const DEFAULT_LUNS = [0, 1, 7, MAX_LUN_ID] as const;
-const JUNK_NUMBERS: unknown[] = [-1, -0.5, 1.5, NaN, Infinity, -Infinity, 2 ** 53, 2 ** 60, '3', null, undefined, true, {}, [1]];
-const junkNumber = fc.constantFrom<unknown>(...JUNK_NUMBERS);
-const junkFlag = fc.constantFrom<unknown>(0, 1, 'true', 'false', null, {}, [], NaN);
-
-interface SpecOptions {
-  readonly luns?: ReadonlyArray<number>;
-  readonly maxStart?: number;
-  /** Whether extents may start just below 2^53. */
-  readonly top?: boolean;
-}
-
-const extentArb = (sb: number, o: SpecOptions, bad: boolean): fc.Arbitrary<unknown> => {
-  const lun = fc.constantFrom(...(o.luns ?? DEFAULT_LUNS));
-  const starts: fc.WeightedArbitrary<number>[] = [{ arbitrary: fc.nat(o.maxStart ?? 1000), weight: 6 }];
-  if (o.top !== false) starts.push({ arbitrary: fc.integer({ min: sb - 1, max: sb + 4 }).map((k) => MAX_SAFE - k), weight: 1 });
-  const start = fc.oneof(...starts);
-  if (!bad) return fc.record({ lun, start });
-  const badLun = fc.oneof(lun, junkNumber, fc.constantFrom(2 ** 32, 2 ** 32 + 5, 2 ** 40));
-  const badStart = fc.oneof(start, junkNumber, fc.integer({ min: 0, max: sb + 1 }).map((k) => MAX_SAFE - k));
-  return fc.oneof(
-    { arbitrary: fc.record({ lun: badLun, start: badStart }), weight: 4 },
-    { arbitrary: fc.record({ lun: badLun, start: badStart }, { requiredKeys: [] }), weight: 1 },
-    { arbitrary: fc.constantFrom<unknown>(5, 'x', [1, 2], true), weight: 1 },
-  );
-};
-
-const bitmapOfSize = (size: number): fc.Arbitrary<B.Bitmap> =>
-  fc.array(fc.nat(size - 1), { maxLength: Math.min(size, 8) }).map((offs) => right(B.fromOffsets(size, offs)));
-
-const blocksArb = (sb: number, bad: boolean): fc.Arbitrary<unknown> => {
-  const good = fc.oneof(bitmapOfSize(sb), fc.array(fc.nat(sb - 1), { maxLength: Math.min(sb + 3, 12) }));
-  if (!bad) return good;
-  return fc.oneof(
-    { arbitrary: good, weight: 3 },
-    {
-      arbitrary: fc.array(fc.oneof(fc.nat(sb - 1), fc.constantFrom<unknown>(sb, sb + 10, -1, 1.5, NaN, '1', null)), { maxLength: 4 }),
-      weight: 2,
-    },
-    { arbitrary: fc.integer({ min: 1, max: sb + 3 }).filter((n) => n !== sb).chain(bitmapOfSize), weight: 1 },
-    { arbitrary: fc.constantFrom<unknown>('1', 5, null, {}, undefined, { size: sb, words: new Uint32Array(1) }), weight: 1 },
-  );
-};
-
-const alternateArb = (sb: number, o: SpecOptions, bad: boolean): fc.Arbitrary<unknown> => {
-  const ext = extentArb(sb, o, bad);
-  const rec = fc.tuple(ext, blocksArb(sb, bad)).map(([e, blocks]) => (isPlainObject(e) ? { ...e, blocks } : e));
-  if (!bad) return rec;
-  return fc.oneof({ arbitrary: rec, weight: 6 }, { arbitrary: fc.constantFrom<unknown>('x', 3, [], true), weight: 1 });
-};
-
-const rawSpecArb = (sb: number, o: SpecOptions, bad: boolean) => {
-  const flag = bad ? fc.oneof(fc.boolean(), fc.constant(undefined), junkFlag) : fc.oneof(fc.boolean(), fc.constant(undefined));
-  return fc.record(
-    {
-      location: fc.oneof(
-        { arbitrary: extentArb(sb, o, bad), weight: 4 },
-        { arbitrary: fc.constant(null), weight: 1 },
-        { arbitrary: fc.constant(undefined), weight: 1 },
-      ),
-      invalid: flag,
-      noWrite: flag,
-      zero: flag,
-      error: flag,
-      alternate: fc.oneof(
-        { arbitrary: alternateArb(sb, o, bad), weight: 2 },
-        { arbitrary: fc.constant(null), weight: 1 },
-        { arbitrary: fc.constant(undefined), weight: 1 },
-      ),
-    },
-    { requiredKeys: [] },
-  );
-};
-
-/** Valid entry specs: omitted keys, offsets or Bitmap, luns up to 2^32-1, starts up to 2^53-sb. */
-const goodSpecArb = (sb: number, o: SpecOptions = {}): fc.Arbitrary<EntrySpec> =>
-  rawSpecArb(sb, o, false).map((r) =>
-    r.invalid !== true && r.zero !== true && (r.location === undefined || r.location === null) ? { ...r, zero: true } : r,
-  ) as fc.Arbitrary<EntrySpec>;
-
-/** Entry specs that are often invalid in one or several ways (and sometimes valid). */
-const anySpecArb = (sb: number, o: SpecOptions = {}): fc.Arbitrary<unknown> =>
-  fc.oneof(
-    { arbitrary: rawSpecArb(sb, o, true), weight: 8 },
-    { arbitrary: goodSpecArb(sb, o), weight: 2 },
-    { arbitrary: fc.constantFrom<unknown>(null, 5, 'x', [], undefined), weight: 1 },
-  );
-
-const lunSizesArb = (luns: ReadonlyArray<number>, maxSize: number): fc.Arbitrary<LunSizes> =>
-  fc
-    .tuple(fc.subarray([...luns]), fc.array(fc.nat(maxSize), { minLength: luns.length, maxLength: luns.length }), fc.boolean())
-    .map(([declared, sizes, asMap]) => {
-      const pairs = declared.map((lun, i): [number, number] => [lun, sizes[i]!]);
-      return asMap ? new Map(pairs) : (Object.fromEntries(pairs) as Record<number, number>);
-    });
+import {
+  noThrow,
+  goodSpecArb,
+  anySpecArb,
+  lunSizesArb,
+} from './entry-model.js';
 
 /** Runs validateEntry with a pre-filled error list, which it must keep and only append to. */
 const validate = (spec: unknown, sb: number, segment: number | undefined, sizes?: LunSizes) => {
