@@ -28,6 +28,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { castDraft, current, enableMapSet, Immer, isDraft, original, type Draft } from 'immer';
 import * as B from '../bitmap/bitmap.js';
+import { forEachRunUnchecked } from '../bitmap/bitmap.js';
 import type { ValidationError } from '../errors.js';
 import type { AgentId, AgentMessage, ControllerMessage, DiskId, EntryChange, Step } from '../protocol/messages.js';
 import { decodeTable, encodeEntry, encodeTable } from '../table/codec.js';
@@ -555,15 +556,18 @@ const relocateWrite = (s: S, out: Out, job: Draft<FaultJob | MarkJob>, segment: 
   const table = d.working;
   const e = entryAt(table, segment);
   let alt = e.alternate;
+  let allocated: Extent | null = null;
   if (alt === null) {
     const got = allocator(s).allocate(table.segmentBlocks, e.location?.lun);
     if (E.isLeft(got)) return decided(s, out, job, { type: 'fail', reason: `no space for an alternate of segment ${segment} of disk ${job.disk}: ${got.left.message}` });
     const [next, extent] = got.right;
     s.allocator = next;
     s.refs = castDraft(R.increment(refs(s), extent));
+    allocated = extent;
     alt = { lun: extent.lun, start: extent.start, blocks: unwrap(B.empty(table.segmentBlocks), 'bitmap') };
   }
   const off = start - segment * table.segmentBlocks;
+  const unmarked = alt.blocks;
   const blocks = unwrap(B.setRange(alt.blocks, off, length), 'setRange');
   let entry: MappingEntry;
   if (B.isFull(blocks)) {
@@ -574,7 +578,38 @@ const relocateWrite = (s: S, out: Out, job: Draft<FaultJob | MarkJob>, segment: 
     if (e.noWrite) enqueueSettle(s, out, job.disk, segment, null);
   }
   job.then = then;
-  stage(s, out, job, [[segment, entry]]);
+  if (job.kind === 'mark') return stage(s, out, job, [[segment, entry]]); // the agent has written the data already
+  // Centralized: the bits go durable before the data lands (metadata before data). Until the
+  // write lands, and for ever if it never comes (the agent restarts), those blocks must read as
+  // they did: so the old content is copied to the alternate first (zeros for a zero segment).
+  const copies: number[] = [];
+  const target = alt;
+  forEachRunUnchecked(unmarked, off, off + length, (k, n, set) => {
+    if (set) return;
+    const copyId = newId(s);
+    copies.push(copyId);
+    s.copies.set(copyId, job.id);
+    const to = { lun: target.lun, start: target.start + k };
+    if (e.zero || e.location === null) out.push({ type: 'writeZeros', copyId, to, length: n });
+    else out.push({ type: 'copyBlocks', copyId, from: { lun: e.location.lun, start: e.location.start + k }, to, length: n });
+  });
+  job.prepared = castDraft({ changes: [[segment, entry]], allocated });
+  job.phase = { kind: 'copying', copies, failed: false };
+  if (copies.length === 0) prepared(s, out, job);
+};
+
+/** The old content of a fault's blocks is at the alternate (or could not be put there). */
+const prepared = (s: S, out: Out, job: Draft<FaultJob>): void => {
+  const p = plain<NonNullable<FaultJob['prepared']>>(job.prepared);
+  const failed = job.phase.kind === 'copying' && job.phase.failed;
+  job.prepared = null;
+  if (!stale(s, job) && !failed) return stage(s, out, job, p.changes);
+  // Nothing was staged: give back the space allocated for it, and keep what the change would
+  // have freed (the old primary of a promotion is still in use).
+  job.release = p.allocated === null ? [] : [castDraft(p.allocated)];
+  releaseExtents(s, out, job);
+  if (failed) return end(s, out, job, 'failed', `storage failed while preparing the alternate of segment ${job.segment} of disk ${job.disk}`);
+  end(s, out, job, 'abandoned', 'the agent restarted');
 };
 
 const startMigrate = (s: S, out: Out, job: Draft<Job & { kind: 'migrate' }>): void => {
@@ -974,7 +1009,7 @@ const end = (s: S, out: Out, job: Draft<FaultJob | MarkJob>, outcome: 'retry' | 
 
 const copyingJobs = (s: S): number => {
   let n = 0;
-  for (const [, j] of peekJobs(s)) if (j.phase.kind === 'copying' && j.phase.copies.length > 0) n++;
+  for (const [, j] of peekJobs(s)) if (j.kind === 'settle' && j.phase.kind === 'copying' && j.phase.copies.length > 0) n++;
   return n;
 };
 
@@ -1015,10 +1050,12 @@ const onCopy = (s: S, out: Out, copyId: number, failed: boolean): void => {
   if (id === undefined) return;
   s.copies.delete(copyId);
   const job = s.jobs.get(id);
-  if (job === undefined || job.kind !== 'settle' || job.phase.kind !== 'copying') return;
+  if (job === undefined || job.phase.kind !== 'copying') return;
   job.phase.copies = job.phase.copies.filter((c) => c !== copyId);
   if (failed) job.phase.failed = true;
   if (job.phase.copies.length > 0) return;
+  if (job.kind === 'fault') return prepared(s, out, job);
+  if (job.kind !== 'settle') return;
   if (job.phase.failed) {
     job.attempts += 1;
     if (job.attempts >= MAX_COPY_ATTEMPTS) {

@@ -321,6 +321,11 @@ export interface FaultJob extends JobBase {
   readonly generation: number;
   /** Outcome decided before syncing. */
   readonly then: { readonly type: 'retry' } | { readonly type: 'fail'; readonly reason: string } | { readonly type: 'confirm' };
+  /**
+   * A relocation waiting for the old content of the blocks it marks to be copied to the
+   * alternate, and the extent allocated for it (released if the write never comes).
+   */
+  readonly prepared?: { readonly changes: ReadonlyArray<readonly [number, MappingEntry]>; readonly allocated: Extent | null } | null;
 }
 
 /**

@@ -142,7 +142,21 @@ class Harness {
     return [...cmds];
   }
 
+  /**
+   * Feeds an agent message. A centralized write fault first copies the old content of the blocks
+   * it will mark to the alternate; storage answers those copies at once here, and they are left
+   * out of the result (the tests of preparation look at them through `msgRaw`).
+   */
   msg(message: AgentMessage): ControllerCommand[] {
+    const cmds = this.msgRaw(message);
+    const prep = message !== null && typeof message === 'object' && message.type === 'ioFault' ? copiesOf(cmds) : [];
+    if (prep.length === 0) return cmds;
+    const rest = cmds.filter((c) => !prep.includes(c as Copy));
+    for (const c of prep) rest.push(...this.step({ type: 'copyDone', copyId: c.copyId }));
+    return rest;
+  }
+
+  msgRaw(message: AgentMessage): ControllerCommand[] {
     return this.step({ type: 'message', message });
   }
 
@@ -1226,5 +1240,91 @@ describe('controller: malformed agent messages', () => {
       for (const c of failed) expect(c).toMatchObject({ message: { type: 'failIo' } });
       expect(h.state.jobs.size).toBe(before.jobs.size);
     }
+  });
+});
+
+describe('controller: preparing the alternate before a centralized relocation', () => {
+  it('copies the old content of exactly the blocks it will mark (zeros for a zero segment) before persisting', () => {
+    const h = boot(['a']);
+    const f = h.fault('a', 'write', SEG + 1, 2); // segment 1 is zero
+    const c1 = h.msgRaw(f);
+    expect(c1).toEqual([{ type: 'writeZeros', copyId: expect.any(Number), to: { lun: expect.any(Number), start: expect.any(Number) }, length: 2 }]);
+    expect(persistsOf(c1)).toEqual([]); // nothing durable before the old content is in place
+    const to = (c1[0] as Copy).to;
+    const c2 = h.step({ type: 'copyDone', copyId: (c1[0] as Copy).copyId });
+    const [p] = persistsOf(c2);
+    expect(p?.records[0]).toMatchObject({ type: 'updateTable', changes: [{ segment: 1, entry: { zero: true, alternate: { lun: to.lun, start: to.start - 1, blocks: '1-2' } } }] });
+  });
+
+  it('copies from the primary for a no-write segment, and skips blocks already at the alternate', () => {
+    const h = boot(['a']);
+    allocateSegment(h, 'a', 0);
+    h.drive(h.admin({ type: 'snapshot', disk: D, snapshot: 's' }));
+    const prim = h.committedEntry(0).location as { lun: number; start: number };
+    const cow = copiesOf(h.msgRaw(h.fault('a', 'write', 3, 2, { reason: 'no-write' })));
+    expect(cow.map((c) => [c.type, c.type === 'copyBlocks' ? c.from : null, c.length])).toEqual([['copyBlocks', { lun: prim.lun, start: prim.start + 3 }, 2]]);
+
+    // A zero segment with blocks 3-4 already at its alternate: a write of 2-5 prepares 2 and 5 only.
+    const z = boot(['a']);
+    z.drive(z.msg(z.fault('a', 'write', SEG + 3, 2)));
+    const alt = z.committedEntry(1).alternate as { lun: number; start: number; blocks: string };
+    expect(alt.blocks).toBe('3-4');
+    const copies = copiesOf(z.msgRaw(z.fault('a', 'write', SEG + 2, 4)));
+    expect(copies.map((c) => [c.type, c.to.start, c.length])).toEqual([
+      ['writeZeros', alt.start + 2, 1],
+      ['writeZeros', alt.start + 5, 1],
+    ]);
+  });
+
+  it('a write whose agent restarts while the alternate is prepared changes nothing and gives the space back', () => {
+    const h = boot(['a']);
+    const free = h.state.allocator.free();
+    const f = h.fault('a', 'write', SEG + 1, 2);
+    const [copy] = copiesOf(h.msgRaw(f));
+    expect(h.state.allocator.free()).toBe(free - SEG);
+    h.msg({ type: 'tableAck', agent: 'a', epoch: h.epoch('a') + 1, disk: D, generation: -1 }); // a new life
+    const gen = h.disk().committed.generation;
+    const c = h.step({ type: 'copyDone', copyId: copy!.copyId });
+    expect(persistsOf(c)).toEqual([]);
+    expect(c.filter((x) => x.type === 'released')).toHaveLength(1);
+    expect(resolvedOf(c)[0]).toMatchObject({ faultId: f.faultId, outcome: 'abandoned' });
+    expect(h.state.allocator.free()).toBe(free);
+    expect(h.disk().committed.generation).toBe(gen);
+  });
+
+  it('a failed preparation fails the write with a reason and gives the space back', () => {
+    const h = boot(['a']);
+    const free = h.state.allocator.free();
+    const f = h.fault('a', 'write', SEG + 1, 2);
+    const [copy] = copiesOf(h.msgRaw(f));
+    const c = h.step({ type: 'copyFailed', copyId: copy!.copyId, error: 'LUN offline' });
+    expect(sendsOf(c).map((x) => x.message.type)).toEqual(['failIo']);
+    expect(resolvedOf(c)[0]).toMatchObject({ faultId: f.faultId, outcome: 'failed' });
+    expect(h.state.allocator.free()).toBe(free);
+  });
+});
+
+describe('controller: an abandoned promotion', () => {
+  it('releases only what it allocated, never the primary it would have replaced', () => {
+    const h = boot(['a']);
+    allocateSegment(h, 'a', 0);
+    const before = h.committedEntry(0);
+    const prim = before.location as { lun: number; start: number };
+    const gen = h.disk().committed.generation;
+    // A migration freezes segment 0 (no-write, empty alternate on LUN 2); a write of the whole
+    // segment, queued behind it, would promote that alternate and release the old primary.
+    const c1 = h.admin({ type: 'migrate', disk: D, segments: [0], lun: 2 });
+    const f = h.fault('a', 'write', 0, SEG, { reason: 'no-write', generation: gen + 1 });
+    expect(h.msgRaw(f)).toEqual([]); // waits for the segment
+    expect(persistsOf(c1)).toHaveLength(1);
+    const c2 = h.persisted();
+    const c3 = h.reply(c2); // the agent acknowledges the frozen entry: the migration's first part ends, the write starts
+    const copies = copiesOf(c3).filter((c) => c.type === 'copyBlocks' && c.from.start === prim.start && c.length === SEG);
+    expect(copies).toHaveLength(1);
+    h.msg({ type: 'tableAck', agent: 'a', epoch: h.epoch('a') + 1, disk: D, generation: -1 }); // the agent restarts
+    const c4 = h.step({ type: 'copyDone', copyId: copies[0]!.copyId });
+    expect(resolvedOf(c4)[0]).toMatchObject({ faultId: f.faultId, outcome: 'abandoned' });
+    expect(c4.filter((x) => x.type === 'released')).toEqual([]); // the alternate was the migration's, the primary still in use
+    expect(h.committedEntry(0).location).toEqual(prim);
   });
 });
