@@ -85,7 +85,7 @@ const onControllerCommand = (c: ControllerCommand): void => {
       return;
     }
     case 'copyBlocks':
-      say(`       controller copies ${c.length} block(s) LUN ${c.from.lun}:${c.from.start} -> LUN ${c.to.lun}:${c.to.start} in the background`);
+      say(`       controller copies ${c.length} block(s) LUN ${c.from.lun}:${c.from.start} -> LUN ${c.to.lun}:${c.to.start}`);
       pending.push(() => toController({ type: 'copyDone', copyId: c.copyId }));
       return;
     case 'resolved':
