@@ -362,3 +362,6 @@ export const lunSizesArb = (luns: ReadonlyArray<number>, maxSize: number): fc.Ar
       const pairs = declared.map((lun, i): [number, number] => [lun, sizes[i]!]);
       return asMap ? new Map(pairs) : (Object.fromEntries(pairs) as Record<number, number>);
     });
+
+/** Small-domain specs, so that independently built equal entries and tables are common. */
+export const tinySpecArb = (sb: number) => goodSpecArb(sb, { luns: [0, 1], maxStart: 1, top: false });

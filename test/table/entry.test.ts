@@ -11,26 +11,25 @@ import { entriesEqual, lunSize, MAX_LUN, validateEntry, type LunSizes, type Mapp
 import { entrySpecArb } from '../../src/testing/arbitraries.js';
 
 import {
-  MAX_SAFE,
-  MAX_LUN_ID,
-  MAX_SEGMENT_BLOCKS,
+  anySpecArb,
   bitsOf,
-  naiveEntry,
+  entryIs,
+  expectErrors,
+  goodSpecArb,
+  lunSizesArb,
+  MAX_LUN_ID,
+  MAX_SAFE,
+  MAX_SEGMENT_BLOCKS,
+  modelEq,
   modelOf,
   modelOfEntry,
-  modelEq,
-  specOfModel,
+  naiveEntry,
+  noThrow,
   right,
-  expectErrors,
-  entryIs,
+  specOfModel,
+  tinySpecArb,
 } from './entry-model.js';
 
-import {
-  noThrow,
-  goodSpecArb,
-  anySpecArb,
-  lunSizesArb,
-} from './entry-model.js';
 
 /** Runs validateEntry with a pre-filled error list, which it must keep and only append to. */
 const validate = (spec: unknown, sb: number, segment: number | undefined, sizes?: LunSizes) => {
@@ -244,9 +243,6 @@ const build = (spec: unknown, sb: number): MappingEntry => {
   if (e === undefined) throw new Error(`test bug: ${JSON.stringify(errors)}`);
   return e;
 };
-
-/** Small-domain specs, so that independently built equal entries are common. */
-const tinySpecArb = (sb: number) => goodSpecArb(sb, { luns: [0, 1], maxStart: 1, top: false });
 
 describe('entriesEqual', () => {
   it('agrees with a naive deep comparison, and is reflexive and symmetric', () => {

@@ -25,22 +25,28 @@ import {
 import { entrySpecArb } from '../../src/testing/arbitraries.js';
 
 import {
-  MAX_SAFE,
-  MAX_LUN_ID,
-  MAX_SEGMENT_BLOCKS,
+  anySpecArb,
+  entryIs,
+  expectErrors,
+  goodSpecArb,
   isNat,
-  naiveEntry,
+  junkFlag,
+  left,
+  lunSizesArb,
+  MAX_LUN_ID,
+  MAX_SAFE,
+  MAX_SEGMENT_BLOCKS,
+  modelEq,
   modelOf,
   modelOfEntry,
-  modelEq,
-  specOfModel,
+  naiveEntry,
+  noThrow,
   right,
-  left,
-  expectErrors,
-  entryIs,
-  type Result,
-  type MEntry,
+  specOfModel,
+  tinySpecArb,
   type Exp,
+  type MEntry,
+  type Result,
 } from './entry-model.js';
 
 /** The table has the model's geometry and entries, read both through getEntry and tableEntries. */
@@ -71,13 +77,6 @@ const expectSharing = (before: MappingTable, after: MappingTable, touched: Reado
   }
 };
 
-import {
-  noThrow,
-  junkFlag,
-  goodSpecArb,
-  anySpecArb,
-  lunSizesArb,
-} from './entry-model.js';
 
 /** A valid table with its model. */
 interface Case {
@@ -770,9 +769,6 @@ const expectDiff = (a: Case, b: Case): void => {
   expect(tablesEqual(a.table, b.table)).toBe(equal);
   expect(tablesEqual(b.table, a.table)).toBe(equal);
 };
-
-/** Small-domain entries, so equal entries built independently are common. */
-const tinySpecArb = (sb: number) => goodSpecArb(sb, { luns: [0, 1], maxStart: 1, top: false });
 
 describe('diffTables / tablesEqual', () => {
   it('match a naive per-segment comparison for independently built tables', () => {
