@@ -313,33 +313,40 @@ export const firstClear = (b: Bitmap): number => {
 /**
  * @internal Calls `visit` for each maximal run over `from .. to-1`, in order, with no bounds
  * checks, and returns the number of runs. One pass over the words: the bits where a word differs
- * from itself shifted by one are exactly the run boundaries, so the cost is per word and per
- * run, never per bit, and nothing is allocated.
+ * from itself shifted by one are exactly the run boundaries, and words that merely continue the
+ * current run are skipped in a tight loop, so the cost is per word and per run, never per bit,
+ * and nothing is allocated.
  */
 export const forEachRunUnchecked = (b: Bitmap, from: number, to: number, visit: (start: number, length: number, set: boolean) => void): number => {
   if (from >= to) return 0;
   const words = b.words;
-  let runStart = from;
-  let current = (words[from >>> 5]! >>> (from & 31)) & 1;
-  let count = 0;
-  const firstWord = from >>> 5;
   const lastWord = (to - 1) >>> 5;
-  for (let w = firstWord; w <= lastWord; w++) {
-    const word = words[w]!;
-    let flips = word ^ ((word << 1) | current); // bit k set: bit k differs from the bit before it
-    if (w === firstWord) flips &= ~((2 << (from & 31)) - 1); // boundaries at or before `from` do not count
-    if (w === lastWord) {
-      const hi = ((to - 1) & 31) + 1;
-      if (hi < 32) flips &= (1 << hi) - 1;
+  const lastMask = ((to - 1) & 31) === 31 ? -1 : (1 << (((to - 1) & 31) + 1)) - 1; // bits of the last word inside the range
+  let w = from >>> 5;
+  let current = (words[w]! >>> (from & 31)) & 1;
+  let runStart = from;
+  let count = 0;
+  // Bit k of `flips` is set when bit k differs from the bit before it; boundaries at or before
+  // `from` do not count.
+  let flips = (words[w]! ^ ((words[w]! << 1) | current)) & ~((2 << (from & 31)) - 1);
+  if (w === lastWord) flips &= lastMask;
+  for (;;) {
+    if (flips === 0) {
+      if (w === lastWord) break;
+      const fill = -current | 0; // a word that continues the run: all ones or all zeros
+      do w++;
+      while (w < lastWord && (words[w]! | 0) === fill);
+      const word = words[w]!;
+      flips = word ^ ((word << 1) | current);
+      if (w === lastWord) flips &= lastMask;
+      continue;
     }
-    while (flips !== 0) {
-      const at = (w << 5) + (31 - Math.clz32(flips & -flips));
-      visit(runStart, at - runStart, current === 1);
-      count++;
-      runStart = at;
-      current ^= 1;
-      flips &= flips - 1;
-    }
+    const at = (w << 5) + (31 - Math.clz32(flips & -flips));
+    visit(runStart, at - runStart, current === 1);
+    count++;
+    runStart = at;
+    current ^= 1;
+    flips &= flips - 1;
   }
   visit(runStart, to - runStart, current === 1);
   return count + 1;
