@@ -33,7 +33,7 @@ import type { ValidationError } from '../errors.js';
 import type { AgentId, AgentMessage, ControllerMessage, DiskId, EntryChange, Step } from '../protocol/messages.js';
 import { decodeTable, encodeEntry, encodeTable } from '../table/codec.js';
 import type { MappingEntry } from '../table/entry.js';
-import { CHUNK_SIZE, createTable, diffTables, entryAt, F_ERROR, resizeTable, setEntries, withGeneration, type MappingTable } from '../table/table.js';
+import { createTable, diffTables, entryAt, F_ERROR, resizeTable, segmentsWithAlternate, setEntries, withGeneration, type MappingTable } from '../table/table.js';
 import { PieceBuffer, REASON_INVALID, REASON_NO_WRITE, REASON_ZERO, STATUS_ERROR, STATUS_FAULT, STATUS_OK, translateInto } from '../translate/translate.js';
 import type { Allocator, Extent } from './allocator.js';
 import * as R from './refcounts.js';
@@ -1228,10 +1228,7 @@ const trySnapshot = (s: S, out: Out, id: number): void => {
   const table = d.working as MappingTable;
   // Faults already under way when the disk froze may have attached alternates since: settle
   // those too. An alternate on a failed segment is never written again and may be shared.
-  const unsettled: number[] = [];
-  table.chunks.forEach((c, ci) => c.alternates?.forEach((a, i) => {
-    if (a !== undefined && (c.flags[i]! & F_ERROR) === 0) unsettled.push(ci * CHUNK_SIZE + i);
-  }));
+  const unsettled = segmentsWithAlternate(table, F_ERROR);
   if (unsettled.length > 0) {
     for (const seg of unsettled) enqueueSettle(s, out, job.disk, seg, null);
     return;

@@ -18,13 +18,19 @@ import { MAX_BITMAP_SIZE, type Bitmap } from '../bitmap/bitmap.js';
 import { show, type ValidationError } from '../errors.js';
 import { validateEntry, type Alternate, type EntrySpec, type Location, type MappingEntry } from './entry.js';
 import {
+  alternateAt,
   createTable,
   F_ERROR,
+  F_HAS_ALTERNATE,
   F_HAS_LOCATION,
   F_INVALID,
   F_NO_WRITE,
   F_ZERO,
+  FLAG_MASK,
   MAX_SEGMENT_COUNT,
+  REC_WORDS,
+  SLOT_SHIFT,
+  TWO_POW_32,
   type MappingTable,
   type TableOptions,
 } from './table.js';
@@ -142,34 +148,29 @@ const num = (x: number): number => x + 0;
  */
 export const encodeTable = (table: MappingTable): TableDocument => {
   const entries: EntryDocument[] = [];
-  // Bitmaps are immutable and often shared between entries: format each one once in a row.
-  let lastBitmap: Bitmap | undefined;
-  let lastText = '';
-  for (const c of table.chunks) {
-    const n = c.flags.length;
-    for (let i = 0; i < n; i++) {
-      const f = c.flags[i]!;
-      const a = c.alternates === null ? undefined : c.alternates[i];
-      if (f === F_HAS_LOCATION && a === undefined) {
-        entries.push({ location: { lun: c.lun[i]!, start: num(c.start[i]!) } }); // the common case, in one literal
+  table.chunks.forEach((c) => {
+    const rec = c.rec;
+    for (let i = 0; i < c.size; i++) {
+      const r = i * REC_WORDS;
+      const f = rec[r]! & FLAG_MASK;
+      const location = (f & F_HAS_LOCATION) !== 0 ? { lun: rec[r + 1]!, start: num(rec[r + 2]! + rec[r + 3]! * TWO_POW_32) } : undefined;
+      if (f === F_HAS_LOCATION) {
+        entries.push({ location: location! }); // the common case, in one literal
         continue;
       }
       const e: Writable<EntryDocument> = {};
-      if ((f & F_HAS_LOCATION) !== 0) e.location = { lun: c.lun[i]!, start: num(c.start[i]!) };
+      if (location !== undefined) e.location = location;
       if ((f & F_INVALID) !== 0) e.invalid = true;
       if ((f & F_NO_WRITE) !== 0) e.noWrite = true;
       if ((f & F_ZERO) !== 0) e.zero = true;
       if ((f & F_ERROR) !== 0) e.error = true;
-      if (a !== undefined) {
-        if (a.blocks !== lastBitmap) {
-          lastBitmap = a.blocks;
-          lastText = B.format(a.blocks);
-        }
-        e.alternate = { lun: a.lun, start: num(a.start), blocks: lastText };
+      if ((f & F_HAS_ALTERNATE) !== 0) {
+        const a = alternateAt(c, rec[r]! >>> SLOT_SHIFT, table.segmentBlocks);
+        e.alternate = { lun: a.lun, start: num(a.start), blocks: B.format(a.blocks) };
       }
       entries.push(e);
     }
-  }
+  });
   return {
     format: TABLE_FORMAT,
     version: TABLE_VERSION,

@@ -7,9 +7,10 @@
  * chunk with its predecessor, which also lets `diffTables` skip shared chunks outright.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { MAX_BITMAP_SIZE } from '../bitmap/bitmap.js';
+import * as B from '../bitmap/bitmap.js';
+import { MAX_BITMAP_SIZE, type Bitmap } from '../bitmap/bitmap.js';
 import { checkBlockNumber, validationError, type ValidationError } from '../errors.js';
-import { entriesEqual, validateEntry, type Alternate, type EntrySpec, type LunSizes, type MappingEntry } from './entry.js';
+import { validateEntry, type Alternate, type EntrySpec, type LunSizes, type MappingEntry } from './entry.js';
 
 /** log2 of the number of segments per chunk. */
 export const CHUNK_BITS = 10;
@@ -23,7 +24,7 @@ export const CHUNK_BITS = 10;
 export const CHUNK_SIZE = 1 << CHUNK_BITS;
 const CHUNK_MASK = CHUNK_SIZE - 1;
 
-/** @internal Flag bits of the `flags` column. */
+/** @internal Flag bits, in the low byte of a segment's record. */
 export const F_INVALID = 1;
 export const F_NO_WRITE = 2;
 export const F_ZERO = 4;
@@ -32,13 +33,51 @@ export const F_HAS_LOCATION = 16;
 /** @internal Set when the segment has an alternate, so translation loads the alternate only then. */
 export const F_HAS_ALTERNATE = 32;
 
-/** @internal One chunk of consecutive segments, as parallel columns. Never mutated once shared. */
+/**
+ * @internal A segment's record is {@link REC_WORDS} words of its chunk's `rec` column, so that one
+ * cache line holds everything translation needs about four segments:
+ *
+ *   rec[4i]     flags (low byte) | alternate slot << SLOT_SHIFT
+ *   rec[4i + 1] primary LUN
+ *   rec[4i + 2] primary start, low 32 bits
+ *   rec[4i + 3] primary start, high bits
+ */
+export const REC_WORDS = 4;
+/** @internal */
+export const SLOT_SHIFT = 8;
+/** @internal */
+export const FLAG_MASK = 0xff;
+/** @internal Words of an alternate slot before its bitmap: LUN, start low, start high. */
+export const ALT_HEADER = 3;
+/**
+ * @internal Bitmaps of at most this many words (1,024 blocks) are stored inline in the alternate
+ * slots; bigger ones stay shared `Bitmap` values, so that an update never copies megabytes.
+ */
+export const INLINE_BITMAP_WORDS = 32;
+/** @internal */
+export const TWO_POW_32 = 4294967296;
+
+/** @internal Words per alternate slot in tables of `segmentBlocks` blocks per segment. */
+export const altStride = (segmentBlocks: number): number => {
+  const words = (segmentBlocks + 31) >>> 5;
+  return ALT_HEADER + (words <= INLINE_BITMAP_WORDS ? words : 0);
+};
+
+/**
+ * @internal One chunk of consecutive segments. Never mutated once shared.
+ *
+ * Alternates live in slots of `alt` ({@link altStride} words each: header, then the bitmap's words
+ * when they are inline); a record's slot number says which. Slots are packed: a shared chunk has
+ * exactly one slot per segment with an alternate.
+ */
 export interface Chunk {
-  readonly flags: Uint8Array;
-  readonly lun: Uint32Array;
-  readonly start: Float64Array;
-  /** Alternate of each segment, or `null` when no segment of the chunk has one. */
-  readonly alternates: ReadonlyArray<Alternate | undefined> | null;
+  /** Segments in the chunk. */
+  readonly size: number;
+  readonly rec: Uint32Array;
+  /** Alternate slots, or `null` when no segment of the chunk has an alternate. */
+  readonly alt: Uint32Array | null;
+  /** Bitmaps by slot when they are too big to inline, else `null`. */
+  readonly bitmaps: ReadonlyArray<Bitmap> | null;
 }
 
 /**
@@ -106,57 +145,129 @@ export interface UpdateOptions extends TableOptions {
  */
 export const MAX_SEGMENT_COUNT = 2 ** 32;
 
-const newChunk = (size: number): MutableChunk => ({
-  flags: new Uint8Array(size),
-  lun: new Uint32Array(size),
-  start: new Float64Array(size),
-  alternates: null,
-  sharedAlternates: false,
-});
-
-/** A chunk being built. Its alternates may still be the original's array until first written. */
+/** A chunk being built: its `rec` is its own; its alternates are copied on first write. */
 interface MutableChunk {
-  flags: Uint8Array;
-  lun: Uint32Array;
-  start: Float64Array;
-  alternates: (Alternate | undefined)[] | null;
-  sharedAlternates: boolean;
+  size: number;
+  rec: Uint32Array;
+  alt: Uint32Array | null;
+  bitmaps: Bitmap[] | null;
+  /** Slots in `alt` holding something, live or abandoned. */
+  used: number;
+  /** True once `alt` and `bitmaps` are this chunk's own copies. */
+  ownsAlternates: boolean;
+  readonly stride: number;
+  readonly inline: boolean;
 }
 
-const copyChunk = (c: Chunk): MutableChunk => ({
-  flags: c.flags.slice(),
-  lun: c.lun.slice(),
-  start: c.start.slice(),
-  alternates: c.alternates as (Alternate | undefined)[] | null,
-  sharedAlternates: c.alternates !== null,
-});
+const newChunk = (size: number, segmentBlocks: number): MutableChunk => {
+  const stride = altStride(segmentBlocks);
+  return { size, rec: new Uint32Array(size * REC_WORDS), alt: null, bitmaps: null, used: 0, ownsAlternates: true, stride, inline: stride > ALT_HEADER };
+};
+
+const copyChunk = (c: Chunk, segmentBlocks: number): MutableChunk => {
+  const stride = altStride(segmentBlocks);
+  return {
+    size: c.size,
+    rec: c.rec.slice(),
+    alt: c.alt,
+    bitmaps: c.bitmaps as Bitmap[] | null,
+    used: c.alt === null ? 0 : c.alt.length / stride,
+    ownsAlternates: false,
+    stride,
+    inline: stride > ALT_HEADER,
+  };
+};
+
+const ownAlternates = (c: MutableChunk): void => {
+  if (c.ownsAlternates) return;
+  c.alt = c.alt === null ? null : c.alt.slice();
+  c.bitmaps = c.bitmaps === null ? null : c.bitmaps.slice();
+  c.ownsAlternates = true;
+};
+
+const newSlot = (c: MutableChunk): number => {
+  ownAlternates(c);
+  const capacity = c.alt === null ? 0 : c.alt.length / c.stride;
+  if (c.used === capacity) {
+    const grown = new Uint32Array(Math.max(4, capacity * 2) * c.stride);
+    if (c.alt !== null) grown.set(c.alt);
+    c.alt = grown;
+  }
+  if (!c.inline) c.bitmaps ??= [];
+  return c.used++;
+};
+
+/** True when slot `slot` of `alt` (and `bitmaps`) holds exactly `a`. */
+const slotHolds = (alt: Uint32Array, bitmaps: ReadonlyArray<Bitmap> | null, stride: number, slot: number, a: Alternate): boolean => {
+  const base = slot * stride;
+  if (alt[base] !== a.lun || alt[base + 1]! + alt[base + 2]! * TWO_POW_32 !== a.start) return false;
+  if (bitmaps !== null) return bitmaps[slot] === a.blocks || B.equals(bitmaps[slot]!, a.blocks);
+  const words = a.blocks.words;
+  for (let w = 0; w < words.length; w++) if (alt[base + ALT_HEADER + w] !== words[w]) return false;
+  return true;
+};
+
+const writeSlot = (c: MutableChunk, slot: number, a: Alternate): void => {
+  const alt = c.alt!;
+  const base = slot * c.stride;
+  alt[base] = a.lun;
+  alt[base + 1] = a.start >>> 0;
+  alt[base + 2] = Math.floor(a.start / TWO_POW_32);
+  if (c.inline) alt.set(a.blocks.words, base + ALT_HEADER);
+  else c.bitmaps![slot] = a.blocks;
+};
 
 const writeEntry = (c: MutableChunk, i: number, e: MappingEntry): void => {
-  c.flags[i] =
+  const r = i * REC_WORDS;
+  const head = c.rec[r]!;
+  let slot = (head & F_HAS_ALTERNATE) !== 0 ? head >>> SLOT_SHIFT : -1;
+  if (e.alternate !== null) {
+    // Most updates leave the alternate as it was: then the slots need not be copied.
+    if (slot < 0) slot = newSlot(c);
+    else if (!slotHolds(c.alt!, c.bitmaps, c.stride, slot, e.alternate)) ownAlternates(c);
+    if (c.ownsAlternates) writeSlot(c, slot, e.alternate);
+  } else if (slot >= 0) {
+    ownAlternates(c); // the slot is abandoned, and dropped when the chunk is frozen
+    slot = -1;
+  }
+  const flags =
     (e.invalid ? F_INVALID : 0) |
     (e.noWrite ? F_NO_WRITE : 0) |
     (e.zero ? F_ZERO : 0) |
     (e.error ? F_ERROR : 0) |
     (e.location !== null ? F_HAS_LOCATION : 0) |
-    (e.alternate !== null ? F_HAS_ALTERNATE : 0);
-  c.lun[i] = e.location?.lun ?? 0;
-  c.start[i] = e.location?.start ?? 0;
-  const current = c.alternates === null ? undefined : c.alternates[i];
-  if ((e.alternate ?? undefined) === current) return; // most updates leave the alternate alone
-  if (c.alternates === null) c.alternates = new Array<Alternate | undefined>(c.flags.length).fill(undefined);
-  else if (c.sharedAlternates) c.alternates = c.alternates.slice();
-  c.sharedAlternates = false;
-  c.alternates[i] = e.alternate ?? undefined;
+    (slot >= 0 ? F_HAS_ALTERNATE : 0);
+  c.rec[r] = (flags | (slot >= 0 ? slot << SLOT_SHIFT : 0)) >>> 0;
+  const start = e.location?.start ?? 0;
+  c.rec[r + 1] = e.location?.lun ?? 0;
+  c.rec[r + 2] = start >>> 0;
+  c.rec[r + 3] = Math.floor(start / TWO_POW_32);
 };
 
-// Arrays are not frozen: freezing a large array costs more than the whole update. Tables keep
-// them private (`chunks` is internal) and never write to a shared one.
-const freeze = (c: MutableChunk): Chunk => ({
-  flags: c.flags,
-  lun: c.lun,
-  start: c.start,
-  alternates: c.alternates !== null && (c.sharedAlternates || c.alternates.some((a) => a !== undefined)) ? c.alternates : null,
-});
+/**
+ * Shares the chunk. Slots it wrote are packed first, in segment order, so a shared chunk holds
+ * no abandoned slot and no spare room.
+ */
+const freeze = (c: MutableChunk): Chunk => {
+  if (!c.ownsAlternates || c.alt === null) return { size: c.size, rec: c.rec, alt: c.alt, bitmaps: c.bitmaps };
+  const { rec, stride } = c;
+  let live = 0;
+  for (let r = 0; r < rec.length; r += REC_WORDS) if ((rec[r]! & F_HAS_ALTERNATE) !== 0) live++;
+  if (live === 0) return { size: c.size, rec, alt: null, bitmaps: null };
+  const alt = new Uint32Array(live * stride);
+  const bitmaps: Bitmap[] | null = c.inline ? null : [];
+  let next = 0;
+  for (let r = 0; r < rec.length; r += REC_WORDS) {
+    const head = rec[r]!;
+    if ((head & F_HAS_ALTERNATE) === 0) continue;
+    const slot = head >>> SLOT_SHIFT;
+    alt.set(c.alt.subarray(slot * stride, (slot + 1) * stride), next * stride);
+    if (bitmaps !== null) bitmaps.push(c.bitmaps![slot]!);
+    rec[r] = ((head & FLAG_MASK) | (next << SLOT_SHIFT)) >>> 0;
+    next++;
+  }
+  return { size: c.size, rec, alt, bitmaps };
+};
 
 /**
  * Tables are class instances so that state libraries which copy plain objects on write (immer
@@ -223,7 +334,7 @@ export const createTable = (spec: TableSpec, options: TableOptions = {}): E.Eith
   const chunks: Chunk[] = [];
   for (let base = 0; base < count; base += CHUNK_SIZE) {
     const size = Math.min(CHUNK_SIZE, count - base);
-    const chunk = newChunk(size);
+    const chunk = newChunk(size, spec.segmentBlocks);
     for (let i = 0; i < size; i++) {
       const entry = validateEntry(get(base + i), spec.segmentBlocks, base + i, errors, options?.lunSizes);
       if (entry !== undefined) writeEntry(chunk, i, entry);
@@ -234,19 +345,47 @@ export const createTable = (spec: TableSpec, options: TableOptions = {}): E.Eith
   return errors.length > 0 ? E.left(errors) : E.right(makeTable(spec.segmentBlocks, count, generation, chunks));
 };
 
+/** @internal The alternate in slot `slot` of chunk `c`. */
+export const alternateAt = (c: Chunk, slot: number, segmentBlocks: number): Alternate => {
+  const alt = c.alt!;
+  const stride = altStride(segmentBlocks);
+  const base = slot * stride;
+  const blocks =
+    c.bitmaps !== null
+      ? c.bitmaps[slot]!
+      : B.unsafeFromWords(segmentBlocks, alt.slice(base + ALT_HEADER, base + ALT_HEADER + ((segmentBlocks + 31) >>> 5)));
+  return { lun: alt[base]!, start: alt[base + 1]! + alt[base + 2]! * TWO_POW_32, blocks };
+};
+
 /** @internal Reads segment `segment` without bounds checks. */
 export const entryAt = (table: MappingTable, segment: number): MappingEntry => {
   const c = table.chunks[segment >>> CHUNK_BITS]!;
-  const i = segment & CHUNK_MASK;
-  const f = c.flags[i]!;
+  const r = (segment & CHUNK_MASK) * REC_WORDS;
+  const head = c.rec[r]!;
   return {
-    location: (f & F_HAS_LOCATION) !== 0 ? { lun: c.lun[i]!, start: c.start[i]! } : null,
-    invalid: (f & F_INVALID) !== 0,
-    noWrite: (f & F_NO_WRITE) !== 0,
-    zero: (f & F_ZERO) !== 0,
-    error: (f & F_ERROR) !== 0,
-    alternate: c.alternates?.[i] ?? null,
+    location: (head & F_HAS_LOCATION) !== 0 ? { lun: c.rec[r + 1]!, start: c.rec[r + 2]! + c.rec[r + 3]! * TWO_POW_32 } : null,
+    invalid: (head & F_INVALID) !== 0,
+    noWrite: (head & F_NO_WRITE) !== 0,
+    zero: (head & F_ZERO) !== 0,
+    error: (head & F_ERROR) !== 0,
+    alternate: (head & F_HAS_ALTERNATE) !== 0 ? alternateAt(c, head >>> SLOT_SHIFT, table.segmentBlocks) : null,
   };
+};
+
+/**
+ * @internal Segments that have an alternate and none of the flags in `unless`, ascending. Chunks
+ * without alternates are skipped whole.
+ */
+export const segmentsWithAlternate = (table: MappingTable, unless = 0): number[] => {
+  const out: number[] = [];
+  table.chunks.forEach((c, ci) => {
+    if (c.alt === null) return;
+    for (let i = 0; i < c.size; i++) {
+      const head = c.rec[i * REC_WORDS]!;
+      if ((head & F_HAS_ALTERNATE) !== 0 && (head & unless) === 0) out.push(ci * CHUNK_SIZE + i);
+    }
+  });
+  return out;
 };
 
 const checkSegment = (table: MappingTable, segment: unknown, field = 'segment'): ValidationError[] =>
@@ -310,7 +449,7 @@ export const setEntries = (
     const ci = segment >>> CHUNK_BITS;
     let c = copied.get(ci);
     if (c === undefined) {
-      c = copyChunk(table.chunks[ci]!);
+      c = copyChunk(table.chunks[ci]!, table.segmentBlocks);
       copied.set(ci, c);
     }
     writeEntry(c, segment & CHUNK_MASK, entry);
@@ -370,18 +509,13 @@ export const resizeTable = (
   for (let base = 0; base < segmentCount; base += CHUNK_SIZE) {
     const size = Math.min(CHUNK_SIZE, segmentCount - base);
     const old = table.chunks[base >>> CHUNK_BITS];
-    if (old !== undefined && old.flags.length === size) {
+    if (old !== undefined && old.size === size) {
       chunks.push(old);
       continue;
     }
-    const c = newChunk(size);
-    const kept = old === undefined ? 0 : Math.min(old.flags.length, size);
-    if (old !== undefined) {
-      c.flags.set(old.flags.subarray(0, kept));
-      c.lun.set(old.lun.subarray(0, kept));
-      c.start.set(old.start.subarray(0, kept));
-      if (old.alternates !== null) c.alternates = [...old.alternates.slice(0, kept), ...new Array<undefined>(size - kept).fill(undefined)];
-    }
+    const c = newChunk(size, table.segmentBlocks);
+    const kept = old === undefined ? 0 : Math.min(old.size, size);
+    for (let i = 0; i < kept; i++) writeEntry(c, i, entryAt(table, base + i));
     for (let i = kept; i < size; i++) writeEntry(c, i, entry);
     chunks.push(freeze(c));
   }
@@ -399,17 +533,17 @@ export function* tableEntries(table: MappingTable): Generator<[segment: number, 
   for (let s = 0; s < table.segmentCount; s++) yield [s, entryAt(table, s)];
 }
 
-const sameSlot = (a: Chunk, b: Chunk, i: number): boolean => {
-  if (a.flags[i] !== b.flags[i]) return false;
-  if ((a.flags[i]! & F_HAS_LOCATION) !== 0 && (a.lun[i] !== b.lun[i] || a.start[i] !== b.start[i])) return false;
-  const x = a.alternates?.[i];
-  const y = b.alternates?.[i];
-  if (x === y) return true;
-  if (x === undefined || y === undefined) return false;
-  return entriesEqual(
-    { location: null, invalid: false, noWrite: false, zero: false, error: false, alternate: x },
-    { location: null, invalid: false, noWrite: false, zero: false, error: false, alternate: y },
-  );
+const sameSegment = (a: Chunk, b: Chunk, i: number, stride: number): boolean => {
+  const r = i * REC_WORDS;
+  const fa = a.rec[r]! & FLAG_MASK;
+  if (fa !== (b.rec[r]! & FLAG_MASK)) return false;
+  if ((fa & F_HAS_LOCATION) !== 0 && (a.rec[r + 1] !== b.rec[r + 1] || a.rec[r + 2] !== b.rec[r + 2] || a.rec[r + 3] !== b.rec[r + 3]))
+    return false;
+  if ((fa & F_HAS_ALTERNATE) === 0) return true;
+  const x = (a.rec[r]! >>> SLOT_SHIFT) * stride;
+  const y = (b.rec[r]! >>> SLOT_SHIFT) * stride;
+  for (let w = 0; w < stride; w++) if (a.alt![x + w] !== b.alt![y + w]) return false;
+  return a.bitmaps === null || B.equals(a.bitmaps[x / stride]!, b.bitmaps![y / stride]!);
 };
 
 /**
@@ -424,12 +558,13 @@ export const diffTables = (a: MappingTable, b: MappingTable): number[] => {
   const max = Math.max(a.segmentCount, b.segmentCount);
   const common = a.segmentBlocks === b.segmentBlocks ? Math.min(a.segmentCount, b.segmentCount) : 0;
   const out: number[] = [];
+  const stride = altStride(a.segmentBlocks);
   for (let ci = 0; ci * CHUNK_SIZE < common; ci++) {
     const x = a.chunks[ci]!;
     const y = b.chunks[ci]!;
     if (x === y) continue;
     const end = Math.min(CHUNK_SIZE, common - ci * CHUNK_SIZE);
-    for (let i = 0; i < end; i++) if (!sameSlot(x, y, i)) out.push(ci * CHUNK_SIZE + i);
+    for (let i = 0; i < end; i++) if (!sameSegment(x, y, i, stride)) out.push(ci * CHUNK_SIZE + i);
   }
   for (let s = common; s < max; s++) out.push(s);
   return out;

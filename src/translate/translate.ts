@@ -22,14 +22,23 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { validationError, type ValidationError } from '../errors.js';
 import {
+  ALT_HEADER,
+  altStride,
   CHUNK_BITS,
   F_ERROR,
   F_HAS_ALTERNATE,
+  F_HAS_LOCATION,
   F_INVALID,
   F_NO_WRITE,
   F_ZERO,
+  FLAG_MASK,
+  REC_WORDS,
+  SLOT_SHIFT,
+  TWO_POW_32,
   type MappingTable,
 } from '../table/table.js';
+
+const CHUNK_MASK = (1 << CHUNK_BITS) - 1;
 
 /**
  * The two operations a host request can be. The distinction matters because only writes fault
@@ -338,15 +347,18 @@ const fail = (out: PieceBuffer, segment: number, reason: number): void => {
   out.failureReason[out.failureCount++] = reason;
 };
 
-/** First offset in `from .. to-1` whose bit equals `set` (or `to`), a whole word at a time. */
-const scan = (words: Uint32Array, from: number, to: number, set: boolean): number => {
+/**
+ * First offset in `from .. to-1` whose bit equals `set` (or `to`), a whole word at a time, in the
+ * bitmap whose word 0 is `words[at]`.
+ */
+const scan = (words: Uint32Array, at: number, from: number, to: number, set: boolean): number => {
   let w = from >>> 5;
-  let word = (set ? words[w]! : ~words[w]!) & (~0 << (from & 31));
+  let word = (set ? words[at + w]! : ~words[at + w]!) & (~0 << (from & 31));
   const lastWord = (to - 1) >>> 5;
   while (word === 0) {
     if (w >= lastWord) return to;
     w++;
-    word = set ? words[w]! : ~words[w]!;
+    word = set ? words[at + w]! : ~words[at + w]!;
   }
   const k = (w << 5) + 31 - Math.clz32(word & -word);
   return k < to ? k : to;
@@ -378,47 +390,77 @@ export const translateInto = (
   const end = start + length;
   if (end > table.segmentCount * sb) return STATUS_OUT_OF_RANGE;
   const write = op === 'write';
-  const distributed = variant === 'distributed';
-  let faulted = false;
-  let errored = false;
+  const segment = Math.floor(start / sb);
+  const segmentBase = segment * sb;
+  // Most requests lie inside one segment whose blocks all go to the primary. Handling them in
+  // this small function, and everything else in `translateGeneral`, keeps the common case short.
+  if (end <= segmentBase + sb && length > 0) {
+    const rec = table.chunks[segment >>> CHUNK_BITS]!.rec;
+    const r = (segment & CHUNK_MASK) * REC_WORDS;
+    // A read of a noWrite primary is served like any other read.
+    if ((rec[r]! & (write ? FLAG_MASK : FLAG_MASK & ~F_NO_WRITE)) === F_HAS_LOCATION) {
+      out.kind[0] = KIND_PRIMARY;
+      out.marks[0] = 0;
+      out.virtualStart[0] = start;
+      out.length[0] = length;
+      out.lun[0] = rec[r + 1]!;
+      out.start[0] = rec[r + 2]! + rec[r + 3]! * TWO_POW_32 + (start - segmentBase);
+      out.count = 1;
+      return STATUS_OK;
+    }
+  }
+  return translateGeneral(table, write, variant === 'distributed', start, end, out);
+};
+
+/** Every case of {@link translateInto}, for a request already validated. */
+const translateGeneral = (table: MappingTable, write: boolean, distributed: boolean, start: number, end: number, out: PieceBuffer): TranslateStatus => {
+  const sb = table.segmentBlocks;
   let segment = Math.floor(start / sb);
   let segmentBase = segment * sb;
+  let faulted = false;
+  let errored = false;
+  const stride = altStride(sb);
   let v = start;
   while (v < end) {
+    // One record holds the flags, the primary and the alternate's slot (see table.ts).
     const chunk = table.chunks[segment >>> CHUNK_BITS]!;
-    const i = segment & ((1 << CHUNK_BITS) - 1);
-    const flags = chunk.flags[i]!;
+    const rec = chunk.rec;
+    const r = (segment & CHUNK_MASK) * REC_WORDS;
+    const head = rec[r]!;
     const segmentEnd = Math.min(end, segmentBase + sb);
-    if ((flags & F_INVALID) !== 0) {
+    if ((head & F_INVALID) !== 0) {
       faulted = true;
       fail(out, segment, REASON_INVALID);
-    } else if ((flags & F_ERROR) !== 0) {
+    } else if ((head & F_ERROR) !== 0) {
       errored = true;
       fail(out, segment, REASON_ERROR);
     } else {
+      const hasAlt = (head & F_HAS_ALTERNATE) !== 0;
+      const slot = head >>> SLOT_SHIFT;
+      const altAt = slot * stride;
       // Decision for blocks not at the alternate.
-      const alt = (flags & F_HAS_ALTERNATE) === 0 ? undefined : chunk.alternates![i];
       let kind = KIND_PRIMARY;
       let marks = 0;
-      let lun = chunk.lun[i]!;
-      let base = chunk.start[i]!;
+      let lun = rec[r + 1]!;
+      let base = rec[r + 2]! + rec[r + 3]! * TWO_POW_32;
       let reason = -1;
-      if ((flags & F_ZERO) !== 0) {
+      if ((head & F_ZERO) !== 0) {
         if (write) reason = REASON_ZERO;
         else kind = KIND_ZERO;
-      } else if (write && (flags & F_NO_WRITE) !== 0) {
-        if (distributed && alt !== undefined) {
+      } else if (write && (head & F_NO_WRITE) !== 0) {
+        if (distributed && hasAlt) {
+          const alt = chunk.alt!;
           kind = KIND_ALTERNATE;
           marks = 1;
-          lun = alt.lun;
-          base = alt.start;
+          lun = alt[altAt]!;
+          base = alt[altAt + 1]! + alt[altAt + 2]! * TWO_POW_32;
         } else {
           reason = REASON_NO_WRITE;
         }
       }
       const from = v - segmentBase;
       const to = segmentEnd - segmentBase;
-      if (alt === undefined) {
+      if (!hasAlt) {
         if (reason >= 0) {
           faulted = true;
           fail(out, segment, reason);
@@ -426,14 +468,18 @@ export const translateInto = (
       } else {
         // Alternate runs (bit set) and decision runs (bit clear) alternate; find each run's end
         // with whole-word scans.
-        const words = alt.blocks.words;
+        const alt = chunk.alt!;
+        const altLun = alt[altAt]!;
+        const altStart = alt[altAt + 1]! + alt[altAt + 2]! * TWO_POW_32;
+        const words = chunk.bitmaps === null ? alt : chunk.bitmaps[slot]!.words;
+        const at = chunk.bitmaps === null ? altAt + ALT_HEADER : 0;
         let k = from;
         let faultedHere = false;
         while (k < to) {
-          const set = ((words[k >>> 5]! >>> (k & 31)) & 1) === 1;
-          const runEnd = scan(words, k, to, !set);
+          const set = ((words[at + (k >>> 5)]! >>> (k & 31)) & 1) === 1;
+          const runEnd = scan(words, at, k, to, !set);
           if (set) {
-            if (!faulted) emit(out, KIND_ALTERNATE, 0, segmentBase + k, runEnd - k, alt.lun, alt.start + k);
+            if (!faulted) emit(out, KIND_ALTERNATE, 0, segmentBase + k, runEnd - k, altLun, altStart + k);
           } else if (reason >= 0) {
             faultedHere = true;
             break;

@@ -108,7 +108,22 @@ const bigCaseArb: fc.Arbitrary<Case> = fc
     }),
   );
 
-const caseArb: fc.Arbitrary<Case> = fc.oneof({ arbitrary: smallCaseArb, weight: 3 }, { arbitrary: bigCaseArb, weight: 1 });
+/**
+ * Segments of more than 1,024 blocks, whose alternate bitmaps are kept as shared values rather
+ * than inline in the chunk (table.ts stores the two sizes differently).
+ */
+const wideCaseArb: fc.Arbitrary<Case> = fc.constantFrom(1025, 1056, 1500).chain((sb) =>
+  fc.array(goodSpecArb(sb), { maxLength: 5 }).map((specs): Case => {
+    const table = right(createTable({ segmentBlocks: sb, entries: specs }));
+    return { table, sb, model: specs.map((s) => modelOf(s, sb)) };
+  }),
+);
+
+const caseArb: fc.Arbitrary<Case> = fc.oneof(
+  { arbitrary: smallCaseArb, weight: 3 },
+  { arbitrary: bigCaseArb, weight: 1 },
+  { arbitrary: wideCaseArb, weight: 1 },
+);
 
 // ---------------------------------------------------------------------------------------------
 // createTable

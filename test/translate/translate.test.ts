@@ -551,6 +551,15 @@ describe('translate against the reference translator', () => {
     );
   });
 
+  it('equals referenceTranslate on segments of more than 1,024 blocks (bitmaps stored apart)', () => {
+    fc.assert(
+      fc.property(tableAndRequestArb({ segmentBlocks: fc.constantFrom(1025, 1100, 2048) }), variantArb, ([table, request], variant) => {
+        expect(translate(table, request, { variant })).toStrictEqual(referenceTranslate(table, request, { variant }));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('equals referenceTranslate on physically contiguous tables (merges across segments)', () => {
     fc.assert(
       fc.property(withRequest(contiguousTableArb()), variantArb, ([table, request], variant) => {
