@@ -395,8 +395,10 @@ export const translateInto = (
   // Most requests lie inside one segment whose blocks all go to the primary. Handling them in
   // this small function, and everything else in `translateGeneral`, keeps the common case short.
   if (end <= segmentBase + sb && length > 0) {
-    const rec = table.chunks[segment >>> CHUNK_BITS]!.rec;
-    const r = (segment & CHUNK_MASK) * REC_WORDS;
+    const ci = segment >>> CHUNK_BITS;
+    const inFlat = ((table.inFlat[ci >>> 5]! >>> (ci & 31)) & 1) === 1;
+    const rec = inFlat ? table.flat! : table.chunks[ci]!.rec;
+    const r = (inFlat ? segment : segment & CHUNK_MASK) * REC_WORDS;
     // A read of a noWrite primary is served like any other read.
     if ((rec[r]! & (write ? FLAG_MASK : FLAG_MASK & ~F_NO_WRITE)) === F_HAS_LOCATION) {
       out.kind[0] = KIND_PRIMARY;

@@ -10,9 +10,11 @@ import * as B from '../../src/bitmap/bitmap.js';
 import type { EntrySpec, LunSizes } from '../../src/table/entry.js';
 import {
   CHUNK_SIZE,
+  chunkInFlat,
   createTable,
   diffTables,
   getEntry,
+  REC_WORDS,
   resizeTable,
   setEntries,
   setEntry,
@@ -66,6 +68,25 @@ const expectMatches = (t: MappingTable, sb: number, model: ReadonlyArray<MEntry>
     n++;
   }
   expect(n).toBe(model.length);
+};
+
+/**
+ * The flat record array is used exactly for chunks whose records are the view of it at their own
+ * offset, and is dropped once no chunk uses it (translation reads it instead of the chunk).
+ */
+const expectFlatConsistent = (t: MappingTable): void => {
+  let used = 0;
+  t.chunks.forEach((c, ci) => {
+    if (!chunkInFlat(t, ci)) {
+      if (t.flat !== null) expect(c.rec.buffer, `chunk ${ci} is not in the flat array`).not.toBe(t.flat.buffer);
+      return;
+    }
+    used++;
+    expect(t.flat).not.toBeNull();
+    expect(c.rec.buffer).toBe(t.flat!.buffer);
+    expect(c.rec.byteOffset).toBe(t.flat!.byteOffset + ci * CHUNK_SIZE * REC_WORDS * 4);
+  });
+  if (used === 0) expect(t.flat).toBeNull();
 };
 
 /** Chunks are unchanged unless some entry inside them changed. */
@@ -540,6 +561,7 @@ describe('setEntry / setEntries', () => {
             { table: c.table, model: c.model, generation: c.table.generation },
           ];
           let cur = versions[0]!;
+          expectFlatConsistent(c.table);
           for (const op of ops) {
             const want = expectOp(count, c.sb, cur.model, op);
             const result = runOp(cur.table, op);
@@ -555,6 +577,7 @@ describe('setEntry / setEntries', () => {
             expect(next).not.toBe(cur.table);
             expect(next.generation).toBe(op.generation === undefined ? cur.generation + 1 : op.generation);
             expectSharing(cur.table, next, want.touched, want.changed);
+            expectFlatConsistent(next);
             // its entries are checked with every other version's below
             cur = { table: next, model: want.model, generation: next.generation };
             versions.push(cur);
@@ -710,6 +733,7 @@ describe('resizeTable', () => {
             expect(t.chunks.length).toBe(Math.ceil(n / CHUNK_SIZE));
             const whole = Math.floor(Math.min(n, c.model.length) / CHUNK_SIZE);
             for (let ci = 0; ci < whole; ci++) expect(t.chunks[ci]).toBe(c.table.chunks[ci]);
+            expectFlatConsistent(t);
             if (n === c.model.length) for (let ci = 0; ci < t.chunks.length; ci++) expect(t.chunks[ci]).toBe(c.table.chunks[ci]);
           }
           expectMatches(c.table, c.sb, c.model);

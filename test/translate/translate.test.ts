@@ -10,7 +10,7 @@ import type { Bitmap } from '../../src/bitmap/bitmap.js';
 import * as B from '../../src/bitmap/bitmap.js';
 import { show } from '../../src/errors.js';
 import type { EntrySpec } from '../../src/table/entry.js';
-import { createTable, getEntry, type MappingTable } from '../../src/table/table.js';
+import { CHUNK_SIZE, createTable, getEntry, setEntries, type MappingTable } from '../../src/table/table.js';
 import { bitmapArb, entrySpecArb, layoutTableArb, requestArb, tableAndRequestArb } from '../../src/testing/arbitraries.js';
 import { referenceBlockDecision, referenceTranslate } from '../../src/testing/reference.js';
 import {
@@ -29,6 +29,7 @@ import {
   translateInto,
   type FaultReason,
   type IoRequest,
+  type Op,
   type Piece,
   type TranslateFailure,
   type Variant,
@@ -554,6 +555,53 @@ describe('translate against the reference translator', () => {
   it('equals referenceTranslate on segments of more than 1,024 blocks (bitmaps stored apart)', () => {
     fc.assert(
       fc.property(tableAndRequestArb({ segmentBlocks: fc.constantFrom(1025, 1100, 2048) }), variantArb, ([table, request], variant) => {
+        expect(translate(table, request, { variant })).toStrictEqual(referenceTranslate(table, request, { variant }));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('equals referenceTranslate on updated tables of several chunks (records in and out of the flat array)', () => {
+    const updatedArb = fc
+      .tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: CHUNK_SIZE + 1, max: 3 * CHUNK_SIZE }))
+      .chain(([sb, count]) =>
+        fc.tuple(
+          fc.constant(sb),
+          fc.constant(count),
+          // Mostly plain segments, which translation handles on its short path.
+          fc.oneof(
+            { arbitrary: fc.record({ location: fc.record({ lun: fc.constantFrom(1, 2), start: fc.nat(1000) }) }), weight: 3 },
+            { arbitrary: entrySpecArb(sb), weight: 1 },
+          ),
+          fc.array(fc.record({ segment: fc.nat(count - 1), entry: entrySpecArb(sb) }), { maxLength: 6 }),
+        ),
+      )
+      .map(([sb, count, fill, updates]) => {
+        // Each segment's primary at its own place, so that reading the wrong record shows.
+        const at = (s: number): EntrySpec =>
+          fill.location == null ? fill : { ...fill, location: { lun: fill.location.lun, start: fill.location.start + s * sb } };
+        const built = createTable({ segmentBlocks: sb, segmentCount: count, entries: at });
+        if (E.isLeft(built)) throw new Error('entrySpecArb gave an invalid entry');
+        const updated = setEntries(built.right, updates);
+        if (E.isLeft(updated)) throw new Error('entrySpecArb gave an invalid entry');
+        return { table: updated.right, touched: updates.map((u) => u.segment) };
+      })
+      .chain(({ table, touched }) =>
+        // Requests start in or next to an updated segment, or anywhere.
+        fc
+          .tuple(fc.constantFrom(...touched, -1), fc.integer({ min: -8, max: 8 }), fc.integer({ min: 0, max: 3 * table.segmentBlocks }))
+          .chain(([segment, shift, length]) => {
+            const disk = table.segmentCount * table.segmentBlocks;
+            const startArb = segment < 0 ? fc.nat(disk - 1) : fc.constant(Math.max(0, segment * table.segmentBlocks + shift));
+            return startArb.map((start): [MappingTable, IoRequest] => [
+              table,
+              { op: 'write', start: Math.min(start, disk), length: Math.min(length, disk - Math.min(start, disk)) },
+            ]);
+          })
+          .chain(([t, r]) => fc.constantFrom<Op>('read', 'write').map((op): [MappingTable, IoRequest] => [t, { ...r, op }])),
+      );
+    fc.assert(
+      fc.property(updatedArb, variantArb, ([table, request], variant) => {
         expect(translate(table, request, { variant })).toStrictEqual(referenceTranslate(table, request, { variant }));
       }),
       { numRuns: 300 },
