@@ -425,9 +425,11 @@ const translateGeneral = (table: MappingTable, write: boolean, distributed: bool
   let v = start;
   while (v < end) {
     // One record holds the flags, the primary and the alternate's slot (see table.ts).
-    const chunk = table.chunks[segment >>> CHUNK_BITS]!;
-    const rec = chunk.rec;
-    const r = (segment & CHUNK_MASK) * REC_WORDS;
+    const ci = segment >>> CHUNK_BITS;
+    const chunk = table.chunks[ci]!; // only dereferenced for alternates
+    const inFlat = ((table.inFlat[ci >>> 5]! >>> (ci & 31)) & 1) === 1;
+    const rec = inFlat ? table.flat! : chunk.rec;
+    const r = (inFlat ? segment : segment & CHUNK_MASK) * REC_WORDS;
     const head = rec[r]!;
     const segmentEnd = Math.min(end, segmentBase + sb);
     if ((head & F_INVALID) !== 0) {
