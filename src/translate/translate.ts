@@ -542,17 +542,21 @@ const requestErrors = (request: IoRequest): ValidationError[] => {
  * if (translateInto(table, 'read', 0, 8, buf) === STATUS_OK) console.log(piecesOf(buf));
  */
 export const piecesOf = (out: PieceBuffer): Piece[] => {
+  // Most requests have one piece: an array literal of it is allocated at its final size.
+  if (out.count === 1) return [pieceAt(out, 0)];
   const pieces: Piece[] = [];
-  for (let i = 0; i < out.count; i++) {
-    const kind = out.kind[i]!;
-    const virtualStart = out.virtualStart[i]!;
-    const length = out.length[i]!;
-    // Literal objects of a fixed shape: spreading a shared base is several times slower.
-    if (kind === KIND_ZERO) pieces.push({ kind: 'zero', virtualStart, length });
-    else if (out.marks[i] === 1) pieces.push({ kind: 'alternate', virtualStart, length, lun: out.lun[i]!, start: out.start[i]!, marksAlternate: true });
-    else pieces.push({ kind: kind === KIND_PRIMARY ? 'primary' : 'alternate', virtualStart, length, lun: out.lun[i]!, start: out.start[i]! });
-  }
+  for (let i = 0; i < out.count; i++) pieces.push(pieceAt(out, i));
   return pieces;
+};
+
+const pieceAt = (out: PieceBuffer, i: number): Piece => {
+  const kind = out.kind[i]!;
+  const virtualStart = out.virtualStart[i]!;
+  const length = out.length[i]!;
+  // Literal objects of a fixed shape: spreading a shared base is several times slower.
+  if (kind === KIND_ZERO) return { kind: 'zero', virtualStart, length };
+  if (out.marks[i] === 1) return { kind: 'alternate', virtualStart, length, lun: out.lun[i]!, start: out.start[i]!, marksAlternate: true };
+  return { kind: kind === KIND_PRIMARY ? 'primary' : 'alternate', virtualStart, length, lun: out.lun[i]!, start: out.start[i]! };
 };
 
 /**
