@@ -1,10 +1,13 @@
 /**
  * Mapping tables: one entry per segment, persistent and structure-sharing.
  *
- * Entries live in chunks of {@link CHUNK_SIZE} segments, each a handful of typed-array columns
- * (qcow2's L2 tables); the table holds the list of chunks (its L1). Updating an entry copies one
- * chunk and the chunk list, never the whole table, and an updated table shares every untouched
- * chunk with its predecessor, which also lets `diffTables` skip shared chunks outright.
+ * Entries live in chunks of {@link CHUNK_SIZE} segments (qcow2's L2 tables): one 16-byte record
+ * per segment in a typed array, plus packed slots for the alternates of the segments that have
+ * one. The table holds the list of chunks (its L1). Updating an entry copies one chunk and the
+ * chunk list, never the whole table, and an updated table shares every untouched chunk with its
+ * predecessor, which also lets `diffTables` skip shared chunks outright. A table also keeps the
+ * records it was built with in one array, which translation reads directly while a chunk has not
+ * been replaced (see `flat`).
  */
 import * as E from 'fp-ts/lib/Either.js';
 import * as B from '../bitmap/bitmap.js';
@@ -15,7 +18,8 @@ import { validateEntry, type Alternate, type EntrySpec, type LunSizes, type Mapp
 /** log2 of the number of segments per chunk. */
 export const CHUNK_BITS = 10;
 /**
- * Segments per chunk: an update copies about 13 bytes times this, plus the chunk list. Useful to
+ * Segments per chunk: an update copies 16 bytes times this (plus the chunk's alternates, if it has
+ * any) and the chunk list. Useful to
  * estimate what a change costs and how much two table versions share.
  *
  * @example
