@@ -382,36 +382,40 @@ export const translateInto = (
   out: PieceBuffer,
   variant: Variant = 'centralized',
 ): TranslateStatus => {
+  // Kept under V8's inlining limit (460 bytes of bytecode) so that a caller's loop absorbs it:
+  // the rare cases live in translateGeneral, the rest in small helpers.
   out.count = 0;
   out.failureCount = 0;
-  if (!(Number.isSafeInteger(start) && start >= 0 && Number.isSafeInteger(length) && length >= 0) || (op !== 'read' && op !== 'write'))
-    return STATUS_INVALID_REQUEST;
+  if (!isRequest(op, start, length)) return STATUS_INVALID_REQUEST;
   const sb = table.segmentBlocks;
   const end = start + length;
   if (end > table.segmentCount * sb) return STATUS_OUT_OF_RANGE;
-  const write = op === 'write';
   const segment = Math.floor(start / sb);
-  const segmentBase = segment * sb;
-  // Most requests lie inside one segment whose blocks all go to the primary. Handling them in
-  // this small function, and everything else in `translateGeneral`, keeps the common case short.
-  if (end <= segmentBase + sb && length > 0) {
+  // Most requests lie inside one segment whose blocks all go to the primary.
+  if (end <= (segment + 1) * sb && length > 0) {
     const ci = segment >>> CHUNK_BITS;
     const inFlat = ((table.inFlat[ci >>> 5]! >>> (ci & 31)) & 1) === 1;
     const rec = inFlat ? table.flat! : table.chunks[ci]!.rec;
     const r = (inFlat ? segment : segment & CHUNK_MASK) * REC_WORDS;
     // A read of a noWrite primary is served like any other read.
-    if ((rec[r]! & (write ? FLAG_MASK : FLAG_MASK & ~F_NO_WRITE)) === F_HAS_LOCATION) {
-      out.kind[0] = KIND_PRIMARY;
-      out.marks[0] = 0;
-      out.virtualStart[0] = start;
-      out.length[0] = length;
-      out.lun[0] = rec[r + 1]!;
-      out.start[0] = rec[r + 2]! + rec[r + 3]! * TWO_POW_32 + (start - segmentBase);
-      out.count = 1;
-      return STATUS_OK;
-    }
+    if ((rec[r]! & (op === 'write' ? FLAG_MASK : FLAG_MASK & ~F_NO_WRITE)) === F_HAS_LOCATION)
+      return onePrimaryPiece(out, start, length, rec[r + 1]!, rec[r + 2]! + rec[r + 3]! * TWO_POW_32 + (start - segment * sb));
   }
-  return translateGeneral(table, write, variant === 'distributed', start, end, out);
+  return translateGeneral(table, op === 'write', variant === 'distributed', start, end, out);
+};
+
+const isRequest = (op: Op, start: number, length: number): boolean =>
+  Number.isSafeInteger(start) && start >= 0 && Number.isSafeInteger(length) && length >= 0 && (op === 'read' || op === 'write');
+
+const onePrimaryPiece = (out: PieceBuffer, virtualStart: number, length: number, lun: number, start: number): TranslateStatus => {
+  out.kind[0] = KIND_PRIMARY;
+  out.marks[0] = 0;
+  out.virtualStart[0] = virtualStart;
+  out.length[0] = length;
+  out.lun[0] = lun;
+  out.start[0] = start;
+  out.count = 1;
+  return STATUS_OK;
 };
 
 /** Every case of {@link translateInto}, for a request already validated. */
