@@ -16,7 +16,7 @@ import { checkBlockNumber, validationError, type ValidationError } from '../erro
 import { validateEntry, type Alternate, type EntrySpec, type LunSizes, type MappingEntry } from './entry.js';
 
 /** log2 of the number of segments per chunk. */
-export const CHUNK_BITS = 10;
+export const CHUNK_BITS = 8;
 /**
  * Segments per chunk: an update copies 16 bytes times this (plus the chunk's alternates, if it has
  * any) and the chunk list. Useful to
