@@ -90,7 +90,7 @@ export const lunSize = (sizes: LunSizes, lun: number): number | undefined =>
   sizes instanceof Map ? sizes.get(lun) : (sizes as Readonly<Record<number, number>>)[lun];
 
 /**
- * Largest LUN id: tables and translation results keep LUN ids in 32-bit columns.
+ * Largest LUN id: table records and translation results keep LUN ids in 32-bit words.
  *
  * @example
  * createTable({ segmentBlocks: 8, entries: [{ location: { lun: MAX_LUN + 1, start: 0 } }] })

@@ -19,8 +19,9 @@ import { validateEntry, type Alternate, type EntrySpec, type LunSizes, type Mapp
 export const CHUNK_BITS = 8;
 /**
  * Segments per chunk: an update copies 16 bytes times this (plus the chunk's alternates, if it has
- * any) and the chunk list. Useful to
- * estimate what a change costs and how much two table versions share.
+ * any), the chunk list (one pointer per chunk) and, while the chunk is still in the table's
+ * built-in record array, a bit set of one bit per chunk. Useful to estimate what a change costs
+ * and how much two table versions share.
  *
  * @example
  * Math.ceil(table.segmentCount / CHUNK_SIZE) // chunks in the table; a one-entry update copies one
@@ -36,9 +37,15 @@ export const F_ERROR = 8;
 export const F_HAS_LOCATION = 16;
 /** @internal Set when the segment has an alternate, so translation loads the alternate only then. */
 export const F_HAS_ALTERNATE = 32;
+/**
+ * Set only inside a chunk being built: the segment lost its alternate in this batch and its slot
+ * number is kept, so that giving it an alternate again reuses the slot (slot numbers then stay
+ * below twice the chunk size however long the batch). `freeze` clears it.
+ */
+const F_SLOT_KEPT = 64;
 
 /**
- * @internal A segment's record is {@link REC_WORDS} words of its chunk's `rec` column, so that one
+ * @internal A segment's record is {@link REC_WORDS} words of its chunk's `rec` array, so that one
  * cache line holds everything translation needs about four segments:
  *
  *   rec[4i]     flags (low byte) | alternate slot << SLOT_SHIFT
@@ -104,7 +111,8 @@ export interface MappingTable {
    * `s * REC_WORDS` while bit `s >>> CHUNK_BITS` of `inFlat` is set (that chunk's `rec` is a view
    * of this array). Translation indexes it directly, because going through a chunk object and
    * its own typed array costs two more dependent loads, and at a million segments those miss
-   * the cache: about half of a translation's time.
+   * the cache: about half of a translation's time. The array lives as long as any version still
+   * has a chunk in it, so a table shrunk to a small part of what it was built with keeps it.
    */
   readonly flat: Uint32Array | null;
   /** @internal One bit per chunk: set while the chunk's records are still in `flat`. */
@@ -235,13 +243,15 @@ const writeEntry = (c: MutableChunk, i: number, e: MappingEntry): void => {
   const r = i * REC_WORDS;
   const head = c.rec[r]!;
   let slot = (head & F_HAS_ALTERNATE) !== 0 ? head >>> SLOT_SHIFT : -1;
+  let kept = -1; // the slot this segment gave up earlier in the batch
   if (e.alternate !== null) {
     // Most updates leave the alternate as it was: then the slots need not be copied.
-    if (slot < 0) slot = newSlot(c);
+    if (slot < 0) slot = (head & F_SLOT_KEPT) !== 0 ? head >>> SLOT_SHIFT : newSlot(c);
     else if (!slotHolds(c.alt!, c.bitmaps, c.stride, slot, e.alternate)) ownAlternates(c);
     if (c.ownsAlternates) writeSlot(c, slot, e.alternate);
-  } else if (slot >= 0) {
+  } else if (slot >= 0 || (head & F_SLOT_KEPT) !== 0) {
     ownAlternates(c); // the slot is abandoned, and dropped when the chunk is frozen
+    kept = head >>> SLOT_SHIFT;
     slot = -1;
   }
   const flags =
@@ -250,8 +260,8 @@ const writeEntry = (c: MutableChunk, i: number, e: MappingEntry): void => {
     (e.zero ? F_ZERO : 0) |
     (e.error ? F_ERROR : 0) |
     (e.location !== null ? F_HAS_LOCATION : 0) |
-    (slot >= 0 ? F_HAS_ALTERNATE : 0);
-  c.rec[r] = (flags | (slot >= 0 ? slot << SLOT_SHIFT : 0)) >>> 0;
+    (slot >= 0 ? F_HAS_ALTERNATE : kept >= 0 ? F_SLOT_KEPT : 0);
+  c.rec[r] = (flags | (slot >= 0 ? slot << SLOT_SHIFT : kept >= 0 ? kept << SLOT_SHIFT : 0)) >>> 0;
   const start = e.location?.start ?? 0;
   c.rec[r + 1] = e.location?.lun ?? 0;
   c.rec[r + 2] = start >>> 0;
@@ -266,7 +276,11 @@ const freeze = (c: MutableChunk): Chunk => {
   if (!c.ownsAlternates || c.alt === null) return { size: c.size, rec: c.rec, alt: c.alt, bitmaps: c.bitmaps };
   const { rec, stride } = c;
   let live = 0;
-  for (let r = 0; r < rec.length; r += REC_WORDS) if ((rec[r]! & F_HAS_ALTERNATE) !== 0) live++;
+  for (let r = 0; r < rec.length; r += REC_WORDS) {
+    const head = rec[r]!;
+    if ((head & F_HAS_ALTERNATE) !== 0) live++;
+    else if ((head & F_SLOT_KEPT) !== 0) rec[r] = head & FLAG_MASK & ~F_SLOT_KEPT;
+  }
   if (live === 0) return { size: c.size, rec, alt: null, bitmaps: null };
   const alt = new Uint32Array(live * stride);
   const bitmaps: Bitmap[] | null = c.inline ? null : [];

@@ -430,7 +430,7 @@ const translateGeneral = (table: MappingTable, write: boolean, distributed: bool
   while (v < end) {
     // One record holds the flags, the primary and the alternate's slot (see table.ts).
     const ci = segment >>> CHUNK_BITS;
-    const chunk = table.chunks[ci]!; // only dereferenced for alternates
+    const chunk = table.chunks[ci]!; // dereferenced only for alternates and chunks outside `flat`
     const inFlat = ((table.inFlat[ci >>> 5]! >>> (ci & 31)) & 1) === 1;
     const rec = inFlat ? table.flat! : chunk.rec;
     const r = (inFlat ? segment : segment & CHUNK_MASK) * REC_WORDS;

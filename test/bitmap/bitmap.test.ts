@@ -955,6 +955,33 @@ describe('forEachRun', () => {
     );
   });
 
+  it('matches a per-bit model on bitmaps of long runs (whole words of equal bits are skipped)', () => {
+    // Bits drawn one by one almost never fill a word; runs of up to 100 bits do, so the word
+    // skipping of the run iteration is exercised from both values.
+    const runsArb = fc.array(fc.record({ set: fc.boolean(), length: fc.integer({ min: 1, max: 100 }) }), { minLength: 1, maxLength: 12 });
+    fc.assert(
+      fc.property(
+        runsArb.chain((parts) => {
+          const bits = parts.flatMap((p) => Array.from({ length: p.length }, () => p.set));
+          return fc.tuple(fc.constant(bits), fc.nat(bits.length - 1).chain((start) => fc.tuple(fc.constant(start), fc.nat(bits.length - start))));
+        }),
+        ([bits, [start, length]]) => {
+          const b = right(B.fromOffsets(bits.length, bits.flatMap((x, k) => (x ? [k] : []))));
+          const seen: { start: number; length: number; set: boolean }[] = [];
+          right(B.forEachRun(b, (s, l, set) => seen.push({ start: s, length: l, set }), start, length));
+          const expected: { start: number; length: number; set: boolean }[] = [];
+          for (let k = start; k < start + length; k++) {
+            const last = expected[expected.length - 1];
+            if (last !== undefined && last.set === bits[k]) last.length++;
+            else expected.push({ start: k, length: 1, set: bits[k]! });
+          }
+          expect(seen).toEqual(expected);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('rejects a range outside the bitmap', () => {
     const b = right(B.empty(10));
     expect(E.isLeft(B.forEachRun(b, () => {}, 5, 6))).toBe(true);

@@ -619,6 +619,31 @@ describe('setEntry / setEntries', () => {
     );
   });
 
+  it('keeps alternates right when one batch takes them away from and gives them back to segments many times', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }).chain((sb) =>
+          fc.tuple(
+            fc.constant(sb),
+            fc.array(fc.record({ segment: fc.nat(3), entry: goodSpecArb(sb) }), { minLength: 1, maxLength: 300 }),
+          ),
+        ),
+        ([sb, updates]) => {
+          const table = right(createTable({ segmentBlocks: sb, segmentCount: 4, entries: () => ({ zero: true }) }));
+          const next = right(setEntries(table, updates));
+          const model: MEntry[] = Array.from({ length: 4 }, () => modelOf({ zero: true }, sb));
+          for (const u of updates) model[u.segment] = modelOf(u.entry, sb);
+          expectMatches(next, sb, model);
+          // Slots are packed when the chunk is shared: one per segment with an alternate.
+          const withAlternate = model.filter((e) => e.alternate !== null).length;
+          const alt = next.chunks[0]!.alt;
+          expect(alt === null ? 0 : alt.length).toBe(withAlternate * (3 + Math.ceil(sb / 32)));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('lets the later update of a segment in one batch win', () => {
     fc.assert(
       fc.property(

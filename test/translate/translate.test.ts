@@ -10,7 +10,7 @@ import type { Bitmap } from '../../src/bitmap/bitmap.js';
 import * as B from '../../src/bitmap/bitmap.js';
 import { show } from '../../src/errors.js';
 import type { EntrySpec } from '../../src/table/entry.js';
-import { CHUNK_SIZE, createTable, getEntry, setEntries, type MappingTable } from '../../src/table/table.js';
+import { CHUNK_SIZE, createTable, getEntry, resizeTable, setEntries, type MappingTable } from '../../src/table/table.js';
 import { bitmapArb, entrySpecArb, layoutTableArb, requestArb, tableAndRequestArb } from '../../src/testing/arbitraries.js';
 import { referenceBlockDecision, referenceTranslate } from '../../src/testing/reference.js';
 import {
@@ -561,30 +561,44 @@ describe('translate against the reference translator', () => {
     );
   });
 
-  it('equals referenceTranslate on updated tables of several chunks (records in and out of the flat array)', () => {
+  it('equals referenceTranslate on updated and resized tables of several chunks (records in and out of the flat array)', () => {
+    const MAX_LUN = 2 ** 32 - 1;
     const updatedArb = fc
-      .tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: CHUNK_SIZE + 1, max: 3 * CHUNK_SIZE }))
-      .chain(([sb, count]) =>
+      .tuple(
+        fc.oneof({ arbitrary: fc.integer({ min: 1, max: 6 }), weight: 4 }, { arbitrary: fc.constantFrom(1025, 1100), weight: 1 }),
+        fc.integer({ min: CHUNK_SIZE + 1, max: 3 * CHUNK_SIZE }),
+        // Starts whose high 32 bits matter, up to the largest extent end allowed.
+        fc.constantFrom(0, 2 ** 32 - 500, 2 ** 40, 2 ** 53 - 2 ** 22),
+      )
+      .chain(([sb, count, base]) =>
         fc.tuple(
           fc.constant(sb),
           fc.constant(count),
+          fc.constant(base),
           // Mostly plain segments, which translation handles on its short path.
           fc.oneof(
-            { arbitrary: fc.record({ location: fc.record({ lun: fc.constantFrom(1, 2), start: fc.nat(1000) }) }), weight: 3 },
-            { arbitrary: entrySpecArb(sb), weight: 1 },
+            { arbitrary: fc.record({ location: fc.record({ lun: fc.constantFrom(1, MAX_LUN), start: fc.nat(1000) }) }), weight: 3 },
+            { arbitrary: entrySpecArb(sb, { luns: [0, 2, MAX_LUN], maxStart: 1000 }), weight: 1 },
           ),
-          fc.array(fc.record({ segment: fc.nat(count - 1), entry: entrySpecArb(sb) }), { maxLength: 6 }),
+          fc.array(
+            fc.record({ segment: fc.nat(count - 1), entry: entrySpecArb(sb, { luns: [0, 2, MAX_LUN], maxStart: 2 ** 53 - 1 - 2 * sb }) }),
+            { maxLength: 6 },
+          ),
+          fc.option(fc.integer({ min: 1, max: 3 * CHUNK_SIZE }), { nil: undefined }),
         ),
       )
-      .map(([sb, count, fill, updates]) => {
+      .map(([sb, count, base, fill, updates, resizeTo]) => {
         // Each segment's primary at its own place, so that reading the wrong record shows.
         const at = (s: number): EntrySpec =>
-          fill.location == null ? fill : { ...fill, location: { lun: fill.location.lun, start: fill.location.start + s * sb } };
+          fill.location == null ? fill : { ...fill, location: { lun: fill.location.lun, start: base + fill.location.start + s * sb } };
         const built = createTable({ segmentBlocks: sb, segmentCount: count, entries: at });
-        if (E.isLeft(built)) throw new Error('entrySpecArb gave an invalid entry');
+        if (E.isLeft(built)) throw new Error(`the test built an invalid table: ${show(built.left)}`);
         const updated = setEntries(built.right, updates);
-        if (E.isLeft(updated)) throw new Error('entrySpecArb gave an invalid entry');
-        return { table: updated.right, touched: updates.map((u) => u.segment) };
+        if (E.isLeft(updated)) throw new Error(`the test made an invalid update: ${show(updated.left)}`);
+        const resized = resizeTo === undefined ? updated : resizeTable(updated.right, resizeTo, at(count));
+        if (E.isLeft(resized)) throw new Error(`the test made an invalid resize: ${show(resized.left)}`);
+        const table = resized.right;
+        return { table, touched: updates.map((u) => u.segment).filter((s) => s < table.segmentCount) };
       })
       .chain(({ table, touched }) =>
         // Requests start in or next to an updated segment, or anywhere.
