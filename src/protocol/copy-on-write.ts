@@ -70,31 +70,27 @@ export class CowMap<K, V> {
 }
 
 /**
- * A map of records that a step edits in place: `edit(key)` hands out a private copy of the
- * record (made by `thaw` on first edit, then the same copy for the rest of the step), and
- * `result()` turns every edited copy back into a record with `freeze`. Reads through `peek` see
- * the edited copy when there is one.
+ * A map of records that a step edits in place: `get(key)` hands out a private copy of the
+ * record (made by `thaw` on first use, then the same copy for the rest of the step), and
+ * `result()` turns every copy back into a record with `freeze`, which returns the record it was
+ * thawed from when nothing in it changed. `peek` reads without copying.
  *
  * @example
- * const jobs = new CowRecords(state.jobs, (j) => ({ ...j }), (j) => j);
- * jobs.edit(7)!.phase = { kind: 'waiting' };
+ * const jobs = new CowRecords(state.jobs, (j) => ({ ...j }), (j, base) => j);
+ * jobs.get(7)!.phase = { kind: 'waiting' };
  * const next = jobs.result();
  */
 export class CowRecords<K, V, D> {
   private readonly base: ReadonlyMap<K, V>;
-  /** Edited copies, and keys set to new records or deleted (undefined) in this step. */
+  /** Private copies, and keys given new records or deleted (undefined) in this step. */
   private readonly drafts = new Map<K, D | undefined>();
 
   constructor(
     base: ReadonlyMap<K, V>,
     private readonly thaw: (value: V) => D,
-    private readonly freeze: (draft: D) => V,
+    private readonly freeze: (draft: D, base: V | undefined) => V,
   ) {
     this.base = base;
-  }
-
-  get changed(): boolean {
-    return this.drafts.size > 0;
   }
 
   has(key: K): boolean {
@@ -111,13 +107,13 @@ export class CowRecords<K, V, D> {
     return n;
   }
 
-  /** The record as it is now, without copying it: an edited copy, or the record of the base. */
+  /** The record as it is now, without copying it: the private copy, or the record of the base. */
   peek(key: K): V | D | undefined {
     return this.drafts.has(key) ? this.drafts.get(key) : this.base.get(key);
   }
 
   /** The record for editing: a private copy, made on first use in this step. */
-  edit(key: K): D | undefined {
+  get(key: K): D | undefined {
     if (this.drafts.has(key)) return this.drafts.get(key);
     const value = this.base.get(key);
     if (value === undefined) return undefined;
@@ -126,7 +122,7 @@ export class CowRecords<K, V, D> {
     return draft;
   }
 
-  /** Puts a new record under `key` (already private to this step) and returns it. */
+  /** Puts a record that is already private to this step under `key`, and returns it. */
   put(key: K, draft: D): D {
     this.drafts.set(key, draft);
     return draft;
@@ -145,19 +141,35 @@ export class CowRecords<K, V, D> {
     return out;
   }
 
-  /** Every key and current record (edited copy or base record), in the order of `keys()`. */
-  entries(): Array<readonly [K, V | D]> {
-    return this.keys().map((k) => [k, this.peek(k)!] as const);
-  }
-
-  /** The map to hand back in the next state: the base itself when nothing was edited. */
+  /** The map to hand back in the next state: the base itself when no record changed. */
   result(): ReadonlyMap<K, V> {
-    if (this.drafts.size === 0) return this.base;
-    const next = new Map(this.base);
+    let changes: Array<readonly [K, V | undefined]> | null = null;
     for (const [k, d] of this.drafts) {
-      if (d === undefined) next.delete(k);
-      else next.set(k, this.freeze(d));
+      const before = this.base.get(k);
+      const after = d === undefined ? undefined : this.freeze(d, before);
+      if (after === before && (after !== undefined || !this.base.has(k))) continue;
+      (changes ??= []).push([k, after]);
+    }
+    if (changes === null) return this.base;
+    const next = new Map(this.base);
+    for (const [k, v] of changes) {
+      if (v === undefined) next.delete(k);
+      else next.set(k, v);
     }
     return next;
   }
 }
+
+/**
+ * True when `a` and `b` have the same own fields with identical values: a record thawed and
+ * frozen again without a change can then hand back the original.
+ *
+ * @example
+ * sameFields({ a: 1 }, { a: 1 }) // true
+ */
+export const sameFields = (a: object, b: object): boolean => {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if ((a as Record<string, unknown>)[k] !== (b as Record<string, unknown>)[k]) return false;
+  return true;
+};
