@@ -60,6 +60,8 @@ import { thawAgent, thawDisk, Working, type AgentDraft, type DiskDraft, type Job
 type S = Working;
 type Out = ControllerCommand[];
 type DJob = JobDraft;
+/** A disk read without copying it: as it was when the step began, or as edited so far. */
+type DiskView = DiskState | DiskDraft;
 
 /**
  * A controller with no disks, waiting for its `restored` event. `allocator` describes the free
@@ -115,7 +117,7 @@ const unwrap = <A>(e: E.Either<unknown, A>, what: string): A => {
 
 const segmentExtent = (table: MappingTable, x: { lun: number; start: number }): Extent => ({ lun: x.lun, start: x.start, length: table.segmentBlocks });
 
-const lastChangeOf = (d: DiskDraft, segment: number): number => d.lastChange.get(segment) ?? d.baseline;
+const lastChangeOf = (d: DiskView, segment: number): number => d.lastChange.get(segment) ?? d.baseline;
 
 /**
  * Every job as it was when the step began (jobs added since: as they are now), without copying
@@ -349,7 +351,7 @@ const malformed = (m: AgentMessage): string | null => {
 };
 
 /** The part of a fault's range outside its segment (or the disk), if any. */
-const outsideSegment = (d: DiskDraft, m: { segment: number; start: number; length: number }): string | null => {
+const outsideSegment = (d: DiskView, m: { segment: number; start: number; length: number }): string | null => {
   if (m.segment < 0) return null;
   const t = d.working as MappingTable;
   const first = m.segment * t.segmentBlocks;
@@ -365,7 +367,7 @@ const onMessage = (s: S, out: Out, m: AgentMessage): void => {
   if (v === undefined) return void out.push({ type: 'refused', message: m, why: `unknown agent ${m.agent}` });
   if (m.epoch < v.epoch) return void out.push({ type: 'refused', message: m, why: `stale epoch ${m.epoch} < ${v.epoch}` });
   if (m.epoch > v.epoch) newLife(s, out, m.agent, m.epoch);
-  const d = s.disks.get(m.disk);
+  const d = s.disks.peek(m.disk);
   switch (m.type) {
     case 'ioFault':
     case 'markBits': {
@@ -385,7 +387,11 @@ const onMessage = (s: S, out: Out, m: AgentMessage): void => {
       s.jobs.put(id, job);
       s.faultIndex.set(key, id);
       if (m.segment < 0) return startJob(s, out, id); // no copy at all: nothing to lock
-      if (d!.frozenBy !== null) return void (d!.held = [...d!.held, id]);
+      if (d!.frozenBy !== null) {
+        const edited = s.disks.get(m.disk)!;
+        edited.held = [...edited.held, id];
+        return;
+      }
       return acquire(s, out, id);
     }
     case 'tableAck': {
@@ -406,7 +412,7 @@ const onMessage = (s: S, out: Out, m: AgentMessage): void => {
       return;
     }
     case 'dropped': {
-      if (d !== undefined) d.dropping = d.dropping.filter((a) => a !== m.agent);
+      if (d !== undefined) s.disks.get(m.disk)!.dropping = d.dropping.filter((a) => a !== m.agent);
       v.copies.delete(m.disk);
       return recheckDisk(s, out, m.disk);
     }
@@ -482,7 +488,7 @@ const startJob = (s: S, out: Out, id: number): void => {
     case 'mark':
       return startMark(s, out, job);
     case 'settle':
-      return toSync(s, out, job, lastChangeOf(s.disks.get(job.disk)!, job.segment));
+      return toSync(s, out, job, lastChangeOf(s.disks.peek(job.disk)!, job.segment));
     case 'migrate':
       return startMigrate(s, out, job);
     case 'markError':
@@ -504,7 +510,7 @@ const stale = (s: S, job: FaultJob | MarkJob): boolean => (peekView(s, job.agent
 
 const startFault = (s: S, out: Out, job: Mutable<FaultJob>): void => {
   if (stale(s, job)) return end(s, out, job, 'abandoned', 'the agent restarted');
-  const d = s.disks.get(job.disk)!;
+  const d = s.disks.peek(job.disk)!;
   if (job.segment < 0) return toSync(s, out, job, d.committed.generation);
   if (job.generation < lastChangeOf(d, job.segment)) return toSync(s, out, job, lastChangeOf(d, job.segment));
   const status = translateInto(d.working, job.op, job.start, job.length, scratch, s.config.variant);
@@ -521,7 +527,7 @@ const scratch = /* @__PURE__ */ new PieceBuffer(8);
 
 const startMark = (s: S, out: Out, job: Mutable<MarkJob>): void => {
   if (stale(s, job)) return end(s, out, job, 'abandoned', 'the agent restarted');
-  const d = s.disks.get(job.disk)!;
+  const d = s.disks.peek(job.disk)!;
   const last = lastChangeOf(d, job.segment);
   if (job.generation < last) return toSync(s, out, job, last); // the data may have been overwritten: write again
   const e = entryAt(d.working, job.segment);
@@ -754,7 +760,7 @@ const onPersisted = (s: S, out: Out, persistId: number): void => {
 };
 
 const afterCommit = (s: S, out: Out, job: DJob): void => {
-  const d = s.disks.get(job.disk)!;
+  const d = s.disks.peek(job.disk)!;
   if ('segment' in job) return toSync(s, out, job, job.segment < 0 ? d.committed.generation : lastChangeOf(d, job.segment));
   if (job.kind === 'admin') adminCommitted(s, out, job);
   return toSync(s, out, job, d.committed.generation);
@@ -770,7 +776,7 @@ const toSync = (s: S, out: Out, job: DJob, generation: number): void => {
 
 /** Agents whose acknowledgement a job needs before it can go on. */
 const required = (s: S, job: DJob): AgentId[] => {
-  const d = s.disks.get(job.disk)!;
+  const d = s.disks.peek(job.disk)!;
   const faulting = (job.kind === 'fault' || job.kind === 'mark') && !stale(s, job) ? job.agent : null;
   if (faulting !== null && job.kind === 'fault' && job.segment < 0) return [faulting];
   const agents = new Set<AgentId>([...d.agents, ...d.dropping]);
@@ -823,7 +829,7 @@ const onAck = (s: S, out: Out, agent: AgentId, disk: DiskId, generation: number)
 const catchUp = (s: S, out: Out, agent: AgentId, disk: DiskId, job: DJob | null): Step | null => {
   const v = ensureAgent(s, agent);
   const c = ensureCopy(s, agent, disk, false);
-  const d = s.disks.get(disk)!;
+  const d = s.disks.peek(disk)!;
   let chosen: Step;
   if (v.epoch < 0) chosen = 580; // we do not know its life yet: ask it to pull, whichever life it is
   else if (!c.mayHold) chosen = 585;
@@ -848,7 +854,7 @@ const catchUp = (s: S, out: Out, agent: AgentId, disk: DiskId, job: DJob | null)
   return chosen;
 };
 
-const replaceMessage = (s: S, disk: DiskId, epoch: number): ControllerMessage => ({ type: 'replaceTable', epoch, disk, table: encodeTable(s.disks.get(disk)!.committed) });
+const replaceMessage = (s: S, disk: DiskId, epoch: number): ControllerMessage => ({ type: 'replaceTable', epoch, disk, table: encodeTable(s.disks.peek(disk)!.committed) });
 
 /**
  * Deltas computed in the current step, by disk, base and target table: a change fanned out to
@@ -858,7 +864,7 @@ const deltaCache = new Map<string, { base: MappingTable; to: MappingTable; chang
 
 /** The changes from the agent's generation to the committed one, if that generation is still in history. */
 const deltaMessage = (s: S, disk: DiskId, from: number, epoch: number): ControllerMessage | null => {
-  const d = s.disks.get(disk)!;
+  const d = s.disks.peek(disk)!;
   const history = d.history;
   const base = history.find((t) => t.generation === from);
   if (base === undefined) return null;
@@ -887,10 +893,10 @@ const deltaMessage = (s: S, disk: DiskId, from: number, epoch: number): Controll
  * to `base` (else a full diff). Much cheaper than a diff, which looks at every slot of every
  * chunk either table changed.
  */
-const changedSegments = (d: DiskDraft, base: MappingTable, to: MappingTable): number[] => {
+const changedSegments = (d: DiskView, base: MappingTable, to: MappingTable): number[] => {
   if (base.generation < d.baseline || base.segmentBlocks !== to.segmentBlocks) return diffTables(base, to).filter((seg) => seg < to.segmentCount);
   const out: number[] = [];
-  for (const [seg, generation] of d.lastChange.current) {
+  for (const [seg, generation] of (d.lastChange instanceof CowMap ? d.lastChange.current : d.lastChange)) {
     if (generation <= base.generation || seg >= to.segmentCount) continue;
     // A segment changed and changed back since `base` is not part of the delta.
     if (seg >= base.segmentCount || !entriesEqual(entryAt(base, seg), entryAt(to, seg))) out.push(seg);
@@ -979,7 +985,7 @@ const releaseExtents = (s: S, out: Out, job: DJob): void => {
 const decided = (s: S, out: Out, job: Mutable<FaultJob | MarkJob>, then: FaultJob['then']): void => {
   job.then = then;
   if (then.type === 'fail') return end(s, out, job, 'failed', then.reason);
-  const d = s.disks.get(job.disk)!;
+  const d = s.disks.peek(job.disk)!;
   toSync(s, out, job, job.segment < 0 ? d.committed.generation : lastChangeOf(d, job.segment));
 };
 
