@@ -830,10 +830,16 @@ const catchUp = (s: S, out: Out, agent: AgentId, disk: DiskId, job: DJob | null)
   const v = ensureAgent(s, agent);
   const c = ensureCopy(s, agent, disk, false);
   const d = s.disks.peek(disk)!;
+  // A delta sent less than a retry interval ago is most likely on its way, and messages mostly
+  // arrive in order: the next delta starts where that one ends, rather than at the acknowledged
+  // generation (which the agent will have left by then, and would have to fetch the rest). An
+  // agent that does not hold the base finds a gap and fetches, as for any delta.
+  const inFlight = c.sentGeneration > c.acked && s.now - c.sentAt < s.config.retryInterval;
+  const from = inFlight ? c.sentGeneration : c.acked;
   let chosen: Step;
   if (v.epoch < 0) chosen = 580; // we do not know its life yet: ask it to pull, whichever life it is
   else if (!c.mayHold) chosen = 585;
-  else if (c.acked >= 0 && d.history.some((t) => t.generation === c.acked)) chosen = d.agents.length + d.dropping.length <= 1 && job !== null && 'agent' in job && job.agent === agent ? 590 : 575;
+  else if (from >= 0 && d.history.some((t) => t.generation === from)) chosen = d.agents.length + d.dropping.length <= 1 && job !== null && 'agent' in job && job.agent === agent ? 590 : 575;
   else chosen = 580;
   // Something sent recently for this same generation is on its way; a newer generation goes now.
   if (c.sentGeneration >= d.committed.generation && s.now - c.sentAt < s.config.retryInterval) return chosen;
@@ -846,7 +852,7 @@ const catchUp = (s: S, out: Out, agent: AgentId, disk: DiskId, job: DJob | null)
       break;
     case 575:
     case 590:
-      send(out, agent, deltaMessage(s, disk, c.acked, v.epoch)!, chosen);
+      send(out, agent, deltaMessage(s, disk, from, v.epoch)!, chosen);
       break;
     default:
       send(out, agent, { type: 'refreshTable', epoch: v.epoch, disk, generation: d.committed.generation }, 580);
