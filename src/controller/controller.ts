@@ -53,7 +53,7 @@ import {
   type PersistedState,
   type SettleJob,
 } from './types.js';
-import { CowMap } from '../protocol/copy-on-write.js';
+import { CowMap, CowRecords } from '../protocol/copy-on-write.js';
 import { thawAgent, thawDisk, Working, type AgentDraft, type DiskDraft, type JobDraft, type Mutable } from './working.js';
 
 
@@ -142,7 +142,7 @@ const copyOf = (s: S, agent: AgentId, disk: DiskId): Mutable<CopyView> | undefin
 const peekCopy = (s: S, agent: AgentId, disk: DiskId): CopyView | undefined => {
   const v = s.agents.peek(agent);
   if (v === undefined) return undefined;
-  return v.copies instanceof Map ? v.copies.get(disk) : (v as AgentDraft).copies.peek(disk);
+  return v.copies instanceof CowRecords ? v.copies.peek(disk) : v.copies.get(disk);
 };
 
 const ensureAgent = (s: S, agent: AgentId): AgentDraft =>
