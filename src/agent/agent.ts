@@ -15,6 +15,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { validationError, type ValidationError } from '../errors.js';
 import { CowMap } from '../protocol/copy-on-write.js';
+import { decodeSharedEntry, decodeSharedTable } from '../protocol/shared-documents.js';
 import type {
   AgentMessage,
   ConfirmMarkMessage,
@@ -27,7 +28,6 @@ import type {
   RetryMessage,
   SetEntriesMessage,
 } from '../protocol/messages.js';
-import { decodeEntry, decodeTable } from '../table/codec.js';
 import type { MappingEntry } from '../table/entry.js';
 import { diffTables, resizeTable, setEntries, type MappingTable } from '../table/table.js';
 import {
@@ -474,7 +474,7 @@ class Stepper {
     for (const c of m.changes as ReadonlyArray<unknown>) {
       if (!isRecord(c)) return;
       const segment = c.segment as number;
-      const decoded = decodeEntry(c.entry, table.segmentBlocks, typeof segment === 'number' ? segment : undefined);
+      const decoded = decodeSharedEntry(c.entry, table.segmentBlocks, typeof segment === 'number' ? segment : undefined);
       if (E.isLeft(decoded)) return; // all or nothing: a half-applied change matches no generation
       updates.push({ segment, entry: decoded.right });
       touched.push([segment, segment + 1]);
@@ -485,7 +485,7 @@ class Stepper {
   }
 
   replaceTable(m: ReplaceTableMessage): void {
-    const decoded = decodeTable(m.table);
+    const decoded = decodeSharedTable(m.table);
     if (E.isLeft(decoded)) return;
     const table = decoded.right;
     const copy = this.disks.get(m.disk);

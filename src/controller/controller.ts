@@ -30,7 +30,7 @@ import * as B from '../bitmap/bitmap.js';
 import { forEachRunUnchecked } from '../bitmap/bitmap.js';
 import type { ValidationError } from '../errors.js';
 import type { AgentId, AgentMessage, ControllerMessage, DiskId, EntryChange, Step } from '../protocol/messages.js';
-import { decodeTable, encodeEntry, encodeTable } from '../table/codec.js';
+import { decodeTable, encodeEntry, encodeTable, type TableDocument } from '../table/codec.js';
 import { entriesEqual, type MappingEntry } from '../table/entry.js';
 import { CHUNK_SIZE, createTable, diffTables, entryAt, F_ERROR, resizeTable, setEntries, withGeneration, type MappingTable } from '../table/table.js';
 import { PieceBuffer, REASON_INVALID, REASON_NO_WRITE, REASON_ZERO, STATUS_ERROR, STATUS_FAULT, STATUS_OK, translateInto } from '../translate/translate.js';
@@ -54,6 +54,7 @@ import {
   type SettleJob,
 } from './types.js';
 import { CowMap, CowRecords } from '../protocol/copy-on-write.js';
+import { freezeEntryDocument, freezeTableDocument } from '../protocol/shared-documents.js';
 import { thawAgent, thawDisk, Working, type AgentDraft, type DiskDraft, type JobDraft, type Mutable } from './working.js';
 
 
@@ -860,7 +861,15 @@ const catchUp = (s: S, out: Out, agent: AgentId, disk: DiskId, job: DJob | null)
   return chosen;
 };
 
-const replaceMessage = (s: S, disk: DiskId, epoch: number): ControllerMessage => ({ type: 'replaceTable', epoch, disk, table: encodeTable(s.disks.peek(disk)!.committed) });
+/** Encoded committed tables, frozen so that agents in the same process may share their decoding. */
+const tableDocuments = new WeakMap<MappingTable, TableDocument>();
+
+const replaceMessage = (s: S, disk: DiskId, epoch: number): ControllerMessage => {
+  const table = s.disks.peek(disk)!.committed;
+  let doc = tableDocuments.get(table);
+  if (doc === undefined) tableDocuments.set(table, (doc = freezeTableDocument(encodeTable(table))));
+  return { type: 'replaceTable', epoch, disk, table: doc };
+};
 
 /**
  * Deltas computed in the current step, by disk, base and target table: a change fanned out to
@@ -879,7 +888,7 @@ const deltaMessage = (s: S, disk: DiskId, from: number, epoch: number): Controll
   let cached = deltaCache.get(key);
   if (cached === undefined || cached.base !== base || cached.to !== to) {
     const segments = changedSegments(d, base, to);
-    cached = { base, to, changes: segments.map((segment) => ({ segment, entry: encodeEntry(entryAt(to, segment)) })) };
+    cached = { base, to, changes: segments.map((segment) => ({ segment, entry: freezeEntryDocument(encodeEntry(entryAt(to, segment))) })) };
     deltaCache.set(key, cached);
   }
   return {
