@@ -49,9 +49,11 @@ describe('decodeSharedTable', () => {
     expect(a).toEqual(decodeTable(encodeTable(table)));
   });
 
-  it('decodes each time when an entry inside is not frozen', () => {
+  it('decodes each time a document it did not freeze itself, even a frozen one', () => {
     const doc = encodeTable(table);
     Object.freeze(doc);
     expect(decodeSharedTable(doc)).not.toBe(decodeSharedTable(doc));
+    const entry = Object.freeze(alternate());
+    expect(decodeSharedEntry(entry, 8, 3)).not.toBe(decodeSharedEntry(entry, 8, 3));
   });
 });
