@@ -13,8 +13,9 @@
  * messages of the old epoch, and the agent ignores controller messages meant for another life.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { enableMapSet, produce, type Draft } from 'immer';
 import { validationError, type ValidationError } from '../errors.js';
+import { CowMap } from '../protocol/copy-on-write.js';
+import { decodeSharedEntry, decodeSharedTable } from '../protocol/shared-documents.js';
 import type {
   AgentMessage,
   ConfirmMarkMessage,
@@ -27,7 +28,6 @@ import type {
   RetryMessage,
   SetEntriesMessage,
 } from '../protocol/messages.js';
-import { decodeEntry, decodeTable } from '../table/codec.js';
 import type { MappingEntry } from '../table/entry.js';
 import { diffTables, resizeTable, setEntries, type MappingTable } from '../table/table.js';
 import {
@@ -43,7 +43,7 @@ import {
   type FaultReason,
   type Piece,
 } from '../translate/translate.js';
-import type { AgentCommand, AgentConfig, AgentEvent, AgentState, HostRequest, MarkSpan, Outstanding } from './types.js';
+import type { AgentCommand, AgentConfig, AgentEvent, AgentState, DiskCopy, HostRequest, IoState, MarkSpan, Outstanding } from './types.js';
 
 export type {
   AgentCommand,
@@ -157,11 +157,46 @@ const toRanges = (segments: ReadonlyArray<number>): Ranges => {
   return out;
 };
 
-/** One step's mutable view of the state, and the commands it has produced so far. */
+/**
+ * One step's working view of the state and the commands it has produced so far. Records are
+ * never changed in place: each write puts a new record into a copy-on-write map, so the state
+ * the step was given stays as it was.
+ */
 class Stepper {
   readonly commands: AgentCommand[] = [];
+  private readonly config: AgentConfig;
+  private now: number;
+  private nextFaultId: number;
+  private readonly disks: CowMap<DiskId, DiskCopy>;
+  private readonly ios: CowMap<number, IoState>;
+  private readonly outstanding: CowMap<number, Outstanding>;
+  private readonly faultsBySegment: CowMap<string, ReadonlyArray<number>>;
 
-  constructor(private readonly s: Draft<AgentState>) {}
+  constructor(private readonly base: AgentState) {
+    this.config = base.config;
+    this.now = base.now;
+    this.nextFaultId = base.nextFaultId;
+    this.disks = new CowMap(base.disks);
+    this.ios = new CowMap(base.ios);
+    this.outstanding = new CowMap(base.outstanding);
+    this.faultsBySegment = new CowMap(base.faultsBySegment);
+  }
+
+  /** The next state: the given one itself when the step changed nothing. */
+  result(): AgentState {
+    const b = this.base;
+    if (this.now === b.now && this.nextFaultId === b.nextFaultId && !this.disks.changed && !this.ios.changed && !this.outstanding.changed && !this.faultsBySegment.changed)
+      return b;
+    return {
+      config: b.config,
+      now: this.now,
+      nextFaultId: this.nextFaultId,
+      disks: this.disks.result(),
+      ios: this.ios.result(),
+      outstanding: this.outstanding.result(),
+      faultsBySegment: this.faultsBySegment.result(),
+    };
+  }
 
   // --- commands -------------------------------------------------------------------------------
 
@@ -170,17 +205,17 @@ class Stepper {
   }
 
   private complete(ioId: number): void {
-    this.s.ios.delete(ioId);
+    this.ios.delete(ioId);
     this.commands.push({ type: 'completeIo', ioId });
   }
 
   private fail(ioId: number, reason: string): void {
-    const io = this.s.ios.get(ioId);
+    const io = this.ios.get(ioId);
     if (io?.status === 'parked') {
-      const o = this.s.outstanding.get(io.behind);
-      if (o !== undefined) o.waiting = o.waiting.filter((id) => id !== ioId);
+      const o = this.outstanding.get(io.behind);
+      if (o !== undefined) this.outstanding.set(io.behind, { ...o, waiting: o.waiting.filter((id) => id !== ioId) });
     }
-    this.s.ios.delete(ioId);
+    this.ios.delete(ioId);
     this.commands.push({ type: 'failIo', ioId, reason });
   }
 
@@ -188,17 +223,17 @@ class Stepper {
 
   /** Records and sends a fault or mark with a fresh id. */
   private raise(message: Omit<IoFaultMessage, 'faultId'> | Omit<MarkBitsMessage, 'faultId'>, origin: number): number {
-    const faultId = this.s.nextFaultId++;
+    const faultId = this.nextFaultId++;
     const full = { ...message, faultId } as IoFaultMessage | MarkBitsMessage;
-    this.s.outstanding.set(faultId, { message: full, origin, sentAt: this.s.now, waiting: [] });
+    this.outstanding.set(faultId, { message: full, origin, sentAt: this.now, waiting: [] });
     const key = segmentKey(full.disk, full.segment);
-    this.s.faultsBySegment.set(key, [...(this.s.faultsBySegment.get(key) ?? []), faultId]);
+    this.faultsBySegment.set(key, [...(this.faultsBySegment.get(key) ?? []), faultId]);
     this.send(full);
     return faultId;
   }
 
   private raiseFault(req: HostRequest, segment: number, reason: FaultReason, start: number, length: number, generation: number): number {
-    const { agent, epoch } = this.s.config;
+    const { agent, epoch } = this.config;
     return this.raise(
       { type: 'ioFault', agent, epoch, disk: req.disk, segment, op: req.op, start, length, reason, generation },
       req.ioId,
@@ -207,38 +242,37 @@ class Stepper {
 
   /** Forgets an outstanding fault or mark and returns it. */
   private clear(faultId: number): Outstanding {
-    const o = this.s.outstanding.get(faultId)!;
-    const snapshot: Outstanding = { message: { ...o.message }, origin: o.origin, sentAt: o.sentAt, waiting: [...o.waiting] };
-    this.s.outstanding.delete(faultId);
+    const o = this.outstanding.get(faultId)!;
+    this.outstanding.delete(faultId);
     const key = segmentKey(o.message.disk, o.message.segment);
-    const rest = (this.s.faultsBySegment.get(key) ?? []).filter((id) => id !== faultId);
-    if (rest.length > 0) this.s.faultsBySegment.set(key, rest);
-    else this.s.faultsBySegment.delete(key);
-    return snapshot;
+    const rest = (this.faultsBySegment.get(key) ?? []).filter((id) => id !== faultId);
+    if (rest.length > 0) this.faultsBySegment.set(key, rest);
+    else this.faultsBySegment.delete(key);
+    return o;
   }
 
   private park(req: HostRequest, behind: number): void {
-    this.s.ios.set(req.ioId, { status: 'parked', request: req, behind });
-    const o = this.s.outstanding.get(behind)!;
-    o.waiting = [...o.waiting, req.ioId];
+    this.ios.set(req.ioId, { status: 'parked', request: req, behind });
+    const o = this.outstanding.get(behind)!;
+    this.outstanding.set(behind, { ...o, waiting: [...o.waiting, req.ioId] });
   }
 
   /** The first outstanding fault or mark on (disk, segment), if any. */
   private blocking(disk: DiskId, segment: number): number | undefined {
-    return this.s.faultsBySegment.get(segmentKey(disk, segment))?.[0];
+    return this.faultsBySegment.get(segmentKey(disk, segment))?.[0];
   }
 
   // --- step 1: translate, issue or park -----------------------------------------------------
 
   /** Step 1 for a well-formed request: issue it, park it, or fail it. */
   private attempt(req: HostRequest): void {
-    const copy = this.s.disks.get(req.disk);
+    const copy = this.disks.get(req.disk);
     if (copy === undefined) {
       // No table: one fault per disk, the rest of the disk's I/O waits behind it.
       const behind = this.blocking(req.disk, -1) ?? this.raiseFault(req, -1, 'invalid', req.start, req.length, -1);
       return this.park(req, behind);
     }
-    const table = copy.table as MappingTable;
+    const table = copy.table;
     const sb = table.segmentBlocks;
     const diskBlocks = table.segmentCount * sb;
     if (req.start + req.length > diskBlocks)
@@ -248,17 +282,17 @@ class Stepper {
       );
     const first = Math.floor(req.start / sb);
     const last = req.length === 0 ? first - 1 : Math.floor((req.start + req.length - 1) / sb);
-    if (this.s.faultsBySegment.size > 0)
+    if (this.faultsBySegment.size > 0)
       for (let seg = first; seg <= last; seg++) {
         const behind = this.blocking(req.disk, seg);
         if (behind !== undefined) return this.park(req, behind);
       }
-    const status = translateInto(table, req.op, req.start, req.length, scratch, this.s.config.variant);
+    const status = translateInto(table, req.op, req.start, req.length, scratch, this.config.variant);
     if (status === STATUS_OK) {
       const pieces = piecesOf(scratch);
       // Only a distributed write can mark alternates.
-      const marks = req.op === 'write' && this.s.config.variant === 'distributed' ? markSpans(pieces, sb) : [];
-      this.s.ios.set(req.ioId, { status: 'inFlight', request: req, generation: table.generation, firstSegment: first, lastSegment: last, marks });
+      const marks = req.op === 'write' && this.config.variant === 'distributed' ? markSpans(pieces, sb) : [];
+      this.ios.set(req.ioId, { status: 'inFlight', request: req, generation: table.generation, firstSegment: first, lastSegment: last, marks });
       this.commands.push({ type: 'issueIo', ioId: req.ioId, disk: req.disk, op: req.op, pieces });
       return;
     }
@@ -281,15 +315,15 @@ class Stepper {
 
   /** Re-attempts the I/O that waited behind `cleared`, after `resent` (a marked write sent back to step 1). */
   private reattempt(cleared: number, waiting: ReadonlyArray<number>, resent?: number): void {
-    if (resent !== undefined) this.attempt({ ...this.s.ios.get(resent)!.request });
+    if (resent !== undefined) this.attempt(this.ios.get(resent)!.request);
     for (const id of waiting) {
-      const io = this.s.ios.get(id);
-      if (io?.status === 'parked' && io.behind === cleared) this.attempt({ ...io.request });
+      const io = this.ios.get(id);
+      if (io?.status === 'parked' && io.behind === cleared) this.attempt(io.request);
     }
   }
 
   hostIo(e: Extract<AgentEvent, { type: 'hostIo' }>): void {
-    if (this.s.ios.has(e.ioId)) return; // the runtime promised unique ids: a repeat is not a new request
+    if (this.ios.has(e.ioId)) return; // the runtime promised unique ids: a repeat is not a new request
     const errors = requestErrors(e);
     if (errors.length > 0) return this.fail(e.ioId, `invalid request: ${errors.map((x) => x.message).join('; ')}`);
     this.attempt({ ioId: e.ioId, disk: e.disk, op: e.op, start: e.start, length: e.length });
@@ -298,26 +332,25 @@ class Stepper {
   // --- storage ---------------------------------------------------------------------------------
 
   ioDone(ioId: number): void {
-    const io = this.s.ios.get(ioId);
+    const io = this.ios.get(ioId);
     if (io?.status !== 'inFlight') return;
-    const req: HostRequest = { ...io.request };
+    const req = io.request;
     this.drain(req.disk, ioId);
     if (io.marks.length === 0) this.complete(ioId);
-    else if (!this.s.disks.has(req.disk)) this.fail(ioId, 'detached');
+    else if (!this.disks.has(req.disk)) this.fail(ioId, 'detached');
     else {
-      const { agent, epoch } = this.s.config;
+      const { agent, epoch } = this.config;
       const generation = io.generation;
-      const marks = io.marks.map((m) => ({ ...m }));
-      const pending = marks.map((m) =>
+      const pending = io.marks.map((m) =>
         this.raise({ type: 'markBits', agent, epoch, disk: req.disk, segment: m.segment, start: m.start, length: m.length, generation }, ioId),
       );
-      this.s.ios.set(ioId, { status: 'marking', request: req, pending });
+      this.ios.set(ioId, { status: 'marking', request: req, pending });
     }
     this.flushAcks(req.disk);
   }
 
   ioFailed(ioId: number, error: string): void {
-    const io = this.s.ios.get(ioId);
+    const io = this.ios.get(ioId);
     if (io?.status !== 'inFlight') return;
     const disk = io.request.disk;
     this.drain(disk, ioId);
@@ -327,14 +360,14 @@ class Stepper {
 
   // --- controller answers to faults and marks -----------------------------------------------
 
-  private current(m: RetryMessage | FailIoMessage | ConfirmMarkMessage): Draft<Outstanding> | undefined {
-    return m.epoch === this.s.config.epoch ? this.s.outstanding.get(m.faultId) : undefined;
+  private current(m: RetryMessage | FailIoMessage | ConfirmMarkMessage): Outstanding | undefined {
+    return m.epoch === this.config.epoch ? this.outstanding.get(m.faultId) : undefined;
   }
 
   retry(m: RetryMessage): void {
     if (this.current(m) === undefined) return;
     const o = this.clear(m.faultId);
-    const origin = this.s.ios.get(o.origin);
+    const origin = this.ios.get(o.origin);
     // A marked write sent back: a copy may have overwritten its data, so it starts again.
     this.reattempt(m.faultId, o.waiting, origin?.status === 'marking' && origin.pending.includes(m.faultId) ? o.origin : undefined);
   }
@@ -342,7 +375,7 @@ class Stepper {
   failIo(m: FailIoMessage): void {
     if (this.current(m) === undefined) return;
     const o = this.clear(m.faultId);
-    const origin = this.s.ios.get(o.origin);
+    const origin = this.ios.get(o.origin);
     // An origin already back at storage (its table changed shape) is no longer this fault's to fail.
     if (origin !== undefined && origin.status !== 'inFlight' && (origin.status !== 'marking' || origin.pending.includes(m.faultId)))
       this.fail(o.origin, String(m.reason));
@@ -353,10 +386,11 @@ class Stepper {
     const found = this.current(m);
     if (found === undefined || found.message.type !== 'markBits') return;
     const o = this.clear(m.faultId);
-    const origin = this.s.ios.get(o.origin);
+    const origin = this.ios.get(o.origin);
     if (origin?.status === 'marking' && origin.pending.includes(m.faultId)) {
-      origin.pending = origin.pending.filter((id) => id !== m.faultId);
-      if (origin.pending.length === 0) this.complete(o.origin);
+      const pending = origin.pending.filter((id) => id !== m.faultId);
+      this.ios.set(o.origin, { ...origin, pending });
+      if (pending.length === 0) this.complete(o.origin);
     }
     this.reattempt(m.faultId, o.waiting);
   }
@@ -364,40 +398,41 @@ class Stepper {
   // --- tables and acknowledgements ------------------------------------------------------------
 
   private ack(disk: DiskId, generation: number): void {
-    const { agent, epoch } = this.s.config;
+    const { agent, epoch } = this.config;
     this.send({ type: 'tableAck', agent, epoch, disk, generation });
   }
 
   private fetch(disk: DiskId, generation: number): void {
-    const { agent, epoch } = this.s.config;
+    const { agent, epoch } = this.config;
     this.send({ type: 'fetchTable', agent, epoch, disk, generation });
   }
 
   /** Answer to a change the agent already has: acknowledge it, unless an acknowledgement is still draining. */
   private reAck(disk: DiskId): void {
-    const copy = this.s.disks.get(disk)!;
+    const copy = this.disks.get(disk)!;
     if (copy.pendingAcks.length > 0) return; // the drained acknowledgement follows on its own
-    copy.acked = copy.table.generation;
-    this.ack(disk, copy.acked);
+    if (copy.acked !== copy.table.generation) this.disks.set(disk, { ...copy, acked: copy.table.generation });
+    this.ack(disk, copy.table.generation);
   }
 
   /** `ioId` left storage: no acknowledgement waits for it any more. */
   private drain(disk: DiskId, ioId: number): void {
-    const copy = this.s.disks.get(disk);
-    if (copy === undefined) return;
-    for (const p of copy.pendingAcks) if (p.draining.includes(ioId)) p.draining = p.draining.filter((id) => id !== ioId);
+    const copy = this.disks.get(disk);
+    if (copy === undefined || !copy.pendingAcks.some((p) => p.draining.includes(ioId))) return;
+    const pendingAcks = copy.pendingAcks.map((p) => (p.draining.includes(ioId) ? { ...p, draining: p.draining.filter((id) => id !== ioId) } : p));
+    this.disks.set(disk, { ...copy, pendingAcks });
   }
 
   /** Sends the highest generation whose drain, and every earlier one's, is complete. */
   private flushAcks(disk: DiskId): void {
-    const copy = this.s.disks.get(disk);
+    const copy = this.disks.get(disk);
     if (copy === undefined) return;
     let n = 0;
     while (n < copy.pendingAcks.length && copy.pendingAcks[n]!.draining.length === 0) n++;
     if (n === 0) return;
-    copy.acked = copy.pendingAcks[n - 1]!.generation;
-    copy.pendingAcks.splice(0, n);
-    this.ack(disk, copy.acked);
+    const acked = copy.pendingAcks[n - 1]!.generation;
+    this.disks.set(disk, { ...copy, acked, pendingAcks: copy.pendingAcks.slice(n) });
+    this.ack(disk, acked);
   }
 
   /**
@@ -407,13 +442,13 @@ class Stepper {
    */
   private install(disk: DiskId, table: MappingTable, touched: Ranges | 'all'): void {
     const draining: number[] = [];
-    for (const [id, io] of this.s.ios) {
+    for (const [id, io] of this.ios.current) {
       if (io.status !== 'inFlight' || io.request.disk !== disk) continue;
       if (touched === 'all' || touched.some(([from, to]) => from <= io.lastSegment && io.firstSegment < to)) draining.push(id);
     }
-    const old = this.s.disks.get(disk);
-    this.s.disks.set(disk, {
-      table: table as Draft<MappingTable>,
+    const old = this.disks.get(disk);
+    this.disks.set(disk, {
+      table,
       acked: old?.acked ?? -1,
       pendingAcks: [...(old?.pendingAcks ?? []), { generation: table.generation, draining }],
     });
@@ -421,9 +456,9 @@ class Stepper {
   }
 
   setEntries(m: SetEntriesMessage): void {
-    const copy = this.s.disks.get(m.disk);
+    const copy = this.disks.get(m.disk);
     if (copy === undefined) return this.fetch(m.disk, -1);
-    const held = copy.table as MappingTable;
+    const held = copy.table;
     if (held.generation >= m.generation) return this.reAck(m.disk);
     if (held.generation !== m.fromGeneration) return this.fetch(m.disk, held.generation); // a gap, or a delta from elsewhere
     if (!Array.isArray(m.changes)) return;
@@ -439,7 +474,7 @@ class Stepper {
     for (const c of m.changes as ReadonlyArray<unknown>) {
       if (!isRecord(c)) return;
       const segment = c.segment as number;
-      const decoded = decodeEntry(c.entry, table.segmentBlocks, typeof segment === 'number' ? segment : undefined);
+      const decoded = decodeSharedEntry(c.entry, table.segmentBlocks, typeof segment === 'number' ? segment : undefined);
       if (E.isLeft(decoded)) return; // all or nothing: a half-applied change matches no generation
       updates.push({ segment, entry: decoded.right });
       touched.push([segment, segment + 1]);
@@ -450,40 +485,40 @@ class Stepper {
   }
 
   replaceTable(m: ReplaceTableMessage): void {
-    const decoded = decodeTable(m.table);
+    const decoded = decodeSharedTable(m.table);
     if (E.isLeft(decoded)) return;
     const table = decoded.right;
-    const copy = this.s.disks.get(m.disk);
+    const copy = this.disks.get(m.disk);
     if (copy !== undefined && copy.table.generation >= table.generation) return this.reAck(m.disk);
-    this.install(m.disk, table, copy === undefined ? 'all' : toRanges(diffTables(copy.table as MappingTable, table)));
+    this.install(m.disk, table, copy === undefined ? 'all' : toRanges(diffTables(copy.table, table)));
   }
 
   refreshTable(disk: DiskId, generation: number): void {
-    const copy = this.s.disks.get(disk);
+    const copy = this.disks.get(disk);
     if (copy !== undefined && copy.table.generation >= generation) return this.reAck(disk);
     this.fetch(disk, copy?.table.generation ?? -1);
   }
 
   dropTable(disk: DiskId): void {
     const victims: number[] = [];
-    for (const [id, io] of this.s.ios) if (io.request.disk === disk && io.status !== 'inFlight') victims.push(id);
+    for (const [id, io] of this.ios.current) if (io.request.disk === disk && io.status !== 'inFlight') victims.push(id);
     // Its faults and marks die with the copy: nothing is left to re-send them for.
     const dead: number[] = [];
-    for (const [id, o] of this.s.outstanding) if (o.message.disk === disk) dead.push(id);
+    for (const [id, o] of this.outstanding.current) if (o.message.disk === disk) dead.push(id);
     for (const id of dead) this.clear(id);
     for (const id of victims) this.fail(id, 'detached');
-    this.s.disks.delete(disk);
-    const { agent, epoch } = this.s.config;
+    this.disks.delete(disk);
+    const { agent, epoch } = this.config;
     this.send({ type: 'dropped', agent, epoch, disk });
   }
 
   message(m: ControllerMessage): void {
     if (!isRecord(m)) return;
-    const epoch = this.s.config.epoch;
+    const epoch = this.config.epoch;
     // A table message meant for an earlier life: the controller does not know this life yet and
     // may be waiting for the old one. Introduce this life by asking for the table it lacks.
     if ((m.type === 'setEntries' || m.type === 'replaceTable' || m.type === 'refreshTable') && typeof m.epoch === 'number' && m.epoch >= 0 && m.epoch < epoch && typeof m.disk === 'string') {
-      this.fetch(m.disk, this.s.disks.get(m.disk)?.table.generation ?? -1);
+      this.fetch(m.disk, this.disks.get(m.disk)?.table.generation ?? -1);
       return;
     }
     switch (m.type) {
@@ -507,12 +542,13 @@ class Stepper {
   // --- time -----------------------------------------------------------------------------------
 
   tick(now: number): void {
-    this.s.now = now;
-    for (const o of this.s.outstanding.values())
-      if (now - o.sentAt >= this.s.config.faultTimeout) {
-        o.sentAt = now;
-        this.send({ ...o.message });
-      }
+    this.now = now;
+    const due: Array<readonly [number, Outstanding]> = [];
+    for (const entry of this.outstanding.current) if (now - entry[1].sentAt >= this.config.faultTimeout) due.push(entry);
+    for (const [id, o] of due) {
+      this.outstanding.set(id, { ...o, sentAt: now });
+      this.send({ ...o.message });
+    }
   }
 }
 
@@ -530,28 +566,23 @@ class Stepper {
  * // c3: [{ type: 'issueIo', ioId: 1, disk: 'd', op: 'read', pieces: [...] }]
  */
 export const agentStep = (state: AgentState, event: AgentEvent): readonly [AgentState, ReadonlyArray<AgentCommand>] => {
-  enableMapSet(); // idempotent; called here rather than at import so bundlers can drop unused modules
-  let commands: ReadonlyArray<AgentCommand> = [];
-  const next = produce(state, (draft) => {
-    const step = new Stepper(draft);
-    switch (event?.type) {
-      case 'hostIo':
-        step.hostIo(event);
-        break;
-      case 'ioDone':
-        step.ioDone(event.ioId);
-        break;
-      case 'ioFailed':
-        step.ioFailed(event.ioId, event.error);
-        break;
-      case 'message':
-        step.message(event.message);
-        break;
-      case 'tick':
-        step.tick(event.now);
-        break;
-    }
-    commands = step.commands;
-  });
-  return [next, commands];
+  const step = new Stepper(state);
+  switch (event?.type) {
+    case 'hostIo':
+      step.hostIo(event);
+      break;
+    case 'ioDone':
+      step.ioDone(event.ioId);
+      break;
+    case 'ioFailed':
+      step.ioFailed(event.ioId, event.error);
+      break;
+    case 'message':
+      step.message(event.message);
+      break;
+    case 'tick':
+      step.tick(event.now);
+      break;
+  }
+  return [step.result(), step.commands];
 };

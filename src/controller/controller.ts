@@ -26,23 +26,20 @@
  *   segment's last change, and acks mean "no I/O under the old entry is still in flight".
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { castDraft, current, enableMapSet, Immer, isDraft, original, type Draft } from 'immer';
 import * as B from '../bitmap/bitmap.js';
 import { forEachRunUnchecked } from '../bitmap/bitmap.js';
 import type { ValidationError } from '../errors.js';
 import type { AgentId, AgentMessage, ControllerMessage, DiskId, EntryChange, Step } from '../protocol/messages.js';
-import { decodeTable, encodeEntry, encodeTable } from '../table/codec.js';
-import type { MappingEntry } from '../table/entry.js';
+import { decodeTable, encodeEntry, encodeTable, type TableDocument } from '../table/codec.js';
+import { entriesEqual, type MappingEntry } from '../table/entry.js';
 import { createTable, diffTables, entryAt, F_ERROR, resizeTable, segmentsWithAlternate, setEntries, withGeneration, type MappingTable } from '../table/table.js';
 import { PieceBuffer, REASON_INVALID, REASON_NO_WRITE, REASON_ZERO, STATUS_ERROR, STATUS_FAULT, STATUS_OK, translateInto } from '../translate/translate.js';
 import type { Allocator, Extent } from './allocator.js';
 import * as R from './refcounts.js';
-import type { RefCounts } from './refcounts.js';
 import {
   defaultControllerConfig,
   type AdminEvent,
   type AdminResult,
-  type AgentView,
   type ControllerCommand,
   type ControllerConfig,
   type ControllerEvent,
@@ -56,16 +53,16 @@ import {
   type PersistedState,
   type SettleJob,
 } from './types.js';
+import { CowMap, CowRecords } from '../protocol/copy-on-write.js';
+import { freezeEntryDocument, freezeTableDocument } from '../protocol/shared-documents.js';
+import { thawAgent, thawDisk, Working, type AgentDraft, type DiskDraft, type JobDraft, type Mutable } from './working.js';
 
 
-// No auto-freeze: it would walk every new value put into the state (reference counts, free
-// lists) on each step, which costs O(state) per event. The machine never mutates a state it
-// returned, and tables and bitmaps freeze themselves.
-const immer = /* @__PURE__ */ new Immer({ autoFreeze: false });
-
-type S = Draft<ControllerState>;
+type S = Working;
 type Out = ControllerCommand[];
-type DJob = Draft<Job>;
+type DJob = JobDraft;
+/** A disk read without copying it: as it was when the step began, or as edited so far. */
+type DiskView = DiskState | DiskDraft;
 
 /**
  * A controller with no disks, waiting for its `restored` event. `allocator` describes the free
@@ -102,21 +99,16 @@ export const initialControllerState = (allocator: Allocator, config: Partial<Con
  * const [next, commands] = controllerStep(state, { type: 'tick', now: 100 });
  */
 export const controllerStep = (state: ControllerState, event: ControllerEvent): readonly [ControllerState, ReadonlyArray<ControllerCommand>] => {
-  enableMapSet(); // idempotent; called here rather than at import so bundlers can drop unused modules
   const out: Out = [];
   deltaCache.clear();
-  const next = immer.produce(state, (s) => {
-    handle(s, out, event);
-  });
-  return [next, out];
+  const s = new Working(state);
+  handle(s, out, event);
+  return [s.result(), out];
 };
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-const plain = <T>(x: unknown): T => (isDraft(x) ? (original(x as object) as T) : (x as T));
-const allocator = (s: S): Allocator => plain<Allocator>(s.allocator);
-const refs = (s: S): RefCounts => plain<RefCounts>(s.refs);
 const newId = (s: S): number => s.nextId++;
 const unwrap = <A>(e: E.Either<unknown, A>, what: string): A => {
   // Only reached with values the controller built itself; a Left here is a bug, not bad input.
@@ -126,41 +118,40 @@ const unwrap = <A>(e: E.Either<unknown, A>, what: string): A => {
 
 const segmentExtent = (table: MappingTable, x: { lun: number; start: number }): Extent => ({ lun: x.lun, start: x.start, length: table.segmentBlocks });
 
-const lastChangeOf = (d: Draft<DiskState>, segment: number): number => d.lastChange.get(segment) ?? d.baseline;
+const lastChangeOf = (d: DiskView, segment: number): number => d.lastChange.get(segment) ?? d.baseline;
 
 /**
- * Every job, read without drafting it: immer drafts each value a loop touches, which makes scans
- * cost far more than the work. A job changed earlier in the same step may show its old value, so
- * callers use this only to pick candidates and re-read what they act on.
+ * Every job as it was when the step began (jobs added since: as they are now), without copying
+ * any. A job changed earlier in the same step may show its old value, so callers use this only
+ * to pick candidates and re-read what they act on.
  */
 const peekJobs = (s: S): Array<readonly [number, Job]> => {
-  const base = (isDraft(s.jobs) ? original(s.jobs) : s.jobs) as ReadonlyMap<number, Job>;
+  const base = s.base.jobs;
   const out: Array<readonly [number, Job]> = [];
-  for (const id of s.jobs.keys()) out.push([id, base.get(id) ?? (s.jobs.get(id) as Job)]);
+  for (const id of s.jobs.keys()) out.push([id, base.get(id) ?? (s.jobs.peek(id) as Job)]);
   return out;
 };
 
-const view = (s: S, agent: AgentId): Draft<AgentView> | undefined => s.agents.get(agent);
+/** Reads an agent's record without copying it. */
+const peekView = (s: S, agent: AgentId): { readonly epoch: number } | undefined => s.agents.peek(agent);
 
-const copyOf = (s: S, agent: AgentId, disk: DiskId): Draft<CopyView> | undefined => s.agents.get(agent)?.copies.get(disk);
+const view = (s: S, agent: AgentId): AgentDraft | undefined => s.agents.get(agent);
 
-const ensureAgent = (s: S, agent: AgentId): Draft<AgentView> => {
-  let v = s.agents.get(agent);
-  if (v === undefined) {
-    v = { epoch: -1, copies: new Map() };
-    s.agents.set(agent, v);
-  }
-  return v;
+const copyOf = (s: S, agent: AgentId, disk: DiskId): Mutable<CopyView> | undefined => s.agents.get(agent)?.copies.get(disk);
+
+/** Reads an agent's view of its copy of `disk` without copying anything. */
+const peekCopy = (s: S, agent: AgentId, disk: DiskId): CopyView | undefined => {
+  const v = s.agents.peek(agent);
+  if (v === undefined) return undefined;
+  return v.copies instanceof CowRecords ? v.copies.peek(disk) : v.copies.get(disk);
 };
 
-const ensureCopy = (s: S, agent: AgentId, disk: DiskId, mayHold: boolean): Draft<CopyView> => {
+const ensureAgent = (s: S, agent: AgentId): AgentDraft =>
+  s.agents.get(agent) ?? s.agents.put(agent, thawAgent({ epoch: -1, copies: new Map() }));
+
+const ensureCopy = (s: S, agent: AgentId, disk: DiskId, mayHold: boolean): Mutable<CopyView> => {
   const v = ensureAgent(s, agent);
-  let c = v.copies.get(disk);
-  if (c === undefined) {
-    c = { acked: -1, mayHold, sentAt: -Infinity, sentGeneration: -1 };
-    v.copies.set(disk, c);
-  }
-  return c;
+  return v.copies.get(disk) ?? v.copies.put(disk, { acked: -1, mayHold, sentAt: -Infinity, sentGeneration: -1 });
 };
 
 const send = (out: Out, to: AgentId, message: ControllerMessage, step?: Step): void => {
@@ -170,7 +161,7 @@ const send = (out: Out, to: AgentId, message: ControllerMessage, step?: Step): v
 const adminDone = (out: Out, requestId: number, result: AdminResult): void => void out.push({ type: 'adminDone', requestId, result });
 
 const addStep = (job: DJob, step: Step): void => {
-  if (!job.path.includes(step)) job.path.push(step);
+  if (!job.path.includes(step)) job.path = [...job.path, step];
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -191,7 +182,7 @@ const handle = (s: S, out: Out, event: ControllerEvent): void => {
     case 'persisted':
       return onPersisted(s, out, event.persistId);
     case 'persistFailed':
-      if (s.persist !== null && s.persist.persistId === event.persistId) s.persist.failedAt = s.now;
+      if (s.persist !== null && s.persist.persistId === event.persistId) s.persist = { ...s.persist, failedAt: s.now };
       return;
     case 'copyDone':
     case 'copyFailed':
@@ -207,7 +198,7 @@ const handle = (s: S, out: Out, event: ControllerEvent): void => {
 const restore = (s: S, out: Out, persisted: PersistedState, now: number): void => {
   if (s.ready) return;
   s.now = now;
-  let alloc = allocator(s);
+  let alloc = s.allocator;
   // Every extent a table references, counted once at the end: counting one by one would copy a
   // bucket per extent (quadratic at a million segments).
   const referenced: Extent[] = [];
@@ -220,7 +211,7 @@ const restore = (s: S, out: Out, persisted: PersistedState, now: number): void =
       continue;
     }
     const table = decoded.right;
-    s.disks.set(disk, castDraft(newDiskState(table, [])));
+    s.disks.put(disk, thawDisk(newDiskState(table, [])));
     for (let seg = 0; seg < table.segmentCount; seg++) {
       const e = entryAt(table, seg);
       for (const x of [e.location, e.alternate]) {
@@ -237,7 +228,7 @@ const restore = (s: S, out: Out, persisted: PersistedState, now: number): void =
       // The controller only ever sets `invalid` as a fence: a fence whose change was lost is lifted.
       if (e.invalid) {
         const id = newId(s);
-        s.jobs.set(id, castDraft({ id, kind: 'unfence' as const, disk, segment: seg, group: null, phase: { kind: 'queued' as const }, path: [], release: [] }));
+        s.jobs.put(id, { id, kind: 'unfence' as const, disk, segment: seg, group: null, phase: { kind: 'queued' as const }, path: [], release: [] });
       }
       // A copy-on-write or migration that was under way carries on.
       if (e.alternate !== null && e.noWrite) enqueueSettle(s, out, disk, seg, null);
@@ -250,9 +241,9 @@ const restore = (s: S, out: Out, persisted: PersistedState, now: number): void =
     for (const a of agents) ensureCopy(s, a, disk, true); // unknown: they may hold a copy
   }
   s.allocator = alloc;
-  s.refs = castDraft(R.incrementAll(R.emptyRefCounts, referenced));
+  s.refs = R.incrementAll(R.emptyRefCounts, referenced);
   s.ready = true;
-  for (const job of [...s.jobs.values()]) if (job.phase.kind === 'queued') acquire(s, out, job.id);
+  for (const id of s.jobs.keys()) if (s.jobs.peek(id)!.phase.kind === 'queued') acquire(s, out, id);
 };
 
 const newDiskState = (table: MappingTable, agents: AgentId[]): DiskState => ({
@@ -280,9 +271,8 @@ const tick = (s: S, out: Out, now: number): void => {
   const interval = s.config.retryInterval;
   if (s.persist !== null && s.persist.failedAt !== null && s.now - s.persist.failedAt >= interval) {
     // Re-issue under a new id so that a late answer to the failed attempt is ignored.
-    s.persist.persistId = newId(s);
-    s.persist.failedAt = null;
-    out.push({ type: 'persist', persistId: s.persist.persistId, records: current(s.persist).records as PersistRecord[] });
+    s.persist = { ...s.persist, persistId: newId(s), failedAt: null };
+    out.push({ type: 'persist', persistId: s.persist.persistId, records: s.persist.records });
   }
   // Full sweeps (re-sends, copy retries, waiting snapshots) once per retry interval, not per tick.
   if (s.now - s.lastSweep < interval) return;
@@ -298,9 +288,10 @@ const tick = (s: S, out: Out, now: number): void => {
   }
   pruneLastChange(s);
   // Anti-entropy: every copy converges, even with no fault to drive it. Candidates are read
-  // without drafting; catchUp re-reads (and rate-limits) what it acts on.
-  const agents = (isDraft(s.agents) ? original(s.agents) : s.agents) as ReadonlyMap<AgentId, AgentView>;
-  const disks = (isDraft(s.disks) ? original(s.disks) : s.disks) as ReadonlyMap<DiskId, DiskState>;
+  // from the state as the step began, without copying; catchUp re-reads (and rate-limits) what
+  // it acts on.
+  const agents = s.base.agents;
+  const disks = s.base.disks;
   for (const [agent, v] of agents) {
     for (const [disk, c] of v.copies) {
       const d = disks.get(disk);
@@ -320,11 +311,11 @@ const tick = (s: S, out: Out, now: number): void => {
  * stays as small as the changes still in flight.
  */
 const pruneLastChange = (s: S): void => {
-  for (const [disk, base] of (isDraft(s.disks) ? original(s.disks)! : s.disks) as ReadonlyMap<DiskId, DiskState>) {
+  for (const [disk, base] of s.base.disks) {
     if (base.lastChange.size < 64) continue;
     let floor = base.committed.generation;
     for (const a of [...base.agents, ...base.dropping]) {
-      const c = (isDraft(s.agents) ? original(s.agents)! : s.agents).get(a)?.copies.get(disk);
+      const c = s.base.agents.get(a)?.copies.get(disk);
       if (c !== undefined && c.mayHold) floor = Math.min(floor, c.acked);
     }
     if (floor <= base.baseline) continue;
@@ -332,7 +323,7 @@ const pruneLastChange = (s: S): void => {
     d.baseline = floor;
     const kept = new Map<number, number>();
     for (const [seg, g] of base.lastChange) if (g > floor) kept.set(seg, g);
-    d.lastChange = kept;
+    d.lastChange = new CowMap(kept);
   }
 };
 
@@ -361,7 +352,7 @@ const malformed = (m: AgentMessage): string | null => {
 };
 
 /** The part of a fault's range outside its segment (or the disk), if any. */
-const outsideSegment = (d: Draft<DiskState>, m: { segment: number; start: number; length: number }): string | null => {
+const outsideSegment = (d: DiskView, m: { segment: number; start: number; length: number }): string | null => {
   if (m.segment < 0) return null;
   const t = d.working as MappingTable;
   const first = m.segment * t.segmentBlocks;
@@ -377,7 +368,7 @@ const onMessage = (s: S, out: Out, m: AgentMessage): void => {
   if (v === undefined) return void out.push({ type: 'refused', message: m, why: `unknown agent ${m.agent}` });
   if (m.epoch < v.epoch) return void out.push({ type: 'refused', message: m, why: `stale epoch ${m.epoch} < ${v.epoch}` });
   if (m.epoch > v.epoch) newLife(s, out, m.agent, m.epoch);
-  const d = s.disks.get(m.disk);
+  const d = s.disks.peek(m.disk);
   switch (m.type) {
     case 'ioFault':
     case 'markBits': {
@@ -394,10 +385,14 @@ const onMessage = (s: S, out: Out, m: AgentMessage): void => {
       const id = newId(s);
       const base = { id, disk: m.disk, phase: { kind: 'queued' as const }, path: [] as Step[], release: [] as Extent[], agent: m.agent, epoch: m.epoch, faultId: m.faultId, segment: m.segment, start: m.start, length: m.length, generation: m.generation, then: { type: 'retry' as const } };
       const job: Job = m.type === 'ioFault' ? { ...base, kind: 'fault', op: m.op, reason: m.reason } : { ...base, kind: 'mark' };
-      s.jobs.set(id, castDraft(job));
+      s.jobs.put(id, job);
       s.faultIndex.set(key, id);
       if (m.segment < 0) return startJob(s, out, id); // no copy at all: nothing to lock
-      if (d!.frozenBy !== null) return void d!.held.push(id);
+      if (d!.frozenBy !== null) {
+        const edited = s.disks.get(m.disk)!;
+        edited.held = [...edited.held, id];
+        return;
+      }
       return acquire(s, out, id);
     }
     case 'tableAck': {
@@ -418,7 +413,7 @@ const onMessage = (s: S, out: Out, m: AgentMessage): void => {
       return;
     }
     case 'dropped': {
-      if (d !== undefined) d.dropping = d.dropping.filter((a) => a !== m.agent);
+      if (d !== undefined) s.disks.get(m.disk)!.dropping = d.dropping.filter((a) => a !== m.agent);
       v.copies.delete(m.disk);
       return recheckDisk(s, out, m.disk);
     }
@@ -431,7 +426,7 @@ const newLife = (s: S, out: Out, agent: AgentId, epoch: number): void => {
   const known = v.epoch >= 0;
   v.epoch = epoch;
   // After a controller restart (epoch -1) we cannot tell a new life from the old one.
-  if (known) for (const c of v.copies.values()) Object.assign(c, { acked: -1, mayHold: false, sentAt: -Infinity, sentGeneration: -1 });
+  if (known) for (const disk of v.copies.keys()) Object.assign(v.copies.get(disk)!, { acked: -1, mayHold: false, sentAt: -Infinity, sentGeneration: -1 });
   for (const disk of v.copies.keys()) recheckDisk(s, out, disk);
 };
 
@@ -444,9 +439,7 @@ const acquire = (s: S, out: Out, id: number): void => {
   const d = s.disks.get(job.disk)!;
   const holder = d.busy.get(seg);
   if (holder !== undefined && holder !== id) {
-    const q = d.queued.get(seg);
-    if (q === undefined) d.queued.set(seg, [id]);
-    else q.push(id);
+    d.queued.set(seg, [...(d.queued.get(seg) ?? []), id]);
     return;
   }
   d.busy.set(seg, id);
@@ -466,8 +459,9 @@ const finish = (s: S, out: Out, id: number): void => {
     d.busy.delete(seg);
     const q = d.queued.get(seg);
     if (q !== undefined && q.length > 0) {
-      const nextId = q.shift()!;
-      if (q.length === 0) d.queued.delete(seg);
+      const nextId = q[0]!;
+      if (q.length === 1) d.queued.delete(seg);
+      else d.queued.set(seg, q.slice(1));
       d.busy.set(seg, nextId);
       startJob(s, out, nextId);
     }
@@ -479,7 +473,7 @@ const groupDone = (s: S, out: Out, group: number, error: string | null): void =>
   const g = s.groups.get(group);
   if (g === undefined) return;
   g.remaining -= 1;
-  if (error !== null) g.errors.push(error);
+  if (error !== null) g.errors = [...g.errors, error];
   if (g.remaining <= 0) {
     s.groups.delete(group);
     adminDone(out, g.requestId, g.errors.length === 0 ? { ok: true } : { ok: false, error: g.errors.join('; ') });
@@ -495,7 +489,7 @@ const startJob = (s: S, out: Out, id: number): void => {
     case 'mark':
       return startMark(s, out, job);
     case 'settle':
-      return toSync(s, out, job, lastChangeOf(s.disks.get(job.disk)!, job.segment));
+      return toSync(s, out, job, lastChangeOf(s.disks.peek(job.disk)!, job.segment));
     case 'migrate':
       return startMigrate(s, out, job);
     case 'markError':
@@ -513,11 +507,11 @@ const startJob = (s: S, out: Out, id: number): void => {
 };
 
 /** The faulting agent's epoch has moved on: its I/O is gone, so change nothing for it. */
-const stale = (s: S, job: Draft<FaultJob | MarkJob>): boolean => (view(s, job.agent)?.epoch ?? -1) !== job.epoch;
+const stale = (s: S, job: FaultJob | MarkJob): boolean => (peekView(s, job.agent)?.epoch ?? -1) !== job.epoch;
 
-const startFault = (s: S, out: Out, job: Draft<FaultJob>): void => {
+const startFault = (s: S, out: Out, job: Mutable<FaultJob>): void => {
   if (stale(s, job)) return end(s, out, job, 'abandoned', 'the agent restarted');
-  const d = s.disks.get(job.disk)!;
+  const d = s.disks.peek(job.disk)!;
   if (job.segment < 0) return toSync(s, out, job, d.committed.generation);
   if (job.generation < lastChangeOf(d, job.segment)) return toSync(s, out, job, lastChangeOf(d, job.segment));
   const status = translateInto(d.working, job.op, job.start, job.length, scratch, s.config.variant);
@@ -532,9 +526,9 @@ const startFault = (s: S, out: Out, job: Draft<FaultJob>): void => {
 
 const scratch = /* @__PURE__ */ new PieceBuffer(8);
 
-const startMark = (s: S, out: Out, job: Draft<MarkJob>): void => {
+const startMark = (s: S, out: Out, job: Mutable<MarkJob>): void => {
   if (stale(s, job)) return end(s, out, job, 'abandoned', 'the agent restarted');
-  const d = s.disks.get(job.disk)!;
+  const d = s.disks.peek(job.disk)!;
   const last = lastChangeOf(d, job.segment);
   if (job.generation < last) return toSync(s, out, job, last); // the data may have been overwritten: write again
   const e = entryAt(d.working, job.segment);
@@ -551,18 +545,18 @@ const startMark = (s: S, out: Out, job: Draft<MarkJob>): void => {
  * blocks at the alternate (attaching one if needed), and promote the alternate once every
  * block is there. A no-write segment also gets a background copy of the rest.
  */
-const relocateWrite = (s: S, out: Out, job: Draft<FaultJob | MarkJob>, segment: number, start: number, length: number, then: FaultJob['then']): void => {
+const relocateWrite = (s: S, out: Out, job: Mutable<FaultJob | MarkJob>, segment: number, start: number, length: number, then: FaultJob['then']): void => {
   const d = s.disks.get(job.disk)!;
   const table = d.working;
   const e = entryAt(table, segment);
   let alt = e.alternate;
   let allocated: Extent | null = null;
   if (alt === null) {
-    const got = allocator(s).allocate(table.segmentBlocks, e.location?.lun);
+    const got = s.allocator.allocate(table.segmentBlocks, e.location?.lun);
     if (E.isLeft(got)) return decided(s, out, job, { type: 'fail', reason: `no space for an alternate of segment ${segment} of disk ${job.disk}: ${got.left.message}` });
     const [next, extent] = got.right;
     s.allocator = next;
-    s.refs = castDraft(R.increment(refs(s), extent));
+    s.refs = R.increment(s.refs, extent);
     allocated = extent;
     alt = { lun: extent.lun, start: extent.start, blocks: unwrap(B.empty(table.segmentBlocks), 'bitmap') };
   }
@@ -572,7 +566,7 @@ const relocateWrite = (s: S, out: Out, job: Draft<FaultJob | MarkJob>, segment: 
   let entry: MappingEntry;
   if (B.isFull(blocks)) {
     entry = { location: { lun: alt.lun, start: alt.start }, invalid: false, noWrite: false, zero: false, error: false, alternate: null };
-    if (e.location !== null) job.release.push(segmentExtent(table, e.location));
+    if (e.location !== null) job.release = [...job.release, segmentExtent(table, e.location)];
   } else {
     entry = { ...e, alternate: { lun: alt.lun, start: alt.start, blocks } };
     if (e.noWrite) enqueueSettle(s, out, job.disk, segment, null);
@@ -593,30 +587,30 @@ const relocateWrite = (s: S, out: Out, job: Draft<FaultJob | MarkJob>, segment: 
     if (e.zero || e.location === null) out.push({ type: 'writeZeros', copyId, to, length: n });
     else out.push({ type: 'copyBlocks', copyId, from: { lun: e.location.lun, start: e.location.start + k }, to, length: n });
   });
-  job.prepared = castDraft({ changes: [[segment, entry]], allocated });
+  job.prepared = { changes: [[segment, entry]], allocated };
   job.phase = { kind: 'copying', copies, failed: false };
   if (copies.length === 0) prepared(s, out, job);
 };
 
 /** The old content of a fault's blocks is at the alternate (or could not be put there). */
-const prepared = (s: S, out: Out, job: Draft<FaultJob>): void => {
-  const p = plain<NonNullable<FaultJob['prepared']>>(job.prepared);
+const prepared = (s: S, out: Out, job: Mutable<FaultJob>): void => {
+  const p = job.prepared!;
   const failed = job.phase.kind === 'copying' && job.phase.failed;
   job.prepared = null;
   if (!stale(s, job) && !failed) return stage(s, out, job, p.changes);
   // Nothing was staged: give back the space allocated for it, and keep what the change would
   // have freed (the old primary of a promotion is still in use).
-  job.release = p.allocated === null ? [] : [castDraft(p.allocated)];
+  job.release = p.allocated === null ? [] : [p.allocated];
   releaseExtents(s, out, job);
   if (failed) return end(s, out, job, 'failed', `storage failed while preparing the alternate of segment ${job.segment} of disk ${job.disk}`);
   end(s, out, job, 'abandoned', 'the agent restarted');
 };
 
-const startMigrate = (s: S, out: Out, job: Draft<Job & { kind: 'migrate' }>): void => {
+const startMigrate = (s: S, out: Out, job: Mutable<Job & { kind: 'migrate' }>): void => {
   const d = s.disks.get(job.disk)!;
   const e = entryAt(d.working, job.segment);
   if (e.location === null || e.zero || e.invalid || e.error || e.alternate !== null || e.location.lun === job.lun) return finish(s, out, job.id);
-  const got = allocator(s).allocate(d.working.segmentBlocks, job.lun);
+  const got = s.allocator.allocate(d.working.segmentBlocks, job.lun);
   if (E.isLeft(got) || got.right[1].lun !== job.lun) {
     if (job.group !== null) groupDone(s, out, job.group, `no space on LUN ${job.lun} for segment ${job.segment} of disk ${job.disk}`);
     job.group = null;
@@ -624,7 +618,7 @@ const startMigrate = (s: S, out: Out, job: Draft<Job & { kind: 'migrate' }>): vo
   }
   const [next, extent] = got.right;
   s.allocator = next;
-  s.refs = castDraft(R.increment(refs(s), extent));
+  s.refs = R.increment(s.refs, extent);
   stage(s, out, job, [[job.segment, { ...e, noWrite: true, alternate: { lun: extent.lun, start: extent.start, blocks: unwrap(B.empty(d.working.segmentBlocks), 'bitmap') } }]]);
 };
 
@@ -633,7 +627,7 @@ const enqueueSettle = (s: S, out: Out, disk: DiskId, segment: number, group: num
   for (const [, j] of peekJobs(s)) if (j.kind === 'settle' && j.disk === disk && j.segment === segment) return null;
   const id = newId(s);
   const job: SettleJob = { id, kind: 'settle', disk, segment, phase: { kind: 'queued' }, path: [], release: [], group, attempts: 0 };
-  s.jobs.set(id, castDraft(job));
+  s.jobs.put(id, job);
   const d = s.disks.get(disk);
   if (d !== undefined && s.ready) {
     // Behind whatever holds the segment now; started when that job finishes.
@@ -642,9 +636,7 @@ const enqueueSettle = (s: S, out: Out, disk: DiskId, segment: number, group: num
       d.busy.set(segment, id);
       startJob(s, out, id);
     } else {
-      const q = d.queued.get(segment);
-      if (q === undefined) d.queued.set(segment, [id]);
-      else q.push(id);
+      d.queued.set(segment, [...(d.queued.get(segment) ?? []), id]);
     }
   }
   return id;
@@ -688,15 +680,15 @@ const stage = (s: S, out: Out, job: DJob, changes: ReadonlyArray<readonly [numbe
     const table = d.working as MappingTable;
     const fences = changes.filter(([seg, entry]) => movesBlocks(entryAt(table, seg), entry, table.segmentBlocks)).map(([seg]): [number, MappingEntry] => [seg, { ...entryAt(table, seg), invalid: true }]);
     if (fences.length > 0) {
-      job.deferred = castDraft(changes);
+      job.deferred = changes;
       return stage(s, out, job, fences, true);
     }
   }
   const generation = (d.persisting ?? d.committed.generation) + 1;
-  d.working = castDraft(unwrap(setEntries(d.working, changes.map(([segment, entry]) => ({ segment, entry })), { generation }), 'setEntries'));
-  const staged = d.staged ?? { changes: new Map(), created: false };
-  for (const [segment, entry] of changes) staged.changes.set(segment, entry);
-  d.staged = staged;
+  d.working = unwrap(setEntries(d.working, changes.map(([segment, entry]) => ({ segment, entry })), { generation }), 'setEntries');
+  const staged = new Map(d.staged?.changes ?? []);
+  for (const [segment, entry] of changes) staged.set(segment, entry);
+  d.staged = { ...(d.staged ?? { created: false }), changes: staged };
   waitForCommit(s, out, job);
 };
 
@@ -710,7 +702,10 @@ const flush = (s: S, out: Out): void => {
   if (s.persist !== null) return;
   const records: PersistRecord[] = [];
   const commits: [DiskId, MappingTable][] = [];
-  for (const [disk, d] of s.disks) {
+  for (const disk of s.disks.keys()) {
+    const peeked = s.disks.peek(disk)!;
+    if (peeked.staged === null && !peeked.attachmentsDirty) continue;
+    const d = s.disks.get(disk)!;
     if (d.staged !== null) {
       const table = d.working as MappingTable;
       if (d.staged.created) records.push({ type: 'saveTable', disk, table: encodeTable(table) });
@@ -736,7 +731,7 @@ const flush = (s: S, out: Out): void => {
   }
   if (records.length === 0) return;
   const persistId = newId(s);
-  s.persist = castDraft({ persistId, batch: s.stagingBatch, records, commits, failedAt: null });
+  s.persist = { persistId, batch: s.stagingBatch, records, commits, failedAt: null };
   s.stagingBatch += 1;
   out.push({ type: 'persist', persistId, records });
 };
@@ -750,11 +745,11 @@ const onPersisted = (s: S, out: Out, persistId: number): void => {
     const d = s.disks.get(disk);
     if (d === undefined) continue;
     const previous = d.committed as MappingTable;
-    d.committed = castDraft(table);
+    d.committed = table;
     d.persisting = null;
     if (previous !== table) for (const seg of diffTables(previous, table)) d.lastChange.set(seg, table.generation);
-    if (d.history[d.history.length - 1] !== table) d.history.push(table);
-    while (d.history.length > s.config.historyLimit) d.history.shift();
+    const history = d.history[d.history.length - 1] !== table ? [...d.history, table] : d.history;
+    d.history = history.length > s.config.historyLimit ? history.slice(history.length - s.config.historyLimit) : history;
   }
   for (const [id, peek] of peekJobs(s)) {
     if (peek.phase.kind !== 'committing' || peek.phase.batch > s.durableBatch) continue;
@@ -766,7 +761,7 @@ const onPersisted = (s: S, out: Out, persistId: number): void => {
 };
 
 const afterCommit = (s: S, out: Out, job: DJob): void => {
-  const d = s.disks.get(job.disk)!;
+  const d = s.disks.peek(job.disk)!;
   if ('segment' in job) return toSync(s, out, job, job.segment < 0 ? d.committed.generation : lastChangeOf(d, job.segment));
   if (job.kind === 'admin') adminCommitted(s, out, job);
   return toSync(s, out, job, d.committed.generation);
@@ -782,12 +777,12 @@ const toSync = (s: S, out: Out, job: DJob, generation: number): void => {
 
 /** Agents whose acknowledgement a job needs before it can go on. */
 const required = (s: S, job: DJob): AgentId[] => {
-  const d = s.disks.get(job.disk)!;
+  const d = s.disks.peek(job.disk)!;
   const faulting = (job.kind === 'fault' || job.kind === 'mark') && !stale(s, job) ? job.agent : null;
   if (faulting !== null && job.kind === 'fault' && job.segment < 0) return [faulting];
   const agents = new Set<AgentId>([...d.agents, ...d.dropping]);
   const out: AgentId[] = [];
-  for (const a of agents) if (a === faulting || copyOf(s, a, job.disk)?.mayHold === true) out.push(a);
+  for (const a of agents) if (a === faulting || peekCopy(s, a, job.disk)?.mayHold === true) out.push(a);
   if (faulting !== null && !agents.has(faulting)) out.push(faulting);
   return out;
 };
@@ -802,14 +797,14 @@ const checkSync = (s: S, out: Out, job: DJob): void => {
   const need = job.phase.generation;
   const waiting: AgentId[] = [];
   for (const a of required(s, job)) {
-    const c = copyOf(s, a, job.disk);
+    const c = peekCopy(s, a, job.disk);
     if (c !== undefined && c.acked >= need) continue;
     waiting.push(a);
     const step = catchUp(s, out, a, job.disk, job);
     // The path records how the agents were first brought in line, not every re-send.
     if (step !== null && !job.path.some((x) => x === 575 || x === 580 || x === 585 || x === 590)) addStep(job, step);
   }
-  job.phase.waiting = waiting;
+  job.phase = { ...job.phase, waiting };
   if (waiting.length === 0) synced(s, out, job);
 };
 
@@ -822,7 +817,7 @@ const onAck = (s: S, out: Out, agent: AgentId, disk: DiskId, generation: number)
     if (peek.disk !== disk || peek.phase.kind !== 'syncing' || peek.phase.generation > generation || !peek.phase.waiting.includes(agent)) continue;
     const job = s.jobs.get(id)!;
     if (job.phase.kind !== 'syncing') continue;
-    job.phase.waiting = job.phase.waiting.filter((a) => a !== agent);
+    job.phase = { ...job.phase, waiting: job.phase.waiting.filter((a) => a !== agent) };
     if (job.phase.waiting.length === 0) checkSync(s, out, job); // confirm against the full set before going on
   }
 };
@@ -835,11 +830,17 @@ const onAck = (s: S, out: Out, agent: AgentId, disk: DiskId, generation: number)
 const catchUp = (s: S, out: Out, agent: AgentId, disk: DiskId, job: DJob | null): Step | null => {
   const v = ensureAgent(s, agent);
   const c = ensureCopy(s, agent, disk, false);
-  const d = s.disks.get(disk)!;
+  const d = s.disks.peek(disk)!;
+  // A delta sent less than a retry interval ago is most likely on its way, and messages mostly
+  // arrive in order: the next delta starts where that one ends, rather than at the acknowledged
+  // generation (which the agent will have left by then, and would have to fetch the rest). An
+  // agent that does not hold the base finds a gap and fetches, as for any delta.
+  const inFlight = c.sentGeneration > c.acked && s.now - c.sentAt < s.config.retryInterval;
+  const from = inFlight ? c.sentGeneration : c.acked;
   let chosen: Step;
   if (v.epoch < 0) chosen = 580; // we do not know its life yet: ask it to pull, whichever life it is
   else if (!c.mayHold) chosen = 585;
-  else if (c.acked >= 0 && plain<ReadonlyArray<MappingTable>>(d.history).some((t) => t.generation === c.acked)) chosen = d.agents.length + d.dropping.length <= 1 && job !== null && 'agent' in job && job.agent === agent ? 590 : 575;
+  else if (from >= 0 && d.history.some((t) => t.generation === from)) chosen = d.agents.length + d.dropping.length <= 1 && job !== null && 'agent' in job && job.agent === agent ? 590 : 575;
   else chosen = 580;
   // Something sent recently for this same generation is on its way; a newer generation goes now.
   if (c.sentGeneration >= d.committed.generation && s.now - c.sentAt < s.config.retryInterval) return chosen;
@@ -852,7 +853,7 @@ const catchUp = (s: S, out: Out, agent: AgentId, disk: DiskId, job: DJob | null)
       break;
     case 575:
     case 590:
-      send(out, agent, deltaMessage(s, disk, c.acked, v.epoch)!, chosen);
+      send(out, agent, deltaMessage(s, disk, from, v.epoch)!, chosen);
       break;
     default:
       send(out, agent, { type: 'refreshTable', epoch: v.epoch, disk, generation: d.committed.generation }, 580);
@@ -860,7 +861,15 @@ const catchUp = (s: S, out: Out, agent: AgentId, disk: DiskId, job: DJob | null)
   return chosen;
 };
 
-const replaceMessage = (s: S, disk: DiskId, epoch: number): ControllerMessage => ({ type: 'replaceTable', epoch, disk, table: encodeTable(s.disks.get(disk)!.committed) });
+/** Encoded committed tables, frozen so that agents in the same process may share their decoding. */
+const tableDocuments = new WeakMap<MappingTable, TableDocument>();
+
+const replaceMessage = (s: S, disk: DiskId, epoch: number): ControllerMessage => {
+  const table = s.disks.peek(disk)!.committed;
+  let doc = tableDocuments.get(table);
+  if (doc === undefined) tableDocuments.set(table, (doc = freezeTableDocument(encodeTable(table))));
+  return { type: 'replaceTable', epoch, disk, table: doc };
+};
 
 /**
  * Deltas computed in the current step, by disk, base and target table: a change fanned out to
@@ -870,16 +879,16 @@ const deltaCache = new Map<string, { base: MappingTable; to: MappingTable; chang
 
 /** The changes from the agent's generation to the committed one, if that generation is still in history. */
 const deltaMessage = (s: S, disk: DiskId, from: number, epoch: number): ControllerMessage | null => {
-  const d = s.disks.get(disk)!;
-  const history = plain<ReadonlyArray<MappingTable>>(d.history);
+  const d = s.disks.peek(disk)!;
+  const history = d.history;
   const base = history.find((t) => t.generation === from);
   if (base === undefined) return null;
   const to = d.committed as MappingTable;
   const key = `${disk}\u0000${from}\u0000${to.generation}`;
   let cached = deltaCache.get(key);
   if (cached === undefined || cached.base !== base || cached.to !== to) {
-    const segments = diffTables(base, to).filter((seg) => seg < to.segmentCount);
-    cached = { base, to, changes: segments.map((segment) => ({ segment, entry: encodeEntry(entryAt(to, segment)) })) };
+    const segments = changedSegments(d, base, to);
+    cached = { base, to, changes: segments.map((segment) => ({ segment, entry: freezeEntryDocument(encodeEntry(entryAt(to, segment))) })) };
     deltaCache.set(key, cached);
   }
   return {
@@ -891,6 +900,23 @@ const deltaMessage = (s: S, disk: DiskId, from: number, epoch: number): Controll
     ...(base.segmentCount === to.segmentCount ? {} : { segmentCount: to.segmentCount }),
     changes: cached.changes,
   };
+};
+
+/**
+ * The segments whose entries differ between `base` and the committed table `to`, ascending:
+ * those that changed after `base`, as recorded in `lastChange`, when that record reaches back
+ * to `base` (else a full diff). Much cheaper than a diff, which looks at every slot of every
+ * chunk either table changed.
+ */
+const changedSegments = (d: DiskView, base: MappingTable, to: MappingTable): number[] => {
+  if (base.generation < d.baseline || base.segmentBlocks !== to.segmentBlocks) return diffTables(base, to).filter((seg) => seg < to.segmentCount);
+  const out: number[] = [];
+  for (const [seg, generation] of (d.lastChange instanceof CowMap ? d.lastChange.current : d.lastChange)) {
+    if (generation <= base.generation || seg >= to.segmentCount) continue;
+    // A segment changed and changed back since `base` is not part of the delta.
+    if (seg >= base.segmentCount || !entriesEqual(entryAt(base, seg), entryAt(to, seg))) out.push(seg);
+  }
+  return out.sort((a, b) => a - b);
 };
 
 const recheckDisk = (s: S, out: Out, disk: DiskId): void => {
@@ -908,21 +934,21 @@ const recheckDisk = (s: S, out: Out, disk: DiskId): void => {
  */
 const liftFence = (s: S, job: DJob): void => {
   const table = s.disks.get(job.disk)!.working as MappingTable;
-  const planned = plain<ReadonlyArray<readonly [number, MappingEntry]>>(job.deferred ?? []);
+  const planned = job.deferred ?? [];
   const same = (a: { lun: number; start: number } | null, b: { lun: number; start: number } | null) => a !== null && b !== null && a.lun === b.lun && a.start === b.start;
   const kept = planned.map(([seg]) => entryAt(table, seg));
   const inUse = (x: { lun: number; start: number }) => kept.some((e) => same(e.location, x) || same(e.alternate, x));
   const release = job.release.filter((x) => !inUse(x));
   for (const [, entry] of planned) for (const x of [entry.location, entry.alternate]) if (x !== null && !inUse(x) && !release.some((r) => same(r, x))) release.push(segmentExtent(table, x));
   job.release = release;
-  job.deferred = castDraft(planned.map(([seg], i): [number, MappingEntry] => [seg, { ...kept[i]!, invalid: false }]));
+  job.deferred = planned.map(([seg], i): [number, MappingEntry] => [seg, { ...kept[i]!, invalid: false }]);
 };
 
 /** Every agent that needs it has the change: carry on with the job. */
 const synced = (s: S, out: Out, job: DJob): void => {
   if (job.deferred) {
     // The fence is in place at every agent: now the real change.
-    const changes = plain<ReadonlyArray<readonly [number, MappingEntry]>>(job.deferred);
+    const changes = job.deferred;
     job.deferred = null;
     return stage(s, out, job, changes, true);
   }
@@ -955,12 +981,12 @@ const synced = (s: S, out: Out, job: DJob): void => {
 
 const releaseExtents = (s: S, out: Out, job: DJob): void => {
   for (const extent of job.release) {
-    const dec = R.decrement(refs(s), extent);
+    const dec = R.decrement(s.refs, extent);
     if (E.isLeft(dec)) continue;
     const [counts, zero] = dec.right;
-    s.refs = castDraft(counts);
+    s.refs = counts;
     if (zero) {
-      const freed = allocator(s).release(extent);
+      const freed = s.allocator.release(extent);
       if (E.isRight(freed)) {
         s.allocator = freed.right;
         out.push({ type: 'released', extent: { ...extent } });
@@ -971,15 +997,15 @@ const releaseExtents = (s: S, out: Out, job: DJob): void => {
 };
 
 /** A decision that needs no table change. */
-const decided = (s: S, out: Out, job: Draft<FaultJob | MarkJob>, then: FaultJob['then']): void => {
+const decided = (s: S, out: Out, job: Mutable<FaultJob | MarkJob>, then: FaultJob['then']): void => {
   job.then = then;
   if (then.type === 'fail') return end(s, out, job, 'failed', then.reason);
-  const d = s.disks.get(job.disk)!;
+  const d = s.disks.peek(job.disk)!;
   toSync(s, out, job, job.segment < 0 ? d.committed.generation : lastChangeOf(d, job.segment));
 };
 
 /** 595 (or failIo / confirmMark) to the faulting agent, then 597. */
-const end = (s: S, out: Out, job: Draft<FaultJob | MarkJob>, outcome: 'retry' | 'failed' | 'confirmed' | 'abandoned', detail?: string): void => {
+const end = (s: S, out: Out, job: Mutable<FaultJob | MarkJob>, outcome: 'retry' | 'failed' | 'confirmed' | 'abandoned', detail?: string): void => {
   if (outcome === 'retry') {
     send(out, job.agent, { type: 'retry', epoch: job.epoch, faultId: job.faultId }, 595);
     addStep(job, 595);
@@ -1018,7 +1044,7 @@ const copyingJobs = (s: S): number => {
  * segment locked and every agent in line, so no host write to the primary is in flight and any
  * host write to these blocks waits for the copy and lands after it.
  */
-const startCopies = (s: S, out: Out, job: Draft<SettleJob>): void => {
+const startCopies = (s: S, out: Out, job: Mutable<SettleJob>): void => {
   const d = s.disks.get(job.disk)!;
   const e = entryAt(d.working, job.segment);
   const alt = e.alternate;
@@ -1027,7 +1053,7 @@ const startCopies = (s: S, out: Out, job: Draft<SettleJob>): void => {
   if (clear.length === 0) return promote(s, out, job);
   if (copyingJobs(s) >= s.config.copyConcurrency) {
     job.phase = { kind: 'waiting' };
-    if (!s.copyQueue.includes(job.id)) s.copyQueue.push(job.id);
+    if (!s.copyQueue.includes(job.id)) s.copyQueue = [...s.copyQueue, job.id];
     return;
   }
   const copies: number[] = [];
@@ -1051,8 +1077,7 @@ const onCopy = (s: S, out: Out, copyId: number, failed: boolean): void => {
   s.copies.delete(copyId);
   const job = s.jobs.get(id);
   if (job === undefined || job.phase.kind !== 'copying') return;
-  job.phase.copies = job.phase.copies.filter((c) => c !== copyId);
-  if (failed) job.phase.failed = true;
+  job.phase = { ...job.phase, copies: job.phase.copies.filter((c) => c !== copyId), failed: job.phase.failed || failed };
   if (job.phase.copies.length > 0) return;
   if (job.kind === 'fault') return prepared(s, out, job);
   if (job.kind !== 'settle') return;
@@ -1069,7 +1094,8 @@ const onCopy = (s: S, out: Out, copyId: number, failed: boolean): void => {
   } else {
     promote(s, out, job);
   }
-  const next = s.copyQueue.shift();
+  const next = s.copyQueue[0];
+  if (next !== undefined) s.copyQueue = s.copyQueue.slice(1);
   if (next !== undefined) {
     const waiting = s.jobs.get(next);
     if (waiting !== undefined && waiting.kind === 'settle') startCopies(s, out, waiting);
@@ -1077,11 +1103,11 @@ const onCopy = (s: S, out: Out, copyId: number, failed: boolean): void => {
 };
 
 /** Every block is at the alternate: it becomes the primary, and the old primary is released once agents agree. */
-const promote = (s: S, out: Out, job: Draft<SettleJob>): void => {
+const promote = (s: S, out: Out, job: Mutable<SettleJob>): void => {
   const d = s.disks.get(job.disk)!;
   const e = entryAt(d.working, job.segment);
   if (e.alternate === null) return finish(s, out, job.id);
-  if (e.location !== null) job.release.push(segmentExtent(d.working, e.location));
+  if (e.location !== null) job.release = [...job.release, segmentExtent(d.working, e.location)];
   stage(s, out, job, [[job.segment, { location: { lun: e.alternate.lun, start: e.alternate.start }, invalid: false, noWrite: false, zero: false, error: false, alternate: null }]]);
 };
 
@@ -1100,7 +1126,7 @@ const admin = (s: S, out: Out, event: AdminEvent): void => {
       const built = createTable({ segmentBlocks: event.segmentBlocks, segmentCount: event.segmentCount, entries: () => ({ zero: true }) });
       if (E.isLeft(built)) return fail(built.left.map((e: ValidationError) => e.message).join('; '));
       const d = newDiskState(built.right, []);
-      s.disks.set(event.disk, castDraft({ ...d, staged: { changes: new Map(), created: true }, persisting: null }));
+      s.disks.put(event.disk, thawDisk({ ...d, staged: { changes: new Map(), created: true }, persisting: null }));
       return adminJob(s, out, event.disk, event.requestId, {});
     }
     case 'attachAgent':
@@ -1111,7 +1137,7 @@ const admin = (s: S, out: Out, event: AdminEvent): void => {
       const attached = d.agents.includes(event.agent);
       if (event.type === 'attachAgent') {
         if (attached) return adminDone(out, event.requestId, { ok: true });
-        d.agents.push(event.agent);
+        d.agents = [...d.agents, event.agent];
         d.dropping = d.dropping.filter((a) => a !== event.agent);
         ensureCopy(s, event.agent, event.disk, false);
         d.attachmentsDirty = true;
@@ -1128,7 +1154,7 @@ const admin = (s: S, out: Out, event: AdminEvent): void => {
       if (!validName(event.snapshot) || s.disks.has(event.snapshot)) return fail(`snapshot must be a new disk name, got ${JSON.stringify(event.snapshot)}`);
       if (d.frozenBy !== null) return fail(`disk ${event.disk} is already being snapshotted`);
       const id = newId(s);
-      s.jobs.set(id, { id, kind: 'snapshot', disk: event.disk, snapshot: event.snapshot, requestId: event.requestId, phase: { kind: 'waiting' }, path: [], release: [] });
+      s.jobs.put(id, { id, kind: 'snapshot', disk: event.disk, snapshot: event.snapshot, requestId: event.requestId, phase: { kind: 'waiting' }, path: [], release: [] });
       // Alternates cannot be shared safely (writes to set bits ignore no-write): trySnapshot
       // settles them first, with new faults on the disk held meanwhile.
       d.frozenBy = id;
@@ -1149,8 +1175,8 @@ const admin = (s: S, out: Out, event: AdminEvent): void => {
       if (![lun, start, length].every((x) => Number.isSafeInteger(x) && x >= 0) || length === 0)
         return fail(`markFailed needs non-negative safe integers lun, start and a positive length, got ${JSON.stringify({ lun, start, length })}`);
       const makers: ((id: number, group: number) => Job)[] = [];
-      for (const [disk, d] of s.disks) {
-        const t = d.working;
+      for (const disk of s.disks.keys()) {
+        const t = s.disks.peek(disk)!.working;
         for (let seg = 0; seg < t.segmentCount; seg++) {
           const e = entryAt(t, seg);
           const hit = [e.location, e.alternate].some((x) => x !== null && x.lun === lun && x.start < start + length && start < x.start + t.segmentBlocks);
@@ -1172,12 +1198,12 @@ const admin = (s: S, out: Out, event: AdminEvent): void => {
         const e = entryAt(old, seg);
         for (const x of [e.location, e.alternate]) if (x !== null) release.push(segmentExtent(old, x));
       }
-      d.working = castDraft(resized.right);
-      const staged = d.staged ?? { changes: new Map(), created: false };
-      for (const seg of [...staged.changes.keys()]) if (seg >= event.segmentCount) staged.changes.delete(seg);
-      d.staged = { ...staged, segmentCount: event.segmentCount };
+      d.working = resized.right;
+      const changes = new Map(d.staged?.changes ?? []);
+      for (const seg of [...changes.keys()]) if (seg >= event.segmentCount) changes.delete(seg);
+      d.staged = { ...(d.staged ?? { created: false }), changes, segmentCount: event.segmentCount };
       const id = newId(s);
-      s.jobs.set(id, { id, kind: 'admin', disk: event.disk, requestId: event.requestId, phase: { kind: 'waiting' }, path: [], release });
+      s.jobs.put(id, { id, kind: 'admin', disk: event.disk, requestId: event.requestId, phase: { kind: 'waiting' }, path: [], release });
       return waitForCommit(s, out, s.jobs.get(id)!);
     }
   }
@@ -1186,12 +1212,12 @@ const admin = (s: S, out: Out, event: AdminEvent): void => {
 
 const adminJob = (s: S, out: Out, disk: DiskId, requestId: number, extra: { attach?: AgentId; detach?: AgentId }): void => {
   const id = newId(s);
-  s.jobs.set(id, { id, kind: 'admin', disk, requestId, phase: { kind: 'waiting' }, path: [], release: [], ...extra });
+  s.jobs.put(id, { id, kind: 'admin', disk, requestId, phase: { kind: 'waiting' }, path: [], release: [], ...extra });
   waitForCommit(s, out, s.jobs.get(id)!);
 };
 
 /** After an admin change is durable: reach the agent it concerns. */
-const adminCommitted = (s: S, out: Out, job: Draft<Job & { kind: 'admin' }>): void => {
+const adminCommitted = (s: S, out: Out, job: Mutable<Job & { kind: 'admin' }>): void => {
   if (job.attach !== undefined) {
     const v = view(s, job.attach);
     if (v !== undefined && v.epoch >= 0) catchUp(s, out, job.attach, job.disk, null);
@@ -1201,7 +1227,7 @@ const adminCommitted = (s: S, out: Out, job: Draft<Job & { kind: 'admin' }>): vo
     const c = copyOf(s, job.detach, job.disk);
     const d = s.disks.get(job.disk)!;
     if (v !== undefined && c !== undefined && c.mayHold && v.epoch >= 0) {
-      if (!d.dropping.includes(job.detach)) d.dropping.push(job.detach);
+      if (!d.dropping.includes(job.detach)) d.dropping = [...d.dropping, job.detach];
       c.sentAt = s.now;
       send(out, job.detach, { type: 'dropTable', epoch: v.epoch, disk: job.disk });
     } else v?.copies.delete(job.disk);
@@ -1211,10 +1237,10 @@ const adminCommitted = (s: S, out: Out, job: Draft<Job & { kind: 'admin' }>): vo
 const spawnGroup = (s: S, out: Out, requestId: number, makers: ReadonlyArray<(id: number, group: number) => Job>): void => {
   if (makers.length === 0) return adminDone(out, requestId, { ok: true });
   const group = newId(s);
-  s.groups.set(group, { requestId, remaining: makers.length, errors: [] });
+  s.groups.put(group, { requestId, remaining: makers.length, errors: [] });
   for (const make of makers) {
     const id = newId(s);
-    s.jobs.set(id, castDraft(make(id, group)));
+    s.jobs.put(id, make(id, group));
     acquire(s, out, id);
   }
 };
@@ -1243,23 +1269,23 @@ const trySnapshot = (s: S, out: Out, id: number): void => {
     shared.push(segmentExtent(table, e.location));
     if (!e.noWrite) changes.push([seg, { ...e, noWrite: true }]);
   }
-  s.refs = castDraft(R.incrementAll(refs(s), shared));
+  s.refs = R.incrementAll(s.refs, shared);
   // The snapshot's table is the source's as it will be once frozen. Both are staged before the
   // flush, so they are made durable in one batch that the job waits for; the source's record
   // comes first (disks are flushed in creation order), so the snapshot is never durable while
   // the source could still write the primaries it shares.
   const frozen = unwrap(setEntries(table, changes.map(([segment, entry]) => ({ segment, entry })), { generation: 0 }), 'setEntries');
-  s.disks.set(job.snapshot, castDraft({ ...newDiskState(frozen, []), staged: { changes: new Map(), created: true } }));
+  s.disks.put(job.snapshot, thawDisk({ ...newDiskState(frozen, []), staged: { changes: new Map(), created: true } }));
   stage(s, out, job, changes);
 };
 
-const snapshotTaken = (s: S, out: Out, job: Draft<Job & { kind: 'snapshot' }>): void => endSnapshot(s, out, job, { ok: true });
+const snapshotTaken = (s: S, out: Out, job: Mutable<Job & { kind: 'snapshot' }>): void => endSnapshot(s, out, job, { ok: true });
 
-const abandonSnapshot = (s: S, out: Out, job: Draft<Job & { kind: 'snapshot' }>, why: string): void =>
+const abandonSnapshot = (s: S, out: Out, job: Mutable<Job & { kind: 'snapshot' }>, why: string): void =>
   endSnapshot(s, out, job, { ok: false, error: `snapshot of ${job.disk} abandoned: ${why}` });
 
 /** Unfreezes the disk and lets the faults it held proceed. */
-const endSnapshot = (s: S, out: Out, job: Draft<Job & { kind: 'snapshot' }>, result: AdminResult): void => {
+const endSnapshot = (s: S, out: Out, job: Mutable<Job & { kind: 'snapshot' }>, result: AdminResult): void => {
   const d = s.disks.get(job.disk)!;
   d.frozenBy = null;
   const held = [...d.held];

@@ -313,6 +313,8 @@ export class Cluster {
   private controller!: ControllerState;
   private controllerLife = 0;
   private readonly agents: AgentNode[] = [];
+  /** Agent index by id, for routing the controller's messages. */
+  private readonly agentIndex = new Map<AgentId, number>();
   private readonly storage = new Map<number, Float64Array>();
   private readonly durable = new Map<DiskId, MappingTable>();
   private readonly durableAttachments = new Map<DiskId, ReadonlyArray<AgentId>>();
@@ -341,6 +343,7 @@ export class Cluster {
     for (const [lun, size] of Object.entries(config.luns)) this.storage.set(Number(lun), new Float64Array(size));
     for (let i = 0; i < config.agents; i++) {
       const epoch = 1;
+      this.agentIndex.set(agentName(i), i);
       this.agents.push({ id: agentName(i), epoch, state: initialAgentState({ agent: agentName(i), epoch, variant: this.variant, faultTimeout: this.tickInterval * 5 }), cutUntil: -1 });
     }
     this.bootController();
@@ -424,11 +427,11 @@ export class Cluster {
         return;
       }
       case 'toController':
-        this.record(item.msg.agent, 'controller', describeAgentMessage(item.msg));
+        this.record(item.msg.agent, 'controller', () => describeAgentMessage(item.msg));
         return this.toController({ type: 'message', message: item.msg });
       case 'toAgent': {
         const node = this.agents[item.agent]!;
-        this.record('controller', node.id, describeControllerMessage(item.msg));
+        this.record('controller', node.id, () => describeControllerMessage(item.msg));
         return this.toAgent(item.agent, { type: 'message', message: item.msg });
       }
       case 'agentIo':
@@ -460,9 +463,10 @@ export class Cluster {
     }
   }
 
-  private record(from: string, to: string, label: string, step?: Step): void {
+  /** Adds a trace line; `label` is only built when the run keeps a trace. */
+  private record(from: string, to: string, label: () => string, step?: Step): void {
     if (this.config.trace !== true) return;
-    this.trace.push(step === undefined ? { time: this.now, from, to, label } : { time: this.now, from, to, label, step });
+    this.trace.push(step === undefined ? { time: this.now, from, to, label: label() } : { time: this.now, from, to, label: label(), step });
   }
 
   private delay(range: readonly [number, number] | undefined, fallback: readonly [number, number]): number {
@@ -540,26 +544,26 @@ export class Cluster {
   private controllerCommand(c: ControllerCommand): void {
     switch (c.type) {
       case 'persist':
-        this.record('controller', 'persistence', `persist ${c.records.map(describeRecord).join(', ')}`, 570);
+        this.record('controller', 'persistence', () => `persist ${c.records.map(describeRecord).join(', ')}`, 570);
         this.queue.push(this.now + this.delay(this.config.storageDelay, [1, 4]), { k: 'persist', life: this.controllerLife, persistId: c.persistId, records: c.records });
         return;
       case 'send': {
-        const i = this.agents.findIndex((a) => a.id === c.to);
+        const i = this.agentIndex.get(c.to) ?? -1;
         if (i < 0) return;
-        this.record('controller', c.to, `send ${c.message.type}`, c.step);
+        this.record('controller', c.to, () => `send ${c.message.type}`, c.step);
         this.transmit({ k: 'toAgent', agent: i, msg: c.message }, i);
         return;
       }
       case 'copyBlocks':
       case 'writeZeros':
-        this.record('controller', 'storage', c.type === 'copyBlocks' ? `copy ${c.length} blocks ${c.from.lun}:${c.from.start} -> ${c.to.lun}:${c.to.start}` : `zero ${c.length} blocks at ${c.to.lun}:${c.to.start}`);
+        this.record('controller', 'storage', () => c.type === 'copyBlocks' ? `copy ${c.length} blocks ${c.from.lun}:${c.from.start} -> ${c.to.lun}:${c.to.start}` : `zero ${c.length} blocks at ${c.to.lun}:${c.to.start}`);
         this.queue.push(this.now + this.delay(this.config.storageDelay, [1, 4]), { k: 'copy', life: this.controllerLife, cmd: c });
         return;
       case 'resolved': {
         const key = c.path.join('-');
         this.summary.resolutionsByPath[key] = (this.summary.resolutionsByPath[key] ?? 0) + 1;
         this.summary.resolutionsByOutcome[c.outcome] = (this.summary.resolutionsByOutcome[c.outcome] ?? 0) + 1;
-        this.record('controller', c.agent, `resolved fault ${c.faultId} (${c.reason}): ${c.outcome} via ${key}`, 597);
+        this.record('controller', c.agent, () => `resolved fault ${c.faultId} (${c.reason}): ${c.outcome} via ${key}`, 597);
         return;
       }
       case 'adminDone':
@@ -620,7 +624,7 @@ export class Cluster {
       this.families.set(e.snapshot, this.families.get(e.disk) ?? e.disk);
     }
     this.adminRequests.set(requestId, entry);
-    this.record('admin', 'controller', e.type);
+    this.record('admin', 'controller', () => e.type);
     this.toController(e);
   }
 
@@ -657,7 +661,7 @@ export class Cluster {
         const node = this.agents[action.agent];
         if (node === undefined) return;
         node.cutUntil = this.now + action.duration;
-        this.record('sim', node.id, `cut off for ${action.duration} ms`);
+        this.record('sim', node.id, () => `cut off for ${action.duration} ms`);
         this.queue.push(node.cutUntil, { k: 'heal', agent: action.agent });
         return;
       }
@@ -670,14 +674,14 @@ export class Cluster {
     this.summary.agentRestarts++;
     node.epoch++;
     node.state = initialAgentState({ agent: node.id, epoch: node.epoch, variant: this.variant, faultTimeout: this.tickInterval * 5 });
-    this.record('sim', node.id, `restart (epoch ${node.epoch})`);
+    this.record('sim', node.id, () => `restart (epoch ${node.epoch})`);
     // The host sees every I/O of the old life fail; writes among them may or may not have landed.
     for (const io of [...this.hostIos.values()]) if (io.agent === i) this.closeIo(io, false);
   }
 
   private restartController(): void {
     this.summary.controllerRestarts++;
-    this.record('sim', 'controller', 'restart');
+    this.record('sim', 'controller', () => 'restart');
     for (const [id, r] of this.adminRequests) if (r.event.type !== 'createDisk' && r.event.type !== 'attachAgent') this.adminRequests.delete(id);
     this.bootController();
   }
@@ -745,7 +749,7 @@ export class Cluster {
     } else this.summary.reads++;
     const io: HostIo = { id, agent, epoch: node.epoch, disk, op, start, length, value, seen: op === 'read' ? model.readStarted(start, length) : null, data: null, model };
     this.hostIos.set(id, io);
-    this.record('host', node.id, `${op} ${disk} ${start}+${length}${op === 'write' ? ` (value ${value})` : ''} io${id}`);
+    this.record('host', node.id, () => `${op} ${disk} ${start}+${length}${op === 'write' ? ` (value ${value})` : ''} io${id}`);
     this.toAgent(agent, { type: 'hostIo', ioId: id, disk, op, start, length });
   }
 
@@ -768,14 +772,14 @@ export class Cluster {
         this.transmit({ k: 'toController', msg: c.message }, i);
         return;
       case 'issueIo':
-        this.record(node.id, 'storage', `io${c.ioId} ${c.op} ${c.pieces.map((p) => (p.kind === 'zero' ? `zero ${p.virtualStart}+${p.length}` : `${p.kind} ${p.virtualStart}+${p.length}@${p.lun}:${p.start}${p.marksAlternate === true ? ' marks' : ''}`)).join(', ')}`);
+        this.record(node.id, 'storage', () => `io${c.ioId} ${c.op} ${c.pieces.map((p) => (p.kind === 'zero' ? `zero ${p.virtualStart}+${p.length}` : `${p.kind} ${p.virtualStart}+${p.length}@${p.lun}:${p.start}${p.marksAlternate === true ? ' marks' : ''}`)).join(', ')}`);
         this.queue.push(this.now + this.delay(this.config.storageDelay, [1, 4]), { k: 'agentIo', agent: i, epoch: node.epoch, ioId: c.ioId, op: c.op, pieces: c.pieces });
         return;
       case 'completeIo':
       case 'failIo': {
         const io = this.hostIos.get(c.ioId);
         if (io === undefined) return;
-        this.record(node.id, 'host', c.type === 'completeIo' ? `io${io.id} ${io.op} done` : `io${io.id} ${io.op} failed: ${c.reason}`);
+        this.record(node.id, 'host', () => c.type === 'completeIo' ? `io${io.id} ${io.op} done` : `io${io.id} ${io.op} failed: ${c.reason}`);
         this.closeIo(io, c.type === 'completeIo');
         return;
       }

@@ -1004,4 +1004,28 @@ describe('property: random event sequences', () => {
       { numRuns: 300 },
     );
   });
+
+  it('never changes the state it is given, and the same event on the same state gives the same result', () => {
+    const print = (x: unknown): string =>
+      JSON.stringify(x, (_k, v: unknown) => (v instanceof Map ? { map: [...v] } : typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
+    fc.assert(
+      fc.property(fc.constantFrom<Variant>('centralized', 'distributed'), fc.array(actionArb, { minLength: 10, maxLength: 80 }), (variant, actions) => {
+        const config: AgentConfig = { ...CONFIG, variant };
+        const obs = new Observer(config);
+        let state = initialAgentState(config);
+        for (const a of actions) {
+          const event = toEvent(a, state, obs);
+          if (event === undefined) continue;
+          const before = print(state);
+          const [again, commands] = agentStep(state, event);
+          const next = obs.feed(state, event);
+          expect(print(state)).toBe(before);
+          expect(print(again)).toBe(print(next));
+          expect(commands).toEqual(agentStep(state, event)[1]);
+          state = next;
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
 });

@@ -1,0 +1,175 @@
+/**
+ * Copy-on-write maps for the pure state machines (`agentStep`, `controllerStep`).
+ *
+ * A step reads the state it was given and writes through these wrappers: the first write copies
+ * the map, later writes change the copy, and a step that writes nothing hands back the very map
+ * it was given. The given state is never changed, so it stays usable after the step.
+ */
+
+/**
+ * A map read from a base and copied on its first write. Writing the value a key already has
+ * (or deleting a missing key) is not a write, so it keeps the base.
+ *
+ * @example
+ * const m = new CowMap(base);
+ * m.set(1, 'x'); // copies base once
+ * m.result()     // base itself when nothing was written
+ */
+export class CowMap<K, V> {
+  private map: ReadonlyMap<K, V>;
+  private owned = false;
+
+  constructor(base: ReadonlyMap<K, V>) {
+    this.map = base;
+  }
+
+  /** The current contents: do not keep it across writes. */
+  get current(): ReadonlyMap<K, V> {
+    return this.map;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  /** True once a write has copied the base. */
+  get changed(): boolean {
+    return this.owned;
+  }
+
+  get(key: K): V | undefined {
+    return this.map.get(key);
+  }
+
+  has(key: K): boolean {
+    return this.map.has(key);
+  }
+
+  set(key: K, value: V): void {
+    if (this.map.get(key) === value && (value !== undefined || this.map.has(key))) return;
+    this.writable().set(key, value);
+  }
+
+  delete(key: K): void {
+    if (!this.map.has(key)) return;
+    this.writable().delete(key);
+  }
+
+  /** The map to hand back in the next state. */
+  result(): ReadonlyMap<K, V> {
+    return this.map;
+  }
+
+  private writable(): Map<K, V> {
+    if (!this.owned) {
+      this.map = new Map(this.map);
+      this.owned = true;
+    }
+    return this.map as Map<K, V>;
+  }
+}
+
+/**
+ * A map of records that a step edits in place: `get(key)` hands out a private copy of the
+ * record (made by `thaw` on first use, then the same copy for the rest of the step), and
+ * `result()` turns every copy back into a record with `freeze`, which returns the record it was
+ * thawed from when nothing in it changed. `peek` reads without copying.
+ *
+ * @example
+ * const jobs = new CowRecords(state.jobs, (j) => ({ ...j }), (j, base) => j);
+ * jobs.get(7)!.phase = { kind: 'waiting' };
+ * const next = jobs.result();
+ */
+export class CowRecords<K, V, D> {
+  private readonly base: ReadonlyMap<K, V>;
+  /** Private copies, and keys given new records or deleted (undefined) in this step. */
+  private readonly drafts = new Map<K, D | undefined>();
+
+  constructor(
+    base: ReadonlyMap<K, V>,
+    private readonly thaw: (value: V) => D,
+    private readonly freeze: (draft: D, base: V | undefined) => V,
+  ) {
+    this.base = base;
+  }
+
+  has(key: K): boolean {
+    return this.drafts.has(key) ? this.drafts.get(key) !== undefined : this.base.has(key);
+  }
+
+  get size(): number {
+    let n = this.base.size;
+    for (const [k, d] of this.drafts) {
+      const inBase = this.base.has(k);
+      if (d === undefined && inBase) n--;
+      else if (d !== undefined && !inBase) n++;
+    }
+    return n;
+  }
+
+  /** The record as it is now, without copying it: the private copy, or the record of the base. */
+  peek(key: K): V | D | undefined {
+    return this.drafts.has(key) ? this.drafts.get(key) : this.base.get(key);
+  }
+
+  /** The record for editing: a private copy, made on first use in this step. */
+  get(key: K): D | undefined {
+    if (this.drafts.has(key)) return this.drafts.get(key);
+    const value = this.base.get(key);
+    if (value === undefined) return undefined;
+    const draft = this.thaw(value);
+    this.drafts.set(key, draft);
+    return draft;
+  }
+
+  /** Puts a record that is already private to this step under `key`, and returns it. */
+  put(key: K, draft: D): D {
+    this.drafts.set(key, draft);
+    return draft;
+  }
+
+  delete(key: K): void {
+    if (!this.has(key)) return;
+    this.drafts.set(key, undefined);
+  }
+
+  /** Every key, in insertion order (keys added in this step last). */
+  keys(): K[] {
+    const out: K[] = [];
+    for (const k of this.base.keys()) if (!this.drafts.has(k) || this.drafts.get(k) !== undefined) out.push(k);
+    for (const [k, d] of this.drafts) if (d !== undefined && !this.base.has(k)) out.push(k);
+    return out;
+  }
+
+  /** The map to hand back in the next state: the base itself when no record changed. */
+  result(): ReadonlyMap<K, V> {
+    let changes: Array<readonly [K, V | undefined]> | null = null;
+    for (const [k, d] of this.drafts) {
+      const before = this.base.get(k);
+      const after = d === undefined ? undefined : this.freeze(d, before);
+      if (after === before && (after !== undefined || !this.base.has(k))) continue;
+      (changes ??= []).push([k, after]);
+    }
+    if (changes === null) return this.base;
+    const next = new Map(this.base);
+    for (const [k, v] of changes) {
+      if (v === undefined) next.delete(k);
+      else next.set(k, v);
+    }
+    return next;
+  }
+}
+
+/**
+ * True when `a` and `b` have the same own fields with identical values: a record thawed and
+ * frozen again without a change can then hand back the original.
+ *
+ * @example
+ * sameFields({ a: 1 }, { a: 1 }) // true
+ */
+export const sameFields = (a: object, b: object): boolean => {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if ((a as Record<string, unknown>)[k] !== (b as Record<string, unknown>)[k]) return false;
+  return true;
+};
