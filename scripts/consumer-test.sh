@@ -11,7 +11,7 @@
 #   bash scripts/consumer-test.sh [path/to/vdisk-map-x.y.z.tgz]
 #
 # Without an argument it packs the working tree (`npm pack`, whose prepack script builds dist/).
-# The temporary project installs the tarball, its dependencies (fp-ts, immer), fast-check (the
+# The temporary project installs the tarball, its dependency (fp-ts), fast-check (the
 # optional peer dependency of vdisk-map/testing) and TypeScript from the registry; --prefer-offline
 # lets npm's cache answer when it can. The repository's node_modules is deliberately not used, so
 # a missing or wrong `dependencies` entry fails here as it would for a consumer.

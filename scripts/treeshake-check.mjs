@@ -1,5 +1,5 @@
 // Tree-shaking check: bundle a consumer that imports only `translate` and `createTable` from the
-// ESM build (dist/index.js), with its dependencies (fp-ts, immer), minified, as a consumer's
+// ESM build (dist/index.js), with its dependency (fp-ts), minified, as a consumer's
 // bundler would. Fails if anything from src/sim/, src/testing/ or fast-check ends up in the
 // bundle, and prints the bundle's size.
 //
