@@ -11,9 +11,12 @@
  * --seed N, --list. The report goes to stdout, progress to stderr. The exit code is 0 even when
  * a target is missed (the report says which); it is non-zero only when a benchmark could not run.
  */
-import { writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg } from 'node:os';
-import { forget, fmt, now, type BenchOptions, type Result, type Workload } from './lib.js';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fmt, now, type BenchOptions, type Result, type Workload } from './lib.js';
 import { bitmapRunsWorkload } from './workloads/bitmap-runs.js';
 import { controllerWorkload } from './workloads/controller.js';
 import { decodeJsonWorkload } from './workloads/decode-json.js';
@@ -42,6 +45,9 @@ interface Cli {
   seed: number;
   list: boolean;
   filters: string[];
+  /** Internal: run only this workload, in this process, and write its results to `childOut`. */
+  child: string | null;
+  childOut: string | null;
 }
 
 const usage = (why: string): never => {
@@ -55,7 +61,7 @@ const positiveInt = (flag: string, text: string | undefined): number => {
 };
 
 const parseArgs = (argv: ReadonlyArray<string>): Cli => {
-  const cli: Cli = { quick: false, json: null, rounds: null, segments: null, seed: 20240601, list: false, filters: [] };
+  const cli: Cli = { quick: false, json: null, rounds: null, segments: null, seed: 20240601, list: false, filters: [], child: null, childOut: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') cli.quick = true;
@@ -64,6 +70,8 @@ const parseArgs = (argv: ReadonlyArray<string>): Cli => {
     else if (a === '--rounds') cli.rounds = positiveInt(a, argv[++i]);
     else if (a === '--segments') cli.segments = positiveInt(a, argv[++i]);
     else if (a === '--seed') cli.seed = positiveInt(a, argv[++i]);
+    else if (a === '--child') cli.child = argv[++i] ?? usage('--child needs a workload name');
+    else if (a === '--child-out') cli.childOut = argv[++i] ?? usage('--child-out needs a file name');
     else if (a === '--help' || a === '-h') usage('vdisk-map benchmarks');
     else if (a.startsWith('-')) usage(`unknown option ${a}`);
     else cli.filters.push(a);
@@ -116,18 +124,29 @@ const main = async (): Promise<void> => {
   // GC helpers compete for the same cores), so the report says how busy the machine was.
   const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
   const loadBefore = load();
+  if (cli.child !== null) {
+    const w = workloads.find((x) => x.name === cli.child) ?? usage(`no workload ${cli.child}`);
+    writeFileSync(cli.childOut ?? usage('--child needs --child-out'), JSON.stringify(await w.run(options)));
+    return;
+  }
   const results: Result[] = [];
   const t0 = now();
-  for (const [i, w] of chosen.entries()) {
+  const dir = mkdtempSync(join(tmpdir(), 'vdisk-map-bench-'));
+  for (const w of chosen) {
+    // Each workload runs in a fresh process (subject and baseline still share it, interleaved),
+    // so that none is measured on a heap, allocator or JIT state that an earlier one left behind.
     const t = now();
     process.stderr.write(`${w.name}: ${w.title}\n`);
-    const rs = await w.run(options);
+    const out = join(dir, `${w.name}.json`);
+    const args = [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2), '--child', w.name, '--child-out', out];
+    const run = spawnSync(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (run.status !== 0) throw new Error(`workload ${w.name} failed (exit ${run.status ?? run.signal})`);
+    const rs = JSON.parse(readFileSync(out, 'utf8')) as Result[];
     results.push(...rs);
     for (const r of rs) process.stderr.write(`  ${r.name}: ${fmt(r.value)} ${r.unit} vs ${fmt(r.baselineValue)}, ratio ${fmt(r.ratio)}x${r.pass === false ? ' (target missed)' : ''}\n`);
     process.stderr.write(`  (${((now() - t) / 1000).toFixed(1)} s)\n`);
-    // Keep the shared big table for the next workload that uses it; otherwise free everything.
-    if (!(w.usesDataset && chosen[i + 1]?.usesDataset === true)) forget();
   }
+  rmSync(dir, { recursive: true, force: true });
   process.stdout.write(`\n${formatReport(results)}\n`);
   const failed = results.filter((r) => r.pass === false);
   process.stdout.write(`\n${results.filter((r) => r.pass === true).length} of ${results.filter((r) => r.pass !== null).length} targets met in ${((now() - t0) / 1000).toFixed(1)} s.\n`);
