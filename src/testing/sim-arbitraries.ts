@@ -5,7 +5,13 @@
 import fc from 'fast-check';
 import type { SimAction, SimConfig, SimFaults, Workload } from '../sim/cluster.js';
 
-/** Limits for generated clusters. */
+/**
+ * Limits for generated clusters: keep them small for fast properties, or pin the variant.
+ *
+ * @example
+ * const options: SimConfigArbOptions = { maxAgents: 3, maxDisks: 2, variant: 'distributed' };
+ * fc.assert(fc.property(simConfigArb(options), (config) => createCluster(config).run({ ios: 50 }).violation === null));
+ */
 export interface SimConfigArbOptions {
   readonly maxAgents?: number;
   readonly maxDisks?: number;
