@@ -100,9 +100,12 @@ export const initialControllerState = (allocator: Allocator, config: Partial<Con
  */
 export const controllerStep = (state: ControllerState, event: ControllerEvent): readonly [ControllerState, ReadonlyArray<ControllerCommand>] => {
   const out: Out = [];
-  deltaCache.clear();
   const s = new Working(state);
-  handle(s, out, event);
+  try {
+    handle(s, out, event);
+  } finally {
+    deltaCache.clear(); // holds tables and documents for this step only
+  }
   return [s.result(), out];
 };
 
@@ -243,7 +246,7 @@ const restore = (s: S, out: Out, persisted: PersistedState, now: number): void =
   s.allocator = alloc;
   s.refs = R.incrementAll(R.emptyRefCounts, referenced);
   s.ready = true;
-  for (const id of s.jobs.keys()) if (s.jobs.peek(id)!.phase.kind === 'queued') acquire(s, out, id);
+  for (const id of s.jobs.keys()) if (s.jobs.peek(id)?.phase.kind === 'queued') acquire(s, out, id);
 };
 
 const newDiskState = (table: MappingTable, agents: AgentId[]): DiskState => ({
@@ -873,9 +876,9 @@ const replaceMessage = (s: S, disk: DiskId, epoch: number): ControllerMessage =>
 
 /**
  * Deltas computed in the current step, by disk, base and target table: a change fanned out to
- * many agents is diffed and encoded once. Cleared at the start of every step.
+ * many agents is diffed and encoded once. Cleared at the end of every step.
  */
-const deltaCache = new Map<string, { base: MappingTable; to: MappingTable; changes: EntryChange[] }>();
+const deltaCache = new Map<string, { base: MappingTable; to: MappingTable; changes: ReadonlyArray<EntryChange> }>();
 
 /** The changes from the agent's generation to the committed one, if that generation is still in history. */
 const deltaMessage = (s: S, disk: DiskId, from: number, epoch: number): ControllerMessage | null => {
@@ -888,7 +891,9 @@ const deltaMessage = (s: S, disk: DiskId, from: number, epoch: number): Controll
   let cached = deltaCache.get(key);
   if (cached === undefined || cached.base !== base || cached.to !== to) {
     const segments = changedSegments(d, base, to);
-    cached = { base, to, changes: segments.map((segment) => ({ segment, entry: freezeEntryDocument(encodeEntry(entryAt(to, segment))) })) };
+    // Frozen, list and entries alike: every agent's message of this step carries the same list.
+    const changes = Object.freeze(segments.map((segment) => ({ segment, entry: freezeEntryDocument(encodeEntry(entryAt(to, segment))) })));
+    cached = { base, to, changes };
     deltaCache.set(key, cached);
   }
   return {

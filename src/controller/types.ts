@@ -164,7 +164,11 @@ export type Outcome = 'retry' | 'failed' | 'confirmed' | 'abandoned';
 export type ControllerCommand =
   /** Step 570: make these records durable, then answer `persisted` (or `persistFailed`). */
   | { readonly type: 'persist'; readonly persistId: number; readonly records: ReadonlyArray<PersistRecord> }
-  /** Send a message to an agent; `step` names the flowchart step it carries out, if any. */
+  /**
+   * Send a message to an agent; `step` names the flowchart step it carries out, if any. The
+   * table and entry documents in it are frozen and shared (one list of changes for every agent a
+   * step sends it to, one document per committed table): serialize or copy, never modify.
+   */
   | { readonly type: 'send'; readonly to: AgentId; readonly message: ControllerMessage; readonly step?: Step }
   /** Background copy of `length` blocks, then answer `copyDone` (or `copyFailed`). */
   | { readonly type: 'copyBlocks'; readonly copyId: number; readonly from: { readonly lun: number; readonly start: number }; readonly to: { readonly lun: number; readonly start: number }; readonly length: number }

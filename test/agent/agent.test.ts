@@ -24,6 +24,7 @@ import type {
   IoFaultMessage,
   MarkBitsMessage,
 } from '../../src/protocol/messages.js';
+import { freezeTableDocument } from '../../src/protocol/shared-documents.js';
 import { decodeEntry, encodeEntry, encodeTable, type EntryDocument } from '../../src/table/codec.js';
 import type { EntrySpec } from '../../src/table/entry.js';
 import { createTable, diffTables, getEntry, setEntry, type MappingTable } from '../../src/table/table.js';
@@ -1003,6 +1004,20 @@ describe('property: random event sequences', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('agents given the same document the controller froze share one decoded table; a copy of it is decoded anew', () => {
+    const table = right(createTable({ segmentBlocks: 4, segmentCount: 40, entries: (s) => (s % 3 === 0 ? { zero: true } : { location: { lun: 1, start: s * 4 } }) }));
+    const doc = freezeTableDocument(encodeTable(table));
+    const event: AgentEvent = { type: 'message', message: { type: 'replaceTable', epoch: EPOCH, disk: D, table: doc } };
+    const [a] = agentStep(initialAgentState({ ...CONFIG, agent: 'a1' }), event);
+    const [b] = agentStep(initialAgentState({ ...CONFIG, agent: 'a2' }), event);
+    expect(a.disks.get(D)!.table).toBe(b.disks.get(D)!.table);
+    expect(diffTables(a.disks.get(D)!.table, table)).toEqual([]);
+    const copy = JSON.parse(JSON.stringify(doc)) as typeof doc;
+    const [c] = agentStep(initialAgentState(CONFIG), { type: 'message', message: { type: 'replaceTable', epoch: EPOCH, disk: D, table: copy } });
+    expect(c.disks.get(D)!.table).not.toBe(a.disks.get(D)!.table);
+    expect(diffTables(c.disks.get(D)!.table, table)).toEqual([]);
   });
 
   it('never changes the state it is given, and the same event on the same state gives the same result', () => {

@@ -469,6 +469,59 @@ describe('controller: flowchart paths', () => {
 // Stale and duplicate faults, epochs
 // ---------------------------------------------------------------------------------------------
 
+describe('controller: deltas on their way', () => {
+  it('a second change before the first is acknowledged goes as a delta from the first; an agent that lost the first catches up before anything waits on it is released', () => {
+    const h = boot(['a', 'b']);
+    h.checkPurity = true;
+    h.msg(h.fault('a', 'write', 12, 3)); // segment 1: fence, generation 1
+    const first = sendsOf(h.persisted());
+    expect(first.map((x) => [x.to, x.message.type, 'fromGeneration' in x.message ? x.message.fromGeneration : null])).toEqual([
+      ['a', 'setEntries', 0],
+      ['b', 'setEntries', 0],
+    ]);
+    h.msg(h.fault('b', 'write', 2 * SEG, 1)); // segment 2: fence, generation 2, while generation 1 is unacknowledged
+    const second = sendsOf(h.persisted());
+    const deltas = second.filter((x) => x.message.type === 'setEntries');
+    expect(deltas.map((x) => x.to).sort()).toEqual(['a', 'b']);
+    for (const x of deltas) expect(x.message).toMatchObject({ fromGeneration: 1, generation: 2 });
+    // Every agent's message of a step carries the same frozen list of frozen entries.
+    const [m1, m2] = deltas.map((x) => x.message as { changes: ReadonlyArray<{ entry: object }> });
+    expect(m1!.changes).toBe(m2!.changes);
+    expect(Object.isFrozen(m1!.changes)).toBe(true);
+    expect(Object.isFrozen(m1!.changes[0]!.entry)).toBe(true);
+
+    // a gets both; b lost both and, holding generation 0, fetches.
+    h.ack('a', 1);
+    h.ack('a', 2);
+    expect(retriesOf(h.log)).toEqual([]);
+    expect(h.pending).toBeNull(); // nothing goes on before b has acknowledged the fence
+    const toB = sendsOf(h.msg({ type: 'fetchTable', agent: 'b', epoch: 1, disk: D, generation: 0 }));
+    expect(toB).toHaveLength(1);
+    const catchUp = toB[0]!.message;
+    if (catchUp.type === 'setEntries') expect(catchUp).toMatchObject({ fromGeneration: 0, generation: 2 });
+    else expect(catchUp).toMatchObject({ type: 'replaceTable', table: { generation: 2 } });
+    expect(retriesOf(h.log)).toEqual([]);
+    // Once b acknowledges, both relocations complete, each with exactly one retry.
+    h.drive(h.ack('b', 2));
+    expect(retriesOf(h.log).map((x) => x.to).sort()).toEqual(['a', 'b']);
+  });
+});
+
+describe('controller: documents it sends', () => {
+  it('sends every agent that fetches the same committed table the same deeply frozen document', () => {
+    const h = boot(['a', 'b'], { hold: false });
+    const toA = sendsOf(h.msg({ type: 'fetchTable', agent: 'a', epoch: 1, disk: D, generation: -1 }));
+    const toB = sendsOf(h.msg({ type: 'fetchTable', agent: 'b', epoch: 1, disk: D, generation: -1 }));
+    const docs = [...toA, ...toB].map((x) => (x.message.type === 'replaceTable' ? x.message.table : null));
+    expect(docs[0]).not.toBeNull();
+    expect(docs[1]).toBe(docs[0]);
+    const doc = docs[0]!;
+    expect(Object.isFrozen(doc)).toBe(true);
+    expect(Object.isFrozen(doc.entries)).toBe(true);
+    for (const e of doc.entries) expect(Object.isFrozen(e)).toBe(true);
+  });
+});
+
 describe('controller: stale and duplicate messages', () => {
   it('a re-sent fault (same faultId) while it is being resolved starts no second job', () => {
     const h = boot(['a']);
