@@ -79,8 +79,6 @@ export interface Workload {
   /** Short name, used by the name filter of `bench/run.ts`. */
   readonly name: string;
   readonly title: string;
-  /** Uses the shared big table (so `bench/run.ts` keeps it cached for the next such workload). */
-  readonly usesDataset: boolean;
   run(options: BenchOptions): Promise<Result[]> | Result[];
 }
 
@@ -369,17 +367,15 @@ export const generateRequests = (count: number, diskBlocks: number, seed: number
 };
 
 // ---------------------------------------------------------------------------------------------
-// Shared, lazily built data (the translation workloads share one table)
+// Lazily built data, shared by the parts of one workload (each workload runs in its own process)
 
 const cache = new Map<string, unknown>();
 
-/** Builds `make()` once per key; `forget` drops everything (between workloads, to free memory). */
+/** Builds `make()` once per key. */
 export const cached = <T>(key: string, make: () => T): T => {
   if (!cache.has(key)) cache.set(key, make());
   return cache.get(key) as T;
 };
-
-export const forget = (): void => cache.clear();
 
 export const dataset = (o: BenchOptions): Dataset => cached(`dataset:${o.segments}:${o.seed}`, () => generateDataset(o.segments, o.seed));
 

@@ -82,7 +82,6 @@ const compare = (o: BenchOptions, name: string, bitmaps: ReadonlyArray<Bitmap>, 
 export const bitmapRunsWorkload: Workload = {
   name: 'bitmap-runs',
   title: 'bitmap run iteration vs a per-bit loop (4,096-block bitmaps, random density)',
-  usesDataset: false,
   run(o: BenchOptions): Result[] {
     const count = o.quick ? 500 : 5_000;
     const prng = createPrng(o.seed + 6);

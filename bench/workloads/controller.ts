@@ -189,7 +189,6 @@ export class ControllerHarness {
 export const controllerWorkload: Workload = {
   name: 'controller',
   title: 'controller write-fault resolution, 16 agents: big disk vs 1,024-segment disk',
-  usesDataset: false,
   run(o: BenchOptions): Result[] {
     const perRound = o.quick ? 40 : 150;
     const build = (segments: number, seed: number): ControllerHarness => {

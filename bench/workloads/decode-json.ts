@@ -10,7 +10,6 @@ import { benchTable, consume, interleave, median, medianRatio, now, result, type
 export const decodeJsonWorkload: Workload = {
   name: 'decode-json',
   title: 'decodeTableJson of the big table vs JSON.parse of the same text',
-  usesDataset: true,
   run(o: BenchOptions): Result[] {
     const text = encodeTableJson(benchTable(o));
     o.log(`decode-json: document of ${(text.length / 1e6).toFixed(1)} MB`);

@@ -13,7 +13,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const memoryWorkload: Workload = {
   name: 'memory',
   title: 'bytes per segment of a table without alternates vs plain entry objects',
-  usesDataset: false,
   run(o: BenchOptions): Result[] {
     const rounds = Math.min(o.rounds, 5);
     const text = execFileSync(

@@ -27,7 +27,6 @@ import {
 export const setEntryWorkload: Workload = {
   name: 'set-entry',
   title: 'setEntry on the chunked table vs immer produce on an array of plain entries',
-  usesDataset: true,
   run(o: BenchOptions): Result[] {
     let table: MappingTable = benchTable(o);
     let plain: readonly PlainEntry[] = benchPlainEntries(o);

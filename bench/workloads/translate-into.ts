@@ -24,7 +24,6 @@ import {
 export const translateIntoWorkload: Workload = {
   name: 'translate-into',
   title: 'translateInto (reused PieceBuffer) vs raw flat-table arithmetic',
-  usesDataset: true,
   run(o: BenchOptions): Result[] {
     const table = benchTable(o);
     const raw = benchRawTable(o);

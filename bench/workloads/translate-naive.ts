@@ -110,7 +110,6 @@ const checkAgreement = (o: BenchOptions, entries: PlainEntry[], reqs: IoRequest[
 export const translateNaiveWorkload: Workload = {
   name: 'translate-naive',
   title: 'translate vs naive per-block translation over plain entry objects',
-  usesDataset: true,
   run(o: BenchOptions): Result[] {
     const entries = benchPlainEntries(o);
     const reqs = requestObjects(o);

@@ -50,7 +50,6 @@ export const runTranslate = (o: BenchOptions): (() => number) => {
 export const translateWorkload: Workload = {
   name: 'translate',
   title: 'translate (objects, Either) vs raw flat-table arithmetic',
-  usesDataset: true,
   run(o: BenchOptions): Result[] {
     const raw = benchRawTable(o);
     const rq = translationRequests(o);

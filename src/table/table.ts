@@ -334,6 +334,11 @@ const noChunksInFlat = (chunkCount: number): Uint32Array => new Uint32Array((chu
 /** `flat`, or `null` once no chunk uses it, so that its memory can go. */
 const flatIfUsed = (flat: Uint32Array | null, inFlat: Uint32Array): Uint32Array | null => (inFlat.some((w) => w !== 0) ? flat : null);
 
+const setChunkBit = (bits: Uint32Array, ci: number, on: boolean): void => {
+  const mask = 1 << (ci & 31);
+  bits[ci >>> 5] = (on ? bits[ci >>> 5]! | mask : bits[ci >>> 5]! & ~mask) >>> 0;
+};
+
 /** @internal True when chunk `ci` of `table` has its records in `table.flat`. */
 export const chunkInFlat = (table: MappingTable, ci: number): boolean => ((table.inFlat[ci >>> 5]! >>> (ci & 31)) & 1) === 1;
 
@@ -395,7 +400,7 @@ export const createTable = (spec: TableSpec, options: TableOptions = {}): E.Eith
   }
   if (errors.length > 0) return E.left(errors);
   const inFlat = noChunksInFlat(chunks.length);
-  if (flat !== null) for (let ci = 0; ci < chunks.length; ci++) inFlat[ci >>> 5] = (inFlat[ci >>> 5]! | (1 << (ci & 31))) >>> 0;
+  if (flat !== null) for (let ci = 0; ci < chunks.length; ci++) setChunkBit(inFlat, ci, true);
   return E.right(makeTable(spec.segmentBlocks, count, generation, chunks, flat, inFlat));
 };
 
@@ -513,7 +518,7 @@ export const setEntries = (
     chunks[ci] = freeze(c);
     if (chunkInFlat(table, ci)) {
       if (inFlat === table.inFlat) inFlat = inFlat.slice();
-      inFlat[ci >>> 5] = (inFlat[ci >>> 5]! & ~(1 << (ci & 31))) >>> 0;
+      setChunkBit(inFlat, ci, false);
     }
   }
   return E.right(makeTable(table.segmentBlocks, table.segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat));
@@ -574,7 +579,7 @@ export const resizeTable = (
     const old = table.chunks[ci];
     if (old !== undefined && old.size === size) {
       chunks.push(old);
-      if (chunkInFlat(table, ci)) inFlat[ci >>> 5] = (inFlat[ci >>> 5]! | (1 << (ci & 31))) >>> 0;
+      if (chunkInFlat(table, ci)) setChunkBit(inFlat, ci, true);
       continue;
     }
     const c = newChunk(size, table.segmentBlocks);

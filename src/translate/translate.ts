@@ -25,6 +25,7 @@ import {
   ALT_HEADER,
   altStride,
   CHUNK_BITS,
+  chunkInFlat,
   F_ERROR,
   F_HAS_ALTERNATE,
   F_HAS_LOCATION,
@@ -394,7 +395,7 @@ export const translateInto = (
   // Most requests lie inside one segment whose blocks all go to the primary.
   if (end <= (segment + 1) * sb && length > 0) {
     const ci = segment >>> CHUNK_BITS;
-    const inFlat = ((table.inFlat[ci >>> 5]! >>> (ci & 31)) & 1) === 1;
+    const inFlat = chunkInFlat(table, ci);
     const rec = inFlat ? table.flat! : table.chunks[ci]!.rec;
     const r = (inFlat ? segment : segment & CHUNK_MASK) * REC_WORDS;
     // A read of a noWrite primary is served like any other read.
@@ -431,7 +432,7 @@ const translateGeneral = (table: MappingTable, write: boolean, distributed: bool
     // One record holds the flags, the primary and the alternate's slot (see table.ts).
     const ci = segment >>> CHUNK_BITS;
     const chunk = table.chunks[ci]!; // dereferenced only for alternates and chunks outside `flat`
-    const inFlat = ((table.inFlat[ci >>> 5]! >>> (ci & 31)) & 1) === 1;
+    const inFlat = chunkInFlat(table, ci);
     const rec = inFlat ? table.flat! : chunk.rec;
     const r = (inFlat ? segment : segment & CHUNK_MASK) * REC_WORDS;
     const head = rec[r]!;
