@@ -13,29 +13,16 @@
  * an agent right after it is cut may stay held; it must never fail, and once it completes every
  * block that no write overlapped meanwhile must be as the model says.
  */
-import * as E from 'fp-ts/lib/Either.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  createManualClock,
-  createMemoryNetwork,
-  createMemoryPersistence,
-  createMemoryStorage,
-  type ManualClock,
-  type MemoryNetwork,
-  type MemoryPersistence,
-  type MemoryStorage,
-} from '../../src/adapters/memory.js';
 import { agentTable } from '../../src/agent/agent.js';
-import { createAllocator } from '../../src/controller/allocator.js';
-import { createAgent, type AgentRuntime } from '../../src/runtime/agent-runtime.js';
-import { createController, type ControllerRuntime } from '../../src/runtime/controller-runtime.js';
+import type { AgentRuntime } from '../../src/runtime/agent-runtime.js';
+import type { ControllerRuntime } from '../../src/runtime/controller-runtime.js';
+import { BS, makeEnv as makeMemoryEnv, microtasks, round, startAgent, startController, type Env } from './harness.js';
 
 // ---------------------------------------------------------------------------------------------
-// Harness (same conventions as runtime.test.ts)
+// Harness (test/runtime/harness.ts, with a lossy, duplicating network)
 
-const BS = 16; // bytes per block
-const TICK = 10; // ms per round
 const LUNS = { 1: 1024, 2: 1024 };
 const SEGMENT_BLOCKS = 4;
 const SEGMENTS = 8;
@@ -45,44 +32,7 @@ const MAX_DISKS = 4; // 'd' and up to 3 snapshots
 const HELD_ROUNDS = 40; // rounds a command may be held while some agent is cut, before healing
 const MAX_ROUNDS = 1500;
 
-const right = <L, A>(e: E.Either<L, A>): A => {
-  if (E.isLeft(e)) throw new Error(`expected Right, got Left ${JSON.stringify(e.left)}`);
-  return e.right;
-};
-
-interface Env {
-  readonly storage: MemoryStorage;
-  readonly network: MemoryNetwork;
-  readonly persistence: MemoryPersistence;
-  readonly clock: ManualClock;
-}
-
-const makeEnv = (seed: number): Env => ({
-  storage: right(createMemoryStorage({ blockSize: BS, luns: LUNS })),
-  network: right(createMemoryNetwork({ seed, dropRate: 0.04, duplicateRate: 0.04, maxDelay: 4 })),
-  persistence: createMemoryPersistence(),
-  clock: right(createManualClock(1000)),
-});
-
-const startController = (env: Env): Promise<ControllerRuntime> =>
-  createController(
-    { storage: env.storage, transport: env.network.transport('controller'), persistence: env.persistence, clock: env.clock, allocator: right(createAllocator(LUNS)) },
-    { variant: 'centralized', retryInterval: 50, tickInterval: TICK },
-  );
-
-const startAgent = (env: Env, agent: string, epoch: number): AgentRuntime =>
-  createAgent({ storage: env.storage, transport: env.network.transport(agent), clock: env.clock }, { agent, epoch, variant: 'centralized', faultTimeout: 50, tickInterval: TICK });
-
-const microtasks = async (n = 30): Promise<void> => {
-  for (let i = 0; i < n; i++) await Promise.resolve();
-};
-
-const round = async (env: Env): Promise<void> => {
-  await microtasks();
-  env.network.deliverAll();
-  await microtasks();
-  right(env.clock.advance(TICK));
-};
+const makeEnv = (seed: number): Env => makeMemoryEnv({ luns: LUNS, seed, dropRate: 0.04, duplicateRate: 0.04, maxDelay: 4 });
 
 /** A promise whose outcome can be looked at synchronously. */
 interface Tracked<T> {

@@ -4,79 +4,26 @@
  * `network.deliverAll()`, timers by `clock.advance()`, adapter promises by draining microtasks.
  * No real timers, no sleeps.
  */
-import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
-import {
-  createManualClock,
-  createMemoryNetwork,
-  createMemoryPersistence,
-  createMemoryStorage,
-  type ManualClock,
-  type MemoryNetwork,
-  type MemoryPersistence,
-  type MemoryStorage,
-} from '../../src/adapters/memory.js';
 import { createPrng } from '../../src/adapters/prng.js';
 import type { Transport } from '../../src/adapters/types.js';
 import { agentTable } from '../../src/agent/agent.js';
 import { createAllocator } from '../../src/controller/allocator.js';
 import type { ControllerCommand } from '../../src/controller/types.js';
-import { createAgent, type AgentRuntime } from '../../src/runtime/agent-runtime.js';
-import { createController, type ControllerRuntime, type ControllerRuntimeConfig } from '../../src/runtime/controller-runtime.js';
+import { createAgent } from '../../src/runtime/agent-runtime.js';
+import { createController } from '../../src/runtime/controller-runtime.js';
 import { createSerialQueue } from '../../src/runtime/serial.js';
 import { entryAt } from '../../src/table/table.js';
 import type { Variant } from '../../src/translate/translate.js';
+import { BS, makeEnv as makeMemoryEnv, microtasks, right, round, startAgent, startController, TICK, type Env } from './harness.js';
 
 // ---------------------------------------------------------------------------------------------
 // Harness
 
-const BS = 16; // bytes per block
-const TICK = 10; // ms per settle round
 const LUNS = { 1: 512, 2: 512 };
 
-const right = <L, A>(e: E.Either<L, A>): A => {
-  if (E.isLeft(e)) throw new Error(`expected Right, got Left ${JSON.stringify(e.left)}`);
-  return e.right;
-};
-
-interface Env {
-  readonly storage: MemoryStorage;
-  readonly network: MemoryNetwork;
-  readonly persistence: MemoryPersistence;
-  readonly clock: ManualClock;
-  readonly commands: ControllerCommand[];
-  readonly variant: Variant;
-}
-
-const makeEnv = (net: { seed?: number; dropRate?: number; duplicateRate?: number; maxDelay?: number } = {}, variant: Variant = 'centralized'): Env => ({
-  storage: right(createMemoryStorage({ blockSize: BS, luns: LUNS })),
-  network: right(createMemoryNetwork({ seed: net.seed ?? 1, dropRate: net.dropRate ?? 0, duplicateRate: net.duplicateRate ?? 0, maxDelay: net.maxDelay ?? 0 })),
-  persistence: createMemoryPersistence(),
-  clock: right(createManualClock(1000)),
-  commands: [],
-  variant,
-});
-
-const startController = (env: Env, config: ControllerRuntimeConfig = {}): Promise<ControllerRuntime> =>
-  createController(
-    { storage: env.storage, transport: env.network.transport('controller'), persistence: env.persistence, clock: env.clock, allocator: right(createAllocator(LUNS)) },
-    { variant: env.variant, retryInterval: 50, tickInterval: TICK, onCommand: (c) => env.commands.push(c), ...config },
-  );
-
-const startAgent = (env: Env, agent: string, epoch = 1): AgentRuntime =>
-  createAgent({ storage: env.storage, transport: env.network.transport(agent), clock: env.clock }, { agent, epoch, variant: env.variant, faultTimeout: 50, tickInterval: TICK });
-
-const microtasks = async (n = 30): Promise<void> => {
-  for (let i = 0; i < n; i++) await Promise.resolve();
-};
-
-/** One round: let adapter promises settle, deliver every message in flight, move time on by a tick. */
-const round = async (env: Env): Promise<void> => {
-  await microtasks();
-  env.network.deliverAll();
-  await microtasks();
-  right(env.clock.advance(TICK));
-};
+const makeEnv = (net: { seed?: number; dropRate?: number; duplicateRate?: number; maxDelay?: number } = {}, variant: Variant = 'centralized'): Env =>
+  makeMemoryEnv({ luns: LUNS, variant, ...net });
 
 /**
  * Runs rounds until `until` settles (a promise) or holds (a predicate); without `until`, runs
