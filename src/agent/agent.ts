@@ -2,10 +2,10 @@
  * The mapping agent as a pure state machine: `agentStep(state, event) -> [state, commands]`.
  *
  * The agent translates host I/O through its volatile copies of the tables and never blocks: what
- * it cannot finish it parks behind one outstanding fault per segment (DESIGN.md section 3,
- * step 1) and leaves to the controller, which answers with table changes and then `retry`,
- * `failIo` or (distributed variant) `confirmMark`. Its copy of a table only ever changes by the
- * controller's messages, so it always equals some controller generation.
+ * it cannot finish it parks behind one outstanding fault per segment and leaves to the
+ * controller (docs/design.md#fault-resolution), which answers with table changes and then
+ * `retry`, `failIo` or (distributed variant) `confirmMark`. Its copy of a table only ever
+ * changes by the controller's messages, so it always equals some controller generation.
  *
  * Restart: the machine has no restart event. The runtime throws the state away and starts a new
  * life with `initialAgentState({ ...config, epoch: newEpoch })`, a higher epoch than any before.

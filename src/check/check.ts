@@ -12,7 +12,8 @@
  *
  * ## Why there is no "unusable for ever" finding
  *
- * Every flag combination DESIGN.md allows can still serve I/O after the normal mechanism runs:
+ * Every flag combination docs/design.md#mapping-entries allows can still serve I/O after the
+ * normal mechanism runs:
  *
  * - `invalid` (with or without any other flag) makes every I/O *fault*; a fault reaches the
  *   controller, which may rewrite the entry in any way, so it is a transient state;

@@ -1,5 +1,5 @@
 /**
- * The controller <-> agent protocol (DESIGN.md section 3), as plain serializable data.
+ * The controller <-> agent protocol (docs/design.md#fault-resolution), as plain serializable data.
  *
  * Every message has a `type`. Agent messages carry the agent's `epoch`, which changes when the
  * agent restarts; the controller refuses anything from an epoch older than the newest it has

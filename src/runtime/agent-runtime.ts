@@ -1,6 +1,7 @@
 /**
  * The agent runtime: drives the pure mapping-agent machine (`agentStep`) over the caller's
- * adapters, and gives the host side `read` and `write` (DESIGN.md sections 3 and 4).
+ * adapters, and gives the host side `read` and `write` (docs/design.md#fault-resolution,
+ * docs/design.md#adapter-contracts).
  *
  * Every event goes through a serial queue, so the machine sees one event at a time in arrival
  * order: host requests, messages from the controller, a periodic `tick`, and the results of the

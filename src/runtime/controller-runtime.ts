@@ -1,6 +1,6 @@
 /**
  * The controller runtime: drives the pure controller machine (`controllerStep`) over the
- * caller's adapters (DESIGN.md sections 3 and 4).
+ * caller's adapters (docs/design.md#fault-resolution, docs/design.md#adapter-contracts).
  *
  * It loads the persisted tables and feeds them as `restored`, then feeds every later event in
  * order through a serial queue: messages from agents, a periodic `tick` from the clock, admin

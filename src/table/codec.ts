@@ -1,5 +1,5 @@
 /**
- * The stable serialized form of mapping tables (DESIGN.md section 1, "a stable serialized form").
+ * The stable serialized form of mapping tables (docs/design.md#mapping-entries).
  *
  * {@link encodeTable} turns a table into a versioned, plain-JSON {@link TableDocument}; the same
  * table always gives the same document, with keys in a fixed order, so its JSON text is

@@ -34,8 +34,9 @@ export interface Alternate {
 }
 
 /**
- * One segment's mapping entry, as stored (DESIGN.md section 2). Every `MappingEntry` is also a
- * valid {@link EntrySpec}, so an entry read with `getEntry` can be written back unchanged.
+ * One segment's mapping entry, as stored (docs/design.md#mapping-entries). Every
+ * `MappingEntry` is also a valid {@link EntrySpec}, so an entry read with `getEntry` can be
+ * written back unchanged.
  *
  * @example
  * // Freeze segment 0's primary, keeping the rest of its entry:

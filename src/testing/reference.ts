@@ -1,7 +1,7 @@
 /**
  * A deliberately naive reference translator, for testing `translate` and anything built on it.
  *
- * It follows the per-block decision table of DESIGN.md section 2 literally: it decides every
+ * It follows docs/design.md#per-block-decision-table literally: it decides every
  * block of a request on its own, then glues neighbouring blocks together. It is slow (one
  * decision object per block) and meant to stay obviously right, not fast.
  */
@@ -38,7 +38,7 @@ export type BlockDecision =
 
 /**
  * The decision for the block at `offset` inside a segment with entry `entry`, taken from the
- * DESIGN.md table top to bottom: invalid, error, alternate bit set, zero, primary noWrite,
+ * decision table top to bottom: invalid, error, alternate bit set, zero, primary noWrite,
  * primary. `lun`/`start` give the block's own physical address.
  *
  * An entry with no primary location where one is needed (validation never lets one through)
@@ -148,7 +148,7 @@ const canMerge = (last: Piece, next: Piece): boolean => {
  * and physically contiguous, are merged into pieces.
  *
  * @example
- * // The DESIGN.md reference table: 10 blocks per segment, segment 1 no-write.
+ * // The reference table (docs/design.md#address-model): 10 blocks per segment, segment 1 no-write.
  * referenceTranslate(table, { op: 'read', start: 0, length: 3 })
  * // Right([{ kind: 'primary', virtualStart: 0, length: 2, lun: 1, start: 0 },
  * //        { kind: 'alternate', virtualStart: 2, length: 1, lun: 2, start: 12 }])

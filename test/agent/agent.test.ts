@@ -1,8 +1,9 @@
 /**
  * Tests of src/agent/agent.ts: each rule of the agent state machine on the reference table of
- * DESIGN.md (10 blocks per segment; seg0 LUN1 0-9 with alternate LUN2 10-19 bits 2,7,8; seg1
- * LUN2 0-9 noWrite; seg2 LUN1 10-19), then a property test that drives the machine with random
- * event sequences and checks that it never loses, doubles or silently parks an I/O.
+ * docs/design.md#address-model (10 blocks per segment; seg0 LUN1 0-9 with alternate LUN2 10-19
+ * bits 2,7,8; seg1 LUN2 0-9 noWrite; seg2 LUN1 10-19), then a property test that drives the
+ * machine with random event sequences and checks that it never loses, doubles or silently parks
+ * an I/O.
  */
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';

@@ -2,7 +2,7 @@
  * The naive reference model of mapping entries, and the spec arbitraries (good and junk), shared
  * by the table and entry tests. An entry is
  * a plain object with the alternate's bitmap as a `boolean[]`, and validity is decided by an
- * independent re-statement of DESIGN.md section 2.
+ * independent re-statement of docs/design.md#mapping-entries.
  */
 import fc from 'fast-check';
 import { expect } from 'vitest';

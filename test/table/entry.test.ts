@@ -1,7 +1,8 @@
 /**
  * Property tests for src/table/entry.ts against a naive reference model: an entry is a plain
  * object with the alternate's bitmap as a `boolean[]`, and validity is decided by a naive,
- * independent re-statement of DESIGN.md section 2 (shared with table.test.ts, in entry-model.ts).
+ * independent re-statement of docs/design.md#mapping-entries (shared with table.test.ts, in
+ * entry-model.ts).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';

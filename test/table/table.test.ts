@@ -1,7 +1,7 @@
 /**
  * Property tests for src/table/table.ts against a naive reference model: a table is a plain
  * `MEntry[]`, one plain object per segment, with the alternate's bitmap as a `boolean[]`.
- * Validity is decided by a naive, independent re-statement of DESIGN.md section 2.
+ * Validity is decided by a naive, independent re-statement of docs/design.md#mapping-entries.
  */
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';

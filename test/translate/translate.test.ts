@@ -1,5 +1,6 @@
 /**
- * Tests for src/translate/translate.ts: the DESIGN.md section 2 decision table written out by
+ * Tests for src/translate/translate.ts: the decision table of
+ * docs/design.md#per-block-decision-table written out by
  * hand, equivalence with the naive reference translator of src/testing/reference.ts, the shape
  * of the pieces, the reusable PieceBuffer, and the failure paths.
  */
@@ -193,7 +194,7 @@ const manyRunsArb = fc.integer({ min: 64, max: 300 }).chain((sb) =>
 );
 
 // ---------------------------------------------------------------------------------------------
-// The decision table, written out from DESIGN.md section 2
+// The decision table, written out from docs/design.md#per-block-decision-table
 // ---------------------------------------------------------------------------------------------
 
 /**
@@ -303,7 +304,7 @@ const DECISION_TABLE: ReadonlyArray<readonly [state: string, rc: Outcome, wc: Ou
   ['inze . 0', 'F:invalid', 'F:invalid', 'F:invalid', 'F:invalid'],
 ];
 
-describe('per-block decision table (DESIGN.md section 2)', () => {
+describe('per-block decision table (docs/design.md#per-block-decision-table)', () => {
   // One segment of 40 blocks: primary LUN 1 at 100, alternate LUN 2 at 200. The tested block is
   // offset 2 (first bitmap word) or 37 (second word); with alternate `0`, every other bit is set.
   const SEGMENT_BLOCKS = 40;
@@ -405,7 +406,7 @@ describe('per-block decision table (DESIGN.md section 2)', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// The reference example (DESIGN.md, examples/quickstart.ts)
+// The reference example (docs/design.md#address-model, examples/quickstart.ts)
 // ---------------------------------------------------------------------------------------------
 
 describe('the reference example', () => {
