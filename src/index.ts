@@ -38,6 +38,9 @@ export {
 } from './table/table.js';
 export type { FormatRange } from './table/format.js';
 export { formatTable } from './table/format.js';
+export type { FormatLayout, FormatOptions } from './table/format.js';
+export type { ChangedRange } from './table/changed-blocks.js';
+export { changedBlocks } from './table/changed-blocks.js';
 export type { AlternateDocument, EntryDocument, LocationDocument, TableDocument } from './table/codec.js';
 export { decodeEntry, decodeTable, decodeTableJson, encodeEntry, encodeTable, encodeTableJson, TABLE_FORMAT, TABLE_VERSION } from './table/codec.js';
 

@@ -62,4 +62,55 @@ describe('formatTable', () => {
       ),
     );
   });
+
+  it('draws the split layout of the reference figure: main table, then the alternate table', () => {
+    const table = right(
+      createTable({
+        segmentBlocks: 10,
+        entries: [
+          { location: { lun: 1, start: 0 }, alternate: { lun: 2, start: 10, blocks: [2, 7, 8] } },
+          { location: { lun: 2, start: 0 }, noWrite: true },
+          { location: { lun: 1, start: 10 } },
+        ],
+      }),
+    );
+    const [main, alternates] = formatTable(table, { layout: 'split' }).split('\n\n');
+    expect(main!.split('\n').map(cells)).toEqual([
+      ['segment', 'virtual', 'lun', 'blocks', 'invalid', 'no-write', 'zero', 'error', 'alt'],
+      ['0', '0-9', '1', '0-9', '.', '.', '.', '.', '0'],
+      ['1', '10-19', '2', '0-9', '.', 'x', '.', '.', '-'],
+      ['2', '20-29', '1', '10-19', '.', '.', '.', '.', '-'],
+    ]);
+    expect(alternates!.split('\n').map(cells)).toEqual([
+      ['alt', 'virtual', 'lun', 'blocks', 'bitmap'],
+      ['0', '0-9', '2', '10-19', '0010000110'],
+    ]);
+    expect(formatTable(table, { start: 0, count: 3, layout: 'wide' })).toBe(formatTable(table));
+  });
+
+  it('split layout: every alt index names the alternate table row with that segment\'s alternate', () => {
+    fc.assert(
+      fc.property(tableArb({ segmentBlocks: fc.integer({ min: 1, max: 100 }) }), fc.nat(15), fc.nat(15), (table: MappingTable, start, count) => {
+        const [main, alternates] = formatTable(table, { start, count, layout: 'split' }).split('\n\n');
+        const rows = main!.split('\n').slice(1).map(cells);
+        const altRows = alternates!.split('\n').slice(1).map(cells);
+        const sb = table.segmentBlocks;
+        let next = 0;
+        expect(rows).toHaveLength(Math.max(0, Math.min(table.segmentCount, start + count) - start));
+        rows.forEach(([seg, virtual, lun, , inv, nw, zero, err, alt]) => {
+          const e = right(getEntry(table, Number(seg)));
+          expect(lun).toBe(e.location === null ? '-' : `${e.location.lun}`);
+          expect([inv, nw, zero, err]).toEqual([e.invalid, e.noWrite, e.zero, e.error].map((x) => (x ? 'x' : '.')));
+          if (e.alternate === null) return expect(alt).toBe('-');
+          expect(alt).toBe(`${next}`);
+          const [index, altVirtual, altLun, altBlocks, bits] = altRows[next++]!;
+          expect([index, altVirtual, altLun]).toEqual([alt, virtual, `${e.alternate.lun}`]);
+          expect(altBlocks).toBe(sb === 1 ? `${e.alternate.start}` : `${e.alternate.start}-${e.alternate.start + sb - 1}`);
+          if (sb <= 64) expect(bits).toBe(Array.from({ length: sb }, (_, k) => (B.has(e.alternate!.blocks, k) ? '1' : '0')).join(''));
+          else expect(bits).toBe(B.format(e.alternate.blocks) || '(none)');
+        });
+        expect(altRows).toHaveLength(next);
+      }),
+    );
+  });
 });
