@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fmt, now, type BenchOptions, type Result, type Workload } from './lib.js';
 import { bitmapRunsWorkload } from './workloads/bitmap-runs.js';
+import { changedBlocksWorkload } from './workloads/changed-blocks.js';
 import { controllerWorkload } from './workloads/controller.js';
 import { decodeJsonWorkload } from './workloads/decode-json.js';
 import { memoryWorkload } from './workloads/memory.js';
@@ -35,6 +36,7 @@ export const workloads: ReadonlyArray<Workload> = [
   bitmapRunsWorkload,
   controllerWorkload,
   decodeJsonWorkload,
+  changedBlocksWorkload,
 ];
 
 interface Cli {
