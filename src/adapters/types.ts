@@ -1,5 +1,5 @@
 /**
- * The adapters a runtime drives: the effectful edge of vdisk-map (DESIGN.md section 4).
+ * The adapters a runtime drives: the effectful edge of vdisk-map (docs/design.md#adapter-contracts).
  *
  * The pure state machines never touch these; runtimes carry out their commands through them.
  * Convention for every asynchronous method: it resolves when the effect is done (durable, for
