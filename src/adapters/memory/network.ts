@@ -97,6 +97,82 @@ export interface MemoryNetwork {
   stats(): NetworkStats;
 }
 
+type Handler = (from: string, message: unknown) => void;
+
+/** A message in flight, with how many younger messages were delivered before it. */
+interface Flight extends Envelope {
+  overtaken: number;
+}
+
+/** Everything behind one in-memory network. */
+interface NetworkState {
+  readonly prng: Prng;
+  readonly dropRate: number;
+  readonly duplicateRate: number;
+  readonly maxDelay: number;
+  /** Messages in flight, oldest first. */
+  readonly flight: Flight[];
+  nextId: number;
+  /** The live endpoint of each peer; a new transport for a peer replaces (kills) the old one. */
+  readonly endpoints: Map<string, { readonly handlers: Handler[] }>;
+  readonly cutPeers: Set<string>;
+  readonly stats: { sent: number; dropped: number; duplicated: number; delivered: number; lost: number };
+}
+
+/** Delivers (or loses) one message in flight. */
+const deliverOne = (s: NetworkState): Delivery | undefined => {
+  const flight = s.flight;
+  if (flight.length === 0) return undefined;
+  // A message overtaken maxDelay times goes next (the oldest such); otherwise any, at random.
+  let k = flight.findIndex((f) => f.overtaken >= s.maxDelay);
+  if (k < 0) k = s.prng.int(flight.length);
+  const f = flight[k]!;
+  flight.splice(k, 1);
+  for (let i = 0; i < k; i++) flight[i]!.overtaken++;
+  const endpoint = s.endpoints.get(f.to);
+  const delivered = endpoint !== undefined && endpoint.handlers.length > 0 && !s.cutPeers.has(f.to) && !s.cutPeers.has(f.from);
+  const delivery: Delivery = { id: f.id, from: f.from, to: f.to, message: f.message, delivered };
+  if (!delivered) {
+    s.stats.lost++;
+    return delivery;
+  }
+  s.stats.delivered++;
+  endpoint.handlers.forEach((h, i) => h(f.from, i === 0 ? f.message : structuredClone(f.message)));
+  return delivery;
+};
+
+/** A new endpoint for `peer`, replacing any earlier one. */
+const openEndpoint = <Out, In>(s: NetworkState, peer: string): Transport<Out, In> => {
+  const me = { handlers: [] as Handler[] };
+  s.endpoints.set(peer, me);
+  const alive = (): boolean => s.endpoints.get(peer) === me;
+  return {
+    send(to, message) {
+      s.stats.sent++;
+      const copy = structuredClone(message);
+      if (!alive() || s.cutPeers.has(peer) || s.cutPeers.has(to) || s.prng.chance(s.dropRate)) {
+        s.stats.dropped++;
+        return;
+      }
+      s.flight.push({ id: s.nextId++, from: peer, to, message: copy, overtaken: 0 });
+      if (s.prng.chance(s.duplicateRate)) {
+        s.stats.duplicated++;
+        s.flight.push({ id: s.nextId++, from: peer, to, message: structuredClone(copy), overtaken: 0 });
+      }
+    },
+    onMessage(handler) {
+      if (alive()) me.handlers.push(handler as Handler);
+    },
+  };
+};
+
+/** Runs up to `limit` deliveries; returns how many ran. */
+const deliverUpTo = (s: NetworkState, limit: number): number => {
+  let n = 0;
+  while (n < limit && deliverOne(s) !== undefined) n++;
+  return n;
+};
+
 /**
  * A deterministic in-memory network. Messages are `structuredClone`d on send, so peers never
  * share mutable values; `send` throws only when a message cannot be cloned (functions, class
@@ -116,78 +192,27 @@ export const createMemoryNetwork = (options: MemoryNetworkOptions): E.Either<Val
   if (!(maxDelay === Infinity || isBlockNumber(maxDelay))) errors.push(validationError('maxDelay', maxDelay, 'must be a non-negative integer or Infinity'));
   if (errors.length > 0) return E.left(errors);
 
-  const prng: Prng = createPrng(seed);
-  interface Flight extends Envelope {
-    overtaken: number;
-  }
-  const flight: Flight[] = []; // oldest first
-  let nextId = 0;
-  const endpoints = new Map<string, { handlers: ((from: string, message: unknown) => void)[] }>();
-  const cutPeers = new Set<string>();
-  const stats = { sent: 0, dropped: 0, duplicated: 0, delivered: 0, lost: 0 };
-
-  const step = (): Delivery | undefined => {
-    if (flight.length === 0) return undefined;
-    // A message overtaken maxDelay times goes next (the oldest such); otherwise any, at random.
-    let k = flight.findIndex((f) => f.overtaken >= maxDelay);
-    if (k < 0) k = prng.int(flight.length);
-    const f = flight[k]!;
-    flight.splice(k, 1);
-    for (let i = 0; i < k; i++) flight[i]!.overtaken++;
-    const endpoint = endpoints.get(f.to);
-    const delivered = endpoint !== undefined && endpoint.handlers.length > 0 && !cutPeers.has(f.to) && !cutPeers.has(f.from);
-    const delivery: Delivery = { id: f.id, from: f.from, to: f.to, message: f.message, delivered };
-    if (!delivered) {
-      stats.lost++;
-      return delivery;
-    }
-    stats.delivered++;
-    endpoint.handlers.forEach((h, i) => h(f.from, i === 0 ? f.message : structuredClone(f.message)));
-    return delivery;
+  const s: NetworkState = {
+    prng: createPrng(seed),
+    dropRate,
+    duplicateRate,
+    maxDelay,
+    flight: [],
+    nextId: 0,
+    endpoints: new Map(),
+    cutPeers: new Set(),
+    stats: { sent: 0, dropped: 0, duplicated: 0, delivered: 0, lost: 0 },
   };
-
-  const network: MemoryNetwork = {
-    transport<Out, In>(peer: string): Transport<Out, In> {
-      const me = { handlers: [] as ((from: string, message: unknown) => void)[] };
-      endpoints.set(peer, me);
-      const alive = (): boolean => endpoints.get(peer) === me;
-      return {
-        send(to, message) {
-          stats.sent++;
-          const copy = structuredClone(message);
-          if (!alive() || cutPeers.has(peer) || cutPeers.has(to) || prng.chance(dropRate)) {
-            stats.dropped++;
-            return;
-          }
-          flight.push({ id: nextId++, from: peer, to, message: copy, overtaken: 0 });
-          if (prng.chance(duplicateRate)) {
-            stats.duplicated++;
-            flight.push({ id: nextId++, from: peer, to, message: structuredClone(copy), overtaken: 0 });
-          }
-        },
-        onMessage(handler) {
-          if (alive()) me.handlers.push(handler as (from: string, message: unknown) => void);
-        },
-      };
-    },
-    step,
-    deliver(count = 1) {
-      let n = 0;
-      while (n < count && step() !== undefined) n++;
-      return n;
-    },
-    deliverAll(limit = 1_000_000) {
-      let n = 0;
-      while (n < limit && step() !== undefined) n++;
-      return n;
-    },
-    pending: () => flight.length,
-    inFlight: () => flight.map(({ id, from, to, message }) => ({ id, from, to, message })),
-    cut: (peer) => void cutPeers.add(peer),
-    heal: (peer) => void cutPeers.delete(peer),
-    isCut: (peer) => cutPeers.has(peer),
-    stats: () => ({ ...stats }),
-  };
-  return E.right(network);
+  return E.right({
+    transport: <Out, In>(peer: string) => openEndpoint<Out, In>(s, peer),
+    step: () => deliverOne(s),
+    deliver: (count = 1) => deliverUpTo(s, count),
+    deliverAll: (limit = 1_000_000) => deliverUpTo(s, limit),
+    pending: () => s.flight.length,
+    inFlight: () => s.flight.map(({ id, from, to, message }) => ({ id, from, to, message })),
+    cut: (peer) => void s.cutPeers.add(peer),
+    heal: (peer) => void s.cutPeers.delete(peer),
+    isCut: (peer) => s.cutPeers.has(peer),
+    stats: () => ({ ...s.stats }),
+  });
 };
-

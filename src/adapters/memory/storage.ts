@@ -9,7 +9,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { isBlockNumber, show, validationError, type ValidationError } from '../../errors.js';
 import { MAX_LUN, type LunSizes } from '../../table/entry.js';
-import { createPrng } from '../prng.js';
+import { createPrng, type Prng } from '../prng.js';
 import type { BlockStorage } from '../types.js';
 import { InjectedFault, isRate } from './injection.js';
 
@@ -110,6 +110,188 @@ export interface MemoryStorage extends BlockStorage {
   peek(lun: number, start: number, length: number): E.Either<ValidationError[], Uint8Array>;
 }
 
+type Listener = (event: StorageEvent) => void;
+
+/** Everything behind one in-memory storage. */
+interface StorageState {
+  readonly blockSize: number;
+  readonly sizes: ReadonlyMap<number, number>;
+  readonly failureRate: number;
+  readonly prng: Prng;
+  /** Written blocks by LUN and block number. Blocks are never mutated once stored, so copies can share them. */
+  readonly data: Map<number, Map<number, Uint8Array>>;
+  readonly bad: Map<number, Set<number>>;
+  /** Pending failNext rules, oldest first. */
+  readonly rules: { count: number; lun?: number; op?: StorageOp }[];
+  readonly writeListeners: Set<Listener>;
+  readonly readListeners: Set<Listener>;
+}
+
+const where = (lun: number, start: number, length: number): string =>
+  length === 1 ? `LUN ${lun} block ${start}` : `LUN ${lun} blocks ${start}..${start + length - 1}`;
+
+/** The reason an address is unusable, or undefined. */
+const addressProblem = (sizes: ReadonlyMap<number, number>, lun: unknown, start: unknown, length: unknown): string | undefined => {
+  if (typeof lun !== 'number' || !sizes.has(lun)) return `LUN ${show(lun)} does not exist (LUNs: ${sortedIds(sizes)})`;
+  if (!isBlockNumber(start)) return `start must be a non-negative safe integer, got ${show(start)}`;
+  if (!(isBlockNumber(length) && length > 0)) return `length must be a positive safe integer, got ${show(length)}`;
+  const size = sizes.get(lun)!;
+  if (start + length > size) return `${where(lun, start, length)} ends past the end of LUN ${lun} (${size} blocks)`;
+  return undefined;
+};
+
+/** Throws a RangeError saying what is wrong with an address, if anything is. */
+const checkAddress = (s: StorageState, what: string, lun: number, start: number, length: number): void => {
+  const problem = addressProblem(s.sizes, lun, start, length);
+  if (problem !== undefined) throw new RangeError(`${what}: ${problem}`);
+};
+
+/** The first bad block of an extent, if any. */
+const firstBadBlock = (s: StorageState, lun: number, start: number, length: number): number | undefined => {
+  const set = s.bad.get(lun);
+  if (set === undefined) return undefined;
+  if (length <= set.size) {
+    for (let k = start; k < start + length; k++) if (set.has(k)) return k;
+    return undefined;
+  }
+  let first: number | undefined;
+  for (const k of set) if (k >= start && k < start + length && (first === undefined || k < first)) first = k;
+  return first;
+};
+
+/** Throws the injected fault that applies to this operation, if any: a bad block, a failNext rule, the failure rate. */
+const injectFault = (s: StorageState, op: StorageOp, what: string, ranges: ReadonlyArray<readonly [number, number, number]>): void => {
+  for (const [lun, start, length] of ranges) {
+    const k = firstBadBlock(s, lun, start, length);
+    if (k !== undefined) throw new InjectedFault(`${what} failed: LUN ${lun} block ${k} is marked bad`);
+  }
+  const i = s.rules.findIndex((r) => (r.op === undefined || r.op === op) && (r.lun === undefined || ranges.some(([lun]) => lun === r.lun)));
+  if (i >= 0) {
+    const rule = s.rules[i]!;
+    rule.count--;
+    if (rule.count <= 0) s.rules.splice(i, 1);
+    throw new InjectedFault(`${what} failed: injected fault (failNext)`);
+  }
+  if (s.prng.chance(s.failureRate)) throw new InjectedFault(`${what} failed: injected fault (failureRate ${s.failureRate})`);
+};
+
+const readBlocks = (s: StorageState, lun: number, start: number, length: number): Uint8Array => {
+  const out = new Uint8Array(length * s.blockSize);
+  const blocks = s.data.get(lun)!;
+  for (let k = 0; k < length; k++) {
+    const b = blocks.get(start + k);
+    if (b !== undefined) out.set(b, k * s.blockSize);
+  }
+  return out;
+};
+
+const emit = (listeners: Set<Listener>, event: StorageEvent): void => {
+  for (const l of [...listeners]) l(event);
+};
+
+/** The {@link BlockStorage} operations. */
+const blockOperations = (s: StorageState): BlockStorage => ({
+  blockSize: s.blockSize,
+
+  async read(lun, start, length) {
+    const what = `read of ${show(length)} blocks from LUN ${show(lun)} at ${show(start)}`;
+    checkAddress(s, what, lun, start, length);
+    injectFault(s, 'read', what, [[lun, start, length]]);
+    const out = readBlocks(s, lun, start, length);
+    emit(s.readListeners, { op: 'read', lun, start, length });
+    return out;
+  },
+
+  async write(lun, start, bytes) {
+    if (!(bytes instanceof Uint8Array)) throw new TypeError(`write to LUN ${show(lun)} at ${show(start)}: data must be a Uint8Array, got ${show(bytes)}`);
+    const length = bytes.length / s.blockSize;
+    const what = `write of ${bytes.length} bytes to LUN ${show(lun)} at ${show(start)}`;
+    if (!Number.isInteger(length) || length === 0) throw new RangeError(`${what}: data must be a positive whole number of ${s.blockSize}-byte blocks`);
+    checkAddress(s, what, lun, start, length);
+    injectFault(s, 'write', what, [[lun, start, length]]);
+    const blocks = s.data.get(lun)!;
+    for (let k = 0; k < length; k++) blocks.set(start + k, bytes.slice(k * s.blockSize, (k + 1) * s.blockSize));
+    emit(s.writeListeners, { op: 'write', lun, start, length });
+  },
+
+  async copy(from, to, length) {
+    const what = `copy of ${show(length)} blocks from ${show(from)} to ${show(to)}`;
+    const bad1 = typeof from === 'object' && from !== null ? addressProblem(s.sizes, from.lun, from.start, length) : 'source must be { lun, start }';
+    if (bad1 !== undefined) throw new RangeError(`${what}: source: ${bad1}`);
+    const bad2 = typeof to === 'object' && to !== null ? addressProblem(s.sizes, to.lun, to.start, length) : 'destination must be { lun, start }';
+    if (bad2 !== undefined) throw new RangeError(`${what}: destination: ${bad2}`);
+    injectFault(s, 'copy', what, [
+      [from.lun, from.start, length],
+      [to.lun, to.start, length],
+    ]);
+    // Read the whole source first, so overlapping ranges copy as if through a buffer.
+    const src = s.data.get(from.lun)!;
+    const blocks = Array.from({ length }, (_, k) => src.get(from.start + k));
+    const dst = s.data.get(to.lun)!;
+    blocks.forEach((b, k) => (b === undefined ? dst.delete(to.start + k) : dst.set(to.start + k, b)));
+    emit(s.writeListeners, { op: 'copy', lun: to.lun, start: to.start, length, from: { lun: from.lun, start: from.start } });
+  },
+
+  async writeZeros(lun, start, length) {
+    const what = `writeZeros of ${show(length)} blocks to LUN ${show(lun)} at ${show(start)}`;
+    checkAddress(s, what, lun, start, length);
+    injectFault(s, 'writeZeros', what, [[lun, start, length]]);
+    const blocks = s.data.get(lun)!;
+    if (length <= blocks.size) for (let k = start; k < start + length; k++) blocks.delete(k);
+    else for (const k of [...blocks.keys()]) if (k >= start && k < start + length) blocks.delete(k);
+    emit(s.writeListeners, { op: 'writeZeros', lun, start, length });
+  },
+});
+
+/** Failure injection: rules, bad blocks. */
+const faultControls = (s: StorageState): Pick<MemoryStorage, 'failNext' | 'markBad' | 'clearBad'> => ({
+  failNext(spec) {
+    const errs: ValidationError[] = [];
+    if (typeof spec !== 'object' || spec === null) return E.left([validationError('spec', spec, 'must be an object { count, lun?, op? }')]);
+    if (!(isBlockNumber(spec.count) && spec.count > 0)) errs.push(validationError('count', spec.count, 'must be a positive safe integer'));
+    if (spec.lun !== undefined && !s.sizes.has(spec.lun)) errs.push(validationError('lun', spec.lun, `must be one of the declared LUNs (${sortedIds(s.sizes)})`));
+    if (spec.op !== undefined && !['read', 'write', 'copy', 'writeZeros'].includes(spec.op))
+      errs.push(validationError('op', spec.op, "must be 'read', 'write', 'copy' or 'writeZeros'"));
+    if (errs.length > 0) return E.left(errs);
+    s.rules.push({ count: spec.count, ...(spec.lun === undefined ? {} : { lun: spec.lun }), ...(spec.op === undefined ? {} : { op: spec.op }) });
+    return E.right(undefined);
+  },
+
+  markBad(extent) {
+    const problem =
+      typeof extent === 'object' && extent !== null ? addressProblem(s.sizes, extent.lun, extent.start, extent.length) : 'it must be { lun, start, length }';
+    if (problem !== undefined) return E.left([validationError('extent', extent, `must be a valid extent (${problem})`)]);
+    let set = s.bad.get(extent.lun);
+    if (set === undefined) s.bad.set(extent.lun, (set = new Set()));
+    for (let k = extent.start; k < extent.start + extent.length; k++) set.add(k);
+    return E.right(undefined);
+  },
+
+  clearBad() {
+    s.bad.clear();
+    s.rules.length = 0;
+  },
+});
+
+/** Listeners, and a look at the content that bypasses them. */
+const observers = (s: StorageState): Pick<MemoryStorage, 'onWrite' | 'onRead' | 'peek'> => ({
+  onWrite(listener) {
+    s.writeListeners.add(listener);
+    return () => void s.writeListeners.delete(listener);
+  },
+
+  onRead(listener) {
+    s.readListeners.add(listener);
+    return () => void s.readListeners.delete(listener);
+  },
+
+  peek(lun, start, length) {
+    const problem = addressProblem(s.sizes, lun, start, length);
+    if (problem !== undefined) return E.left([validationError('address', { lun, start, length }, `must be readable (${problem})`)]);
+    return E.right(readBlocks(s, lun, start, length));
+  },
+});
+
 /**
  * Block storage in memory: every declared LUN starts as zeros; only written blocks take memory.
  * Left when the options are malformed.
@@ -127,169 +309,16 @@ export const createMemoryStorage = (options: MemoryStorageOptions): E.Either<Val
   if (!isRate(failureRate)) errors.push(validationError('failureRate', failureRate, 'must be a number from 0 to 1'));
   if (typeof seed !== 'number' || !Number.isFinite(seed)) errors.push(validationError('seed', seed, 'must be a finite number'));
   if (errors.length > 0) return E.left(errors);
-
-  // Blocks are never mutated once stored, so copies can share them.
-  const data = new Map<number, Map<number, Uint8Array>>([...sizes.keys()].map((lun) => [lun, new Map()]));
-  const bad = new Map<number, Set<number>>();
-  const rules: { count: number; lun?: number; op?: StorageOp }[] = [];
-  const writeListeners = new Set<(e: StorageEvent) => void>();
-  const readListeners = new Set<(e: StorageEvent) => void>();
-  const prng = createPrng(seed);
-
-  const where = (lun: number, start: number, length: number): string =>
-    length === 1 ? `LUN ${lun} block ${start}` : `LUN ${lun} blocks ${start}..${start + length - 1}`;
-
-  /** The reason an address is unusable, or undefined. */
-  const addressProblem = (lun: unknown, start: unknown, length: unknown): string | undefined => {
-    if (typeof lun !== 'number' || !sizes.has(lun)) return `LUN ${show(lun)} does not exist (LUNs: ${sortedIds(sizes)})`;
-    if (!isBlockNumber(start)) return `start must be a non-negative safe integer, got ${show(start)}`;
-    if (!(isBlockNumber(length) && length > 0)) return `length must be a positive safe integer, got ${show(length)}`;
-    const size = sizes.get(lun)!;
-    if (start + length > size) return `${where(lun, start, length)} ends past the end of LUN ${lun} (${size} blocks)`;
-    return undefined;
-  };
-
-  const badBlock = (lun: number, start: number, length: number): number | undefined => {
-    const set = bad.get(lun);
-    if (set === undefined) return undefined;
-    if (length <= set.size) {
-      for (let k = start; k < start + length; k++) if (set.has(k)) return k;
-      return undefined;
-    }
-    let first: number | undefined;
-    for (const k of set) if (k >= start && k < start + length && (first === undefined || k < first)) first = k;
-    return first;
-  };
-
-  /** Throws the injected fault that applies to this operation, if any. */
-  const inject = (op: StorageOp, what: string, ranges: ReadonlyArray<readonly [number, number, number]>): void => {
-    for (const [lun, start, length] of ranges) {
-      const k = badBlock(lun, start, length);
-      if (k !== undefined) throw new InjectedFault(`${what} failed: LUN ${lun} block ${k} is marked bad`);
-    }
-    const i = rules.findIndex((r) => (r.op === undefined || r.op === op) && (r.lun === undefined || ranges.some(([lun]) => lun === r.lun)));
-    if (i >= 0) {
-      const rule = rules[i]!;
-      rule.count--;
-      if (rule.count <= 0) rules.splice(i, 1);
-      throw new InjectedFault(`${what} failed: injected fault (failNext)`);
-    }
-    if (prng.chance(failureRate)) throw new InjectedFault(`${what} failed: injected fault (failureRate ${failureRate})`);
-  };
-
-  const readBlocks = (lun: number, start: number, length: number): Uint8Array => {
-    const out = new Uint8Array(length * blockSize);
-    const blocks = data.get(lun)!;
-    for (let k = 0; k < length; k++) {
-      const b = blocks.get(start + k);
-      if (b !== undefined) out.set(b, k * blockSize);
-    }
-    return out;
-  };
-
-  const emit = (listeners: Set<(e: StorageEvent) => void>, event: StorageEvent): void => {
-    for (const l of [...listeners]) l(event);
-  };
-
-  const storage: MemoryStorage = {
+  const s: StorageState = {
     blockSize,
-    luns: sizes,
-
-    async read(lun, start, length) {
-      const what = `read of ${show(length)} blocks from LUN ${show(lun)} at ${show(start)}`;
-      const problem = addressProblem(lun, start, length);
-      if (problem !== undefined) throw new RangeError(`${what}: ${problem}`);
-      inject('read', what, [[lun, start, length]]);
-      const out = readBlocks(lun, start, length);
-      emit(readListeners, { op: 'read', lun, start, length });
-      return out;
-    },
-
-    async write(lun, start, bytes) {
-      if (!(bytes instanceof Uint8Array)) throw new TypeError(`write to LUN ${show(lun)} at ${show(start)}: data must be a Uint8Array, got ${show(bytes)}`);
-      const length = bytes.length / blockSize;
-      const what = `write of ${bytes.length} bytes to LUN ${show(lun)} at ${show(start)}`;
-      if (!Number.isInteger(length) || length === 0)
-        throw new RangeError(`${what}: data must be a positive whole number of ${blockSize}-byte blocks`);
-      const problem = addressProblem(lun, start, length);
-      if (problem !== undefined) throw new RangeError(`${what}: ${problem}`);
-      inject('write', what, [[lun, start, length]]);
-      const blocks = data.get(lun)!;
-      for (let k = 0; k < length; k++) blocks.set(start + k, bytes.slice(k * blockSize, (k + 1) * blockSize));
-      emit(writeListeners, { op: 'write', lun, start, length });
-    },
-
-    async copy(from, to, length) {
-      const what = `copy of ${show(length)} blocks from ${show(from)} to ${show(to)}`;
-      const bad1 = typeof from === 'object' && from !== null ? addressProblem(from.lun, from.start, length) : 'source must be { lun, start }';
-      if (bad1 !== undefined) throw new RangeError(`${what}: source: ${bad1}`);
-      const bad2 = typeof to === 'object' && to !== null ? addressProblem(to.lun, to.start, length) : 'destination must be { lun, start }';
-      if (bad2 !== undefined) throw new RangeError(`${what}: destination: ${bad2}`);
-      inject('copy', what, [
-        [from.lun, from.start, length],
-        [to.lun, to.start, length],
-      ]);
-      // Read the whole source first, so overlapping ranges copy as if through a buffer.
-      const src = data.get(from.lun)!;
-      const blocks = Array.from({ length }, (_, k) => src.get(from.start + k));
-      const dst = data.get(to.lun)!;
-      blocks.forEach((b, k) => (b === undefined ? dst.delete(to.start + k) : dst.set(to.start + k, b)));
-      emit(writeListeners, { op: 'copy', lun: to.lun, start: to.start, length, from: { lun: from.lun, start: from.start } });
-    },
-
-    async writeZeros(lun, start, length) {
-      const what = `writeZeros of ${show(length)} blocks to LUN ${show(lun)} at ${show(start)}`;
-      const problem = addressProblem(lun, start, length);
-      if (problem !== undefined) throw new RangeError(`${what}: ${problem}`);
-      inject('writeZeros', what, [[lun, start, length]]);
-      const blocks = data.get(lun)!;
-      if (length <= blocks.size) for (let k = start; k < start + length; k++) blocks.delete(k);
-      else for (const k of [...blocks.keys()]) if (k >= start && k < start + length) blocks.delete(k);
-      emit(writeListeners, { op: 'writeZeros', lun, start, length });
-    },
-
-    failNext(spec) {
-      const errs: ValidationError[] = [];
-      if (typeof spec !== 'object' || spec === null) return E.left([validationError('spec', spec, 'must be an object { count, lun?, op? }')]);
-      if (!(isBlockNumber(spec.count) && spec.count > 0)) errs.push(validationError('count', spec.count, 'must be a positive safe integer'));
-      if (spec.lun !== undefined && !sizes.has(spec.lun)) errs.push(validationError('lun', spec.lun, `must be one of the declared LUNs (${sortedIds(sizes)})`));
-      if (spec.op !== undefined && !['read', 'write', 'copy', 'writeZeros'].includes(spec.op))
-        errs.push(validationError('op', spec.op, "must be 'read', 'write', 'copy' or 'writeZeros'"));
-      if (errs.length > 0) return E.left(errs);
-      rules.push({ count: spec.count, ...(spec.lun === undefined ? {} : { lun: spec.lun }), ...(spec.op === undefined ? {} : { op: spec.op }) });
-      return E.right(undefined);
-    },
-
-    markBad(extent) {
-      const problem =
-        typeof extent === 'object' && extent !== null ? addressProblem(extent.lun, extent.start, extent.length) : 'it must be { lun, start, length }';
-      if (problem !== undefined) return E.left([validationError('extent', extent, `must be a valid extent (${problem})`)]);
-      let set = bad.get(extent.lun);
-      if (set === undefined) bad.set(extent.lun, (set = new Set()));
-      for (let k = extent.start; k < extent.start + extent.length; k++) set.add(k);
-      return E.right(undefined);
-    },
-
-    clearBad() {
-      bad.clear();
-      rules.length = 0;
-    },
-
-    onWrite(listener) {
-      writeListeners.add(listener);
-      return () => void writeListeners.delete(listener);
-    },
-
-    onRead(listener) {
-      readListeners.add(listener);
-      return () => void readListeners.delete(listener);
-    },
-
-    peek(lun, start, length) {
-      const problem = addressProblem(lun, start, length);
-      if (problem !== undefined) return E.left([validationError('address', { lun, start, length }, `must be readable (${problem})`)]);
-      return E.right(readBlocks(lun, start, length));
-    },
+    sizes,
+    failureRate,
+    prng: createPrng(seed),
+    data: new Map([...sizes.keys()].map((lun) => [lun, new Map()])),
+    bad: new Map(),
+    rules: [],
+    writeListeners: new Set(),
+    readListeners: new Set(),
   };
-  return E.right(storage);
+  return E.right({ ...blockOperations(s), luns: sizes, ...faultControls(s), ...observers(s) });
 };
