@@ -17,7 +17,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { formatTable } from '../src/index.js';
-import { createCluster, type SimAction } from '../src/sim/cluster.js';
+import { createCluster } from '../src/sim/cluster.js';
+import type { SimAction } from '../src/sim/config.js';
 import { traceToMermaid, traceToTimeline } from '../src/sim/trace.js';
 
 const outDir = resolve(process.argv[2] ?? './trace-output');

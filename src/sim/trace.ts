@@ -3,7 +3,7 @@
  * text timeline. Both are pure functions of the trace records, so the same run renders the same
  * text, byte for byte.
  */
-import type { TraceRecord } from './cluster.js';
+import type { TraceRecord } from './config.js';
 
 /**
  * Options of {@link traceToMermaid}. `maxRecords` keeps a long trace within what a Mermaid

@@ -3,7 +3,7 @@
  * schedules, so that a property test can let fast-check choose and shrink whole scenarios.
  */
 import fc from 'fast-check';
-import type { SimAction, SimConfig, SimFaults, Workload } from '../sim/cluster.js';
+import type { SimAction, SimConfig, SimFaults, Workload } from '../sim/config.js';
 
 /**
  * Limits for generated clusters: keep them small for fast properties, or pin the variant.

@@ -12,6 +12,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
 import { createAllocator, type Extent } from '../../src/controller/allocator.js';
 import { controllerStep, initialControllerState } from '../../src/controller/controller.js';
+import { applyPersistRecord, encodeDurableState, type DurableState } from '../../src/controller/persist-record.js';
 import type {
   ControllerCommand,
   ControllerConfig,
@@ -21,7 +22,7 @@ import type {
   PersistedState,
 } from '../../src/controller/types.js';
 import type { AgentId, AgentMessage, ControllerMessage, DiskId, IoFaultMessage } from '../../src/protocol/messages.js';
-import { encodeEntry, encodeTable, type EntryDocument, type TableDocument } from '../../src/table/codec.js';
+import { decodeTable, encodeEntry, encodeTable, type EntryDocument, type TableDocument } from '../../src/table/codec.js';
 import { entryAt, type MappingTable } from '../../src/table/table.js';
 import type { FaultReason, Op } from '../../src/translate/translate.js';
 
@@ -50,33 +51,15 @@ const resolvedOf = (cmds: ReadonlyArray<ControllerCommand>): Resolved[] => cmds.
 const copiesOf = (cmds: ReadonlyArray<ControllerCommand>): Copy[] => cmds.filter((c): c is Copy => c.type === 'copyBlocks' || c.type === 'writeZeros');
 const retriesOf = (cmds: ReadonlyArray<ControllerCommand>): Send[] => sendsOf(cmds).filter((c) => c.message.type === 'retry');
 
-/** Applies durable records to table documents, as a persistence adapter would. */
+/** Applies durable records to table documents, as a persistence adapter would (applyPersistRecord). */
 const applyRecords = (docs: Map<DiskId, TableDocument>, attachments: Map<DiskId, AgentId[]>, records: ReadonlyArray<PersistRecord>): void => {
-  for (const r of records) {
-    switch (r.type) {
-      case 'saveTable':
-        docs.set(r.disk, r.table);
-        break;
-      case 'updateTable': {
-        const doc = docs.get(r.disk);
-        if (doc === undefined) throw new Error(`updateTable of unknown disk ${r.disk}`);
-        if (doc.generation !== r.fromGeneration) throw new Error(`updateTable of ${r.disk} from ${r.fromGeneration}, stored ${doc.generation}`);
-        const entries: EntryDocument[] = [...doc.entries];
-        const count = r.segmentCount ?? doc.segmentCount;
-        entries.length = Math.min(entries.length, count);
-        while (entries.length < count) entries.push({ zero: true });
-        for (const c of r.changes) entries[c.segment] = c.entry;
-        docs.set(r.disk, { ...doc, segmentCount: count, generation: r.generation, entries });
-        break;
-      }
-      case 'deleteTable':
-        docs.delete(r.disk);
-        break;
-      case 'attachments':
-        attachments.set(r.disk, [...r.agents]);
-        break;
-    }
-  }
+  let state: DurableState = { tables: new Map([...docs].map(([disk, doc]) => [disk, right(decodeTable(doc))])), attachments: new Map(attachments) };
+  for (const r of records) state = right(applyPersistRecord(state, r));
+  const stored = encodeDurableState(state);
+  docs.clear();
+  for (const { disk, table } of stored.tables) docs.set(disk, table);
+  attachments.clear();
+  for (const { disk, agents } of stored.attachments) attachments.set(disk, [...agents]);
 };
 
 /** A structural fingerprint of any state value (maps, typed arrays, class instances), for purity checks. */

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createCluster, type SimConfig, type Workload } from '../../src/sim/cluster.js';
+import { createCluster } from '../../src/sim/cluster.js';
+import type { SimConfig, Workload } from '../../src/sim/config.js';
 import { tablesEqual } from '../../src/table/table.js';
 import { agentTable } from '../../src/agent/agent.js';
 import { simConfigArb, workloadArb } from '../../src/testing/sim-arbitraries.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { TraceRecord } from '../../src/sim/cluster.js';
+import type { TraceRecord } from '../../src/sim/config.js';
 import { escapeMermaidText, traceParticipants, traceToMermaid, traceToTimeline } from '../../src/sim/trace.js';
 import type { Step } from '../../src/protocol/messages.js';
 

@@ -1,0 +1,324 @@
+/**
+ * Block storage in memory, for tests and simulation: deterministic (random failures come from a
+ * seeded PRNG), with failure injection and observation hooks.
+ *
+ * Each call takes effect atomically at the moment it is made and its promise settles on a later
+ * microtask; rejections are `Error`s with messages that name the operation and the address.
+ * Injected failures are {@link InjectedFault}s.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { isBlockNumber, show, validationError, type ValidationError } from '../../errors.js';
+import { MAX_LUN, type LunSizes } from '../../table/entry.js';
+import { createPrng, type Prng } from '../prng.js';
+import type { BlockStorage } from '../types.js';
+import { InjectedFault, isRate } from './injection.js';
+
+const sortedIds = (m: ReadonlyMap<number, unknown>): string => [...m.keys()].sort((a, b) => a - b).join(', ');
+
+/** LUN sizes as a Map, validated. */
+const readLunSizes = (errors: ValidationError[], field: string, sizes: unknown): Map<number, number> => {
+  const out = new Map<number, number>();
+  let pairs: [unknown, unknown][];
+  if (sizes instanceof Map) pairs = [...sizes.entries()];
+  else if (typeof sizes === 'object' && sizes !== null)
+    pairs = Object.entries(sizes).map(([k, v]) => [/^(0|[1-9][0-9]*)$/.test(k) ? Number(k) : k, v]);
+  else {
+    errors.push(validationError(field, sizes, 'must be a Map or a record from LUN id to size in blocks'));
+    return out;
+  }
+  for (const [lun, size] of pairs) {
+    if (!(isBlockNumber(lun) && lun <= MAX_LUN)) errors.push(validationError(field, lun, `must have LUN ids that are integers from 0 to ${MAX_LUN}`));
+    else if (!isBlockNumber(size)) errors.push(validationError(`${field}[${lun}]`, size, 'must be a non-negative safe integer (blocks)'));
+    else out.set(lun, size);
+  }
+  return out;
+};
+
+
+
+/**
+ * The storage operations, for failure injection and listeners.
+ *
+ * @example
+ * const op: StorageOp = 'copy';
+ * storage.failNext({ op, count: 1 }); // the next background copy fails
+ */
+export type StorageOp = 'read' | 'write' | 'copy' | 'writeZeros';
+
+/**
+ * One operation that reached a LUN, reported to listeners when it is applied. For `copy`, `lun`
+ * and `start` are the destination and `from` the source.
+ *
+ * @example
+ * const e: StorageEvent = { op: 'copy', lun: 2, start: 100, length: 10, from: { lun: 1, start: 20 } };
+ */
+export interface StorageEvent {
+  readonly op: StorageOp;
+  readonly lun: number;
+  readonly start: number;
+  readonly length: number;
+  readonly from?: { readonly lun: number; readonly start: number };
+}
+
+/**
+ * Fail the next `count` operations that match (`lun`: the LUN, or either LUN of a copy; `op`:
+ * the operation). Nothing of a failed operation is applied.
+ *
+ * @example
+ * storage.failNext({ lun: 1, op: 'write', count: 2 });
+ */
+export interface FailSpec {
+  readonly count: number;
+  readonly lun?: number;
+  readonly op?: StorageOp;
+}
+
+/**
+ * Options of {@link createMemoryStorage}. `failureRate` fails that fraction of all operations at
+ * random, from the PRNG seeded with `seed` (default 0).
+ *
+ * @example
+ * const options: MemoryStorageOptions = { blockSize: 512, luns: { 1: 1000, 2: 1000 }, failureRate: 0.01, seed: 7 };
+ */
+export interface MemoryStorageOptions {
+  readonly blockSize: number;
+  readonly luns: LunSizes;
+  readonly failureRate?: number;
+  readonly seed?: number;
+}
+
+/**
+ * {@link BlockStorage} in memory, with failure injection and observation hooks.
+ *
+ * @example
+ * storage.onWrite((e) => { if (isFrozen(e.lun, e.start, e.length)) violations.push(e); });
+ */
+export interface MemoryStorage extends BlockStorage {
+  /** Declared LUN sizes in blocks. */
+  readonly luns: ReadonlyMap<number, number>;
+  /** Queues a failure rule; rules are consumed in the order they were added. */
+  failNext(spec: FailSpec): E.Either<ValidationError[], void>;
+  /** Every later operation touching these blocks fails, until {@link MemoryStorage.clearBad}. */
+  markBad(extent: { readonly lun: number; readonly start: number; readonly length: number }): E.Either<ValidationError[], void>;
+  /** Forgets every bad block and pending failure rule (the failure rate stays). */
+  clearBad(): void;
+  /** Called synchronously for every write, copy and writeZeros as it is applied. Returns an unsubscribe function. */
+  onWrite(listener: (event: StorageEvent) => void): () => void;
+  /** Called synchronously for every read as it is served. Returns an unsubscribe function. */
+  onRead(listener: (event: StorageEvent) => void): () => void;
+  /** The current content, synchronously, with no failure injection and no listeners. */
+  peek(lun: number, start: number, length: number): E.Either<ValidationError[], Uint8Array>;
+}
+
+type Listener = (event: StorageEvent) => void;
+
+/** Everything behind one in-memory storage. */
+interface StorageState {
+  readonly blockSize: number;
+  readonly sizes: ReadonlyMap<number, number>;
+  readonly failureRate: number;
+  readonly prng: Prng;
+  /** Written blocks by LUN and block number. Blocks are never mutated once stored, so copies can share them. */
+  readonly data: Map<number, Map<number, Uint8Array>>;
+  readonly bad: Map<number, Set<number>>;
+  /** Pending failNext rules, oldest first. */
+  readonly rules: { count: number; lun?: number; op?: StorageOp }[];
+  readonly writeListeners: Set<Listener>;
+  readonly readListeners: Set<Listener>;
+}
+
+const where = (lun: number, start: number, length: number): string =>
+  length === 1 ? `LUN ${lun} block ${start}` : `LUN ${lun} blocks ${start}..${start + length - 1}`;
+
+/** The reason an address is unusable, or undefined. */
+const addressProblem = (sizes: ReadonlyMap<number, number>, lun: unknown, start: unknown, length: unknown): string | undefined => {
+  if (typeof lun !== 'number' || !sizes.has(lun)) return `LUN ${show(lun)} does not exist (LUNs: ${sortedIds(sizes)})`;
+  if (!isBlockNumber(start)) return `start must be a non-negative safe integer, got ${show(start)}`;
+  if (!(isBlockNumber(length) && length > 0)) return `length must be a positive safe integer, got ${show(length)}`;
+  const size = sizes.get(lun)!;
+  if (start + length > size) return `${where(lun, start, length)} ends past the end of LUN ${lun} (${size} blocks)`;
+  return undefined;
+};
+
+/** Throws a RangeError saying what is wrong with an address, if anything is. */
+const checkAddress = (s: StorageState, what: string, lun: number, start: number, length: number): void => {
+  const problem = addressProblem(s.sizes, lun, start, length);
+  if (problem !== undefined) throw new RangeError(`${what}: ${problem}`);
+};
+
+/** The first bad block of an extent, if any. */
+const firstBadBlock = (s: StorageState, lun: number, start: number, length: number): number | undefined => {
+  const set = s.bad.get(lun);
+  if (set === undefined) return undefined;
+  if (length <= set.size) {
+    for (let k = start; k < start + length; k++) if (set.has(k)) return k;
+    return undefined;
+  }
+  let first: number | undefined;
+  for (const k of set) if (k >= start && k < start + length && (first === undefined || k < first)) first = k;
+  return first;
+};
+
+/** Throws the injected fault that applies to this operation, if any: a bad block, a failNext rule, the failure rate. */
+const injectFault = (s: StorageState, op: StorageOp, what: string, ranges: ReadonlyArray<readonly [number, number, number]>): void => {
+  for (const [lun, start, length] of ranges) {
+    const k = firstBadBlock(s, lun, start, length);
+    if (k !== undefined) throw new InjectedFault(`${what} failed: LUN ${lun} block ${k} is marked bad`);
+  }
+  const i = s.rules.findIndex((r) => (r.op === undefined || r.op === op) && (r.lun === undefined || ranges.some(([lun]) => lun === r.lun)));
+  if (i >= 0) {
+    const rule = s.rules[i]!;
+    rule.count--;
+    if (rule.count <= 0) s.rules.splice(i, 1);
+    throw new InjectedFault(`${what} failed: injected fault (failNext)`);
+  }
+  if (s.prng.chance(s.failureRate)) throw new InjectedFault(`${what} failed: injected fault (failureRate ${s.failureRate})`);
+};
+
+const readBlocks = (s: StorageState, lun: number, start: number, length: number): Uint8Array => {
+  const out = new Uint8Array(length * s.blockSize);
+  const blocks = s.data.get(lun)!;
+  for (let k = 0; k < length; k++) {
+    const b = blocks.get(start + k);
+    if (b !== undefined) out.set(b, k * s.blockSize);
+  }
+  return out;
+};
+
+const emit = (listeners: Set<Listener>, event: StorageEvent): void => {
+  for (const l of [...listeners]) l(event);
+};
+
+/** The {@link BlockStorage} operations. */
+const blockOperations = (s: StorageState): BlockStorage => ({
+  blockSize: s.blockSize,
+
+  async read(lun, start, length) {
+    const what = `read of ${show(length)} blocks from LUN ${show(lun)} at ${show(start)}`;
+    checkAddress(s, what, lun, start, length);
+    injectFault(s, 'read', what, [[lun, start, length]]);
+    const out = readBlocks(s, lun, start, length);
+    emit(s.readListeners, { op: 'read', lun, start, length });
+    return out;
+  },
+
+  async write(lun, start, bytes) {
+    if (!(bytes instanceof Uint8Array)) throw new TypeError(`write to LUN ${show(lun)} at ${show(start)}: data must be a Uint8Array, got ${show(bytes)}`);
+    const length = bytes.length / s.blockSize;
+    const what = `write of ${bytes.length} bytes to LUN ${show(lun)} at ${show(start)}`;
+    if (!Number.isInteger(length) || length === 0) throw new RangeError(`${what}: data must be a positive whole number of ${s.blockSize}-byte blocks`);
+    checkAddress(s, what, lun, start, length);
+    injectFault(s, 'write', what, [[lun, start, length]]);
+    const blocks = s.data.get(lun)!;
+    for (let k = 0; k < length; k++) blocks.set(start + k, bytes.slice(k * s.blockSize, (k + 1) * s.blockSize));
+    emit(s.writeListeners, { op: 'write', lun, start, length });
+  },
+
+  async copy(from, to, length) {
+    const what = `copy of ${show(length)} blocks from ${show(from)} to ${show(to)}`;
+    const bad1 = typeof from === 'object' && from !== null ? addressProblem(s.sizes, from.lun, from.start, length) : 'source must be { lun, start }';
+    if (bad1 !== undefined) throw new RangeError(`${what}: source: ${bad1}`);
+    const bad2 = typeof to === 'object' && to !== null ? addressProblem(s.sizes, to.lun, to.start, length) : 'destination must be { lun, start }';
+    if (bad2 !== undefined) throw new RangeError(`${what}: destination: ${bad2}`);
+    injectFault(s, 'copy', what, [
+      [from.lun, from.start, length],
+      [to.lun, to.start, length],
+    ]);
+    // Read the whole source first, so overlapping ranges copy as if through a buffer.
+    const src = s.data.get(from.lun)!;
+    const blocks = Array.from({ length }, (_, k) => src.get(from.start + k));
+    const dst = s.data.get(to.lun)!;
+    blocks.forEach((b, k) => (b === undefined ? dst.delete(to.start + k) : dst.set(to.start + k, b)));
+    emit(s.writeListeners, { op: 'copy', lun: to.lun, start: to.start, length, from: { lun: from.lun, start: from.start } });
+  },
+
+  async writeZeros(lun, start, length) {
+    const what = `writeZeros of ${show(length)} blocks to LUN ${show(lun)} at ${show(start)}`;
+    checkAddress(s, what, lun, start, length);
+    injectFault(s, 'writeZeros', what, [[lun, start, length]]);
+    const blocks = s.data.get(lun)!;
+    if (length <= blocks.size) for (let k = start; k < start + length; k++) blocks.delete(k);
+    else for (const k of [...blocks.keys()]) if (k >= start && k < start + length) blocks.delete(k);
+    emit(s.writeListeners, { op: 'writeZeros', lun, start, length });
+  },
+});
+
+/** Failure injection: rules, bad blocks. */
+const faultControls = (s: StorageState): Pick<MemoryStorage, 'failNext' | 'markBad' | 'clearBad'> => ({
+  failNext(spec) {
+    const errs: ValidationError[] = [];
+    if (typeof spec !== 'object' || spec === null) return E.left([validationError('spec', spec, 'must be an object { count, lun?, op? }')]);
+    if (!(isBlockNumber(spec.count) && spec.count > 0)) errs.push(validationError('count', spec.count, 'must be a positive safe integer'));
+    if (spec.lun !== undefined && !s.sizes.has(spec.lun)) errs.push(validationError('lun', spec.lun, `must be one of the declared LUNs (${sortedIds(s.sizes)})`));
+    if (spec.op !== undefined && !['read', 'write', 'copy', 'writeZeros'].includes(spec.op))
+      errs.push(validationError('op', spec.op, "must be 'read', 'write', 'copy' or 'writeZeros'"));
+    if (errs.length > 0) return E.left(errs);
+    s.rules.push({ count: spec.count, ...(spec.lun === undefined ? {} : { lun: spec.lun }), ...(spec.op === undefined ? {} : { op: spec.op }) });
+    return E.right(undefined);
+  },
+
+  markBad(extent) {
+    const problem =
+      typeof extent === 'object' && extent !== null ? addressProblem(s.sizes, extent.lun, extent.start, extent.length) : 'it must be { lun, start, length }';
+    if (problem !== undefined) return E.left([validationError('extent', extent, `must be a valid extent (${problem})`)]);
+    let set = s.bad.get(extent.lun);
+    if (set === undefined) s.bad.set(extent.lun, (set = new Set()));
+    for (let k = extent.start; k < extent.start + extent.length; k++) set.add(k);
+    return E.right(undefined);
+  },
+
+  clearBad() {
+    s.bad.clear();
+    s.rules.length = 0;
+  },
+});
+
+/** Listeners, and a look at the content that bypasses them. */
+const observers = (s: StorageState): Pick<MemoryStorage, 'onWrite' | 'onRead' | 'peek'> => ({
+  onWrite(listener) {
+    s.writeListeners.add(listener);
+    return () => void s.writeListeners.delete(listener);
+  },
+
+  onRead(listener) {
+    s.readListeners.add(listener);
+    return () => void s.readListeners.delete(listener);
+  },
+
+  peek(lun, start, length) {
+    const problem = addressProblem(s.sizes, lun, start, length);
+    if (problem !== undefined) return E.left([validationError('address', { lun, start, length }, `must be readable (${problem})`)]);
+    return E.right(readBlocks(s, lun, start, length));
+  },
+});
+
+/**
+ * Block storage in memory: every declared LUN starts as zeros; only written blocks take memory.
+ * Left when the options are malformed.
+ *
+ * @example
+ * const storage = createMemoryStorage({ blockSize: 4, luns: { 1: 100 } }); // Right(storage)
+ * // await storage.write(1, 0, new Uint8Array([1, 2, 3, 4])); await storage.read(1, 0, 2) -> 1,2,3,4,0,0,0,0
+ */
+export const createMemoryStorage = (options: MemoryStorageOptions): E.Either<ValidationError[], MemoryStorage> => {
+  const errors: ValidationError[] = [];
+  if (typeof options !== 'object' || options === null) return E.left([validationError('options', options, 'must be an object { blockSize, luns }')]);
+  const { blockSize, failureRate = 0, seed = 0 } = options;
+  if (!(isBlockNumber(blockSize) && blockSize > 0)) errors.push(validationError('blockSize', blockSize, 'must be a positive safe integer'));
+  const sizes = readLunSizes(errors, 'luns', options.luns);
+  if (!isRate(failureRate)) errors.push(validationError('failureRate', failureRate, 'must be a number from 0 to 1'));
+  if (typeof seed !== 'number' || !Number.isFinite(seed)) errors.push(validationError('seed', seed, 'must be a finite number'));
+  if (errors.length > 0) return E.left(errors);
+  const s: StorageState = {
+    blockSize,
+    sizes,
+    failureRate,
+    prng: createPrng(seed),
+    data: new Map([...sizes.keys()].map((lun) => [lun, new Map()])),
+    bad: new Map(),
+    rules: [],
+    writeListeners: new Set(),
+    readListeners: new Set(),
+  };
+  return E.right({ ...blockOperations(s), luns: sizes, ...faultControls(s), ...observers(s) });
+};

@@ -1,0 +1,142 @@
+/**
+ * What a persistence store does with a {@link PersistRecord}: the one definition of applying a
+ * record, shared by the in-memory persistence adapter, the simulator's store and the controller
+ * tests, so that they cannot drift apart.
+ *
+ * Tables are kept decoded, so an `updateTable` copies only the chunks it touches.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { isBlockNumber, show, type ValidationError } from '../errors.js';
+import type { AgentId, DiskId, EntryChange } from '../protocol/messages.js';
+import { decodeTable, encodeTable, TABLE_FORMAT, TABLE_VERSION } from '../table/codec.js';
+import { entryAt, resizeTable, setEntries, type MappingTable } from '../table/table.js';
+import type { PersistedState, PersistRecord } from './types.js';
+
+/**
+ * The durable state of a table store, decoded: every stored table, and the agents attached to
+ * each disk (a disk with no attached agents has no entry).
+ *
+ * @example
+ * const state: DurableState = { tables: new Map([['vol', table]]), attachments: new Map([['vol', ['a1']]]) };
+ */
+export interface DurableState {
+  readonly tables: ReadonlyMap<DiskId, MappingTable>;
+  readonly attachments: ReadonlyMap<DiskId, ReadonlyArray<AgentId>>;
+}
+
+/**
+ * A store that holds nothing yet.
+ *
+ * @example
+ * const state = E.getOrElse(() => EMPTY_DURABLE_STATE)(applyPersistRecord(EMPTY_DURABLE_STATE, { type: 'saveTable', disk: 'vol', table: doc }));
+ */
+export const EMPTY_DURABLE_STATE: DurableState = { tables: new Map(), attachments: new Map() };
+
+/** At most this many validation errors are spelled out in one message. */
+const MAX_REPORTED = 5;
+
+const describeErrors = (errors: ReadonlyArray<ValidationError>): string => {
+  const shown = errors.slice(0, MAX_REPORTED).map((e) => e.message);
+  return errors.length > MAX_REPORTED ? `${shown.join('; ')}; and ${errors.length - MAX_REPORTED} more` : shown.join('; ');
+};
+
+/** The entries of `changes`, validated as table entries, with errors named `changes[i].entry...`. */
+const decodeChanges = (changes: ReadonlyArray<EntryChange>, segmentBlocks: number): E.Either<string, MappingTable> => {
+  const decoded = decodeTable({
+    format: TABLE_FORMAT,
+    version: TABLE_VERSION,
+    segmentBlocks,
+    segmentCount: changes.length,
+    generation: 0,
+    entries: changes.map((c) => (typeof c === 'object' && c !== null ? c.entry : undefined)),
+  });
+  if (E.isRight(decoded)) return decoded;
+  return E.left(describeErrors(decoded.left.map((e) => ({ ...e, message: e.message.replace(/entries\[(\d+)\]/g, 'changes[$1].entry').replace(/^segment \d+: /, '') }))));
+};
+
+const withTable = (state: DurableState, disk: DiskId, table: MappingTable): DurableState => ({
+  tables: new Map(state.tables).set(disk, table),
+  attachments: state.attachments,
+});
+
+const applyUpdate = (state: DurableState, record: Extract<PersistRecord, { type: 'updateTable' }>, what: string): E.Either<string, DurableState> => {
+  const stored = state.tables.get(record.disk);
+  if (stored === undefined) return E.left(`${what}: no table is stored for this disk`);
+  if (record.fromGeneration !== stored.generation)
+    return E.left(`${what}: the stored table is at generation ${stored.generation}, but the update is from generation ${show(record.fromGeneration)} (a lost or reordered update)`);
+  if (!(isBlockNumber(record.generation) && record.generation > stored.generation))
+    return E.left(`${what}: generation must be a safe integer above ${stored.generation}, got ${show(record.generation)}`);
+  if (!Array.isArray(record.changes)) return E.left(`${what}: changes must be an array, got ${show(record.changes)}`);
+  let table = stored;
+  if (record.segmentCount !== undefined) {
+    const resized = resizeTable(table, record.segmentCount, { zero: true }, { generation: record.generation });
+    if (E.isLeft(resized)) return E.left(`${what}: ${describeErrors(resized.left)}`);
+    table = resized.right;
+  }
+  const entries = decodeChanges(record.changes, table.segmentBlocks);
+  if (E.isLeft(entries)) return E.left(`${what}: ${entries.left}`);
+  const updated = setEntries(
+    table,
+    record.changes.map((c, i) => ({ segment: c.segment, entry: entryAt(entries.right, i) })),
+    { generation: record.generation },
+  );
+  if (E.isLeft(updated)) return E.left(`${what}: ${describeErrors(updated.left).replace(/updates\[/g, 'changes[')}`);
+  return E.right(withTable(state, record.disk, updated.right));
+};
+
+/**
+ * Applies one record to a store's state: the new state, or why the record is refused (the state
+ * is then unchanged). Refused: an `updateTable` whose `fromGeneration` is not the stored
+ * generation (a lost, reordered or replayed update) or whose `generation` is not above it;
+ * updates, deletions and attachments of a disk with no stored table; malformed tables, entries
+ * and records (the record may come from untyped code). `deleteTable` also forgets the disk's
+ * attachments, and an empty attachment list removes the disk's entry.
+ *
+ * @example
+ * applyPersistRecord(EMPTY_DURABLE_STATE, { type: 'deleteTable', disk: 'vol' });
+ * // Left('"deleteTable" for disk "vol": no table is stored for this disk')
+ */
+export const applyPersistRecord = (state: DurableState, record: PersistRecord): E.Either<string, DurableState> => {
+  if (typeof record !== 'object' || record === null) return E.left(`a record must be an object, got ${show(record)}`);
+  const what = `${show(record.type)} for disk ${show(record.disk)}`;
+  if (typeof record.disk !== 'string') return E.left(`${what}: disk must be a string`);
+  switch (record.type) {
+    case 'saveTable': {
+      const decoded = decodeTable(record.table);
+      if (E.isLeft(decoded)) return E.left(`${what}: the table document is invalid: ${describeErrors(decoded.left)}`);
+      return E.right(withTable(state, record.disk, decoded.right));
+    }
+    case 'updateTable':
+      return applyUpdate(state, record, what);
+    case 'deleteTable': {
+      if (!state.tables.has(record.disk)) return E.left(`${what}: no table is stored for this disk`);
+      const tables = new Map(state.tables);
+      tables.delete(record.disk);
+      const attachments = new Map(state.attachments);
+      attachments.delete(record.disk);
+      return E.right({ tables, attachments });
+    }
+    case 'attachments': {
+      if (!state.tables.has(record.disk)) return E.left(`${what}: no table is stored for this disk`);
+      const agents = record.agents;
+      if (!Array.isArray(agents) || !agents.every((a) => typeof a === 'string')) return E.left(`${what}: agents must be an array of strings, got ${show(agents)}`);
+      const attachments = new Map(state.attachments);
+      if (agents.length === 0) attachments.delete(record.disk);
+      else attachments.set(record.disk, [...agents]);
+      return E.right({ tables: state.tables, attachments });
+    }
+    default:
+      return E.left(`unknown record type ${show((record as { type: unknown }).type)} (expected saveTable, updateTable, deleteTable or attachments)`);
+  }
+};
+
+/**
+ * The state as a controller loads it: table documents and attachment lists, sorted by disk.
+ *
+ * @example
+ * encodeDurableState(EMPTY_DURABLE_STATE); // { tables: [], attachments: [] }
+ */
+export const encodeDurableState = (state: DurableState): PersistedState => ({
+  tables: [...state.tables.keys()].sort().map((disk) => ({ disk, table: encodeTable(state.tables.get(disk)!) })),
+  attachments: [...state.attachments.keys()].sort().map((disk) => ({ disk, agents: [...state.attachments.get(disk)!] })),
+});

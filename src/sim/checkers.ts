@@ -1,0 +1,174 @@
+/**
+ * The properties a simulated run must keep, one named checker each. A checker returns the
+ * property it found broken, or undefined; the run loop stops at the first one.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { agentTable } from '../agent/agent.js';
+import type { AgentState } from '../agent/types.js';
+import { checkTables, type Finding } from '../check/check.js';
+import type { ControllerState } from '../controller/types.js';
+import type { AgentId, DiskId } from '../protocol/messages.js';
+import { diffTables, entryAt, type MappingTable } from '../table/table.js';
+import { translate, type Piece } from '../translate/translate.js';
+import type { Violation } from './config.js';
+import type { DiskModel } from './disk-model.js';
+import type { HostIo } from './workload.js';
+import type { LunBlocks } from './world.js';
+
+/** A broken property, before the run loop stamps it with the seed, step and time. */
+export type BrokenProperty = Omit<Violation, 'seed' | 'step' | 'time'>;
+
+/** What the checkers see of an agent. */
+export interface AgentView {
+  readonly id: AgentId;
+  readonly state: AgentState;
+}
+
+export const agentName = (i: number): AgentId => `a${i}`;
+
+/** A completed read returned the last acknowledged write of every block it could vouch for. */
+export const checkRead = (io: HostIo): BrokenProperty | undefined => {
+  if (io.data === null || io.seen === null) return undefined;
+  const bad = io.model.checkRead(io.start, io.data, io.seen);
+  if (bad === undefined) return undefined;
+  return { kind: 'read-mismatch', message: `read of ${io.disk} block ${bad.block} by ${agentName(io.agent)} returned ${bad.got}, expected ${bad.expected}` };
+};
+
+/**
+ * Since which generation each segment's primary has been frozen (no-write), per disk: what the
+ * frozen-primary check needs, tracked from the controller's commits.
+ */
+export class FrozenPrimaries {
+  private readonly since = new Map<DiskId, Map<number, number>>();
+
+  /** After a controller restart the freeze generations are unknown: counts them from the durable tables. */
+  resetFrom(tables: ReadonlyMap<DiskId, MappingTable>): void {
+    for (const [disk, table] of tables) {
+      const frozen = new Map<number, number>();
+      for (let seg = 0; seg < table.segmentCount; seg++) if (entryAt(table, seg).noWrite) frozen.set(seg, table.generation);
+      this.since.set(disk, frozen);
+    }
+  }
+
+  /** Notes the segments a `persisted` step froze or thawed. */
+  noteCommits(before: ControllerState, after: ControllerState): void {
+    for (const [disk, d] of after.disks) {
+      const prev = before.disks.get(disk)?.committed;
+      if (prev === d.committed) continue;
+      let frozen = this.since.get(disk);
+      if (frozen === undefined) this.since.set(disk, (frozen = new Map()));
+      const segments = prev === undefined ? Array.from({ length: d.committed.segmentCount }, (_, i) => i) : diffTables(prev, d.committed);
+      for (const seg of segments) {
+        if (seg >= d.committed.segmentCount) {
+          frozen.delete(seg);
+          continue;
+        }
+        const e = entryAt(d.committed, seg);
+        if (!e.noWrite) frozen.delete(seg);
+        else if (!frozen.has(seg)) frozen.set(seg, d.committed.generation);
+      }
+    }
+  }
+
+  /**
+   * No write may land on a frozen primary: one whose no-write flag every agent holding the disk
+   * has acknowledged (acks promise that nothing issued under the old entry is still in flight).
+   */
+  checkWrite(controller: ControllerState, io: HostIo, p: Piece): BrokenProperty | undefined {
+    const d = controller.disks.get(io.disk);
+    const frozen = this.since.get(io.disk);
+    if (d === undefined || frozen === undefined || frozen.size === 0) return undefined;
+    const sb = d.committed.segmentBlocks;
+    for (let seg = Math.floor(p.virtualStart / sb); seg * sb < p.virtualStart + p.length; seg++) {
+      const since = frozen.get(seg);
+      if (since === undefined || seg >= d.committed.segmentCount) continue;
+      const e = entryAt(d.committed, seg);
+      const physical = p.start! + (Math.max(seg * sb, p.virtualStart) - p.virtualStart);
+      if (!e.noWrite || e.location === null || e.location.lun !== p.lun || physical < e.location.start || physical >= e.location.start + sb) continue;
+      const inForce = [...d.agents, ...d.dropping].every((a) => {
+        const c = controller.agents.get(a)?.copies.get(io.disk);
+        return c === undefined || !c.mayHold || c.acked >= since;
+      });
+      if (inForce)
+        return { kind: 'frozen-primary-write', message: `${agentName(io.agent)} wrote segment ${seg} of ${io.disk} at LUN ${p.lun} block ${physical}, a primary frozen since generation ${since}` };
+    }
+    return undefined;
+  }
+}
+
+/** Nothing is left to do: no job, persist or host I/O, and every agent's copy is at the committed generation. */
+export const isQuiet = (controller: ControllerState, agents: ReadonlyArray<AgentView>, openHostIos: number): boolean => {
+  if (controller.jobs.size > 0 || controller.persist !== null || openHostIos > 0) return false;
+  for (const [disk, d] of controller.disks) {
+    for (const node of agents) {
+      const t = agentTable(node.state, disk);
+      if (t !== undefined && t.generation !== d.committed.generation) return false;
+    }
+  }
+  return true;
+};
+
+/** Once quiet, every agent's copy of a disk is exactly the controller's committed table. */
+export const checkConvergence = (controller: ControllerState, agents: ReadonlyArray<AgentView>): BrokenProperty | undefined => {
+  for (const [disk, d] of controller.disks) {
+    for (const node of agents) {
+      const t = agentTable(node.state, disk);
+      if (t === undefined) continue;
+      const diff = diffTables(t, d.committed);
+      if (diff.length > 0) return { kind: 'no-convergence', message: `${node.id}'s table of ${disk} differs from the controller's at segments ${diff.slice(0, 5).join(', ')}` };
+    }
+  }
+  return undefined;
+};
+
+/**
+ * `checkTables` finds no corruption and no leak in the committed tables, with each disk's
+ * snapshots declared as sharing its space. `families` maps a disk to the disk it was
+ * snapshotted from, ultimately.
+ */
+export const checkFinalTables = (
+  controller: ControllerState,
+  families: ReadonlyMap<DiskId, DiskId>,
+  lunSizes: Readonly<Record<number, number>>,
+): BrokenProperty | undefined => {
+  const tables = new Map([...controller.disks].map(([disk, d]) => [disk, d.committed]));
+  const sharing = new Map<DiskId, DiskId[]>();
+  for (const disk of tables.keys()) {
+    const f = families.get(disk) ?? disk;
+    sharing.set(f, [...(sharing.get(f) ?? []), disk]);
+  }
+  const report = checkTables(tables, { lunSizes, sharing: [...sharing.values()] });
+  const bad = report.findings.find((f: Finding) => f.severity !== 'info');
+  return bad === undefined ? undefined : { kind: 'table-check', message: `${bad.code}: ${bad.message}` };
+};
+
+/**
+ * Every block of every disk reads back, through the controller's tables, as its model says: the
+ * disk's own model (else a `lost-write`), or the image a snapshot was taken with (else
+ * `snapshot-changed`). Error-marked segments cannot be read back and are skipped.
+ */
+export const checkContent = (
+  controller: ControllerState,
+  models: ReadonlyMap<DiskId, DiskModel>,
+  snapshotImages: ReadonlyMap<DiskId, DiskModel>,
+  blocks: LunBlocks,
+): BrokenProperty | undefined => {
+  for (const [disk, d] of controller.disks) {
+    const model = models.get(disk) ?? snapshotImages.get(disk);
+    if (model === undefined) continue;
+    const kind = models.has(disk) ? 'lost-write' : 'snapshot-changed';
+    const table = d.committed;
+    for (let seg = 0; seg < table.segmentCount; seg++) {
+      const pieces = translate(table, { op: 'read', start: seg * table.segmentBlocks, length: table.segmentBlocks });
+      if (E.isLeft(pieces)) continue;
+      for (const p of pieces.right)
+        for (let i = 0; i < p.length; i++) {
+          const b = p.virtualStart + i;
+          if (!model.isCertain(b)) continue;
+          const got = p.kind === 'zero' ? 0 : blocks.block(p.lun!, p.start! + i);
+          if (got !== model.values[b]) return { kind, message: `${disk} block ${b} holds ${got}, expected ${model.values[b]}` };
+        }
+    }
+  }
+  return undefined;
+};

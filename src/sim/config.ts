@@ -1,0 +1,236 @@
+/**
+ * The simulator's public vocabulary: what defines a simulated cluster and its workload, and what
+ * a run reports (counters, the first violated property, the trace).
+ */
+import type { DiskId, Step } from '../protocol/messages.js';
+import type { Op, Variant } from '../translate/translate.js';
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+/**
+ * One virtual disk of a simulated cluster. It starts thin (every segment `zero`) and is created
+ * and attached through the controller, as an administrator would.
+ *
+ * @example
+ * const disk: SimDiskConfig = { id: 'vol', segmentBlocks: 8, segmentCount: 64, agents: [0, 1] };
+ */
+export interface SimDiskConfig {
+  readonly id: DiskId;
+  readonly segmentBlocks: number;
+  readonly segmentCount: number;
+  /** Indexes of the agents that map the disk; all agents when absent. */
+  readonly agents?: ReadonlyArray<number>;
+}
+
+/**
+ * Rates are probabilities per message or per operation; delays are in simulated milliseconds.
+ * Everything is drawn from the run's seed, so a failing run replays exactly.
+ *
+ * @example
+ * const faults: SimFaults = { dropRate: 0.05, duplicateRate: 0.02, storageErrorRate: 0.001, persistErrorRate: 0.01 };
+ */
+export interface SimFaults {
+  readonly dropRate?: number;
+  readonly duplicateRate?: number;
+  /** Storage operations that fail, per operation. */
+  readonly storageErrorRate?: number;
+  /** Persist commands that fail, per command. */
+  readonly persistErrorRate?: number;
+}
+
+/**
+ * Everything that defines a simulated cluster: the seed, the agents, the disks and LUNs, and the
+ * faults to inject. The same configuration and workload always give the same run.
+ *
+ * @example
+ * const config: SimConfig = {
+ *   seed: 42, agents: 3, variant: 'distributed', trace: true,
+ *   disks: [{ id: 'vol', segmentBlocks: 8, segmentCount: 64 }],
+ *   luns: { 1: 4096, 2: 4096 },
+ *   faults: { dropRate: 0.05 },
+ * };
+ */
+export interface SimConfig {
+  readonly seed: number;
+  readonly variant?: Variant;
+  readonly agents: number;
+  readonly disks: ReadonlyArray<SimDiskConfig>;
+  /** LUN sizes in blocks. */
+  readonly luns: Readonly<Record<number, number>>;
+  readonly faults?: SimFaults;
+  /** Message delay range (ms). Defaults to 1..5. */
+  readonly networkDelay?: readonly [number, number];
+  /** Storage delay range (ms). Defaults to 1..4. */
+  readonly storageDelay?: readonly [number, number];
+  /** Interval of time ticks (ms). Defaults to 10. */
+  readonly tickInterval?: number;
+  /** Keep a trace of every message and step (costs memory at scale). */
+  readonly trace?: boolean;
+}
+
+/**
+ * A scripted action, run at simulated time `at`: to reproduce a scenario exactly, instead of
+ * leaving it to the random rates of a {@link Workload}.
+ *
+ * @example
+ * const action: SimAction = { type: 'restartController' };
+ * createCluster(config).run({ ios: 500, schedule: [{ at: 100, action }] });
+ */
+export type SimAction =
+  | { readonly type: 'hostIo'; readonly agent: number; readonly disk: DiskId; readonly op: Op; readonly start: number; readonly length: number }
+  | { readonly type: 'snapshot'; readonly disk: DiskId; readonly snapshot: DiskId }
+  | { readonly type: 'migrate'; readonly disk: DiskId; readonly segments?: ReadonlyArray<number>; readonly lun: number }
+  | { readonly type: 'markFailed'; readonly lun: number; readonly start: number; readonly length: number }
+  | { readonly type: 'restartAgent'; readonly agent: number }
+  | { readonly type: 'restartController' }
+  | { readonly type: 'cutAgent'; readonly agent: number; readonly duration: number };
+
+/**
+ * What {@link Cluster.run} drives the cluster with: host I/O and, optionally, random or
+ * scripted admin actions, restarts and partitions. Afterwards, by default, the run is checked for
+ * convergence and for the content of every block.
+ *
+ * @example
+ * const workload: Workload = { ios: 2000, readRatio: 0.5, pattern: 'hotspot', rates: { snapshot: 0.001, restartAgent: 0.002 } };
+ */
+export interface Workload {
+  /** Host I/Os to issue. */
+  readonly ios: number;
+  /** Mean simulated milliseconds between host I/Os (default 1). */
+  readonly interval?: number;
+  /** Share of reads (default 0.7). */
+  readonly readRatio?: number;
+  readonly pattern?: 'random' | 'sequential' | 'hotspot';
+  /** Longest request, in blocks (default 16). */
+  readonly maxLength?: number;
+  /** Per host I/O, chance of each random action (default none). */
+  readonly rates?: {
+    readonly snapshot?: number;
+    readonly migrate?: number;
+    readonly markFailed?: number;
+    readonly restartAgent?: number;
+    readonly restartController?: number;
+    readonly cutAgent?: number;
+  };
+  /** Scripted actions at fixed times. */
+  readonly schedule?: ReadonlyArray<{ readonly at: number; readonly action: SimAction }>;
+  /** Verify convergence and content after the workload (default true). */
+  readonly verify?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+/**
+ * The first property a run broke, with what is needed to replay it: the `seed`, and the `step`
+ * and simulated `time` at which it was found.
+ *
+ * - `read-mismatch`: a read returned something other than the last acknowledged write;
+ * - `frozen-primary-write`: an agent wrote to a primary the controller had frozen;
+ * - `table-check`: `checkTables` found corruption or a leak in the final tables;
+ * - `no-convergence`: the cluster never went quiet, or an agent's copy differs from the controller's;
+ * - `lost-write`, `snapshot-changed`: a disk or a snapshot does not read back as it should;
+ * - `stuck`: no progress within the step budget.
+ *
+ * @example
+ * const { violation } = createCluster(config).run({ ios: 1000 });
+ * if (violation) console.error(`${violation.kind} at step ${violation.step} (seed ${violation.seed}): ${violation.message}`);
+ */
+export interface Violation {
+  readonly kind: 'read-mismatch' | 'frozen-primary-write' | 'table-check' | 'no-convergence' | 'lost-write' | 'snapshot-changed' | 'stuck';
+  readonly message: string;
+  readonly seed: number;
+  readonly step: number;
+  readonly time: number;
+}
+
+/**
+ * One entry of a run's trace (with `trace: true`): a message or an effect from one participant
+ * (`host`, the agents `a0`, `a1`, ..., `controller`, `persistence`, `storage`, and `admin` or
+ * `sim` for scripted actions) to another, with the flowchart `step` it carries out, if any.
+ * {@link traceToMermaid} and {@link traceToTimeline} render a list of them.
+ *
+ * @example
+ * const record: TraceRecord = { time: 3, from: 'controller', to: 'a0', label: 'send setEntries', step: 575 };
+ */
+export interface TraceRecord {
+  readonly time: number;
+  readonly from: string;
+  readonly to: string;
+  readonly label: string;
+  readonly step?: Step;
+}
+
+/**
+ * Counters of a run, for judging what it exercised (how many faults, restarts and resolutions of
+ * each kind) as well as whether it passed.
+ *
+ * @example
+ * const { summary } = createCluster(config).run({ ios: 1000 });
+ * console.log(`${summary.faultsRaised} faults, ${summary.iosFailed} failed I/Os in ${summary.simulatedTime} ms`);
+ */
+export interface SimSummary {
+  iosCompleted: number;
+  iosFailed: number;
+  reads: number;
+  writes: number;
+  readsChecked: number;
+  faultsRaised: number;
+  faultsByReason: Record<string, number>;
+  resolutionsByPath: Record<string, number>;
+  resolutionsByOutcome: Record<string, number>;
+  messagesSent: number;
+  messagesDropped: number;
+  messagesDuplicated: number;
+  agentRestarts: number;
+  controllerRestarts: number;
+  snapshots: number;
+  migrations: number;
+  errorMarkings: number;
+  storageErrors: number;
+  persistFailures: number;
+  steps: number;
+  simulatedTime: number;
+}
+
+/**
+ * The outcome of {@link Cluster.run}: the seed, the counters, the first violation (`null` when
+ * every property held) and the trace (empty unless the configuration asked for one).
+ *
+ * @example
+ * const result: SimResult = createCluster({ ...config, trace: true }).run({ ios: 200 });
+ * if (result.violation !== null) console.log(traceToTimeline(result.trace));
+ */
+export interface SimResult {
+  readonly seed: number;
+  readonly summary: SimSummary;
+  readonly violation: Violation | null;
+  readonly trace: ReadonlyArray<TraceRecord>;
+}
+
+
+/** Counters of a run that has not started. */
+export const emptySummary = (): SimSummary => ({
+  iosCompleted: 0,
+  iosFailed: 0,
+  reads: 0,
+  writes: 0,
+  readsChecked: 0,
+  faultsRaised: 0,
+  faultsByReason: {},
+  resolutionsByPath: {},
+  resolutionsByOutcome: {},
+  messagesSent: 0,
+  messagesDropped: 0,
+  messagesDuplicated: 0,
+  agentRestarts: 0,
+  controllerRestarts: 0,
+  snapshots: 0,
+  migrations: 0,
+  errorMarkings: 0,
+  storageErrors: 0,
+  persistFailures: 0,
+  steps: 0,
+  simulatedTime: 0,
+});

@@ -1,0 +1,110 @@
+/**
+ * The host side of a simulation: the random workload generator (host I/O and the random admin
+ * actions, restarts and partitions that go with it) and the record of a host I/O in flight.
+ */
+import type { Prng } from '../adapters/prng.js';
+import type { DiskId } from '../protocol/messages.js';
+import type { Op } from '../translate/translate.js';
+import type { SimAction, SimConfig, Workload } from './config.js';
+import type { DiskModel } from './disk-model.js';
+
+/** A host I/O the workload asks an agent for. */
+export interface HostIoRequest {
+  readonly agent: number;
+  readonly disk: DiskId;
+  readonly op: Op;
+  readonly start: number;
+  readonly length: number;
+}
+
+/** A host I/O in flight, with what is needed to check it when it ends. */
+export interface HostIo extends HostIoRequest {
+  readonly id: number;
+  /** The life of the agent it was issued to. */
+  readonly epoch: number;
+  /** The value a write writes to every block (0 for reads). */
+  readonly value: number;
+  /** For reads: what the model allowed at submission (see {@link DiskModel.readStarted}). */
+  readonly seen: Uint32Array | null;
+  /** For reads: what storage returned. */
+  data: Float64Array | null;
+  /** Disk content model this I/O is checked against (the disk's at submission). */
+  readonly model: DiskModel;
+}
+
+/**
+ * Draws a {@link Workload}'s host I/Os and random actions from the run's PRNG. The order of the
+ * draws is part of a run's identity: changing it changes every seed's run.
+ */
+export class WorkloadGenerator {
+  /** Where the next sequential I/O starts. */
+  private cursor = 0;
+
+  constructor(
+    private readonly config: SimConfig,
+    private readonly workload: Workload,
+    private readonly rng: Prng,
+    private readonly agentCount: number,
+  ) {}
+
+  /**
+   * Draws the random actions that go with one host I/O, handing each to `act` as it is drawn
+   * (acting draws from the same PRNG). `nextRequestId` names a new snapshot after the admin
+   * request that will make it.
+   */
+  drawActions(act: (action: SimAction) => void, nextRequestId: () => number): void {
+    const rates = this.workload.rates ?? {};
+    const disks = this.config.disks;
+    const rng = this.rng;
+    if (rng.chance(rates.snapshot ?? 0)) {
+      const src = disks[rng.int(disks.length)]!;
+      act({ type: 'snapshot', disk: src.id, snapshot: `${src.id}.s${nextRequestId()}` });
+    }
+    if (rng.chance(rates.migrate ?? 0)) {
+      const d = disks[rng.int(disks.length)]!;
+      const luns = Object.keys(this.config.luns).map(Number);
+      const segs = Array.from({ length: 1 + rng.int(4) }, () => rng.int(d.segmentCount));
+      act({ type: 'migrate', disk: d.id, segments: [...new Set(segs)], lun: luns[rng.int(luns.length)]! });
+    }
+    if (rng.chance(rates.markFailed ?? 0)) {
+      const luns = Object.entries(this.config.luns);
+      const [lun, size] = luns[rng.int(luns.length)]!;
+      act({ type: 'markFailed', lun: Number(lun), start: rng.int(size), length: 1 });
+    }
+    if (rng.chance(rates.restartAgent ?? 0)) act({ type: 'restartAgent', agent: rng.int(this.agentCount) });
+    if (rng.chance(rates.restartController ?? 0)) act({ type: 'restartController' });
+    if (rng.chance(rates.cutAgent ?? 0)) act({ type: 'cutAgent', agent: rng.int(this.agentCount), duration: 20 + rng.int(200) });
+  }
+
+  /** Draws the next host I/O: a disk, one of its agents, an extent by the workload's pattern, and read or write. */
+  drawHostIo(): HostIoRequest {
+    const w = this.workload;
+    const rng = this.rng;
+    const disks = this.config.disks;
+    const disk = disks[rng.int(disks.length)]!;
+    const mappers = disk.agents ?? Array.from({ length: this.agentCount }, (_, i) => i);
+    const agent = mappers[rng.int(mappers.length)]!;
+    const blocks = disk.segmentBlocks * disk.segmentCount;
+    const length = 1 + rng.int(Math.min(w.maxLength ?? 16, blocks));
+    let start: number;
+    switch (w.pattern ?? 'random') {
+      case 'sequential':
+        start = this.cursor % Math.max(1, blocks - length + 1);
+        this.cursor += length;
+        break;
+      case 'hotspot':
+        // Nine in ten I/Os go to the first tenth of the disk.
+        start = rng.chance(0.9) ? rng.int(Math.max(1, Math.floor(blocks / 10) - length + 1)) : rng.int(blocks - length + 1);
+        break;
+      default:
+        start = rng.int(blocks - length + 1);
+    }
+    const op: Op = rng.chance(w.readRatio ?? 0.7) ? 'read' : 'write';
+    return { agent, disk: disk.id, op, start, length };
+  }
+
+  /** Draws the time to the next host I/O. */
+  drawInterval(): number {
+    return this.rng.int(2 * (this.workload.interval ?? 1) + 1);
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * The simulated world the cluster's participants live in: simulated time and its agenda, the
+ * run's one source of randomness, the network between controller and agents, the LUNs' blocks
+ * and the controller's durable store. Every random choice comes from the one seeded PRNG, in a
+ * fixed order, so a run replays bit for bit.
+ *
+ * Simulation assumptions, stated because they are the protocol's too:
+ * - storage fencing: when a node restarts, its storage I/O that has not landed yet never lands;
+ * - a persist that reached the store stays there even if the controller dies before hearing so.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { createPrng, type Prng } from '../adapters/prng.js';
+import { applyPersistRecord, EMPTY_DURABLE_STATE, type DurableState } from '../controller/persist-record.js';
+import type { ControllerCommand, PersistedState, PersistRecord } from '../controller/types.js';
+import type { AgentMessage, ControllerMessage } from '../protocol/messages.js';
+import { encodeTable, type TableDocument } from '../table/codec.js';
+import type { MappingTable } from '../table/table.js';
+import type { Op, Piece } from '../translate/translate.js';
+import type { SimAction, SimConfig, SimFaults, SimSummary } from './config.js';
+import { EventQueue } from './queue.js';
+
+/** A background copy or zeroing the controller asked storage for. */
+export type CopyCommand = Extract<ControllerCommand, { type: 'copyBlocks' | 'writeZeros' }>;
+
+/**
+ * What can happen at a point of simulated time. `life` and `epoch` name the controller or agent
+ * life that started an effect, so that effects of a dead life are fenced.
+ */
+export type WorldEvent =
+  | { readonly kind: 'tick' }
+  | { readonly kind: 'toController'; readonly msg: AgentMessage }
+  | { readonly kind: 'toAgent'; readonly agent: number; readonly msg: ControllerMessage }
+  | { readonly kind: 'agentIo'; readonly agent: number; readonly epoch: number; readonly ioId: number; readonly op: Op; readonly pieces: ReadonlyArray<Piece> }
+  | { readonly kind: 'persist'; readonly life: number; readonly persistId: number; readonly records: ReadonlyArray<PersistRecord> }
+  | { readonly kind: 'copy'; readonly life: number; readonly cmd: CopyCommand }
+  | { readonly kind: 'arrival' }
+  | { readonly kind: 'action'; readonly action: SimAction }
+  | { readonly kind: 'heal'; readonly agent: number };
+
+/** A message on its way: to the controller, or to agent `agent`. */
+export type MessageEvent = Extract<WorldEvent, { kind: 'toController' | 'toAgent' }>;
+
+/** Default delay ranges, in simulated milliseconds. */
+const NETWORK_DELAY: readonly [number, number] = [1, 5];
+const STORAGE_DELAY: readonly [number, number] = [1, 4];
+
+/**
+ * The blocks of every LUN. A block holds the value of the host write that last landed on it
+ * (0: never written), which is all the content checks need.
+ */
+export class LunBlocks {
+  private readonly luns = new Map<number, Float64Array>();
+
+  constructor(sizes: Readonly<Record<number, number>>) {
+    for (const [lun, size] of Object.entries(sizes)) this.luns.set(Number(lun), new Float64Array(size));
+  }
+
+  /** Writes `value` on a piece's blocks (zero pieces have none). */
+  write(p: Piece, value: number): void {
+    if (p.kind !== 'zero') this.luns.get(p.lun!)!.fill(value, p.start!, p.start! + p.length);
+  }
+
+  /** Reads the pieces of a host read of `length` blocks from `start`. */
+  read(pieces: ReadonlyArray<Piece>, start: number, length: number): Float64Array {
+    const data = new Float64Array(length);
+    for (const p of pieces) if (p.kind !== 'zero') data.set(this.luns.get(p.lun!)!.subarray(p.start!, p.start! + p.length), p.virtualStart - start);
+    return data;
+  }
+
+  /** Carries out a controller's copy or zeroing. */
+  copy(c: CopyCommand): void {
+    const to = this.luns.get(c.to.lun)!;
+    if (c.type === 'copyBlocks') to.set(this.luns.get(c.from.lun)!.subarray(c.from.start, c.from.start + c.length), c.to.start);
+    else to.fill(0, c.to.start, c.to.start + c.length);
+  }
+
+  /** The value of one block. */
+  block(lun: number, block: number): number {
+    return this.luns.get(lun)![block]!;
+  }
+}
+
+/**
+ * The controller's durable store: records applied by {@link applyPersistRecord}, as any store
+ * would. A retried `updateTable` that had already landed (its acknowledgement was lost) is
+ * skipped, as the controller runtime does after reloading the store; any other refusal is a bug
+ * of the controller or the simulator, and stops the run.
+ */
+export class DurableStore {
+  private state: DurableState = EMPTY_DURABLE_STATE;
+
+  get tables(): ReadonlyMap<string, MappingTable> {
+    return this.state.tables;
+  }
+
+  apply(record: PersistRecord): void {
+    if (record.type === 'updateTable' && this.state.tables.get(record.disk)?.generation === record.generation) return;
+    const next = applyPersistRecord(this.state, record);
+    if (E.isLeft(next)) throw new Error(`simulator: persistence refused ${next.left}`);
+    this.state = next.right;
+  }
+
+  /** What a restarting controller loads. */
+  restored(): PersistedState {
+    const tables: { disk: string; table: TableDocument }[] = [];
+    for (const [disk, table] of this.state.tables) tables.push({ disk, table: encodeTable(table) });
+    return { tables, attachments: [...this.state.attachments].map(([disk, agents]) => ({ disk, agents })) };
+  }
+}
+
+/** Simulated time, its agenda, randomness and the effects of the world on messages and I/O. */
+export class World {
+  now = 0;
+  readonly queue = new EventQueue<WorldEvent>();
+  readonly rng: Prng;
+  faults: SimFaults;
+  readonly blocks: LunBlocks;
+  readonly store = new DurableStore();
+
+  constructor(
+    private readonly config: SimConfig,
+    private readonly summary: SimSummary,
+  ) {
+    this.rng = createPrng(config.seed);
+    this.faults = config.faults ?? {};
+    this.blocks = new LunBlocks(config.luns);
+  }
+
+  /** Schedules `event` after a storage delay. */
+  afterStorageDelay(event: WorldEvent): void {
+    this.queue.push(this.now + this.delay(this.config.storageDelay, STORAGE_DELAY), event);
+  }
+
+  /**
+   * Sends a message over the simulated network: lost when its agent is cut off, maybe dropped,
+   * maybe duplicated, always delayed.
+   */
+  transmit(event: MessageEvent, agentCutOff: boolean): void {
+    this.summary.messagesSent++;
+    if (agentCutOff || this.rng.chance(this.faults.dropRate ?? 0)) {
+      this.summary.messagesDropped++;
+      return;
+    }
+    this.queue.push(this.now + this.delay(this.config.networkDelay, NETWORK_DELAY), event);
+    if (this.rng.chance(this.faults.duplicateRate ?? 0)) {
+      this.summary.messagesDuplicated++;
+      this.queue.push(this.now + this.delay(this.config.networkDelay, NETWORK_DELAY), event);
+    }
+  }
+
+  /** Whether to inject a storage error into the operation at hand. */
+  storageFails(): boolean {
+    if (!this.rng.chance(this.faults.storageErrorRate ?? 0)) return false;
+    this.summary.storageErrors++;
+    return true;
+  }
+
+  private delay(range: readonly [number, number] | undefined, fallback: readonly [number, number]): number {
+    const [lo, hi] = range ?? fallback;
+    return lo + this.rng.int(hi - lo + 1);
+  }
+}
