@@ -21,6 +21,7 @@ import { bitmapRunsWorkload } from './workloads/bitmap-runs.js';
 import { controllerWorkload } from './workloads/controller.js';
 import { decodeJsonWorkload } from './workloads/decode-json.js';
 import { memoryWorkload } from './workloads/memory.js';
+import { restoreUnsettledWorkload } from './workloads/restore-unsettled.js';
 import { setEntryWorkload } from './workloads/set-entry.js';
 import { translateIntoWorkload } from './workloads/translate-into.js';
 import { translateNaiveWorkload } from './workloads/translate-naive.js';
@@ -34,6 +35,7 @@ export const workloads: ReadonlyArray<Workload> = [
   memoryWorkload,
   bitmapRunsWorkload,
   controllerWorkload,
+  restoreUnsettledWorkload,
   decodeJsonWorkload,
 ];
 
