@@ -22,9 +22,6 @@ export type JobDraft = Mutable<Job>;
 /** An index of no jobs. */
 export const emptyJobIndex: JobIndex = { bySegment: new Map(), classes: new Map() };
 
-/** The key of a segment in {@link JobIndex.bySegment}. */
-export const segmentKey = (disk: DiskId, segment: number): string => `${disk}\u0000${segment}`;
-
 /** A settle job with copies in flight: it holds one of the `copyConcurrency` copy slots. */
 const isCopying = (j: Job | JobDraft | undefined): boolean => j !== undefined && j.kind === 'settle' && j.phase.kind === 'copying' && j.phase.copies.length > 0;
 
@@ -53,7 +50,9 @@ export class JobTable {
   private readonly touched = new Set<number>();
   /** Jobs put in this step, in order. */
   private readonly added: number[] = [];
-  private readonly segments: CowMap<string, ReadonlyArray<number>>;
+  /** `index.bySegment` until the step adds or deletes a job on a segment; then a copy, with a copy of each disk's map it changed. */
+  private segments: Map<DiskId, ReadonlyMap<number, ReadonlyArray<number>>> | null = null;
+  private readonly segmentsOwned = new Set<DiskId>();
   /** Jobs of the `copying` class as the step began that the step deleted. */
   private deletedCopying = 0;
   /** Jobs added in this step that are copying now. */
@@ -66,7 +65,6 @@ export class JobTable {
     private readonly firstNewId: number,
   ) {
     this.records = new CowRecords(base, thawJob, freezeJob);
-    this.segments = new CowMap(index.bySegment);
   }
 
   has(id: number): boolean {
@@ -101,8 +99,8 @@ export class JobTable {
     this.added.push(id);
     const seg = segmentOf(draft);
     if (seg >= 0) {
-      const key = segmentKey(draft.disk, seg);
-      this.segments.set(key, [...(this.segments.get(key) ?? []), id]);
+      const jobs = this.segmentsOf(draft.disk);
+      jobs.set(seg, [...(jobs.get(seg) ?? []), id]);
     }
     if (isCopying(draft)) this.addedCopying++;
     return draft;
@@ -115,10 +113,10 @@ export class JobTable {
     else if (isCopying(this.base.get(id))) this.deletedCopying++;
     const seg = segmentOf(job);
     if (seg >= 0) {
-      const key = segmentKey(job.disk, seg);
-      const rest = (this.segments.get(key) ?? []).filter((x) => x !== id);
-      if (rest.length === 0) this.segments.delete(key);
-      else this.segments.set(key, rest);
+      const jobs = this.segmentsOf(job.disk);
+      const rest = (jobs.get(seg) ?? []).filter((x) => x !== id);
+      if (rest.length === 0) jobs.delete(seg);
+      else jobs.set(seg, rest);
     }
     this.touched.add(id);
     this.records.delete(id);
@@ -131,7 +129,17 @@ export class JobTable {
 
   /** The jobs on a segment, oldest first. */
   on(disk: DiskId, segment: number): ReadonlyArray<number> {
-    return this.segments.get(segmentKey(disk, segment)) ?? [];
+    return (this.segments ?? this.index.bySegment).get(disk)?.get(segment) ?? [];
+  }
+
+  /** The jobs by segment of `disk`, for writing (copied on the step's first write). */
+  private segmentsOf(disk: DiskId): Map<number, ReadonlyArray<number>> {
+    const all = (this.segments ??= new Map(this.index.bySegment));
+    if (!this.segmentsOwned.has(disk)) {
+      all.set(disk, new Map(all.get(disk) ?? []));
+      this.segmentsOwned.add(disk);
+    }
+    return all.get(disk) as Map<number, ReadonlyArray<number>>;
   }
 
   /** Changes a job's phase; every phase change goes through here, so that the counts stay right. */
@@ -186,6 +194,8 @@ export class JobTable {
       if (set.size === 0) classes.delete(c);
       else classes.set(c, set);
     }
-    return [jobs, { bySegment: this.segments.result(), classes: classes.result() }];
+    const bySegment = this.segments ?? this.index.bySegment;
+    for (const disk of this.segmentsOwned) if (bySegment.get(disk)!.size === 0) (bySegment as Map<DiskId, unknown>).delete(disk);
+    return [jobs, { bySegment, classes: classes.result() }];
   }
 }

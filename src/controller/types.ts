@@ -441,7 +441,7 @@ export interface JobGroup {
 
 /**
  * Where the controller finds its jobs without looking at every one: the jobs on each segment
- * (keyed by disk and segment, see `segmentKey` in `job-index.ts`), and the jobs of each class
+ * (by disk, then segment), and the jobs of each class
  * a step looks for: `kind:<kind>`, `committing`, `syncing`, `syncing:<disk>`, `copying` (settle
  * jobs with copies in flight, counted for the copy slots) and `copyRetry` (settle jobs whose
  * copies failed, retried by the next sweep). Derived from `jobs`; kept with it by every step.
@@ -450,7 +450,7 @@ export interface JobGroup {
  * const settling = state.jobIndex.classes.get('kind:settle')?.size ?? 0;
  */
 export interface JobIndex {
-  readonly bySegment: ReadonlyMap<string, ReadonlyArray<number>>;
+  readonly bySegment: ReadonlyMap<DiskId, ReadonlyMap<number, ReadonlyArray<number>>>;
   readonly classes: ReadonlyMap<string, ReadonlySet<number>>;
 }
 
