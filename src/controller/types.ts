@@ -450,7 +450,9 @@ export interface JobGroup {
  * const settling = state.jobIndex.classes.get('kind:settle')?.size ?? 0;
  */
 export interface JobIndex {
+  /** Ids of the jobs on each segment, by disk then segment, oldest first. */
   readonly bySegment: ReadonlyMap<DiskId, ReadonlyMap<number, ReadonlyArray<number>>>;
+  /** Ids of the jobs in each class (absent: none). */
   readonly classes: ReadonlyMap<string, ReadonlySet<number>>;
 }
 
