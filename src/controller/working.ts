@@ -10,7 +10,8 @@
  *
  * Rules for the step code: edit a record only through `get` (which copies it first), and
  * replace arrays and nested objects of a record instead of changing them in place: copies are
- * shallow.
+ * shallow. Change a job's phase only through `jobs.setPhase`, which keeps the counts of
+ * `job-index.ts` right.
  */
 import type { AgentId, DiskId, EntryChange } from '../protocol/messages.js';
 import { CowMap, CowRecords, sameFields } from '../protocol/copy-on-write.js';
