@@ -22,6 +22,7 @@ import { changedBlocksWorkload } from './workloads/changed-blocks.js';
 import { controllerWorkload } from './workloads/controller.js';
 import { decodeJsonWorkload } from './workloads/decode-json.js';
 import { memoryWorkload } from './workloads/memory.js';
+import { restoreUnsettledWorkload } from './workloads/restore-unsettled.js';
 import { setEntryWorkload } from './workloads/set-entry.js';
 import { translateIntoWorkload } from './workloads/translate-into.js';
 import { translateNaiveWorkload } from './workloads/translate-naive.js';
@@ -35,6 +36,7 @@ export const workloads: ReadonlyArray<Workload> = [
   memoryWorkload,
   bitmapRunsWorkload,
   controllerWorkload,
+  restoreUnsettledWorkload,
   decodeJsonWorkload,
   changedBlocksWorkload,
 ];

@@ -440,6 +440,23 @@ export interface JobGroup {
 }
 
 /**
+ * Where the controller finds its jobs without looking at every one: the jobs on each segment
+ * (by disk, then segment), and the jobs of each class
+ * a step looks for: `kind:<kind>`, `committing`, `syncing`, `syncing:<disk>`, `copying` (settle
+ * jobs with copies in flight, counted for the copy slots) and `copyRetry` (settle jobs whose
+ * copies failed, retried by the next sweep). Derived from `jobs`; kept with it by every step.
+ *
+ * @example
+ * const settling = state.jobIndex.classes.get('kind:settle')?.size ?? 0;
+ */
+export interface JobIndex {
+  /** Ids of the jobs on each segment, by disk then segment, oldest first. */
+  readonly bySegment: ReadonlyMap<DiskId, ReadonlyMap<number, ReadonlyArray<number>>>;
+  /** Ids of the jobs in each class (absent: none). */
+  readonly classes: ReadonlyMap<string, ReadonlySet<number>>;
+}
+
+/**
  * The whole state of the controller machine. Immutable: `controllerStep` returns a new state and
  * never changes its input, so any state can be kept, compared or inspected later.
  *
@@ -456,6 +473,8 @@ export interface ControllerState {
   readonly allocator: Allocator;
   readonly refs: RefCounts;
   readonly jobs: ReadonlyMap<number, Job>;
+  /** `jobs` indexed by segment and by what steps look for. */
+  readonly jobIndex: JobIndex;
   readonly groups: ReadonlyMap<number, JobGroup>;
   /** In-flight faults by `agent/epoch/faultId`, so that re-sent duplicates are not queued twice. */
   readonly faultIndex: ReadonlyMap<string, number>;

@@ -4,21 +4,33 @@
  * next state from them and hands back the given state itself when nothing changed, so
  * `controllerStep` never changes its input and unchanged parts stay identical.
  *
+ * It is also the step's context: everything that lives for one step only (the deltas computed
+ * in it, the translation scratch buffer, the job hooks) hangs off it, never off a module, so
+ * two controllers stepped in one process share nothing.
+ *
  * Rules for the step code: edit a record only through `get` (which copies it first), and
  * replace arrays and nested objects of a record instead of changing them in place: copies are
- * shallow.
+ * shallow. Change a job's phase only through `jobs.setPhase`, which keeps the counts of
+ * `job-index.ts` right.
  */
-import type { AgentId, DiskId } from '../protocol/messages.js';
+import type { AgentId, DiskId, EntryChange } from '../protocol/messages.js';
 import { CowMap, CowRecords, sameFields } from '../protocol/copy-on-write.js';
+import type { MappingTable } from '../table/table.js';
+import { PieceBuffer } from '../translate/translate.js';
 import type { Allocator } from './allocator.js';
+import { JobTable, type Mutable } from './job-index.js';
+import type { JobHookTable } from './jobs/hooks.js';
 import type { RefCounts } from './refcounts.js';
-import type { AgentView, ControllerConfig, ControllerState, CopyView, DiskState, Job, JobGroup } from './types.js';
+import type { AgentView, ControllerConfig, ControllerState, CopyView, DiskState, JobGroup } from './types.js';
 
-/** `T` with its own fields writable (nested values stay read-only). */
-export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+export type { JobDraft, Mutable } from './job-index.js';
 
-/** A job being edited in this step. */
-export type JobDraft = Mutable<Job>;
+/** A delta computed in this step: diffed and encoded once however many agents it goes to. */
+export interface CachedDelta {
+  readonly base: MappingTable;
+  readonly to: MappingTable;
+  readonly changes: ReadonlyArray<EntryChange>;
+}
 
 /** A disk being edited in this step: its per-segment maps copy themselves on first write. */
 export interface DiskDraft extends Omit<Mutable<DiskState>, 'busy' | 'queued' | 'lastChange'> {
@@ -34,9 +46,6 @@ export interface AgentDraft {
 }
 
 const keepIfSame = <T extends object>(next: T, base: T | undefined): T => (base !== undefined && sameFields(next, base) ? base : next);
-
-const thawJob = (job: Job): JobDraft => ({ ...job });
-const freezeJob = (draft: JobDraft, base: Job | undefined): Job => keepIfSame<Job>(draft, base);
 
 /** A disk record as a draft of its own (new disks are put in this form). */
 export const thawDisk = (d: DiskState): DiskDraft => ({ ...d, busy: new CowMap(d.busy), queued: new CowMap(d.queued), lastChange: new CowMap(d.lastChange) });
@@ -64,17 +73,30 @@ export class Working {
   stagingBatch: number;
   durableBatch: number;
   lastSweep: number;
-  copyQueue: ReadonlyArray<number>;
   nextId: number;
   readonly disks: CowRecords<DiskId, DiskState, DiskDraft>;
   readonly agents: CowRecords<AgentId, AgentView, AgentDraft>;
-  readonly jobs: CowRecords<number, Job, JobDraft>;
+  readonly jobs: JobTable;
   readonly groups: CowRecords<number, JobGroup, Mutable<JobGroup>>;
   readonly faultIndex: CowMap<string, number>;
   readonly copies: CowMap<number, number>;
 
-  /** `base` is the state the step was given; read it for values as they were before the step. */
-  constructor(readonly base: ControllerState) {
+  /** Deltas computed in this step, by disk, base and target generation (see `sync.ts`). */
+  readonly deltas = new Map<string, CachedDelta>();
+  /** Settle jobs waiting for a copy slot: `base.copyQueue` until the step changes it. */
+  private copyQueue: number[] | null = null;
+  private copyQueueHead = 0;
+  private copyQueued: Set<number> | null = null;
+  private scratch: PieceBuffer | null = null;
+
+  /**
+   * `base` is the state the step was given; read it for values as they were before the step.
+   * `hooks` says what each kind of job does at each point of its life (see `jobs/hooks.ts`).
+   */
+  constructor(
+    readonly base: ControllerState,
+    readonly hooks: JobHookTable,
+  ) {
     this.config = base.config;
     this.now = base.now;
     this.ready = base.ready;
@@ -84,18 +106,45 @@ export class Working {
     this.stagingBatch = base.stagingBatch;
     this.durableBatch = base.durableBatch;
     this.lastSweep = base.lastSweep;
-    this.copyQueue = base.copyQueue;
     this.nextId = base.nextId;
     this.disks = new CowRecords(base.disks, thawDisk, freezeDisk);
     this.agents = new CowRecords(base.agents, thawAgent, freezeAgent);
-    this.jobs = new CowRecords(base.jobs, thawJob, freezeJob);
+    this.jobs = new JobTable(base.jobs, base.jobIndex, base.nextId);
     this.groups = new CowRecords(base.groups, thawGroup, freezeGroup);
     this.faultIndex = new CowMap(base.faultIndex);
     this.copies = new CowMap(base.copies);
   }
 
+  /** A buffer for `translateInto`, for this step only. */
+  get pieces(): PieceBuffer {
+    return (this.scratch ??= new PieceBuffer(8));
+  }
+
+  /** Queues a settle job for a copy slot, unless it is queued already. */
+  queueForCopySlot(id: number): void {
+    const queued = (this.copyQueued ??= new Set(this.copyQueue?.slice(this.copyQueueHead) ?? this.base.copyQueue));
+    if (queued.has(id)) return;
+    queued.add(id);
+    this.ownCopyQueue().push(id);
+  }
+
+  /** Takes the first job off the copy-slot queue. */
+  nextForCopySlot(): number | undefined {
+    if (this.copyQueue === null && this.base.copyQueue.length === 0) return undefined;
+    const queue = this.ownCopyQueue();
+    if (this.copyQueueHead >= queue.length) return undefined;
+    const id = queue[this.copyQueueHead++]!;
+    this.copyQueued?.delete(id);
+    return id;
+  }
+
+  private ownCopyQueue(): number[] {
+    return (this.copyQueue ??= [...this.base.copyQueue]);
+  }
+
   /** The next state: the given one itself when the step changed nothing. */
   result(): ControllerState {
+    const [jobs, jobIndex] = this.jobs.result();
     const next: ControllerState = {
       config: this.config,
       now: this.now,
@@ -104,7 +153,8 @@ export class Working {
       agents: this.agents.result(),
       allocator: this.allocator,
       refs: this.refs,
-      jobs: this.jobs.result(),
+      jobs,
+      jobIndex,
       groups: this.groups.result(),
       faultIndex: this.faultIndex.result(),
       persist: this.persist,
@@ -112,7 +162,7 @@ export class Working {
       durableBatch: this.durableBatch,
       lastSweep: this.lastSweep,
       copies: this.copies.result(),
-      copyQueue: this.copyQueue,
+      copyQueue: this.copyQueue === null ? this.base.copyQueue : this.copyQueue.slice(this.copyQueueHead),
       nextId: this.nextId,
     };
     return sameFields(next, this.base) ? this.base : next;

@@ -1,6 +1,6 @@
 /**
  * Tests of the pure controller machine (src/controller/controller.ts), driven by hand with
- * crafted agent messages: each flowchart path of DESIGN.md section 3 (570-597), the fence for a
+ * crafted agent messages: each flowchart path of docs/design.md#fault-resolution (570-597), the fence for a
  * relocation when several agents hold the disk, stale and duplicate faults, epoch fencing, the
  * administrative operations (error marking, snapshot, migration), persistence failures, purity,
  * and a property test over random message sequences.
@@ -749,7 +749,7 @@ describe('controller: administrative operations', () => {
     expect(h.state.jobs.size).toBe(0);
   });
 
-  // DESIGN.md section 3: nothing proceeds until the persistence adapter confirms the change
+  // docs/design.md#fault-resolution: nothing proceeds until the persistence adapter confirms the change
   // (570), and that includes the snapshot's own table: it is made durable in the same batch as
   // the source's no-write entries, and the snapshot is reported done only after that batch.
   it('snapshot: adminDone ok only once the snapshot table itself is durable', () => {

@@ -1,0 +1,63 @@
+/**
+ * Small things every part of a controller step uses: ids, commands, the extent of a segment,
+ * the generation that last changed a segment, and a new disk's record.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import type { AgentId, ControllerMessage, Step } from '../protocol/messages.js';
+import type { MappingTable } from '../table/table.js';
+import type { Extent } from './allocator.js';
+import type { AdminResult, ControllerCommand, DiskState, FaultJob, Job, MarkJob } from './types.js';
+import type { DiskDraft, JobDraft, Working } from './working.js';
+
+/** A disk read without copying it: as it was when the step began, or as edited so far. */
+export type DiskView = DiskState | DiskDraft;
+
+/** A fresh id for a job, a copy, a group or a persist command. */
+export const newId = (s: Working): number => s.nextId++;
+
+export const unwrap = <A>(e: E.Either<unknown, A>, what: string): A => {
+  // Only reached with values the controller built itself; a Left here is a bug, not bad input.
+  if (E.isLeft(e)) throw new Error(`vdisk-map controller: internal ${what} failed: ${JSON.stringify(e.left)}`);
+  return e.right;
+};
+
+/** The whole extent a segment's primary or alternate occupies. */
+export const segmentExtent = (table: MappingTable, x: { lun: number; start: number }): Extent => ({ lun: x.lun, start: x.start, length: table.segmentBlocks });
+
+/** The generation that last changed `segment`: what every agent must have before it touches it. */
+export const lastChangeOf = (d: DiskView, segment: number): number => d.lastChange.get(segment) ?? d.baseline;
+
+export const send = (out: ControllerCommand[], to: AgentId, message: ControllerMessage, step?: Step): void => {
+  out.push(step === undefined ? { type: 'send', to, message } : { type: 'send', to, message, step });
+};
+
+export const adminDone = (out: ControllerCommand[], requestId: number, result: AdminResult): void => void out.push({ type: 'adminDone', requestId, result });
+
+/** Records that a job went through `step` (once, in the order first reached). */
+export const addStep = (job: JobDraft, step: Step): void => {
+  if (!job.path.includes(step)) job.path = [...job.path, step];
+};
+
+/** A job that serves one agent's I/O (a fault, or a distributed-variant mark). */
+export const servesAgent = (job: Job | JobDraft): job is FaultJob | MarkJob => job.kind === 'fault' || job.kind === 'mark';
+
+/** The faulting agent's epoch has moved on: its I/O is gone, so change nothing for it. */
+export const agentRestarted = (s: Working, job: FaultJob | MarkJob): boolean => (s.agents.peek(job.agent)?.epoch ?? -1) !== job.epoch;
+
+/** A disk with `table` committed and nothing in flight. */
+export const newDiskState = (table: MappingTable, agents: AgentId[]): DiskState => ({
+  committed: table,
+  working: table,
+  persisting: null,
+  staged: null,
+  history: [table],
+  agents,
+  lastChange: new Map(),
+  baseline: table.generation,
+  busy: new Map(),
+  queued: new Map(),
+  frozenBy: null,
+  held: [],
+  dropping: [],
+  attachmentsDirty: false,
+});

@@ -1,0 +1,169 @@
+/**
+ * Step 570: making decided changes durable. A job stages its changes to segment entries (fenced
+ * first when the change moves blocks and several agents may hold the disk), and waits for the
+ * persist batch they join. One persist command is in flight at a time; what is staged meanwhile
+ * goes with the next one (group commit). When a batch is durable the committed tables advance,
+ * the history used for deltas grows, and each job that waited for it goes on (its kind's
+ * `committed` hook).
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import * as B from '../bitmap/bitmap.js';
+import type { DiskId, EntryChange } from '../protocol/messages.js';
+import { encodeEntry, encodeTable } from '../table/codec.js';
+import type { MappingEntry } from '../table/entry.js';
+import { diffTables, entryAt, setEntries, type MappingTable } from '../table/table.js';
+import { addStep, newId, unwrap } from './basics.js';
+import { hooksFor } from './jobs/hooks.js';
+import * as R from './refcounts.js';
+import { required } from './sync.js';
+import type { ControllerCommand, PersistRecord } from './types.js';
+import type { JobDraft, Working } from './working.js';
+
+/**
+ * Where a read of block `k` goes under entry `e`, or null when it cannot be read (it faults or
+ * fails, so it cannot return stale data).
+ */
+const readTarget = (e: MappingEntry, k: number): string | null => {
+  if (e.invalid || e.error) return null;
+  if (e.alternate !== null && B.has(e.alternate.blocks, k)) return `${e.alternate.lun}:${e.alternate.start + k}`;
+  if (e.zero) return 'zero';
+  return e.location === null ? null : `${e.location.lun}:${e.location.start + k}`;
+};
+
+/** True when some readable block of `before` is read from somewhere else under `after`. */
+const movesBlocks = (before: MappingEntry, after: MappingEntry, segmentBlocks: number): boolean => {
+  for (let k = 0; k < segmentBlocks; k++) {
+    const from = readTarget(before, k);
+    if (from !== null && from !== readTarget(after, k)) return true;
+  }
+  return false;
+};
+
+/**
+ * Decides changes to segment entries; the job waits until they are durable.
+ *
+ * A change that moves blocks is fenced when more than one agent may hold the disk: agents that
+ * already have the new entry write the moved blocks without faulting, while an agent that does
+ * not yet have it would still read them from the old place. So the segment first becomes
+ * `invalid` everywhere (every agent acknowledges), and only then gets its new entry (`deferred`,
+ * staged by `synced` in `sync.ts`).
+ */
+export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, changes: ReadonlyArray<readonly [number, MappingEntry]>, fenced = false): void => {
+  const d = s.disks.get(job.disk)!;
+  // Several attached agents: any of them may fetch a copy before this change commits.
+  if (!fenced && (required(s, job).length > 1 || d.agents.length + d.dropping.length > 1)) {
+    const table = d.working as MappingTable;
+    const fences = changes.filter(([seg, entry]) => movesBlocks(entryAt(table, seg), entry, table.segmentBlocks)).map(([seg]): [number, MappingEntry] => [seg, { ...entryAt(table, seg), invalid: true }]);
+    if (fences.length > 0) {
+      job.deferred = changes;
+      return stage(s, out, job, fences, true);
+    }
+  }
+  const generation = (d.persisting ?? d.committed.generation) + 1;
+  d.working = unwrap(setEntries(d.working, changes.map(([segment, entry]) => ({ segment, entry })), { generation }), 'setEntries');
+  const staged = new Map(d.staged?.changes ?? []);
+  for (const [segment, entry] of changes) staged.set(segment, entry);
+  d.staged = { ...(d.staged ?? { created: false }), changes: staged };
+  waitForCommit(s, out, job);
+};
+
+/** The job waits for the batch now staging (what it changed, or an admin change) to be durable. */
+export const waitForCommit = (s: Working, out: ControllerCommand[], job: JobDraft): void => {
+  s.jobs.setPhase(job, { kind: 'committing', batch: s.stagingBatch });
+  flush(s, out);
+};
+
+/** Issues one persist command for everything staged, unless one is already in flight (group commit). */
+const flush = (s: Working, out: ControllerCommand[]): void => {
+  if (s.persist !== null) return;
+  const records: PersistRecord[] = [];
+  const commits: [DiskId, MappingTable][] = [];
+  for (const disk of s.disks.keys()) {
+    const peeked = s.disks.peek(disk)!;
+    if (peeked.staged === null && !peeked.attachmentsDirty) continue;
+    const d = s.disks.get(disk)!;
+    if (d.staged !== null) {
+      const table = d.working as MappingTable;
+      if (d.staged.created) records.push({ type: 'saveTable', disk, table: encodeTable(table) });
+      else {
+        const changes: EntryChange[] = [...d.staged.changes].map(([segment, entry]) => ({ segment, entry: encodeEntry(entry as MappingEntry) }));
+        records.push({
+          type: 'updateTable',
+          disk,
+          fromGeneration: d.committed.generation,
+          generation: table.generation,
+          ...(d.staged.segmentCount === undefined ? {} : { segmentCount: d.staged.segmentCount }),
+          changes,
+        });
+      }
+      d.persisting = table.generation;
+      d.staged = null;
+      commits.push([disk, table]);
+    }
+    if (d.attachmentsDirty) {
+      records.push({ type: 'attachments', disk, agents: [...d.agents] });
+      d.attachmentsDirty = false;
+    }
+  }
+  if (records.length === 0) return;
+  const persistId = newId(s);
+  s.persist = { persistId, batch: s.stagingBatch, records, commits, failedAt: null };
+  s.stagingBatch += 1;
+  out.push({ type: 'persist', persistId, records });
+};
+
+/** The persist command in flight is durable: commit its tables, and move the jobs that waited for it. */
+export const onPersisted = (s: Working, out: ControllerCommand[], persistId: number): void => {
+  const p = s.persist;
+  if (p === null || p.persistId !== persistId) return; // late answer to an attempt we gave up on
+  s.persist = null;
+  s.durableBatch = p.batch;
+  for (const [disk, table] of p.commits) {
+    const d = s.disks.get(disk);
+    if (d === undefined) continue;
+    const previous = d.committed as MappingTable;
+    d.committed = table;
+    d.persisting = null;
+    if (previous !== table) for (const seg of diffTables(previous, table)) d.lastChange.set(seg, table.generation);
+    const history = d.history[d.history.length - 1] !== table ? [...d.history, table] : d.history;
+    d.history = history.length > s.config.historyLimit ? history.slice(history.length - s.config.historyLimit) : history;
+  }
+  for (const id of s.jobs.candidates('committing')) {
+    const scanned = s.jobs.scanned(id)!;
+    if (scanned.phase.kind !== 'committing' || scanned.phase.batch > s.durableBatch) continue;
+    const job = s.jobs.get(id)!;
+    addStep(job, 570);
+    hooksFor(s, job).committed(s, out, job);
+  }
+  flush(s, out);
+};
+
+/** The persist command in flight failed: the next tick after `retryInterval` tries again. */
+export const onPersistFailed = (s: Working, persistId: number): void => {
+  if (s.persist !== null && s.persist.persistId === persistId) s.persist = { ...s.persist, failedAt: s.now };
+};
+
+/** Re-issues a failed persist command under a new id, so that a late answer to the failed attempt is ignored. */
+export const retryPersist = (s: Working, out: ControllerCommand[]): void => {
+  if (s.persist === null || s.persist.failedAt === null || s.now - s.persist.failedAt < s.config.retryInterval) return;
+  s.persist = { ...s.persist, persistId: newId(s), failedAt: null };
+  out.push({ type: 'persist', persistId: s.persist.persistId, records: s.persist.records });
+};
+
+/** Gives back the extents the job's change stopped using, once every agent has the change. */
+export const releaseExtents = (s: Working, out: ControllerCommand[], job: JobDraft): void => {
+  for (const extent of job.release) {
+    const dec = R.decrement(s.refs, extent);
+    if (E.isLeft(dec)) continue;
+    const [counts, zero] = dec.right;
+    s.refs = counts;
+    if (zero) {
+      const freed = s.allocator.release(extent);
+      if (E.isRight(freed)) {
+        s.allocator = freed.right;
+        out.push({ type: 'released', extent: { ...extent } });
+      }
+    }
+  }
+  job.release = [];
+};

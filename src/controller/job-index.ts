@@ -1,0 +1,201 @@
+/**
+ * The jobs of one step, with the indexes that let the step find what it acts on without looking
+ * at every job in flight: the jobs on a segment, the jobs of a class (kind, or a phase a step
+ * waits on, see {@link JobIndex}), and the number of settle jobs copying (for the copy slots).
+ *
+ * Scans keep the meaning they had as loops over every job: a scan sees each job that existed
+ * when the step began as it was then, and each job added in the step as it is now. So a scan's
+ * candidates are the indexed jobs of the class as the step began, then the jobs added since
+ * (the caller tests those itself), in id order (ids only grow, and maps keep insertion order).
+ * The index of the next state is worked out in `result()` from the jobs the step touched.
+ */
+import type { DiskId } from '../protocol/messages.js';
+import { CowMap, CowRecords, sameFields } from '../protocol/copy-on-write.js';
+import type { Job, JobIndex, JobPhase } from './types.js';
+
+/** `T` with its own fields writable (nested values stay read-only). */
+export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** A job being edited in this step. */
+export type JobDraft = Mutable<Job>;
+
+/** An index of no jobs. */
+export const emptyJobIndex: JobIndex = { bySegment: new Map(), classes: new Map() };
+
+/** A settle job with copies in flight: it holds one of the `copyConcurrency` copy slots. */
+const isCopying = (j: Job | JobDraft | undefined): boolean => j !== undefined && j.kind === 'settle' && j.phase.kind === 'copying' && j.phase.copies.length > 0;
+
+/** The classes of {@link JobIndex.classes} a job belongs to. */
+const classesOf = (j: Job): string[] => {
+  const out = [`kind:${j.kind}`];
+  const p = j.phase;
+  if (p.kind === 'committing') out.push('committing');
+  else if (p.kind === 'syncing') out.push('syncing', `syncing:${j.disk}`);
+  else if (p.kind === 'copying' && j.kind === 'settle') {
+    if (p.copies.length > 0) out.push('copying');
+    else if (p.failed) out.push('copyRetry');
+  }
+  return out;
+};
+
+const segmentOf = (j: Job | JobDraft): number => ('segment' in j ? j.segment : -1);
+
+const thawJob = (job: Job): JobDraft => ({ ...job });
+const freezeJob = (draft: JobDraft, base: Job | undefined): Job => (base !== undefined && sameFields(draft, base) ? base : draft);
+
+/** The jobs of one step; see the module comment. */
+export class JobTable {
+  private readonly records: CowRecords<number, Job, JobDraft>;
+  /** Jobs read for editing, put or deleted in this step: the only ones whose index entries can change. */
+  private readonly touched = new Set<number>();
+  /** Jobs put in this step, in order. */
+  private readonly added: number[] = [];
+  /** `index.bySegment` until the step adds or deletes a job on a segment; then a copy, with a copy of each disk's map it changed. */
+  private segments: Map<DiskId, ReadonlyMap<number, ReadonlyArray<number>>> | null = null;
+  private readonly segmentsOwned = new Set<DiskId>();
+  /** Jobs of the `copying` class as the step began that the step deleted. */
+  private deletedCopying = 0;
+  /** Jobs added in this step that are copying now. */
+  private addedCopying = 0;
+
+  /** `firstNewId`: every job added in the step has an id at least this (ids only grow). */
+  constructor(
+    private readonly base: ReadonlyMap<number, Job>,
+    private readonly index: JobIndex,
+    private readonly firstNewId: number,
+  ) {
+    this.records = new CowRecords(base, thawJob, freezeJob);
+  }
+
+  has(id: number): boolean {
+    return this.records.has(id);
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  /** The job as it is now, without copying it. */
+  peek(id: number): Job | JobDraft | undefined {
+    return this.records.peek(id);
+  }
+
+  /** The job as a scan of the step saw it: as the step began, or (added since) as it is now. */
+  scanned(id: number): Job | JobDraft | undefined {
+    return this.base.get(id) ?? this.records.peek(id);
+  }
+
+  /** The job for editing (a private copy, made on first use). */
+  get(id: number): JobDraft | undefined {
+    const job = this.records.get(id);
+    if (job !== undefined) this.touched.add(id);
+    return job;
+  }
+
+  /** Adds a new job, as a record private to this step. */
+  put(id: number, job: Job): JobDraft {
+    const draft = this.records.put(id, job);
+    this.touched.add(id);
+    this.added.push(id);
+    const seg = segmentOf(draft);
+    if (seg >= 0) {
+      const jobs = this.segmentsOf(draft.disk);
+      jobs.set(seg, [...(jobs.get(seg) ?? []), id]);
+    }
+    if (isCopying(draft)) this.addedCopying++;
+    return draft;
+  }
+
+  delete(id: number): void {
+    const job = this.records.peek(id);
+    if (job === undefined) return;
+    if (id >= this.firstNewId) this.addedCopying -= isCopying(job) ? 1 : 0;
+    else if (isCopying(this.base.get(id))) this.deletedCopying++;
+    const seg = segmentOf(job);
+    if (seg >= 0) {
+      const jobs = this.segmentsOf(job.disk);
+      const rest = (jobs.get(seg) ?? []).filter((x) => x !== id);
+      if (rest.length === 0) jobs.delete(seg);
+      else jobs.set(seg, rest);
+    }
+    this.touched.add(id);
+    this.records.delete(id);
+  }
+
+  /** Every job id, in id order. */
+  keys(): number[] {
+    return this.records.keys();
+  }
+
+  /** The jobs on a segment, oldest first. */
+  on(disk: DiskId, segment: number): ReadonlyArray<number> {
+    return (this.segments ?? this.index.bySegment).get(disk)?.get(segment) ?? [];
+  }
+
+  /** The jobs by segment of `disk`, for writing (copied on the step's first write). */
+  private segmentsOf(disk: DiskId): Map<number, ReadonlyArray<number>> {
+    const all = (this.segments ??= new Map(this.index.bySegment));
+    if (!this.segmentsOwned.has(disk)) {
+      all.set(disk, new Map(all.get(disk) ?? []));
+      this.segmentsOwned.add(disk);
+    }
+    return all.get(disk) as Map<number, ReadonlyArray<number>>;
+  }
+
+  /** Changes a job's phase; every phase change goes through here, so that the counts stay right. */
+  setPhase(job: JobDraft, phase: JobPhase): void {
+    if (job.id < this.firstNewId) {
+      job.phase = phase;
+      return;
+    }
+    const was = isCopying(job) ? 1 : 0;
+    job.phase = phase;
+    this.addedCopying += (isCopying(job) ? 1 : 0) - was;
+  }
+
+  /** Settle jobs holding a copy slot, as a scan of the step would count them. */
+  copying(): number {
+    return (this.index.classes.get('copying')?.size ?? 0) - this.deletedCopying + this.addedCopying;
+  }
+
+  /**
+   * The candidates of a scan for any of `classes`: the jobs that were in one of them when the
+   * step began and still exist, then every job added since (test those with `scanned`), in id order.
+   */
+  candidates(...classes: string[]): number[] {
+    const fromIndex = new Set<number>();
+    for (const c of classes) for (const id of this.index.classes.get(c) ?? []) if (this.records.has(id)) fromIndex.add(id);
+    const out = [...fromIndex].sort((a, b) => a - b);
+    for (const id of this.added) if (this.records.has(id)) out.push(id);
+    return out;
+  }
+
+  /** The jobs of the next state and their index. */
+  result(): readonly [ReadonlyMap<number, Job>, JobIndex] {
+    const jobs = this.records.result();
+    if (jobs === this.base) return [jobs, this.index];
+    const classes = new CowMap(this.index.classes);
+    const owned = new Map<string, Set<number>>();
+    const writable = (c: string): Set<number> => {
+      let set = owned.get(c);
+      if (set === undefined) owned.set(c, (set = new Set(classes.get(c) ?? [])));
+      return set;
+    };
+    for (const id of this.touched) {
+      const before = this.base.get(id);
+      const after = jobs.get(id);
+      if (before === after) continue;
+      const was = before === undefined ? [] : classesOf(before);
+      const is = after === undefined ? [] : classesOf(after);
+      for (const c of was) if (!is.includes(c)) writable(c).delete(id);
+      for (const c of is) if (!was.includes(c)) writable(c).add(id);
+    }
+    for (const [c, set] of owned) {
+      if (set.size === 0) classes.delete(c);
+      else classes.set(c, set);
+    }
+    const bySegment = this.segments ?? this.index.bySegment;
+    for (const disk of this.segmentsOwned) if (bySegment.get(disk)!.size === 0) (bySegment as Map<DiskId, unknown>).delete(disk);
+    return [jobs, { bySegment, classes: classes.result() }];
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * Administrative requests: one handler per event, each checking its input (a refusal says which
+ * field and value) and starting the work; and the `admin` job, for requests that only need
+ * their change durable and agents in line before they are answered. Requests on many segments
+ * (`migrate`, `markFailed`) start a group of jobs and are answered when the last one ends.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import type { ValidationError } from '../../errors.js';
+import type { AgentId, DiskId } from '../../protocol/messages.js';
+import { createTable, entryAt, resizeTable, type MappingTable } from '../../table/table.js';
+import type { Extent } from '../allocator.js';
+import { adminDone, newDiskState, newId, segmentExtent, send } from '../basics.js';
+import { waitForCommit } from '../commit.js';
+import { acquire, closeJob } from '../locks.js';
+import { catchUp, ensureCopy, syncWithCommitted } from '../sync.js';
+import type { AdminEvent, AdminJob, ControllerCommand, Job } from '../types.js';
+import { thawDisk, type Mutable, type Working } from '../working.js';
+import { nothing, type JobHooks } from './hooks.js';
+import { beginSnapshot } from './snapshot.js';
+
+type AdminOf<T extends AdminEvent['type']> = Extract<AdminEvent, { type: T }>;
+type Handler<T extends AdminEvent['type']> = (s: Working, out: ControllerCommand[], event: AdminOf<T>) => void;
+
+const validName = (x: unknown): x is string => typeof x === 'string' && x.length > 0;
+
+const refuse = (out: ControllerCommand[], event: AdminEvent, error: string): void => adminDone(out, event.requestId, { ok: false, error });
+
+const createDisk: Handler<'createDisk'> = (s, out, event) => {
+  if (!validName(event.disk)) return refuse(out, event, `disk must be a non-empty string, got ${JSON.stringify(event.disk)}`);
+  if (s.disks.has(event.disk)) return refuse(out, event, `disk ${event.disk} already exists`);
+  const built = createTable({ segmentBlocks: event.segmentBlocks, segmentCount: event.segmentCount, entries: () => ({ zero: true }) });
+  if (E.isLeft(built)) return refuse(out, event, built.left.map((e: ValidationError) => e.message).join('; '));
+  const d = newDiskState(built.right, []);
+  s.disks.put(event.disk, thawDisk({ ...d, staged: { changes: new Map(), created: true }, persisting: null }));
+  startAdminJob(s, out, event.disk, event.requestId, {});
+};
+
+const attachAgent: Handler<'attachAgent'> = (s, out, event) => {
+  const d = s.disks.get(event.disk);
+  if (d === undefined) return refuse(out, event, `unknown disk ${event.disk}`);
+  if (!validName(event.agent)) return refuse(out, event, `agent must be a non-empty string, got ${JSON.stringify(event.agent)}`);
+  if (d.agents.includes(event.agent)) return adminDone(out, event.requestId, { ok: true });
+  d.agents = [...d.agents, event.agent];
+  d.dropping = d.dropping.filter((a) => a !== event.agent);
+  ensureCopy(s, event.agent, event.disk, false);
+  d.attachmentsDirty = true;
+  startAdminJob(s, out, event.disk, event.requestId, { attach: event.agent });
+};
+
+const detachAgent: Handler<'detachAgent'> = (s, out, event) => {
+  const d = s.disks.get(event.disk);
+  if (d === undefined) return refuse(out, event, `unknown disk ${event.disk}`);
+  if (!validName(event.agent)) return refuse(out, event, `agent must be a non-empty string, got ${JSON.stringify(event.agent)}`);
+  if (!d.agents.includes(event.agent)) return adminDone(out, event.requestId, { ok: true });
+  d.agents = d.agents.filter((a) => a !== event.agent);
+  d.attachmentsDirty = true;
+  startAdminJob(s, out, event.disk, event.requestId, { detach: event.agent });
+};
+
+const snapshot: Handler<'snapshot'> = (s, out, event) => {
+  const d = s.disks.get(event.disk);
+  if (d === undefined) return refuse(out, event, `unknown disk ${event.disk}`);
+  if (!validName(event.snapshot) || s.disks.has(event.snapshot)) return refuse(out, event, `snapshot must be a new disk name, got ${JSON.stringify(event.snapshot)}`);
+  if (d.frozenBy !== null) return refuse(out, event, `disk ${event.disk} is already being snapshotted`);
+  beginSnapshot(s, out, event);
+};
+
+const migrate: Handler<'migrate'> = (s, out, event) => {
+  const d = s.disks.get(event.disk);
+  if (d === undefined) return refuse(out, event, `unknown disk ${event.disk}`);
+  if (!(Number.isSafeInteger(event.lun) && event.lun >= 0)) return refuse(out, event, `lun must be a non-negative safe integer, got ${JSON.stringify(event.lun)}`);
+  const table = d.working;
+  const segments = event.segments ?? Array.from({ length: table.segmentCount }, (_, i) => i).filter((i) => entryAt(table, i).location !== null);
+  const bad = segments.find((x) => !(Number.isSafeInteger(x) && x >= 0 && x < table.segmentCount));
+  if (bad !== undefined) return refuse(out, event, `segments contains ${JSON.stringify(bad)}, not a segment of disk ${event.disk} (0..${table.segmentCount - 1})`);
+  spawnGroup(s, out, event.requestId, segments.map((segment) => (id: number, group: number): Job => ({ id, kind: 'migrate', disk: event.disk, segment, lun: event.lun, group, phase: { kind: 'queued' }, path: [], release: [] })));
+};
+
+const markFailed: Handler<'markFailed'> = (s, out, event) => {
+  const { lun, start, length } = event;
+  if (![lun, start, length].every((x) => Number.isSafeInteger(x) && x >= 0) || length === 0)
+    return refuse(out, event, `markFailed needs non-negative safe integers lun, start and a positive length, got ${JSON.stringify({ lun, start, length })}`);
+  const makers: ((id: number, group: number) => Job)[] = [];
+  for (const disk of s.disks.keys()) {
+    const t = s.disks.peek(disk)!.working;
+    for (let seg = 0; seg < t.segmentCount; seg++) {
+      const e = entryAt(t, seg);
+      const hit = [e.location, e.alternate].some((x) => x !== null && x.lun === lun && x.start < start + length && start < x.start + t.segmentBlocks);
+      if (hit && !e.error) makers.push((id, group) => ({ id, kind: 'markError', disk, segment: seg, group, phase: { kind: 'queued' }, path: [], release: [] }));
+    }
+  }
+  spawnGroup(s, out, event.requestId, makers);
+};
+
+const resize: Handler<'resize'> = (s, out, event) => {
+  const d = s.disks.get(event.disk);
+  if (d === undefined) return refuse(out, event, `unknown disk ${event.disk}`);
+  if (d.busy.size > 0 || d.frozenBy !== null || d.staged?.created === true) return refuse(out, event, `disk ${event.disk} is busy; try again when its faults are resolved`);
+  const old = d.working as MappingTable;
+  const generation = (d.persisting ?? d.committed.generation) + 1;
+  const resized = resizeTable(old, event.segmentCount, { zero: true }, { generation });
+  if (E.isLeft(resized)) return refuse(out, event, resized.left.map((e) => e.message).join('; '));
+  const release: Extent[] = [];
+  for (let seg = event.segmentCount; seg < old.segmentCount; seg++) {
+    const e = entryAt(old, seg);
+    for (const x of [e.location, e.alternate]) if (x !== null) release.push(segmentExtent(old, x));
+  }
+  d.working = resized.right;
+  const changes = new Map(d.staged?.changes ?? []);
+  for (const seg of [...changes.keys()]) if (seg >= event.segmentCount) changes.delete(seg);
+  d.staged = { ...(d.staged ?? { created: false }), changes, segmentCount: event.segmentCount };
+  const id = newId(s);
+  s.jobs.put(id, { id, kind: 'admin', disk: event.disk, requestId: event.requestId, phase: { kind: 'waiting' }, path: [], release });
+  waitForCommit(s, out, s.jobs.get(id)!);
+};
+
+const handlers: { readonly [T in AdminEvent['type']]: Handler<T> } = { createDisk, attachAgent, detachAgent, snapshot, migrate, markFailed, resize };
+
+/** An administrative request: its own handler. */
+export const onAdmin = (s: Working, out: ControllerCommand[], event: AdminEvent): void => (handlers[event.type] as Handler<AdminEvent['type']>)(s, out, event);
+
+/** An admin job that waits for the change just staged to be durable. */
+const startAdminJob = (s: Working, out: ControllerCommand[], disk: DiskId, requestId: number, extra: { attach?: AgentId; detach?: AgentId }): void => {
+  const id = newId(s);
+  s.jobs.put(id, { id, kind: 'admin', disk, requestId, phase: { kind: 'waiting' }, path: [], release: [], ...extra });
+  waitForCommit(s, out, s.jobs.get(id)!);
+};
+
+/** One job per segment, answered as one request when the last ends. */
+const spawnGroup = (s: Working, out: ControllerCommand[], requestId: number, makers: ReadonlyArray<(id: number, group: number) => Job>): void => {
+  if (makers.length === 0) return adminDone(out, requestId, { ok: true });
+  const group = newId(s);
+  s.groups.put(group, { requestId, remaining: makers.length, errors: [] });
+  for (const make of makers) {
+    const id = newId(s);
+    s.jobs.put(id, make(id, group));
+    acquire(s, out, id);
+  }
+};
+
+/** After an admin change is durable: reach the agent it concerns, then bring agents in line. */
+const adminCommitted = (s: Working, out: ControllerCommand[], job: Mutable<AdminJob>): void => {
+  if (job.attach !== undefined) {
+    const v = s.agents.get(job.attach);
+    if (v !== undefined && v.epoch >= 0) catchUp(s, out, job.attach, job.disk, null);
+  }
+  if (job.detach !== undefined) {
+    const v = s.agents.get(job.detach);
+    const c = v?.copies.get(job.disk);
+    const d = s.disks.get(job.disk)!;
+    if (v !== undefined && c !== undefined && c.mayHold && v.epoch >= 0) {
+      if (!d.dropping.includes(job.detach)) d.dropping = [...d.dropping, job.detach];
+      c.sentAt = s.now;
+      send(out, job.detach, { type: 'dropTable', epoch: v.epoch, disk: job.disk });
+    } else v?.copies.delete(job.disk);
+  }
+  syncWithCommitted(s, out, job);
+};
+
+const adminSynced = (s: Working, out: ControllerCommand[], job: Mutable<AdminJob>): void => {
+  adminDone(out, job.requestId, { ok: true });
+  closeJob(s, out, job.id);
+};
+
+export const adminHooks: JobHooks<AdminJob> = {
+  start: nothing,
+  copied: nothing,
+  committed: adminCommitted,
+  synced: adminSynced,
+  poke: nothing,
+  abandoned: nothing,
+};

@@ -1,0 +1,189 @@
+/**
+ * Fault and mark jobs: one agent's host I/O that its table could not serve (`fault`), or, in the
+ * distributed variant, an agent's write to an alternate whose bits must become durable (`mark`).
+ *
+ * The life of a write to a no-write segment, end to end: `startFault` (translate against the
+ * working table: the write cannot land) -> `relocateWrite` (attach or extend the alternate;
+ * with the old content of the written blocks copied there first) -> `preparedAlternate` (the
+ * copies are answered) -> `stage` (570, `commit.ts`, fenced when several agents hold the disk)
+ * -> the `committed` hook -> `toSync` (575-590, `sync.ts`) -> the `synced` hook ->
+ * `answerFault` (595 retry, then 597).
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import * as B from '../../bitmap/bitmap.js';
+import { forEachRunUnchecked } from '../../bitmap/bitmap.js';
+import type { MappingEntry } from '../../table/entry.js';
+import { entryAt } from '../../table/table.js';
+import { REASON_INVALID, REASON_NO_WRITE, REASON_ZERO, STATUS_ERROR, STATUS_FAULT, STATUS_OK, translateInto } from '../../translate/translate.js';
+import type { Extent } from '../allocator.js';
+import { addStep, agentRestarted, lastChangeOf, newId, segmentExtent, send, unwrap } from '../basics.js';
+import { releaseExtents, stage } from '../commit.js';
+import { closeJob } from '../locks.js';
+import * as R from '../refcounts.js';
+import { syncWithCommitted, toSync } from '../sync.js';
+import type { ControllerCommand, FaultJob, MarkJob, Outcome } from '../types.js';
+import type { Mutable, Working } from '../working.js';
+import { nothing, type JobHooks } from './hooks.js';
+import { enqueueSettle } from './settle.js';
+
+type AgentJob = Mutable<FaultJob | MarkJob>;
+
+const startFault = (s: Working, out: ControllerCommand[], job: Mutable<FaultJob>): void => {
+  if (agentRestarted(s, job)) return answerFault(s, out, job, 'abandoned', 'the agent restarted');
+  const d = s.disks.peek(job.disk)!;
+  if (job.segment < 0) return toSync(s, out, job, d.committed.generation);
+  if (job.generation < lastChangeOf(d, job.segment)) return toSync(s, out, job, lastChangeOf(d, job.segment));
+  const pieces = s.pieces;
+  const status = translateInto(d.working, job.op, job.start, job.length, pieces, s.config.variant);
+  if (status === STATUS_OK) return toSync(s, out, job, lastChangeOf(d, job.segment));
+  if (status === STATUS_ERROR) return decided(s, out, job, { type: 'fail', reason: `error: segment ${job.segment} of disk ${job.disk} is marked failed` });
+  if (status !== STATUS_FAULT) return decided(s, out, job, { type: 'fail', reason: `request ${job.start}+${job.length} is outside disk ${job.disk}` });
+  const reason = pieces.failureReason[0];
+  if (reason === REASON_INVALID) return decided(s, out, job, { type: 'fail', reason: `segment ${job.segment} of disk ${job.disk} is invalid at the controller` });
+  if (reason !== REASON_ZERO && reason !== REASON_NO_WRITE) return decided(s, out, job, { type: 'fail', reason: 'unexpected fault' });
+  relocateWrite(s, out, job, { type: 'retry' });
+};
+
+const startMark = (s: Working, out: ControllerCommand[], job: Mutable<MarkJob>): void => {
+  if (agentRestarted(s, job)) return answerFault(s, out, job, 'abandoned', 'the agent restarted');
+  const d = s.disks.peek(job.disk)!;
+  const last = lastChangeOf(d, job.segment);
+  if (job.generation < last) return toSync(s, out, job, last); // the data may have been overwritten: write again
+  const e = entryAt(d.working, job.segment);
+  if (e.invalid || e.error) return decided(s, out, job, { type: 'fail', reason: `segment ${job.segment} of disk ${job.disk} is ${e.error ? 'marked failed' : 'invalid'}` });
+  const off = job.start - job.segment * d.working.segmentBlocks;
+  const alt = e.alternate;
+  const clear = alt !== null && e.noWrite && off >= 0 && off + job.length <= d.working.segmentBlocks && B.scanFor(alt.blocks.words, off, off + job.length, true) === off + job.length;
+  if (!clear) return toSync(s, out, job, last);
+  relocateWrite(s, out, job, { type: 'confirm' });
+};
+
+/**
+ * The policy for a write that cannot land where the entry points (zero or no-write): put the
+ * job's blocks at the alternate (attaching one if needed), and promote the alternate once every
+ * block is there. A no-write segment also gets a background copy of the rest.
+ */
+const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then: FaultJob['then']): void => {
+  const { segment, start, length } = job;
+  const d = s.disks.get(job.disk)!;
+  const table = d.working;
+  const e = entryAt(table, segment);
+  let alt = e.alternate;
+  let allocated: Extent | null = null;
+  if (alt === null) {
+    const got = s.allocator.allocate(table.segmentBlocks, e.location?.lun);
+    if (E.isLeft(got)) return decided(s, out, job, { type: 'fail', reason: `no space for an alternate of segment ${segment} of disk ${job.disk}: ${got.left.message}` });
+    const [next, extent] = got.right;
+    s.allocator = next;
+    s.refs = R.increment(s.refs, extent);
+    allocated = extent;
+    alt = { lun: extent.lun, start: extent.start, blocks: unwrap(B.empty(table.segmentBlocks), 'bitmap') };
+  }
+  const off = start - segment * table.segmentBlocks;
+  const unmarked = alt.blocks;
+  const blocks = unwrap(B.setRange(alt.blocks, off, length), 'setRange');
+  let entry: MappingEntry;
+  if (B.isFull(blocks)) {
+    entry = { location: { lun: alt.lun, start: alt.start }, invalid: false, noWrite: false, zero: false, error: false, alternate: null };
+    if (e.location !== null) job.release = [...job.release, segmentExtent(table, e.location)];
+  } else {
+    entry = { ...e, alternate: { lun: alt.lun, start: alt.start, blocks } };
+    if (e.noWrite) enqueueSettle(s, out, job.disk, segment, null);
+  }
+  job.then = then;
+  if (job.kind === 'mark') return stage(s, out, job, [[segment, entry]]); // the agent has written the data already
+  // Centralized: the bits go durable before the data lands (metadata before data). Until the
+  // write lands, and for ever if it never comes (the agent restarts), those blocks must read as
+  // they did: so the old content is copied to the alternate first (zeros for a zero segment).
+  const copies: number[] = [];
+  const target = alt;
+  forEachRunUnchecked(unmarked, off, off + length, (k, n, set) => {
+    if (set) return;
+    const copyId = newId(s);
+    copies.push(copyId);
+    s.copies.set(copyId, job.id);
+    const to = { lun: target.lun, start: target.start + k };
+    if (e.zero || e.location === null) out.push({ type: 'writeZeros', copyId, to, length: n });
+    else out.push({ type: 'copyBlocks', copyId, from: { lun: e.location.lun, start: e.location.start + k }, to, length: n });
+  });
+  job.prepared = { changes: [[segment, entry]], allocated };
+  s.jobs.setPhase(job, { kind: 'copying', copies, failed: false });
+  if (copies.length === 0) preparedAlternate(s, out, job);
+};
+
+/** The old content of a fault's blocks is at the alternate (or could not be put there). */
+const preparedAlternate = (s: Working, out: ControllerCommand[], job: Mutable<FaultJob>): void => {
+  const p = job.prepared!;
+  const failed = job.phase.kind === 'copying' && job.phase.failed;
+  job.prepared = null;
+  if (!agentRestarted(s, job) && !failed) return stage(s, out, job, p.changes);
+  // Nothing was staged: give back the space allocated for it, and keep what the change would
+  // have freed (the old primary of a promotion is still in use).
+  job.release = p.allocated === null ? [] : [p.allocated];
+  releaseExtents(s, out, job);
+  if (failed) return answerFault(s, out, job, 'failed', `storage failed while preparing the alternate of segment ${job.segment} of disk ${job.disk}`);
+  answerFault(s, out, job, 'abandoned', 'the agent restarted');
+};
+
+/** A decision that needs no table change. */
+const decided = (s: Working, out: ControllerCommand[], job: AgentJob, then: FaultJob['then']): void => {
+  job.then = then;
+  if (then.type === 'fail') return answerFault(s, out, job, 'failed', then.reason);
+  const d = s.disks.peek(job.disk)!;
+  toSync(s, out, job, job.segment < 0 ? d.committed.generation : lastChangeOf(d, job.segment));
+};
+
+/**
+ * Answers the faulting agent (595 retry, confirmMark, or failIo; nothing when it restarted),
+ * reports the resolution (597), and closes the job.
+ */
+const answerFault = (s: Working, out: ControllerCommand[], job: AgentJob, outcome: Outcome, detail?: string): void => {
+  if (outcome === 'retry') {
+    send(out, job.agent, { type: 'retry', epoch: job.epoch, faultId: job.faultId }, 595);
+    addStep(job, 595);
+  } else if (outcome === 'confirmed') {
+    send(out, job.agent, { type: 'confirmMark', epoch: job.epoch, faultId: job.faultId }, 595);
+    addStep(job, 595);
+  } else if (outcome === 'failed') {
+    send(out, job.agent, { type: 'failIo', epoch: job.epoch, faultId: job.faultId, reason: detail ?? 'failed' });
+  }
+  addStep(job, 597);
+  out.push({
+    type: 'resolved',
+    agent: job.agent,
+    faultId: job.faultId,
+    disk: job.disk,
+    segment: job.segment,
+    reason: job.kind === 'mark' ? 'mark' : job.segment < 0 ? 'no-table' : job.reason,
+    outcome,
+    path: [...job.path],
+    ...(detail === undefined ? {} : { detail }),
+  });
+  closeJob(s, out, job.id);
+};
+
+/** Every agent has the change (or the segment never needed one): the I/O can be tried again. */
+const faultSynced = (s: Working, out: ControllerCommand[], job: AgentJob): void => {
+  if (agentRestarted(s, job)) return answerFault(s, out, job, 'abandoned', 'the agent restarted');
+  answerFault(s, out, job, job.then.type === 'confirm' ? 'confirmed' : 'retry');
+};
+
+const agentRestartedWhileSyncing = (s: Working, out: ControllerCommand[], job: AgentJob): void => answerFault(s, out, job, 'abandoned', 'the agent restarted');
+
+export const faultHooks: JobHooks<FaultJob> = {
+  start: startFault,
+  copied: preparedAlternate,
+  committed: syncWithCommitted,
+  synced: faultSynced,
+  poke: nothing,
+  abandoned: agentRestartedWhileSyncing,
+};
+
+export const markHooks: JobHooks<MarkJob> = {
+  start: startMark,
+  copied: nothing,
+  committed: syncWithCommitted,
+  synced: faultSynced,
+  poke: nothing,
+  abandoned: agentRestartedWhileSyncing,
+};

@@ -1,0 +1,93 @@
+/**
+ * Snapshot jobs: a new disk that shares every segment of a source disk.
+ *
+ * The whole life of a snapshot, in this module: `beginSnapshot` freezes the source (new faults
+ * on it are held), `trySnapshot` waits until nothing on the disk is in flight and settles every
+ * alternate first (alternates cannot be shared safely: writes to set bits ignore no-write), then
+ * stages the source with every located segment `noWrite` and the snapshot's table in the same
+ * batch; once that is durable and agents are in line, `endSnapshot` unfreezes the disk and
+ * releases the held faults. A settle job that keeps failing abandons the snapshot.
+ */
+import { setEntries, entryAt, F_ERROR, segmentsWithAlternate, type MappingTable } from '../../table/table.js';
+import type { MappingEntry } from '../../table/entry.js';
+import type { Extent } from '../allocator.js';
+import { adminDone, newDiskState, newId, segmentExtent, unwrap } from '../basics.js';
+import { stage } from '../commit.js';
+import { acquire, closeJob } from '../locks.js';
+import * as R from '../refcounts.js';
+import { syncWithCommitted } from '../sync.js';
+import type { AdminEvent, AdminResult, ControllerCommand, SnapshotJob } from '../types.js';
+import { thawDisk, type Mutable, type Working } from '../working.js';
+import { nothing, type JobHooks } from './hooks.js';
+import { enqueueSettle } from './settle.js';
+
+/** Starts a snapshot of a disk that exists and is not being snapshotted, to a new disk name (checked by the caller). */
+export const beginSnapshot = (s: Working, out: ControllerCommand[], event: Extract<AdminEvent, { type: 'snapshot' }>): void => {
+  const d = s.disks.get(event.disk)!;
+  const id = newId(s);
+  s.jobs.put(id, { id, kind: 'snapshot', disk: event.disk, snapshot: event.snapshot, requestId: event.requestId, phase: { kind: 'waiting' }, path: [], release: [] });
+  // Alternates cannot be shared safely (writes to set bits ignore no-write): trySnapshot
+  // settles them first, with new faults on the disk held meanwhile.
+  d.frozenBy = id;
+  const job = s.jobs.get(id)!;
+  if (job.kind === 'snapshot') trySnapshot(s, out, job);
+};
+
+/** Takes the snapshot once nothing on the disk is in flight and no segment has an alternate. */
+const trySnapshot = (s: Working, out: ControllerCommand[], job: Mutable<SnapshotJob>): void => {
+  if (job.phase.kind !== 'waiting') return;
+  const d = s.disks.get(job.disk)!;
+  if (d.busy.size > 0 || d.queued.size > 0) return;
+  const table = d.working as MappingTable;
+  // Faults already under way when the disk froze may have attached alternates since: settle
+  // those too. An alternate on a failed segment is never written again and may be shared.
+  const unsettled = segmentsWithAlternate(table, F_ERROR);
+  if (unsettled.length > 0) {
+    for (const seg of unsettled) enqueueSettle(s, out, job.disk, seg, null);
+    return;
+  }
+  // Both disks share every primary from now on, so both become copy-on-write.
+  const changes: [number, MappingEntry][] = [];
+  const shared: Extent[] = [];
+  for (let seg = 0; seg < table.segmentCount; seg++) {
+    const e = entryAt(table, seg);
+    if (e.alternate !== null) shared.push(segmentExtent(table, e.alternate)); // error segments keep theirs, shared
+    if (e.location === null) continue;
+    shared.push(segmentExtent(table, e.location));
+    if (!e.noWrite) changes.push([seg, { ...e, noWrite: true }]);
+  }
+  s.refs = R.incrementAll(s.refs, shared);
+  // The snapshot's table is the source's as it will be once frozen. Both are staged before the
+  // flush, so they are made durable in one batch that the job waits for; the source's record
+  // comes first (disks are flushed in creation order), so the snapshot is never durable while
+  // the source could still write the primaries it shares.
+  const frozen = unwrap(setEntries(table, changes.map(([segment, entry]) => ({ segment, entry })), { generation: 0 }), 'setEntries');
+  s.disks.put(job.snapshot, thawDisk({ ...newDiskState(frozen, []), staged: { changes: new Map(), created: true } }));
+  stage(s, out, job, changes);
+};
+
+/** Gives the snapshot up (a segment could not be settled); the source carries on unfrozen. */
+export const abandonSnapshot = (s: Working, out: ControllerCommand[], job: Mutable<SnapshotJob>, why: string): void =>
+  endSnapshot(s, out, job, { ok: false, error: `snapshot of ${job.disk} abandoned: ${why}` });
+
+/** Unfreezes the disk, answers the request, and lets the faults it held proceed. */
+const endSnapshot = (s: Working, out: ControllerCommand[], job: Mutable<SnapshotJob>, result: AdminResult): void => {
+  const d = s.disks.get(job.disk)!;
+  d.frozenBy = null;
+  const held = [...d.held];
+  d.held = [];
+  adminDone(out, job.requestId, result);
+  closeJob(s, out, job.id);
+  for (const h of held) acquire(s, out, h);
+};
+
+const snapshotTaken = (s: Working, out: ControllerCommand[], job: Mutable<SnapshotJob>): void => endSnapshot(s, out, job, { ok: true });
+
+export const snapshotHooks: JobHooks<SnapshotJob> = {
+  start: nothing,
+  copied: nothing,
+  committed: syncWithCommitted,
+  synced: snapshotTaken,
+  poke: trySnapshot,
+  abandoned: nothing,
+};

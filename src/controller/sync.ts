@@ -1,0 +1,291 @@
+/**
+ * Steps 575-590: bringing agents in line with the committed tables, and waiting for their
+ * acknowledgements (`docs/design.md#fault-resolution`).
+ *
+ * Choosing how to bring an agent in line (see `catchUp`):
+ * - 585, a whole replacement table, to an agent known to hold no copy (it restarted or never
+ *   had the disk);
+ * - 590, the changed entries to the faulting agent only, when it is the only agent mapping the
+ *   disk;
+ * - 575, the changed entries to every agent holding a copy, when several agents map the disk;
+ * - 580, "refresh from the controller", to an agent whose copy is at a generation the
+ *   controller cannot vouch for (it restarted since, or the agent is too far behind for a
+ *   delta); the agent pulls what it lacks.
+ *
+ * A job that syncs waits until every agent that may hold a copy has acknowledged the generation
+ * it needs; acknowledgements mean "no I/O under the old entry is still in flight". Deltas are
+ * computed once per step whatever the number of agents they go to (the step's `deltas`).
+ */
+import type { AgentId, ControllerMessage, DiskId, Step } from '../protocol/messages.js';
+import { CowMap, CowRecords } from '../protocol/copy-on-write.js';
+import { freezeEntryDocument, freezeTableDocument } from '../protocol/shared-documents.js';
+import { encodeEntry, encodeTable, type TableDocument } from '../table/codec.js';
+import { entriesEqual, type MappingEntry } from '../table/entry.js';
+import { diffTables, entryAt, type MappingTable } from '../table/table.js';
+import { addStep, agentRestarted, lastChangeOf, segmentExtent, send, servesAgent, type DiskView } from './basics.js';
+import { releaseExtents, stage } from './commit.js';
+import { hooksFor } from './jobs/hooks.js';
+import type { ControllerCommand, CopyView } from './types.js';
+import { thawAgent, type AgentDraft, type JobDraft, type Mutable, type Working } from './working.js';
+
+// ---------------------------------------------------------------------------------------------
+// What the controller knows of agents' copies
+
+export const ensureAgent = (s: Working, agent: AgentId): AgentDraft =>
+  s.agents.get(agent) ?? s.agents.put(agent, thawAgent({ epoch: -1, copies: new Map() }));
+
+export const ensureCopy = (s: Working, agent: AgentId, disk: DiskId, mayHold: boolean): Mutable<CopyView> => {
+  const v = ensureAgent(s, agent);
+  return v.copies.get(disk) ?? v.copies.put(disk, { acked: -1, mayHold, sentAt: -Infinity, sentGeneration: -1 });
+};
+
+/** Reads an agent's view of its copy of `disk` without copying anything. */
+const peekCopy = (s: Working, agent: AgentId, disk: DiskId): CopyView | undefined => {
+  const v = s.agents.peek(agent);
+  if (v === undefined) return undefined;
+  return v.copies instanceof CowRecords ? v.copies.peek(disk) : v.copies.get(disk);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Waiting for acknowledgements
+
+/** The job waits until every agent that may hold the disk has acknowledged `generation`. */
+export const toSync = (s: Working, out: ControllerCommand[], job: JobDraft, generation: number): void => {
+  s.jobs.setPhase(job, { kind: 'syncing', generation, waiting: [] });
+  checkSync(s, out, job);
+};
+
+/** After a commit: wait for the generation that last changed the job's segment (or the disk's, for whole-disk jobs). */
+export const syncWithCommitted = (s: Working, out: ControllerCommand[], job: JobDraft): void => {
+  const d = s.disks.peek(job.disk)!;
+  toSync(s, out, job, 'segment' in job && job.segment >= 0 ? lastChangeOf(d, job.segment) : d.committed.generation);
+};
+
+/** Agents whose acknowledgement a job needs before it can go on. */
+export const required = (s: Working, job: JobDraft): AgentId[] => {
+  const d = s.disks.peek(job.disk)!;
+  const faulting = servesAgent(job) && !agentRestarted(s, job) ? job.agent : null;
+  if (faulting !== null && job.kind === 'fault' && job.segment < 0) return [faulting];
+  const agents = new Set<AgentId>([...d.agents, ...d.dropping]);
+  const out: AgentId[] = [];
+  for (const a of agents) if (a === faulting || peekCopy(s, a, job.disk)?.mayHold === true) out.push(a);
+  if (faulting !== null && !agents.has(faulting)) out.push(faulting);
+  return out;
+};
+
+/** Brings every agent the job needs in line, and goes on when none is missing. */
+export const checkSync = (s: Working, out: ControllerCommand[], job: JobDraft): void => {
+  if (job.phase.kind !== 'syncing') return;
+  if (servesAgent(job) && agentRestarted(s, job)) {
+    if (!job.deferred) return hooksFor(s, job).abandoned(s, out, job);
+    // The write behind this fence will never come: lift the fence instead of making the change.
+    liftFence(s, job);
+  }
+  const need = job.phase.generation;
+  const waiting: AgentId[] = [];
+  for (const a of required(s, job)) {
+    const c = peekCopy(s, a, job.disk);
+    if (c !== undefined && c.acked >= need) continue;
+    waiting.push(a);
+    const step = catchUp(s, out, a, job.disk, job);
+    // The path records how the agents were first brought in line, not every re-send.
+    if (step !== null && !job.path.some((x) => x === 575 || x === 580 || x === 585 || x === 590)) addStep(job, step);
+  }
+  s.jobs.setPhase(job, { ...job.phase, waiting });
+  if (waiting.length === 0) synced(s, out, job);
+};
+
+/**
+ * An acknowledgement arrived: only the jobs syncing on that disk are looked at, and only those
+ * waiting for that agent move (a full check per acknowledgement would cost jobs x agents).
+ */
+export const onAck = (s: Working, out: ControllerCommand[], agent: AgentId, disk: DiskId, generation: number): void => {
+  for (const id of s.jobs.candidates(`syncing:${disk}`)) {
+    const scanned = s.jobs.scanned(id)!;
+    if (scanned.disk !== disk || scanned.phase.kind !== 'syncing' || scanned.phase.generation > generation || !scanned.phase.waiting.includes(agent)) continue;
+    const job = s.jobs.get(id)!;
+    if (job.phase.kind !== 'syncing') continue;
+    s.jobs.setPhase(job, { ...job.phase, waiting: job.phase.waiting.filter((a) => a !== agent) });
+    if (job.phase.waiting.length === 0) checkSync(s, out, job); // confirm against the full set before going on
+  }
+};
+
+/** Something about the agents of `disk` changed (one restarted, or dropped its copy): every job syncing on it looks again. */
+export const recheckDisk = (s: Working, out: ControllerCommand[], disk: DiskId): void => {
+  for (const id of s.jobs.candidates(`syncing:${disk}`)) {
+    const scanned = s.jobs.scanned(id)!;
+    if (scanned.disk !== disk || scanned.phase.kind !== 'syncing') continue;
+    const job = s.jobs.get(id);
+    if (job !== undefined) checkSync(s, out, job);
+  }
+};
+
+/**
+ * Turns a fenced change that will never be needed into lifting the fence: the segment gets its
+ * old entry back, space allocated for the change is released, and space the change would have
+ * freed is kept.
+ */
+const liftFence = (s: Working, job: JobDraft): void => {
+  const table = s.disks.get(job.disk)!.working as MappingTable;
+  const planned = job.deferred ?? [];
+  const same = (a: { lun: number; start: number } | null, b: { lun: number; start: number } | null) => a !== null && b !== null && a.lun === b.lun && a.start === b.start;
+  const kept = planned.map(([seg]) => entryAt(table, seg));
+  const inUse = (x: { lun: number; start: number }) => kept.some((e) => same(e.location, x) || same(e.alternate, x));
+  const release = job.release.filter((x) => !inUse(x));
+  for (const [, entry] of planned) for (const x of [entry.location, entry.alternate]) if (x !== null && !inUse(x) && !release.some((r) => same(r, x))) release.push(segmentExtent(table, x));
+  job.release = release;
+  job.deferred = planned.map(([seg], i): [number, MappingEntry] => [seg, { ...kept[i]!, invalid: false }]);
+};
+
+/** Every agent that needs it has the change: stage what a fence held back, or carry on with the job. */
+const synced = (s: Working, out: ControllerCommand[], job: JobDraft): void => {
+  if (job.deferred) {
+    // The fence is in place at every agent: now the real change.
+    const changes = job.deferred;
+    job.deferred = null;
+    return stage(s, out, job, changes, true);
+  }
+  releaseExtents(s, out, job);
+  hooksFor(s, job).synced(s, out, job);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Bringing one agent in line
+
+/**
+ * Sends `agent` what it needs to reach the committed generation of `disk`, choosing the
+ * cheapest correct message (see the module comment). Sends nothing if something was sent less
+ * than `retryInterval` ago. Returns the step that brings the agent in line.
+ */
+export const catchUp = (s: Working, out: ControllerCommand[], agent: AgentId, disk: DiskId, job: JobDraft | null): Step | null => {
+  const v = ensureAgent(s, agent);
+  const c = ensureCopy(s, agent, disk, false);
+  const d = s.disks.peek(disk)!;
+  // A delta sent less than a retry interval ago is most likely on its way, and messages mostly
+  // arrive in order: the next delta starts where that one ends, rather than at the acknowledged
+  // generation (which the agent will have left by then, and would have to fetch the rest). An
+  // agent that does not hold the base finds a gap and fetches, as for any delta.
+  const inFlight = c.sentGeneration > c.acked && s.now - c.sentAt < s.config.retryInterval;
+  const from = inFlight ? c.sentGeneration : c.acked;
+  let chosen: Step;
+  if (v.epoch < 0) chosen = 580; // we do not know its life yet: ask it to pull, whichever life it is
+  else if (!c.mayHold) chosen = 585;
+  else if (from >= 0 && d.history.some((t) => t.generation === from)) chosen = d.agents.length + d.dropping.length <= 1 && job !== null && 'agent' in job && job.agent === agent ? 590 : 575;
+  else chosen = 580;
+  // Something sent recently for this same generation is on its way; a newer generation goes now.
+  if (c.sentGeneration >= d.committed.generation && s.now - c.sentAt < s.config.retryInterval) return chosen;
+  c.sentAt = s.now;
+  c.sentGeneration = d.committed.generation;
+  switch (chosen) {
+    case 585:
+      c.mayHold = true;
+      send(out, agent, replaceMessage(s, disk, v.epoch), 585);
+      break;
+    case 575:
+    case 590:
+      send(out, agent, deltaMessage(s, disk, from, v.epoch)!, chosen);
+      break;
+    default:
+      send(out, agent, { type: 'refreshTable', epoch: v.epoch, disk, generation: d.committed.generation }, 580);
+  }
+  return chosen;
+};
+
+/**
+ * Encoded committed tables, frozen so that agents in the same process may share their decoding.
+ * Not state: a memo of a pure function of an immutable table, whose (frozen) value is the same
+ * whichever controller asks, so no step's result depends on what is in it.
+ */
+const tableDocuments = new WeakMap<MappingTable, TableDocument>();
+
+/** 585/580: the whole committed table of `disk`. */
+export const replaceMessage = (s: Working, disk: DiskId, epoch: number): ControllerMessage => {
+  const table = s.disks.peek(disk)!.committed;
+  let doc = tableDocuments.get(table);
+  if (doc === undefined) tableDocuments.set(table, (doc = freezeTableDocument(encodeTable(table))));
+  return { type: 'replaceTable', epoch, disk, table: doc };
+};
+
+/** The changes from the agent's generation to the committed one, if that generation is still in history. */
+export const deltaMessage = (s: Working, disk: DiskId, from: number, epoch: number): ControllerMessage | null => {
+  const d = s.disks.peek(disk)!;
+  const history = d.history;
+  const base = history.find((t) => t.generation === from);
+  if (base === undefined) return null;
+  const to = d.committed as MappingTable;
+  const key = `${disk}\u0000${from}\u0000${to.generation}`;
+  let cached = s.deltas.get(key);
+  if (cached === undefined || cached.base !== base || cached.to !== to) {
+    const segments = changedSegments(d, base, to);
+    // Frozen, list and entries alike: every agent's message of this step carries the same list.
+    const changes = Object.freeze(segments.map((segment) => ({ segment, entry: freezeEntryDocument(encodeEntry(entryAt(to, segment))) })));
+    cached = { base, to, changes };
+    s.deltas.set(key, cached);
+  }
+  return {
+    type: 'setEntries',
+    epoch,
+    disk,
+    fromGeneration: from,
+    generation: to.generation,
+    ...(base.segmentCount === to.segmentCount ? {} : { segmentCount: to.segmentCount }),
+    changes: cached.changes,
+  };
+};
+
+/**
+ * The segments whose entries differ between `base` and the committed table `to`, ascending:
+ * those that changed after `base`, as recorded in `lastChange`, when that record reaches back
+ * to `base` (else a full diff). Much cheaper than a diff, which looks at every slot of every
+ * chunk either table changed.
+ */
+const changedSegments = (d: DiskView, base: MappingTable, to: MappingTable): number[] => {
+  if (base.generation < d.baseline || base.segmentBlocks !== to.segmentBlocks) return diffTables(base, to).filter((seg) => seg < to.segmentCount);
+  const out: number[] = [];
+  for (const [seg, generation] of (d.lastChange instanceof CowMap ? d.lastChange.current : d.lastChange)) {
+    if (generation <= base.generation || seg >= to.segmentCount) continue;
+    // A segment changed and changed back since `base` is not part of the delta.
+    if (seg >= base.segmentCount || !entriesEqual(entryAt(base, seg), entryAt(to, seg))) out.push(seg);
+  }
+  return out.sort((a, b) => a - b);
+};
+
+/**
+ * Forgets per-segment change generations that every agent holding the disk has acknowledged, by
+ * raising the baseline instead: a fault older than the baseline is stale either way, and the map
+ * stays as small as the changes still in flight.
+ */
+export const pruneLastChange = (s: Working): void => {
+  for (const [disk, base] of s.base.disks) {
+    if (base.lastChange.size < 64) continue;
+    let floor = base.committed.generation;
+    for (const a of [...base.agents, ...base.dropping]) {
+      const c = s.base.agents.get(a)?.copies.get(disk);
+      if (c !== undefined && c.mayHold) floor = Math.min(floor, c.acked);
+    }
+    if (floor <= base.baseline) continue;
+    const d = s.disks.get(disk)!;
+    d.baseline = floor;
+    const kept = new Map<number, number>();
+    for (const [seg, g] of base.lastChange) if (g > floor) kept.set(seg, g);
+    d.lastChange = new CowMap(kept);
+  }
+};
+
+/** Anti-entropy, once per retry interval: every copy converges, even with no fault to drive it. */
+export const convergeCopies = (s: Working, out: ControllerCommand[]): void => {
+  // Candidates are read from the state as the step began, without copying; catchUp re-reads
+  // (and rate-limits) what it acts on.
+  const interval = s.config.retryInterval;
+  for (const [agent, v] of s.base.agents) {
+    for (const [disk, c] of v.copies) {
+      const d = s.base.disks.get(disk);
+      if (d === undefined || s.now - c.sentAt < interval) continue;
+      if (d.dropping.includes(agent)) {
+        if (v.epoch < 0) continue;
+        s.agents.get(agent)!.copies.get(disk)!.sentAt = s.now;
+        send(out, agent, { type: 'dropTable', epoch: v.epoch, disk });
+      } else if (c.mayHold && c.acked < d.committed.generation) catchUp(s, out, agent, disk, null);
+    }
+  }
+};
