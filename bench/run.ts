@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { fmt, now, type BenchOptions, type Result, type Workload } from './lib.js';
 import { bitmapRunsWorkload } from './workloads/bitmap-runs.js';
 import { controllerWorkload } from './workloads/controller.js';
+import { decodeBinaryWorkload } from './workloads/decode-binary.js';
 import { decodeJsonWorkload } from './workloads/decode-json.js';
 import { memoryWorkload } from './workloads/memory.js';
 import { setEntryWorkload } from './workloads/set-entry.js';
@@ -35,6 +36,7 @@ export const workloads: ReadonlyArray<Workload> = [
   bitmapRunsWorkload,
   controllerWorkload,
   decodeJsonWorkload,
+  decodeBinaryWorkload,
 ];
 
 interface Cli {

@@ -1,7 +1,8 @@
 /**
  * vdisk-map: distributed, table-driven block virtualization.
  *
- * - tables: `createTable`, `getEntry`, `setEntry`, `diffTables`, `formatTable`, `encodeTable` / `decodeTable`;
+ * - tables: `createTable`, `getEntry`, `setEntry`, `diffTables`, `formatTable`, `encodeTable` / `decodeTable`
+ *   (JSON) and `encodeTableBinary` / `decodeTableBinary` (compact, checksummed);
  * - translation: `translate`, and `translateInto` for hot paths;
  * - block bitmaps: the `bitmap` namespace;
  * - checking: `checkTables`;
@@ -40,6 +41,7 @@ export type { FormatRange } from './table/format.js';
 export { formatTable } from './table/format.js';
 export type { AlternateDocument, EntryDocument, LocationDocument, TableDocument } from './table/codec.js';
 export { decodeEntry, decodeTable, decodeTableJson, encodeEntry, encodeTable, encodeTableJson, TABLE_FORMAT, TABLE_VERSION } from './table/codec.js';
+export { decodeTableBinary, encodeTableBinary, TABLE_BINARY_VERSION } from './table/binary-codec.js';
 
 // Translation
 export type {

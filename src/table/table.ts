@@ -324,10 +324,10 @@ const makeTable = (
 ): MappingTable => new TableValue(segmentBlocks, segmentCount, generation, chunks, flat, inFlat);
 
 /**
- * Tables up to this many segments keep their records in one array (512 MiB at most); bigger ones
+ * @internal Tables up to this many segments keep their records in one array (512 MiB at most); bigger ones
  * are built chunk by chunk, so that building never asks for one huge allocation.
  */
-const FLAT_MAX_SEGMENTS = 1 << 25;
+export const FLAT_MAX_SEGMENTS = 1 << 25;
 
 const noChunksInFlat = (chunkCount: number): Uint32Array => new Uint32Array((chunkCount + 31) >>> 5);
 
@@ -337,6 +337,23 @@ const flatIfUsed = (flat: Uint32Array | null, inFlat: Uint32Array): Uint32Array 
 const setChunkBit = (bits: Uint32Array, ci: number, on: boolean): void => {
   const mask = 1 << (ci & 31);
   bits[ci >>> 5] = (on ? bits[ci >>> 5]! | mask : bits[ci >>> 5]! & ~mask) >>> 0;
+};
+
+/**
+ * @internal A table of chunks built outside this module (the binary decoder). They must be what
+ * `freeze` leaves: slots packed in segment order, no kept-slot flag. `flat` is null or holds every
+ * chunk's records back to back.
+ */
+export const assembleTable = (
+  segmentBlocks: number,
+  segmentCount: number,
+  generation: number,
+  chunks: ReadonlyArray<Chunk>,
+  flat: Uint32Array | null,
+): MappingTable => {
+  const inFlat = noChunksInFlat(chunks.length);
+  if (flat !== null) for (let ci = 0; ci < chunks.length; ci++) setChunkBit(inFlat, ci, true);
+  return makeTable(segmentBlocks, segmentCount, generation, chunks, flat, inFlat);
 };
 
 /** @internal True when chunk `ci` of `table` has its records in `table.flat`. */
