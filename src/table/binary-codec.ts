@@ -270,8 +270,17 @@ const checkRecords = (rec: ReadonlyArray<Uint32Array>, h: Header, errors: Valida
       const head = words[r]!;
       // The common record: a location and nothing else, at a start that leaves room for the segment.
       if (head === F_HAS_LOCATION && words[r + 3]! < SAFE_START_HIGH) continue;
-      if (errors.length < MAX_DECODE_ERRORS) checkRecord(words, r, base + r / REC_WORDS, slot, h.segmentBlocks, errors);
-      if ((head & F_HAS_ALTERNATE) !== 0) slot++;
+      const flags = head & FLAG_MASK;
+      const hasAlternate = (flags & F_HAS_ALTERNATE) !== 0;
+      // Only a record that fails this quick test is looked at closely (a start just below 2^53 may still be right).
+      const plausible =
+        (flags & ~KNOWN_FLAGS) === 0 &&
+        head >>> SLOT_SHIFT === (hasAlternate ? slot : 0) &&
+        ((flags & F_HAS_LOCATION) !== 0
+          ? words[r + 3]! < SAFE_START_HIGH
+          : (flags & (F_INVALID | F_ZERO)) !== 0 && words[r + 1] === 0 && words[r + 2] === 0 && words[r + 3] === 0);
+      if (!plausible && errors.length < MAX_DECODE_ERRORS) checkRecord(words, r, base + r / REC_WORDS, slot, h.segmentBlocks, errors);
+      if (hasAlternate) slot++;
     }
     perChunk[ci] = slot;
   }
@@ -349,7 +358,8 @@ const decodeChecked = (bytes: Uint8Array, options: TableOptions, errors: Validat
       const s = segmentOfAlternate(rec, k);
       errors.push(makeError(`alternates[${k}].start`, alt[a + 1]! + alt[a + 2]! * TWO_POW_32, `must leave room for ${segmentBlocks} blocks below 2^53`, s));
     }
-    const [words, last] = extra === 0 ? [alt, a + ALT_HEADER + bitmapWords - 1] : [outOfLine, (k + 1) * extra - 1];
+    const words = extra === 0 ? alt : outOfLine;
+    const last = extra === 0 ? a + ALT_HEADER + bitmapWords - 1 : (k + 1) * extra - 1;
     if (!tailClear(words, last, segmentBlocks)) {
       const s = segmentOfAlternate(rec, k);
       const field = extra === 0 ? `alternates[${k}].blocks` : `bitmaps[${k}]`;
