@@ -23,14 +23,18 @@ import { decodeBinaryWorkload } from './workloads/decode-binary.js';
 import { decodeJsonWorkload } from './workloads/decode-json.js';
 import { memoryWorkload } from './workloads/memory.js';
 import { setEntryWorkload } from './workloads/set-entry.js';
+import { translateIntoPlainWorkload } from './workloads/translate-into-plain.js';
 import { translateIntoWorkload } from './workloads/translate-into.js';
+import { translateNaiveLargeWorkload } from './workloads/translate-naive-large.js';
 import { translateNaiveWorkload } from './workloads/translate-naive.js';
 import { translateWorkload } from './workloads/translate.js';
 
 export const workloads: ReadonlyArray<Workload> = [
   translateIntoWorkload,
+  translateIntoPlainWorkload,
   translateWorkload,
   translateNaiveWorkload,
+  translateNaiveLargeWorkload,
   setEntryWorkload,
   memoryWorkload,
   bitmapRunsWorkload,
