@@ -104,7 +104,8 @@ export const encodeTableBinary = (table: MappingTable): Uint8Array => {
   const stride = altStride(segmentBlocks);
   const extra = outOfLineWords(segmentBlocks);
   let alternates = 0;
-  for (const c of table.chunks) if (c.alt !== null) alternates += c.alt.length / stride;
+  for (const c of table.chunks)
+    if (c.alt !== null) for (let r = 0; r < c.rec.length; r += REC_WORDS) if ((c.rec[r]! & F_HAS_ALTERNATE) !== 0) alternates++;
   const out = new Uint8Array(formBytes(segmentBlocks, segmentCount, alternates));
   const words = new Uint32Array(out.buffer);
   out.set(MAGIC, 0);
