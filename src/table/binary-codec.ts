@@ -383,7 +383,9 @@ const decodeChecked = (bytes: Uint8Array, options: TableOptions, errors: Validat
     chunks[ci] = { size, rec: rec[ci]!, alt: n === 0 ? null : alt.subarray(k * stride, (k + n) * stride), bitmaps };
     k += n;
   }
-  return E.right(assembleTable(segmentBlocks, segmentCount, h.generation, chunks, flat));
+  const base = new Uint32Array(chunkCount);
+  for (let ci = 1; ci < chunkCount; ci++) base[ci] = base[ci - 1]! + perChunk[ci - 1]!;
+  return E.right(assembleTable(segmentBlocks, segmentCount, h.generation, chunks, flat, flat === null ? null : { slots: alt, base }));
 };
 
 /**
