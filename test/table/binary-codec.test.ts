@@ -11,7 +11,8 @@ import { decodeTableBinary, encodeTableBinary, TABLE_BINARY_VERSION } from '../.
 import { MAX_DECODE_ERRORS, decodeTable, encodeTable } from '../../src/table/codec.js';
 import { crc32c } from '../../src/table/crc32c.js';
 import { createTable, setEntries, setEntry, tablesEqual, type MappingTable } from '../../src/table/table.js';
-import { entrySpecArb, tableArb } from '../../src/testing/arbitraries.js';
+import { entrySpecArb, tableAndRequestArb, tableArb } from '../../src/testing/arbitraries.js';
+import { translate } from '../../src/translate/translate.js';
 
 type Result<T> = E.Either<ValidationError[], T>;
 
@@ -126,6 +127,15 @@ describe('encodeTableBinary / decodeTableBinary', () => {
         },
       ),
       { numRuns: 30 },
+    );
+  });
+
+  it('gives tables that translate every request exactly like the original', () => {
+    fc.assert(
+      fc.property(tableAndRequestArb(), fc.constantFrom('centralized', 'distributed') as fc.Arbitrary<'centralized' | 'distributed'>, ([t, request], variant) => {
+        const back = right(decodeTableBinary(encodeTableBinary(t)));
+        expect(translate(back, request, { variant })).toEqual(translate(t, request, { variant }));
+      }),
     );
   });
 
