@@ -39,7 +39,7 @@ export type NaiveResult =
   | { type: 'fault'; faults: { segment: number; reason: 'invalid' | 'zero' | 'no-write' }[] }
   | { type: 'error'; segments: number[] };
 
-/** The decision table of DESIGN.md section 2, evaluated block by block. */
+/** The decision table of docs/design.md#per-block-decision-table, evaluated block by block. */
 export const naiveTranslate = (entries: PlainEntry[], segmentBlocks: number, request: IoRequest): NaiveResult => {
   const write = request.op === 'write';
   const pieces: NaivePiece[] = [];

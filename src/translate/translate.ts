@@ -1,7 +1,7 @@
 /**
  * Translation: (table, read | write, virtual range) -> physical pieces, or a failure.
  *
- * Each block's decision follows DESIGN.md section 2, in this precedence:
+ * Each block's decision follows docs/design.md#per-block-decision-table, in this precedence:
  *
  * | block k                  | read                | write                                          |
  * |--------------------------|---------------------|------------------------------------------------|
@@ -64,7 +64,7 @@ export interface IoRequest {
 }
 
 /**
- * Who sets alternate bits (DESIGN.md section 3). `distributed` lets a write to a `noWrite`
+ * Who sets alternate bits (docs/design.md#fault-resolution). `distributed` lets a write to a `noWrite`
  * segment that has an alternate go to the alternate, marking its blocks.
  *
  * @example
