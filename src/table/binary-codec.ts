@@ -70,7 +70,7 @@ const KNOWN_FLAGS = F_INVALID | F_NO_WRITE | F_ZERO | F_ERROR | F_HAS_LOCATION |
 /** Starts whose high word is below this leave room for any segment below 2^53. */
 const SAFE_START_HIGH = 0x1fffff;
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const LITTLE_ENDIAN = /* @__PURE__ */ (() => new Uint8Array(new Uint32Array([1]).buffer)[0] === 1)();
 
 const swapWords = (words: Uint32Array): void => {
   for (let i = 0; i < words.length; i++) {

@@ -13,7 +13,7 @@ const POLY = 0x82f63b78;
  * cost sixteen independent table loads instead of sixteen dependent byte steps, which is what
  * makes the checksum of a 16 MiB table take milliseconds in JavaScript.
  */
-const T = ((): Uint32Array => {
+const T = /* @__PURE__ */ ((): Uint32Array => {
   const t = new Uint32Array(16 * 256);
   for (let b = 0; b < 256; b++) {
     let c = b;
@@ -29,7 +29,7 @@ const T = ((): Uint32Array => {
 })();
 
 /** Word loads read the buffer's bytes in little-endian order only on little-endian hosts. */
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const LITTLE_ENDIAN = /* @__PURE__ */ (() => new Uint8Array(new Uint32Array([1]).buffer)[0] === 1)();
 
 /** The CRC state after `count` aligned little-endian words of `v` from `w`. */
 const words = (crc: number, v: Uint32Array, w: number, count: number): number => {
