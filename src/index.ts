@@ -1,7 +1,8 @@
 /**
  * vdisk-map: distributed, table-driven block virtualization.
  *
- * - tables: `createTable`, `getEntry`, `setEntry`, `diffTables`, `formatTable`, `encodeTable` / `decodeTable`;
+ * - tables: `createTable`, `getEntry`, `setEntry`, `diffTables`, `formatTable`, `encodeTable` / `decodeTable`
+ *   (JSON) and `encodeTableBinary` / `decodeTableBinary` (compact, checksummed);
  * - translation: `translate`, and `translateInto` for hot paths;
  * - block bitmaps: the `bitmap` namespace;
  * - checking: `checkTables`;
@@ -43,6 +44,7 @@ export type { ChangedRange } from './table/changed-blocks.js';
 export { changedBlocks } from './table/changed-blocks.js';
 export type { AlternateDocument, EntryDocument, LocationDocument, TableDocument } from './table/codec.js';
 export { decodeEntry, decodeTable, decodeTableJson, encodeEntry, encodeTable, encodeTableJson, TABLE_FORMAT, TABLE_VERSION } from './table/codec.js';
+export { decodeTableBinary, encodeTableBinary, TABLE_BINARY_VERSION } from './table/binary-codec.js';
 
 // Translation
 export type {

@@ -117,6 +117,21 @@ export interface MappingTable {
   readonly flat: Uint32Array | null;
   /** @internal One bit per chunk: set while the chunk's records are still in `flat`. */
   readonly inFlat: Uint32Array;
+  /**
+   * @internal The alternate slots of the chunks the table was built with, back to back, for the
+   * same reason as `flat`: a chunk whose bit of `inFlat` is set has its `alt` in here. Null with
+   * `flat`.
+   */
+  readonly flatAlts: FlatAlternates | null;
+}
+
+/**
+ * @internal Alternate slots of many chunks in one array: slot `s` of chunk `ci` starts at word
+ * `(base[ci] + s) * altStride(segmentBlocks)` of `slots`.
+ */
+export interface FlatAlternates {
+  readonly slots: Uint32Array;
+  readonly base: Uint32Array;
 }
 
 /**
@@ -309,6 +324,7 @@ class TableValue implements MappingTable {
     readonly chunks: ReadonlyArray<Chunk>,
     readonly flat: Uint32Array | null,
     readonly inFlat: Uint32Array,
+    readonly flatAlts: FlatAlternates | null,
   ) {
     Object.freeze(this);
   }
@@ -321,13 +337,35 @@ const makeTable = (
   chunks: ReadonlyArray<Chunk>,
   flat: Uint32Array | null,
   inFlat: Uint32Array,
-): MappingTable => new TableValue(segmentBlocks, segmentCount, generation, chunks, flat, inFlat);
+  flatAlts: FlatAlternates | null,
+): MappingTable => new TableValue(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flat === null ? null : flatAlts);
 
 /**
- * Tables up to this many segments keep their records in one array (512 MiB at most); bigger ones
+ * Moves the alternate slots of freshly built chunks into one array, each chunk's `alt` becoming
+ * a view of it (translation then reaches a slot without going through the chunk).
+ */
+const gatherAlternates = (chunks: Chunk[], stride: number): FlatAlternates => {
+  const base = new Uint32Array(chunks.length);
+  let total = 0;
+  for (let ci = 0; ci < chunks.length; ci++) {
+    base[ci] = total;
+    total += (chunks[ci]!.alt?.length ?? 0) / stride;
+  }
+  const slots = new Uint32Array(total * stride);
+  for (let ci = 0; ci < chunks.length; ci++) {
+    const c = chunks[ci]!;
+    if (c.alt === null) continue;
+    slots.set(c.alt, base[ci]! * stride);
+    chunks[ci] = { size: c.size, rec: c.rec, alt: slots.subarray(base[ci]! * stride, base[ci]! * stride + c.alt.length), bitmaps: c.bitmaps };
+  }
+  return { slots, base };
+};
+
+/**
+ * @internal Tables up to this many segments keep their records in one array (512 MiB at most); bigger ones
  * are built chunk by chunk, so that building never asks for one huge allocation.
  */
-const FLAT_MAX_SEGMENTS = 1 << 25;
+export const FLAT_MAX_SEGMENTS = 1 << 25;
 
 const noChunksInFlat = (chunkCount: number): Uint32Array => new Uint32Array((chunkCount + 31) >>> 5);
 
@@ -337,6 +375,24 @@ const flatIfUsed = (flat: Uint32Array | null, inFlat: Uint32Array): Uint32Array 
 const setChunkBit = (bits: Uint32Array, ci: number, on: boolean): void => {
   const mask = 1 << (ci & 31);
   bits[ci >>> 5] = (on ? bits[ci >>> 5]! | mask : bits[ci >>> 5]! & ~mask) >>> 0;
+};
+
+/**
+ * @internal A table of chunks built outside this module (the binary decoder). They must be what
+ * `freeze` leaves: slots packed in segment order, no kept-slot flag. `flat` is null or holds every
+ * chunk's records back to back, and then `flatAlts` every chunk's `alt`.
+ */
+export const assembleTable = (
+  segmentBlocks: number,
+  segmentCount: number,
+  generation: number,
+  chunks: ReadonlyArray<Chunk>,
+  flat: Uint32Array | null,
+  flatAlts: FlatAlternates | null,
+): MappingTable => {
+  const inFlat = noChunksInFlat(chunks.length);
+  if (flat !== null) for (let ci = 0; ci < chunks.length; ci++) setChunkBit(inFlat, ci, true);
+  return makeTable(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flatAlts);
 };
 
 /** @internal True when chunk `ci` of `table` has its records in `table.flat`. */
@@ -401,7 +457,8 @@ export const createTable = (spec: TableSpec, options: TableOptions = {}): E.Eith
   if (errors.length > 0) return E.left(errors);
   const inFlat = noChunksInFlat(chunks.length);
   if (flat !== null) for (let ci = 0; ci < chunks.length; ci++) setChunkBit(inFlat, ci, true);
-  return E.right(makeTable(spec.segmentBlocks, count, generation, chunks, flat, inFlat));
+  const flatAlts = flat === null ? null : gatherAlternates(chunks, altStride(spec.segmentBlocks));
+  return E.right(makeTable(spec.segmentBlocks, count, generation, chunks, flat, inFlat, flatAlts));
 };
 
 /** @internal The alternate in slot `slot` of chunk `c`. */
@@ -521,7 +578,7 @@ export const setEntries = (
       setChunkBit(inFlat, ci, false);
     }
   }
-  return E.right(makeTable(table.segmentBlocks, table.segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat));
+  return E.right(makeTable(table.segmentBlocks, table.segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts));
 };
 
 /**
@@ -547,7 +604,7 @@ export const setEntry = (
 export const withGeneration = (table: MappingTable, generation: number): E.Either<ValidationError[], MappingTable> => {
   const errors: ValidationError[] = [];
   return checkGeneration(errors, generation)
-    ? E.right(makeTable(table.segmentBlocks, table.segmentCount, generation, table.chunks, table.flat, table.inFlat))
+    ? E.right(makeTable(table.segmentBlocks, table.segmentCount, generation, table.chunks, table.flat, table.inFlat, table.flatAlts))
     : E.left(errors);
 };
 
@@ -588,7 +645,7 @@ export const resizeTable = (
     for (let i = kept; i < size; i++) writeEntry(c, i, entry);
     chunks.push(freeze(c));
   }
-  return E.right(makeTable(table.segmentBlocks, segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat));
+  return E.right(makeTable(table.segmentBlocks, segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts));
 };
 
 /**
