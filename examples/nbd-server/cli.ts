@@ -1,0 +1,143 @@
+/**
+ * The command line of the vdisk-map NBD server.
+ *
+ *   npm run nbd -- serve --data DIR (--socket PATH | --port N) [--create NAME:SIZE ...]
+ *   npm run nbd -- ctl --data DIR check
+ *   npm run nbd -- ctl --data DIR dump DISK
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { pino } from 'pino';
+import { parseArgs } from 'node:util';
+import { checkTables, decodeTable, formatTable, type MappingTable } from '../../src/index.js';
+import { readJournalState } from './journal-store.js';
+import { listen } from './server.js';
+import { openNode } from './vdisk-node.js';
+
+const UNITS: Readonly<Record<string, number>> = { '': 1, B: 1, K: 1024, KIB: 1024, M: 1024 ** 2, MIB: 1024 ** 2, G: 1024 ** 3, GIB: 1024 ** 3, T: 1024 ** 4, TIB: 1024 ** 4 };
+
+/**
+ * A size such as `256MiB`, `4GiB`, `512K` or `1048576`, in bytes.
+ *
+ * @example
+ * parseSize('256MiB') // Right(268435456)
+ */
+export const parseSize = (text: string): E.Either<string, number> => {
+  const m = /^(\d+)\s*([A-Za-z]*)$/.exec(text.trim());
+  const unit = m === null ? undefined : UNITS[m[2]!.toUpperCase()];
+  if (m === null || unit === undefined) return E.left(`size ${JSON.stringify(text)} is not a number with an optional unit (K, KiB, M, MiB, G, GiB, T, TiB)`);
+  const bytes = Number(m[1]) * unit;
+  return Number.isSafeInteger(bytes) && bytes > 0 ? E.right(bytes) : E.left(`size ${JSON.stringify(text)} is not a positive safe integer of bytes`);
+};
+
+/** `NAME:SIZE`, as `--create` takes it. */
+export const parseCreate = (text: string): E.Either<string, { name: string; bytes: number }> => {
+  const i = text.lastIndexOf(':');
+  if (i <= 0) return E.left(`--create ${JSON.stringify(text)} must be NAME:SIZE`);
+  const name = text.slice(0, i);
+  if (!/^[A-Za-z0-9._@-]{1,128}$/.test(name)) return E.left(`--create ${JSON.stringify(text)}: the name may use letters, digits and . _ @ - only`);
+  return E.map((bytes: number) => ({ name, bytes }))(parseSize(text.slice(i + 1)));
+};
+
+const die = (message: string): never => {
+  process.stderr.write(`nbd: ${message}\n`);
+  process.exit(2);
+};
+
+const orDie = <A>(e: E.Either<string, A>): A => (E.isLeft(e) ? die(e.left) : e.right);
+
+const serve = async (args: string[]): Promise<void> => {
+  const { values } = parseArgs({
+    args,
+    options: {
+      data: { type: 'string' },
+      socket: { type: 'string' },
+      port: { type: 'string' },
+      create: { type: 'string', multiple: true },
+      'segment-size': { type: 'string' },
+      'lun-size': { type: 'string' },
+      luns: { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+    strict: true,
+  });
+  const log = pino({ level: values['log-level'] ?? 'info', base: { pid: process.pid } }, pino.destination(2));
+  if (values.data === undefined) return die('serve needs --data DIR');
+  if ((values.socket === undefined) === (values.port === undefined)) return die('serve needs exactly one of --socket PATH and --port N');
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) return die(`--port ${values.port} is not a TCP port`);
+  const create = (values.create ?? []).map((c) => orDie(parseCreate(c)));
+  const luns = values.luns === undefined ? undefined : Number(values.luns);
+  if (luns !== undefined && !(Number.isInteger(luns) && luns >= 1 && luns <= 64)) return die(`--luns ${values.luns} must be 1 to 64`);
+
+  const node = await openNode({
+    dir: values.data,
+    create,
+    log,
+    segmentBytes: values['segment-size'] === undefined ? undefined : orDie(parseSize(values['segment-size'])),
+    lunBytes: values['lun-size'] === undefined ? undefined : orDie(parseSize(values['lun-size'])),
+    lunCount: luns,
+  });
+  const where = values.socket !== undefined ? { socket: values.socket } : { port: port! };
+  const listener = await listen(node.backend, where, log);
+  log.info({ ...where, exports: node.backend.exports().map((e) => e.name) }, 'listening');
+  // A line on stdout that scripts can wait for.
+  process.stdout.write(`ready ${values.socket ?? `127.0.0.1:${port}`}\n`);
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    void listener
+      .close()
+      .then(() => node.close())
+      .then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+};
+
+const tablesOf = async (dir: string): Promise<Map<string, MappingTable>> => {
+  const state = await readJournalState(dir, (m) => process.stderr.write(`warning: ${m}\n`));
+  const tables = new Map<string, MappingTable>();
+  for (const { disk, table } of state.tables) {
+    const decoded = decodeTable(table);
+    if (E.isLeft(decoded)) die(`table of disk ${disk} does not decode: ${decoded.left.map((e) => e.message).join('; ')}`);
+    else tables.set(disk, decoded.right);
+  }
+  return tables;
+};
+
+const ctl = async (args: string[]): Promise<void> => {
+  const { values, positionals } = parseArgs({ args, options: { data: { type: 'string' } }, allowPositionals: true, strict: true });
+  if (values.data === undefined) return die('ctl needs --data DIR');
+  const [command, ...rest] = positionals;
+  switch (command) {
+    case 'check': {
+      // Offline, like thin_check: recomputes references from the persisted tables.
+      const report = checkTables(await tablesOf(values.data));
+      for (const f of report.findings) process.stdout.write(`${f.severity}: ${f.message}\n`);
+      const corrupt = report.findings.filter((f) => f.severity === 'corruption').length;
+      process.stdout.write(corrupt === 0 ? `clean (${report.findings.length} findings, none corruption)\n` : `${corrupt} corruption findings\n`);
+      process.exit(corrupt === 0 ? 0 : 1);
+      return;
+    }
+    case 'dump': {
+      const disk = rest[0] ?? die('dump needs DISK');
+      const table = (await tablesOf(values.data)).get(disk) ?? die(`no disk ${JSON.stringify(disk)}`);
+      process.stdout.write(`${formatTable(table)}\n`);
+      return;
+    }
+    default:
+      return die(`unknown ctl command ${JSON.stringify(command)} (this build offers: check, dump)`);
+  }
+};
+
+const main = async (): Promise<void> => {
+  const [command, ...args] = process.argv.slice(2);
+  if (command === 'serve') return serve(args);
+  if (command === 'ctl') return ctl(args);
+  die('usage: nbd serve --data DIR (--socket PATH | --port N) [--create NAME:SIZE ...] | nbd ctl --data DIR (check | dump DISK)');
+};
+
+main().catch((e: unknown) => die(e instanceof Error ? e.message : String(e)));
