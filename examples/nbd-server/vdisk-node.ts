@@ -154,6 +154,7 @@ export const openNode = async (options: NodeOptions): Promise<VdiskNode> => {
     if (controller.state().disks.has(name)) continue;
     if (bytes <= 0 || bytes % segmentBytes !== 0) throw new Error(`--create ${name}: size ${bytes} is not a positive multiple of the segment size ${segmentBytes}`);
     await admin({ type: 'createDisk', disk: name, segmentBlocks, segmentCount: bytes / segmentBytes });
+    if (!config.exports.some((e) => e.name === name)) await saveConfig({ ...config, exports: [...config.exports, { name, snapshot: false }] });
     log.info({ disk: name, bytes }, 'disk created');
   }
   // Disks the store knows but the export list does not (a crash between the two) are exported too.
