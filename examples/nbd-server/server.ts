@@ -4,7 +4,8 @@
  * bad requests get the protocol's error reply; nothing a client sends can stop the server.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { createServer, type Server, type Socket } from 'node:net';
+import { lstat, unlink } from 'node:fs/promises';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import * as P from './protocol.js';
 
 /** An error with an NBD error number (EINVAL, ENOSPC, ...); any other error is reported as EIO. */
@@ -363,13 +364,28 @@ export interface NbdListener {
   close(): Promise<void>;
 }
 
+/** Removes a socket file left by a server that died, refusing to touch one that still answers. */
+const removeStaleSocket = async (path: string): Promise<void> => {
+  const st = await lstat(path).catch(() => null);
+  if (st === null) return;
+  if (!st.isSocket()) throw new Error(`${path} exists and is not a socket`);
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => (probe.destroy(), resolve(true)));
+    probe.once('error', () => resolve(false));
+  });
+  if (alive) throw new Error(`another server is listening on ${path}`);
+  await unlink(path);
+};
+
 /**
  * Listens on a Unix socket path or on 127.0.0.1:port and serves every connection.
  *
  * @example
  * const listener = await listen(backend, { socket: '/run/vdisk.sock' }, log);
  */
-export const listen = (backend: Backend, where: { socket: string } | { port: number }, log: Logger): Promise<NbdListener> => {
+export const listen = async (backend: Backend, where: { socket: string } | { port: number }, log: Logger): Promise<NbdListener> => {
+  if ('socket' in where) await removeStaleSocket(where.socket);
   let next = 1;
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
