@@ -2,16 +2,17 @@
  * The command line of the vdisk-map NBD server.
  *
  *   npm run nbd -- serve --data DIR (--socket PATH | --port N) [--create NAME:SIZE ...]
- *   npm run nbd -- ctl --data DIR check
- *   npm run nbd -- ctl --data DIR dump DISK
+ *   npm run nbd -- ctl --data DIR list | stats | snapshot DISK NAME | migrate DISK --to-lun N
+ *   npm run nbd -- ctl --data DIR check | dump DISK          (offline: reads the persisted state)
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { pino } from 'pino';
 import { parseArgs } from 'node:util';
 import { checkTables, decodeTable, formatTable, type MappingTable } from '../../src/index.js';
+import { callControl, controlPath, serveControl } from './control.js';
 import { readJournalState } from './journal-store.js';
-import { listen } from './server.js';
-import { openNode } from './vdisk-node.js';
+import { listen, removeStaleSocket } from './server.js';
+import { openNode, readNodeConfig, sharingGroups } from './vdisk-node.js';
 
 const UNITS: Readonly<Record<string, number>> = { '': 1, B: 1, K: 1024, KIB: 1024, M: 1024 ** 2, MIB: 1024 ** 2, G: 1024 ** 3, GIB: 1024 ** 3, T: 1024 ** 4, TIB: 1024 ** 4 };
 
@@ -79,6 +80,28 @@ const serve = async (args: string[]): Promise<void> => {
   });
   const where = values.socket !== undefined ? { socket: values.socket } : { port: port! };
   const listener = await listen(node.backend, where, log);
+  const control = controlPath(values.data);
+  await removeStaleSocket(control);
+  const controlServer = await serveControl(control, async ({ command, args: a }) => {
+    switch (command) {
+      case 'list':
+        return node.list();
+      case 'stats':
+        return node.stats();
+      case 'snapshot':
+        if (a.length !== 2) throw new Error('snapshot needs DISK NAME');
+        await node.snapshot(a[0]!, a[1]!);
+        return `snapshot ${a[1]} of ${a[0]} taken`;
+      case 'migrate': {
+        const lun = Number(a[1]);
+        if (a.length !== 2 || !Number.isSafeInteger(lun)) throw new Error('migrate needs DISK LUN');
+        await node.migrate(a[0]!, lun);
+        return `migration of ${a[0]} to LUN ${lun} started`;
+      }
+      default:
+        throw new Error(`unknown command ${JSON.stringify(command)}`);
+    }
+  });
   log.info({ ...where, exports: node.backend.exports().map((e) => e.name) }, 'listening');
   // A line on stdout that scripts can wait for.
   process.stdout.write(`ready ${values.socket ?? `127.0.0.1:${port}`}\n`);
@@ -88,6 +111,7 @@ const serve = async (args: string[]): Promise<void> => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
+    controlServer.close();
     void listener
       .close()
       .then(() => node.close())
@@ -108,14 +132,41 @@ const tablesOf = async (dir: string): Promise<Map<string, MappingTable>> => {
   return tables;
 };
 
+/** Commands the issue names that need library support this build does not have yet. */
+const NOT_YET: Readonly<Record<string, string>> = {
+  delete: 'deleting a disk or snapshot needs a deleteDisk admin request in vdisk-map',
+  rollback: 'rollback needs a rollback admin request in vdisk-map',
+};
+
+const online = async (data: string, command: string, args: string[]): Promise<void> => {
+  const reply = await callControl(controlPath(data), { command, args });
+  if (!reply.ok) return die(reply.error);
+  process.stdout.write(typeof reply.result === 'string' ? `${reply.result}\n` : `${JSON.stringify(reply.result, null, 2)}\n`);
+};
+
 const ctl = async (args: string[]): Promise<void> => {
-  const { values, positionals } = parseArgs({ args, options: { data: { type: 'string' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({ args, options: { data: { type: 'string' }, 'to-lun': { type: 'string' } }, allowPositionals: true, strict: true });
   if (values.data === undefined) return die('ctl needs --data DIR');
   const [command, ...rest] = positionals;
+  if (command !== undefined && NOT_YET[command] !== undefined) return die(`${command} is not available yet: ${NOT_YET[command]}`);
   switch (command) {
+    case 'list':
+    case 'stats':
+      return online(values.data, command, []);
+    case 'snapshot':
+      if (rest.length !== 2) return die('snapshot needs DISK NAME');
+      return online(values.data, command, rest);
+    case 'migrate':
+      if (rest.length !== 1 || values['to-lun'] === undefined) return die('migrate needs DISK --to-lun N');
+      return online(values.data, command, [rest[0]!, values['to-lun']]);
     case 'check': {
       // Offline, like thin_check: recomputes references from the persisted tables.
-      const report = checkTables(await tablesOf(values.data));
+      const config = await readNodeConfig(values.data);
+      if (config === null) return die(`${values.data} holds no vdisk-map NBD node (no node.json)`);
+      const report = checkTables(await tablesOf(values.data), {
+        lunSizes: Object.fromEntries(Object.entries(config.luns).map(([lun, blocks]) => [Number(lun), blocks])),
+        sharing: sharingGroups(config),
+      });
       for (const f of report.findings) process.stdout.write(`${f.severity}: ${f.message}\n`);
       const corrupt = report.findings.filter((f) => f.severity === 'corruption').length;
       process.stdout.write(corrupt === 0 ? `clean (${report.findings.length} findings, none corruption)\n` : `${corrupt} corruption findings\n`);
@@ -129,7 +180,7 @@ const ctl = async (args: string[]): Promise<void> => {
       return;
     }
     default:
-      return die(`unknown ctl command ${JSON.stringify(command)} (this build offers: check, dump)`);
+      return die(`unknown ctl command ${JSON.stringify(command)} (this build offers: list, stats, snapshot, migrate, check, dump)`);
   }
 };
 
@@ -137,7 +188,7 @@ const main = async (): Promise<void> => {
   const [command, ...args] = process.argv.slice(2);
   if (command === 'serve') return serve(args);
   if (command === 'ctl') return ctl(args);
-  die('usage: nbd serve --data DIR (--socket PATH | --port N) [--create NAME:SIZE ...] | nbd ctl --data DIR (check | dump DISK)');
+  die('usage: nbd serve --data DIR (--socket PATH | --port N) [--create NAME:SIZE ...] | nbd ctl --data DIR (list | stats | snapshot DISK NAME | migrate DISK --to-lun N | check | dump DISK)');
 };
 
 main().catch((e: unknown) => die(e instanceof Error ? e.message : String(e)));

@@ -365,7 +365,7 @@ export interface NbdListener {
 }
 
 /** Removes a socket file left by a server that died, refusing to touch one that still answers. */
-const removeStaleSocket = async (path: string): Promise<void> => {
+export const removeStaleSocket = async (path: string): Promise<void> => {
   const st = await lstat(path).catch(() => null);
   if (st === null) return;
   if (!st.isSocket()) throw new Error(`${path} exists and is not a socket`);

@@ -36,8 +36,8 @@ export interface NodeConfig {
   readonly segmentBlocks: number;
   /** LUN id -> size in blocks. */
   readonly luns: Readonly<Record<string, number>>;
-  /** Exports in creation order; snapshots are read-only. */
-  readonly exports: ReadonlyArray<{ readonly name: string; readonly snapshot: boolean }>;
+  /** Exports in creation order; snapshots are read-only, and `of` names the disk they were taken of. */
+  readonly exports: ReadonlyArray<{ readonly name: string; readonly snapshot: boolean; readonly of?: string }>;
 }
 
 export interface NodeOptions {
@@ -53,8 +53,33 @@ export interface NodeOptions {
   readonly compactEvery?: number;
 }
 
+/** One export as `ctl list` shows it. */
+export interface ExportSummary {
+  readonly name: string;
+  readonly snapshot: boolean;
+  readonly bytes: number;
+  readonly generation: number;
+  readonly allocatedBytes: number;
+}
+
+/** What `ctl stats` shows: fault resolutions by flowchart path, and space. */
+export interface NodeStats {
+  /** `resolved` notices by reason, path (steps joined by `>`) and outcome. */
+  readonly resolutions: Readonly<Record<string, number>>;
+  readonly refusedMessages: number;
+  readonly luns: ReadonlyArray<{ readonly lun: number; readonly blocks: number; readonly freeBlocks: number }>;
+  readonly disks: ReadonlyArray<ExportSummary>;
+  readonly blockSize: number;
+}
+
 export interface VdiskNode {
   readonly backend: Backend;
+  list(): ExportSummary[];
+  /** Flushes, then snapshots `disk` as a new read-only export `name`. */
+  snapshot(disk: string, name: string): Promise<void>;
+  /** Moves every located segment of `disk` to `lun`, in the background. */
+  migrate(disk: string, lun: number): Promise<void>;
+  stats(): NodeStats;
   readonly controller: ControllerRuntime;
   readonly agent: AgentRuntime;
   readonly config: () => NodeConfig;
@@ -94,6 +119,25 @@ const readJson = async <T>(path: string): Promise<T | null> => {
 
 /** The node configuration of `dir`, or null when the directory was never used. */
 export const readNodeConfig = (dir: string): Promise<NodeConfig | null> => readJson<NodeConfig>(join(dir, 'node.json'));
+
+/**
+ * The groups of disks that may share segments, for `checkTables`: each disk with every snapshot
+ * taken of it (and of those snapshots).
+ */
+export const sharingGroups = (config: NodeConfig): string[][] => {
+  const root = (name: string): string => {
+    let at = name;
+    for (let i = 0; i < config.exports.length; i++) {
+      const parent = config.exports.find((e) => e.name === at)?.of;
+      if (parent === undefined) break;
+      at = parent;
+    }
+    return at;
+  };
+  const groups = new Map<string, string[]>();
+  for (const e of config.exports) groups.set(root(e.name), [...(groups.get(root(e.name)) ?? []), e.name]);
+  return [...groups.values()].filter((g) => g.length > 1);
+};
 
 /** Bumps and returns the agent's epoch, durably, so a restarted agent is always newer. */
 const nextEpoch = async (dir: string, agent: string): Promise<number> => {
@@ -136,9 +180,19 @@ export const openNode = async (options: NodeOptions): Promise<VdiskNode> => {
   if (E.isLeft(allocator)) throw new Error(`LUN sizes in ${configPath}: ${allocator.left.map((e) => e.message).join('; ')}`);
   const hub = createLocalHub();
   const clock = systemClock();
+  const resolutions = new Map<string, number>();
+  let refusedMessages = 0;
   const controller = await createController(
     { storage, transport: hub.endpoint<ControllerMessage, AgentMessage>('controller'), persistence: store, clock, allocator: allocator.right },
-    { retryInterval: 100 },
+    {
+      retryInterval: 100,
+      onCommand: (c) => {
+        if (c.type === 'resolved') {
+          const key = `${c.reason} ${c.path.join('>')} ${c.outcome}`;
+          resolutions.set(key, (resolutions.get(key) ?? 0) + 1);
+        } else if (c.type === 'refused') refusedMessages++;
+      },
+    },
   );
 
   const saveConfig = async (next: NodeConfig): Promise<void> => {
@@ -258,8 +312,42 @@ export const openNode = async (options: NodeOptions): Promise<VdiskNode> => {
     },
   };
 
+  const summary = (name: string, snapshot: boolean): ExportSummary | null => {
+    const t = committed(name);
+    if (t === undefined) return null;
+    const bytes = t.segmentCount * t.segmentBlocks * blockSize;
+    const allocatedBytes = allocationExtents(t, blockSize, 0, bytes, Number.MAX_SAFE_INTEGER)
+      .filter((e) => (e.flags & P.STATE_HOLE) === 0)
+      .reduce((n, e) => n + e.length, 0);
+    return { name, snapshot, bytes, generation: t.generation, allocatedBytes };
+  };
+  const list = (): ExportSummary[] => config!.exports.map((e) => summary(e.name, e.snapshot)).filter((x): x is ExportSummary => x !== null);
+
   return {
     backend,
+    list,
+    async snapshot(disk, name) {
+      if (committed(disk) === undefined) throw new Error(`no disk ${JSON.stringify(disk)}`);
+      if (!/^[A-Za-z0-9._@-]{1,128}$/.test(name)) throw new Error(`snapshot name ${JSON.stringify(name)} may use letters, digits and . _ @ - only`);
+      // What was acknowledged before the snapshot is in it; flushing first also makes it durable.
+      await storage.flushAll();
+      await admin({ type: 'snapshot', disk, snapshot: name });
+      await admin({ type: 'attachAgent', disk: name, agent: AGENT });
+      await saveConfig({ ...config!, exports: [...config!.exports, { name, snapshot: true, of: disk }] });
+      log.info({ disk, snapshot: name }, 'snapshot taken');
+    },
+    async migrate(disk, lun) {
+      if (!lunSizes.has(lun)) throw new Error(`LUN ${lun} does not exist (LUNs: ${[...lunSizes.keys()].join(', ')})`);
+      await admin({ type: 'migrate', disk, lun });
+      log.info({ disk, lun }, 'migration started');
+    },
+    stats: () => ({
+      resolutions: Object.fromEntries([...resolutions].sort()),
+      refusedMessages,
+      luns: [...lunSizes].map(([lun, blocks]) => ({ lun, blocks, freeBlocks: controller.state().allocator.free(lun) })),
+      disks: list(),
+      blockSize,
+    }),
     controller,
     agent,
     config: () => config!,
