@@ -2,6 +2,8 @@
  * The command line of the vdisk-map NBD server.
  *
  *   npm run nbd -- serve --data DIR (--socket PATH | --port N) [--create NAME:SIZE ...]
+ *   npm run nbd -- serve --data DIR --role controller --listen-agents ADDR [--create NAME:SIZE ...]
+ *   npm run nbd -- serve --data DIR --role agent --agent ID --controller ADDR (--socket PATH | --port N)
  *   npm run nbd -- ctl --data DIR list | stats | snapshot DISK NAME | migrate DISK --to-lun N
  *   npm run nbd -- ctl --data DIR check | dump DISK          (offline: reads the persisted state)
  */
@@ -9,10 +11,13 @@ import * as E from 'fp-ts/lib/Either.js';
 import { pino } from 'pino';
 import { parseArgs } from 'node:util';
 import { checkTables, decodeTable, formatTable, type MappingTable } from '../../src/index.js';
-import { callControl, controlPath, serveControl } from './control.js';
+import { callControl, controlPath, serveControl, type ControlRequest } from './control.js';
+import type { ControllerSide } from './controller-side.js';
+import { readNodeConfig, sharingGroups } from './data-dir.js';
 import { readJournalState } from './journal-store.js';
-import { listen, removeStaleSocket } from './server.js';
-import { openNode, readNodeConfig, sharingGroups } from './vdisk-node.js';
+import { parseAddress } from './net-transport.js';
+import { listen, removeStaleSocket, type Backend } from './server.js';
+import { LOCAL_AGENT, openAgentNode, openControllerNode, openNode, type NodeOptions } from './vdisk-node.js';
 
 const UNITS: Readonly<Record<string, number>> = { '': 1, B: 1, K: 1024, KIB: 1024, M: 1024 ** 2, MIB: 1024 ** 2, G: 1024 ** 3, GIB: 1024 ** 3, T: 1024 ** 4, TIB: 1024 ** 4 };
 
@@ -46,6 +51,30 @@ const die = (message: string): never => {
 
 const orDie = <A>(e: E.Either<string, A>): A => (E.isLeft(e) ? die(e.left) : e.right);
 
+/** The `ctl` requests a running controller answers. */
+const controlHandler =
+  (side: ControllerSide) =>
+  async ({ command, args: a }: ControlRequest): Promise<unknown> => {
+    switch (command) {
+      case 'list':
+        return side.list();
+      case 'stats':
+        return side.stats();
+      case 'snapshot':
+        if (a.length !== 2) throw new Error('snapshot needs DISK NAME');
+        await side.snapshot(a[0]!, a[1]!);
+        return `snapshot ${a[1]} of ${a[0]} taken`;
+      case 'migrate': {
+        const lun = Number(a[1]);
+        if (a.length !== 2 || !Number.isSafeInteger(lun)) throw new Error('migrate needs DISK LUN');
+        await side.migrate(a[0]!, lun);
+        return `migration of ${a[0]} to LUN ${lun} started`;
+      }
+      default:
+        throw new Error(`unknown command ${JSON.stringify(command)}`);
+    }
+  };
+
 const serve = async (args: string[]): Promise<void> => {
   const { values } = parseArgs({
     args,
@@ -54,6 +83,10 @@ const serve = async (args: string[]): Promise<void> => {
       socket: { type: 'string' },
       port: { type: 'string' },
       create: { type: 'string', multiple: true },
+      role: { type: 'string' },
+      agent: { type: 'string' },
+      controller: { type: 'string' },
+      'listen-agents': { type: 'string' },
       'segment-size': { type: 'string' },
       'lun-size': { type: 'string' },
       luns: { type: 'string' },
@@ -63,59 +96,75 @@ const serve = async (args: string[]): Promise<void> => {
   });
   const log = pino({ level: values['log-level'] ?? 'info', base: { pid: process.pid } }, pino.destination(2));
   if (values.data === undefined) return die('serve needs --data DIR');
-  if ((values.socket === undefined) === (values.port === undefined)) return die('serve needs exactly one of --socket PATH and --port N');
+  const data = values.data;
+  const role = values.role ?? 'all';
+  if (role !== 'all' && role !== 'controller' && role !== 'agent') return die(`--role ${role} must be all, controller or agent`);
+  const serveNbd = role !== 'controller';
+  if (serveNbd && (values.socket === undefined) === (values.port === undefined)) return die('serve needs exactly one of --socket PATH and --port N');
   const port = values.port === undefined ? undefined : Number(values.port);
   if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) return die(`--port ${values.port} is not a TCP port`);
   const create = (values.create ?? []).map((c) => orDie(parseCreate(c)));
   const luns = values.luns === undefined ? undefined : Number(values.luns);
   if (luns !== undefined && !(Number.isInteger(luns) && luns >= 1 && luns <= 64)) return die(`--luns ${values.luns} must be 1 to 64`);
-
-  const node = await openNode({
-    dir: values.data,
+  const options: NodeOptions = {
+    dir: data,
     create,
     log,
     segmentBytes: values['segment-size'] === undefined ? undefined : orDie(parseSize(values['segment-size'])),
     lunBytes: values['lun-size'] === undefined ? undefined : orDie(parseSize(values['lun-size'])),
     lunCount: luns,
-  });
-  const where = values.socket !== undefined ? { socket: values.socket } : { port: port! };
-  const listener = await listen(node.backend, where, log);
-  const control = controlPath(values.data);
-  await removeStaleSocket(control);
-  const controlServer = await serveControl(control, async ({ command, args: a }) => {
-    switch (command) {
-      case 'list':
-        return node.list();
-      case 'stats':
-        return node.stats();
-      case 'snapshot':
-        if (a.length !== 2) throw new Error('snapshot needs DISK NAME');
-        await node.snapshot(a[0]!, a[1]!);
-        return `snapshot ${a[1]} of ${a[0]} taken`;
-      case 'migrate': {
-        const lun = Number(a[1]);
-        if (a.length !== 2 || !Number.isSafeInteger(lun)) throw new Error('migrate needs DISK LUN');
-        await node.migrate(a[0]!, lun);
-        return `migration of ${a[0]} to LUN ${lun} started`;
-      }
-      default:
-        throw new Error(`unknown command ${JSON.stringify(command)}`);
-    }
-  });
-  log.info({ ...where, exports: node.backend.exports().map((e) => e.name) }, 'listening');
+  };
+
+  const closers: Array<() => Promise<unknown>> = [];
+  let side: ControllerSide | null = null;
+  let backend: Backend | null = null;
+  if (role === 'all') {
+    const node = await openNode(options);
+    [side, backend] = [node.controllerSide, node.backend];
+    closers.push(() => node.close());
+  } else if (role === 'controller') {
+    const agents = values['listen-agents'] === undefined ? die('--role controller needs --listen-agents ADDR (a socket path, PORT or HOST:PORT)') : parseAddress(values['listen-agents']);
+    if (agents === null) return die(`--listen-agents ${values['listen-agents']} is not a socket path, PORT or HOST:PORT`);
+    const node = await openControllerNode(options, agents);
+    side = node.side;
+    closers.push(() => node.close());
+  } else {
+    if (create.length > 0) return die('--create belongs to the controller (--role controller or all)');
+    const controller = values.controller === undefined ? die('--role agent needs --controller ADDR') : parseAddress(values.controller);
+    if (controller === null) return die(`--controller ${values.controller} is not a socket path, PORT or HOST:PORT`);
+    const id = values.agent ?? die('--role agent needs --agent ID (stable across restarts)');
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(id) || id === LOCAL_AGENT) return die(`--agent ${id} must be letters, digits, . _ - and not ${LOCAL_AGENT}`);
+    const node = await openAgentNode(options, id, controller);
+    backend = node.backend;
+    closers.push(() => node.close());
+  }
+
+  let address = `controller ${values['listen-agents'] ?? ''}`;
+  if (backend !== null) {
+    const where = values.socket !== undefined ? { socket: values.socket } : { port: port! };
+    const listener = await listen(backend, where, log);
+    closers.unshift(() => listener.close());
+    address = values.socket ?? `127.0.0.1:${port}`;
+    log.info({ ...where, exports: (await backend.exports()).map((e) => e.name) }, 'listening');
+  }
+  if (side !== null) {
+    const control = controlPath(data);
+    await removeStaleSocket(control);
+    const controlServer = await serveControl(control, controlHandler(side));
+    closers.unshift(async () => controlServer.close());
+  }
   // A line on stdout that scripts can wait for.
-  process.stdout.write(`ready ${values.socket ?? `127.0.0.1:${port}`}\n`);
+  process.stdout.write(`ready ${address}\n`);
 
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
-    controlServer.close();
-    void listener
-      .close()
-      .then(() => node.close())
-      .then(() => process.exit(0));
+    void (async () => {
+      for (const close of closers) await close().catch(() => undefined);
+      process.exit(0);
+    })();
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

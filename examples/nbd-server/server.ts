@@ -35,14 +35,14 @@ export interface ExportHandle {
   /** Makes every completed write durable, whichever connection made it. */
   flush(): Promise<void>;
   /** `base:allocation` extents from `offset`, covering at most `length` bytes. */
-  allocation(offset: number, length: number): P.StatusExtent[];
+  allocation(offset: number, length: number): Promise<P.StatusExtent[]>;
 }
 
 export interface Backend {
   /** The exports, the default one first. */
-  exports(): ReadonlyArray<ExportInfo>;
+  exports(): Promise<ReadonlyArray<ExportInfo>>;
   /** The export called `name` (`''`: the default one), or undefined. */
-  open(name: string): ExportHandle | undefined;
+  open(name: string): Promise<ExportHandle | undefined>;
   readonly blockSizes: P.BlockSizes;
 }
 
@@ -145,7 +145,6 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
     socket.uncork();
   };
   const session: Session = { structured: false, metaExport: null, noZeroes: false };
-  const normalize = (name: string): string => (name === '' ? (backend.exports()[0]?.name ?? '') : name);
   const transmissionFlags = (h: ExportHandle): number =>
     P.TFLAG_HAS_FLAGS |
     P.TFLAG_SEND_FLUSH |
@@ -173,7 +172,7 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
       const refuse = (type: number, why: string): void => reply(type, Buffer.from(why, 'utf8'));
       switch (option) {
         case P.OPT_EXPORT_NAME: {
-          const h = backend.open(data.toString('utf8'));
+          const h = await backend.open(data.toString('utf8'));
           if (h === undefined) throw new Closed(`NBD_OPT_EXPORT_NAME: no export ${JSON.stringify(data.toString('utf8'))}`);
           send(P.encodeExportNameReply(h.size, transmissionFlags(h), session.noZeroes));
           return h;
@@ -186,7 +185,7 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
             refuse(P.REP_ERR_INVALID, 'NBD_OPT_LIST takes no data');
             break;
           }
-          for (const e of backend.exports()) reply(P.REP_SERVER, P.encodeServerEntry(e.name, e.description));
+          for (const e of await backend.exports()) reply(P.REP_SERVER, P.encodeServerEntry(e.name, e.description));
           reply(P.REP_ACK);
           break;
         case P.OPT_INFO:
@@ -196,7 +195,7 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
             refuse(P.REP_ERR_INVALID, go.left);
             break;
           }
-          const h = backend.open(go.right.name);
+          const h = await backend.open(go.right.name);
           if (h === undefined) {
             refuse(P.REP_ERR_UNKNOWN, `no export ${JSON.stringify(go.right.name)}`);
             break;
@@ -205,7 +204,7 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
           reply(P.REP_INFO, P.encodeInfoBlockSize(backend.blockSizes));
           if (go.right.infoRequests.includes(P.INFO_NAME)) reply(P.REP_INFO, P.encodeInfoText(P.INFO_NAME, h.name));
           if (go.right.infoRequests.includes(P.INFO_DESCRIPTION)) {
-            const d = backend.exports().find((e) => e.name === h.name)?.description ?? '';
+            const d = (await backend.exports()).find((e) => e.name === h.name)?.description ?? '';
             reply(P.REP_INFO, P.encodeInfoText(P.INFO_DESCRIPTION, d));
           }
           reply(P.REP_ACK);
@@ -236,7 +235,7 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
             refuse(P.REP_ERR_INVALID, m.left);
             break;
           }
-          const h = backend.open(m.right.name);
+          const h = await backend.open(m.right.name);
           if (h === undefined) {
             refuse(P.REP_ERR_UNKNOWN, `no export ${JSON.stringify(m.right.name)}`);
             break;
@@ -295,7 +294,7 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
         case P.CMD_BLOCK_STATUS: {
           if (!session.structured || session.metaExport !== h.name) return fail(P.EINVAL, 'no metadata context was selected for this export');
           if (outside || r.length === 0) return fail(P.EINVAL, `block status of ${r.length} bytes at ${r.offset} is empty or ends past the export size ${h.size}`);
-          let extents = h.allocation(r.offset, r.length);
+          let extents = await h.allocation(r.offset, r.length);
           if ((r.flags & P.CMD_FLAG_REQ_ONE) !== 0) extents = extents.slice(0, 1).map((e) => ({ flags: e.flags, length: Math.min(e.length, r.length) }));
           if (extents.length === 0) return fail(P.EIO, 'no allocation information');
           return [P.encodeBlockStatusChunk(r.cookie, 1, extents)];
