@@ -68,10 +68,15 @@ export const makeTempDir = (): Promise<string> => mkdtemp(join(tmpdir(), 'vdisk-
 export const removeDir = (dir: string): Promise<void> => rm(dir, { recursive: true, force: true });
 
 /** Starts `serve` on `<dir>/nbd.sock` with `<dir>/data`; resolves once it prints its ready line. */
-export const startServer = (dir: string, extra: ReadonlyArray<string> = []): Promise<TestServer> => {
+export const startServer = (dir: string, extra: ReadonlyArray<string> = []): Promise<TestServer> => startNode(dir, join(dir, 'nbd.sock'), ['--socket', join(dir, 'nbd.sock'), ...extra]);
+
+/**
+ * Starts `serve --data <dir>/data` with `args` (a role, its sockets); resolves once it prints its
+ * ready line. `socket` is the NBD socket its `uri` points at.
+ */
+export const startNode = (dir: string, socket: string, args: ReadonlyArray<string>): Promise<TestServer> => {
   const data = join(dir, 'data');
-  const socket = join(dir, 'nbd.sock');
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--data', data, '--socket', socket, '--log-level', 'warn', ...extra], {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--data', data, '--log-level', 'warn', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
