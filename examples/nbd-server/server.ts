@@ -125,6 +125,19 @@ class ByteReader {
   }
 }
 
+/** Resolves once `socket` has flushed its write buffer, or has closed. */
+const drained = (socket: Socket): Promise<void> =>
+  new Promise((resolve) => {
+    const done = (): void => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+    if (socket.destroyed) done();
+  });
+
 const errnoOf = (e: unknown): number => (e instanceof NbdError ? e.errno : P.EIO);
 const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
@@ -314,6 +327,8 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
     let idle: (() => void) | null = null;
     for (;;) {
       while (inFlight >= MAX_IN_FLIGHT) await new Promise<void>((resolve) => (slotFree = resolve));
+      // A client that does not read its replies gets no more requests served until it does.
+      if (socket.writableLength > HIGH_WATER) await drained(socket);
       const decoded = P.decodeRequest(await reader.read(P.REQUEST_HEADER_BYTES));
       if (E.isLeft(decoded)) throw new Closed(decoded.left);
       const r = decoded.right;
