@@ -6,6 +6,8 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { lstat, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { ByteReader, Closed, drained, HIGH_WATER, MAX_PAYLOAD } from './connection-io.js';
+import { negotiate, type Session } from './handshake.js';
 import * as P from './protocol.js';
 
 /** An error with an NBD error number (EINVAL, ENOSPC, ...); any other error is reported as EIO. */
@@ -52,101 +54,11 @@ export interface Logger {
   error(obj: object, msg?: string): void;
 }
 
-/** Largest read or write payload accepted; a larger write payload closes the connection. */
-export const MAX_PAYLOAD = 32 << 20;
 /** Requests being served at once on one connection; the next header is read only below this. */
 const MAX_IN_FLIGHT = 64;
-/** Bytes buffered from a client before the socket is paused. */
-const HIGH_WATER = 2 * MAX_PAYLOAD;
-/** Options one connection may send before it must choose an export. */
-const MAX_OPTIONS = 1024;
-/** Longest option data accepted (names and queries are at most 4 KiB each). */
-const MAX_OPTION_DATA = 64 << 10;
-
-class Closed extends Error {}
-
-/** Reads exact byte counts from a socket, pausing it when too much is buffered. */
-class ByteReader {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  private waiter: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | null = null;
-  private ended: Error | null = null;
-
-  constructor(private readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
-      if (this.buffered > HIGH_WATER) socket.pause();
-      this.wake();
-    });
-    const end = (): void => {
-      this.ended ??= new Closed('the client closed the connection');
-      this.wake();
-    };
-    socket.on('end', end);
-    socket.on('close', end);
-    socket.on('error', end);
-  }
-
-  private take(n: number): Buffer {
-    const out = Buffer.allocUnsafe(n);
-    let done = 0;
-    while (done < n) {
-      const c = this.chunks[0]!;
-      const k = Math.min(c.length, n - done);
-      c.copy(out, done, 0, k);
-      done += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
-    }
-    this.buffered -= n;
-    if (this.socket.isPaused() && this.buffered < HIGH_WATER / 2) this.socket.resume();
-    return out;
-  }
-
-  private wake(): void {
-    const w = this.waiter;
-    if (w === null) return;
-    if (this.buffered >= w.n) {
-      this.waiter = null;
-      w.resolve(this.take(w.n));
-    } else if (this.ended !== null) {
-      this.waiter = null;
-      w.reject(this.ended);
-    }
-  }
-
-  read(n: number): Promise<Buffer> {
-    if (this.buffered >= n) return Promise.resolve(this.take(n));
-    if (this.ended !== null) return Promise.reject(this.ended);
-    return new Promise((resolve, reject) => {
-      this.waiter = { n, resolve, reject };
-    });
-  }
-}
-
-/** Resolves once `socket` has flushed its write buffer, or has closed. */
-const drained = (socket: Socket): Promise<void> =>
-  new Promise((resolve) => {
-    const done = (): void => {
-      socket.off('drain', done);
-      socket.off('close', done);
-      resolve();
-    };
-    socket.on('drain', done);
-    socket.on('close', done);
-    if (socket.destroyed) done();
-  });
 
 const errnoOf = (e: unknown): number => (e instanceof NbdError ? e.errno : P.EIO);
 const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
-
-interface Session {
-  structured: boolean;
-  /** Export name (normalized) for which base:allocation was selected, if any. */
-  metaExport: string | null;
-  noZeroes: boolean;
-}
 
 /** Runs one client connection to its end; never throws. */
 export const serveConnection = async (socket: Socket, backend: Backend, log: Logger, id: number): Promise<void> => {
@@ -158,117 +70,6 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
     socket.uncork();
   };
   const session: Session = { structured: false, metaExport: null, noZeroes: false };
-  const transmissionFlags = (h: ExportHandle): number =>
-    P.TFLAG_HAS_FLAGS |
-    P.TFLAG_SEND_FLUSH |
-    P.TFLAG_SEND_FUA |
-    P.TFLAG_SEND_TRIM |
-    P.TFLAG_SEND_WRITE_ZEROES |
-    // FLUSH syncs the LUN files every connection writes to, so it covers them all.
-    P.TFLAG_CAN_MULTI_CONN |
-    (session.structured ? P.TFLAG_SEND_DF : 0) |
-    (h.readOnly ? P.TFLAG_READ_ONLY : 0);
-
-  const negotiate = async (): Promise<ExportHandle | null> => {
-    const offered = P.FLAG_FIXED_NEWSTYLE | P.FLAG_NO_ZEROES;
-    send(P.encodeGreeting(offered));
-    const flags = P.decodeClientFlags(await reader.read(P.CLIENT_FLAGS_BYTES), offered);
-    if (E.isLeft(flags)) throw new Closed(flags.left);
-    session.noZeroes = (flags.right & P.FLAG_C_NO_ZEROES) !== 0;
-    for (let n = 0; n < MAX_OPTIONS; n++) {
-      const header = P.decodeOptionHeader(await reader.read(P.OPTION_HEADER_BYTES));
-      if (E.isLeft(header)) throw new Closed(header.left);
-      const { option, length } = header.right;
-      if (length > MAX_OPTION_DATA) throw new Closed(`option ${option} carries ${length} bytes of data (at most ${MAX_OPTION_DATA})`);
-      const data = await reader.read(length);
-      const reply = (type: number, payload?: Uint8Array): void => send(P.encodeOptionReply(option, type, payload));
-      const refuse = (type: number, why: string): void => reply(type, Buffer.from(why, 'utf8'));
-      switch (option) {
-        case P.OPT_EXPORT_NAME: {
-          const h = await backend.open(data.toString('utf8'));
-          if (h === undefined) throw new Closed(`NBD_OPT_EXPORT_NAME: no export ${JSON.stringify(data.toString('utf8'))}`);
-          send(P.encodeExportNameReply(h.size, transmissionFlags(h), session.noZeroes));
-          return h;
-        }
-        case P.OPT_ABORT:
-          reply(P.REP_ACK);
-          return null;
-        case P.OPT_LIST:
-          if (length !== 0) {
-            refuse(P.REP_ERR_INVALID, 'NBD_OPT_LIST takes no data');
-            break;
-          }
-          for (const e of await backend.exports()) reply(P.REP_SERVER, P.encodeServerEntry(e.name, e.description));
-          reply(P.REP_ACK);
-          break;
-        case P.OPT_INFO:
-        case P.OPT_GO: {
-          const go = P.decodeGoData(data);
-          if (E.isLeft(go)) {
-            refuse(P.REP_ERR_INVALID, go.left);
-            break;
-          }
-          const h = await backend.open(go.right.name);
-          if (h === undefined) {
-            refuse(P.REP_ERR_UNKNOWN, `no export ${JSON.stringify(go.right.name)}`);
-            break;
-          }
-          reply(P.REP_INFO, P.encodeInfoExport(h.size, transmissionFlags(h)));
-          reply(P.REP_INFO, P.encodeInfoBlockSize(backend.blockSizes));
-          if (go.right.infoRequests.includes(P.INFO_NAME)) reply(P.REP_INFO, P.encodeInfoText(P.INFO_NAME, h.name));
-          if (go.right.infoRequests.includes(P.INFO_DESCRIPTION)) {
-            const d = (await backend.exports()).find((e) => e.name === h.name)?.description ?? '';
-            reply(P.REP_INFO, P.encodeInfoText(P.INFO_DESCRIPTION, d));
-          }
-          reply(P.REP_ACK);
-          if (option === P.OPT_GO) {
-            if (session.metaExport !== null && session.metaExport !== h.name) session.metaExport = null;
-            return h;
-          }
-          break;
-        }
-        case P.OPT_STRUCTURED_REPLY:
-          if (length !== 0) refuse(P.REP_ERR_INVALID, 'NBD_OPT_STRUCTURED_REPLY takes no data');
-          else if (session.structured) refuse(P.REP_ERR_INVALID, 'structured replies are already on');
-          else {
-            session.structured = true;
-            reply(P.REP_ACK);
-          }
-          break;
-        case P.OPT_LIST_META_CONTEXT:
-        case P.OPT_SET_META_CONTEXT: {
-          const set = option === P.OPT_SET_META_CONTEXT;
-          if (set) session.metaExport = null;
-          if (!session.structured) {
-            refuse(P.REP_ERR_INVALID, 'negotiate structured replies first');
-            break;
-          }
-          const m = P.decodeMetaContextData(data);
-          if (E.isLeft(m)) {
-            refuse(P.REP_ERR_INVALID, m.left);
-            break;
-          }
-          const h = await backend.open(m.right.name);
-          if (h === undefined) {
-            refuse(P.REP_ERR_UNKNOWN, `no export ${JSON.stringify(m.right.name)}`);
-            break;
-          }
-          const { queries } = m.right;
-          const match = set ? queries.includes(P.BASE_ALLOCATION) : queries.length === 0 || queries.some((q) => q === 'base:' || q === P.BASE_ALLOCATION);
-          if (match) {
-            reply(P.REP_META_CONTEXT, P.encodeMetaContext(set ? 1 : 0, P.BASE_ALLOCATION));
-            if (set) session.metaExport = h.name;
-          }
-          reply(P.REP_ACK);
-          break;
-        }
-        default:
-          refuse(P.REP_ERR_UNSUP, `option ${option} is not supported`);
-      }
-    }
-    throw new Closed(`more than ${MAX_OPTIONS} options without choosing an export`);
-  };
-
   /** Serves one request; returns the reply bytes. */
   const handle = async (h: ExportHandle, r: P.Request, payload: Buffer | null): Promise<Uint8Array[]> => {
     const fail = (errno: number, why: string): Uint8Array[] => (session.structured ? [P.encodeErrorChunk(r.cookie, errno, why)] : [P.encodeSimpleReply(r.cookie, errno)]);
@@ -359,7 +160,7 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
   };
 
   try {
-    const h = await negotiate();
+    const h = await negotiate(reader, backend, session, send);
     if (h !== null) {
       log.info({ conn: id, export: h.name, structured: session.structured }, 'client attached');
       await transmit(h);
