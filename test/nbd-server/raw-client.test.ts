@@ -4,61 +4,12 @@
  * without losing any of them.
  */
 import fc from 'fast-check';
-import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as P from '../../examples/nbd-server/protocol.js';
-import { makeTempDir, removeDir, startServer, toolsAvailable, type TestServer } from './harness.js';
+import { makeTempDir, openRawClient, removeDir, startServer, toolsAvailable, type TestServer } from './harness.js';
 
 const available = toolsAvailable();
 const DISK = 16 << 20;
-
-/** A minimal NBD client with simple replies, good enough for tests. */
-const openClient = (path: string): Promise<{ request: (type: number, offset: number, length: number, data?: Buffer) => Promise<{ error: number; data: Buffer }>; close: () => void; size: number }> =>
-  new Promise((resolve, reject) => {
-    const s: Socket = connect(path);
-    let buffered = Buffer.alloc(0);
-    let phase: 'greeting' | 'export' | 'transmission' = 'greeting';
-    let size = 0;
-    let nextCookie = 1n;
-    const waiting = new Map<bigint, { length: number; resolve: (r: { error: number; data: Buffer }) => void }>();
-    s.on('error', reject);
-    s.on('data', (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      for (;;) {
-        if (phase === 'greeting') {
-          if (buffered.length < P.GREETING_BYTES) return;
-          buffered = buffered.subarray(P.GREETING_BYTES);
-          phase = 'export';
-          s.write(Buffer.from([0, 0, 0, P.FLAG_C_FIXED_NEWSTYLE | P.FLAG_C_NO_ZEROES]));
-          s.write(P.encodeOption(P.OPT_EXPORT_NAME, Buffer.from('vol')));
-        } else if (phase === 'export') {
-          if (buffered.length < 10) return;
-          size = Number(buffered.readBigUInt64BE(0));
-          buffered = buffered.subarray(10);
-          phase = 'transmission';
-          resolve({ request, close: () => s.destroy(), size });
-        } else {
-          if (buffered.length < 16) return;
-          const cookie = buffered.readBigUInt64BE(8);
-          const error = buffered.readUInt32BE(4);
-          const w = waiting.get(cookie);
-          if (w === undefined) throw new Error(`reply to unknown cookie ${cookie}`);
-          const length = error === 0 ? w.length : 0;
-          if (buffered.length < 16 + length) return;
-          waiting.delete(cookie);
-          w.resolve({ error, data: Buffer.from(buffered.subarray(16, 16 + length)) });
-          buffered = buffered.subarray(16 + length);
-        }
-      }
-    });
-    const request = (type: number, offset: number, length: number, data?: Buffer): Promise<{ error: number; data: Buffer }> =>
-      new Promise((done) => {
-        const cookie = nextCookie++;
-        waiting.set(cookie, { length: type === P.CMD_READ ? length : 0, resolve: done });
-        s.write(P.encodeRequest({ flags: 0, type, cookie, offset, length }));
-        if (data !== undefined) s.write(data);
-      });
-  });
 
 describe.skipIf(!available)('NBD server with an old-style client', () => {
   let dir: string;
@@ -75,7 +26,7 @@ describe.skipIf(!available)('NBD server with an old-style client', () => {
   });
 
   it('serves unaligned writes sent together, byte for byte as a model of the disk says', async () => {
-    const client = await openClient(server.socket);
+    const client = await openRawClient(server.socket, 'vol');
     expect(client.size).toBe(DISK);
     const model = Buffer.alloc(64 * 1024);
     // Batches of unaligned writes in flight at once, all inside the first 64 KiB (so they share blocks).
