@@ -36,10 +36,13 @@ export interface RunResult {
   readonly stderr: string;
 }
 
-/** Runs a tool to its end (killed after `timeoutMs`); never rejects. */
-export const run = (file: string, args: ReadonlyArray<string>, timeoutMs = 60_000): Promise<RunResult> =>
+/**
+ * Runs a tool to its end (killed after `timeoutMs`); never rejects. It runs in the temporary
+ * directory unless told otherwise, so that files a tool leaves behind land there.
+ */
+export const run = (file: string, args: ReadonlyArray<string>, timeoutMs = 60_000, cwd = tmpdir()): Promise<RunResult> =>
   new Promise((done) => {
-    execFile(file, [...args], { timeout: timeoutMs, maxBuffer: 64 << 20, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
+    execFile(file, [...args], { timeout: timeoutMs, maxBuffer: 64 << 20, killSignal: 'SIGKILL', cwd }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : -1;
       done({ code, stdout: String(stdout), stderr: String(stderr) });
     });
@@ -122,7 +125,7 @@ export const startNode = (dir: string, socket: string, args: ReadonlyArray<strin
 };
 
 /** `npm run nbd -- ctl --data DIR ...` as a child process. */
-export const ctl = (data: string, args: ReadonlyArray<string>): Promise<RunResult> => run(process.execPath, ['--import', 'tsx', CLI, 'ctl', '--data', data, ...args], 60_000);
+export const ctl = (data: string, args: ReadonlyArray<string>): Promise<RunResult> => run(process.execPath, ['--import', 'tsx', CLI, 'ctl', '--data', data, ...args], 60_000, process.cwd());
 
 /**
  * A minimal NBD client that negotiates with NBD_OPT_EXPORT_NAME (no block sizes, simple
