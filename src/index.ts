@@ -16,7 +16,7 @@
 export type { ValidationError } from './errors.js';
 
 // Block bitmaps
-export * as bitmap from './bitmap/bitmap.js';
+export * as bitmap from './bitmap/index.js';
 export type { Bitmap, BitRun } from './bitmap/bitmap.js';
 
 // Mapping tables

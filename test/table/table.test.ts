@@ -13,6 +13,7 @@ import {
   chunkInFlat,
   createTable,
   diffTables,
+  MAX_SEGMENT_COUNT,
   getEntry,
   REC_WORDS,
   resizeTable,
@@ -517,9 +518,11 @@ const expectOp = (
   model: ReadonlyArray<MEntry>,
   op: Op,
   sizes?: LunSizes,
+  current = 0,
 ): { errors: Exp[]; model: MEntry[]; touched: Set<number>; changed: Set<number> } => {
   const errors: Exp[] = [];
-  if (op.generation !== undefined && !isNat(op.generation)) errors.push({ field: 'generation', value: op.generation });
+  // Generations never go backwards: an explicit one below the table's is refused.
+  if (op.generation !== undefined && !(isNat(op.generation) && op.generation >= current)) errors.push({ field: 'generation', value: op.generation });
   const next = model.slice();
   const touched = new Set<number>();
   op.updates.forEach((u, n) => {
@@ -563,7 +566,7 @@ describe('setEntry / setEntries', () => {
           let cur = versions[0]!;
           expectFlatConsistent(c.table);
           for (const op of ops) {
-            const want = expectOp(count, c.sb, cur.model, op);
+            const want = expectOp(count, c.sb, cur.model, op, undefined, cur.generation);
             const result = runOp(cur.table, op);
             if (want.errors.length > 0) {
               const errors = left(result);
@@ -694,8 +697,9 @@ describe('setEntry / setEntries', () => {
     const top = right(withGeneration(t, MAX_SAFE));
     expectErrors(left(setEntry(top, 0, { invalid: true })), [{ field: 'generation', value: MAX_SAFE + 1 }]);
     expectErrors(left(setEntries(top, [])), [{ field: 'generation', value: MAX_SAFE + 1 }]);
-    const again = right(setEntry(top, 0, { invalid: true }, { generation: 0 }));
-    expect(again.generation).toBe(0);
+    expectErrors(left(setEntry(top, 0, { invalid: true }, { generation: 0 })), [{ field: 'generation', value: 0 }]);
+    const again = right(setEntry(top, 0, { invalid: true }, { generation: MAX_SAFE }));
+    expect(again.generation).toBe(MAX_SAFE);
     expect(right(getEntry(again, 0)).invalid).toBe(true);
     expect(right(getEntry(top, 0)).invalid).toBe(false);
   });
@@ -742,9 +746,10 @@ describe('resizeTable', () => {
             resizeTable(c.table, count as number, fill as EntrySpec, generation === undefined ? {} : { generation: generation as number }),
           );
           const expected: Exp[] = [];
-          if (!(typeof count === 'number' && Number.isInteger(count) && count >= 0 && count <= 2 ** 32))
+          if (!(typeof count === 'number' && Number.isInteger(count) && count >= 0 && count <= MAX_SEGMENT_COUNT))
             expected.push({ field: 'segmentCount', value: count });
-          if (generation !== undefined && !isNat(generation)) expected.push({ field: 'generation', value: generation });
+          if (generation !== undefined && !(isNat(generation) && generation >= c.table.generation))
+            expected.push({ field: 'generation', value: generation });
           const f = naiveEntry(fill, c.sb, undefined);
           expected.push(...f.errors);
           if (expected.length > 0) {
@@ -797,7 +802,7 @@ describe('withGeneration', () => {
         fc.oneof(fc.nat(), fc.constant(MAX_SAFE), fc.constantFrom<unknown>(-1, 1.5, NaN, 2 ** 53, '3', null, undefined)),
         (c, g) => {
           const result = noThrow(() => withGeneration(c.table, g as number));
-          if (!isNat(g)) {
+          if (!(isNat(g) && g >= c.table.generation)) {
             expectErrors(left(result), [{ field: 'generation', value: g }]);
           } else {
             const t = right(result);
