@@ -20,7 +20,7 @@
  * wraps it in objects and `Either` for everyone else.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { validationError, type ValidationError } from '../errors.js';
+import { unreadableError, validationError, type ValidationError } from '../errors.js';
 import {
   ALT_HEADER,
   altStride,
@@ -33,6 +33,7 @@ import {
   F_NO_WRITE,
   F_ZERO,
   FLAG_MASK,
+  isTable,
   REC_WORDS,
   SLOT_SHIFT,
   TWO_POW_32,
@@ -82,7 +83,7 @@ export type Variant = 'centralized' | 'distributed';
  * translate(table, request, options);
  */
 export interface TranslateOptions {
-  /** Defaults to `centralized`. */
+  /** Defaults to `centralized`; anything else is an invalid request. */
   readonly variant?: Variant;
 }
 
@@ -539,6 +540,36 @@ const requestErrors = (request: IoRequest): ValidationError[] => {
   return errors;
 };
 
+const VARIANTS: ReadonlySet<unknown> = new Set<Variant>(['centralized', 'distributed']);
+
+/**
+ * The request's fields and the variant, each read once, or the errors that make the call an
+ * invalid request (a value that is not a table, an unknown variant, a malformed request, or an
+ * input that cannot even be read).
+ */
+const readInputs = (
+  table: unknown,
+  request: unknown,
+  options: unknown,
+): (IoRequest & { readonly variant: Variant }) | { readonly errors: ValidationError[] } => {
+  let op: unknown;
+  let start: unknown;
+  let length: unknown;
+  let variant: unknown;
+  try {
+    if (typeof request === 'object' && request !== null) ({ op, start, length } = request as Record<string, unknown>);
+    variant = typeof options === 'object' && options !== null ? (options as TranslateOptions).variant : undefined;
+  } catch (thrown) {
+    return { errors: [unreadableError('request', thrown)] };
+  }
+  const errors: ValidationError[] = [];
+  if (!isTable(table)) errors.push(validationError('table', table, 'must be a mapping table built by this library'));
+  if (variant !== undefined && !VARIANTS.has(variant)) errors.push(validationError('options.variant', variant, "must be 'centralized' or 'distributed'"));
+  const fields = { op, start, length } as unknown as IoRequest;
+  errors.push(...requestErrors(typeof request === 'object' && request !== null ? fields : request as IoRequest));
+  return errors.length > 0 ? { errors } : { ...fields, variant: (variant ?? 'centralized') as Variant };
+};
+
 /**
  * Copies the pieces of `out` into plain objects, for code that takes `Piece` values (logs,
  * tests, an agent's `issueIo` command) after an allocation-free {@link translateInto}.
@@ -579,7 +610,10 @@ export const translate = (
   request: IoRequest,
   options: TranslateOptions = {},
 ): E.Either<TranslateFailure, Piece[]> => {
-  const status = translateInto(table, request?.op, request?.start, request?.length, scratch, options?.variant);
+  const read = readInputs(table, request, options);
+  if (!('op' in read)) return E.left({ type: 'invalid-request', errors: read.errors });
+  const status = translateInto(table, read.op, read.start, read.length, scratch, read.variant);
+  request = read; // every field read once: a getter cannot answer differently below
   switch (status) {
     case STATUS_OK:
       return E.right(piecesOf(scratch));
