@@ -156,13 +156,14 @@ export interface TableOptions {
 /**
  * Options of {@link setEntry} and {@link setEntries}. An explicit `generation` lets a copy of a
  * table take the number its authority assigned to the same change. Generations never go
- * backwards: it may not be below the table's own.
+ * backwards: it may not be below the table's own, except 0, which makes the result the first
+ * generation of a new table (a snapshot's table, made from its source's).
  *
  * @example
  * setEntry(table, 0, { zero: true }, { generation: 10 }) // Right: a table at generation 10
  */
 export interface UpdateOptions extends TableOptions {
-  /** The generation of the result, at least the table's; defaults to the table's generation + 1. */
+  /** The generation of the result: at least the table's, or 0 for a new table; defaults to the table's generation + 1. */
   readonly generation?: number;
 }
 
@@ -402,8 +403,11 @@ const nextGeneration = (errors: ValidationError[], table: MappingTable, explicit
     checkGeneration(errors, next);
     return next;
   }
-  if (checkGeneration(errors, explicit) && explicit < table.generation)
-    errors.push(validationError('generation', explicit, `must not be below the table's generation ${table.generation} (generations never go backwards)`));
+  // 0 starts the history of a new table made from this one (a snapshot's): not a step back.
+  if (checkGeneration(errors, explicit) && explicit < table.generation && explicit !== 0)
+    errors.push(
+      validationError('generation', explicit, `must be at least the table's generation ${table.generation} (generations never go backwards), or 0 for a new table`),
+    );
   return explicit as number;
 };
 

@@ -521,8 +521,9 @@ const expectOp = (
   current = 0,
 ): { errors: Exp[]; model: MEntry[]; touched: Set<number>; changed: Set<number> } => {
   const errors: Exp[] = [];
-  // Generations never go backwards: an explicit one below the table's is refused.
-  if (op.generation !== undefined && !(isNat(op.generation) && op.generation >= current)) errors.push({ field: 'generation', value: op.generation });
+  // Generations never go backwards: an explicit one below the table's is refused, except 0 (a new table).
+  if (op.generation !== undefined && !(isNat(op.generation) && (op.generation >= current || op.generation === 0)))
+    errors.push({ field: 'generation', value: op.generation });
   const next = model.slice();
   const touched = new Set<number>();
   op.updates.forEach((u, n) => {
@@ -697,9 +698,9 @@ describe('setEntry / setEntries', () => {
     const top = right(withGeneration(t, MAX_SAFE));
     expectErrors(left(setEntry(top, 0, { invalid: true })), [{ field: 'generation', value: MAX_SAFE + 1 }]);
     expectErrors(left(setEntries(top, [])), [{ field: 'generation', value: MAX_SAFE + 1 }]);
-    expectErrors(left(setEntry(top, 0, { invalid: true }, { generation: 0 })), [{ field: 'generation', value: 0 }]);
-    const again = right(setEntry(top, 0, { invalid: true }, { generation: MAX_SAFE }));
-    expect(again.generation).toBe(MAX_SAFE);
+    expectErrors(left(setEntry(top, 0, { invalid: true }, { generation: 2 })), [{ field: 'generation', value: 2 }]);
+    const again = right(setEntry(top, 0, { invalid: true }, { generation: 0 })); // a new table's history
+    expect(again.generation).toBe(0);
     expect(right(getEntry(again, 0)).invalid).toBe(true);
     expect(right(getEntry(top, 0)).invalid).toBe(false);
   });
@@ -748,7 +749,7 @@ describe('resizeTable', () => {
           const expected: Exp[] = [];
           if (!(typeof count === 'number' && Number.isInteger(count) && count >= 0 && count <= MAX_SEGMENT_COUNT))
             expected.push({ field: 'segmentCount', value: count });
-          if (generation !== undefined && !(isNat(generation) && generation >= c.table.generation))
+          if (generation !== undefined && !(isNat(generation) && (generation >= c.table.generation || generation === 0)))
             expected.push({ field: 'generation', value: generation });
           const f = naiveEntry(fill, c.sb, undefined);
           expected.push(...f.errors);
