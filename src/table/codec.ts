@@ -639,8 +639,9 @@ export const decodeEntry = (doc: unknown, segmentBlocks: number, segment = 0): E
   const reader = new EntryReader([doc], segmentBlocks, MAX_DECODE_ERRORS);
   const spec = reader.read(0);
   const relocate = (e: ValidationError): ValidationError => {
-    const field = e.field.replace(/^entries\[0\]\.?/, '') || 'entry';
-    return { segment, field, value: e.value, message: e.message.replace(/^segment 0: entries\[0\]\.?/, `segment ${segment}: `) };
+    const field = e.field.replace(/^entries\[0\](\.?)/, (_, dot: string) => (dot === '' ? 'entry' : ''));
+    const message = e.message.replace(/^segment 0: entries\[0\](\.?)/, (_, dot: string) => `segment ${segment}: ${dot === '' ? 'entry' : ''}`);
+    return { segment, field, value: e.value, message };
   };
   if (reader.errors.length > 0) return E.left(reader.errors.map(relocate));
   const errors: ValidationError[] = [];

@@ -8,7 +8,7 @@ import { entryAt, type MappingTable } from './table.js';
 
 /**
  * Which segments to show: `count` segments from `start`. Out-of-range parts are left out, so a
- * large table can be shown a window at a time.
+ * large table can be shown a window at a time; a range that is not two numbers shows none.
  *
  * @example
  * console.log(formatTable(table, { start: 100, count: 10 })); // segments 100..109 only
@@ -19,6 +19,19 @@ export interface FormatRange {
 }
 
 const span = (start: number, length: number): string => (length === 1 ? `${start}` : `${start}-${start + length - 1}`);
+
+/**
+ * `start` and `count`, each read once; a range that is not numbers (or cannot be read) selects
+ * no segment, like any other range outside the table.
+ */
+const readRange = (range: unknown): [number, number] => {
+  try {
+    const { start, count } = range as { start?: unknown; count?: unknown };
+    return typeof start === 'number' && typeof count === 'number' ? [start, count] : [0, 0];
+  } catch {
+    return [0, 0];
+  }
+};
 
 /** Bit strings up to this many blocks; the compact `2,7-8` form beyond. */
 const BIT_STRING_LIMIT = 64;
@@ -35,8 +48,9 @@ const BIT_STRING_LIMIT = 64;
  */
 export const formatTable = (table: MappingTable, range: FormatRange = { start: 0, count: table.segmentCount }): string => {
   const sb = table.segmentBlocks;
-  const first = Math.max(0, Math.floor(range.start));
-  const last = Math.min(table.segmentCount, first + Math.max(0, Math.floor(range.count)));
+  const [start, count] = readRange(range);
+  const first = Math.max(0, Math.floor(start));
+  const last = Math.min(table.segmentCount, first + Math.max(0, Math.floor(count)));
   const rows: string[][] = [['segment', 'virtual', 'lun', 'blocks', 'alt-lun', 'alt-blocks', 'invalid', 'no-write', 'zero', 'error', 'bitmap']];
   const flag = (x: boolean) => (x ? 'x' : '.');
   for (let s = first; s < last; s++) {
