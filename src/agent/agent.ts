@@ -472,7 +472,19 @@ class Stepper {
   }
 
   retry(m: RetryMessage): void {
-    if (this.current(m) === undefined) return;
+    const found = this.current(m);
+    if (found === undefined) return;
+    const f = found.message;
+    if (f.type === 'ioFault' && f.segment === -1 && !this.disks.has(f.disk)) {
+      // The controller retries only once it has this agent's acknowledgement of a table that
+      // resolves the fault. This life has no table of the disk, so never sent one: the controller
+      // holds the state of an earlier life that used the same epoch. Retrying would fault again,
+      // for ever.
+      return this.fence(
+        m,
+        `epoch ${this.config.epoch} of agent ${this.config.agent} is also used by another life: the controller retried the no-table fault ${m.faultId} of disk ${JSON.stringify(f.disk)} although this life never acknowledged a table of it; restart with a higher epoch`,
+      );
+    }
     const o = this.clear(m.faultId);
     const origin = this.ios.get(o.origin);
     // A marked write sent back: a copy may have overwritten its data, so it starts again.

@@ -11,6 +11,8 @@ import {
   agentParkedCount,
   agentStep,
   agentTable,
+  createAgentState,
+  DEFAULT_AGENT_LIMITS,
   initialAgentState,
   type AgentCommand,
   type AgentConfig,
@@ -426,6 +428,18 @@ describe('stale and duplicated controller messages', () => {
       expect(commands.map((c) => c.type)).toEqual(['refused', 'failIo']);
       expect(h.state.fenced).toContain('also used by another life');
     }
+  });
+
+  it('fences itself when the controller retries its no-table fault without having sent it a table', () => {
+    const h = new Harness();
+    h.step(io(1, 'read', 0, 1)); // fault 1: no table of the disk
+    const commands = h.step(retry(1));
+    expect(commands.map((c) => c.type)).toEqual(['refused', 'failIo']);
+    expect(h.state.fenced).toMatch(/retried the no-table fault 1 of disk "d"/);
+    // With the table first, the same retry is the ordinary path.
+    const ok = new Harness();
+    ok.step(io(1, 'read', 0, 1), replaceTable(refTable()));
+    expect(ok.step(retry(1)).map((c) => c.type)).toEqual(['issueIo']);
   });
 
   it('fails I/O that comes back from storage after it was fenced', () => {
@@ -1079,5 +1093,62 @@ describe('property: random event sequences', () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Limits, configs and refusals
+// ---------------------------------------------------------------------------------------------
+
+describe('limits', () => {
+  it('refuses at once a setEntries resizing past limits.maxSegments, before any allocation', () => {
+    const h = holding();
+    const before = h.state;
+    const commands = h.step(setEntries(3, 4, [], { segmentCount: 1e9 }));
+    expect(commands).toEqual([{ type: 'refused', event: expect.anything(), why: expect.stringContaining(`segmentCount must be at most ${DEFAULT_AGENT_LIMITS.maxSegments}`) }]);
+    expect(h.state).toBe(before);
+  });
+
+  it('refuses a setEntries with more changes than limits.maxChanges, whatever they hold', () => {
+    const h = holding(refTable(), { ...CONFIG, limits: { maxChanges: 2 } });
+    const change = { segment: 0, entry: doc({ zero: true }) };
+    expect(h.step(setEntries(3, 4, [change, change, change])).map((c) => c.type)).toEqual(['refused']);
+    expect(h.step(setEntries(3, 4, [change, change]))).toEqual([ack(D, 4)]);
+  });
+
+  it('refuses a replaceTable with more entries than limits.maxSegments without reading them', () => {
+    const h = new Harness({ ...CONFIG, limits: { maxSegments: 2 } });
+    expect(h.step(replaceTable(refTable())).map((c) => c.type)).toEqual(['refused']);
+    // A document claiming a huge list is refused from its length alone.
+    const lying = new Proxy([], { get: (t, k) => (k === 'length' ? 1e9 : (() => { throw new Error('read'); })()) });
+    const commands = h.step(msg({ type: 'replaceTable', epoch: EPOCH, disk: D, table: { ...encodeTable(refTable()), entries: lying } as never }));
+    expect(commands).toEqual([{ type: 'refused', event: expect.anything(), why: expect.stringContaining('at most 2 entries') }]);
+    expect(agentTable(h.state, D)).toBeUndefined();
+  });
+});
+
+describe('createAgentState', () => {
+  it('validates a config from outside, naming each bad field', () => {
+    expect(E.isRight(createAgentState(CONFIG))).toBe(true);
+    const bad = createAgentState({ agent: '', epoch: -1, variant: 'bogus', faultTimeout: NaN, limits: { maxSegments: 2 ** 40 } } as never);
+    expect(E.isLeft(bad) && bad.left.map((e) => e.field)).toEqual(['agent', 'epoch', 'variant', 'faultTimeout', 'limits.maxSegments']);
+    expect(E.isLeft(createAgentState(null as never))).toBe(true);
+  });
+
+  it('refuses malformed events and messages with a command naming the field, and changes nothing', () => {
+    const h = holding();
+    const before = h.state;
+    const cases: [AgentEvent, string][] = [
+      [{ type: 'hostIo', ioId: 'x' } as never, 'ioId'],
+      [{ type: 'tick', now: NaN }, 'now'],
+      [msg({ type: 'retry', epoch: EPOCH, faultId: '1' } as never), 'faultId'],
+      [msg({ type: 'setEntries', epoch: EPOCH, disk: 7, fromGeneration: 3, generation: 4, changes: [] } as never), 'disk'],
+    ];
+    for (const [event, field] of cases) {
+      const commands = h.step(event);
+      expect(commands).toHaveLength(1);
+      expect(commands[0]!.type === 'refused' && commands[0]!.why).toContain(field);
+      expect(h.state).toBe(before);
+    }
   });
 });
