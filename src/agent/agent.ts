@@ -85,14 +85,14 @@ export const segmentKey = (disk: DiskId, segment: number): string => `${segment}
  * @example
  * initialAgentState({ agent: 'a1', epoch: 1, variant: 'centralized', faultTimeout: 100, limits: { ...DEFAULT_AGENT_LIMITS, maxChanges: 1024 } })
  */
-export const DEFAULT_AGENT_LIMITS: AgentLimits = Object.freeze({ maxSegments: 2 ** 22, maxChanges: 2 ** 16 });
+export const DEFAULT_AGENT_LIMITS: AgentLimits = /* @__PURE__ */ Object.freeze({ maxSegments: 2 ** 22, maxChanges: 2 ** 16 });
 
 const limitsOf = (config: AgentConfig): AgentLimits => {
   const l = config.limits;
   return l === undefined ? DEFAULT_AGENT_LIMITS : { maxSegments: l.maxSegments ?? DEFAULT_AGENT_LIMITS.maxSegments, maxChanges: l.maxChanges ?? DEFAULT_AGENT_LIMITS.maxChanges };
 };
 
-const VARIANTS: ReadonlySet<unknown> = new Set(['centralized', 'distributed']);
+const VARIANTS: ReadonlySet<unknown> = /* @__PURE__ */ new Set(['centralized', 'distributed']);
 
 /** Why `config` is not a usable agent config, field by field; each field is read once. */
 const configErrors = (raw: unknown): { config?: AgentConfig; errors: ValidationError[] } => {

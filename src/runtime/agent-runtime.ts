@@ -62,7 +62,9 @@ export interface AgentRuntimeConfig {
   readonly faultTimeout?: number;
   readonly tickInterval?: number;
   readonly controller?: string;
+  /** What one controller message may ask of the agent; default `DEFAULT_AGENT_LIMITS`. */
   readonly limits?: Partial<AgentLimits>;
+  /** Hears why each refused event was refused (the machine's `refused` commands), for a log. */
   readonly onRefused?: (why: string) => void;
 }
 

@@ -540,36 +540,6 @@ const requestErrors = (request: IoRequest): ValidationError[] => {
   return errors;
 };
 
-const VARIANTS: ReadonlySet<unknown> = new Set<Variant>(['centralized', 'distributed']);
-
-/**
- * The request's fields and the variant, each read once, or the errors that make the call an
- * invalid request (a value that is not a table, an unknown variant, a malformed request, or an
- * input that cannot even be read).
- */
-const readInputs = (
-  table: unknown,
-  request: unknown,
-  options: unknown,
-): (IoRequest & { readonly variant: Variant }) | { readonly errors: ValidationError[] } => {
-  let op: unknown;
-  let start: unknown;
-  let length: unknown;
-  let variant: unknown;
-  try {
-    if (typeof request === 'object' && request !== null) ({ op, start, length } = request as Record<string, unknown>);
-    variant = typeof options === 'object' && options !== null ? (options as TranslateOptions).variant : undefined;
-  } catch (thrown) {
-    return { errors: [unreadableError('request', thrown)] };
-  }
-  const errors: ValidationError[] = [];
-  if (!isTable(table)) errors.push(validationError('table', table, 'must be a mapping table built by this library'));
-  if (variant !== undefined && !VARIANTS.has(variant)) errors.push(validationError('options.variant', variant, "must be 'centralized' or 'distributed'"));
-  const fields = { op, start, length } as unknown as IoRequest;
-  errors.push(...requestErrors(typeof request === 'object' && request !== null ? fields : request as IoRequest));
-  return errors.length > 0 ? { errors } : { ...fields, variant: (variant ?? 'centralized') as Variant };
-};
-
 /**
  * Copies the pieces of `out` into plain objects, for code that takes `Piece` values (logs,
  * tests, an agent's `issueIo` command) after an allocation-free {@link translateInto}.
@@ -610,10 +580,27 @@ export const translate = (
   request: IoRequest,
   options: TranslateOptions = {},
 ): E.Either<TranslateFailure, Piece[]> => {
-  const read = readInputs(table, request, options);
-  if (!('op' in read)) return E.left({ type: 'invalid-request', errors: read.errors });
-  const status = translateInto(table, read.op, read.start, read.length, scratch, read.variant);
-  request = read; // every field read once: a getter cannot answer differently below
+  // Every field is read once, so a getter cannot answer differently below; nothing is allocated
+  // for well-formed input.
+  let op: unknown;
+  let start: unknown;
+  let length: unknown;
+  let variant: unknown;
+  try {
+    if (typeof request === 'object' && request !== null) ({ op, start, length } = request);
+    if (typeof options === 'object' && options !== null) variant = options.variant;
+  } catch (thrown) {
+    return E.left({ type: 'invalid-request', errors: [unreadableError('request', thrown)] });
+  }
+  const fields = (): IoRequest => (typeof request === 'object' && request !== null ? ({ op, start, length } as IoRequest) : request);
+  if (!isTable(table) || (variant !== undefined && variant !== 'centralized' && variant !== 'distributed')) {
+    const errors: ValidationError[] = [];
+    if (!isTable(table)) errors.push(validationError('table', table, 'must be a mapping table built by this library'));
+    if (variant !== undefined && variant !== 'centralized' && variant !== 'distributed')
+      errors.push(validationError('options.variant', variant, "must be 'centralized' or 'distributed'"));
+    return E.left({ type: 'invalid-request', errors: [...errors, ...requestErrors(fields())] });
+  }
+  const status = translateInto(table, op as Op, start as number, length as number, scratch, variant as Variant | undefined);
   switch (status) {
     case STATUS_OK:
       return E.right(piecesOf(scratch));
@@ -629,13 +616,13 @@ export const translate = (
       const diskBlocks = table.segmentCount * table.segmentBlocks;
       return E.left({
         type: 'out-of-range',
-        start: request.start,
-        length: request.length,
+        start: start as number,
+        length: length as number,
         diskBlocks,
-        message: `request start ${request.start} length ${request.length} ends past the disk's ${diskBlocks} blocks`,
+        message: `request start ${start as number} length ${length as number} ends past the disk's ${diskBlocks} blocks`,
       });
     }
     default:
-      return E.left({ type: 'invalid-request', errors: requestErrors(request) });
+      return E.left({ type: 'invalid-request', errors: requestErrors(fields()) });
   }
 };
