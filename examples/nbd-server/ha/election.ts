@@ -60,6 +60,8 @@ export interface Candidate {
   onLost(handler: (reason: string) => void): () => void;
   /** Gives up: revokes the lease, which deletes the key, so the next candidate leads at once. */
   resign(): Promise<void>;
+  /** Stops renewing the lease without revoking it, as a crash would: the next candidate leads once it expires. */
+  abandon(): void;
 }
 
 const electionPrefix = (prefix: string, name: string): string => `${prefix}election/${name}/`;
@@ -221,6 +223,9 @@ export const createCandidate = (client: Etcd3, options: CandidateOptions): Candi
       const l = lease;
       lose('resigned');
       if (l !== null) await l.revoke();
+    },
+    abandon() {
+      lose('abandoned');
     },
   };
 };

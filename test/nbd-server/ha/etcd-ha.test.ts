@@ -1,0 +1,397 @@
+/**
+ * Tests of the HA control plane on a real 3-member etcd cluster (started here, on free
+ * 127.0.0.1 ports, and stopped in afterAll): the etcd table store against the in-memory store,
+ * a real controller's records saved and restored, split saves that fail half way, a deposed
+ * leader that cannot write, member failures, and a 1,048,576-segment table.
+ *
+ * Without etcd the suite is skipped with a message, unless VDISK_REQUIRE_ETCD=1 (CI), where it
+ * fails.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
+import * as E from 'fp-ts/lib/Either.js';
+import type { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createMemoryPersistence,
+  createTable,
+  decodeTable,
+  encodeTable,
+  tablesEqual,
+  type EntryChange,
+  type EntryDocument,
+  type PersistedState,
+  type PersistRecord,
+  type TablePersistence,
+} from '../../../src/index.js';
+import { entrySpecArb, tableArb } from '../../../src/testing.js';
+import { connectEtcd } from '../../../examples/nbd-server/ha/etcd-client.js';
+import { createEtcdTableStore, type EtcdTableStoreOptions, type Fence } from '../../../examples/nbd-server/ha/etcd-store.js';
+import { createCandidate, currentLeader } from '../../../examples/nbd-server/ha/election.js';
+import { controlPlaneStatus, formatStatus } from '../../../examples/nbd-server/ha/status.js';
+import { etcdRequired, findEtcd, startEtcdCluster, type EtcdCluster } from './etcd-cluster.js';
+import { BLOCK_SIZE, right, startSystem } from './system.js';
+
+const etcd = findEtcd();
+const required = etcdRequired();
+if (etcd === null && !required)
+  console.warn('etcd is not installed: the HA tests on etcd are skipped (apt-get install etcd-server; CI sets VDISK_REQUIRE_ETCD=1 and requires them)');
+
+describe('etcd availability', () => {
+  it.runIf(etcd === null && required)('etcd must be installed when VDISK_REQUIRE_ETCD=1', () => {
+    throw new Error('VDISK_REQUIRE_ETCD=1 but no etcd binary is on PATH (apt-get install etcd-server)');
+  });
+  it.runIf(etcd !== null || !required)('finds etcd, or may skip without it', () => {
+    expect(etcd === null ? !required : etcd.length > 0).toBe(true);
+  });
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Settles `p` or gives up after `ms`: 'pending' when it has not settled by then. */
+const within = async <T>(p: Promise<T>, ms: number): Promise<{ ok: true; value: T } | { ok: false; error: Error } | 'pending'> =>
+  Promise.race([
+    p.then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error: error instanceof Error ? error : new Error(String(error)) }),
+    ),
+    sleep(ms).then(() => 'pending' as const),
+  ]);
+
+/** Every table of a persisted state decoded, for comparisons that ignore document details. */
+const normal = (s: PersistedState) => ({
+  tables: s.tables.map(({ disk, table }) => ({ disk, table: encodeTable(right(decodeTable(table))) })),
+  attachments: s.attachments,
+});
+
+describe.skipIf(etcd === null)('HA control plane on a 3-member etcd cluster', () => {
+  let cluster: EtcdCluster | undefined;
+  let client: Etcd3;
+  let prefixes = 0;
+  const freshPrefix = (): string => `t${process.pid}-${++prefixes}/`;
+  const clients: Etcd3[] = [];
+  const children: ChildProcess[] = [];
+  const newClient = (callTimeout = 3000): Etcd3 => {
+    const c = connectEtcd(cluster!.endpoints, { callTimeout });
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    cluster = await startEtcdCluster(etcd!);
+    client = newClient();
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const c of clients) c.close();
+    await cluster?.stop();
+  }, 30_000);
+
+  // -------------------------------------------------------------------------------------------
+
+  it('agrees with the in-memory store on random record sequences, split transactions and multi-part chunks included', async () => {
+    type Step =
+      | { kind: 'save'; disk: number; table: ReturnType<typeof encodeTable> }
+      | { kind: 'update'; disk: number; skew: number; changes: Array<{ at: number; spec: EntryDocument }>; resize: number | null }
+      | { kind: 'delete'; disk: number }
+      | { kind: 'attach'; disk: number; agents: string[] };
+    const segmentBlocks = 8;
+    const stepArb: fc.Arbitrary<Step> = fc.oneof(
+      tableArb({ segmentBlocks: fc.constant(segmentBlocks), segmentCount: fc.integer({ min: 1, max: 40 }) }).map((t) => ({ kind: 'save' as const, disk: 0, table: encodeTable(t) })),
+      fc.record({
+        kind: fc.constant('update' as const),
+        disk: fc.nat(2),
+        skew: fc.constantFrom(0, 0, 0, 0, -1, 1),
+        changes: fc.array(
+          fc.record({ at: fc.nat(), spec: entrySpecArb(segmentBlocks).map((s) => encodeTable(right(createTable({ segmentBlocks, entries: [s] }))).entries[0]!) }),
+          { maxLength: 12 },
+        ),
+        resize: fc.option(fc.integer({ min: 0, max: 50 }), { nil: null }),
+      }),
+      fc.record({ kind: fc.constant('delete' as const), disk: fc.nat(2) }),
+      fc.record({ kind: fc.constant('attach' as const), disk: fc.nat(2), agents: fc.array(fc.constantFrom('a1', 'a2', 'a3'), { maxLength: 3 }) }),
+    );
+    const withDisk = fc.tuple(stepArb, fc.nat(2)).map(([s, d]) => (s.kind === 'save' ? { ...s, disk: d } : s));
+    await fc.assert(
+      fc.asyncProperty(fc.array(withDisk, { minLength: 1, maxLength: 14 }), async (steps) => {
+        const prefix = freshPrefix();
+        // Tiny chunks and budgets: most saves need several transactions and several parts per chunk.
+        const options: EtcdTableStoreOptions = { prefix, chunkSegments: 4, partBytes: 8, txnOps: 6, txnBytes: 600 };
+        const store = createEtcdTableStore(client, options);
+        const reference = createMemoryPersistence();
+        for (const step of steps) {
+          const disk = `d${step.disk}`;
+          let record: PersistRecord;
+          const stored = reference.table(disk);
+          if (step.kind === 'save') record = { type: 'saveTable', disk, table: step.table };
+          else if (step.kind === 'delete') record = { type: 'deleteTable', disk };
+          else if (step.kind === 'attach') record = { type: 'attachments', disk, agents: step.agents };
+          else {
+            const count = step.resize ?? stored?.segmentCount ?? 1;
+            const changes: EntryChange[] = count === 0 ? [] : step.changes.map((c) => ({ segment: c.at % count, entry: c.spec }));
+            const from = (stored?.generation ?? 0) + step.skew;
+            record = { type: 'updateTable', disk, fromGeneration: from, generation: from + 1, changes, ...(step.resize === null ? {} : { segmentCount: step.resize }) };
+          }
+          const expected = await within(reference.save(record), 1000);
+          const got = await within(store.save(record), 10_000);
+          expect(got !== 'pending' && got.ok).toBe(expected !== 'pending' && expected.ok);
+        }
+        expect(normal(await store.load())).toEqual(normal(reference.peek()));
+        // A store that shares nothing with the writer reads the same, and nothing was left behind.
+        const reader = createEtcdTableStore(newClientOnce(), options);
+        expect(normal(await reader.load())).toEqual(normal(reference.peek()));
+        expect(await store.collectGarbage()).toBe(0);
+      }),
+      { numRuns: 25 },
+    );
+  }, 90_000);
+
+  let shared: Etcd3 | undefined;
+  const newClientOnce = (): Etcd3 => (shared ??= newClient());
+
+  it('saves a real controller\'s records and a fresh controller restores the same tables', async () => {
+    const prefix = freshPrefix();
+    const store = createEtcdTableStore(client, { prefix });
+    const saved: PersistRecord[] = [];
+    const tee: TablePersistence = {
+      save: async (r) => {
+        await store.save(r);
+        saved.push(r);
+      },
+      load: () => store.load(),
+    };
+    const sys = await startSystem(tee);
+    try {
+      await sys.admin({ type: 'createDisk', disk: 'vol', segmentBlocks: 16, segmentCount: 64 });
+      await sys.admin({ type: 'attachAgent', disk: 'vol', agent: 'a1' });
+      for (let i = 0; i < 12; i++) await sys.settle(sys.agent.write('vol', i * 37, new Uint8Array(3 * BLOCK_SIZE).fill(i + 1)));
+      await sys.admin({ type: 'snapshot', disk: 'vol', snapshot: 'snap' });
+      for (let i = 0; i < 6; i++) await sys.settle(sys.agent.write('vol', i * 53 + 5, new Uint8Array(2 * BLOCK_SIZE).fill(100 + i)));
+      await sys.adminWhenIdle({ type: 'resize', disk: 'vol', segmentCount: 80 });
+      expect(saved.some((r) => r.type === 'updateTable')).toBe(true);
+      const before = sys.controller.state();
+      sys.stop();
+
+      const again = await startSystem(createEtcdTableStore(newClient(), { prefix }), sys.storage);
+      try {
+        const after = again.controller.state();
+        expect([...after.disks.keys()].sort()).toEqual(['snap', 'vol']);
+        for (const disk of ['vol', 'snap']) {
+          expect(tablesEqual(after.disks.get(disk)!.committed, before.disks.get(disk)!.committed)).toBe(true);
+          expect(after.disks.get(disk)!.agents).toEqual(before.disks.get(disk)!.agents);
+        }
+        // The restored controller serves the data written before.
+        const data = await again.settle(again.agent.read('vol', 5 * 53 + 5, 2));
+        expect([...data].every((b) => b === 105)).toBe(true);
+      } finally {
+        again.stop();
+      }
+    } finally {
+      sys.stop();
+    }
+  }, 60_000);
+
+  it('makes a group commit one transaction when it fits, and a split save that fails half way leaves the old table whole', async () => {
+    const prefix = freshPrefix();
+    const options: EtcdTableStoreOptions = { prefix, chunkSegments: 256, txnBytes: 4096, txnOps: 20 };
+    const store = createEtcdTableStore(client, options);
+    const small = right(createTable({ segmentBlocks: 8, segmentCount: 16, entries: () => ({ zero: true }) }));
+    await store.saveBatch([
+      { type: 'saveTable', disk: 'a', table: encodeTable(small) },
+      { type: 'saveTable', disk: 'b', table: encodeTable(small) },
+      { type: 'attachments', disk: 'a', agents: ['x'] },
+    ]);
+    expect(store.lastSave()).toMatchObject({ transactions: 1, atomic: true });
+
+    // A 10,000-segment table with scattered locations: many chunks, more than one transaction.
+    const scattered = (salt: number) =>
+      right(createTable({ segmentBlocks: 8, segmentCount: 10_000, generation: salt, entries: (s) => ({ location: { lun: 1 + (s % 2), start: ((s * 7919 + salt) % 8000) * 8 } }) }));
+    await store.save({ type: 'saveTable', disk: 'big', table: encodeTable(scattered(1)) });
+    expect(store.lastSave()!.transactions).toBeGreaterThan(2);
+
+    // The same save again, but the connection fails after two transactions.
+    let calls = 0;
+    const failing = {
+      kv: {
+        range: (req: never) => client.kv.range(req),
+        txn: (req: never) => (++calls > 2 ? Promise.reject(new Error('connection lost (injected)')) : client.kv.txn(req)),
+      },
+    } as unknown as Etcd3;
+    const broken = createEtcdTableStore(failing, options);
+    await broken.load();
+    await expect(broken.save({ type: 'saveTable', disk: 'big', table: encodeTable(scattered(2)) })).rejects.toThrow(/injected/);
+    const reader = createEtcdTableStore(client, options);
+    const state = await reader.load();
+    const big = state.tables.find((t) => t.disk === 'big')!;
+    expect(tablesEqual(right(decodeTable(big.table)), scattered(1))).toBe(true);
+    expect(state.attachments).toEqual([{ disk: 'a', agents: ['x'] }]);
+    // What the failed save staged is garbage; collecting it keeps every table.
+    expect(await reader.collectGarbage()).toBeGreaterThan(0);
+    expect(normal(await reader.load())).toEqual(normal(state));
+    await reader.save({ type: 'saveTable', disk: 'big', table: encodeTable(scattered(3)) });
+    expect(tablesEqual(right(decodeTable((await store.load()).tables.find((t) => t.disk === 'big')!.table)), scattered(3))).toBe(true);
+  }, 60_000);
+
+  it('saves and restores a 1,048,576-segment disk (times reported)', async () => {
+    const prefix = freshPrefix();
+    const store = createEtcdTableStore(client, { prefix });
+    const segments = 1 << 20;
+    const table = right(createTable({ segmentBlocks: 2048, segmentCount: segments, entries: (s) => ({ location: { lun: 1 + (s >>> 19), start: (s & ((1 << 19) - 1)) * 2048 } }) }));
+    const doc = encodeTable(table);
+    let t = performance.now();
+    await store.save({ type: 'saveTable', disk: 'huge', table: doc });
+    const saveMs = performance.now() - t;
+    const saveStats = store.lastSave()!;
+    t = performance.now();
+    const changes: EntryChange[] = Array.from({ length: 64 }, (_, i) => ({ segment: i * 16_001, entry: { zero: true } }));
+    await store.save({ type: 'updateTable', disk: 'huge', fromGeneration: 0, generation: 1, changes });
+    const updateMs = performance.now() - t;
+    const updateStats = store.lastSave()!;
+    t = performance.now();
+    const loaded = await createEtcdTableStore(newClient(), { prefix }).load();
+    const loadMs = performance.now() - t;
+    t = performance.now();
+    const back = right(decodeTable(loaded.tables[0]!.table));
+    const decodeMs = performance.now() - t;
+    const expected = right(decodeTable({ ...doc, generation: 1, entries: doc.entries.map((e, s) => (s % 16_001 === 0 && s / 16_001 < 64 ? { zero: true } : e)) }));
+    expect(tablesEqual(back, expected)).toBe(true);
+    console.log(
+      `1,048,576 segments on etcd: save ${saveMs.toFixed(0)} ms (${saveStats.transactions} transactions, ${saveStats.bytes} bytes); ` +
+        `update of 64 segments ${updateMs.toFixed(0)} ms (${updateStats.transactions} transaction, ${updateStats.bytes} bytes); ` +
+        `load ${loadMs.toFixed(0)} ms + decodeTable ${decodeMs.toFixed(0)} ms`,
+    );
+  }, 120_000);
+
+  // -------------------------------------------------------------------------------------------
+
+  it('elects one leader; a deposed leader cannot change a table, and the new leader raises the controller epoch', async () => {
+    const prefix = freshPrefix();
+    const a = createCandidate(newClient(), { prefix, value: 'ctl-a', ttl: 2 });
+    const b = createCandidate(newClient(), { prefix, value: 'ctl-b', ttl: 2 });
+    const fenceA = await a.campaign();
+    const bLeads = b.campaign();
+    expect(await within(bLeads, 500)).toBe('pending');
+    expect((await currentLeader(client, { prefix }))?.value).toBe('ctl-a');
+
+    const storeA = createEtcdTableStore(client, { prefix, fence: () => a.fence() });
+    expect(await storeA.raiseControllerEpoch()).toBe(1);
+    const table = right(createTable({ segmentBlocks: 8, segmentCount: 8, entries: () => ({ zero: true }) }));
+    await storeA.save({ type: 'saveTable', disk: 'vol', table: encodeTable(table) });
+
+    // A loses its lease without noticing (as if paused past it): etcd revokes it.
+    let lostAt = 0;
+    a.onLost(() => {
+      lostAt = Date.now();
+    });
+    const leaseId = BigInt(`0x${fenceA.key.slice(fenceA.key.lastIndexOf('/') + 1)}`).toString();
+    const revokedAt = Date.now();
+    await client.leaseClient.leaseRevoke({ ID: leaseId });
+    const fenceB = await bLeads;
+    expect(fenceB.key).not.toBe(fenceA.key);
+    const storeB = createEtcdTableStore(client, { prefix, fence: () => b.fence() });
+    expect(await storeB.raiseControllerEpoch()).toBe(2);
+    const before = await storeB.load();
+
+    // A still holds its old fence: every write is refused by etcd, and nothing changes.
+    const stale = createEtcdTableStore(client, { prefix, fence: fenceA });
+    await expect(stale.save({ type: 'updateTable', disk: 'vol', fromGeneration: 0, generation: 1, changes: [{ segment: 0, entry: { zero: true, invalid: true } }] })).rejects.toThrow(
+      /leadership lost/,
+    );
+    await expect(stale.save({ type: 'deleteTable', disk: 'vol' })).rejects.toThrow(/leadership lost/);
+    await expect(stale.raiseControllerEpoch()).rejects.toThrow(/leadership lost/);
+    expect(await storeB.load()).toEqual(before);
+    expect(await storeB.controllerEpoch()).toBe(2);
+    // A's own store is refused too, and A learns it lost within about a keepalive interval.
+    await expect(storeA.save({ type: 'deleteTable', disk: 'vol' })).rejects.toThrow(/leadership lost|not the leader/);
+    for (let i = 0; i < 50 && a.isLeader; i++) await sleep(100);
+    expect(a.isLeader).toBe(false);
+    expect(lostAt - revokedAt).toBeLessThan(3000);
+    await expect(storeA.save({ type: 'deleteTable', disk: 'vol' })).rejects.toThrow(/not the leader/);
+
+    // B writes, and resigning hands over at once.
+    await storeB.save({ type: 'updateTable', disk: 'vol', fromGeneration: 0, generation: 1, changes: [] });
+    const status = await controlPlaneStatus(client, { prefix });
+    expect(status.leader?.value).toBe('ctl-b');
+    expect(status.controllerEpoch).toBe(2);
+    expect(status.members.filter((m) => m.reachable)).toHaveLength(3);
+    expect(status.members.filter((m) => m.raftLeader)).toHaveLength(1);
+    expect(formatStatus(status)).toMatch(/controller leader: ctl-b[\s\S]*controller epoch: 2[\s\S]*m1 .* up/);
+    await b.resign();
+    expect(await currentLeader(client, { prefix })).toBeNull();
+  }, 30_000);
+
+  /** A candidate in its own process (controller-process.ts), with its output as lines. */
+  const spawnController = (prefix: string, name: string) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./controller-process.ts', import.meta.url)), cluster!.endpoints.join(','), prefix, name], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    children.push(child);
+    const lines: string[] = [];
+    let waiting: (() => void) | null = null;
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      lines.push(l);
+      waiting?.();
+    });
+    const next = async (timeout: number): Promise<string> => {
+      const deadline = Date.now() + timeout;
+      while (lines.length === 0) {
+        if (Date.now() > deadline) throw new Error(`${name} printed nothing within ${timeout} ms`);
+        await new Promise<void>((r) => {
+          waiting = r;
+          setTimeout(r, 100);
+        });
+      }
+      return lines.shift()!;
+    };
+    return { child, next, send: (line: string) => child.stdin!.write(`${line}\n`) };
+  };
+
+  it('a controller paused past its lease (SIGSTOP) is replaced, and once resumed cannot change a table', async () => {
+    const prefix = freshPrefix();
+    const a = spawnController(prefix, 'ctl-a');
+    expect(await a.next(20_000)).toMatch(/^leader /);
+    a.send('update vol 0'); // no table yet: refused by the store itself, nothing written
+    expect(await a.next(10_000)).toMatch(/^refused .*no table is stored/);
+
+    const b = createCandidate(newClient(), { prefix, value: 'ctl-b', ttl: 2 });
+    const bLeads = b.campaign();
+    process.kill(a.child.pid!, 'SIGSTOP');
+    const pausedAt = Date.now();
+    await bLeads;
+    const failover = Date.now() - pausedAt;
+    const storeB = createEtcdTableStore(client, { prefix, fence: () => b.fence() });
+    await storeB.raiseControllerEpoch();
+    const table = right(createTable({ segmentBlocks: 8, segmentCount: 4, entries: () => ({ zero: true }) }));
+    await storeB.save({ type: 'saveTable', disk: 'vol', table: encodeTable(table) });
+    const before = await storeB.load();
+
+    process.kill(a.child.pid!, 'SIGCONT');
+    a.send('update vol 0'); // a valid update, from a deposed controller
+    expect(await a.next(10_000)).toMatch(/^refused .*leadership lost/);
+    expect(await storeB.load()).toEqual(before);
+    console.log(`failover after SIGSTOP of the leader: ${failover} ms (lease TTL 2 s)`);
+    expect(failover).toBeLessThan(2000 + 2000);
+    a.child.stdin!.end();
+    await b.resign();
+  }, 60_000);
+
+  it('a standby takes over within the lease time when the leader is killed', async () => {
+    const prefix = freshPrefix();
+    const a = spawnController(prefix, 'ctl-a');
+    expect(await a.next(20_000)).toMatch(/^leader /);
+    const b = createCandidate(newClient(), { prefix, value: 'ctl-b', ttl: 2 });
+    const bLeads = b.campaign();
+    expect(await within(bLeads, 300)).toBe('pending');
+    process.kill(a.child.pid!, 'SIGKILL');
+    const diedAt = Date.now();
+    await bLeads;
+    const failover = Date.now() - diedAt;
+    console.log(`failover after SIGKILL of the leader: ${failover} ms (lease TTL 2 s)`);
+    expect(failover).toBeLessThan(2000 + 2000);
+    expect((await currentLeader(client, { prefix }))?.value).toBe('ctl-b');
+    await b.resign();
+  }, 60_000);
+});
