@@ -31,7 +31,7 @@ import { connectEtcd } from '../../../examples/nbd-server/ha/etcd-client.js';
 import { createEtcdTableStore, type EtcdTableStoreOptions, type Fence } from '../../../examples/nbd-server/ha/etcd-store.js';
 import { createCandidate, currentLeader } from '../../../examples/nbd-server/ha/election.js';
 import { controlPlaneStatus, formatStatus } from '../../../examples/nbd-server/ha/status.js';
-import { etcdRequired, findEtcd, startEtcdCluster, type EtcdCluster } from './etcd-cluster.js';
+import { etcdRequired, findEtcd, startEtcdCluster, type EtcdCluster } from '../../../examples/nbd-server/ha/local-cluster.js';
 import { BLOCK_SIZE, right, startSystem } from './system.js';
 
 const etcd = findEtcd();

@@ -1,14 +1,14 @@
 /**
- * A throwaway etcd cluster for the HA tests: members on free 127.0.0.1 ports, data in a
- * temporary directory, stopped (only the processes started here) and removed by `stop()`.
- * Every wait is bounded.
+ * A throwaway local etcd cluster, for the HA tests and measurements: members on free 127.0.0.1
+ * ports, data in a temporary directory, stopped (only the processes started here) and removed
+ * by `stop()`. Every wait is bounded.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, rmSync, closeSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connectEtcd } from '../../../examples/nbd-server/ha/etcd-client.js';
+import { connectEtcd } from './etcd-client.js';
 
 /** The etcd binary on PATH (or $ETCD_BIN), or null when etcd is not installed. */
 export const findEtcd = (): string | null => {
