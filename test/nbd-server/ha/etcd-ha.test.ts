@@ -15,7 +15,13 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  createAgent,
+  createAllocator,
+  createController,
+  createManualClock,
+  createMemoryNetwork,
   createMemoryPersistence,
+  type ControllerRuntime,
   createTable,
   decodeTable,
   encodeTable,
@@ -32,7 +38,8 @@ import { createEtcdTableStore, type EtcdTableStoreOptions, type Fence } from '..
 import { createCandidate, currentLeader } from '../../../examples/nbd-server/ha/election.js';
 import { controlPlaneStatus, formatStatus } from '../../../examples/nbd-server/ha/status.js';
 import { etcdRequired, findEtcd, startEtcdCluster, type EtcdCluster } from '../../../examples/nbd-server/ha/local-cluster.js';
-import { BLOCK_SIZE, right, startSystem } from './system.js';
+import { runHaController, type Leadership } from '../../../examples/nbd-server/ha/ha-controller.js';
+import { BLOCK_SIZE, LUNS, newStorage, right, startSystem } from './system.js';
 
 const etcd = findEtcd();
 const required = etcdRequired();
@@ -393,6 +400,70 @@ describe.skipIf(etcd === null)('HA control plane on a 3-member etcd cluster', ()
     expect(failover).toBeLessThan(2000 + 3000);
     expect((await currentLeader(client, { prefix }))?.value).toBe('ctl-b');
     await b.resign();
+  }, 60_000);
+
+  it('fails over from a crashed active controller to a standby, and the I/O held meanwhile completes', async () => {
+    const prefix = freshPrefix();
+    const storage = newStorage();
+    const network = right(createMemoryNetwork({ seed: 5 }));
+    const clock = right(createManualClock(0));
+    const started: ControllerRuntime[] = [];
+    // Both controllers answer on the peer id agents know: taking the endpoint over is the failover.
+    const lead = async ({ store }: Leadership) => {
+      const c = await createController(
+        { storage, transport: network.transport('controller'), persistence: store, clock, allocator: right(createAllocator(LUNS)) },
+        { tickInterval: 10, retryInterval: 100 },
+      );
+      started.push(c);
+      return c;
+    };
+    const agent = createAgent({ storage, transport: network.transport('a1'), clock }, { agent: 'a1', epoch: 1, tickInterval: 10, faultTimeout: 100 });
+    const settle = async <T,>(p: Promise<T>, timeout = 20_000): Promise<T> => {
+      let done = false;
+      const watched = p.finally(() => {
+        done = true;
+      });
+      const deadline = Date.now() + timeout;
+      while (!done) {
+        if (Date.now() > deadline) throw new Error(`no progress within ${timeout} ms`);
+        network.deliverAll();
+        right(clock.advance(10));
+        await sleep(1);
+      }
+      return watched;
+    };
+    const a = runHaController({ client: newClient(), prefix, value: 'ctl-a', ttl: 2 }, lead);
+    const la = await a.leading;
+    const b = runHaController({ client: newClient(), prefix, value: 'ctl-b', ttl: 2 }, lead);
+    try {
+      expect(la.epoch).toBe(1);
+      const admin = async (r: Parameters<ControllerRuntime['admin']>[0]) => expect(await settle(started[0]!.admin(r))).toEqual({ ok: true });
+      await admin({ type: 'createDisk', disk: 'vol', segmentBlocks: 16, segmentCount: 32 });
+      await admin({ type: 'attachAgent', disk: 'vol', agent: 'a1' });
+      await settle(agent.write('vol', 0, new Uint8Array(16 * BLOCK_SIZE).fill(1)));
+
+      // A crashes: its keepalives stop, and its controller with them.
+      a.candidate.abandon();
+      expect(await a.ended).toMatch(/leadership lost/);
+      expect(started[0]!.stopped).toBe(true);
+      const crashedAt = Date.now();
+      const held = agent.write('vol', 16, new Uint8Array(16 * BLOCK_SIZE).fill(2)); // a fault nobody answers yet
+      await expect(settle(held, 1000)).rejects.toThrow(/no progress/); // held, not failed, while nobody leads
+      const lb = await settle(b.leading, 20_000);
+      const failover = Date.now() - crashedAt;
+      expect(lb.epoch).toBe(2);
+      await settle(held, 20_000);
+      const completed = Date.now() - crashedAt;
+      console.log(`failover with I/O held: standby led after ${failover} ms, the held write completed after ${completed} ms (lease TTL 2 s)`);
+      const data = await settle(agent.read('vol', 0, 32));
+      expect(data.subarray(0, 16 * BLOCK_SIZE).every((x) => x === 1)).toBe(true);
+      expect(data.subarray(16 * BLOCK_SIZE).every((x) => x === 2)).toBe(true);
+      expect((await controlPlaneStatus(client, { prefix })).leader?.value).toBe('ctl-b');
+    } finally {
+      agent.stop();
+      await b.resign();
+      for (const c of started) c.stop();
+    }
   }, 60_000);
 
   // -------------------------------------------------------------------------------------------
