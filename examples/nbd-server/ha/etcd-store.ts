@@ -30,6 +30,7 @@ import type { Etcd3 } from 'etcd3';
 import {
   decodeTable,
   encodeEntry,
+  encodeTable,
   getEntry,
   type EntryDocument,
   type MappingTable,
@@ -71,7 +72,7 @@ export interface EtcdTableStoreOptions {
   readonly txnBytes?: number;
   /** Budget of one transaction in operations (default 100; etcd refuses more than 128). */
   readonly txnOps?: number;
-  /** Keys read per range request by `load` (default 256). */
+  /** Keys read per range request by `load` (default 128: at most 32 MiB of 256 KiB parts). */
   readonly pageKeys?: number;
 }
 
@@ -223,7 +224,7 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
   const partBytes = options.partBytes ?? 256 * 1024;
   const txnBytes = options.txnBytes ?? 1024 * 1024;
   const txnOps = options.txnOps ?? 100;
-  const pageKeys = options.pageKeys ?? 256;
+  const pageKeys = options.pageKeys ?? 128;
   const fenceOption = options.fence;
   const diskRoot = `${prefix}disk/`;
   const epochKey = `${prefix}controller/epoch`;
@@ -324,8 +325,19 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
     }
   };
 
+  /** `readAll`, started again (at most 3 times) when etcd compacted its revision meanwhile. */
+  const readConsistent = async (): Promise<Array<{ key: string; value: Buffer; mod: string }>> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await readAll();
+      } catch (e) {
+        if (attempt >= 3 || !/compacted/.test(errorText(e))) throw e;
+      }
+    }
+  };
+
   const readSnapshot = async (): Promise<Snapshot> => {
-    const kvs = await readAll();
+    const kvs = await readConsistent();
     const headers = new Map<string, { header: Header; mod: string }>();
     const parts = new Map<string, Buffer>(); // "<enc>/<ver>/<chunk>/<part>" -> value
     const partKeys = new Map<string, string>();
@@ -391,20 +403,11 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
     return {
       tables: names.map((disk) => {
         const v = disks.get(disk)!;
-        return { disk, table: v.doc ?? encodeWhole(v.table!) };
+        return { disk, table: v.doc ?? encodeTable(v.table!) };
       }),
       attachments: names.filter((d) => disks.get(d)!.header.agents.length > 0).map((disk) => ({ disk, agents: [...disks.get(disk)!.header.agents] })),
     };
   };
-
-  const encodeWhole = (table: MappingTable): TableDocument => ({
-    format: 'vdisk-map/table',
-    version: 1,
-    segmentBlocks: table.segmentBlocks,
-    segmentCount: table.segmentCount,
-    generation: table.generation,
-    entries: Array.from({ length: table.segmentCount }, (_, s) => entryDoc(table, s)),
-  });
 
   const entryDoc = (table: MappingTable, segment: number): EntryDocument => {
     const e = getEntry(table, segment);
@@ -494,7 +497,7 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
     return E.right(work);
   };
 
-  /** The parts of chunk `ci` of `table`. */
+  /** The parts of chunk `ci` of `table` (entry by entry: faster than `encodeTable` of the whole). */
   const chunkParts = (table: MappingTable, ci: number): Buffer[] => {
     const from = ci * chunkSegments;
     const to = Math.min(from + chunkSegments, table.segmentCount);
