@@ -4,16 +4,16 @@
  * by `stop()`. Every wait is bounded.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, rmSync, closeSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectEtcd } from './etcd-client.js';
 
-/** The etcd binary on PATH (or $ETCD_BIN), or null when etcd is not installed. */
+/** The etcd binary: $ETCD_BIN when set (null if it does not exist), else the one on PATH, else null. */
 export const findEtcd = (): string | null => {
   const fromEnv = process.env.ETCD_BIN;
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  if (fromEnv !== undefined && fromEnv !== '') return existsSync(fromEnv) ? fromEnv : null;
   const r = spawnSync('sh', ['-c', 'command -v etcd'], { encoding: 'utf8' });
   const path = r.stdout.trim();
   return r.status === 0 && path !== '' ? path : null;
