@@ -537,8 +537,9 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
       }
       const table = p.table;
       const n = chunkCount(table.segmentCount, chunkSegments);
-      const seq = (base?.header.seq ?? 0) + (p.headerOnly ? 0 : 1);
       const fresh = p.rewritten || base === undefined || base.header.chunkSegments !== chunkSegments;
+      // Chunks are only ever written under a version above every one a header references.
+      const seq = (base?.header.seq ?? 0) + (p.headerOnly && !fresh ? 0 : 1);
       const versions: number[] = [];
       const partCounts: number[] = [];
       for (let ci = 0; ci < n; ci++) {

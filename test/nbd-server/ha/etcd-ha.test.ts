@@ -242,6 +242,26 @@ describe.skipIf(etcd === null)('HA control plane on a 3-member etcd cluster', ()
     expect(tablesEqual(right(decodeTable((await store.load()).tables.find((t) => t.disk === 'big')!.table)), scattered(3))).toBe(true);
   }, 60_000);
 
+  it('reads and rewrites a disk saved with another chunk size, without touching the chunks it reads', async () => {
+    const prefix = freshPrefix();
+    const table = right(createTable({ segmentBlocks: 8, segmentCount: 40, entries: (s) => ({ location: { lun: 1, start: s * 8 } }) }));
+    const old = createEtcdTableStore(client, { prefix, chunkSegments: 4, txnOps: 3 });
+    await old.save({ type: 'saveTable', disk: 'vol', table: encodeTable(table) });
+    const reference = createMemoryPersistence();
+    await reference.save({ type: 'saveTable', disk: 'vol', table: encodeTable(table) });
+    const records: PersistRecord[] = [
+      { type: 'attachments', disk: 'vol', agents: ['a1'] },
+      { type: 'updateTable', disk: 'vol', fromGeneration: 0, generation: 1, changes: [{ segment: 17, entry: { zero: true } }] },
+    ];
+    const current = createEtcdTableStore(client, { prefix, chunkSegments: 16, txnOps: 3 });
+    for (const r of records) {
+      await current.save(r);
+      await reference.save(r);
+    }
+    expect(normal(await createEtcdTableStore(client, { prefix }).load())).toEqual(normal(reference.peek()));
+    expect(await current.collectGarbage()).toBe(0);
+  }, 30_000);
+
   it('saves and restores a 1,048,576-segment disk (times reported)', async () => {
     const prefix = freshPrefix();
     const store = createEtcdTableStore(client, { prefix });
