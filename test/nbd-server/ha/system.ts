@@ -12,6 +12,7 @@ import {
   createMemoryStorage,
   type AdminRequest,
   type AgentRuntime,
+  type ControllerCommand,
   type ControllerRuntime,
   type MemoryStorage,
   type TablePersistence,
@@ -46,12 +47,16 @@ export interface System {
  * Starts a controller on `persistence` and agent `a1`. Manual time advances 10 ms per round,
  * and each round also waits a real millisecond so that etcd's answers come in.
  */
-export const startSystem = async (persistence: TablePersistence, storage: MemoryStorage = newStorage()): Promise<System> => {
+export const startSystem = async (
+  persistence: TablePersistence,
+  storage: MemoryStorage = newStorage(),
+  onCommand?: (command: ControllerCommand) => void,
+): Promise<System> => {
   const network = right(createMemoryNetwork({ seed: 11 }));
   const clock = right(createManualClock(0));
   const controller = await createController(
     { storage, transport: network.transport('controller'), persistence, clock, allocator: right(createAllocator(LUNS)) },
-    { tickInterval: 10, retryInterval: 100 },
+    { tickInterval: 10, retryInterval: 100, ...(onCommand === undefined ? {} : { onCommand }) },
   );
   const agent = createAgent({ storage, transport: network.transport('a1'), clock }, { agent: 'a1', epoch: 1, tickInterval: 10, faultTimeout: 100 });
 
