@@ -40,6 +40,21 @@ import {
   type TablePersistence,
 } from '../../../src/index.js';
 import { applyUpdate } from './apply-record.js';
+import {
+  bytesOf,
+  chunkCount,
+  deleteKey,
+  deletePrefix,
+  deleteRange,
+  headerProblem,
+  keysOf,
+  pack as packOps,
+  parseDiskKey,
+  prefixEnd,
+  put,
+  type Header,
+  type Op,
+} from './etcd-layout.js';
 import { decodeChunk, encodeChunk } from './chunk-codec.js';
 
 /**
@@ -112,20 +127,6 @@ export interface EtcdTableStore extends TablePersistence {
   lastSave(): SaveStats | null;
 }
 
-interface Header {
-  readonly format: 'vdisk-map/etcd-disk';
-  readonly version: 1;
-  readonly segmentBlocks: number;
-  readonly segmentCount: number;
-  readonly generation: number;
-  readonly chunkSegments: number;
-  /** Highest chunk version ever written for this disk. */
-  readonly seq: number;
-  readonly versions: ReadonlyArray<number>;
-  readonly parts: ReadonlyArray<number>;
-  readonly agents: ReadonlyArray<string>;
-}
-
 /** What the store knows of one disk as stored. */
 interface DiskView {
   readonly header: Header;
@@ -146,69 +147,9 @@ interface Pending {
   headerOnly: boolean;
 }
 
-interface Op {
-  readonly request: { request_put?: { key: Buffer; value: Buffer }; request_delete_range?: { key: Buffer; range_end?: Buffer } };
-  readonly bytes: number;
-}
-
-const OP_OVERHEAD = 16;
-const HEX_VER = 12;
-const HEX_CHUNK = 8;
-const HEX_PART = 4;
-
-const hex = (n: number, width: number): string => n.toString(16).padStart(width, '0');
-const chunkCount = (segmentCount: number, chunkSegments: number): number => Math.ceil(segmentCount / chunkSegments);
-
-/** The end of the key range of every key starting with `prefix`. */
-const prefixEnd = (prefix: Buffer): Buffer => {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i]! < 0xff) {
-      end[i]!++;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
-};
-
-const put = (key: string, value: Buffer | string): Op => {
-  const k = Buffer.from(key);
-  const v = typeof value === 'string' ? Buffer.from(value) : value;
-  return { request: { request_put: { key: k, value: v } }, bytes: k.length + v.length + OP_OVERHEAD };
-};
-const deletePrefix = (prefix: string): Op => {
-  const k = Buffer.from(prefix);
-  return { request: { request_delete_range: { key: k, range_end: prefixEnd(k) } }, bytes: 2 * k.length + OP_OVERHEAD };
-};
-const deleteRange = (from: string, to: string): Op => {
-  const k = Buffer.from(from);
-  const e = Buffer.from(to);
-  return { request: { request_delete_range: { key: k, range_end: e } }, bytes: k.length + e.length + OP_OVERHEAD };
-};
-const deleteKey = (key: string): Op => {
-  const k = Buffer.from(key);
-  return { request: { request_delete_range: { key: k } }, bytes: k.length + OP_OVERHEAD };
-};
-
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 const describeErrors = (errors: ReadonlyArray<{ message: string }>): string => errors.map((e) => e.message).join('; ');
-
-/** Checks a parsed header; returns why it is malformed, or undefined. */
-const headerProblem = (h: unknown): string | undefined => {
-  if (typeof h !== 'object' || h === null) return 'not an object';
-  const x = h as Record<string, unknown>;
-  if (x.format !== 'vdisk-map/etcd-disk' || x.version !== 1) return `unknown format ${JSON.stringify(x.format)} version ${JSON.stringify(x.version)}`;
-  for (const f of ['segmentBlocks', 'segmentCount', 'generation', 'chunkSegments', 'seq'] as const)
-    if (!(Number.isSafeInteger(x[f]) && (x[f] as number) >= 0)) return `${f} must be a non-negative safe integer, got ${JSON.stringify(x[f])}`;
-  if ((x.chunkSegments as number) < 1) return 'chunkSegments must be positive';
-  const n = chunkCount(x.segmentCount as number, x.chunkSegments as number);
-  for (const f of ['versions', 'parts'] as const)
-    if (!Array.isArray(x[f]) || (x[f] as unknown[]).length !== n || !(x[f] as unknown[]).every((v) => Number.isSafeInteger(v) && (v as number) >= 0))
-      return `${f} must list a non-negative integer for each of the ${n} chunks`;
-  if (!Array.isArray(x.agents) || !x.agents.every((a) => typeof a === 'string')) return 'agents must be an array of strings';
-  return undefined;
-};
 
 /**
  * A table store over an etcd client. The client is the caller's: the store never closes it.
@@ -226,13 +167,7 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
   const txnOps = options.txnOps ?? 100;
   const pageKeys = options.pageKeys ?? 128;
   const fenceOption = options.fence;
-  const diskRoot = `${prefix}disk/`;
-  const epochKey = `${prefix}controller/epoch`;
-
-  const diskKey = (disk: string): string => `${diskRoot}${encodeURIComponent(disk)}/`;
-  const headerKey = (disk: string): string => `${diskKey(disk)}h`;
-  const versionPrefix = (disk: string, ver: number): string => `${diskKey(disk)}c/${hex(ver, HEX_VER)}/`;
-  const chunkPrefix = (disk: string, ver: number, ci: number): string => `${versionPrefix(disk, ver)}${hex(ci, HEX_CHUNK)}/`;
+  const { diskRoot, epochKey, diskKey, headerKey, chunksOf, versionPrefix, chunkPrefix, partKey } = keysOf(prefix);
 
   /** The stored disks as this store last saw them; null after a failure: reload before writing. */
   let known: Map<string, DiskView> | null = null;
@@ -283,23 +218,7 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
     return res.header.revision;
   };
 
-  /** Splits `ops` into transactions within the budgets, in order. */
-  const pack = (ops: ReadonlyArray<Op>): Op[][] => {
-    const batches: Op[][] = [];
-    let cur: Op[] = [];
-    let bytes = 0;
-    for (const op of ops) {
-      if (cur.length > 0 && (cur.length + 1 > txnOps || bytes + op.bytes > txnBytes)) {
-        batches.push(cur);
-        cur = [];
-        bytes = 0;
-      }
-      cur.push(op);
-      bytes += op.bytes;
-    }
-    if (cur.length > 0) batches.push(cur);
-    return batches;
-  };
+  const pack = (ops: ReadonlyArray<Op>): Op[][] => packOps(ops, txnOps, txnBytes);
 
   // -------------------------------------------------------------------------------------------
   // Loading
@@ -342,11 +261,8 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
     const parts = new Map<string, Buffer>(); // "<enc>/<ver>/<chunk>/<part>" -> value
     const partKeys = new Map<string, string>();
     for (const { key, value, mod } of kvs) {
-      const rest = key.slice(diskRoot.length);
-      const slash = rest.indexOf('/');
-      const enc = rest.slice(0, slash);
-      const tailKey = rest.slice(slash + 1);
-      if (tailKey === 'h') {
+      const named = parseDiskKey(diskRoot, key);
+      if (named.kind === 'header') {
         let parsed: unknown;
         try {
           parsed = JSON.parse(value.toString());
@@ -355,10 +271,9 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
         }
         const problem = headerProblem(parsed);
         if (problem !== undefined) throw new Error(`etcd table store: header ${key} is malformed: ${problem}`);
-        headers.set(enc, { header: parsed as Header, mod });
-      } else if (tailKey.startsWith('c/')) {
-        const [ver, ci, part] = tailKey.slice(2).split('/');
-        const id = `${enc}/${parseInt(ver ?? '', 16)}/${parseInt(ci ?? '', 16)}/${parseInt(part ?? '', 16)}`;
+        headers.set(named.enc, { header: parsed as Header, mod });
+      } else if (named.kind === 'part') {
+        const id = `${named.enc}/${named.ver}/${named.chunk}/${named.part}`;
         parts.set(id, value);
         partKeys.set(id, key);
       }
@@ -515,108 +430,118 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
     readonly table: MappingTable | null;
   }
 
+  /** The operations that take one disk from what is stored to `p`. */
+  interface DiskOps {
+    readonly staged: Op[]; // new chunk versions, invisible until the flip
+    readonly flip: Op[]; // the header (or the whole disk's deletion)
+    readonly cleanup: Op[]; // superseded chunk versions
+    readonly written: Written;
+  }
+
+  const opsForDisk = (disk: string, p: Pending): DiskOps => {
+    const base = p.base;
+    const ops: DiskOps = { staged: [], flip: [], cleanup: [], written: { disk, header: null, table: null } };
+    if (p.table === null) {
+      if (base !== undefined) ops.flip.push(deletePrefix(diskKey(disk)));
+      return ops;
+    }
+    const table = p.table;
+    const n = chunkCount(table.segmentCount, chunkSegments);
+    const fresh = p.rewritten || base === undefined || base.header.chunkSegments !== chunkSegments;
+    // Chunks are only ever written under a version above every one a header references.
+    const seq = (base?.header.seq ?? 0) + (p.headerOnly && !fresh ? 0 : 1);
+    const versions: number[] = [];
+    const partCounts: number[] = [];
+    for (let ci = 0; ci < n; ci++) {
+      if (!fresh && !p.dirty.has(ci) && ci < base!.header.versions.length) {
+        versions.push(base!.header.versions[ci]!);
+        partCounts.push(base!.header.parts[ci]!);
+        continue;
+      }
+      const parts = chunkParts(table, ci);
+      parts.forEach((value, i) => ops.staged.push(put(partKey(disk, seq, ci, i), value)));
+      versions.push(seq);
+      partCounts.push(parts.length);
+    }
+    if (base !== undefined) {
+      if (fresh) ops.cleanup.push(deleteRange(chunksOf(disk), versionPrefix(disk, seq))); // every older version at once
+      else
+        base.header.versions.forEach((ver, ci) => {
+          if (ci >= n || versions[ci] !== ver) ops.cleanup.push(deletePrefix(chunkPrefix(disk, ver, ci)));
+        });
+    }
+    const header: Header = {
+      format: 'vdisk-map/etcd-disk',
+      version: 1,
+      segmentBlocks: table.segmentBlocks,
+      segmentCount: table.segmentCount,
+      generation: table.generation,
+      chunkSegments,
+      seq,
+      versions,
+      parts: partCounts,
+      agents: [...p.agents],
+    };
+    ops.flip.push(put(headerKey(disk), JSON.stringify(header)));
+    return { ...ops, written: { disk, header, table } };
+  };
+
+  /**
+   * Runs a save's operations: one transaction when they fit; otherwise the staged chunks first,
+   * then the flip with as much of the cleanup as fits, then the rest of the cleanup (best effort:
+   * what is left is unreferenced). Resolves with the flip's revision and the transactions up to it.
+   */
+  const commit = async (
+    staged: ReadonlyArray<Op>,
+    flip: ReadonlyArray<Op>,
+    cleanup: ReadonlyArray<Op>,
+    fence: Fence | undefined,
+    compares: ReadonlyArray<readonly [string, string]>,
+  ): Promise<{ revision: string; transactions: number }> => {
+    const flipBytes = bytesOf(flip);
+    if (flip.length > txnOps || flipBytes > txnBytes)
+      throw new Error(`etcd table store: the headers of this group commit (${flip.length} operations, ${flipBytes} bytes) do not fit one transaction (${txnOps} operations, ${txnBytes} bytes): nothing was written`);
+    const all = [...staged, ...flip, ...cleanup];
+    if (all.length <= txnOps && bytesOf(all) <= txnBytes) return { revision: await txn(all, fence, compares), transactions: 1 };
+    let transactions = 0;
+    for (const batch of pack(staged)) {
+      await txn(batch, fence, []);
+      transactions++;
+    }
+    const finalOps = [...flip];
+    let bytes = flipBytes;
+    let i = 0;
+    while (i < cleanup.length && finalOps.length < txnOps && bytes + cleanup[i]!.bytes <= txnBytes) {
+      bytes += cleanup[i]!.bytes;
+      finalOps.push(cleanup[i++]!);
+    }
+    const revision = await txn(finalOps, fence, compares);
+    for (const batch of pack(cleanup.slice(i))) {
+      try {
+        await txn(batch, fence, []);
+      } catch {
+        break; // unreferenced keys: collectGarbage removes them later
+      }
+    }
+    return { revision, transactions: transactions + 1 };
+  };
+
   const saveLocked = async (records: ReadonlyArray<PersistRecord>): Promise<void> => {
     const fence = currentFence();
     if (fence === null) throw new Error('etcd table store: this controller is not the leader: nothing was written');
     if (known === null) known = (await readSnapshot()).disks;
     const planned = plan(known, records);
     if (E.isLeft(planned)) throw new Error(`etcd table store refused ${planned.left}`);
-
-    const staged: Op[] = []; // new chunk versions, invisible until the flip
-    const flip: Op[] = []; // headers (and whole-disk deletions)
-    const cleanup: Op[] = []; // superseded chunk versions
-    const compares: Array<readonly [string, string]> = [];
-    const written: Written[] = [];
-    for (const [disk, p] of planned.right) {
-      const base = p.base;
-      compares.push([headerKey(disk), base?.modRevision ?? '0']);
-      if (p.table === null) {
-        if (base !== undefined) flip.push(deletePrefix(diskKey(disk)));
-        written.push({ disk, header: null, table: null });
-        continue;
-      }
-      const table = p.table;
-      const n = chunkCount(table.segmentCount, chunkSegments);
-      const fresh = p.rewritten || base === undefined || base.header.chunkSegments !== chunkSegments;
-      // Chunks are only ever written under a version above every one a header references.
-      const seq = (base?.header.seq ?? 0) + (p.headerOnly && !fresh ? 0 : 1);
-      const versions: number[] = [];
-      const partCounts: number[] = [];
-      for (let ci = 0; ci < n; ci++) {
-        if (!fresh && !p.dirty.has(ci) && ci < base!.header.versions.length) {
-          versions.push(base!.header.versions[ci]!);
-          partCounts.push(base!.header.parts[ci]!);
-          continue;
-        }
-        const parts = chunkParts(table, ci);
-        parts.forEach((value, i) => staged.push(put(`${chunkPrefix(disk, seq, ci)}${hex(i, HEX_PART)}`, value)));
-        versions.push(seq);
-        partCounts.push(parts.length);
-      }
-      if (base !== undefined) {
-        if (fresh) {
-          // Every chunk was rewritten: one range deletes every older version.
-          cleanup.push(deleteRange(`${diskKey(disk)}c/`, versionPrefix(disk, seq)));
-        } else {
-          const old = base.header;
-          for (let ci = 0; ci < old.versions.length; ci++)
-            if (ci >= n || versions[ci] !== old.versions[ci]) cleanup.push(deletePrefix(chunkPrefix(disk, old.versions[ci]!, ci)));
-        }
-      }
-      const header: Header = {
-        format: 'vdisk-map/etcd-disk',
-        version: 1,
-        segmentBlocks: table.segmentBlocks,
-        segmentCount: table.segmentCount,
-        generation: table.generation,
-        chunkSegments,
-        seq,
-        versions,
-        parts: partCounts,
-        agents: [...p.agents],
-      };
-      flip.push(put(headerKey(disk), JSON.stringify(header)));
-      written.push({ disk, header, table });
-    }
-
-    const sum = (ops: ReadonlyArray<Op>): number => ops.reduce((a, o) => a + o.bytes, 0);
-    const flipBytes = sum(flip);
-    if (flip.length > txnOps || flipBytes > txnBytes)
-      throw new Error(`etcd table store: the headers of this group commit (${flip.length} operations, ${flipBytes} bytes) do not fit one transaction (${txnOps} operations, ${txnBytes} bytes): nothing was written`);
-    let transactions = 0;
-    let revision: string;
-    const all = [...staged, ...flip, ...cleanup];
-    if (all.length <= txnOps && sum(all) <= txnBytes) {
-      revision = await txn(all, fence, compares);
-      transactions = 1;
-    } else {
-      for (const batch of pack(staged)) {
-        await txn(batch, fence, []);
-        transactions++;
-      }
-      // The flip takes as much of the cleanup as fits; the rest follows, best effort.
-      const finalOps = [...flip];
-      let bytes = flipBytes;
-      let i = 0;
-      while (i < cleanup.length && finalOps.length < txnOps && bytes + cleanup[i]!.bytes <= txnBytes) {
-        bytes += cleanup[i]!.bytes;
-        finalOps.push(cleanup[i++]!);
-      }
-      revision = await txn(finalOps, fence, compares);
-      transactions++;
-      for (const batch of pack(cleanup.slice(i))) {
-        try {
-          await txn(batch, fence, []);
-        } catch {
-          break; // unreferenced keys: collectGarbage removes them later
-        }
-      }
-    }
-    for (const w of written) {
+    const disks = [...planned.right].map(([disk, p]) => opsForDisk(disk, p));
+    const staged = disks.flatMap((d) => d.staged);
+    const flip = disks.flatMap((d) => d.flip);
+    const compares = [...planned.right].map(([disk, p]) => [headerKey(disk), p.base?.modRevision ?? '0'] as const);
+    const { revision, transactions } = await commit(staged, flip, disks.flatMap((d) => d.cleanup), fence, compares);
+    for (const { written: w } of disks) {
       if (w.header === null) known.delete(w.disk);
       else known.set(w.disk, { header: w.header, modRevision: revision, doc: null, table: w.table });
     }
-    stats = { transactions, bytes: sum(staged) + sum(flip), atomic: transactions === 1 };
+    stats = { transactions, bytes: bytesOf(staged) + bytesOf(flip), atomic: transactions === 1 };
   };
 
   const saveBatch = (records: ReadonlyArray<PersistRecord>): Promise<void> =>
