@@ -487,7 +487,8 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
   };
 
   /**
-   * Runs a save's operations: one transaction when they fit; otherwise the staged chunks first,
+   * Runs a save's operations: the staged chunks in as few transactions as the budgets allow, the
+   * last of them together with the flip when it fits (so a save that fits is one transaction),
    * then the flip with as much of the cleanup as fits, then the rest of the cleanup (best effort:
    * what is left is unreferenced). Resolves with the flip's revision and the transactions up to it.
    */
@@ -498,23 +499,19 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
     fence: Fence | undefined,
     compares: ReadonlyArray<readonly [string, string]>,
   ): Promise<{ revision: string; transactions: number }> => {
-    const flipBytes = bytesOf(flip);
-    if (flip.length > txnOps || flipBytes > txnBytes)
-      throw new Error(`etcd table store: the headers of this group commit (${flip.length} operations, ${flipBytes} bytes) do not fit one transaction (${txnOps} operations, ${txnBytes} bytes): nothing was written`);
-    const all = [...staged, ...flip, ...cleanup];
-    if (all.length <= txnOps && bytesOf(all) <= txnBytes) return { revision: await txn(all, fence, compares), transactions: 1 };
-    let transactions = 0;
-    for (const batch of pack(staged)) {
-      await txn(batch, fence, []);
-      transactions++;
-    }
-    const finalOps = [...flip];
-    let bytes = flipBytes;
+    if (flip.length > txnOps || bytesOf(flip) > txnBytes)
+      throw new Error(`etcd table store: the headers of this group commit (${flip.length} operations, ${bytesOf(flip)} bytes) do not fit one transaction (${txnOps} operations, ${txnBytes} bytes): nothing was written`);
+    const before = pack(staged);
+    let finalOps = [...flip];
+    const last = before[before.length - 1];
+    if (last !== undefined && last.length + flip.length <= txnOps && bytesOf(last) + bytesOf(flip) <= txnBytes) finalOps = [...before.pop()!, ...flip];
+    let bytes = bytesOf(finalOps);
     let i = 0;
     while (i < cleanup.length && finalOps.length < txnOps && bytes + cleanup[i]!.bytes <= txnBytes) {
       bytes += cleanup[i]!.bytes;
       finalOps.push(cleanup[i++]!);
     }
+    for (const batch of before) await txn(batch, fence, []);
     const revision = await txn(finalOps, fence, compares);
     for (const batch of pack(cleanup.slice(i))) {
       try {
@@ -523,7 +520,7 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
         break; // unreferenced keys: collectGarbage removes them later
       }
     }
-    return { revision, transactions: transactions + 1 };
+    return { revision, transactions: before.length + 1 };
   };
 
   const saveLocked = async (records: ReadonlyArray<PersistRecord>): Promise<void> => {

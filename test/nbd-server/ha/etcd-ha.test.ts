@@ -285,6 +285,7 @@ describe.skipIf(etcd === null)('HA control plane on a 3-member etcd cluster', ()
     await store.save({ type: 'updateTable', disk: 'huge', fromGeneration: 0, generation: 1, changes });
     const updateMs = performance.now() - t;
     const updateStats = store.lastSave()!;
+    expect(updateStats).toMatchObject({ transactions: 1, atomic: true }); // 64 chunks and the header: one transaction
     t = performance.now();
     const loaded = await createEtcdTableStore(newClient(), { prefix }).load();
     const loadMs = performance.now() - t;
@@ -343,7 +344,7 @@ describe.skipIf(etcd === null)('HA control plane on a 3-member etcd cluster', ()
     await expect(storeA.save({ type: 'deleteTable', disk: 'vol' })).rejects.toThrow(/leadership lost|not the leader/);
     for (let i = 0; i < 50 && a.isLeader; i++) await sleep(100);
     expect(a.isLeader).toBe(false);
-    expect(lostAt - revokedAt).toBeLessThan(3000);
+    expect(lostAt - revokedAt).toBeLessThan(2000 + 2000); // within the TTL plus a keepalive interval, with room for a loaded machine
     await expect(storeA.save({ type: 'deleteTable', disk: 'vol' })).rejects.toThrow(/not the leader/);
 
     // B writes, and resigning hands over at once.
