@@ -17,6 +17,7 @@ import { readNodeConfig, sharingGroups } from './data-dir.js';
 import { readJournalState } from './journal-store.js';
 import { parseAddress } from './net-transport.js';
 import { listen, removeStaleSocket, type Backend } from './server.js';
+import { guardFromOptions, SECURITY_OPTIONS } from './security-options.js';
 import { LOCAL_AGENT, openAgentNode, openControllerNode, openNode, type NodeOptions } from './vdisk-node.js';
 
 const UNITS: Readonly<Record<string, number>> = { '': 1, B: 1, K: 1024, KIB: 1024, M: 1024 ** 2, MIB: 1024 ** 2, G: 1024 ** 3, GIB: 1024 ** 3, T: 1024 ** 4, TIB: 1024 ** 4 };
@@ -91,6 +92,7 @@ const serve = async (args: string[]): Promise<void> => {
       'lun-size': { type: 'string' },
       luns: { type: 'string' },
       'log-level': { type: 'string' },
+      ...SECURITY_OPTIONS,
     },
     strict: true,
   });
@@ -142,7 +144,10 @@ const serve = async (args: string[]): Promise<void> => {
   let address = `controller ${values['listen-agents'] ?? ''}`;
   if (backend !== null) {
     const where = values.socket !== undefined ? { socket: values.socket } : { port: port! };
-    const listener = await listen(backend, where, log);
+    // Security hook: TLS, access policy and limits (security-options.ts).
+    const isSnapshot = async (name: string): Promise<boolean> => (await readNodeConfig(data))?.exports.find((e) => e.name === name)?.snapshot ?? false;
+    const guard = await guardFromOptions(values, backend, isSnapshot).catch((e: Error) => die(e.message));
+    const listener = await listen(backend, where, log, guard);
     closers.unshift(() => listener.close());
     address = values.socket ?? `127.0.0.1:${port}`;
     log.info({ ...where, exports: (await backend.exports()).map((e) => e.name) }, 'listening');

@@ -7,6 +7,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { lstat, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import * as P from './protocol.js';
+import { createGuard, type ConnectionGuard } from './guard.js';
 
 /** An error with an NBD error number (EINVAL, ENOSPC, ...); any other error is reported as EIO. */
 export class NbdError extends Error {
@@ -44,6 +45,8 @@ export interface Backend {
   /** The export called `name` (`''`: the default one), or undefined. */
   open(name: string): Promise<ExportHandle | undefined>;
   readonly blockSizes: P.BlockSizes;
+  /** True when a policy forbids this client `name` (answered NBD_REP_ERR_POLICY, not UNKNOWN). */
+  forbidden?(name: string): Promise<boolean>;
 }
 
 export interface Logger {
@@ -52,12 +55,10 @@ export interface Logger {
   error(obj: object, msg?: string): void;
 }
 
-/** Largest read or write payload accepted; a larger write payload closes the connection. */
+/** Largest read or write payload accepted by default (limits.ts: `requestBytes`). */
 export const MAX_PAYLOAD = 32 << 20;
-/** Requests being served at once on one connection; the next header is read only below this. */
-const MAX_IN_FLIGHT = 64;
-/** Bytes buffered from a client before the socket is paused. */
-const HIGH_WATER = 2 * MAX_PAYLOAD;
+/** Bytes read ahead of what the connection asked for before the socket is paused. */
+const READ_AHEAD = 256 << 10;
 /** Options one connection may send before it must choose an export. */
 const MAX_OPTIONS = 1024;
 /** Longest option data accepted (names and queries are at most 4 KiB each). */
@@ -65,27 +66,42 @@ const MAX_OPTION_DATA = 64 << 10;
 
 class Closed extends Error {}
 
-/** Reads exact byte counts from a socket, pausing it when too much is buffered. */
+/**
+ * Reads exact byte counts from a socket. It reads at most READ_AHEAD bytes beyond what was asked
+ * for, then pauses the socket: a connection that stops asking (at its in-flight limit) stops
+ * reading, and the client is held back by TCP's own flow control.
+ */
 class ByteReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private waiter: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | null = null;
   private ended: Error | null = null;
+  private readonly onData = (chunk: Buffer): void => {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    if (this.buffered >= READ_AHEAD && (this.waiter === null || this.buffered >= this.waiter.n)) this.socket.pause();
+    this.wake();
+  };
+  private readonly onEnd = (): void => {
+    this.ended ??= new Closed('the client closed the connection');
+    this.wake();
+  };
 
   constructor(private readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
-      if (this.buffered > HIGH_WATER) socket.pause();
-      this.wake();
-    });
-    const end = (): void => {
-      this.ended ??= new Closed('the client closed the connection');
-      this.wake();
-    };
-    socket.on('end', end);
-    socket.on('close', end);
-    socket.on('error', end);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onEnd);
+    socket.on('error', this.onEnd);
+  }
+
+  /** Stops reading `socket` (before a TLS upgrade); returns how many bytes were left unread. */
+  detach(): number {
+    this.socket.off('data', this.onData);
+    this.socket.off('end', this.onEnd);
+    this.socket.off('close', this.onEnd);
+    this.socket.off('error', this.onEnd);
+    this.socket.on('error', () => undefined);
+    return this.buffered;
   }
 
   private take(n: number): Buffer {
@@ -100,7 +116,7 @@ class ByteReader {
       else this.chunks[0] = c.subarray(k);
     }
     this.buffered -= n;
-    if (this.socket.isPaused() && this.buffered < HIGH_WATER / 2) this.socket.resume();
+    if (this.socket.isPaused() && this.buffered < READ_AHEAD) this.socket.resume();
     return out;
   }
 
@@ -119,6 +135,7 @@ class ByteReader {
   read(n: number): Promise<Buffer> {
     if (this.buffered >= n) return Promise.resolve(this.take(n));
     if (this.ended !== null) return Promise.reject(this.ended);
+    if (this.socket.isPaused()) this.socket.resume();
     return new Promise((resolve, reject) => {
       this.waiter = { n, resolve, reject };
     });
@@ -135,14 +152,24 @@ interface Session {
   noZeroes: boolean;
 }
 
-/** Runs one client connection to its end; never throws. */
-export const serveConnection = async (socket: Socket, backend: Backend, log: Logger, id: number): Promise<void> => {
-  const reader = new ByteReader(socket);
+/**
+ * Runs one client connection to its end; never throws. `guard` adds TLS, access by identity and
+ * limits (guard.ts); without it the connection is plain and open, under the default limits.
+ */
+export const serveConnection = async (socket: Socket, baseBackend: Backend, log: Logger, id: number, guard: ConnectionGuard = createGuard(baseBackend)): Promise<void> => {
+  // Security hooks (guard.ts): the socket and reader change at STARTTLS, the backend with the identity.
+  const limits = guard.limits;
+  let conn: Socket = socket;
+  let reader = new ByteReader(conn);
+  let tlsDone = false;
+  let identity: string | null = null;
+  let counted: string | null | undefined = undefined;
+  let backend = guard.backendFor?.(null) ?? baseBackend;
   const send = (...parts: Uint8Array[]): void => {
-    if (socket.destroyed || !socket.writable) return;
-    socket.cork();
-    for (const p of parts) socket.write(p);
-    socket.uncork();
+    if (conn.destroyed || !conn.writable) return;
+    conn.cork();
+    for (const p of parts) conn.write(p);
+    conn.uncork();
   };
   const session: Session = { structured: false, metaExport: null, noZeroes: false };
   const transmissionFlags = (h: ExportHandle): number =>
@@ -170,10 +197,43 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
       const data = await reader.read(length);
       const reply = (type: number, payload?: Uint8Array): void => send(P.encodeOptionReply(option, type, payload));
       const refuse = (type: number, why: string): void => reply(type, Buffer.from(why, 'utf8'));
+      /** UNKNOWN, or POLICY when the access policy forbids this client the export. */
+      const notOpened = async (name: string): Promise<void> =>
+        (await backend.forbidden?.(name)) === true ? refuse(P.REP_ERR_POLICY, `export ${JSON.stringify(name)} is not permitted by the access policy`) : refuse(P.REP_ERR_UNKNOWN, `no export ${JSON.stringify(name)}`);
+      // Security hook: under `--tls require` nothing but STARTTLS (and ABORT) before the upgrade.
+      if (guard.tls?.mode === 'require' && !tlsDone && option !== P.OPT_STARTTLS && option !== P.OPT_ABORT) {
+        if (option === P.OPT_EXPORT_NAME) throw new Closed('NBD_OPT_EXPORT_NAME without TLS, which this server requires');
+        refuse(P.REP_ERR_TLS_REQD, 'this server requires TLS: send NBD_OPT_STARTTLS first');
+        continue;
+      }
       switch (option) {
+        case P.OPT_STARTTLS: {
+          // Security hook: the upgrade (tls.ts); everything negotiated before it is forgotten.
+          if (guard.tls === undefined || guard.tls.mode === 'off') {
+            refuse(P.REP_ERR_UNSUP, 'TLS is not configured on this server');
+            break;
+          }
+          if (tlsDone || length !== 0) {
+            refuse(P.REP_ERR_INVALID, tlsDone ? 'TLS is already on' : 'NBD_OPT_STARTTLS takes no data');
+            break;
+          }
+          reply(P.REP_ACK);
+          // Plaintext sent after STARTTLS and before the handshake would be injected into the TLS session.
+          if (reader.detach() > 0) throw new Closed('the client sent data after NBD_OPT_STARTTLS, before the TLS handshake');
+          const peer = await guard.tls.server.accept(conn, limits.handshakeMs).catch((e: Error) => Promise.reject(new Closed(e.message)));
+          [conn, reader, tlsDone, identity] = [peer.socket, new ByteReader(peer.socket), true, peer.identity];
+          Object.assign(session, { structured: false, metaExport: null });
+          if (counted !== undefined) guard.counter.release(counted);
+          counted = undefined;
+          if (!guard.counter.admit(identity)) throw new Closed(`identity ${JSON.stringify(identity)} already holds ${limits.connectionsPerIdentity} connections`);
+          counted = identity;
+          backend = guard.backendFor?.(identity) ?? baseBackend;
+          log.info({ conn: id, identity }, 'TLS on');
+          break;
+        }
         case P.OPT_EXPORT_NAME: {
           const h = await backend.open(data.toString('utf8'));
-          if (h === undefined) throw new Closed(`NBD_OPT_EXPORT_NAME: no export ${JSON.stringify(data.toString('utf8'))}`);
+          if (h === undefined) throw new Closed(`NBD_OPT_EXPORT_NAME: no export ${JSON.stringify(data.toString('utf8'))} for this client`);
           send(P.encodeExportNameReply(h.size, transmissionFlags(h), session.noZeroes));
           return h;
         }
@@ -197,11 +257,11 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
           }
           const h = await backend.open(go.right.name);
           if (h === undefined) {
-            refuse(P.REP_ERR_UNKNOWN, `no export ${JSON.stringify(go.right.name)}`);
+            await notOpened(go.right.name);
             break;
           }
           reply(P.REP_INFO, P.encodeInfoExport(h.size, transmissionFlags(h)));
-          reply(P.REP_INFO, P.encodeInfoBlockSize(backend.blockSizes));
+          reply(P.REP_INFO, P.encodeInfoBlockSize({ ...backend.blockSizes, maximum: Math.min(backend.blockSizes.maximum, limits.requestBytes) }));
           if (go.right.infoRequests.includes(P.INFO_NAME)) reply(P.REP_INFO, P.encodeInfoText(P.INFO_NAME, h.name));
           if (go.right.infoRequests.includes(P.INFO_DESCRIPTION)) {
             const d = (await backend.exports()).find((e) => e.name === h.name)?.description ?? '';
@@ -237,7 +297,7 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
           }
           const h = await backend.open(m.right.name);
           if (h === undefined) {
-            refuse(P.REP_ERR_UNKNOWN, `no export ${JSON.stringify(m.right.name)}`);
+            await notOpened(m.right.name);
             break;
           }
           const { queries } = m.right;
@@ -267,7 +327,7 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
       switch (r.type) {
         case P.CMD_READ: {
           if (outside) return fail(P.EINVAL, `read of ${r.length} bytes at ${r.offset} ends past the export size ${h.size}`);
-          if (r.length > MAX_PAYLOAD) return fail(P.EOVERFLOW, `read of ${r.length} bytes exceeds the maximum payload ${MAX_PAYLOAD}`);
+          if (r.length > limits.requestBytes) return fail(P.EOVERFLOW, `read of ${r.length} bytes exceeds the maximum payload ${limits.requestBytes}`);
           const data = r.length === 0 ? new Uint8Array(0) : await h.read(r.offset, r.length);
           if (!session.structured) return [P.encodeSimpleReply(r.cookie, 0), data];
           if (r.length === 0) return ok();
@@ -310,16 +370,33 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
 
   const transmit = async (h: ExportHandle): Promise<void> => {
     let inFlight = 0;
+    let bytesInFlight = 0;
     let slotFree: (() => void) | null = null;
     let idle: (() => void) | null = null;
+    const slot = (): Promise<void> => new Promise<void>((resolve) => (slotFree = resolve));
+    /** Waits until the client has taken its queued replies (or is gone). */
+    const drained = (): Promise<void> =>
+      new Promise<void>((resolve) => {
+        const done = (): void => (conn.off('drain', done), conn.off('close', done), resolve());
+        conn.on('drain', done);
+        conn.on('close', done);
+      });
     for (;;) {
-      while (inFlight >= MAX_IN_FLIGHT) await new Promise<void>((resolve) => (slotFree = resolve));
+      // Limits (limits.ts): at any of them the next request is not read, so the socket is paused.
+      for (;;) {
+        if (conn.destroyed) throw new Closed('the client closed the connection');
+        if (conn.writableLength > limits.queuedReplyBytes) await drained();
+        else if (inFlight >= limits.requestsInFlight || bytesInFlight >= limits.bytesInFlight) await slot();
+        else break;
+      }
       const decoded = P.decodeRequest(await reader.read(P.REQUEST_HEADER_BYTES));
       if (E.isLeft(decoded)) throw new Closed(decoded.left);
       const r = decoded.right;
       let payload: Buffer | null = null;
+      const cost = r.type === P.CMD_WRITE || r.type === P.CMD_READ ? Math.min(r.length, limits.requestBytes) : 0;
+      while (inFlight > 0 && bytesInFlight + cost > limits.bytesInFlight) await slot();
       if (r.type === P.CMD_WRITE) {
-        if (r.length > MAX_PAYLOAD) throw new Closed(`write payload of ${r.length} bytes exceeds ${MAX_PAYLOAD}`);
+        if (r.length > limits.requestBytes) throw new Closed(`write payload of ${r.length} bytes exceeds ${limits.requestBytes}`);
         payload = await reader.read(r.length);
       }
       if (r.type === P.CMD_DISC) {
@@ -328,9 +405,11 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
         return;
       }
       inFlight++;
+      bytesInFlight += cost;
       void handle(h, r, payload).then((parts) => {
         send(...parts);
         inFlight--;
+        bytesInFlight -= cost;
         const s = slotFree;
         slotFree = null;
         s?.();
@@ -343,18 +422,29 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
     }
   };
 
+  // Limits hook: the handshake (TLS included) has a deadline; connections are counted per identity.
+  const deadline = setTimeout(() => {
+    log.info({ conn: id, ms: limits.handshakeMs }, 'handshake timed out');
+    conn.destroy();
+  }, limits.handshakeMs);
   try {
+    if (!guard.counter.admit(null)) throw new Closed(`clients without an identity already hold ${limits.connectionsPerIdentity} connections`);
+    counted = null;
     const h = await negotiate();
+    clearTimeout(deadline);
     if (h !== null) {
-      log.info({ conn: id, export: h.name, structured: session.structured }, 'client attached');
+      log.info({ conn: id, export: h.name, structured: session.structured, identity }, 'client attached');
       await transmit(h);
     }
   } catch (e) {
     if (e instanceof Closed) log.info({ conn: id, why: e.message }, 'connection closed');
     else log.error({ conn: id, err: messageOf(e) }, 'connection failed');
   } finally {
-    socket.end();
-    setTimeout(() => socket.destroy(), 1000).unref();
+    clearTimeout(deadline);
+    if (counted !== undefined) guard.counter.release(counted);
+    const last = conn;
+    last.end();
+    setTimeout(() => last.destroy(), 1000).unref();
   }
 };
 
@@ -383,7 +473,7 @@ export const removeStaleSocket = async (path: string): Promise<void> => {
  * @example
  * const listener = await listen(backend, { socket: '/run/vdisk.sock' }, log);
  */
-export const listen = async (backend: Backend, where: { socket: string } | { port: number }, log: Logger): Promise<NbdListener> => {
+export const listen = async (backend: Backend, where: { socket: string } | { port: number }, log: Logger, guard: ConnectionGuard = createGuard(backend)): Promise<NbdListener> => {
   if ('socket' in where) await removeStaleSocket(where.socket);
   let next = 1;
   const sockets = new Set<Socket>();
@@ -391,7 +481,7 @@ export const listen = async (backend: Backend, where: { socket: string } | { por
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.setNoDelay?.(true);
-    void serveConnection(socket, backend, log, next++);
+    void serveConnection(socket, backend, log, next++, guard);
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
