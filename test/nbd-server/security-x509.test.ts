@@ -5,9 +5,14 @@
  * another CA is refused; plain and certificate-less clients get the anonymous grants only.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
+import * as tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentLinkOptions, createLinkGuard } from '../../examples/nbd-server/link-auth.js';
+import { encodeFrame, listenForAgents } from '../../examples/nbd-server/net-transport.js';
 import * as P from '../../examples/nbd-server/protocol.js';
+import { createTlsServer, clientTlsOptions } from '../../examples/nbd-server/tls.js';
 import { makeTempDir, removeDir, run, runOk, startServer, type TestServer } from './harness.js';
 import { eventually, go, listExports, makeCertDir, rawClient, readCertDir, request, securityToolsAvailable } from './security-helpers.js';
 
@@ -113,5 +118,61 @@ describe.skipIf(!available)('NBD server with TLS certificates', () => {
     expect(await request(c, { type: P.CMD_READ, offset: 0, length: 4096 })).toBe(0);
     expect(await request(c, { type: P.CMD_TRIM, offset: 0, length: 4096 })).toBe(P.EPERM);
     c.destroy();
+  });
+
+  it('--tls-verify-peer refuses a TLS client that presents no certificate', async () => {
+    const server = await readCertDir(certs(), 'server');
+    const client = await readCertDir(certs(), 'client');
+    const end = createTlsServer({ certs: server, verifyPeer: true });
+    const path = join(dir, 'verify.sock');
+    const outcomes: Array<string | null> = [];
+    const listener = createServer((s: Socket) => {
+      end.accept(s, 5000).then(
+        (peer) => (outcomes.push(peer.identity), peer.socket.end()),
+        (e: Error) => outcomes.push(`refused: ${e.message}`),
+      );
+    });
+    await new Promise<void>((r) => listener.listen(path, r));
+    try {
+      const attempt = (options: tls.ConnectionOptions): Promise<void> =>
+        new Promise((resolve) => {
+          const s = tls.connect({ path, ...options });
+          s.on('error', () => undefined);
+          s.once('close', () => resolve());
+          s.once('secureConnect', () => setTimeout(() => s.destroy(), 200));
+          setTimeout(() => s.destroy(), 3000);
+        });
+      await attempt({ ca: server.ca, checkServerIdentity: () => undefined });
+      await attempt(clientTlsOptions({ certs: client }, 'alice'));
+      expect(await eventually(() => outcomes.length === 2)).toBe(true);
+      expect(outcomes[0]).toMatch(/refused: the client presented neither a PSK identity nor a certificate/);
+      expect(outcomes[1]).toBe('alice');
+    } finally {
+      await new Promise((r) => listener.close(r));
+    }
+  });
+
+  it('agent links over mutual X.509: the certificate names the agent, a hello for another agent is dropped', async () => {
+    const server = await readCertDir(certs(), 'server');
+    const client = await readCertDir(certs(), 'client');
+    const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    const agents = await listenForAgents({ socket: join(dir, 'links.sock') }, log, createLinkGuard({ certs: server }));
+    const hellos: string[] = [];
+    agents.onHello((a) => hellos.push(a));
+    try {
+      const say = (hello: string): Promise<boolean> =>
+        new Promise((resolve) => {
+          const s = tls.connect({ path: join(dir, 'links.sock'), ...agentLinkOptions({ certs: client }, 'alice') });
+          s.on('error', () => undefined);
+          s.once('secureConnect', () => s.write(encodeFrame({ hello })));
+          s.once('close', () => resolve(true));
+          setTimeout(() => (s.destroy(), resolve(false)), 1500);
+        });
+      expect(await say('bob')).toBe(true); // dropped by the controller
+      expect(await say('alice')).toBe(false); // kept until the test closes it
+      expect(hellos).toEqual(['alice']);
+    } finally {
+      await agents.close();
+    }
   });
 });
