@@ -1,6 +1,6 @@
 /**
  * NBD over TLS with pre-shared keys (`--tls require --tls-psk FILE`) and a per-export access
- * policy, against nbdinfo, nbdcopy and qemu-io, and a hand-driven client for the exact replies.
+ * policy, against nbdinfo, nbdcopy, qemu-img and qemu-io, and a hand-driven client for the exact replies.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile, copyFile } from 'node:fs/promises';
@@ -54,7 +54,7 @@ describe.skipIf(!available)('NBD server with TLS pre-shared keys and an access p
     if (dir !== undefined) await removeDir(dir);
   });
 
-  it('the right key: nbdinfo lists, nbdcopy copies in and out byte for byte, qemu-io writes and reads', async () => {
+  it('the right key: nbdinfo lists, nbdcopy copies in and out byte for byte, qemu-img compares, qemu-io writes and reads', async () => {
     const list = JSON.parse(await runOk('nbdinfo', ['--list', '--json', uri('alice', '')])) as { exports: { 'export-name': string }[]; TLS: boolean };
     expect(list.exports.map((e) => e['export-name']).sort()).toEqual(['copy', 'other', 'pub1', 'vol']);
     const original = join(dir, 'in.img');
@@ -63,6 +63,12 @@ describe.skipIf(!available)('NBD server with TLS pre-shared keys and an access p
     await runOk('nbdcopy', [original, uri('alice', 'copy')]);
     await runOk('nbdcopy', [uri('alice', 'copy'), back]);
     expect(Buffer.compare(await readFile(original), await readFile(back))).toBe(0);
+    // qemu-img with the same credentials: info, and a byte comparison of the copy with the original.
+    const object = `tls-creds-psk,id=tls0,endpoint=client,dir=${join(dir, 'qemu')},username=alice`;
+    const image = `driver=nbd,server.type=unix,server.path=${server.socket},export=copy,tls-creds=tls0`;
+    const info = JSON.parse(await runOk('qemu-img', ['info', '--output=json', '--object', object, '--image-opts', image])) as { 'virtual-size': number };
+    expect(info['virtual-size']).toBe(16 * MiB);
+    await runOk('qemu-img', ['compare', '--object', object, '--image-opts', `driver=raw,file.driver=file,file.filename=${original}`, `driver=raw,file.${image.replace(/,/g, ',file.')}`]);
     const w = await qemuIo('alice', 'vol', ['write -P 0x5c 1M 256k', 'flush', 'read -P 0x5c 1M 256k']);
     expect(w.code, w.stdout + w.stderr).toBe(0);
     expect(w.stdout).not.toMatch(/verification failed|error/i);
