@@ -21,6 +21,10 @@ import { agentLinkOf, controllerLinkOf, controlHandlerOf, guardFromOptions, SECU
 import { chmod } from 'node:fs/promises';
 import { LOCAL_AGENT, openAgentNode, openControllerNode, openNode, type NodeOptions } from './vdisk-node.js';
 
+// File I/O runs on libuv's thread pool (4 threads by default): 4k random I/O from many
+// connections needs more of them in flight. Set before the first file operation uses the pool.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
 const UNITS: Readonly<Record<string, number>> = { '': 1, B: 1, K: 1024, KIB: 1024, M: 1024 ** 2, MIB: 1024 ** 2, G: 1024 ** 3, GIB: 1024 ** 3, T: 1024 ** 4, TIB: 1024 ** 4 };
 
 /**

@@ -6,8 +6,10 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { lstat, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import * as P from './protocol.js';
+import { ByteReader, Closed, drained } from './connection-io.js';
 import { createGuard, type ConnectionGuard } from './guard.js';
+import { negotiate, type Session } from './handshake.js';
+import * as P from './protocol.js';
 
 /** An error with an NBD error number (EINVAL, ENOSPC, ...); any other error is reported as EIO. */
 export class NbdError extends Error {
@@ -55,102 +57,8 @@ export interface Logger {
   error(obj: object, msg?: string): void;
 }
 
-/** Largest read or write payload accepted by default (limits.ts: `requestBytes`). */
-export const MAX_PAYLOAD = 32 << 20;
-/** Bytes read ahead of what the connection asked for before the socket is paused. */
-const READ_AHEAD = 256 << 10;
-/** Options one connection may send before it must choose an export. */
-const MAX_OPTIONS = 1024;
-/** Longest option data accepted (names and queries are at most 4 KiB each). */
-const MAX_OPTION_DATA = 64 << 10;
-
-class Closed extends Error {}
-
-/**
- * Reads exact byte counts from a socket. It reads at most READ_AHEAD bytes beyond what was asked
- * for, then pauses the socket: a connection that stops asking (at its in-flight limit) stops
- * reading, and the client is held back by TCP's own flow control.
- */
-class ByteReader {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  private waiter: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | null = null;
-  private ended: Error | null = null;
-  private readonly onData = (chunk: Buffer): void => {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    if (this.buffered >= READ_AHEAD && (this.waiter === null || this.buffered >= this.waiter.n)) this.socket.pause();
-    this.wake();
-  };
-  private readonly onEnd = (): void => {
-    this.ended ??= new Closed('the client closed the connection');
-    this.wake();
-  };
-
-  constructor(private readonly socket: Socket) {
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('close', this.onEnd);
-    socket.on('error', this.onEnd);
-  }
-
-  /** Stops reading `socket` (before a TLS upgrade); returns how many bytes were left unread. */
-  detach(): number {
-    this.socket.off('data', this.onData);
-    this.socket.off('end', this.onEnd);
-    this.socket.off('close', this.onEnd);
-    this.socket.off('error', this.onEnd);
-    this.socket.on('error', () => undefined);
-    return this.buffered;
-  }
-
-  private take(n: number): Buffer {
-    const out = Buffer.allocUnsafe(n);
-    let done = 0;
-    while (done < n) {
-      const c = this.chunks[0]!;
-      const k = Math.min(c.length, n - done);
-      c.copy(out, done, 0, k);
-      done += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
-    }
-    this.buffered -= n;
-    if (this.socket.isPaused() && this.buffered < READ_AHEAD) this.socket.resume();
-    return out;
-  }
-
-  private wake(): void {
-    const w = this.waiter;
-    if (w === null) return;
-    if (this.buffered >= w.n) {
-      this.waiter = null;
-      w.resolve(this.take(w.n));
-    } else if (this.ended !== null) {
-      this.waiter = null;
-      w.reject(this.ended);
-    }
-  }
-
-  read(n: number): Promise<Buffer> {
-    if (this.buffered >= n) return Promise.resolve(this.take(n));
-    if (this.ended !== null) return Promise.reject(this.ended);
-    if (this.socket.isPaused()) this.socket.resume();
-    return new Promise((resolve, reject) => {
-      this.waiter = { n, resolve, reject };
-    });
-  }
-}
-
 const errnoOf = (e: unknown): number => (e instanceof NbdError ? e.errno : P.EIO);
 const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
-
-interface Session {
-  structured: boolean;
-  /** Export name (normalized) for which base:allocation was selected, if any. */
-  metaExport: string | null;
-  noZeroes: boolean;
-}
 
 /**
  * Runs one client connection to its end; never throws. `guard` adds TLS, access by identity and
@@ -161,161 +69,25 @@ export const serveConnection = async (socket: Socket, baseBackend: Backend, log:
   const limits = guard.limits;
   let conn: Socket = socket;
   let reader = new ByteReader(conn);
-  let tlsDone = false;
   let identity: string | null = null;
   let counted: string | null | undefined = undefined;
-  let backend = guard.backendFor?.(null) ?? baseBackend;
   const send = (...parts: Uint8Array[]): void => {
     if (conn.destroyed || !conn.writable) return;
     conn.cork();
     for (const p of parts) conn.write(p);
     conn.uncork();
   };
-  const session: Session = { structured: false, metaExport: null, noZeroes: false };
-  const transmissionFlags = (h: ExportHandle): number =>
-    P.TFLAG_HAS_FLAGS |
-    P.TFLAG_SEND_FLUSH |
-    P.TFLAG_SEND_FUA |
-    P.TFLAG_SEND_TRIM |
-    P.TFLAG_SEND_WRITE_ZEROES |
-    // FLUSH syncs the LUN files every connection writes to, so it covers them all.
-    P.TFLAG_CAN_MULTI_CONN |
-    (session.structured ? P.TFLAG_SEND_DF : 0) |
-    (h.readOnly ? P.TFLAG_READ_ONLY : 0);
-
-  const negotiate = async (): Promise<ExportHandle | null> => {
-    const offered = P.FLAG_FIXED_NEWSTYLE | P.FLAG_NO_ZEROES;
-    send(P.encodeGreeting(offered));
-    const flags = P.decodeClientFlags(await reader.read(P.CLIENT_FLAGS_BYTES), offered);
-    if (E.isLeft(flags)) throw new Closed(flags.left);
-    session.noZeroes = (flags.right & P.FLAG_C_NO_ZEROES) !== 0;
-    for (let n = 0; n < MAX_OPTIONS; n++) {
-      const header = P.decodeOptionHeader(await reader.read(P.OPTION_HEADER_BYTES));
-      if (E.isLeft(header)) throw new Closed(header.left);
-      const { option, length } = header.right;
-      if (length > MAX_OPTION_DATA) throw new Closed(`option ${option} carries ${length} bytes of data (at most ${MAX_OPTION_DATA})`);
-      const data = await reader.read(length);
-      const reply = (type: number, payload?: Uint8Array): void => send(P.encodeOptionReply(option, type, payload));
-      const refuse = (type: number, why: string): void => reply(type, Buffer.from(why, 'utf8'));
-      /** UNKNOWN, or POLICY when the access policy forbids this client the export. */
-      const notOpened = async (name: string): Promise<void> =>
-        (await backend.forbidden?.(name)) === true ? refuse(P.REP_ERR_POLICY, `export ${JSON.stringify(name)} is not permitted by the access policy`) : refuse(P.REP_ERR_UNKNOWN, `no export ${JSON.stringify(name)}`);
-      // Security hook: under `--tls require` nothing but STARTTLS (and ABORT) before the upgrade.
-      if (guard.tls?.mode === 'require' && !tlsDone && option !== P.OPT_STARTTLS && option !== P.OPT_ABORT) {
-        if (option === P.OPT_EXPORT_NAME) throw new Closed('NBD_OPT_EXPORT_NAME without TLS, which this server requires');
-        refuse(P.REP_ERR_TLS_REQD, 'this server requires TLS: send NBD_OPT_STARTTLS first');
-        continue;
-      }
-      switch (option) {
-        case P.OPT_STARTTLS: {
-          // Security hook: the upgrade (tls.ts); everything negotiated before it is forgotten.
-          if (guard.tls === undefined || guard.tls.mode === 'off') {
-            refuse(P.REP_ERR_UNSUP, 'TLS is not configured on this server');
-            break;
-          }
-          if (tlsDone || length !== 0) {
-            refuse(P.REP_ERR_INVALID, tlsDone ? 'TLS is already on' : 'NBD_OPT_STARTTLS takes no data');
-            break;
-          }
-          reply(P.REP_ACK);
-          // Plaintext sent after STARTTLS and before the handshake would be injected into the TLS session.
-          if (reader.detach() > 0) throw new Closed('the client sent data after NBD_OPT_STARTTLS, before the TLS handshake');
-          const peer = await guard.tls.server.accept(conn, limits.handshakeMs).catch((e: Error) => Promise.reject(new Closed(e.message)));
-          [conn, reader, tlsDone, identity] = [peer.socket, new ByteReader(peer.socket), true, peer.identity];
-          Object.assign(session, { structured: false, metaExport: null });
-          if (counted !== undefined) guard.counter.release(counted);
-          counted = undefined;
-          if (!guard.counter.admit(identity)) throw new Closed(`identity ${JSON.stringify(identity)} already holds ${limits.connectionsPerIdentity} connections`);
-          counted = identity;
-          backend = guard.backendFor?.(identity) ?? baseBackend;
-          log.info({ conn: id, identity }, 'TLS on');
-          break;
-        }
-        case P.OPT_EXPORT_NAME: {
-          const h = await backend.open(data.toString('utf8'));
-          if (h === undefined) throw new Closed(`NBD_OPT_EXPORT_NAME: no export ${JSON.stringify(data.toString('utf8'))} for this client`);
-          send(P.encodeExportNameReply(h.size, transmissionFlags(h), session.noZeroes));
-          return h;
-        }
-        case P.OPT_ABORT:
-          reply(P.REP_ACK);
-          return null;
-        case P.OPT_LIST:
-          if (length !== 0) {
-            refuse(P.REP_ERR_INVALID, 'NBD_OPT_LIST takes no data');
-            break;
-          }
-          for (const e of await backend.exports()) reply(P.REP_SERVER, P.encodeServerEntry(e.name, e.description));
-          reply(P.REP_ACK);
-          break;
-        case P.OPT_INFO:
-        case P.OPT_GO: {
-          const go = P.decodeGoData(data);
-          if (E.isLeft(go)) {
-            refuse(P.REP_ERR_INVALID, go.left);
-            break;
-          }
-          const h = await backend.open(go.right.name);
-          if (h === undefined) {
-            await notOpened(go.right.name);
-            break;
-          }
-          reply(P.REP_INFO, P.encodeInfoExport(h.size, transmissionFlags(h)));
-          reply(P.REP_INFO, P.encodeInfoBlockSize({ ...backend.blockSizes, maximum: Math.min(backend.blockSizes.maximum, limits.requestBytes) }));
-          if (go.right.infoRequests.includes(P.INFO_NAME)) reply(P.REP_INFO, P.encodeInfoText(P.INFO_NAME, h.name));
-          if (go.right.infoRequests.includes(P.INFO_DESCRIPTION)) {
-            const d = (await backend.exports()).find((e) => e.name === h.name)?.description ?? '';
-            reply(P.REP_INFO, P.encodeInfoText(P.INFO_DESCRIPTION, d));
-          }
-          reply(P.REP_ACK);
-          if (option === P.OPT_GO) {
-            if (session.metaExport !== null && session.metaExport !== h.name) session.metaExport = null;
-            return h;
-          }
-          break;
-        }
-        case P.OPT_STRUCTURED_REPLY:
-          if (length !== 0) refuse(P.REP_ERR_INVALID, 'NBD_OPT_STRUCTURED_REPLY takes no data');
-          else if (session.structured) refuse(P.REP_ERR_INVALID, 'structured replies are already on');
-          else {
-            session.structured = true;
-            reply(P.REP_ACK);
-          }
-          break;
-        case P.OPT_LIST_META_CONTEXT:
-        case P.OPT_SET_META_CONTEXT: {
-          const set = option === P.OPT_SET_META_CONTEXT;
-          if (set) session.metaExport = null;
-          if (!session.structured) {
-            refuse(P.REP_ERR_INVALID, 'negotiate structured replies first');
-            break;
-          }
-          const m = P.decodeMetaContextData(data);
-          if (E.isLeft(m)) {
-            refuse(P.REP_ERR_INVALID, m.left);
-            break;
-          }
-          const h = await backend.open(m.right.name);
-          if (h === undefined) {
-            await notOpened(m.right.name);
-            break;
-          }
-          const { queries } = m.right;
-          const match = set ? queries.includes(P.BASE_ALLOCATION) : queries.length === 0 || queries.some((q) => q === 'base:' || q === P.BASE_ALLOCATION);
-          if (match) {
-            reply(P.REP_META_CONTEXT, P.encodeMetaContext(set ? 1 : 0, P.BASE_ALLOCATION));
-            if (set) session.metaExport = h.name;
-          }
-          reply(P.REP_ACK);
-          break;
-        }
-        default:
-          refuse(P.REP_ERR_UNSUP, `option ${option} is not supported`);
-      }
-    }
-    throw new Closed(`more than ${MAX_OPTIONS} options without choosing an export`);
+  const startTls = async (): Promise<{ reader: ByteReader; backend: Backend }> => {
+    const peer = await guard.tls!.server.accept(conn, limits.handshakeMs).catch((e: Error) => Promise.reject(new Closed(e.message)));
+    [conn, reader, identity] = [peer.socket, new ByteReader(peer.socket), peer.identity];
+    if (counted !== undefined) guard.counter.release(counted);
+    counted = undefined;
+    if (!guard.counter.admit(identity)) throw new Closed(`identity ${JSON.stringify(identity)} already holds ${limits.connectionsPerIdentity} connections`);
+    counted = identity;
+    log.info({ conn: id, identity }, 'TLS on');
+    return { reader, backend: guard.backendFor?.(identity) ?? baseBackend };
   };
-
+  const session: Session = { structured: false, metaExport: null, noZeroes: false };
   /** Serves one request; returns the reply bytes. */
   const handle = async (h: ExportHandle, r: P.Request, payload: Buffer | null): Promise<Uint8Array[]> => {
     const fail = (errno: number, why: string): Uint8Array[] => (session.structured ? [P.encodeErrorChunk(r.cookie, errno, why)] : [P.encodeSimpleReply(r.cookie, errno)]);
@@ -374,18 +146,12 @@ export const serveConnection = async (socket: Socket, baseBackend: Backend, log:
     let slotFree: (() => void) | null = null;
     let idle: (() => void) | null = null;
     const slot = (): Promise<void> => new Promise<void>((resolve) => (slotFree = resolve));
-    /** Waits until the client has taken its queued replies (or is gone). */
-    const drained = (): Promise<void> =>
-      new Promise<void>((resolve) => {
-        const done = (): void => (conn.off('drain', done), conn.off('close', done), resolve());
-        conn.on('drain', done);
-        conn.on('close', done);
-      });
     for (;;) {
       // Limits (limits.ts): at any of them the next request is not read, so the socket is paused.
+      // A client that does not read its replies gets no more requests served until it does.
       for (;;) {
         if (conn.destroyed) throw new Closed('the client closed the connection');
-        if (conn.writableLength > limits.queuedReplyBytes) await drained();
+        if (conn.writableLength > limits.queuedReplyBytes) await drained(conn);
         else if (inFlight >= limits.requestsInFlight || bytesInFlight >= limits.bytesInFlight) await slot();
         else break;
       }
@@ -430,7 +196,8 @@ export const serveConnection = async (socket: Socket, baseBackend: Backend, log:
   try {
     if (!guard.counter.admit(null)) throw new Closed(`clients without an identity already hold ${limits.connectionsPerIdentity} connections`);
     counted = null;
-    const h = await negotiate();
+    const security = guard.tls === undefined ? { tls: 'off' as const, maxPayload: limits.requestBytes, startTls } : { tls: guard.tls.mode, maxPayload: limits.requestBytes, startTls };
+    const h = await negotiate(reader, guard.backendFor?.(null) ?? baseBackend, session, send, security);
     clearTimeout(deadline);
     if (h !== null) {
       log.info({ conn: id, export: h.name, structured: session.structured, identity }, 'client attached');

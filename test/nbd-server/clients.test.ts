@@ -104,6 +104,7 @@ describe.skipIf(!available)('NBD server with real clients', () => {
       '--iodepth=16',
       '--verify=crc32c',
       '--verify_fatal=1',
+      '--verify_state_save=0', // no state files left behind
       '--group_reporting',
     ];
     await runOk('fio', [...job, '--do_verify=1'], 120_000);

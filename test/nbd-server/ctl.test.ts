@@ -4,7 +4,8 @@
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ctl, makeTempDir, removeDir, runOk, startServer, toolsAvailable, type TestServer } from './harness.js';
+import * as P from '../../examples/nbd-server/protocol.js';
+import { ctl, makeTempDir, openRawClient, removeDir, runOk, startServer, toolsAvailable, type TestServer } from './harness.js';
 
 const available = toolsAvailable();
 const MiB = 1 << 20;
@@ -44,7 +45,14 @@ describe.skipIf(!available)('ctl with a running NBD server', () => {
 
     await qemuIo(server.uri('vol@1'), ['read -P 0xa1 0 4M', 'read -P 0 4M 4M'], true);
     await qemuIo(server.uri('vol'), ['read -P 0xb2 0 1M', 'read -P 0xa1 1M 3M']);
-    // The snapshot is read-only.
+    // The snapshot is read-only, to the server as well as to a client that respects the flag.
+    const raw = await openRawClient(server.socket, 'vol@1');
+    for (const type of [P.CMD_WRITE, P.CMD_WRITE_ZEROES, P.CMD_TRIM]) {
+      const reply = await raw.request(type, 0, 4096, type === P.CMD_WRITE ? Buffer.alloc(4096, 9) : undefined);
+      expect(reply.error).toBe(P.EPERM);
+    }
+    expect((await raw.request(P.CMD_READ, 0, 4096)).data).toEqual(Buffer.alloc(4096, 0xa1));
+    raw.close();
     const write = await runOk('qemu-io', ['-r', '-f', 'raw', server.uri('vol@1'), '-c', 'write -P 1 0 4k']).catch((e: Error) => e.message);
     expect(write).toMatch(/Permission denied|read-only|Operation not permitted/i);
 

@@ -6,8 +6,10 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as P from '../../examples/nbd-server/protocol.js';
 
 const CLI = fileURLToPath(new URL('../../examples/nbd-server/cli.ts', import.meta.url));
 export const TOOLS = ['qemu-io', 'qemu-img', 'nbdcopy', 'nbdinfo', 'fio'] as const;
@@ -34,10 +36,13 @@ export interface RunResult {
   readonly stderr: string;
 }
 
-/** Runs a tool to its end (killed after `timeoutMs`); never rejects. */
-export const run = (file: string, args: ReadonlyArray<string>, timeoutMs = 60_000): Promise<RunResult> =>
+/**
+ * Runs a tool to its end (killed after `timeoutMs`); never rejects. It runs in the temporary
+ * directory unless told otherwise, so that files a tool leaves behind land there.
+ */
+export const run = (file: string, args: ReadonlyArray<string>, timeoutMs = 60_000, cwd = tmpdir()): Promise<RunResult> =>
   new Promise((done) => {
-    execFile(file, [...args], { timeout: timeoutMs, maxBuffer: 64 << 20, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
+    execFile(file, [...args], { timeout: timeoutMs, maxBuffer: 64 << 20, killSignal: 'SIGKILL', cwd }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : -1;
       done({ code, stdout: String(stdout), stderr: String(stderr) });
     });
@@ -120,4 +125,56 @@ export const startNode = (dir: string, socket: string, args: ReadonlyArray<strin
 };
 
 /** `npm run nbd -- ctl --data DIR ...` as a child process. */
-export const ctl = (data: string, args: ReadonlyArray<string>): Promise<RunResult> => run(process.execPath, ['--import', 'tsx', CLI, 'ctl', '--data', data, ...args], 60_000);
+export const ctl = (data: string, args: ReadonlyArray<string>): Promise<RunResult> => run(process.execPath, ['--import', 'tsx', CLI, 'ctl', '--data', data, ...args], 60_000, process.cwd());
+
+/**
+ * A minimal NBD client that negotiates with NBD_OPT_EXPORT_NAME (no block sizes, simple
+ * replies), good enough for tests.
+ */
+export const openRawClient = (path: string, exportName: string): Promise<{ request: (type: number, offset: number, length: number, data?: Buffer) => Promise<{ error: number; data: Buffer }>; close: () => void; size: number }> =>
+  new Promise((resolve, reject) => {
+    const s: Socket = connect(path);
+    let buffered = Buffer.alloc(0);
+    let phase: 'greeting' | 'export' | 'transmission' = 'greeting';
+    let size = 0;
+    let nextCookie = 1n;
+    const waiting = new Map<bigint, { length: number; resolve: (r: { error: number; data: Buffer }) => void }>();
+    s.on('error', reject);
+    s.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      for (;;) {
+        if (phase === 'greeting') {
+          if (buffered.length < P.GREETING_BYTES) return;
+          buffered = buffered.subarray(P.GREETING_BYTES);
+          phase = 'export';
+          s.write(Buffer.from([0, 0, 0, P.FLAG_C_FIXED_NEWSTYLE | P.FLAG_C_NO_ZEROES]));
+          s.write(P.encodeOption(P.OPT_EXPORT_NAME, Buffer.from(exportName)));
+        } else if (phase === 'export') {
+          if (buffered.length < 10) return;
+          size = Number(buffered.readBigUInt64BE(0));
+          buffered = buffered.subarray(10);
+          phase = 'transmission';
+          resolve({ request, close: () => s.destroy(), size });
+        } else {
+          if (buffered.length < 16) return;
+          const cookie = buffered.readBigUInt64BE(8);
+          const error = buffered.readUInt32BE(4);
+          const w = waiting.get(cookie);
+          if (w === undefined) throw new Error(`reply to unknown cookie ${cookie}`);
+          const length = error === 0 ? w.length : 0;
+          if (buffered.length < 16 + length) return;
+          waiting.delete(cookie);
+          w.resolve({ error, data: Buffer.from(buffered.subarray(16, 16 + length)) });
+          buffered = buffered.subarray(16 + length);
+        }
+      }
+    });
+    const request = (type: number, offset: number, length: number, data?: Buffer): Promise<{ error: number; data: Buffer }> =>
+      new Promise((done) => {
+        const cookie = nextCookie++;
+        waiting.set(cookie, { length: type === P.CMD_READ ? length : 0, resolve: done });
+        s.write(P.encodeRequest({ flags: 0, type, cookie, offset, length }));
+        if (data !== undefined) s.write(data);
+      });
+  });
+

@@ -51,9 +51,9 @@ describe.skipIf(!available)('NBD server limits under a hammering client', () => 
 
   it('fio verifies while another identity stalls, floods and sends oversized and malformed requests', async () => {
     const pid = server.process.pid!;
-    const job = ['--name=good', '--ioengine=nbd', `--uri=nbd+unix:///fio?socket=${server.socket}`, '--rw=randwrite', '--bs=4k', '--size=4M', '--offset_increment=16M'];
+    const job = ['--name=good', '--ioengine=nbd', `--uri=nbd+unix:///fio?socket=${server.socket}`, '--rw=randwrite', '--bs=4k', '--size=4M', '--offset_increment=16M', '--verify_state_save=0'];
     const fioArgs = [...job, '--numjobs=2', '--iodepth=8', '--verify=crc32c', '--verify_fatal=1', '--do_verify=1', '--group_reporting'];
-    const fio = spawn('fio', fioArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const fio = spawn('fio', fioArgs, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
     let fioOut = '';
     fio.stdout!.on('data', (c: Buffer) => (fioOut += c.toString()));
     fio.stderr!.on('data', (c: Buffer) => (fioOut += c.toString()));

@@ -54,6 +54,7 @@ describe.skipIf(!available)('NBD server with TLS certificates', () => {
       '--iodepth=8',
       '--verify=crc32c',
       '--verify_fatal=1',
+      '--verify_state_save=0',
       '--group_reporting',
     ];
     await runOk('fio', [...job, '--do_verify=1'], 90_000);
