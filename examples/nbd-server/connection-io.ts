@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 
 /** Largest read or write payload accepted; a larger write payload closes the connection. */
 export const MAX_PAYLOAD = 32 << 20;
-/** Bytes buffered for a client (replies it has not read) before reading from it pauses, by default (limits.ts). */
+/** Bytes buffered for a client (replies it has not read) before reading from it pauses (the default of limits.ts). */
 export const HIGH_WATER = 2 * MAX_PAYLOAD;
 /** Bytes read ahead of what the connection asked for before the socket is paused. */
 const READ_AHEAD = 256 << 10;

@@ -8,6 +8,7 @@
  * buffers then stop the client), so a stalled or hammering client holds at most its own share.
  */
 import * as E from 'fp-ts/lib/Either.js';
+import { HIGH_WATER, MAX_PAYLOAD } from './connection-io.js';
 
 export interface Limits {
   /** Connections open at once per identity (clients without an identity share one count). */
@@ -27,9 +28,9 @@ export interface Limits {
 export const DEFAULT_LIMITS: Limits = {
   connectionsPerIdentity: 64,
   requestsInFlight: 64,
-  bytesInFlight: 64 << 20,
-  requestBytes: 32 << 20,
-  queuedReplyBytes: 64 << 20,
+  bytesInFlight: 2 * MAX_PAYLOAD,
+  requestBytes: MAX_PAYLOAD,
+  queuedReplyBytes: HIGH_WATER,
   handshakeMs: 10_000,
 };
 
