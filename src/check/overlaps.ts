@@ -7,10 +7,17 @@ import { lunSize, type LunSizes } from '../table/entry.js';
 import { ALTERNATE, clusterEnd, PRIMARY, ROLE_NAMES, type Extents } from './extents.js';
 import { blocks, type Finding } from './findings.js';
 
-/** @internal Sweep over the extents in `order`, identical extents taken together as one cluster. */
-export const checkOverlaps = (x: Extents, names: ReadonlyArray<string>, sharing: ReadonlyArray<ReadonlyArray<string>>, findings: Finding[]): void => {
-  const { d, seg, role, lun, start, end, order } = x;
-  // groups[disk]: the sharing groups the disk belongs to, ascending.
+/** What one overlap sweep works with. */
+interface Sweep {
+  readonly x: Extents;
+  readonly names: ReadonlyArray<string>;
+  /** groups[disk]: the sharing groups the disk belongs to, ascending. */
+  readonly groups: ReadonlyArray<ReadonlyArray<number>>;
+  readonly findings: Finding[];
+}
+
+/** For each disk (by index in `names`), the sharing groups it belongs to, ascending. */
+const sharingGroups = (names: ReadonlyArray<string>, sharing: ReadonlyArray<ReadonlyArray<string>>): number[][] => {
   const index = new Map(names.map((n, i) => [n, i]));
   const groups: number[][] = names.map(() => []);
   sharing.forEach((group, g) => {
@@ -19,53 +26,65 @@ export const checkOverlaps = (x: Extents, names: ReadonlyArray<string>, sharing:
       if (i !== undefined) groups[i]!.push(g);
     }
   });
-  const share = (a: number, b: number): boolean => a !== b && groups[a]!.some((g) => groups[b]!.includes(g));
+  return groups;
+};
 
-  const pair = (i: number, j: number, reason: string): void => {
-    // The alternate leads an alternate/primary pair; otherwise the smaller (disk, segment).
-    const [m, o] = role[i] !== role[j] ? (role[i] === ALTERNATE ? [i, j] : [j, i]) : (d[i]! - d[j]! || seg[i]! - seg[j]!) <= 0 ? [i, j] : [j, i];
-    const from = Math.max(start[m]!, start[o]!);
-    const to = Math.min(end[m]!, end[o]!);
-    const md = names[d[m]!]!;
-    const od = names[d[o]!]!;
-    const mr = ROLE_NAMES[role[m]!]!;
-    const or = ROLE_NAMES[role[o]!]!;
-    findings.push({
-      severity: 'corruption',
-      code: mr !== or ? 'alternate-overlaps-primary' : 'overlap',
-      disk: md,
-      segment: seg[m]!,
-      role: mr,
-      lun: lun[m]!,
-      start: from,
-      length: to - from,
-      other: { disk: od, segment: seg[o]!, role: or },
-      message: `${md} segment ${seg[m]} ${mr} and ${od} segment ${seg[o]} ${or} both map LUN ${lun[m]} ${blocks(from, to)} (${reason})`,
-    });
-  };
+/** True when disks `a` and `b` are two disks with a sharing group in common. */
+const share = (groups: Sweep['groups'], a: number, b: number): boolean => a !== b && groups[a]!.some((g) => groups[b]!.includes(g));
 
-  /** Pairs inside one cluster of identical extents, `order[from .. to-1]` (at least two). */
-  const within = (from: number, to: number): void => {
-    const members = order.slice(from, to);
-    const byRole = [members.filter((i) => role[i] === PRIMARY), members.filter((i) => role[i] === ALTERNATE)];
-    for (const p of byRole[0]!) for (const a of byRole[1]!) pair(p, a, "an alternate may never share a primary's blocks");
-    for (const same of byRole) {
-      if (same.length < 2) continue;
-      // Fast path (a snapshot family): distinct disks with one sharing group in common.
-      if (new Set(same.map((i) => d[i])).size === same.length) {
-        const first = groups[d[same[0]!]!]!;
-        if (first.some((g) => same.every((i) => groups[d[i]!]!.includes(g)))) continue;
-      }
-      for (let a = 0; a < same.length; a++)
-        for (let b = a + 1; b < same.length; b++) {
-          const i = same[a]!;
-          const j = same[b]!;
-          if (d[i] === d[j]) pair(i, j, 'two segments of one disk never share');
-          else if (!share(d[i]!, d[j]!)) pair(i, j, 'identical extents, but the disks do not declare sharing');
-        }
+/** One finding for extents `i` and `j`, which hold blocks in common. */
+const pair = ({ x, names, findings }: Sweep, i: number, j: number, reason: string): void => {
+  const { d, seg, role, lun, start, end } = x;
+  // The alternate leads an alternate/primary pair; otherwise the smaller (disk, segment).
+  const [m, o] = role[i] !== role[j] ? (role[i] === ALTERNATE ? [i, j] : [j, i]) : (d[i]! - d[j]! || seg[i]! - seg[j]!) <= 0 ? [i, j] : [j, i];
+  const from = Math.max(start[m]!, start[o]!);
+  const to = Math.min(end[m]!, end[o]!);
+  const md = names[d[m]!]!;
+  const od = names[d[o]!]!;
+  const mr = ROLE_NAMES[role[m]!]!;
+  const or = ROLE_NAMES[role[o]!]!;
+  findings.push({
+    severity: 'corruption',
+    code: mr !== or ? 'alternate-overlaps-primary' : 'overlap',
+    disk: md,
+    segment: seg[m]!,
+    role: mr,
+    lun: lun[m]!,
+    start: from,
+    length: to - from,
+    other: { disk: od, segment: seg[o]!, role: or },
+    message: `${md} segment ${seg[m]} ${mr} and ${od} segment ${seg[o]} ${or} both map LUN ${lun[m]} ${blocks(from, to)} (${reason})`,
+  });
+};
+
+/** Pairs inside one cluster of identical extents, `order[from .. to-1]` (at least two). */
+const within = (sweep: Sweep, from: number, to: number): void => {
+  const { d, role, order } = sweep.x;
+  const groups = sweep.groups;
+  const members = order.slice(from, to);
+  const byRole = [members.filter((i) => role[i] === PRIMARY), members.filter((i) => role[i] === ALTERNATE)];
+  for (const p of byRole[0]!) for (const a of byRole[1]!) pair(sweep, p, a, "an alternate may never share a primary's blocks");
+  for (const same of byRole) {
+    if (same.length < 2) continue;
+    // Fast path (a snapshot family): distinct disks with one sharing group in common.
+    if (new Set(same.map((i) => d[i])).size === same.length) {
+      const first = groups[d[same[0]!]!]!;
+      if (first.some((g) => same.every((i) => groups[d[i]!]!.includes(g)))) continue;
     }
-  };
+    for (let a = 0; a < same.length; a++)
+      for (let b = a + 1; b < same.length; b++) {
+        const i = same[a]!;
+        const j = same[b]!;
+        if (d[i] === d[j]) pair(sweep, i, j, 'two segments of one disk never share');
+        else if (!share(groups, d[i]!, d[j]!)) pair(sweep, i, j, 'identical extents, but the disks do not declare sharing');
+      }
+  }
+};
 
+/** @internal Sweep over the extents in `order`, identical extents taken together as one cluster. */
+export const checkOverlaps = (x: Extents, names: ReadonlyArray<string>, sharing: ReadonlyArray<ReadonlyArray<string>>, findings: Finding[]): void => {
+  const sweep: Sweep = { x, names, groups: sharingGroups(names, sharing), findings };
+  const { lun, start, end, order } = x;
   // Active clusters as parallel arrays: positions in `order` and the common end; compacted in place.
   const activeFrom: number[] = [];
   const activeTo: number[] = [];
@@ -90,8 +109,8 @@ export const checkOverlaps = (x: Extents, names: ReadonlyArray<string>, sharing:
     // Every cluster still active starts at or before this one and ends after its start, and is
     // a different extent: a partial overlap, never legal sharing.
     for (let c = 0; c < kept; c++)
-      for (let a = activeFrom[c]!; a < activeTo[c]!; a++) for (let b = p; b < q; b++) pair(order[a]!, order[b]!, 'partial overlap');
-    if (q - p > 1) within(p, q);
+      for (let a = activeFrom[c]!; a < activeTo[c]!; a++) for (let b = p; b < q; b++) pair(sweep, order[a]!, order[b]!, 'partial overlap');
+    if (q - p > 1) within(sweep, p, q);
     activeFrom.push(p);
     activeTo.push(q);
     activeEnd.push(end[first]!);

@@ -41,14 +41,16 @@ const readReference = (r: unknown): Reference | null => {
     : null;
 };
 
-/**
- * Sweep over four sorted event streams per LUN: extent starts (+1 held) and ends (-1 held),
- * record starts (+count counted) and ends (-count counted). Between two event positions both
- * values are constant; every such interval where they differ joins the current maximal run.
- *
- * @internal
- */
-export const checkReferences = (x: Extents, references: ReadonlyArray<Reference>, findings: Finding[]): void => {
+/** The usable reference records as columns; records of length or count 0 hold nothing and are left out. */
+interface Records {
+  readonly lun: number[];
+  readonly start: number[];
+  readonly end: number[];
+  readonly count: number[];
+}
+
+/** Reads each record once; bad ones become findings, and past {@link MAX_BAD_REFERENCES} of them the rest is not read. */
+const readRecords = (references: ReadonlyArray<Reference>, findings: Finding[]): Records => {
   const recLun: number[] = [];
   const recStart: number[] = [];
   const recEnd: number[] = [];
@@ -85,6 +87,44 @@ export const checkReferences = (x: Extents, references: ReadonlyArray<Reference>
       recCount.push(r.count);
     }
   }
+  return { lun: recLun, start: recStart, end: recEnd, count: recCount };
+};
+
+/** A maximal run of blocks of one LUN over which the held and counted values are constant and differ. */
+interface Run {
+  readonly lun: number;
+  readonly start: number;
+  end: number;
+  readonly held: number;
+  readonly counted: number;
+}
+
+/** The finding of a run: counted below held is an undercount, above it a leak. */
+const runFinding = ({ lun: l, start, end, held, counted }: Run): Finding => {
+  const under = counted < held;
+  return {
+    severity: under ? 'corruption' : 'leak',
+    code: under ? 'reference-undercount' : 'reference-leak',
+    lun: l,
+    start,
+    length: end - start,
+    counted,
+    referenced: held,
+    message: under
+      ? `LUN ${l} ${blocks(start, end)}: held by ${held} extent(s) but counted ${counted} (could be handed out again)`
+      : `LUN ${l} ${blocks(start, end)}: counted ${counted} but held by ${held} extent(s) (space leaked)`,
+  };
+};
+
+/**
+ * Sweep over four sorted event streams per LUN: extent starts (+1 held) and ends (-1 held),
+ * record starts (+count counted) and ends (-count counted). Between two event positions both
+ * values are constant; every such interval where they differ joins the current maximal run.
+ *
+ * @internal
+ */
+export const checkReferences = (x: Extents, references: ReadonlyArray<Reference>, findings: Finding[]): void => {
+  const { lun: recLun, start: recStart, end: recEnd, count: recCount } = readRecords(references, findings);
   const sortedBy = (luns: number[], pos: number[], base?: number[]): number[] =>
     (base?.slice() ?? Array.from(luns, (_, i) => i)).sort((a, b) => luns[a]! - luns[b]! || pos[a]! - pos[b]!);
   // Extent ends start from the start order, which TimSort finishes quickly (ends mostly follow starts).
@@ -115,28 +155,6 @@ export const checkReferences = (x: Extents, references: ReadonlyArray<Reference>
     return found;
   };
 
-  interface Run {
-    readonly lun: number;
-    readonly start: number;
-    end: number;
-    readonly held: number;
-    readonly counted: number;
-  }
-  const emit = ({ lun: l, start, end, held, counted }: Run): void => {
-    const under = counted < held;
-    findings.push({
-      severity: under ? 'corruption' : 'leak',
-      code: under ? 'reference-undercount' : 'reference-leak',
-      lun: l,
-      start,
-      length: end - start,
-      counted,
-      referenced: held,
-      message: under
-        ? `LUN ${l} ${blocks(start, end)}: held by ${held} extent(s) but counted ${counted} (could be handed out again)`
-        : `LUN ${l} ${blocks(start, end)}: counted ${counted} but held by ${held} extent(s) (space leaked)`,
-    });
-  };
   let run: Run | null = null;
   let held = 0;
   let counted = 0;
@@ -159,9 +177,9 @@ export const checkReferences = (x: Extents, references: ReadonlyArray<Reference>
     if (run !== null && run.lun === l && run.end === p && run.held === held && run.counted === counted) {
       run.end = next;
     } else {
-      if (run !== null) emit(run);
+      if (run !== null) findings.push(runFinding(run));
       run = { lun: l, start: p, end: next, held, counted };
     }
   }
-  if (run !== null) emit(run);
+  if (run !== null) findings.push(runFinding(run));
 };
