@@ -114,6 +114,10 @@ const dispatch = (s: Working, out: ControllerCommand[], event: ControllerEvent):
     case 'copyDone':
     case 'copyFailed':
       return onCopyAnswered(s, out, event.copyId, event.type === 'copyFailed');
+    case 'flushed':
+    case 'flushFailed':
+      // A flush is answered like the copies it makes durable (commit.ts flushCopiesFirst).
+      return onCopyAnswered(s, out, event.flushId, event.type === 'flushFailed');
     default:
       return onAdmin(s, out, event);
   }
