@@ -43,7 +43,7 @@ import {
   type FaultReason,
   type Piece,
 } from '../translate/translate.js';
-import type { AgentCommand, AgentConfig, AgentEvent, AgentState, DiskCopy, HostRequest, IoState, MarkSpan, Outstanding } from './types.js';
+import type { AgentCommand, AgentConfig, AgentEvent, AgentState, DiskCopy, HostRequest, IoState, MarkSpan, Outstanding, PendingFlush } from './types.js';
 
 export type {
   AgentCommand,
@@ -56,6 +56,7 @@ export type {
   MarkSpan,
   Outstanding,
   PendingAck,
+  PendingFlush,
 } from './types.js';
 
 
@@ -90,6 +91,8 @@ export const initialAgentState = (config: AgentConfig): AgentState => ({
   ios: new Map(),
   outstanding: new Map(),
   faultsBySegment: new Map(),
+  dirty: new Map(),
+  flushes: new Map(),
 });
 
 /**
@@ -146,6 +149,13 @@ const markSpans = (pieces: ReadonlyArray<Piece>, segmentBlocks: number): MarkSpa
   return spans;
 };
 
+/** The LUNs a write's pieces go to, ascending (docs/design.md#ordering-rules: what its flush covers). */
+const lunsOf = (pieces: ReadonlyArray<Piece>): number[] => {
+  const luns = new Set<number>();
+  for (const p of pieces) if (p.lun !== undefined) luns.add(p.lun);
+  return [...luns].sort((a, b) => a - b);
+};
+
 /** Ascending segments as ranges, merging neighbours. */
 const toRanges = (segments: ReadonlyArray<number>): Ranges => {
   const out: [number, number][] = [];
@@ -171,6 +181,8 @@ class Stepper {
   private readonly ios: CowMap<number, IoState>;
   private readonly outstanding: CowMap<number, Outstanding>;
   private readonly faultsBySegment: CowMap<string, ReadonlyArray<number>>;
+  private readonly dirty: CowMap<DiskId, ReadonlyArray<number>>;
+  private readonly flushes: CowMap<number, PendingFlush>;
 
   constructor(private readonly base: AgentState) {
     this.config = base.config;
@@ -180,12 +192,23 @@ class Stepper {
     this.ios = new CowMap(base.ios);
     this.outstanding = new CowMap(base.outstanding);
     this.faultsBySegment = new CowMap(base.faultsBySegment);
+    this.dirty = new CowMap(base.dirty);
+    this.flushes = new CowMap(base.flushes);
   }
 
   /** The next state: the given one itself when the step changed nothing. */
   result(): AgentState {
     const b = this.base;
-    if (this.now === b.now && this.nextFaultId === b.nextFaultId && !this.disks.changed && !this.ios.changed && !this.outstanding.changed && !this.faultsBySegment.changed)
+    if (
+      this.now === b.now &&
+      this.nextFaultId === b.nextFaultId &&
+      !this.disks.changed &&
+      !this.ios.changed &&
+      !this.outstanding.changed &&
+      !this.faultsBySegment.changed &&
+      !this.dirty.changed &&
+      !this.flushes.changed
+    )
       return b;
     return {
       config: b.config,
@@ -195,6 +218,8 @@ class Stepper {
       ios: this.ios.result(),
       outstanding: this.outstanding.result(),
       faultsBySegment: this.faultsBySegment.result(),
+      dirty: this.dirty.result(),
+      flushes: this.flushes.result(),
     };
   }
 
@@ -292,7 +317,8 @@ class Stepper {
       const pieces = piecesOf(scratch);
       // Only a distributed write can mark alternates.
       const marks = req.op === 'write' && this.config.variant === 'distributed' ? markSpans(pieces, sb) : [];
-      this.ios.set(req.ioId, { status: 'inFlight', request: req, generation: table.generation, firstSegment: first, lastSegment: last, marks });
+      const luns = req.op === 'write' ? lunsOf(pieces) : undefined;
+      this.ios.set(req.ioId, { status: 'inFlight', request: req, generation: table.generation, firstSegment: first, lastSegment: last, marks, ...(luns === undefined ? {} : { luns }) });
       this.commands.push({ type: 'issueIo', ioId: req.ioId, disk: req.disk, op: req.op, pieces });
       return;
     }
@@ -326,7 +352,7 @@ class Stepper {
     if (this.ios.has(e.ioId)) return; // the runtime promised unique ids: a repeat is not a new request
     const errors = requestErrors(e);
     if (errors.length > 0) return this.fail(e.ioId, `invalid request: ${errors.map((x) => x.message).join('; ')}`);
-    this.attempt({ ioId: e.ioId, disk: e.disk, op: e.op, start: e.start, length: e.length });
+    this.attempt({ ioId: e.ioId, disk: e.disk, op: e.op, start: e.start, length: e.length, ...(e.fua === true && e.op === 'write' ? { fua: true as const } : {}) });
   }
 
   // --- storage ---------------------------------------------------------------------------------
@@ -336,8 +362,11 @@ class Stepper {
     if (io?.status !== 'inFlight') return;
     const req = io.request;
     this.drain(req.disk, ioId);
-    if (io.marks.length === 0) this.complete(ioId);
-    else if (!this.disks.has(req.disk)) this.fail(ioId, 'detached');
+    if (req.op === 'write') this.noteDirty(req.disk, io.luns ?? []);
+    if (io.marks.length === 0 && req.fua !== true) this.complete(ioId);
+    else if (io.marks.length > 0 && !this.disks.has(req.disk)) this.fail(ioId, 'detached');
+    else if (io.luns !== undefined && io.luns.length > 0) this.flushWrite(ioId, io.luns, io.marks, io.generation);
+    else if (io.marks.length === 0) this.complete(ioId);
     else {
       const { agent, epoch } = this.config;
       const generation = io.generation;
@@ -539,6 +568,76 @@ class Stepper {
     }
   }
 
+  // --- durability (docs/design.md#ordering-rules) --------------------------------------------
+
+  /** Remembers that a write to `disk` reached these LUNs: the next host flush of the disk covers them. */
+  private noteDirty(disk: DiskId, luns: ReadonlyArray<number>): void {
+    if (luns.length === 0) return;
+    const old = this.dirty.get(disk) ?? [];
+    if (luns.every((l) => old.includes(l))) return;
+    this.dirty.set(disk, [...new Set([...old, ...luns])].sort((a, b) => a - b));
+  }
+
+  private issueFlush(f: PendingFlush): void {
+    this.flushes.set(f.ioId, f);
+    this.commands.push({ type: 'flush', flushId: f.ioId, luns: f.luns });
+  }
+
+  /**
+   * A write is at storage but must be durable before it goes on: a FUA write before it
+   * completes, a distributed write before its marks are sent (the controller would otherwise
+   * persist bits that point at data a power loss can still take away). It waits as `marking`
+   * with nothing pending.
+   */
+  private flushWrite(ioId: number, luns: ReadonlyArray<number>, marks: ReadonlyArray<MarkSpan>, generation: number): void {
+    const io = this.ios.get(ioId)!;
+    this.ios.set(ioId, { status: 'marking', request: io.request, pending: [] });
+    const disk = io.request.disk;
+    this.issueFlush(marks.length > 0 ? { kind: 'marks', ioId, disk, luns, marks, generation } : { kind: 'write', ioId, disk, luns });
+  }
+
+  /**
+   * A host flush of `disk`: flushes every LUN written for it since the last host flush, and those
+   * of flushes still in flight (a flush that has not finished guarantees nothing yet).
+   */
+  hostFlush(e: Extract<AgentEvent, { type: 'hostFlush' }>): void {
+    if (this.ios.has(e.ioId) || this.flushes.has(e.ioId)) return;
+    if (typeof e.disk !== 'string') return void this.commands.push({ type: 'failIo', ioId: e.ioId, reason: `invalid request: disk must be a string, got ${JSON.stringify(e.disk)}` });
+    const luns = new Set(this.dirty.get(e.disk) ?? []);
+    for (const f of this.flushes.current.values()) if (f.disk === e.disk) for (const l of f.luns) luns.add(l);
+    this.dirty.delete(e.disk);
+    if (luns.size === 0) return void this.commands.push({ type: 'completeIo', ioId: e.ioId });
+    this.issueFlush({ kind: 'host', ioId: e.ioId, disk: e.disk, luns: [...luns].sort((a, b) => a - b) });
+  }
+
+  flushDone(flushId: number): void {
+    const f = this.flushes.get(flushId);
+    if (f === undefined) return;
+    this.flushes.delete(flushId);
+    if (f.kind === 'host') return void this.commands.push({ type: 'completeIo', ioId: f.ioId });
+    const io = this.ios.get(f.ioId);
+    if (io?.status !== 'marking' || io.pending.length > 0) return; // failed or dropped meanwhile
+    if (f.kind === 'write') return this.complete(f.ioId);
+    if (!this.disks.has(f.disk)) return this.fail(f.ioId, 'detached');
+    const { agent, epoch } = this.config;
+    const generation = f.generation!;
+    const pending = f.marks!.map((m) =>
+      this.raise({ type: 'markBits', agent, epoch, disk: f.disk, segment: m.segment, start: m.start, length: m.length, generation }, f.ioId),
+    );
+    this.ios.set(f.ioId, { status: 'marking', request: io.request, pending });
+  }
+
+  flushFailed(flushId: number, error: string): void {
+    const f = this.flushes.get(flushId);
+    if (f === undefined) return;
+    this.flushes.delete(flushId);
+    this.noteDirty(f.disk, f.luns); // nothing was vouched for: the next flush covers them again
+    const reason = `flush failed: ${String(error)}`;
+    if (f.kind === 'host') return void this.commands.push({ type: 'failIo', ioId: f.ioId, reason });
+    const io = this.ios.get(f.ioId);
+    if (io?.status === 'marking' && io.pending.length === 0) this.fail(f.ioId, reason);
+  }
+
   // --- time -----------------------------------------------------------------------------------
 
   tick(now: number): void {
@@ -582,6 +681,16 @@ export const agentStep = (state: AgentState, event: AgentEvent): readonly [Agent
       break;
     case 'tick':
       step.tick(event.now);
+      break;
+    // durability (docs/design.md#ordering-rules)
+    case 'hostFlush':
+      step.hostFlush(event);
+      break;
+    case 'flushDone':
+      step.flushDone(event.flushId);
+      break;
+    case 'flushFailed':
+      step.flushFailed(event.flushId, event.error);
       break;
   }
   return [step.result(), step.commands];
