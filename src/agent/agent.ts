@@ -93,6 +93,7 @@ export const initialAgentState = (config: AgentConfig): AgentState => ({
   faultsBySegment: new Map(),
   dirty: new Map(),
   flushes: new Map(),
+  lost: new Map(),
 });
 
 /**
@@ -183,6 +184,7 @@ class Stepper {
   private readonly faultsBySegment: CowMap<string, ReadonlyArray<number>>;
   private readonly dirty: CowMap<DiskId, ReadonlyArray<number>>;
   private readonly flushes: CowMap<number, PendingFlush>;
+  private readonly lost: CowMap<DiskId, true>;
 
   constructor(private readonly base: AgentState) {
     this.config = base.config;
@@ -194,6 +196,7 @@ class Stepper {
     this.faultsBySegment = new CowMap(base.faultsBySegment);
     this.dirty = new CowMap(base.dirty);
     this.flushes = new CowMap(base.flushes);
+    this.lost = new CowMap(base.lost);
   }
 
   /** The next state: the given one itself when the step changed nothing. */
@@ -207,7 +210,8 @@ class Stepper {
       !this.outstanding.changed &&
       !this.faultsBySegment.changed &&
       !this.dirty.changed &&
-      !this.flushes.changed
+      !this.flushes.changed &&
+      !this.lost.changed
     )
       return b;
     return {
@@ -220,6 +224,7 @@ class Stepper {
       faultsBySegment: this.faultsBySegment.result(),
       dirty: this.dirty.result(),
       flushes: this.flushes.result(),
+      lost: this.lost.result(),
     };
   }
 
@@ -603,6 +608,11 @@ class Stepper {
   hostFlush(e: Extract<AgentEvent, { type: 'hostFlush' }>): void {
     if (this.ios.has(e.ioId) || this.flushes.has(e.ioId)) return;
     if (typeof e.disk !== 'string') return void this.commands.push({ type: 'failIo', ioId: e.ioId, reason: `invalid request: disk must be a string, got ${JSON.stringify(e.disk)}` });
+    if (this.lost.has(e.disk)) {
+      // A flush failed since: writes completed before it may be gone, and this flush cannot vouch for them.
+      this.lost.delete(e.disk);
+      return void this.commands.push({ type: 'failIo', ioId: e.ioId, reason: 'flush failed: storage lost writes to this disk that had not been flushed' });
+    }
     const luns = new Set(this.dirty.get(e.disk) ?? []);
     for (const f of this.flushes.current.values()) if (f.disk === e.disk) for (const l of f.luns) luns.add(l);
     this.dirty.delete(e.disk);
@@ -613,6 +623,7 @@ class Stepper {
   flushDone(flushId: number): void {
     const f = this.flushes.get(flushId);
     if (f === undefined) return;
+    if (f.poisoned === true) return this.flushFailed(flushId, 'another flush of the same LUNs failed while this one was in flight');
     this.flushes.delete(flushId);
     if (f.kind === 'host') return void this.commands.push({ type: 'completeIo', ioId: f.ioId });
     const io = this.ios.get(f.ioId);
@@ -632,6 +643,10 @@ class Stepper {
     if (f === undefined) return;
     this.flushes.delete(flushId);
     this.noteDirty(f.disk, f.luns); // nothing was vouched for: the next flush covers them again
+    // Storage reports a lost cache to one flush only: no flush of these LUNs in flight can be
+    // trusted, and the next host flush of every other disk written there must fail too.
+    for (const [id, g] of [...this.flushes.current]) if (g.poisoned !== true && g.luns.some((l) => f.luns.includes(l))) this.flushes.set(id, { ...g, poisoned: true });
+    for (const [disk, luns] of [...this.dirty.current]) if (disk !== f.disk || f.kind !== 'host') if (luns.some((l) => f.luns.includes(l))) this.lost.set(disk, true);
     const reason = `flush failed: ${String(error)}`;
     if (f.kind === 'host') return void this.commands.push({ type: 'failIo', ioId: f.ioId, reason });
     const io = this.ios.get(f.ioId);

@@ -183,6 +183,11 @@ export interface AgentState {
   readonly dirty: ReadonlyMap<DiskId, ReadonlyArray<number>>;
   /** Flush commands in flight, by flush id (the id of the host request they serve). */
   readonly flushes: ReadonlyMap<number, PendingFlush>;
+  /**
+   * Disks with writes that a failed flush may have lost (storage reports a lost cache once, to
+   * whichever flush comes first): the next host flush of each fails, then they are cleared.
+   */
+  readonly lost: ReadonlyMap<DiskId, true>;
 }
 
 /**
@@ -201,4 +206,9 @@ export interface PendingFlush {
   /** `marks`: what to send once the data is durable, and the generation it was written under. */
   readonly marks?: ReadonlyArray<MarkSpan>;
   readonly generation?: number;
+  /**
+   * Another flush of one of these LUNs failed while this one was in flight: storage reports a
+   * lost cache once, so this one's success cannot be trusted and counts as a failure.
+   */
+  readonly poisoned?: true;
 }

@@ -161,10 +161,30 @@ export const flushCopiesFirst = (s: Working, out: ControllerCommand[], job: JobD
   const phase = job.phase;
   if (phase.kind !== 'copying' || phase.failed || phase.flushing === true || luns.length === 0) return false;
   const flushId = newId(s);
+  const flushLuns = [...new Set(luns)].sort((a, b) => a - b);
   s.copies.set(flushId, job.id);
-  s.jobs.setPhase(job, { kind: 'copying', copies: [flushId], failed: false, flushing: true });
-  out.push({ type: 'flush', flushId, luns: [...new Set(luns)].sort((a, b) => a - b) });
+  s.jobs.setPhase(job, { kind: 'copying', copies: [flushId], failed: false, flushing: true, flushLuns });
+  out.push({ type: 'flush', flushId, luns: flushLuns });
   return true;
+};
+
+/**
+ * A flush failed. Storage reports a lost write cache to one flush only, so every other flush of
+ * the same LUNs in flight now cannot be trusted either: those jobs count as failed whatever the
+ * answer to their flush (they copy again).
+ */
+export const distrustConcurrentFlushes = (s: Working, flushId: number): void => {
+  const owner = s.copies.get(flushId);
+  const failed = owner === undefined ? undefined : s.jobs.peek(owner);
+  if (failed === undefined || failed.phase.kind !== 'copying' || failed.phase.flushing !== true) return;
+  const luns = failed.phase.flushLuns ?? [];
+  for (const id of s.jobs.keys()) {
+    const other = s.jobs.peek(id);
+    if (id === owner || other === undefined || other.phase.kind !== 'copying' || other.phase.flushing !== true || other.phase.failed) continue;
+    if (!(other.phase.flushLuns ?? []).some((l) => luns.includes(l))) continue;
+    const job = s.jobs.get(id)!;
+    if (job.phase.kind === 'copying') s.jobs.setPhase(job, { ...job.phase, failed: true });
+  }
 };
 
 /**

@@ -302,8 +302,8 @@ export type JobPhase =
   | { readonly kind: 'committing'; readonly batch: number }
   /** Waiting until every agent that may hold the disk acknowledges `generation`; `waiting` lists those that have not yet. */
   | { readonly kind: 'syncing'; readonly generation: number; readonly waiting: ReadonlyArray<AgentId> }
-  /** `flushing`: the copies are done and `copies` is the flush that makes them durable. */
-  | { readonly kind: 'copying'; readonly copies: ReadonlyArray<number>; readonly failed: boolean; readonly flushing?: boolean }
+  /** `flushing`: the copies are done and `copies` is the flush of `flushLuns` that makes them durable. */
+  | { readonly kind: 'copying'; readonly copies: ReadonlyArray<number>; readonly failed: boolean; readonly flushing?: boolean; readonly flushLuns?: ReadonlyArray<number> }
   | { readonly kind: 'waiting' };
 
 interface JobBase {

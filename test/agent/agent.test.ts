@@ -633,7 +633,24 @@ describe('durability: host flush and FUA (docs/design.md#ordering-rules)', () =>
     const [failed] = h.step({ type: 'flushFailed', flushId: 2, error: 'cache lost' });
     expect(failed).toMatchObject({ type: 'failIo', ioId: 2, reason: expect.stringMatching(/flush failed: cache lost/) });
     expect(h.state.dirty.get(D)).toEqual([1]);
-    expect(h.step({ type: 'flushDone', flushId: 3 })).toEqual([{ type: 'completeIo', ioId: 3 }]);
+    // Storage reports a lost cache once: the flush in flight meanwhile cannot vouch for the write either.
+    expect(h.step({ type: 'flushDone', flushId: 3 })).toEqual([{ type: 'failIo', ioId: 3, reason: expect.stringMatching(/another flush of the same LUNs failed/) }]);
+    // The next flush covers LUN 1 again, and succeeds.
+    expect(h.step({ type: 'hostFlush', ioId: 4, disk: D })).toEqual([{ type: 'flush', flushId: 4, luns: [1] }]);
+    expect(h.step({ type: 'flushDone', flushId: 4 })).toEqual([{ type: 'completeIo', ioId: 4 }]);
+  });
+
+  it('a failed FUA flush makes the next host flush of every disk written to that LUN fail, once', () => {
+    const h = holding();
+    h.autoFlush = false;
+    h.step(io(1, 'write', 0, 2));
+    h.step(done(1));
+    h.step({ type: 'hostIo', ioId: 2, disk: D, op: 'write', start: 20, length: 1, fua: true });
+    h.step(done(2));
+    h.step({ type: 'flushFailed', flushId: 2, error: 'cache lost' });
+    // Write 1 completed before the loss was reported: a flush cannot vouch for it any more.
+    expect(h.step({ type: 'hostFlush', ioId: 3, disk: D })).toEqual([{ type: 'failIo', ioId: 3, reason: expect.stringMatching(/lost writes/) }]);
+    expect(h.step({ type: 'hostFlush', ioId: 4, disk: D })[0]).toMatchObject({ type: 'flush', flushId: 4 });
   });
 
   it('a FUA write completes only after a flush of the LUNs it wrote; a failed flush fails it', () => {
