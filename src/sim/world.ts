@@ -61,8 +61,8 @@ const STORAGE_DELAY: readonly [number, number] = [1, 4];
 export class LunBlocks {
   private readonly luns = new Map<number, Float64Array>();
   private readonly durable = new Map<number, Float64Array>();
-  /** Per LUN: block -> values written since the LUN's last flush, oldest first. */
-  private readonly cached = new Map<number, Map<number, number[]>>();
+  /** Per LUN: block -> values written since they were last made durable, oldest first, with their writers. */
+  private readonly cached = new Map<number, Map<number, { readonly value: number; readonly issuer: string }[]>>();
   /** Per issuer: LUNs it wrote since its last flush of them. */
   private readonly dirty = new Map<string, Set<number>>();
   /** Per issuer: LUNs whose unflushed writes a power loss took; its next flush of them fails. */
@@ -83,8 +83,8 @@ export class LunBlocks {
       const v = typeof values === 'number' ? values : values[k]!;
       data[start + k] = v;
       const list = cache.get(start + k);
-      if (list === undefined) cache.set(start + k, [v]);
-      else list.push(v);
+      if (list === undefined) cache.set(start + k, [{ value: v, issuer }]);
+      else list.push({ value: v, issuer });
     }
     let set = this.dirty.get(issuer);
     if (set === undefined) this.dirty.set(issuer, (set = new Set()));
@@ -110,9 +110,10 @@ export class LunBlocks {
   }
 
   /**
-   * A flush of `luns` by `issuer`: everything cached on them becomes durable (the cache is the
-   * LUN's, so other writers' blocks too). False, and nothing flushed, when a power loss took
-   * writes of this issuer on one of them since its last flush: the flush must fail.
+   * A flush of `luns` by `issuer`: every write of this issuer cached on them becomes durable, and
+   * no more (vdisk-map relies on no other writer's flush: the simulated device is as weak as the
+   * contract allows). False, and nothing flushed, when a power loss took writes of this issuer
+   * on one of them since its last flush: the flush must fail.
    */
   flush(issuer: string, luns: ReadonlyArray<number>): boolean {
     const lost = this.lost.get(issuer);
@@ -123,10 +124,19 @@ export class LunBlocks {
     for (const lun of luns) {
       const cache = this.cached.get(lun);
       if (cache === undefined) continue;
-      const data = this.luns.get(lun)!;
       const durable = this.durable.get(lun)!;
-      for (const b of cache.keys()) durable[b] = data[b]!;
-      cache.clear();
+      for (const [b, list] of cache) {
+        let last = -1;
+        for (let i = list.length - 1; i >= 0; i--)
+          if (list[i]!.issuer === issuer) {
+            last = i;
+            break;
+          }
+        if (last < 0) continue;
+        durable[b] = list[last]!.value;
+        if (last === list.length - 1) cache.delete(b);
+        else cache.set(b, list.slice(last + 1));
+      }
     }
     const dirty = this.dirty.get(issuer);
     if (dirty !== undefined) for (const l of luns) dirty.delete(l);
@@ -144,7 +154,7 @@ export class LunBlocks {
       const durable = this.durable.get(lun)!;
       for (const [b, values] of cache) {
         const pick = rng.int(values.length + 1);
-        const v = pick === values.length ? durable[b]! : values[pick]!;
+        const v = pick === values.length ? durable[b]! : values[pick]!.value;
         if (v !== data[b]) changed++;
         data[b] = v;
         durable[b] = v;
