@@ -771,6 +771,27 @@ describe('controller: administrative operations', () => {
     expect(c3.filter((c) => c.type === 'adminDone')).toEqual([{ type: 'adminDone', requestId: expect.any(Number), result: { ok: true } }]);
   });
 
+  // docs/design.md#ordering-rules D1, D7: nothing is promoted on a flush that failed or that ran beside one that failed.
+  it('a failed flush counts as a failed copy: the settle job copies and flushes again before it promotes', () => {
+    const h = boot(['a']);
+    allocateSegment(h, 'a', 0);
+    allocateSegment(h, 'a', 1);
+    const copies = copiesOf(h.drive(h.admin({ type: 'migrate', disk: D, segments: [0, 1], lun: 2 })));
+    expect(copies).toHaveLength(2);
+    const flushes = copies.flatMap((c) => h.step({ type: 'copyDone', copyId: c.copyId })).filter((c): c is Extract<ControllerCommand, { type: 'flush' }> => c.type === 'flush');
+    expect(flushes.map((f) => f.luns)).toEqual([[2], [2]]);
+    // One flush fails: the other, in flight beside it, cannot be trusted either.
+    expect(h.step({ type: 'flushFailed', flushId: flushes[0]!.flushId, error: 'cache lost' })).toEqual([]);
+    expect(persistsOf(h.step({ type: 'flushed', flushId: flushes[1]!.flushId }))).toEqual([]);
+    // The next sweep copies both segments again, and flushes again, before any promotion.
+    const again = copiesOf(h.tick(1000));
+    expect(again).toHaveLength(2);
+    const reflush = again.flatMap((c) => h.step({ type: 'copyDone', copyId: c.copyId })).filter((c): c is Extract<ControllerCommand, { type: 'flush' }> => c.type === 'flush');
+    expect(reflush).toHaveLength(2);
+    const promoted = reflush.flatMap((f) => h.step({ type: 'flushed', flushId: f.flushId }));
+    expect(persistsOf(promoted).flatMap((p) => p.records)).toHaveLength(1);
+  });
+
   it('migrate: alternate on the target LUN, background copy, promotion, then the old extent is released', () => {
     const h = boot(['a']);
     allocateSegment(h, 'a', 0);
