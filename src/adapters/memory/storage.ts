@@ -302,7 +302,7 @@ const blockOperations = (s: StorageState, conn = 0): BlockStorage & { flush(lun:
   async flush(lun) {
     const what = `flush of LUN ${show(lun)}`;
     if (typeof lun !== 'number' || !s.sizes.has(lun)) throw new RangeError(`${what}: LUN ${show(lun)} does not exist (LUNs: ${sortedIds(s.sizes)})`);
-    injectFault(s, 'flush', what, [[lun, 0, 1]]);
+    injectFault(s, 'flush', what, [[lun, 0, 0]]); // bad blocks do not fail a flush; failNext and the failure rate do
     const lost = s.lost.get(conn);
     if (lost?.delete(lun) === true) throw new Error(`${what} failed: the write cache was lost (power loss) after writes of this connection completed; they may be gone`);
     const durable = s.durable.get(lun)!;
