@@ -88,6 +88,9 @@ export { controllerStep, initialControllerState } from './controller/controller.
 export type { AllocationError, Allocator, Extent, InvalidAllocationError, NoSpaceError } from './controller/allocator.js';
 export { createAllocator } from './controller/allocator.js';
 export type { RefCounts } from './controller/refcounts.js';
+// Space accounting (per LUN and per disk) and the low-water mark
+export type { DiskSpace, LunSpace } from './controller/space.js';
+export { lowSpaceCrossings, spaceByDisk, spaceByLun } from './controller/space.js';
 export type * from './agent/types.js';
 export { agentParkedCount, agentStep, agentTable, initialAgentState } from './agent/agent.js';
 

@@ -9,6 +9,9 @@ import { flagHooks } from './flags.js';
 import type { JobHookTable } from './hooks.js';
 import { migrateHooks, settleHooks } from './settle.js';
 import { snapshotHooks } from './snapshot.js';
+import { deleteHooks } from './delete.js';
+import { rollbackHooks } from './rollback.js';
+import { zeroHooks } from './zero.js';
 
 export const jobHooks: JobHookTable = {
   fault: faultHooks,
@@ -19,6 +22,9 @@ export const jobHooks: JobHookTable = {
   unfence: flagHooks,
   snapshot: snapshotHooks,
   admin: adminHooks,
+  zero: zeroHooks,
+  delete: deleteHooks,
+  rollback: rollbackHooks,
 };
 
 export { onAdmin } from './admin.js';
