@@ -582,7 +582,9 @@ class Stepper {
       case 'refreshTable':
         return m.epoch === epoch || m.epoch === -1 ? this.refreshTable(m.disk, m.generation) : undefined;
       case 'dropTable':
-        return m.epoch === epoch ? this.dropTable(m.disk) : undefined;
+        // Meant for an earlier life: this life must not map the disk either, and its `dropped`
+        // tells the controller that the earlier life is gone (a deletion waits for it).
+        return m.epoch === epoch || (typeof m.epoch === 'number' && m.epoch < epoch && typeof m.disk === 'string') ? this.dropTable(m.disk) : undefined;
     }
   }
 

@@ -21,7 +21,7 @@ import type {
   PersistRecord,
   PersistedState,
 } from '../../src/controller/types.js';
-import type { AgentId, AgentMessage, ControllerMessage, DiskId, IoFaultMessage } from '../../src/protocol/messages.js';
+import type { AgentId, AgentMessage, ControllerMessage, DiskId, IoFaultMessage, ZeroSegmentMessage } from '../../src/protocol/messages.js';
 import { decodeTable, encodeEntry, encodeTable, type EntryDocument, type TableDocument } from '../../src/table/codec.js';
 import { entryAt, type MappingTable } from '../../src/table/table.js';
 import type { FaultReason, Op } from '../../src/translate/translate.js';
@@ -1370,7 +1370,7 @@ describe('controller: an abandoned promotion', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('controller: zero jobs (whole-segment discard and write-zeroes)', () => {
-  const zeroSegment = (h: Harness, agent: AgentId, segment: number, generation = h.gen(agent)): AgentMessage => ({
+  const zeroSegment = (h: Harness, agent: AgentId, segment: number, generation = h.gen(agent)): ZeroSegmentMessage => ({
     type: 'zeroSegment',
     agent,
     epoch: h.epoch(agent),
@@ -1405,7 +1405,7 @@ describe('controller: zero jobs (whole-segment discard and write-zeroes)', () =>
     expect(h.committedEntry(2)).toEqual({ zero: true });
     allocateSegment(h, 'a', 2); // written again
     const written = h.committedEntry(2);
-    const again = h.drive(h.msg({ ...request, faultId: request.type === 'zeroSegment' ? request.faultId : 0 }));
+    const again = h.drive(h.msg({ ...request }));
     expect(h.committedEntry(2)).toEqual(written);
     expect(again.filter((c) => c.type === 'persist' || c.type === 'released')).toEqual([]);
     expect(retriesOf(again)).toHaveLength(1);
