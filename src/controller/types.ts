@@ -486,7 +486,18 @@ export interface RollbackJob extends JobBase {
  * const byKind = new Map<Job['kind'], number>();
  * for (const j of state.jobs.values()) byKind.set(j.kind, (byKind.get(j.kind) ?? 0) + 1);
  */
-export type Job = FaultJob | MarkJob | SettleJob | MigrateJob | ErrorJob | SnapshotJob | AdminJob | ZeroJob | DeleteJob | RollbackJob;
+/**
+ * Extents an abandoned fault or mark could not release itself, waiting for every agent to have
+ * the change that stopped using them (see `jobs/release.ts`).
+ *
+ * @example
+ * const pending = [...state.jobs.values()].filter((j) => j.kind === 'release').flatMap((j) => j.release);
+ */
+export interface ReleaseJob extends JobBase {
+  readonly kind: 'release';
+}
+
+export type Job = FaultJob | MarkJob | SettleJob | MigrateJob | ErrorJob | SnapshotJob | AdminJob | ZeroJob | DeleteJob | RollbackJob | ReleaseJob;
 
 /**
  * Admin requests that finish when several jobs have (a migration of many segments, for

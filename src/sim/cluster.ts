@@ -9,17 +9,18 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { agentStep, initialAgentState } from '../agent/agent.js';
-import type { AgentCommand, AgentEvent, AgentState } from '../agent/types.js';
+import type { AgentCommand, AgentEvent, AgentState, HostOp } from '../agent/types.js';
 import { createAllocator } from '../controller/allocator.js';
 import { controllerStep, initialControllerState } from '../controller/controller.js';
 import type { AdminEvent, ControllerCommand, ControllerEvent, ControllerState } from '../controller/types.js';
 import type { AgentId, DiskId, Step } from '../protocol/messages.js';
-import type { Op, Piece, Variant } from '../translate/translate.js';
+import type { Piece, Variant } from '../translate/translate.js';
 import {
   agentName,
   checkContent,
   checkConvergence,
   checkFinalTables,
+  checkFreeReferenced,
   checkRead,
   FrozenPrimaries,
   isQuiet,
@@ -44,6 +45,8 @@ interface AgentNode {
 interface AdminRequest {
   readonly event: AdminEvent;
   before?: DiskModel;
+  /** A rollback: the disk's block versions when it was asked (see {@link DiskModel.rolledBack}). */
+  seen?: Uint32Array;
 }
 
 /** Unwinds the run from wherever a property was found broken. */
@@ -316,6 +319,10 @@ export class Cluster {
       // Declared as shared from the request on: a restart may leave the snapshot made but unanswered.
       this.families.set(e.snapshot, this.families.get(e.disk) ?? e.disk);
     }
+    if (e.type === 'rollback') {
+      const model = this.models.get(e.disk);
+      if (model !== undefined) entry.seen = model.readStarted(0, model.blocks);
+    }
     this.adminRequests.set(requestId, entry);
     this.record('admin', 'controller', () => e.type);
     this.toController(e);
@@ -335,7 +342,31 @@ export class Cluster {
       this.snapshotImages.set(e.snapshot, now);
     }
     if (e.type === 'migrate' && error === null) this.summary.migrations++;
+    if (e.type === 'deleteDisk' && error === null) this.deleted(e.disk);
+    if (e.type === 'rollback' && error === null) {
+      this.summary.rollbacks++;
+      const image = this.snapshotImages.get(e.snapshot) ?? this.models.get(e.snapshot);
+      const model = this.models.get(e.disk);
+      // A snapshot the run does not model (none of its images): every block becomes unknown.
+      if (model !== undefined && req.seen !== undefined) model.rolledBack(image ?? new DiskModel(0), req.seen);
+    }
     if (e.type === 'markFailed' && error === null) this.summary.errorMarkings++;
+  }
+
+  /** A disk or snapshot is gone: a snapshot's image is forgotten; a disk of the configuration is created again, empty. */
+  private deleted(disk: DiskId): void {
+    this.summary.deletions++;
+    this.snapshotImages.delete(disk);
+    const config = this.config.disks.find((d) => d.id === disk);
+    if (config === undefined) return;
+    this.models.set(disk, new DiskModel(config.segmentBlocks * config.segmentCount));
+    this.admin({ type: 'createDisk', requestId: 0, disk, segmentBlocks: config.segmentBlocks, segmentCount: config.segmentCount });
+    for (const a of config.agents ?? this.agents.map((_, i) => i)) this.admin({ type: 'attachAgent', requestId: 0, disk, agent: agentName(a) });
+  }
+
+  /** The snapshots that exist now, in creation order (of `family` only, when given). */
+  private snapshots(family?: DiskId): DiskId[] {
+    return [...this.snapshotImages.keys()].filter((d) => this.controller.disks.has(d) && (family === undefined || this.families.get(d) === family));
   }
 
   private act(action: SimAction): void {
@@ -345,6 +376,8 @@ export class Cluster {
       case 'snapshot':
       case 'migrate':
       case 'markFailed':
+      case 'deleteDisk':
+      case 'rollback':
         return this.admin({ ...action, requestId: 0 } as AdminEvent);
       case 'restartAgent':
         return this.restartAgent(action.agent);
@@ -390,20 +423,22 @@ export class Cluster {
     const generator = this.generator!;
     if (this.pendingArrivals <= 0) return;
     this.pendingArrivals--;
-    generator.drawActions((action) => this.act(action), () => this.nextRequest);
+    generator.drawActions((action) => this.act(action), () => this.nextRequest, (family) => this.snapshots(family));
     const io = generator.drawHostIo();
     this.submit(io.agent, io.disk, io.op, io.start, io.length);
     if (this.pendingArrivals > 0) this.world.queue.push(this.world.now + generator.drawInterval(), { kind: 'arrival' });
   }
 
-  private submit(agent: number, disk: DiskId, op: Op, start: number, length: number): void {
+  private submit(agent: number, disk: DiskId, op: HostOp, start: number, length: number): void {
     const node = this.agents[agent];
     const model = this.models.get(disk);
     if (node === undefined || model === undefined || start < 0 || length < 1 || start + length > model.blocks) return;
     const id = this.nextIo++;
+    // A discard or write-zeroes is a write of zeros as far as the content is concerned.
     const value = op === 'write' ? this.nextValue++ : 0;
-    if (op === 'write') {
+    if (op !== 'read') {
       this.summary.writes++;
+      if (op === 'zero') this.summary.zeroes++;
       model.writeStarted(start, length);
     } else this.summary.reads++;
     const io: HostIo = { id, agent, epoch: node.epoch, disk, op, start, length, value, seen: op === 'read' ? model.readStarted(start, length) : null, data: null, model };
@@ -428,6 +463,7 @@ export class Cluster {
           const reason = c.message.type === 'markBits' ? 'mark' : c.message.reason;
           this.summary.faultsByReason[reason] = (this.summary.faultsByReason[reason] ?? 0) + 1;
         }
+        if (c.message.type === 'zeroSegment') this.summary.faultsByReason['zero-segment'] = (this.summary.faultsByReason['zero-segment'] ?? 0) + 1;
         this.transmit({ kind: 'toController', msg: c.message }, i);
         return;
       case 'issueIo':
@@ -449,7 +485,7 @@ export class Cluster {
     this.hostIos.delete(io.id);
     if (ok) this.summary.iosCompleted++;
     else this.summary.iosFailed++;
-    if (io.op === 'write') {
+    if (io.op !== 'read') {
       if (ok) io.model.writeAcknowledged(io.start, io.length, io.value);
       else io.model.writeFailed(io.start, io.length);
       return;
@@ -488,6 +524,7 @@ export class Cluster {
     if (!quiet()) throw new Violated({ kind: 'no-convergence', message: 'the cluster never went quiet' });
     fail(checkConvergence(this.controller, this.agents));
     fail(checkFinalTables(this.controller, this.families, this.config.luns));
+    fail(checkFreeReferenced(this.controller));
     // Every block of every disk reads back as the model says, through the controller's tables.
     fail(checkContent(this.controller, this.models, this.snapshotImages, this.world.blocks));
   }

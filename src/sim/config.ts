@@ -2,8 +2,9 @@
  * The simulator's public vocabulary: what defines a simulated cluster and its workload, and what
  * a run reports (counters, the first violated property, the trace).
  */
+import type { HostOp } from '../agent/types.js';
 import type { DiskId, Step } from '../protocol/messages.js';
-import type { Op, Variant } from '../translate/translate.js';
+import type { Variant } from '../translate/translate.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -78,13 +79,18 @@ export interface SimConfig {
  * createCluster(config).run({ ios: 500, schedule: [{ at: 100, action }] });
  */
 export type SimAction =
-  | { readonly type: 'hostIo'; readonly agent: number; readonly disk: DiskId; readonly op: Op; readonly start: number; readonly length: number }
+  /** `op: 'zero'`: a discard or write-zeroes (afterwards the blocks read as zeros). */
+  | { readonly type: 'hostIo'; readonly agent: number; readonly disk: DiskId; readonly op: HostOp; readonly start: number; readonly length: number }
   | { readonly type: 'snapshot'; readonly disk: DiskId; readonly snapshot: DiskId }
   | { readonly type: 'migrate'; readonly disk: DiskId; readonly segments?: ReadonlyArray<number>; readonly lun: number }
   | { readonly type: 'markFailed'; readonly lun: number; readonly start: number; readonly length: number }
   | { readonly type: 'restartAgent'; readonly agent: number }
   | { readonly type: 'restartController' }
-  | { readonly type: 'cutAgent'; readonly agent: number; readonly duration: number };
+  | { readonly type: 'cutAgent'; readonly agent: number; readonly duration: number }
+  // --- deletion and rollback ---
+  /** Deletes a disk or snapshot (with `force`: its agents are detached first). A deleted disk of the configuration is created again, empty. */
+  | { readonly type: 'deleteDisk'; readonly disk: DiskId; readonly force?: boolean }
+  | { readonly type: 'rollback'; readonly disk: DiskId; readonly snapshot: DiskId };
 
 /**
  * What {@link Cluster.run} drives the cluster with: host I/O and, optionally, random or
@@ -104,6 +110,11 @@ export interface Workload {
   readonly pattern?: 'random' | 'sequential' | 'hotspot';
   /** Longest request, in blocks (default 16). */
   readonly maxLength?: number;
+  /**
+   * Share of writes that are discards or write-zeroes instead (default 0). Their length is
+   * drawn up to four segments, so that they cover whole segments as well as parts.
+   */
+  readonly zeroRatio?: number;
   /** Per host I/O, chance of each random action (default none). */
   readonly rates?: {
     readonly snapshot?: number;
@@ -112,6 +123,10 @@ export interface Workload {
     readonly restartAgent?: number;
     readonly restartController?: number;
     readonly cutAgent?: number;
+    /** Deletes (with force) a random snapshot, or a disk of the configuration, which is then created again. */
+    readonly deleteDisk?: number;
+    /** Rolls a disk of the configuration back to a random snapshot. */
+    readonly rollback?: number;
   };
   /** Scripted actions at fixed times. */
   readonly schedule?: ReadonlyArray<{ readonly at: number; readonly action: SimAction }>;
@@ -131,6 +146,8 @@ export interface Workload {
  * - `table-check`: `checkTables` found corruption or a leak in the final tables;
  * - `no-convergence`: the cluster never went quiet, or an agent's copy differs from the controller's;
  * - `lost-write`, `snapshot-changed`: a disk or a snapshot does not read back as it should;
+ * - `free-while-referenced`: an extent is free in the allocator while a table (or a reference
+ *   count) still holds it: it could be handed out twice;
  * - `stuck`: no progress within the step budget.
  *
  * @example
@@ -138,7 +155,7 @@ export interface Workload {
  * if (violation) console.error(`${violation.kind} at step ${violation.step} (seed ${violation.seed}): ${violation.message}`);
  */
 export interface Violation {
-  readonly kind: 'read-mismatch' | 'frozen-primary-write' | 'table-check' | 'no-convergence' | 'lost-write' | 'snapshot-changed' | 'stuck';
+  readonly kind: 'read-mismatch' | 'frozen-primary-write' | 'table-check' | 'no-convergence' | 'lost-write' | 'snapshot-changed' | 'free-while-referenced' | 'stuck';
   readonly message: string;
   readonly seed: number;
   readonly step: number;
@@ -190,6 +207,10 @@ export interface SimSummary {
   errorMarkings: number;
   storageErrors: number;
   persistFailures: number;
+  /** Discards and write-zeroes issued (counted among `writes` too). */
+  zeroes: number;
+  deletions: number;
+  rollbacks: number;
   steps: number;
   simulatedTime: number;
 }
@@ -231,6 +252,9 @@ export const emptySummary = (): SimSummary => ({
   errorMarkings: 0,
   storageErrors: 0,
   persistFailures: 0,
+  zeroes: 0,
+  deletions: 0,
+  rollbacks: 0,
   steps: 0,
   simulatedTime: 0,
 });

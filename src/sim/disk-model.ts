@@ -99,6 +99,21 @@ export class DiskModel {
     return undefined;
   }
 
+  /**
+   * The disk was rolled back to `image` (a snapshot's model): each block holds the image's value,
+   * except blocks written since `seen` was taken (with {@link readStarted} over the whole disk,
+   * when the rollback was asked) or still being written: those writes may have landed before or
+   * after the rollback, so the blocks are unknown until rewritten. Reads in flight are not checked.
+   */
+  rolledBack(image: DiskModel, seen: Uint32Array): void {
+    for (let b = 0; b < this.blocks; b++) {
+      const overlapped = seen[b] === 0xffffffff || seen[b] !== this.versions[b] || this.writing[b]! > 0;
+      this.values[b] = overlapped || b >= image.blocks ? UNKNOWN : image.values[b]!;
+      if (this.writing[b]! > 0) this.contended[b] = 1;
+      this.versions[b] = this.versions[b]! + 1;
+    }
+  }
+
   /** Blocks the model vouches for (not unknown, not being written). */
   isCertain(block: number): boolean {
     return this.values[block] !== UNKNOWN && this.writing[block] === 0;

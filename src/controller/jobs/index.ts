@@ -11,6 +11,7 @@ import { migrateHooks, settleHooks } from './settle.js';
 import { snapshotHooks } from './snapshot.js';
 import { deleteHooks } from './delete.js';
 import { rollbackHooks } from './rollback.js';
+import { releaseHooks } from './release.js';
 import { zeroHooks } from './zero.js';
 
 export const jobHooks: JobHookTable = {
@@ -25,6 +26,7 @@ export const jobHooks: JobHookTable = {
   zero: zeroHooks,
   delete: deleteHooks,
   rollback: rollbackHooks,
+  release: releaseHooks,
 };
 
 export { onAdmin } from './admin.js';
