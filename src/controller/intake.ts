@@ -135,7 +135,10 @@ const onTableAck = (s: Working, out: ControllerCommand[], m: Extract<AgentMessag
 /** 580: the agent pulls what it lacks, as a delta from its generation when history reaches back that far. */
 const onFetchTable = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'fetchTable' }>): void => {
   const d = s.disks.peek(m.disk);
-  if (d === undefined || !(d.agents.includes(m.agent) || d.dropping.includes(m.agent))) return void out.push({ type: 'refused', message: m, why: `agent ${m.agent} does not map disk ${m.disk}` });
+  // Only attached agents: an agent told to drop its copy that fetches (it dropped, then got a
+  // late change) would get a copy back that nobody tracks once its `dropped` arrives, and that
+  // could outlive the disk (a deletion) or its attachment. It answers the re-sent dropTable instead.
+  if (d === undefined || !d.agents.includes(m.agent)) return void out.push({ type: 'refused', message: m, why: `agent ${m.agent} does not map disk ${m.disk}` });
   const c = ensureCopy(s, m.agent, m.disk, true);
   c.mayHold = true;
   c.sentAt = s.now;

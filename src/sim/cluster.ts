@@ -91,6 +91,8 @@ export class Cluster {
   private readonly frozen = new FrozenPrimaries();
   private readonly hostIos = new Map<number, HostIo>();
   private readonly adminRequests = new Map<number, AdminRequest>();
+  /** Writes open when their disk was deleted and created again: the new disk's model they leave unknown. */
+  private readonly crossing = new Map<number, DiskModel>();
   private nextIo = 1;
   private nextRequest = 1;
   private nextValue = 1;
@@ -359,7 +361,16 @@ export class Cluster {
     this.snapshotImages.delete(disk);
     const config = this.config.disks.find((d) => d.id === disk);
     if (config === undefined) return;
-    this.models.set(disk, new DiskModel(config.segmentBlocks * config.segmentCount));
+    this.models.get(disk)?.forget();
+    const model = new DiskModel(config.segmentBlocks * config.segmentCount);
+    this.models.set(disk, model);
+    // Host I/O still open was issued to the old disk and may be served by the new one: its
+    // writes may land on either, so they leave the new disk's blocks unknown.
+    for (const io of this.hostIos.values())
+      if (io.disk === disk && io.op !== 'read') {
+        model.writeStarted(io.start, io.length);
+        this.crossing.set(io.id, model);
+      }
     this.admin({ type: 'createDisk', requestId: 0, disk, segmentBlocks: config.segmentBlocks, segmentCount: config.segmentCount });
     for (const a of config.agents ?? this.agents.map((_, i) => i)) this.admin({ type: 'attachAgent', requestId: 0, disk, agent: agentName(a) });
   }
@@ -412,8 +423,27 @@ export class Cluster {
   private restartController(): void {
     this.summary.controllerRestarts++;
     this.record('sim', 'controller', () => 'restart');
-    for (const [id, r] of this.adminRequests) if (!isSetup(r.event)) this.adminRequests.delete(id);
+    const interrupted: DiskId[] = [];
+    for (const [id, r] of this.adminRequests) {
+      if (isSetup(r.event)) continue;
+      this.adminRequests.delete(id);
+      if (r.event.type === 'deleteDisk') interrupted.push(r.event.disk);
+    }
     this.bootController();
+    // A forced deletion cut short may have detached the disk's agents, or deleted it unanswered:
+    // a disk of the configuration gets its agents back (or is created again), as an operator would.
+    for (const disk of interrupted) {
+      const config = this.config.disks.find((d) => d.id === disk);
+      if (config === undefined) {
+        if (!this.controller.disks.has(disk)) this.snapshotImages.delete(disk);
+        continue;
+      }
+      if (!this.controller.disks.has(disk)) {
+        this.deleted(disk);
+        continue;
+      }
+      for (const a of config.agents ?? this.agents.map((_, i) => i)) this.admin({ type: 'attachAgent', requestId: 0, disk, agent: agentName(a) });
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -485,6 +515,11 @@ export class Cluster {
     this.hostIos.delete(io.id);
     if (ok) this.summary.iosCompleted++;
     else this.summary.iosFailed++;
+    const crossed = this.crossing.get(io.id);
+    if (crossed !== undefined) {
+      this.crossing.delete(io.id);
+      crossed.writeFailed(io.start, io.length);
+    }
     if (io.op !== 'read') {
       if (ok) io.model.writeAcknowledged(io.start, io.length, io.value);
       else io.model.writeFailed(io.start, io.length);

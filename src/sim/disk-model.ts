@@ -114,6 +114,15 @@ export class DiskModel {
     }
   }
 
+  /**
+   * The disk is gone (deleted): nothing is vouched for any more, and reads in flight are not
+   * checked (they may be served by a disk created again under the same name).
+   */
+  forget(): void {
+    this.values.fill(UNKNOWN);
+    for (let b = 0; b < this.blocks; b++) this.versions[b] = this.versions[b]! + 1;
+  }
+
   /** Blocks the model vouches for (not unknown, not being written). */
   isCertain(block: number): boolean {
     return this.values[block] !== UNKNOWN && this.writing[block] === 0;

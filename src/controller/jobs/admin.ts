@@ -30,7 +30,8 @@ const refuse = (out: ControllerCommand[], event: AdminEvent, error: string): voi
 /** A disk being deleted is unknown to every request but its own deletion. */
 const liveDisk = (s: Working, disk: DiskId) => {
   const d = s.disks.peek(disk);
-  return d === undefined || d.deleted === true ? undefined : s.disks.get(disk);
+  if (d === undefined || d.deleted === true || (d.frozenBy !== null && s.jobs.peek(d.frozenBy)?.kind === 'delete')) return undefined;
+  return s.disks.get(disk);
 };
 
 const createDisk: Handler<'createDisk'> = (s, out, event) => {

@@ -2,7 +2,8 @@
  * Delete jobs: an admin `deleteDisk` of a disk or a snapshot (docs/design.md#jobs).
  *
  * Life of a delete job: `beginDelete` freezes the disk (new faults are held, other admin
- * requests on it refused) and, with `force`, detaches its agents and tells each to drop its copy
+ * requests on it refused) and, with `force`, detaches its agents (in memory: the durable
+ * attachments go with `deleteTable`) and tells each to drop its copy
  * -> `tryDelete`, on every poke, waits until no job works on the disk and no agent may still
  * hold a copy (an agent with a copy could still read or write its extents directly) -> the disk
  * is marked `deleted`: the next batch persists `deleteTable` and forgets the disk (570) ->
@@ -29,11 +30,11 @@ export const beginDelete = (s: Working, out: ControllerCommand[], event: Extract
   const id = newId(s);
   s.jobs.put(id, { id, kind: 'delete', disk: event.disk, requestId: event.requestId, phase: { kind: 'waiting' }, path: [], release: [] });
   d.frozenBy = id;
+  // Detached in memory only: the store keeps the attachments until `deleteTable` forgets them
+  // with the disk, so a controller that restarts before then finds the disk attached as before
+  // (and knows who may hold a copy) rather than agents it no longer knows holding copies.
   for (const agent of d.agents) detachForDelete(s, out, event.disk, agent);
-  if (d.agents.length > 0) {
-    d.agents = [];
-    d.attachmentsDirty = true;
-  }
+  d.agents = [];
   tryDelete(s, out, s.jobs.get(id) as Mutable<DeleteJob>);
 };
 
@@ -42,29 +43,37 @@ const detachForDelete = (s: Working, out: ControllerCommand[], disk: string, age
   const d = s.disks.get(disk)!;
   const v = s.agents.get(agent);
   const c = v?.copies.get(disk);
-  if (v !== undefined && c !== undefined && c.mayHold && v.epoch >= 0) {
+  if (v !== undefined && c !== undefined && c.mayHold) {
     if (!d.dropping.includes(agent)) d.dropping = [...d.dropping, agent];
     c.sentAt = s.now;
-    send(out, agent, { type: 'dropTable', epoch: v.epoch, disk });
+    // An agent not heard from since the controller started (epoch -1) drops on a dropTable meant for an earlier life.
+    send(out, agent, { type: 'dropTable', epoch: Math.max(v.epoch, 0), disk });
   } else v?.copies.delete(disk);
 };
 
-/** True while some agent may still hold a copy of the disk (attached, or told to drop and not yet confirmed). */
-const copiesRemain = (s: Working, disk: string): boolean => {
-  const d = s.disks.peek(disk)!;
-  for (const a of [...d.agents, ...d.dropping]) {
-    const v = s.agents.peek(a);
-    const c = v?.copies.get(disk);
-    if (c !== undefined && c.mayHold) return true;
+/**
+ * True while some agent may still hold a copy of the disk. Every agent the controller knows is
+ * looked at, not only those attached or dropping: a fault of a detached agent that was already
+ * in hand brings that agent in line again (sync includes the faulting agent), and a copy
+ * nobody tracks would outlive the disk (and a disk created again under its name could then be
+ * mistaken for it by generation). Each one found not yet told is told to drop its copy.
+ */
+const copiesRemain = (s: Working, out: ControllerCommand[], disk: string): boolean => {
+  let remain = false;
+  for (const agent of s.agents.keys()) {
+    const c = s.agents.peek(agent)!.copies.get(disk);
+    if (c === undefined || !c.mayHold) continue;
+    remain = true;
+    if (!s.disks.peek(disk)!.dropping.includes(agent)) detachForDelete(s, out, disk, agent);
   }
-  return false;
+  return remain;
 };
 
 /** Deletes the disk once nothing works on it and no agent may hold a copy. */
 const tryDelete = (s: Working, out: ControllerCommand[], job: Mutable<DeleteJob>): void => {
   if (job.phase.kind !== 'waiting') return;
   const peeked = s.disks.peek(job.disk);
-  if (peeked === undefined || peeked.busy.size > 0 || peeked.queued.size > 0 || copiesRemain(s, job.disk)) return;
+  if (peeked === undefined || peeked.busy.size > 0 || peeked.queued.size > 0 || copiesRemain(s, out, job.disk)) return;
   const d = s.disks.get(job.disk)!;
   // Held faults came from agents detached since: their I/O failed when they dropped the copy.
   for (const h of d.held) failHeld(s, out, h, `disk ${job.disk} was deleted`);
