@@ -74,6 +74,8 @@ const tryDelete = (s: Working, out: ControllerCommand[], job: Mutable<DeleteJob>
   if (job.phase.kind !== 'waiting') return;
   const peeked = s.disks.peek(job.disk);
   if (peeked === undefined || peeked.busy.size > 0 || peeked.queued.size > 0 || copiesRemain(s, out, job.disk)) return;
+  // Jobs without a segment lock (an attachment being committed, extents waiting for a release) finish first.
+  for (const id of s.jobs.keys()) if (id !== job.id && s.jobs.peek(id)?.disk === job.disk && !peeked.held.includes(id)) return;
   const d = s.disks.get(job.disk)!;
   // Held faults came from agents detached since: their I/O failed when they dropped the copy.
   for (const h of d.held) failHeld(s, out, h, `disk ${job.disk} was deleted`);
