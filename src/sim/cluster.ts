@@ -424,12 +424,16 @@ export class Cluster {
     this.summary.controllerRestarts++;
     this.record('sim', 'controller', () => 'restart');
     const interrupted: DiskId[] = [];
+    const setup: AdminEvent[] = [];
     for (const [id, r] of this.adminRequests) {
-      if (isSetup(r.event)) continue;
+      // Setup requests of the first boot are answered before any restart; later ones (a disk
+      // created again after a deletion) are asked again of the new controller.
+      if (isSetup(r.event)) setup.push(r.event);
+      else if (r.event.type === 'deleteDisk') interrupted.push(r.event.disk);
       this.adminRequests.delete(id);
-      if (r.event.type === 'deleteDisk') interrupted.push(r.event.disk);
     }
     this.bootController();
+    for (const e of setup) this.admin(e);
     // A forced deletion cut short may have detached the disk's agents, or deleted it unanswered:
     // a disk of the configuration gets its agents back (or is created again), as an operator would.
     for (const disk of interrupted) {

@@ -90,7 +90,6 @@ const tryDelete = (s: Working, out: ControllerCommand[], job: Mutable<DeleteJob>
   d.deleted = true;
   d.staged = null;
   d.dropping = [];
-  for (const agent of s.agents.keys()) if (s.agents.peek(agent)!.copies.get(job.disk) !== undefined) s.agents.get(agent)!.copies.delete(job.disk);
   waitForCommit(s, out, job);
 };
 
@@ -107,6 +106,8 @@ const failHeld = (s: Working, out: ControllerCommand[], id: number, why: string)
 
 /** `deleteTable` is durable and the disk forgotten: give its space back, and answer. */
 const deleted = (s: Working, out: ControllerCommand[], job: Mutable<DeleteJob>): void => {
+  // What the controller knew of agents' copies goes too: a disk created again under the name starts afresh.
+  for (const agent of s.agents.keys()) if (s.agents.peek(agent)!.copies.get(job.disk) !== undefined) s.agents.get(agent)!.copies.delete(job.disk);
   releaseExtents(s, out, job);
   adminDone(out, job.requestId, { ok: true });
   closeJob(s, out, job.id);
