@@ -100,7 +100,9 @@ describe('agent: dropTable meant for an earlier life', () => {
     const [s, cmds] = run(holding(), msg({ type: 'dropTable', epoch: EPOCH - 1, disk: D }));
     expect(sent(cmds)).toEqual([{ type: 'dropped', agent: 'a1', epoch: EPOCH, disk: D }]);
     expect(s.disks.has(D)).toBe(false);
-    // One meant for a later life is still ignored.
-    expect(run(holding(), msg({ type: 'dropTable', epoch: EPOCH + 1, disk: D }))[1]).toEqual([]);
+    // One meant for a later life is not carried out: it fences this life (a newer one exists).
+    const [later, laterCmds] = run(holding(), msg({ type: 'dropTable', epoch: EPOCH + 1, disk: D }));
+    expect(sent(laterCmds)).toEqual([]);
+    expect(later.fenced).toContain(`epoch ${EPOCH}`);
   });
 });
