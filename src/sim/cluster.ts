@@ -45,8 +45,9 @@ interface AgentNode {
 interface AdminRequest {
   readonly event: AdminEvent;
   before?: DiskModel;
-  /** A rollback: the disk's block versions when it was asked (see {@link DiskModel.rolledBack}). */
+  /** A rollback: the disk's model and its block versions when it was asked (see {@link DiskModel.rolledBack}). */
   seen?: Uint32Array;
+  model?: DiskModel;
 }
 
 /** Unwinds the run from wherever a property was found broken. */
@@ -323,7 +324,10 @@ export class Cluster {
     }
     if (e.type === 'rollback') {
       const model = this.models.get(e.disk);
-      if (model !== undefined) entry.seen = model.readStarted(0, model.blocks);
+      if (model !== undefined) {
+        entry.seen = model.rollbackStarted();
+        entry.model = model;
+      }
     }
     this.adminRequests.set(requestId, entry);
     this.record('admin', 'controller', () => e.type);
@@ -345,14 +349,22 @@ export class Cluster {
     }
     if (e.type === 'migrate' && error === null) this.summary.migrations++;
     if (e.type === 'deleteDisk' && error === null) this.deleted(e.disk);
-    if (e.type === 'rollback' && error === null) {
-      this.summary.rollbacks++;
-      const image = this.snapshotImages.get(e.snapshot) ?? this.models.get(e.snapshot);
-      const model = this.models.get(e.disk);
-      // A snapshot the run does not model (none of its images): every block becomes unknown.
-      if (model !== undefined && req.seen !== undefined) model.rolledBack(image ?? new DiskModel(0), req.seen);
-    }
+    if (e.type === 'rollback') this.rollbackDone(req, error === null);
     if (e.type === 'markFailed' && error === null) this.summary.errorMarkings++;
+  }
+
+  /**
+   * A rollback ended: done (the model takes the snapshot's image; a snapshot the run does not
+   * model leaves every block unknown), refused, or cut short by a restart (unknown either way).
+   */
+  private rollbackDone(req: AdminRequest, done: boolean | 'unknown'): void {
+    const e = req.event;
+    const model = req.model;
+    if (e.type !== 'rollback' || req.seen === undefined || model === undefined) return;
+    if (done === false) return model.rollbackEnded();
+    if (done === true) this.summary.rollbacks++;
+    const image = done === true ? (this.snapshotImages.get(e.snapshot) ?? this.models.get(e.snapshot)) : undefined;
+    model.rolledBack(image ?? new DiskModel(0), req.seen);
   }
 
   /** A disk or snapshot is gone: a snapshot's image is forgotten; a disk of the configuration is created again, empty. */
@@ -430,6 +442,7 @@ export class Cluster {
       // created again after a deletion) are asked again of the new controller.
       if (isSetup(r.event)) setup.push(r.event);
       else if (r.event.type === 'deleteDisk') interrupted.push(r.event.disk);
+      else if (r.event.type === 'rollback') this.rollbackDone(r, 'unknown');
       this.adminRequests.delete(id);
     }
     this.bootController();

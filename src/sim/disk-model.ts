@@ -100,18 +100,33 @@ export class DiskModel {
   }
 
   /**
-   * The disk was rolled back to `image` (a snapshot's model): each block holds the image's value,
-   * except blocks written since `seen` was taken (with {@link readStarted} over the whole disk,
-   * when the rollback was asked) or still being written: those writes may have landed before or
-   * after the rollback, so the blocks are unknown until rewritten. Reads in flight are not checked.
+   * A rollback was asked: until it ends, every block is as if being written (the agents switch
+   * to the snapshot's entries one by one, so a read may see either content). Returns the block
+   * versions to hand to {@link rolledBack} or {@link rollbackEnded}.
+   */
+  rollbackStarted(): Uint32Array {
+    this.writeStarted(0, this.blocks);
+    return this.versions.slice();
+  }
+
+  /**
+   * The rollback asked at `seen` is done: each block holds `image`'s value (a snapshot's model),
+   * except blocks written meanwhile or still being written: those writes may have landed before
+   * or after the rollback, so the blocks are unknown until rewritten.
    */
   rolledBack(image: DiskModel, seen: Uint32Array): void {
     for (let b = 0; b < this.blocks; b++) {
-      const overlapped = seen[b] === 0xffffffff || seen[b] !== this.versions[b] || this.writing[b]! > 0;
+      this.writing[b] = this.writing[b]! - 1;
+      const overlapped = seen[b] !== this.versions[b] || this.writing[b]! > 0 || this.contended[b] === 1;
       this.values[b] = overlapped || b >= image.blocks ? UNKNOWN : image.values[b]!;
-      if (this.writing[b]! > 0) this.contended[b] = 1;
+      this.contended[b] = this.writing[b]! > 0 ? 1 : 0;
       this.versions[b] = this.versions[b]! + 1;
     }
+  }
+
+  /** The rollback was refused: the content did not change (blocks written meanwhile stay unknown). */
+  rollbackEnded(): void {
+    for (let b = 0; b < this.blocks; b++) this.writeEnded(b, this.values[b]!);
   }
 
   /**
