@@ -3,6 +3,8 @@
  * a run reports (counters, the first violated property, the trace).
  */
 import type { HostOp } from '../agent/types.js';
+import type { agentStep } from '../agent/agent.js';
+import type { controllerStep } from '../controller/controller.js';
 import type { DiskId, Step } from '../protocol/messages.js';
 import type { Variant } from '../translate/translate.js';
 
@@ -68,6 +70,20 @@ export interface SimConfig {
   readonly tickInterval?: number;
   /** Keep a trace of every message and step (costs memory at scale). */
   readonly trace?: boolean;
+  /**
+   * For testing the checkers only: step functions that replace the real machines, typically
+   * wrappers that break one rule on purpose (docs/design.md#ordering-rules), to show that the
+   * simulator reports it.
+   *
+   * @example
+   * // Answer every flush at once, without flushing: copies are persisted before they are durable.
+   * const broken: typeof controllerStep = (s, e) => { ... };
+   * createCluster({ ...config, testHooks: { controllerStep: broken } });
+   */
+  readonly testHooks?: {
+    readonly controllerStep?: typeof controllerStep;
+    readonly agentStep?: typeof agentStep;
+  };
 }
 
 /**
@@ -80,7 +96,7 @@ export interface SimConfig {
  */
 export type SimAction =
   /** `op: 'zero'`: a discard or write-zeroes (afterwards the blocks read as zeros). */
-  | { readonly type: 'hostIo'; readonly agent: number; readonly disk: DiskId; readonly op: HostOp; readonly start: number; readonly length: number }
+  | { readonly type: 'hostIo'; readonly agent: number; readonly disk: DiskId; readonly op: HostOp; readonly start: number; readonly length: number; readonly fua?: boolean }
   | { readonly type: 'snapshot'; readonly disk: DiskId; readonly snapshot: DiskId }
   | { readonly type: 'migrate'; readonly disk: DiskId; readonly segments?: ReadonlyArray<number>; readonly lun: number }
   | { readonly type: 'markFailed'; readonly lun: number; readonly start: number; readonly length: number }
@@ -90,7 +106,16 @@ export type SimAction =
   // --- deletion and rollback ---
   /** Deletes a disk or snapshot (with `force`: its agents are detached first). A deleted disk of the configuration is created again, empty. */
   | { readonly type: 'deleteDisk'; readonly disk: DiskId; readonly force?: boolean }
-  | { readonly type: 'rollback'; readonly disk: DiskId; readonly snapshot: DiskId };
+  | { readonly type: 'rollback'; readonly disk: DiskId; readonly snapshot: DiskId }
+  // Durability (docs/design.md#ordering-rules)
+  /** A host flush of `disk` through `agent`. */
+  | { readonly type: 'hostFlush'; readonly agent: number; readonly disk: DiskId }
+  /**
+   * Power loss of storage (unflushed writes may be lost or torn, operations in flight fail), of
+   * the controller with its store (it restarts; a persist in flight may land in part), or of
+   * agent `agent` (it restarts).
+   */
+  | { readonly type: 'powerLoss'; readonly target: 'storage' | 'controller' | 'agent'; readonly agent?: number };
 
 /**
  * What {@link Cluster.run} drives the cluster with: host I/O and, optionally, random or
@@ -127,7 +152,15 @@ export interface Workload {
     readonly deleteDisk?: number;
     /** Rolls a disk of the configuration back to a random snapshot. */
     readonly rollback?: number;
+    /** Power loss of storage, of the controller and its store, of a random agent (docs/design.md#ordering-rules). */
+    readonly storagePowerLoss?: number;
+    readonly controllerPowerLoss?: number;
+    readonly agentPowerLoss?: number;
   };
+  /** Share of host I/Os that are flushes instead (default none). */
+  readonly flushRatio?: number;
+  /** Share of writes that are FUA (default none). */
+  readonly fuaRatio?: number;
   /** Scripted actions at fixed times. */
   readonly schedule?: ReadonlyArray<{ readonly at: number; readonly action: SimAction }>;
   /** Verify convergence and content after the workload (default true). */
@@ -148,6 +181,10 @@ export interface Workload {
  * - `lost-write`, `snapshot-changed`: a disk or a snapshot does not read back as it should;
  * - `free-while-referenced`: an extent is free in the allocator while a table (or a reference
  *   count) still holds it: it could be handed out twice;
+ * - `durability`: after a power loss (or at the end), a block reads a value that no write since
+ *   its last guaranteed one put there: a write acknowledged before a completed flush was lost,
+ *   or the block shows zeros, another disk's data or a released extent's;
+ * - `allocation`: an extent is both free in the allocator and referenced by a table;
  * - `stuck`: no progress within the step budget.
  *
  * @example
@@ -155,7 +192,7 @@ export interface Workload {
  * if (violation) console.error(`${violation.kind} at step ${violation.step} (seed ${violation.seed}): ${violation.message}`);
  */
 export interface Violation {
-  readonly kind: 'read-mismatch' | 'frozen-primary-write' | 'table-check' | 'no-convergence' | 'lost-write' | 'snapshot-changed' | 'free-while-referenced' | 'stuck';
+  readonly kind: 'read-mismatch' | 'frozen-primary-write' | 'table-check' | 'no-convergence' | 'lost-write' | 'snapshot-changed' | 'free-while-referenced' | 'stuck' | 'durability' | 'allocation';
   readonly message: string;
   readonly seed: number;
   readonly step: number;
@@ -211,6 +248,12 @@ export interface SimSummary {
   zeroes: number;
   deletions: number;
   rollbacks: number;
+  /** Host flushes issued, and completed. */
+  flushes: number;
+  flushesCompleted: number;
+  storagePowerLosses: number;
+  controllerPowerLosses: number;
+  agentPowerLosses: number;
   steps: number;
   simulatedTime: number;
 }
@@ -255,6 +298,11 @@ export const emptySummary = (): SimSummary => ({
   zeroes: 0,
   deletions: 0,
   rollbacks: 0,
+  flushes: 0,
+  flushesCompleted: 0,
+  storagePowerLosses: 0,
+  controllerPowerLosses: 0,
+  agentPowerLosses: 0,
   steps: 0,
   simulatedTime: 0,
 });

@@ -133,9 +133,17 @@ export class DiskModel {
    * The disk is gone (deleted): nothing is vouched for any more, and reads in flight are not
    * checked (they may be served by a disk created again under the same name).
    */
-  forget(): void {
+  forgetAll(): void {
     this.values.fill(UNKNOWN);
     for (let b = 0; b < this.blocks; b++) this.versions[b] = this.versions[b]! + 1;
+  }
+
+  /**
+   * The block's content is no longer known (a power loss may have taken its last writes): reads
+   * are not checked on it until the next acknowledged write.
+   */
+  forget(block: number): void {
+    this.values[block] = UNKNOWN;
   }
 
   /** Blocks the model vouches for (not unknown, not being written). */
