@@ -136,6 +136,27 @@ export interface DroppedMessage {
   readonly disk: DiskId;
 }
 
+// --- host discard and write-zeroes -----------------------------------------------------------
+
+/**
+ * A host discard or write-zeroes covers the whole of `segment`: the agent parks it (like a fault)
+ * and asks the controller to make the segment `zero` and release its extents. The controller
+ * answers `retry` once the agent's copy shows the segment zero (or changed since `generation`,
+ * the generation of the agent's copy when it asked: the agent then looks again), or `failIo`.
+ *
+ * @example
+ * const m: ZeroSegmentMessage = { type: 'zeroSegment', agent: 'a1', epoch: 1, faultId: 9, disk: 'vol', segment: 3, generation: 4 };
+ */
+export interface ZeroSegmentMessage {
+  readonly type: 'zeroSegment';
+  readonly agent: AgentId;
+  readonly epoch: number;
+  readonly faultId: number;
+  readonly disk: DiskId;
+  readonly segment: number;
+  readonly generation: number;
+}
+
 /**
  * Every message an agent sends to the controller. Each carries the sender's `agent` and
  * `epoch`, which the controller uses to refuse messages from an earlier life of the agent.
@@ -144,7 +165,7 @@ export interface DroppedMessage {
  * const describe = (m: AgentMessage): string =>
  *   m.type === 'ioFault' ? `${m.agent} faults on ${m.disk} segment ${m.segment} (${m.reason})` : `${m.agent}: ${m.type}`;
  */
-export type AgentMessage = IoFaultMessage | MarkBitsMessage | TableAckMessage | FetchTableMessage | DroppedMessage;
+export type AgentMessage = IoFaultMessage | MarkBitsMessage | TableAckMessage | FetchTableMessage | DroppedMessage | ZeroSegmentMessage;
 
 // ---------------------------------------------------------------------------------------------
 // Controller -> agent
