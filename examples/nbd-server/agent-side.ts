@@ -1,8 +1,7 @@
 /**
  * The data path of a node: the NBD `Backend` over one agent runtime and the file-backed LUNs.
- * Byte ranges become block ranges here (unaligned edges are read, patched and written back), and
- * the storage semantics the library does not offer yet are filled in (see the comments marking
- * what replaces each).
+ * Byte ranges become block ranges here (unaligned edges are read, patched and written back);
+ * FLUSH, FUA, TRIM and WRITE_ZEROES map onto the agent runtime's flush, fua, discard and writeZeros.
  */
 import { agentTable, type AgentRuntime, type MappingTable } from '../../src/index.js';
 import { allocationExtents } from './allocation.js';
@@ -11,7 +10,7 @@ import type { FileStorage } from './file-storage.js';
 import * as P from './protocol.js';
 import { NbdError, type Backend, type ExportHandle, type ExportInfo } from './server.js';
 
-/** Zeros written at a time by WRITE_ZEROES. */
+/** Zeros written at a time by WRITE_ZEROES with NO_HOLE. */
 const ZERO_CHUNK = 4 << 20;
 
 export interface AgentSideOptions {
@@ -55,22 +54,22 @@ export const createAgentBackend = (options: AgentSideOptions): Backend => {
       const data = await agent.read(name, first, last - first);
       return data.subarray(offset - first * blockSize, offset - first * blockSize + length);
     };
-    const write = async (offset: number, data: Uint8Array): Promise<void> => {
-      if (offset % blockSize === 0 && data.length % blockSize === 0) return agent.write(name, offset / blockSize, data);
+    const write = async (offset: number, data: Uint8Array, fua = false): Promise<void> => {
+      if (offset % blockSize === 0 && data.length % blockSize === 0) return agent.write(name, offset / blockSize, data, { fua });
       const run = rmw.then(async () => {
         const first = Math.floor(offset / blockSize);
         const last = Math.ceil((offset + data.length) / blockSize);
         const whole = await agent.read(name, first, last - first);
         whole.set(data, offset - first * blockSize);
-        await agent.write(name, first, whole);
+        await agent.write(name, first, whole, { fua });
       });
       rmw = run.catch(() => undefined);
       return run;
     };
-    /** True when every block of the byte range is a hole that reads as zeros. */
-    const allHoles = async (offset: number, length: number): Promise<boolean> => {
-      const t = await loadTable(name);
-      return t !== undefined && allocationExtents(t, blockSize, offset, length).every((e) => (e.flags & P.STATE_ZERO) !== 0);
+    /** The whole blocks inside a byte range, as [first, count]. */
+    const innerBlocks = (offset: number, length: number): [number, number] => {
+      const first = Math.ceil(offset / blockSize);
+      return [first, Math.max(0, Math.floor((offset + length) / blockSize) - first)];
     };
 
     return {
@@ -79,26 +78,33 @@ export const createAgentBackend = (options: AgentSideOptions): Backend => {
       readOnly,
       read,
       write,
-      async writeZeroes(offset, length) {
-        // Replaced by the agent runtime's `writeZeros(disk, ...)` when the library's
-        // storage-semantics change lands: whole segments will become `zero` and free their space.
-        // Until then: nothing to do over holes, zeros through the normal write path elsewhere.
-        for (let at = offset; at < offset + length; ) {
-          const chunkEnd = Math.min(offset + length, (Math.floor(at / ZERO_CHUNK) + 1) * ZERO_CHUNK);
-          if (!(await allHoles(at, chunkEnd - at))) await write(at, new Uint8Array(chunkEnd - at));
-          at = chunkEnd;
+      async writeZeroes(offset, length, noHole = false) {
+        if (noHole) {
+          // NO_HOLE: the range must stay allocated, so zeros go through the write path (writeZeros
+          // would turn whole segments into holes).
+          for (let at = offset; at < offset + length; ) {
+            const chunkEnd = Math.min(offset + length, (Math.floor(at / ZERO_CHUNK) + 1) * ZERO_CHUNK);
+            await write(at, new Uint8Array(chunkEnd - at));
+            at = chunkEnd;
+          }
+          return;
         }
+        const [first, count] = innerBlocks(offset, length);
+        if (count === 0) return write(offset, new Uint8Array(length));
+        // Partial blocks at the edges are patched; whole blocks are zeroed without data, whole segments become holes.
+        if (offset < first * blockSize) await write(offset, new Uint8Array(first * blockSize - offset));
+        await agent.writeZeros(name, first, count);
+        const tail = (first + count) * blockSize;
+        if (tail < offset + length) await write(tail, new Uint8Array(offset + length - tail));
       },
-      async trim() {
-        // Replaced by the agent runtime's `discard(disk, ...)` when the storage-semantics change
-        // lands. NBD lets a server ignore TRIM (it is advisory: reads after it may return the old
-        // data or zeros), and the library cannot release space on a discard yet.
+      async trim(offset, length) {
+        // TRIM is advisory: partial blocks at the edges keep their data; whole blocks read as zeros
+        // afterwards, and whole segments free their space.
+        const [first, count] = innerBlocks(offset, length);
+        if (count > 0) await agent.discard(name, first, count);
       },
       async flush() {
-        // Replaced by the agent runtime's `flush(disk)` when the storage-semantics change lands.
-        // Until then, syncing every LUN file is correct: every write reaches the LUN files through
-        // this storage adapter, and a write's table change is durable before the write completes.
-        await storage.flushAll();
+        await agent.flush(name);
       },
       async allocation(offset, length) {
         const t = await loadTable(name);

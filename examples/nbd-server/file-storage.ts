@@ -3,9 +3,8 @@
  * and `flush(lun)` = `fdatasync`. A reference `BlockStorage` (docs/design.md#adapter-contracts)
  * a product can copy; every failure rejects with an Error that names the LUN and the range.
  *
- * Writes land in the page cache: they are durable only after `flush`. The controller's copies
- * and zero-fills are made durable before they resolve, because the records that will reference
- * their targets are persisted right after them.
+ * Writes, copies and zero-fills land in the page cache: they are durable only after `flush`, which
+ * the runtimes call before anything that relies on them is persisted or acknowledged as durable.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -95,8 +94,6 @@ export const openFileStorage = async (dir: string, blockSize: number, luns: Read
       // Read whole first, so overlapping ranges are safe.
       const data = await storage.read(from.lun, from.start, length);
       await writeAll(target, data, to.start * blockSize);
-      // Replaced by the controller's flush before persisting, once BlockStorage.flush lands in the library.
-      await target.datasync();
     },
     async writeZeros(lun, start, length) {
       const fh = handle(lun, start, length, `zero-fill of ${length} blocks`);
@@ -105,8 +102,6 @@ export const openFileStorage = async (dir: string, blockSize: number, luns: Read
         const n = Math.min(zeros.length, length * blockSize - done);
         await writeAll(fh, zeros.subarray(0, n), start * blockSize + done);
       }
-      // Replaced by the controller's flush before persisting, once BlockStorage.flush lands in the library.
-      await fh.datasync();
     },
     async flush(lun) {
       const fh = handles.get(lun);

@@ -32,8 +32,11 @@ export interface ExportHandle {
   readonly size: number;
   readonly readOnly: boolean;
   read(offset: number, length: number): Promise<Uint8Array>;
-  write(offset: number, data: Uint8Array): Promise<void>;
-  writeZeroes(offset: number, length: number): Promise<void>;
+  /** With `fua`, resolves once the data is durable. */
+  write(offset: number, data: Uint8Array, fua?: boolean): Promise<void>;
+  /** With `noHole`, the range stays allocated (NBD_CMD_FLAG_NO_HOLE); otherwise it may become a hole. */
+  writeZeroes(offset: number, length: number, noHole?: boolean): Promise<void>;
+  /** Advisory: afterwards the range reads as its old data or zeros. */
   trim(offset: number, length: number): Promise<void>;
   /** Makes every completed write durable, whichever connection made it. */
   flush(): Promise<void>;
@@ -112,12 +115,12 @@ export const serveConnection = async (socket: Socket, baseBackend: Backend, log:
           if (outside) return fail(P.ENOSPC, `request of ${r.length} bytes at ${r.offset} ends past the export size ${h.size}`);
           if (r.type === P.CMD_WRITE_ZEROES && (r.flags & P.CMD_FLAG_FAST_ZERO) !== 0) return fail(P.ENOTSUP, 'fast zeroing is not offered');
           if (r.length > 0) {
-            if (r.type === P.CMD_WRITE) await h.write(r.offset, payload!);
-            else if (r.type === P.CMD_WRITE_ZEROES) await h.writeZeroes(r.offset, r.length);
+            if (r.type === P.CMD_WRITE) await h.write(r.offset, payload!, fua);
+            else if (r.type === P.CMD_WRITE_ZEROES) await h.writeZeroes(r.offset, r.length, (r.flags & P.CMD_FLAG_NO_HOLE) !== 0);
             else await h.trim(r.offset, r.length);
           }
-          // Replaced by the agent runtime's `fua` once it lands in the library: today FUA is a write then a flush.
-          if (fua) await h.flush();
+          // FUA on a write is the runtime's own; on TRIM and WRITE_ZEROES (no data sent) it is a flush after.
+          if (fua && (r.type !== P.CMD_WRITE || r.length === 0)) await h.flush();
           return ok();
         }
         case P.CMD_FLUSH:
