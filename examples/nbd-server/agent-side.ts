@@ -44,6 +44,8 @@ export const createAgentBackend = (options: AgentSideOptions): Backend => {
   };
 
   const handles = new Map<string, ExportHandle>();
+  /** Clients in transmission, by export. */
+  const clients = new Map<string, number>();
   const makeHandle = (name: string, size: number, readOnly: boolean): ExportHandle => {
     /** Unaligned writes read, patch and write whole blocks, one at a time per export. */
     let rmw: Promise<unknown> = Promise.resolve();
@@ -106,6 +108,17 @@ export const createAgentBackend = (options: AgentSideOptions): Backend => {
       async flush() {
         await agent.flush(name);
       },
+      attach() {
+        clients.set(name, (clients.get(name) ?? 0) + 1);
+        let once = false;
+        return () => {
+          if (once) return;
+          once = true;
+          const n = (clients.get(name) ?? 1) - 1;
+          if (n === 0) clients.delete(name);
+          else clients.set(name, n);
+        };
+      },
       async allocation(offset, length) {
         const t = await loadTable(name);
         if (t === undefined) throw new NbdError(P.EIO, `the table of disk ${name} is not available`);
@@ -127,6 +140,8 @@ export const createAgentBackend = (options: AgentSideOptions): Backend => {
     },
     async open(requested) {
       const list = await ordered();
+      // A deleted export's handle goes, so a later export of that name starts afresh.
+      for (const n of [...handles.keys()]) if (!list.some((e) => e.name === n)) handles.delete(n);
       const entry = requested === '' ? list[0] : list.find((e) => e.name === requested);
       if (entry === undefined) return undefined;
       const cached = handles.get(entry.name);
@@ -141,6 +156,7 @@ export const createAgentBackend = (options: AgentSideOptions): Backend => {
       handles.set(entry.name, handle);
       return handle;
     },
+    clientsOf: (name) => clients.get(name) ?? 0,
   };
   return backend;
 };

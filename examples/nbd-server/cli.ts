@@ -59,7 +59,7 @@ const orDie = <A>(e: E.Either<string, A>): A => (E.isLeft(e) ? die(e.left) : e.r
 
 /** The `ctl` requests a running controller answers. */
 const controlHandler =
-  (side: ControllerSide) =>
+  (side: ControllerSide, backend: Backend | null) =>
   async ({ command, args: a }: ControlRequest): Promise<unknown> => {
     switch (command) {
       case 'list':
@@ -76,6 +76,16 @@ const controlHandler =
         await side.migrate(a[0]!, lun);
         return `migration of ${a[0]} to LUN ${lun} started`;
       }
+      case 'delete': {
+        const force = a[1] === 'force';
+        if (a.length < 1 || a.length > 2 || (a.length === 2 && !force)) throw new Error('delete needs NAME [force]');
+        await side.remove(a[0]!, force, backend?.clientsOf?.(a[0]!) ?? 0);
+        return `${a[0]} deleted`;
+      }
+      case 'rollback':
+        if (a.length !== 2) throw new Error('rollback needs DISK SNAPSHOT');
+        await side.rollback(a[0]!, a[1]!);
+        return `${a[0]} rolled back to ${a[1]}`;
       default:
         throw new Error(`unknown command ${JSON.stringify(command)}`);
     }
@@ -160,7 +170,7 @@ const serve = async (args: string[]): Promise<void> => {
   if (side !== null) {
     const control = controlPath(data);
     await removeStaleSocket(control);
-    const controlServer = await serveControl(control, await controlHandlerOf(values, controlHandler(side)).catch((e: Error) => die(e.message)));
+    const controlServer = await serveControl(control, await controlHandlerOf(values, controlHandler(side, backend)).catch((e: Error) => die(e.message)));
     // Security hook: only this user may reach the control socket; with --ctl-psk a request must also be signed.
     await chmod(control, 0o600);
     closers.unshift(async () => controlServer.close());
@@ -193,12 +203,6 @@ const tablesOf = async (dir: string): Promise<Map<string, MappingTable>> => {
   return tables;
 };
 
-/** Commands the issue names that need library support this build does not have yet. */
-const NOT_YET: Readonly<Record<string, string>> = {
-  delete: 'deleting a disk or snapshot needs a deleteDisk admin request in vdisk-map',
-  rollback: 'rollback needs a rollback admin request in vdisk-map',
-};
-
 const online = async (data: string, command: string, args: string[], keyFile?: string): Promise<void> => {
   const reply = await callControl(controlPath(data), await signedControlRequest({ command, args }, keyFile));
   if (!reply.ok) return die(reply.error);
@@ -206,17 +210,22 @@ const online = async (data: string, command: string, args: string[], keyFile?: s
 };
 
 const ctl = async (args: string[]): Promise<void> => {
-  const { values, positionals } = parseArgs({ args, options: { data: { type: 'string' }, 'to-lun': { type: 'string' }, 'ctl-key': { type: 'string' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({ args, options: { data: { type: 'string' }, 'to-lun': { type: 'string' }, 'ctl-key': { type: 'string' }, force: { type: 'boolean' } }, allowPositionals: true, strict: true });
   const key = values['ctl-key'];
   if (values.data === undefined) return die('ctl needs --data DIR');
   const [command, ...rest] = positionals;
-  if (command !== undefined && NOT_YET[command] !== undefined) return die(`${command} is not available yet: ${NOT_YET[command]}`);
   switch (command) {
     case 'list':
     case 'stats':
       return online(values.data, command, [], key);
     case 'snapshot':
       if (rest.length !== 2) return die('snapshot needs DISK NAME');
+      return online(values.data, command, rest, key);
+    case 'delete':
+      if (rest.length !== 1) return die('delete needs NAME [--force]');
+      return online(values.data, command, values.force === true ? [rest[0]!, 'force'] : rest, key);
+    case 'rollback':
+      if (rest.length !== 2) return die('rollback needs DISK SNAPSHOT');
       return online(values.data, command, rest, key);
     case 'migrate':
       if (rest.length !== 1 || values['to-lun'] === undefined) return die('migrate needs DISK --to-lun N');
@@ -242,7 +251,7 @@ const ctl = async (args: string[]): Promise<void> => {
       return;
     }
     default:
-      return die(`unknown ctl command ${JSON.stringify(command)} (this build offers: list, stats, snapshot, migrate, check, dump)`);
+      return die(`unknown ctl command ${JSON.stringify(command)} (this build offers: list, stats, snapshot, delete, rollback, migrate, check, dump)`);
   }
 };
 
@@ -250,7 +259,7 @@ const main = async (): Promise<void> => {
   const [command, ...args] = process.argv.slice(2);
   if (command === 'serve') return serve(args);
   if (command === 'ctl') return ctl(args);
-  die('usage: nbd serve --data DIR (--socket PATH | --port N) [--create NAME:SIZE ...] | nbd ctl --data DIR (list | stats | snapshot DISK NAME | migrate DISK --to-lun N | check | dump DISK)');
+  die('usage: nbd serve --data DIR (--socket PATH | --port N) [--create NAME:SIZE ...] | nbd ctl --data DIR (list | stats | snapshot DISK NAME | delete NAME [--force] | rollback DISK SNAPSHOT | migrate DISK --to-lun N | check | dump DISK)');
 };
 
 main().catch((e: unknown) => die(e instanceof Error ? e.message : String(e)));

@@ -4,7 +4,7 @@
  * `node.json`'s export list in step with the disks it creates.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { createAllocator, createController, type AdminRequest, type AgentMessage, type ControllerMessage, type ControllerRuntime, type MappingTable, type Transport } from '../../src/index.js';
+import { createAllocator, createController, spaceByDisk, spaceByLun, type AdminRequest, type DiskSpace, type LunSpace, type AgentMessage, type ControllerMessage, type ControllerRuntime, type MappingTable, type Transport } from '../../src/index.js';
 import { allocationExtents } from './allocation.js';
 import { lunSizesOf, saveNodeConfig, type NodeConfig } from './data-dir.js';
 import { openFileStorage } from './file-storage.js';
@@ -29,6 +29,10 @@ export interface NodeStats {
   readonly refusedMessages: number;
   readonly luns: ReadonlyArray<{ readonly lun: number; readonly blocks: number; readonly freeBlocks: number }>;
   readonly disks: ReadonlyArray<ExportSummary>;
+  /** Blocks per LUN: size, used, free (spaceByLun). */
+  readonly spaceByLun: ReadonlyArray<LunSpace>;
+  /** Blocks per disk and snapshot: allocated, exclusive (freed by deleting it), shared (spaceByDisk). */
+  readonly spaceByDisk: ReadonlyArray<DiskSpace>;
   readonly blockSize: number;
 }
 
@@ -44,6 +48,14 @@ export interface ControllerSide {
    * was acknowledged before is durable (`fdatasync` covers every process's writes to a file).
    */
   snapshot(disk: string, name: string): Promise<void>;
+  /**
+   * Deletes the disk or snapshot `name` and drops its export. The node's own agents are detached
+   * by the library (they are attached to every export by design); `clients` is how many NBD
+   * clients have it open, and without `force` that refuses.
+   */
+  remove(name: string, force: boolean, clients: number): Promise<void>;
+  /** The content of `disk` becomes that of its snapshot `snapshot` again. */
+  rollback(disk: string, snapshot: string): Promise<void>;
   /** Moves every located segment of `disk` to `lun`, in the background. */
   migrate(disk: string, lun: number): Promise<void>;
   stats(): NodeStats;
@@ -156,6 +168,25 @@ export const openControllerSide = async (options: ControllerSideOptions): Promis
       await saveConfig({ ...config, exports: [...config.exports, { name, snapshot: true, of: disk, bytes: bytesOf(name) }] });
       log.info({ disk, snapshot: name }, 'snapshot taken');
     },
+    async remove(name, force, clients) {
+      if (committed(name) === undefined) throw new Error(`no disk or snapshot ${JSON.stringify(name)}`);
+      if (clients > 0 && !force) throw new Error(`${name} has ${clients} NBD client(s) connected; --force deletes it anyway (they get errors)`);
+      // The export goes first, so no new client opens what is being deleted.
+      const before = config.exports;
+      await saveConfig({ ...config, exports: before.filter((e) => e.name !== name) });
+      await admin({ type: 'deleteDisk', disk: name, force: true }).catch(async (e: unknown) => {
+        if (committed(name) !== undefined) await saveConfig({ ...config, exports: before });
+        throw e;
+      });
+      log.info({ disk: name, force }, 'deleted');
+    },
+    async rollback(disk, snapshot) {
+      if (committed(disk) === undefined) throw new Error(`no disk ${JSON.stringify(disk)}`);
+      if (committed(snapshot) === undefined) throw new Error(`no snapshot ${JSON.stringify(snapshot)}`);
+      await storage.flushAll();
+      await admin({ type: 'rollback', disk, snapshot });
+      log.info({ disk, snapshot }, 'rolled back');
+    },
     async migrate(disk, lun) {
       if (!lunSizes.has(lun)) throw new Error(`LUN ${lun} does not exist (LUNs: ${[...lunSizes.keys()].join(', ')})`);
       await admin({ type: 'migrate', disk, lun });
@@ -166,6 +197,8 @@ export const openControllerSide = async (options: ControllerSideOptions): Promis
       refusedMessages,
       luns: [...lunSizes].map(([lun, blocks]) => ({ lun, blocks, freeBlocks: controller.state().allocator.free(lun) })),
       disks: list(),
+      spaceByLun: spaceByLun(controller.state()),
+      spaceByDisk: spaceByDisk(controller.state()),
       blockSize,
     }),
     config: () => config,

@@ -42,6 +42,8 @@ export interface ExportHandle {
   flush(): Promise<void>;
   /** `base:allocation` extents from `offset`, covering at most `length` bytes. */
   allocation(offset: number, length: number): Promise<P.StatusExtent[]>;
+  /** Counts a client in transmission on this export; the returned function counts it out. */
+  attach?(): () => void;
 }
 
 export interface Backend {
@@ -52,6 +54,8 @@ export interface Backend {
   readonly blockSizes: P.BlockSizes;
   /** True when a policy forbids this client `name` (answered NBD_REP_ERR_POLICY, not UNKNOWN). */
   forbidden?(name: string): Promise<boolean>;
+  /** Clients of this process in transmission on export `name`. */
+  clientsOf?(name: string): number;
 }
 
 export interface Logger {
@@ -204,7 +208,12 @@ export const serveConnection = async (socket: Socket, baseBackend: Backend, log:
     clearTimeout(deadline);
     if (h !== null) {
       log.info({ conn: id, export: h.name, structured: session.structured, identity }, 'client attached');
-      await transmit(h);
+      const detach = h.attach?.();
+      try {
+        await transmit(h);
+      } finally {
+        detach?.();
+      }
     }
   } catch (e) {
     if (e instanceof Closed) log.info({ conn: id, why: e.message }, 'connection closed');
