@@ -81,12 +81,4 @@ describe.skipIf(!available)('ctl with a running NBD server', () => {
     expect(stats.luns.find((l) => l.lun === 2)!.freeBlocks).toBeLessThan(stats.luns.find((l) => l.lun === 2)!.blocks);
     expect(await ok(['check'])).toMatch(/clean/);
   }, 90_000);
-
-  it('says which commands need library support that does not exist yet', async () => {
-    for (const args of [['delete', 'vol@1'], ['rollback', 'vol', 'vol@1']]) {
-      const r = await ctl(server.data, args);
-      expect(r.code).not.toBe(0);
-      expect(r.stderr).toMatch(/not available yet/);
-    }
-  });
 });
