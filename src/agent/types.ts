@@ -202,4 +202,9 @@ export interface AgentState {
    * host I/O fails with this reason and the agent holds no tables.
    */
   readonly fenced?: string;
+  /**
+   * The highest controller epoch seen on a controller message (absent: 0). Messages with a lower
+   * one come from a deposed controller and are refused.
+   */
+  readonly controllerEpoch?: number;
 }

@@ -28,6 +28,12 @@ export interface ControllerConfig {
   readonly historyLimit: number;
   /** Background copies in flight at once. */
   readonly copyConcurrency: number;
+  /**
+   * The controller epoch stamped on every message to agents (`ControllerEpoched`): each new
+   * active controller of a group takes one higher than any before, so agents refuse its
+   * predecessors. 0 (the default) stamps nothing, as a lone controller needs.
+   */
+  readonly controllerEpoch: number;
 }
 
 /**
@@ -41,6 +47,7 @@ export const defaultControllerConfig: ControllerConfig = {
   retryInterval: 100,
   historyLimit: 32,
   copyConcurrency: 4,
+  controllerEpoch: 0,
 };
 
 // ---------------------------------------------------------------------------------------------
