@@ -22,6 +22,8 @@ import { initDataDir, lunSizesOf, nextEpoch, readNodeConfig, type Geometry } fro
 import { openFileStorage } from './file-storage.js';
 import { createLocalHub, systemClock } from './local.js';
 import { connectToController, listenForAgents, type Address } from './net-transport.js';
+import type { ConnectionOptions } from 'node:tls';
+import type { LinkGuard } from './link-auth.js';
 import type { Backend, Logger } from './server.js';
 
 export interface NodeOptions extends Geometry {
@@ -90,12 +92,22 @@ export const openNode = async (options: NodeOptions): Promise<DataNode> => {
 export const openControllerNode = async (
   options: NodeOptions,
   agents: Address,
+  link?: { readonly guard: LinkGuard; readonly mayServe: (agent: string, disk: string) => boolean },
   ha: { readonly persistence: TablePersistence; readonly controllerEpoch: number } | null = null,
 ): Promise<{ side: ControllerSide; close(): Promise<void> }> => {
   const { dir, log } = options;
   const config = await initDataDir(dir, options);
-  const listener = await listenForAgents(agents, log);
-  const side = await openControllerSide({ dir, config, transport: listener.transport, log, create: options.create, compactEvery: options.compactEvery, ...(ha ?? {}) });
+  const listener = await listenForAgents(agents, log, link?.guard);
+  const side = await openControllerSide({
+    dir,
+    config,
+    transport: listener.transport,
+    log,
+    create: options.create,
+    compactEvery: options.compactEvery,
+    ...(link === undefined ? {} : { mayServe: link.mayServe }),
+    ...(ha ?? {}),
+  });
   listener.onHello((agent) => {
     side.attach(agent).catch((e: unknown) => log.error({ agent, err: (e as Error).message }, 'cannot attach the agent'));
   });
@@ -116,7 +128,7 @@ export const openControllerNode = async (
  * @example
  * const node = await openAgentNode({ dir, log }, 'agent-2', { socket: '/run/vdisk-agents.sock' });
  */
-export const openAgentNode = async (options: NodeOptions, id: string, controller: Address | ReadonlyArray<Address>): Promise<DataNode> => {
+export const openAgentNode = async (options: NodeOptions, id: string, controller: Address | ReadonlyArray<Address>, linkTls?: ConnectionOptions): Promise<DataNode> => {
   const { dir, log } = options;
   const config = await readNodeConfig(dir);
   if (config === null) throw new Error(`${dir} holds no node.json: start the controller first`);
@@ -125,7 +137,7 @@ export const openAgentNode = async (options: NodeOptions, id: string, controller
   // With several controller addresses (an active/standby group) the link tries them in turn and
   // the agent follows whichever answers: only the leader listens for agents.
   let agent: AgentRuntime | null = null;
-  const link = connectToController(controller, id, log, (peer) => agent?.setController(peer));
+  const link = connectToController(controller, id, log, linkTls, (peer) => agent?.setController(peer));
   agent = createAgent({ storage, transport: link.transport, clock: systemClock() }, { agent: id, epoch, faultTimeout: 200, controller: link.peer() });
   log.info({ dir, agent: id, epoch }, 'agent started');
   const backend = createAgentBackend({
