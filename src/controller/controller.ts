@@ -94,7 +94,13 @@ export const controllerStep = (state: ControllerState, event: ControllerEvent): 
   const s = new Working(state, jobHooks);
   dispatch(s, out, event);
   out.push(...lowSpaceCrossings(state.allocator, s.allocator, s.config.lowWaterMark));
-  return [s.result(), out];
+  return [s.result(), stampControllerEpoch(state.config.controllerEpoch, out)];
+};
+
+/** Every message leaves with the controller epoch (the one place it is stamped); 0 stamps nothing. */
+const stampControllerEpoch = (controllerEpoch: number, out: ControllerCommand[]): ControllerCommand[] => {
+  if (!(controllerEpoch > 0)) return out;
+  return out.map((c) => (c.type === 'send' ? { ...c, message: { ...c.message, controllerEpoch } } : c));
 };
 
 const dispatch = (s: Working, out: ControllerCommand[], event: ControllerEvent): void => {

@@ -34,6 +34,12 @@ export interface ControllerConfig {
    * drops below it, so the product can grow its pool in time. 0 (the default): never.
    */
   readonly lowWaterMark: number;
+  /**
+   * The controller epoch stamped on every message to agents (`ControllerEpoched`): each new
+   * active controller of a group takes one higher than any before, so agents refuse its
+   * predecessors. 0 (the default) stamps nothing, as a lone controller needs.
+   */
+  readonly controllerEpoch: number;
 }
 
 /**
@@ -48,6 +54,7 @@ export const defaultControllerConfig: ControllerConfig = {
   historyLimit: 32,
   copyConcurrency: 4,
   lowWaterMark: 0,
+  controllerEpoch: 0,
 };
 
 // ---------------------------------------------------------------------------------------------
