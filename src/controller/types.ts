@@ -28,7 +28,42 @@ export interface ControllerConfig {
   readonly historyLimit: number;
   /** Background copies in flight at once. */
   readonly copyConcurrency: number;
+  /** What one request or one disk may ask of the controller; see {@link ControllerLimits}. */
+  readonly limits: ControllerLimits;
 }
+
+/**
+ * Resource limits: a request that would exceed one is refused at once, with an error naming the
+ * limit, before anything is allocated for it.
+ *
+ * @example
+ * const state = initialControllerState(allocator, { limits: { ...defaultControllerLimits, maxDisks: 64 } });
+ */
+export interface ControllerLimits {
+  /** Segments of one disk (`createDisk`, `resize`, a `migrate` list). */
+  readonly maxSegmentsPerDisk: number;
+  /** Disks, snapshots included. */
+  readonly maxDisks: number;
+  /** Segments of every disk together (each costs memory in every table and copy). */
+  readonly maxTotalSegments: number;
+  /** Estimated size of one request or message (names, segment lists), in bytes. */
+  readonly maxMessageBytes: number;
+}
+
+/**
+ * The default {@link ControllerLimits}: 4,194,304 segments per disk, 4,096 disks, 16,777,216
+ * segments in all and 64 MiB per request. A segment costs a few dozen bytes in each table version
+ * the controller keeps, so the defaults keep a controller well inside a default Node heap.
+ *
+ * @example
+ * const limits: ControllerLimits = { ...defaultControllerLimits, maxTotalSegments: 2 ** 20 };
+ */
+export const defaultControllerLimits: ControllerLimits = Object.freeze({
+  maxSegmentsPerDisk: 2 ** 22,
+  maxDisks: 4096,
+  maxTotalSegments: 2 ** 24,
+  maxMessageBytes: 2 ** 26,
+});
 
 /**
  * The values used for every {@link ControllerConfig} field a caller leaves out.
@@ -41,7 +76,16 @@ export const defaultControllerConfig: ControllerConfig = {
   retryInterval: 100,
   historyLimit: 32,
   copyConcurrency: 4,
+  limits: defaultControllerLimits,
 };
+
+/**
+ * What a caller passes for a {@link ControllerConfig}: any subset, limits included.
+ *
+ * @example
+ * const options: ControllerOptions = { retryInterval: 250, limits: { maxDisks: 16 } };
+ */
+export type ControllerOptions = Partial<Omit<ControllerConfig, 'limits'>> & { readonly limits?: Partial<ControllerLimits> };
 
 // ---------------------------------------------------------------------------------------------
 // Persistence records (what step 570 makes durable)
@@ -190,6 +234,8 @@ export type ControllerCommand =
     }
   /** A message was refused (stale epoch, unknown agent or disk). */
   | { readonly type: 'refused'; readonly message: AgentMessage; readonly why: string }
+  /** An event that is not a usable `ControllerEvent` (and carries no `requestId` to answer) was ignored; `why` says what was wrong. */
+  | { readonly type: 'eventRefused'; readonly why: string }
   | { readonly type: 'adminDone'; readonly requestId: number; readonly result: AdminResult };
 
 // ---------------------------------------------------------------------------------------------

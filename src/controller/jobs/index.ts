@@ -21,5 +21,5 @@ export const jobHooks: JobHookTable = {
   admin: adminHooks,
 };
 
-export { onAdmin } from './admin.js';
+export { adminTypes, onAdmin } from './admin.js';
 export { enqueueSettle } from './settle.js';
