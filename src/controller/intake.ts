@@ -94,6 +94,12 @@ export const onMessage = (s: Working, out: ControllerCommand[], raw: AgentMessag
 
 /** An I/O fault or a mark: a job, queued behind its segment's lock (or held while the disk is frozen). */
 const onFault = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'ioFault' | 'markBits' }>): void => {
+  const reused = epochReused(s, m);
+  if (reused !== null) {
+    send(out, m.agent, { type: 'failIo', epoch: m.epoch, faultId: m.faultId, reason: reused });
+    out.push({ type: 'refused', message: m, why: reused });
+    return;
+  }
   const key = `${m.agent}/${m.epoch}/${m.faultId}`;
   if (s.faultIndex.has(key)) return; // a re-sent duplicate of a fault already in hand
   const d = s.disks.peek(m.disk);
@@ -117,6 +123,27 @@ const onFault = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, 
     return;
   }
   acquire(s, out, id);
+};
+
+/**
+ * Why a fault proves that two lives of the agent share its epoch, or null. Within one life a copy
+ * of a disk, once held, stays until the agent drops it (and `dropped` forgets the record), and
+ * fault ids only grow: so a fault without a copy whose id is above that of a fault that came
+ * with one is from another life (an agent restarted with an epoch it had used). Also notes the
+ * faults that come with a copy.
+ */
+const epochReused = (s: Working, m: Extract<AgentMessage, { type: 'ioFault' | 'markBits' }>): string | null => {
+  const d = s.disks.peek(m.disk);
+  if (d === undefined || !d.agents.includes(m.agent) || d.dropping.includes(m.agent)) return null;
+  const c = s.agents.get(m.agent)?.copies.get(m.disk);
+  if (c === undefined) return null;
+  const seen = c.faultWithCopy ?? -1;
+  if (m.generation >= 0) {
+    if (m.faultId > seen) c.faultWithCopy = m.faultId;
+    return null;
+  }
+  if (seen < 0 || m.faultId <= seen) return null;
+  return `epoch ${m.epoch} of agent ${m.agent} is used by two lives: fault ${seen} came with a copy of disk ${m.disk}, fault ${m.faultId} without one; restart the agent with an epoch it has never used`;
 };
 
 const onTableAck = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'tableAck' }>): void => {
@@ -153,6 +180,6 @@ const newLife = (s: Working, out: ControllerCommand[], agent: AgentId, epoch: nu
   const known = v.epoch >= 0;
   v.epoch = epoch;
   // After a controller restart (epoch -1) we cannot tell a new life from the old one.
-  if (known) for (const disk of v.copies.keys()) Object.assign(v.copies.get(disk)!, { acked: -1, mayHold: false, sentAt: -Infinity, sentGeneration: -1 });
+  if (known) for (const disk of v.copies.keys()) Object.assign(v.copies.get(disk)!, { acked: -1, mayHold: false, sentAt: -Infinity, sentGeneration: -1, faultWithCopy: -1 });
   for (const disk of v.copies.keys()) recheckDisk(s, out, disk);
 };

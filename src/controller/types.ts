@@ -257,6 +257,11 @@ export interface CopyView {
   readonly sentAt: number;
   /** The committed generation that was current when it was last sent something (-1: none). */
   readonly sentGeneration: number;
+  /**
+   * Highest fault id of this life that came with a copy of the disk (generation >= 0). A later
+   * fault of the same epoch without a copy proves another life uses the epoch.
+   */
+  readonly faultWithCopy?: number;
 }
 
 /**
