@@ -83,7 +83,7 @@ export { checkTables, countReferences, SEVERITY } from './check/check.js';
 // The protocol: messages, and the pure controller and agent machines
 export type * from './protocol/messages.js';
 export type * from './controller/types.js';
-export { defaultControllerConfig } from './controller/types.js';
+export { defaultControllerConfig, defaultControllerLimits } from './controller/types.js';
 export { controllerStep, initialControllerState } from './controller/controller.js';
 export type { AllocationError, Allocator, Extent, InvalidAllocationError, NoSpaceError } from './controller/allocator.js';
 export { createAllocator } from './controller/allocator.js';
@@ -97,6 +97,8 @@ export type { AdminRequest, ControllerAdapters, ControllerRuntime, ControllerRun
 export { createController } from './runtime/controller-runtime.js';
 export type { AgentAdapters, AgentRuntime, AgentRuntimeConfig } from './runtime/agent-runtime.js';
 export { createAgent } from './runtime/agent-runtime.js';
+export type { LocalCluster, LocalClusterOptions } from './runtime/local-cluster.js';
+export { createLocalCluster } from './runtime/local-cluster.js';
 export type {
   Delivery,
   Envelope,
@@ -112,6 +114,6 @@ export type {
   StorageEvent,
   StorageOp,
 } from './adapters/memory.js';
-export { createManualClock, createMemoryNetwork, createMemoryPersistence, createMemoryStorage, InjectedFault } from './adapters/memory.js';
+export { createManualClock, createMemoryNetwork, createRealClock, createMemoryPersistence, createMemoryStorage, InjectedFault } from './adapters/memory.js';
 export type { Prng } from './adapters/prng.js';
 export { createPrng } from './adapters/prng.js';
