@@ -20,18 +20,23 @@ import { fmt, now, type BenchOptions, type Result, type Workload } from './lib.j
 import { bitmapRunsWorkload } from './workloads/bitmap-runs.js';
 import { changedBlocksWorkload } from './workloads/changed-blocks.js';
 import { controllerWorkload } from './workloads/controller.js';
+import { decodeBinaryWorkload } from './workloads/decode-binary.js';
 import { decodeJsonWorkload } from './workloads/decode-json.js';
 import { memoryWorkload } from './workloads/memory.js';
 import { restoreUnsettledWorkload } from './workloads/restore-unsettled.js';
 import { setEntryWorkload } from './workloads/set-entry.js';
+import { translateIntoPlainWorkload } from './workloads/translate-into-plain.js';
 import { translateIntoWorkload } from './workloads/translate-into.js';
+import { translateNaiveLargeWorkload } from './workloads/translate-naive-large.js';
 import { translateNaiveWorkload } from './workloads/translate-naive.js';
 import { translateWorkload } from './workloads/translate.js';
 
 export const workloads: ReadonlyArray<Workload> = [
   translateIntoWorkload,
+  translateIntoPlainWorkload,
   translateWorkload,
   translateNaiveWorkload,
+  translateNaiveLargeWorkload,
   setEntryWorkload,
   memoryWorkload,
   bitmapRunsWorkload,
@@ -39,6 +44,7 @@ export const workloads: ReadonlyArray<Workload> = [
   restoreUnsettledWorkload,
   decodeJsonWorkload,
   changedBlocksWorkload,
+  decodeBinaryWorkload,
 ];
 
 interface Cli {

@@ -1,7 +1,8 @@
 /**
  * vdisk-map: distributed, table-driven block virtualization.
  *
- * - tables: `createTable`, `getEntry`, `setEntry`, `diffTables`, `formatTable`, `encodeTable` / `decodeTable`;
+ * - tables: `createTable`, `getEntry`, `setEntry`, `diffTables`, `formatTable`, `encodeTable` / `decodeTable`
+ *   (JSON) and `encodeTableBinary` / `decodeTableBinary` (compact, checksummed);
  * - translation: `translate`, and `translateInto` for hot paths;
  * - block bitmaps: the `bitmap` namespace;
  * - checking: `checkTables`;
@@ -16,7 +17,7 @@
 export type { ValidationError } from './errors.js';
 
 // Block bitmaps
-export * as bitmap from './bitmap/bitmap.js';
+export * as bitmap from './bitmap/index.js';
 export type { Bitmap, BitRun } from './bitmap/bitmap.js';
 
 // Mapping tables
@@ -43,6 +44,7 @@ export type { ChangedRange } from './table/changed-blocks.js';
 export { changedBlocks } from './table/changed-blocks.js';
 export type { AlternateDocument, EntryDocument, LocationDocument, TableDocument } from './table/codec.js';
 export { decodeEntry, decodeTable, decodeTableJson, encodeEntry, encodeTable, encodeTableJson, TABLE_FORMAT, TABLE_VERSION } from './table/codec.js';
+export { decodeTableBinary, encodeTableBinary, TABLE_BINARY_VERSION } from './table/binary-codec.js';
 
 // Translation
 export type {
@@ -89,7 +91,8 @@ export type { AllocationError, Allocator, Extent, InvalidAllocationError, NoSpac
 export { createAllocator } from './controller/allocator.js';
 export type { RefCounts } from './controller/refcounts.js';
 export type * from './agent/types.js';
-export { agentParkedCount, agentStep, agentTable, initialAgentState } from './agent/agent.js';
+export { agentParkedCount, agentStep, agentTable, createAgentState, DEFAULT_AGENT_LIMITS, initialAgentState } from './agent/agent.js';
+export { readControllerMessage } from './protocol/messages.js';
 
 // Runtimes and adapters
 export type { BlockStorage, Clock, TablePersistence, TimerHandle, Transport } from './adapters/types.js';

@@ -1,6 +1,6 @@
 /**
  * 2. `translate` (pieces as objects, wrapped in an `Either`) vs the same raw baseline as
- * translate-into. Target: at most 5x the baseline's time.
+ * translate-into. Target: at most 3x the baseline's time.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { translate, type IoRequest } from '../../src/translate/translate.js';
@@ -65,7 +65,7 @@ export const translateWorkload: Workload = {
           baselineValue: median(r.baseline),
           ratio: medianRatio(r, (s, b) => s / b),
         },
-        { direction: 'atMost', bound: 5, ratioIs: 'time/baseline' },
+        { direction: 'atMost', bound: 3, ratioIs: 'time/baseline' },
       ),
     ];
   },

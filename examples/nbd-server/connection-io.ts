@@ -1,0 +1,87 @@
+/**
+ * Byte-level plumbing of a client connection: exact reads with backpressure, and waiting for the
+ * write side to drain.
+ */
+import type { Socket } from 'node:net';
+
+/** Largest read or write payload accepted; a larger write payload closes the connection. */
+export const MAX_PAYLOAD = 32 << 20;
+/** Bytes buffered from (or for) a client before reading from it pauses. */
+export const HIGH_WATER = 2 * MAX_PAYLOAD;
+
+/** The connection ends here: the client went away or broke the protocol (the message says how). */
+export class Closed extends Error {}
+
+/** Reads exact byte counts from a socket, pausing it when too much is buffered. */
+export class ByteReader {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private waiter: { n: number; resolve: (b: Buffer) => void; reject: (e: Error) => void } | null = null;
+  private ended: Error | null = null;
+
+  constructor(private readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+      if (this.buffered > HIGH_WATER) socket.pause();
+      this.wake();
+    });
+    const end = (): void => {
+      this.ended ??= new Closed('the client closed the connection');
+      this.wake();
+    };
+    socket.on('end', end);
+    socket.on('close', end);
+    socket.on('error', end);
+  }
+
+  private take(n: number): Buffer {
+    const out = Buffer.allocUnsafe(n);
+    let done = 0;
+    while (done < n) {
+      const c = this.chunks[0]!;
+      const k = Math.min(c.length, n - done);
+      c.copy(out, done, 0, k);
+      done += k;
+      if (k === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+    }
+    this.buffered -= n;
+    if (this.socket.isPaused() && this.buffered < HIGH_WATER / 2) this.socket.resume();
+    return out;
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    if (w === null) return;
+    if (this.buffered >= w.n) {
+      this.waiter = null;
+      w.resolve(this.take(w.n));
+    } else if (this.ended !== null) {
+      this.waiter = null;
+      w.reject(this.ended);
+    }
+  }
+
+  read(n: number): Promise<Buffer> {
+    if (this.buffered >= n) return Promise.resolve(this.take(n));
+    if (this.ended !== null) return Promise.reject(this.ended);
+    return new Promise((resolve, reject) => {
+      this.waiter = { n, resolve, reject };
+    });
+  }
+}
+
+/** Resolves once `socket` has flushed its write buffer, or has closed. */
+export const drained = (socket: Socket): Promise<void> =>
+  new Promise((resolve) => {
+    const done = (): void => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+    if (socket.destroyed) done();
+  });
+
