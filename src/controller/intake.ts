@@ -3,6 +3,7 @@
  * message from an older life of an agent is refused; a newer epoch means the agent restarted),
  * and one handler per message type.
  */
+import { CowRecords } from '../protocol/copy-on-write.js';
 import type { AgentId, AgentMessage, Step } from '../protocol/messages.js';
 import type { MappingTable } from '../table/table.js';
 import type { Extent } from './allocator.js';
@@ -10,7 +11,7 @@ import { newId, send, type DiskView } from './basics.js';
 import { acquire, startJob } from './locks.js';
 import { deltaMessage, ensureAgent, ensureCopy, onAck, recheckDisk, replaceMessage } from './sync.js';
 import { describeValue } from './admin-validation.js';
-import type { ControllerCommand, Job } from './types.js';
+import type { ControllerCommand, CopyView, Job } from './types.js';
 import type { AgentDraft, Working } from './working.js';
 
 const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
@@ -135,11 +136,15 @@ const onFault = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, 
 const epochReused = (s: Working, m: Extract<AgentMessage, { type: 'ioFault' | 'markBits' }>): string | null => {
   const d = s.disks.peek(m.disk);
   if (d === undefined || !d.agents.includes(m.agent) || d.dropping.includes(m.agent)) return null;
-  const c = s.agents.get(m.agent)?.copies.get(m.disk);
-  if (c === undefined) return null;
-  const seen = c.faultWithCopy ?? -1;
+  const v = s.agents.peek(m.agent);
+  const held: CopyView | undefined = v === undefined ? undefined : v.copies instanceof CowRecords ? v.copies.peek(m.disk) : v.copies.get(m.disk);
+  if (held === undefined) return null;
+  const seen = held.faultWithCopy ?? -1;
+  if (m.generation >= 0 && seen >= 0) return null;
+  const c = s.agents.get(m.agent)!.copies.get(m.disk)!;
   if (m.generation >= 0) {
-    if (m.faultId > seen) c.faultWithCopy = m.faultId;
+    // One witness per copy is enough (the first): later faults then need not touch the record.
+    if (seen < 0) c.faultWithCopy = m.faultId;
     return null;
   }
   if (seen < 0 || m.faultId <= seen) return null;

@@ -141,3 +141,21 @@ describe('controller: resource limits', () => {
     expect(answer(cs, 8)).toMatchObject({ ok: false, error: expect.stringContaining('limits.maxMessageBytes') });
   });
 });
+
+describe('controller: an epoch used by two lives of an agent', () => {
+  it('answers a fault without a copy, after one of the same epoch that came with a copy, with failIo naming the reuse', () => {
+    let [s, cs] = run(withDisk(), { type: 'attachAgent', requestId: 2, disk: 'vol', agent: 'a1' });
+    const fault = (faultId: number, segment: number, generation: number) => ({
+      type: 'message',
+      message: { type: 'ioFault', agent: 'a1', epoch: 1, faultId, disk: 'vol', segment, op: 'read', start: Math.max(segment, 0) * 8, length: 1, reason: 'zero', generation },
+    });
+    [s, cs] = run(s, fault(5, 0, 1));
+    expect(cs.some((c) => c.type === 'send' && c.message.type === 'failIo')).toBe(false);
+    [, cs] = run(s, fault(3, -1, -1)); // older than the witness: a late message of the same life
+    expect(cs.some((c) => c.type === 'send' && c.message.type === 'failIo')).toBe(false);
+    [, cs] = run(s, fault(6, -1, -1));
+    expect(cs).toContainEqual(
+      expect.objectContaining({ type: 'send', to: 'a1', message: expect.objectContaining({ type: 'failIo', faultId: 6, reason: expect.stringMatching(/epoch 1 of agent a1 is used by two lives/) }) }),
+    );
+  });
+});
