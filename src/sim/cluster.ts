@@ -25,7 +25,7 @@ import {
   isQuiet,
   type BrokenProperty,
 } from './checkers.js';
-import { emptySummary, type SimAction, type SimConfig, type SimResult, type SimSummary, type TraceRecord, type Violation, type Workload } from './config.js';
+import { emptySummary, simConfigErrors, type SimAction, type SimConfig, type SimResult, type SimSummary, type TraceRecord, type Violation, type Workload } from './config.js';
 import { DiskModel } from './disk-model.js';
 import { describeAgentMessage, describeControllerMessage, describePieces, describeRecord } from './labels.js';
 import { WorkloadGenerator, type HostIo } from './workload.js';
@@ -59,6 +59,17 @@ const fail = (broken: BrokenProperty | undefined): void => {
 
 /** Disks and attachments the cluster sets up itself; their requests are not workload actions. */
 const isSetup = (event: AdminEvent): boolean => event.type === 'createDisk' || event.type === 'attachAgent';
+
+/**
+ * The state machines a cluster steps. Test-only seam (not exported by `vdisk-map/sim`): a test
+ * wraps or replaces a machine with a deliberately broken one to show that the checkers catch it.
+ */
+export interface SimMachines {
+  readonly agentStep: typeof agentStep;
+  readonly controllerStep: typeof controllerStep;
+}
+
+const REAL_MACHINES: SimMachines = { agentStep, controllerStep };
 
 /**
  * A simulated cluster. Build with {@link createCluster}; run a workload with `run`.
@@ -97,7 +108,15 @@ export class Cluster {
   private pendingActions = 0;
   private generator: WorkloadGenerator | null = null;
 
-  constructor(readonly config: SimConfig) {
+  private readonly machines: SimMachines;
+
+  constructor(
+    readonly config: SimConfig,
+    machines: SimMachines = REAL_MACHINES,
+  ) {
+    const errors = simConfigErrors(config);
+    if (errors.length > 0) throw new Error(`createCluster: ${errors.map((e) => e.message).join('; ')}`);
+    this.machines = machines;
     this.world = new World(config, this.summary);
     this.tickInterval = config.tickInterval ?? 10;
     this.variant = config.variant ?? 'centralized';
@@ -240,7 +259,7 @@ export class Cluster {
 
   private toController(event: ControllerEvent): void {
     const before = this.controller;
-    const [next, commands] = controllerStep(this.controller, event);
+    const [next, commands] = this.machines.controllerStep(this.controller, event);
     this.controller = next;
     if (event.type === 'persisted') this.frozen.noteCommits(before, next);
     for (const c of commands) this.controllerCommand(c);
@@ -414,7 +433,7 @@ export class Cluster {
 
   private toAgent(i: number, event: AgentEvent): void {
     const node = this.agents[i]!;
-    const [next, commands] = agentStep(node.state, event);
+    const [next, commands] = this.machines.agentStep(node.state, event);
     node.state = next;
     for (const c of commands) this.agentCommand(i, c);
   }
@@ -495,10 +514,14 @@ export class Cluster {
 
 /**
  * Builds a simulated cluster from a plain configuration: creates the disks (all `zero`, thin)
- * and attaches the agents through the controller itself.
+ * and attaches the agents through the controller itself. Throws an `Error` naming every
+ * malformed field of `config` (a programming error; {@link simConfigErrors} lists them as values).
  *
  * @example
  * const result = createCluster({ seed: 7, agents: 3, disks: [{ id: 'd', segmentBlocks: 8, segmentCount: 32 }], luns: { 1: 2048, 2: 2048 } })
  *   .run({ ios: 1000, rates: { restartAgent: 0.01 } });
  */
 export const createCluster = (config: SimConfig): Cluster => new Cluster(config);
+
+/** A cluster stepping `machines` instead of the real ones: for tests of the checkers only. */
+export const createClusterWith = (config: SimConfig, machines: Partial<SimMachines>): Cluster => new Cluster(config, { ...REAL_MACHINES, ...machines });
