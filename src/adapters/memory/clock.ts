@@ -2,7 +2,7 @@
  * A clock that moves only when told to, for tests and simulation.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { validationError, type ValidationError } from '../../errors.js';
+import { guarded, validationError, type ValidationError } from '../../errors.js';
 import type { Clock, TimerHandle } from '../types.js';
 
 /**
@@ -40,7 +40,9 @@ interface Timer extends TimerHandle {
  * @example
  * const clock = createManualClock(1000); // Right(clock) with now() === 1000
  */
-export const createManualClock = (start = 0): E.Either<ValidationError[], ManualClock> => {
+export const createManualClock = (start = 0): E.Either<ValidationError[], ManualClock> => guarded('start', () => buildClock(start));
+
+const buildClock = (start: number): E.Either<ValidationError[], ManualClock> => {
   if (typeof start !== 'number' || !Number.isFinite(start)) return E.left([validationError('start', start, 'must be a finite number')]);
   let now = start;
   let seq = 0;

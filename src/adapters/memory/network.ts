@@ -4,7 +4,7 @@
  * order drawn from a seeded PRNG, with drops, duplicates and partitions.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { isBlockNumber, validationError, type ValidationError } from '../../errors.js';
+import { guarded, isBlockNumber, validationError, type ValidationError } from '../../errors.js';
 import { createPrng, type Prng } from '../prng.js';
 import type { Transport } from '../types.js';
 import { isRate } from './injection.js';
@@ -220,7 +220,9 @@ const deliverUpTo = (s: NetworkState, limit: number): number => {
  * const network = createMemoryNetwork({ seed: 1, dropRate: 0.1 }); // Right(network): deliveries when asked
  * const live = createMemoryNetwork({ seed: 1, delivery: 'auto' }); // Right(network): deliveries by themselves
  */
-export const createMemoryNetwork = (options: MemoryNetworkOptions): E.Either<ValidationError[], MemoryNetwork> => {
+export const createMemoryNetwork = (options: MemoryNetworkOptions): E.Either<ValidationError[], MemoryNetwork> => guarded('options', () => buildNetwork(options));
+
+const buildNetwork = (options: MemoryNetworkOptions): E.Either<ValidationError[], MemoryNetwork> => {
   if (typeof options !== 'object' || options === null) return E.left([validationError('options', options, 'must be an object { seed, ... }')]);
   const { seed, dropRate = 0, duplicateRate = 0, maxDelay = Infinity, delivery = 'manual' } = options;
   const errors: ValidationError[] = [];
