@@ -23,7 +23,7 @@ export type { Bitmap, BitRun } from './bitmap/bitmap.js';
 // Mapping tables
 export type { Alternate, EntrySpec, Location, LunSizes, MappingEntry } from './table/entry.js';
 export { entriesEqual, MAX_LUN } from './table/entry.js';
-export type { EntryUpdate, MappingTable, TableOptions, TableSpec, UpdateOptions } from './table/table.js';
+export type { Chunk, EntryUpdate, FlatAlternates, MappingTable, TableOptions, TableSpec, UpdateOptions } from './table/table.js';
 export {
   CHUNK_SIZE,
   createTable,
@@ -89,7 +89,7 @@ export { defaultControllerConfig, defaultControllerLimits } from './controller/t
 export { controllerStep, initialControllerState } from './controller/controller.js';
 export type { AllocationError, Allocator, Extent, InvalidAllocationError, NoSpaceError } from './controller/allocator.js';
 export { createAllocator } from './controller/allocator.js';
-export type { RefCounts } from './controller/refcounts.js';
+export type { Counted, RefCounts } from './controller/refcounts.js';
 export type * from './agent/types.js';
 export { agentParkedCount, agentStep, agentTable, createAgentState, DEFAULT_AGENT_LIMITS, initialAgentState } from './agent/agent.js';
 export { readControllerMessage } from './protocol/messages.js';

@@ -135,6 +135,14 @@ export interface PersistedState {
 /**
  * Administrative requests. Each carries a `requestId` echoed by its `adminDone` command.
  *
+ * - `attachAgent`: the agent may map the disk from now on (it gets the table on its first I/O).
+ *   A snapshot is a disk of its own: to read it, attach an agent to the snapshot's name.
+ * - `snapshot`: `snapshot` becomes a new, frozen-in-time disk sharing every block with `disk`;
+ *   nothing maps it until an `attachAgent` on it.
+ * - A malformed request (a field of the wrong type, a limit of `ControllerConfig.limits`
+ *   exceeded) is answered `{ ok: false, error }` naming the field and the value; one without a
+ *   usable `requestId` gets an `eventRefused` command instead.
+ *
  * @example
  * const [next, commands] = controllerStep(state, { type: 'snapshot', requestId: 12, disk: 'vol', snapshot: 'vol@1' });
  */
@@ -346,7 +354,14 @@ export type JobPhase =
   | { readonly kind: 'copying'; readonly copies: ReadonlyArray<number>; readonly failed: boolean }
   | { readonly kind: 'waiting' };
 
-interface JobBase {
+/**
+ * What every {@link Job} has: its id, disk, phase, the flowchart steps it went through, and the
+ * extents it releases when it ends.
+ *
+ * @example
+ * const describe = (j: JobBase): string => `job ${j.id} on ${j.disk}: ${j.phase.kind} via ${j.path.join(',')}`;
+ */
+export interface JobBase {
   readonly id: number;
   readonly disk: DiskId;
   readonly phase: JobPhase;
