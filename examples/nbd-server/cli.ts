@@ -17,6 +17,8 @@ import { readNodeConfig, sharingGroups } from './data-dir.js';
 import { readJournalState } from './journal-store.js';
 import { parseAddress } from './net-transport.js';
 import { listen, removeStaleSocket, type Backend } from './server.js';
+import { agentLinkOf, controllerLinkOf, controlHandlerOf, guardFromOptions, SECURITY_OPTIONS, signedControlRequest } from './security-options.js';
+import { chmod } from 'node:fs/promises';
 import { LOCAL_AGENT, openAgentNode, openControllerNode, openNode, type NodeOptions } from './vdisk-node.js';
 
 // File I/O runs on libuv's thread pool (4 threads by default): 4k random I/O from many
@@ -95,6 +97,7 @@ const serve = async (args: string[]): Promise<void> => {
       'lun-size': { type: 'string' },
       luns: { type: 'string' },
       'log-level': { type: 'string' },
+      ...SECURITY_OPTIONS,
     },
     strict: true,
   });
@@ -129,7 +132,7 @@ const serve = async (args: string[]): Promise<void> => {
   } else if (role === 'controller') {
     const agents = values['listen-agents'] === undefined ? die('--role controller needs --listen-agents ADDR (a socket path, PORT or HOST:PORT)') : parseAddress(values['listen-agents']);
     if (agents === null) return die(`--listen-agents ${values['listen-agents']} is not a socket path, PORT or HOST:PORT`);
-    const node = await openControllerNode(options, agents);
+    const node = await openControllerNode(options, agents, await controllerLinkOf(values).catch((e: Error) => die(e.message)));
     side = node.side;
     closers.push(() => node.close());
   } else {
@@ -138,7 +141,7 @@ const serve = async (args: string[]): Promise<void> => {
     if (controller === null) return die(`--controller ${values.controller} is not a socket path, PORT or HOST:PORT`);
     const id = values.agent ?? die('--role agent needs --agent ID (stable across restarts)');
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(id) || id === LOCAL_AGENT) return die(`--agent ${id} must be letters, digits, . _ - and not ${LOCAL_AGENT}`);
-    const node = await openAgentNode(options, id, controller);
+    const node = await openAgentNode(options, id, controller, await agentLinkOf(values, id).catch((e: Error) => die(e.message)));
     backend = node.backend;
     closers.push(() => node.close());
   }
@@ -146,7 +149,10 @@ const serve = async (args: string[]): Promise<void> => {
   let address = `controller ${values['listen-agents'] ?? ''}`;
   if (backend !== null) {
     const where = values.socket !== undefined ? { socket: values.socket } : { port: port! };
-    const listener = await listen(backend, where, log);
+    // Security hook: TLS, access policy and limits (security-options.ts).
+    const isSnapshot = async (name: string): Promise<boolean> => (await readNodeConfig(data))?.exports.find((e) => e.name === name)?.snapshot ?? false;
+    const guard = await guardFromOptions(values, backend, isSnapshot).catch((e: Error) => die(e.message));
+    const listener = await listen(backend, where, log, guard);
     closers.unshift(() => listener.close());
     address = values.socket ?? `127.0.0.1:${port}`;
     log.info({ ...where, exports: (await backend.exports()).map((e) => e.name) }, 'listening');
@@ -154,7 +160,9 @@ const serve = async (args: string[]): Promise<void> => {
   if (side !== null) {
     const control = controlPath(data);
     await removeStaleSocket(control);
-    const controlServer = await serveControl(control, controlHandler(side));
+    const controlServer = await serveControl(control, await controlHandlerOf(values, controlHandler(side)).catch((e: Error) => die(e.message)));
+    // Security hook: only this user may reach the control socket; with --ctl-psk a request must also be signed.
+    await chmod(control, 0o600);
     closers.unshift(async () => controlServer.close());
   }
   // A line on stdout that scripts can wait for.
@@ -191,27 +199,28 @@ const NOT_YET: Readonly<Record<string, string>> = {
   rollback: 'rollback needs a rollback admin request in vdisk-map',
 };
 
-const online = async (data: string, command: string, args: string[]): Promise<void> => {
-  const reply = await callControl(controlPath(data), { command, args });
+const online = async (data: string, command: string, args: string[], keyFile?: string): Promise<void> => {
+  const reply = await callControl(controlPath(data), await signedControlRequest({ command, args }, keyFile));
   if (!reply.ok) return die(reply.error);
   process.stdout.write(typeof reply.result === 'string' ? `${reply.result}\n` : `${JSON.stringify(reply.result, null, 2)}\n`);
 };
 
 const ctl = async (args: string[]): Promise<void> => {
-  const { values, positionals } = parseArgs({ args, options: { data: { type: 'string' }, 'to-lun': { type: 'string' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({ args, options: { data: { type: 'string' }, 'to-lun': { type: 'string' }, 'ctl-key': { type: 'string' } }, allowPositionals: true, strict: true });
+  const key = values['ctl-key'];
   if (values.data === undefined) return die('ctl needs --data DIR');
   const [command, ...rest] = positionals;
   if (command !== undefined && NOT_YET[command] !== undefined) return die(`${command} is not available yet: ${NOT_YET[command]}`);
   switch (command) {
     case 'list':
     case 'stats':
-      return online(values.data, command, []);
+      return online(values.data, command, [], key);
     case 'snapshot':
       if (rest.length !== 2) return die('snapshot needs DISK NAME');
-      return online(values.data, command, rest);
+      return online(values.data, command, rest, key);
     case 'migrate':
       if (rest.length !== 1 || values['to-lun'] === undefined) return die('migrate needs DISK --to-lun N');
-      return online(values.data, command, [rest[0]!, values['to-lun']]);
+      return online(values.data, command, [rest[0]!, values['to-lun']], key);
     case 'check': {
       // Offline, like thin_check: recomputes references from the persisted tables.
       const config = await readNodeConfig(values.data);

@@ -42,7 +42,9 @@ export const serveControl = (path: string, handle: (request: ControlRequest) => 
       try {
         const parsed = JSON.parse(line) as { command?: unknown; args?: unknown };
         if (typeof parsed.command !== 'string' || !Array.isArray(parsed.args) || !parsed.args.every((a) => typeof a === 'string')) throw new Error('expected {"command": string, "args": string[]}');
-        request = { command: parsed.command, args: parsed.args as string[] };
+        // Security hook: a credential (ctl-auth.ts) travels with the request to the handler.
+        const auth = (parsed as { auth?: unknown }).auth;
+        request = { command: parsed.command, args: parsed.args as string[], ...(auth === undefined ? {} : { auth }) } as ControlRequest;
       } catch (e) {
         socket.end(`${JSON.stringify({ ok: false, error: `bad request: ${(e as Error).message}` })}\n`);
         return;

@@ -59,6 +59,8 @@ export interface ControllerSideOptions {
   /** Disks to create when they do not exist yet. */
   readonly create?: ReadonlyArray<{ readonly name: string; readonly bytes: number }>;
   readonly compactEvery?: number;
+  /** Whether `agent` may be attached to `disk` (link-auth.ts); every agent to every disk when absent. */
+  readonly mayServe?: (agent: string, disk: string) => boolean;
 }
 
 const NAME = /^[A-Za-z0-9._@-]{1,128}$/;
@@ -126,7 +128,7 @@ export const openControllerSide = async (options: ControllerSideOptions): Promis
   const agents = new Set<string>([...controller.state().disks.values()].flatMap((d) => [...d.agents]));
   const attachEverywhere = async (agent: string): Promise<void> => {
     agents.add(agent);
-    for (const disk of controller.state().disks.keys()) await admin({ type: 'attachAgent', disk, agent });
+    for (const disk of controller.state().disks.keys()) if (options.mayServe?.(agent, disk) ?? true) await admin({ type: 'attachAgent', disk, agent });
   };
 
   const summary = (name: string, snapshot: boolean): ExportSummary | null => {
@@ -150,7 +152,7 @@ export const openControllerSide = async (options: ControllerSideOptions): Promis
       if (!NAME.test(name)) throw new Error(`snapshot name ${JSON.stringify(name)} may use letters, digits and . _ @ - only`);
       await storage.flushAll();
       await admin({ type: 'snapshot', disk, snapshot: name });
-      for (const agent of agents) await admin({ type: 'attachAgent', disk: name, agent });
+      for (const agent of agents) if (options.mayServe?.(agent, name) ?? true) await admin({ type: 'attachAgent', disk: name, agent });
       await saveConfig({ ...config, exports: [...config.exports, { name, snapshot: true, of: disk, bytes: bytesOf(name) }] });
       log.info({ disk, snapshot: name }, 'snapshot taken');
     },

@@ -6,6 +6,19 @@ import * as E from 'fp-ts/lib/Either.js';
 import { Closed, type ByteReader } from './connection-io.js';
 import * as P from './protocol.js';
 import type { Backend, ExportHandle } from './server.js';
+import type { TlsMode } from './tls.js';
+
+/** The security of a handshake (guard.ts); without it: no TLS, the backend as it is. */
+export interface HandshakeSecurity {
+  readonly tls: TlsMode;
+  /** Largest request accepted (the advertised maximum block size is capped to it). */
+  readonly maxPayload: number;
+  /**
+   * After NBD_OPT_STARTTLS was acknowledged: upgrades the connection and resolves with the reader
+   * of the TLS stream and the backend as the proven identity may use it. Rejects with `Closed`.
+   */
+  startTls(): Promise<{ readonly reader: ByteReader; readonly backend: Backend }>;
+}
 
 /** What the handshake agreed, as the transmission phase needs it. */
 export interface Session {
@@ -33,10 +46,18 @@ export const transmissionFlags = (session: Session, h: ExportHandle): number =>
   (h.readOnly ? P.TFLAG_READ_ONLY : 0);
 
 interface Context {
-  readonly backend: Backend;
+  backend: Backend;
   readonly session: Session;
   readonly send: (...parts: Uint8Array[]) => void;
+  readonly maxPayload: number;
 }
+
+/** UNKNOWN, or POLICY when an access policy forbids this client the export (access.ts). */
+const notOpened = async (ctx: Context, option: number, name: string): Promise<Outcome> => {
+  const forbidden = (await ctx.backend.forbidden?.(name)) === true;
+  const why = forbidden ? `export ${JSON.stringify(name)} is not permitted by the access policy` : `no export ${JSON.stringify(name)}`;
+  return replier(ctx, option).refuse(forbidden ? P.REP_ERR_POLICY : P.REP_ERR_UNKNOWN, why);
+};
 
 /** How an option ended: keep negotiating, start transmission on an export, or stop. */
 type Outcome = { readonly next: 'options' } | { readonly next: 'transmit'; readonly handle: ExportHandle } | { readonly next: 'abort' };
@@ -52,9 +73,9 @@ const answerGo = async (ctx: Context, option: number, data: Buffer): Promise<Out
   const go = P.decodeGoData(data);
   if (E.isLeft(go)) return refuse(P.REP_ERR_INVALID, go.left);
   const h = await ctx.backend.open(go.right.name);
-  if (h === undefined) return refuse(P.REP_ERR_UNKNOWN, `no export ${JSON.stringify(go.right.name)}`);
+  if (h === undefined) return notOpened(ctx, option, go.right.name);
   reply(P.REP_INFO, P.encodeInfoExport(h.size, transmissionFlags(ctx.session, h)));
-  reply(P.REP_INFO, P.encodeInfoBlockSize(ctx.backend.blockSizes));
+  reply(P.REP_INFO, P.encodeInfoBlockSize({ ...ctx.backend.blockSizes, maximum: Math.min(ctx.backend.blockSizes.maximum, ctx.maxPayload) }));
   if (go.right.infoRequests.includes(P.INFO_NAME)) reply(P.REP_INFO, P.encodeInfoText(P.INFO_NAME, h.name));
   if (go.right.infoRequests.includes(P.INFO_DESCRIPTION)) {
     const d = (await ctx.backend.exports()).find((e) => e.name === h.name)?.description ?? '';
@@ -75,7 +96,7 @@ const answerMetaContext = async (ctx: Context, option: number, data: Buffer): Pr
   const m = P.decodeMetaContextData(data);
   if (E.isLeft(m)) return refuse(P.REP_ERR_INVALID, m.left);
   const h = await ctx.backend.open(m.right.name);
-  if (h === undefined) return refuse(P.REP_ERR_UNKNOWN, `no export ${JSON.stringify(m.right.name)}`);
+  if (h === undefined) return notOpened(ctx, option, m.right.name);
   const { queries } = m.right;
   const match = set ? queries.includes(P.BASE_ALLOCATION) : queries.length === 0 || queries.some((q) => q === 'base:' || q === P.BASE_ALLOCATION);
   if (match) {
@@ -92,7 +113,7 @@ const answerOption = async (ctx: Context, option: number, data: Buffer): Promise
     case P.OPT_EXPORT_NAME: {
       const h = await ctx.backend.open(data.toString('utf8'));
       // This option cannot carry an error: the only answer to a bad name is to hang up.
-      if (h === undefined) throw new Closed(`NBD_OPT_EXPORT_NAME: no export ${JSON.stringify(data.toString('utf8'))}`);
+      if (h === undefined) throw new Closed(`NBD_OPT_EXPORT_NAME: no export ${JSON.stringify(data.toString('utf8'))} for this client`);
       ctx.send(P.encodeExportNameReply(h.size, transmissionFlags(ctx.session, h), ctx.session.noZeroes));
       return { next: 'transmit', handle: h };
     }
@@ -125,19 +146,49 @@ const answerOption = async (ctx: Context, option: number, data: Buffer): Promise
  * Runs the handshake; resolves with the chosen export, or null when the client aborted. Throws
  * `Closed` when the client breaks the protocol or goes away.
  */
-export const negotiate = async (reader: ByteReader, backend: Backend, session: Session, send: (...parts: Uint8Array[]) => void): Promise<ExportHandle | null> => {
+export const negotiate = async (
+  firstReader: ByteReader,
+  backend: Backend,
+  session: Session,
+  send: (...parts: Uint8Array[]) => void,
+  security?: HandshakeSecurity,
+): Promise<ExportHandle | null> => {
+  let reader = firstReader;
+  let tlsDone = false;
   const offered = P.FLAG_FIXED_NEWSTYLE | P.FLAG_NO_ZEROES;
   send(P.encodeGreeting(offered));
   const flags = P.decodeClientFlags(await reader.read(P.CLIENT_FLAGS_BYTES), offered);
   if (E.isLeft(flags)) throw new Closed(flags.left);
   session.noZeroes = (flags.right & P.FLAG_C_NO_ZEROES) !== 0;
-  const ctx: Context = { backend, session, send };
+  const ctx: Context = { backend, session, send, maxPayload: security?.maxPayload ?? Number.MAX_SAFE_INTEGER };
   for (let n = 0; n < MAX_OPTIONS; n++) {
     const header = P.decodeOptionHeader(await reader.read(P.OPTION_HEADER_BYTES));
     if (E.isLeft(header)) throw new Closed(header.left);
     const { option, length } = header.right;
     if (length > MAX_OPTION_DATA) throw new Closed(`option ${option} carries ${length} bytes of data (at most ${MAX_OPTION_DATA})`);
-    const outcome = await answerOption(ctx, option, await reader.read(length));
+    const data = await reader.read(length);
+    const { reply, refuse } = replier(ctx, option);
+    // Security hook: under `--tls require` nothing but STARTTLS (and ABORT) before the upgrade.
+    if (security?.tls === 'require' && !tlsDone && option !== P.OPT_STARTTLS && option !== P.OPT_ABORT) {
+      if (option === P.OPT_EXPORT_NAME) throw new Closed('NBD_OPT_EXPORT_NAME without TLS, which this server requires');
+      refuse(P.REP_ERR_TLS_REQD, 'this server requires TLS: send NBD_OPT_STARTTLS first');
+      continue;
+    }
+    if (option === P.OPT_STARTTLS && security !== undefined && security.tls !== 'off') {
+      // Security hook: the upgrade (tls.ts); everything negotiated before it is forgotten.
+      if (tlsDone || length !== 0) {
+        refuse(P.REP_ERR_INVALID, tlsDone ? 'TLS is already on' : 'NBD_OPT_STARTTLS takes no data');
+        continue;
+      }
+      reply(P.REP_ACK);
+      // Plaintext sent after STARTTLS and before the handshake would be injected into the TLS session.
+      if (reader.detach() > 0) throw new Closed('the client sent data after NBD_OPT_STARTTLS, before the TLS handshake');
+      const upgraded = await security.startTls();
+      [reader, ctx.backend, tlsDone] = [upgraded.reader, upgraded.backend, true];
+      Object.assign(session, { structured: false, metaExport: null });
+      continue;
+    }
+    const outcome = await answerOption(ctx, option, data);
     if (outcome.next === 'transmit') return outcome.handle;
     if (outcome.next === 'abort') return null;
   }

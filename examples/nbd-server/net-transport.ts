@@ -6,7 +6,9 @@
  * which the protocol copes with (faults are re-sent, table changes re-sent until acknowledged).
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 import type { AgentMessage, ControllerMessage, Transport } from '../../src/index.js';
+import { LINK_HANDSHAKE_MS, type LinkGuard } from './link-auth.js';
 import type { Logger } from './server.js';
 import { removeStaleSocket } from './server.js';
 
@@ -61,20 +63,25 @@ export interface AgentListener {
  * @example
  * const agents = await listenForAgents({ socket: '/run/vdisk-agents.sock' }, log);
  * const controller = await createController({ ...adapters, transport: agents.transport });
+ *
+ * With `guard` (link-auth.ts) every connection is mutual TLS, bound to the identity it proved.
  */
-export const listenForAgents = async (where: Address, log: Logger): Promise<AgentListener> => {
+export const listenForAgents = async (where: Address, log: Logger, guard?: LinkGuard): Promise<AgentListener> => {
   if ('socket' in where) await removeStaleSocket(where.socket);
   const peers = new Map<string, Socket>();
   let onMessage: (from: string, message: AgentMessage) => void = () => undefined;
   let onHello: (agent: string) => void = () => undefined;
   const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
+  const serveAgent = (socket: Socket, identity: string | null): void => {
     sockets.add(socket);
     let agent: string | null = null;
     const read = frameReader((doc) => {
       const d = doc as { hello?: unknown; message?: unknown };
       if (agent === null) {
         if (typeof d.hello !== 'string' || d.hello.length === 0) throw new Error('the first frame must be { hello: <agent id> }');
+        // Security hook (link-auth.ts): the hello must name the identity the TLS handshake proved.
+        const refused = guard?.refuseHello(identity, d.hello) ?? null;
+        if (refused !== null) throw new Error(refused);
         agent = d.hello;
         peers.get(agent)?.destroy();
         peers.set(agent, socket);
@@ -82,7 +89,12 @@ export const listenForAgents = async (where: Address, log: Logger): Promise<Agen
         onHello(agent);
         return;
       }
-      if (typeof d.message === 'object' && d.message !== null) onMessage(agent, d.message as AgentMessage);
+      if (typeof d.message !== 'object' || d.message === null) return;
+      // Security hook (link-auth.ts): no speaking for another agent, no disks it is not configured for.
+      const refused = guard?.refuseMessage(agent, d.message as AgentMessage) ?? null;
+      if (refused?.drop === true) throw new Error(refused.why);
+      if (refused !== null) log.warn({ agent, err: refused.why }, 'refusing an agent message');
+      else onMessage(agent, d.message as AgentMessage);
     });
     socket.on('data', (chunk: Buffer) => {
       try {
@@ -97,6 +109,15 @@ export const listenForAgents = async (where: Address, log: Logger): Promise<Agen
       sockets.delete(socket);
       if (agent !== null && peers.get(agent) === socket) peers.delete(agent);
     });
+  };
+  const server: Server = createServer((raw) => {
+    if (guard === undefined) return serveAgent(raw, null);
+    sockets.add(raw);
+    raw.on('close', () => sockets.delete(raw));
+    guard.tls.accept(raw, LINK_HANDSHAKE_MS).then(
+      (peer) => serveAgent(peer.socket, peer.identity),
+      (e: Error) => log.warn({ err: e.message }, 'refusing an agent connection'),
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -138,8 +159,10 @@ export interface ControllerConnection {
  * @example
  * const link = connectToController({ socket: '/run/vdisk-agents.sock' }, 'agent-2', log);
  * const agent = createAgent({ storage, transport: link.transport, clock }, { agent: 'agent-2', epoch });
+ *
+ * With `tls` (link-auth.ts: `agentLinkOptions`) the link is TLS, authenticated as `agent`.
  */
-export const connectToController = (where: Address, agent: string, log: Logger): ControllerConnection => {
+export const connectToController = (where: Address, agent: string, log: Logger, tls?: ConnectionOptions): ControllerConnection => {
   let socket: Socket | null = null;
   let up = false;
   let closed = false;
@@ -149,13 +172,15 @@ export const connectToController = (where: Address, agent: string, log: Logger):
 
   const dial = (): void => {
     if (closed) return;
-    const s = 'socket' in where ? connect(where.socket) : connect(where.port, where.host);
+    // Security hook: TLS when configured; frames flow once its handshake is done.
+    const target = 'socket' in where ? { path: where.socket } : { port: where.port, host: where.host };
+    const s = tls === undefined ? connect(target) : connectTls({ ...tls, ...target });
     socket = s;
     const read = frameReader((doc) => {
       const d = doc as { message?: unknown };
       if (typeof d.message === 'object' && d.message !== null) onMessage('controller', d.message as ControllerMessage);
     });
-    s.on('connect', () => {
+    s.on(tls === undefined ? 'connect' : 'secureConnect', () => {
       up = true;
       delay = 100;
       s.write(encodeFrame({ hello: agent }));

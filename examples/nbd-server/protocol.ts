@@ -4,7 +4,8 @@
  * messages and return an `Either` whose error names the field and the value. No sockets here:
  * server.ts does the reading and writing.
  *
- * Only what this server speaks is here: no TLS, no extended headers, no old-style handshake.
+ * Only what this server speaks is here: no extended headers, no old-style handshake (STARTTLS is
+ * an option like the others; tls.ts does the upgrade).
  */
 import * as E from 'fp-ts/lib/Either.js';
 
@@ -51,6 +52,7 @@ export const REP_META_CONTEXT = 4;
 export const REP_ERR_UNSUP = 2 ** 31 + 1;
 export const REP_ERR_POLICY = 2 ** 31 + 2;
 export const REP_ERR_INVALID = 2 ** 31 + 3;
+export const REP_ERR_TLS_REQD = 2 ** 31 + 5;
 export const REP_ERR_UNKNOWN = 2 ** 31 + 6;
 export const REP_ERR_TOO_BIG = 2 ** 31 + 9;
 

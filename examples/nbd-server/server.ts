@@ -6,7 +6,8 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { lstat, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { ByteReader, Closed, drained, HIGH_WATER, MAX_PAYLOAD } from './connection-io.js';
+import { ByteReader, Closed, drained } from './connection-io.js';
+import { createGuard, type ConnectionGuard } from './guard.js';
 import { negotiate, type Session } from './handshake.js';
 import * as P from './protocol.js';
 
@@ -46,6 +47,8 @@ export interface Backend {
   /** The export called `name` (`''`: the default one), or undefined. */
   open(name: string): Promise<ExportHandle | undefined>;
   readonly blockSizes: P.BlockSizes;
+  /** True when a policy forbids this client `name` (answered NBD_REP_ERR_POLICY, not UNKNOWN). */
+  forbidden?(name: string): Promise<boolean>;
 }
 
 export interface Logger {
@@ -54,20 +57,35 @@ export interface Logger {
   error(obj: object, msg?: string): void;
 }
 
-/** Requests being served at once on one connection; the next header is read only below this. */
-const MAX_IN_FLIGHT = 64;
-
 const errnoOf = (e: unknown): number => (e instanceof NbdError ? e.errno : P.EIO);
 const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
-/** Runs one client connection to its end; never throws. */
-export const serveConnection = async (socket: Socket, backend: Backend, log: Logger, id: number): Promise<void> => {
-  const reader = new ByteReader(socket);
+/**
+ * Runs one client connection to its end; never throws. `guard` adds TLS, access by identity and
+ * limits (guard.ts); without it the connection is plain and open, under the default limits.
+ */
+export const serveConnection = async (socket: Socket, baseBackend: Backend, log: Logger, id: number, guard: ConnectionGuard = createGuard(baseBackend)): Promise<void> => {
+  // Security hooks (guard.ts): the socket and reader change at STARTTLS, the backend with the identity.
+  const limits = guard.limits;
+  let conn: Socket = socket;
+  let reader = new ByteReader(conn);
+  let identity: string | null = null;
+  let counted: string | null | undefined = undefined;
   const send = (...parts: Uint8Array[]): void => {
-    if (socket.destroyed || !socket.writable) return;
-    socket.cork();
-    for (const p of parts) socket.write(p);
-    socket.uncork();
+    if (conn.destroyed || !conn.writable) return;
+    conn.cork();
+    for (const p of parts) conn.write(p);
+    conn.uncork();
+  };
+  const startTls = async (): Promise<{ reader: ByteReader; backend: Backend }> => {
+    const peer = await guard.tls!.server.accept(conn, limits.handshakeMs).catch((e: Error) => Promise.reject(new Closed(e.message)));
+    [conn, reader, identity] = [peer.socket, new ByteReader(peer.socket), peer.identity];
+    if (counted !== undefined) guard.counter.release(counted);
+    counted = undefined;
+    if (!guard.counter.admit(identity)) throw new Closed(`identity ${JSON.stringify(identity)} already holds ${limits.connectionsPerIdentity} connections`);
+    counted = identity;
+    log.info({ conn: id, identity }, 'TLS on');
+    return { reader, backend: guard.backendFor?.(identity) ?? baseBackend };
   };
   const session: Session = { structured: false, metaExport: null, noZeroes: false };
   /** Serves one request; returns the reply bytes. */
@@ -81,7 +99,7 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
       switch (r.type) {
         case P.CMD_READ: {
           if (outside) return fail(P.EINVAL, `read of ${r.length} bytes at ${r.offset} ends past the export size ${h.size}`);
-          if (r.length > MAX_PAYLOAD) return fail(P.EOVERFLOW, `read of ${r.length} bytes exceeds the maximum payload ${MAX_PAYLOAD}`);
+          if (r.length > limits.requestBytes) return fail(P.EOVERFLOW, `read of ${r.length} bytes exceeds the maximum payload ${limits.requestBytes}`);
           const data = r.length === 0 ? new Uint8Array(0) : await h.read(r.offset, r.length);
           if (!session.structured) return [P.encodeSimpleReply(r.cookie, 0), data];
           if (r.length === 0) return ok();
@@ -124,18 +142,27 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
 
   const transmit = async (h: ExportHandle): Promise<void> => {
     let inFlight = 0;
+    let bytesInFlight = 0;
     let slotFree: (() => void) | null = null;
     let idle: (() => void) | null = null;
+    const slot = (): Promise<void> => new Promise<void>((resolve) => (slotFree = resolve));
     for (;;) {
-      while (inFlight >= MAX_IN_FLIGHT) await new Promise<void>((resolve) => (slotFree = resolve));
+      // Limits (limits.ts): at any of them the next request is not read, so the socket is paused.
       // A client that does not read its replies gets no more requests served until it does.
-      if (socket.writableLength > HIGH_WATER) await drained(socket);
+      for (;;) {
+        if (conn.destroyed) throw new Closed('the client closed the connection');
+        if (conn.writableLength > limits.queuedReplyBytes) await drained(conn);
+        else if (inFlight >= limits.requestsInFlight || bytesInFlight >= limits.bytesInFlight) await slot();
+        else break;
+      }
       const decoded = P.decodeRequest(await reader.read(P.REQUEST_HEADER_BYTES));
       if (E.isLeft(decoded)) throw new Closed(decoded.left);
       const r = decoded.right;
       let payload: Buffer | null = null;
+      const cost = r.type === P.CMD_WRITE || r.type === P.CMD_READ ? Math.min(r.length, limits.requestBytes) : 0;
+      while (inFlight > 0 && bytesInFlight + cost > limits.bytesInFlight) await slot();
       if (r.type === P.CMD_WRITE) {
-        if (r.length > MAX_PAYLOAD) throw new Closed(`write payload of ${r.length} bytes exceeds ${MAX_PAYLOAD}`);
+        if (r.length > limits.requestBytes) throw new Closed(`write payload of ${r.length} bytes exceeds ${limits.requestBytes}`);
         payload = await reader.read(r.length);
       }
       if (r.type === P.CMD_DISC) {
@@ -144,9 +171,11 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
         return;
       }
       inFlight++;
+      bytesInFlight += cost;
       void handle(h, r, payload).then((parts) => {
         send(...parts);
         inFlight--;
+        bytesInFlight -= cost;
         const s = slotFree;
         slotFree = null;
         s?.();
@@ -159,18 +188,30 @@ export const serveConnection = async (socket: Socket, backend: Backend, log: Log
     }
   };
 
+  // Limits hook: the handshake (TLS included) has a deadline; connections are counted per identity.
+  const deadline = setTimeout(() => {
+    log.info({ conn: id, ms: limits.handshakeMs }, 'handshake timed out');
+    conn.destroy();
+  }, limits.handshakeMs);
   try {
-    const h = await negotiate(reader, backend, session, send);
+    if (!guard.counter.admit(null)) throw new Closed(`clients without an identity already hold ${limits.connectionsPerIdentity} connections`);
+    counted = null;
+    const security = guard.tls === undefined ? { tls: 'off' as const, maxPayload: limits.requestBytes, startTls } : { tls: guard.tls.mode, maxPayload: limits.requestBytes, startTls };
+    const h = await negotiate(reader, guard.backendFor?.(null) ?? baseBackend, session, send, security);
+    clearTimeout(deadline);
     if (h !== null) {
-      log.info({ conn: id, export: h.name, structured: session.structured }, 'client attached');
+      log.info({ conn: id, export: h.name, structured: session.structured, identity }, 'client attached');
       await transmit(h);
     }
   } catch (e) {
     if (e instanceof Closed) log.info({ conn: id, why: e.message }, 'connection closed');
     else log.error({ conn: id, err: messageOf(e) }, 'connection failed');
   } finally {
-    socket.end();
-    setTimeout(() => socket.destroy(), 1000).unref();
+    clearTimeout(deadline);
+    if (counted !== undefined) guard.counter.release(counted);
+    const last = conn;
+    last.end();
+    setTimeout(() => last.destroy(), 1000).unref();
   }
 };
 
@@ -199,7 +240,7 @@ export const removeStaleSocket = async (path: string): Promise<void> => {
  * @example
  * const listener = await listen(backend, { socket: '/run/vdisk.sock' }, log);
  */
-export const listen = async (backend: Backend, where: { socket: string } | { port: number }, log: Logger): Promise<NbdListener> => {
+export const listen = async (backend: Backend, where: { socket: string } | { port: number }, log: Logger, guard: ConnectionGuard = createGuard(backend)): Promise<NbdListener> => {
   if ('socket' in where) await removeStaleSocket(where.socket);
   let next = 1;
   const sockets = new Set<Socket>();
@@ -207,7 +248,7 @@ export const listen = async (backend: Backend, where: { socket: string } | { por
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.setNoDelay?.(true);
-    void serveConnection(socket, backend, log, next++);
+    void serveConnection(socket, backend, log, next++, guard);
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -22,6 +22,8 @@ import { initDataDir, lunSizesOf, nextEpoch, readNodeConfig, type Geometry } fro
 import { openFileStorage } from './file-storage.js';
 import { createLocalHub, systemClock } from './local.js';
 import { connectToController, listenForAgents, type Address } from './net-transport.js';
+import type { ConnectionOptions } from 'node:tls';
+import type { LinkGuard } from './link-auth.js';
 import type { Backend, Logger } from './server.js';
 
 export interface NodeOptions extends Geometry {
@@ -87,11 +89,15 @@ export const openNode = async (options: NodeOptions): Promise<DataNode> => {
  * @example
  * const side = await openControllerNode({ dir, log, create: [{ name: 'vol', bytes: 1 << 30 }] }, { socket: '/run/vdisk-agents.sock' });
  */
-export const openControllerNode = async (options: NodeOptions, agents: Address): Promise<{ side: ControllerSide; close(): Promise<void> }> => {
+export const openControllerNode = async (
+  options: NodeOptions,
+  agents: Address,
+  link?: { readonly guard: LinkGuard; readonly mayServe: (agent: string, disk: string) => boolean },
+): Promise<{ side: ControllerSide; close(): Promise<void> }> => {
   const { dir, log } = options;
   const config = await initDataDir(dir, options);
-  const listener = await listenForAgents(agents, log);
-  const side = await openControllerSide({ dir, config, transport: listener.transport, log, create: options.create, compactEvery: options.compactEvery });
+  const listener = await listenForAgents(agents, log, link?.guard);
+  const side = await openControllerSide({ dir, config, transport: listener.transport, log, create: options.create, compactEvery: options.compactEvery, ...(link === undefined ? {} : { mayServe: link.mayServe }) });
   listener.onHello((agent) => {
     side.attach(agent).catch((e: unknown) => log.error({ agent, err: (e as Error).message }, 'cannot attach the agent'));
   });
@@ -112,12 +118,12 @@ export const openControllerNode = async (options: NodeOptions, agents: Address):
  * @example
  * const node = await openAgentNode({ dir, log }, 'agent-2', { socket: '/run/vdisk-agents.sock' });
  */
-export const openAgentNode = async (options: NodeOptions, id: string, controller: Address): Promise<DataNode> => {
+export const openAgentNode = async (options: NodeOptions, id: string, controller: Address, linkTls?: ConnectionOptions): Promise<DataNode> => {
   const { dir, log } = options;
   const config = await readNodeConfig(dir);
   if (config === null) throw new Error(`${dir} holds no node.json: start the controller first`);
   const storage = await openFileStorage(dir, config.blockSize, lunSizesOf(config));
-  const link = connectToController(controller, id, log);
+  const link = connectToController(controller, id, log, linkTls);
   const epoch = await nextEpoch(dir, id);
   const agent = createAgent({ storage, transport: link.transport, clock: systemClock() }, { agent: id, epoch, faultTimeout: 200 });
   log.info({ dir, agent: id, epoch }, 'agent started');
