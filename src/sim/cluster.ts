@@ -25,7 +25,7 @@ import {
   isQuiet,
   type BrokenProperty,
 } from './checkers.js';
-import { emptySummary, simConfigErrors, type SimAction, type SimConfig, type SimResult, type SimSummary, type TraceRecord, type Violation, type Workload } from './config.js';
+import { emptySummary, simConfigErrors, workloadErrors, type SimAction, type SimConfig, type SimResult, type SimSummary, type TraceRecord, type Violation, type Workload } from './config.js';
 import { DiskModel } from './disk-model.js';
 import { describeAgentMessage, describeControllerMessage, describePieces, describeRecord } from './labels.js';
 import { WorkloadGenerator, type HostIo } from './workload.js';
@@ -140,8 +140,13 @@ export class Cluster {
   // -------------------------------------------------------------------------------------------
   // Public driving API
 
-  /** Runs a workload to its end, then (by default) a quiet period and the final checks. */
+  /**
+   * Runs a workload to its end, then (by default) a quiet period and the final checks. Throws an
+   * `Error` naming every malformed field of `workload` ({@link workloadErrors} lists them as values).
+   */
   run(workload: Workload): SimResult {
+    const problems = workloadErrors(workload);
+    if (problems.length > 0) throw new Error(`Cluster.run: ${problems.map((e) => e.message).join('; ')}`);
     const world = this.world;
     this.generator = new WorkloadGenerator(this.config, workload, world.rng, this.agents.length);
     this.pendingArrivals = workload.ios;

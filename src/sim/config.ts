@@ -348,3 +348,37 @@ const lunErrors = (errors: ValidationError[], luns: unknown): void => {
     else if (!isCountIn(size, 1, SIM_LIMITS.lunBlocks)) errors.push(validationError(`luns[${lun}]`, size, `must be an integer from 1 to ${SIM_LIMITS.lunBlocks} (blocks)`));
   }
 };
+
+/**
+ * Every problem with a workload, each naming the field and the value (empty when usable). At most
+ * 10,000,000 host I/Os and 100,000 scheduled actions per run.
+ *
+ * @example
+ * workloadErrors({ ios: -1 }) // [{ field: 'ios', ... }]
+ */
+export const workloadErrors = (workload: Workload): ValidationError[] => {
+  const errors: ValidationError[] = [];
+  const w = fieldsOf(errors, 'workload', workload, ['ios', 'interval', 'readRatio', 'pattern', 'maxLength', 'rates', 'schedule', 'verify']);
+  if (w === null) return errors;
+  if (!isCountIn(w.ios, 0, 10_000_000)) errors.push(validationError('ios', w.ios, 'must be an integer from 0 to 10000000'));
+  if (w.interval !== undefined && !(typeof w.interval === 'number' && Number.isFinite(w.interval) && w.interval > 0)) errors.push(validationError('interval', w.interval, 'must be a positive number of milliseconds'));
+  if (w.readRatio !== undefined && !isRate(w.readRatio)) errors.push(validationError('readRatio', w.readRatio, 'must be a number from 0 to 1'));
+  if (w.pattern !== undefined && w.pattern !== 'random' && w.pattern !== 'sequential' && w.pattern !== 'hotspot') errors.push(validationError('pattern', w.pattern, "must be 'random', 'sequential' or 'hotspot'"));
+  if (w.maxLength !== undefined && !isCountIn(w.maxLength, 1, SIM_LIMITS.segmentBlocks)) errors.push(validationError('maxLength', w.maxLength, `must be an integer from 1 to ${SIM_LIMITS.segmentBlocks}`));
+  if (w.rates !== undefined) {
+    const r = fieldsOf(errors, 'rates', w.rates, ['snapshot', 'migrate', 'markFailed', 'restartAgent', 'restartController', 'cutAgent']);
+    for (const [key, v] of Object.entries(r ?? {})) if (v !== undefined && !isRate(v)) errors.push(validationError(`rates.${key}`, v, 'must be a number from 0 to 1'));
+  }
+  if (w.schedule !== undefined) {
+    const items = elementsOf(errors, 'schedule', w.schedule, 100_000);
+    for (const [i, item] of (items ?? []).entries()) {
+      const f = fieldsOf(errors, `schedule[${i}]`, item, ['at', 'action']);
+      if (f === null) break;
+      if (!(typeof f.at === 'number' && Number.isFinite(f.at) && f.at >= 0)) errors.push(validationError(`schedule[${i}].at`, f.at, 'must be a non-negative number of milliseconds'));
+      const a = fieldsOf(errors, `schedule[${i}].action`, f.action, ['type']);
+      if (a !== null && typeof a.type !== 'string') errors.push(validationError(`schedule[${i}].action.type`, a.type, 'must be an action type'));
+    }
+  }
+  if (w.verify !== undefined && typeof w.verify !== 'boolean') errors.push(validationError('verify', w.verify, 'must be a boolean'));
+  return errors;
+};

@@ -13,7 +13,7 @@ import { controllerStep, initialControllerState } from '../../src/controller/con
 import type { ControllerCommand, ControllerEvent, ControllerState } from '../../src/controller/types.js';
 import { createController } from '../../src/runtime/controller-runtime.js';
 import { createLocalCluster } from '../../src/runtime/local-cluster.js';
-import { createCluster, simConfigErrors } from '../../src/sim.js';
+import { createCluster, simConfigErrors, workloadErrors } from '../../src/sim.js';
 import { expectEither, hostileArb, hostileProperty, noThrow, plant, RUNS } from './hostile.js';
 
 const unwrap = <A>(e: E.Either<unknown, A>): A => (E.isRight(e) ? e.right : expect.fail(JSON.stringify(e.left)));
@@ -172,6 +172,24 @@ describe('fuzz: in-memory adapters, local cluster and simulator configuration', 
           } catch (e) {
             expect((e as Error).name).toBe('Error');
           }
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('workloadErrors names the problems, and run throws an Error (never a TypeError) exactly when there are some', () => {
+    const cluster = createCluster({ seed: 1, agents: 1, disks: [{ id: 'd', segmentBlocks: 8, segmentCount: 4 }], luns: { 1: 256 } });
+    fc.assert(
+      hostileProperty(fc.oneof(plant({ ios: 3, interval: 1, readRatio: 0.5, pattern: 'random', maxLength: 4, rates: { snapshot: 0.1 }, schedule: [{ at: 1, action: { type: 'restartController' } }], verify: false }), hostileArb), (workload) => {
+        const errors = noThrow(() => workloadErrors(workload as never));
+        if (errors.length === 0) return;
+        for (const e of errors) expect(e.message.length).toBeGreaterThan(0);
+        try {
+          cluster.run(workload as never);
+          expect.fail('ran a malformed workload');
+        } catch (e) {
+          expect((e as Error).name).toBe('Error');
         }
       }),
       { numRuns: RUNS },

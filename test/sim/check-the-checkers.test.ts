@@ -120,3 +120,13 @@ describe('simulator configuration', () => {
     expect(simConfigErrors({ seed: 1, agents: 2, disks: [{ id: 'd', segmentBlocks: 8, segmentCount: 4 }], luns: { 1: 64 } })).toEqual([]);
   });
 });
+
+describe('simulator workload', () => {
+  it('names every malformed field of a workload', async () => {
+    const { createCluster, workloadErrors } = await import('../../src/sim.js');
+    expect(workloadErrors({ ios: 1e12, readRatio: 2, pattern: 'zigzag' } as never).map((e) => e.field)).toEqual(['ios', 'readRatio', 'pattern']);
+    expect(workloadErrors({ ios: 10, schedule: [{ at: -1, action: { type: 'restartController' } }] }).map((e) => e.field)).toEqual(['schedule[0].at']);
+    const cluster = createCluster({ seed: 1, agents: 1, disks: [{ id: 'd', segmentBlocks: 8, segmentCount: 4 }], luns: { 1: 256 } });
+    expect(() => cluster.run({ ios: -1 })).toThrow(/ios must be an integer/);
+  });
+});
