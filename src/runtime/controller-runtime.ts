@@ -109,11 +109,18 @@ const landed = (stored: PersistedState, record: PersistRecord): boolean => {
 
 /**
  * Starts a controller: loads the persisted state, feeds it to a fresh machine, starts ticking
- * and listens on the transport. Rejects when the configuration is malformed or the store
- * cannot be loaded.
+ * and listens on the transport. Rejects with an `Error` naming every malformed adapter or option,
+ * or when the store cannot be loaded or holds an unreadable state.
+ *
+ * With the in-memory adapters, awaited calls finish by themselves only if messages and time move
+ * by themselves: create the network with `delivery: 'auto'` and use `createRealClock()` (or let
+ * `createLocalCluster` wire everything). With the default manual network and clock, the caller
+ * moves them (`network.deliverAll()`, `clock.advance(ms)`), as the simulator and tests do.
  *
  * @example
  * const allocator = E.getOrElseW(() => { throw new Error('bad LUNs'); })(createAllocator({ 1: 4096, 2: 4096 }));
+ * const network = E.getOrElseW(() => { throw new Error('bad options'); })(createMemoryNetwork({ seed: 1, delivery: 'auto' }));
+ * const clock = createRealClock();
  * const controller = await createController(
  *   { storage, transport: network.transport('controller'), persistence, clock, allocator },
  *   { retryInterval: 100, tickInterval: 20 },

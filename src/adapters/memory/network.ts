@@ -71,8 +71,9 @@ export interface NetworkStats {
 }
 
 /**
- * An in-memory network whose deliveries happen only when the caller asks, in an order chosen by
- * a seeded PRNG: the same seed and the same calls give the same run.
+ * An in-memory network whose deliveries happen when the caller asks (or, with `delivery: 'auto'`,
+ * on later turns of the event loop), in an order chosen by a seeded PRNG: the same seed and the
+ * same calls give the same run in manual mode.
  *
  * @example
  * const controller = network.transport<ControllerMessage, AgentMessage>('controller');
