@@ -151,6 +151,8 @@ const EVENT_FIELDS: Readonly<Record<string, Readonly<Record<string, (v: unknown)
   persistFailed: { persistId: (v) => (isCount(v) ? null : `must be a non-negative safe integer, got ${describeValue(v)}`), error: () => null },
   copyDone: { copyId: (v) => (isCount(v) ? null : `must be a non-negative safe integer, got ${describeValue(v)}`) },
   copyFailed: { copyId: (v) => (isCount(v) ? null : `must be a non-negative safe integer, got ${describeValue(v)}`), error: () => null },
+  flushed: { flushId: (v) => (isCount(v) ? null : `must be a non-negative safe integer, got ${describeValue(v)}`) },
+  flushFailed: { flushId: (v) => (isCount(v) ? null : `must be a non-negative safe integer, got ${describeValue(v)}`), error: () => null },
   message: { message: () => null },
   restored: {
     state: (v) => (typeof v === 'object' && v !== null ? null : `must be the persisted state { tables, attachments }, got ${describeValue(v)}`),

@@ -56,10 +56,12 @@ const eventArb = fc.oneof(
   plant({ type: 'persistFailed', persistId: 3, error: 'x' }),
   plant({ type: 'copyDone', copyId: 1 }),
   plant({ type: 'copyFailed', copyId: 1, error: 'x' }),
+  plant({ type: 'flushed', flushId: 1 }),
+  plant({ type: 'flushFailed', flushId: 1, error: 'x' }),
   hostileArb,
 );
 
-const KNOWN: ReadonlySet<ControllerCommand['type']> = new Set(['persist', 'send', 'copyBlocks', 'writeZeros', 'released', 'resolved', 'refused', 'adminDone', 'eventRefused']);
+const KNOWN: ReadonlySet<ControllerCommand['type']> = new Set(['persist', 'send', 'copyBlocks', 'writeZeros', 'released', 'resolved', 'refused', 'adminDone', 'eventRefused', 'flush']);
 
 describe('fuzz: controller', () => {
   it('controllerStep: a state and well-formed commands for any event, on a started and on a fresh controller', () => {
