@@ -4,7 +4,7 @@
  * default `npm test`, reports with a seed. The machines are swapped in through the test-only
  * seam `createClusterWith`. A checker earns trust only once a broken machine has made it fire.
  *
- * The seeds are fixed and listed with each scenario: each broken machine is caught on every one.
+ * The seeds are fixed and listed with each scenario, with how many must catch the breakage.
  * Checkers not made to fire here yet: no-convergence, table-check (see checkers.test.ts, which
  * damages the state directly for each).
  */
@@ -70,15 +70,25 @@ interface Scenario {
   readonly config?: Partial<SimConfig>;
   readonly workload: Workload;
   readonly seeds: ReadonlyArray<number>;
+  /** How many of the seeds must catch it (default: all). */
+  readonly minCaught?: number;
 }
 
 const basic: Scenario = { workload: busy, seeds: [1, 2, 3] };
 /**
  * A premature ack only matters while an I/O is still at storage when the controller moves on:
  * slow storage (10-60 ms against 1-5 ms messages) and frequent migrations make that common. With
- * the default 1-4 ms, 1 seed in 8 catches it (which is why only long sweeps used to).
+ * the default 1-4 ms, 1 seed in 8 caught it (which is why only long sweeps used to). Here 9 of
+ * the first 24 seeds catch it (4, 6, 7, 9, 13, 15, 17, 18 and 22, at the time of writing);
+ * the test asks for 3 of the first 12, so that a change in the simulator's draws does not make it
+ * pass or fail by luck, while a real machine must pass all 12.
  */
-const slowStorage: Scenario = { config: { storageDelay: [10, 60] }, workload: { ios: 300, readRatio: 0.3, pattern: 'hotspot', rates: { snapshot: 0.01, migrate: 0.05 } }, seeds: [3, 4, 6, 7] };
+const slowStorage: Scenario = {
+  config: { storageDelay: [10, 60] },
+  workload: { ios: 300, readRatio: 0.3, pattern: 'hotspot', rates: { snapshot: 0.01, migrate: 0.05 } },
+  seeds: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+  minCaught: 3,
+};
 /** A stuck run ends only when the step budget runs out: one short run is enough. */
 const short: Scenario = { workload: { ios: 20 }, seeds: [1] };
 
@@ -99,12 +109,15 @@ describe('check the checkers: each broken machine is reported, with its seed', (
 
   for (const [name, machines, scenario, kinds] of cases) {
     it(name, { timeout: 60_000 }, () => {
+      let caught = 0;
       for (const seed of scenario.seeds) {
         const v = run(seed, machines, scenario);
-        expect(v, `seed ${seed}`).not.toBeNull();
-        expect(kinds, `seed ${seed}: ${v!.kind}: ${v!.message}`).toContain(v!.kind);
-        expect(v!.seed).toBe(seed);
+        if (v === null) continue;
+        caught++;
+        expect(kinds, `seed ${seed}: ${v.kind}: ${v.message}`).toContain(v.kind);
+        expect(v.seed).toBe(seed);
       }
+      expect(caught, `caught on ${caught} of seeds ${scenario.seeds.join(', ')}`).toBeGreaterThanOrEqual(scenario.minCaught ?? scenario.seeds.length);
     });
   }
 });
