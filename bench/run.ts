@@ -22,6 +22,7 @@ import { changedBlocksWorkload } from './workloads/changed-blocks.js';
 import { controllerWorkload } from './workloads/controller.js';
 import { decodeBinaryWorkload } from './workloads/decode-binary.js';
 import { decodeJsonWorkload } from './workloads/decode-json.js';
+import { faultStormWorkload } from './workloads/fault-storm.js';
 import { memoryWorkload } from './workloads/memory.js';
 import { restoreUnsettledWorkload } from './workloads/restore-unsettled.js';
 import { setEntryWorkload } from './workloads/set-entry.js';
@@ -41,6 +42,7 @@ export const workloads: ReadonlyArray<Workload> = [
   memoryWorkload,
   bitmapRunsWorkload,
   controllerWorkload,
+  faultStormWorkload,
   restoreUnsettledWorkload,
   decodeJsonWorkload,
   changedBlocksWorkload,
