@@ -26,6 +26,7 @@ import { faultStormWorkload } from './workloads/fault-storm.js';
 import { memoryWorkload } from './workloads/memory.js';
 import { restoreUnsettledWorkload } from './workloads/restore-unsettled.js';
 import { setEntryWorkload } from './workloads/set-entry.js';
+import { snapshotWorkload } from './workloads/snapshot.js';
 import { translateIntoPlainWorkload } from './workloads/translate-into-plain.js';
 import { translateIntoWorkload } from './workloads/translate-into.js';
 import { translateNaiveLargeWorkload } from './workloads/translate-naive-large.js';
@@ -44,6 +45,7 @@ export const workloads: ReadonlyArray<Workload> = [
   controllerWorkload,
   faultStormWorkload,
   restoreUnsettledWorkload,
+  snapshotWorkload,
   decodeJsonWorkload,
   changedBlocksWorkload,
   decodeBinaryWorkload,
