@@ -96,6 +96,7 @@ export class SnapshotHarness {
       case 'send': {
         const m = c.message;
         sent.push(m);
+        if (!('disk' in m)) return false;
         const agent = c.to;
         const ack = (generation: number): void => {
           this.generations.set(agent, generation);
