@@ -7,7 +7,7 @@
  *
  * This file plays persistence and the 16 agents, as the controller workload does: every
  * `persist` is answered `persisted`, every `setEntries`/`replaceTable` is applied and
- * acknowledged, every copy a fault asks for is answered `copyDone`. Answers go through one FIFO
+ * acknowledged, every copy a fault asks for is answered `copyDone` and every `flush` `flushed`. Answers go through one FIFO
  * queue, so everything the controller sends while earlier answers are outstanding overlaps
  * with them, as it would with real latency. A storm feeds `storm` `ioFault` messages (a 1-block
  * write to the first block of a distinct `noWrite` segment, from the agents in turn) before
@@ -188,6 +188,9 @@ export class StormHarness {
         // A fault's own copy (the old content of its blocks) is answered; background copies are held.
         if (this.faultStep) this.push({ type: 'copyDone', copyId: c.copyId });
         else this.counts.heldCopies++;
+        return;
+      case 'flush':
+        this.push({ type: 'flushed', flushId: c.flushId });
         return;
       case 'resolved':
         if (c.outcome !== 'retry') throw new Error(`bench: fault-storm: fault ${c.faultId} ended ${c.outcome}: ${c.detail ?? ''}`);
