@@ -25,13 +25,14 @@ import type {
   FailIoMessage,
   IoFaultMessage,
   MarkBitsMessage,
+  ZeroSegmentMessage,
   ReplaceTableMessage,
   RetryMessage,
   SetEntriesMessage,
 } from '../protocol/messages.js';
 import { readControllerMessage } from '../protocol/messages.js';
 import type { MappingEntry } from '../table/entry.js';
-import { diffTables, resizeTable, setEntries, type MappingTable } from '../table/table.js';
+import { diffTables, entryAt, resizeTable, setEntries, type MappingTable } from '../table/table.js';
 import {
   PieceBuffer,
   REASON_INVALID,
@@ -55,6 +56,7 @@ export type {
   AgentLimits,
   AgentState,
   DiskCopy,
+  HostOp,
   HostRequest,
   IoState,
   MarkSpan,
@@ -146,7 +148,8 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const requestErrors = (e: { disk: unknown; op: unknown; start: unknown; length: unknown }): ValidationError[] => {
   const errors: ValidationError[] = [];
   if (typeof e.disk !== 'string') errors.push(validationError('disk', e.disk, 'must be a string'));
-  if (e.op !== 'read' && e.op !== 'write') errors.push(validationError('op', e.op, "must be 'read' or 'write'"));
+  if (e.op !== 'read' && e.op !== 'write' && e.op !== 'zero') errors.push(validationError('op', e.op, "must be 'read', 'write' or 'zero'"));
+  else if (e.op === 'zero' && e.length === 0) errors.push(validationError('length', e.length, 'must be at least 1 for a discard or write-zeroes'));
   if (!(Number.isSafeInteger(e.start) && (e.start as number) >= 0)) errors.push(validationError('start', e.start, 'must be a non-negative safe integer'));
   if (!(Number.isSafeInteger(e.length) && (e.length as number) >= 0))
     errors.push(validationError('length', e.length, 'must be a non-negative safe integer'));
@@ -207,6 +210,7 @@ class Stepper {
   private readonly outstanding: CowMap<number, Outstanding>;
   private readonly faultsBySegment: CowMap<string, ReadonlyArray<number>>;
   private fenced: string | undefined;
+  private controllerEpoch: number;
   private readonly dirty: CowMap<DiskId, ReadonlyArray<number>>;
   private readonly flushes: CowMap<number, PendingFlush>;
   private readonly lost: CowMap<DiskId, true>;
@@ -214,6 +218,7 @@ class Stepper {
   constructor(private readonly base: AgentState) {
     this.config = base.config;
     this.fenced = base.fenced;
+    this.controllerEpoch = base.controllerEpoch ?? 0;
     this.now = base.now;
     this.nextFaultId = base.nextFaultId;
     this.disks = new CowMap(base.disks);
@@ -232,6 +237,7 @@ class Stepper {
       this.now === b.now &&
       this.nextFaultId === b.nextFaultId &&
       this.fenced === b.fenced &&
+      this.controllerEpoch === (b.controllerEpoch ?? 0) &&
       !this.disks.changed &&
       !this.ios.changed &&
       !this.outstanding.changed &&
@@ -253,7 +259,8 @@ class Stepper {
       flushes: this.flushes.result(),
       lost: this.lost.result(),
     };
-    return this.fenced === undefined ? next : { ...next, fenced: this.fenced };
+    const epoched = this.controllerEpoch === 0 ? next : { ...next, controllerEpoch: this.controllerEpoch };
+    return this.fenced === undefined ? epoched : { ...epoched, fenced: this.fenced };
   }
 
   /** Records that `event` was refused and changed nothing. */
@@ -302,9 +309,9 @@ class Stepper {
   // --- faults and marks -------------------------------------------------------------------------
 
   /** Records and sends a fault or mark with a fresh id. */
-  private raise(message: Omit<IoFaultMessage, 'faultId'> | Omit<MarkBitsMessage, 'faultId'>, origin: number): number {
+  private raise(message: Omit<IoFaultMessage, 'faultId'> | Omit<MarkBitsMessage, 'faultId'> | Omit<ZeroSegmentMessage, 'faultId'>, origin: number): number {
     const faultId = this.nextFaultId++;
-    const full = { ...message, faultId } as IoFaultMessage | MarkBitsMessage;
+    const full = { ...message, faultId } as IoFaultMessage | MarkBitsMessage | ZeroSegmentMessage;
     this.outstanding.set(faultId, { message: full, origin, sentAt: this.now, waiting: [] });
     const key = segmentKey(full.disk, full.segment);
     this.faultsBySegment.set(key, [...(this.faultsBySegment.get(key) ?? []), faultId]);
@@ -315,7 +322,8 @@ class Stepper {
   private raiseFault(req: HostRequest, segment: number, reason: FaultReason, start: number, length: number, generation: number): number {
     const { agent, epoch } = this.config;
     return this.raise(
-      { type: 'ioFault', agent, epoch, disk: req.disk, segment, op: req.op, start, length, reason, generation },
+      // The partly covered segments of a `zero` request are written (as zeros) through the write path.
+      { type: 'ioFault', agent, epoch, disk: req.disk, segment, op: req.op === 'zero' ? 'write' : req.op, start, length, reason, generation },
       req.ioId,
     );
   }
@@ -367,6 +375,7 @@ class Stepper {
         const behind = this.blocking(req.disk, seg);
         if (behind !== undefined) return this.park(req, behind);
       }
+    if (req.op === 'zero') return this.attemptZero(req, table, first, last);
     const status = translateInto(table, req.op, req.start, req.length, scratch, this.config.variant);
     if (status === STATUS_OK) {
       const pieces = piecesOf(scratch);
@@ -393,6 +402,48 @@ class Stepper {
     // Unreachable: the request was checked above.
     return this.fail(req.ioId, `invalid request: ${JSON.stringify(req)}`);
   }
+
+  // --- host discard and write-zeroes ----------------------------------------------------------
+
+  /**
+   * Step 1 of a `zero` request, with no fault outstanding on its segments: segments that already
+   * read as zeros are skipped; each whole segment left is asked of the controller
+   * (`zeroSegment`, parked like a fault); the blocks of partly covered segments are written
+   * through the write path (faulting as a write would: copy-on-write where the segment is
+   * no-write). Every retry looks again from the start, so the request completes once every
+   * segment reads as zeros or has had its zeros written.
+   */
+  private attemptZero(req: HostRequest, table: MappingTable, first: number, last: number): void {
+    const sb = table.segmentBlocks;
+    const end = req.start + req.length;
+    for (let seg = first; seg <= last; seg++) if (entryAt(table, seg).error) return this.fail(req.ioId, `error: segment ${seg} is marked failed`);
+    const { agent, epoch } = this.config;
+    let behind: number | undefined;
+    const partial: [number, number][] = [];
+    for (let seg = first; seg <= last; seg++) {
+      const e = entryAt(table, seg);
+      if (e.zero && e.alternate === null && !e.invalid) continue; // reads as zeros already
+      const from = Math.max(req.start, seg * sb);
+      const to = Math.min(end, (seg + 1) * sb);
+      if (to - from === sb) behind ??= this.raise({ type: 'zeroSegment', agent, epoch, disk: req.disk, segment: seg, generation: table.generation }, req.ioId);
+      else partial.push([from, to]);
+    }
+    const pieces: Piece[] = [];
+    for (const [from, to] of partial) {
+      const status = translateInto(table, 'write', from, to - from, scratch, this.config.variant);
+      if (status === STATUS_OK) pieces.push(...piecesOf(scratch));
+      else if (status === STATUS_FAULT)
+        for (let j = 0; j < scratch.failureCount; j++) behind ??= this.raiseFault(req, scratch.failureSegment[j]!, REASONS[scratch.failureReason[j]!]!, from, to - from, table.generation);
+      else return this.fail(req.ioId, `error: segment ${Math.floor(from / sb)} is marked failed`);
+    }
+    if (behind !== undefined) return this.park(req, behind);
+    if (pieces.length === 0) return this.complete(req.ioId);
+    const marks = this.config.variant === 'distributed' ? markSpans(pieces, sb) : [];
+    this.ios.set(req.ioId, { status: 'inFlight', request: req, generation: table.generation, firstSegment: first, lastSegment: last, marks });
+    this.commands.push({ type: 'issueIo', ioId: req.ioId, disk: req.disk, op: 'write', pieces });
+  }
+
+  // --- end of host discard and write-zeroes ---------------------------------------------------
 
   /** Re-attempts the I/O that waited behind `cleared`, after `resent` (a marked write sent back to step 1). */
   private reattempt(cleared: number, waiting: ReadonlyArray<number>, resent?: number): void {
@@ -648,6 +699,7 @@ class Stepper {
     const read = readControllerMessage(raw);
     if (E.isLeft(read)) return this.refuse(raw, `malformed controller message: ${read.left.map((e) => e.message).join('; ')}`);
     const m = read.right;
+    if (!this.acceptControllerEpoch(m)) return;
     const epoch = this.config.epoch;
     if (m.epoch > epoch) {
       // The controller knows a later life of this agent: this one must stop serving I/O.
@@ -676,7 +728,39 @@ class Stepper {
       case 'refreshTable':
         return m.epoch === epoch || m.epoch === -1 ? this.refreshTable(m.disk, m.generation) : undefined;
       case 'dropTable':
-        return m.epoch === epoch ? this.dropTable(m.disk) : undefined;
+        // Meant for an earlier life: this life must not map the disk either, and its `dropped`
+        // tells the controller that the earlier life is gone (a deletion waits for it).
+        return m.epoch === epoch || (typeof m.epoch === 'number' && m.epoch < epoch && typeof m.disk === 'string') ? this.dropTable(m.disk) : undefined;
+    }
+  }
+
+  // --- controller epoch (docs/design.md#fault-resolution: failover) --------------------------
+
+  /**
+   * Refuses a message of an older controller epoch (a deposed controller). On a newer one,
+   * adopts it and re-sends at once every fault and mark still waiting: the new controller
+   * restored from the store and knows none of them, and the host I/O behind them is held.
+   */
+  private acceptControllerEpoch(m: ControllerMessage): boolean {
+    const seen = m.controllerEpoch ?? 0;
+    if (seen < this.controllerEpoch) {
+      this.refuse(m, `${m.type}: controllerEpoch ${seen} is older than controller epoch ${this.controllerEpoch} already seen: the message comes from a deposed controller`);
+      return false;
+    }
+    if (seen > this.controllerEpoch) {
+      this.controllerEpoch = seen;
+      if (this.fenced === undefined) this.resend(() => true);
+    }
+    return true;
+  }
+
+  /** Sends again every outstanding fault and mark that `due` selects, restarting its timeout. */
+  private resend(due: (o: Outstanding) => boolean): void {
+    const picked: Array<readonly [number, Outstanding]> = [];
+    for (const entry of this.outstanding.current) if (due(entry[1])) picked.push(entry);
+    for (const [id, o] of picked) {
+      this.outstanding.set(id, { ...o, sentAt: this.now });
+      this.send({ ...o.message });
     }
   }
 
@@ -767,12 +851,7 @@ class Stepper {
   tick(now: number): void {
     if (!(typeof now === 'number' && Number.isFinite(now))) return this.refuse({ type: 'tick', now }, `tick: now must be a finite number, got ${show(now)}`);
     this.now = now;
-    const due: Array<readonly [number, Outstanding]> = [];
-    for (const entry of this.outstanding.current) if (now - entry[1].sentAt >= this.config.faultTimeout) due.push(entry);
-    for (const [id, o] of due) {
-      this.outstanding.set(id, { ...o, sentAt: now });
-      this.send({ ...o.message });
-    }
+    this.resend((o) => now - o.sentAt >= this.config.faultTimeout);
   }
 }
 
@@ -781,6 +860,9 @@ class Stepper {
  * throws. Events that make no sense in the current state (unknown ids, answers meant for another
  * life, duplicates) change nothing and produce no commands; malformed, oversized or undecodable
  * input changes nothing and produces one `refused` command naming the field and the value.
+ * A controller message whose `controllerEpoch` (absent: 0) is lower than the highest seen comes
+ * from a deposed controller: it is refused. A higher one is adopted, and every fault and mark
+ * still waiting is sent again at once, before the message itself is handled.
  * Two cases do produce commands:
  * - a table message (`setEntries`, `replaceTable`, `refreshTable`) meant for an EARLIER life is
  *   not applied, but answered by one `fetchTable` at this life's epoch. Adopting nothing keeps

@@ -1,7 +1,7 @@
 /**
  * The mapping agent's configuration, events, commands and state: plain data in, plain data out.
  */
-import type { AgentId, ControllerMessage, DiskId, AgentMessage, IoFaultMessage, MarkBitsMessage } from '../protocol/messages.js';
+import type { AgentId, ControllerMessage, DiskId, AgentMessage, IoFaultMessage, MarkBitsMessage, ZeroSegmentMessage } from '../protocol/messages.js';
 import type { MappingTable } from '../table/table.js';
 import type { Op, Piece, Variant } from '../translate/translate.js';
 
@@ -50,6 +50,17 @@ export interface AgentConfig {
 // Events and commands
 
 /**
+ * What a host request does: `read`, `write`, or `zero` (a discard or write-zeroes: afterwards
+ * the blocks read as zeros). Whole segments of a `zero` request become zero at the controller
+ * (`zeroSegment`); the blocks of a partly covered segment are written as zeros through the
+ * normal write path (the runtime zeroes the issued write pieces at storage).
+ *
+ * @example
+ * const e: AgentEvent = { type: 'hostIo', ioId: 8, disk: 'd', op: 'zero', start: 0, length: 64 };
+ */
+export type HostOp = Op | 'zero';
+
+/**
  * What happens to an agent.
  *
  * @example
@@ -57,7 +68,7 @@ export interface AgentConfig {
  */
 export type AgentEvent =
   /** A host request; `ioId` is unique, chosen by the runtime. `fua`: a write that completes only once durable. */
-  | { readonly type: 'hostIo'; readonly ioId: number; readonly disk: DiskId; readonly op: Op; readonly start: number; readonly length: number; readonly fua?: boolean }
+  | { readonly type: 'hostIo'; readonly ioId: number; readonly disk: DiskId; readonly op: HostOp; readonly start: number; readonly length: number; readonly fua?: boolean }
   /** Storage finished every piece of an issued I/O. */
   | { readonly type: 'ioDone'; readonly ioId: number }
   /** Storage failed an issued I/O. */
@@ -79,7 +90,10 @@ export type AgentEvent =
  * const c: AgentCommand = { type: 'completeIo', ioId: 7 };
  */
 export type AgentCommand =
-  /** Perform the pieces (zero pieces read as zeros), then feed `ioDone` or `ioFailed`. */
+  /**
+   * Perform the pieces (zero pieces read as zeros), then feed `ioDone` or `ioFailed`. The write
+   * pieces of a `zero` host request write zeros.
+   */
   | { readonly type: 'issueIo'; readonly ioId: number; readonly disk: DiskId; readonly op: Op; readonly pieces: ReadonlyArray<Piece> }
   | { readonly type: 'send'; readonly message: AgentMessage }
   /** The host I/O is done; for a read, return the data read under its last `issueIo`. */
@@ -106,7 +120,7 @@ export type AgentCommand =
 export interface HostRequest {
   readonly ioId: number;
   readonly disk: DiskId;
-  readonly op: Op;
+  readonly op: HostOp;
   readonly start: number;
   readonly length: number;
   /** A forced-unit-access write: completes only once its data is durable. */
@@ -158,7 +172,7 @@ export type IoState =
  * const o: Outstanding = { message: faultMessage, origin: 7, sentAt: 0, waiting: [7, 9] };
  */
 export interface Outstanding {
-  readonly message: IoFaultMessage | MarkBitsMessage;
+  readonly message: IoFaultMessage | MarkBitsMessage | ZeroSegmentMessage;
   readonly origin: number;
   readonly sentAt: number;
   readonly waiting: ReadonlyArray<number>;
@@ -214,6 +228,11 @@ export interface AgentState {
    * host I/O fails with this reason and the agent holds no tables.
    */
   readonly fenced?: string;
+  /**
+   * The highest controller epoch seen on a controller message (absent: 0). Messages with a lower
+   * one come from a deposed controller and are refused.
+   */
+  readonly controllerEpoch?: number;
   // --- durability (docs/design.md#ordering-rules) ---------------------------------------------
   /** LUNs written for each disk since its last host flush was issued: what the next one covers. */
   readonly dirty: ReadonlyMap<DiskId, ReadonlyArray<number>>;

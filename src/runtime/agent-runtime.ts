@@ -26,7 +26,7 @@
 import { isBlockNumber, show } from '../errors.js';
 import type { BlockStorage, Clock, TimerHandle, Transport } from '../adapters/types.js';
 import { agentStep, initialAgentState } from '../agent/agent.js';
-import type { AgentCommand, AgentEvent, AgentLimits, AgentState } from '../agent/types.js';
+import type { AgentCommand, AgentEvent, AgentLimits, AgentState, HostOp } from '../agent/types.js';
 import { MAX_SEGMENT_COUNT } from '../table/table.js';
 import type { AgentId, AgentMessage, ControllerMessage, DiskId } from '../protocol/messages.js';
 import type { Op, Variant } from '../translate/translate.js';
@@ -105,8 +105,41 @@ export interface AgentRuntime {
    * await agent.flush('vol'); // data survives a power loss from here on
    */
   flush(disk: DiskId): Promise<void>;
+  // --- host discard and write-zeroes ---
+  /**
+   * Discards `length` blocks of `disk` from block `start` (NBD trim, SCSI UNMAP). Afterwards the
+   * blocks read as zeros (deterministic read-zeroes-after-discard, which NBD and SCSI allow):
+   * every whole segment in the range becomes `zero` at the controller and its space is released
+   * (what a snapshot still shares stays); the blocks of partly covered segments are written as
+   * zeros. Rejects with an `Error` naming the request and the reason for an unknown disk, a range
+   * outside the disk, a zero or malformed length, or a segment marked failed.
+   *
+   * @example
+   * await agent.discard('vol', 0, 1024);
+   * const data = await agent.read('vol', 0, 8); // all zeros
+   */
+  discard(disk: DiskId, start: number, length: number): Promise<void>;
+  /**
+   * Writes zeros to `length` blocks of `disk` from block `start` (NBD write-zeroes, SCSI WRITE
+   * SAME with zeros) without sending data: the same effect and errors as {@link discard}, whole
+   * segments included (a zero segment reads as zeros and holds no space).
+   *
+   * @example
+   * await agent.writeZeros('vol', 16, 4);
+   */
+  writeZeros(disk: DiskId, start: number, length: number): Promise<void>;
+  // --- end of host discard and write-zeroes ---
   /** The machine's current state (read-only). */
   state(): AgentState;
+  /**
+   * Follows a new active controller (failover): from now on messages go to transport peer
+   * `peer`, and only messages from it are taken. Faults and marks still waiting reach it at the
+   * next re-send, or at once when its first message shows a newer controller epoch. Throws an
+   * `Error` when `peer` is not a non-empty string.
+   */
+  setController(peer: string): void;
+  /** The transport peer id of the controller this agent currently follows. */
+  controller(): string;
   /**
    * Ends this life: stops ticking and handling, and rejects every host request still open.
    * Storage I/O already issued is not recalled.
@@ -128,7 +161,9 @@ export interface WriteOptions {
 
 /** A host request of this life, from `read`/`write` to its completion. */
 interface HostIo {
-  readonly op: Op;
+  readonly op: HostOp;
+  /** How the request is named in errors (`discard` and `write-zeroes` are both `zero` requests). */
+  readonly name: string;
   readonly disk: DiskId;
   readonly start: number;
   readonly length: number;
@@ -173,7 +208,9 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
   if (typeof adapters !== 'object' || adapters === null) throw new Error(`createAgent: adapters must be { storage, transport, clock }, got ${show(adapters)}`);
   if (typeof config !== 'object' || config === null) throw new Error(`createAgent: config must be { agent, epoch, ... }, got ${show(config)}`);
   const { storage, transport, clock } = adapters;
-  const { agent, epoch, variant = 'centralized', faultTimeout = 100, controller = 'controller', limits, onRefused } = config;
+  const { agent, epoch, variant = 'centralized', faultTimeout = 100, limits, onRefused } = config;
+  // The active controller's peer id: changes on failover (setController).
+  let controller = config.controller ?? 'controller';
   const tickInterval = config.tickInterval ?? faultTimeout / 5;
   const problems: string[] = [];
   if (typeof agent !== 'string' || agent.length === 0) problems.push(`agent must be a non-empty string, got ${show(agent)}`);
@@ -212,8 +249,8 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
     return true;
   };
 
-  const describe = (io: { op: Op; disk: unknown; start: unknown; length: unknown }): string =>
-    `${io.op} of ${show(io.length)} blocks at block ${show(io.start)} of disk ${show(io.disk)} through agent ${show(agent)}`;
+  const describe = (io: { name: string; disk: unknown; start: unknown; length: unknown }): string =>
+    `${io.name} of ${show(io.length)} blocks at block ${show(io.start)} of disk ${show(io.disk)} through agent ${show(agent)}`;
 
   const feed = (event: AgentEvent): void => {
     if (!stopped) queue.push(event);
@@ -236,6 +273,8 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
         if (!(got instanceof Uint8Array) || got.length !== bytes)
           throw new Error(`storage read of ${p.length} blocks from LUN ${lun} at ${start} returned ${got instanceof Uint8Array ? `${got.length} bytes` : show(got)}, expected ${bytes} bytes`);
         buffer.set(got, offset);
+      } else if (io.op === 'zero') {
+        await attempt(() => storage.writeZeros(lun, start, p.length)); // the write pieces of a discard or write-zeroes
       } else {
         await attempt(() => storage.write(lun, start, io.data!.subarray(offset, offset + bytes)));
       }
@@ -266,7 +305,7 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
         const io = ios.get(c.ioId);
         if (io === undefined) return;
         ios.delete(c.ioId);
-        if (io.op === 'write') return io.resolve(new Uint8Array(0));
+        if (io.op !== 'read') return io.resolve(new Uint8Array(0));
         if (io.result === null && io.length > 0) return io.reject(new Error(`${describe(io)} failed: it completed without data (a bug in vdisk-map)`));
         return io.resolve(io.result ?? new Uint8Array(0));
       }
@@ -321,11 +360,11 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
     feed({ type: 'message', message });
   });
 
-  const submit = (op: Op, disk: DiskId, start: number, length: number, data: Uint8Array | null, fua = false): Promise<Uint8Array> => {
-    if (stopped) return Promise.reject(new Error(`${describe({ op, disk, start, length })} failed: agent ${show(agent)} (epoch ${epoch}) is stopped`));
+  const submit = (op: HostOp, disk: DiskId, start: number, length: number, data: Uint8Array | null, fua = false, name: string = op): Promise<Uint8Array> => {
+    if (stopped) return Promise.reject(new Error(`${describe({ name, disk, start, length })} failed: agent ${show(agent)} (epoch ${epoch}) is stopped`));
     const ioId = nextIo++;
     return new Promise<Uint8Array>((resolve, reject) => {
-      ios.set(ioId, { op, disk, start, length, data, attempts: 0, result: null, resolve, reject });
+      ios.set(ioId, { op, name, disk, start, length, data, attempts: 0, result: null, resolve, reject });
       feed({ type: 'hostIo', ioId, disk, op, start, length, ...(fua ? { fua: true } : {}) });
     });
   };
@@ -349,7 +388,19 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
         feed({ type: 'hostFlush', ioId, disk });
       });
     },
+    // --- host discard and write-zeroes (the machine checks disk, range and length) ---
+    async discard(disk, start, length) {
+      await submit('zero', disk, start, length, null, false, 'discard');
+    },
+    async writeZeros(disk, start, length) {
+      await submit('zero', disk, start, length, null, false, 'write-zeroes');
+    },
     state: () => state,
+    setController(peer) {
+      if (typeof peer !== 'string' || peer.length === 0) throw new Error(`setController: peer must be a non-empty transport peer id, got ${show(peer)}`);
+      controller = peer;
+    },
+    controller: () => controller,
     stop() {
       if (stopped) return;
       stopped = true;

@@ -6,7 +6,8 @@
  * order through a serial queue: messages from agents, a periodic `tick` from the clock, admin
  * requests, and the results of the commands it carries out:
  *
- * - `persist`: each record is saved in order; then `persisted`, or `persistFailed` with the
+ * - `persist`: the records are saved in order (one `saveBatch` when the store has it, else one
+ *   `save` each); then `persisted`, or `persistFailed` with the
  *   error. A rejected save may still have landed (adapters/types.ts), so the next persist after
  *   a failure first reloads the store and skips the `updateTable` records that are already
  *   there (saving them again would be refused as coming from an old generation);
@@ -95,8 +96,27 @@ export interface ControllerRuntime {
   readonly stopped: boolean;
 }
 
-const ADMIN_TYPES: ReadonlySet<string> = new Set<AdminEvent['type']>(['createDisk', 'attachAgent', 'detachAgent', 'snapshot', 'migrate', 'markFailed', 'resize']);
-const AGENT_MESSAGE_TYPES: ReadonlySet<string> = new Set<AgentMessage['type']>(['ioFault', 'markBits', 'tableAck', 'fetchTable', 'dropped']);
+const ADMIN_TYPES: ReadonlySet<string> = new Set<AdminEvent['type']>([
+  'createDisk',
+  'attachAgent',
+  'detachAgent',
+  'snapshot',
+  'migrate',
+  'markFailed',
+  'resize',
+  // deletion and rollback
+  'deleteDisk',
+  'rollback',
+]);
+const AGENT_MESSAGE_TYPES: ReadonlySet<string> = new Set<AgentMessage['type']>([
+  'ioFault',
+  'markBits',
+  'tableAck',
+  'fetchTable',
+  'dropped',
+  // host discard and write-zeroes
+  'zeroSegment',
+]);
 
 
 /** True when `record` is already in the store (it landed although its save was rejected). */
@@ -130,6 +150,9 @@ export const createController = async (adapters: ControllerAdapters, config: Con
   const tickInterval = tickOption ?? state.config.retryInterval / 5;
   if (!(typeof tickInterval === 'number' && Number.isFinite(tickInterval) && tickInterval > 0))
     throw new Error(`controller tickInterval must be a positive number of milliseconds, got ${show(tickInterval)}`);
+  const { controllerEpoch } = state.config;
+  if (!(Number.isSafeInteger(controllerEpoch) && controllerEpoch >= 0))
+    throw new Error(`controller controllerEpoch must be a non-negative safe integer, got ${show(controllerEpoch)}`);
 
   let loaded: PersistedState;
   try {
@@ -156,9 +179,15 @@ export const createController = async (adapters: ControllerAdapters, config: Con
         const stored = await persistence.load();
         todo = records.filter((r) => !landed(stored, r));
       }
-      for (const record of todo) {
-        if (stopped) return; // a stopped controller's writes that have not started never do
-        await persistence.save(record);
+      if (stopped) return; // a stopped controller's writes that have not started never do
+      if (typeof persistence.saveBatch === 'function') {
+        // One group commit per persist command, when the store can do it.
+        if (todo.length > 0) await persistence.saveBatch(todo);
+      } else {
+        for (const record of todo) {
+          if (stopped) return;
+          await persistence.save(record);
+        }
       }
       uncertain = false;
       feed({ type: 'persisted', persistId });

@@ -17,6 +17,8 @@ export const describeAgentMessage = (m: AgentMessage): string => {
       return `fetchTable ${m.disk} from g${m.generation}`;
     case 'dropped':
       return `dropped ${m.disk}`;
+    case 'zeroSegment':
+      return `zeroSegment #${m.faultId} seg ${m.segment} g${m.generation}`;
   }
 };
 
