@@ -615,7 +615,12 @@ class Stepper {
   setEntries(m: SetEntriesMessage): void {
     // Limits first, before anything is read or allocated for the message.
     const { maxSegments, maxChanges } = limitsOf(this.config);
-    if (m.changes.length > maxChanges) return this.refuse(m, `setEntries: changes must hold at most ${maxChanges} changes (limits.maxChanges), got ${m.changes.length}`);
+    if (m.changes.length > maxChanges) {
+      // Too many changes to take as a delta (a snapshot of a big disk can send one per segment):
+      // the whole table, which `maxSegments` bounds, is asked for instead, so the copy converges.
+      this.refuse(m, `setEntries: changes must hold at most ${maxChanges} changes (limits.maxChanges), got ${m.changes.length}`);
+      return this.fetch(m.disk, this.disks.get(m.disk)?.table.generation ?? -1);
+    }
     if (m.segmentCount !== undefined && m.segmentCount > maxSegments)
       return this.refuse(m, `setEntries: segmentCount must be at most ${maxSegments} (limits.maxSegments), got ${m.segmentCount}`);
     const copy = this.disks.get(m.disk);
