@@ -22,9 +22,11 @@ import { changedBlocksWorkload } from './workloads/changed-blocks.js';
 import { controllerWorkload } from './workloads/controller.js';
 import { decodeBinaryWorkload } from './workloads/decode-binary.js';
 import { decodeJsonWorkload } from './workloads/decode-json.js';
+import { faultStormWorkload } from './workloads/fault-storm.js';
 import { memoryWorkload } from './workloads/memory.js';
 import { restoreUnsettledWorkload } from './workloads/restore-unsettled.js';
 import { setEntryWorkload } from './workloads/set-entry.js';
+import { snapshotWorkload } from './workloads/snapshot.js';
 import { translateIntoPlainWorkload } from './workloads/translate-into-plain.js';
 import { translateIntoWorkload } from './workloads/translate-into.js';
 import { translateNaiveLargeWorkload } from './workloads/translate-naive-large.js';
@@ -41,7 +43,9 @@ export const workloads: ReadonlyArray<Workload> = [
   memoryWorkload,
   bitmapRunsWorkload,
   controllerWorkload,
+  faultStormWorkload,
   restoreUnsettledWorkload,
+  snapshotWorkload,
   decodeJsonWorkload,
   changedBlocksWorkload,
   decodeBinaryWorkload,

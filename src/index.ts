@@ -23,7 +23,7 @@ export type { Bitmap, BitRun } from './bitmap/bitmap.js';
 // Mapping tables
 export type { Alternate, EntrySpec, Location, LunSizes, MappingEntry } from './table/entry.js';
 export { entriesEqual, MAX_LUN } from './table/entry.js';
-export type { EntryUpdate, MappingTable, TableOptions, TableSpec, UpdateOptions } from './table/table.js';
+export type { Chunk, EntryUpdate, FlatAlternates, MappingTable, TableOptions, TableSpec, UpdateOptions } from './table/table.js';
 export {
   CHUNK_SIZE,
   createTable,
@@ -85,11 +85,11 @@ export { checkTables, countReferences, SEVERITY } from './check/check.js';
 // The protocol: messages, and the pure controller and agent machines
 export type * from './protocol/messages.js';
 export type * from './controller/types.js';
-export { defaultControllerConfig } from './controller/types.js';
+export { defaultControllerConfig, defaultControllerLimits } from './controller/types.js';
 export { controllerStep, initialControllerState } from './controller/controller.js';
 export type { AllocationError, Allocator, Extent, InvalidAllocationError, NoSpaceError } from './controller/allocator.js';
 export { createAllocator } from './controller/allocator.js';
-export type { RefCounts } from './controller/refcounts.js';
+export type { Counted, RefCounts } from './controller/refcounts.js';
 // Space accounting (per LUN and per disk) and the low-water mark
 export type { DiskSpace, LunSpace } from './controller/space.js';
 export { lowSpaceCrossings, spaceByDisk, spaceByLun } from './controller/space.js';
@@ -103,6 +103,8 @@ export type { AdminRequest, ControllerAdapters, ControllerRuntime, ControllerRun
 export { createController } from './runtime/controller-runtime.js';
 export type { AgentAdapters, AgentRuntime, AgentRuntimeConfig, WriteOptions } from './runtime/agent-runtime.js';
 export { createAgent } from './runtime/agent-runtime.js';
+export type { LocalCluster, LocalClusterOptions } from './runtime/local-cluster.js';
+export { createLocalCluster } from './runtime/local-cluster.js';
 export type {
   Delivery,
   Envelope,
@@ -118,6 +120,6 @@ export type {
   StorageEvent,
   StorageOp,
 } from './adapters/memory.js';
-export { createManualClock, createMemoryNetwork, createMemoryPersistence, createMemoryStorage, InjectedFault } from './adapters/memory.js';
+export { createManualClock, createMemoryNetwork, createRealClock, createMemoryPersistence, createMemoryStorage, InjectedFault } from './adapters/memory.js';
 export type { Prng } from './adapters/prng.js';
 export { createPrng } from './adapters/prng.js';

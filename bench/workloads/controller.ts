@@ -141,6 +141,9 @@ export class ControllerHarness {
       case 'writeZeros':
         queue.push({ type: 'copyDone', copyId: c.copyId });
         return;
+      case 'flush':
+        queue.push({ type: 'flushed', flushId: c.flushId });
+        return;
       case 'resolved':
         if (this.done !== null && c.faultId === this.done.faultId) this.done.outcome = c.outcome;
         return;

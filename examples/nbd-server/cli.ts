@@ -3,9 +3,11 @@
  *
  *   npm run nbd -- serve --data DIR (--socket PATH | --port N) [--create NAME:SIZE ...]
  *   npm run nbd -- serve --data DIR --role controller --listen-agents ADDR [--create NAME:SIZE ...]
- *   npm run nbd -- serve --data DIR --role agent --agent ID --controller ADDR (--socket PATH | --port N)
+ *   npm run nbd -- serve --data DIR --role controller --store etcd://HOST:PORT[,...] --listen-agents ADDR   (one of an active/standby group)
+ *   npm run nbd -- serve --data DIR --role agent --agent ID --controller ADDR[,ADDR...] (--socket PATH | --port N)
  *   npm run nbd -- ctl --data DIR list | stats | snapshot DISK NAME | migrate DISK --to-lun N
- *   npm run nbd -- ctl --data DIR check | dump DISK          (offline: reads the persisted state)
+ *   npm run nbd -- ctl --data DIR [--store etcd://...] check | dump DISK   (offline: reads the persisted state)
+ *   npm run nbd -- ctl --store etcd://... status            (leader, controller epoch, etcd members)
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { pino } from 'pino';
@@ -14,8 +16,12 @@ import { checkTables, decodeTable, formatTable, type MappingTable } from '../../
 import { callControl, controlPath, serveControl, type ControlRequest } from './control.js';
 import type { ControllerSide } from './controller-side.js';
 import { readNodeConfig, sharingGroups } from './data-dir.js';
+import { createEtcdTableStore } from './ha/etcd-store.js';
+import { connectEtcd, parseEtcdUrl } from './ha/etcd-client.js';
+import { runHaController } from './ha/ha-controller.js';
+import { controlPlaneStatus, formatStatus } from './ha/status.js';
 import { readJournalState } from './journal-store.js';
-import { parseAddress } from './net-transport.js';
+import { parseAddress, type Address } from './net-transport.js';
 import { listen, removeStaleSocket, type Backend } from './server.js';
 import { agentLinkOf, controllerLinkOf, controlHandlerOf, guardFromOptions, SECURITY_OPTIONS, signedControlRequest } from './security-options.js';
 import { chmod } from 'node:fs/promises';
@@ -107,6 +113,9 @@ const serve = async (args: string[]): Promise<void> => {
       'lun-size': { type: 'string' },
       luns: { type: 'string' },
       'log-level': { type: 'string' },
+      store: { type: 'string' },
+      prefix: { type: 'string' },
+      'lease-ttl': { type: 'string' },
       ...SECURITY_OPTIONS,
     },
     strict: true,
@@ -133,6 +142,16 @@ const serve = async (args: string[]): Promise<void> => {
   };
 
   const closers: Array<() => Promise<unknown>> = [];
+  let controlStarted = false;
+  const startControl = async (of: ControllerSide): Promise<void> => {
+    controlStarted = true;
+    const control = controlPath(data);
+    await removeStaleSocket(control);
+    const controlServer = await serveControl(control, await controlHandlerOf(values, controlHandler(of, backend)).catch((e: Error) => die(e.message)));
+    // Security hook: only this user may reach the control socket; with --ctl-psk a request must also be signed.
+    await chmod(control, 0o600);
+    closers.unshift(async () => controlServer.close());
+  };
   let side: ControllerSide | null = null;
   let backend: Backend | null = null;
   if (role === 'all') {
@@ -142,13 +161,39 @@ const serve = async (args: string[]): Promise<void> => {
   } else if (role === 'controller') {
     const agents = values['listen-agents'] === undefined ? die('--role controller needs --listen-agents ADDR (a socket path, PORT or HOST:PORT)') : parseAddress(values['listen-agents']);
     if (agents === null) return die(`--listen-agents ${values['listen-agents']} is not a socket path, PORT or HOST:PORT`);
-    const node = await openControllerNode(options, agents, await controllerLinkOf(values).catch((e: Error) => die(e.message)));
-    side = node.side;
-    closers.push(() => node.close());
+    const link = await controllerLinkOf(values).catch((e: Error) => die(e.message));
+    if (values.store !== undefined) {
+      // One of an active/standby group: a standby until it leads; exits when leadership is lost
+      // (a supervisor starts it again, and it campaigns as a standby).
+      const ttl = values['lease-ttl'] === undefined ? 2 : Number(values['lease-ttl']);
+      if (!(Number.isInteger(ttl) && ttl >= 1 && ttl <= 60)) return die(`--lease-ttl ${values['lease-ttl']} must be 1 to 60 seconds`);
+      const client = connectEtcd(orDie(parseEtcdUrl(values.store)));
+      const ha = runHaController({ client, prefix: values.prefix ?? 'vdisk/', value: values['listen-agents']!, ttl }, async ({ store, epoch, garbage }) => {
+        log.info({ controllerEpoch: epoch, garbage }, 'leading');
+        const node = await openControllerNode(options, agents, link, { persistence: store, controllerEpoch: epoch });
+        side = node.side;
+        await startControl(node.side);
+        closers.push(() => node.close());
+        return { stop: () => void node.close() };
+      });
+      process.stdout.write(`standby ${values['listen-agents']}\n`);
+      void ha.ended.then((why) => {
+        log.error({ why }, 'no longer leading: exiting');
+        process.exit(3);
+      });
+      closers.push(() => ha.resign());
+      closers.push(async () => client.close());
+      await ha.leading.catch(() => undefined);
+    } else {
+      const node = await openControllerNode(options, agents, link);
+      side = node.side;
+      closers.push(() => node.close());
+    }
   } else {
     if (create.length > 0) return die('--create belongs to the controller (--role controller or all)');
-    const controller = values.controller === undefined ? die('--role agent needs --controller ADDR') : parseAddress(values.controller);
-    if (controller === null) return die(`--controller ${values.controller} is not a socket path, PORT or HOST:PORT`);
+    const list = values.controller === undefined ? die('--role agent needs --controller ADDR[,ADDR...]') : values.controller.split(',').map((a) => parseAddress(a.trim()));
+    if (list.some((a) => a === null)) return die(`--controller ${values.controller} is not a list of socket paths, PORTs or HOST:PORTs`);
+    const controller = list as Address[];
     const id = values.agent ?? die('--role agent needs --agent ID (stable across restarts)');
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(id) || id === LOCAL_AGENT) return die(`--agent ${id} must be letters, digits, . _ - and not ${LOCAL_AGENT}`);
     const node = await openAgentNode(options, id, controller, await agentLinkOf(values, id).catch((e: Error) => die(e.message)));
@@ -167,14 +212,7 @@ const serve = async (args: string[]): Promise<void> => {
     address = values.socket ?? `127.0.0.1:${port}`;
     log.info({ ...where, exports: (await backend.exports()).map((e) => e.name) }, 'listening');
   }
-  if (side !== null) {
-    const control = controlPath(data);
-    await removeStaleSocket(control);
-    const controlServer = await serveControl(control, await controlHandlerOf(values, controlHandler(side, backend)).catch((e: Error) => die(e.message)));
-    // Security hook: only this user may reach the control socket; with --ctl-psk a request must also be signed.
-    await chmod(control, 0o600);
-    closers.unshift(async () => controlServer.close());
-  }
+  if (side !== null && !controlStarted) await startControl(side);
   // A line on stdout that scripts can wait for.
   process.stdout.write(`ready ${address}\n`);
 
@@ -192,8 +230,19 @@ const serve = async (args: string[]): Promise<void> => {
   process.on('SIGTERM', () => stop('SIGTERM'));
 };
 
-const tablesOf = async (dir: string): Promise<Map<string, MappingTable>> => {
-  const state = await readJournalState(dir, (m) => process.stderr.write(`warning: ${m}\n`));
+/** The persisted state: the data directory's journal, or the etcd store under `prefix`. */
+const persistedState = async (dir: string, store: string | undefined, prefix: string | undefined) => {
+  if (store === undefined) return readJournalState(dir, (m) => process.stderr.write(`warning: ${m}\n`));
+  const client = connectEtcd(orDie(parseEtcdUrl(store)));
+  try {
+    return await createEtcdTableStore(client, { prefix: prefix ?? 'vdisk/' }).load();
+  } finally {
+    client.close();
+  }
+};
+
+const tablesOf = async (dir: string, store?: string, prefix?: string): Promise<Map<string, MappingTable>> => {
+  const state = await persistedState(dir, store, prefix);
   const tables = new Map<string, MappingTable>();
   for (const { disk, table } of state.tables) {
     const decoded = decodeTable(table);
@@ -210,10 +259,25 @@ const online = async (data: string, command: string, args: string[], keyFile?: s
 };
 
 const ctl = async (args: string[]): Promise<void> => {
-  const { values, positionals } = parseArgs({ args, options: { data: { type: 'string' }, 'to-lun': { type: 'string' }, 'ctl-key': { type: 'string' }, force: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({
+    args,
+    options: { data: { type: 'string' }, 'to-lun': { type: 'string' }, 'ctl-key': { type: 'string' }, store: { type: 'string' }, prefix: { type: 'string' }, force: { type: 'boolean' } },
+    allowPositionals: true,
+    strict: true,
+  });
   const key = values['ctl-key'];
-  if (values.data === undefined) return die('ctl needs --data DIR');
   const [command, ...rest] = positionals;
+  if (command === 'status') {
+    if (values.store === undefined) return die('status needs --store etcd://HOST:PORT[,HOST:PORT...]');
+    const client = connectEtcd(orDie(parseEtcdUrl(values.store)));
+    try {
+      process.stdout.write(`${formatStatus(await controlPlaneStatus(client, { prefix: values.prefix ?? 'vdisk/' }))}\n`);
+    } finally {
+      client.close();
+    }
+    return;
+  }
+  if (values.data === undefined) return die('ctl needs --data DIR');
   switch (command) {
     case 'list':
     case 'stats':
@@ -234,7 +298,7 @@ const ctl = async (args: string[]): Promise<void> => {
       // Offline, like thin_check: recomputes references from the persisted tables.
       const config = await readNodeConfig(values.data);
       if (config === null) return die(`${values.data} holds no vdisk-map NBD node (no node.json)`);
-      const report = checkTables(await tablesOf(values.data), {
+      const report = checkTables(await tablesOf(values.data, values.store, values.prefix), {
         lunSizes: Object.fromEntries(Object.entries(config.luns).map(([lun, blocks]) => [Number(lun), blocks])),
         sharing: sharingGroups(config),
       });
@@ -246,12 +310,12 @@ const ctl = async (args: string[]): Promise<void> => {
     }
     case 'dump': {
       const disk = rest[0] ?? die('dump needs DISK');
-      const table = (await tablesOf(values.data)).get(disk) ?? die(`no disk ${JSON.stringify(disk)}`);
+      const table = (await tablesOf(values.data, values.store, values.prefix)).get(disk) ?? die(`no disk ${JSON.stringify(disk)}`);
       process.stdout.write(`${formatTable(table)}\n`);
       return;
     }
     default:
-      return die(`unknown ctl command ${JSON.stringify(command)} (this build offers: list, stats, snapshot, delete, rollback, migrate, check, dump)`);
+      return die(`unknown ctl command ${JSON.stringify(command)} (this build offers: list, stats, snapshot, delete, rollback, migrate, check, dump, status)`);
   }
 };
 

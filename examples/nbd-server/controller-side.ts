@@ -4,7 +4,7 @@
  * `node.json`'s export list in step with the disks it creates.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { createAllocator, createController, spaceByDisk, spaceByLun, type AdminRequest, type DiskSpace, type LunSpace, type AgentMessage, type ControllerMessage, type ControllerRuntime, type MappingTable, type Transport } from '../../src/index.js';
+import { createAllocator, createController, spaceByDisk, spaceByLun, type AdminRequest, type AgentMessage, type ControllerMessage, type ControllerRuntime, type DiskSpace, type LunSpace, type MappingTable, type TablePersistence, type Transport } from '../../src/index.js';
 import { allocationExtents } from './allocation.js';
 import { lunSizesOf, saveNodeConfig, type NodeConfig } from './data-dir.js';
 import { openFileStorage } from './file-storage.js';
@@ -71,6 +71,13 @@ export interface ControllerSideOptions {
   /** Disks to create when they do not exist yet. */
   readonly create?: ReadonlyArray<{ readonly name: string; readonly bytes: number }>;
   readonly compactEvery?: number;
+  /**
+   * The table store when it is not the data directory's journal: the etcd store of the group's
+   * leader (`serve --role controller --store etcd://...`). Its life is the caller's.
+   */
+  readonly persistence?: TablePersistence;
+  /** The controller epoch of this leadership (stamped on every message to agents); default 0. */
+  readonly controllerEpoch?: number;
   /** Whether `agent` may be attached to `disk` (link-auth.ts); every agent to every disk when absent. */
   readonly mayServe?: (agent: string, disk: string) => boolean;
 }
@@ -91,7 +98,8 @@ export const openControllerSide = async (options: ControllerSideOptions): Promis
   const segmentBytes = blockSize * segmentBlocks;
   const lunSizes = lunSizesOf(config);
   const storage = await openFileStorage(dir, blockSize, lunSizes);
-  const store = await openJournalStore(dir, { warn: (m) => log.warn({ dir }, m), compactEvery: options.compactEvery });
+  const journal = options.persistence === undefined ? await openJournalStore(dir, { warn: (m) => log.warn({ dir }, m), compactEvery: options.compactEvery }) : null;
+  const store: TablePersistence = options.persistence ?? journal!;
   const allocator = createAllocator(lunSizes);
   if (E.isLeft(allocator)) throw new Error(`LUN sizes in node.json: ${allocator.left.map((e) => e.message).join('; ')}`);
 
@@ -101,6 +109,7 @@ export const openControllerSide = async (options: ControllerSideOptions): Promis
     { storage, transport, persistence: store, clock: systemClock(), allocator: allocator.right },
     {
       retryInterval: 100,
+      controllerEpoch: options.controllerEpoch ?? 0,
       onCommand: (c) => {
         if (c.type === 'resolved') {
           const key = `${c.reason} ${c.path.join('>')} ${c.outcome}`;
@@ -204,7 +213,7 @@ export const openControllerSide = async (options: ControllerSideOptions): Promis
     config: () => config,
     async close() {
       controller.stop();
-      await store.close();
+      await journal?.close();
       await storage.close();
     },
   };

@@ -149,20 +149,39 @@ export const listenForAgents = async (where: Address, log: Logger, guard?: LinkG
 export interface ControllerConnection {
   readonly transport: Transport<AgentMessage, ControllerMessage>;
   readonly connected: () => boolean;
+  /** The transport peer id of the controller address in use (`controller@<address>`). */
+  readonly peer: () => string;
   close(): void;
 }
 
+/** The peer id messages from the controller at `a` arrive from. */
+export const controllerPeer = (a: Address): string => `controller@${showAddress(a)}`;
+
 /**
  * An agent's side: connects to the controller at `where` as `agent`, and reconnects with
- * exponential backoff (100 ms doubling to 5 s) whenever the connection is lost.
+ * exponential backoff (100 ms doubling to 5 s) whenever the connection is lost. Given several
+ * addresses (the controllers of an active/standby group, of which only the leader listens), it
+ * tries them in turn, backing off only once a whole round failed, and calls `onController` with
+ * the peer id of each address it connects to, so the agent runtime can follow it
+ * (`setController`).
  *
  * @example
  * const link = connectToController({ socket: '/run/vdisk-agents.sock' }, 'agent-2', log);
- * const agent = createAgent({ storage, transport: link.transport, clock }, { agent: 'agent-2', epoch });
+ * const agent = createAgent({ storage, transport: link.transport, clock }, { agent: 'agent-2', epoch, controller: link.peer() });
  *
  * With `tls` (link-auth.ts: `agentLinkOptions`) the link is TLS, authenticated as `agent`.
  */
-export const connectToController = (where: Address, agent: string, log: Logger, tls?: ConnectionOptions): ControllerConnection => {
+export const connectToController = (
+  where: Address | ReadonlyArray<Address>,
+  agent: string,
+  log: Logger,
+  tls?: ConnectionOptions,
+  onController: (peer: string) => void = () => undefined,
+): ControllerConnection => {
+  const addresses: ReadonlyArray<Address> = Array.isArray(where) ? where : [where as Address];
+  if (addresses.length === 0) throw new Error('connectToController needs at least one address');
+  let index = 0;
+  let failedInRound = 0;
   let socket: Socket | null = null;
   let up = false;
   let closed = false;
@@ -172,19 +191,25 @@ export const connectToController = (where: Address, agent: string, log: Logger, 
 
   const dial = (): void => {
     if (closed) return;
+    const at = addresses[index]!;
+    const peer = controllerPeer(at);
     // Security hook: TLS when configured; frames flow once its handshake is done.
-    const target = 'socket' in where ? { path: where.socket } : { port: where.port, host: where.host };
+    const target = 'socket' in at ? { path: at.socket } : { port: at.port, host: at.host };
     const s = tls === undefined ? connect(target) : connectTls({ ...tls, ...target });
     socket = s;
+    let wasUp = false;
     const read = frameReader((doc) => {
       const d = doc as { message?: unknown };
-      if (typeof d.message === 'object' && d.message !== null) onMessage('controller', d.message as ControllerMessage);
+      if (typeof d.message === 'object' && d.message !== null) onMessage(peer, d.message as ControllerMessage);
     });
     s.on(tls === undefined ? 'connect' : 'secureConnect', () => {
       up = true;
+      wasUp = true;
       delay = 100;
+      failedInRound = 0;
+      onController(peer);
       s.write(encodeFrame({ hello: agent }));
-      log.info({ controller: showAddress(where) }, 'connected to the controller');
+      log.info({ controller: showAddress(at) }, 'connected to the controller');
     });
     s.on('data', (chunk: Buffer) => {
       try {
@@ -196,11 +221,15 @@ export const connectToController = (where: Address, agent: string, log: Logger, 
     });
     s.on('error', () => undefined);
     s.on('close', () => {
-      if (up) log.warn({ controller: showAddress(where) }, 'lost the controller; reconnecting');
+      if (wasUp) log.warn({ controller: showAddress(at) }, 'lost the controller; reconnecting');
       up = false;
       if (closed) return;
-      timer = setTimeout(dial, delay);
-      delay = Math.min(delay * 2, 5000);
+      // Another address next; back off only after every address of a round failed.
+      failedInRound = wasUp ? 0 : failedInRound + 1;
+      if (addresses.length > 1) index = (index + 1) % addresses.length;
+      const wait = failedInRound > 0 && failedInRound % addresses.length === 0 ? delay : addresses.length > 1 ? 20 : delay;
+      if (failedInRound > 0 && failedInRound % addresses.length === 0) delay = Math.min(delay * 2, 5000);
+      timer = setTimeout(dial, wait);
     });
   };
   dial();
@@ -215,6 +244,7 @@ export const connectToController = (where: Address, agent: string, log: Logger, 
       },
     },
     connected: () => up,
+    peer: () => controllerPeer(addresses[index]!),
     close() {
       closed = true;
       if (timer !== null) clearTimeout(timer);

@@ -15,7 +15,7 @@
  * epoch, so that every restart is a new, higher one), `control.sock` (the controller's `ctl`
  * channel).
  */
-import { createAgent, type AgentMessage, type AgentRuntime, type ControllerMessage } from '../../src/index.js';
+import { createAgent, type AgentMessage, type AgentRuntime, type ControllerMessage, type TablePersistence } from '../../src/index.js';
 import { createAgentBackend } from './agent-side.js';
 import { openControllerSide, type ControllerSide } from './controller-side.js';
 import { initDataDir, lunSizesOf, nextEpoch, readNodeConfig, type Geometry } from './data-dir.js';
@@ -93,11 +93,21 @@ export const openControllerNode = async (
   options: NodeOptions,
   agents: Address,
   link?: { readonly guard: LinkGuard; readonly mayServe: (agent: string, disk: string) => boolean },
+  ha: { readonly persistence: TablePersistence; readonly controllerEpoch: number } | null = null,
 ): Promise<{ side: ControllerSide; close(): Promise<void> }> => {
   const { dir, log } = options;
   const config = await initDataDir(dir, options);
   const listener = await listenForAgents(agents, log, link?.guard);
-  const side = await openControllerSide({ dir, config, transport: listener.transport, log, create: options.create, compactEvery: options.compactEvery, ...(link === undefined ? {} : { mayServe: link.mayServe }) });
+  const side = await openControllerSide({
+    dir,
+    config,
+    transport: listener.transport,
+    log,
+    create: options.create,
+    compactEvery: options.compactEvery,
+    ...(link === undefined ? {} : { mayServe: link.mayServe }),
+    ...(ha ?? {}),
+  });
   listener.onHello((agent) => {
     side.attach(agent).catch((e: unknown) => log.error({ agent, err: (e as Error).message }, 'cannot attach the agent'));
   });
@@ -118,17 +128,20 @@ export const openControllerNode = async (
  * @example
  * const node = await openAgentNode({ dir, log }, 'agent-2', { socket: '/run/vdisk-agents.sock' });
  */
-export const openAgentNode = async (options: NodeOptions, id: string, controller: Address, linkTls?: ConnectionOptions): Promise<DataNode> => {
+export const openAgentNode = async (options: NodeOptions, id: string, controller: Address | ReadonlyArray<Address>, linkTls?: ConnectionOptions): Promise<DataNode> => {
   const { dir, log } = options;
   const config = await readNodeConfig(dir);
   if (config === null) throw new Error(`${dir} holds no node.json: start the controller first`);
   const storage = await openFileStorage(dir, config.blockSize, lunSizesOf(config));
-  const link = connectToController(controller, id, log, linkTls);
   const epoch = await nextEpoch(dir, id);
-  const agent = createAgent({ storage, transport: link.transport, clock: systemClock() }, { agent: id, epoch, faultTimeout: 200 });
+  // With several controller addresses (an active/standby group) the link tries them in turn and
+  // the agent follows whichever answers: only the leader listens for agents.
+  let agent: AgentRuntime | null = null;
+  const link = connectToController(controller, id, log, linkTls, (peer) => agent?.setController(peer));
+  agent = createAgent({ storage, transport: link.transport, clock: systemClock() }, { agent: id, epoch, faultTimeout: 200, controller: link.peer() });
   log.info({ dir, agent: id, epoch }, 'agent started');
   const backend = createAgentBackend({
-    agent,
+    agent: agent!,
     storage,
     blockSize: config.blockSize,
     // The controller adds exports (snapshots) to node.json as it makes them.
@@ -137,10 +150,10 @@ export const openAgentNode = async (options: NodeOptions, id: string, controller
   });
   return {
     backend,
-    agent,
+    agent: agent!,
     controllerSide: null,
     async close() {
-      agent.stop();
+      agent!.stop();
       link.close();
       await storage.close();
     },

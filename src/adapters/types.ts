@@ -77,11 +77,19 @@ import type { PersistRecord, PersistedState } from '../controller/types.js';
  *
  * @example
  * await persistence.save({ type: 'saveTable', disk: 'vol', table: encodeTable(table) });
+ * await persistence.saveBatch?.([{ type: 'attachments', disk: 'vol', agents: ['a1'] }, { type: 'deleteTable', disk: 'old' }]);
  * const { tables } = await persistence.load();
  */
 export interface TablePersistence {
   /** Makes `record` durable, after every record whose `save` was called before it. */
   save(record: PersistRecord): Promise<void>;
+  /**
+   * Optional: makes every record of `records` durable, in order, as one group commit (one
+   * transaction, one sync). When present, the controller runtime calls it once per persist
+   * command instead of `save` per record. Atomic or not, a rejection means "some prefix may
+   * have landed", as for `save`.
+   */
+  saveBatch?(records: ReadonlyArray<PersistRecord>): Promise<void>;
   /** Everything saved so far, as a controller needs it to restart. */
   load(): Promise<PersistedState>;
 }

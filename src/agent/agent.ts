@@ -210,6 +210,7 @@ class Stepper {
   private readonly outstanding: CowMap<number, Outstanding>;
   private readonly faultsBySegment: CowMap<string, ReadonlyArray<number>>;
   private fenced: string | undefined;
+  private controllerEpoch: number;
   private readonly dirty: CowMap<DiskId, ReadonlyArray<number>>;
   private readonly flushes: CowMap<number, PendingFlush>;
   private readonly lost: CowMap<DiskId, true>;
@@ -217,6 +218,7 @@ class Stepper {
   constructor(private readonly base: AgentState) {
     this.config = base.config;
     this.fenced = base.fenced;
+    this.controllerEpoch = base.controllerEpoch ?? 0;
     this.now = base.now;
     this.nextFaultId = base.nextFaultId;
     this.disks = new CowMap(base.disks);
@@ -235,6 +237,7 @@ class Stepper {
       this.now === b.now &&
       this.nextFaultId === b.nextFaultId &&
       this.fenced === b.fenced &&
+      this.controllerEpoch === (b.controllerEpoch ?? 0) &&
       !this.disks.changed &&
       !this.ios.changed &&
       !this.outstanding.changed &&
@@ -256,7 +259,8 @@ class Stepper {
       flushes: this.flushes.result(),
       lost: this.lost.result(),
     };
-    return this.fenced === undefined ? next : { ...next, fenced: this.fenced };
+    const epoched = this.controllerEpoch === 0 ? next : { ...next, controllerEpoch: this.controllerEpoch };
+    return this.fenced === undefined ? epoched : { ...epoched, fenced: this.fenced };
   }
 
   /** Records that `event` was refused and changed nothing. */
@@ -611,7 +615,12 @@ class Stepper {
   setEntries(m: SetEntriesMessage): void {
     // Limits first, before anything is read or allocated for the message.
     const { maxSegments, maxChanges } = limitsOf(this.config);
-    if (m.changes.length > maxChanges) return this.refuse(m, `setEntries: changes must hold at most ${maxChanges} changes (limits.maxChanges), got ${m.changes.length}`);
+    if (m.changes.length > maxChanges) {
+      // Too many changes to take as a delta (a snapshot of a big disk can send one per segment):
+      // the whole table, which `maxSegments` bounds, is asked for instead, so the copy converges.
+      this.refuse(m, `setEntries: changes must hold at most ${maxChanges} changes (limits.maxChanges), got ${m.changes.length}`);
+      return this.fetch(m.disk, this.disks.get(m.disk)?.table.generation ?? -1);
+    }
     if (m.segmentCount !== undefined && m.segmentCount > maxSegments)
       return this.refuse(m, `setEntries: segmentCount must be at most ${maxSegments} (limits.maxSegments), got ${m.segmentCount}`);
     const copy = this.disks.get(m.disk);
@@ -695,6 +704,7 @@ class Stepper {
     const read = readControllerMessage(raw);
     if (E.isLeft(read)) return this.refuse(raw, `malformed controller message: ${read.left.map((e) => e.message).join('; ')}`);
     const m = read.right;
+    if (!this.acceptControllerEpoch(m)) return;
     const epoch = this.config.epoch;
     if (m.epoch > epoch) {
       // The controller knows a later life of this agent: this one must stop serving I/O.
@@ -726,6 +736,36 @@ class Stepper {
         // Meant for an earlier life: this life must not map the disk either, and its `dropped`
         // tells the controller that the earlier life is gone (a deletion waits for it).
         return m.epoch === epoch || (typeof m.epoch === 'number' && m.epoch < epoch && typeof m.disk === 'string') ? this.dropTable(m.disk) : undefined;
+    }
+  }
+
+  // --- controller epoch (docs/design.md#fault-resolution: failover) --------------------------
+
+  /**
+   * Refuses a message of an older controller epoch (a deposed controller). On a newer one,
+   * adopts it and re-sends at once every fault and mark still waiting: the new controller
+   * restored from the store and knows none of them, and the host I/O behind them is held.
+   */
+  private acceptControllerEpoch(m: ControllerMessage): boolean {
+    const seen = m.controllerEpoch ?? 0;
+    if (seen < this.controllerEpoch) {
+      this.refuse(m, `${m.type}: controllerEpoch ${seen} is older than controller epoch ${this.controllerEpoch} already seen: the message comes from a deposed controller`);
+      return false;
+    }
+    if (seen > this.controllerEpoch) {
+      this.controllerEpoch = seen;
+      if (this.fenced === undefined) this.resend(() => true);
+    }
+    return true;
+  }
+
+  /** Sends again every outstanding fault and mark that `due` selects, restarting its timeout. */
+  private resend(due: (o: Outstanding) => boolean): void {
+    const picked: Array<readonly [number, Outstanding]> = [];
+    for (const entry of this.outstanding.current) if (due(entry[1])) picked.push(entry);
+    for (const [id, o] of picked) {
+      this.outstanding.set(id, { ...o, sentAt: this.now });
+      this.send({ ...o.message });
     }
   }
 
@@ -816,12 +856,7 @@ class Stepper {
   tick(now: number): void {
     if (!(typeof now === 'number' && Number.isFinite(now))) return this.refuse({ type: 'tick', now }, `tick: now must be a finite number, got ${show(now)}`);
     this.now = now;
-    const due: Array<readonly [number, Outstanding]> = [];
-    for (const entry of this.outstanding.current) if (now - entry[1].sentAt >= this.config.faultTimeout) due.push(entry);
-    for (const [id, o] of due) {
-      this.outstanding.set(id, { ...o, sentAt: now });
-      this.send({ ...o.message });
-    }
+    this.resend((o) => now - o.sentAt >= this.config.faultTimeout);
   }
 }
 
@@ -830,6 +865,9 @@ class Stepper {
  * throws. Events that make no sense in the current state (unknown ids, answers meant for another
  * life, duplicates) change nothing and produce no commands; malformed, oversized or undecodable
  * input changes nothing and produces one `refused` command naming the field and the value.
+ * A controller message whose `controllerEpoch` (absent: 0) is lower than the highest seen comes
+ * from a deposed controller: it is refused. A higher one is adopted, and every fault and mark
+ * still waiting is sent again at once, before the message itself is handled.
  * Two cases do produce commands:
  * - a table message (`setEntries`, `replaceTable`, `refreshTable`) meant for an EARLIER life is
  *   not applied, but answered by one `fetchTable` at this life's epoch. Adopting nothing keeps

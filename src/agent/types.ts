@@ -228,6 +228,11 @@ export interface AgentState {
    * host I/O fails with this reason and the agent holds no tables.
    */
   readonly fenced?: string;
+  /**
+   * The highest controller epoch seen on a controller message (absent: 0). Messages with a lower
+   * one come from a deposed controller and are refused.
+   */
+  readonly controllerEpoch?: number;
   // --- durability (docs/design.md#ordering-rules) ---------------------------------------------
   /** LUNs written for each disk since its last host flush was issued: what the next one covers. */
   readonly dirty: ReadonlyMap<DiskId, ReadonlyArray<number>>;

@@ -46,12 +46,23 @@ import { distrustConcurrentFlushes, onPersisted, onPersistFailed, retryPersist }
 import { onMessage } from './intake.js';
 import { emptyJobIndex } from './job-index.js';
 import { hooksFor } from './jobs/hooks.js';
-import { enqueueSettle, jobHooks, onAdmin } from './jobs/index.js';
+import { overLimits, readAdminEvent, readEvent, readPersistedState } from './admin-validation.js';
+import { adminTypes, enqueueSettle, jobHooks, onAdmin } from './jobs/index.js';
 import { acquire } from './locks.js';
 import * as R from './refcounts.js';
 import { lowSpaceCrossings } from './space.js';
 import { checkSync, convergeCopies, ensureCopy, pruneLastChange } from './sync.js';
-import { defaultControllerConfig, type ControllerCommand, type ControllerConfig, type ControllerEvent, type ControllerState, type PersistedState } from './types.js';
+import {
+  defaultControllerConfig,
+  defaultControllerLimits,
+  type AdminEvent,
+  type ControllerCommand,
+  type ControllerEvent,
+  type ControllerLimits,
+  type ControllerOptions,
+  type ControllerState,
+  type PersistedState,
+} from './types.js';
 import { thawDisk, Working } from './working.js';
 
 /**
@@ -61,8 +72,8 @@ import { thawDisk, Working } from './working.js';
  * @example
  * const state = initialControllerState(E.getOrElseW(() => { throw 0; })(createAllocator({ 1: 1000 })));
  */
-export const initialControllerState = (allocator: Allocator, config: Partial<ControllerConfig> = {}): ControllerState => ({
-  config: { ...defaultControllerConfig, ...config },
+export const initialControllerState = (allocator: Allocator, config: ControllerOptions = {}): ControllerState => ({
+  config: { ...defaultControllerConfig, ...config, limits: { ...defaultControllerLimits, ...config.limits } },
   now: 0,
   ready: false,
   disks: new Map(),
@@ -94,14 +105,35 @@ export const controllerStep = (state: ControllerState, event: ControllerEvent): 
   const s = new Working(state, jobHooks);
   dispatch(s, out, event);
   out.push(...lowSpaceCrossings(state.allocator, s.allocator, s.config.lowWaterMark));
-  return [s.result(), out];
+  return [s.result(), stampControllerEpoch(state.config.controllerEpoch, out)];
 };
 
-const dispatch = (s: Working, out: ControllerCommand[], event: ControllerEvent): void => {
-  if (event.type === 'restored') return restore(s, out, event.state, event.now);
+/** Every message leaves with the controller epoch (the one place it is stamped); 0 stamps nothing. */
+const stampControllerEpoch = (controllerEpoch: number, out: ControllerCommand[]): ControllerCommand[] => {
+  if (!(controllerEpoch > 0)) return out;
+  return out.map((c) => (c.type === 'send' ? { ...c, message: { ...c.message, controllerEpoch } } : c));
+};
+
+/** The limits in force (a state built before limits existed has the defaults). */
+const limitsOf = (s: Working): ControllerLimits => s.config.limits ?? defaultControllerLimits;
+
+/**
+ * Every event is read (each field once, checked) before it is acted on: a malformed one is
+ * answered, never thrown on. Admin requests with a usable `requestId` get a refusing `adminDone`;
+ * anything else gets an `eventRefused` command naming what was wrong.
+ */
+const dispatch = (s: Working, out: ControllerCommand[], raw: ControllerEvent): void => {
+  const read = readEvent(raw);
+  if (!read.ok) return void out.push({ type: 'eventRefused', why: read.error });
+  if ('admin' in read) return dispatchAdmin(s, out, raw);
+  const event = read.value;
+  if (event.type === 'restored') {
+    const persisted = readPersistedState(event.state, limitsOf(s));
+    if (!persisted.ok) return void out.push({ type: 'eventRefused', why: persisted.error });
+    return restore(s, out, persisted.value, event.now);
+  }
   if (!s.ready) {
     if (event.type === 'message') out.push({ type: 'refused', message: event.message, why: 'controller not started' });
-    else if ('requestId' in event) adminDone(out, event.requestId, { ok: false, error: 'controller not started' });
     return;
   }
   switch (event.type) {
@@ -121,9 +153,20 @@ const dispatch = (s: Working, out: ControllerCommand[], event: ControllerEvent):
       // A flush is answered like the copies it makes durable (commit.ts flushCopiesFirst).
       if (event.type === 'flushFailed') distrustConcurrentFlushes(s, event.flushId);
       return onCopyAnswered(s, out, event.flushId, event.type === 'flushFailed');
-    default:
-      return onAdmin(s, out, event);
   }
+};
+
+/** An admin request: read, checked against the limits, then handled. */
+const dispatchAdmin = (s: Working, out: ControllerCommand[], raw: unknown): void => {
+  const read = readAdminEvent(raw, adminTypes, limitsOf(s));
+  if (!read.ok) return read.requestId === null ? void out.push({ type: 'eventRefused', why: read.error }) : adminDone(out, read.requestId, { ok: false, error: read.error });
+  const event: AdminEvent = read.value;
+  if (!s.ready) return adminDone(out, event.requestId, { ok: false, error: 'controller not started' });
+  const sizes = new Map<string, number>();
+  for (const disk of s.disks.keys()) sizes.set(disk, s.disks.peek(disk)!.working.segmentCount);
+  const over = overLimits(event, sizes, limitsOf(s));
+  if (over !== null) return adminDone(out, event.requestId, { ok: false, error: `${event.type} refused: ${over}` });
+  onAdmin(s, out, event);
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -3,39 +3,67 @@
  * message from an older life of an agent is refused; a newer epoch means the agent restarted),
  * and one handler per message type.
  */
+import { CowRecords } from '../protocol/copy-on-write.js';
 import type { AgentId, AgentMessage, Step } from '../protocol/messages.js';
 import type { MappingTable } from '../table/table.js';
 import type { Extent } from './allocator.js';
 import { newId, send, type DiskView } from './basics.js';
 import { acquire, pokeJob, startJob } from './locks.js';
 import { deltaMessage, ensureAgent, ensureCopy, onAck, recheckDisk, replaceMessage } from './sync.js';
-import type { ControllerCommand, Job } from './types.js';
+import { describeValue } from './admin-validation.js';
+import type { ControllerCommand, CopyView, Job } from './types.js';
 import type { AgentDraft, Working } from './working.js';
 
 const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 const isGeneration = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= -1;
 
-/** Why an agent message cannot be acted on, or null. */
+const FIELDS: Readonly<Record<AgentMessage['type'], ReadonlyArray<string>>> = {
+  ioFault: ['agent', 'epoch', 'disk', 'faultId', 'segment', 'op', 'start', 'length', 'reason', 'generation'],
+  markBits: ['agent', 'epoch', 'disk', 'faultId', 'segment', 'start', 'length', 'generation'],
+  tableAck: ['agent', 'epoch', 'disk', 'generation'],
+  fetchTable: ['agent', 'epoch', 'disk', 'generation'],
+  dropped: ['agent', 'epoch', 'disk'],
+  zeroSegment: ['agent', 'epoch', 'faultId', 'disk', 'segment', 'generation'],
+};
+
+/** Each field of an agent message read once into a plain object, or why it cannot be read. */
+const readMessage = (raw: unknown): { readonly m: AgentMessage } | { readonly why: string; readonly copy: AgentMessage } => {
+  const m: Record<string, unknown> = {};
+  const copy = m as unknown as AgentMessage;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { why: `not a message object: ${describeValue(raw)}`, copy };
+  try {
+    const type = (raw as Record<string, unknown>).type;
+    if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(FIELDS, type)) return { why: `unknown message type ${describeValue(type)}`, copy };
+    m.type = type;
+    for (const key of FIELDS[type as AgentMessage['type']]) m[key] = (raw as Record<string, unknown>)[key];
+  } catch {
+    return { why: 'a field could not be read', copy };
+  }
+  const bad = malformed(copy);
+  return bad === null ? { m: copy } : { why: `malformed ${m.type as string}: ${bad}`, copy };
+};
+
+/** Why an agent message (a plain copy, its type known) cannot be acted on, or null. */
 const malformed = (m: AgentMessage): string | null => {
-  if (typeof m !== 'object' || m === null) return 'not an object';
-  if (typeof m.agent !== 'string' || m.agent === '') return `agent must be a non-empty string, got ${JSON.stringify(m.agent)}`;
-  if (!isCount(m.epoch)) return `epoch must be a non-negative safe integer, got ${JSON.stringify(m.epoch)}`;
-  if (typeof m.disk !== 'string') return `disk must be a string, got ${JSON.stringify(m.disk)}`;
+  if (typeof m.agent !== 'string' || m.agent === '') return `agent must be a non-empty string, got ${describeValue(m.agent)}`;
+  if (!isCount(m.epoch)) return `epoch must be a non-negative safe integer, got ${describeValue(m.epoch)}`;
+  if (typeof m.disk !== 'string') return `disk must be a string, got ${describeValue(m.disk)}`;
   if (m.type === 'ioFault' || m.type === 'markBits') {
-    if (!isCount(m.faultId)) return `faultId must be a non-negative safe integer, got ${JSON.stringify(m.faultId)}`;
-    if (!isGeneration(m.generation)) return `generation must be a safe integer of at least -1, got ${JSON.stringify(m.generation)}`;
-    if (!isCount(m.start) || !isCount(m.length) || m.length < 1) return `start and length must be safe integers with length >= 1, got ${JSON.stringify([m.start, m.length])}`;
-    if (!(m.segment === -1 || isCount(m.segment))) return `segment must be -1 or a segment number, got ${JSON.stringify(m.segment)}`;
-    if (m.type === 'ioFault' && m.op !== 'read' && m.op !== 'write') return `op must be 'read' or 'write', got ${JSON.stringify(m.op)}`;
+    if (!isCount(m.faultId)) return `faultId must be a non-negative safe integer, got ${describeValue(m.faultId)}`;
+    if (!isGeneration(m.generation)) return `generation must be a safe integer of at least -1, got ${describeValue(m.generation)}`;
+    if (!isCount(m.start) || !isCount(m.length) || m.length < 1) return `start and length must be safe integers with length >= 1, got ${describeValue(m.start)} and ${describeValue(m.length)}`;
+    if (!(m.segment === -1 || isCount(m.segment))) return `segment must be -1 or a segment number, got ${describeValue(m.segment)}`;
+    if (m.type === 'ioFault' && m.op !== 'read' && m.op !== 'write') return `op must be 'read' or 'write', got ${describeValue(m.op)}`;
+    if (m.type === 'ioFault' && typeof m.reason !== 'string') return `reason must be a string, got ${describeValue(m.reason)}`;
     return null;
   }
   if (m.type === 'zeroSegment') {
-    if (!isCount(m.faultId)) return `faultId must be a non-negative safe integer, got ${JSON.stringify(m.faultId)}`;
-    if (!isGeneration(m.generation)) return `generation must be a safe integer of at least -1, got ${JSON.stringify(m.generation)}`;
-    return isCount(m.segment) ? null : `segment must be a segment number, got ${JSON.stringify(m.segment)}`;
+    if (!isCount(m.faultId)) return `faultId must be a non-negative safe integer, got ${describeValue(m.faultId)}`;
+    if (!isGeneration(m.generation)) return `generation must be a safe integer of at least -1, got ${describeValue(m.generation)}`;
+    return isCount(m.segment) ? null : `segment must be a segment number, got ${describeValue(m.segment)}`;
   }
-  if (m.type === 'tableAck' || m.type === 'fetchTable') return isGeneration(m.generation) ? null : `generation must be a safe integer of at least -1, got ${JSON.stringify(m.generation)}`;
-  return m.type === 'dropped' ? null : `unknown message type ${JSON.stringify((m as { type?: unknown }).type)}`;
+  if (m.type === 'tableAck' || m.type === 'fetchTable') return isGeneration(m.generation) ? null : `generation must be a safe integer of at least -1, got ${describeValue(m.generation)}`;
+  return null;
 };
 
 /** The part of a fault's range outside its segment (or the disk), if any. */
@@ -49,9 +77,11 @@ const outsideSegment = (d: DiskView, m: { segment: number; start: number; length
 };
 
 /** A message from an agent: checked, fenced by epoch, then handled by its type. */
-export const onMessage = (s: Working, out: ControllerCommand[], m: AgentMessage): void => {
-  const bad = malformed(m);
-  if (bad !== null) return void out.push({ type: 'refused', message: m, why: `malformed ${(m as { type?: unknown } | null)?.type ?? 'message'}: ${bad}` });
+export const onMessage = (s: Working, out: ControllerCommand[], raw: AgentMessage): void => {
+  const read = readMessage(raw);
+  // The refusal carries the plain copy of what could be read, never the hostile original.
+  if ('why' in read) return void out.push({ type: 'refused', message: read.copy, why: read.why.startsWith('malformed') ? read.why : `malformed message: ${read.why}` });
+  const m = read.m;
   const v = s.agents.get(m.agent);
   if (v === undefined) return void out.push({ type: 'refused', message: m, why: `unknown agent ${m.agent}` });
   if (m.epoch < v.epoch) return void out.push({ type: 'refused', message: m, why: `stale epoch ${m.epoch} < ${v.epoch}` });
@@ -99,6 +129,12 @@ const onZeroSegment = (s: Working, out: ControllerCommand[], m: Extract<AgentMes
 
 /** An I/O fault or a mark: a job, queued behind its segment's lock (or held while the disk is frozen). */
 const onFault = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'ioFault' | 'markBits' }>): void => {
+  const reused = epochReused(s, m);
+  if (reused !== null) {
+    send(out, m.agent, { type: 'failIo', epoch: m.epoch, faultId: m.faultId, reason: reused });
+    out.push({ type: 'refused', message: m, why: reused });
+    return;
+  }
   const key = `${m.agent}/${m.epoch}/${m.faultId}`;
   if (s.faultIndex.has(key)) return; // a re-sent duplicate of a fault already in hand
   const d = s.disks.peek(m.disk);
@@ -122,6 +158,31 @@ const onFault = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, 
     return;
   }
   acquire(s, out, id);
+};
+
+/**
+ * Why a fault proves that two lives of the agent share its epoch, or null. Within one life a copy
+ * of a disk, once held, stays until the agent drops it (and `dropped` forgets the record), and
+ * fault ids only grow: so a fault without a copy whose id is above that of a fault that came
+ * with one is from another life (an agent restarted with an epoch it had used). Also notes the
+ * faults that come with a copy.
+ */
+const epochReused = (s: Working, m: Extract<AgentMessage, { type: 'ioFault' | 'markBits' }>): string | null => {
+  const d = s.disks.peek(m.disk);
+  if (d === undefined || !d.agents.includes(m.agent) || d.dropping.includes(m.agent)) return null;
+  const v = s.agents.peek(m.agent);
+  const held: CopyView | undefined = v === undefined ? undefined : v.copies instanceof CowRecords ? v.copies.peek(m.disk) : v.copies.get(m.disk);
+  if (held === undefined) return null;
+  const seen = held.faultWithCopy ?? -1;
+  if (m.generation >= 0 && seen >= 0) return null;
+  const c = s.agents.get(m.agent)!.copies.get(m.disk)!;
+  if (m.generation >= 0) {
+    // One witness per copy is enough (the first): later faults then need not touch the record.
+    if (seen < 0) c.faultWithCopy = m.faultId;
+    return null;
+  }
+  if (seen < 0 || m.faultId <= seen) return null;
+  return `epoch ${m.epoch} of agent ${m.agent} is used by two lives: fault ${seen} came with a copy of disk ${m.disk}, fault ${m.faultId} without one; restart the agent with an epoch it has never used`;
 };
 
 const onTableAck = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'tableAck' }>): void => {
@@ -163,6 +224,6 @@ const newLife = (s: Working, out: ControllerCommand[], agent: AgentId, epoch: nu
   const known = v.epoch >= 0;
   v.epoch = epoch;
   // After a controller restart (epoch -1) we cannot tell a new life from the old one.
-  if (known) for (const disk of v.copies.keys()) Object.assign(v.copies.get(disk)!, { acked: -1, mayHold: false, sentAt: -Infinity, sentGeneration: -1 });
+  if (known) for (const disk of v.copies.keys()) Object.assign(v.copies.get(disk)!, { acked: -1, mayHold: false, sentAt: -Infinity, sentGeneration: -1, faultWithCopy: -1 });
   for (const disk of v.copies.keys()) recheckDisk(s, out, disk);
 };

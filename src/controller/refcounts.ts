@@ -15,7 +15,13 @@ import type { Extent } from './allocator.js';
 /** Buckets of the map: enough that a bucket stays small at tens of thousands of extents. */
 const BUCKETS = 1024;
 
-interface Counted {
+/**
+ * One extent and how many table entries reference it (an entry of {@link RefCounts}).
+ *
+ * @example
+ * const c: Counted = { lun: 1, start: 0, length: 8, count: 2 };
+ */
+export interface Counted {
   readonly lun: number;
   readonly start: number;
   readonly length: number;

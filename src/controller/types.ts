@@ -34,7 +34,48 @@ export interface ControllerConfig {
    * drops below it, so the product can grow its pool in time. 0 (the default): never.
    */
   readonly lowWaterMark: number;
+  /**
+   * The controller epoch stamped on every message to agents (`ControllerEpoched`): each new
+   * active controller of a group takes one higher than any before, so agents refuse its
+   * predecessors. 0 (the default) stamps nothing, as a lone controller needs.
+   */
+  readonly controllerEpoch: number;
+  /** What one request or one disk may ask of the controller; see {@link ControllerLimits}. */
+  readonly limits: ControllerLimits;
 }
+
+/**
+ * Resource limits: a request that would exceed one is refused at once, with an error naming the
+ * limit, before anything is allocated for it.
+ *
+ * @example
+ * const state = initialControllerState(allocator, { limits: { ...defaultControllerLimits, maxDisks: 64 } });
+ */
+export interface ControllerLimits {
+  /** Segments of one disk (`createDisk`, `resize`, a `migrate` list). */
+  readonly maxSegmentsPerDisk: number;
+  /** Disks, snapshots included. */
+  readonly maxDisks: number;
+  /** Segments of every disk together (each costs memory in every table and copy). */
+  readonly maxTotalSegments: number;
+  /** Estimated size of one request or message (names, segment lists), in bytes. */
+  readonly maxMessageBytes: number;
+}
+
+/**
+ * The default {@link ControllerLimits}: 4,194,304 segments per disk, 4,096 disks, 16,777,216
+ * segments in all and 64 MiB per request. A segment costs a few dozen bytes in each table version
+ * the controller keeps, so the defaults keep a controller well inside a default Node heap.
+ *
+ * @example
+ * const limits: ControllerLimits = { ...defaultControllerLimits, maxTotalSegments: 2 ** 20 };
+ */
+export const defaultControllerLimits: ControllerLimits = Object.freeze({
+  maxSegmentsPerDisk: 2 ** 22,
+  maxDisks: 4096,
+  maxTotalSegments: 2 ** 24,
+  maxMessageBytes: 2 ** 26,
+});
 
 /**
  * The values used for every {@link ControllerConfig} field a caller leaves out.
@@ -48,7 +89,17 @@ export const defaultControllerConfig: ControllerConfig = {
   historyLimit: 32,
   copyConcurrency: 4,
   lowWaterMark: 0,
+  controllerEpoch: 0,
+  limits: defaultControllerLimits,
 };
+
+/**
+ * What a caller passes for a {@link ControllerConfig}: any subset, limits included.
+ *
+ * @example
+ * const options: ControllerOptions = { retryInterval: 250, limits: { maxDisks: 16 } };
+ */
+export type ControllerOptions = Partial<Omit<ControllerConfig, 'limits'>> & { readonly limits?: Partial<ControllerLimits> };
 
 // ---------------------------------------------------------------------------------------------
 // Persistence records (what step 570 makes durable)
@@ -97,6 +148,14 @@ export interface PersistedState {
 
 /**
  * Administrative requests. Each carries a `requestId` echoed by its `adminDone` command.
+ *
+ * - `attachAgent`: the agent may map the disk from now on (it gets the table on its first I/O).
+ *   A snapshot is a disk of its own: to read it, attach an agent to the snapshot's name.
+ * - `snapshot`: `snapshot` becomes a new, frozen-in-time disk sharing every block with `disk`;
+ *   nothing maps it until an `attachAgent` on it.
+ * - A malformed request (a field of the wrong type, a limit of `ControllerConfig.limits`
+ *   exceeded) is answered `{ ok: false, error }` naming the field and the value; one without a
+ *   usable `requestId` gets an `eventRefused` command instead.
  *
  * @example
  * const [next, commands] = controllerStep(state, { type: 'snapshot', requestId: 12, disk: 'vol', snapshot: 'vol@1' });
@@ -209,6 +268,8 @@ export type ControllerCommand =
     }
   /** A message was refused (stale epoch, unknown agent or disk). */
   | { readonly type: 'refused'; readonly message: AgentMessage; readonly why: string }
+  /** An event that is not a usable `ControllerEvent` (and carries no `requestId` to answer) was ignored; `why` says what was wrong. */
+  | { readonly type: 'eventRefused'; readonly why: string }
   | { readonly type: 'adminDone'; readonly requestId: number; readonly result: AdminResult }
   /**
    * Durability (docs/design.md#ordering-rules): make every copy and zero-fill to these LUNs that
@@ -239,6 +300,11 @@ export interface CopyView {
   readonly sentAt: number;
   /** The committed generation that was current when it was last sent something (-1: none). */
   readonly sentGeneration: number;
+  /**
+   * Highest fault id of this life that came with a copy of the disk (generation >= 0). A later
+   * fault of the same epoch without a copy proves another life uses the epoch.
+   */
+  readonly faultWithCopy?: number;
 }
 
 /**
@@ -326,7 +392,14 @@ export type JobPhase =
   | { readonly kind: 'copying'; readonly copies: ReadonlyArray<number>; readonly failed: boolean; readonly flushing?: boolean; readonly flushLuns?: ReadonlyArray<number> }
   | { readonly kind: 'waiting' };
 
-interface JobBase {
+/**
+ * What every {@link Job} has: its id, disk, phase, the flowchart steps it went through, and the
+ * extents it releases when it ends.
+ *
+ * @example
+ * const describe = (j: JobBase): string => `job ${j.id} on ${j.disk}: ${j.phase.kind} via ${j.path.join(',')}`;
+ */
+export interface JobBase {
   readonly id: number;
   readonly disk: DiskId;
   readonly phase: JobPhase;

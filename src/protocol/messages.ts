@@ -185,6 +185,8 @@ export type AgentMessage = IoFaultMessage | MarkBitsMessage | TableAckMessage | 
 export interface SetEntriesMessage {
   readonly type: 'setEntries';
   readonly epoch: number;
+  /** The controller epoch of the sender (see {@link ControllerEpoched}); absent means 0. */
+  readonly controllerEpoch?: number;
   readonly disk: DiskId;
   readonly fromGeneration: number;
   readonly generation: number;
@@ -202,6 +204,8 @@ export interface SetEntriesMessage {
 export interface ReplaceTableMessage {
   readonly type: 'replaceTable';
   readonly epoch: number;
+  /** The controller epoch of the sender (see {@link ControllerEpoched}); absent means 0. */
+  readonly controllerEpoch?: number;
   readonly disk: DiskId;
   readonly table: TableDocument;
 }
@@ -216,6 +220,8 @@ export interface ReplaceTableMessage {
 export interface RefreshTableMessage {
   readonly type: 'refreshTable';
   readonly epoch: number;
+  /** The controller epoch of the sender (see {@link ControllerEpoched}); absent means 0. */
+  readonly controllerEpoch?: number;
   readonly disk: DiskId;
   readonly generation: number;
 }
@@ -230,6 +236,8 @@ export interface RefreshTableMessage {
 export interface RetryMessage {
   readonly type: 'retry';
   readonly epoch: number;
+  /** The controller epoch of the sender (see {@link ControllerEpoched}); absent means 0. */
+  readonly controllerEpoch?: number;
   readonly faultId: number;
 }
 
@@ -242,6 +250,8 @@ export interface RetryMessage {
 export interface FailIoMessage {
   readonly type: 'failIo';
   readonly epoch: number;
+  /** The controller epoch of the sender (see {@link ControllerEpoched}); absent means 0. */
+  readonly controllerEpoch?: number;
   readonly faultId: number;
   readonly reason: string;
 }
@@ -255,6 +265,8 @@ export interface FailIoMessage {
 export interface ConfirmMarkMessage {
   readonly type: 'confirmMark';
   readonly epoch: number;
+  /** The controller epoch of the sender (see {@link ControllerEpoched}); absent means 0. */
+  readonly controllerEpoch?: number;
   readonly faultId: number;
 }
 
@@ -268,12 +280,29 @@ export interface ConfirmMarkMessage {
 export interface DropTableMessage {
   readonly type: 'dropTable';
   readonly epoch: number;
+  /** The controller epoch of the sender (see {@link ControllerEpoched}); absent means 0. */
+  readonly controllerEpoch?: number;
   readonly disk: DiskId;
 }
 
 /**
+ * The controller epoch: a number that every new active controller of a high-availability group
+ * takes higher than any before it (`ControllerConfig.controllerEpoch`) and stamps on every
+ * message it sends. An agent keeps the highest one it has seen and refuses messages of a lower
+ * one, so a deposed controller that still runs can no longer change what agents do. Absent
+ * (older peers, single controllers) means 0.
+ *
+ * @example
+ * const m: RetryMessage & ControllerEpoched = { type: 'retry', epoch: 1, faultId: 7, controllerEpoch: 3 };
+ */
+export interface ControllerEpoched {
+  readonly controllerEpoch?: number;
+}
+
+/**
  * Every message the controller sends to an agent. Each carries the `epoch` of the agent life it
- * is meant for; an agent ignores messages meant for another of its lives.
+ * is meant for; an agent ignores messages meant for another of its lives. Each may also carry
+ * the sender's `controllerEpoch` (see {@link ControllerEpoched}).
  *
  * @example
  * const forThisLife = (m: ControllerMessage, epoch: number): boolean => m.epoch === epoch;
@@ -310,6 +339,7 @@ const CONTROLLER_MESSAGE_FIELDS: Readonly<Record<ControllerMessage['type'], Read
   confirmMark: ['epoch', 'faultId'],
   dropTable: ['epoch', 'disk'],
 };
+const COMMON_CONTROLLER_FIELDS: ReadonlyArray<string> = ['controllerEpoch'];
 
 const isInt = (v: unknown, min: number): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
 
@@ -332,7 +362,7 @@ export const readControllerMessage = (raw: unknown): E.Either<ValidationError[],
     if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(CONTROLLER_MESSAGE_FIELDS, type))
       return E.left([validationError('type', type, `must be one of ${Object.keys(CONTROLLER_MESSAGE_FIELDS).join(', ')}`)]);
     m.type = type;
-    for (const key of CONTROLLER_MESSAGE_FIELDS[type as ControllerMessage['type']]) m[key] = (raw as Record<string, unknown>)[key];
+    for (const key of [...CONTROLLER_MESSAGE_FIELDS[type as ControllerMessage['type']], ...COMMON_CONTROLLER_FIELDS]) m[key] = (raw as Record<string, unknown>)[key];
   } catch (thrown) {
     return E.left([unreadableError('message', thrown)]);
   }
@@ -351,6 +381,8 @@ export const readControllerMessage = (raw: unknown): E.Either<ValidationError[],
     if (m.segmentCount === undefined) delete m.segmentCount;
     else need('segmentCount', isInt(m.segmentCount, 0), 'must be a non-negative safe integer when present');
   }
+  if (m.controllerEpoch === undefined) delete m.controllerEpoch;
+  else need('controllerEpoch', isInt(m.controllerEpoch, 0), 'must be a non-negative safe integer when present');
   if ('changes' in m) need('changes', Array.isArray(m.changes), 'must be an array of { segment, entry }');
   if ('table' in m) need('table', typeof m.table === 'object' && m.table !== null, 'must be a table document');
   return errors.length > 0 ? E.left(errors) : E.right(m as unknown as ControllerMessage);

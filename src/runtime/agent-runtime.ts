@@ -132,6 +132,15 @@ export interface AgentRuntime {
   /** The machine's current state (read-only). */
   state(): AgentState;
   /**
+   * Follows a new active controller (failover): from now on messages go to transport peer
+   * `peer`, and only messages from it are taken. Faults and marks still waiting reach it at the
+   * next re-send, or at once when its first message shows a newer controller epoch. Throws an
+   * `Error` when `peer` is not a non-empty string.
+   */
+  setController(peer: string): void;
+  /** The transport peer id of the controller this agent currently follows. */
+  controller(): string;
+  /**
    * Ends this life: stops ticking and handling, and rejects every host request still open.
    * Storage I/O already issued is not recalled.
    */
@@ -199,7 +208,9 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
   if (typeof adapters !== 'object' || adapters === null) throw new Error(`createAgent: adapters must be { storage, transport, clock }, got ${show(adapters)}`);
   if (typeof config !== 'object' || config === null) throw new Error(`createAgent: config must be { agent, epoch, ... }, got ${show(config)}`);
   const { storage, transport, clock } = adapters;
-  const { agent, epoch, variant = 'centralized', faultTimeout = 100, controller = 'controller', limits, onRefused } = config;
+  const { agent, epoch, variant = 'centralized', faultTimeout = 100, limits, onRefused } = config;
+  // The active controller's peer id: changes on failover (setController).
+  let controller = config.controller ?? 'controller';
   const tickInterval = config.tickInterval ?? faultTimeout / 5;
   const problems: string[] = [];
   if (typeof agent !== 'string' || agent.length === 0) problems.push(`agent must be a non-empty string, got ${show(agent)}`);
@@ -385,6 +396,11 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
       await submit('zero', disk, start, length, null, false, 'write-zeroes');
     },
     state: () => state,
+    setController(peer) {
+      if (typeof peer !== 'string' || peer.length === 0) throw new Error(`setController: peer must be a non-empty transport peer id, got ${show(peer)}`);
+      controller = peer;
+    },
+    controller: () => controller,
     stop() {
       if (stopped) return;
       stopped = true;

@@ -6,7 +6,8 @@
  * order through a serial queue: messages from agents, a periodic `tick` from the clock, admin
  * requests, and the results of the commands it carries out:
  *
- * - `persist`: each record is saved in order; then `persisted`, or `persistFailed` with the
+ * - `persist`: the records are saved in order (one `saveBatch` when the store has it, else one
+ *   `save` each); then `persisted`, or `persistFailed` with the
  *   error. A rejected save may still have landed (adapters/types.ts), so the next persist after
  *   a failure first reloads the store and skips the `updateTable` records that are already
  *   there (saving them again would be refused as coming from an old generation);
@@ -24,8 +25,10 @@
 import { show } from '../errors.js';
 import type { BlockStorage, Clock, PersistedState, PersistRecord, TablePersistence, TimerHandle, Transport } from '../adapters/types.js';
 import type { Allocator } from '../controller/allocator.js';
+import { describeValue, readLimits, readPersistedState } from '../controller/admin-validation.js';
 import { controllerStep, initialControllerState } from '../controller/controller.js';
-import type { AdminEvent, AdminResult, ControllerCommand, ControllerConfig, ControllerEvent, ControllerState } from '../controller/types.js';
+import { adminTypes } from '../controller/jobs/index.js';
+import { defaultControllerLimits, type AdminEvent, type AdminResult, type ControllerCommand, type ControllerEvent, type ControllerOptions, type ControllerState } from '../controller/types.js';
 import type { AgentMessage, ControllerMessage } from '../protocol/messages.js';
 import { flushLuns } from './durability.js';
 import { attempt, createSerialQueue, errorMessage } from './serial.js';
@@ -54,7 +57,7 @@ export interface ControllerAdapters {
  * @example
  * const config: ControllerRuntimeConfig = { variant: 'centralized', retryInterval: 100, tickInterval: 20, onCommand: (c) => trace.push(c) };
  */
-export type ControllerRuntimeConfig = Partial<ControllerConfig> & {
+export type ControllerRuntimeConfig = ControllerOptions & {
   readonly tickInterval?: number;
   /** Sees every command before the runtime carries it out; if it throws, the command is still carried out. */
   readonly onCommand?: (command: ControllerCommand) => void;
@@ -95,18 +98,6 @@ export interface ControllerRuntime {
   readonly stopped: boolean;
 }
 
-const ADMIN_TYPES: ReadonlySet<string> = new Set<AdminEvent['type']>([
-  'createDisk',
-  'attachAgent',
-  'detachAgent',
-  'snapshot',
-  'migrate',
-  'markFailed',
-  'resize',
-  // deletion and rollback
-  'deleteDisk',
-  'rollback',
-]);
 const AGENT_MESSAGE_TYPES: ReadonlySet<string> = new Set<AgentMessage['type']>([
   'ioFault',
   'markBits',
@@ -116,7 +107,6 @@ const AGENT_MESSAGE_TYPES: ReadonlySet<string> = new Set<AgentMessage['type']>([
   // host discard and write-zeroes
   'zeroSegment',
 ]);
-
 
 /** True when `record` is already in the store (it landed although its save was rejected). */
 const landed = (stored: PersistedState, record: PersistRecord): boolean => {
@@ -130,11 +120,18 @@ const landed = (stored: PersistedState, record: PersistRecord): boolean => {
 
 /**
  * Starts a controller: loads the persisted state, feeds it to a fresh machine, starts ticking
- * and listens on the transport. Rejects when the configuration is malformed or the store
- * cannot be loaded.
+ * and listens on the transport. Rejects with an `Error` naming every malformed adapter or option,
+ * or when the store cannot be loaded or holds an unreadable state.
+ *
+ * With the in-memory adapters, awaited calls finish by themselves only if messages and time move
+ * by themselves: create the network with `delivery: 'auto'` and use `createRealClock()` (or let
+ * `createLocalCluster` wire everything). With the default manual network and clock, the caller
+ * moves them (`network.deliverAll()`, `clock.advance(ms)`), as the simulator and tests do.
  *
  * @example
  * const allocator = E.getOrElseW(() => { throw new Error('bad LUNs'); })(createAllocator({ 1: 4096, 2: 4096 }));
+ * const network = E.getOrElseW(() => { throw new Error('bad options'); })(createMemoryNetwork({ seed: 1, delivery: 'auto' }));
+ * const clock = createRealClock();
  * const controller = await createController(
  *   { storage, transport: network.transport('controller'), persistence, clock, allocator },
  *   { retryInterval: 100, tickInterval: 20 },
@@ -143,12 +140,17 @@ const landed = (stored: PersistedState, record: PersistRecord): boolean => {
  * await controller.admin({ type: 'attachAgent', disk: 'vol', agent: 'a1' });
  */
 export const createController = async (adapters: ControllerAdapters, config: ControllerRuntimeConfig = {}): Promise<ControllerRuntime> => {
+  const problems = runtimeProblems(adapters, config);
+  if (problems.length > 0) throw new Error(`createController: ${problems.join('; ')}`);
   const { storage, transport, persistence, clock, allocator } = adapters;
   const { tickInterval: tickOption, onCommand, ...machineConfig } = config;
   let state = initialControllerState(allocator, machineConfig);
   const tickInterval = tickOption ?? state.config.retryInterval / 5;
   if (!(typeof tickInterval === 'number' && Number.isFinite(tickInterval) && tickInterval > 0))
     throw new Error(`controller tickInterval must be a positive number of milliseconds, got ${show(tickInterval)}`);
+  const { controllerEpoch } = state.config;
+  if (!(Number.isSafeInteger(controllerEpoch) && controllerEpoch >= 0))
+    throw new Error(`controller controllerEpoch must be a non-negative safe integer, got ${show(controllerEpoch)}`);
 
   let loaded: PersistedState;
   try {
@@ -156,6 +158,9 @@ export const createController = async (adapters: ControllerAdapters, config: Con
   } catch (e) {
     throw new Error(`controller could not load its persisted state: ${errorMessage(e)}`);
   }
+  const readable = readPersistedState(loaded, state.config.limits);
+  if (!readable.ok) throw new Error(`controller could not load its persisted state: ${readable.error}`);
+  loaded = readable.value;
 
   let stopped = false;
   let timer: TimerHandle | null = null;
@@ -175,9 +180,15 @@ export const createController = async (adapters: ControllerAdapters, config: Con
         const stored = await persistence.load();
         todo = records.filter((r) => !landed(stored, r));
       }
-      for (const record of todo) {
-        if (stopped) return; // a stopped controller's writes that have not started never do
-        await persistence.save(record);
+      if (stopped) return; // a stopped controller's writes that have not started never do
+      if (typeof persistence.saveBatch === 'function') {
+        // One group commit per persist command, when the store can do it.
+        if (todo.length > 0) await persistence.saveBatch(todo);
+      } else {
+        for (const record of todo) {
+          if (stopped) return;
+          await persistence.save(record);
+        }
       }
       uncertain = false;
       feed({ type: 'persisted', persistId });
@@ -259,7 +270,13 @@ export const createController = async (adapters: ControllerAdapters, config: Con
     if (stopped) return;
     const m = message as unknown;
     if (typeof m !== 'object' || m === null) return;
-    const { type, agent } = m as { type?: unknown; agent?: unknown };
+    let type: unknown;
+    let agent: unknown;
+    try {
+      ({ type, agent } = m as { type?: unknown; agent?: unknown });
+    } catch {
+      return; // unreadable: not a message from an agent
+    }
     // Agents are named by their transport peer ids: a message about another agent is not taken.
     if (typeof type !== 'string' || !AGENT_MESSAGE_TYPES.has(type) || agent !== from) return;
     feed({ type: 'message', message });
@@ -268,13 +285,20 @@ export const createController = async (adapters: ControllerAdapters, config: Con
   return {
     admin(request) {
       if (stopped) return Promise.resolve({ ok: false, error: 'the controller is stopped' });
-      const type = (request as { type?: unknown } | null | undefined)?.type;
-      if (typeof type !== 'string' || !ADMIN_TYPES.has(type))
-        return Promise.resolve({ ok: false, error: `unknown admin request type ${show(type)} (expected one of ${[...ADMIN_TYPES].join(', ')})` });
+      // Read once, field by field, into a plain object: the machine checks every field.
+      const copy: Record<string, unknown> = {};
+      try {
+        if (typeof request !== 'object' || request === null) throw new Error(`an admin request must be an object, got ${describeValue(request)}`);
+        for (const key of Object.keys(request)) copy[key] = (request as unknown as Record<string, unknown>)[key];
+      } catch (e) {
+        return Promise.resolve({ ok: false, error: `unreadable admin request: ${errorMessage(e)}` });
+      }
+      if (typeof copy.type !== 'string' || !adminTypes.has(copy.type))
+        return Promise.resolve({ ok: false, error: `unknown admin request type ${describeValue(copy.type)} (expected one of ${[...adminTypes].join(', ')})` });
       const requestId = nextRequest++;
       return new Promise<AdminResult>((resolve) => {
         pendingAdmin.set(requestId, resolve);
-        feed({ ...request, requestId } as AdminEvent);
+        feed({ ...copy, requestId } as unknown as AdminEvent);
       });
     },
     state: () => state,
@@ -291,4 +315,41 @@ export const createController = async (adapters: ControllerAdapters, config: Con
       return stopped;
     },
   };
+};
+
+// ---------------------------------------------------------------------------------------------
+// Validation of what createController is given
+
+const VARIANTS: ReadonlySet<unknown> = new Set(['centralized', 'distributed']);
+const isPositiveNumber = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x > 0;
+const isPositiveInt = (x: unknown): boolean => typeof x === 'number' && Number.isSafeInteger(x) && x > 0;
+
+/** Every problem with the adapters and configuration, each naming the field and the value. */
+const runtimeProblems = (adapters: unknown, config: unknown): string[] => {
+  const problems: string[] = [];
+  try {
+    if (typeof adapters !== 'object' || adapters === null) return [`adapters must be { storage, transport, persistence, clock, allocator }, got ${describeValue(adapters)}`];
+    const { storage, transport, persistence, clock, allocator } = adapters as Record<string, Record<string, unknown> | undefined>;
+    const needs = (name: string, value: Record<string, unknown> | undefined, methods: ReadonlyArray<string>): void => {
+      if (typeof value !== 'object' || value === null || methods.some((m) => typeof value[m] !== 'function'))
+        problems.push(`${name} must have ${methods.join(', ')}, got ${describeValue(value)}`);
+    };
+    needs('storage', storage, ['copy', 'writeZeros']);
+    needs('transport', transport, ['send', 'onMessage']);
+    needs('persistence', persistence, ['load', 'save']);
+    needs('clock', clock, ['now', 'setTimer', 'clearTimer']);
+    needs('allocator', allocator, ['reserve']);
+    if (typeof config !== 'object' || config === null) return [...problems, `config must be an object, got ${describeValue(config)}`];
+    const { variant, retryInterval, historyLimit, copyConcurrency, limits, onCommand } = config as Record<string, unknown>;
+    if (variant !== undefined && !VARIANTS.has(variant)) problems.push(`variant must be 'centralized' or 'distributed', got ${describeValue(variant)}`);
+    if (retryInterval !== undefined && !isPositiveNumber(retryInterval)) problems.push(`retryInterval must be a positive number of milliseconds, got ${describeValue(retryInterval)}`);
+    if (historyLimit !== undefined && !isPositiveInt(historyLimit)) problems.push(`historyLimit must be a positive safe integer, got ${describeValue(historyLimit)}`);
+    if (copyConcurrency !== undefined && !isPositiveInt(copyConcurrency)) problems.push(`copyConcurrency must be a positive safe integer, got ${describeValue(copyConcurrency)}`);
+    const l = readLimits(limits, defaultControllerLimits);
+    if (!l.ok) problems.push(l.error);
+    if (onCommand !== undefined && typeof onCommand !== 'function') problems.push(`onCommand must be a function, got ${describeValue(onCommand)}`);
+  } catch (e) {
+    problems.push(`the adapters or config could not be read (${errorMessage(e)})`);
+  }
+  return problems;
 };

@@ -29,7 +29,7 @@ import {
   isQuiet,
   type BrokenProperty,
 } from './checkers.js';
-import { emptySummary, type SimAction, type SimConfig, type SimResult, type SimSummary, type TraceRecord, type Violation, type Workload } from './config.js';
+import { emptySummary, simConfigErrors, workloadErrors, type SimAction, type SimConfig, type SimResult, type SimSummary, type TraceRecord, type Violation, type Workload } from './config.js';
 import { DiskModel } from './disk-model.js';
 import { DurabilityModel } from './durability-model.js';
 import { describeAgentMessage, describeControllerMessage, describePieces, describeRecord } from './labels.js';
@@ -69,6 +69,13 @@ const fail = (broken: BrokenProperty | undefined): void => {
 
 /** Disks and attachments the cluster sets up itself; their requests are not workload actions. */
 const isSetup = (event: AdminEvent): boolean => event.type === 'createDisk' || event.type === 'attachAgent';
+
+/** The state machines a cluster steps (see `SimConfig.testHooks`). */
+export interface SimMachines {
+  readonly agentStep: typeof agentStep;
+  readonly controllerStep: typeof controllerStep;
+}
+
 
 /**
  * A simulated cluster. Build with {@link createCluster}; run a workload with `run`.
@@ -121,6 +128,8 @@ export class Cluster {
   private generator: WorkloadGenerator | null = null;
 
   constructor(readonly config: SimConfig) {
+    const errors = simConfigErrors(config);
+    if (errors.length > 0) throw new Error(`createCluster: ${errors.map((e) => e.message).join('; ')}`);
     this.stepController = config.testHooks?.controllerStep ?? controllerStep;
     this.stepAgent = config.testHooks?.agentStep ?? agentStep;
     this.world = new World(config, this.summary);
@@ -147,8 +156,13 @@ export class Cluster {
   // -------------------------------------------------------------------------------------------
   // Public driving API
 
-  /** Runs a workload to its end, then (by default) a quiet period and the final checks. */
+  /**
+   * Runs a workload to its end, then (by default) a quiet period and the final checks. Throws an
+   * `Error` naming every malformed field of `workload` ({@link workloadErrors} lists them as values).
+   */
   run(workload: Workload): SimResult {
+    const problems = workloadErrors(workload);
+    if (problems.length > 0) throw new Error(`Cluster.run: ${problems.map((e) => e.message).join('; ')}`);
     const world = this.world;
     this.generator = new WorkloadGenerator(this.config, workload, world.rng, this.agents.length);
     this.pendingArrivals = workload.ios;
@@ -702,10 +716,14 @@ export class Cluster {
 
 /**
  * Builds a simulated cluster from a plain configuration: creates the disks (all `zero`, thin)
- * and attaches the agents through the controller itself.
+ * and attaches the agents through the controller itself. Throws an `Error` naming every
+ * malformed field of `config` (a programming error; {@link simConfigErrors} lists them as values).
  *
  * @example
  * const result = createCluster({ seed: 7, agents: 3, disks: [{ id: 'd', segmentBlocks: 8, segmentCount: 32 }], luns: { 1: 2048, 2: 2048 } })
  *   .run({ ios: 1000, rates: { restartAgent: 0.01 } });
  */
 export const createCluster = (config: SimConfig): Cluster => new Cluster(config);
+
+/** A cluster stepping `machines` instead of the real ones (through `testHooks`): for tests of the checkers. */
+export const createClusterWith = (config: SimConfig, machines: Partial<SimMachines>): Cluster => new Cluster({ ...config, testHooks: { ...config.testHooks, ...machines } });

@@ -1249,10 +1249,12 @@ describe('limits', () => {
     expect(h.state).toBe(before);
   });
 
-  it('refuses a setEntries with more changes than limits.maxChanges, whatever they hold', () => {
+  it('refuses a setEntries with more changes than limits.maxChanges, whatever they hold, and fetches the whole table instead', () => {
     const h = holding(refTable(), { ...CONFIG, limits: { maxChanges: 2 } });
     const change = { segment: 0, entry: doc({ zero: true }) };
-    expect(h.step(setEntries(3, 4, [change, change, change])).map((c) => c.type)).toEqual(['refused']);
+    const commands = h.step(setEntries(3, 4, [change, change, change]));
+    expect(commands.map((c) => c.type)).toEqual(['refused', 'send']);
+    expect(commands[1]).toMatchObject({ type: 'send', message: { type: 'fetchTable', disk: D, generation: 3 } });
     expect(h.step(setEntries(3, 4, [change, change]))).toEqual([ack(D, 4)]);
   });
 

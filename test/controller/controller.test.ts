@@ -925,6 +925,8 @@ describe('controller: purity', () => {
 
   it('a step that concerns one disk leaves the other disk\'s state, and unused parts, identical', () => {
     const h = boot(['a'], { disks: [D, 'e'] });
+    // The agent's first fault with a copy is noted once on its copy record (epoch-reuse witness).
+    h.drive(h.msg(h.fault('a', 'read', 0, 1)));
     const before = h.state;
     const c = h.msg(h.fault('a', 'write', 12, 3));
     expect(persistsOf(c)).toHaveLength(1);

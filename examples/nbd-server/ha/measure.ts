@@ -1,6 +1,6 @@
 /**
- * Measures the etcd table store against the in-memory store (the baseline, measured in the same
- * run): saving and restoring a 1,048,576-segment disk, and fault resolutions per second of a
+ * Measures the etcd table store against the journal store (the embedded default, on a temporary
+ * directory) and the in-memory store (baselines, measured in the same run): saving and restoring a 1,048,576-segment disk, and fault resolutions per second of a
  * controller and an agent whose every write faults on a zero segment (one at a time, and 64 at
  * once, where group commits batch them).
  *
@@ -22,6 +22,10 @@ import {
   type TablePersistence,
   type TimerHandle,
 } from '../../../src/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openJournalStore } from '../journal-store.js';
 import { connectEtcd, parseEtcdUrl } from './etcd-client.js';
 import { createEtcdTableStore } from './etcd-store.js';
 import { findEtcd, startEtcdCluster, type EtcdCluster } from './local-cluster.js';
@@ -41,15 +45,16 @@ const realClock: Clock = {
 const ms = (t0: number): number => performance.now() - t0;
 
 /** Save, load and controller restore of a 1,048,576-segment disk. */
-const tableFigures = async (name: string, make: () => TablePersistence) => {
+const tableFigures = async (name: string, make: () => TablePersistence | Promise<TablePersistence>) => {
   const segments = 1 << 20;
   const table = right(createTable({ segmentBlocks: 2048, segmentCount: segments, entries: (s) => ({ location: { lun: 1 + (s >>> 19), start: (s & ((1 << 19) - 1)) * 2048 } }) }));
   const doc = encodeTable(table);
-  const writer = make();
+  const writer = await make();
   let t = performance.now();
   await writer.save({ type: 'saveTable', disk: 'huge', table: doc });
   const save = ms(t);
-  const reader = make() === writer ? writer : make();
+  const again = await make();
+  const reader = again === writer ? writer : again;
   t = performance.now();
   await reader.load();
   const load = ms(t);
@@ -58,7 +63,7 @@ const tableFigures = async (name: string, make: () => TablePersistence) => {
   const network = right(createMemoryNetwork({ seed: 1 }));
   t = performance.now();
   const controller = await createController(
-    { storage: right(createMemoryStorage({ blockSize: 8, luns: { 1: 8, 2: 8 } })), transport: network.transport('controller'), persistence: make(), clock: realClock, allocator: right(createAllocator(luns)) },
+    { storage: right(createMemoryStorage({ blockSize: 8, luns: { 1: 8, 2: 8 } })), transport: network.transport('controller'), persistence: await make(), clock: realClock, allocator: right(createAllocator(luns)) },
     { retryInterval: 100 },
   );
   while (!controller.state().ready) await new Promise((r) => setImmediate(r));
@@ -123,22 +128,41 @@ const main = async (): Promise<void> => {
   try {
     const memory = createMemoryPersistence();
     const prefix = `measure-${Date.now()}/`;
-    const rows = [await tableFigures('memory', () => memory), await tableFigures('etcd', () => createEtcdTableStore(client, { prefix: `${prefix}t/` }))];
+    // The journal store reopened from its directory each time, as a restarted controller would.
+    let journals = 0;
+    const journalAt = (dir: string) => () => openJournalStore(dir).then((j) => (opened.push(j), j));
+    const opened: Array<{ close(): Promise<void> }> = [];
+    const freshDir = (): string => {
+      const d = mkdtempSync(join(tmpdir(), `vdisk-measure-${journals++}-`));
+      dirs.push(d);
+      return d;
+    };
+    const dirs: string[] = [];
+    const tableDir = freshDir();
+    const rows = [
+      await tableFigures('memory', () => memory),
+      await tableFigures('journal', journalAt(tableDir)),
+      await tableFigures('etcd', () => createEtcdTableStore(client, { prefix: `${prefix}t/` })),
+    ];
     console.log('1,048,576-segment disk (ms): store | save | load | controller restore');
-    for (const r of rows) console.log(`  ${r.name.padEnd(6)} | ${r.save.toFixed(0)} | ${r.load.toFixed(0)} | ${r.restore.toFixed(0)}`);
-    console.log(`  ratio etcd/memory: save ${(rows[1]!.save / rows[0]!.save).toFixed(1)}, load ${(rows[1]!.load / rows[0]!.load).toFixed(1)}, restore ${(rows[1]!.restore / rows[0]!.restore).toFixed(1)}`);
+    for (const r of rows) console.log(`  ${r.name.padEnd(7)} | ${r.save.toFixed(0)} | ${r.load.toFixed(0)} | ${r.restore.toFixed(0)}`);
+    const [, j, e] = rows;
+    console.log(`  ratio etcd/journal: save ${(e!.save / j!.save).toFixed(2)}, load ${(e!.load / j!.load).toFixed(2)}, restore ${(e!.restore / j!.restore).toFixed(2)}`);
     console.log('fault resolutions per second: store | 1 at a time | 64 at a time');
-    const f = [];
+    const f: Array<{ name: string; one: number; many: number }> = [];
     for (const [name, make] of [
-      ['memory', () => createMemoryPersistence()],
-      ['etcd', () => createEtcdTableStore(client, { prefix: `${prefix}f${f.length}/` })],
+      ['memory', async () => createMemoryPersistence()],
+      ['journal', async () => journalAt(freshDir())()],
+      ['etcd', async () => createEtcdTableStore(client, { prefix: `${prefix}f${f.length}-${Math.random()}/` })],
     ] as const) {
-      const one = await faultFigures(name, make(), 200, 1);
-      const many = await faultFigures(name, make(), 2000, 64);
+      const one = await faultFigures(name, await make(), 200, 1);
+      const many = await faultFigures(name, await make(), 2000, 64);
       f.push({ name, one: one.perSecond, many: many.perSecond });
-      console.log(`  ${name.padEnd(6)} | ${one.perSecond.toFixed(0)} | ${many.perSecond.toFixed(0)}`);
+      console.log(`  ${name.padEnd(7)} | ${one.perSecond.toFixed(0)} | ${many.perSecond.toFixed(0)}`);
     }
-    console.log(`  ratio etcd/memory: ${(f[1]!.one / f[0]!.one).toFixed(3)} one at a time, ${(f[1]!.many / f[0]!.many).toFixed(3)} 64 at a time`);
+    console.log(`  ratio etcd/journal: ${(f[2]!.one / f[1]!.one).toFixed(3)} one at a time, ${(f[2]!.many / f[1]!.many).toFixed(3)} 64 at a time`);
+    for (const o of opened) await o.close().catch(() => undefined);
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   } finally {
     client.close();
     await cluster?.stop();

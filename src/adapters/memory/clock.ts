@@ -2,7 +2,7 @@
  * A clock that moves only when told to, for tests and simulation.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { validationError, type ValidationError } from '../../errors.js';
+import { guarded, validationError, type ValidationError } from '../../errors.js';
 import type { Clock, TimerHandle } from '../types.js';
 
 /**
@@ -40,7 +40,9 @@ interface Timer extends TimerHandle {
  * @example
  * const clock = createManualClock(1000); // Right(clock) with now() === 1000
  */
-export const createManualClock = (start = 0): E.Either<ValidationError[], ManualClock> => {
+export const createManualClock = (start = 0): E.Either<ValidationError[], ManualClock> => guarded('start', () => buildClock(start));
+
+const buildClock = (start: number): E.Either<ValidationError[], ManualClock> => {
   if (typeof start !== 'number' || !Number.isFinite(start)) return E.left([validationError('start', start, 'must be a finite number')]);
   let now = start;
   let seq = 0;
@@ -94,4 +96,40 @@ export const createManualClock = (start = 0): E.Either<ValidationError[], Manual
     nextDue: () => timers[0]?.due,
   };
   return E.right(clock);
+};
+
+/**
+ * A {@link Clock} on real time: `now()` is milliseconds since the clock was made, timers are the
+ * platform's `setTimeout`. With a network in `delivery: 'auto'` mode it lets runtimes run by
+ * themselves, as in production: `await agent.write(...)` finishes without the caller moving time
+ * or delivering messages. Pending timers keep a Node process alive until the runtimes stop.
+ *
+ * @example
+ * const clock = createRealClock();
+ * const controller = await createController({ storage, transport, persistence, clock, allocator });
+ */
+export const createRealClock = (): Clock => {
+  const g = globalThis as unknown as {
+    setTimeout: (f: () => void, ms: number) => unknown;
+    clearTimeout: (handle: unknown) => void;
+    performance?: { now(): number };
+  };
+  const read = (): number => (g.performance !== undefined ? g.performance.now() : Date.now());
+  const origin = read();
+  const handles = new WeakMap<TimerHandle, unknown>();
+  return {
+    now: () => read() - origin,
+    setTimer(ms, callback) {
+      const handle: TimerHandle = { _tag: 'TimerHandle' };
+      const delay = typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? ms : 0;
+      handles.set(handle, g.setTimeout(callback, delay));
+      return handle;
+    },
+    clearTimer(handle) {
+      if (typeof handle !== 'object' || handle === null) return;
+      const h = handles.get(handle);
+      if (h !== undefined) g.clearTimeout(h);
+      handles.delete(handle);
+    },
+  };
 };

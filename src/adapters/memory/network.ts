@@ -1,9 +1,10 @@
 /**
- * A message network in memory, for tests and simulation: deliveries happen only when the caller
- * asks, in an order drawn from a seeded PRNG, with drops, duplicates and partitions.
+ * A message network in memory, for tests and simulation: deliveries happen when the caller asks
+ * (`delivery: 'manual'`, the default) or by themselves as the event loop turns (`'auto'`), in an
+ * order drawn from a seeded PRNG, with drops, duplicates and partitions.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { isBlockNumber, validationError, type ValidationError } from '../../errors.js';
+import { guarded, isBlockNumber, validationError, type ValidationError } from '../../errors.js';
 import { createPrng, type Prng } from '../prng.js';
 import type { Transport } from '../types.js';
 import { isRate } from './injection.js';
@@ -21,6 +22,13 @@ export interface MemoryNetworkOptions {
   readonly dropRate?: number;
   readonly duplicateRate?: number;
   readonly maxDelay?: number;
+  /**
+   * `'manual'` (default): messages wait until `step`, `deliver` or `deliverAll` is called, so a
+   * test decides when. `'auto'`: messages are delivered by themselves on a later turn of the
+   * event loop, which is what code written against a real transport expects (a runtime whose
+   * `await agent.write(...)` must finish without anyone calling `deliverAll`).
+   */
+  readonly delivery?: 'manual' | 'auto';
 }
 
 /**
@@ -63,8 +71,9 @@ export interface NetworkStats {
 }
 
 /**
- * An in-memory network whose deliveries happen only when the caller asks, in an order chosen by
- * a seeded PRNG: the same seed and the same calls give the same run.
+ * An in-memory network whose deliveries happen when the caller asks (or, with `delivery: 'auto'`,
+ * on later turns of the event loop), in an order chosen by a seeded PRNG: the same seed and the
+ * same calls give the same run in manual mode.
  *
  * @example
  * const controller = network.transport<ControllerMessage, AgentMessage>('controller');
@@ -117,7 +126,35 @@ interface NetworkState {
   readonly endpoints: Map<string, { readonly handlers: Handler[] }>;
   readonly cutPeers: Set<string>;
   readonly stats: { sent: number; dropped: number; duplicated: number; delivered: number; lost: number };
+  readonly auto: boolean;
+  /** Auto delivery: a flush is scheduled on the event loop. */
+  scheduled: boolean;
 }
+
+/** The next turn of the event loop (a macrotask, so timers and I/O get their turn between flushes). */
+const nextTurn = (f: () => void): void => {
+  const g = globalThis as { setImmediate?: (f: () => void) => unknown; setTimeout: (f: () => void, ms: number) => unknown };
+  if (typeof g.setImmediate === 'function') g.setImmediate(f);
+  else g.setTimeout(f, 0);
+};
+
+/**
+ * Auto delivery: once per turn, delivers the messages in flight at its start (those they cause
+ * wait for the next turn, so a conversation between peers never holds the event loop).
+ */
+const scheduleFlush = (s: NetworkState): void => {
+  if (!s.auto || s.scheduled) return;
+  s.scheduled = true;
+  nextTurn(() => {
+    s.scheduled = false;
+    const n = s.flight.length;
+    try {
+      deliverUpTo(s, n);
+    } finally {
+      if (s.flight.length > 0) scheduleFlush(s);
+    }
+  });
+};
 
 /** Delivers (or loses) one message in flight. */
 const deliverOne = (s: NetworkState): Delivery | undefined => {
@@ -159,6 +196,7 @@ const openEndpoint = <Out, In>(s: NetworkState, peer: string): Transport<Out, In
         s.stats.duplicated++;
         s.flight.push({ id: s.nextId++, from: peer, to, message: structuredClone(copy), overtaken: 0 });
       }
+      scheduleFlush(s);
     },
     onMessage(handler) {
       if (alive()) me.handlers.push(handler as Handler);
@@ -180,19 +218,25 @@ const deliverUpTo = (s: NetworkState, limit: number): number => {
  * Left when the options are malformed.
  *
  * @example
- * const network = createMemoryNetwork({ seed: 1, dropRate: 0.1 }); // Right(network)
+ * const network = createMemoryNetwork({ seed: 1, dropRate: 0.1 }); // Right(network): deliveries when asked
+ * const live = createMemoryNetwork({ seed: 1, delivery: 'auto' }); // Right(network): deliveries by themselves
  */
-export const createMemoryNetwork = (options: MemoryNetworkOptions): E.Either<ValidationError[], MemoryNetwork> => {
+export const createMemoryNetwork = (options: MemoryNetworkOptions): E.Either<ValidationError[], MemoryNetwork> => guarded('options', () => buildNetwork(options));
+
+const buildNetwork = (options: MemoryNetworkOptions): E.Either<ValidationError[], MemoryNetwork> => {
   if (typeof options !== 'object' || options === null) return E.left([validationError('options', options, 'must be an object { seed, ... }')]);
-  const { seed, dropRate = 0, duplicateRate = 0, maxDelay = Infinity } = options;
+  const { seed, dropRate = 0, duplicateRate = 0, maxDelay = Infinity, delivery = 'manual' } = options;
   const errors: ValidationError[] = [];
   if (typeof seed !== 'number' || !Number.isFinite(seed)) errors.push(validationError('seed', seed, 'must be a finite number'));
   if (!isRate(dropRate)) errors.push(validationError('dropRate', dropRate, 'must be a number from 0 to 1'));
   if (!isRate(duplicateRate)) errors.push(validationError('duplicateRate', duplicateRate, 'must be a number from 0 to 1'));
   if (!(maxDelay === Infinity || isBlockNumber(maxDelay))) errors.push(validationError('maxDelay', maxDelay, 'must be a non-negative integer or Infinity'));
+  if (delivery !== 'manual' && delivery !== 'auto') errors.push(validationError('delivery', delivery, "must be 'manual' or 'auto'"));
   if (errors.length > 0) return E.left(errors);
 
   const s: NetworkState = {
+    auto: delivery === 'auto',
+    scheduled: false,
     prng: createPrng(seed),
     dropRate,
     duplicateRate,

@@ -9,7 +9,7 @@
  * Injected failures are {@link InjectedFault}s.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { isBlockNumber, show, validationError, type ValidationError } from '../../errors.js';
+import { guarded, isBlockNumber, show, validationError, type ValidationError } from '../../errors.js';
 import { MAX_LUN, type LunSizes } from '../../table/entry.js';
 import { createPrng, type Prng } from '../prng.js';
 import type { BlockStorage } from '../types.js';
@@ -407,7 +407,9 @@ const observers = (s: StorageState): Pick<MemoryStorage, 'onWrite' | 'onRead' | 
  * const storage = createMemoryStorage({ blockSize: 4, luns: { 1: 100 } }); // Right(storage)
  * // await storage.write(1, 0, new Uint8Array([1, 2, 3, 4])); await storage.read(1, 0, 2) -> 1,2,3,4,0,0,0,0
  */
-export const createMemoryStorage = (options: MemoryStorageOptions): E.Either<ValidationError[], MemoryStorage> => {
+export const createMemoryStorage = (options: MemoryStorageOptions): E.Either<ValidationError[], MemoryStorage> => guarded('options', () => buildStorage(options));
+
+const buildStorage = (options: MemoryStorageOptions): E.Either<ValidationError[], MemoryStorage> => {
   const errors: ValidationError[] = [];
   if (typeof options !== 'object' || options === null) return E.left([validationError('options', options, 'must be an object { blockSize, luns }')]);
   const { blockSize, failureRate = 0, seed = 0 } = options;

@@ -148,7 +148,10 @@ const rollback: Handler<'rollback'> = (s, out, event) => {
 
 const handlers: { readonly [T in AdminEvent['type']]: Handler<T> } = { createDisk, attachAgent, detachAgent, snapshot, migrate, markFailed, resize, deleteDisk, rollback };
 
-/** An administrative request: its own handler. */
+/** Every request type that has a handler (what admin-validation.ts accepts). */
+export const adminTypes: ReadonlySet<string> = new Set(Object.keys(handlers));
+
+/** An administrative request (already read by admin-validation.ts): its own handler. */
 export const onAdmin = (s: Working, out: ControllerCommand[], event: AdminEvent): void => (handlers[event.type] as Handler<AdminEvent['type']>)(s, out, event);
 
 /** An admin job that waits for the change just staged to be durable. */

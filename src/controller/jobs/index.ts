@@ -29,5 +29,5 @@ export const jobHooks: JobHookTable = {
   release: releaseHooks,
 };
 
-export { onAdmin } from './admin.js';
+export { adminTypes, onAdmin } from './admin.js';
 export { enqueueSettle } from './settle.js';
