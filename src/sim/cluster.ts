@@ -27,6 +27,7 @@ import {
 } from './checkers.js';
 import { emptySummary, type SimAction, type SimConfig, type SimResult, type SimSummary, type TraceRecord, type Violation, type Workload } from './config.js';
 import { DiskModel } from './disk-model.js';
+import { LivenessRecorder } from './latency.js';
 import { describeAgentMessage, describeControllerMessage, describePieces, describeRecord } from './labels.js';
 import { WorkloadGenerator, type HostIo } from './workload.js';
 import { World, type CopyCommand, type MessageEvent, type WorldEvent } from './world.js';
@@ -96,11 +97,14 @@ export class Cluster {
   private pendingArrivals = 0;
   private pendingActions = 0;
   private generator: WorkloadGenerator | null = null;
+  private readonly liveness = new LivenessRecorder();
+  private readonly livenessBound: number;
 
   constructor(readonly config: SimConfig) {
     this.world = new World(config, this.summary);
     this.tickInterval = config.tickInterval ?? 10;
     this.variant = config.variant ?? 'centralized';
+    this.livenessBound = config.livenessBound ?? defaultLivenessBound(this.tickInterval);
     for (let i = 0; i < config.agents; i++) {
       const epoch = 1;
       this.agentIndex.set(agentName(i), i);
@@ -153,6 +157,13 @@ export class Cluster {
 
   private result(violation: Violation | null): SimResult {
     this.summary.simulatedTime = this.world.now;
+    const l = this.liveness;
+    this.summary.latency = l.figures();
+    this.summary.distinctFaults = l.distinctFaults;
+    this.summary.faultMessagesPerFault = l.distinctFaults === 0 ? 0 : l.faultMessages / l.distinctFaults;
+    this.summary.livenessBound = this.livenessBound;
+    this.summary.worstAfterLastFault = l.worstAfterQuiet;
+    this.summary.maxLatencyByAgent = { ...l.maxByAgent };
     return { seed: this.config.seed, summary: { ...this.summary }, violation, trace: this.trace };
   }
 
@@ -286,6 +297,7 @@ export class Cluster {
     const world = this.world;
     if (world.rng.chance(world.faults.persistErrorRate ?? 0)) {
       this.summary.persistFailures++;
+      world.noteFault();
       // Half the failures lose only the answer: the records did land.
       if (world.rng.chance(0.5)) for (const r of event.records) world.store.apply(r);
       this.toController({ type: 'persistFailed', persistId: event.persistId, error: 'injected persistence failure' });
@@ -354,6 +366,7 @@ export class Cluster {
         const node = this.agents[action.agent];
         if (node === undefined) return;
         node.cutUntil = this.world.now + action.duration;
+        this.world.noteFault(node.cutUntil);
         this.record('sim', node.id, () => `cut off for ${action.duration} ms`);
         this.world.queue.push(node.cutUntil, { kind: 'heal', agent: action.agent });
         return;
@@ -369,6 +382,7 @@ export class Cluster {
     const node = this.agents[i];
     if (node === undefined) return;
     this.summary.agentRestarts++;
+    this.world.noteFault();
     node.epoch++;
     node.state = this.freshAgent(node.id, node.epoch);
     this.record('sim', node.id, () => `restart (epoch ${node.epoch})`);
@@ -378,6 +392,7 @@ export class Cluster {
 
   private restartController(): void {
     this.summary.controllerRestarts++;
+    this.world.noteFault();
     this.record('sim', 'controller', () => 'restart');
     for (const [id, r] of this.adminRequests) if (!isSetup(r.event)) this.adminRequests.delete(id);
     this.bootController();
@@ -406,7 +421,7 @@ export class Cluster {
       this.summary.writes++;
       model.writeStarted(start, length);
     } else this.summary.reads++;
-    const io: HostIo = { id, agent, epoch: node.epoch, disk, op, start, length, value, seen: op === 'read' ? model.readStarted(start, length) : null, data: null, model };
+    const io: HostIo = { id, submittedAt: this.world.now, agent, epoch: node.epoch, disk, op, start, length, value, seen: op === 'read' ? model.readStarted(start, length) : null, data: null, model };
     this.hostIos.set(id, io);
     this.record('host', node.id, () => `${op} ${disk} ${start}+${length}${op === 'write' ? ` (value ${value})` : ''} io${id}`);
     this.toAgent(agent, { type: 'hostIo', ioId: id, disk, op, start, length });
@@ -424,6 +439,7 @@ export class Cluster {
     switch (c.type) {
       case 'send':
         if (c.message.type === 'ioFault' || c.message.type === 'markBits') {
+          this.liveness.noteFaultMessage(c.message);
           this.summary.faultsRaised++;
           const reason = c.message.type === 'markBits' ? 'mark' : c.message.reason;
           this.summary.faultsByReason[reason] = (this.summary.faultsByReason[reason] ?? 0) + 1;
@@ -447,6 +463,9 @@ export class Cluster {
 
   private closeIo(io: HostIo, ok: boolean): void {
     this.hostIos.delete(io.id);
+    const open = this.liveness.noteEnded(io.submittedAt, this.world.now, this.world.lastFaultAt, agentName(io.agent));
+    if (open > this.livenessBound)
+      fail({ kind: 'liveness', message: `io${io.id} (${io.op} ${io.disk} ${io.start}+${io.length} by ${agentName(io.agent)}) ended ${open} ms after the last injected fault, over the bound of ${this.livenessBound} ms` });
     if (ok) this.summary.iosCompleted++;
     else this.summary.iosFailed++;
     if (io.op === 'write') {
@@ -492,6 +511,12 @@ export class Cluster {
     fail(checkContent(this.controller, this.models, this.snapshotImages, this.world.blocks));
   }
 }
+
+/**
+ * The default liveness bound (simulated ms) for a tick interval: generous against the protocol's
+ * own timers (retry intervals, lease expiry, backoff caps), so that it fires only on a stall.
+ */
+export const defaultLivenessBound = (tickInterval: number): number => 10_000 + 200 * tickInterval;
 
 /**
  * Builds a simulated cluster from a plain configuration: creates the disks (all `zero`, thin)

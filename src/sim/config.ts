@@ -4,6 +4,7 @@
  */
 import type { DiskId, Step } from '../protocol/messages.js';
 import type { Op, Variant } from '../translate/translate.js';
+import type { LatencyFigures } from './latency.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -67,6 +68,11 @@ export interface SimConfig {
   readonly tickInterval?: number;
   /** Keep a trace of every message and step (costs memory at scale). */
   readonly trace?: boolean;
+  /**
+   * After the last injected fault, every host I/O must end within this many simulated ms
+   * (default: see `defaultLivenessBound`); `Infinity` turns the liveness checker off.
+   */
+  readonly livenessBound?: number;
 }
 
 /**
@@ -131,14 +137,16 @@ export interface Workload {
  * - `table-check`: `checkTables` found corruption or a leak in the final tables;
  * - `no-convergence`: the cluster never went quiet, or an agent's copy differs from the controller's;
  * - `lost-write`, `snapshot-changed`: a disk or a snapshot does not read back as it should;
- * - `stuck`: no progress within the step budget.
+ * - `stuck`: no progress within the step budget;
+ * - `liveness`: after the last injected fault, a host I/O stayed open longer than the run's
+ *   liveness bound.
  *
  * @example
  * const { violation } = createCluster(config).run({ ios: 1000 });
  * if (violation) console.error(`${violation.kind} at step ${violation.step} (seed ${violation.seed}): ${violation.message}`);
  */
 export interface Violation {
-  readonly kind: 'read-mismatch' | 'frozen-primary-write' | 'table-check' | 'no-convergence' | 'lost-write' | 'snapshot-changed' | 'stuck';
+  readonly kind: 'read-mismatch' | 'frozen-primary-write' | 'table-check' | 'no-convergence' | 'lost-write' | 'snapshot-changed' | 'stuck' | 'liveness';
   readonly message: string;
   readonly seed: number;
   readonly step: number;
@@ -192,6 +200,21 @@ export interface SimSummary {
   persistFailures: number;
   steps: number;
   simulatedTime: number;
+  // --- liveness (docs/design.md#leases-and-liveness) ---
+  /** Host I/O latency from submission to completion or failure, simulated ms. */
+  latency: LatencyFigures;
+  /** Longest host I/O latency through each agent (by agent id), simulated ms. */
+  maxLatencyByAgent: Record<string, number>;
+  /** Faults and marks raised (each counted once, however often it was sent). */
+  distinctFaults: number;
+  /** Fault and mark messages sent (first sends and re-sends) per distinct fault. */
+  faultMessagesPerFault: number;
+  /** The liveness bound the run was checked against (simulated ms). */
+  livenessBound: number;
+  /** Longest a host I/O stayed open after the later of its submission and the last injected fault. */
+  worstAfterLastFault: number;
+  /** Agents the controller evicted because their lease had certainly expired. */
+  evictions: number;
 }
 
 /**
@@ -233,4 +256,11 @@ export const emptySummary = (): SimSummary => ({
   persistFailures: 0,
   steps: 0,
   simulatedTime: 0,
+  latency: { p50: 0, p99: 0, max: 0 },
+  maxLatencyByAgent: {},
+  distinctFaults: 0,
+  faultMessagesPerFault: 0,
+  livenessBound: 0,
+  worstAfterLastFault: 0,
+  evictions: 0,
 });
