@@ -43,6 +43,7 @@ import {
   type FaultReason,
   type Piece,
 } from '../translate/translate.js';
+import { acceptedRecheck, retryDelay } from './backoff.js';
 import type { AgentCommand, AgentConfig, AgentEvent, AgentState, DiskCopy, HostRequest, IoState, MarkSpan, Outstanding } from './types.js';
 
 export type {
@@ -225,7 +226,7 @@ class Stepper {
   private raise(message: Omit<IoFaultMessage, 'faultId'> | Omit<MarkBitsMessage, 'faultId'>, origin: number): number {
     const faultId = this.nextFaultId++;
     const full = { ...message, faultId } as IoFaultMessage | MarkBitsMessage;
-    this.outstanding.set(faultId, { message: full, origin, sentAt: this.now, waiting: [] });
+    this.outstanding.set(faultId, { message: full, origin, sentAt: this.now, dueAt: this.now + retryDelay(this.config, faultId, 0), attempts: 0, accepted: false, waiting: [] });
     const key = segmentKey(full.disk, full.segment);
     this.faultsBySegment.set(key, [...(this.faultsBySegment.get(key) ?? []), faultId]);
     this.send(full);
@@ -536,6 +537,8 @@ class Stepper {
         return m.epoch === epoch || m.epoch === -1 ? this.refreshTable(m.disk, m.generation) : undefined;
       case 'dropTable':
         return m.epoch === epoch ? this.dropTable(m.disk) : undefined;
+      case 'faultAccepted':
+        return this.faultAccepted(m.epoch, m.faultId);
     }
   }
 
@@ -544,11 +547,22 @@ class Stepper {
   tick(now: number): void {
     this.now = now;
     const due: Array<readonly [number, Outstanding]> = [];
-    for (const entry of this.outstanding.current) if (now - entry[1].sentAt >= this.config.faultTimeout) due.push(entry);
+    for (const entry of this.outstanding.current) if (now >= entry[1].dueAt) due.push(entry);
     for (const [id, o] of due) {
-      this.outstanding.set(id, { ...o, sentAt: now });
+      // Backoff with jitter while unacknowledged; a slow re-check once the controller has it in hand.
+      const attempts = o.attempts + 1;
+      const dueAt = now + (o.accepted ? acceptedRecheck(this.config) : retryDelay(this.config, id, attempts));
+      this.outstanding.set(id, { ...o, sentAt: now, dueAt, attempts });
       this.send({ ...o.message });
     }
+  }
+
+  /** The controller has the fault in hand: stop the backoff, keep a slow re-check. */
+  faultAccepted(epoch: number, faultId: number): void {
+    if (epoch !== this.config.epoch) return;
+    const o = this.outstanding.get(faultId);
+    if (o === undefined || o.accepted) return;
+    this.outstanding.set(faultId, { ...o, accepted: true, dueAt: this.now + acceptedRecheck(this.config) });
   }
 }
 

@@ -21,6 +21,11 @@ export interface AgentConfig {
   readonly variant: Variant;
   /** ms before an unanswered fault or mark is sent again */
   readonly faultTimeout: number;
+  // --- liveness (docs/design.md#leases-and-liveness; src/agent/backoff.ts, src/agent/lease.ts) ---
+  /** Longest wait between re-sends of an unacknowledged fault (ms); default 8 x `faultTimeout`. */
+  readonly backoffCap?: number;
+  /** Seed of the re-send jitter; default the epoch. */
+  readonly seed?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -114,12 +119,18 @@ export type IoState =
  * `waiting` the I/O parked behind it, in arrival order.
  *
  * @example
- * const o: Outstanding = { message: faultMessage, origin: 7, sentAt: 0, waiting: [7, 9] };
+ * const o: Outstanding = { message: faultMessage, origin: 7, sentAt: 0, dueAt: 100, attempts: 0, accepted: false, waiting: [7, 9] };
  */
 export interface Outstanding {
   readonly message: IoFaultMessage | MarkBitsMessage;
   readonly origin: number;
   readonly sentAt: number;
+  /** When it is sent again if still unanswered (see `backoff.ts`). */
+  readonly dueAt: number;
+  /** Sends so far after the first. */
+  readonly attempts: number;
+  /** The controller said it has it in hand (`faultAccepted`). */
+  readonly accepted: boolean;
   readonly waiting: ReadonlyArray<number>;
 }
 

@@ -67,7 +67,8 @@ export const onMessage = (s: Working, out: ControllerCommand[], m: AgentMessage)
 /** An I/O fault or a mark: a job, queued behind its segment's lock (or held while the disk is frozen). */
 const onFault = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'ioFault' | 'markBits' }>): void => {
   const key = `${m.agent}/${m.epoch}/${m.faultId}`;
-  if (s.faultIndex.has(key)) return; // a re-sent duplicate of a fault already in hand
+  // Flow control (docs/design.md#leases-and-liveness): say it is in hand, so the agent stops re-sending.
+  if (s.faultIndex.has(key)) return send(out, m.agent, { type: 'faultAccepted', epoch: m.epoch, faultId: m.faultId }); // a re-sent duplicate
   const d = s.disks.peek(m.disk);
   const attached = d !== undefined && d.agents.includes(m.agent);
   const outside = d === undefined ? null : outsideSegment(d, m);
@@ -82,13 +83,13 @@ const onFault = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, 
   const job: Job = m.type === 'ioFault' ? { ...base, kind: 'fault', op: m.op, reason: m.reason } : { ...base, kind: 'mark' };
   s.jobs.put(id, job);
   s.faultIndex.set(key, id);
-  if (m.segment < 0) return startJob(s, out, id); // no copy at all: nothing to lock
-  if (d!.frozenBy !== null) {
+  if (m.segment < 0) startJob(s, out, id); // no copy at all: nothing to lock
+  else if (d!.frozenBy !== null) {
     const edited = s.disks.get(m.disk)!;
     edited.held = [...edited.held, id];
-    return;
-  }
-  acquire(s, out, id);
+  } else acquire(s, out, id);
+  // Still in hand after this step: say so, so the agent stops re-sending it at its backoff rate.
+  if (s.jobs.peek(id) !== undefined) send(out, m.agent, { type: 'faultAccepted', epoch: m.epoch, faultId: m.faultId });
 };
 
 const onTableAck = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'tableAck' }>): void => {

@@ -249,6 +249,20 @@ export interface DropTableMessage {
 }
 
 /**
+ * The controller has fault or mark `faultId` in hand: the agent stops re-sending it at its
+ * backoff rate and only re-sends it, slowly, in case the controller restarts
+ * (docs/design.md#leases-and-liveness).
+ *
+ * @example
+ * const m: FaultAcceptedMessage = { type: 'faultAccepted', epoch: 1, faultId: 7 };
+ */
+export interface FaultAcceptedMessage {
+  readonly type: 'faultAccepted';
+  readonly epoch: number;
+  readonly faultId: number;
+}
+
+/**
  * Every message the controller sends to an agent. Each carries the `epoch` of the agent life it
  * is meant for; an agent ignores messages meant for another of its lives.
  *
@@ -262,7 +276,8 @@ export type ControllerMessage =
   | RetryMessage
   | FailIoMessage
   | ConfirmMarkMessage
-  | DropTableMessage;
+  | DropTableMessage
+  | FaultAcceptedMessage;
 
 /**
  * Flowchart steps, for traces and summaries: 570 make a change durable, 575 send the changes

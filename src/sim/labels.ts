@@ -30,6 +30,7 @@ export const describeControllerMessage = (m: ControllerMessage): string => {
       return `refreshTable ${m.disk} to g${m.generation}`;
     case 'retry':
     case 'confirmMark':
+    case 'faultAccepted':
       return `${m.type} #${m.faultId}`;
     case 'failIo':
       return `failIo #${m.faultId}: ${m.reason}`;

@@ -85,6 +85,7 @@ const failIoMsg = (faultId: number, reason: string, epoch = EPOCH): AgentEvent =
 const confirm = (faultId: number, epoch = EPOCH): AgentEvent => msg({ type: 'confirmMark', epoch, faultId });
 const io = (ioId: number, op: Op, start: number, length: number, disk = D): AgentEvent => ({ type: 'hostIo', ioId, disk, op, start, length });
 const done = (ioId: number): AgentEvent => ({ type: 'ioDone', ioId });
+import { backoffCap, retryDelay } from '../../src/agent/backoff.js';
 const tick = (now: number): AgentEvent => ({ type: 'tick', now });
 
 /** Drives an agent, keeping the commands of the last step. */
@@ -706,17 +707,47 @@ describe('distributed marking', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('tick', () => {
-  it('re-sends an unanswered fault after faultTimeout, and not before, with the same id', () => {
+  it('re-sends an unanswered fault after faultTimeout, and not before, with the same id, then backs off', () => {
     const h = holding();
     h.step(tick(1000));
     const [fault] = faultsIn(h.step(io(1, 'write', 12, 3)));
     expect(h.step(tick(1099))).toEqual([]);
     expect(h.state.now).toBe(1099);
     expect(h.step(tick(1100))).toEqual([{ type: 'send', message: fault }]);
-    expect(h.step(tick(1150))).toEqual([]);
-    expect(h.step(tick(1200))).toEqual([{ type: 'send', message: fault }]);
-    h.step(retry(fault!.faultId)); // raises fault 2 at 1200
-    expect(faultsIn(h.step(tick(1300))).map((f) => f.faultId)).toEqual([2]);
+    // The next wait is 2 x faultTimeout, shortened by up to a half of it at random.
+    const next = 1100 + retryDelay(CONFIG, fault!.faultId, 1);
+    expect(next).toBeGreaterThanOrEqual(1200);
+    expect(h.step(tick(next - 1))).toEqual([]);
+    expect(h.step(tick(next))).toEqual([{ type: 'send', message: fault }]);
+    h.step(retry(fault!.faultId)); // raises fault 2
+    expect(faultsIn(h.step(tick(next + 100))).map((f) => f.faultId)).toEqual([2]);
+  });
+
+  it('stops backing off once the controller accepts the fault, and re-checks it only at the cap', () => {
+    const h = holding();
+    const [fault] = faultsIn(h.step(io(1, 'write', 12, 3)));
+    h.step(msg({ type: 'faultAccepted', epoch: EPOCH, faultId: fault!.faultId }));
+    h.step(msg({ type: 'faultAccepted', epoch: EPOCH + 1, faultId: fault!.faultId })); // another life's: ignored
+    const cap = backoffCap(CONFIG);
+    expect(h.step(tick(100), tick(cap - 1))).toEqual([]);
+    expect(h.step(tick(cap))).toEqual([{ type: 'send', message: fault }]);
+    expect(h.step(tick(2 * cap - 1))).toEqual([]);
+    expect(h.step(tick(2 * cap))).toEqual([{ type: 'send', message: fault }]);
+  });
+
+  it('backoff: each wait doubles up to the cap, shortened by at most half at random, and differs between faults', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 10_000 }), fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1, max: 500 }), (faultId, attempt, timeout) => {
+        const config = { ...CONFIG, faultTimeout: timeout };
+        const d = retryDelay(config, faultId, attempt);
+        const base = attempt === 0 ? timeout : Math.min(backoffCap(config), timeout * 2 ** attempt);
+        expect(d).toBeLessThanOrEqual(base);
+        expect(d).toBeGreaterThanOrEqual(Math.max(1, Math.floor(base / 2)));
+        expect(retryDelay(config, faultId, attempt)).toBe(d); // a pure function of its inputs
+      }),
+    );
+    const spread = new Set(Array.from({ length: 50 }, (_, i) => retryDelay(CONFIG, i + 1, 3)));
+    expect(spread.size).toBeGreaterThan(10);
   });
 
   it('re-sends unanswered marks, and stops once they are confirmed', () => {

@@ -122,8 +122,14 @@ class Harness {
     this.state = next;
     this.log.push(...cmds);
     for (const c of cmds) if (c.type === 'persist') this.pending = c;
-    return [...cmds];
+    // Flow-control acknowledgements are checked by their own tests (see `accepts`).
+    const accepted = (c: ControllerCommand): boolean => c.type === 'send' && c.message.type === 'faultAccepted';
+    this.accepts.push(...cmds.filter(accepted));
+    return cmds.filter((c) => !accepted(c));
   }
+
+  /** Every `faultAccepted` sent, in order. */
+  readonly accepts: ControllerCommand[] = [];
 
   /**
    * Feeds an agent message. A centralized write fault first copies the old content of the blocks
@@ -519,6 +525,8 @@ describe('controller: stale and duplicate messages', () => {
     expect(sendsOf(c2)).toHaveLength(1);
     expect(h.msg(fault)).toEqual([]); // while syncing
     expect(h.state.jobs.size).toBe(jobs);
+    // Each copy of the fault that found it in hand was told so (flow control), once per copy.
+    expect(h.accepts).toEqual(Array.from({ length: 3 }, () => ({ type: 'send', to: 'a', message: { type: 'faultAccepted', epoch: fault.epoch, faultId: fault.faultId } })));
 
     const done = h.drive(c2);
     expect(retriesOf(done)).toHaveLength(1);
