@@ -24,6 +24,7 @@ import type {
 import type { AgentId, AgentMessage, ControllerMessage, DiskId, IoFaultMessage } from '../../src/protocol/messages.js';
 import { decodeTable, encodeEntry, encodeTable, type EntryDocument, type TableDocument } from '../../src/table/codec.js';
 import { entryAt, type MappingTable } from '../../src/table/table.js';
+import * as B from '../../src/bitmap/bitmap.js';
 import type { FaultReason, Op } from '../../src/translate/translate.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -544,7 +545,7 @@ describe('controller: stale and duplicate messages', () => {
     expect(h.pending).toBeNull();
   });
 
-  it('a fault at an older generation than the segment\'s last change changes nothing: the agent is brought in line and retries', () => {
+  it('a fault at an older generation than the segment\'s last change is decided against the table as it is now: a bare retry when its I/O would go through', () => {
     const h = boot(['a']);
     const first = h.fault('a', 'write', 12, 3);
     const c1 = h.msg(first);
@@ -552,8 +553,9 @@ describe('controller: stale and duplicate messages', () => {
     expect(sendsOf(c2)).toHaveLength(1);
 
     // A second write fault, issued under generation 0 before the agent had the change, arrives
-    // while the first one waits for the ack: it queues behind the segment lock.
-    const second = h.fault('a', 'write', 16, 2, { generation: 0 });
+    // while the first one waits for the ack: it queues behind the segment lock. The first
+    // change covers its blocks, so it needs no change of its own.
+    const second = h.fault('a', 'write', 12, 2, { generation: 0 });
     expect(h.msg(second)).toEqual([]);
     expect(persistsOf(c1)).toHaveLength(1);
 
@@ -568,20 +570,49 @@ describe('controller: stale and duplicate messages', () => {
     expect(h.disk().committed.generation).toBe(1);
 
     // The same, once everything is quiet: immediate retry, no persist.
-    const third = h.fault('a', 'write', 18, 2, { generation: 0 });
+    const third = h.fault('a', 'write', 13, 2, { generation: 0 });
     expect(h.msg(third)).toEqual([
       { type: 'send', to: 'a', step: 595, message: { type: 'retry', epoch: 1, faultId: third.faultId } },
       { type: 'resolved', agent: 'a', faultId: third.faultId, disk: D, segment: 1, reason: 'zero', outcome: 'retry', path: [595, 597] },
     ]);
     expect(h.pending).toBeNull();
-    expect(persistsOf(h.log).filter((p) => p.records.some((r) => r.type === 'updateTable'))).toHaveLength(1);
+
+    // A stale fault whose blocks would still fault gets the change a fresh one would, not a bare retry.
+    const fourth = h.fault('a', 'write', 18, 2, { generation: 0 });
+    const c4 = h.msg(fourth);
+    expect(persistsOf(c4)).toHaveLength(1);
+    const r4 = resolvedOf(h.drive(c4));
+    expect(r4).toMatchObject([{ faultId: fourth.faultId, outcome: 'retry', path: [570, 590, 595, 597] }]);
+    expect(persistsOf(h.log).filter((p) => p.records.some((r) => r.type === 'updateTable'))).toHaveLength(2);
+  });
+
+  it('coalescing: write faults queued on a segment are served by the next one\'s change, and then only retried', () => {
+    const h = boot(['a']);
+    const first = h.fault('a', 'write', 10, 1);
+    const c1 = h.msg(first);
+    const c2 = h.persisted(); // first is waiting for a's ack: the segment is locked
+    const queued = [14, 16, 19, 15].map((start) => h.fault('a', 'write', start, 1, { generation: 0 }));
+    for (const q of queued) expect(h.msg(q)).toEqual([]);
+    const all = h.drive(c2, { copies: true });
+    // The old content (zeros) of every coalesced block went to the alternate before the change.
+    expect(copiesOf(all).map((c) => [c.type, c.length])).toEqual([['writeZeros', 3], ['writeZeros', 1]]);
+    // One more change serves all four queued faults: the first of them makes it, the rest retry.
+    expect(persistsOf(c1)).toHaveLength(1);
+    expect(persistsOf(h.log).filter((p) => p.records.some((r) => r.type === 'updateTable'))).toHaveLength(2);
+    const resolved = resolvedOf(all);
+    expect(resolved.map((r) => r.faultId)).toEqual([first, ...queued].map((f) => f.faultId));
+    expect(resolved.every((r) => r.outcome === 'retry')).toBe(true);
+    expect(resolved.slice(2).map((r) => r.path)).toEqual([[595, 597], [595, 597], [595, 597]]);
+    // Every block written by the coalesced faults is marked at the alternate.
+    const e = entryAt(h.disk().committed, 1);
+    expect(e.alternate === null ? [] : B.toOffsets(e.alternate.blocks)).toEqual([0, 4, 5, 6, 9]);
   });
 
   it('a stale fault from an agent behind the segment\'s last change gets the change before its retry', () => {
     const h = boot(['a', 'b']);
     // a's fault changes segment 1 (gen 1 fence, gen 2 real); meanwhile b's write under gen 0 queues.
     const c1 = h.msg(h.fault('a', 'write', 12, 3));
-    const fb = h.fault('b', 'write', 15, 1, { generation: 0 });
+    const fb = h.fault('b', 'write', 13, 1, { generation: 0 });
     expect(h.msg(fb)).toEqual([]);
     const all = h.drive(c1);
     const rb = resolvedOf(all).find((r) => r.agent === 'b');
