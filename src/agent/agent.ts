@@ -229,6 +229,7 @@ class Stepper {
     this.outstanding.set(faultId, { message: full, origin, sentAt: this.now, dueAt: this.now + retryDelay(this.config, faultId, 0), attempts: 0, accepted: false, waiting: [] });
     const key = segmentKey(full.disk, full.segment);
     this.faultsBySegment.set(key, [...(this.faultsBySegment.get(key) ?? []), faultId]);
+    if (full.type === 'ioFault' && full.op === 'write') this.unsent.set(faultId, this.commands.length);
     this.send(full);
     return faultId;
   }
@@ -256,6 +257,34 @@ class Stepper {
     this.ios.set(req.ioId, { status: 'parked', request: req, behind });
     const o = this.outstanding.get(behind)!;
     this.outstanding.set(behind, { ...o, waiting: [...o.waiting, req.ioId] });
+    this.widen(req, behind);
+  }
+
+  /** Write faults raised in this step, not yet sent out: their index in `commands`. */
+  private readonly unsent = new Map<number, number>();
+
+  /**
+   * Coalescing at the source (docs/design.md#leases-and-liveness): a write parked behind a write
+   * fault raised in this same step (I/O re-attempted together after a retry) widens that fault
+   * to cover its blocks of the segment, so one resolution serves them all.
+   */
+  private widen(req: HostRequest, behind: number): void {
+    const at = this.unsent.get(behind);
+    const o = this.outstanding.get(behind)!;
+    const m = o.message;
+    if (at === undefined || req.op !== 'write' || m.type !== 'ioFault' || m.op !== 'write' || m.disk !== req.disk || m.segment < 0) return;
+    const sb = this.disks.get(req.disk)?.table.segmentBlocks;
+    if (sb === undefined) return;
+    const first = m.segment * sb;
+    const from = Math.max(first, req.start);
+    const to = Math.min(first + sb, req.start + req.length);
+    if (to <= from) return;
+    const start = Math.min(m.start, from);
+    const end = Math.max(m.start + m.length, to);
+    if (start === m.start && end === m.start + m.length) return;
+    const message: IoFaultMessage = { ...m, start, length: end - start };
+    this.outstanding.set(behind, { ...this.outstanding.get(behind)!, message });
+    this.commands[at] = { type: 'send', message };
   }
 
   /** The first outstanding fault or mark on (disk, segment), if any. */

@@ -306,11 +306,13 @@ describe('faults', () => {
     expect(h.step(retry(2))).toEqual([issue(1, 'write', expectedPieces(fixed, 'write', 15, 10))]);
   });
 
-  it('retry re-attempts from translation: a still-faulting I/O raises a new fault, others park behind it', () => {
+  it('retry re-attempts from translation: a still-faulting I/O raises a new fault, others park behind it and widen it to their blocks', () => {
     const h = holding();
     h.step(io(1, 'write', 12, 3), io(2, 'write', 16, 2));
     const commands = h.step(retry(1));
-    expect(faultsIn(commands)).toMatchObject([{ faultId: 2, segment: 1, start: 12, length: 3 }]);
+    // One fault for both writes of segment 1 (blocks 12..17), so one resolution serves both.
+    expect(faultsIn(commands)).toMatchObject([{ faultId: 2, segment: 1, start: 12, length: 6 }]);
+    expect(h.state.outstanding.get(2)?.message).toMatchObject({ start: 12, length: 6 });
     expect(commands).toHaveLength(1);
     expect(agentParkedCount(h.state)).toBe(2);
   });
