@@ -44,6 +44,7 @@ import {
   type Piece,
 } from '../translate/translate.js';
 import { acceptedRecheck, retryDelay } from './backoff.js';
+import { granted, holdsLease, initialLease, renewalDue, type AgentLease } from './lease.js';
 import type { AgentCommand, AgentConfig, AgentEvent, AgentState, DiskCopy, HostRequest, IoState, MarkSpan, Outstanding } from './types.js';
 
 export type {
@@ -91,7 +92,16 @@ export const initialAgentState = (config: AgentConfig): AgentState => ({
   ios: new Map(),
   outstanding: new Map(),
   faultsBySegment: new Map(),
+  lease: initialLease(config),
 });
+
+/**
+ * The epoch the agent lives in now: its configuration's, or higher after evictions.
+ *
+ * @example
+ * agentEpoch(initialAgentState(config)) // config.epoch
+ */
+export const agentEpoch = (state: AgentState): number => state.config.epoch;
 
 /**
  * The agent's copy of `disk`'s table, if it holds one.
@@ -165,7 +175,8 @@ const toRanges = (segments: ReadonlyArray<number>): Ranges => {
  */
 class Stepper {
   readonly commands: AgentCommand[] = [];
-  private readonly config: AgentConfig;
+  private config: AgentConfig;
+  private lease: AgentLease | null;
   private now: number;
   private nextFaultId: number;
   private readonly disks: CowMap<DiskId, DiskCopy>;
@@ -175,6 +186,7 @@ class Stepper {
 
   constructor(private readonly base: AgentState) {
     this.config = base.config;
+    this.lease = base.lease;
     this.now = base.now;
     this.nextFaultId = base.nextFaultId;
     this.disks = new CowMap(base.disks);
@@ -186,10 +198,11 @@ class Stepper {
   /** The next state: the given one itself when the step changed nothing. */
   result(): AgentState {
     const b = this.base;
-    if (this.now === b.now && this.nextFaultId === b.nextFaultId && !this.disks.changed && !this.ios.changed && !this.outstanding.changed && !this.faultsBySegment.changed)
+    if (this.now === b.now && this.nextFaultId === b.nextFaultId && this.lease === b.lease && this.config === b.config && !this.disks.changed && !this.ios.changed && !this.outstanding.changed && !this.faultsBySegment.changed)
       return b;
     return {
-      config: b.config,
+      config: this.config,
+      lease: this.lease,
       now: this.now,
       nextFaultId: this.nextFaultId,
       disks: this.disks.result(),
@@ -296,6 +309,7 @@ class Stepper {
 
   /** Step 1 for a well-formed request: issue it, park it, or fail it. */
   private attempt(req: HostRequest): void {
+    if (!holdsLease(this.config, this.lease, this.now)) return this.hold(req);
     const copy = this.disks.get(req.disk);
     if (copy === undefined) {
       // No table: one fault per disk, the rest of the disk's I/O waits behind it.
@@ -568,13 +582,68 @@ class Stepper {
         return m.epoch === epoch ? this.dropTable(m.disk) : undefined;
       case 'faultAccepted':
         return this.faultAccepted(m.epoch, m.faultId);
+      case 'leaseGranted':
+        return this.leaseGranted(m);
+      case 'leaseRevoked':
+        return this.leaseRevoked(m);
     }
   }
 
   // --- time -----------------------------------------------------------------------------------
 
+  // --- leases (lease.ts) ------------------------------------------------------------------------
+
+  /** No lease: the I/O waits, parked behind no fault, for the next grant. */
+  private hold(req: HostRequest): void {
+    this.ios.set(req.ioId, { status: 'parked', request: req, behind: -1 });
+    this.renewLease(false);
+  }
+
+  private renewLease(force: boolean): void {
+    const l = this.lease;
+    if (l === null || (!force && !renewalDue(this.config, l, this.now))) return;
+    this.lease = { ...l, lastRequest: this.now };
+    const { agent, epoch } = this.config;
+    this.send({ type: 'renewLease', agent, epoch, disk: '', requestedAt: this.now });
+  }
+
+  leaseGranted(m: Extract<ControllerMessage, { type: 'leaseGranted' }>): void {
+    if (this.lease === null || m.epoch !== this.config.epoch || typeof m.requestedAt !== 'number' || typeof m.duration !== 'number') return;
+    const held = holdsLease(this.config, this.lease, this.now);
+    this.lease = granted(this.lease, m.requestedAt, m.duration);
+    if (!held && holdsLease(this.config, this.lease, this.now)) this.releaseHeld();
+  }
+
+  /** Host I/O held for want of a lease goes through step 1 again. */
+  private releaseHeld(): void {
+    const held: HostRequest[] = [];
+    for (const io of this.ios.current.values()) if (io.status === 'parked' && io.behind === -1) held.push(io.request);
+    for (const req of held) this.attempt(req);
+  }
+
+  /**
+   * This life was evicted: start a new one (epoch + 1) with no tables and no faults, keeping the
+   * host I/O, which waits for the new life's lease. I/O still at storage finishes as before.
+   */
+  leaseRevoked(m: Extract<ControllerMessage, { type: 'leaseRevoked' }>): void {
+    if (this.lease === null || m.epoch !== this.config.epoch) return;
+    this.config = { ...this.config, epoch: this.config.epoch + 1 };
+    this.lease = initialLease(this.config);
+    for (const id of [...this.outstanding.current.keys()]) this.clear(id);
+    for (const disk of [...this.disks.current.keys()]) this.disks.delete(disk);
+    const victims: number[] = [];
+    for (const [id, io] of this.ios.current) {
+      if (io.status === 'marking') victims.push(id);
+      else if (io.status === 'parked') this.ios.set(id, { ...io, behind: -1 });
+    }
+    // A marked write's bits may never have been made durable: the host is told it failed.
+    for (const id of victims) this.fail(id, 'evicted before the write was confirmed');
+    this.renewLease(true);
+  }
+
   tick(now: number): void {
     this.now = now;
+    if (this.lease !== null) this.renewLease(false);
     const due: Array<readonly [number, Outstanding]> = [];
     for (const entry of this.outstanding.current) if (now >= entry[1].dueAt) due.push(entry);
     for (const [id, o] of due) {

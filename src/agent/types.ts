@@ -4,6 +4,7 @@
 import type { AgentId, ControllerMessage, DiskId, AgentMessage, IoFaultMessage, MarkBitsMessage } from '../protocol/messages.js';
 import type { MappingTable } from '../table/table.js';
 import type { Op, Piece, Variant } from '../translate/translate.js';
+import type { AgentLease } from './lease.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -26,6 +27,12 @@ export interface AgentConfig {
   readonly backoffCap?: number;
   /** Seed of the re-send jitter; default the epoch. */
   readonly seed?: number;
+  /**
+   * Lease the agent asks the controller for (ms); absent: no leases. With leases, the agent
+   * issues I/O to storage only while it holds one, and an evicted life starts a new one with a
+   * higher epoch (`epoch + 1`: a runtime restarting it must pick an epoch above `agentEpoch`).
+   */
+  readonly leaseDuration?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -93,7 +100,7 @@ export interface MarkSpan {
 }
 
 /**
- * Where a host I/O is: waiting behind fault or mark `behind`, at storage, or written to the
+ * Where a host I/O is: waiting behind fault or mark `behind` (-1: held while the agent has no lease), at storage, or written to the
  * alternate and waiting for the controller to confirm the marks in `pending`.
  *
  * @example
@@ -177,4 +184,6 @@ export interface AgentState {
   readonly ios: ReadonlyMap<number, IoState>;
   readonly outstanding: ReadonlyMap<number, Outstanding>;
   readonly faultsBySegment: ReadonlyMap<string, ReadonlyArray<number>>;
+  /** The lease it holds (see `lease.ts`); null when leases are off. */
+  readonly lease: AgentLease | null;
 }

@@ -47,6 +47,7 @@ import { onMessage } from './intake.js';
 import { emptyJobIndex } from './job-index.js';
 import { hooksFor } from './jobs/hooks.js';
 import { enqueueSettle, jobHooks, onAdmin } from './jobs/index.js';
+import { drainQuarantine, evictExpired } from './leases.js';
 import { acquire } from './locks.js';
 import * as R from './refcounts.js';
 import { checkSync, convergeCopies, ensureCopy, pruneLastChange } from './sync.js';
@@ -74,6 +75,8 @@ export const initialControllerState = (allocator: Allocator, config: Partial<Con
   faultIndex: new Map(),
   persist: null,
   copies: new Map(),
+  leases: new Map(),
+  quarantine: [],
   copyQueue: [],
   stagingBatch: 1,
   durableBatch: 0,
@@ -179,9 +182,11 @@ const restore = (s: Working, out: ControllerCommand[], persisted: PersistedState
 const tick = (s: Working, out: ControllerCommand[], now: number): void => {
   s.now = Math.max(s.now, now);
   retryPersist(s, out);
+  drainQuarantine(s, out); // leases.ts
   // Full sweeps (re-sends, copy retries, waiting snapshots) once per retry interval, not per tick.
   if (s.now - s.lastSweep < s.config.retryInterval) return;
   s.lastSweep = s.now;
+  evictExpired(s, out); // leases.ts: before the sweep, so jobs stop waiting for the evicted at once
   sweepJobs(s, out);
   pruneLastChange(s);
   convergeCopies(s, out);

@@ -7,6 +7,7 @@ import type { AgentId, AgentMessage, Step } from '../protocol/messages.js';
 import type { MappingTable } from '../table/table.js';
 import type { Extent } from './allocator.js';
 import { newId, send, type DiskView } from './basics.js';
+import { onRenewLease, refusedAsEvicted } from './leases.js';
 import { acquire, startJob } from './locks.js';
 import { deltaMessage, ensureAgent, ensureCopy, onAck, recheckDisk, replaceMessage } from './sync.js';
 import type { ControllerCommand, Job } from './types.js';
@@ -20,6 +21,7 @@ const malformed = (m: AgentMessage): string | null => {
   if (typeof m !== 'object' || m === null) return 'not an object';
   if (typeof m.agent !== 'string' || m.agent === '') return `agent must be a non-empty string, got ${JSON.stringify(m.agent)}`;
   if (!isCount(m.epoch)) return `epoch must be a non-negative safe integer, got ${JSON.stringify(m.epoch)}`;
+  if (m.type === 'renewLease') return null; // leases.ts reads requestedAt defensively
   if (typeof m.disk !== 'string') return `disk must be a string, got ${JSON.stringify(m.disk)}`;
   if (m.type === 'ioFault' || m.type === 'markBits') {
     if (!isCount(m.faultId)) return `faultId must be a non-negative safe integer, got ${JSON.stringify(m.faultId)}`;
@@ -50,8 +52,11 @@ export const onMessage = (s: Working, out: ControllerCommand[], m: AgentMessage)
   const v = s.agents.get(m.agent);
   if (v === undefined) return void out.push({ type: 'refused', message: m, why: `unknown agent ${m.agent}` });
   if (m.epoch < v.epoch) return void out.push({ type: 'refused', message: m, why: `stale epoch ${m.epoch} < ${v.epoch}` });
+  if (refusedAsEvicted(s, out, m)) return; // leases.ts
   if (m.epoch > v.epoch) newLife(s, out, m.agent, m.epoch);
   switch (m.type) {
+    case 'renewLease':
+      return onRenewLease(s, out, m);
     case 'ioFault':
     case 'markBits':
       return onFault(s, out, m);

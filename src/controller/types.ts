@@ -28,6 +28,13 @@ export interface ControllerConfig {
   readonly historyLimit: number;
   /** Background copies in flight at once. */
   readonly copyConcurrency: number;
+  // --- leases and liveness (docs/design.md#leases-and-liveness; leases.ts) ---
+  /** Lease granted to agents (ms); `null`: no leases, an agent is never evicted. */
+  readonly leaseDuration: number | null;
+  /** Bound on how far an agent's clock may run slow against the controller's over one lease (ms). */
+  readonly maxClockDrift: number;
+  /** Longest a storage I/O may take from issue to landing (ms): eviction and extent reuse wait for it. */
+  readonly maxIoLifetime: number;
 }
 
 /**
@@ -41,6 +48,9 @@ export const defaultControllerConfig: ControllerConfig = {
   retryInterval: 100,
   historyLimit: 32,
   copyConcurrency: 4,
+  leaseDuration: null,
+  maxClockDrift: 100,
+  maxIoLifetime: 1000,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -190,6 +200,12 @@ export type ControllerCommand =
     }
   /** A message was refused (stale epoch, unknown agent or disk). */
   | { readonly type: 'refused'; readonly message: AgentMessage; readonly why: string }
+  /**
+   * The agent's lease has certainly expired and it was evicted: table changes stop waiting for
+   * it. A product that cannot trust the lease alone cuts the agent's storage path here (the
+   * optional `fence` adapter hook: SCSI persistent reservations, a blocklist).
+   */
+  | { readonly type: 'fence'; readonly agent: AgentId; readonly epoch: number }
   | { readonly type: 'adminDone'; readonly requestId: number; readonly result: AdminResult };
 
 // ---------------------------------------------------------------------------------------------
@@ -211,6 +227,19 @@ export interface CopyView {
   readonly sentAt: number;
   /** The committed generation that was current when it was last sent something (-1: none). */
   readonly sentGeneration: number;
+}
+
+/**
+ * An agent's lease as the controller sees it: when it last granted one, and whether it evicted
+ * that life (`evictedEpoch`; -1: not evicted).
+ *
+ * @example
+ * state.leases.get('a1')?.grantedAt
+ */
+export interface LeaseView {
+  readonly grantedAt: number;
+  readonly epoch: number;
+  readonly evictedEpoch: number;
 }
 
 /**
@@ -494,6 +523,10 @@ export interface ControllerState {
   readonly lastSweep: number;
   /** Copy commands in flight: copyId -> job. */
   readonly copies: ReadonlyMap<number, number>;
+  /** Each agent's lease, when leases are on (see `leases.ts`). */
+  readonly leases: ReadonlyMap<AgentId, LeaseView>;
+  /** Released extents held back until a late write of an earlier agent life can no longer land. */
+  readonly quarantine: ReadonlyArray<{ readonly extent: Extent; readonly until: number }>;
   /** Settle jobs waiting for a copy slot. */
   readonly copyQueue: ReadonlyArray<number>;
   readonly nextId: number;

@@ -135,6 +135,23 @@ export interface DroppedMessage {
 }
 
 /**
+ * Asks for (or renews) the agent's lease (docs/design.md#leases-and-liveness). `requestedAt` is
+ * the agent's own clock when it asked: the lease it gets runs from then, so it never outlives
+ * the controller's view of it.
+ *
+ * @example
+ * const m: RenewLeaseMessage = { type: 'renewLease', agent: 'a1', epoch: 1, disk: '', requestedAt: 1200 };
+ */
+export interface RenewLeaseMessage {
+  readonly type: 'renewLease';
+  readonly agent: AgentId;
+  readonly epoch: number;
+  /** Unused (empty): leases are per agent, not per disk. */
+  readonly disk: DiskId;
+  readonly requestedAt: number;
+}
+
+/**
  * Every message an agent sends to the controller. Each carries the sender's `agent` and
  * `epoch`, which the controller uses to refuse messages from an earlier life of the agent.
  *
@@ -142,7 +159,7 @@ export interface DroppedMessage {
  * const describe = (m: AgentMessage): string =>
  *   m.type === 'ioFault' ? `${m.agent} faults on ${m.disk} segment ${m.segment} (${m.reason})` : `${m.agent}: ${m.type}`;
  */
-export type AgentMessage = IoFaultMessage | MarkBitsMessage | TableAckMessage | FetchTableMessage | DroppedMessage;
+export type AgentMessage = IoFaultMessage | MarkBitsMessage | TableAckMessage | FetchTableMessage | DroppedMessage | RenewLeaseMessage;
 
 // ---------------------------------------------------------------------------------------------
 // Controller -> agent
@@ -263,6 +280,31 @@ export interface FaultAcceptedMessage {
 }
 
 /**
+ * The agent holds a lease for `duration` ms from its own `requestedAt` (the renewal it answers).
+ *
+ * @example
+ * const m: LeaseGrantedMessage = { type: 'leaseGranted', epoch: 1, requestedAt: 1200, duration: 2000 };
+ */
+export interface LeaseGrantedMessage {
+  readonly type: 'leaseGranted';
+  readonly epoch: number;
+  readonly requestedAt: number;
+  readonly duration: number;
+}
+
+/**
+ * The controller evicted this life of the agent (its lease had certainly expired): the agent
+ * starts a new life with a higher epoch, keeping its host I/O, and registers again.
+ *
+ * @example
+ * const m: LeaseRevokedMessage = { type: 'leaseRevoked', epoch: 1 };
+ */
+export interface LeaseRevokedMessage {
+  readonly type: 'leaseRevoked';
+  readonly epoch: number;
+}
+
+/**
  * Every message the controller sends to an agent. Each carries the `epoch` of the agent life it
  * is meant for; an agent ignores messages meant for another of its lives.
  *
@@ -277,7 +319,9 @@ export type ControllerMessage =
   | FailIoMessage
   | ConfirmMarkMessage
   | DropTableMessage
-  | FaultAcceptedMessage;
+  | FaultAcceptedMessage
+  | LeaseGrantedMessage
+  | LeaseRevokedMessage;
 
 /**
  * Flowchart steps, for traces and summaries: 570 make a change durable, 575 send the changes

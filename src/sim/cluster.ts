@@ -8,7 +8,7 @@
  * live in is world.ts, the host workload workload.ts, the properties checkers.ts.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { agentStep, initialAgentState } from '../agent/agent.js';
+import { agentEpoch, agentStep, initialAgentState } from '../agent/agent.js';
 import type { AgentCommand, AgentEvent, AgentState } from '../agent/types.js';
 import { createAllocator } from '../controller/allocator.js';
 import { controllerStep, initialControllerState } from '../controller/controller.js';
@@ -99,6 +99,9 @@ export class Cluster {
   private generator: WorkloadGenerator | null = null;
   private readonly liveness = new LivenessRecorder();
   private readonly livenessBound: number;
+  private get lease(): { duration: number; maxClockDrift?: number; maxIoLifetime?: number } | null {
+    return this.config.lease === undefined ? { duration: 2000 } : this.config.lease;
+  }
 
   constructor(readonly config: SimConfig) {
     this.world = new World(config, this.summary);
@@ -244,7 +247,12 @@ export class Cluster {
     const alloc = createAllocator(this.config.luns);
     if (E.isLeft(alloc)) throw new Error(`bad LUN sizes: ${alloc.left.map((e) => e.message).join('; ')}`);
     this.controllerLife++;
-    this.controller = initialControllerState(alloc.right, { variant: this.variant, retryInterval: this.tickInterval * 5 });
+    const lease = this.lease;
+    this.controller = initialControllerState(alloc.right, {
+      variant: this.variant,
+      retryInterval: this.tickInterval * 5,
+      ...(lease === null ? {} : { leaseDuration: lease.duration, maxClockDrift: lease.maxClockDrift ?? 100, maxIoLifetime: lease.maxIoLifetime ?? 500 }),
+    });
     this.toController({ type: 'restored', now: this.world.now, state: this.world.store.restored() });
     this.frozen.resetFrom(this.world.store.tables);
   }
@@ -284,6 +292,10 @@ export class Cluster {
       }
       case 'adminDone':
         return this.adminDone(c.requestId, c.result.ok ? null : c.result.error);
+      case 'fence':
+        this.summary.evictions++;
+        this.record('controller', c.agent, () => `evicted epoch ${c.epoch} (lease expired): fence`);
+        return;
       case 'released':
       case 'refused':
         return;
@@ -375,7 +387,8 @@ export class Cluster {
   }
 
   private freshAgent(agent: AgentId, epoch: number): AgentState {
-    return initialAgentState({ agent, epoch, variant: this.variant, faultTimeout: this.tickInterval * 5 });
+    const lease = this.lease;
+    return initialAgentState({ agent, epoch, variant: this.variant, faultTimeout: this.tickInterval * 5, ...(lease === null ? {} : { leaseDuration: lease.duration }) });
   }
 
   private restartAgent(i: number): void {
@@ -383,7 +396,8 @@ export class Cluster {
     if (node === undefined) return;
     this.summary.agentRestarts++;
     this.world.noteFault();
-    node.epoch++;
+    // Above every epoch the agent used, evictions included.
+    node.epoch = Math.max(node.epoch, agentEpoch(node.state)) + 1;
     node.state = this.freshAgent(node.id, node.epoch);
     this.record('sim', node.id, () => `restart (epoch ${node.epoch})`);
     // The host sees every I/O of the old life fail; writes among them may or may not have landed.

@@ -73,6 +73,11 @@ export interface SimConfig {
    * (default: see `defaultLivenessBound`); `Infinity` turns the liveness checker off.
    */
   readonly livenessBound?: number;
+  /**
+   * Agent leases (docs/design.md#leases-and-liveness), simulated ms: on by default with a lease
+   * of 2,000, a clock drift bound of 100 and an I/O lifetime of 500; `null` turns them off.
+   */
+  readonly lease?: { readonly duration: number; readonly maxClockDrift?: number; readonly maxIoLifetime?: number } | null;
 }
 
 /**

@@ -17,6 +17,8 @@ export const describeAgentMessage = (m: AgentMessage): string => {
       return `fetchTable ${m.disk} from g${m.generation}`;
     case 'dropped':
       return `dropped ${m.disk}`;
+    case 'renewLease':
+      return `renewLease at ${m.requestedAt}`;
   }
 };
 
@@ -32,6 +34,10 @@ export const describeControllerMessage = (m: ControllerMessage): string => {
     case 'confirmMark':
     case 'faultAccepted':
       return `${m.type} #${m.faultId}`;
+    case 'leaseGranted':
+      return `leaseGranted ${m.duration} ms from ${m.requestedAt}`;
+    case 'leaseRevoked':
+      return 'leaseRevoked';
     case 'failIo':
       return `failIo #${m.faultId}: ${m.reason}`;
     case 'dropTable':
