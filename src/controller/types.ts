@@ -35,6 +35,12 @@ export interface ControllerConfig {
   readonly maxClockDrift: number;
   /** Longest a storage I/O may take from issue to landing (ms): eviction and extent reuse wait for it. */
   readonly maxIoLifetime: number;
+  /**
+   * A write fault on a `zero` segment with no alternate takes the whole segment at once (zeros
+   * written to it first), rather than only the written blocks: one fault per segment instead of
+   * one per write (`coalesce.ts`).
+   */
+  readonly materializeZeroSegments: boolean;
 }
 
 /**
@@ -51,6 +57,7 @@ export const defaultControllerConfig: ControllerConfig = {
   leaseDuration: null,
   maxClockDrift: 100,
   maxIoLifetime: 1000,
+  materializeZeroSegments: true,
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -86,6 +86,7 @@ const confirm = (faultId: number, epoch = EPOCH): AgentEvent => msg({ type: 'con
 const io = (ioId: number, op: Op, start: number, length: number, disk = D): AgentEvent => ({ type: 'hostIo', ioId, disk, op, start, length });
 const done = (ioId: number): AgentEvent => ({ type: 'ioDone', ioId });
 import { backoffCap, retryDelay } from '../../src/agent/backoff.js';
+import { agentEpoch } from '../../src/agent/agent.js';
 const tick = (now: number): AgentEvent => ({ type: 'tick', now });
 
 /** Drives an agent, keeping the commands of the last step. */
@@ -1076,5 +1077,54 @@ describe('property: random event sequences', () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('leases (docs/design.md#leases-and-liveness)', () => {
+  const LEASED: AgentConfig = { ...CONFIG, leaseDuration: 1000 };
+  const grant = (requestedAt: number, epoch = EPOCH): AgentEvent => msg({ type: 'leaseGranted', epoch, requestedAt, duration: 1000 });
+  const renewal = (requestedAt: number, epoch = EPOCH): AgentCommand => ({ type: 'send', message: { type: 'renewLease', agent: 'a1', epoch, disk: '', requestedAt } });
+
+  it('holds host I/O until it holds a lease, then issues it', () => {
+    const h = new Harness(LEASED);
+    expect(h.step(replaceTable(refTable()))).toEqual([ack(D, refTable().generation)]);
+    expect(h.step(io(1, 'read', 0, 2))).toEqual([renewal(0)]); // asks at once
+    expect(agentParkedCount(h.state)).toBe(1);
+    const t = agentTable(h.state, D)!;
+    expect(h.step(grant(0))).toEqual([issue(1, 'read', expectedPieces(t, 'read', 0, 2))]);
+  });
+
+  it('renews every third of the lease, and stops issuing one faultTimeout before it ends', () => {
+    const h = new Harness(LEASED);
+    h.step(replaceTable(refTable()));
+    expect(h.step(tick(0))).toEqual([renewal(0)]);
+    h.step(grant(0));
+    expect(h.step(tick(300))).toEqual([]);
+    expect(h.step(tick(334))).toEqual([renewal(334)]);
+    // That renewal is never answered: at 900 (1000 - faultTimeout 100) the lease is as good as gone.
+    expect(h.step(tick(899), io(1, 'read', 0, 1)).some((c) => c.type === 'issueIo')).toBe(true);
+    const late = h.step(tick(900), io(2, 'read', 0, 1));
+    expect(late.some((c) => c.type === 'issueIo')).toBe(false);
+    expect(agentParkedCount(h.state)).toBe(1);
+    // An older grant never shortens the lease; a newer one releases the held I/O.
+    expect(h.step(grant(0))).toEqual([]);
+    expect(h.step(grant(900)).filter((c) => c.type === 'issueIo').map((c) => (c as { ioId: number }).ioId)).toEqual([2]);
+  });
+
+  it('evicted: starts a new life (epoch + 1) with no tables or faults, keeps its host I/O and registers again', () => {
+    const h = new Harness(LEASED);
+    h.step(replaceTable(refTable()), tick(0), grant(0));
+    const [fault] = faultsIn(h.step(io(1, 'write', 12, 3)));
+    expect(fault).toBeDefined();
+    expect(h.step(msg({ type: 'leaseRevoked', epoch: EPOCH + 5 }))).toEqual([]); // not this life: ignored
+    expect(h.step(msg({ type: 'leaseRevoked', epoch: EPOCH }))).toEqual([renewal(0, EPOCH + 1)]);
+    expect(agentEpoch(h.state)).toBe(EPOCH + 1);
+    expect(agentTable(h.state, D)).toBeUndefined();
+    expect(h.state.outstanding.size).toBe(0);
+    expect(agentParkedCount(h.state)).toBe(1);
+    // Messages to the old life are not acted on; the new life's grant re-attempts the I/O (no table: it faults).
+    expect(h.step(retry(fault!.faultId))).toEqual([]);
+    const again = faultsIn(h.step(grant(0, EPOCH + 1)));
+    expect(again).toMatchObject([{ epoch: EPOCH + 1, segment: -1 }]);
   });
 });

@@ -101,7 +101,8 @@ class Harness {
   checkPurity = false;
 
   constructor(config: Partial<ControllerConfig> = {}, restored: PersistedState = { tables: [], attachments: [] }, now = 0) {
-    this.state = initialControllerState(ALLOCATOR, config);
+    // The block-level relocation tests mark only written blocks; materialization has its own test.
+    this.state = initialControllerState(ALLOCATOR, { materializeZeroSegments: false, ...config });
     this.now = now;
     const cmds = this.step({ type: 'restored', state: restored, now });
     expect(cmds).toEqual([]);
@@ -1401,5 +1402,71 @@ describe('controller: an abandoned promotion', () => {
     expect(resolvedOf(c4)[0]).toMatchObject({ faultId: f.faultId, outcome: 'abandoned' });
     expect(c4.filter((x) => x.type === 'released')).toEqual([]); // the alternate was the migration's, the primary still in use
     expect(h.committedEntry(0).location).toEqual(prim);
+  });
+});
+
+describe('controller: leases and eviction (docs/design.md#leases-and-liveness)', () => {
+  const LEASE = { leaseDuration: 100, maxClockDrift: 10, maxIoLifetime: 20 };
+  const renew = (h: Harness, agent: AgentId, requestedAt: number, epoch = h.epoch(agent)): ControllerCommand[] =>
+    h.msg({ type: 'renewLease', agent, epoch, disk: '', requestedAt });
+
+  it('grants leases; evicts a silent agent once lease + drift + I/O lifetime have passed, and stops waiting for it', () => {
+    const h = boot(['a', 'b'], { config: LEASE });
+    expect(renew(h, 'a', 0)).toEqual([{ type: 'send', to: 'a', message: { type: 'leaseGranted', epoch: h.epoch('a'), requestedAt: 0, duration: 100 } }]);
+    renew(h, 'b', 0);
+    const fault = h.fault('a', 'write', 12, 3);
+    const c1 = h.msg(fault);
+    const c2 = h.persisted();
+    expect(persistsOf(c1)).toHaveLength(1);
+    // a answers the fence; b has gone silent, so the job waits for it.
+    expect(h.reply(c2, (s) => s.to === 'a')).toEqual([]);
+    renew(h, 'a', 60);
+    expect(h.tick(125).filter((c) => c.type === 'fence')).toEqual([]); // 0 + 100 + 10 + 20 = 130 not yet passed
+    renew(h, 'a', 120);
+    const evicting = h.tick(240);
+    expect(evicting.filter((c) => c.type === 'fence')).toEqual([{ type: 'fence', agent: 'b', epoch: h.epoch('b') }]);
+    // Nothing goes to b any more; the fault finishes with a alone.
+    const all = h.drive(evicting);
+    expect(sendsOf(all).filter((s) => s.to === 'b')).toEqual([]);
+    expect(resolvedOf(all)).toMatchObject([{ agent: 'a', faultId: fault.faultId, outcome: 'retry' }]);
+    // That life of b is over: its messages are refused, its renewal revoked; a new life is welcome.
+    const late = h.msg({ type: 'tableAck', agent: 'b', epoch: h.epoch('b'), disk: D, generation: 1 });
+    expect(late).toMatchObject([{ type: 'refused', why: expect.stringMatching(/evicted/) }]);
+    expect(renew(h, 'b', 250)).toEqual([{ type: 'send', to: 'b', message: { type: 'leaseRevoked', epoch: h.epoch('b') } }]);
+    h.epochs.set('b', h.epoch('b') + 1);
+    expect(renew(h, 'b', 260)).toEqual([{ type: 'send', to: 'b', message: { type: 'leaseGranted', epoch: h.epoch('b'), requestedAt: 260, duration: 100 } }]);
+    expect(h.state.agents.get('b')?.epoch).toBe(h.epoch('b'));
+  });
+
+  it('abandons the faults of an evicted agent', () => {
+    const h = boot(['a', 'b'], { config: LEASE });
+    renew(h, 'a', 0);
+    renew(h, 'b', 0);
+    const fault = h.fault('b', 'write', 12, 3);
+    const c2 = (h.msg(fault), h.persisted());
+    h.reply(c2, (s) => s.to === 'a');
+    h.tick(100);
+    renew(h, 'a', 100); // granted at the controller's time, 100
+    const evicting = h.tick(200);
+    expect(evicting.filter((c) => c.type === 'fence')).toHaveLength(1);
+    const all = [...evicting, ...h.drive(evicting)];
+    expect(resolvedOf(all)).toMatchObject([{ agent: 'b', faultId: fault.faultId, outcome: 'abandoned' }]);
+    expect(h.state.jobs.size).toBe(0);
+  });
+
+  it('without leases configured, nobody is evicted however long it is silent', () => {
+    const h = boot(['a', 'b']);
+    renew(h, 'b', 0);
+    expect([...h.tick(1e6), ...h.tick(2e6)].filter((c) => c.type === 'fence')).toEqual([]);
+  });
+
+  it('materializes a zero segment on its first write: zeros written to the whole extent, which becomes the primary', () => {
+    const h = boot(['a'], { config: { materializeZeroSegments: true } });
+    const cmds = h.msgRaw(h.fault('a', 'write', 12, 1));
+    expect(copiesOf(cmds)).toMatchObject([{ type: 'writeZeros', length: SEG }]);
+    h.drive(cmds, { copies: true });
+    const e = entryAt(h.disk().committed, 1);
+    expect(e).toMatchObject({ zero: false, alternate: null });
+    expect(e.location).not.toBeNull();
   });
 });

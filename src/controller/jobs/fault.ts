@@ -87,6 +87,9 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
   // Coalescing (coalesce.ts): write faults queued on this segment are served by the same change.
   let want = unwrap(B.setRange(unwrap(B.empty(table.segmentBlocks), 'bitmap'), off, length), 'setRange');
   if (job.kind === 'fault') want = coalescedWrites(s, job, table.segmentBlocks, want);
+  // A zero segment's first write takes the whole segment at once (zeros written there first):
+  // later writes to it go straight through instead of each faulting (coalesce.ts).
+  if (job.kind === 'fault' && e.zero && e.alternate === null && s.config.materializeZeroSegments) want = unwrap(B.full(table.segmentBlocks), 'bitmap');
   const blocks = unwrap(B.union(alt.blocks, want), 'union');
   let entry: MappingEntry;
   if (B.isFull(blocks)) {
