@@ -99,6 +99,8 @@ export class Cluster {
   private generator: WorkloadGenerator | null = null;
   private readonly liveness = new LivenessRecorder();
   private readonly livenessBound: number;
+  /** When each agent's latest partition ends (liveness checker). */
+  private readonly cutEnds: number[] = [];
   private get lease(): { duration: number; maxClockDrift?: number; maxIoLifetime?: number } | null {
     return this.config.lease === undefined ? { duration: 2000 } : this.config.lease;
   }
@@ -378,7 +380,10 @@ export class Cluster {
         const node = this.agents[action.agent];
         if (node === undefined) return;
         node.cutUntil = this.world.now + action.duration;
-        this.world.noteFault(node.cutUntil);
+        // The liveness checker: the cut is a fault for everyone when it starts, and for the cut
+        // agent's own I/O until it heals.
+        this.world.noteFault();
+        this.cutEnds[action.agent] = Math.max(this.cutEnds[action.agent] ?? 0, node.cutUntil);
         this.record('sim', node.id, () => `cut off for ${action.duration} ms`);
         this.world.queue.push(node.cutUntil, { kind: 'heal', agent: action.agent });
         return;
@@ -477,7 +482,7 @@ export class Cluster {
 
   private closeIo(io: HostIo, ok: boolean): void {
     this.hostIos.delete(io.id);
-    const open = this.liveness.noteEnded(io.submittedAt, this.world.now, this.world.lastFaultAt, agentName(io.agent));
+    const open = this.liveness.noteEnded(io.submittedAt, this.world.now, Math.max(this.world.lastFaultAt, Math.min(this.world.now, this.cutEnds[io.agent] ?? 0)), agentName(io.agent));
     if (open > this.livenessBound)
       fail({ kind: 'liveness', message: `io${io.id} (${io.op} ${io.disk} ${io.start}+${io.length} by ${agentName(io.agent)}) ended ${open} ms after the last injected fault, over the bound of ${this.livenessBound} ms` });
     if (ok) this.summary.iosCompleted++;

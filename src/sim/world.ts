@@ -146,7 +146,8 @@ export class World {
     this.summary.messagesSent++;
     if (agentCutOff || this.rng.chance(this.faults.dropRate ?? 0)) {
       this.summary.messagesDropped++;
-      this.noteFault();
+      // A partition is one fault of its agent's (see the cluster), not one per message it loses.
+      if (!agentCutOff) this.noteFault();
       return;
     }
     this.queue.push(this.now + this.delay(this.config.networkDelay, NETWORK_DELAY), event);
