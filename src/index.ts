@@ -17,7 +17,7 @@
 export type { ValidationError } from './errors.js';
 
 // Block bitmaps
-export * as bitmap from './bitmap/bitmap.js';
+export * as bitmap from './bitmap/index.js';
 export type { Bitmap, BitRun } from './bitmap/bitmap.js';
 
 // Mapping tables
@@ -91,7 +91,8 @@ export type { AllocationError, Allocator, Extent, InvalidAllocationError, NoSpac
 export { createAllocator } from './controller/allocator.js';
 export type { RefCounts } from './controller/refcounts.js';
 export type * from './agent/types.js';
-export { agentParkedCount, agentStep, agentTable, initialAgentState } from './agent/agent.js';
+export { agentParkedCount, agentStep, agentTable, createAgentState, DEFAULT_AGENT_LIMITS, initialAgentState } from './agent/agent.js';
+export { readControllerMessage } from './protocol/messages.js';
 
 // Runtimes and adapters
 export type { BlockStorage, Clock, TablePersistence, TimerHandle, Transport } from './adapters/types.js';

@@ -13,7 +13,8 @@
  * messages of the old epoch, and the agent ignores controller messages meant for another life.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { validationError, type ValidationError } from '../errors.js';
+import { isBlockNumber, show, thrownReason, validationError, type ValidationError } from '../errors.js';
+import { configErrors, DEFAULT_AGENT_LIMITS, limitsOf } from './config.js';
 import { CowMap } from '../protocol/copy-on-write.js';
 import { decodeSharedEntry, decodeSharedTable } from '../protocol/shared-documents.js';
 import type {
@@ -28,6 +29,7 @@ import type {
   RetryMessage,
   SetEntriesMessage,
 } from '../protocol/messages.js';
+import { readControllerMessage } from '../protocol/messages.js';
 import type { MappingEntry } from '../table/entry.js';
 import { diffTables, resizeTable, setEntries, type MappingTable } from '../table/table.js';
 import {
@@ -47,10 +49,12 @@ import { acceptedRecheck, retryDelay } from './backoff.js';
 import { granted, holdsLease, initialLease, renewalDue, type AgentLease } from './lease.js';
 import type { AgentCommand, AgentConfig, AgentEvent, AgentState, DiskCopy, HostRequest, IoState, MarkSpan, Outstanding } from './types.js';
 
+export { DEFAULT_AGENT_LIMITS } from './config.js';
 export type {
   AgentCommand,
   AgentConfig,
   AgentEvent,
+  AgentLimits,
   AgentState,
   DiskCopy,
   HostRequest,
@@ -79,7 +83,27 @@ type Ranges = ReadonlyArray<readonly [number, number]>;
 export const segmentKey = (disk: DiskId, segment: number): string => `${segment}:${disk}`;
 
 /**
- * A new life of an agent: no tables, so every I/O faults until the controller answers.
+ * A new life of an agent from a config that comes from outside: validates every field (the
+ * variant, the epoch, the timeout, the limits) and answers the state of
+ * {@link initialAgentState}, or the errors naming each bad field and its value. Never throws.
+ *
+ * @example
+ * createAgentState({ agent: 'a1', epoch: 1, variant: 'centralized', faultTimeout: 100 }) // Right(state)
+ * createAgentState({ agent: 'a1', epoch: 1, variant: 'bogus', faultTimeout: 100 } as never) // Left([{ field: 'variant', ... }])
+ */
+export const createAgentState = (config: AgentConfig): E.Either<ValidationError[], AgentState> => {
+  try {
+    const read = configErrors(config);
+    return read.config === undefined ? E.left(read.errors) : E.right(initialAgentState(read.config));
+  } catch (thrown) {
+    return E.left([{ field: 'config', value: undefined, message: `config could not be read (${thrownReason(thrown)})` }]);
+  }
+};
+
+/**
+ * A new life of an agent: no tables, so every I/O faults until the controller answers. Takes the
+ * config as given (a program's own constant); use {@link createAgentState} for one that comes
+ * from outside.
  *
  * @example
  * const state = initialAgentState({ agent: 'a1', epoch: 1, variant: 'centralized', faultTimeout: 100 });
@@ -183,10 +207,12 @@ class Stepper {
   private readonly ios: CowMap<number, IoState>;
   private readonly outstanding: CowMap<number, Outstanding>;
   private readonly faultsBySegment: CowMap<string, ReadonlyArray<number>>;
+  private fenced: string | undefined;
 
   constructor(private readonly base: AgentState) {
     this.config = base.config;
     this.lease = base.lease;
+    this.fenced = base.fenced;
     this.now = base.now;
     this.nextFaultId = base.nextFaultId;
     this.disks = new CowMap(base.disks);
@@ -198,9 +224,19 @@ class Stepper {
   /** The next state: the given one itself when the step changed nothing. */
   result(): AgentState {
     const b = this.base;
-    if (this.now === b.now && this.nextFaultId === b.nextFaultId && this.lease === b.lease && this.config === b.config && !this.disks.changed && !this.ios.changed && !this.outstanding.changed && !this.faultsBySegment.changed)
+    if (
+      this.now === b.now &&
+      this.nextFaultId === b.nextFaultId &&
+      this.fenced === b.fenced &&
+      this.lease === b.lease &&
+      this.config === b.config &&
+      !this.disks.changed &&
+      !this.ios.changed &&
+      !this.outstanding.changed &&
+      !this.faultsBySegment.changed
+    )
       return b;
-    return {
+    const next: AgentState = {
       config: this.config,
       lease: this.lease,
       now: this.now,
@@ -210,6 +246,29 @@ class Stepper {
       outstanding: this.outstanding.result(),
       faultsBySegment: this.faultsBySegment.result(),
     };
+    return this.fenced === undefined ? next : { ...next, fenced: this.fenced };
+  }
+
+  /** Records that `event` was refused and changed nothing. */
+  refuse(event: unknown, why: string): void {
+    this.commands.push({ type: 'refused', event, why });
+  }
+
+  /**
+   * This life must stop serving I/O (see `AgentState.fenced`): every host I/O not at storage
+   * fails now, those at storage fail when they come back, and the tables and outstanding faults
+   * are dropped, so that nothing more is translated through a copy another life may have changed.
+   */
+  private fence(event: unknown, why: string): void {
+    if (this.fenced !== undefined) return;
+    this.fenced = why;
+    this.refuse(event, why);
+    const open: number[] = [];
+    for (const [id, io] of this.ios.current) if (io.status !== 'inFlight') open.push(id);
+    for (const id of open) this.fail(id, why);
+    for (const id of [...this.outstanding.current.keys()]) this.outstanding.delete(id);
+    for (const key of [...this.faultsBySegment.current.keys()]) this.faultsBySegment.delete(key);
+    for (const disk of [...this.disks.current.keys()]) this.disks.delete(disk);
   }
 
   // --- commands -------------------------------------------------------------------------------
@@ -366,11 +425,14 @@ class Stepper {
     }
   }
 
-  hostIo(e: Extract<AgentEvent, { type: 'hostIo' }>): void {
+  hostIo(raw: Extract<AgentEvent, { type: 'hostIo' }>): void {
+    const e = { ioId: raw.ioId, disk: raw.disk, op: raw.op, start: raw.start, length: raw.length }; // each field read once
+    if (!isBlockNumber(e.ioId)) return this.refuse(raw, `hostIo: ioId must be a non-negative safe integer, got ${show(e.ioId)}`);
     if (this.ios.has(e.ioId)) return; // the runtime promised unique ids: a repeat is not a new request
+    if (this.fenced !== undefined) return this.fail(e.ioId, this.fenced);
     const errors = requestErrors(e);
     if (errors.length > 0) return this.fail(e.ioId, `invalid request: ${errors.map((x) => x.message).join('; ')}`);
-    this.attempt({ ioId: e.ioId, disk: e.disk, op: e.op, start: e.start, length: e.length });
+    this.attempt(e);
   }
 
   // --- storage ---------------------------------------------------------------------------------
@@ -378,6 +440,7 @@ class Stepper {
   ioDone(ioId: number): void {
     const io = this.ios.get(ioId);
     if (io?.status !== 'inFlight') return;
+    if (this.fenced !== undefined) return this.fail(ioId, this.fenced); // its data may be another life's
     const req = io.request;
     this.drain(req.disk, ioId);
     if (io.marks.length === 0) this.complete(ioId);
@@ -398,18 +461,36 @@ class Stepper {
     if (io?.status !== 'inFlight') return;
     const disk = io.request.disk;
     this.drain(disk, ioId);
-    this.fail(ioId, String(error));
+    this.fail(ioId, typeof error === 'string' ? error : `storage failed: ${show(error)}`);
     this.flushAcks(disk);
   }
 
   // --- controller answers to faults and marks -----------------------------------------------
 
   private current(m: RetryMessage | FailIoMessage | ConfirmMarkMessage): Outstanding | undefined {
-    return m.epoch === this.config.epoch ? this.outstanding.get(m.faultId) : undefined;
+    if (m.epoch !== this.config.epoch) return undefined;
+    if (m.faultId >= this.nextFaultId) {
+      // Only a life that raised this id could be answered about it: another life used this epoch.
+      this.fence(m, `epoch ${this.config.epoch} of agent ${this.config.agent} is also used by another life: the controller answered fault ${m.faultId}, which this life never raised; restart with a higher epoch`);
+      return undefined;
+    }
+    return this.outstanding.get(m.faultId);
   }
 
   retry(m: RetryMessage): void {
-    if (this.current(m) === undefined) return;
+    const found = this.current(m);
+    if (found === undefined) return;
+    const f = found.message;
+    if (f.type === 'ioFault' && f.segment === -1 && !this.disks.has(f.disk)) {
+      // The controller retries only once it has this agent's acknowledgement of a table that
+      // resolves the fault. This life has no table of the disk, so never sent one: the controller
+      // holds the state of an earlier life that used the same epoch. Retrying would fault again,
+      // for ever.
+      return this.fence(
+        m,
+        `epoch ${this.config.epoch} of agent ${this.config.agent} is also used by another life: the controller retried the no-table fault ${m.faultId} of disk ${JSON.stringify(f.disk)} although this life never acknowledged a table of it; restart with a higher epoch`,
+      );
+    }
     const o = this.clear(m.faultId);
     const origin = this.ios.get(o.origin);
     // A marked write sent back: a copy may have overwritten its data, so it starts again.
@@ -500,41 +581,67 @@ class Stepper {
   }
 
   setEntries(m: SetEntriesMessage): void {
+    // Limits first, before anything is read or allocated for the message.
+    const { maxSegments, maxChanges } = limitsOf(this.config);
+    if (m.changes.length > maxChanges) return this.refuse(m, `setEntries: changes must hold at most ${maxChanges} changes (limits.maxChanges), got ${m.changes.length}`);
+    if (m.segmentCount !== undefined && m.segmentCount > maxSegments)
+      return this.refuse(m, `setEntries: segmentCount must be at most ${maxSegments} (limits.maxSegments), got ${m.segmentCount}`);
     const copy = this.disks.get(m.disk);
     if (copy === undefined) return this.fetch(m.disk, -1);
     const held = copy.table;
     if (held.generation >= m.generation) return this.reAck(m.disk);
     if (held.generation !== m.fromGeneration) return this.fetch(m.disk, held.generation); // a gap, or a delta from elsewhere
-    if (!Array.isArray(m.changes)) return;
     let table = held;
     const touched: [number, number][] = [];
     if (m.segmentCount !== undefined) {
       const resized = resizeTable(table, m.segmentCount, { zero: true }, { generation: m.generation });
-      if (E.isLeft(resized)) return;
+      if (E.isLeft(resized)) return this.refuse(m, `setEntries: ${resized.left[0]!.message}`);
       table = resized.right;
       touched.push([Math.min(held.segmentCount, table.segmentCount), Math.max(held.segmentCount, table.segmentCount)]);
     }
     const updates: { segment: number; entry: MappingEntry }[] = [];
-    for (const c of m.changes as ReadonlyArray<unknown>) {
-      if (!isRecord(c)) return;
-      const segment = c.segment as number;
-      const decoded = decodeSharedEntry(c.entry, table.segmentBlocks, typeof segment === 'number' ? segment : undefined);
-      if (E.isLeft(decoded)) return; // all or nothing: a half-applied change matches no generation
+    for (let n = 0; n < m.changes.length; n++) {
+      const c: unknown = m.changes[n];
+      if (!isRecord(c)) return this.refuse(m, `setEntries: changes[${n}] must be { segment, entry }, got ${show(c)}`);
+      const { segment, entry } = c; // each read once
+      if (!isBlockNumber(segment)) return this.refuse(m, `setEntries: changes[${n}].segment must be a non-negative safe integer, got ${show(segment)}`);
+      const decoded = decodeSharedEntry(entry, table.segmentBlocks, segment);
+      // All or nothing: a half-applied change matches no generation.
+      if (E.isLeft(decoded)) return this.refuse(m, `setEntries: changes[${n}]: ${decoded.left[0]!.message}`);
       updates.push({ segment, entry: decoded.right });
       touched.push([segment, segment + 1]);
     }
     const updated = setEntries(table, updates, { generation: m.generation });
-    if (E.isLeft(updated)) return;
+    if (E.isLeft(updated)) return this.refuse(m, `setEntries: ${updated.left[0]!.message.replace(/^updates\[/, 'changes[')}`);
     this.install(m.disk, updated.right, touched);
   }
 
   replaceTable(m: ReplaceTableMessage): void {
+    const oversized = this.oversizedDocument(m.table);
+    if (oversized !== undefined) return this.refuse(m, oversized);
     const decoded = decodeSharedTable(m.table);
-    if (E.isLeft(decoded)) return;
+    if (E.isLeft(decoded)) return this.refuse(m, `replaceTable: the table is undecodable: ${decoded.left[0]?.message ?? 'no detail'}`);
     const table = decoded.right;
     const copy = this.disks.get(m.disk);
     if (copy !== undefined && copy.table.generation >= table.generation) return this.reAck(m.disk);
     this.install(m.disk, table, copy === undefined ? 'all' : toRanges(diffTables(copy.table, table)));
+  }
+
+  /** Why a table document is past `limits.maxSegments`, read from its header before it is decoded. */
+  private oversizedDocument(doc: unknown): string | undefined {
+    const { maxSegments } = limitsOf(this.config);
+    let count: unknown;
+    let entries: unknown;
+    try {
+      ({ segmentCount: count, entries } = doc as { segmentCount?: unknown; entries?: unknown });
+      if (Array.isArray(entries) && entries.length > maxSegments)
+        return `replaceTable: table.entries must hold at most ${maxSegments} entries (limits.maxSegments), got ${entries.length}`;
+    } catch (thrown) {
+      return `replaceTable: table could not be read (${thrownReason(thrown)})`;
+    }
+    if (typeof count === 'number' && count > maxSegments)
+      return `replaceTable: table.segmentCount must be at most ${maxSegments} (limits.maxSegments), got ${count}`;
+    return undefined;
   }
 
   refreshTable(disk: DiskId, generation: number): void {
@@ -556,12 +663,21 @@ class Stepper {
     this.send({ type: 'dropped', agent, epoch, disk });
   }
 
-  message(m: ControllerMessage): void {
-    if (!isRecord(m)) return;
+  message(raw: ControllerMessage): void {
+    const read = readControllerMessage(raw);
+    if (E.isLeft(read)) return this.refuse(raw, `malformed controller message: ${read.left.map((e) => e.message).join('; ')}`);
+    const m = read.right;
     const epoch = this.config.epoch;
+    if (m.epoch > epoch) {
+      // The controller knows a later life of this agent: this one must stop serving I/O.
+      return this.fence(m, `agent ${this.config.agent} epoch ${epoch} is superseded: the controller sent a ${m.type} for epoch ${m.epoch}`);
+    }
+    if (this.fenced !== undefined) return;
     // A table message meant for an earlier life: the controller does not know this life yet and
-    // may be waiting for the old one. Introduce this life by asking for the table it lacks.
-    if ((m.type === 'setEntries' || m.type === 'replaceTable' || m.type === 'refreshTable') && typeof m.epoch === 'number' && m.epoch >= 0 && m.epoch < epoch && typeof m.disk === 'string') {
+    // may be waiting for the old one. Introduce this life by asking for the table it lacks. This
+    // changes nothing here (the message itself is not applied), and without it the controller
+    // could wait for the old life's acknowledgements for ever.
+    if ((m.type === 'setEntries' || m.type === 'replaceTable' || m.type === 'refreshTable') && m.epoch >= 0 && m.epoch < epoch) {
       this.fetch(m.disk, this.disks.get(m.disk)?.table.generation ?? -1);
       return;
     }
@@ -642,6 +758,7 @@ class Stepper {
   }
 
   tick(now: number): void {
+    if (!(typeof now === 'number' && Number.isFinite(now))) return this.refuse({ type: 'tick', now }, `tick: now must be a finite number, got ${show(now)}`);
     this.now = now;
     if (this.lease !== null) this.renewLease(false);
     const due: Array<readonly [number, Outstanding]> = [];
@@ -666,8 +783,17 @@ class Stepper {
 
 /**
  * One step of the agent: the new state and the commands for the runtime, in order. Never
- * throws; events that make no sense in the current state (unknown ids, stale or foreign epochs,
- * undecodable tables) change nothing and produce no commands.
+ * throws. Events that make no sense in the current state (unknown ids, answers meant for another
+ * life, duplicates) change nothing and produce no commands; malformed, oversized or undecodable
+ * input changes nothing and produces one `refused` command naming the field and the value.
+ * Two cases do produce commands:
+ * - a table message (`setEntries`, `replaceTable`, `refreshTable`) meant for an EARLIER life is
+ *   not applied, but answered by one `fetchTable` at this life's epoch. Adopting nothing keeps
+ *   it safe; the fetch is what tells a controller still waiting for the old life that a new one
+ *   exists (it fences the old epoch and sends this life the table), so it keeps the protocol live;
+ * - any controller message for a LATER epoch, or an answer at this epoch to a fault this life
+ *   never raised, proves that another life holds this agent's name: the life is fenced (see
+ *   `AgentState.fenced`), every open host I/O fails with the reason, and so does every later one.
  *
  * @example
  * const [s1, c1] = agentStep(initialAgentState(config), { type: 'hostIo', ioId: 1, disk: 'd', op: 'read', start: 0, length: 5 });
@@ -678,8 +804,21 @@ class Stepper {
  * // c3: [{ type: 'issueIo', ioId: 1, disk: 'd', op: 'read', pieces: [...] }]
  */
 export const agentStep = (state: AgentState, event: AgentEvent): readonly [AgentState, ReadonlyArray<AgentCommand>] => {
+  try {
+    return stepUnguarded(state, event);
+  } catch (thrown) {
+    // Only an event whose getters or proxy traps throw gets here; the state given is untouched.
+    return [state, [{ type: 'refused', event: undefined, why: `the event could not be read (${thrownReason(thrown)})` }]];
+  }
+};
+
+const stepUnguarded = (state: AgentState, event: AgentEvent): readonly [AgentState, ReadonlyArray<AgentCommand>] => {
   const step = new Stepper(state);
-  switch (event?.type) {
+  if (typeof event !== 'object' || event === null) {
+    step.refuse(event, `the event must be an object with a type, got ${show(event)}`);
+    return [state, step.commands];
+  }
+  switch (event.type) {
     case 'hostIo':
       step.hostIo(event);
       break;
@@ -695,6 +834,8 @@ export const agentStep = (state: AgentState, event: AgentEvent): readonly [Agent
     case 'tick':
       step.tick(event.now);
       break;
+    default:
+      step.refuse(event, `the event type must be hostIo, ioDone, ioFailed, message or tick, got ${show((event as { type?: unknown }).type)}`);
   }
   return [step.result(), step.commands];
 };

@@ -10,8 +10,29 @@ import type { AgentLease } from './lease.js';
 // Configuration
 
 /**
+ * How much an agent accepts from the controller in one message. A message past a limit is
+ * refused whole (a `refused` command) before anything is allocated for it, so a corrupt or
+ * hostile controller message cannot make the agent build a table it cannot hold. Defaults:
+ * `DEFAULT_AGENT_LIMITS`.
+ *
+ * @example
+ * const limits: AgentLimits = { maxSegments: 1 << 20, maxChanges: 4096 };
+ */
+export interface AgentLimits {
+  /**
+   * Most segments of a table the agent holds: a `replaceTable` document with more entries (or a
+   * larger `segmentCount`), or a `setEntries` resizing past it, is refused. At most
+   * `MAX_SEGMENT_COUNT`.
+   */
+  readonly maxSegments: number;
+  /** Most changes in one `setEntries` message. */
+  readonly maxChanges: number;
+}
+
+/**
  * One life of an agent. A restart is a new life: the runtime builds a fresh state with a new
  * `epoch` (higher than any before), so that the controller fences messages of the old life.
+ * Validate a config that comes from outside with `createAgentState`.
  *
  * @example
  * const config: AgentConfig = { agent: 'a1', epoch: 1, variant: 'centralized', faultTimeout: 100 };
@@ -33,6 +54,8 @@ export interface AgentConfig {
    * higher epoch (`epoch + 1`: a runtime restarting it must pick an epoch above `agentEpoch`).
    */
   readonly leaseDuration?: number;
+  /** Message limits; each one omitted takes its value from `DEFAULT_AGENT_LIMITS`. */
+  readonly limits?: Partial<AgentLimits>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -67,7 +90,13 @@ export type AgentCommand =
   | { readonly type: 'send'; readonly message: AgentMessage }
   /** The host I/O is done; for a read, return the data read under its last `issueIo`. */
   | { readonly type: 'completeIo'; readonly ioId: number }
-  | { readonly type: 'failIo'; readonly ioId: number; readonly reason: string };
+  | { readonly type: 'failIo'; readonly ioId: number; readonly reason: string }
+  /**
+   * Nothing to perform: the event was refused (a malformed or oversized message, an undecodable
+   * table, a malformed event) and changed nothing. `why` names the field and the value. For the
+   * runtime's log; the protocol recovers by itself (the controller re-sends or the agent fetches).
+   */
+  | { readonly type: 'refused'; readonly event: unknown; readonly why: string };
 
 // ---------------------------------------------------------------------------------------------
 // State
@@ -186,4 +215,11 @@ export interface AgentState {
   readonly faultsBySegment: ReadonlyMap<string, ReadonlyArray<number>>;
   /** The lease it holds (see `lease.ts`); null when leases are off. */
   readonly lease: AgentLease | null;
+  /**
+   * Set once this life has seen proof that it must not serve I/O any more: a controller message
+   * for a later epoch of this agent (a newer life exists), or an answer at this epoch to a fault
+   * this life never raised (another life used the same epoch). Says which. From then on every
+   * host I/O fails with this reason and the agent holds no tables.
+   */
+  readonly fenced?: string;
 }

@@ -18,7 +18,7 @@
  * @module
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { validationError, type ValidationError } from '../errors.js';
+import { guarded, validationError, type ValidationError } from '../errors.js';
 
 /**
  * Largest bitmap this library builds: far more blocks than any sensible segment has. It also
@@ -85,16 +85,35 @@ const lowestBit = (x: number): number => 31 - Math.clz32(x & -x);
 export const unsafeFromWords = (size: number, words: Uint32Array): Bitmap => new BitmapValue(size, words);
 
 /**
- * True when `value` is a bitmap built by this module. Tells a bitmap from the offset list that
- * an `EntrySpec` also accepts, and refuses look-alike objects whose words could break the
- * invariants the other functions rely on.
+ * True when `value` is a bitmap built by this module whose words keep its invariants (one word per
+ * 32 blocks, no bit set past `size`). Tells a bitmap from the offset list that an `EntrySpec` also
+ * accepts, and refuses look-alike objects whose words could break what the other functions rely
+ * on. Never throws, even for a proxy.
  *
  * @example
  * bitmap.isBitmap([2, 7, 8]) // false: an offset list
  * bitmap.isBitmap({ size: 10, words: new Uint32Array(1) }) // false: a look-alike
  * bitmap.isBitmap(E.getOrElseW(() => undefined)(bitmap.empty(10))) // true
  */
-export const isBitmap = (value: unknown): value is Bitmap => value instanceof BitmapValue;
+export const isBitmap = (value: unknown): value is Bitmap => {
+  try {
+    if (!(value instanceof BitmapValue)) return false;
+    const { size, words } = value;
+    if (!(words instanceof Uint32Array) || !Number.isSafeInteger(size) || size < 1 || size > MAX_BITMAP_SIZE) return false;
+    if (words.length !== wordCount(size)) return false;
+    const spare = size & 31; // bits of the last word past `size` must be clear
+    return spare === 0 || words[words.length - 1]! >>> spare === 0;
+  } catch {
+    return false;
+  }
+};
+
+/** `[]` when `b` is a bitmap, else the error naming the parameter `field`. */
+const checkBitmap = (b: unknown, field: string): ValidationError[] =>
+  isBitmap(b) ? [] : [validationError(field, b, 'must be a bitmap built by this library (bitmap.empty, fromOffsets, parse...)')];
+
+/** Most errors a bitmap constructor collects before it stops reading its input. */
+const MAX_ERRORS = 100;
 
 const checkSize = (size: unknown): ValidationError[] =>
   typeof size === 'number' && Number.isSafeInteger(size) && size >= 1 && size <= MAX_BITMAP_SIZE
@@ -164,20 +183,26 @@ const checkRange = (size: number, start: unknown, length: unknown, field: string
  * fromOffsets(10, [2, 7, 8]) // Right: blocks 2, 7 and 8 set
  * fromOffsets(10, [10])      // Left: offsets[0] out of range
  */
-export const fromOffsets = (size: number, offsets: ReadonlyArray<number>): E.Either<ValidationError[], Bitmap> => {
-  const errors = checkSize(size);
-  if (errors.length > 0) return E.left(errors);
-  if (!Array.isArray(offsets)) return E.left([validationError('offsets', offsets, 'must be an array of block offsets')]);
-  const words = new Uint32Array(wordCount(size));
-  offsets.forEach((k, i) => {
-    if (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 0 || k >= size) {
-      errors.push(validationError(`offsets[${i}]`, k, `must be an integer from 0 to ${size - 1}`));
-    } else {
-      words[k >>> 5] = (words[k >>> 5]! | (1 << (k & 31))) >>> 0;
+export const fromOffsets = (size: number, offsets: ReadonlyArray<number>): E.Either<ValidationError[], Bitmap> =>
+  guarded('offsets', () => {
+    const errors = checkSize(size);
+    if (errors.length > 0) return E.left(errors);
+    if (!Array.isArray(offsets)) return E.left([validationError('offsets', offsets, 'must be an array of block offsets')]);
+    const words = new Uint32Array(wordCount(size));
+    for (let i = 0; i < offsets.length && errors.length < MAX_ERRORS; i++) {
+      if (!(i in offsets)) {
+        errors.push(validationError(`offsets[${i}]`, undefined, 'is missing (a hole in a sparse array)'));
+        continue;
+      }
+      const k: unknown = offsets[i];
+      if (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 0 || k >= size) {
+        errors.push(validationError(`offsets[${i}]`, k, `must be an integer from 0 to ${size - 1}`));
+      } else {
+        words[k >>> 5] = (words[k >>> 5]! | (1 << (k & 31))) >>> 0;
+      }
     }
+    return errors.length > 0 ? E.left(errors) : E.right(new BitmapValue(size, words));
   });
-  return errors.length > 0 ? E.left(errors) : E.right(new BitmapValue(size, words));
-};
 
 /**
  * A bitmap of `size` blocks with every block of the given `{ start, length }` ranges set, for
@@ -190,18 +215,25 @@ export const fromOffsets = (size: number, offsets: ReadonlyArray<number>): E.Eit
 export const fromRanges = (
   size: number,
   ranges: ReadonlyArray<{ readonly start: number; readonly length: number }>,
-): E.Either<ValidationError[], Bitmap> => {
-  const errors = checkSize(size);
-  if (errors.length > 0) return E.left(errors);
-  if (!Array.isArray(ranges)) return E.left([validationError('ranges', ranges, 'must be an array of { start, length }')]);
-  const words = new Uint32Array(wordCount(size));
-  ranges.forEach((r, i) => {
-    const rangeErrors = checkRange(size, r?.start, r?.length, `ranges[${i}]`);
-    if (rangeErrors.length > 0) errors.push(...rangeErrors);
-    else fillWords(words, r.start, r.start + r.length, true);
+): E.Either<ValidationError[], Bitmap> =>
+  guarded('ranges', () => {
+    const errors = checkSize(size);
+    if (errors.length > 0) return E.left(errors);
+    if (!Array.isArray(ranges)) return E.left([validationError('ranges', ranges, 'must be an array of { start, length }')]);
+    const words = new Uint32Array(wordCount(size));
+    for (let i = 0; i < ranges.length && errors.length < MAX_ERRORS; i++) {
+      if (!(i in ranges)) {
+        errors.push(validationError(`ranges[${i}]`, undefined, 'is missing (a hole in a sparse array)'));
+        continue;
+      }
+      const r: unknown = ranges[i];
+      const { start, length } = (typeof r === 'object' && r !== null ? r : {}) as { start?: unknown; length?: unknown };
+      const rangeErrors = checkRange(size, start, length, `ranges[${i}]`);
+      if (rangeErrors.length > 0) errors.push(...rangeErrors);
+      else fillWords(words, start as number, (start as number) + (length as number), true);
+    }
+    return errors.length > 0 ? E.left(errors) : E.right(new BitmapValue(size, words));
   });
-  return errors.length > 0 ? E.left(errors) : E.right(new BitmapValue(size, words));
-};
 
 /**
  * Whether block `k` is set, that is, whether that block of the segment lives at the alternate;
@@ -221,6 +253,7 @@ export const has = (b: Bitmap, k: number): boolean =>
  * E.chain((b: Bitmap) => bitmap.setRange(b, 2, 3))(bitmap.empty(10)) // Right: blocks 2-4 set
  */
 export const setRange = (b: Bitmap, start: number, length: number): E.Either<ValidationError[], Bitmap> => {
+  if (!isBitmap(b)) return E.left(checkBitmap(b, 'bitmap'));
   const errors = checkRange(b.size, start, length, 'range');
   return errors.length > 0 ? E.left(errors) : E.right(fillUnchecked(b, start, start + length, true));
 };
@@ -233,6 +266,7 @@ export const setRange = (b: Bitmap, start: number, length: number): E.Either<Val
  * E.chain((b: Bitmap) => bitmap.clearRange(b, 0, 4))(bitmap.full(8)) // Right: blocks 4-7 set
  */
 export const clearRange = (b: Bitmap, start: number, length: number): E.Either<ValidationError[], Bitmap> => {
+  if (!isBitmap(b)) return E.left(checkBitmap(b, 'bitmap'));
   const errors = checkRange(b.size, start, length, 'range');
   return errors.length > 0 ? E.left(errors) : E.right(fillUnchecked(b, start, start + length, false));
 };
@@ -365,8 +399,11 @@ export const forEachRun = (
   b: Bitmap,
   visit: (start: number, length: number, set: boolean) => void,
   start = 0,
-  length = b.size - start,
+  length?: number,
 ): E.Either<ValidationError[], number> => {
+  if (!isBitmap(b)) return E.left(checkBitmap(b, 'bitmap'));
+  if (typeof visit !== 'function') return E.left([validationError('visit', visit, 'must be a function (start, length, set) => void')]);
+  if (length === undefined) length = typeof start === 'number' ? b.size - start : 0;
   const errors = checkRange(b.size, start, length, 'range');
   return errors.length > 0 ? E.left(errors) : E.right(forEachRunUnchecked(b, start, start + length, visit));
 };
@@ -389,7 +426,9 @@ export function* runsUnchecked(b: Bitmap, from: number, to: number): Generator<B
  * @example
  * runs(fromOffsets(10, [2, 7, 8]) as Bitmap) // Right: 0-1 clear, 2 set, 3-6 clear, 7-8 set, 9 clear
  */
-export const runs = (b: Bitmap, start = 0, length = b.size - start): E.Either<ValidationError[], BitRun[]> => {
+export const runs = (b: Bitmap, start = 0, length?: number): E.Either<ValidationError[], BitRun[]> => {
+  if (!isBitmap(b)) return E.left(checkBitmap(b, 'bitmap'));
+  if (length === undefined) length = typeof start === 'number' ? b.size - start : 0;
   const errors = checkRange(b.size, start, length, 'range');
   return errors.length > 0 ? E.left(errors) : E.right([...runsUnchecked(b, start, start + length)]);
 };
@@ -399,6 +438,8 @@ const combine = (
   b: Bitmap,
   op: (x: number, y: number) => number,
 ): E.Either<ValidationError[], Bitmap> => {
+  const invalid = [...checkBitmap(a, 'a'), ...checkBitmap(b, 'b')];
+  if (invalid.length > 0) return E.left(invalid);
   if (a.size !== b.size)
     return E.left([validationError('size', b.size, `must equal the other bitmap's size ${a.size}`)]);
   const words = new Uint32Array(a.words.length);

@@ -44,9 +44,9 @@
  * merges four sorted event streams (extent starts and ends, record starts and ends), O(n log n).
  * About 0.2 s for 100k segments plus a snapshot of them, with references.
  */
-import { isBlockNumber } from '../errors.js';
+import { isBlockNumber, show, thrownReason } from '../errors.js';
 import { lunSize, type LunSizes } from '../table/entry.js';
-import { tableEntries, type MappingTable } from '../table/table.js';
+import { isTable, tableEntries, type MappingTable } from '../table/table.js';
 
 /**
  * How bad a finding is: `corruption` (data can be lost or served wrongly), `leak` (space is held
@@ -73,6 +73,7 @@ export type FindingCode =
   | 'reference-undercount'
   | 'reference-leak'
   | 'bad-reference'
+  | 'bad-input'
   | 'invalid-segment'
   | 'error-segment';
 
@@ -96,6 +97,8 @@ export const SEVERITY: Readonly<Record<FindingCode, Severity>> = Object.freeze({
   'past-lun-end': 'corruption',
   'reference-undercount': 'corruption',
   'bad-reference': 'corruption',
+  // A check that could not look at everything is not a clean bill of health.
+  'bad-input': 'corruption',
   'reference-leak': 'leak',
   'invalid-segment': 'info',
   'error-segment': 'info',
@@ -144,6 +147,8 @@ export interface CheckOptions {
  * - `reference-undercount`, `reference-leak`: a maximal run of blocks (`lun`/`start`/`length`)
  *   with the same `counted` and `referenced` values;
  * - `bad-reference`: `reference`, the index of the unreadable record in `options.references`;
+ * - `bad-input`: `field`, the path of what could not be used (`tables["vol"]`, `options.sharing`),
+ *   which the check then leaves out;
  * - `invalid-segment`, `error-segment`: `disk` and `segment`.
  *
  * @example
@@ -170,6 +175,8 @@ export interface Finding {
   readonly referenced?: number;
   /** `bad-reference`: index of the record in `options.references`. */
   readonly reference?: number;
+  /** `bad-input`: the path of the argument, disk or option that was left out. */
+  readonly field?: string;
 }
 
 /**
@@ -233,6 +240,7 @@ export const compareFindings = (a: FindingLike, b: FindingLike): number =>
   cmpOpt(a.reference, b.reference) ||
   cmpOpt(a.counted, b.counted) ||
   cmpOpt(a.referenced, b.referenced) ||
+  cmpOptStr(a.field, b.field) ||
   cmpOptStr(a.message, b.message);
 
 // ---------------------------------------------------------------------------------------------
@@ -260,10 +268,66 @@ interface Extents {
   readonly order: number[];
 }
 
-const diskList = (tables: TableSet): [string, MappingTable][] => {
-  const list: [string, MappingTable][] =
-    tables instanceof Map ? [...tables.entries()] : Object.entries(tables as Readonly<Record<string, MappingTable>>);
-  return list.sort((x, y) => compareStrings(x[0], y[0]));
+const badInput = (findings: Finding[] | null, field: string, value: unknown, requirement: string): void => {
+  findings?.push({ severity: 'corruption', code: 'bad-input', field, message: `${field} ${requirement}, got ${show(value)}; left out of the check` });
+};
+
+/**
+ * The disks to check, by name. Anything that is not a table set, a disk name that is not a
+ * string or a value that is not a table is left out, with a `bad-input` finding when `findings`
+ * is given; so is a set that cannot even be read (a proxy, a throwing getter).
+ */
+const diskList = (tables: TableSet, findings: Finding[] | null = null): [string, MappingTable][] => {
+  let list: [unknown, unknown][];
+  try {
+    if (tables instanceof Map) list = [...tables.entries()];
+    else if (typeof tables === 'object' && tables !== null && !Array.isArray(tables)) list = Object.entries(tables);
+    else {
+      badInput(findings, 'tables', tables, 'must be a Map or an object of mapping tables by disk name');
+      return [];
+    }
+  } catch (thrown) {
+    findings?.push({ severity: 'corruption', code: 'bad-input', field: 'tables', message: `tables could not be read (${thrownReason(thrown)}); nothing was checked` });
+    return [];
+  }
+  const disks: [string, MappingTable][] = [];
+  for (const [name, table] of list) {
+    if (typeof name !== 'string') badInput(findings, 'tables', name, 'must have strings as disk names');
+    else if (!isTable(table)) badInput(findings, `tables[${JSON.stringify(name)}]`, table, 'must be a mapping table built by this library');
+    else disks.push([name, table]);
+  }
+  return disks.sort((x, y) => compareStrings(x[0], y[0]));
+};
+
+/** The options, each read once; unusable ones are left out with a `bad-input` finding. */
+const readOptions = (options: unknown, findings: Finding[]): CheckOptions => {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object') {
+    badInput(findings, 'options', options, 'must be an object');
+    return {};
+  }
+  const { lunSizes, sharing, references } = options as Record<string, unknown>;
+  const out: { lunSizes?: LunSizes; sharing?: string[][]; references?: ReadonlyArray<Reference> } = {};
+  if (lunSizes !== undefined) {
+    if (typeof lunSizes === 'object' && lunSizes !== null) out.lunSizes = lunSizes as LunSizes;
+    else badInput(findings, 'options.lunSizes', lunSizes, 'must be a Map or an object of LUN sizes');
+  }
+  if (sharing !== undefined) {
+    if (!Array.isArray(sharing)) badInput(findings, 'options.sharing', sharing, 'must be an array of groups of disk names');
+    else {
+      out.sharing = [];
+      for (let g = 0; g < sharing.length; g++) {
+        const group: unknown = sharing[g];
+        if (Array.isArray(group) && group.every((n) => typeof n === 'string')) out.sharing.push(group as string[]);
+        else badInput(findings, `options.sharing[${g}]`, group, 'must be an array of disk names (strings)');
+      }
+    }
+  }
+  if (references !== undefined) {
+    if (Array.isArray(references)) out.references = references as ReadonlyArray<Reference>;
+    else badInput(findings, 'options.references', references, 'must be an array of { lun, start, length, count }');
+  }
+  return out;
 };
 
 const blocks = (start: number, end: number): string => (end - start === 1 ? `block ${start}` : `blocks ${start}..${end - 1}`);
@@ -313,7 +377,8 @@ const clusterEnd = (x: Extents, from: number): number => {
  * Every extent held by the tables, as reference records: one per distinct extent (LUN, start
  * and length), counting how many segment extents coincide with it, sorted by LUN, start and
  * length. This is what a controller's reference counts should be; pass it as
- * `options.references` to check a controller that keeps counts in this form.
+ * `options.references` to check a controller that keeps counts in this form. Values that are
+ * not tables count nothing (`checkTables` reports them as `bad-input`).
  *
  * @example
  * countReferences({ vol: table, 'vol@snap': table })
@@ -337,8 +402,10 @@ export const countReferences = (tables: TableSet): Reference[] => {
 
 /**
  * Checks a set of mapping tables (by disk name) for physical consistency and returns every
- * finding, sorted by `compareFindings`. Never throws for bad `references` records: they
- * become `bad-reference` findings.
+ * finding, sorted by `compareFindings`. Never throws: bad `references` records become
+ * `bad-reference` findings, and anything else it cannot use (a value that is not a table, a
+ * malformed option, an input whose getters throw) a `bad-input` finding naming the field and the
+ * value, so a report with no `corruption` finding really did look at everything.
  *
  * Findings: `overlap` and `alternate-overlaps-primary` (two extents holding one block, each pair
  * once, unless it is declared sharing: see {@link CheckOptions.sharing}), `past-lun-end` (with
@@ -352,9 +419,22 @@ export const countReferences = (tables: TableSet): Reference[] => {
  * //    lun: 0, start: 5, length: 5, other: { disk: 'vol', segment: 1, role: 'primary' }, message: ... }]
  */
 export const checkTables = (tables: TableSet, options: CheckOptions = {}): CheckReport => {
-  const disks = diskList(tables);
-  const names = disks.map(([name]) => name);
+  try {
+    return checkReadable(tables, options);
+  } catch (thrown) {
+    // Only an option whose getters or proxy traps throw gets here: report it, never throw.
+    const findings: Finding[] = [
+      { severity: 'corruption', code: 'bad-input', field: 'options', message: `the input could not be read (${thrownReason(thrown)}); the check is incomplete` },
+    ];
+    return { findings, counts: { corruption: 1, leak: 0, info: 0 } };
+  }
+};
+
+const checkReadable = (tables: TableSet, options: CheckOptions): CheckReport => {
   const findings: Finding[] = [];
+  const disks = diskList(tables, findings);
+  const opts = readOptions(options, findings);
+  const names = disks.map(([name]) => name);
 
   const x = collect(disks, (d, seg, invalid, error) => {
     const disk = names[d]!;
@@ -378,7 +458,6 @@ export const checkTables = (tables: TableSet, options: CheckOptions = {}): Check
       });
   });
 
-  const opts = options ?? {};
   checkOverlaps(x, names, opts.sharing ?? [], findings);
   if (opts.lunSizes !== undefined) checkLunEnds(x, names, opts.lunSizes, findings);
   if (opts.references !== undefined) checkReferences(x, opts.references, findings);
@@ -504,12 +583,16 @@ const checkLunEnds = (x: Extents, names: ReadonlyArray<string>, sizes: LunSizes,
   }
 };
 
-const validReference = (r: unknown): r is Reference => {
-  if (typeof r !== 'object' || r === null) return false;
+/** Bad reference records reported one by one; past this the rest of the list is not read. */
+const MAX_BAD_REFERENCES = 100;
+
+/** The record's fields, each read once, or `null` when it is not a valid record. */
+const readReference = (r: unknown): Reference | null => {
+  if (typeof r !== 'object' || r === null) return null;
   const { lun, start, length, count } = r as Record<string, unknown>;
-  return (
-    isBlockNumber(lun) && isBlockNumber(start) && isBlockNumber(length) && isBlockNumber(count) && Number.isSafeInteger(start + length)
-  );
+  return isBlockNumber(lun) && isBlockNumber(start) && isBlockNumber(length) && isBlockNumber(count) && Number.isSafeInteger(start + length)
+    ? { lun, start, length, count }
+    : null;
 };
 
 /**
@@ -522,8 +605,25 @@ const checkReferences = (x: Extents, references: ReadonlyArray<Reference>, findi
   const recStart: number[] = [];
   const recEnd: number[] = [];
   const recCount: number[] = [];
-  references.forEach((r, i) => {
-    if (!validReference(r)) {
+  let bad = 0;
+  for (let i = 0; i < references.length; i++) {
+    if (bad === MAX_BAD_REFERENCES) {
+      findings.push({
+        severity: 'corruption',
+        code: 'bad-input',
+        field: 'options.references',
+        message: `options.references has more than ${MAX_BAD_REFERENCES} bad records; records from index ${i} on were not read`,
+      });
+      break;
+    }
+    let r: Reference | null = null;
+    try {
+      r = i in references ? readReference(references[i]) : null; // a hole is no record
+    } catch {
+      // unreadable: reported below like any other bad record
+    }
+    if (r === null) {
+      bad++;
       findings.push({
         severity: 'corruption',
         code: 'bad-reference',
@@ -536,7 +636,7 @@ const checkReferences = (x: Extents, references: ReadonlyArray<Reference>, findi
       recEnd.push(r.start + r.length);
       recCount.push(r.count);
     }
-  });
+  }
   const sortedBy = (luns: number[], pos: number[], base?: number[]): number[] =>
     (base?.slice() ?? Array.from(luns, (_, i) => i)).sort((a, b) => luns[a]! - luns[b]! || pos[a]! - pos[b]!);
   // Extent ends start from the start order, which TimSort finishes quickly (ends mostly follow starts).

@@ -7,6 +7,8 @@
  * agent ignores those meant for another of its lives. Table changes carry generations, so a
  * duplicated, late or reordered message is recognised and changes nothing.
  */
+import * as E from 'fp-ts/lib/Either.js';
+import { unreadableError, validationError, type ValidationError } from '../errors.js';
 import type { EntryDocument, TableDocument } from '../table/codec.js';
 import type { FaultReason, Op } from '../translate/translate.js';
 
@@ -333,3 +335,66 @@ export type ControllerMessage =
  * if (command.type === 'send' && command.step !== undefined) sends.set(command.step, (sends.get(command.step) ?? 0) + 1);
  */
 export type Step = 570 | 575 | 580 | 585 | 590 | 595 | 597;
+
+// ---------------------------------------------------------------------------------------------
+// Reading a controller message from outside
+
+const CONTROLLER_MESSAGE_FIELDS: Readonly<Record<ControllerMessage['type'], ReadonlyArray<string>>> = {
+  setEntries: ['epoch', 'disk', 'fromGeneration', 'generation', 'segmentCount', 'changes'],
+  replaceTable: ['epoch', 'disk', 'table'],
+  refreshTable: ['epoch', 'disk', 'generation'],
+  retry: ['epoch', 'faultId'],
+  failIo: ['epoch', 'faultId', 'reason'],
+  confirmMark: ['epoch', 'faultId'],
+  dropTable: ['epoch', 'disk'],
+  faultAccepted: ['epoch', 'faultId'],
+  leaseGranted: ['epoch', 'requestedAt', 'duration'],
+  leaseRevoked: ['epoch'],
+};
+
+const isInt = (v: unknown, min: number): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+
+/**
+ * Reads a controller message received from outside (a transport, a test) into a plain message
+ * whose fields were each read exactly once and have the right types, or the errors naming each
+ * bad field and its value. Checks the envelope only: table and entry documents are decoded
+ * later, by the agent, against the copy they change. Never throws, even for a proxy.
+ *
+ * @example
+ * readControllerMessage({ type: 'retry', epoch: 1, faultId: 7 })   // Right({ type: 'retry', epoch: 1, faultId: 7 })
+ * readControllerMessage({ type: 'retry', epoch: 1, faultId: '7' }) // Left([{ field: 'faultId', value: '7', ... }])
+ */
+export const readControllerMessage = (raw: unknown): E.Either<ValidationError[], ControllerMessage> => {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return E.left([validationError('message', raw, 'must be a controller message object')]);
+  const m: Record<string, unknown> = {};
+  try {
+    const type = (raw as Record<string, unknown>).type;
+    if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(CONTROLLER_MESSAGE_FIELDS, type))
+      return E.left([validationError('type', type, `must be one of ${Object.keys(CONTROLLER_MESSAGE_FIELDS).join(', ')}`)]);
+    m.type = type;
+    for (const key of CONTROLLER_MESSAGE_FIELDS[type as ControllerMessage['type']]) m[key] = (raw as Record<string, unknown>)[key];
+  } catch (thrown) {
+    return E.left([unreadableError('message', thrown)]);
+  }
+  const errors: ValidationError[] = [];
+  const need = (field: string, ok: boolean, requirement: string): void => {
+    if (!ok) errors.push(validationError(field, m[field], requirement));
+  };
+  // refreshTable may be addressed to "any life" (-1), after a controller restart.
+  need('epoch', isInt(m.epoch, m.type === 'refreshTable' ? -1 : 0), 'must be a non-negative safe integer');
+  if ('disk' in m) need('disk', typeof m.disk === 'string', 'must be a string');
+  if ('faultId' in m) need('faultId', isInt(m.faultId, 0), 'must be a non-negative safe integer');
+  if ('reason' in m) need('reason', typeof m.reason === 'string', 'must be a string');
+  if ('generation' in m) need('generation', isInt(m.generation, -1), 'must be a safe integer from -1');
+  if ('fromGeneration' in m) need('fromGeneration', isInt(m.fromGeneration, -1), 'must be a safe integer from -1');
+  if ('segmentCount' in m) {
+    if (m.segmentCount === undefined) delete m.segmentCount;
+    else need('segmentCount', isInt(m.segmentCount, 0), 'must be a non-negative safe integer when present');
+  }
+  if ('changes' in m) need('changes', Array.isArray(m.changes), 'must be an array of { segment, entry }');
+  if ('table' in m) need('table', typeof m.table === 'object' && m.table !== null, 'must be a table document');
+  if ('requestedAt' in m) need('requestedAt', typeof m.requestedAt === 'number' && Number.isFinite(m.requestedAt), 'must be a finite number');
+  if ('duration' in m) need('duration', typeof m.duration === 'number' && Number.isFinite(m.duration) && m.duration >= 0, 'must be a non-negative finite number');
+  return errors.length > 0 ? E.left(errors) : E.right(m as unknown as ControllerMessage);
+};

@@ -24,7 +24,8 @@
 import { isBlockNumber, show } from '../errors.js';
 import type { BlockStorage, Clock, TimerHandle, Transport } from '../adapters/types.js';
 import { agentStep, initialAgentState } from '../agent/agent.js';
-import type { AgentCommand, AgentEvent, AgentState } from '../agent/types.js';
+import type { AgentCommand, AgentEvent, AgentLimits, AgentState } from '../agent/types.js';
+import { MAX_SEGMENT_COUNT } from '../table/table.js';
 import type { AgentId, AgentMessage, ControllerMessage, DiskId } from '../protocol/messages.js';
 import type { Op, Variant } from '../translate/translate.js';
 import { attempt, createSerialQueue, errorMessage } from './serial.js';
@@ -47,7 +48,10 @@ export interface AgentAdapters {
  * it; `epoch` must be higher than that of every earlier life. `faultTimeout` (ms, default 100)
  * is how long an unanswered fault waits before it is sent again, `tickInterval` (ms, default
  * `faultTimeout / 5`) how often time is fed to the machine, and `controller` the controller's
- * transport peer id (default `'controller'`).
+ * transport peer id (default `'controller'`). `limits` bounds what one controller message may
+ * ask of the agent (default `DEFAULT_AGENT_LIMITS`); `onRefused` hears every event the machine
+ * refused (a malformed or oversized message, or the proof that this life must stop: see
+ * `AgentState.fenced`), for the caller's log.
  *
  * @example
  * const config: AgentRuntimeConfig = { agent: 'a1', epoch: 1, variant: 'centralized', faultTimeout: 100, tickInterval: 20 };
@@ -59,6 +63,10 @@ export interface AgentRuntimeConfig {
   readonly faultTimeout?: number;
   readonly tickInterval?: number;
   readonly controller?: string;
+  /** What one controller message may ask of the agent; default `DEFAULT_AGENT_LIMITS`. */
+  readonly limits?: Partial<AgentLimits>;
+  /** Hears why each refused event was refused (the machine's `refused` commands), for a log. */
+  readonly onRefused?: (why: string) => void;
 }
 
 /**
@@ -137,8 +145,10 @@ const isPositive = (x: unknown): x is number => typeof x === 'number' && Number.
  * await again.read('vol', 0, 1); // faults, fetches the table, then reads the 1s
  */
 export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig): AgentRuntime => {
+  if (typeof adapters !== 'object' || adapters === null) throw new Error(`createAgent: adapters must be { storage, transport, clock }, got ${show(adapters)}`);
+  if (typeof config !== 'object' || config === null) throw new Error(`createAgent: config must be { agent, epoch, ... }, got ${show(config)}`);
   const { storage, transport, clock } = adapters;
-  const { agent, epoch, variant = 'centralized', faultTimeout = 100, controller = 'controller' } = config;
+  const { agent, epoch, variant = 'centralized', faultTimeout = 100, controller = 'controller', limits, onRefused } = config;
   const tickInterval = config.tickInterval ?? faultTimeout / 5;
   const problems: string[] = [];
   if (typeof agent !== 'string' || agent.length === 0) problems.push(`agent must be a non-empty string, got ${show(agent)}`);
@@ -148,10 +158,19 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
   if (!isPositive(tickInterval)) problems.push(`tickInterval must be a positive number of milliseconds, got ${show(tickInterval)}`);
   if (typeof controller !== 'string' || controller.length === 0) problems.push(`controller must be a non-empty transport peer id, got ${show(controller)}`);
   if (!isPositive(storage?.blockSize)) problems.push(`storage.blockSize must be a positive number of bytes, got ${show(storage?.blockSize)}`);
+  if (typeof transport?.send !== 'function' || typeof transport?.onMessage !== 'function') problems.push(`transport must have send and onMessage, got ${show(transport)}`);
+  if (typeof clock?.now !== 'function' || typeof clock?.setTimer !== 'function') problems.push(`clock must have now, setTimer and clearTimer, got ${show(clock)}`);
+  if (limits !== undefined && (typeof limits !== 'object' || limits === null)) problems.push(`limits must be { maxSegments?, maxChanges? }, got ${show(limits)}`);
+  else if (limits !== undefined) {
+    if (limits.maxSegments !== undefined && !(isBlockNumber(limits.maxSegments) && limits.maxSegments <= MAX_SEGMENT_COUNT))
+      problems.push(`limits.maxSegments must be an integer from 0 to ${MAX_SEGMENT_COUNT}, got ${show(limits.maxSegments)}`);
+    if (limits.maxChanges !== undefined && !isBlockNumber(limits.maxChanges)) problems.push(`limits.maxChanges must be a non-negative safe integer, got ${show(limits.maxChanges)}`);
+  }
+  if (onRefused !== undefined && typeof onRefused !== 'function') problems.push(`onRefused must be a function, got ${show(onRefused)}`);
   if (problems.length > 0) throw new Error(`createAgent: ${problems.join('; ')}`);
 
   const blockSize = storage.blockSize;
-  let state = initialAgentState({ agent, epoch, variant, faultTimeout });
+  let state = initialAgentState({ agent, epoch, variant, faultTimeout, ...(limits === undefined ? {} : { limits: { ...limits } }) });
   let stopped = false;
   let timer: TimerHandle | null = null;
   let nextIo = 1;
@@ -214,6 +233,9 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
         ios.delete(c.ioId);
         return io.reject(new Error(`${describe(io)} failed: ${c.reason}`));
       }
+      case 'refused':
+        onRefused?.(c.why);
+        return;
     }
   };
 
@@ -245,8 +267,13 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
 
   transport.onMessage((from, message) => {
     if (stopped || from !== controller) return;
-    const type = (message as { type?: unknown } | null)?.type;
-    if (typeof type !== 'string' || !CONTROLLER_MESSAGE_TYPES.has(type)) return;
+    let type: unknown;
+    try {
+      type = (message as { type?: unknown } | null)?.type;
+    } catch {
+      return onRefused?.('a message from the controller could not be read');
+    }
+    if (typeof type !== 'string' || !CONTROLLER_MESSAGE_TYPES.has(type)) return onRefused?.(`a message from the controller has an unknown type ${show(type)}`);
     feed({ type: 'message', message });
   });
 

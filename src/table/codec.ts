@@ -196,6 +196,8 @@ export const encodeTableJson = (table: MappingTable): string => JSON.stringify(e
 
 const hasOwn = Object.prototype.hasOwnProperty;
 
+const isCount = (v: unknown, max: number): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= max;
+
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
 /** Path of `key` inside `parent` (`''` is the document itself): `a.b`, or `a["odd key"]`. */
@@ -471,7 +473,6 @@ interface Header {
   version?: unknown;
 }
 
-const isCount = (v: unknown, max: number): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= max;
 
 const decodeUnchecked = (value: unknown, options: TableOptions, errors: ValidationError[], at: { field: string }): E.Either<ValidationError[], MappingTable> => {
   if (!isObject(value) || Array.isArray(value)) {
@@ -523,9 +524,15 @@ const decodeUnchecked = (value: unknown, options: TableOptions, errors: Validati
     (isCount(generation, Number.MAX_SAFE_INTEGER) || (errors.push(makeError('generation', generation, 'must be a non-negative safe integer')), false));
   const okEntries =
     !missing('entries') && (Array.isArray(entries) || (errors.push(makeError('entries', entries, 'must be an array of entries')), false));
+  const maxSegments = isCount(options?.maxSegments, MAX_SEGMENT_COUNT) ? options.maxSegments : MAX_SEGMENT_COUNT;
+  if (okEntries && (entries as unknown[]).length > maxSegments) {
+    // Refused before any entry is read or anything allocated for the table.
+    errors.push(makeError('entries', `${(entries as unknown[]).length} entries`, `must hold at most ${maxSegments} entries (the segment limit)`));
+    return E.left(errors.slice(0, MAX_DECODE_ERRORS));
+  }
   if (!missing('segmentCount')) {
-    if (!isCount(segmentCount, MAX_SEGMENT_COUNT))
-      errors.push(makeError('segmentCount', segmentCount, `must be an integer from 0 to ${MAX_SEGMENT_COUNT}`));
+    if (!isCount(segmentCount, maxSegments))
+      errors.push(makeError('segmentCount', segmentCount, `must be an integer from 0 to ${maxSegments}`));
     else if (okEntries && segmentCount !== (entries as unknown[]).length)
       errors.push(makeError('segmentCount', segmentCount, `must equal the number of entries, ${(entries as unknown[]).length}`));
   }
@@ -623,13 +630,18 @@ export const encodeEntry = (entry: MappingEntry): EntryDocument => {
  * decodeEntry({ location: { lun: 2, start: 0 }, noWrite: true }, 10, 1) // Right(entry)
  */
 export const decodeEntry = (doc: unknown, segmentBlocks: number, segment = 0): E.Either<ValidationError[], MappingEntry> => {
+  const bad: ValidationError[] = [];
   if (!(Number.isSafeInteger(segmentBlocks) && segmentBlocks >= 1 && segmentBlocks <= MAX_BITMAP_SIZE))
-    return E.left([makeError('segmentBlocks', segmentBlocks, `must be an integer from 1 to ${MAX_BITMAP_SIZE}`)]);
+    bad.push(makeError('segmentBlocks', segmentBlocks, `must be an integer from 1 to ${MAX_BITMAP_SIZE}`));
+  // Checked before it is written into any message: a symbol or a null-prototype object cannot be.
+  if (!isCount(segment, Number.MAX_SAFE_INTEGER)) bad.push(makeError('segment', segment, 'must be a non-negative safe integer'));
+  if (bad.length > 0) return E.left(bad);
   const reader = new EntryReader([doc], segmentBlocks, MAX_DECODE_ERRORS);
   const spec = reader.read(0);
   const relocate = (e: ValidationError): ValidationError => {
-    const field = e.field.replace(/^entries\[0\]\.?/, '') || 'entry';
-    return { segment, field, value: e.value, message: e.message.replace(/^segment 0: entries\[0\]\.?/, `segment ${segment}: `) };
+    const field = e.field.replace(/^entries\[0\](\.?)/, (_, dot: string) => (dot === '' ? 'entry' : ''));
+    const message = e.message.replace(/^segment 0: entries\[0\](\.?)/, (_, dot: string) => `segment ${segment}: ${dot === '' ? 'entry' : ''}`);
+    return { segment, field, value: e.value, message };
   };
   if (reader.errors.length > 0) return E.left(reader.errors.map(relocate));
   const errors: ValidationError[] = [];

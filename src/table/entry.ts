@@ -3,7 +3,7 @@
  */
 import * as B from '../bitmap/bitmap.js';
 import type { Bitmap } from '../bitmap/bitmap.js';
-import { checkBlockNumber, validationError, type ValidationError } from '../errors.js';
+import { checkBlockNumber, unreadableError, validationError, type ValidationError } from '../errors.js';
 
 /**
  * Primary storage of a segment: blocks `start .. start+segmentBlocks-1` of LUN `lun`. Every block
@@ -105,7 +105,7 @@ const FLAG_NAMES = ['invalid', 'noWrite', 'zero', 'error'] as const;
 const checkExtent = (
   errors: ValidationError[],
   field: string,
-  value: { lun?: unknown; start?: unknown },
+  value: { readonly lun: unknown; readonly start: unknown },
   length: number,
   segment: number | undefined,
   sizes: LunSizes | undefined,
@@ -152,21 +152,40 @@ export const validateEntry = (
   errors: ValidationError[],
   sizes?: LunSizes,
 ): MappingEntry | undefined => {
+  try {
+    return validateEntryUnguarded(spec, segmentBlocks, segment, errors, sizes);
+  } catch (thrown) {
+    // A getter or a proxy trap of the spec (or of `sizes`) threw: the entry cannot be read.
+    errors.push(unreadableError('entry', thrown, segment));
+    return undefined;
+  }
+};
+
+const validateEntryUnguarded = (
+  spec: unknown,
+  segmentBlocks: number,
+  segment: number | undefined,
+  errors: ValidationError[],
+  sizes?: LunSizes,
+): MappingEntry | undefined => {
   if (!isRecord(spec)) {
     errors.push(validationError('entry', spec, 'must be an object', segment));
     return undefined;
   }
   const before = errors.length;
+  const flags: Partial<Record<(typeof FLAG_NAMES)[number], unknown>> = {}; // each read once
   for (const flag of FLAG_NAMES) {
-    const v = spec[flag];
+    const v = (flags[flag] = spec[flag]);
     if (v !== undefined && typeof v !== 'boolean') errors.push(validationError(flag, v, 'must be a boolean', segment));
   }
   let location: Location | null = null;
   const loc = spec.location;
   if (loc !== undefined && loc !== null) {
     if (!isRecord(loc)) errors.push(validationError('location', loc, 'must be { lun, start } or null', segment));
-    else if (checkExtent(errors, 'location', loc, segmentBlocks, segment, sizes))
-      location = { lun: loc.lun as number, start: loc.start as number };
+    else {
+      const read = { lun: loc.lun, start: loc.start }; // each field read once: a getter cannot change it after the check
+      if (checkExtent(errors, 'location', read, segmentBlocks, segment, sizes)) location = read as Location;
+    }
   }
   let alternate: Alternate | null = null;
   const alt = spec.alternate;
@@ -174,22 +193,23 @@ export const validateEntry = (
     if (!isRecord(alt)) {
       errors.push(validationError('alternate', alt, 'must be { lun, start, blocks } or null', segment));
     } else {
-      const okExtent = checkExtent(errors, 'alternate', alt, segmentBlocks, segment, sizes);
+      const read = { lun: alt.lun, start: alt.start };
+      const okExtent = checkExtent(errors, 'alternate', read, segmentBlocks, segment, sizes);
       const blocks = toBitmap(alt.blocks, segmentBlocks, segment, errors);
-      if (okExtent && blocks !== undefined) alternate = { lun: alt.lun as number, start: alt.start as number, blocks };
+      if (okExtent && blocks !== undefined) alternate = { lun: read.lun as number, start: read.start as number, blocks };
     }
   }
-  const invalid = spec.invalid === true;
-  const zero = spec.zero === true;
+  const invalid = flags.invalid === true;
+  const zero = flags.zero === true;
   if (!invalid && !zero && (loc === undefined || loc === null))
     errors.push(validationError('location', loc ?? null, 'is required unless the entry is invalid or zero', segment));
   if (errors.length > before) return undefined;
   return {
     location,
     invalid,
-    noWrite: spec.noWrite === true,
+    noWrite: flags.noWrite === true,
     zero,
-    error: spec.error === true,
+    error: flags.error === true,
     alternate,
   };
 };
@@ -211,8 +231,12 @@ const toBitmap = (
   }
   const built = B.fromOffsets(segmentBlocks, blocks);
   if (built._tag === 'Right') return built.right;
-  for (const e of built.left)
-    errors.push(validationError(`alternate.blocks${e.field.replace(/^offsets/, '')}`, e.value, `must be an offset from 0 to ${segmentBlocks - 1}`, segment));
+  for (const e of built.left) {
+    const field = `alternate.blocks${e.field.replace(/^offsets/, '')}`;
+    const where = segment === undefined ? '' : `segment ${segment}: `;
+    const message = `${where}${field}${e.message.slice(e.field.length)}`;
+    errors.push(segment === undefined ? { field, value: e.value, message } : { segment, field, value: e.value, message });
+  }
   return undefined;
 };
 

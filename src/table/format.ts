@@ -9,7 +9,7 @@ import { entryAt, type MappingTable } from './table.js';
 
 /**
  * Which segments to show: `count` segments from `start`. Out-of-range parts are left out, so a
- * large table can be shown a window at a time.
+ * large table can be shown a window at a time; a range that is not two numbers shows none.
  *
  * @example
  * console.log(formatTable(table, { start: 100, count: 10 })); // segments 100..109 only
@@ -46,6 +46,21 @@ export interface FormatOptions {
 }
 
 const span = (start: number, length: number): string => (length === 1 ? `${start}` : `${start}-${start + length - 1}`);
+
+/**
+ * `start`, `count` and `layout`, each read once. A missing `start` is 0 and a missing `count` the
+ * rest of the table; a range that is not numbers (or cannot be read) selects no segment, like
+ * any other range outside the table.
+ */
+const readOptions = (options: unknown, segmentCount: number): [number, number, FormatLayout] => {
+  try {
+    const { start = 0, count = segmentCount, layout } = (options ?? {}) as { start?: unknown; count?: unknown; layout?: unknown };
+    const shape: FormatLayout = layout === 'split' ? 'split' : 'wide';
+    return typeof start === 'number' && typeof count === 'number' ? [start, count, shape] : [0, 0, shape];
+  } catch {
+    return [0, 0, 'wide'];
+  }
+};
 
 /** Bit strings up to this many blocks; the compact `2,7-8` form beyond. */
 const BIT_STRING_LIMIT = 64;
@@ -120,9 +135,10 @@ const splitLayout = (table: MappingTable, first: number, last: number): string =
  */
 export const formatTable = (table: MappingTable, options: FormatOptions = {}): string => {
   const sb = table.segmentBlocks;
-  const first = Math.max(0, Math.floor(options.start ?? 0));
-  const last = Math.min(table.segmentCount, first + Math.max(0, Math.floor(options.count ?? table.segmentCount)));
-  if (options.layout === 'split') return splitLayout(table, first, last);
+  const [start, count, layout] = readOptions(options, table.segmentCount);
+  const first = Math.max(0, Math.floor(start));
+  const last = Math.min(table.segmentCount, first + Math.max(0, Math.floor(count)));
+  if (layout === 'split') return splitLayout(table, first, last);
   const rows: string[][] = [['segment', 'virtual', 'lun', 'blocks', 'alt-lun', 'alt-blocks', 'invalid', 'no-write', 'zero', 'error', 'bitmap']];
   for (let s = first; s < last; s++) {
     const e = entryAt(table, s);

@@ -12,7 +12,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as B from '../bitmap/bitmap.js';
 import { MAX_BITMAP_SIZE, type Bitmap } from '../bitmap/bitmap.js';
-import { checkBlockNumber, validationError, type ValidationError } from '../errors.js';
+import { checkBlockNumber, guarded, unreadableError, validationError, type ValidationError } from '../errors.js';
 import { validateEntry, type Alternate, type EntrySpec, type LunSizes, type MappingEntry } from './entry.js';
 
 /** log2 of the number of segments per chunk. */
@@ -160,27 +160,55 @@ export interface TableSpec {
 export interface TableOptions {
   /** Declared LUN sizes: extents must fit and LUNs must be declared. */
   readonly lunSizes?: LunSizes;
+  /**
+   * Most segments the result may have, for callers that hold tables under a tighter budget than
+   * {@link MAX_SEGMENT_COUNT} (an agent refusing a table it could not hold). Checked before
+   * anything is allocated. At most, and by default, `MAX_SEGMENT_COUNT`.
+   */
+  readonly maxSegments?: number;
 }
 
 /**
  * Options of {@link setEntry} and {@link setEntries}. An explicit `generation` lets a copy of a
- * table take the number its authority assigned to the same change.
+ * table take the number its authority assigned to the same change. Generations never go
+ * backwards: it may not be below the table's own, except 0, which makes the result the first
+ * generation of a new table (a snapshot's table, made from its source's).
  *
  * @example
  * setEntry(table, 0, { zero: true }, { generation: 10 }) // Right: a table at generation 10
  */
 export interface UpdateOptions extends TableOptions {
-  /** The generation of the result; defaults to the table's generation + 1. */
+  /** The generation of the result: at least the table's, or 0 for a new table; defaults to the table's generation + 1. */
   readonly generation?: number;
 }
 
 /**
- * Largest table: 2^32 segments keeps every segment number exact in the chunk arithmetic.
+ * Largest table, 2^26 segments: its records take 1 GiB (16 bytes a segment), about what one
+ * process can hold next to everything else. Every constructor (`createTable`, `resizeTable`,
+ * `decodeTable`) refuses a bigger `segmentCount` (or entry list) before it allocates anything.
+ * Segments can be large (`segmentBlocks` up to 2^24), so this bounds the table, not the disk.
+ * `TableOptions.maxSegments` sets a lower bound for one call.
  *
  * @example
- * resizeTable(table, MAX_SEGMENT_COUNT + 1, { zero: true }) // Left: segmentCount must be an integer from 0 to 4294967296
+ * resizeTable(table, MAX_SEGMENT_COUNT + 1, { zero: true }) // Left: segmentCount must be an integer from 0 to 67108864
  */
-export const MAX_SEGMENT_COUNT = 2 ** 32;
+export const MAX_SEGMENT_COUNT = 2 ** 26;
+
+/** The segment limit of one call: `options.maxSegments` when it is a valid, lower bound. */
+const segmentLimit = (errors: ValidationError[], options: TableOptions | undefined): number => {
+  const max = options?.maxSegments;
+  if (max === undefined) return MAX_SEGMENT_COUNT;
+  if (typeof max === 'number' && Number.isSafeInteger(max) && max >= 0 && max <= MAX_SEGMENT_COUNT) return max;
+  errors.push(validationError('options.maxSegments', max, `must be an integer from 0 to ${MAX_SEGMENT_COUNT}`));
+  return MAX_SEGMENT_COUNT;
+};
+
+/** Collects an error unless `count` is a segment count of at most `max`. */
+const checkSegmentCount = (errors: ValidationError[], field: string, count: unknown, max: number): count is number => {
+  if (typeof count === 'number' && Number.isSafeInteger(count) && count >= 0 && count <= max) return true;
+  errors.push(validationError(field, count, `must be an integer from 0 to ${max}`));
+  return false;
+};
 
 /** A chunk being built: its `rec` is its own; its alternates are copied on first write. */
 interface MutableChunk {
@@ -317,6 +345,8 @@ const freeze = (c: MutableChunk): Chunk => {
  * drafts) treat a table as one opaque value instead of walking its chunks.
  */
 class TableValue implements MappingTable {
+  // Tables are frozen, and immer leaves frozen values as they are; marking the class immerable is
+  // not needed and would make immer copy the table field by field.
   constructor(
     readonly segmentBlocks: number,
     readonly segmentCount: number,
@@ -395,6 +425,21 @@ export const assembleTable = (
   return makeTable(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flatAlts);
 };
 
+/**
+ * @internal True when `value` is a table built by this library. Cheap: the public functions use
+ * it to answer a `Left` for anything else instead of failing on a missing field.
+ */
+export const isTable = (value: unknown): value is MappingTable => {
+  try {
+    return value instanceof TableValue;
+  } catch {
+    return false; // a proxy whose getPrototypeOf trap throws
+  }
+};
+
+const checkTable = (value: unknown, field = 'table'): ValidationError[] =>
+  isTable(value) ? [] : [validationError(field, value, 'must be a mapping table built by this library (createTable, decodeTable...)')];
+
 /** @internal True when chunk `ci` of `table` has its records in `table.flat`. */
 export const chunkInFlat = (table: MappingTable, ci: number): boolean => ((table.inFlat[ci >>> 5]! >>> (ci & 31)) & 1) === 1;
 
@@ -406,6 +451,21 @@ const checkSegmentBlocks = (errors: ValidationError[], value: unknown): value is
 
 const checkGeneration = (errors: ValidationError[], value: unknown): value is number =>
   checkBlockNumber(errors, 'generation', value);
+
+/** The generation of a change of `table`: the explicit one, which may not go backwards, or the next. */
+const nextGeneration = (errors: ValidationError[], table: MappingTable, explicit: unknown): number => {
+  if (explicit === undefined) {
+    const next = table.generation + 1;
+    checkGeneration(errors, next);
+    return next;
+  }
+  // 0 starts the history of a new table made from this one (a snapshot's): not a step back.
+  if (checkGeneration(errors, explicit) && explicit < table.generation && explicit !== 0)
+    errors.push(
+      validationError('generation', explicit, `must be at least the table's generation ${table.generation} (generations never go backwards), or 0 for a new table`),
+    );
+  return explicit as number;
+};
 
 /**
  * Builds a table, validating every entry. Errors name the segment, the field and the value.
@@ -420,45 +480,68 @@ const checkGeneration = (errors: ValidationError[], value: unknown): value is nu
  *   ],
  * }) // Right(table)
  */
-export const createTable = (spec: TableSpec, options: TableOptions = {}): E.Either<ValidationError[], MappingTable> => {
-  const errors: ValidationError[] = [];
-  if (typeof spec !== 'object' || spec === null) return E.left([validationError('spec', spec, 'must be an object')]);
-  const okBlocks = checkSegmentBlocks(errors, spec.segmentBlocks);
-  const generation = spec.generation ?? 0;
-  checkGeneration(errors, generation);
-  const entries = spec.entries;
-  let count: number;
-  if (typeof entries === 'function') {
-    count = spec.segmentCount as number;
-    if (!(Number.isSafeInteger(count) && count >= 0 && count <= MAX_SEGMENT_COUNT))
-      errors.push(validationError('segmentCount', spec.segmentCount, `must be an integer from 0 to ${MAX_SEGMENT_COUNT}`));
-  } else if (Array.isArray(entries)) {
-    count = entries.length;
-    if (spec.segmentCount !== undefined && spec.segmentCount !== count)
-      errors.push(validationError('segmentCount', spec.segmentCount, `must equal entries.length ${count}`));
-  } else {
-    errors.push(validationError('entries', entries, 'must be an array of entry specs or a function of the segment'));
-    count = 0;
-  }
-  if (!okBlocks || errors.length > 0) return E.left(errors);
-  const get = typeof entries === 'function' ? entries : (s: number) => (entries as ReadonlyArray<EntrySpec>)[s];
+export const createTable = (spec: TableSpec, options: TableOptions = {}): E.Either<ValidationError[], MappingTable> =>
+  guarded('spec', () => {
+    const errors: ValidationError[] = [];
+    if (typeof spec !== 'object' || spec === null) return E.left([validationError('spec', spec, 'must be an object')]);
+    const max = segmentLimit(errors, options);
+    const segmentBlocks: unknown = spec.segmentBlocks;
+    const okBlocks = checkSegmentBlocks(errors, segmentBlocks);
+    const generation: unknown = spec.generation ?? 0;
+    checkGeneration(errors, generation);
+    const entries: unknown = spec.entries;
+    let count = 0;
+    if (typeof entries === 'function') {
+      if (checkSegmentCount(errors, 'segmentCount', spec.segmentCount, max)) count = spec.segmentCount as number;
+    } else if (Array.isArray(entries)) {
+      if (checkSegmentCount(errors, 'entries.length', entries.length, max)) count = entries.length;
+      else return E.left(errors); // refused before anything is read or allocated
+      if (spec.segmentCount !== undefined && spec.segmentCount !== count)
+        errors.push(validationError('segmentCount', spec.segmentCount, `must equal entries.length ${count}`));
+    } else {
+      errors.push(validationError('entries', entries, 'must be an array of entry specs or a function of the segment'));
+    }
+    if (!okBlocks || errors.length > 0) return E.left(errors);
+    return build(segmentBlocks as number, count, generation as number, entries as TableSpec['entries'], options?.lunSizes, errors);
+  });
+
+/**
+ * The body of {@link createTable}, once the geometry is known to be valid: validates and writes
+ * every entry, or returns the errors (at most 100: enough to act on, without drowning the caller).
+ */
+const build = (
+  segmentBlocks: number,
+  count: number,
+  generation: number,
+  entries: TableSpec['entries'],
+  lunSizes: LunSizes | undefined,
+  errors: ValidationError[],
+): E.Either<ValidationError[], MappingTable> => {
+  const get = typeof entries === 'function' ? entries : (s: number) => entries[s];
   const chunks: Chunk[] = [];
   const flat = count > 0 && count <= FLAT_MAX_SEGMENTS ? new Uint32Array(count * REC_WORDS) : null;
   for (let base = 0; base < count; base += CHUNK_SIZE) {
     const size = Math.min(CHUNK_SIZE, count - base);
-    const chunk = newChunk(size, spec.segmentBlocks, flat?.subarray(base * REC_WORDS, (base + size) * REC_WORDS));
+    const chunk = newChunk(size, segmentBlocks, flat?.subarray(base * REC_WORDS, (base + size) * REC_WORDS));
     for (let i = 0; i < size; i++) {
-      const entry = validateEntry(get(base + i), spec.segmentBlocks, base + i, errors, options?.lunSizes);
+      let spec: unknown;
+      try {
+        spec = get(base + i);
+      } catch (thrown) {
+        errors.push(unreadableError('entry', thrown, base + i));
+        continue;
+      }
+      const entry = validateEntry(spec, segmentBlocks, base + i, errors, lunSizes);
       if (entry !== undefined) writeEntry(chunk, i, entry);
-      if (errors.length >= 100) return E.left(errors); // enough to act on; do not drown the caller
+      if (errors.length >= 100) return E.left(errors);
     }
     chunks.push(freeze(chunk));
   }
   if (errors.length > 0) return E.left(errors);
   const inFlat = noChunksInFlat(chunks.length);
   if (flat !== null) for (let ci = 0; ci < chunks.length; ci++) setChunkBit(inFlat, ci, true);
-  const flatAlts = flat === null ? null : gatherAlternates(chunks, altStride(spec.segmentBlocks));
-  return E.right(makeTable(spec.segmentBlocks, count, generation, chunks, flat, inFlat, flatAlts));
+  const flatAlts = flat === null ? null : gatherAlternates(chunks, altStride(segmentBlocks));
+  return E.right(makeTable(segmentBlocks, count, generation, chunks, flat, inFlat, flatAlts));
 };
 
 /** @internal The alternate in slot `slot` of chunk `c`. */
@@ -516,6 +599,7 @@ const checkSegment = (table: MappingTable, segment: unknown, field = 'segment'):
  * getEntry(table, 1) // Right({ location: { lun: 2, start: 0 }, noWrite: true, ... })
  */
 export const getEntry = (table: MappingTable, segment: number): E.Either<ValidationError[], MappingEntry> => {
+  if (!isTable(table)) return E.left(checkTable(table));
   const errors = checkSegment(table, segment);
   return errors.length > 0 ? E.left(errors) : E.right(entryAt(table, segment));
 };
@@ -546,19 +630,55 @@ export const setEntries = (
   table: MappingTable,
   updates: ReadonlyArray<EntryUpdate>,
   options: UpdateOptions = {},
-): E.Either<ValidationError[], MappingTable> => {
-  const errors: ValidationError[] = [];
-  const generation = options?.generation ?? table.generation + 1;
-  checkGeneration(errors, generation);
-  if (!Array.isArray(updates)) return E.left([validationError('updates', updates, 'must be an array of { segment, entry }')]);
-  const validated: { segment: number; entry: MappingEntry }[] = [];
-  updates.forEach((u, n) => {
-    const segErrors = checkSegment(table, u?.segment, `updates[${n}].segment`);
-    if (segErrors.length > 0) return void errors.push(...segErrors);
-    const entry = validateEntry(u.entry, table.segmentBlocks, u.segment, errors, options?.lunSizes);
-    if (entry !== undefined) validated.push({ segment: u.segment, entry });
+): E.Either<ValidationError[], MappingTable> =>
+  guarded('updates', () => {
+    if (!isTable(table)) return E.left(checkTable(table));
+    const errors: ValidationError[] = [];
+    const generation = nextGeneration(errors, table, options?.generation);
+    if (!Array.isArray(updates)) return E.left([...errors, validationError('updates', updates, 'must be an array of { segment, entry }')]);
+    const validated = validateUpdates(table, updates, options?.lunSizes, errors);
+    return errors.length > 0 ? E.left(errors) : E.right(applyUpdates(table, validated, generation));
   });
-  if (errors.length > 0) return E.left(errors);
+
+/** The updates, validated (at most 100 errors are collected). */
+const validateUpdates = (
+  table: MappingTable,
+  updates: ReadonlyArray<unknown>,
+  lunSizes: LunSizes | undefined,
+  errors: ValidationError[],
+): { segment: number; entry: MappingEntry }[] => {
+  const validated: { segment: number; entry: MappingEntry }[] = [];
+  for (let n = 0; n < updates.length && errors.length < 100; n++) {
+    if (!(n in updates)) {
+      errors.push(validationError(`updates[${n}]`, undefined, 'is missing (a hole in a sparse array)'));
+      continue;
+    }
+    let segment: unknown;
+    let spec: unknown;
+    try {
+      const u: unknown = updates[n];
+      if (typeof u !== 'object' || u === null) {
+        errors.push(validationError(`updates[${n}]`, u, 'must be { segment, entry }'));
+        continue;
+      }
+      ({ segment, entry: spec } = u as { segment?: unknown; entry?: unknown });
+    } catch (thrown) {
+      errors.push(unreadableError(`updates[${n}]`, thrown));
+      continue;
+    }
+    const segErrors = checkSegment(table, segment, `updates[${n}].segment`);
+    if (segErrors.length > 0) {
+      errors.push(...segErrors);
+      continue;
+    }
+    const entry = validateEntry(spec, table.segmentBlocks, segment as number, errors, lunSizes);
+    if (entry !== undefined) validated.push({ segment: segment as number, entry });
+  }
+  return validated;
+};
+
+/** A new table with the validated updates written, sharing every chunk they do not touch. */
+const applyUpdates = (table: MappingTable, validated: ReadonlyArray<{ segment: number; entry: MappingEntry }>, generation: number): MappingTable => {
   const chunks = table.chunks.slice();
   const copied = new Map<number, MutableChunk>();
   for (const { segment, entry } of validated) {
@@ -578,7 +698,7 @@ export const setEntries = (
       setChunkBit(inFlat, ci, false);
     }
   }
-  return E.right(makeTable(table.segmentBlocks, table.segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts));
+  return makeTable(table.segmentBlocks, table.segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts);
 };
 
 /**
@@ -596,14 +716,18 @@ export const setEntry = (
 
 /**
  * The same table at another generation (an agent adopting the controller's number). Shares every
- * chunk with `table`; Left when `generation` is not a non-negative safe integer.
+ * chunk with `table`; Left when `generation` is not a non-negative safe integer or is below the
+ * table's own (generations never go backwards).
  *
  * @example
  * withGeneration(table, 42) // Right: the same entries at generation 42
  */
 export const withGeneration = (table: MappingTable, generation: number): E.Either<ValidationError[], MappingTable> => {
+  if (!isTable(table)) return E.left(checkTable(table));
   const errors: ValidationError[] = [];
-  return checkGeneration(errors, generation)
+  if (checkGeneration(errors, generation) && generation < table.generation)
+    errors.push(validationError('generation', generation, `must not be below the table's generation ${table.generation} (generations never go backwards)`));
+  return errors.length === 0
     ? E.right(makeTable(table.segmentBlocks, table.segmentCount, generation, table.chunks, table.flat, table.inFlat, table.flatAlts))
     : E.left(errors);
 };
@@ -620,14 +744,19 @@ export const resizeTable = (
   segmentCount: number,
   fill: EntrySpec,
   options: UpdateOptions = {},
-): E.Either<ValidationError[], MappingTable> => {
-  const errors: ValidationError[] = [];
-  if (!(Number.isSafeInteger(segmentCount) && segmentCount >= 0 && segmentCount <= MAX_SEGMENT_COUNT))
-    errors.push(validationError('segmentCount', segmentCount, `must be an integer from 0 to ${MAX_SEGMENT_COUNT}`));
-  const generation = options?.generation ?? table.generation + 1;
-  checkGeneration(errors, generation);
-  const entry = validateEntry(fill, table.segmentBlocks, undefined, errors, options?.lunSizes);
-  if (errors.length > 0 || entry === undefined) return E.left(errors);
+): E.Either<ValidationError[], MappingTable> =>
+  guarded('options', () => {
+    if (!isTable(table)) return E.left(checkTable(table));
+    const errors: ValidationError[] = [];
+    checkSegmentCount(errors, 'segmentCount', segmentCount, segmentLimit(errors, options));
+    const generation = nextGeneration(errors, table, options?.generation);
+    const entry = validateEntry(fill, table.segmentBlocks, undefined, errors, options?.lunSizes);
+    if (errors.length > 0 || entry === undefined) return E.left(errors);
+    return E.right(resized(table, segmentCount, entry, generation));
+  });
+
+/** `table` with `segmentCount` segments, the new ones holding `entry`. */
+const resized = (table: MappingTable, segmentCount: number, entry: MappingEntry, generation: number): MappingTable => {
   const chunks: Chunk[] = [];
   const inFlat = noChunksInFlat(Math.ceil(segmentCount / CHUNK_SIZE));
   for (let base = 0; base < segmentCount; base += CHUNK_SIZE) {
@@ -645,7 +774,7 @@ export const resizeTable = (
     for (let i = kept; i < size; i++) writeEntry(c, i, entry);
     chunks.push(freeze(c));
   }
-  return E.right(makeTable(table.segmentBlocks, segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts));
+  return makeTable(table.segmentBlocks, segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts);
 };
 
 /**

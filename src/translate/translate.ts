@@ -20,7 +20,7 @@
  * wraps it in objects and `Either` for everyone else.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { validationError, type ValidationError } from '../errors.js';
+import { unreadableError, validationError, type ValidationError } from '../errors.js';
 import {
   ALT_HEADER,
   altStride,
@@ -33,6 +33,7 @@ import {
   F_NO_WRITE,
   F_ZERO,
   FLAG_MASK,
+  isTable,
   REC_WORDS,
   SLOT_SHIFT,
   TWO_POW_32,
@@ -82,7 +83,7 @@ export type Variant = 'centralized' | 'distributed';
  * translate(table, request, options);
  */
 export interface TranslateOptions {
-  /** Defaults to `centralized`. */
+  /** Defaults to `centralized`; anything else is an invalid request. */
   readonly variant?: Variant;
 }
 
@@ -594,15 +595,33 @@ export const translate = (
   request: IoRequest,
   options: TranslateOptions = {},
 ): E.Either<TranslateFailure, Piece[]> => {
-  const op = request?.op;
-  const start = request?.start;
-  const length = request?.length;
-  // The short path builds its one piece directly, without the round trip through `scratch`.
-  if (isRequest(op, start, length) && start + length <= table.segmentCount * table.segmentBlocks) {
-    const physical = onePrimaryStart(table, op, start, start + length);
-    if (physical >= 0) return E.right([{ kind: 'primary', virtualStart: start, length, lun: onePrimaryLun, start: physical }]);
+  // Every field is read once, so a getter cannot answer differently below; nothing is allocated
+  // for well-formed input.
+  let op: unknown;
+  let start: unknown;
+  let length: unknown;
+  let variant: unknown;
+  try {
+    if (typeof request === 'object' && request !== null) ({ op, start, length } = request);
+    if (typeof options === 'object' && options !== null) variant = options.variant;
+  } catch (thrown) {
+    return E.left({ type: 'invalid-request', errors: [unreadableError('request', thrown)] });
   }
-  const status = translateInto(table, op, start, length, scratch, options?.variant);
+  const fields = (): IoRequest => (typeof request === 'object' && request !== null ? ({ op, start, length } as IoRequest) : request);
+  if (!isTable(table) || (variant !== undefined && variant !== 'centralized' && variant !== 'distributed')) {
+    const errors: ValidationError[] = [];
+    if (!isTable(table)) errors.push(validationError('table', table, 'must be a mapping table built by this library'));
+    if (variant !== undefined && variant !== 'centralized' && variant !== 'distributed')
+      errors.push(validationError('options.variant', variant, "must be 'centralized' or 'distributed'"));
+    return E.left({ type: 'invalid-request', errors: [...errors, ...requestErrors(fields())] });
+  }
+  // The short path builds its one piece directly, without the round trip through `scratch`.
+  if (isRequest(op as Op, start as number, length as number) && (start as number) + (length as number) <= table.segmentCount * table.segmentBlocks) {
+    const [first, count] = [start as number, length as number];
+    const physical = onePrimaryStart(table, op as Op, first, first + count);
+    if (physical >= 0) return E.right([{ kind: 'primary', virtualStart: first, length: count, lun: onePrimaryLun, start: physical }]);
+  }
+  const status = translateInto(table, op as Op, start as number, length as number, scratch, variant as Variant | undefined);
   switch (status) {
     case STATUS_OK:
       return E.right(piecesOf(scratch));
@@ -618,13 +637,13 @@ export const translate = (
       const diskBlocks = table.segmentCount * table.segmentBlocks;
       return E.left({
         type: 'out-of-range',
-        start: request.start,
-        length: request.length,
+        start: start as number,
+        length: length as number,
         diskBlocks,
-        message: `request start ${request.start} length ${request.length} ends past the disk's ${diskBlocks} blocks`,
+        message: `request start ${start as number} length ${length as number} ends past the disk's ${diskBlocks} blocks`,
       });
     }
     default:
-      return E.left({ type: 'invalid-request', errors: requestErrors(request) });
+      return E.left({ type: 'invalid-request', errors: requestErrors(fields()) });
   }
 };

@@ -12,6 +12,8 @@ import {
   agentParkedCount,
   agentStep,
   agentTable,
+  createAgentState,
+  DEFAULT_AGENT_LIMITS,
   initialAgentState,
   type AgentCommand,
   type AgentConfig,
@@ -386,11 +388,11 @@ describe('faults', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('stale and duplicated controller messages', () => {
-  it('ignores retry, failIo and confirmMark of unknown, answered or other-epoch faults', () => {
+  it('ignores retry, failIo and confirmMark of answered or earlier-epoch faults', () => {
     const h = holding();
     h.step(io(1, 'write', 12, 3));
     const before = h.state;
-    for (const e of [retry(1, EPOCH - 1), retry(1, EPOCH + 1), failIoMsg(1, 'x', 6), confirm(1), retry(99), failIoMsg(99, 'x'), confirm(99)]) {
+    for (const e of [retry(1, EPOCH - 1), failIoMsg(1, 'x', 6), confirm(1)]) {
       expect(h.step(e)).toEqual([]);
       expect(h.state).toBe(before);
     }
@@ -401,13 +403,56 @@ describe('stale and duplicated controller messages', () => {
     expect(h.state).toBe(after);
   });
 
-  it('ignores table messages for a later epoch and drop requests for an earlier one', () => {
+  it('ignores drop requests for an earlier epoch', () => {
     const h = holding();
     const before = h.state;
-    for (const e of [replaceTable(refTable(9), D, 8), msg({ type: 'refreshTable', epoch: 8, disk: D, generation: 9 }), msg({ type: 'dropTable', epoch: 6, disk: D })]) {
-      expect(h.step(e)).toEqual([]);
-      expect(h.state).toBe(before);
+    expect(h.step(msg({ type: 'dropTable', epoch: 6, disk: D }))).toEqual([]);
+    expect(h.state).toBe(before);
+  });
+
+  it('fences itself on any message for a later epoch: a newer life exists, so every open and later I/O fails', () => {
+    for (const e of [replaceTable(refTable(9), D, 8), msg({ type: 'refreshTable', epoch: 8, disk: D, generation: 9 }), retry(1, EPOCH + 1)]) {
+      const h = holding();
+      h.step(io(1, 'write', 12, 3)); // parked behind fault 1
+      const commands = h.step(e);
+      expect(commands.map((c) => c.type)).toEqual(['refused', 'failIo']);
+      expect(commands[1]).toMatchObject({ ioId: 1, reason: expect.stringContaining('superseded') });
+      expect(h.state.fenced).toContain(`epoch ${EPOCH}`);
+      expect(agentTable(h.state, D)).toBeUndefined();
+      expect(h.state.outstanding.size).toBe(0);
+      expect(h.step(io(2, 'read', 0, 1))).toEqual([{ type: 'failIo', ioId: 2, reason: h.state.fenced }]);
+      expect(h.step(tick(10_000))).toEqual([]); // nothing left to re-send
     }
+  });
+
+  it('fences itself on an answer to a fault it never raised: another life uses its epoch', () => {
+    for (const e of [retry(99), failIoMsg(99, 'x'), confirm(99)]) {
+      const h = holding();
+      h.step(io(1, 'write', 12, 3));
+      const commands = h.step(e);
+      expect(commands.map((c) => c.type)).toEqual(['refused', 'failIo']);
+      expect(h.state.fenced).toContain('also used by another life');
+    }
+  });
+
+  it('fences itself when the controller retries its no-table fault without having sent it a table', () => {
+    const h = new Harness();
+    h.step(io(1, 'read', 0, 1)); // fault 1: no table of the disk
+    const commands = h.step(retry(1));
+    expect(commands.map((c) => c.type)).toEqual(['refused', 'failIo']);
+    expect(h.state.fenced).toMatch(/retried the no-table fault 1 of disk "d"/);
+    // With the table first, the same retry is the ordinary path.
+    const ok = new Harness();
+    ok.step(io(1, 'read', 0, 1), replaceTable(refTable()));
+    expect(ok.step(retry(1)).map((c) => c.type)).toEqual(['issueIo']);
+  });
+
+  it('fails I/O that comes back from storage after it was fenced', () => {
+    const h = holding();
+    const issued = h.step(io(1, 'read', 0, 2));
+    expect(issued.map((c) => c.type)).toEqual(['issueIo']);
+    h.step(retry(1, EPOCH + 1));
+    expect(h.step(done(1))).toEqual([{ type: 'failIo', ioId: 1, reason: h.state.fenced }]);
   });
 
   it('answers table messages meant for an earlier life by asking for the table, so the controller learns this life', () => {
@@ -489,17 +534,23 @@ describe('setEntries', () => {
       { segment: 3, entry: doc({ zero: true }) },
       { segment: 1, entry: { bogus: true } },
     ]) {
-      expect(h.step(setEntries(3, 4, [good, bad as EntryChange]))).toEqual([]);
+      const commands = h.step(setEntries(3, 4, [good, bad as EntryChange]));
+      expect(commands).toEqual([{ type: 'refused', event: expect.anything(), why: expect.stringContaining('changes[1]') }]);
       expect(h.state).toBe(before);
     }
-    expect(h.step(setEntries(3, 4, 'nope' as unknown as EntryChange[]))).toEqual([]);
+    expect(h.step(setEntries(3, 4, 'nope' as unknown as EntryChange[]))).toEqual([
+      { type: 'refused', event: expect.anything(), why: expect.stringContaining('changes must be an array') },
+    ]);
+    expect(h.state).toBe(before);
   });
 });
 
 describe('replaceTable, dropTable', () => {
   it('ignores an undecodable table', () => {
     const h = new Harness();
-    expect(h.step(msg({ type: 'replaceTable', epoch: EPOCH, disk: D, table: { nonsense: true } as never }))).toEqual([]);
+    expect(h.step(msg({ type: 'replaceTable', epoch: EPOCH, disk: D, table: { nonsense: true } as never }))).toEqual([
+      { type: 'refused', event: expect.anything(), why: expect.stringContaining('undecodable') },
+    ]);
     expect(agentTable(h.state, D)).toBeUndefined();
   });
 
@@ -730,7 +781,7 @@ describe('tick', () => {
     const h = holding();
     const [fault] = faultsIn(h.step(io(1, 'write', 12, 3)));
     h.step(msg({ type: 'faultAccepted', epoch: EPOCH, faultId: fault!.faultId }));
-    h.step(msg({ type: 'faultAccepted', epoch: EPOCH + 1, faultId: fault!.faultId })); // another life's: ignored
+    h.step(msg({ type: 'faultAccepted', epoch: EPOCH - 1, faultId: fault!.faultId })); // an earlier life's: ignored
     const cap = backoffCap(CONFIG);
     expect(h.step(tick(100), tick(cap - 1))).toEqual([]);
     expect(h.step(tick(cap))).toEqual([{ type: 'send', message: fault }]);
@@ -770,9 +821,9 @@ describe('robustness', () => {
   it('ignores events it does not know and storage reports for I/O not at storage', () => {
     const h = holding();
     const before = h.state;
-    expect(h.step({ type: 'bogus' } as unknown as AgentEvent)).toEqual([]);
+    expect(h.step({ type: 'bogus' } as unknown as AgentEvent).map((c) => c.type)).toEqual(['refused']);
     expect(h.step(done(42), { type: 'ioFailed', ioId: 42, error: 'x' })).toEqual([]);
-    expect(h.step(msg(null as unknown as ControllerMessage))).toEqual([]);
+    expect(h.step(msg(null as unknown as ControllerMessage)).map((c) => c.type)).toEqual(['refused']);
     expect(h.state).toBe(before);
   });
 });
@@ -1116,7 +1167,7 @@ describe('leases (docs/design.md#leases-and-liveness)', () => {
     h.step(replaceTable(refTable()), tick(0), grant(0));
     const [fault] = faultsIn(h.step(io(1, 'write', 12, 3)));
     expect(fault).toBeDefined();
-    expect(h.step(msg({ type: 'leaseRevoked', epoch: EPOCH + 5 }))).toEqual([]); // not this life: ignored
+    expect(h.step(msg({ type: 'leaseRevoked', epoch: EPOCH - 1 }))).toEqual([]); // an earlier life's: ignored
     expect(h.step(msg({ type: 'leaseRevoked', epoch: EPOCH }))).toEqual([renewal(0, EPOCH + 1)]);
     expect(agentEpoch(h.state)).toBe(EPOCH + 1);
     expect(agentTable(h.state, D)).toBeUndefined();
@@ -1126,5 +1177,62 @@ describe('leases (docs/design.md#leases-and-liveness)', () => {
     expect(h.step(retry(fault!.faultId))).toEqual([]);
     const again = faultsIn(h.step(grant(0, EPOCH + 1)));
     expect(again).toMatchObject([{ epoch: EPOCH + 1, segment: -1 }]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Limits, configs and refusals
+// ---------------------------------------------------------------------------------------------
+
+describe('limits', () => {
+  it('refuses at once a setEntries resizing past limits.maxSegments, before any allocation', () => {
+    const h = holding();
+    const before = h.state;
+    const commands = h.step(setEntries(3, 4, [], { segmentCount: 1e9 }));
+    expect(commands).toEqual([{ type: 'refused', event: expect.anything(), why: expect.stringContaining(`segmentCount must be at most ${DEFAULT_AGENT_LIMITS.maxSegments}`) }]);
+    expect(h.state).toBe(before);
+  });
+
+  it('refuses a setEntries with more changes than limits.maxChanges, whatever they hold', () => {
+    const h = holding(refTable(), { ...CONFIG, limits: { maxChanges: 2 } });
+    const change = { segment: 0, entry: doc({ zero: true }) };
+    expect(h.step(setEntries(3, 4, [change, change, change])).map((c) => c.type)).toEqual(['refused']);
+    expect(h.step(setEntries(3, 4, [change, change]))).toEqual([ack(D, 4)]);
+  });
+
+  it('refuses a replaceTable with more entries than limits.maxSegments without reading them', () => {
+    const h = new Harness({ ...CONFIG, limits: { maxSegments: 2 } });
+    expect(h.step(replaceTable(refTable())).map((c) => c.type)).toEqual(['refused']);
+    // A document claiming a huge list is refused from its length alone.
+    const lying = new Proxy([], { get: (t, k) => (k === 'length' ? 1e9 : (() => { throw new Error('read'); })()) });
+    const commands = h.step(msg({ type: 'replaceTable', epoch: EPOCH, disk: D, table: { ...encodeTable(refTable()), entries: lying } as never }));
+    expect(commands).toEqual([{ type: 'refused', event: expect.anything(), why: expect.stringContaining('at most 2 entries') }]);
+    expect(agentTable(h.state, D)).toBeUndefined();
+  });
+});
+
+describe('createAgentState', () => {
+  it('validates a config from outside, naming each bad field', () => {
+    expect(E.isRight(createAgentState(CONFIG))).toBe(true);
+    const bad = createAgentState({ agent: '', epoch: -1, variant: 'bogus', faultTimeout: NaN, limits: { maxSegments: 2 ** 40 } } as never);
+    expect(E.isLeft(bad) && bad.left.map((e) => e.field)).toEqual(['agent', 'epoch', 'variant', 'faultTimeout', 'limits.maxSegments']);
+    expect(E.isLeft(createAgentState(null as never))).toBe(true);
+  });
+
+  it('refuses malformed events and messages with a command naming the field, and changes nothing', () => {
+    const h = holding();
+    const before = h.state;
+    const cases: [AgentEvent, string][] = [
+      [{ type: 'hostIo', ioId: 'x' } as never, 'ioId'],
+      [{ type: 'tick', now: NaN }, 'now'],
+      [msg({ type: 'retry', epoch: EPOCH, faultId: '1' } as never), 'faultId'],
+      [msg({ type: 'setEntries', epoch: EPOCH, disk: 7, fromGeneration: 3, generation: 4, changes: [] } as never), 'disk'],
+    ];
+    for (const [event, field] of cases) {
+      const commands = h.step(event);
+      expect(commands).toHaveLength(1);
+      expect(commands[0]!.type === 'refused' && commands[0]!.why).toContain(field);
+      expect(h.state).toBe(before);
+    }
   });
 });

@@ -5,6 +5,8 @@
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
+import * as publicBitmap from '../../src/bitmap/index.js';
+import { bitmap as exported } from '../../src/index.js';
 import * as B from '../../src/bitmap/bitmap.js';
 import type { ValidationError } from '../../src/errors.js';
 
@@ -996,5 +998,23 @@ describe('bad arguments from untyped callers', () => {
       expect(E.isLeft(a) && a.left[0]!.field).toBe('offsets');
       expect(E.isLeft(b) && b.left[0]!.field).toBe('ranges');
     }
+  });
+});
+
+describe('the public bitmap namespace', () => {
+  it('exposes only the public functions: no helper that can break a bitmap invariant', () => {
+    const internals = ['unsafeFromWords', 'popcount32', 'fillWords', 'scanFor', 'forEachRunUnchecked', 'runsUnchecked'];
+    for (const ns of [publicBitmap, exported]) {
+      for (const name of internals) expect(Object.keys(ns)).not.toContain(name);
+      expect(typeof ns.fromOffsets).toBe('function');
+    }
+    // Everything else the module exports is public.
+    expect(Object.keys(publicBitmap).sort()).toEqual(Object.keys(B).filter((k) => !internals.includes(k)).sort());
+  });
+
+  it('functions that answer an Either refuse a value that is not a bitmap', () => {
+    const fake = { size: 10, words: new Uint32Array(1) };
+    for (const result of [B.setRange(fake as never, 0, 1), B.runs(fake as never), B.union(fake as never, fake as never), B.forEachRun(fake as never, () => {})])
+      expect(E.isLeft(result) && result.left[0]!.message).toMatch(/must be a bitmap built by this library/);
   });
 });

@@ -513,3 +513,14 @@ describe('checkTables: scale', () => {
     expect([...codes].sort()).toEqual(['error-segment', 'overlap', 'reference-undercount']);
   });
 });
+
+describe('checkTables with unusable input', () => {
+  it('reports what it could not use as bad-input findings (corruption: the check is incomplete)', () => {
+    const t = E.getOrElseW(() => expect.fail('fixture'))(createTable({ segmentBlocks: 10, entries: [{ location: { lun: 0, start: 0 } }] })) as MappingTable;
+    const report = checkTables({ vol: t, junk: { segmentBlocks: 10 } as never }, { sharing: 'vol' as never, references: [undefined as never] });
+    expect(report.findings.filter((f) => f.code === 'bad-input').map((f) => f.field)).toEqual(['options.sharing', 'tables["junk"]']);
+    expect(report.findings.some((f) => f.code === 'bad-reference')).toBe(true);
+    expect(report.counts.corruption).toBe(4); // and the vol extent nothing counts: reference-undercount
+    expect(checkTables(null as never).findings.map((f) => f.code)).toEqual(['bad-input']);
+  });
+});

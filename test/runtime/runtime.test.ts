@@ -311,6 +311,29 @@ describe('runtimes over in-memory adapters', () => {
     await settle(env, () => third_.state().jobs.size === 0);
   });
 
+  it('5b. an agent restarted with an epoch it used before fails its I/O with the reason instead of faulting for ever', async () => {
+    const env = makeEnv();
+    const {
+      nodes: [a],
+    } = await cluster(env, ['a', 'b']);
+    await settle(env, a!.write('d', 4, pattern(1, 4, 8)));
+    a!.stop();
+    const refused: string[] = [];
+    const again = createAgent(
+      { storage: env.storage, transport: env.network.transport('a'), clock: env.clock },
+      { agent: 'a', epoch: 1, faultTimeout: 50, tickInterval: TICK, onRefused: (why) => refused.push(why) }, // the same epoch: a configuration error
+    );
+    await expect(settle(env, again.read('d', 4, 8), 50)).rejects.toThrow(/epoch 1 of agent a is also used by another life.*restart with a higher epoch/);
+    expect(again.state().fenced).toMatch(/also used by another life/);
+    expect(refused).toHaveLength(1);
+    await expect(settle(env, again.read('d', 0, 1), 5)).rejects.toThrow(/also used by another life/);
+    // The controller side of refusing a reused epoch belongs to the controller; here the agent
+    // only stops: nothing more is sent after the fence.
+    const before = env.network.stats().sent;
+    await settle(env);
+    expect(env.network.stats().sent).toBe(before);
+  });
+
   it('5. an agent restart loses its tables and recovers through faults', async () => {
     const env = makeEnv();
     const {

@@ -7,6 +7,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
 import type { ValidationError } from '../../src/errors.js';
 import {
+  decodeEntry,
   decodeTable,
   decodeTableJson,
   encodeTable,
@@ -552,5 +553,17 @@ describe('decodeTable on garbage', () => {
         expect(errors.map((e) => e.field)).toContain(renderPath([...target, key]));
       }),
     );
+  });
+});
+
+describe('decodeEntry never throws on its geometry arguments', () => {
+  it('refuses a segment that is a symbol or a null-prototype object, naming it', () => {
+    for (const segment of [Object.create(null), Symbol('s'), -1, 1.5, '3']) {
+      const errors = left(decodeEntry(null, 10, segment as never));
+      expect(errors.map((e) => e.field)).toEqual(['segment']);
+      expect(errors[0]!.message).toMatch(/^segment must be a non-negative safe integer, got /);
+    }
+    const entry = decodeEntry(null, 10, 4);
+    expect(E.isLeft(entry) && entry.left.map((e) => [e.field, e.segment])).toEqual([['entry', 4]]);
   });
 });

@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
+import { MAX_BITMAP_SIZE } from '../../src/bitmap/bitmap.js';
 import * as B from '../../src/bitmap/bitmap.js';
 import type { EntrySpec, LunSizes } from '../../src/table/entry.js';
 import {
@@ -13,6 +14,7 @@ import {
   chunkInFlat,
   createTable,
   diffTables,
+  MAX_SEGMENT_COUNT,
   getEntry,
   REC_WORDS,
   resizeTable,
@@ -517,9 +519,12 @@ const expectOp = (
   model: ReadonlyArray<MEntry>,
   op: Op,
   sizes?: LunSizes,
+  current = 0,
 ): { errors: Exp[]; model: MEntry[]; touched: Set<number>; changed: Set<number> } => {
   const errors: Exp[] = [];
-  if (op.generation !== undefined && !isNat(op.generation)) errors.push({ field: 'generation', value: op.generation });
+  // Generations never go backwards: an explicit one below the table's is refused, except 0 (a new table).
+  if (op.generation !== undefined && !(isNat(op.generation) && (op.generation >= current || op.generation === 0)))
+    errors.push({ field: 'generation', value: op.generation });
   const next = model.slice();
   const touched = new Set<number>();
   op.updates.forEach((u, n) => {
@@ -563,7 +568,7 @@ describe('setEntry / setEntries', () => {
           let cur = versions[0]!;
           expectFlatConsistent(c.table);
           for (const op of ops) {
-            const want = expectOp(count, c.sb, cur.model, op);
+            const want = expectOp(count, c.sb, cur.model, op, undefined, cur.generation);
             const result = runOp(cur.table, op);
             if (want.errors.length > 0) {
               const errors = left(result);
@@ -694,7 +699,8 @@ describe('setEntry / setEntries', () => {
     const top = right(withGeneration(t, MAX_SAFE));
     expectErrors(left(setEntry(top, 0, { invalid: true })), [{ field: 'generation', value: MAX_SAFE + 1 }]);
     expectErrors(left(setEntries(top, [])), [{ field: 'generation', value: MAX_SAFE + 1 }]);
-    const again = right(setEntry(top, 0, { invalid: true }, { generation: 0 }));
+    expectErrors(left(setEntry(top, 0, { invalid: true }, { generation: 2 })), [{ field: 'generation', value: 2 }]);
+    const again = right(setEntry(top, 0, { invalid: true }, { generation: 0 })); // a new table's history
     expect(again.generation).toBe(0);
     expect(right(getEntry(again, 0)).invalid).toBe(true);
     expect(right(getEntry(top, 0)).invalid).toBe(false);
@@ -742,9 +748,10 @@ describe('resizeTable', () => {
             resizeTable(c.table, count as number, fill as EntrySpec, generation === undefined ? {} : { generation: generation as number }),
           );
           const expected: Exp[] = [];
-          if (!(typeof count === 'number' && Number.isInteger(count) && count >= 0 && count <= 2 ** 32))
+          if (!(typeof count === 'number' && Number.isInteger(count) && count >= 0 && count <= MAX_SEGMENT_COUNT))
             expected.push({ field: 'segmentCount', value: count });
-          if (generation !== undefined && !isNat(generation)) expected.push({ field: 'generation', value: generation });
+          if (generation !== undefined && !(isNat(generation) && (generation >= c.table.generation || generation === 0)))
+            expected.push({ field: 'generation', value: generation });
           const f = naiveEntry(fill, c.sb, undefined);
           expected.push(...f.errors);
           if (expected.length > 0) {
@@ -797,7 +804,7 @@ describe('withGeneration', () => {
         fc.oneof(fc.nat(), fc.constant(MAX_SAFE), fc.constantFrom<unknown>(-1, 1.5, NaN, 2 ** 53, '3', null, undefined)),
         (c, g) => {
           const result = noThrow(() => withGeneration(c.table, g as number));
-          if (!isNat(g)) {
+          if (!(isNat(g) && g >= c.table.generation)) {
             expectErrors(left(result), [{ field: 'generation', value: g }]);
           } else {
             const t = right(result);
@@ -965,5 +972,79 @@ describe('bad arguments from untyped callers', () => {
     expect(errors.map((e) => e.field)).toEqual(['updates']);
     expect(right(setEntry(t, 0, { zero: true }, null as never)).generation).toBe(t.generation + 1);
     expect(right(resizeTable(t, 2, { zero: true }, null as never)).segmentCount).toBe(2);
+  });
+});
+
+describe('resource limits and hostile specs', () => {
+  it('refuses more than MAX_SEGMENT_COUNT segments before reading or allocating anything', () => {
+    let calls = 0;
+    const f = () => {
+      calls++;
+      return { zero: true };
+    };
+    expectErrors(left(createTable({ segmentBlocks: 8, segmentCount: 2 ** 32, entries: f })), [{ field: 'segmentCount', value: 2 ** 32 }]);
+    expect(calls).toBe(0);
+    const sparse = new Array(MAX_SEGMENT_COUNT + 1); // a hole-only list: its length alone must be refused
+    const errors = left(createTable({ segmentBlocks: 8, entries: sparse }));
+    expect(errors.map((e) => e.field)).toEqual(['entries.length']);
+    expect(errors[0]!.message).toContain(String(MAX_SEGMENT_COUNT + 1));
+    const t = right(createTable({ segmentBlocks: 8, entries: [{ zero: true }] }));
+    expectErrors(left(resizeTable(t, MAX_SEGMENT_COUNT + 1, { zero: true })), [{ field: 'segmentCount', value: MAX_SEGMENT_COUNT + 1 }]);
+    expect(MAX_SEGMENT_COUNT * 16).toBeLessThanOrEqual(2 ** 30); // 1 GiB of records at most
+    expect(MAX_BITMAP_SIZE).toBe(2 ** 24);
+  });
+
+  it('options.maxSegments lowers the limit for one call, and is itself validated', () => {
+    expectErrors(left(createTable({ segmentBlocks: 8, segmentCount: 11, entries: () => ({ zero: true }) }, { maxSegments: 10 })), [{ field: 'segmentCount', value: 11 }]);
+    expect(right(createTable({ segmentBlocks: 8, segmentCount: 10, entries: () => ({ zero: true }) }, { maxSegments: 10 })).segmentCount).toBe(10);
+    expectErrors(left(createTable({ segmentBlocks: 8, entries: [] }, { maxSegments: -1 })), [{ field: 'options.maxSegments', value: -1 }]);
+  });
+
+  it('refuses a generation that goes backwards, except 0 for a new table', () => {
+    const t = right(createTable({ segmentBlocks: 8, generation: 5, entries: [{ zero: true }] }));
+    expectErrors(left(setEntry(t, 0, { invalid: true }, { generation: 2 })), [{ field: 'generation', value: 2 }]);
+    expectErrors(left(setEntries(t, [], { generation: 4 })), [{ field: 'generation', value: 4 }]);
+    expectErrors(left(resizeTable(t, 3, { zero: true }, { generation: 1 })), [{ field: 'generation', value: 1 }]);
+    expectErrors(left(withGeneration(t, 4)), [{ field: 'generation', value: 4 }]);
+    expectErrors(left(withGeneration(t, 0)), [{ field: 'generation', value: 0 }]);
+    expect(right(setEntry(t, 0, { invalid: true }, { generation: 5 })).generation).toBe(5);
+    expect(right(setEntry(t, 0, { invalid: true }, { generation: 0 })).generation).toBe(0);
+    expect(right(withGeneration(t, 5)).generation).toBe(5);
+  });
+
+  it('refuses a bitmap whose words break its invariants, and holes in offset lists', () => {
+    const broken = B.unsafeFromWords(10, new Uint32Array([0xffffffff]));
+    const errors = left(createTable({ segmentBlocks: 10, entries: [{ location: { lun: 1, start: 0 }, alternate: { lun: 2, start: 0, blocks: broken } }] }));
+    expect(errors.map((e) => e.field)).toEqual(['alternate.blocks']);
+    // eslint-disable-next-line no-sparse-arrays
+    const holes = left(createTable({ segmentBlocks: 10, entries: [{ location: { lun: 1, start: 0 }, alternate: { lun: 2, start: 0, blocks: [, 3] as number[] } }] }));
+    expect(holes.map((e) => e.field)).toEqual(['alternate.blocks[0]']);
+    expect(holes[0]!.message).toContain('missing');
+    // eslint-disable-next-line no-sparse-arrays
+    const t = right(createTable({ segmentBlocks: 10, entries: [{ zero: true }] }));
+    expect(left(setEntries(t, [, { segment: 0, entry: { zero: true } }] as never)).map((e) => e.field)).toEqual(['updates[0]']);
+  });
+
+  it('reads each field of a spec once: a getter cannot swap in garbage after the check', () => {
+    let reads = 0;
+    const location = {
+      lun: 1,
+      get start() {
+        return reads++ === 0 ? 0 : 'garbage';
+      },
+    };
+    const t = right(createTable({ segmentBlocks: 10, entries: [{ location: location as never }] }));
+    expect(right(getEntry(t, 0)).location).toEqual({ lun: 1, start: 0 });
+    expect(reads).toBe(1);
+  });
+
+  it('turns a getter or proxy trap that throws into a Left naming what could not be read', () => {
+    const spec = { segmentBlocks: 10, entries: [Object.defineProperty({}, 'location', { get: () => { throw new TypeError('no'); }, enumerable: true })] };
+    const errors = left(createTable(spec));
+    expect(errors).toMatchObject([{ segment: 0, field: 'entry' }]);
+    expect(errors[0]!.message).toBe('segment 0: entry could not be read (no)');
+    const trap = new Proxy({}, { get: () => { throw new Error('trap'); } });
+    expect(left(createTable(trap as never))[0]!.message).toContain('could not be read (trap)');
+    expect(left(getEntry(trap as never, 0)).map((e) => e.field)).toEqual(['table']);
   });
 });

@@ -947,3 +947,13 @@ describe('bad arguments from untyped callers', () => {
     expect(translate(t, { op: 'read', start: 0, length: 2 }, null as never)).toEqual(translate(t, { op: 'read', start: 0, length: 2 }));
   });
 });
+
+describe('translate validates what it is given', () => {
+  it('refuses an unknown variant and a value that is not a table, naming the field', () => {
+    const t = E.getOrElseW(() => expect.fail('fixture'))(createTable({ segmentBlocks: 8, entries: [{ location: { lun: 1, start: 0 } }] })) as MappingTable;
+    const bogus = translate(t, { op: 'read', start: 0, length: 1 }, { variant: 'bogus' as never });
+    expect(bogus).toEqual(E.left({ type: 'invalid-request', errors: [expect.objectContaining({ field: 'options.variant', value: 'bogus' })] }));
+    const notTable = translate({ segmentBlocks: 8 } as never, { op: 'read', start: 0, length: 1 });
+    expect(E.isLeft(notTable) && notTable.left.type === 'invalid-request' && notTable.left.errors.map((e) => e.field)).toEqual(['table']);
+  });
+});
