@@ -18,7 +18,8 @@ import type { AgentMessage } from '../protocol/messages.js';
 import type { Extent } from './allocator.js';
 import { send } from './basics.js';
 import { recheckDisk } from './sync.js';
-import type { ControllerCommand, LeaseView } from './types.js';
+import { CowRecords } from '../protocol/copy-on-write.js';
+import type { ControllerCommand, CopyView, LeaseView } from './types.js';
 import type { Working } from './working.js';
 
 /** The lease granted when leases are off: longer than any run. */
@@ -32,9 +33,39 @@ export const onRenewLease = (s: Working, out: ControllerCommand[], m: Extract<Ag
   const l = s.leases.get(m.agent);
   if (l !== undefined && l.evictedEpoch === m.epoch) return send(out, m.agent, { type: 'leaseRevoked', epoch: m.epoch });
   const requestedAt = typeof m.requestedAt === 'number' && Number.isFinite(m.requestedAt) ? m.requestedAt : 0;
-  const next: LeaseView = { grantedAt: s.now, epoch: m.epoch, evictedEpoch: l?.evictedEpoch ?? -1 };
+  const lag = lagOf(s, m.agent, l !== undefined && l.epoch === m.epoch ? (l.lag ?? null) : null);
+  // An agent that hears us but does not take table changes (a one-way partition) is not renewed
+  // once it has lagged for a whole lease: its lease runs out and it is evicted like a silent one.
+  if (l !== undefined && l.epoch === m.epoch && lag !== null && s.now - lag.since > (s.config.leaseDuration ?? FOREVER)) {
+    s.leases.set(m.agent, { ...l, lag });
+    return;
+  }
+  const next: LeaseView = { grantedAt: s.now, epoch: m.epoch, evictedEpoch: l?.evictedEpoch ?? -1, lag };
   s.leases.set(m.agent, next);
   send(out, m.agent, { type: 'leaseGranted', epoch: m.epoch, requestedAt, duration: s.config.leaseDuration ?? FOREVER });
+};
+
+/**
+ * The generation the agent has been behind on, and since when: kept while it stays behind on
+ * it, cleared once it acknowledges it, started at the first disk found behind otherwise.
+ */
+type Lag = NonNullable<LeaseView['lag']>;
+
+const lagOf = (s: Working, agent: string, lag: Lag | null): Lag | null => {
+  const v = s.agents.peek(agent);
+  if (v === undefined) return null;
+  const copies = v.copies;
+  const copyOf = (disk: string): CopyView | undefined => (copies instanceof CowRecords ? copies.peek(disk) : copies.get(disk));
+  if (lag !== null) {
+    const c = copyOf(lag.disk);
+    if (c !== undefined && c.mayHold && c.acked < lag.generation) return lag;
+  }
+  for (const disk of copies.keys()) {
+    const c = copyOf(disk);
+    const d = s.disks.peek(disk);
+    if (c !== undefined && d !== undefined && c.mayHold && c.acked < d.committed.generation) return { disk, generation: d.committed.generation, since: s.now };
+  }
+  return null;
 };
 
 /** Messages of an evicted life other than renewals are refused: that life is over. */

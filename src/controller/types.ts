@@ -247,6 +247,8 @@ export interface LeaseView {
   readonly grantedAt: number;
   readonly epoch: number;
   readonly evictedEpoch: number;
+  /** The agent has not acknowledged `generation` of `disk` since `since`: renewals stop once that lasts a lease. */
+  readonly lag?: { readonly disk: DiskId; readonly generation: number; readonly since: number } | null;
 }
 
 /**

@@ -39,6 +39,8 @@ interface AgentNode {
   epoch: number;
   /** Until when the agent is cut off from the network (-1: it is not). */
   cutUntil: number;
+  /** Which way the cut loses messages. */
+  cutDirection: 'both' | 'toController' | 'fromController';
 }
 
 /** An admin request waiting for its answer, with the disk image a snapshot starts from. */
@@ -113,7 +115,7 @@ export class Cluster {
     for (let i = 0; i < config.agents; i++) {
       const epoch = 1;
       this.agentIndex.set(agentName(i), i);
-      this.agents.push({ id: agentName(i), epoch, state: this.freshAgent(agentName(i), epoch), cutUntil: -1 });
+      this.agents.push({ id: agentName(i), epoch, state: this.freshAgent(agentName(i), epoch), cutUntil: -1, cutDirection: 'both' });
     }
     this.bootController();
     // Disks are created and attached through the controller itself, like any administrator would.
@@ -239,7 +241,9 @@ export class Cluster {
 
   /** Sends a message between the controller and agent `agent`, who may be cut off. */
   private transmit(event: MessageEvent, agent: number): void {
-    this.world.transmit(event, this.agents[agent]!.cutUntil > this.world.now);
+    const node = this.agents[agent]!;
+    const way = event.kind === 'toController' ? 'toController' : 'fromController';
+    this.world.transmit(event, node.cutUntil > this.world.now && (node.cutDirection === 'both' || node.cutDirection === way));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -376,15 +380,19 @@ export class Cluster {
         return this.restartAgent(action.agent);
       case 'restartController':
         return this.restartController();
+      case 'isolateController':
+        for (let i = 0; i < this.agents.length; i++) this.act({ type: 'cutAgent', agent: i, duration: action.duration });
+        return;
       case 'cutAgent': {
         const node = this.agents[action.agent];
         if (node === undefined) return;
         node.cutUntil = this.world.now + action.duration;
+        node.cutDirection = action.direction ?? 'both';
         // The liveness checker: the cut is a fault for everyone when it starts, and for the cut
         // agent's own I/O until it heals.
         this.world.noteFault();
         this.cutEnds[action.agent] = Math.max(this.cutEnds[action.agent] ?? 0, node.cutUntil);
-        this.record('sim', node.id, () => `cut off for ${action.duration} ms`);
+        this.record('sim', node.id, () => `cut off for ${action.duration} ms${node.cutDirection === 'both' ? '' : ` (${node.cutDirection} only)`}`);
         this.world.queue.push(node.cutUntil, { kind: 'heal', agent: action.agent });
         return;
       }

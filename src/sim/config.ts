@@ -95,7 +95,10 @@ export type SimAction =
   | { readonly type: 'markFailed'; readonly lun: number; readonly start: number; readonly length: number }
   | { readonly type: 'restartAgent'; readonly agent: number }
   | { readonly type: 'restartController' }
-  | { readonly type: 'cutAgent'; readonly agent: number; readonly duration: number };
+  /** Cuts an agent off for `duration` ms: both ways, or only its messages `toController` or `fromController` (a one-way partition). */
+  | { readonly type: 'cutAgent'; readonly agent: number; readonly duration: number; readonly direction?: 'both' | 'toController' | 'fromController' }
+  /** Cuts the controller off from every agent for `duration` ms. */
+  | { readonly type: 'isolateController'; readonly duration: number };
 
 /**
  * What {@link Cluster.run} drives the cluster with: host I/O and, optionally, random or

@@ -15,6 +15,21 @@ describe('liveness targets (bench/README.md#liveness)', () => {
     expect(r.summary.maxLatencyByAgent.a2).toBeGreaterThan(3000); // the cut agent's own I/O waits for it to heal
   });
 
+  it('one-way partitions and an isolated controller: the silent side is evicted, the rest keeps going, all I/O ends', () => {
+    const s = scenario('cut-one-of-3');
+    for (const direction of ['toController', 'fromController'] as const) {
+      const r = createCluster(s.config).run({ ...s.workload, schedule: [{ at: 2000, action: { type: 'cutAgent', agent: 2, duration: 10_000, direction } }] });
+      expect(r.violation, direction).toBeNull();
+      expect(r.summary.evictions, direction).toBe(1);
+      // Heard but deaf (fromController) is noticed only after lagging a whole lease: 2 leases + 1 s.
+      expect(Math.max(r.summary.maxLatencyByAgent.a0!, r.summary.maxLatencyByAgent.a1!), direction).toBeLessThanOrEqual(direction === 'toController' ? 3000 : 5000);
+    }
+    const isolated = createCluster(s.config).run({ ...s.workload, schedule: [{ at: 2000, action: { type: 'isolateController', duration: 5000 } }] });
+    expect(isolated.violation).toBeNull();
+    expect(isolated.summary.evictions).toBe(3);
+    expect(isolated.summary.iosCompleted + isolated.summary.iosFailed).toBe(s.workload.ios);
+  });
+
   it('the liveness checker fires on a machine that never gives up on an agent (no leases)', () => {
     const s = scenario('cut-one-of-3');
     const r = createCluster({ ...s.config, lease: null, livenessBound: 3000 }).run(s.workload);

@@ -5,7 +5,7 @@
  */
 import { createPrng, mulberry32 } from '../../src/adapters/prng.js';
 import { createCluster } from '../../src/sim/cluster.js';
-import type { SimConfig, SimResult, Workload } from '../../src/sim/config.js';
+import type { SimAction, SimConfig, SimResult, Workload } from '../../src/sim/config.js';
 
 /** The `i`th seed of the fixed list. */
 export const sweepSeed = (i: number): number => mulberry32((0x5eed0000 + i) | 0)[1];
@@ -34,7 +34,12 @@ export const sweepShape = (seed: number): { config: SimConfig; workload: Workloa
     // Short leases, so that partitions evict agents often.
     lease: { duration: 200 + rng.int(400), maxClockDrift: 20, maxIoLifetime: 50 },
   };
-  const long = rng.chance(0.3) ? [{ at: 20 + rng.int(200), action: { type: 'cutAgent' as const, agent: rng.int(agents), duration: 300 + rng.int(1500) } }] : [];
+  // Long partitions (evicting), one-way ones, and an isolated controller.
+  const schedule: { at: number; action: SimAction }[] = [];
+  const at = () => 20 + rng.int(200);
+  if (rng.chance(0.3)) schedule.push({ at: at(), action: { type: 'cutAgent', agent: rng.int(agents), duration: 300 + rng.int(1500) } });
+  if (rng.chance(0.2)) schedule.push({ at: at(), action: { type: 'cutAgent', agent: rng.int(agents), duration: 100 + rng.int(1200), direction: pick(['toController', 'fromController'] as const) } });
+  if (rng.chance(0.1)) schedule.push({ at: at(), action: { type: 'isolateController', duration: 50 + rng.int(1000) } });
   const workload: Workload = {
     ios: 60 + rng.int(100),
     interval: pick([0, 1, 3]),
@@ -42,7 +47,7 @@ export const sweepShape = (seed: number): { config: SimConfig; workload: Workloa
     pattern: pick(['random', 'sequential', 'hotspot'] as const),
     maxLength: pick([1, 4, 16]),
     rates: { snapshot: 0.004, migrate: 0.006, markFailed: 0.002, restartAgent: 0.004, restartController: 0.003, cutAgent: 0.004 },
-    schedule: long,
+    schedule,
   };
   return { config, workload };
 };
