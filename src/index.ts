@@ -98,7 +98,7 @@ export { readControllerMessage } from './protocol/messages.js';
 export type { BlockStorage, Clock, TablePersistence, TimerHandle, Transport } from './adapters/types.js';
 export type { AdminRequest, ControllerAdapters, ControllerRuntime, ControllerRuntimeConfig } from './runtime/controller-runtime.js';
 export { createController } from './runtime/controller-runtime.js';
-export type { AgentAdapters, AgentRuntime, AgentRuntimeConfig } from './runtime/agent-runtime.js';
+export type { AgentAdapters, AgentRuntime, AgentRuntimeConfig, WriteOptions } from './runtime/agent-runtime.js';
 export { createAgent } from './runtime/agent-runtime.js';
 export type {
   Delivery,

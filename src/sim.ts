@@ -14,3 +14,4 @@ export { Cluster, createCluster } from './sim/cluster.js';
 export type { MermaidOptions, TimelineOptions } from './sim/trace.js';
 export { escapeMermaidText, traceParticipants, traceToMermaid, traceToTimeline } from './sim/trace.js';
 export { DiskModel } from './sim/disk-model.js';
+export { DurabilityModel, type TrackedWrite } from './sim/durability-model.js';

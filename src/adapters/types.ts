@@ -32,6 +32,23 @@ export interface BlockStorage {
   copy(from: { readonly lun: number; readonly start: number }, to: { readonly lun: number; readonly start: number }, length: number): Promise<void>;
   /** Makes `length` blocks from `start` read as zeros. */
   writeZeros(lun: number, start: number, length: number): Promise<void>;
+  // --- durability (docs/design.md#adapter-contracts) -------------------------------------------
+  /**
+   * Resolves once every write, copy and writeZeros to `lun` that completed (resolved) through
+   * this adapter before the call is durable: it survives a power loss of the storage. Rejects
+   * when it cannot vouch for that, in particular when the storage lost its write cache (power
+   * loss, reset) since those writes completed: the caller must then assume they may be lost.
+   *
+   * Storage with a volatile write cache must implement it. An adapter without `flush` declares
+   * that its writes are durable the moment they resolve (write-through), which is what every
+   * adapter written before flush existed promised implicitly; runtimes then treat a flush as
+   * done at once.
+   *
+   * @example
+   * await storage.write(2, 0, data);
+   * await storage.flush?.(2); // data survives a power loss from here on
+   */
+  flush?(lun: number): Promise<void>;
 }
 
 /**

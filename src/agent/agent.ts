@@ -47,7 +47,7 @@ import {
 } from '../translate/translate.js';
 import { acceptedRecheck, retryDelay } from './backoff.js';
 import { granted, holdsLease, initialLease, renewalDue, type AgentLease } from './lease.js';
-import type { AgentCommand, AgentConfig, AgentEvent, AgentState, DiskCopy, HostRequest, IoState, MarkSpan, Outstanding } from './types.js';
+import type { AgentCommand, AgentConfig, AgentEvent, AgentState, DiskCopy, HostRequest, IoState, MarkSpan, Outstanding, PendingFlush } from './types.js';
 
 export { DEFAULT_AGENT_LIMITS } from './config.js';
 export type {
@@ -62,6 +62,7 @@ export type {
   MarkSpan,
   Outstanding,
   PendingAck,
+  PendingFlush,
 } from './types.js';
 
 
@@ -117,6 +118,9 @@ export const initialAgentState = (config: AgentConfig): AgentState => ({
   outstanding: new Map(),
   faultsBySegment: new Map(),
   lease: initialLease(config),
+  dirty: new Map(),
+  flushes: new Map(),
+  lost: new Map(),
 });
 
 /**
@@ -181,6 +185,13 @@ const markSpans = (pieces: ReadonlyArray<Piece>, segmentBlocks: number): MarkSpa
   return spans;
 };
 
+/** The LUNs a write's pieces go to, ascending (docs/design.md#ordering-rules: what its flush covers). */
+const lunsOf = (pieces: ReadonlyArray<Piece>): number[] => {
+  const luns = new Set<number>();
+  for (const p of pieces) if (p.lun !== undefined) luns.add(p.lun);
+  return [...luns].sort((a, b) => a - b);
+};
+
 /** Ascending segments as ranges, merging neighbours. */
 const toRanges = (segments: ReadonlyArray<number>): Ranges => {
   const out: [number, number][] = [];
@@ -208,6 +219,9 @@ class Stepper {
   private readonly outstanding: CowMap<number, Outstanding>;
   private readonly faultsBySegment: CowMap<string, ReadonlyArray<number>>;
   private fenced: string | undefined;
+  private readonly dirty: CowMap<DiskId, ReadonlyArray<number>>;
+  private readonly flushes: CowMap<number, PendingFlush>;
+  private readonly lost: CowMap<DiskId, true>;
 
   constructor(private readonly base: AgentState) {
     this.config = base.config;
@@ -219,6 +233,9 @@ class Stepper {
     this.ios = new CowMap(base.ios);
     this.outstanding = new CowMap(base.outstanding);
     this.faultsBySegment = new CowMap(base.faultsBySegment);
+    this.dirty = new CowMap(base.dirty);
+    this.flushes = new CowMap(base.flushes);
+    this.lost = new CowMap(base.lost);
   }
 
   /** The next state: the given one itself when the step changed nothing. */
@@ -233,7 +250,10 @@ class Stepper {
       !this.disks.changed &&
       !this.ios.changed &&
       !this.outstanding.changed &&
-      !this.faultsBySegment.changed
+      !this.faultsBySegment.changed &&
+      !this.dirty.changed &&
+      !this.flushes.changed &&
+      !this.lost.changed
     )
       return b;
     const next: AgentState = {
@@ -245,6 +265,9 @@ class Stepper {
       ios: this.ios.result(),
       outstanding: this.outstanding.result(),
       faultsBySegment: this.faultsBySegment.result(),
+      dirty: this.dirty.result(),
+      flushes: this.flushes.result(),
+      lost: this.lost.result(),
     };
     return this.fenced === undefined ? next : { ...next, fenced: this.fenced };
   }
@@ -395,7 +418,8 @@ class Stepper {
       const pieces = piecesOf(scratch);
       // Only a distributed write can mark alternates.
       const marks = req.op === 'write' && this.config.variant === 'distributed' ? markSpans(pieces, sb) : [];
-      this.ios.set(req.ioId, { status: 'inFlight', request: req, generation: table.generation, firstSegment: first, lastSegment: last, marks });
+      const luns = req.op === 'write' ? lunsOf(pieces) : undefined;
+      this.ios.set(req.ioId, { status: 'inFlight', request: req, generation: table.generation, firstSegment: first, lastSegment: last, marks, ...(luns === undefined ? {} : { luns }) });
       this.commands.push({ type: 'issueIo', ioId: req.ioId, disk: req.disk, op: req.op, pieces });
       return;
     }
@@ -432,7 +456,7 @@ class Stepper {
     if (this.fenced !== undefined) return this.fail(e.ioId, this.fenced);
     const errors = requestErrors(e);
     if (errors.length > 0) return this.fail(e.ioId, `invalid request: ${errors.map((x) => x.message).join('; ')}`);
-    this.attempt(e);
+    this.attempt(raw.fua === true && e.op === 'write' ? { ...e, fua: true as const } : e);
   }
 
   // --- storage ---------------------------------------------------------------------------------
@@ -443,8 +467,11 @@ class Stepper {
     if (this.fenced !== undefined) return this.fail(ioId, this.fenced); // its data may be another life's
     const req = io.request;
     this.drain(req.disk, ioId);
-    if (io.marks.length === 0) this.complete(ioId);
-    else if (!this.disks.has(req.disk)) this.fail(ioId, 'detached');
+    if (req.op === 'write') this.noteDirty(req.disk, io.luns ?? []);
+    if (io.marks.length === 0 && req.fua !== true) this.complete(ioId);
+    else if (io.marks.length > 0 && !this.disks.has(req.disk)) this.fail(ioId, 'detached');
+    else if (io.luns !== undefined && io.luns.length > 0) this.flushWrite(ioId, io.luns, io.marks, io.generation);
+    else if (io.marks.length === 0) this.complete(ioId);
     else {
       const { agent, epoch } = this.config;
       const generation = io.generation;
@@ -705,6 +732,88 @@ class Stepper {
     }
   }
 
+  // --- durability (docs/design.md#ordering-rules) --------------------------------------------
+
+  /** Remembers that a write to `disk` reached these LUNs: the next host flush of the disk covers them. */
+  private noteDirty(disk: DiskId, luns: ReadonlyArray<number>): void {
+    if (luns.length === 0) return;
+    const old = this.dirty.get(disk) ?? [];
+    if (luns.every((l) => old.includes(l))) return;
+    this.dirty.set(disk, [...new Set([...old, ...luns])].sort((a, b) => a - b));
+  }
+
+  private issueFlush(f: PendingFlush): void {
+    this.flushes.set(f.ioId, f);
+    this.commands.push({ type: 'flush', flushId: f.ioId, luns: f.luns });
+  }
+
+  /**
+   * A write is at storage but must be durable before it goes on: a FUA write before it
+   * completes, a distributed write before its marks are sent (the controller would otherwise
+   * persist bits that point at data a power loss can still take away). It waits as `marking`
+   * with nothing pending.
+   */
+  private flushWrite(ioId: number, luns: ReadonlyArray<number>, marks: ReadonlyArray<MarkSpan>, generation: number): void {
+    const io = this.ios.get(ioId)!;
+    this.ios.set(ioId, { status: 'marking', request: io.request, pending: [] });
+    const disk = io.request.disk;
+    this.issueFlush(marks.length > 0 ? { kind: 'marks', ioId, disk, luns, marks, generation } : { kind: 'write', ioId, disk, luns });
+  }
+
+  /**
+   * A host flush of `disk`: flushes every LUN written for it since the last host flush, and those
+   * of flushes still in flight (a flush that has not finished guarantees nothing yet).
+   */
+  hostFlush(e: Extract<AgentEvent, { type: 'hostFlush' }>): void {
+    if (!isBlockNumber(e.ioId)) return this.refuse(e, `hostFlush: ioId must be a non-negative safe integer, got ${show(e.ioId)}`);
+    if (this.ios.has(e.ioId) || this.flushes.has(e.ioId)) return;
+    if (this.fenced !== undefined) return void this.commands.push({ type: 'failIo', ioId: e.ioId, reason: this.fenced });
+    if (typeof e.disk !== 'string') return void this.commands.push({ type: 'failIo', ioId: e.ioId, reason: `invalid request: disk must be a string, got ${JSON.stringify(e.disk)}` });
+    if (this.lost.has(e.disk)) {
+      // A flush failed since: writes completed before it may be gone, and this flush cannot vouch for them.
+      this.lost.delete(e.disk);
+      return void this.commands.push({ type: 'failIo', ioId: e.ioId, reason: 'flush failed: storage lost writes to this disk that had not been flushed' });
+    }
+    const luns = new Set(this.dirty.get(e.disk) ?? []);
+    for (const f of this.flushes.current.values()) if (f.disk === e.disk) for (const l of f.luns) luns.add(l);
+    this.dirty.delete(e.disk);
+    if (luns.size === 0) return void this.commands.push({ type: 'completeIo', ioId: e.ioId });
+    this.issueFlush({ kind: 'host', ioId: e.ioId, disk: e.disk, luns: [...luns].sort((a, b) => a - b) });
+  }
+
+  flushDone(flushId: number): void {
+    const f = this.flushes.get(flushId);
+    if (f === undefined) return;
+    if (f.poisoned === true) return this.flushFailed(flushId, 'another flush of the same LUNs failed while this one was in flight');
+    this.flushes.delete(flushId);
+    if (f.kind === 'host') return void this.commands.push({ type: 'completeIo', ioId: f.ioId });
+    const io = this.ios.get(f.ioId);
+    if (io?.status !== 'marking' || io.pending.length > 0) return; // failed or dropped meanwhile
+    if (f.kind === 'write') return this.complete(f.ioId);
+    if (!this.disks.has(f.disk)) return this.fail(f.ioId, 'detached');
+    const { agent, epoch } = this.config;
+    const generation = f.generation!;
+    const pending = f.marks!.map((m) =>
+      this.raise({ type: 'markBits', agent, epoch, disk: f.disk, segment: m.segment, start: m.start, length: m.length, generation }, f.ioId),
+    );
+    this.ios.set(f.ioId, { status: 'marking', request: io.request, pending });
+  }
+
+  flushFailed(flushId: number, error: string): void {
+    const f = this.flushes.get(flushId);
+    if (f === undefined) return;
+    this.flushes.delete(flushId);
+    this.noteDirty(f.disk, f.luns); // nothing was vouched for: the next flush covers them again
+    // Storage reports a lost cache to one flush only: no flush of these LUNs in flight can be
+    // trusted, and the next host flush of every other disk written there must fail too.
+    for (const [id, g] of [...this.flushes.current]) if (g.poisoned !== true && g.luns.some((l) => f.luns.includes(l))) this.flushes.set(id, { ...g, poisoned: true });
+    for (const [disk, luns] of [...this.dirty.current]) if (disk !== f.disk || f.kind !== 'host') if (luns.some((l) => f.luns.includes(l))) this.lost.set(disk, true);
+    const reason = `flush failed: ${String(error)}`;
+    if (f.kind === 'host') return void this.commands.push({ type: 'failIo', ioId: f.ioId, reason });
+    const io = this.ios.get(f.ioId);
+    if (io?.status === 'marking' && io.pending.length === 0) this.fail(f.ioId, reason);
+  }
+
   // --- time -----------------------------------------------------------------------------------
 
   // --- leases (lease.ts) ------------------------------------------------------------------------
@@ -834,8 +943,18 @@ const stepUnguarded = (state: AgentState, event: AgentEvent): readonly [AgentSta
     case 'tick':
       step.tick(event.now);
       break;
+    // durability (docs/design.md#ordering-rules)
+    case 'hostFlush':
+      step.hostFlush(event);
+      break;
+    case 'flushDone':
+      step.flushDone(event.flushId);
+      break;
+    case 'flushFailed':
+      step.flushFailed(event.flushId, event.error);
+      break;
     default:
-      step.refuse(event, `the event type must be hostIo, ioDone, ioFailed, message or tick, got ${show((event as { type?: unknown }).type)}`);
+      step.refuse(event, `the event type must be hostIo, ioDone, ioFailed, message, tick, hostFlush, flushDone or flushFailed, got ${show((event as { type?: unknown }).type)}`);
   }
   return [step.result(), step.commands];
 };

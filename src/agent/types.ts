@@ -68,15 +68,21 @@ export interface AgentConfig {
  * const e: AgentEvent = { type: 'hostIo', ioId: 7, disk: 'd', op: 'read', start: 0, length: 10 };
  */
 export type AgentEvent =
-  /** A host request; `ioId` is unique, chosen by the runtime. */
-  | { readonly type: 'hostIo'; readonly ioId: number; readonly disk: DiskId; readonly op: Op; readonly start: number; readonly length: number }
+  /** A host request; `ioId` is unique, chosen by the runtime. `fua`: a write that completes only once durable. */
+  | { readonly type: 'hostIo'; readonly ioId: number; readonly disk: DiskId; readonly op: Op; readonly start: number; readonly length: number; readonly fua?: boolean }
   /** Storage finished every piece of an issued I/O. */
   | { readonly type: 'ioDone'; readonly ioId: number }
   /** Storage failed an issued I/O. */
   | { readonly type: 'ioFailed'; readonly ioId: number; readonly error: string }
   | { readonly type: 'message'; readonly message: ControllerMessage }
   /** Time passes: drives re-sends of unanswered faults and marks. */
-  | { readonly type: 'tick'; readonly now: number };
+  | { readonly type: 'tick'; readonly now: number }
+  // --- durability (docs/design.md#ordering-rules) ---------------------------------------------
+  /** A host flush of `disk`: every write to it completed before now becomes durable. */
+  | { readonly type: 'hostFlush'; readonly ioId: number; readonly disk: DiskId }
+  /** Storage made the LUNs of `flush` command `flushId` durable. */
+  | { readonly type: 'flushDone'; readonly flushId: number }
+  | { readonly type: 'flushFailed'; readonly flushId: number; readonly error: string };
 
 /**
  * What the runtime must do.
@@ -96,7 +102,9 @@ export type AgentCommand =
    * table, a malformed event) and changed nothing. `why` names the field and the value. For the
    * runtime's log; the protocol recovers by itself (the controller re-sends or the agent fetches).
    */
-  | { readonly type: 'refused'; readonly event: unknown; readonly why: string };
+  | { readonly type: 'refused'; readonly event: unknown; readonly why: string }
+  /** Durability: `BlockStorage.flush` each LUN, then feed `flushDone` or `flushFailed`. */
+  | { readonly type: 'flush'; readonly flushId: number; readonly luns: ReadonlyArray<number> };
 
 // ---------------------------------------------------------------------------------------------
 // State
@@ -113,6 +121,8 @@ export interface HostRequest {
   readonly op: Op;
   readonly start: number;
   readonly length: number;
+  /** A forced-unit-access write: completes only once its data is durable. */
+  readonly fua?: true;
 }
 
 /**
@@ -147,6 +157,8 @@ export type IoState =
       readonly lastSegment: number;
       /** Alternate blocks it marks, per segment; empty unless distributed. */
       readonly marks: ReadonlyArray<MarkSpan>;
+      /** A write: the LUNs its pieces go to (what a flush for it must cover). */
+      readonly luns?: ReadonlyArray<number>;
     }
   | { readonly status: 'marking'; readonly request: HostRequest; readonly pending: ReadonlyArray<number> };
 
@@ -222,4 +234,37 @@ export interface AgentState {
    * host I/O fails with this reason and the agent holds no tables.
    */
   readonly fenced?: string;
+  // --- durability (docs/design.md#ordering-rules) ---------------------------------------------
+  /** LUNs written for each disk since its last host flush was issued: what the next one covers. */
+  readonly dirty: ReadonlyMap<DiskId, ReadonlyArray<number>>;
+  /** Flush commands in flight, by flush id (the id of the host request they serve). */
+  readonly flushes: ReadonlyMap<number, PendingFlush>;
+  /**
+   * Disks with writes that a failed flush may have lost (storage reports a lost cache once, to
+   * whichever flush comes first): the next host flush of each fails, then they are cleared.
+   */
+  readonly lost: ReadonlyMap<DiskId, true>;
+}
+
+/**
+ * A flush command in flight: for a host flush (`host`), a FUA write (`write`, completed when
+ * it is done), or a distributed write whose data must be durable before its marks are sent
+ * (`marks`).
+ *
+ * @example
+ * const f: PendingFlush = { kind: 'host', ioId: 9, disk: 'd', luns: [1, 2] };
+ */
+export interface PendingFlush {
+  readonly kind: 'host' | 'write' | 'marks';
+  readonly ioId: number;
+  readonly disk: DiskId;
+  readonly luns: ReadonlyArray<number>;
+  /** `marks`: what to send once the data is durable, and the generation it was written under. */
+  readonly marks?: ReadonlyArray<MarkSpan>;
+  readonly generation?: number;
+  /**
+   * Another flush of one of these LUNs failed while this one was in flight: storage reports a
+   * lost cache once, so this one's success cannot be trusted and counts as a failure.
+   */
+  readonly poisoned?: true;
 }

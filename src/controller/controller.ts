@@ -42,7 +42,7 @@ import { decodeTable } from '../table/codec.js';
 import { entryAt } from '../table/table.js';
 import type { Allocator, Extent } from './allocator.js';
 import { adminDone, newDiskState, newId, segmentExtent } from './basics.js';
-import { onPersisted, onPersistFailed, retryPersist } from './commit.js';
+import { distrustConcurrentFlushes, onPersisted, onPersistFailed, retryPersist } from './commit.js';
 import { onMessage } from './intake.js';
 import { emptyJobIndex } from './job-index.js';
 import { hooksFor } from './jobs/hooks.js';
@@ -117,6 +117,11 @@ const dispatch = (s: Working, out: ControllerCommand[], event: ControllerEvent):
     case 'copyDone':
     case 'copyFailed':
       return onCopyAnswered(s, out, event.copyId, event.type === 'copyFailed');
+    case 'flushed':
+    case 'flushFailed':
+      // A flush is answered like the copies it makes durable (commit.ts flushCopiesFirst).
+      if (event.type === 'flushFailed') distrustConcurrentFlushes(s, event.flushId);
+      return onCopyAnswered(s, out, event.flushId, event.type === 'flushFailed');
     default:
       return onAdmin(s, out, event);
   }

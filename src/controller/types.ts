@@ -146,7 +146,10 @@ export type ControllerEvent =
   | { readonly type: 'copyFailed'; readonly copyId: number; readonly error: string }
   /** Time passes: drives re-sends and retries. */
   | { readonly type: 'tick'; readonly now: number }
-  | AdminEvent;
+  | AdminEvent
+  // Durability (docs/design.md#ordering-rules): the answer to a `flush` command.
+  | { readonly type: 'flushed'; readonly flushId: number }
+  | { readonly type: 'flushFailed'; readonly flushId: number; readonly error: string };
 
 // ---------------------------------------------------------------------------------------------
 // Commands
@@ -172,7 +175,7 @@ export type Outcome = 'retry' | 'failed' | 'confirmed' | 'abandoned';
 
 /**
  * What the controller asks its runtime to do: make records durable, send messages, copy or zero
- * blocks. `persist`, `copyBlocks` and `writeZeros` must be answered with an event; the other
+ * blocks, flush them. `persist`, `copyBlocks`, `writeZeros` and `flush` must be answered with an event; the other
  * commands are carried out or only observed (logs, metrics, a waiting admin caller).
  *
  * @example
@@ -213,7 +216,14 @@ export type ControllerCommand =
    * optional `fence` adapter hook: SCSI persistent reservations, a blocklist).
    */
   | { readonly type: 'fence'; readonly agent: AgentId; readonly epoch: number }
-  | { readonly type: 'adminDone'; readonly requestId: number; readonly result: AdminResult };
+  | { readonly type: 'adminDone'; readonly requestId: number; readonly result: AdminResult }
+  /**
+   * Durability (docs/design.md#ordering-rules): make every copy and zero-fill to these LUNs that
+   * was answered `copyDone` before now durable (`BlockStorage.flush` of each), then answer
+   * `flushed` (or `flushFailed`). The record that makes a table depend on those blocks waits
+   * for it.
+   */
+  | { readonly type: 'flush'; readonly flushId: number; readonly luns: ReadonlyArray<number> };
 
 // ---------------------------------------------------------------------------------------------
 // State
@@ -330,7 +340,8 @@ export type JobPhase =
   | { readonly kind: 'committing'; readonly batch: number }
   /** Waiting until every agent that may hold the disk acknowledges `generation`; `waiting` lists those that have not yet. */
   | { readonly kind: 'syncing'; readonly generation: number; readonly waiting: ReadonlyArray<AgentId> }
-  | { readonly kind: 'copying'; readonly copies: ReadonlyArray<number>; readonly failed: boolean }
+  /** `flushing`: the copies are done and `copies` is the flush of `flushLuns` that makes them durable. */
+  | { readonly kind: 'copying'; readonly copies: ReadonlyArray<number>; readonly failed: boolean; readonly flushing?: boolean; readonly flushLuns?: ReadonlyArray<number> }
   | { readonly kind: 'waiting' };
 
 interface JobBase {
@@ -367,7 +378,12 @@ export interface FaultJob extends JobBase {
    * A relocation waiting for the old content of the blocks it marks to be copied to the
    * alternate, and the extent allocated for it (released if the write never comes).
    */
-  readonly prepared?: { readonly changes: ReadonlyArray<readonly [number, MappingEntry]>; readonly allocated: Extent | null } | null;
+  readonly prepared?: {
+    readonly changes: ReadonlyArray<readonly [number, MappingEntry]>;
+    readonly allocated: Extent | null;
+    /** LUNs the copies went to, flushed before the change is staged (docs/design.md#ordering-rules). */
+    readonly flush?: ReadonlyArray<number>;
+  } | null;
 }
 
 /**

@@ -15,7 +15,9 @@
  * - `send`: `transport.send(controller, message)`;
  * - `completeIo`: the host promise resolves (a read with the data of its last issued attempt);
  * - `failIo`: the host promise rejects with an `Error` whose message names the request and
- *   includes the reason.
+ *   includes the reason;
+ * - `flush`: `storage.flush` of each LUN (nothing for a write-through adapter without `flush`),
+ *   then `flushDone` or `flushFailed` (docs/design.md#ordering-rules).
  *
  * A host request is held, never failed, while it waits behind a fault: the promise settles
  * only when the I/O is really done. A restart is `stop()` and a new runtime with a higher epoch
@@ -28,6 +30,7 @@ import type { AgentCommand, AgentEvent, AgentLimits, AgentState } from '../agent
 import { MAX_SEGMENT_COUNT } from '../table/table.js';
 import type { AgentId, AgentMessage, ControllerMessage, DiskId } from '../protocol/messages.js';
 import type { Op, Variant } from '../translate/translate.js';
+import { flushLuns } from './durability.js';
 import { attempt, createSerialQueue, errorMessage } from './serial.js';
 
 /**
@@ -94,7 +97,18 @@ export interface AgentRuntime {
    * done at storage and, where the protocol needs it, durable in the controller's tables. The
    * data is copied at the call: the caller may reuse its buffer at once.
    */
-  write(disk: DiskId, start: number, data: Uint8Array): Promise<void>;
+  write(disk: DiskId, start: number, data: Uint8Array, options?: WriteOptions): Promise<void>;
+  // --- durability (docs/design.md#ordering-rules) ---------------------------------------------
+  /**
+   * Resolves once everything written to `disk` through this agent (this life) before the call
+   * is durable: a power loss of storage, controller or agent afterwards loses none of it.
+   * Rejects when storage cannot vouch for it (it lost its cache since): those writes may be lost.
+   *
+   * @example
+   * await agent.write('vol', 0, data);
+   * await agent.flush('vol'); // data survives a power loss from here on
+   */
+  flush(disk: DiskId): Promise<void>;
   /** The machine's current state (read-only). */
   state(): AgentState;
   /**
@@ -103,6 +117,17 @@ export interface AgentRuntime {
    */
   stop(): void;
   readonly stopped: boolean;
+}
+
+/**
+ * Options of {@link AgentRuntime.write}. `fua` (forced unit access): the write resolves only once
+ * its data is durable, as if followed by a flush of just that write.
+ *
+ * @example
+ * await agent.write('vol', 0, journalBlock, { fua: true });
+ */
+export interface WriteOptions {
+  readonly fua?: boolean;
 }
 
 /** A host request of this life, from `read`/`write` to its completion. */
@@ -184,6 +209,17 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
   let timer: TimerHandle | null = null;
   let nextIo = 1;
   const ios = new Map<number, HostIo>();
+  /** Host flushes of this life, by request id. */
+  const flushes = new Map<number, { readonly disk: DiskId; readonly resolve: () => void; readonly reject: (error: Error) => void }>();
+  /** Settles the host flush `ioId` (failed when `reason` is a string); false if it is not one. */
+  const settleFlush = (ioId: number, reason: string | null): boolean => {
+    const f = flushes.get(ioId);
+    if (f === undefined) return false;
+    flushes.delete(ioId);
+    if (reason === null) f.resolve();
+    else f.reject(new Error(`flush of disk ${show(f.disk)} through agent ${show(agent)} failed: ${reason}`));
+    return true;
+  };
 
   const describe = (io: { op: Op; disk: unknown; start: unknown; length: unknown }): string =>
     `${io.op} of ${show(io.length)} blocks at block ${show(io.start)} of disk ${show(io.disk)} through agent ${show(agent)}`;
@@ -228,7 +264,14 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
       case 'send':
         transport.send(controller, c.message);
         return;
+      case 'flush':
+        flushLuns(storage, c.luns).then(
+          () => feed({ type: 'flushDone', flushId: c.flushId }),
+          (e: unknown) => feed({ type: 'flushFailed', flushId: c.flushId, error: errorMessage(e) }),
+        );
+        return;
       case 'completeIo': {
+        if (settleFlush(c.ioId, null)) return;
         const io = ios.get(c.ioId);
         if (io === undefined) return;
         ios.delete(c.ioId);
@@ -237,6 +280,7 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
         return io.resolve(io.result ?? new Uint8Array(0));
       }
       case 'failIo': {
+        if (settleFlush(c.ioId, c.reason)) return;
         const io = ios.get(c.ioId);
         if (io === undefined) return;
         ios.delete(c.ioId);
@@ -286,25 +330,33 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
     feed({ type: 'message', message });
   });
 
-  const submit = (op: Op, disk: DiskId, start: number, length: number, data: Uint8Array | null): Promise<Uint8Array> => {
+  const submit = (op: Op, disk: DiskId, start: number, length: number, data: Uint8Array | null, fua = false): Promise<Uint8Array> => {
     if (stopped) return Promise.reject(new Error(`${describe({ op, disk, start, length })} failed: agent ${show(agent)} (epoch ${epoch}) is stopped`));
     const ioId = nextIo++;
     return new Promise<Uint8Array>((resolve, reject) => {
       ios.set(ioId, { op, disk, start, length, data, attempts: 0, result: null, resolve, reject });
-      feed({ type: 'hostIo', ioId, disk, op, start, length });
+      feed({ type: 'hostIo', ioId, disk, op, start, length, ...(fua ? { fua: true } : {}) });
     });
   };
 
   return {
     read: (disk, start, length) => submit('read', disk, start, length, null),
-    async write(disk, start, data) {
+    async write(disk, start, data, options) {
       if (!(data instanceof Uint8Array))
         throw new Error(`write at block ${show(start)} of disk ${show(disk)} through agent ${show(agent)}: data must be a Uint8Array, got ${show(data)}`);
       if (data.length % blockSize !== 0)
         throw new Error(
           `write at block ${show(start)} of disk ${show(disk)} through agent ${show(agent)}: data length ${data.length} bytes is not a multiple of the block size (${blockSize} bytes)`,
         );
-      await submit('write', disk, start, data.length / blockSize, data.slice());
+      await submit('write', disk, start, data.length / blockSize, data.slice(), options?.fua === true);
+    },
+    flush(disk) {
+      if (stopped) return Promise.reject(new Error(`flush of disk ${show(disk)} failed: agent ${show(agent)} (epoch ${epoch}) is stopped`));
+      const ioId = nextIo++;
+      return new Promise<void>((resolve, reject) => {
+        flushes.set(ioId, { disk, resolve, reject });
+        feed({ type: 'hostFlush', ioId, disk });
+      });
     },
     state: () => state,
     stop() {
@@ -315,6 +367,7 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
       const open = [...ios.values()];
       ios.clear();
       for (const io of open) io.reject(new Error(`${describe(io)} failed: agent ${show(agent)} (epoch ${epoch}) stopped before it completed`));
+      for (const id of [...flushes.keys()]) settleFlush(id, `agent ${show(agent)} (epoch ${epoch}) stopped before it completed`);
     },
     get stopped() {
       return stopped;

@@ -12,6 +12,8 @@
  *   there (saving them again would be refused as coming from an old generation);
  * - `send`: `transport.send(to, message)` (agent ids are transport peer ids);
  * - `copyBlocks` / `writeZeros`: the storage operation, then `copyDone` or `copyFailed`;
+ * - `flush`: `storage.flush` of each LUN (nothing for a write-through adapter without `flush`),
+ *   then `flushed` or `flushFailed`;
  * - `adminDone`: resolves the promise of the matching {@link ControllerRuntime.admin} call;
  * - every command, these included, is shown to the `onCommand` observer first.
  *
@@ -25,6 +27,7 @@ import type { Allocator } from '../controller/allocator.js';
 import { controllerStep, initialControllerState } from '../controller/controller.js';
 import type { AdminEvent, AdminResult, ControllerCommand, ControllerConfig, ControllerEvent, ControllerState } from '../controller/types.js';
 import type { AgentMessage, ControllerMessage } from '../protocol/messages.js';
+import { flushLuns } from './durability.js';
 import { attempt, createSerialQueue, errorMessage } from './serial.js';
 
 /**
@@ -186,6 +189,12 @@ export const createController = async (adapters: ControllerAdapters, config: Con
         return copied(c.copyId, attempt(() => storage.copy(c.from, c.to, c.length)));
       case 'writeZeros':
         return copied(c.copyId, attempt(() => storage.writeZeros(c.to.lun, c.to.start, c.length)));
+      case 'flush':
+        flushLuns(storage, c.luns).then(
+          () => feed({ type: 'flushed', flushId: c.flushId }),
+          (e: unknown) => feed({ type: 'flushFailed', flushId: c.flushId, error: errorMessage(e) }),
+        );
+        return;
       case 'adminDone': {
         const resolve = pendingAdmin.get(c.requestId);
         pendingAdmin.delete(c.requestId);

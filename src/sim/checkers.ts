@@ -12,6 +12,7 @@ import { diffTables, entryAt, type MappingTable } from '../table/table.js';
 import { translate, type Piece } from '../translate/translate.js';
 import type { Violation } from './config.js';
 import type { DiskModel } from './disk-model.js';
+import type { DurabilityModel } from './durability-model.js';
 import type { HostIo } from './workload.js';
 import type { LunBlocks } from './world.js';
 
@@ -130,8 +131,17 @@ export const checkFinalTables = (
   controller: ControllerState,
   families: ReadonlyMap<DiskId, DiskId>,
   lunSizes: Readonly<Record<number, number>>,
+): BrokenProperty | undefined => checkStoredTables(new Map([...controller.disks].map(([disk, d]) => [disk, d.committed])), families, lunSizes);
+
+/**
+ * `checkTables` finds no corruption and no leak in a set of tables (the durable store's, after a
+ * power loss), with each disk's snapshots declared as sharing its space.
+ */
+export const checkStoredTables = (
+  tables: ReadonlyMap<DiskId, MappingTable>,
+  families: ReadonlyMap<DiskId, DiskId>,
+  lunSizes: Readonly<Record<number, number>>,
 ): BrokenProperty | undefined => {
-  const tables = new Map([...controller.disks].map(([disk, d]) => [disk, d.committed]));
   const sharing = new Map<DiskId, DiskId[]>();
   for (const disk of tables.keys()) {
     const f = families.get(disk) ?? disk;
@@ -170,5 +180,64 @@ export const checkContent = (
         }
     }
   }
+  return undefined;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Durability (docs/design.md#ordering-rules)
+
+/**
+ * Every block of every disk with a durability model reads, through `tables` (the durable store's
+ * after a power loss of storage, the committed ones at the end), a value the model accepts: its
+ * last guaranteed write or one written since (never zeros nobody wrote, another disk's data or a
+ * released extent's). Error-marked and fenced segments cannot be read and are skipped.
+ */
+export const checkDurability = (
+  tables: ReadonlyMap<DiskId, MappingTable>,
+  models: ReadonlyMap<DiskId, DurabilityModel>,
+  blocks: LunBlocks,
+  when: string,
+): BrokenProperty | undefined => {
+  for (const [disk, table] of tables) {
+    const model = models.get(disk);
+    if (model === undefined) continue;
+    for (let seg = 0; seg < table.segmentCount; seg++) {
+      const pieces = translate(table, { op: 'read', start: seg * table.segmentBlocks, length: table.segmentBlocks });
+      if (E.isLeft(pieces)) continue;
+      for (const p of pieces.right)
+        for (let i = 0; i < p.length; i++) {
+          const b = p.virtualStart + i;
+          if (b >= model.blocks) continue;
+          const got = p.kind === 'zero' ? 0 : blocks.block(p.lun!, p.start! + i);
+          if (!model.accepts(b, got)) {
+            const at = p.kind === 'zero' ? 'a zero entry' : `LUN ${p.lun} block ${p.start! + i}`;
+            return { kind: 'durability', message: `${when}, ${disk} block ${b} (at ${at}) reads ${got}, which no write since its last guaranteed one put there (allowed: ${model.allowed(b).join(', ')})` };
+          }
+        }
+    }
+  }
+  return undefined;
+};
+
+/** No extent is both free in the allocator and referenced by a table (committed or working). */
+export const checkAllocation = (controller: ControllerState): BrokenProperty | undefined => {
+  if (!controller.ready) return undefined;
+  const free = new Map<number, [number, number][]>();
+  for (const x of controller.allocator.freeExtents()) {
+    const list = free.get(x.lun);
+    if (list === undefined) free.set(x.lun, [[x.start, x.start + x.length]]);
+    else list.push([x.start, x.start + x.length]);
+  }
+  for (const [disk, d] of controller.disks)
+    for (const [which, table] of [['committed', d.committed], ['working', d.working]] as const)
+      for (let seg = 0; seg < table.segmentCount; seg++) {
+        const e = entryAt(table, seg);
+        for (const x of [e.location, e.alternate]) {
+          if (x === null) continue;
+          const hit = free.get(x.lun)?.find(([from, to]) => x.start < to && from < x.start + table.segmentBlocks);
+          if (hit !== undefined)
+            return { kind: 'allocation', message: `segment ${seg} of ${disk} (${which}) uses LUN ${x.lun} blocks ${x.start}..${x.start + table.segmentBlocks - 1}, free in the allocator at ${hit[0]}..${hit[1] - 1}` };
+        }
+      }
   return undefined;
 };

@@ -12,12 +12,15 @@ import { agentEpoch, agentStep, initialAgentState } from '../agent/agent.js';
 import type { AgentCommand, AgentEvent, AgentState } from '../agent/types.js';
 import { createAllocator } from '../controller/allocator.js';
 import { controllerStep, initialControllerState } from '../controller/controller.js';
-import type { AdminEvent, ControllerCommand, ControllerEvent, ControllerState } from '../controller/types.js';
+import type { AdminEvent, ControllerCommand, ControllerEvent, ControllerState, PersistRecord } from '../controller/types.js';
 import type { AgentId, DiskId, Step } from '../protocol/messages.js';
 import type { Op, Piece, Variant } from '../translate/translate.js';
 import {
   agentName,
+  checkAllocation,
   checkContent,
+  checkDurability,
+  checkStoredTables,
   checkConvergence,
   checkFinalTables,
   checkRead,
@@ -27,6 +30,7 @@ import {
 } from './checkers.js';
 import { emptySummary, type SimAction, type SimConfig, type SimResult, type SimSummary, type TraceRecord, type Violation, type Workload } from './config.js';
 import { DiskModel } from './disk-model.js';
+import { DurabilityModel } from './durability-model.js';
 import { LivenessRecorder } from './latency.js';
 import { describeAgentMessage, describeControllerMessage, describePieces, describeRecord } from './labels.js';
 import { WorkloadGenerator, type HostIo } from './workload.js';
@@ -47,6 +51,8 @@ interface AgentNode {
 interface AdminRequest {
   readonly event: AdminEvent;
   before?: DiskModel;
+  /** For a snapshot: what the source might hold after a power loss at the request, and where its write log was. */
+  durableBefore?: { readonly model: DurabilityModel; readonly log: number };
 }
 
 /** Unwinds the run from wherever a property was found broken. */
@@ -90,6 +96,17 @@ export class Cluster {
   private readonly families = new Map<DiskId, DiskId>();
   private readonly frozen = new FrozenPrimaries();
   private readonly hostIos = new Map<number, HostIo>();
+  // Durability (docs/design.md#ordering-rules)
+  /** What each disk, and each snapshot, may hold after a power loss. */
+  private readonly durability = new Map<DiskId, DurabilityModel>();
+  /** Orders writes and flushes for the durability model. */
+  private seq = 0;
+  /** Host flushes in flight: ioId -> the agent life and disk, and when submitted. */
+  private readonly hostFlushes = new Map<number, { readonly agent: number; readonly epoch: number; readonly disk: DiskId; readonly seq: number }>();
+  /** Persist commands of this controller life not yet landed: a power loss may land a prefix of one. */
+  private readonly persistsInFlight = new Map<number, ReadonlyArray<PersistRecord>>();
+  private readonly stepController: typeof controllerStep;
+  private readonly stepAgent: typeof agentStep;
   private readonly adminRequests = new Map<number, AdminRequest>();
   private nextIo = 1;
   private nextRequest = 1;
@@ -108,6 +125,8 @@ export class Cluster {
   }
 
   constructor(readonly config: SimConfig) {
+    this.stepController = config.testHooks?.controllerStep ?? controllerStep;
+    this.stepAgent = config.testHooks?.agentStep ?? agentStep;
     this.world = new World(config, this.summary);
     this.tickInterval = config.tickInterval ?? 10;
     this.variant = config.variant ?? 'centralized';
@@ -122,6 +141,7 @@ export class Cluster {
     for (const disk of config.disks) {
       this.admin({ type: 'createDisk', requestId: 0, disk: disk.id, segmentBlocks: disk.segmentBlocks, segmentCount: disk.segmentCount });
       this.models.set(disk.id, new DiskModel(disk.segmentBlocks * disk.segmentCount));
+      this.durability.set(disk.id, new DurabilityModel(disk.segmentBlocks * disk.segmentCount));
       this.families.set(disk.id, disk.id);
       for (const a of disk.agents ?? this.agents.map((_, i) => i)) this.admin({ type: 'attachAgent', requestId: 0, disk: disk.id, agent: agentName(a) });
     }
@@ -143,7 +163,7 @@ export class Cluster {
     }
     if (this.pendingArrivals > 0) world.queue.push(world.now, { kind: 'arrival' });
     try {
-      this.runUntil(() => this.pendingArrivals === 0 && this.hostIos.size === 0 && this.scheduledActions() === 0, 200 * workload.ios + 200_000);
+      this.runUntil(() => this.pendingArrivals === 0 && this.hostIos.size === 0 && this.hostFlushes.size === 0 && this.scheduledActions() === 0, 200 * workload.ios + 200_000);
       if (workload.verify !== false) this.verify();
     } catch (e) {
       if (e instanceof Violated) return this.result({ ...e.violation, seed: this.config.seed, step: this.summary.steps, time: world.now });
@@ -190,7 +210,7 @@ export class Cluster {
       world.now = Math.max(world.now, next.time);
       this.summary.steps++;
       this.process(next.item);
-      if (++steps > maxSteps) throw new Violated({ kind: 'stuck', message: `no progress after ${maxSteps} steps: ${this.hostIos.size} host I/Os still open` });
+      if (++steps > maxSteps) throw new Violated({ kind: 'stuck', message: `no progress after ${maxSteps} steps: ${this.hostIos.size + this.hostFlushes.size} host I/Os still open` });
     }
   }
 
@@ -220,7 +240,9 @@ export class Cluster {
       case 'persist':
         return this.landPersist(event);
       case 'copy':
-        return this.landCopy(event.life, event.cmd);
+        return this.landCopy(event.life, event.cmd, event.storage);
+      case 'flush':
+        return this.landFlush(event);
       case 'arrival':
         return this.arrival();
       case 'action':
@@ -253,6 +275,7 @@ export class Cluster {
     const alloc = createAllocator(this.config.luns);
     if (E.isLeft(alloc)) throw new Error(`bad LUN sizes: ${alloc.left.map((e) => e.message).join('; ')}`);
     this.controllerLife++;
+    this.persistsInFlight.clear();
     const lease = this.lease;
     this.controller = initialControllerState(alloc.right, {
       variant: this.variant,
@@ -265,7 +288,7 @@ export class Cluster {
 
   private toController(event: ControllerEvent): void {
     const before = this.controller;
-    const [next, commands] = controllerStep(this.controller, event);
+    const [next, commands] = this.stepController(this.controller, event);
     this.controller = next;
     if (event.type === 'persisted') this.frozen.noteCommits(before, next);
     for (const c of commands) this.controllerCommand(c);
@@ -275,6 +298,7 @@ export class Cluster {
     switch (c.type) {
       case 'persist':
         this.record('controller', 'persistence', () => `persist ${c.records.map(describeRecord).join(', ')}`, 570);
+        this.persistsInFlight.set(c.persistId, c.records);
         this.world.afterStorageDelay({ kind: 'persist', life: this.controllerLife, persistId: c.persistId, records: c.records });
         return;
       case 'send': {
@@ -287,7 +311,11 @@ export class Cluster {
       case 'copyBlocks':
       case 'writeZeros':
         this.record('controller', 'storage', () => c.type === 'copyBlocks' ? `copy ${c.length} blocks ${c.from.lun}:${c.from.start} -> ${c.to.lun}:${c.to.start}` : `zero ${c.length} blocks at ${c.to.lun}:${c.to.start}`);
-        this.world.afterStorageDelay({ kind: 'copy', life: this.controllerLife, cmd: c });
+        this.world.afterStorageDelay({ kind: 'copy', life: this.controllerLife, cmd: c, storage: this.world.storageEpoch });
+        return;
+      case 'flush':
+        this.record('controller', 'storage', () => `flush LUNs ${c.luns.join(', ')}`);
+        this.world.afterStorageDelay({ kind: 'flush', agent: -1, life: this.controllerLife, flushId: c.flushId, luns: c.luns, storage: this.world.storageEpoch });
         return;
       case 'resolved': {
         const key = c.path.join('-');
@@ -312,6 +340,7 @@ export class Cluster {
   private landPersist(event: Extract<WorldEvent, { kind: 'persist' }>): void {
     // Storage fencing: a dead controller's writes that had not landed never do.
     if (event.life !== this.controllerLife) return;
+    this.persistsInFlight.delete(event.persistId);
     const world = this.world;
     if (world.rng.chance(world.faults.persistErrorRate ?? 0)) {
       this.summary.persistFailures++;
@@ -326,10 +355,11 @@ export class Cluster {
   }
 
   /** Storage carries out a copy or zeroing for the controller. */
-  private landCopy(life: number, c: CopyCommand): void {
+  private landCopy(life: number, c: CopyCommand, storage: number | undefined): void {
     if (life !== this.controllerLife) return; // fenced: the controller that asked is gone
+    if (storage !== undefined && storage !== this.world.storageEpoch) return this.toController({ type: 'copyFailed', copyId: c.copyId, error: 'storage lost power' });
     if (this.world.storageFails()) return this.toController({ type: 'copyFailed', copyId: c.copyId, error: 'injected storage error' });
-    this.world.blocks.copy(c);
+    this.world.blocks.copy(c, `controller#${this.controllerLife}`);
     this.toController({ type: 'copyDone', copyId: c.copyId });
   }
 
@@ -343,6 +373,8 @@ export class Cluster {
     if (e.type === 'snapshot') {
       const before = this.models.get(e.disk)?.snapshot();
       if (before !== undefined) entry.before = before;
+      const durable = this.durability.get(e.disk);
+      if (durable !== undefined) entry.durableBefore = { model: durable.copy(), log: durable.logLength };
       // Declared as shared from the request on: a restart may leave the snapshot made but unanswered.
       this.families.set(e.snapshot, this.families.get(e.disk) ?? e.disk);
     }
@@ -363,6 +395,7 @@ export class Cluster {
       const before = req.before!;
       for (let b = 0; b < now.blocks; b++) if (now.values[b] !== before.values[b]) now.values[b] = -1;
       this.snapshotImages.set(e.snapshot, now);
+      if (req.durableBefore !== undefined) this.durability.set(e.snapshot, DurabilityModel.snapshot(req.durableBefore.model, this.durability.get(e.disk)!, req.durableBefore.log));
     }
     if (e.type === 'migrate' && error === null) this.summary.migrations++;
     if (e.type === 'markFailed' && error === null) this.summary.errorMarkings++;
@@ -371,7 +404,9 @@ export class Cluster {
   private act(action: SimAction): void {
     switch (action.type) {
       case 'hostIo':
-        return this.submit(action.agent, action.disk, action.op, action.start, action.length);
+        return this.submit(action.agent, action.disk, action.op, action.start, action.length, action.fua === true);
+      case 'hostFlush':
+        return this.submitFlush(action.agent, action.disk);
       case 'snapshot':
       case 'migrate':
       case 'markFailed':
@@ -383,6 +418,8 @@ export class Cluster {
       case 'isolateController':
         for (let i = 0; i < this.agents.length; i++) this.act({ type: 'cutAgent', agent: i, duration: action.duration });
         return;
+      case 'powerLoss':
+        return this.powerLoss(action.target, action.agent ?? 0);
       case 'cutAgent': {
         const node = this.agents[action.agent];
         if (node === undefined) return;
@@ -415,6 +452,9 @@ export class Cluster {
     this.record('sim', node.id, () => `restart (epoch ${node.epoch})`);
     // The host sees every I/O of the old life fail; writes among them may or may not have landed.
     for (const io of [...this.hostIos.values()]) if (io.agent === i) this.closeIo(io, false);
+    // Its flushes fail too, and what it wrote but never flushed is guaranteed by nobody.
+    for (const [id, f] of [...this.hostFlushes]) if (f.agent === i) this.hostFlushes.delete(id);
+    for (const m of this.durability.values()) m.forgetWriter(`${node.id}#${node.epoch - 1}`);
   }
 
   private restartController(): void {
@@ -434,11 +474,12 @@ export class Cluster {
     this.pendingArrivals--;
     generator.drawActions((action) => this.act(action), () => this.nextRequest);
     const io = generator.drawHostIo();
-    this.submit(io.agent, io.disk, io.op, io.start, io.length);
+    if (io.flush === true) this.submitFlush(io.agent, io.disk);
+    else this.submit(io.agent, io.disk, io.op, io.start, io.length, io.fua === true);
     if (this.pendingArrivals > 0) this.world.queue.push(this.world.now + generator.drawInterval(), { kind: 'arrival' });
   }
 
-  private submit(agent: number, disk: DiskId, op: Op, start: number, length: number): void {
+  private submit(agent: number, disk: DiskId, op: Op, start: number, length: number, fua = false): void {
     const node = this.agents[agent];
     const model = this.models.get(disk);
     if (node === undefined || model === undefined || start < 0 || length < 1 || start + length > model.blocks) return;
@@ -449,14 +490,29 @@ export class Cluster {
       model.writeStarted(start, length);
     } else this.summary.reads++;
     const io: HostIo = { id, submittedAt: this.world.now, agent, epoch: node.epoch, disk, op, start, length, value, seen: op === 'read' ? model.readStarted(start, length) : null, data: null, model };
+    if (op === 'write') {
+      io.tracked = this.durability.get(disk)!.writeStarted(start, length, value, ++this.seq);
+      if (fua) io.fua = true;
+    }
     this.hostIos.set(id, io);
-    this.record('host', node.id, () => `${op} ${disk} ${start}+${length}${op === 'write' ? ` (value ${value})` : ''} io${id}`);
-    this.toAgent(agent, { type: 'hostIo', ioId: id, disk, op, start, length });
+    this.record('host', node.id, () => `${op} ${disk} ${start}+${length}${op === 'write' ? ` (value ${value}${fua ? ', FUA' : ''})` : ''} io${id}`);
+    this.toAgent(agent, { type: 'hostIo', ioId: id, disk, op, start, length, ...(fua ? { fua: true } : {}) });
+  }
+
+  /** A host flush of `disk` through `agent`. */
+  private submitFlush(agent: number, disk: DiskId): void {
+    const node = this.agents[agent];
+    if (node === undefined || !this.models.has(disk)) return;
+    const id = this.nextIo++;
+    this.summary.flushes++;
+    this.hostFlushes.set(id, { agent, epoch: node.epoch, disk, seq: ++this.seq });
+    this.record('host', node.id, () => `flush ${disk} io${id}`);
+    this.toAgent(agent, { type: 'hostFlush', ioId: id, disk });
   }
 
   private toAgent(i: number, event: AgentEvent): void {
     const node = this.agents[i]!;
-    const [next, commands] = agentStep(node.state, event);
+    const [next, commands] = this.stepAgent(node.state, event);
     node.state = next;
     for (const c of commands) this.agentCommand(i, c);
   }
@@ -475,10 +531,24 @@ export class Cluster {
         return;
       case 'issueIo':
         this.record(node.id, 'storage', () => `io${c.ioId} ${c.op} ${describePieces(c.pieces)}`);
-        this.world.afterStorageDelay({ kind: 'agentIo', agent: i, epoch: node.epoch, ioId: c.ioId, op: c.op, pieces: c.pieces });
+        this.world.afterStorageDelay({ kind: 'agentIo', agent: i, epoch: node.epoch, ioId: c.ioId, op: c.op, pieces: c.pieces, storage: this.world.storageEpoch });
+        return;
+      case 'flush':
+        this.record(node.id, 'storage', () => `flush${c.flushId} LUNs ${c.luns.join(', ')}`);
+        this.world.afterStorageDelay({ kind: 'flush', agent: i, life: node.epoch, flushId: c.flushId, luns: c.luns, storage: this.world.storageEpoch });
         return;
       case 'completeIo':
       case 'failIo': {
+        const f = this.hostFlushes.get(c.ioId);
+        if (f !== undefined) {
+          this.hostFlushes.delete(c.ioId);
+          this.record(node.id, 'host', () => `flush io${c.ioId} ${c.type === 'completeIo' ? 'done' : 'failed'}`);
+          if (c.type === 'completeIo') {
+            this.summary.flushesCompleted++;
+            this.durability.get(f.disk)?.flushed(`${node.id}#${f.epoch}`, f.seq);
+          } else this.durability.get(f.disk)?.flushFailed(`${node.id}#${f.epoch}`, ++this.seq);
+          return;
+        }
         const io = this.hostIos.get(c.ioId);
         if (io === undefined) return;
         this.record(node.id, 'host', () => c.type === 'completeIo' ? `io${io.id} ${io.op} done` : `io${io.id} ${io.op} failed: ${c.reason}`);
@@ -498,6 +568,7 @@ export class Cluster {
     if (io.op === 'write') {
       if (ok) io.model.writeAcknowledged(io.start, io.length, io.value);
       else io.model.writeFailed(io.start, io.length);
+      if (io.tracked !== undefined) this.durability.get(io.disk)?.writeEnded(io.tracked, ok, ++this.seq, `${agentName(io.agent)}#${io.epoch}`, io.fua === true);
       return;
     }
     if (!ok || io.data === null || io.seen === null) return;
@@ -510,6 +581,7 @@ export class Cluster {
     const node = this.agents[event.agent]!;
     if (node.epoch !== event.epoch) return; // fenced: that life is gone
     const io = this.hostIos.get(event.ioId);
+    if (event.storage !== undefined && event.storage !== this.world.storageEpoch) return this.toAgent(event.agent, { type: 'ioFailed', ioId: event.ioId, error: 'storage lost power' });
     if (this.world.storageFails()) return this.toAgent(event.agent, { type: 'ioFailed', ioId: event.ioId, error: 'injected storage error' });
     if (event.op === 'write') {
       for (const p of event.pieces) this.landWrite(io, p);
@@ -519,7 +591,51 @@ export class Cluster {
 
   private landWrite(io: HostIo | undefined, p: Piece): void {
     if (p.kind === 'primary' && io !== undefined) fail(this.frozen.checkWrite(this.controller, io, p));
-    this.world.blocks.write(p, io?.value ?? 0);
+    this.world.blocks.write(p, io?.value ?? 0, io === undefined ? 'host' : `${agentName(io.agent)}#${io.epoch}`);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Durability: flushes and power loss (docs/design.md#ordering-rules)
+
+  /** A flush reaches storage: it fails if storage lost power since it was issued, or lost the issuer's unflushed writes. */
+  private landFlush(event: Extract<WorldEvent, { kind: 'flush' }>): void {
+    const world = this.world;
+    const fromController = event.agent < 0;
+    if (fromController ? event.life !== this.controllerLife : this.agents[event.agent]!.epoch !== event.life) return; // fenced
+    const issuer = fromController ? `controller#${event.life}` : `${this.agents[event.agent]!.id}#${event.life}`;
+    const ok = event.storage === world.storageEpoch && !world.storageFails() && world.blocks.flush(issuer, event.luns);
+    const error = 'storage could not vouch for the writes';
+    if (fromController) this.toController(ok ? { type: 'flushed', flushId: event.flushId } : { type: 'flushFailed', flushId: event.flushId, error });
+    else this.toAgent(event.agent, ok ? { type: 'flushDone', flushId: event.flushId } : { type: 'flushFailed', flushId: event.flushId, error });
+  }
+
+  private powerLoss(target: 'storage' | 'controller' | 'agent', agent: number): void {
+    if (target === 'agent') {
+      if (this.agents[agent] === undefined) return;
+      this.summary.agentPowerLosses++;
+      this.restartAgent(agent);
+    } else if (target === 'controller') {
+      this.summary.controllerPowerLosses++;
+      // The store may have taken a prefix of the records in flight (a torn batch); the rest never lands.
+      for (const records of this.persistsInFlight.values()) {
+        const n = this.world.rng.int(records.length + 1);
+        for (const r of records.slice(0, n)) this.world.store.apply(r);
+      }
+      this.restartController();
+    } else {
+      this.summary.storagePowerLosses++;
+      this.world.storageEpoch++;
+      const changed = this.world.blocks.powerLoss(this.world.rng);
+      this.record('sim', 'storage', () => `power loss (${changed} blocks reverted or torn)`);
+      // Host reads can no longer expect the last acknowledged value where a power loss may have taken it.
+      for (const [disk, m] of this.durability) {
+        const image = this.models.get(disk) ?? this.snapshotImages.get(disk);
+        if (image !== undefined) for (let b = 0; b < m.blocks; b++) if (m.isUncertain(b)) image.forget(b);
+      }
+      fail(checkDurability(this.world.store.tables, this.durability, this.world.blocks, 'after a power loss of storage'));
+    }
+    fail(checkStoredTables(this.world.store.tables, this.families, this.config.luns));
+    fail(checkAllocation(this.controller));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -529,13 +645,15 @@ export class Cluster {
   private verify(): void {
     this.world.faults = {};
     for (const a of this.agents) a.cutUntil = -1;
-    const quiet = (): boolean => isQuiet(this.controller, this.agents, this.hostIos.size);
+    const quiet = (): boolean => isQuiet(this.controller, this.agents, this.hostIos.size + this.hostFlushes.size);
     this.runUntil(quiet, 500_000);
     if (!quiet()) throw new Violated({ kind: 'no-convergence', message: 'the cluster never went quiet' });
     fail(checkConvergence(this.controller, this.agents));
     fail(checkFinalTables(this.controller, this.families, this.config.luns));
     // Every block of every disk reads back as the model says, through the controller's tables.
     fail(checkContent(this.controller, this.models, this.snapshotImages, this.world.blocks));
+    fail(checkDurability(new Map([...this.controller.disks].map(([disk, d]) => [disk, d.committed])), this.durability, this.world.blocks, 'at the end of the run'));
+    fail(checkAllocation(this.controller));
   }
 }
 

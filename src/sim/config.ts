@@ -2,6 +2,8 @@
  * The simulator's public vocabulary: what defines a simulated cluster and its workload, and what
  * a run reports (counters, the first violated property, the trace).
  */
+import type { agentStep } from '../agent/agent.js';
+import type { controllerStep } from '../controller/controller.js';
 import type { DiskId, Step } from '../protocol/messages.js';
 import type { Op, Variant } from '../translate/translate.js';
 import type { LatencyFigures } from './latency.js';
@@ -78,6 +80,20 @@ export interface SimConfig {
    * of 2,000, a clock drift bound of 100 and an I/O lifetime of 500; `null` turns them off.
    */
   readonly lease?: { readonly duration: number; readonly maxClockDrift?: number; readonly maxIoLifetime?: number } | null;
+  /**
+   * For testing the checkers only: step functions that replace the real machines, typically
+   * wrappers that break one rule on purpose (docs/design.md#ordering-rules), to show that the
+   * simulator reports it.
+   *
+   * @example
+   * // Answer every flush at once, without flushing: copies are persisted before they are durable.
+   * const broken: typeof controllerStep = (s, e) => { ... };
+   * createCluster({ ...config, testHooks: { controllerStep: broken } });
+   */
+  readonly testHooks?: {
+    readonly controllerStep?: typeof controllerStep;
+    readonly agentStep?: typeof agentStep;
+  };
 }
 
 /**
@@ -89,7 +105,7 @@ export interface SimConfig {
  * createCluster(config).run({ ios: 500, schedule: [{ at: 100, action }] });
  */
 export type SimAction =
-  | { readonly type: 'hostIo'; readonly agent: number; readonly disk: DiskId; readonly op: Op; readonly start: number; readonly length: number }
+  | { readonly type: 'hostIo'; readonly agent: number; readonly disk: DiskId; readonly op: Op; readonly start: number; readonly length: number; readonly fua?: boolean }
   | { readonly type: 'snapshot'; readonly disk: DiskId; readonly snapshot: DiskId }
   | { readonly type: 'migrate'; readonly disk: DiskId; readonly segments?: ReadonlyArray<number>; readonly lun: number }
   | { readonly type: 'markFailed'; readonly lun: number; readonly start: number; readonly length: number }
@@ -98,7 +114,16 @@ export type SimAction =
   /** Cuts an agent off for `duration` ms: both ways, or only its messages `toController` or `fromController` (a one-way partition). */
   | { readonly type: 'cutAgent'; readonly agent: number; readonly duration: number; readonly direction?: 'both' | 'toController' | 'fromController' }
   /** Cuts the controller off from every agent for `duration` ms. */
-  | { readonly type: 'isolateController'; readonly duration: number };
+  | { readonly type: 'isolateController'; readonly duration: number }
+  // Durability (docs/design.md#ordering-rules)
+  /** A host flush of `disk` through `agent`. */
+  | { readonly type: 'hostFlush'; readonly agent: number; readonly disk: DiskId }
+  /**
+   * Power loss of storage (unflushed writes may be lost or torn, operations in flight fail), of
+   * the controller with its store (it restarts; a persist in flight may land in part), or of
+   * agent `agent` (it restarts).
+   */
+  | { readonly type: 'powerLoss'; readonly target: 'storage' | 'controller' | 'agent'; readonly agent?: number };
 
 /**
  * What {@link Cluster.run} drives the cluster with: host I/O and, optionally, random or
@@ -126,7 +151,15 @@ export interface Workload {
     readonly restartAgent?: number;
     readonly restartController?: number;
     readonly cutAgent?: number;
+    /** Power loss of storage, of the controller and its store, of a random agent (docs/design.md#ordering-rules). */
+    readonly storagePowerLoss?: number;
+    readonly controllerPowerLoss?: number;
+    readonly agentPowerLoss?: number;
   };
+  /** Share of host I/Os that are flushes instead (default none). */
+  readonly flushRatio?: number;
+  /** Share of writes that are FUA (default none). */
+  readonly fuaRatio?: number;
   /** Scripted actions at fixed times. */
   readonly schedule?: ReadonlyArray<{ readonly at: number; readonly action: SimAction }>;
   /** Verify convergence and content after the workload (default true). */
@@ -145,6 +178,10 @@ export interface Workload {
  * - `table-check`: `checkTables` found corruption or a leak in the final tables;
  * - `no-convergence`: the cluster never went quiet, or an agent's copy differs from the controller's;
  * - `lost-write`, `snapshot-changed`: a disk or a snapshot does not read back as it should;
+ * - `durability`: after a power loss (or at the end), a block reads a value that no write since
+ *   its last guaranteed one put there: a write acknowledged before a completed flush was lost,
+ *   or the block shows zeros, another disk's data or a released extent's;
+ * - `allocation`: an extent is both free in the allocator and referenced by a table;
  * - `stuck`: no progress within the step budget;
  * - `liveness`: after the last injected fault, a host I/O stayed open longer than the run's
  *   liveness bound.
@@ -154,7 +191,7 @@ export interface Workload {
  * if (violation) console.error(`${violation.kind} at step ${violation.step} (seed ${violation.seed}): ${violation.message}`);
  */
 export interface Violation {
-  readonly kind: 'read-mismatch' | 'frozen-primary-write' | 'table-check' | 'no-convergence' | 'lost-write' | 'snapshot-changed' | 'stuck' | 'liveness';
+  readonly kind: 'read-mismatch' | 'frozen-primary-write' | 'table-check' | 'no-convergence' | 'lost-write' | 'snapshot-changed' | 'stuck' | 'durability' | 'allocation' | 'liveness';
   readonly message: string;
   readonly seed: number;
   readonly step: number;
@@ -206,6 +243,12 @@ export interface SimSummary {
   errorMarkings: number;
   storageErrors: number;
   persistFailures: number;
+  /** Host flushes issued, and completed. */
+  flushes: number;
+  flushesCompleted: number;
+  storagePowerLosses: number;
+  controllerPowerLosses: number;
+  agentPowerLosses: number;
   steps: number;
   simulatedTime: number;
   // --- liveness (docs/design.md#leases-and-liveness) ---
@@ -262,6 +305,11 @@ export const emptySummary = (): SimSummary => ({
   errorMarkings: 0,
   storageErrors: 0,
   persistFailures: 0,
+  flushes: 0,
+  flushesCompleted: 0,
+  storagePowerLosses: 0,
+  controllerPowerLosses: 0,
+  agentPowerLosses: 0,
   steps: 0,
   simulatedTime: 0,
   latency: { p50: 0, p99: 0, max: 0 },

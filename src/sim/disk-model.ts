@@ -99,6 +99,14 @@ export class DiskModel {
     return undefined;
   }
 
+  /**
+   * The block's content is no longer known (a power loss may have taken its last writes): reads
+   * are not checked on it until the next acknowledged write.
+   */
+  forget(block: number): void {
+    this.values[block] = UNKNOWN;
+  }
+
   /** Blocks the model vouches for (not unknown, not being written). */
   isCertain(block: number): boolean {
     return this.values[block] !== UNKNOWN && this.writing[block] === 0;

@@ -7,6 +7,7 @@ import type { DiskId } from '../protocol/messages.js';
 import type { Op } from '../translate/translate.js';
 import type { SimAction, SimConfig, Workload } from './config.js';
 import type { DiskModel } from './disk-model.js';
+import type { TrackedWrite } from './durability-model.js';
 
 /** A host I/O the workload asks an agent for. */
 export interface HostIoRequest {
@@ -15,6 +16,10 @@ export interface HostIoRequest {
   readonly op: Op;
   readonly start: number;
   readonly length: number;
+  /** A host flush of the disk instead (docs/design.md#ordering-rules). */
+  readonly flush?: true;
+  /** A FUA write. */
+  readonly fua?: true;
 }
 
 /** A host I/O in flight, with what is needed to check it when it ends. */
@@ -32,6 +37,9 @@ export interface HostIo extends HostIoRequest {
   data: Float64Array | null;
   /** Disk content model this I/O is checked against (the disk's at submission). */
   readonly model: DiskModel;
+  /** A write: its record in the durability model, and whether it is FUA. */
+  tracked?: TrackedWrite;
+  fua?: true;
 }
 
 /**
@@ -76,6 +84,10 @@ export class WorkloadGenerator {
     if (rng.chance(rates.restartAgent ?? 0)) act({ type: 'restartAgent', agent: rng.int(this.agentCount) });
     if (rng.chance(rates.restartController ?? 0)) act({ type: 'restartController' });
     if (rng.chance(rates.cutAgent ?? 0)) act({ type: 'cutAgent', agent: rng.int(this.agentCount), duration: 20 + rng.int(200) });
+    // Durability: drawn only when asked for, so that runs without them replay as before.
+    if (rng.chance(rates.storagePowerLoss ?? 0)) act({ type: 'powerLoss', target: 'storage' });
+    if (rng.chance(rates.controllerPowerLoss ?? 0)) act({ type: 'powerLoss', target: 'controller' });
+    if (rng.chance(rates.agentPowerLoss ?? 0)) act({ type: 'powerLoss', target: 'agent', agent: rng.int(this.agentCount) });
   }
 
   /** Draws the next host I/O: a disk, one of its agents, an extent by the workload's pattern, and read or write. */
@@ -102,6 +114,9 @@ export class WorkloadGenerator {
         start = rng.int(blocks - length + 1);
     }
     const op: Op = rng.chance(w.readRatio ?? 0.7) ? 'read' : 'write';
+    // Durability: drawn only when asked for, so that runs without them replay as before.
+    if (rng.chance(w.flushRatio ?? 0)) return { agent, disk: disk.id, op, start, length, flush: true };
+    if (op === 'write' && rng.chance(w.fuaRatio ?? 0)) return { agent, disk: disk.id, op, start, length, fua: true };
     return { agent, disk: disk.id, op, start, length };
   }
 

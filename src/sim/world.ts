@@ -6,7 +6,12 @@
  *
  * Simulation assumptions, stated because they are the protocol's too:
  * - storage fencing: when a node restarts, its storage I/O that has not landed yet never lands;
- * - a persist that reached the store stays there even if the controller dies before hearing so.
+ * - a persist that reached the store stays there even if the controller dies before hearing so;
+ * - storage has a volatile write cache per LUN (docs/design.md#ordering-rules): a landed write
+ *   is visible at once but durable only once a flush of its LUN lands; a power loss of storage
+ *   leaves each block with its durable value or any value cached since (tearing multi-block
+ *   writes), fails the storage operations in flight, and fails the next flush of every issuer
+ *   that had written since its last flush (as a device reports a reset).
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { createPrng, type Prng } from '../adapters/prng.js';
@@ -28,11 +33,13 @@ export type CopyCommand = Extract<ControllerCommand, { type: 'copyBlocks' | 'wri
  */
 export type WorldEvent =
   | { readonly kind: 'tick' }
+  /** A flush command reaching storage, from the controller (`agent` -1) or an agent life; `storage`: the power epoch it was issued in. */
+  | { readonly kind: 'flush'; readonly agent: number; readonly life: number; readonly flushId: number; readonly luns: ReadonlyArray<number>; readonly storage: number }
   | { readonly kind: 'toController'; readonly msg: AgentMessage }
   | { readonly kind: 'toAgent'; readonly agent: number; readonly msg: ControllerMessage }
-  | { readonly kind: 'agentIo'; readonly agent: number; readonly epoch: number; readonly ioId: number; readonly op: Op; readonly pieces: ReadonlyArray<Piece> }
+  | { readonly kind: 'agentIo'; readonly agent: number; readonly epoch: number; readonly ioId: number; readonly op: Op; readonly pieces: ReadonlyArray<Piece>; readonly storage?: number }
   | { readonly kind: 'persist'; readonly life: number; readonly persistId: number; readonly records: ReadonlyArray<PersistRecord> }
-  | { readonly kind: 'copy'; readonly life: number; readonly cmd: CopyCommand }
+  | { readonly kind: 'copy'; readonly life: number; readonly cmd: CopyCommand; readonly storage?: number }
   | { readonly kind: 'arrival' }
   | { readonly kind: 'action'; readonly action: SimAction }
   | { readonly kind: 'heal'; readonly agent: number };
@@ -45,19 +52,48 @@ const NETWORK_DELAY: readonly [number, number] = [1, 5];
 const STORAGE_DELAY: readonly [number, number] = [1, 4];
 
 /**
- * The blocks of every LUN. A block holds the value of the host write that last landed on it
- * (0: never written), which is all the content checks need.
+ * The blocks of every LUN, behind a volatile write cache per LUN. A block holds the value of the
+ * host write that last landed on it (0: never written), which is all the content checks need.
+ * Writes are visible at once; each LUN keeps, per block, the values written since its last
+ * flush, which a power loss may or may not keep. Writers are named (`issuer`) so that a flush
+ * can fail for a writer whose cached writes a power loss took.
  */
 export class LunBlocks {
   private readonly luns = new Map<number, Float64Array>();
+  private readonly durable = new Map<number, Float64Array>();
+  /** Per LUN: block -> values written since they were last made durable, oldest first, with their writers. */
+  private readonly cached = new Map<number, Map<number, { readonly value: number; readonly issuer: string }[]>>();
+  /** Per issuer: LUNs it wrote since its last flush of them. */
+  private readonly dirty = new Map<string, Set<number>>();
+  /** Per issuer: LUNs whose unflushed writes a power loss took; its next flush of them fails. */
+  private readonly lost = new Map<string, Set<number>>();
 
   constructor(sizes: Readonly<Record<number, number>>) {
-    for (const [lun, size] of Object.entries(sizes)) this.luns.set(Number(lun), new Float64Array(size));
+    for (const [lun, size] of Object.entries(sizes)) {
+      this.luns.set(Number(lun), new Float64Array(size));
+      this.durable.set(Number(lun), new Float64Array(size));
+      this.cached.set(Number(lun), new Map());
+    }
+  }
+
+  private put(issuer: string, lun: number, start: number, values: ArrayLike<number> | number, length: number): void {
+    const data = this.luns.get(lun)!;
+    const cache = this.cached.get(lun)!;
+    for (let k = 0; k < length; k++) {
+      const v = typeof values === 'number' ? values : values[k]!;
+      data[start + k] = v;
+      const list = cache.get(start + k);
+      if (list === undefined) cache.set(start + k, [{ value: v, issuer }]);
+      else list.push({ value: v, issuer });
+    }
+    let set = this.dirty.get(issuer);
+    if (set === undefined) this.dirty.set(issuer, (set = new Set()));
+    set.add(lun);
   }
 
   /** Writes `value` on a piece's blocks (zero pieces have none). */
-  write(p: Piece, value: number): void {
-    if (p.kind !== 'zero') this.luns.get(p.lun!)!.fill(value, p.start!, p.start! + p.length);
+  write(p: Piece, value: number, issuer = 'host'): void {
+    if (p.kind !== 'zero') this.put(issuer, p.lun!, p.start!, value, p.length);
   }
 
   /** Reads the pieces of a host read of `length` blocks from `start`. */
@@ -68,10 +104,70 @@ export class LunBlocks {
   }
 
   /** Carries out a controller's copy or zeroing. */
-  copy(c: CopyCommand): void {
-    const to = this.luns.get(c.to.lun)!;
-    if (c.type === 'copyBlocks') to.set(this.luns.get(c.from.lun)!.subarray(c.from.start, c.from.start + c.length), c.to.start);
-    else to.fill(0, c.to.start, c.to.start + c.length);
+  copy(c: CopyCommand, issuer = 'controller'): void {
+    if (c.type === 'copyBlocks') this.put(issuer, c.to.lun, c.to.start, this.luns.get(c.from.lun)!.slice(c.from.start, c.from.start + c.length), c.length);
+    else this.put(issuer, c.to.lun, c.to.start, 0, c.length);
+  }
+
+  /**
+   * A flush of `luns` by `issuer`: every write of this issuer cached on them becomes durable, and
+   * no more (vdisk-map relies on no other writer's flush: the simulated device is as weak as the
+   * contract allows). False, and nothing flushed, when a power loss took writes of this issuer
+   * on one of them since its last flush: the flush must fail.
+   */
+  flush(issuer: string, luns: ReadonlyArray<number>): boolean {
+    const lost = this.lost.get(issuer);
+    if (lost !== undefined && luns.some((l) => lost.has(l))) {
+      for (const l of luns) lost.delete(l);
+      return false;
+    }
+    for (const lun of luns) {
+      const cache = this.cached.get(lun);
+      if (cache === undefined) continue;
+      const durable = this.durable.get(lun)!;
+      for (const [b, list] of cache) {
+        let last = -1;
+        for (let i = list.length - 1; i >= 0; i--)
+          if (list[i]!.issuer === issuer) {
+            last = i;
+            break;
+          }
+        if (last < 0) continue;
+        durable[b] = list[last]!.value;
+        if (last === list.length - 1) cache.delete(b);
+        else cache.set(b, list.slice(last + 1));
+      }
+    }
+    const dirty = this.dirty.get(issuer);
+    if (dirty !== undefined) for (const l of luns) dirty.delete(l);
+    return true;
+  }
+
+  /**
+   * Power loss of storage: each cached block keeps its durable value or any value written since,
+   * at random (so a multi-block write may land in part). Returns how many blocks changed.
+   */
+  powerLoss(rng: Prng): number {
+    let changed = 0;
+    for (const [lun, cache] of this.cached) {
+      const data = this.luns.get(lun)!;
+      const durable = this.durable.get(lun)!;
+      for (const [b, values] of cache) {
+        const pick = rng.int(values.length + 1);
+        const v = pick === values.length ? durable[b]! : values[pick]!.value;
+        if (v !== data[b]) changed++;
+        data[b] = v;
+        durable[b] = v;
+      }
+      cache.clear();
+    }
+    for (const [issuer, luns] of this.dirty) {
+      let lost = this.lost.get(issuer);
+      if (lost === undefined) this.lost.set(issuer, (lost = new Set()));
+      for (const l of luns) lost.add(l);
+    }
+    this.dirty.clear();
+    return changed;
   }
 
   /** The value of one block. */
@@ -118,6 +214,8 @@ export class World {
   readonly store = new DurableStore();
   /** When the last injected fault ended (a dropped message, a failed operation, a partition healing). */
   lastFaultAt = 0;
+  /** Bumped by each power loss of storage: operations issued before it fail. */
+  storageEpoch = 0;
 
   constructor(
     private readonly config: SimConfig,

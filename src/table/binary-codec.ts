@@ -319,12 +319,11 @@ const checkLunSizes = (rec: ReadonlyArray<Uint32Array>, alt: Uint32Array, stride
   }
 };
 
-const decodeChecked = (bytes: Uint8Array, options: TableOptions, errors: ValidationError[]): E.Either<ValidationError[], MappingTable> => {
-  const h = readHeader(bytes, errors);
-  if (h === undefined) return E.left(errors);
-  const { segmentBlocks, segmentCount, alternateCount } = h;
-  const chunkCount = Math.ceil(segmentCount / CHUNK_SIZE);
-  // Records: one array when the table is small enough, like createTable, else one per chunk.
+/**
+ * The records, straight from the buffer: one array when the table is small enough (like
+ * `createTable`), each chunk's records a view of it, else one array per chunk.
+ */
+const readRecordWords = (bytes: Uint8Array, segmentCount: number, chunkCount: number): { flat: Uint32Array | null; rec: Uint32Array[] } => {
   const flat = segmentCount > 0 && segmentCount <= FLAT_MAX_SEGMENTS ? new Uint32Array(segmentCount * REC_WORDS) : null;
   if (flat !== null) readWords(bytes, HEADER_BYTES, flat);
   const rec: Uint32Array[] = [];
@@ -338,6 +337,35 @@ const decodeChecked = (bytes: Uint8Array, options: TableOptions, errors: Validat
       rec.push(words);
     }
   }
+  return { flat, rec };
+};
+
+/** The chunks of checked records: each takes its `perChunk` alternates, in order, as a view of `alt`. */
+const chunksOf = (rec: ReadonlyArray<Uint32Array>, perChunk: ArrayLike<number>, alt: Uint32Array, outOfLine: Uint32Array, segmentBlocks: number): Chunk[] => {
+  const stride = altStride(segmentBlocks);
+  const extra = outOfLineWords(segmentBlocks);
+  const chunks: Chunk[] = new Array<Chunk>(rec.length);
+  let k = 0;
+  for (let ci = 0; ci < rec.length; ci++) {
+    const n = perChunk[ci]!;
+    const size = rec[ci]!.length / REC_WORDS;
+    let bitmaps: Bitmap[] | null = null;
+    if (n > 0 && extra > 0) {
+      bitmaps = [];
+      for (let j = k; j < k + n; j++) bitmaps.push(B.unsafeFromWords(segmentBlocks, outOfLine.slice(j * extra, (j + 1) * extra)));
+    }
+    chunks[ci] = { size, rec: rec[ci]!, alt: n === 0 ? null : alt.subarray(k * stride, (k + n) * stride), bitmaps };
+    k += n;
+  }
+  return chunks;
+};
+
+const decodeChecked = (bytes: Uint8Array, options: TableOptions, errors: ValidationError[]): E.Either<ValidationError[], MappingTable> => {
+  const h = readHeader(bytes, errors);
+  if (h === undefined) return E.left(errors);
+  const { segmentBlocks, segmentCount, alternateCount } = h;
+  const chunkCount = Math.ceil(segmentCount / CHUNK_SIZE);
+  const { flat, rec } = readRecordWords(bytes, segmentCount, chunkCount);
   const perChunk = checkRecords(rec, h, errors);
   let total = 0;
   for (let ci = 0; ci < chunkCount; ci++) total += perChunk[ci]!;
@@ -370,19 +398,7 @@ const decodeChecked = (bytes: Uint8Array, options: TableOptions, errors: Validat
   if (options.lunSizes !== undefined && errors.length === 0) checkLunSizes(rec, alt, stride, h, options.lunSizes, errors);
   if (errors.length > 0) return E.left(errors.slice(0, MAX_DECODE_ERRORS));
 
-  const chunks: Chunk[] = new Array<Chunk>(chunkCount);
-  let k = 0;
-  for (let ci = 0; ci < chunkCount; ci++) {
-    const n = perChunk[ci]!;
-    const size = rec[ci]!.length / REC_WORDS;
-    let bitmaps: Bitmap[] | null = null;
-    if (n > 0 && extra > 0) {
-      bitmaps = [];
-      for (let j = k; j < k + n; j++) bitmaps.push(B.unsafeFromWords(segmentBlocks, outOfLine.slice(j * extra, (j + 1) * extra)));
-    }
-    chunks[ci] = { size, rec: rec[ci]!, alt: n === 0 ? null : alt.subarray(k * stride, (k + n) * stride), bitmaps };
-    k += n;
-  }
+  const chunks = chunksOf(rec, perChunk, alt, outOfLine, segmentBlocks);
   const base = new Uint32Array(chunkCount);
   for (let ci = 1; ci < chunkCount; ci++) base[ci] = base[ci - 1]! + perChunk[ci - 1]!;
   return E.right(assembleTable(segmentBlocks, segmentCount, h.generation, chunks, flat, flat === null ? null : { slots: alt, base }));

@@ -100,12 +100,19 @@ class Harness {
     this.state = initialAgentState(config);
   }
 
+  /** When true, storage answers every `flush` command at once (flushDone) and it is left out of the result. */
+  autoFlush = true;
+
   step(...events: AgentEvent[]): ReadonlyArray<AgentCommand> {
     const all: AgentCommand[] = [];
-    for (const e of events) {
-      const [next, commands] = agentStep(this.state, e);
+    const queue = [...events];
+    while (queue.length > 0) {
+      const [next, commands] = agentStep(this.state, queue.shift()!);
       this.state = next;
-      all.push(...commands);
+      for (const c of commands) {
+        if (this.autoFlush && c.type === 'flush') queue.push({ type: 'flushDone', flushId: c.flushId });
+        else all.push(c);
+      }
     }
     this.last = all;
     return all;
@@ -656,6 +663,63 @@ describe('acknowledgements', () => {
 // Distributed variant: marking alternates
 // ---------------------------------------------------------------------------------------------
 
+describe('durability: host flush and FUA (docs/design.md#ordering-rules)', () => {
+  it('a host flush flushes the LUNs written for the disk since the last one, then completes', () => {
+    const h = holding();
+    h.autoFlush = false;
+    h.step(io(1, 'write', 20, 10), io(2, 'write', 0, 2));
+    h.step(done(1), done(2));
+    const [f] = h.step({ type: 'hostFlush', ioId: 3, disk: D });
+    const written = [...expectedPieces(refTable(), 'write', 20, 10), ...expectedPieces(refTable(), 'write', 0, 2)];
+    expect(f).toEqual({ type: 'flush', flushId: 3, luns: [...new Set(written.map((p) => p.lun!))].sort((a, b) => a - b) });
+    expect(h.step({ type: 'flushDone', flushId: 3 })).toEqual([{ type: 'completeIo', ioId: 3 }]);
+    // Nothing written since: the next flush has nothing to wait for.
+    expect(h.step({ type: 'hostFlush', ioId: 4, disk: D })).toEqual([{ type: 'completeIo', ioId: 4 }]);
+  });
+
+  it('a flush while another is in flight covers its LUNs too, and a failed flush fails the host flush and keeps the LUNs dirty', () => {
+    const h = holding();
+    h.autoFlush = false;
+    h.step(io(1, 'write', 20, 10));
+    h.step(done(1));
+    expect(h.step({ type: 'hostFlush', ioId: 2, disk: D })).toEqual([{ type: 'flush', flushId: 2, luns: [1] }]);
+    // The first flush guarantees nothing yet: the second waits for LUN 1 as well.
+    expect(h.step({ type: 'hostFlush', ioId: 3, disk: D })).toEqual([{ type: 'flush', flushId: 3, luns: [1] }]);
+    const [failed] = h.step({ type: 'flushFailed', flushId: 2, error: 'cache lost' });
+    expect(failed).toMatchObject({ type: 'failIo', ioId: 2, reason: expect.stringMatching(/flush failed: cache lost/) });
+    expect(h.state.dirty.get(D)).toEqual([1]);
+    // Storage reports a lost cache once: the flush in flight meanwhile cannot vouch for the write either.
+    expect(h.step({ type: 'flushDone', flushId: 3 })).toEqual([{ type: 'failIo', ioId: 3, reason: expect.stringMatching(/another flush of the same LUNs failed/) }]);
+    // The next flush covers LUN 1 again, and succeeds.
+    expect(h.step({ type: 'hostFlush', ioId: 4, disk: D })).toEqual([{ type: 'flush', flushId: 4, luns: [1] }]);
+    expect(h.step({ type: 'flushDone', flushId: 4 })).toEqual([{ type: 'completeIo', ioId: 4 }]);
+  });
+
+  it('a failed FUA flush makes the next host flush of every disk written to that LUN fail, once', () => {
+    const h = holding();
+    h.autoFlush = false;
+    h.step(io(1, 'write', 0, 2));
+    h.step(done(1));
+    h.step({ type: 'hostIo', ioId: 2, disk: D, op: 'write', start: 20, length: 1, fua: true });
+    h.step(done(2));
+    h.step({ type: 'flushFailed', flushId: 2, error: 'cache lost' });
+    // Write 1 completed before the loss was reported: a flush cannot vouch for it any more.
+    expect(h.step({ type: 'hostFlush', ioId: 3, disk: D })).toEqual([{ type: 'failIo', ioId: 3, reason: expect.stringMatching(/lost writes/) }]);
+    expect(h.step({ type: 'hostFlush', ioId: 4, disk: D })[0]).toMatchObject({ type: 'flush', flushId: 4 });
+  });
+
+  it('a FUA write completes only after a flush of the LUNs it wrote; a failed flush fails it', () => {
+    const h = holding();
+    h.autoFlush = false;
+    h.step({ type: 'hostIo', ioId: 1, disk: D, op: 'write', start: 20, length: 10, fua: true });
+    expect(h.step(done(1))).toEqual([{ type: 'flush', flushId: 1, luns: [1] }]);
+    expect(h.step({ type: 'flushDone', flushId: 1 })).toEqual([{ type: 'completeIo', ioId: 1 }]);
+    h.step({ type: 'hostIo', ioId: 2, disk: D, op: 'write', start: 20, length: 1, fua: true });
+    h.step(done(2));
+    expect(h.step({ type: 'flushFailed', flushId: 2, error: 'x' })).toEqual([{ type: 'failIo', ioId: 2, reason: 'flush failed: x' }]);
+  });
+});
+
 describe('distributed marking', () => {
   /** Segment 1 is noWrite with an empty alternate at LUN 3; segment 0 is the reference one made noWrite. */
   const marking = (generation = 4): MappingTable =>
@@ -854,7 +918,9 @@ type Action =
   | { kind: 'set'; disk: number; from: number; gen: number; count: number | undefined; changes: [number, number][]; epoch: number }
   | { kind: 'replace'; disk: number; gen: number; entries: number[]; epoch: number }
   | { kind: 'refresh'; disk: number; gen: number; epoch: number }
-  | { kind: 'drop'; disk: number; epoch: number };
+  | { kind: 'drop'; disk: number; epoch: number }
+  | { kind: 'flush'; disk: number }
+  | { kind: 'fuaWrite'; disk: number; start: number; length: number };
 
 const BAD_DOC = ENTRY_DOCS.length - 1;
 /** Mostly entries that let I/O through, so that storage, marks and acks get exercised. */
@@ -897,6 +963,8 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('refresh' as const), disk: fc.nat(1), gen: fc.integer({ min: -1, max: 3 }), epoch: epochArb }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('drop' as const), disk: fc.nat(1), epoch: epochArb }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('flush' as const), disk: fc.nat(1) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('fuaWrite' as const), disk: fc.nat(1), start: fc.integer({ min: 0, max: 40 }), length: fc.integer({ min: 1, max: 12 }) }) },
 );
 
 /** What the test knows from the outside: requests, finished I/O, storage, and sent fault ids. */
@@ -912,11 +980,36 @@ class Observer {
   readonly issuedUnder = new Map<number, MappingTable>();
   nextIo = 1;
   now = 0;
+  // Durability: what storage was asked to flush, and what that made durable.
+  /** Flush commands at storage: flushId -> LUNs, and the clock when issued. */
+  readonly flushing = new Map<number, { luns: ReadonlyArray<number>; at: number }>();
+  /** Host flushes: ioId -> disk and the clock when submitted. */
+  readonly hostFlushes = new Map<number, { disk: string; at: number }>();
+  /** Writes: LUNs of the last issue, clock of the last ioDone, LUNs made durable since. */
+  readonly writes = new Map<number, { luns: ReadonlyArray<number>; doneAt: number; durable: Set<number>; fua: boolean; completedAt: number }>();
+  clock = 0;
 
   constructor(readonly config: AgentConfig) {}
 
+  /** Every LUN a write went to was flushed by a flush issued after it reached storage. */
+  private isDurable(id: number): boolean {
+    const w = this.writes.get(id)!;
+    return w.luns.every((l) => w.durable.has(l));
+  }
+
+  private noteFlushDone(flushId: number): void {
+    const f = this.flushing.get(flushId);
+    this.flushing.delete(flushId);
+    if (f === undefined) return;
+    for (const w of this.writes.values()) if (w.doneAt >= 0 && w.doneAt <= f.at) for (const l of f.luns) w.durable.add(l);
+  }
+
   feed(state: AgentState, event: AgentEvent): AgentState {
+    this.clock++;
     if (event.type === 'ioDone' || event.type === 'ioFailed') this.atStorage.delete(event.ioId);
+    if (event.type === 'ioDone' && this.writes.has(event.ioId)) this.writes.get(event.ioId)!.doneAt = this.clock;
+    if (event.type === 'flushDone') this.noteFlushDone(event.flushId);
+    if (event.type === 'flushFailed') this.flushing.delete(event.flushId);
     const [next, commands] = agentStep(state, event);
     for (const c of commands)
       if (c.type === 'send' && c.message.type === 'dropped') {
@@ -935,6 +1028,15 @@ class Observer {
           expect(this.atStorage.has(c.ioId)).toBe(false);
           this.atStorage.add(c.ioId);
           this.issuedUnder.set(c.ioId, agentTable(next, c.disk)!);
+          if (c.op === 'write') {
+            const w = this.writes.get(c.ioId);
+            const luns = [...new Set(c.pieces.flatMap((p) => (p.lun === undefined ? [] : [p.lun])))];
+            this.writes.set(c.ioId, { luns, doneAt: -1, durable: new Set(), fua: w?.fua ?? false, completedAt: -1 });
+          }
+          break;
+        case 'flush':
+          expect(this.flushing.has(c.flushId)).toBe(false);
+          this.flushing.set(c.flushId, { luns: c.luns, at: this.clock });
           break;
         case 'completeIo':
         case 'failIo':
@@ -942,10 +1044,16 @@ class Observer {
           expect(this.finished.get(c.ioId)).toBeUndefined(); // at most one ending per host I/O
           expect(this.atStorage.has(c.ioId)).toBe(false); // never ends while storage still works on it
           this.finished.set(c.ioId, c.type);
+          if (c.type === 'completeIo') this.checkDurableOnCompletion(c.ioId);
           break;
         case 'send':
           expect(c.message).toMatchObject({ agent: this.config.agent, epoch: this.config.epoch });
           if (c.message.type === 'ioFault' || c.message.type === 'markBits') this.sentIds.add(c.message.faultId);
+          // docs/design.md#ordering-rules: a distributed write's data is durable before its marks go out.
+          if (c.message.type === 'markBits') {
+            const origin = [...next.outstanding.values()].find((o) => o.message.faultId === (c.message as { faultId: number }).faultId)?.origin;
+            if (origin !== undefined && this.writes.has(origin)) expect(this.isDurable(origin), `marks of write ${origin} sent before its data was flushed`).toBe(true);
+          }
           if (c.message.type === 'tableAck') this.checkAck(c.message.disk, c.message.generation);
           break;
       }
@@ -973,6 +1081,23 @@ class Observer {
     }
   }
 
+  /**
+   * A FUA write completes only once durable; a host flush completes only once every write to its
+   * disk that completed before the flush was submitted is durable.
+   */
+  checkDurableOnCompletion(ioId: number): void {
+    const w = this.writes.get(ioId);
+    if (w !== undefined) {
+      w.completedAt = this.clock;
+      if (w.fua) expect(this.isDurable(ioId), `FUA write ${ioId} completed before it was durable`).toBe(true);
+    }
+    const f = this.hostFlushes.get(ioId);
+    if (f === undefined) return;
+    for (const [id, x] of this.writes)
+      if (x.completedAt >= 0 && x.completedAt < f.at && this.requests.get(id)!.disk === f.disk)
+        expect(this.isDurable(id), `flush ${ioId} of ${f.disk} completed while write ${id} was not durable`).toBe(true);
+  }
+
   /** Nothing parks silently, and the machine's view of storage matches what it was told. */
   check(state: AgentState): void {
     const inFlight = new Set<number>();
@@ -991,7 +1116,8 @@ class Observer {
       if (io.status === 'marking') for (const m of io.pending) expect(state.outstanding.has(m)).toBe(true);
     }
     expect([...inFlight].sort()).toEqual([...this.atStorage].sort());
-    for (const id of this.requests.keys()) expect(this.finished.has(id) !== state.ios.has(id)).toBe(true);
+    const open = (id: number): boolean => state.ios.has(id) || state.flushes.get(id)?.kind === 'host';
+    for (const id of this.requests.keys()) expect(this.finished.has(id) !== open(id)).toBe(true);
   }
 }
 
@@ -1016,9 +1142,25 @@ const toEvent = (a: Action, state: AgentState, obs: Observer): AgentEvent | unde
     }
     case 'done':
     case 'failed': {
-      const ioId = nth([...obs.atStorage].sort((x, y) => x - y), a.pick);
-      if (ioId === undefined) return undefined;
+      // Storage answers an I/O or a flush.
+      const pool = [...[...obs.atStorage].sort((x, y) => x - y), ...[...obs.flushing.keys()].map((id) => -id)];
+      const picked = nth(pool, a.pick);
+      if (picked === undefined) return undefined;
+      if (picked < 0) return a.kind === 'done' ? { type: 'flushDone', flushId: -picked } : { type: 'flushFailed', flushId: -picked, error: 'cache lost' };
+      const ioId = picked;
       return a.kind === 'done' ? { type: 'ioDone', ioId } : { type: 'ioFailed', ioId, error: 'storage failed' };
+    }
+    case 'flush': {
+      const ioId = obs.nextIo++;
+      obs.requests.set(ioId, { disk: DISKS[a.disk]!, start: 0, length: 0 });
+      obs.hostFlushes.set(ioId, { disk: DISKS[a.disk]!, at: obs.clock + 1 });
+      return { type: 'hostFlush', ioId, disk: DISKS[a.disk]! };
+    }
+    case 'fuaWrite': {
+      const ioId = obs.nextIo++;
+      obs.requests.set(ioId, { disk: DISKS[a.disk]!, start: a.start, length: a.length });
+      obs.writes.set(ioId, { luns: [], doneAt: -1, durable: new Set(), fua: true, completedAt: -1 });
+      return { type: 'hostIo', ioId, disk: DISKS[a.disk]!, op: 'write', start: a.start, length: a.length, fua: true };
     }
     case 'tick':
       obs.now += a.advance;
@@ -1074,12 +1216,13 @@ describe('property: random event sequences', () => {
         // A cooperative controller and storage: tables without faults, every fault retried,
         // every mark confirmed, every I/O finished. Every host I/O must then end.
         const settled = variant === 'distributed' ? [0, 4, 2] : [0, 0, 3];
-        for (let round = 0; round < 20 && state.ios.size > 0; round++) {
+        for (let round = 0; round < 20 && (state.ios.size > 0 || state.flushes.size > 0); round++) {
           for (const disk of DISKS) {
             const gen = (agentTable(state, disk)?.generation ?? 0) + 1;
             state = obs.feed(state, replaceTable(tableFor(gen, settled), disk, EPOCH));
           }
           for (const id of [...obs.atStorage]) state = obs.feed(state, done(id));
+          for (const id of [...obs.flushing.keys()]) state = obs.feed(state, { type: 'flushDone', flushId: id });
           for (const [id, o] of [...state.outstanding]) {
             if (!state.outstanding.has(id)) continue;
             state = obs.feed(state, o.message.type === 'markBits' ? confirm(id) : retry(id));

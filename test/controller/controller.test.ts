@@ -143,7 +143,11 @@ class Harness {
     const prep = message !== null && typeof message === 'object' && message.type === 'ioFault' ? copiesOf(cmds) : [];
     if (prep.length === 0) return cmds;
     const rest = cmds.filter((c) => !prep.includes(c as Copy));
-    for (const c of prep) rest.push(...this.step({ type: 'copyDone', copyId: c.copyId }));
+    const answered: ControllerCommand[] = [];
+    for (const c of prep) answered.push(...this.step({ type: 'copyDone', copyId: c.copyId }));
+    // The copies are flushed before the change that exposes them; storage answers at once here too.
+    for (const c of answered) if (c.type === 'flush') rest.push(...this.step({ type: 'flushed', flushId: c.flushId }));
+    else rest.push(c);
     return rest;
   }
 
@@ -215,6 +219,7 @@ class Harness {
     for (let i = 0; i < 1000; i++) {
       const produced = this.reply(queue);
       if (options.copies === true) for (const c of copiesOf(queue)) produced.push(...this.step({ type: 'copyDone', copyId: c.copyId }));
+      if (options.copies === true) for (const c of queue) if (c.type === 'flush') produced.push(...this.step({ type: 'flushed', flushId: c.flushId }));
       if (this.pending !== null) produced.push(...this.persisted());
       if (produced.length === 0 && this.pending === null) return all;
       all.push(...produced);
@@ -775,7 +780,9 @@ describe('controller: administrative operations', () => {
     ]);
 
     expect(h.step({ type: 'copyDone', copyId: copies[0]!.copyId })).toEqual([]);
-    const c5 = h.step({ type: 'copyDone', copyId: copies[1]!.copyId });
+    const c5a = h.step({ type: 'copyDone', copyId: copies[1]!.copyId });
+    expect(c5a).toEqual([{ type: 'flush', flushId: expect.any(Number), luns: [1] }]);
+    const c5 = h.step({ type: 'flushed', flushId: (c5a[0] as { flushId: number }).flushId });
     expect(c5).toEqual([
       { type: 'persist', persistId: expect.any(Number), records: [{ type: 'updateTable', disk: D, fromGeneration: gen + 2, generation: gen + 3, changes: [{ segment: 0, entry: { location: alt } }] }] },
     ]);
@@ -804,6 +811,27 @@ describe('controller: administrative operations', () => {
     expect(c3.filter((c) => c.type === 'adminDone')).toEqual([{ type: 'adminDone', requestId: expect.any(Number), result: { ok: true } }]);
   });
 
+  // docs/design.md#ordering-rules D1, D7: nothing is promoted on a flush that failed or that ran beside one that failed.
+  it('a failed flush counts as a failed copy: the settle job copies and flushes again before it promotes', () => {
+    const h = boot(['a']);
+    allocateSegment(h, 'a', 0);
+    allocateSegment(h, 'a', 1);
+    const copies = copiesOf(h.drive(h.admin({ type: 'migrate', disk: D, segments: [0, 1], lun: 2 })));
+    expect(copies).toHaveLength(2);
+    const flushes = copies.flatMap((c) => h.step({ type: 'copyDone', copyId: c.copyId })).filter((c): c is Extract<ControllerCommand, { type: 'flush' }> => c.type === 'flush');
+    expect(flushes.map((f) => f.luns)).toEqual([[2], [2]]);
+    // One flush fails: the other, in flight beside it, cannot be trusted either.
+    expect(h.step({ type: 'flushFailed', flushId: flushes[0]!.flushId, error: 'cache lost' })).toEqual([]);
+    expect(persistsOf(h.step({ type: 'flushed', flushId: flushes[1]!.flushId }))).toEqual([]);
+    // The next sweep copies both segments again, and flushes again, before any promotion.
+    const again = copiesOf(h.tick(1000));
+    expect(again).toHaveLength(2);
+    const reflush = again.flatMap((c) => h.step({ type: 'copyDone', copyId: c.copyId })).filter((c): c is Extract<ControllerCommand, { type: 'flush' }> => c.type === 'flush');
+    expect(reflush).toHaveLength(2);
+    const promoted = reflush.flatMap((f) => h.step({ type: 'flushed', flushId: f.flushId }));
+    expect(persistsOf(promoted).flatMap((p) => p.records)).toHaveLength(1);
+  });
+
   it('migrate: alternate on the target LUN, background copy, promotion, then the old extent is released', () => {
     const h = boot(['a']);
     allocateSegment(h, 'a', 0);
@@ -822,7 +850,11 @@ describe('controller: administrative operations', () => {
     expect(c3).toEqual([{ type: 'copyBlocks', copyId: expect.any(Number), from: loc, to: { lun: 2, start: 0 }, length: SEG }]);
     const copy = copiesOf(c3)[0]!;
 
-    const c4 = h.step({ type: 'copyDone', copyId: copy.copyId });
+    const c4a = h.step({ type: 'copyDone', copyId: copy.copyId });
+    // docs/design.md#ordering-rules: the copy is flushed before the promotion that depends on it is persisted.
+    expect(c4a).toEqual([{ type: 'flush', flushId: expect.any(Number), luns: [2] }]);
+    expect(persistsOf(h.tick(5))).toEqual([]);
+    const c4 = h.step({ type: 'flushed', flushId: (c4a[0] as { flushId: number }).flushId });
     expect(c4).toEqual([
       { type: 'persist', persistId: expect.any(Number), records: [{ type: 'updateTable', disk: D, fromGeneration: gen + 1, generation: gen + 2, changes: [{ segment: 0, entry: { location: { lun: 2, start: 0 } } }] }] },
     ]);
@@ -1008,6 +1040,8 @@ interface Model {
   readonly attachments: Map<DiskId, AgentId[]>;
   readonly issuedGen: Map<DiskId, number>;
   readonly copies: number[];
+  /** Ids among `copies` that are flushes. */
+  readonly flushes: Set<number>;
   readonly sentFaults: IoFaultMessage[];
   readonly faultsByKey: Map<string, IoFaultMessage>;
   nextFault: number;
@@ -1048,6 +1082,7 @@ const newModel = (): Model => {
     attachments: new Map(h.attachments),
     issuedGen,
     copies: [],
+    flushes: new Set(),
     sentFaults: [],
     faultsByKey: new Map(),
     nextFault: 1000,
@@ -1127,6 +1162,11 @@ const feed = (m: Model, event: ControllerEvent): void => {
       case 'copyBlocks':
       case 'writeZeros':
         m.copies.push(c.copyId);
+        break;
+      case 'flush':
+        // Answered like a copy (flushed or flushFailed) by the same random action.
+        m.copies.push(c.flushId);
+        m.flushes.add(c.flushId);
         break;
       case 'released': {
         // Freed space is used by no durable table, nor by any decision made before this step
@@ -1234,6 +1274,7 @@ const run = (m: Model, a: Action): void => {
     case 'copy': {
       if (m.copies.length === 0) return;
       const [copyId] = m.copies.splice(a.pick % m.copies.length, 1);
+      if (m.flushes.delete(copyId!)) return feed(m, a.ok ? { type: 'flushed', flushId: copyId! } : { type: 'flushFailed', flushId: copyId!, error: 'injected' });
       return feed(m, a.ok ? { type: 'copyDone', copyId: copyId! } : { type: 'copyFailed', copyId: copyId!, error: 'injected' });
     }
     case 'tick':
@@ -1327,7 +1368,10 @@ describe('controller: preparing the alternate before a centralized relocation', 
     expect(c1).toEqual([{ type: 'writeZeros', copyId: expect.any(Number), to: { lun: expect.any(Number), start: expect.any(Number) }, length: 2 }]);
     expect(persistsOf(c1)).toEqual([]); // nothing durable before the old content is in place
     const to = (c1[0] as Copy).to;
-    const c2 = h.step({ type: 'copyDone', copyId: (c1[0] as Copy).copyId });
+    const c1b = h.step({ type: 'copyDone', copyId: (c1[0] as Copy).copyId });
+    // docs/design.md#ordering-rules: the zero-fill is flushed before the bits that expose it are persisted.
+    expect(c1b).toEqual([{ type: 'flush', flushId: expect.any(Number), luns: [to.lun] }]);
+    const c2 = h.step({ type: 'flushed', flushId: (c1b[0] as { flushId: number }).flushId });
     const [p] = persistsOf(c2);
     expect(p?.records[0]).toMatchObject({ type: 'updateTable', changes: [{ segment: 1, entry: { zero: true, alternate: { lun: to.lun, start: to.start - 1, blocks: '1-2' } } }] });
   });

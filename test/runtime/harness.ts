@@ -62,12 +62,13 @@ export const makeEnv = (o: EnvOptions): Env => ({
 
 export const startController = (env: Env, config: ControllerRuntimeConfig = {}): Promise<ControllerRuntime> =>
   createController(
-    { storage: env.storage, transport: env.network.transport('controller'), persistence: env.persistence, clock: env.clock, allocator: right(createAllocator(env.luns)) },
+    // Each runtime life is its own connection to storage: a power loss fails its next flush (docs/design.md#ordering-rules).
+    { storage: env.storage.connect(), transport: env.network.transport('controller'), persistence: env.persistence, clock: env.clock, allocator: right(createAllocator(env.luns)) },
     { variant: env.variant, retryInterval: 50, tickInterval: TICK, onCommand: (c) => env.commands.push(c), ...config },
   );
 
 export const startAgent = (env: Env, agent: string, epoch = 1): AgentRuntime =>
-  createAgent({ storage: env.storage, transport: env.network.transport(agent), clock: env.clock }, { agent, epoch, variant: env.variant, faultTimeout: 50, tickInterval: TICK });
+  createAgent({ storage: env.storage.connect(), transport: env.network.transport(agent), clock: env.clock }, { agent, epoch, variant: env.variant, faultTimeout: 50, tickInterval: TICK });
 
 export const microtasks = async (n = 30): Promise<void> => {
   for (let i = 0; i < n; i++) await Promise.resolve();

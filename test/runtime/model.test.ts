@@ -7,6 +7,11 @@
  * system (deliver the lossy, duplicating network, advance the manual clock, drain microtasks),
  * then the system is driven to quiescence. No real timers.
  *
+ * Durability: `flush` through an agent guarantees the writes made through that agent life; a
+ * power loss of storage may then leave each block with its guaranteed content or any written
+ * since (checked by reading every disk), and a power loss of the controller loses nothing once
+ * quiet. A flush may fail only after a power loss.
+ *
  * Partitions: a cut agent may hold I/O (through it, or that needs its acknowledgement), never
  * fail it. When a command does not complete within a bounded number of rounds while some agent
  * is cut, every agent is healed and the command must then complete. A read probe issued through
@@ -74,7 +79,23 @@ interface Model {
   readonly content: Map<string, Blocks>;
   /** Indexes of cut agents. */
   readonly cut: Set<number>;
+  /**
+   * Durability (docs/design.md#ordering-rules), per disk and block: the content a power loss
+   * must keep (hex; absent: zeros) and the writes since, with the agent life that made each.
+   */
+  readonly durable: Map<string, Map<number, { floor: string; since: { hex: string; writer: string }[] }>>;
+  /** Agent lives that saw a storage power loss since their last successful flush: their flush may fail. */
+  readonly lossSeen: Set<string>;
 }
+
+const writerOf = (real: Real, agent: number): string => `${AGENTS[agent]}#${real.epochs[agent]}`;
+const durableBlock = (model: Model, disk: string, block: number) => {
+  let blocks = model.durable.get(disk);
+  if (blocks === undefined) model.durable.set(disk, (blocks = new Map()));
+  let b = blocks.get(block);
+  if (b === undefined) blocks.set(block, (b = { floor: hex(model.content.get(disk)!.get(block)), since: [] }));
+  return b;
+};
 
 /** A read issued through an agent just cut, which may stay held until the agent is healed. */
 interface HeldRead {
@@ -188,7 +209,10 @@ class WriteCmd implements Cmd {
     for (const h of real.held) if (h.disk === disk) for (let b = Math.max(start, h.start); b < Math.min(start + length, h.start + h.length); b++) h.expect[b - h.start] = null;
     await drive(model, real, track(real.agents[this.agent]!.write(disk, start, data)), `write ${disk}@${start}+${length} through ${AGENTS[this.agent]}`);
     const blocks = model.content.get(disk)!;
-    for (let k = 0; k < length; k++) blocks.set(start + k, data.slice(k * BS, (k + 1) * BS));
+    for (let k = 0; k < length; k++) {
+      durableBlock(model, disk, start + k).since.push({ hex: hex(data.subarray(k * BS, (k + 1) * BS)), writer: writerOf(real, this.agent) });
+      blocks.set(start + k, data.slice(k * BS, (k + 1) * BS));
+    }
     await quiesce(model, real);
   }
   toString = () => `write(${AGENTS[this.agent]}, disk#${this.disk}, ${this.start}, ${this.len})`;
@@ -223,6 +247,9 @@ class SnapshotCmd implements Cmd {
     expect(real.controller.state().disks.has(snapshot)).toBe(true);
     model.disks.push(snapshot);
     model.content.set(snapshot, new Map(model.content.get(disk)!));
+    // The snapshot may hold, after a power loss, whatever its source might.
+    const source = model.durable.get(disk) ?? new Map();
+    model.durable.set(snapshot, new Map([...source].map(([b, x]) => [b, { floor: x.floor, since: [...x.since] }])));
     for (const agent of AGENTS) await adminOk(model, real, { type: 'attachAgent', disk: snapshot, agent });
     await quiesce(model, real);
   }
@@ -316,6 +343,78 @@ class HealCmd implements Cmd {
   toString = () => `heal(${AGENTS[this.agent]})`;
 }
 
+// Durability (docs/design.md#ordering-rules)
+
+class FlushCmd implements Cmd {
+  constructor(
+    readonly agent: number,
+    readonly disk: number,
+  ) {}
+  check = () => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const disk = diskOf(model, this.disk);
+    const writer = writerOf(real, this.agent);
+    const t = track(real.agents[this.agent]!.flush(disk));
+    try {
+      await drive(model, real, t, `flush ${disk} through ${AGENTS[this.agent]}`);
+    } catch (e) {
+      // Only a power loss since this life's last successful flush may make it fail, and only once.
+      expect(model.lossSeen.has(writer), `flush of ${disk} through ${writer} failed with no power loss: ${String(e)}`).toBe(true);
+      model.lossSeen.delete(writer);
+      await quiesce(model, real);
+      return;
+    }
+    model.lossSeen.delete(writer);
+    // Every write through this life is now durable: it, or something written after it, must survive.
+    for (const b of model.durable.get(disk)?.values() ?? []) {
+      const last = b.since.map((x) => x.writer).lastIndexOf(writer);
+      if (last < 0) continue;
+      b.floor = b.since[last]!.hex;
+      b.since = b.since.slice(last + 1);
+    }
+    await quiesce(model, real);
+  }
+  toString = () => `flush(${AGENTS[this.agent]}, disk#${this.disk})`;
+}
+
+/** Power loss of storage: every block reads its guaranteed content or one written since; from then on that is its content. */
+class StoragePowerLossCmd implements Cmd {
+  check = (m: Readonly<Model>) => m.cut.size === 0;
+  async run(model: Model, real: Real): Promise<void> {
+    real.env.storage.powerLoss();
+    for (let i = 0; i < AGENTS.length; i++) model.lossSeen.add(writerOf(real, i));
+    await quiesce(model, real);
+    for (const disk of model.disks) {
+      const what = `read of ${disk} after a power loss of storage`;
+      const got = await drive(model, real, track(real.agents[0]!.read(disk, 0, BLOCKS)), what);
+      const blocks = model.content.get(disk)!;
+      for (let k = 0; k < BLOCKS; k++) {
+        const content = got.slice(k * BS, (k + 1) * BS);
+        const b = durableBlock(model, disk, k);
+        const allowed = [b.floor, ...b.since.map((x) => x.hex)];
+        expect(allowed, `${what}: block ${k}`).toContain(hex(content));
+        blocks.set(k, content);
+        b.floor = hex(content);
+        b.since = [];
+      }
+    }
+    await quiesce(model, real);
+  }
+  toString = () => 'powerLoss(storage)';
+}
+
+/** Power loss of the controller and its store: the unacknowledged tail of the store is lost (none, once quiet). */
+class ControllerPowerLossCmd implements Cmd {
+  check = (m: Readonly<Model>) => m.cut.size === 0;
+  async run(model: Model, real: Real): Promise<void> {
+    real.controller.stop();
+    expect(real.env.persistence.powerLoss(), 'nothing unacknowledged once quiet').toBe(0);
+    real.controller = await startController(real.env);
+    await quiesce(model, real);
+  }
+  toString = () => 'powerLoss(controller)';
+}
+
 const agentArb = fc.nat(AGENTS.length - 1);
 const diskArb = fc.nat(MAX_DISKS - 1);
 const startArb = fc.nat(BLOCKS - 1);
@@ -339,16 +438,20 @@ const commandArbs: fc.Arbitrary<Cmd>[] = [
   fc.constant(null).map(() => new RestartControllerCmd()),
   fc.tuple(agentArb, diskArb, startArb, lenArb).map(([a, d, s, l]) => new CutCmd(a, d, s, l)),
   agentArb.map((a) => new HealCmd(a)),
+  fc.tuple(agentArb, diskArb).map(([a, d]) => new FlushCmd(a, d)),
+  fc.tuple(agentArb, diskArb).map(([a, d]) => new FlushCmd(a, d)),
+  fc.constant(null).map(() => new StoragePowerLossCmd()),
+  fc.constant(null).map(() => new ControllerPowerLossCmd()),
 ];
 
 // ---------------------------------------------------------------------------------------------
 
 describe('model-based: runtimes over in-memory adapters with a lossy network', () => {
-  it('reads always return the last acknowledged writes, across snapshots, restarts and partitions', async () => {
+  it('reads always return the last acknowledged writes, across snapshots, restarts and partitions; a power loss keeps every flushed write', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 30 }), fc.commands(commandArbs, { maxCommands: 20, size: 'max' }), async (seed, cmds) => {
         const env = makeEnv(seed);
-        const model: Model = { disks: ['d'], content: new Map([['d', new Map()]]), cut: new Set() };
+        const model: Model = { disks: ['d'], content: new Map([['d', new Map()]]), cut: new Set(), durable: new Map(), lossSeen: new Set() };
         const real: Real = { env, controller: await startController(env), agents: [], epochs: [], held: [], snapshots: 0 };
         for (const a of AGENTS) {
           real.agents.push(startAgent(env, a, 1));

@@ -49,6 +49,18 @@ export interface MemoryPersistence extends TablePersistence {
   table(disk: DiskId): MappingTable | undefined;
   /** Called synchronously with each record as it becomes durable. Returns an unsubscribe function. */
   onSave(listener: (record: PersistRecord) => void): () => void;
+  /**
+   * Power loss (docs/design.md#ordering-rules): the store keeps what it acknowledged and the
+   * first `keep` (default 0) of the records whose `save` has not resolved yet; the rest of that
+   * unacknowledged tail is lost, the first lost one as a torn record that is discarded. Every
+   * unacknowledged `save` rejects (those kept have landed: their acknowledgement is lost).
+   * Returns how many records were lost.
+   *
+   * @example
+   * const saving = persistence.save(record); // not yet acknowledged
+   * persistence.powerLoss();                 // 1: the record is gone, and `saving` rejects
+   */
+  powerLoss(keep?: number): number;
 }
 
 /**
@@ -64,6 +76,10 @@ export interface MemoryPersistence extends TablePersistence {
  */
 export const createMemoryPersistence = (): MemoryPersistence => {
   let state: DurableState = EMPTY_DURABLE_STATE;
+  /** What has been acknowledged: `state` without the records still in flight. */
+  let acked: DurableState = EMPTY_DURABLE_STATE;
+  /** Saves applied but not yet acknowledged, oldest first. */
+  const inFlight: { readonly record: PersistRecord; lost: boolean }[] = [];
   const rules: { count: number; op: 'save' | 'load'; applied: boolean }[] = [];
   const listeners = new Set<(record: PersistRecord) => void>();
 
@@ -90,6 +106,13 @@ export const createMemoryPersistence = (): MemoryPersistence => {
         const copy = structuredClone(record);
         for (const l of [...listeners]) l(copy);
       }
+      // Acknowledged on a later microtask: until then a power loss may take it.
+      const entry = { record: structuredClone(record), lost: false };
+      inFlight.push(entry);
+      await Promise.resolve();
+      inFlight.splice(inFlight.indexOf(entry), 1);
+      if (entry.lost) throw new InjectedFault(`save of ${show(record.type)} for disk ${show(record.disk)} failed: power loss before it was acknowledged (it may or may not have landed)`);
+      acked = E.getOrElse(() => acked)(applyPersistRecord(acked, entry.record));
       if (rule !== undefined) throw new InjectedFault(`save of ${show(record.type)} for disk ${show(record.disk)} failed: injected fault (the record was saved, the acknowledgement lost)`);
     },
     async load() {
@@ -106,6 +129,19 @@ export const createMemoryPersistence = (): MemoryPersistence => {
       return E.right(undefined);
     },
     peek,
+    powerLoss(keep = 0) {
+      let next = acked;
+      let lost = 0;
+      inFlight.forEach((entry, i) => {
+        entry.lost = true; // every unacknowledged save rejects, kept or not
+        const applied = i < keep ? applyPersistRecord(next, entry.record) : null;
+        if (applied !== null && E.isRight(applied)) next = applied.right;
+        else lost++;
+      });
+      state = next;
+      acked = next;
+      return lost;
+    },
     table: (disk) => state.tables.get(disk),
     onSave(listener) {
       listeners.add(listener);

@@ -4,6 +4,8 @@
  *
  * Each call takes effect atomically at the moment it is made and its promise settles on a later
  * microtask; rejections are `Error`s with messages that name the operation and the address.
+ * Writes go through a volatile write cache per LUN: visible at once, durable once the LUN is
+ * flushed; {@link MemoryStorage.powerLoss} drops or tears what was not (docs/design.md#ordering-rules).
  * Injected failures are {@link InjectedFault}s.
  */
 import * as E from 'fp-ts/lib/Either.js';
@@ -43,7 +45,7 @@ const readLunSizes = (errors: ValidationError[], field: string, sizes: unknown):
  * const op: StorageOp = 'copy';
  * storage.failNext({ op, count: 1 }); // the next background copy fails
  */
-export type StorageOp = 'read' | 'write' | 'copy' | 'writeZeros';
+export type StorageOp = 'read' | 'write' | 'copy' | 'writeZeros' | 'flush';
 
 /**
  * One operation that reached a LUN, reported to listeners when it is applied. For `copy`, `lun`
@@ -108,6 +110,31 @@ export interface MemoryStorage extends BlockStorage {
   onRead(listener: (event: StorageEvent) => void): () => void;
   /** The current content, synchronously, with no failure injection and no listeners. */
   peek(lun: number, start: number, length: number): E.Either<ValidationError[], Uint8Array>;
+  // --- durability (docs/design.md#ordering-rules) ---------------------------------------------
+  /** Flushes the LUN's whole cache; rejects once per connection after a power loss took its unflushed writes. */
+  flush(lun: number): Promise<void>;
+  /**
+   * Another connection to the same LUNs (for another runtime: a controller, an agent): same
+   * content and cache, but its own record of what it wrote, so that a power loss fails the next
+   * flush of each connection that had unflushed writes, not just of the first one to flush.
+   *
+   * @example
+   * const agentStorage = storage.connect();
+   * await agentStorage.write(1, 0, block); storage.powerLoss();
+   * await agentStorage.flush(1); // rejects: the write may be lost
+   */
+  connect(): BlockStorage & { flush(lun: number): Promise<void> };
+  /**
+   * Power loss: every block written since its LUN was last flushed keeps its durable content or
+   * any content written since, at random (a multi-block write may land in part); each connection
+   * that had unflushed writes on a LUN gets its next flush of that LUN rejected. Returns how many
+   * blocks changed.
+   *
+   * @example
+   * await storage.write(1, 0, block);
+   * storage.powerLoss(); // block 0 of LUN 1 is either zeros or `block`
+   */
+  powerLoss(): number;
 }
 
 type Listener = (event: StorageEvent) => void;
@@ -125,6 +152,14 @@ interface StorageState {
   readonly rules: { count: number; lun?: number; op?: StorageOp }[];
   readonly writeListeners: Set<Listener>;
   readonly readListeners: Set<Listener>;
+  // Durability: a volatile write cache per LUN.
+  /** Durable blocks by LUN (absent: zeros). */
+  readonly durable: Map<number, Map<number, Uint8Array>>;
+  /** Per LUN: block -> contents written since the LUN was last flushed (undefined: zeros), oldest first. */
+  readonly cached: Map<number, Map<number, (Uint8Array | undefined)[]>>;
+  /** Per connection: LUNs it wrote since it last flushed them, and LUNs whose next flush must fail. */
+  readonly dirty: Map<number, Set<number>>;
+  readonly lost: Map<number, Set<number>>;
 }
 
 const where = (lun: number, start: number, length: number): string =>
@@ -185,12 +220,30 @@ const readBlocks = (s: StorageState, lun: number, start: number, length: number)
   return out;
 };
 
+/** Notes blocks just written by connection `conn` in the LUN's volatile cache. */
+const cacheWrite = (s: StorageState, conn: number, lun: number, start: number, length: number): void => {
+  const blocks = s.data.get(lun)!;
+  const cache = s.cached.get(lun)!;
+  for (let k = start; k < start + length; k++) {
+    const list = cache.get(k);
+    if (list === undefined) cache.set(k, [blocks.get(k)]);
+    else {
+      // Bounded: a block rewritten many times between flushes keeps its last few contents as candidates.
+      if (list.length >= 8) list.shift();
+      list.push(blocks.get(k));
+    }
+  }
+  let set = s.dirty.get(conn);
+  if (set === undefined) s.dirty.set(conn, (set = new Set()));
+  set.add(lun);
+};
+
 const emit = (listeners: Set<Listener>, event: StorageEvent): void => {
   for (const l of [...listeners]) l(event);
 };
 
-/** The {@link BlockStorage} operations. */
-const blockOperations = (s: StorageState): BlockStorage => ({
+/** The {@link BlockStorage} operations, for connection `conn`. */
+const blockOperations = (s: StorageState, conn = 0): BlockStorage & { flush(lun: number): Promise<void> } => ({
   blockSize: s.blockSize,
 
   async read(lun, start, length) {
@@ -211,6 +264,7 @@ const blockOperations = (s: StorageState): BlockStorage => ({
     injectFault(s, 'write', what, [[lun, start, length]]);
     const blocks = s.data.get(lun)!;
     for (let k = 0; k < length; k++) blocks.set(start + k, bytes.slice(k * s.blockSize, (k + 1) * s.blockSize));
+    cacheWrite(s, conn, lun, start, length);
     emit(s.writeListeners, { op: 'write', lun, start, length });
   },
 
@@ -229,6 +283,7 @@ const blockOperations = (s: StorageState): BlockStorage => ({
     const blocks = Array.from({ length }, (_, k) => src.get(from.start + k));
     const dst = s.data.get(to.lun)!;
     blocks.forEach((b, k) => (b === undefined ? dst.delete(to.start + k) : dst.set(to.start + k, b)));
+    cacheWrite(s, conn, to.lun, to.start, length);
     emit(s.writeListeners, { op: 'copy', lun: to.lun, start: to.start, length, from: { lun: from.lun, start: from.start } });
   },
 
@@ -239,7 +294,59 @@ const blockOperations = (s: StorageState): BlockStorage => ({
     const blocks = s.data.get(lun)!;
     if (length <= blocks.size) for (let k = start; k < start + length; k++) blocks.delete(k);
     else for (const k of [...blocks.keys()]) if (k >= start && k < start + length) blocks.delete(k);
+    cacheWrite(s, conn, lun, start, length);
     emit(s.writeListeners, { op: 'writeZeros', lun, start, length });
+  },
+
+  // The whole LUN's cache is flushed (as SYNCHRONIZE CACHE does); the failure after a power loss is per connection.
+  async flush(lun) {
+    const what = `flush of LUN ${show(lun)}`;
+    if (typeof lun !== 'number' || !s.sizes.has(lun)) throw new RangeError(`${what}: LUN ${show(lun)} does not exist (LUNs: ${sortedIds(s.sizes)})`);
+    injectFault(s, 'flush', what, [[lun, 0, 0]]); // bad blocks do not fail a flush; failNext and the failure rate do
+    const lost = s.lost.get(conn);
+    if (lost?.delete(lun) === true) throw new Error(`${what} failed: the write cache was lost (power loss) after writes of this connection completed; they may be gone`);
+    const durable = s.durable.get(lun)!;
+    const blocks = s.data.get(lun)!;
+    const cache = s.cached.get(lun)!;
+    for (const k of cache.keys()) {
+      const b = blocks.get(k);
+      if (b === undefined) durable.delete(k);
+      else durable.set(k, b);
+    }
+    cache.clear();
+    s.dirty.get(conn)?.delete(lun);
+  },
+});
+
+/** Power loss and connections. */
+const durabilityControls = (s: StorageState, nextConn: { value: number }): Pick<MemoryStorage, 'connect' | 'powerLoss'> => ({
+  connect: () => blockOperations(s, nextConn.value++),
+  powerLoss() {
+    let changed = 0;
+    for (const [lun, cache] of s.cached) {
+      const blocks = s.data.get(lun)!;
+      const durable = s.durable.get(lun)!;
+      for (const [k, contents] of cache) {
+        const pick = s.prng.int(contents.length + 1);
+        const b = pick === contents.length ? durable.get(k) : contents[pick];
+        if (b !== blocks.get(k)) changed++;
+        if (b === undefined) {
+          blocks.delete(k);
+          durable.delete(k);
+        } else {
+          blocks.set(k, b);
+          durable.set(k, b);
+        }
+      }
+      cache.clear();
+    }
+    for (const [conn, luns] of s.dirty) {
+      let lost = s.lost.get(conn);
+      if (lost === undefined) s.lost.set(conn, (lost = new Set()));
+      for (const l of luns) lost.add(l);
+    }
+    s.dirty.clear();
+    return changed;
   },
 });
 
@@ -250,8 +357,8 @@ const faultControls = (s: StorageState): Pick<MemoryStorage, 'failNext' | 'markB
     if (typeof spec !== 'object' || spec === null) return E.left([validationError('spec', spec, 'must be an object { count, lun?, op? }')]);
     if (!(isBlockNumber(spec.count) && spec.count > 0)) errs.push(validationError('count', spec.count, 'must be a positive safe integer'));
     if (spec.lun !== undefined && !s.sizes.has(spec.lun)) errs.push(validationError('lun', spec.lun, `must be one of the declared LUNs (${sortedIds(s.sizes)})`));
-    if (spec.op !== undefined && !['read', 'write', 'copy', 'writeZeros'].includes(spec.op))
-      errs.push(validationError('op', spec.op, "must be 'read', 'write', 'copy' or 'writeZeros'"));
+    if (spec.op !== undefined && !['read', 'write', 'copy', 'writeZeros', 'flush'].includes(spec.op))
+      errs.push(validationError('op', spec.op, "must be 'read', 'write', 'copy', 'writeZeros' or 'flush'"));
     if (errs.length > 0) return E.left(errs);
     s.rules.push({ count: spec.count, ...(spec.lun === undefined ? {} : { lun: spec.lun }), ...(spec.op === undefined ? {} : { op: spec.op }) });
     return E.right(undefined);
@@ -319,6 +426,10 @@ export const createMemoryStorage = (options: MemoryStorageOptions): E.Either<Val
     rules: [],
     writeListeners: new Set(),
     readListeners: new Set(),
+    durable: new Map([...sizes.keys()].map((lun) => [lun, new Map()])),
+    cached: new Map([...sizes.keys()].map((lun) => [lun, new Map()])),
+    dirty: new Map(),
+    lost: new Map(),
   };
-  return E.right({ ...blockOperations(s), luns: sizes, ...faultControls(s), ...observers(s) });
+  return E.right({ ...blockOperations(s), luns: sizes, ...faultControls(s), ...observers(s), ...durabilityControls(s, { value: 1 }) });
 };

@@ -17,7 +17,7 @@ import { entryAt } from '../../table/table.js';
 import { REASON_INVALID, REASON_NO_WRITE, REASON_ZERO, STATUS_ERROR, STATUS_FAULT, STATUS_OK, translateInto } from '../../translate/translate.js';
 import type { Extent } from '../allocator.js';
 import { addStep, agentRestarted, lastChangeOf, newId, segmentExtent, send, unwrap } from '../basics.js';
-import { releaseExtents, stage } from '../commit.js';
+import { flushCopiesFirst, releaseExtents, stage } from '../commit.js';
 import { coalescedWrites } from '../coalesce.js';
 import { closeJob } from '../locks.js';
 import * as R from '../refcounts.js';
@@ -116,7 +116,7 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
     if (e.zero || e.location === null) out.push({ type: 'writeZeros', copyId, to, length: n });
     else out.push({ type: 'copyBlocks', copyId, from: { lun: e.location.lun, start: e.location.start + k }, to, length: n });
   });
-  job.prepared = { changes: [[segment, entry]], allocated };
+  job.prepared = { changes: [[segment, entry]], allocated, ...(copies.length > 0 ? { flush: [target.lun] } : {}) };
   s.jobs.setPhase(job, { kind: 'copying', copies, failed: false });
   if (copies.length === 0) preparedAlternate(s, out, job);
 };
@@ -125,6 +125,8 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
 const preparedAlternate = (s: Working, out: ControllerCommand[], job: Mutable<FaultJob>): void => {
   const p = job.prepared!;
   const failed = job.phase.kind === 'copying' && job.phase.failed;
+  // Ordering rule: the old content copied to the alternate is durable before the bits that expose it.
+  if (!agentRestarted(s, job) && flushCopiesFirst(s, out, job, p.flush ?? [])) return;
   job.prepared = null;
   if (!agentRestarted(s, job) && !failed) return stage(s, out, job, p.changes);
   // Nothing was staged: give back the space allocated for it, and keep what the change would

@@ -12,7 +12,7 @@ import * as B from '../../bitmap/bitmap.js';
 import type { DiskId } from '../../protocol/messages.js';
 import { entryAt } from '../../table/table.js';
 import { lastChangeOf, newId, segmentExtent, unwrap } from '../basics.js';
-import { stage } from '../commit.js';
+import { flushCopiesFirst, stage } from '../commit.js';
 import { closeJob, groupDone, startJob } from '../locks.js';
 import * as R from '../refcounts.js';
 import { syncWithCommitted, toSync } from '../sync.js';
@@ -89,6 +89,9 @@ const settleCopied = (s: Working, out: ControllerCommand[], job: Mutable<SettleJ
     }
     // otherwise the next sweep starts the copies again
   } else {
+    // Ordering rule: the copies are durable before the promotion's record depends on them.
+    const alt = entryAt(s.disks.peek(job.disk)!.working, job.segment).alternate;
+    if (alt !== null && flushCopiesFirst(s, out, job, [alt.lun])) return; // keeps its copy slot while flushing
     promote(s, out, job);
   }
   const next = s.nextForCopySlot();

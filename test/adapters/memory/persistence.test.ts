@@ -142,3 +142,17 @@ describe('memory persistence', () => {
     expect((await p.load()).attachments).toEqual([{ disk: 'a', agents: ['a1'] }]);
   });
 });
+
+describe('power loss (docs/design.md#ordering-rules)', () => {
+  it('keeps what was acknowledged, loses the unacknowledged tail (or keeps a prefix of it), and rejects every unacknowledged save', async () => {
+    for (const keep of [0, 1, 2]) {
+      const p = createMemoryPersistence();
+      await p.save({ type: 'saveTable', disk: 'a', table: encodeTable(right(createTable({ segmentBlocks: 4, segmentCount: 2, entries: () => ({ zero: true }) }))) });
+      const saves = ['b', 'c'].map((disk) => p.save({ type: 'saveTable', disk, table: encodeTable(right(createTable({ segmentBlocks: 4, segmentCount: 2, entries: () => ({ zero: true }) }))) }));
+      expect(p.powerLoss(keep)).toBe(2 - keep);
+      for (const s of saves) await expect(s).rejects.toThrow(/power loss before it was acknowledged/);
+      expect(p.peek().tables.map((t) => t.disk)).toEqual(['a', 'b', 'c'].slice(0, 1 + keep));
+      expect((await p.load()).tables.map((t) => t.disk)).toEqual(['a', 'b', 'c'].slice(0, 1 + keep));
+    }
+  });
+});

@@ -1,0 +1,166 @@
+/**
+ * Constructing tables: {@link createTable}, and the checks of geometry, generations and segment
+ * numbers that every constructor and updater shares.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { MAX_BITMAP_SIZE } from '../bitmap/bitmap.js';
+import { checkBlockNumber, guarded, unreadableError, validationError, type ValidationError } from '../errors.js';
+import { freeze, newChunk, writeEntry } from './chunk-builder.js';
+import { validateEntry, type EntrySpec, type LunSizes } from './entry.js';
+import { altStride, CHUNK_SIZE, FLAT_MAX_SEGMENTS, REC_WORDS, type Chunk, type MappingTable } from './layout.js';
+import { gatherAlternates, makeTable, noChunksInFlat, setChunkBit } from './table-value.js';
+
+/**
+ * What {@link createTable} takes. `entries` is a list, or a function of the segment number.
+ *
+ * @example
+ * // A thin 8 MiB disk of 512-byte blocks: every segment reads as zeros until it is written.
+ * const spec: TableSpec = { segmentBlocks: 8, segmentCount: 2048, entries: () => ({ zero: true }) };
+ */
+export interface TableSpec {
+  readonly segmentBlocks: number;
+  /** The entry of each segment: a list, or a function of the segment number for large, regular tables. */
+  readonly entries: ReadonlyArray<EntrySpec> | ((segment: number) => EntrySpec);
+  /** Required when `entries` is a function. */
+  readonly segmentCount?: number;
+  /** Defaults to 0. */
+  readonly generation?: number;
+}
+
+/**
+ * Options shared by the table constructors and updaters.
+ *
+ * @example
+ * createTable(spec, { lunSizes: { 1: 4096, 2: 4096 } }) // Left when an extent does not fit its LUN
+ */
+export interface TableOptions {
+  /** Declared LUN sizes: extents must fit and LUNs must be declared. */
+  readonly lunSizes?: LunSizes;
+  /**
+   * Most segments the result may have, for callers that hold tables under a tighter budget than
+   * {@link MAX_SEGMENT_COUNT} (an agent refusing a table it could not hold). Checked before
+   * anything is allocated. At most, and by default, `MAX_SEGMENT_COUNT`.
+   */
+  readonly maxSegments?: number;
+}
+
+/**
+ * Largest table, 2^26 segments: its records take 1 GiB (16 bytes a segment), about what one
+ * process can hold next to everything else. Every constructor (`createTable`, `resizeTable`,
+ * `decodeTable`) refuses a bigger `segmentCount` (or entry list) before it allocates anything.
+ * Segments can be large (`segmentBlocks` up to 2^24), so this bounds the table, not the disk.
+ * `TableOptions.maxSegments` sets a lower bound for one call.
+ *
+ * @example
+ * resizeTable(table, MAX_SEGMENT_COUNT + 1, { zero: true }) // Left: segmentCount must be an integer from 0 to 67108864
+ */
+export const MAX_SEGMENT_COUNT = 2 ** 26;
+
+/** @internal The segment limit of one call: `options.maxSegments` when it is a valid, lower bound. */
+export const segmentLimit = (errors: ValidationError[], options: TableOptions | undefined): number => {
+  const max = options?.maxSegments;
+  if (max === undefined) return MAX_SEGMENT_COUNT;
+  if (typeof max === 'number' && Number.isSafeInteger(max) && max >= 0 && max <= MAX_SEGMENT_COUNT) return max;
+  errors.push(validationError('options.maxSegments', max, `must be an integer from 0 to ${MAX_SEGMENT_COUNT}`));
+  return MAX_SEGMENT_COUNT;
+};
+
+/** @internal Collects an error unless `count` is a segment count of at most `max`. */
+export const checkSegmentCount = (errors: ValidationError[], field: string, count: unknown, max: number): count is number => {
+  if (typeof count === 'number' && Number.isSafeInteger(count) && count >= 0 && count <= max) return true;
+  errors.push(validationError(field, count, `must be an integer from 0 to ${max}`));
+  return false;
+};
+
+const checkSegmentBlocks = (errors: ValidationError[], value: unknown): value is number => {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1 && value <= MAX_BITMAP_SIZE) return true;
+  errors.push(validationError('segmentBlocks', value, `must be an integer from 1 to ${MAX_BITMAP_SIZE}`));
+  return false;
+};
+
+/** @internal */
+export const checkGeneration = (errors: ValidationError[], value: unknown): value is number =>
+  checkBlockNumber(errors, 'generation', value);
+
+/** @internal The error of a value that is not a segment of `table`, or none. */
+export const checkSegment = (table: MappingTable, segment: unknown, field = 'segment'): ValidationError[] =>
+  typeof segment === 'number' && Number.isSafeInteger(segment) && segment >= 0 && segment < table.segmentCount
+    ? []
+    : [validationError(field, segment, `must be an integer from 0 to ${table.segmentCount - 1}`)];
+
+/**
+ * Builds a table, validating every entry. Errors name the segment, the field and the value.
+ *
+ * @example
+ * createTable({
+ *   segmentBlocks: 10,
+ *   entries: [
+ *     { location: { lun: 1, start: 0 }, alternate: { lun: 2, start: 10, blocks: [2, 7, 8] } },
+ *     { location: { lun: 2, start: 0 }, noWrite: true },
+ *     { location: { lun: 1, start: 10 } },
+ *   ],
+ * }) // Right(table)
+ */
+export const createTable = (spec: TableSpec, options: TableOptions = {}): E.Either<ValidationError[], MappingTable> =>
+  guarded('spec', () => {
+    const errors: ValidationError[] = [];
+    if (typeof spec !== 'object' || spec === null) return E.left([validationError('spec', spec, 'must be an object')]);
+    const max = segmentLimit(errors, options);
+    const segmentBlocks: unknown = spec.segmentBlocks;
+    const okBlocks = checkSegmentBlocks(errors, segmentBlocks);
+    const generation: unknown = spec.generation ?? 0;
+    checkGeneration(errors, generation);
+    const entries: unknown = spec.entries;
+    let count = 0;
+    if (typeof entries === 'function') {
+      if (checkSegmentCount(errors, 'segmentCount', spec.segmentCount, max)) count = spec.segmentCount as number;
+    } else if (Array.isArray(entries)) {
+      if (checkSegmentCount(errors, 'entries.length', entries.length, max)) count = entries.length;
+      else return E.left(errors); // refused before anything is read or allocated
+      if (spec.segmentCount !== undefined && spec.segmentCount !== count)
+        errors.push(validationError('segmentCount', spec.segmentCount, `must equal entries.length ${count}`));
+    } else {
+      errors.push(validationError('entries', entries, 'must be an array of entry specs or a function of the segment'));
+    }
+    if (!okBlocks || errors.length > 0) return E.left(errors);
+    return build(segmentBlocks as number, count, generation as number, entries as TableSpec['entries'], options?.lunSizes, errors);
+  });
+
+/**
+ * The body of {@link createTable}, once the geometry is known to be valid: validates and writes
+ * every entry, or returns the errors (at most 100: enough to act on, without drowning the caller).
+ */
+const build = (
+  segmentBlocks: number,
+  count: number,
+  generation: number,
+  entries: TableSpec['entries'],
+  lunSizes: LunSizes | undefined,
+  errors: ValidationError[],
+): E.Either<ValidationError[], MappingTable> => {
+  const get = typeof entries === 'function' ? entries : (s: number) => entries[s];
+  const chunks: Chunk[] = [];
+  const flat = count > 0 && count <= FLAT_MAX_SEGMENTS ? new Uint32Array(count * REC_WORDS) : null;
+  for (let base = 0; base < count; base += CHUNK_SIZE) {
+    const size = Math.min(CHUNK_SIZE, count - base);
+    const chunk = newChunk(size, segmentBlocks, flat?.subarray(base * REC_WORDS, (base + size) * REC_WORDS));
+    for (let i = 0; i < size; i++) {
+      let spec: unknown;
+      try {
+        spec = get(base + i);
+      } catch (thrown) {
+        errors.push(unreadableError('entry', thrown, base + i));
+        continue;
+      }
+      const entry = validateEntry(spec, segmentBlocks, base + i, errors, lunSizes);
+      if (entry !== undefined) writeEntry(chunk, i, entry);
+      if (errors.length >= 100) return E.left(errors);
+    }
+    chunks.push(freeze(chunk));
+  }
+  if (errors.length > 0) return E.left(errors);
+  const inFlat = noChunksInFlat(chunks.length);
+  if (flat !== null) for (let ci = 0; ci < chunks.length; ci++) setChunkBit(inFlat, ci, true);
+  const flatAlts = flat === null ? null : gatherAlternates(chunks, altStride(segmentBlocks));
+  return E.right(makeTable(segmentBlocks, count, generation, chunks, flat, inFlat, flatAlts));
+};
