@@ -90,6 +90,9 @@ export { controllerStep, initialControllerState } from './controller/controller.
 export type { AllocationError, Allocator, Extent, InvalidAllocationError, NoSpaceError } from './controller/allocator.js';
 export { createAllocator } from './controller/allocator.js';
 export type { RefCounts } from './controller/refcounts.js';
+// Space accounting (per LUN and per disk) and the low-water mark
+export type { DiskSpace, LunSpace } from './controller/space.js';
+export { lowSpaceCrossings, spaceByDisk, spaceByLun } from './controller/space.js';
 export type * from './agent/types.js';
 export { agentParkedCount, agentStep, agentTable, createAgentState, DEFAULT_AGENT_LIMITS, initialAgentState } from './agent/agent.js';
 export { readControllerMessage } from './protocol/messages.js';

@@ -25,13 +25,14 @@ import type {
   FailIoMessage,
   IoFaultMessage,
   MarkBitsMessage,
+  ZeroSegmentMessage,
   ReplaceTableMessage,
   RetryMessage,
   SetEntriesMessage,
 } from '../protocol/messages.js';
 import { readControllerMessage } from '../protocol/messages.js';
 import type { MappingEntry } from '../table/entry.js';
-import { diffTables, resizeTable, setEntries, type MappingTable } from '../table/table.js';
+import { diffTables, entryAt, resizeTable, setEntries, type MappingTable } from '../table/table.js';
 import {
   PieceBuffer,
   REASON_INVALID,
@@ -57,6 +58,7 @@ export type {
   AgentLimits,
   AgentState,
   DiskCopy,
+  HostOp,
   HostRequest,
   IoState,
   MarkSpan,
@@ -157,7 +159,8 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const requestErrors = (e: { disk: unknown; op: unknown; start: unknown; length: unknown }): ValidationError[] => {
   const errors: ValidationError[] = [];
   if (typeof e.disk !== 'string') errors.push(validationError('disk', e.disk, 'must be a string'));
-  if (e.op !== 'read' && e.op !== 'write') errors.push(validationError('op', e.op, "must be 'read' or 'write'"));
+  if (e.op !== 'read' && e.op !== 'write' && e.op !== 'zero') errors.push(validationError('op', e.op, "must be 'read', 'write' or 'zero'"));
+  else if (e.op === 'zero' && e.length === 0) errors.push(validationError('length', e.length, 'must be at least 1 for a discard or write-zeroes'));
   if (!(Number.isSafeInteger(e.start) && (e.start as number) >= 0)) errors.push(validationError('start', e.start, 'must be a non-negative safe integer'));
   if (!(Number.isSafeInteger(e.length) && (e.length as number) >= 0))
     errors.push(validationError('length', e.length, 'must be a non-negative safe integer'));
@@ -318,9 +321,9 @@ class Stepper {
   // --- faults and marks -------------------------------------------------------------------------
 
   /** Records and sends a fault or mark with a fresh id. */
-  private raise(message: Omit<IoFaultMessage, 'faultId'> | Omit<MarkBitsMessage, 'faultId'>, origin: number): number {
+  private raise(message: Omit<IoFaultMessage, 'faultId'> | Omit<MarkBitsMessage, 'faultId'> | Omit<ZeroSegmentMessage, 'faultId'>, origin: number): number {
     const faultId = this.nextFaultId++;
-    const full = { ...message, faultId } as IoFaultMessage | MarkBitsMessage;
+    const full = { ...message, faultId } as IoFaultMessage | MarkBitsMessage | ZeroSegmentMessage;
     this.outstanding.set(faultId, { message: full, origin, sentAt: this.now, dueAt: this.now + retryDelay(this.config, faultId, 0), attempts: 0, accepted: false, waiting: [] });
     const key = segmentKey(full.disk, full.segment);
     this.faultsBySegment.set(key, [...(this.faultsBySegment.get(key) ?? []), faultId]);
@@ -332,7 +335,8 @@ class Stepper {
   private raiseFault(req: HostRequest, segment: number, reason: FaultReason, start: number, length: number, generation: number): number {
     const { agent, epoch } = this.config;
     return this.raise(
-      { type: 'ioFault', agent, epoch, disk: req.disk, segment, op: req.op, start, length, reason, generation },
+      // The partly covered segments of a `zero` request are written (as zeros) through the write path.
+      { type: 'ioFault', agent, epoch, disk: req.disk, segment, op: req.op === 'zero' ? 'write' : req.op, start, length, reason, generation },
       req.ioId,
     );
   }
@@ -413,6 +417,7 @@ class Stepper {
         const behind = this.blocking(req.disk, seg);
         if (behind !== undefined) return this.park(req, behind);
       }
+    if (req.op === 'zero') return this.attemptZero(req, table, first, last);
     const status = translateInto(table, req.op, req.start, req.length, scratch, this.config.variant);
     if (status === STATUS_OK) {
       const pieces = piecesOf(scratch);
@@ -439,6 +444,48 @@ class Stepper {
     // Unreachable: the request was checked above.
     return this.fail(req.ioId, `invalid request: ${JSON.stringify(req)}`);
   }
+
+  // --- host discard and write-zeroes ----------------------------------------------------------
+
+  /**
+   * Step 1 of a `zero` request, with no fault outstanding on its segments: segments that already
+   * read as zeros are skipped; each whole segment left is asked of the controller
+   * (`zeroSegment`, parked like a fault); the blocks of partly covered segments are written
+   * through the write path (faulting as a write would: copy-on-write where the segment is
+   * no-write). Every retry looks again from the start, so the request completes once every
+   * segment reads as zeros or has had its zeros written.
+   */
+  private attemptZero(req: HostRequest, table: MappingTable, first: number, last: number): void {
+    const sb = table.segmentBlocks;
+    const end = req.start + req.length;
+    for (let seg = first; seg <= last; seg++) if (entryAt(table, seg).error) return this.fail(req.ioId, `error: segment ${seg} is marked failed`);
+    const { agent, epoch } = this.config;
+    let behind: number | undefined;
+    const partial: [number, number][] = [];
+    for (let seg = first; seg <= last; seg++) {
+      const e = entryAt(table, seg);
+      if (e.zero && e.alternate === null && !e.invalid) continue; // reads as zeros already
+      const from = Math.max(req.start, seg * sb);
+      const to = Math.min(end, (seg + 1) * sb);
+      if (to - from === sb) behind ??= this.raise({ type: 'zeroSegment', agent, epoch, disk: req.disk, segment: seg, generation: table.generation }, req.ioId);
+      else partial.push([from, to]);
+    }
+    const pieces: Piece[] = [];
+    for (const [from, to] of partial) {
+      const status = translateInto(table, 'write', from, to - from, scratch, this.config.variant);
+      if (status === STATUS_OK) pieces.push(...piecesOf(scratch));
+      else if (status === STATUS_FAULT)
+        for (let j = 0; j < scratch.failureCount; j++) behind ??= this.raiseFault(req, scratch.failureSegment[j]!, REASONS[scratch.failureReason[j]!]!, from, to - from, table.generation);
+      else return this.fail(req.ioId, `error: segment ${Math.floor(from / sb)} is marked failed`);
+    }
+    if (behind !== undefined) return this.park(req, behind);
+    if (pieces.length === 0) return this.complete(req.ioId);
+    const marks = this.config.variant === 'distributed' ? markSpans(pieces, sb) : [];
+    this.ios.set(req.ioId, { status: 'inFlight', request: req, generation: table.generation, firstSegment: first, lastSegment: last, marks });
+    this.commands.push({ type: 'issueIo', ioId: req.ioId, disk: req.disk, op: 'write', pieces });
+  }
+
+  // --- end of host discard and write-zeroes ---------------------------------------------------
 
   /** Re-attempts the I/O that waited behind `cleared`, after `resent` (a marked write sent back to step 1). */
   private reattempt(cleared: number, waiting: ReadonlyArray<number>, resent?: number): void {
@@ -722,7 +769,9 @@ class Stepper {
       case 'refreshTable':
         return m.epoch === epoch || m.epoch === -1 ? this.refreshTable(m.disk, m.generation) : undefined;
       case 'dropTable':
-        return m.epoch === epoch ? this.dropTable(m.disk) : undefined;
+        // Meant for an earlier life: this life must not map the disk either, and its `dropped`
+        // tells the controller that the earlier life is gone (a deletion waits for it).
+        return m.epoch === epoch || (typeof m.epoch === 'number' && m.epoch < epoch && typeof m.disk === 'string') ? this.dropTable(m.disk) : undefined;
       case 'faultAccepted':
         return this.faultAccepted(m.epoch, m.faultId);
       case 'leaseGranted':

@@ -1,7 +1,7 @@
 /**
  * The mapping agent's configuration, events, commands and state: plain data in, plain data out.
  */
-import type { AgentId, ControllerMessage, DiskId, AgentMessage, IoFaultMessage, MarkBitsMessage } from '../protocol/messages.js';
+import type { AgentId, ControllerMessage, DiskId, AgentMessage, IoFaultMessage, MarkBitsMessage, ZeroSegmentMessage } from '../protocol/messages.js';
 import type { MappingTable } from '../table/table.js';
 import type { Op, Piece, Variant } from '../translate/translate.js';
 import type { AgentLease } from './lease.js';
@@ -62,6 +62,17 @@ export interface AgentConfig {
 // Events and commands
 
 /**
+ * What a host request does: `read`, `write`, or `zero` (a discard or write-zeroes: afterwards
+ * the blocks read as zeros). Whole segments of a `zero` request become zero at the controller
+ * (`zeroSegment`); the blocks of a partly covered segment are written as zeros through the
+ * normal write path (the runtime zeroes the issued write pieces at storage).
+ *
+ * @example
+ * const e: AgentEvent = { type: 'hostIo', ioId: 8, disk: 'd', op: 'zero', start: 0, length: 64 };
+ */
+export type HostOp = Op | 'zero';
+
+/**
  * What happens to an agent.
  *
  * @example
@@ -69,7 +80,7 @@ export interface AgentConfig {
  */
 export type AgentEvent =
   /** A host request; `ioId` is unique, chosen by the runtime. `fua`: a write that completes only once durable. */
-  | { readonly type: 'hostIo'; readonly ioId: number; readonly disk: DiskId; readonly op: Op; readonly start: number; readonly length: number; readonly fua?: boolean }
+  | { readonly type: 'hostIo'; readonly ioId: number; readonly disk: DiskId; readonly op: HostOp; readonly start: number; readonly length: number; readonly fua?: boolean }
   /** Storage finished every piece of an issued I/O. */
   | { readonly type: 'ioDone'; readonly ioId: number }
   /** Storage failed an issued I/O. */
@@ -91,7 +102,10 @@ export type AgentEvent =
  * const c: AgentCommand = { type: 'completeIo', ioId: 7 };
  */
 export type AgentCommand =
-  /** Perform the pieces (zero pieces read as zeros), then feed `ioDone` or `ioFailed`. */
+  /**
+   * Perform the pieces (zero pieces read as zeros), then feed `ioDone` or `ioFailed`. The write
+   * pieces of a `zero` host request write zeros.
+   */
   | { readonly type: 'issueIo'; readonly ioId: number; readonly disk: DiskId; readonly op: Op; readonly pieces: ReadonlyArray<Piece> }
   | { readonly type: 'send'; readonly message: AgentMessage }
   /** The host I/O is done; for a read, return the data read under its last `issueIo`. */
@@ -118,7 +132,7 @@ export type AgentCommand =
 export interface HostRequest {
   readonly ioId: number;
   readonly disk: DiskId;
-  readonly op: Op;
+  readonly op: HostOp;
   readonly start: number;
   readonly length: number;
   /** A forced-unit-access write: completes only once its data is durable. */
@@ -170,7 +184,7 @@ export type IoState =
  * const o: Outstanding = { message: faultMessage, origin: 7, sentAt: 0, dueAt: 100, attempts: 0, accepted: false, waiting: [7, 9] };
  */
 export interface Outstanding {
-  readonly message: IoFaultMessage | MarkBitsMessage;
+  readonly message: IoFaultMessage | MarkBitsMessage | ZeroSegmentMessage;
   readonly origin: number;
   readonly sentAt: number;
   /** When it is sent again if still unanswered (see `backoff.ts`). */

@@ -84,6 +84,8 @@ export interface Allocator {
   free(lun?: number): number;
   /** Every maximal free range, sorted by LUN then start. */
   freeExtents(): ReadonlyArray<Extent>;
+  /** Every declared LUN with its size and free blocks, by ascending id. */
+  lunSpace(): ReadonlyArray<{ readonly lun: number; readonly size: number; readonly free: number }>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -347,6 +349,13 @@ class RangeAllocator implements Allocator {
   free(lun?: number): number {
     if (lun === undefined) return this.total;
     return this.luns.get(lun)?.free ?? 0;
+  }
+
+  lunSpace(): ReadonlyArray<{ readonly lun: number; readonly size: number; readonly free: number }> {
+    return this.order.map((lun) => {
+      const state = this.luns.get(lun)!;
+      return { lun, size: state.size, free: state.free };
+    });
   }
 
   freeExtents(): ReadonlyArray<Extent> {

@@ -6,7 +6,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { AgentId, ControllerMessage, Step } from '../protocol/messages.js';
 import type { MappingTable } from '../table/table.js';
 import type { Extent } from './allocator.js';
-import type { AdminResult, ControllerCommand, DiskState, FaultJob, Job, MarkJob } from './types.js';
+import type { AdminResult, ControllerCommand, DiskState, FaultJob, Job, MarkJob, ZeroJob } from './types.js';
 import type { DiskDraft, JobDraft, Working } from './working.js';
 
 /** A disk read without copying it: as it was when the step began, or as edited so far. */
@@ -38,11 +38,11 @@ export const addStep = (job: JobDraft, step: Step): void => {
   if (!job.path.includes(step)) job.path = [...job.path, step];
 };
 
-/** A job that serves one agent's I/O (a fault, or a distributed-variant mark). */
-export const servesAgent = (job: Job | JobDraft): job is FaultJob | MarkJob => job.kind === 'fault' || job.kind === 'mark';
+/** A job that serves one agent's I/O (a fault, a distributed-variant mark, or a whole-segment discard). */
+export const servesAgent = (job: Job | JobDraft): job is FaultJob | MarkJob | ZeroJob => job.kind === 'fault' || job.kind === 'mark' || job.kind === 'zero';
 
 /** The faulting agent's epoch has moved on: its I/O is gone, so change nothing for it. */
-export const agentRestarted = (s: Working, job: FaultJob | MarkJob): boolean =>
+export const agentRestarted = (s: Working, job: FaultJob | MarkJob | ZeroJob): boolean =>
   (s.agents.peek(job.agent)?.epoch ?? -1) !== job.epoch || s.leases.get(job.agent)?.evictedEpoch === job.epoch; // or evicted (leases.ts)
 
 /** A disk with `table` committed and nothing in flight. */

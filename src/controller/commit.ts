@@ -79,8 +79,15 @@ const flush = (s: Working, out: ControllerCommand[]): void => {
   if (s.persist !== null) return;
   const records: PersistRecord[] = [];
   const commits: [DiskId, MappingTable][] = [];
+  const deleted: DiskId[] = [];
   for (const disk of s.disks.keys()) {
     const peeked = s.disks.peek(disk)!;
+    if (peeked.deleted === true) {
+      // A deleted disk: its record goes with this batch, and the disk is forgotten (jobs/delete.ts).
+      records.push({ type: 'deleteTable', disk });
+      deleted.push(disk);
+      continue;
+    }
     if (peeked.staged === null && !peeked.attachmentsDirty) continue;
     const d = s.disks.get(disk)!;
     if (d.staged !== null) {
@@ -106,6 +113,7 @@ const flush = (s: Working, out: ControllerCommand[]): void => {
       d.attachmentsDirty = false;
     }
   }
+  for (const disk of deleted) s.disks.delete(disk);
   if (records.length === 0) return;
   const persistId = newId(s);
   s.persist = { persistId, batch: s.stagingBatch, records, commits, failedAt: null };

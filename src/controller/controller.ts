@@ -50,6 +50,7 @@ import { enqueueSettle, jobHooks, onAdmin } from './jobs/index.js';
 import { drainQuarantine, evictExpired } from './leases.js';
 import { acquire } from './locks.js';
 import * as R from './refcounts.js';
+import { lowSpaceCrossings } from './space.js';
 import { checkSync, convergeCopies, ensureCopy, pruneLastChange } from './sync.js';
 import { defaultControllerConfig, type ControllerCommand, type ControllerConfig, type ControllerEvent, type ControllerState, type PersistedState } from './types.js';
 import { thawDisk, Working } from './working.js';
@@ -95,6 +96,7 @@ export const controllerStep = (state: ControllerState, event: ControllerEvent): 
   const out: ControllerCommand[] = [];
   const s = new Working(state, jobHooks);
   dispatch(s, out, event);
+  out.push(...lowSpaceCrossings(state.allocator, s.allocator, s.config.lowWaterMark));
   return [s.result(), out];
 };
 
@@ -199,10 +201,11 @@ const tick = (s: Working, out: ControllerCommand[], now: number): void => {
 
 /** Every job syncing looks again at its agents; failed copies and waiting snapshots are retried. */
 const sweepJobs = (s: Working, out: ControllerCommand[]): void => {
-  for (const id of s.jobs.candidates('syncing', 'copyRetry', 'kind:snapshot')) {
+  for (const id of s.jobs.candidates('syncing', 'copyRetry', 'kind:snapshot', 'kind:delete', 'kind:rollback')) {
     const scanned = s.jobs.scanned(id)!;
     const retryCopy = scanned.kind === 'settle' && scanned.phase.kind === 'copying' && scanned.phase.failed && scanned.phase.copies.length === 0;
-    if (!retryCopy && scanned.phase.kind !== 'syncing' && scanned.kind !== 'snapshot') continue;
+    const waitsForDisk = scanned.kind === 'snapshot' || scanned.kind === 'delete' || scanned.kind === 'rollback';
+    if (!retryCopy && scanned.phase.kind !== 'syncing' && !waitsForDisk) continue;
     const job = s.jobs.get(id);
     if (job === undefined) continue;
     if (job.phase.kind === 'syncing') checkSync(s, out, job);

@@ -8,7 +8,7 @@ import type { MappingTable } from '../table/table.js';
 import type { Extent } from './allocator.js';
 import { newId, send, type DiskView } from './basics.js';
 import { onRenewLease, refusedAsEvicted } from './leases.js';
-import { acquire, startJob } from './locks.js';
+import { acquire, pokeJob, startJob } from './locks.js';
 import { deltaMessage, ensureAgent, ensureCopy, onAck, recheckDisk, replaceMessage } from './sync.js';
 import type { ControllerCommand, Job } from './types.js';
 import type { AgentDraft, Working } from './working.js';
@@ -30,6 +30,11 @@ const malformed = (m: AgentMessage): string | null => {
     if (!(m.segment === -1 || isCount(m.segment))) return `segment must be -1 or a segment number, got ${JSON.stringify(m.segment)}`;
     if (m.type === 'ioFault' && m.op !== 'read' && m.op !== 'write') return `op must be 'read' or 'write', got ${JSON.stringify(m.op)}`;
     return null;
+  }
+  if (m.type === 'zeroSegment') {
+    if (!isCount(m.faultId)) return `faultId must be a non-negative safe integer, got ${JSON.stringify(m.faultId)}`;
+    if (!isGeneration(m.generation)) return `generation must be a safe integer of at least -1, got ${JSON.stringify(m.generation)}`;
+    return isCount(m.segment) ? null : `segment must be a segment number, got ${JSON.stringify(m.segment)}`;
   }
   if (m.type === 'tableAck' || m.type === 'fetchTable') return isGeneration(m.generation) ? null : `generation must be a safe integer of at least -1, got ${JSON.stringify(m.generation)}`;
   return m.type === 'dropped' ? null : `unknown message type ${JSON.stringify((m as { type?: unknown }).type)}`;
@@ -66,7 +71,35 @@ export const onMessage = (s: Working, out: ControllerCommand[], m: AgentMessage)
       return onFetchTable(s, out, m);
     case 'dropped':
       return onDropped(s, out, m, v);
+    case 'zeroSegment':
+      return onZeroSegment(s, out, m);
   }
+};
+
+/** A whole-segment discard or write-zeroes: a zero job (`jobs/zero.ts`), queued like a fault. */
+const onZeroSegment = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'zeroSegment' }>): void => {
+  const key = `${m.agent}/${m.epoch}/${m.faultId}`;
+  if (s.faultIndex.has(key)) return; // a re-sent duplicate of a request already in hand
+  const d = s.disks.peek(m.disk);
+  const why =
+    d === undefined ? `unknown disk ${m.disk}`
+    : !d.agents.includes(m.agent) ? `agent ${m.agent} does not map disk ${m.disk}`
+    : m.segment >= d.working.segmentCount ? `segment ${m.segment} is not a segment of disk ${m.disk} (0..${d.working.segmentCount - 1})`
+    : null;
+  if (why !== null) {
+    send(out, m.agent, { type: 'failIo', epoch: m.epoch, faultId: m.faultId, reason: why });
+    out.push({ type: 'resolved', agent: m.agent, faultId: m.faultId, disk: m.disk, segment: m.segment, reason: 'zero-segment', outcome: 'failed', path: [], detail: why });
+    return;
+  }
+  const id = newId(s);
+  s.jobs.put(id, { id, kind: 'zero', disk: m.disk, phase: { kind: 'queued' }, path: [], release: [], agent: m.agent, epoch: m.epoch, faultId: m.faultId, segment: m.segment, generation: m.generation });
+  s.faultIndex.set(key, id);
+  if (d!.frozenBy !== null) {
+    const edited = s.disks.get(m.disk)!;
+    edited.held = [...edited.held, id];
+    return;
+  }
+  acquire(s, out, id);
 };
 
 /** An I/O fault or a mark: a job, queued behind its segment's lock (or held while the disk is frozen). */
@@ -108,7 +141,10 @@ const onTableAck = (s: Working, out: ControllerCommand[], m: Extract<AgentMessag
 /** 580: the agent pulls what it lacks, as a delta from its generation when history reaches back that far. */
 const onFetchTable = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'fetchTable' }>): void => {
   const d = s.disks.peek(m.disk);
-  if (d === undefined || !(d.agents.includes(m.agent) || d.dropping.includes(m.agent))) return void out.push({ type: 'refused', message: m, why: `agent ${m.agent} does not map disk ${m.disk}` });
+  // Only attached agents: an agent told to drop its copy that fetches (it dropped, then got a
+  // late change) would get a copy back that nobody tracks once its `dropped` arrives, and that
+  // could outlive the disk (a deletion) or its attachment. It answers the re-sent dropTable instead.
+  if (d === undefined || !d.agents.includes(m.agent)) return void out.push({ type: 'refused', message: m, why: `agent ${m.agent} does not map disk ${m.disk}` });
   const c = ensureCopy(s, m.agent, m.disk, true);
   c.mayHold = true;
   c.sentAt = s.now;
@@ -123,6 +159,8 @@ const onDropped = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage
   if (d !== undefined) s.disks.get(m.disk)!.dropping = d.dropping.filter((a) => a !== m.agent);
   v.copies.delete(m.disk);
   recheckDisk(s, out, m.disk);
+  // A deletion waits for the last copy to be dropped.
+  if (d !== undefined && d.frozenBy !== null) pokeJob(s, out, d.frozenBy);
 };
 
 /** An agent restarted: its old copies and its old faults are gone. */

@@ -40,7 +40,7 @@ export const closeJob = (s: Working, out: ControllerCommand[], id: number): void
   const job = s.jobs.get(id);
   if (job === undefined) return;
   s.jobs.delete(id);
-  if (job.kind === 'fault' || job.kind === 'mark') s.faultIndex.delete(`${job.agent}/${job.epoch}/${job.faultId}`);
+  if (job.kind === 'fault' || job.kind === 'mark' || job.kind === 'zero') s.faultIndex.delete(`${job.agent}/${job.epoch}/${job.faultId}`);
   const d = s.disks.get(job.disk);
   if ('group' in job && job.group !== null) groupDone(s, out, job.group, null);
   if (d === undefined) return;

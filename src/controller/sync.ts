@@ -69,8 +69,9 @@ export const required = (s: Working, job: JobDraft): AgentId[] => {
   if (faulting !== null && job.kind === 'fault' && job.segment < 0) return [faulting];
   const agents = new Set<AgentId>([...d.agents, ...d.dropping]);
   const out: AgentId[] = [];
+  // A faulting agent detached since (a forced deletion) is not waited for: it no longer maps the
+  // disk, its retry is refused, and waiting for it would hold the segment for ever.
   for (const a of agents) if (a === faulting || peekCopy(s, a, job.disk)?.mayHold === true) out.push(a);
-  if (faulting !== null && !agents.has(faulting)) out.push(faulting);
   return out;
 };
 

@@ -41,6 +41,12 @@ export interface ControllerConfig {
    * one per write (`coalesce.ts`).
    */
   readonly materializeZeroSegments: boolean;
+  // --- space (host operations and administration) ---
+  /**
+   * Low-water mark in blocks (dm-thin's): a `lowSpace` command is issued when a LUN's free space
+   * drops below it, so the product can grow its pool in time. 0 (the default): never.
+   */
+  readonly lowWaterMark: number;
 }
 
 /**
@@ -58,6 +64,7 @@ export const defaultControllerConfig: ControllerConfig = {
   maxClockDrift: 100,
   maxIoLifetime: 1000,
   materializeZeroSegments: true,
+  lowWaterMark: 0,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -125,7 +132,16 @@ export type AdminEvent =
       readonly lun: number;
     }
   | { readonly type: 'markFailed'; readonly requestId: number; readonly lun: number; readonly start: number; readonly length: number }
-  | { readonly type: 'resize'; readonly requestId: number; readonly disk: DiskId; readonly segmentCount: number };
+  | { readonly type: 'resize'; readonly requestId: number; readonly disk: DiskId; readonly segmentCount: number }
+  // --- deletion and rollback (docs/design.md#jobs) ---
+  /**
+   * Deletes a disk or a snapshot: refused while agents are attached, unless `force` (they are
+   * detached first, and the deletion waits until each has dropped its copy). Extents no other
+   * table references go back to the allocator.
+   */
+  | { readonly type: 'deleteDisk'; readonly requestId: number; readonly disk: DiskId; readonly force?: boolean }
+  /** The content of `disk` becomes that of `snapshot` again: entries shared, nothing copied. */
+  | { readonly type: 'rollback'; readonly requestId: number; readonly disk: DiskId; readonly snapshot: DiskId };
 
 /**
  * Everything that can happen to the controller: its persisted state at start, agent messages,
@@ -203,7 +219,7 @@ export type ControllerCommand =
       readonly faultId: number;
       readonly disk: DiskId;
       readonly segment: number;
-      readonly reason: FaultReason | 'mark' | 'no-table';
+      readonly reason: FaultReason | 'mark' | 'no-table' | 'zero-segment';
       readonly outcome: Outcome;
       readonly path: ReadonlyArray<Step>;
       readonly detail?: string;
@@ -223,7 +239,9 @@ export type ControllerCommand =
    * `flushed` (or `flushFailed`). The record that makes a table depend on those blocks waits
    * for it.
    */
-  | { readonly type: 'flush'; readonly flushId: number; readonly luns: ReadonlyArray<number> };
+  | { readonly type: 'flush'; readonly flushId: number; readonly luns: ReadonlyArray<number> }
+  /** LUN `lun`'s free space just dropped below `config.lowWaterMark` blocks: time to grow the pool. */
+  | { readonly type: 'lowSpace'; readonly lun: number; readonly free: number; readonly size: number; readonly lowWaterMark: number };
 
 // ---------------------------------------------------------------------------------------------
 // State
@@ -324,6 +342,8 @@ export interface DiskState {
   readonly dropping: ReadonlyArray<AgentId>;
   /** The list of attached agents changed and must be persisted with the next batch. */
   readonly attachmentsDirty: boolean;
+  /** Deleted: the next batch persists `deleteTable`, and the disk is forgotten once it is durable. */
+  readonly deleted?: boolean;
 }
 
 /**
@@ -471,6 +491,48 @@ export interface AdminJob extends JobBase {
 }
 
 /**
+ * A host discard or write-zeroes of one whole segment (an agent's `zeroSegment`): the segment
+ * becomes `zero`, and its extents are released once every agent holding a copy has the change
+ * (only those no other table references go back to the allocator).
+ *
+ * @example
+ * const zeroing = [...state.jobs.values()].filter((j): j is ZeroJob => j.kind === 'zero').map((j) => j.segment);
+ */
+export interface ZeroJob extends JobBase {
+  readonly kind: 'zero';
+  readonly agent: AgentId;
+  readonly epoch: number;
+  readonly faultId: number;
+  readonly segment: number;
+  /** The generation of the agent's copy when it asked. */
+  readonly generation: number;
+}
+
+/**
+ * Deletion of a disk (`deleteDisk`), or its rollback to a snapshot (`rollback`). Both wait for
+ * the disk to be quiet (new faults on it are held meanwhile, as for a snapshot); a deletion
+ * also waits until every detached agent has dropped its copy.
+ *
+ * @example
+ * for (const j of state.jobs.values()) if (j.kind === 'rollback') console.log(`${j.disk} <- ${j.snapshot}: ${j.phase.kind}`);
+ */
+export interface DeleteJob extends JobBase {
+  readonly kind: 'delete';
+  readonly requestId: number;
+}
+/**
+ * See {@link DeleteJob}: a rollback stages the snapshot's entries for every segment of `disk`.
+ *
+ * @example
+ * const rollingBack = [...state.jobs.values()].some((j) => j.kind === 'rollback' && j.disk === 'vol');
+ */
+export interface RollbackJob extends JobBase {
+  readonly kind: 'rollback';
+  readonly requestId: number;
+  readonly snapshot: DiskId;
+}
+
+/**
  * Every kind of work the controller tracks, told apart by `kind`. Jobs on one segment hold its
  * lock, so two jobs never change one segment at once.
  *
@@ -478,7 +540,18 @@ export interface AdminJob extends JobBase {
  * const byKind = new Map<Job['kind'], number>();
  * for (const j of state.jobs.values()) byKind.set(j.kind, (byKind.get(j.kind) ?? 0) + 1);
  */
-export type Job = FaultJob | MarkJob | SettleJob | MigrateJob | ErrorJob | SnapshotJob | AdminJob;
+/**
+ * Extents an abandoned fault or mark could not release itself, waiting for every agent to have
+ * the change that stopped using them (see `jobs/release.ts`).
+ *
+ * @example
+ * const pending = [...state.jobs.values()].filter((j) => j.kind === 'release').flatMap((j) => j.release);
+ */
+export interface ReleaseJob extends JobBase {
+  readonly kind: 'release';
+}
+
+export type Job = FaultJob | MarkJob | SettleJob | MigrateJob | ErrorJob | SnapshotJob | AdminJob | ZeroJob | DeleteJob | RollbackJob | ReleaseJob;
 
 /**
  * Admin requests that finish when several jobs have (a migration of many segments, for

@@ -136,6 +136,27 @@ export interface DroppedMessage {
   readonly disk: DiskId;
 }
 
+// --- host discard and write-zeroes -----------------------------------------------------------
+
+/**
+ * A host discard or write-zeroes covers the whole of `segment`: the agent parks it (like a fault)
+ * and asks the controller to make the segment `zero` and release its extents. The controller
+ * answers `retry` once the agent's copy shows the segment zero (or changed since `generation`,
+ * the generation of the agent's copy when it asked: the agent then looks again), or `failIo`.
+ *
+ * @example
+ * const m: ZeroSegmentMessage = { type: 'zeroSegment', agent: 'a1', epoch: 1, faultId: 9, disk: 'vol', segment: 3, generation: 4 };
+ */
+export interface ZeroSegmentMessage {
+  readonly type: 'zeroSegment';
+  readonly agent: AgentId;
+  readonly epoch: number;
+  readonly faultId: number;
+  readonly disk: DiskId;
+  readonly segment: number;
+  readonly generation: number;
+}
+
 /**
  * Asks for (or renews) the agent's lease (docs/design.md#leases-and-liveness). `requestedAt` is
  * the agent's own clock when it asked: the lease it gets runs from then, so it never outlives
@@ -161,7 +182,7 @@ export interface RenewLeaseMessage {
  * const describe = (m: AgentMessage): string =>
  *   m.type === 'ioFault' ? `${m.agent} faults on ${m.disk} segment ${m.segment} (${m.reason})` : `${m.agent}: ${m.type}`;
  */
-export type AgentMessage = IoFaultMessage | MarkBitsMessage | TableAckMessage | FetchTableMessage | DroppedMessage | RenewLeaseMessage;
+export type AgentMessage = IoFaultMessage | MarkBitsMessage | TableAckMessage | FetchTableMessage | DroppedMessage | ZeroSegmentMessage | RenewLeaseMessage;
 
 // ---------------------------------------------------------------------------------------------
 // Controller -> agent

@@ -26,7 +26,7 @@
 import { isBlockNumber, show } from '../errors.js';
 import type { BlockStorage, Clock, TimerHandle, Transport } from '../adapters/types.js';
 import { agentStep, initialAgentState } from '../agent/agent.js';
-import type { AgentCommand, AgentEvent, AgentLimits, AgentState } from '../agent/types.js';
+import type { AgentCommand, AgentEvent, AgentLimits, AgentState, HostOp } from '../agent/types.js';
 import { MAX_SEGMENT_COUNT } from '../table/table.js';
 import type { AgentId, AgentMessage, ControllerMessage, DiskId } from '../protocol/messages.js';
 import type { Op, Variant } from '../translate/translate.js';
@@ -109,6 +109,30 @@ export interface AgentRuntime {
    * await agent.flush('vol'); // data survives a power loss from here on
    */
   flush(disk: DiskId): Promise<void>;
+  // --- host discard and write-zeroes ---
+  /**
+   * Discards `length` blocks of `disk` from block `start` (NBD trim, SCSI UNMAP). Afterwards the
+   * blocks read as zeros (deterministic read-zeroes-after-discard, which NBD and SCSI allow):
+   * every whole segment in the range becomes `zero` at the controller and its space is released
+   * (what a snapshot still shares stays); the blocks of partly covered segments are written as
+   * zeros. Rejects with an `Error` naming the request and the reason for an unknown disk, a range
+   * outside the disk, a zero or malformed length, or a segment marked failed.
+   *
+   * @example
+   * await agent.discard('vol', 0, 1024);
+   * const data = await agent.read('vol', 0, 8); // all zeros
+   */
+  discard(disk: DiskId, start: number, length: number): Promise<void>;
+  /**
+   * Writes zeros to `length` blocks of `disk` from block `start` (NBD write-zeroes, SCSI WRITE
+   * SAME with zeros) without sending data: the same effect and errors as {@link discard}, whole
+   * segments included (a zero segment reads as zeros and holds no space).
+   *
+   * @example
+   * await agent.writeZeros('vol', 16, 4);
+   */
+  writeZeros(disk: DiskId, start: number, length: number): Promise<void>;
+  // --- end of host discard and write-zeroes ---
   /** The machine's current state (read-only). */
   state(): AgentState;
   /**
@@ -132,7 +156,9 @@ export interface WriteOptions {
 
 /** A host request of this life, from `read`/`write` to its completion. */
 interface HostIo {
-  readonly op: Op;
+  readonly op: HostOp;
+  /** How the request is named in errors (`discard` and `write-zeroes` are both `zero` requests). */
+  readonly name: string;
   readonly disk: DiskId;
   readonly start: number;
   readonly length: number;
@@ -221,8 +247,8 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
     return true;
   };
 
-  const describe = (io: { op: Op; disk: unknown; start: unknown; length: unknown }): string =>
-    `${io.op} of ${show(io.length)} blocks at block ${show(io.start)} of disk ${show(io.disk)} through agent ${show(agent)}`;
+  const describe = (io: { name: string; disk: unknown; start: unknown; length: unknown }): string =>
+    `${io.name} of ${show(io.length)} blocks at block ${show(io.start)} of disk ${show(io.disk)} through agent ${show(agent)}`;
 
   const feed = (event: AgentEvent): void => {
     if (!stopped) queue.push(event);
@@ -245,6 +271,8 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
         if (!(got instanceof Uint8Array) || got.length !== bytes)
           throw new Error(`storage read of ${p.length} blocks from LUN ${lun} at ${start} returned ${got instanceof Uint8Array ? `${got.length} bytes` : show(got)}, expected ${bytes} bytes`);
         buffer.set(got, offset);
+      } else if (io.op === 'zero') {
+        await attempt(() => storage.writeZeros(lun, start, p.length)); // the write pieces of a discard or write-zeroes
       } else {
         await attempt(() => storage.write(lun, start, io.data!.subarray(offset, offset + bytes)));
       }
@@ -275,7 +303,7 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
         const io = ios.get(c.ioId);
         if (io === undefined) return;
         ios.delete(c.ioId);
-        if (io.op === 'write') return io.resolve(new Uint8Array(0));
+        if (io.op !== 'read') return io.resolve(new Uint8Array(0));
         if (io.result === null && io.length > 0) return io.reject(new Error(`${describe(io)} failed: it completed without data (a bug in vdisk-map)`));
         return io.resolve(io.result ?? new Uint8Array(0));
       }
@@ -330,11 +358,11 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
     feed({ type: 'message', message });
   });
 
-  const submit = (op: Op, disk: DiskId, start: number, length: number, data: Uint8Array | null, fua = false): Promise<Uint8Array> => {
-    if (stopped) return Promise.reject(new Error(`${describe({ op, disk, start, length })} failed: agent ${show(agent)} (epoch ${epoch}) is stopped`));
+  const submit = (op: HostOp, disk: DiskId, start: number, length: number, data: Uint8Array | null, fua = false, name: string = op): Promise<Uint8Array> => {
+    if (stopped) return Promise.reject(new Error(`${describe({ name, disk, start, length })} failed: agent ${show(agent)} (epoch ${epoch}) is stopped`));
     const ioId = nextIo++;
     return new Promise<Uint8Array>((resolve, reject) => {
-      ios.set(ioId, { op, disk, start, length, data, attempts: 0, result: null, resolve, reject });
+      ios.set(ioId, { op, name, disk, start, length, data, attempts: 0, result: null, resolve, reject });
       feed({ type: 'hostIo', ioId, disk, op, start, length, ...(fua ? { fua: true } : {}) });
     });
   };
@@ -357,6 +385,13 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
         flushes.set(ioId, { disk, resolve, reject });
         feed({ type: 'hostFlush', ioId, disk });
       });
+    },
+    // --- host discard and write-zeroes (the machine checks disk, range and length) ---
+    async discard(disk, start, length) {
+      await submit('zero', disk, start, length, null, false, 'discard');
+    },
+    async writeZeros(disk, start, length) {
+      await submit('zero', disk, start, length, null, false, 'write-zeroes');
     },
     state: () => state,
     stop() {

@@ -97,8 +97,27 @@ export interface ControllerRuntime {
   readonly stopped: boolean;
 }
 
-const ADMIN_TYPES: ReadonlySet<string> = new Set<AdminEvent['type']>(['createDisk', 'attachAgent', 'detachAgent', 'snapshot', 'migrate', 'markFailed', 'resize']);
-const AGENT_MESSAGE_TYPES: ReadonlySet<string> = new Set<AgentMessage['type']>(['ioFault', 'markBits', 'tableAck', 'fetchTable', 'dropped']);
+const ADMIN_TYPES: ReadonlySet<string> = new Set<AdminEvent['type']>([
+  'createDisk',
+  'attachAgent',
+  'detachAgent',
+  'snapshot',
+  'migrate',
+  'markFailed',
+  'resize',
+  // deletion and rollback
+  'deleteDisk',
+  'rollback',
+]);
+const AGENT_MESSAGE_TYPES: ReadonlySet<string> = new Set<AgentMessage['type']>([
+  'ioFault',
+  'markBits',
+  'tableAck',
+  'fetchTable',
+  'dropped',
+  // host discard and write-zeroes
+  'zeroSegment',
+]);
 
 
 /** True when `record` is already in the store (it landed although its save was rejected). */

@@ -5,7 +5,9 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { agentTable } from '../agent/agent.js';
 import type { AgentState } from '../agent/types.js';
-import { checkTables, type Finding } from '../check/check.js';
+import { checkTables, type Finding, type Reference } from '../check/check.js';
+import type { Extent } from '../controller/allocator.js';
+import { entries } from '../controller/refcounts.js';
 import type { ControllerState } from '../controller/types.js';
 import type { AgentId, DiskId } from '../protocol/messages.js';
 import { diffTables, entryAt, type MappingTable } from '../table/table.js';
@@ -131,7 +133,7 @@ export const checkFinalTables = (
   controller: ControllerState,
   families: ReadonlyMap<DiskId, DiskId>,
   lunSizes: Readonly<Record<number, number>>,
-): BrokenProperty | undefined => checkStoredTables(new Map([...controller.disks].map(([disk, d]) => [disk, d.committed])), families, lunSizes);
+): BrokenProperty | undefined => checkStoredTables(new Map([...controller.disks].map(([disk, d]) => [disk, d.committed])), families, lunSizes, entries(controller.refs));
 
 /**
  * `checkTables` finds no corruption and no leak in a set of tables (the durable store's, after a
@@ -141,13 +143,15 @@ export const checkStoredTables = (
   tables: ReadonlyMap<DiskId, MappingTable>,
   families: ReadonlyMap<DiskId, DiskId>,
   lunSizes: Readonly<Record<number, number>>,
+  /** The controller's reference counts, when checking its own tables: leaks and undercounts are found too. */
+  references?: ReadonlyArray<Reference>,
 ): BrokenProperty | undefined => {
   const sharing = new Map<DiskId, DiskId[]>();
   for (const disk of tables.keys()) {
     const f = families.get(disk) ?? disk;
     sharing.set(f, [...(sharing.get(f) ?? []), disk]);
   }
-  const report = checkTables(tables, { lunSizes, sharing: [...sharing.values()] });
+  const report = checkTables(tables, { lunSizes, sharing: [...sharing.values()], ...(references === undefined ? {} : { references }) });
   const bad = report.findings.find((f: Finding) => f.severity !== 'info');
   return bad === undefined ? undefined : { kind: 'table-check', message: `${bad.code}: ${bad.message}` };
 };
@@ -239,5 +243,42 @@ export const checkAllocation = (controller: ControllerState): BrokenProperty | u
             return { kind: 'allocation', message: `segment ${seg} of ${disk} (${which}) uses LUN ${x.lun} blocks ${x.start}..${x.start + table.segmentBlocks - 1}, free in the allocator at ${hit[0]}..${hit[1] - 1}` };
         }
       }
+  return undefined;
+};
+
+/**
+ * No extent is free in the allocator while a table, committed or working, or a reference count
+ * still holds it: such an extent could be handed out again and two disks would share blocks.
+ * Catches a release that ignores reference counts, or releases twice.
+ */
+export const checkFreeReferenced = (controller: ControllerState): BrokenProperty | undefined => {
+  const free = new Map<number, Extent[]>();
+  for (const x of controller.allocator.freeExtents()) free.set(x.lun, [...(free.get(x.lun) ?? []), x]);
+  /** The free range overlapping `x`, if any: ranges are sorted and disjoint, so a binary search finds it. */
+  const overlap = (x: Extent): Extent | undefined => {
+    const ranges = free.get(x.lun) ?? [];
+    let lo = 0;
+    let hi = ranges.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ranges[mid]!.start + ranges[mid]!.length <= x.start) lo = mid + 1;
+      else hi = mid;
+    }
+    const r = ranges[lo];
+    return r !== undefined && r.start < x.start + x.length ? r : undefined;
+  };
+  const held: Array<readonly [string, Extent]> = entries(controller.refs).map((r) => ['a reference count', r] as const);
+  for (const [disk, d] of controller.disks)
+    for (const [which, table] of [['committed', d.committed], ['working', d.working]] as const)
+      for (let seg = 0; seg < table.segmentCount; seg++) {
+        const e = entryAt(table, seg);
+        for (const x of [e.location, e.alternate])
+          if (x !== null) held.push([`the ${which} table of ${disk} (segment ${seg})`, { lun: x.lun, start: x.start, length: table.segmentBlocks }]);
+      }
+  for (const [who, x] of held) {
+    const r = overlap(x);
+    if (r !== undefined)
+      return { kind: 'free-while-referenced', message: `LUN ${x.lun} blocks ${x.start}..${x.start + x.length - 1}, held by ${who}, are free in the allocator (free range ${r.start}..${r.start + r.length - 1})` };
+  }
   return undefined;
 };

@@ -9,12 +9,12 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { agentEpoch, agentStep, initialAgentState } from '../agent/agent.js';
-import type { AgentCommand, AgentEvent, AgentState } from '../agent/types.js';
+import type { AgentCommand, AgentEvent, AgentState, HostOp } from '../agent/types.js';
 import { createAllocator } from '../controller/allocator.js';
 import { controllerStep, initialControllerState } from '../controller/controller.js';
 import type { AdminEvent, ControllerCommand, ControllerEvent, ControllerState, PersistRecord } from '../controller/types.js';
 import type { AgentId, DiskId, Step } from '../protocol/messages.js';
-import type { Op, Piece, Variant } from '../translate/translate.js';
+import type { Piece, Variant } from '../translate/translate.js';
 import {
   agentName,
   checkAllocation,
@@ -23,6 +23,7 @@ import {
   checkStoredTables,
   checkConvergence,
   checkFinalTables,
+  checkFreeReferenced,
   checkRead,
   FrozenPrimaries,
   isQuiet,
@@ -51,6 +52,9 @@ interface AgentNode {
 interface AdminRequest {
   readonly event: AdminEvent;
   before?: DiskModel;
+  /** A rollback: the disk's model and its block versions when it was asked (see {@link DiskModel.rolledBack}). */
+  seen?: Uint32Array;
+  model?: DiskModel;
   /** For a snapshot: what the source might hold after a power loss at the request, and where its write log was. */
   durableBefore?: { readonly model: DurabilityModel; readonly log: number };
 }
@@ -108,6 +112,8 @@ export class Cluster {
   private readonly stepController: typeof controllerStep;
   private readonly stepAgent: typeof agentStep;
   private readonly adminRequests = new Map<number, AdminRequest>();
+  /** Writes open when their disk was deleted and created again: the new disk's model they leave unknown. */
+  private readonly crossing = new Map<number, DiskModel>();
   private nextIo = 1;
   private nextRequest = 1;
   private nextValue = 1;
@@ -378,6 +384,13 @@ export class Cluster {
       // Declared as shared from the request on: a restart may leave the snapshot made but unanswered.
       this.families.set(e.snapshot, this.families.get(e.disk) ?? e.disk);
     }
+    if (e.type === 'rollback') {
+      const model = this.models.get(e.disk);
+      if (model !== undefined) {
+        entry.seen = model.rollbackStarted();
+        entry.model = model;
+      }
+    }
     this.adminRequests.set(requestId, entry);
     this.record('admin', 'controller', () => e.type);
     this.toController(e);
@@ -398,7 +411,48 @@ export class Cluster {
       if (req.durableBefore !== undefined) this.durability.set(e.snapshot, DurabilityModel.snapshot(req.durableBefore.model, this.durability.get(e.disk)!, req.durableBefore.log));
     }
     if (e.type === 'migrate' && error === null) this.summary.migrations++;
+    if (e.type === 'deleteDisk' && error === null) this.deleted(e.disk);
+    if (e.type === 'rollback') this.rollbackDone(req, error === null);
     if (e.type === 'markFailed' && error === null) this.summary.errorMarkings++;
+  }
+
+  /**
+   * A rollback ended: done (the model takes the snapshot's image; a snapshot the run does not
+   * model leaves every block unknown), refused, or cut short by a restart (unknown either way).
+   */
+  private rollbackDone(req: AdminRequest, done: boolean | 'unknown'): void {
+    const e = req.event;
+    const model = req.model;
+    if (e.type !== 'rollback' || req.seen === undefined || model === undefined) return;
+    if (done === false) return model.rollbackEnded();
+    if (done === true) this.summary.rollbacks++;
+    const image = done === true ? (this.snapshotImages.get(e.snapshot) ?? this.models.get(e.snapshot)) : undefined;
+    model.rolledBack(image ?? new DiskModel(0), req.seen);
+  }
+
+  /** A disk or snapshot is gone: a snapshot's image is forgotten; a disk of the configuration is created again, empty. */
+  private deleted(disk: DiskId): void {
+    this.summary.deletions++;
+    this.snapshotImages.delete(disk);
+    const config = this.config.disks.find((d) => d.id === disk);
+    if (config === undefined) return;
+    this.models.get(disk)?.forgetAll();
+    const model = new DiskModel(config.segmentBlocks * config.segmentCount);
+    this.models.set(disk, model);
+    // Host I/O still open was issued to the old disk and may be served by the new one: its
+    // writes may land on either, so they leave the new disk's blocks unknown.
+    for (const io of this.hostIos.values())
+      if (io.disk === disk && io.op !== 'read') {
+        model.writeStarted(io.start, io.length);
+        this.crossing.set(io.id, model);
+      }
+    this.admin({ type: 'createDisk', requestId: 0, disk, segmentBlocks: config.segmentBlocks, segmentCount: config.segmentCount });
+    for (const a of config.agents ?? this.agents.map((_, i) => i)) this.admin({ type: 'attachAgent', requestId: 0, disk, agent: agentName(a) });
+  }
+
+  /** The snapshots that exist now, in creation order (of `family` only, when given). */
+  private snapshots(family?: DiskId): DiskId[] {
+    return [...this.snapshotImages.keys()].filter((d) => this.controller.disks.has(d) && (family === undefined || this.families.get(d) === family));
   }
 
   private act(action: SimAction): void {
@@ -410,6 +464,8 @@ export class Cluster {
       case 'snapshot':
       case 'migrate':
       case 'markFailed':
+      case 'deleteDisk':
+      case 'rollback':
         return this.admin({ ...action, requestId: 0 } as AdminEvent);
       case 'restartAgent':
         return this.restartAgent(action.agent);
@@ -461,8 +517,32 @@ export class Cluster {
     this.summary.controllerRestarts++;
     this.world.noteFault();
     this.record('sim', 'controller', () => 'restart');
-    for (const [id, r] of this.adminRequests) if (!isSetup(r.event)) this.adminRequests.delete(id);
+    const interrupted: DiskId[] = [];
+    const setup: AdminEvent[] = [];
+    for (const [id, r] of this.adminRequests) {
+      // Setup requests of the first boot are answered before any restart; later ones (a disk
+      // created again after a deletion) are asked again of the new controller.
+      if (isSetup(r.event)) setup.push(r.event);
+      else if (r.event.type === 'deleteDisk') interrupted.push(r.event.disk);
+      else if (r.event.type === 'rollback') this.rollbackDone(r, 'unknown');
+      this.adminRequests.delete(id);
+    }
     this.bootController();
+    for (const e of setup) this.admin(e);
+    // A forced deletion cut short may have detached the disk's agents, or deleted it unanswered:
+    // a disk of the configuration gets its agents back (or is created again), as an operator would.
+    for (const disk of interrupted) {
+      const config = this.config.disks.find((d) => d.id === disk);
+      if (config === undefined) {
+        if (!this.controller.disks.has(disk)) this.snapshotImages.delete(disk);
+        continue;
+      }
+      if (!this.controller.disks.has(disk)) {
+        this.deleted(disk);
+        continue;
+      }
+      for (const a of config.agents ?? this.agents.map((_, i) => i)) this.admin({ type: 'attachAgent', requestId: 0, disk, agent: agentName(a) });
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -472,21 +552,23 @@ export class Cluster {
     const generator = this.generator!;
     if (this.pendingArrivals <= 0) return;
     this.pendingArrivals--;
-    generator.drawActions((action) => this.act(action), () => this.nextRequest);
+    generator.drawActions((action) => this.act(action), () => this.nextRequest, (family) => this.snapshots(family));
     const io = generator.drawHostIo();
     if (io.flush === true) this.submitFlush(io.agent, io.disk);
     else this.submit(io.agent, io.disk, io.op, io.start, io.length, io.fua === true);
     if (this.pendingArrivals > 0) this.world.queue.push(this.world.now + generator.drawInterval(), { kind: 'arrival' });
   }
 
-  private submit(agent: number, disk: DiskId, op: Op, start: number, length: number, fua = false): void {
+  private submit(agent: number, disk: DiskId, op: HostOp, start: number, length: number, fua = false): void {
     const node = this.agents[agent];
     const model = this.models.get(disk);
     if (node === undefined || model === undefined || start < 0 || length < 1 || start + length > model.blocks) return;
     const id = this.nextIo++;
+    // A discard or write-zeroes is a write of zeros as far as the content is concerned.
     const value = op === 'write' ? this.nextValue++ : 0;
-    if (op === 'write') {
+    if (op !== 'read') {
       this.summary.writes++;
+      if (op === 'zero') this.summary.zeroes++;
       model.writeStarted(start, length);
     } else this.summary.reads++;
     const io: HostIo = { id, submittedAt: this.world.now, agent, epoch: node.epoch, disk, op, start, length, value, seen: op === 'read' ? model.readStarted(start, length) : null, data: null, model };
@@ -527,6 +609,7 @@ export class Cluster {
           const reason = c.message.type === 'markBits' ? 'mark' : c.message.reason;
           this.summary.faultsByReason[reason] = (this.summary.faultsByReason[reason] ?? 0) + 1;
         }
+        if (c.message.type === 'zeroSegment') this.summary.faultsByReason['zero-segment'] = (this.summary.faultsByReason['zero-segment'] ?? 0) + 1;
         this.transmit({ kind: 'toController', msg: c.message }, i);
         return;
       case 'issueIo':
@@ -565,7 +648,12 @@ export class Cluster {
       fail({ kind: 'liveness', message: `io${io.id} (${io.op} ${io.disk} ${io.start}+${io.length} by ${agentName(io.agent)}) ended ${open} ms after the last injected fault, over the bound of ${this.livenessBound} ms` });
     if (ok) this.summary.iosCompleted++;
     else this.summary.iosFailed++;
-    if (io.op === 'write') {
+    const crossed = this.crossing.get(io.id);
+    if (crossed !== undefined) {
+      this.crossing.delete(io.id);
+      crossed.writeFailed(io.start, io.length);
+    }
+    if (io.op !== 'read') {
       if (ok) io.model.writeAcknowledged(io.start, io.length, io.value);
       else io.model.writeFailed(io.start, io.length);
       if (io.tracked !== undefined) this.durability.get(io.disk)?.writeEnded(io.tracked, ok, ++this.seq, `${agentName(io.agent)}#${io.epoch}`, io.fua === true);
@@ -650,6 +738,7 @@ export class Cluster {
     if (!quiet()) throw new Violated({ kind: 'no-convergence', message: 'the cluster never went quiet' });
     fail(checkConvergence(this.controller, this.agents));
     fail(checkFinalTables(this.controller, this.families, this.config.luns));
+    fail(checkFreeReferenced(this.controller));
     // Every block of every disk reads back as the model says, through the controller's tables.
     fail(checkContent(this.controller, this.models, this.snapshotImages, this.world.blocks));
     fail(checkDurability(new Map([...this.controller.disks].map(([disk, d]) => [disk, d.committed])), this.durability, this.world.blocks, 'at the end of the run'));

@@ -2,10 +2,11 @@
  * The simulator's public vocabulary: what defines a simulated cluster and its workload, and what
  * a run reports (counters, the first violated property, the trace).
  */
+import type { HostOp } from '../agent/types.js';
 import type { agentStep } from '../agent/agent.js';
 import type { controllerStep } from '../controller/controller.js';
 import type { DiskId, Step } from '../protocol/messages.js';
-import type { Op, Variant } from '../translate/translate.js';
+import type { Variant } from '../translate/translate.js';
 import type { LatencyFigures } from './latency.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -105,7 +106,8 @@ export interface SimConfig {
  * createCluster(config).run({ ios: 500, schedule: [{ at: 100, action }] });
  */
 export type SimAction =
-  | { readonly type: 'hostIo'; readonly agent: number; readonly disk: DiskId; readonly op: Op; readonly start: number; readonly length: number; readonly fua?: boolean }
+  /** `op: 'zero'`: a discard or write-zeroes (afterwards the blocks read as zeros). */
+  | { readonly type: 'hostIo'; readonly agent: number; readonly disk: DiskId; readonly op: HostOp; readonly start: number; readonly length: number; readonly fua?: boolean }
   | { readonly type: 'snapshot'; readonly disk: DiskId; readonly snapshot: DiskId }
   | { readonly type: 'migrate'; readonly disk: DiskId; readonly segments?: ReadonlyArray<number>; readonly lun: number }
   | { readonly type: 'markFailed'; readonly lun: number; readonly start: number; readonly length: number }
@@ -115,6 +117,10 @@ export type SimAction =
   | { readonly type: 'cutAgent'; readonly agent: number; readonly duration: number; readonly direction?: 'both' | 'toController' | 'fromController' }
   /** Cuts the controller off from every agent for `duration` ms. */
   | { readonly type: 'isolateController'; readonly duration: number }
+  // --- deletion and rollback ---
+  /** Deletes a disk or snapshot (with `force`: its agents are detached first). A deleted disk of the configuration is created again, empty. */
+  | { readonly type: 'deleteDisk'; readonly disk: DiskId; readonly force?: boolean }
+  | { readonly type: 'rollback'; readonly disk: DiskId; readonly snapshot: DiskId }
   // Durability (docs/design.md#ordering-rules)
   /** A host flush of `disk` through `agent`. */
   | { readonly type: 'hostFlush'; readonly agent: number; readonly disk: DiskId }
@@ -143,6 +149,11 @@ export interface Workload {
   readonly pattern?: 'random' | 'sequential' | 'hotspot';
   /** Longest request, in blocks (default 16). */
   readonly maxLength?: number;
+  /**
+   * Share of writes that are discards or write-zeroes instead (default 0). Their length is
+   * drawn up to four segments, so that they cover whole segments as well as parts.
+   */
+  readonly zeroRatio?: number;
   /** Per host I/O, chance of each random action (default none). */
   readonly rates?: {
     readonly snapshot?: number;
@@ -151,6 +162,10 @@ export interface Workload {
     readonly restartAgent?: number;
     readonly restartController?: number;
     readonly cutAgent?: number;
+    /** Deletes (with force) a random snapshot, or a disk of the configuration, which is then created again. */
+    readonly deleteDisk?: number;
+    /** Rolls a disk of the configuration back to a random snapshot. */
+    readonly rollback?: number;
     /** Power loss of storage, of the controller and its store, of a random agent (docs/design.md#ordering-rules). */
     readonly storagePowerLoss?: number;
     readonly controllerPowerLoss?: number;
@@ -178,6 +193,8 @@ export interface Workload {
  * - `table-check`: `checkTables` found corruption or a leak in the final tables;
  * - `no-convergence`: the cluster never went quiet, or an agent's copy differs from the controller's;
  * - `lost-write`, `snapshot-changed`: a disk or a snapshot does not read back as it should;
+ * - `free-while-referenced`: an extent is free in the allocator while a table (or a reference
+ *   count) still holds it: it could be handed out twice;
  * - `durability`: after a power loss (or at the end), a block reads a value that no write since
  *   its last guaranteed one put there: a write acknowledged before a completed flush was lost,
  *   or the block shows zeros, another disk's data or a released extent's;
@@ -191,7 +208,7 @@ export interface Workload {
  * if (violation) console.error(`${violation.kind} at step ${violation.step} (seed ${violation.seed}): ${violation.message}`);
  */
 export interface Violation {
-  readonly kind: 'read-mismatch' | 'frozen-primary-write' | 'table-check' | 'no-convergence' | 'lost-write' | 'snapshot-changed' | 'stuck' | 'durability' | 'allocation' | 'liveness';
+  readonly kind: 'read-mismatch' | 'frozen-primary-write' | 'table-check' | 'no-convergence' | 'lost-write' | 'snapshot-changed' | 'free-while-referenced' | 'stuck' | 'durability' | 'allocation' | 'liveness';
   readonly message: string;
   readonly seed: number;
   readonly step: number;
@@ -243,6 +260,10 @@ export interface SimSummary {
   errorMarkings: number;
   storageErrors: number;
   persistFailures: number;
+  /** Discards and write-zeroes issued (counted among `writes` too). */
+  zeroes: number;
+  deletions: number;
+  rollbacks: number;
   /** Host flushes issued, and completed. */
   flushes: number;
   flushesCompleted: number;
@@ -305,6 +326,9 @@ export const emptySummary = (): SimSummary => ({
   errorMarkings: 0,
   storageErrors: 0,
   persistFailures: 0,
+  zeroes: 0,
+  deletions: 0,
+  rollbacks: 0,
   flushes: 0,
   flushesCompleted: 0,
   storagePowerLosses: 0,

@@ -100,6 +100,45 @@ export class DiskModel {
   }
 
   /**
+   * A rollback was asked: until it ends, every block is as if being written (the agents switch
+   * to the snapshot's entries one by one, so a read may see either content). Returns the block
+   * versions to hand to {@link rolledBack} or {@link rollbackEnded}.
+   */
+  rollbackStarted(): Uint32Array {
+    this.writeStarted(0, this.blocks);
+    return this.versions.slice();
+  }
+
+  /**
+   * The rollback asked at `seen` is done: each block holds `image`'s value (a snapshot's model),
+   * except blocks written meanwhile or still being written: those writes may have landed before
+   * or after the rollback, so the blocks are unknown until rewritten.
+   */
+  rolledBack(image: DiskModel, seen: Uint32Array): void {
+    for (let b = 0; b < this.blocks; b++) {
+      this.writing[b] = this.writing[b]! - 1;
+      const overlapped = seen[b] !== this.versions[b] || this.writing[b]! > 0 || this.contended[b] === 1;
+      this.values[b] = overlapped || b >= image.blocks ? UNKNOWN : image.values[b]!;
+      this.contended[b] = this.writing[b]! > 0 ? 1 : 0;
+      this.versions[b] = this.versions[b]! + 1;
+    }
+  }
+
+  /** The rollback was refused: the content did not change (blocks written meanwhile stay unknown). */
+  rollbackEnded(): void {
+    for (let b = 0; b < this.blocks; b++) this.writeEnded(b, this.values[b]!);
+  }
+
+  /**
+   * The disk is gone (deleted): nothing is vouched for any more, and reads in flight are not
+   * checked (they may be served by a disk created again under the same name).
+   */
+  forgetAll(): void {
+    this.values.fill(UNKNOWN);
+    for (let b = 0; b < this.blocks; b++) this.versions[b] = this.versions[b]! + 1;
+  }
+
+  /**
    * The block's content is no longer known (a power loss may have taken its last writes): reads
    * are not checked on it until the next acknowledged write.
    */

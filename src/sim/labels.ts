@@ -19,6 +19,8 @@ export const describeAgentMessage = (m: AgentMessage): string => {
       return `dropped ${m.disk}`;
     case 'renewLease':
       return `renewLease at ${m.requestedAt}`;
+    case 'zeroSegment':
+      return `zeroSegment #${m.faultId} seg ${m.segment} g${m.generation}`;
   }
 };
 

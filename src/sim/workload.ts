@@ -3,8 +3,8 @@
  * actions, restarts and partitions that go with it) and the record of a host I/O in flight.
  */
 import type { Prng } from '../adapters/prng.js';
+import type { HostOp } from '../agent/types.js';
 import type { DiskId } from '../protocol/messages.js';
-import type { Op } from '../translate/translate.js';
 import type { SimAction, SimConfig, Workload } from './config.js';
 import type { DiskModel } from './disk-model.js';
 import type { TrackedWrite } from './durability-model.js';
@@ -13,7 +13,7 @@ import type { TrackedWrite } from './durability-model.js';
 export interface HostIoRequest {
   readonly agent: number;
   readonly disk: DiskId;
-  readonly op: Op;
+  readonly op: HostOp;
   readonly start: number;
   readonly length: number;
   /** A host flush of the disk instead (docs/design.md#ordering-rules). */
@@ -29,7 +29,7 @@ export interface HostIo extends HostIoRequest {
   readonly submittedAt: number;
   /** The life of the agent it was issued to. */
   readonly epoch: number;
-  /** The value a write writes to every block (0 for reads). */
+  /** The value a write writes to every block (0 for reads, discards and write-zeroes). */
   readonly value: number;
   /** For reads: what the model allowed at submission (see {@link DiskModel.readStarted}). */
   readonly seen: Uint32Array | null;
@@ -60,9 +60,11 @@ export class WorkloadGenerator {
   /**
    * Draws the random actions that go with one host I/O, handing each to `act` as it is drawn
    * (acting draws from the same PRNG). `nextRequestId` names a new snapshot after the admin
-   * request that will make it.
+   * request that will make it; `snapshots` lists the snapshots that exist now, of one family
+   * when given a disk (for deletions and rollbacks). Actions whose rate is 0 draw nothing, so
+   * adding one leaves older runs as they were.
    */
-  drawActions(act: (action: SimAction) => void, nextRequestId: () => number): void {
+  drawActions(act: (action: SimAction) => void, nextRequestId: () => number, snapshots: (family?: DiskId) => ReadonlyArray<DiskId> = () => []): void {
     const rates = this.workload.rates ?? {};
     const disks = this.config.disks;
     const rng = this.rng;
@@ -84,6 +86,18 @@ export class WorkloadGenerator {
     if (rng.chance(rates.restartAgent ?? 0)) act({ type: 'restartAgent', agent: rng.int(this.agentCount) });
     if (rng.chance(rates.restartController ?? 0)) act({ type: 'restartController' });
     if (rng.chance(rates.cutAgent ?? 0)) act({ type: 'cutAgent', agent: rng.int(this.agentCount), duration: 20 + rng.int(200) });
+    // --- deletion and rollback ---
+    if ((rates.deleteDisk ?? 0) > 0 && rng.chance(rates.deleteDisk!)) {
+      // Mostly snapshots; sometimes a disk of the configuration (its snapshots live on).
+      const snaps = snapshots();
+      const disk = snaps.length > 0 && rng.chance(0.8) ? snaps[rng.int(snaps.length)]! : disks[rng.int(disks.length)]!.id;
+      act({ type: 'deleteDisk', disk, force: true });
+    }
+    if ((rates.rollback ?? 0) > 0 && rng.chance(rates.rollback!)) {
+      const d = disks[rng.int(disks.length)]!;
+      const snaps = snapshots(d.id);
+      if (snaps.length > 0) act({ type: 'rollback', disk: d.id, snapshot: snaps[rng.int(snaps.length)]! });
+    }
     // Durability: drawn only when asked for, so that runs without them replay as before.
     if (rng.chance(rates.storagePowerLoss ?? 0)) act({ type: 'powerLoss', target: 'storage' });
     if (rng.chance(rates.controllerPowerLoss ?? 0)) act({ type: 'powerLoss', target: 'controller' });
@@ -113,7 +127,13 @@ export class WorkloadGenerator {
       default:
         start = rng.int(blocks - length + 1);
     }
-    const op: Op = rng.chance(w.readRatio ?? 0.7) ? 'read' : 'write';
+    let op: HostOp = rng.chance(w.readRatio ?? 0.7) ? 'read' : 'write';
+    if (op === 'write' && (w.zeroRatio ?? 0) > 0 && rng.chance(w.zeroRatio!)) {
+      // A discard or write-zeroes: up to four segments, so whole segments are covered too.
+      op = 'zero';
+      const zeroLength = 1 + rng.int(Math.min(4 * disk.segmentBlocks, blocks));
+      return { agent, disk: disk.id, op, start: rng.int(blocks - zeroLength + 1), length: zeroLength };
+    }
     // Durability: drawn only when asked for, so that runs without them replay as before.
     if (rng.chance(w.flushRatio ?? 0)) return { agent, disk: disk.id, op, start, length, flush: true };
     if (op === 'write' && rng.chance(w.fuaRatio ?? 0)) return { agent, disk: disk.id, op, start, length, fua: true };

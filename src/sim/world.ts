@@ -191,6 +191,8 @@ export class DurableStore {
 
   apply(record: PersistRecord): void {
     if (record.type === 'updateTable' && this.state.tables.get(record.disk)?.generation === record.generation) return;
+    // A retried deletion that had already landed (the runtime skips it likewise).
+    if (record.type === 'deleteTable' && !this.state.tables.has(record.disk)) return;
     const next = applyPersistRecord(this.state, record);
     if (E.isLeft(next)) throw new Error(`simulator: persistence refused ${next.left}`);
     this.state = next.right;

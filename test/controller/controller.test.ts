@@ -21,7 +21,7 @@ import type {
   PersistRecord,
   PersistedState,
 } from '../../src/controller/types.js';
-import type { AgentId, AgentMessage, ControllerMessage, DiskId, IoFaultMessage } from '../../src/protocol/messages.js';
+import type { AgentId, AgentMessage, ControllerMessage, DiskId, IoFaultMessage, ZeroSegmentMessage } from '../../src/protocol/messages.js';
 import { decodeTable, encodeEntry, encodeTable, type EntryDocument, type TableDocument } from '../../src/table/codec.js';
 import { entryAt, type MappingTable } from '../../src/table/table.js';
 import * as B from '../../src/bitmap/bitmap.js';
@@ -1512,5 +1512,75 @@ describe('controller: leases and eviction (docs/design.md#leases-and-liveness)',
     const e = entryAt(h.disk().committed, 1);
     expect(e).toMatchObject({ zero: false, alternate: null });
     expect(e.location).not.toBeNull();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Host discard and write-zeroes: zero jobs
+// ---------------------------------------------------------------------------------------------
+
+describe('controller: zero jobs (whole-segment discard and write-zeroes)', () => {
+  const zeroSegment = (h: Harness, agent: AgentId, segment: number, generation = h.gen(agent)): ZeroSegmentMessage => ({
+    type: 'zeroSegment',
+    agent,
+    epoch: h.epoch(agent),
+    faultId: h.nextFaultId++,
+    disk: D,
+    segment,
+    generation,
+  });
+
+  it('two agents: fence, zero entry, each after both acks; the extent is released after the last ack, then the agent retries', () => {
+    const h = boot(['a', 'b']);
+    allocateSegment(h, 'a', 1);
+    const where = h.committedEntry(1).location!;
+    const all = h.drive(h.msg(zeroSegment(h, 'a', 1)));
+    expect(h.committedEntry(1)).toEqual({ zero: true });
+    const released = all.findIndex((c) => c.type === 'released');
+    const retried = all.findIndex((c) => c.type === 'send' && c.message.type === 'retry');
+    expect(all[released]).toEqual({ type: 'released', extent: { lun: where.lun, start: where.start, length: SEG } });
+    expect(released).toBeLessThan(retried);
+    // The fence went first: an update making the segment invalid, then the zero entry.
+    const updates = all.filter((c): c is Persist => c.type === 'persist').flatMap((p) => p.records).filter((r) => r.type === 'updateTable');
+    expect(updates.map((r) => (r.type === 'updateTable' ? r.changes[0]!.entry : null))).toEqual([{ location: where, invalid: true }, { zero: true }]);
+    expect(resolvedOf(all)).toMatchObject([{ reason: 'zero-segment', outcome: 'retry', path: [570, 575, 595, 597] }]);
+    expect(h.state.refs.size).toBe(0);
+  });
+
+  it('a late duplicate (older than the segment\'s last change) zeroes nothing written since', () => {
+    const h = boot(['a']);
+    allocateSegment(h, 'a', 2);
+    const request = zeroSegment(h, 'a', 2);
+    h.drive(h.msg(request));
+    expect(h.committedEntry(2)).toEqual({ zero: true });
+    allocateSegment(h, 'a', 2); // written again
+    const written = h.committedEntry(2);
+    const again = h.drive(h.msg({ ...request }));
+    expect(h.committedEntry(2)).toEqual(written);
+    expect(again.filter((c) => c.type === 'persist' || c.type === 'released')).toEqual([]);
+    expect(retriesOf(again)).toHaveLength(1);
+  });
+
+  it('a segment shared with a snapshot keeps its extent: only the reference goes', () => {
+    const h = boot(['a']);
+    allocateSegment(h, 'a', 0);
+    h.drive(h.admin({ type: 'snapshot', disk: D, snapshot: 's' }));
+    const all = h.drive(h.msg(zeroSegment(h, 'a', 0)));
+    expect(h.committedEntry(0)).toEqual({ zero: true });
+    expect(all.filter((c) => c.type === 'released')).toEqual([]);
+    expect(h.state.refs.size).toBe(1);
+  });
+
+  it('fails on a failed segment, an unknown disk, a segment outside the disk, an agent that does not map the disk', () => {
+    const h = boot(['a']);
+    allocateSegment(h, 'a', 3);
+    const where = h.committedEntry(3).location!;
+    h.drive(h.admin({ type: 'markFailed', lun: where.lun, start: where.start, length: 1 }));
+    const failures = [zeroSegment(h, 'a', 3), { ...zeroSegment(h, 'a', 0), disk: 'x' }, zeroSegment(h, 'a', COUNT), { ...zeroSegment(h, 'a', 0), agent: 'b' }].map((m) => {
+      if (m.agent === 'b') h.msg({ type: 'tableAck', agent: 'b', epoch: 1, disk: D, generation: -1 }); // b is unknown: refused
+      const out = h.drive(h.msg(m));
+      return [...sendsOf(out).map((s) => (s.message.type === 'failIo' ? s.message.reason : s.message.type)), ...out.filter((c) => c.type === 'refused').map(() => 'refused')];
+    });
+    expect(failures).toEqual([['error: segment 3 of disk d is marked failed'], ['unknown disk x'], [`segment ${COUNT} is not a segment of disk d (0..${COUNT - 1})`], ['refused']]);
   });
 });

@@ -79,6 +79,8 @@ interface Model {
   readonly content: Map<string, Blocks>;
   /** Indexes of cut agents. */
   readonly cut: Set<number>;
+  /** Snapshots written or zeroed since they were taken (a rollback to them is refused). */
+  readonly touched: Set<string>;
   /**
    * Durability (docs/design.md#ordering-rules), per disk and block: the content a power loss
    * must keep (hex; absent: zeros) and the writes since, with the agent life that made each.
@@ -213,9 +215,83 @@ class WriteCmd implements Cmd {
       durableBlock(model, disk, start + k).since.push({ hex: hex(data.subarray(k * BS, (k + 1) * BS)), writer: writerOf(real, this.agent) });
       blocks.set(start + k, data.slice(k * BS, (k + 1) * BS));
     }
+    if (disk !== 'd') model.touched.add(disk);
     await quiesce(model, real);
   }
   toString = () => `write(${AGENTS[this.agent]}, disk#${this.disk}, ${this.start}, ${this.len})`;
+}
+
+/** A discard or write-zeroes: afterwards the blocks read as zeros. */
+class ZeroCmd implements Cmd {
+  constructor(
+    readonly agent: number,
+    readonly disk: number,
+    readonly start: number,
+    readonly len: number,
+    readonly discard: boolean,
+  ) {}
+  check = () => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const disk = diskOf(model, this.disk);
+    const [start, length] = clampRange(this.start, this.len);
+    for (const h of real.held) if (h.disk === disk) for (let b = Math.max(start, h.start); b < Math.min(start + length, h.start + h.length); b++) h.expect[b - h.start] = null;
+    const node = real.agents[this.agent]!;
+    const what = `${this.discard ? 'discard' : 'writeZeros'} ${disk}@${start}+${length} through ${AGENTS[this.agent]}`;
+    await drive(model, real, track(this.discard ? node.discard(disk, start, length) : node.writeZeros(disk, start, length)), what);
+    const blocks = model.content.get(disk)!;
+    for (let k = 0; k < length; k++) {
+      durableBlock(model, disk, start + k).since.push({ hex: hex(undefined), writer: writerOf(real, this.agent) });
+      blocks.delete(start + k);
+    }
+    if (disk !== 'd') model.touched.add(disk);
+    await quiesce(model, real);
+  }
+  toString = () => `${this.discard ? 'discard' : 'writeZeros'}(${AGENTS[this.agent]}, disk#${this.disk}, ${this.start}, ${this.len})`;
+}
+
+/** Deletes a disk (with force: agents are attached); the others keep their content. */
+class DeleteCmd implements Cmd {
+  constructor(readonly disk: number) {}
+  check = (m: Readonly<Model>) => m.disks.length > 1;
+  async run(model: Model, real: Real): Promise<void> {
+    const disk = diskOf(model, this.disk);
+    // A held read of the disk would fail when its agent drops the copy: finish them first.
+    await healAll(model, real);
+    await adminOk(model, real, { type: 'deleteDisk', disk, force: true });
+    expect(real.controller.state().disks.has(disk)).toBe(false);
+    model.disks.splice(model.disks.indexOf(disk), 1);
+    model.content.delete(disk);
+    model.durable.delete(disk);
+    await quiesce(model, real);
+  }
+  toString = () => `delete(disk#${this.disk})`;
+}
+
+/** Rolls a disk back to another (a snapshot); refused only when that one was written since it was taken. */
+class RollbackCmd implements Cmd {
+  constructor(
+    readonly disk: number,
+    readonly snapshot: number,
+  ) {}
+  check = (m: Readonly<Model>) => m.disks.length > 1;
+  async run(model: Model, real: Real): Promise<void> {
+    const disk = diskOf(model, this.disk);
+    const others = model.disks.filter((x) => x !== disk);
+    const snapshot = others[this.snapshot % others.length]!;
+    for (const h of real.held) if (h.disk === disk) h.expect.fill(null);
+    const result = await drive(model, real, track(real.controller.admin({ type: 'rollback', disk, snapshot })), `rollback ${disk} to ${snapshot}`);
+    if (result.ok) {
+      model.content.set(disk, new Map(model.content.get(snapshot)!));
+      const image = model.durable.get(snapshot);
+      model.durable.set(disk, new Map([...(image ?? new Map())].map(([b, v]) => [b, { floor: v.floor, since: [...v.since] }])));
+      if (disk !== 'd') model.touched.add(disk);
+    } else {
+      expect(result.error).toMatch(/written since it was taken/);
+      expect(snapshot === 'd' || model.touched.has(snapshot), `rollback to ${snapshot}, never written since taken, was refused`).toBe(true);
+    }
+    await quiesce(model, real);
+  }
+  toString = () => `rollback(disk#${this.disk}, other#${this.snapshot})`;
 }
 
 class ReadCmd implements Cmd {
@@ -424,6 +500,7 @@ const writeArb = fc
   .tuple(agentArb, diskArb, startArb, lenArb, fc.uint8Array({ minLength: 8 * BS, maxLength: 8 * BS }))
   .map(([a, d, s, l, bytes]): Cmd => new WriteCmd(a, d, s, l, bytes));
 const readArb = fc.tuple(agentArb, diskArb, startArb, lenArb).map(([a, d, s, l]): Cmd => new ReadCmd(a, d, s, l));
+const zeroArb = fc.tuple(agentArb, diskArb, startArb, fc.integer({ min: 1, max: 16 }), fc.boolean()).map(([a, d, s, l, discard]): Cmd => new ZeroCmd(a, d, s, l, discard));
 
 /** Host I/O is listed three times: it is drawn more often than the rest. */
 const commandArbs: fc.Arbitrary<Cmd>[] = [
@@ -433,7 +510,11 @@ const commandArbs: fc.Arbitrary<Cmd>[] = [
   readArb,
   readArb,
   readArb,
+  zeroArb,
+  zeroArb,
   diskArb.map((d) => new SnapshotCmd(d)),
+  diskArb.map((d) => new DeleteCmd(d)),
+  fc.tuple(diskArb, diskArb).map(([d, s]) => new RollbackCmd(d, s)),
   agentArb.map((a) => new RestartAgentCmd(a)),
   fc.constant(null).map(() => new RestartControllerCmd()),
   fc.tuple(agentArb, diskArb, startArb, lenArb).map(([a, d, s, l]) => new CutCmd(a, d, s, l)),
@@ -447,11 +528,11 @@ const commandArbs: fc.Arbitrary<Cmd>[] = [
 // ---------------------------------------------------------------------------------------------
 
 describe('model-based: runtimes over in-memory adapters with a lossy network', () => {
-  it('reads always return the last acknowledged writes, across snapshots, restarts and partitions; a power loss keeps every flushed write', async () => {
+  it('reads always return the last acknowledged writes (zeros after a discard or write-zeroes), across snapshots, deletions, rollbacks, restarts and partitions; a power loss keeps every flushed write', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 30 }), fc.commands(commandArbs, { maxCommands: 20, size: 'max' }), async (seed, cmds) => {
         const env = makeEnv(seed);
-        const model: Model = { disks: ['d'], content: new Map([['d', new Map()]]), cut: new Set(), durable: new Map(), lossSeen: new Set() };
+        const model: Model = { disks: ['d'], content: new Map([['d', new Map()]]), cut: new Set(), durable: new Map(), lossSeen: new Set(), touched: new Set() };
         const real: Real = { env, controller: await startController(env), agents: [], epochs: [], held: [], snapshots: 0 };
         for (const a of AGENTS) {
           real.agents.push(startAgent(env, a, 1));

@@ -5,7 +5,8 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
-import { checkContent, checkConvergence, checkFinalTables, checkRead, FrozenPrimaries, isQuiet } from '../../src/sim/checkers.js';
+import { checkContent, checkConvergence, checkFinalTables, checkFreeReferenced, checkRead, FrozenPrimaries, isQuiet } from '../../src/sim/checkers.js';
+import * as R from '../../src/controller/refcounts.js';
 import { createCluster, type Cluster } from '../../src/sim/cluster.js';
 import type { SimConfig } from '../../src/sim/config.js';
 import { DiskModel } from '../../src/sim/disk-model.js';
@@ -115,5 +116,41 @@ describe('FrozenPrimaries', () => {
     expect(frozen.checkWrite(controller, io, { ...onPrimary, lun: location.lun === 1 ? 2 : 1 })).toBeUndefined();
     // Nor does anything when no segment is frozen.
     expect(new FrozenPrimaries().checkWrite(controller, io, onPrimary)).toBeUndefined();
+  });
+});
+
+describe('checkFreeReferenced and the reference counts of checkFinalTables', () => {
+  // A run with a snapshot, then the source overwritten, discarded and deleted: shared and
+  // exclusive extents, some released.
+  const cluster = ranCluster(200, [
+    { at: 50, action: { type: 'snapshot', disk: 'd', snapshot: 's' } },
+    { at: 150, action: { type: 'hostIo', agent: 0, disk: 'd', op: 'zero', start: 0, length: 64 } },
+    { at: 400, action: { type: 'deleteDisk', disk: 'd', force: true } },
+  ]);
+  const controller = cluster.controllerState();
+  const snapshot = controller.disks.get('s')!.committed;
+  const located = Array.from({ length: snapshot.segmentCount }, (_, seg) => entryAt(snapshot, seg).location).filter((x) => x !== null);
+  const shared = { lun: located[0]!.lun, start: located[0]!.start, length: snapshot.segmentBlocks };
+  const families = new Map([['d', 'd'], ['s', 'd']]);
+
+  it('pass a healthy run in which a snapshot outlived its deleted source', () => {
+    expect(located.length).toBeGreaterThan(0);
+    expect(checkFreeReferenced(controller)).toBeUndefined();
+    expect(checkFinalTables(controller, families, LUNS)).toBeUndefined();
+  });
+
+  it('report a release that ignored the reference count: the extent is free while the snapshot holds it', () => {
+    const broken = { ...controller, allocator: E.getOrElseW(() => { throw new Error('release refused'); })(controller.allocator.release(shared)) };
+    expect(checkFreeReferenced(broken)).toEqual({
+      kind: 'free-while-referenced',
+      message: expect.stringContaining(`LUN ${shared.lun} blocks ${shared.start}..${shared.start + shared.length - 1}, held by a reference count, are free in the allocator`),
+    });
+  });
+
+  it('report a count decremented once too often (undercount) and a count nobody holds (leak)', () => {
+    const under = { ...controller, refs: E.getOrElseW(() => { throw new Error('decrement refused'); })(R.decrement(controller.refs, shared))[0] };
+    expect(checkFinalTables(under, families, LUNS)?.message).toMatch(/^reference-undercount/);
+    const leaked = { ...controller, refs: R.increment(controller.refs, { lun: 2, start: 2000, length: 8 }) };
+    expect(checkFinalTables(leaked, families, LUNS)?.message).toMatch(/^reference-leak: LUN 2 blocks 2000..2007/);
   });
 });

@@ -16,6 +16,8 @@ import { catchUp, ensureCopy, syncWithCommitted } from '../sync.js';
 import type { AdminEvent, AdminJob, ControllerCommand, Job } from '../types.js';
 import { thawDisk, type Mutable, type Working } from '../working.js';
 import { nothing, type JobHooks } from './hooks.js';
+import { beginDelete } from './delete.js';
+import { beginRollback } from './rollback.js';
 import { beginSnapshot } from './snapshot.js';
 
 type AdminOf<T extends AdminEvent['type']> = Extract<AdminEvent, { type: T }>;
@@ -24,6 +26,13 @@ type Handler<T extends AdminEvent['type']> = (s: Working, out: ControllerCommand
 const validName = (x: unknown): x is string => typeof x === 'string' && x.length > 0;
 
 const refuse = (out: ControllerCommand[], event: AdminEvent, error: string): void => adminDone(out, event.requestId, { ok: false, error });
+
+/** A disk being deleted is unknown to every request but its own deletion. */
+const liveDisk = (s: Working, disk: DiskId) => {
+  const d = s.disks.peek(disk);
+  if (d === undefined || d.deleted === true || (d.frozenBy !== null && s.jobs.peek(d.frozenBy)?.kind === 'delete')) return undefined;
+  return s.disks.get(disk);
+};
 
 const createDisk: Handler<'createDisk'> = (s, out, event) => {
   if (!validName(event.disk)) return refuse(out, event, `disk must be a non-empty string, got ${JSON.stringify(event.disk)}`);
@@ -36,7 +45,7 @@ const createDisk: Handler<'createDisk'> = (s, out, event) => {
 };
 
 const attachAgent: Handler<'attachAgent'> = (s, out, event) => {
-  const d = s.disks.get(event.disk);
+  const d = liveDisk(s, event.disk);
   if (d === undefined) return refuse(out, event, `unknown disk ${event.disk}`);
   if (!validName(event.agent)) return refuse(out, event, `agent must be a non-empty string, got ${JSON.stringify(event.agent)}`);
   if (d.agents.includes(event.agent)) return adminDone(out, event.requestId, { ok: true });
@@ -48,7 +57,7 @@ const attachAgent: Handler<'attachAgent'> = (s, out, event) => {
 };
 
 const detachAgent: Handler<'detachAgent'> = (s, out, event) => {
-  const d = s.disks.get(event.disk);
+  const d = liveDisk(s, event.disk);
   if (d === undefined) return refuse(out, event, `unknown disk ${event.disk}`);
   if (!validName(event.agent)) return refuse(out, event, `agent must be a non-empty string, got ${JSON.stringify(event.agent)}`);
   if (!d.agents.includes(event.agent)) return adminDone(out, event.requestId, { ok: true });
@@ -58,7 +67,7 @@ const detachAgent: Handler<'detachAgent'> = (s, out, event) => {
 };
 
 const snapshot: Handler<'snapshot'> = (s, out, event) => {
-  const d = s.disks.get(event.disk);
+  const d = liveDisk(s, event.disk);
   if (d === undefined) return refuse(out, event, `unknown disk ${event.disk}`);
   if (!validName(event.snapshot) || s.disks.has(event.snapshot)) return refuse(out, event, `snapshot must be a new disk name, got ${JSON.stringify(event.snapshot)}`);
   if (d.frozenBy !== null) return refuse(out, event, `disk ${event.disk} is already being snapshotted`);
@@ -66,7 +75,7 @@ const snapshot: Handler<'snapshot'> = (s, out, event) => {
 };
 
 const migrate: Handler<'migrate'> = (s, out, event) => {
-  const d = s.disks.get(event.disk);
+  const d = liveDisk(s, event.disk);
   if (d === undefined) return refuse(out, event, `unknown disk ${event.disk}`);
   if (!(Number.isSafeInteger(event.lun) && event.lun >= 0)) return refuse(out, event, `lun must be a non-negative safe integer, got ${JSON.stringify(event.lun)}`);
   const table = d.working;
@@ -82,6 +91,7 @@ const markFailed: Handler<'markFailed'> = (s, out, event) => {
     return refuse(out, event, `markFailed needs non-negative safe integers lun, start and a positive length, got ${JSON.stringify({ lun, start, length })}`);
   const makers: ((id: number, group: number) => Job)[] = [];
   for (const disk of s.disks.keys()) {
+    if (s.disks.peek(disk)!.deleted === true) continue;
     const t = s.disks.peek(disk)!.working;
     for (let seg = 0; seg < t.segmentCount; seg++) {
       const e = entryAt(t, seg);
@@ -93,7 +103,7 @@ const markFailed: Handler<'markFailed'> = (s, out, event) => {
 };
 
 const resize: Handler<'resize'> = (s, out, event) => {
-  const d = s.disks.get(event.disk);
+  const d = liveDisk(s, event.disk);
   if (d === undefined) return refuse(out, event, `unknown disk ${event.disk}`);
   if (d.busy.size > 0 || d.frozenBy !== null || d.staged?.created === true) return refuse(out, event, `disk ${event.disk} is busy; try again when its faults are resolved`);
   const old = d.working as MappingTable;
@@ -114,7 +124,29 @@ const resize: Handler<'resize'> = (s, out, event) => {
   waitForCommit(s, out, s.jobs.get(id)!);
 };
 
-const handlers: { readonly [T in AdminEvent['type']]: Handler<T> } = { createDisk, attachAgent, detachAgent, snapshot, migrate, markFailed, resize };
+// --- deletion and rollback ---------------------------------------------------------------------
+
+const deleteDisk: Handler<'deleteDisk'> = (s, out, event) => {
+  const d = s.disks.peek(event.disk);
+  if (d === undefined || d.deleted === true) return refuse(out, event, `unknown disk ${JSON.stringify(event.disk)}`);
+  if (d.frozenBy !== null || d.staged?.created === true) return refuse(out, event, `disk ${event.disk} is busy (being created, snapshotted, rolled back or deleted); try again`);
+  if (d.agents.length > 0 && event.force !== true)
+    return refuse(out, event, `disk ${event.disk} has agents attached (${d.agents.join(', ')}): detach them first, or delete with force`);
+  beginDelete(s, out, event);
+};
+
+const rollback: Handler<'rollback'> = (s, out, event) => {
+  const d = s.disks.peek(event.disk);
+  if (d === undefined || d.deleted === true) return refuse(out, event, `unknown disk ${JSON.stringify(event.disk)}`);
+  const snap = s.disks.peek(event.snapshot);
+  if (snap === undefined || snap.deleted === true || event.snapshot === event.disk) return refuse(out, event, `snapshot must be another existing disk, got ${JSON.stringify(event.snapshot)}`);
+  if (snap.working.segmentBlocks !== d.working.segmentBlocks)
+    return refuse(out, event, `snapshot ${event.snapshot} has segments of ${snap.working.segmentBlocks} blocks, disk ${event.disk} of ${d.working.segmentBlocks}`);
+  if (d.frozenBy !== null || d.staged?.created === true) return refuse(out, event, `disk ${event.disk} is busy (being created, snapshotted, rolled back or deleted); try again`);
+  beginRollback(s, out, event);
+};
+
+const handlers: { readonly [T in AdminEvent['type']]: Handler<T> } = { createDisk, attachAgent, detachAgent, snapshot, migrate, markFailed, resize, deleteDisk, rollback };
 
 /** An administrative request: its own handler. */
 export const onAdmin = (s: Working, out: ControllerCommand[], event: AdminEvent): void => (handlers[event.type] as Handler<AdminEvent['type']>)(s, out, event);

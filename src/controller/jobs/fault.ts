@@ -25,6 +25,7 @@ import { syncWithCommitted, toSync } from '../sync.js';
 import type { ControllerCommand, FaultJob, MarkJob, Outcome } from '../types.js';
 import type { Mutable, Working } from '../working.js';
 import { nothing, type JobHooks } from './hooks.js';
+import { handOverRelease } from './release.js';
 import { enqueueSettle } from './settle.js';
 
 type AgentJob = Mutable<FaultJob | MarkJob>;
@@ -180,7 +181,11 @@ const faultSynced = (s: Working, out: ControllerCommand[], job: AgentJob): void 
   answerFault(s, out, job, job.then.type === 'confirm' ? 'confirmed' : 'retry');
 };
 
-const agentRestartedWhileSyncing = (s: Working, out: ControllerCommand[], job: AgentJob): void => answerFault(s, out, job, 'abandoned', 'the agent restarted');
+const agentRestartedWhileSyncing = (s: Working, out: ControllerCommand[], job: AgentJob): void => {
+  // The change is durable: what it stopped using is still released, once the other agents have it.
+  if (job.phase.kind === 'syncing') handOverRelease(s, out, job, job.phase.generation);
+  answerFault(s, out, job, 'abandoned', 'the agent restarted');
+};
 
 export const faultHooks: JobHooks<FaultJob> = {
   start: startFault,

@@ -9,6 +9,10 @@ import { flagHooks } from './flags.js';
 import type { JobHookTable } from './hooks.js';
 import { migrateHooks, settleHooks } from './settle.js';
 import { snapshotHooks } from './snapshot.js';
+import { deleteHooks } from './delete.js';
+import { rollbackHooks } from './rollback.js';
+import { releaseHooks } from './release.js';
+import { zeroHooks } from './zero.js';
 
 export const jobHooks: JobHookTable = {
   fault: faultHooks,
@@ -19,6 +23,10 @@ export const jobHooks: JobHookTable = {
   unfence: flagHooks,
   snapshot: snapshotHooks,
   admin: adminHooks,
+  zero: zeroHooks,
+  delete: deleteHooks,
+  rollback: rollbackHooks,
+  release: releaseHooks,
 };
 
 export { onAdmin } from './admin.js';

@@ -26,6 +26,9 @@ const MAX_COPY_ATTEMPTS = 5;
 
 /** Queues background settling of a segment unless it is already queued; returns the new job's id. */
 export const enqueueSettle = (s: Working, out: ControllerCommand[], disk: DiskId, segment: number, group: number | null): number | null => {
+  // A disk deleted meanwhile (the job that asked closed first, and its lock let the deletion go on): nothing to settle.
+  const peeked = s.disks.peek(disk);
+  if (peeked === undefined || peeked.deleted === true) return null;
   for (const other of s.jobs.on(disk, segment)) if (s.jobs.peek(other)?.kind === 'settle') return null;
   const id = newId(s);
   const job: SettleJob = { id, kind: 'settle', disk, segment, phase: { kind: 'queued' }, path: [], release: [], group, attempts: 0 };
