@@ -143,7 +143,7 @@ export type SimAction =
 export interface Workload {
   /** Host I/Os to issue. */
   readonly ios: number;
-  /** Mean simulated milliseconds between host I/Os (default 1). */
+  /** Mean simulated milliseconds between host I/Os (default 1; 0 issues them all at once). */
   readonly interval?: number;
   /** Share of reads (default 0.7). */
   readonly readRatio?: number;
@@ -475,7 +475,7 @@ export const workloadErrors = (workload: Workload): ValidationError[] => {
   const w = fieldsOf(errors, 'workload', workload, ['ios', 'interval', 'readRatio', 'pattern', 'maxLength', 'rates', 'schedule', 'verify']);
   if (w === null) return errors;
   if (!isCountIn(w.ios, 0, 10_000_000)) errors.push(validationError('ios', w.ios, 'must be an integer from 0 to 10000000'));
-  if (w.interval !== undefined && !(typeof w.interval === 'number' && Number.isFinite(w.interval) && w.interval > 0)) errors.push(validationError('interval', w.interval, 'must be a positive number of milliseconds'));
+  if (w.interval !== undefined && !(typeof w.interval === 'number' && Number.isFinite(w.interval) && w.interval >= 0)) errors.push(validationError('interval', w.interval, 'must be a non-negative number of milliseconds (0: all at once)'));
   if (w.readRatio !== undefined && !isRate(w.readRatio)) errors.push(validationError('readRatio', w.readRatio, 'must be a number from 0 to 1'));
   if (w.pattern !== undefined && w.pattern !== 'random' && w.pattern !== 'sequential' && w.pattern !== 'hotspot') errors.push(validationError('pattern', w.pattern, "must be 'random', 'sequential' or 'hotspot'"));
   if (w.maxLength !== undefined && !isCountIn(w.maxLength, 1, SIM_LIMITS.segmentBlocks)) errors.push(validationError('maxLength', w.maxLength, `must be an integer from 1 to ${SIM_LIMITS.segmentBlocks}`));
