@@ -119,3 +119,15 @@ export interface Clock {
   /** Cancels a timer; clearing a fired, cleared or foreign timer does nothing. */
   clearTimer(handle: TimerHandle): void;
 }
+
+/**
+ * Optional: cuts the storage path of an agent life the controller evicted because its lease had
+ * certainly expired (docs/design.md#leases-and-liveness), for products that cannot trust the
+ * lease and the I/O lifetime bound alone (SCSI persistent reservations, a Ceph blocklist). It
+ * resolves once the agent's writes can no longer land; a rejection is logged, not retried.
+ *
+ * @example
+ * const fence: FenceAgent = async (agent, epoch) => { await blocklist.add(`${agent}/${epoch}`); };
+ */
+export type FenceAgent = (agent: string, epoch: number) => Promise<void>;
+

@@ -46,6 +46,8 @@ import {
   type FaultReason,
   type Piece,
 } from '../translate/translate.js';
+import { acceptedRecheck, retryDelay } from './backoff.js';
+import { granted, holdsLease, initialLease, renewalDue, type AgentLease } from './lease.js';
 import type { AgentCommand, AgentConfig, AgentEvent, AgentState, DiskCopy, HostRequest, IoState, MarkSpan, Outstanding, PendingFlush } from './types.js';
 
 export { DEFAULT_AGENT_LIMITS } from './config.js';
@@ -117,10 +119,19 @@ export const initialAgentState = (config: AgentConfig): AgentState => ({
   ios: new Map(),
   outstanding: new Map(),
   faultsBySegment: new Map(),
+  lease: initialLease(config),
   dirty: new Map(),
   flushes: new Map(),
   lost: new Map(),
 });
+
+/**
+ * The epoch the agent lives in now: its configuration's, or higher after evictions.
+ *
+ * @example
+ * agentEpoch(initialAgentState(config)) // config.epoch
+ */
+export const agentEpoch = (state: AgentState): number => state.config.epoch;
 
 /**
  * The agent's copy of `disk`'s table, if it holds one.
@@ -202,7 +213,8 @@ const toRanges = (segments: ReadonlyArray<number>): Ranges => {
  */
 class Stepper {
   readonly commands: AgentCommand[] = [];
-  private readonly config: AgentConfig;
+  private config: AgentConfig;
+  private lease: AgentLease | null;
   private now: number;
   private nextFaultId: number;
   private readonly disks: CowMap<DiskId, DiskCopy>;
@@ -217,6 +229,7 @@ class Stepper {
 
   constructor(private readonly base: AgentState) {
     this.config = base.config;
+    this.lease = base.lease;
     this.fenced = base.fenced;
     this.controllerEpoch = base.controllerEpoch ?? 0;
     this.now = base.now;
@@ -238,6 +251,8 @@ class Stepper {
       this.nextFaultId === b.nextFaultId &&
       this.fenced === b.fenced &&
       this.controllerEpoch === (b.controllerEpoch ?? 0) &&
+      this.lease === b.lease &&
+      this.config === b.config &&
       !this.disks.changed &&
       !this.ios.changed &&
       !this.outstanding.changed &&
@@ -248,7 +263,8 @@ class Stepper {
     )
       return b;
     const next: AgentState = {
-      config: b.config,
+      config: this.config,
+      lease: this.lease,
       now: this.now,
       nextFaultId: this.nextFaultId,
       disks: this.disks.result(),
@@ -312,9 +328,10 @@ class Stepper {
   private raise(message: Omit<IoFaultMessage, 'faultId'> | Omit<MarkBitsMessage, 'faultId'> | Omit<ZeroSegmentMessage, 'faultId'>, origin: number): number {
     const faultId = this.nextFaultId++;
     const full = { ...message, faultId } as IoFaultMessage | MarkBitsMessage | ZeroSegmentMessage;
-    this.outstanding.set(faultId, { message: full, origin, sentAt: this.now, waiting: [] });
+    this.outstanding.set(faultId, { message: full, origin, sentAt: this.now, dueAt: this.now + retryDelay(this.config, faultId, 0), attempts: 0, accepted: false, waiting: [] });
     const key = segmentKey(full.disk, full.segment);
     this.faultsBySegment.set(key, [...(this.faultsBySegment.get(key) ?? []), faultId]);
+    if (full.type === 'ioFault' && full.op === 'write') this.unsent.set(faultId, this.commands.length);
     this.send(full);
     return faultId;
   }
@@ -343,6 +360,34 @@ class Stepper {
     this.ios.set(req.ioId, { status: 'parked', request: req, behind });
     const o = this.outstanding.get(behind)!;
     this.outstanding.set(behind, { ...o, waiting: [...o.waiting, req.ioId] });
+    this.widen(req, behind);
+  }
+
+  /** Write faults raised in this step, not yet sent out: their index in `commands`. */
+  private readonly unsent = new Map<number, number>();
+
+  /**
+   * Coalescing at the source (docs/design.md#leases-and-liveness): a write parked behind a write
+   * fault raised in this same step (I/O re-attempted together after a retry) widens that fault
+   * to cover its blocks of the segment, so one resolution serves them all.
+   */
+  private widen(req: HostRequest, behind: number): void {
+    const at = this.unsent.get(behind);
+    const o = this.outstanding.get(behind)!;
+    const m = o.message;
+    if (at === undefined || req.op !== 'write' || m.type !== 'ioFault' || m.op !== 'write' || m.disk !== req.disk || m.segment < 0) return;
+    const sb = this.disks.get(req.disk)?.table.segmentBlocks;
+    if (sb === undefined) return;
+    const first = m.segment * sb;
+    const from = Math.max(first, req.start);
+    const to = Math.min(first + sb, req.start + req.length);
+    if (to <= from) return;
+    const start = Math.min(m.start, from);
+    const end = Math.max(m.start + m.length, to);
+    if (start === m.start && end === m.start + m.length) return;
+    const message: IoFaultMessage = { ...m, start, length: end - start };
+    this.outstanding.set(behind, { ...this.outstanding.get(behind)!, message });
+    this.commands[at] = { type: 'send', message };
   }
 
   /** The first outstanding fault or mark on (disk, segment), if any. */
@@ -354,6 +399,7 @@ class Stepper {
 
   /** Step 1 for a well-formed request: issue it, park it, or fail it. */
   private attempt(req: HostRequest): void {
+    if (!holdsLease(this.config, this.lease, this.now)) return this.hold(req);
     const copy = this.disks.get(req.disk);
     if (copy === undefined) {
       // No table: one fault per disk, the rest of the disk's I/O waits behind it.
@@ -736,6 +782,12 @@ class Stepper {
         // Meant for an earlier life: this life must not map the disk either, and its `dropped`
         // tells the controller that the earlier life is gone (a deletion waits for it).
         return m.epoch === epoch || (typeof m.epoch === 'number' && m.epoch < epoch && typeof m.disk === 'string') ? this.dropTable(m.disk) : undefined;
+      case 'faultAccepted':
+        return this.faultAccepted(m.epoch, m.faultId);
+      case 'leaseGranted':
+        return this.leaseGranted(m);
+      case 'leaseRevoked':
+        return this.leaseRevoked(m);
     }
   }
 
@@ -759,12 +811,15 @@ class Stepper {
     return true;
   }
 
-  /** Sends again every outstanding fault and mark that `due` selects, restarting its timeout. */
+  /**
+   * Sends again every outstanding fault and mark that `due` selects, as if for the first time:
+   * a new controller has accepted none of them, so the backoff starts over.
+   */
   private resend(due: (o: Outstanding) => boolean): void {
     const picked: Array<readonly [number, Outstanding]> = [];
     for (const entry of this.outstanding.current) if (due(entry[1])) picked.push(entry);
     for (const [id, o] of picked) {
-      this.outstanding.set(id, { ...o, sentAt: this.now });
+      this.outstanding.set(id, { ...o, sentAt: this.now, dueAt: this.now + retryDelay(this.config, id, 0), attempts: 0, accepted: false });
       this.send({ ...o.message });
     }
   }
@@ -853,10 +908,77 @@ class Stepper {
 
   // --- time -----------------------------------------------------------------------------------
 
+  // --- leases (lease.ts) ------------------------------------------------------------------------
+
+  /** No lease: the I/O waits, parked behind no fault, for the next grant. */
+  private hold(req: HostRequest): void {
+    this.ios.set(req.ioId, { status: 'parked', request: req, behind: -1 });
+    this.renewLease(false);
+  }
+
+  private renewLease(force: boolean): void {
+    const l = this.lease;
+    if (l === null || (!force && !renewalDue(this.config, l, this.now))) return;
+    this.lease = { ...l, lastRequest: this.now };
+    const { agent, epoch } = this.config;
+    this.send({ type: 'renewLease', agent, epoch, disk: '', requestedAt: this.now });
+  }
+
+  leaseGranted(m: Extract<ControllerMessage, { type: 'leaseGranted' }>): void {
+    if (this.lease === null || m.epoch !== this.config.epoch || typeof m.requestedAt !== 'number' || typeof m.duration !== 'number') return;
+    const held = holdsLease(this.config, this.lease, this.now);
+    this.lease = granted(this.lease, m.requestedAt, m.duration);
+    if (!held && holdsLease(this.config, this.lease, this.now)) this.releaseHeld();
+  }
+
+  /** Host I/O held for want of a lease goes through step 1 again. */
+  private releaseHeld(): void {
+    const held: HostRequest[] = [];
+    for (const io of this.ios.current.values()) if (io.status === 'parked' && io.behind === -1) held.push(io.request);
+    for (const req of held) this.attempt(req);
+  }
+
+  /**
+   * This life was evicted: start a new one (epoch + 1) with no tables and no faults, keeping the
+   * host I/O, which waits for the new life's lease. I/O still at storage finishes as before.
+   */
+  leaseRevoked(m: Extract<ControllerMessage, { type: 'leaseRevoked' }>): void {
+    if (this.lease === null || m.epoch !== this.config.epoch) return;
+    this.config = { ...this.config, epoch: this.config.epoch + 1 };
+    this.lease = initialLease(this.config);
+    for (const id of [...this.outstanding.current.keys()]) this.clear(id);
+    for (const disk of [...this.disks.current.keys()]) this.disks.delete(disk);
+    const victims: number[] = [];
+    for (const [id, io] of this.ios.current) {
+      if (io.status === 'marking') victims.push(id);
+      else if (io.status === 'parked') this.ios.set(id, { ...io, behind: -1 });
+    }
+    // A marked write's bits may never have been made durable: the host is told it failed.
+    for (const id of victims) this.fail(id, 'evicted before the write was confirmed');
+    this.renewLease(true);
+  }
+
   tick(now: number): void {
     if (!(typeof now === 'number' && Number.isFinite(now))) return this.refuse({ type: 'tick', now }, `tick: now must be a finite number, got ${show(now)}`);
     this.now = now;
-    this.resend((o) => now - o.sentAt >= this.config.faultTimeout);
+    if (this.lease !== null) this.renewLease(false);
+    const due: Array<readonly [number, Outstanding]> = [];
+    for (const entry of this.outstanding.current) if (now >= entry[1].dueAt) due.push(entry);
+    for (const [id, o] of due) {
+      // Backoff with jitter while unacknowledged; a slow re-check once the controller has it in hand.
+      const attempts = o.attempts + 1;
+      const dueAt = now + (o.accepted ? acceptedRecheck(this.config) : retryDelay(this.config, id, attempts));
+      this.outstanding.set(id, { ...o, sentAt: now, dueAt, attempts });
+      this.send({ ...o.message });
+    }
+  }
+
+  /** The controller has the fault in hand: stop the backoff, keep a slow re-check. */
+  faultAccepted(epoch: number, faultId: number): void {
+    if (epoch !== this.config.epoch) return;
+    const o = this.outstanding.get(faultId);
+    if (o === undefined || o.accepted) return;
+    this.outstanding.set(faultId, { ...o, accepted: true, dueAt: this.now + acceptedRecheck(this.config) });
   }
 }
 

@@ -4,6 +4,7 @@
 import type { AgentId, ControllerMessage, DiskId, AgentMessage, IoFaultMessage, MarkBitsMessage, ZeroSegmentMessage } from '../protocol/messages.js';
 import type { MappingTable } from '../table/table.js';
 import type { Op, Piece, Variant } from '../translate/translate.js';
+import type { AgentLease } from './lease.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -42,6 +43,17 @@ export interface AgentConfig {
   readonly variant: Variant;
   /** ms before an unanswered fault or mark is sent again */
   readonly faultTimeout: number;
+  // --- liveness (docs/design.md#leases-and-liveness; src/agent/backoff.ts, src/agent/lease.ts) ---
+  /** Longest wait between re-sends of an unacknowledged fault (ms); default 8 x `faultTimeout`. */
+  readonly backoffCap?: number;
+  /** Seed of the re-send jitter; default the epoch. */
+  readonly seed?: number;
+  /**
+   * Lease the agent asks the controller for (ms); absent: no leases. With leases, the agent
+   * issues I/O to storage only while it holds one, and an evicted life starts a new one with a
+   * higher epoch (`epoch + 1`: a runtime restarting it must pick an epoch above `agentEpoch`).
+   */
+  readonly leaseDuration?: number;
   /** Message limits; each one omitted takes its value from `DEFAULT_AGENT_LIMITS`. */
   readonly limits?: Partial<AgentLimits>;
 }
@@ -141,7 +153,7 @@ export interface MarkSpan {
 }
 
 /**
- * Where a host I/O is: waiting behind fault or mark `behind`, at storage, or written to the
+ * Where a host I/O is: waiting behind fault or mark `behind` (-1: held while the agent has no lease), at storage, or written to the
  * alternate and waiting for the controller to confirm the marks in `pending`.
  *
  * @example
@@ -169,12 +181,18 @@ export type IoState =
  * `waiting` the I/O parked behind it, in arrival order.
  *
  * @example
- * const o: Outstanding = { message: faultMessage, origin: 7, sentAt: 0, waiting: [7, 9] };
+ * const o: Outstanding = { message: faultMessage, origin: 7, sentAt: 0, dueAt: 100, attempts: 0, accepted: false, waiting: [7, 9] };
  */
 export interface Outstanding {
   readonly message: IoFaultMessage | MarkBitsMessage | ZeroSegmentMessage;
   readonly origin: number;
   readonly sentAt: number;
+  /** When it is sent again if still unanswered (see `backoff.ts`). */
+  readonly dueAt: number;
+  /** Sends so far after the first. */
+  readonly attempts: number;
+  /** The controller said it has it in hand (`faultAccepted`). */
+  readonly accepted: boolean;
   readonly waiting: ReadonlyArray<number>;
 }
 
@@ -221,6 +239,8 @@ export interface AgentState {
   readonly ios: ReadonlyMap<number, IoState>;
   readonly outstanding: ReadonlyMap<number, Outstanding>;
   readonly faultsBySegment: ReadonlyMap<string, ReadonlyArray<number>>;
+  /** The lease it holds (see `lease.ts`); null when leases are off. */
+  readonly lease: AgentLease | null;
   /**
    * Set once this life has seen proof that it must not serve I/O any more: a controller message
    * for a later epoch of this agent (a newer life exists), or an answer at this epoch to a fault

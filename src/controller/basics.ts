@@ -42,7 +42,8 @@ export const addStep = (job: JobDraft, step: Step): void => {
 export const servesAgent = (job: Job | JobDraft): job is FaultJob | MarkJob | ZeroJob => job.kind === 'fault' || job.kind === 'mark' || job.kind === 'zero';
 
 /** The faulting agent's epoch has moved on: its I/O is gone, so change nothing for it. */
-export const agentRestarted = (s: Working, job: FaultJob | MarkJob | ZeroJob): boolean => (s.agents.peek(job.agent)?.epoch ?? -1) !== job.epoch;
+export const agentRestarted = (s: Working, job: FaultJob | MarkJob | ZeroJob): boolean =>
+  (s.agents.peek(job.agent)?.epoch ?? -1) !== job.epoch || s.leases.get(job.agent)?.evictedEpoch === job.epoch; // or evicted (leases.ts)
 
 /** A disk with `table` committed and nothing in flight. */
 export const newDiskState = (table: MappingTable, agents: AgentId[]): DiskState => ({

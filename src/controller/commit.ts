@@ -14,6 +14,7 @@ import type { MappingEntry } from '../table/entry.js';
 import { diffTables, entryAt, setEntries, type MappingTable } from '../table/table.js';
 import { addStep, newId, unwrap } from './basics.js';
 import { hooksFor } from './jobs/hooks.js';
+import { releaseOrQuarantine } from './leases.js';
 import * as R from './refcounts.js';
 import { required } from './sync.js';
 import type { ControllerCommand, PersistRecord } from './types.js';
@@ -206,13 +207,7 @@ export const releaseExtents = (s: Working, out: ControllerCommand[], job: JobDra
     if (E.isLeft(dec)) continue;
     const [counts, zero] = dec.right;
     s.refs = counts;
-    if (zero) {
-      const freed = s.allocator.release(extent);
-      if (E.isRight(freed)) {
-        s.allocator = freed.right;
-        out.push({ type: 'released', extent: { ...extent } });
-      }
-    }
+    if (zero) releaseOrQuarantine(s, out, extent); // leases.ts: a late write may still land
   }
   job.release = [];
 };

@@ -48,6 +48,7 @@ import { emptyJobIndex } from './job-index.js';
 import { hooksFor } from './jobs/hooks.js';
 import { overLimits, readAdminEvent, readEvent, readPersistedState } from './admin-validation.js';
 import { adminTypes, enqueueSettle, jobHooks, onAdmin } from './jobs/index.js';
+import { drainQuarantine, evictExpired } from './leases.js';
 import { acquire } from './locks.js';
 import * as R from './refcounts.js';
 import { lowSpaceCrossings } from './space.js';
@@ -86,6 +87,8 @@ export const initialControllerState = (allocator: Allocator, config: ControllerO
   faultIndex: new Map(),
   persist: null,
   copies: new Map(),
+  leases: new Map(),
+  quarantine: [],
   copyQueue: [],
   stagingBatch: 1,
   durableBatch: 0,
@@ -229,9 +232,11 @@ const restore = (s: Working, out: ControllerCommand[], persisted: PersistedState
 const tick = (s: Working, out: ControllerCommand[], now: number): void => {
   s.now = Math.max(s.now, now);
   retryPersist(s, out);
+  drainQuarantine(s, out); // leases.ts
   // Full sweeps (re-sends, copy retries, waiting snapshots) once per retry interval, not per tick.
   if (s.now - s.lastSweep < s.config.retryInterval) return;
   s.lastSweep = s.now;
+  evictExpired(s, out); // leases.ts: before the sweep, so jobs stop waiting for the evicted at once
   sweepJobs(s, out);
   pruneLastChange(s);
   convergeCopies(s, out);

@@ -8,6 +8,7 @@ import type { AgentId, AgentMessage, Step } from '../protocol/messages.js';
 import type { MappingTable } from '../table/table.js';
 import type { Extent } from './allocator.js';
 import { newId, send, type DiskView } from './basics.js';
+import { onRenewLease, refusedAsEvicted } from './leases.js';
 import { acquire, pokeJob, startJob } from './locks.js';
 import { deltaMessage, ensureAgent, ensureCopy, onAck, recheckDisk, replaceMessage } from './sync.js';
 import { describeValue } from './admin-validation.js';
@@ -24,6 +25,7 @@ const FIELDS: Readonly<Record<AgentMessage['type'], ReadonlyArray<string>>> = {
   fetchTable: ['agent', 'epoch', 'disk', 'generation'],
   dropped: ['agent', 'epoch', 'disk'],
   zeroSegment: ['agent', 'epoch', 'faultId', 'disk', 'segment', 'generation'],
+  renewLease: ['agent', 'epoch', 'disk', 'requestedAt'],
 };
 
 /** Each field of an agent message read once into a plain object, or why it cannot be read. */
@@ -47,6 +49,7 @@ const readMessage = (raw: unknown): { readonly m: AgentMessage } | { readonly wh
 const malformed = (m: AgentMessage): string | null => {
   if (typeof m.agent !== 'string' || m.agent === '') return `agent must be a non-empty string, got ${describeValue(m.agent)}`;
   if (!isCount(m.epoch)) return `epoch must be a non-negative safe integer, got ${describeValue(m.epoch)}`;
+  if (m.type === 'renewLease') return null; // leases.ts reads requestedAt defensively
   if (typeof m.disk !== 'string') return `disk must be a string, got ${describeValue(m.disk)}`;
   if (m.type === 'ioFault' || m.type === 'markBits') {
     if (!isCount(m.faultId)) return `faultId must be a non-negative safe integer, got ${describeValue(m.faultId)}`;
@@ -85,8 +88,11 @@ export const onMessage = (s: Working, out: ControllerCommand[], raw: AgentMessag
   const v = s.agents.get(m.agent);
   if (v === undefined) return void out.push({ type: 'refused', message: m, why: `unknown agent ${m.agent}` });
   if (m.epoch < v.epoch) return void out.push({ type: 'refused', message: m, why: `stale epoch ${m.epoch} < ${v.epoch}` });
+  if (refusedAsEvicted(s, out, m)) return; // leases.ts
   if (m.epoch > v.epoch) newLife(s, out, m.agent, m.epoch);
   switch (m.type) {
+    case 'renewLease':
+      return onRenewLease(s, out, m);
     case 'ioFault':
     case 'markBits':
       return onFault(s, out, m);
@@ -136,7 +142,8 @@ const onFault = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, 
     return;
   }
   const key = `${m.agent}/${m.epoch}/${m.faultId}`;
-  if (s.faultIndex.has(key)) return; // a re-sent duplicate of a fault already in hand
+  // Flow control (docs/design.md#leases-and-liveness): say it is in hand, so the agent stops re-sending.
+  if (s.faultIndex.has(key)) return send(out, m.agent, { type: 'faultAccepted', epoch: m.epoch, faultId: m.faultId }); // a re-sent duplicate
   const d = s.disks.peek(m.disk);
   const attached = d !== undefined && d.agents.includes(m.agent);
   const outside = d === undefined ? null : outsideSegment(d, m);
@@ -151,13 +158,13 @@ const onFault = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, 
   const job: Job = m.type === 'ioFault' ? { ...base, kind: 'fault', op: m.op, reason: m.reason } : { ...base, kind: 'mark' };
   s.jobs.put(id, job);
   s.faultIndex.set(key, id);
-  if (m.segment < 0) return startJob(s, out, id); // no copy at all: nothing to lock
-  if (d!.frozenBy !== null) {
+  if (m.segment < 0) startJob(s, out, id); // no copy at all: nothing to lock
+  else if (d!.frozenBy !== null) {
     const edited = s.disks.get(m.disk)!;
     edited.held = [...edited.held, id];
-    return;
-  }
-  acquire(s, out, id);
+  } else acquire(s, out, id);
+  // Still in hand after this step: say so, so the agent stops re-sending it at its backoff rate.
+  if (s.jobs.peek(id) !== undefined) send(out, m.agent, { type: 'faultAccepted', epoch: m.epoch, faultId: m.faultId });
 };
 
 /**

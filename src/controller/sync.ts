@@ -25,6 +25,7 @@ import { diffTables, entryAt, type MappingTable } from '../table/table.js';
 import { addStep, agentRestarted, lastChangeOf, segmentExtent, send, servesAgent, type DiskView } from './basics.js';
 import { releaseExtents, stage } from './commit.js';
 import { hooksFor } from './jobs/hooks.js';
+import { isEvicted } from './leases.js';
 import type { ControllerCommand, CopyView } from './types.js';
 import { thawAgent, type AgentDraft, type JobDraft, type Mutable, type Working } from './working.js';
 
@@ -160,6 +161,7 @@ const synced = (s: Working, out: ControllerCommand[], job: JobDraft): void => {
  */
 export const catchUp = (s: Working, out: ControllerCommand[], agent: AgentId, disk: DiskId, job: JobDraft | null): Step | null => {
   const v = ensureAgent(s, agent);
+  if (isEvicted(s, agent, v.epoch)) return null; // leases.ts: that life gets nothing until it starts anew
   const c = ensureCopy(s, agent, disk, false);
   const d = s.disks.peek(disk)!;
   // A delta sent less than a retry interval ago is most likely on its way, and messages mostly

@@ -28,6 +28,19 @@ export interface ControllerConfig {
   readonly historyLimit: number;
   /** Background copies in flight at once. */
   readonly copyConcurrency: number;
+  // --- leases and liveness (docs/design.md#leases-and-liveness; leases.ts) ---
+  /** Lease granted to agents (ms); `null`: no leases, an agent is never evicted. */
+  readonly leaseDuration: number | null;
+  /** Bound on how far an agent's clock may run slow against the controller's over one lease (ms). */
+  readonly maxClockDrift: number;
+  /** Longest a storage I/O may take from issue to landing (ms): eviction and extent reuse wait for it. */
+  readonly maxIoLifetime: number;
+  /**
+   * A write fault on a `zero` segment with no alternate takes the whole segment at once (zeros
+   * written to it first), rather than only the written blocks: one fault per segment instead of
+   * one per write (`coalesce.ts`).
+   */
+  readonly materializeZeroSegments: boolean;
   // --- space (host operations and administration) ---
   /**
    * Low-water mark in blocks (dm-thin's): a `lowSpace` command is issued when a LUN's free space
@@ -88,6 +101,10 @@ export const defaultControllerConfig: ControllerConfig = {
   retryInterval: 100,
   historyLimit: 32,
   copyConcurrency: 4,
+  leaseDuration: null,
+  maxClockDrift: 100,
+  maxIoLifetime: 1000,
+  materializeZeroSegments: true,
   lowWaterMark: 0,
   controllerEpoch: 0,
   limits: defaultControllerLimits,
@@ -270,6 +287,12 @@ export type ControllerCommand =
   | { readonly type: 'refused'; readonly message: AgentMessage; readonly why: string }
   /** An event that is not a usable `ControllerEvent` (and carries no `requestId` to answer) was ignored; `why` says what was wrong. */
   | { readonly type: 'eventRefused'; readonly why: string }
+  /**
+   * The agent's lease has certainly expired and it was evicted: table changes stop waiting for
+   * it. A product that cannot trust the lease alone cuts the agent's storage path here (the
+   * optional `fence` adapter hook: SCSI persistent reservations, a blocklist).
+   */
+  | { readonly type: 'fence'; readonly agent: AgentId; readonly epoch: number }
   | { readonly type: 'adminDone'; readonly requestId: number; readonly result: AdminResult }
   /**
    * Durability (docs/design.md#ordering-rules): make every copy and zero-fill to these LUNs that
@@ -305,6 +328,21 @@ export interface CopyView {
    * fault of the same epoch without a copy proves another life uses the epoch.
    */
   readonly faultWithCopy?: number;
+}
+
+/**
+ * An agent's lease as the controller sees it: when it last granted one, and whether it evicted
+ * that life (`evictedEpoch`; -1: not evicted).
+ *
+ * @example
+ * state.leases.get('a1')?.grantedAt
+ */
+export interface LeaseView {
+  readonly grantedAt: number;
+  readonly epoch: number;
+  readonly evictedEpoch: number;
+  /** The agent has not acknowledged `generation` of `disk` since `since`: renewals stop once that lasts a lease. */
+  readonly lag?: { readonly disk: DiskId; readonly generation: number; readonly since: number } | null;
 }
 
 /**
@@ -656,6 +694,10 @@ export interface ControllerState {
   readonly lastSweep: number;
   /** Copy commands in flight: copyId -> job. */
   readonly copies: ReadonlyMap<number, number>;
+  /** Each agent's lease, when leases are on (see `leases.ts`). */
+  readonly leases: ReadonlyMap<AgentId, LeaseView>;
+  /** Released extents held back until a late write of an earlier agent life can no longer land. */
+  readonly quarantine: ReadonlyArray<{ readonly extent: Extent; readonly until: number }>;
   /** Settle jobs waiting for a copy slot. */
   readonly copyQueue: ReadonlyArray<number>;
   readonly nextId: number;

@@ -21,7 +21,7 @@ import type { Allocator } from './allocator.js';
 import { JobTable, type Mutable } from './job-index.js';
 import type { JobHookTable } from './jobs/hooks.js';
 import type { RefCounts } from './refcounts.js';
-import type { AgentView, ControllerConfig, ControllerState, CopyView, DiskState, JobGroup } from './types.js';
+import type { AgentView, ControllerConfig, ControllerState, CopyView, DiskState, JobGroup, LeaseView } from './types.js';
 
 export type { JobDraft, Mutable } from './job-index.js';
 
@@ -80,6 +80,9 @@ export class Working {
   readonly groups: CowRecords<number, JobGroup, Mutable<JobGroup>>;
   readonly faultIndex: CowMap<string, number>;
   readonly copies: CowMap<number, number>;
+  // --- leases (leases.ts) ---
+  readonly leases: CowMap<AgentId, LeaseView>;
+  quarantine: ControllerState['quarantine'];
 
   /** Deltas computed in this step, by disk, base and target generation (see `sync.ts`). */
   readonly deltas = new Map<string, CachedDelta>();
@@ -113,6 +116,8 @@ export class Working {
     this.groups = new CowRecords(base.groups, thawGroup, freezeGroup);
     this.faultIndex = new CowMap(base.faultIndex);
     this.copies = new CowMap(base.copies);
+    this.leases = new CowMap(base.leases);
+    this.quarantine = base.quarantine;
   }
 
   /** A buffer for `translateInto`, for this step only. */
@@ -162,6 +167,8 @@ export class Working {
       durableBatch: this.durableBatch,
       lastSweep: this.lastSweep,
       copies: this.copies.result(),
+      leases: this.leases.result(),
+      quarantine: this.quarantine,
       copyQueue: this.copyQueue === null ? this.base.copyQueue : this.copyQueue.slice(this.copyQueueHead),
       nextId: this.nextId,
     };

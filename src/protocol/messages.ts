@@ -158,6 +158,23 @@ export interface ZeroSegmentMessage {
 }
 
 /**
+ * Asks for (or renews) the agent's lease (docs/design.md#leases-and-liveness). `requestedAt` is
+ * the agent's own clock when it asked: the lease it gets runs from then, so it never outlives
+ * the controller's view of it.
+ *
+ * @example
+ * const m: RenewLeaseMessage = { type: 'renewLease', agent: 'a1', epoch: 1, disk: '', requestedAt: 1200 };
+ */
+export interface RenewLeaseMessage {
+  readonly type: 'renewLease';
+  readonly agent: AgentId;
+  readonly epoch: number;
+  /** Unused (empty): leases are per agent, not per disk. */
+  readonly disk: DiskId;
+  readonly requestedAt: number;
+}
+
+/**
  * Every message an agent sends to the controller. Each carries the sender's `agent` and
  * `epoch`, which the controller uses to refuse messages from an earlier life of the agent.
  *
@@ -165,7 +182,7 @@ export interface ZeroSegmentMessage {
  * const describe = (m: AgentMessage): string =>
  *   m.type === 'ioFault' ? `${m.agent} faults on ${m.disk} segment ${m.segment} (${m.reason})` : `${m.agent}: ${m.type}`;
  */
-export type AgentMessage = IoFaultMessage | MarkBitsMessage | TableAckMessage | FetchTableMessage | DroppedMessage | ZeroSegmentMessage;
+export type AgentMessage = IoFaultMessage | MarkBitsMessage | TableAckMessage | FetchTableMessage | DroppedMessage | ZeroSegmentMessage | RenewLeaseMessage;
 
 // ---------------------------------------------------------------------------------------------
 // Controller -> agent
@@ -300,6 +317,51 @@ export interface ControllerEpoched {
 }
 
 /**
+ * The controller has fault or mark `faultId` in hand: the agent stops re-sending it at its
+ * backoff rate and only re-sends it, slowly, in case the controller restarts
+ * (docs/design.md#leases-and-liveness).
+ *
+ * @example
+ * const m: FaultAcceptedMessage = { type: 'faultAccepted', epoch: 1, faultId: 7 };
+ */
+export interface FaultAcceptedMessage {
+  readonly type: 'faultAccepted';
+  readonly epoch: number;
+  readonly faultId: number;
+  /** The controller epoch of the sender (see {@link ControllerEpoched}); absent means 0. */
+  readonly controllerEpoch?: number;
+}
+
+/**
+ * The agent holds a lease for `duration` ms from its own `requestedAt` (the renewal it answers).
+ *
+ * @example
+ * const m: LeaseGrantedMessage = { type: 'leaseGranted', epoch: 1, requestedAt: 1200, duration: 2000 };
+ */
+export interface LeaseGrantedMessage {
+  readonly type: 'leaseGranted';
+  readonly epoch: number;
+  readonly requestedAt: number;
+  readonly duration: number;
+  /** The controller epoch of the sender (see {@link ControllerEpoched}); absent means 0. */
+  readonly controllerEpoch?: number;
+}
+
+/**
+ * The controller evicted this life of the agent (its lease had certainly expired): the agent
+ * starts a new life with a higher epoch, keeping its host I/O, and registers again.
+ *
+ * @example
+ * const m: LeaseRevokedMessage = { type: 'leaseRevoked', epoch: 1 };
+ */
+export interface LeaseRevokedMessage {
+  readonly type: 'leaseRevoked';
+  readonly epoch: number;
+  /** The controller epoch of the sender (see {@link ControllerEpoched}); absent means 0. */
+  readonly controllerEpoch?: number;
+}
+
+/**
  * Every message the controller sends to an agent. Each carries the `epoch` of the agent life it
  * is meant for; an agent ignores messages meant for another of its lives. Each may also carry
  * the sender's `controllerEpoch` (see {@link ControllerEpoched}).
@@ -314,7 +376,10 @@ export type ControllerMessage =
   | RetryMessage
   | FailIoMessage
   | ConfirmMarkMessage
-  | DropTableMessage;
+  | DropTableMessage
+  | FaultAcceptedMessage
+  | LeaseGrantedMessage
+  | LeaseRevokedMessage;
 
 /**
  * Flowchart steps, for traces and summaries: 570 make a change durable, 575 send the changes
@@ -338,6 +403,9 @@ const CONTROLLER_MESSAGE_FIELDS: Readonly<Record<ControllerMessage['type'], Read
   failIo: ['epoch', 'faultId', 'reason'],
   confirmMark: ['epoch', 'faultId'],
   dropTable: ['epoch', 'disk'],
+  faultAccepted: ['epoch', 'faultId'],
+  leaseGranted: ['epoch', 'requestedAt', 'duration'],
+  leaseRevoked: ['epoch'],
 };
 const COMMON_CONTROLLER_FIELDS: ReadonlyArray<string> = ['controllerEpoch'];
 
@@ -385,5 +453,7 @@ export const readControllerMessage = (raw: unknown): E.Either<ValidationError[],
   else need('controllerEpoch', isInt(m.controllerEpoch, 0), 'must be a non-negative safe integer when present');
   if ('changes' in m) need('changes', Array.isArray(m.changes), 'must be an array of { segment, entry }');
   if ('table' in m) need('table', typeof m.table === 'object' && m.table !== null, 'must be a table document');
+  if ('requestedAt' in m) need('requestedAt', typeof m.requestedAt === 'number' && Number.isFinite(m.requestedAt), 'must be a finite number');
+  if ('duration' in m) need('duration', typeof m.duration === 'number' && Number.isFinite(m.duration) && m.duration >= 0, 'must be a non-negative finite number');
   return errors.length > 0 ? E.left(errors) : E.right(m as unknown as ControllerMessage);
 };

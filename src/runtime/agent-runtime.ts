@@ -64,6 +64,10 @@ export interface AgentRuntimeConfig {
   readonly epoch: number;
   readonly variant?: Variant;
   readonly faultTimeout?: number;
+  /** Leases (docs/design.md#leases-and-liveness): the lease to ask for (ms), the re-send backoff cap and jitter seed. */
+  readonly leaseDuration?: number;
+  readonly backoffCap?: number;
+  readonly seed?: number;
   readonly tickInterval?: number;
   readonly controller?: string;
   /** What one controller message may ask of the agent; default `DEFAULT_AGENT_LIMITS`. */
@@ -240,7 +244,12 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
   if (problems.length > 0) throw new Error(`createAgent: ${problems.join('; ')}`);
 
   const blockSize = storage.blockSize;
-  let state = initialAgentState({ agent, epoch, variant, faultTimeout, ...(limits === undefined ? {} : { limits: { ...limits } }) });
+  const liveness = {
+    ...(config.leaseDuration === undefined ? {} : { leaseDuration: config.leaseDuration }),
+    ...(config.backoffCap === undefined ? {} : { backoffCap: config.backoffCap }),
+    ...(config.seed === undefined ? {} : { seed: config.seed }),
+  };
+  let state = initialAgentState({ agent, epoch, variant, faultTimeout, ...liveness, ...(limits === undefined ? {} : { limits: { ...limits } }) });
   let stopped = false;
   let timer: TimerHandle | null = null;
   let nextIo = 1;

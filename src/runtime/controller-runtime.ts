@@ -23,7 +23,7 @@
  * are asked to refresh their copies.
  */
 import { show } from '../errors.js';
-import type { BlockStorage, Clock, PersistedState, PersistRecord, TablePersistence, TimerHandle, Transport } from '../adapters/types.js';
+import type { BlockStorage, Clock, PersistedState, PersistRecord, TablePersistence, TimerHandle, Transport, FenceAgent } from '../adapters/types.js';
 import type { Allocator } from '../controller/allocator.js';
 import { describeValue, readLimits, readPersistedState } from '../controller/admin-validation.js';
 import { controllerStep, initialControllerState } from '../controller/controller.js';
@@ -47,6 +47,8 @@ export interface ControllerAdapters {
   readonly persistence: TablePersistence;
   readonly clock: Clock;
   readonly allocator: Allocator;
+  /** Optional: cuts an evicted agent's storage path (the `fence` command; leases). */
+  readonly fence?: FenceAgent;
 }
 
 /**
@@ -229,6 +231,10 @@ export const createController = async (adapters: ControllerAdapters, config: Con
         resolve?.(c.result);
         return;
       }
+      case 'fence':
+        // Leases (docs/design.md#leases-and-liveness): best effort; the lease bound already holds.
+        if (adapters.fence !== undefined) void attempt(() => adapters.fence!(c.agent, c.epoch)).catch(() => undefined);
+        return;
       default:
         return; // released, resolved, refused: for the observer only
     }

@@ -8,7 +8,7 @@
  * live in is world.ts, the host workload workload.ts, the properties checkers.ts.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { agentStep, initialAgentState } from '../agent/agent.js';
+import { agentEpoch, agentStep, initialAgentState } from '../agent/agent.js';
 import type { AgentCommand, AgentEvent, AgentState, HostOp } from '../agent/types.js';
 import { createAllocator } from '../controller/allocator.js';
 import { controllerStep, initialControllerState } from '../controller/controller.js';
@@ -32,6 +32,7 @@ import {
 import { emptySummary, simConfigErrors, workloadErrors, type SimAction, type SimConfig, type SimResult, type SimSummary, type TraceRecord, type Violation, type Workload } from './config.js';
 import { DiskModel } from './disk-model.js';
 import { DurabilityModel } from './durability-model.js';
+import { LivenessRecorder } from './latency.js';
 import { describeAgentMessage, describeControllerMessage, describePieces, describeRecord } from './labels.js';
 import { WorkloadGenerator, type HostIo } from './workload.js';
 import { World, type CopyCommand, type MessageEvent, type WorldEvent } from './world.js';
@@ -43,6 +44,8 @@ interface AgentNode {
   epoch: number;
   /** Until when the agent is cut off from the network (-1: it is not). */
   cutUntil: number;
+  /** Which way the cut loses messages. */
+  cutDirection: 'both' | 'toController' | 'fromController';
 }
 
 /** An admin request waiting for its answer, with the disk image a snapshot starts from. */
@@ -126,6 +129,13 @@ export class Cluster {
   private pendingArrivals = 0;
   private pendingActions = 0;
   private generator: WorkloadGenerator | null = null;
+  private readonly liveness = new LivenessRecorder();
+  private readonly livenessBound: number;
+  /** When each agent's latest partition ends (liveness checker). */
+  private readonly cutEnds: number[] = [];
+  private get lease(): { duration: number; maxClockDrift?: number; maxIoLifetime?: number } | null {
+    return this.config.lease === undefined ? { duration: 2000 } : this.config.lease;
+  }
 
   constructor(readonly config: SimConfig) {
     const errors = simConfigErrors(config);
@@ -135,10 +145,11 @@ export class Cluster {
     this.world = new World(config, this.summary);
     this.tickInterval = config.tickInterval ?? 10;
     this.variant = config.variant ?? 'centralized';
+    this.livenessBound = config.livenessBound ?? defaultLivenessBound(this.tickInterval);
     for (let i = 0; i < config.agents; i++) {
       const epoch = 1;
       this.agentIndex.set(agentName(i), i);
-      this.agents.push({ id: agentName(i), epoch, state: this.freshAgent(agentName(i), epoch), cutUntil: -1 });
+      this.agents.push({ id: agentName(i), epoch, state: this.freshAgent(agentName(i), epoch), cutUntil: -1, cutDirection: 'both' });
     }
     this.bootController();
     // Disks are created and attached through the controller itself, like any administrator would.
@@ -193,6 +204,13 @@ export class Cluster {
 
   private result(violation: Violation | null): SimResult {
     this.summary.simulatedTime = this.world.now;
+    const l = this.liveness;
+    this.summary.latency = l.figures();
+    this.summary.distinctFaults = l.distinctFaults;
+    this.summary.faultMessagesPerFault = l.distinctFaults === 0 ? 0 : l.faultMessages / l.distinctFaults;
+    this.summary.livenessBound = this.livenessBound;
+    this.summary.worstAfterLastFault = l.worstAfterQuiet;
+    this.summary.maxLatencyByAgent = { ...l.maxByAgent };
     return { seed: this.config.seed, summary: { ...this.summary }, violation, trace: this.trace };
   }
 
@@ -265,7 +283,9 @@ export class Cluster {
 
   /** Sends a message between the controller and agent `agent`, who may be cut off. */
   private transmit(event: MessageEvent, agent: number): void {
-    this.world.transmit(event, this.agents[agent]!.cutUntil > this.world.now);
+    const node = this.agents[agent]!;
+    const way = event.kind === 'toController' ? 'toController' : 'fromController';
+    this.world.transmit(event, node.cutUntil > this.world.now && (node.cutDirection === 'both' || node.cutDirection === way));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -276,7 +296,12 @@ export class Cluster {
     if (E.isLeft(alloc)) throw new Error(`bad LUN sizes: ${alloc.left.map((e) => e.message).join('; ')}`);
     this.controllerLife++;
     this.persistsInFlight.clear();
-    this.controller = initialControllerState(alloc.right, { variant: this.variant, retryInterval: this.tickInterval * 5 });
+    const lease = this.lease;
+    this.controller = initialControllerState(alloc.right, {
+      variant: this.variant,
+      retryInterval: this.tickInterval * 5,
+      ...(lease === null ? {} : { leaseDuration: lease.duration, maxClockDrift: lease.maxClockDrift ?? 100, maxIoLifetime: lease.maxIoLifetime ?? 500 }),
+    });
     this.toController({ type: 'restored', now: this.world.now, state: this.world.store.restored() });
     this.frozen.resetFrom(this.world.store.tables);
   }
@@ -321,6 +346,10 @@ export class Cluster {
       }
       case 'adminDone':
         return this.adminDone(c.requestId, c.result.ok ? null : c.result.error);
+      case 'fence':
+        this.summary.evictions++;
+        this.record('controller', c.agent, () => `evicted epoch ${c.epoch} (lease expired): fence`);
+        return;
       case 'released':
       case 'refused':
         return;
@@ -335,6 +364,7 @@ export class Cluster {
     const world = this.world;
     if (world.rng.chance(world.faults.persistErrorRate ?? 0)) {
       this.summary.persistFailures++;
+      world.noteFault();
       // Half the failures lose only the answer: the records did land.
       if (world.rng.chance(0.5)) for (const r of event.records) world.store.apply(r);
       this.toController({ type: 'persistFailed', persistId: event.persistId, error: 'injected persistence failure' });
@@ -455,13 +485,21 @@ export class Cluster {
         return this.restartAgent(action.agent);
       case 'restartController':
         return this.restartController();
+      case 'isolateController':
+        for (let i = 0; i < this.agents.length; i++) this.act({ type: 'cutAgent', agent: i, duration: action.duration });
+        return;
       case 'powerLoss':
         return this.powerLoss(action.target, action.agent ?? 0);
       case 'cutAgent': {
         const node = this.agents[action.agent];
         if (node === undefined) return;
         node.cutUntil = this.world.now + action.duration;
-        this.record('sim', node.id, () => `cut off for ${action.duration} ms`);
+        node.cutDirection = action.direction ?? 'both';
+        // The liveness checker: the cut is a fault for everyone when it starts, and for the cut
+        // agent's own I/O until it heals.
+        this.world.noteFault();
+        this.cutEnds[action.agent] = Math.max(this.cutEnds[action.agent] ?? 0, node.cutUntil);
+        this.record('sim', node.id, () => `cut off for ${action.duration} ms${node.cutDirection === 'both' ? '' : ` (${node.cutDirection} only)`}`);
         this.world.queue.push(node.cutUntil, { kind: 'heal', agent: action.agent });
         return;
       }
@@ -469,14 +507,17 @@ export class Cluster {
   }
 
   private freshAgent(agent: AgentId, epoch: number): AgentState {
-    return initialAgentState({ agent, epoch, variant: this.variant, faultTimeout: this.tickInterval * 5 });
+    const lease = this.lease;
+    return initialAgentState({ agent, epoch, variant: this.variant, faultTimeout: this.tickInterval * 5, ...(lease === null ? {} : { leaseDuration: lease.duration }) });
   }
 
   private restartAgent(i: number): void {
     const node = this.agents[i];
     if (node === undefined) return;
     this.summary.agentRestarts++;
-    node.epoch++;
+    this.world.noteFault();
+    // Above every epoch the agent used, evictions included.
+    node.epoch = Math.max(node.epoch, agentEpoch(node.state)) + 1;
     node.state = this.freshAgent(node.id, node.epoch);
     this.record('sim', node.id, () => `restart (epoch ${node.epoch})`);
     // The host sees every I/O of the old life fail; writes among them may or may not have landed.
@@ -488,6 +529,7 @@ export class Cluster {
 
   private restartController(): void {
     this.summary.controllerRestarts++;
+    this.world.noteFault();
     this.record('sim', 'controller', () => 'restart');
     const interrupted: DiskId[] = [];
     const setup: AdminEvent[] = [];
@@ -543,7 +585,7 @@ export class Cluster {
       if (op === 'zero') this.summary.zeroes++;
       model.writeStarted(start, length);
     } else this.summary.reads++;
-    const io: HostIo = { id, agent, epoch: node.epoch, disk, op, start, length, value, seen: op === 'read' ? model.readStarted(start, length) : null, data: null, model };
+    const io: HostIo = { id, submittedAt: this.world.now, agent, epoch: node.epoch, disk, op, start, length, value, seen: op === 'read' ? model.readStarted(start, length) : null, data: null, model };
     if (op === 'write') {
       io.tracked = this.durability.get(disk)!.writeStarted(start, length, value, ++this.seq);
       if (fua) io.fua = true;
@@ -576,6 +618,7 @@ export class Cluster {
     switch (c.type) {
       case 'send':
         if (c.message.type === 'ioFault' || c.message.type === 'markBits') {
+          this.liveness.noteFaultMessage(c.message);
           this.summary.faultsRaised++;
           const reason = c.message.type === 'markBits' ? 'mark' : c.message.reason;
           this.summary.faultsByReason[reason] = (this.summary.faultsByReason[reason] ?? 0) + 1;
@@ -614,6 +657,9 @@ export class Cluster {
 
   private closeIo(io: HostIo, ok: boolean): void {
     this.hostIos.delete(io.id);
+    const open = this.liveness.noteEnded(io.submittedAt, this.world.now, Math.max(this.world.lastFaultAt, Math.min(this.world.now, this.cutEnds[io.agent] ?? 0)), agentName(io.agent));
+    if (open > this.livenessBound)
+      fail({ kind: 'liveness', message: `io${io.id} (${io.op} ${io.disk} ${io.start}+${io.length} by ${agentName(io.agent)}) ended ${open} ms after the last injected fault, over the bound of ${this.livenessBound} ms` });
     if (ok) this.summary.iosCompleted++;
     else this.summary.iosFailed++;
     const crossed = this.crossing.get(io.id);
@@ -713,6 +759,12 @@ export class Cluster {
     fail(checkAllocation(this.controller));
   }
 }
+
+/**
+ * The default liveness bound (simulated ms) for a tick interval: generous against the protocol's
+ * own timers (retry intervals, lease expiry, backoff caps), so that it fires only on a stall.
+ */
+export const defaultLivenessBound = (tickInterval: number): number => 10_000 + 200 * tickInterval;
 
 /**
  * Builds a simulated cluster from a plain configuration: creates the disks (all `zero`, thin)

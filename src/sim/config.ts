@@ -8,6 +8,7 @@ import type { controllerStep } from '../controller/controller.js';
 import { isBlockNumber, thrownReason, validationError, type ValidationError } from '../errors.js';
 import type { DiskId, Step } from '../protocol/messages.js';
 import type { Variant } from '../translate/translate.js';
+import type { LatencyFigures } from './latency.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -72,6 +73,16 @@ export interface SimConfig {
   /** Keep a trace of every message and step (costs memory at scale). */
   readonly trace?: boolean;
   /**
+   * After the last injected fault, every host I/O must end within this many simulated ms
+   * (default: see `defaultLivenessBound`); `Infinity` turns the liveness checker off.
+   */
+  readonly livenessBound?: number;
+  /**
+   * Agent leases (docs/design.md#leases-and-liveness), simulated ms: on by default with a lease
+   * of 2,000, a clock drift bound of 100 and an I/O lifetime of 500; `null` turns them off.
+   */
+  readonly lease?: { readonly duration: number; readonly maxClockDrift?: number; readonly maxIoLifetime?: number } | null;
+  /**
    * For testing the checkers only: step functions that replace the real machines, typically
    * wrappers that break one rule on purpose (docs/design.md#ordering-rules), to show that the
    * simulator reports it.
@@ -103,7 +114,10 @@ export type SimAction =
   | { readonly type: 'markFailed'; readonly lun: number; readonly start: number; readonly length: number }
   | { readonly type: 'restartAgent'; readonly agent: number }
   | { readonly type: 'restartController' }
-  | { readonly type: 'cutAgent'; readonly agent: number; readonly duration: number }
+  /** Cuts an agent off for `duration` ms: both ways, or only its messages `toController` or `fromController` (a one-way partition). */
+  | { readonly type: 'cutAgent'; readonly agent: number; readonly duration: number; readonly direction?: 'both' | 'toController' | 'fromController' }
+  /** Cuts the controller off from every agent for `duration` ms. */
+  | { readonly type: 'isolateController'; readonly duration: number }
   // --- deletion and rollback ---
   /** Deletes a disk or snapshot (with `force`: its agents are detached first). A deleted disk of the configuration is created again, empty. */
   | { readonly type: 'deleteDisk'; readonly disk: DiskId; readonly force?: boolean }
@@ -129,7 +143,7 @@ export type SimAction =
 export interface Workload {
   /** Host I/Os to issue. */
   readonly ios: number;
-  /** Mean simulated milliseconds between host I/Os (default 1). */
+  /** Mean simulated milliseconds between host I/Os (default 1; 0 issues them all at once). */
   readonly interval?: number;
   /** Share of reads (default 0.7). */
   readonly readRatio?: number;
@@ -186,14 +200,16 @@ export interface Workload {
  *   its last guaranteed one put there: a write acknowledged before a completed flush was lost,
  *   or the block shows zeros, another disk's data or a released extent's;
  * - `allocation`: an extent is both free in the allocator and referenced by a table;
- * - `stuck`: no progress within the step budget.
+ * - `stuck`: no progress within the step budget;
+ * - `liveness`: after the last injected fault, a host I/O stayed open longer than the run's
+ *   liveness bound.
  *
  * @example
  * const { violation } = createCluster(config).run({ ios: 1000 });
  * if (violation) console.error(`${violation.kind} at step ${violation.step} (seed ${violation.seed}): ${violation.message}`);
  */
 export interface Violation {
-  readonly kind: 'read-mismatch' | 'frozen-primary-write' | 'table-check' | 'no-convergence' | 'lost-write' | 'snapshot-changed' | 'free-while-referenced' | 'stuck' | 'durability' | 'allocation';
+  readonly kind: 'read-mismatch' | 'frozen-primary-write' | 'table-check' | 'no-convergence' | 'lost-write' | 'snapshot-changed' | 'free-while-referenced' | 'stuck' | 'durability' | 'allocation' | 'liveness';
   readonly message: string;
   readonly seed: number;
   readonly step: number;
@@ -257,6 +273,21 @@ export interface SimSummary {
   agentPowerLosses: number;
   steps: number;
   simulatedTime: number;
+  // --- liveness (docs/design.md#leases-and-liveness) ---
+  /** Host I/O latency from submission to completion or failure, simulated ms. */
+  latency: LatencyFigures;
+  /** Longest host I/O latency through each agent (by agent id), simulated ms. */
+  maxLatencyByAgent: Record<string, number>;
+  /** Faults and marks raised (each counted once, however often it was sent). */
+  distinctFaults: number;
+  /** Fault and mark messages sent (first sends and re-sends) per distinct fault. */
+  faultMessagesPerFault: number;
+  /** The liveness bound the run was checked against (simulated ms). */
+  livenessBound: number;
+  /** Longest a host I/O stayed open after the later of its submission and the last injected fault. */
+  worstAfterLastFault: number;
+  /** Agents the controller evicted because their lease had certainly expired. */
+  evictions: number;
 }
 
 /**
@@ -306,6 +337,13 @@ export const emptySummary = (): SimSummary => ({
   agentPowerLosses: 0,
   steps: 0,
   simulatedTime: 0,
+  latency: { p50: 0, p99: 0, max: 0 },
+  maxLatencyByAgent: {},
+  distinctFaults: 0,
+  faultMessagesPerFault: 0,
+  livenessBound: 0,
+  worstAfterLastFault: 0,
+  evictions: 0,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -437,7 +475,7 @@ export const workloadErrors = (workload: Workload): ValidationError[] => {
   const w = fieldsOf(errors, 'workload', workload, ['ios', 'interval', 'readRatio', 'pattern', 'maxLength', 'rates', 'schedule', 'verify']);
   if (w === null) return errors;
   if (!isCountIn(w.ios, 0, 10_000_000)) errors.push(validationError('ios', w.ios, 'must be an integer from 0 to 10000000'));
-  if (w.interval !== undefined && !(typeof w.interval === 'number' && Number.isFinite(w.interval) && w.interval > 0)) errors.push(validationError('interval', w.interval, 'must be a positive number of milliseconds'));
+  if (w.interval !== undefined && !(typeof w.interval === 'number' && Number.isFinite(w.interval) && w.interval >= 0)) errors.push(validationError('interval', w.interval, 'must be a non-negative number of milliseconds (0: all at once)'));
   if (w.readRatio !== undefined && !isRate(w.readRatio)) errors.push(validationError('readRatio', w.readRatio, 'must be a number from 0 to 1'));
   if (w.pattern !== undefined && w.pattern !== 'random' && w.pattern !== 'sequential' && w.pattern !== 'hotspot') errors.push(validationError('pattern', w.pattern, "must be 'random', 'sequential' or 'hotspot'"));
   if (w.maxLength !== undefined && !isCountIn(w.maxLength, 1, SIM_LIMITS.segmentBlocks)) errors.push(validationError('maxLength', w.maxLength, `must be an integer from 1 to ${SIM_LIMITS.segmentBlocks}`));

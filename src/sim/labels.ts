@@ -17,6 +17,8 @@ export const describeAgentMessage = (m: AgentMessage): string => {
       return `fetchTable ${m.disk} from g${m.generation}`;
     case 'dropped':
       return `dropped ${m.disk}`;
+    case 'renewLease':
+      return `renewLease at ${m.requestedAt}`;
     case 'zeroSegment':
       return `zeroSegment #${m.faultId} seg ${m.segment} g${m.generation}`;
   }
@@ -32,7 +34,12 @@ export const describeControllerMessage = (m: ControllerMessage): string => {
       return `refreshTable ${m.disk} to g${m.generation}`;
     case 'retry':
     case 'confirmMark':
+    case 'faultAccepted':
       return `${m.type} #${m.faultId}`;
+    case 'leaseGranted':
+      return `leaseGranted ${m.duration} ms from ${m.requestedAt}`;
+    case 'leaseRevoked':
+      return 'leaseRevoked';
     case 'failIo':
       return `failIo #${m.faultId}: ${m.reason}`;
     case 'dropTable':

@@ -25,6 +25,8 @@ export interface HostIoRequest {
 /** A host I/O in flight, with what is needed to check it when it ends. */
 export interface HostIo extends HostIoRequest {
   readonly id: number;
+  /** Simulated time it was submitted. */
+  readonly submittedAt: number;
   /** The life of the agent it was issued to. */
   readonly epoch: number;
   /** The value a write writes to every block (0 for reads, discards and write-zeroes). */

@@ -214,6 +214,8 @@ export class World {
   faults: SimFaults;
   readonly blocks: LunBlocks;
   readonly store = new DurableStore();
+  /** When the last injected fault ended (a dropped message, a failed operation, a partition healing). */
+  lastFaultAt = 0;
   /** Bumped by each power loss of storage: operations issued before it fail. */
   storageEpoch = 0;
 
@@ -224,6 +226,11 @@ export class World {
     this.rng = createPrng(config.seed);
     this.faults = config.faults ?? {};
     this.blocks = new LunBlocks(config.luns);
+  }
+
+  /** An injected fault lasts until `until` (simulated ms). */
+  noteFault(until: number = this.now): void {
+    this.lastFaultAt = Math.max(this.lastFaultAt, until);
   }
 
   /** Schedules `event` after a storage delay. */
@@ -239,11 +246,14 @@ export class World {
     this.summary.messagesSent++;
     if (agentCutOff || this.rng.chance(this.faults.dropRate ?? 0)) {
       this.summary.messagesDropped++;
+      // A partition is one fault of its agent's (see the cluster), not one per message it loses.
+      if (!agentCutOff) this.noteFault();
       return;
     }
     this.queue.push(this.now + this.delay(this.config.networkDelay, NETWORK_DELAY), event);
     if (this.rng.chance(this.faults.duplicateRate ?? 0)) {
       this.summary.messagesDuplicated++;
+      this.noteFault();
       this.queue.push(this.now + this.delay(this.config.networkDelay, NETWORK_DELAY), event);
     }
   }
@@ -252,6 +262,7 @@ export class World {
   storageFails(): boolean {
     if (!this.rng.chance(this.faults.storageErrorRate ?? 0)) return false;
     this.summary.storageErrors++;
+    this.noteFault();
     return true;
   }
 

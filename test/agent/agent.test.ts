@@ -87,6 +87,8 @@ const failIoMsg = (faultId: number, reason: string, epoch = EPOCH): AgentEvent =
 const confirm = (faultId: number, epoch = EPOCH): AgentEvent => msg({ type: 'confirmMark', epoch, faultId });
 const io = (ioId: number, op: Op, start: number, length: number, disk = D): AgentEvent => ({ type: 'hostIo', ioId, disk, op, start, length });
 const done = (ioId: number): AgentEvent => ({ type: 'ioDone', ioId });
+import { backoffCap, retryDelay } from '../../src/agent/backoff.js';
+import { agentEpoch } from '../../src/agent/agent.js';
 const tick = (now: number): AgentEvent => ({ type: 'tick', now });
 
 /** Drives an agent, keeping the commands of the last step. */
@@ -314,11 +316,13 @@ describe('faults', () => {
     expect(h.step(retry(2))).toEqual([issue(1, 'write', expectedPieces(fixed, 'write', 15, 10))]);
   });
 
-  it('retry re-attempts from translation: a still-faulting I/O raises a new fault, others park behind it', () => {
+  it('retry re-attempts from translation: a still-faulting I/O raises a new fault, others park behind it and widen it to their blocks', () => {
     const h = holding();
     h.step(io(1, 'write', 12, 3), io(2, 'write', 16, 2));
     const commands = h.step(retry(1));
-    expect(faultsIn(commands)).toMatchObject([{ faultId: 2, segment: 1, start: 12, length: 3 }]);
+    // One fault for both writes of segment 1 (blocks 12..17), so one resolution serves both.
+    expect(faultsIn(commands)).toMatchObject([{ faultId: 2, segment: 1, start: 12, length: 6 }]);
+    expect(h.state.outstanding.get(2)?.message).toMatchObject({ start: 12, length: 6 });
     expect(commands).toHaveLength(1);
     expect(agentParkedCount(h.state)).toBe(2);
   });
@@ -817,17 +821,47 @@ describe('distributed marking', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('tick', () => {
-  it('re-sends an unanswered fault after faultTimeout, and not before, with the same id', () => {
+  it('re-sends an unanswered fault after faultTimeout, and not before, with the same id, then backs off', () => {
     const h = holding();
     h.step(tick(1000));
     const [fault] = faultsIn(h.step(io(1, 'write', 12, 3)));
     expect(h.step(tick(1099))).toEqual([]);
     expect(h.state.now).toBe(1099);
     expect(h.step(tick(1100))).toEqual([{ type: 'send', message: fault }]);
-    expect(h.step(tick(1150))).toEqual([]);
-    expect(h.step(tick(1200))).toEqual([{ type: 'send', message: fault }]);
-    h.step(retry(fault!.faultId)); // raises fault 2 at 1200
-    expect(faultsIn(h.step(tick(1300))).map((f) => f.faultId)).toEqual([2]);
+    // The next wait is 2 x faultTimeout, shortened by up to a half of it at random.
+    const next = 1100 + retryDelay(CONFIG, fault!.faultId, 1);
+    expect(next).toBeGreaterThanOrEqual(1200);
+    expect(h.step(tick(next - 1))).toEqual([]);
+    expect(h.step(tick(next))).toEqual([{ type: 'send', message: fault }]);
+    h.step(retry(fault!.faultId)); // raises fault 2
+    expect(faultsIn(h.step(tick(next + 100))).map((f) => f.faultId)).toEqual([2]);
+  });
+
+  it('stops backing off once the controller accepts the fault, and re-checks it only at the cap', () => {
+    const h = holding();
+    const [fault] = faultsIn(h.step(io(1, 'write', 12, 3)));
+    h.step(msg({ type: 'faultAccepted', epoch: EPOCH, faultId: fault!.faultId }));
+    h.step(msg({ type: 'faultAccepted', epoch: EPOCH - 1, faultId: fault!.faultId })); // an earlier life's: ignored
+    const cap = backoffCap(CONFIG);
+    expect(h.step(tick(100), tick(cap - 1))).toEqual([]);
+    expect(h.step(tick(cap))).toEqual([{ type: 'send', message: fault }]);
+    expect(h.step(tick(2 * cap - 1))).toEqual([]);
+    expect(h.step(tick(2 * cap))).toEqual([{ type: 'send', message: fault }]);
+  });
+
+  it('backoff: each wait doubles up to the cap, shortened by at most half at random, and differs between faults', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 10_000 }), fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1, max: 500 }), (faultId, attempt, timeout) => {
+        const config = { ...CONFIG, faultTimeout: timeout };
+        const d = retryDelay(config, faultId, attempt);
+        const base = attempt === 0 ? timeout : Math.min(backoffCap(config), timeout * 2 ** attempt);
+        expect(d).toBeLessThanOrEqual(base);
+        expect(d).toBeGreaterThanOrEqual(Math.max(1, Math.floor(base / 2)));
+        expect(retryDelay(config, faultId, attempt)).toBe(d); // a pure function of its inputs
+      }),
+    );
+    const spread = new Set(Array.from({ length: 50 }, (_, i) => retryDelay(CONFIG, i + 1, 3)));
+    expect(spread.size).toBeGreaterThan(10);
   });
 
   it('re-sends unanswered marks, and stops once they are confirmed', () => {
@@ -1233,6 +1267,55 @@ describe('property: random event sequences', () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('leases (docs/design.md#leases-and-liveness)', () => {
+  const LEASED: AgentConfig = { ...CONFIG, leaseDuration: 1000 };
+  const grant = (requestedAt: number, epoch = EPOCH): AgentEvent => msg({ type: 'leaseGranted', epoch, requestedAt, duration: 1000 });
+  const renewal = (requestedAt: number, epoch = EPOCH): AgentCommand => ({ type: 'send', message: { type: 'renewLease', agent: 'a1', epoch, disk: '', requestedAt } });
+
+  it('holds host I/O until it holds a lease, then issues it', () => {
+    const h = new Harness(LEASED);
+    expect(h.step(replaceTable(refTable()))).toEqual([ack(D, refTable().generation)]);
+    expect(h.step(io(1, 'read', 0, 2))).toEqual([renewal(0)]); // asks at once
+    expect(agentParkedCount(h.state)).toBe(1);
+    const t = agentTable(h.state, D)!;
+    expect(h.step(grant(0))).toEqual([issue(1, 'read', expectedPieces(t, 'read', 0, 2))]);
+  });
+
+  it('renews every third of the lease, and stops issuing one faultTimeout before it ends', () => {
+    const h = new Harness(LEASED);
+    h.step(replaceTable(refTable()));
+    expect(h.step(tick(0))).toEqual([renewal(0)]);
+    h.step(grant(0));
+    expect(h.step(tick(300))).toEqual([]);
+    expect(h.step(tick(334))).toEqual([renewal(334)]);
+    // That renewal is never answered: at 900 (1000 - faultTimeout 100) the lease is as good as gone.
+    expect(h.step(tick(899), io(1, 'read', 0, 1)).some((c) => c.type === 'issueIo')).toBe(true);
+    const late = h.step(tick(900), io(2, 'read', 0, 1));
+    expect(late.some((c) => c.type === 'issueIo')).toBe(false);
+    expect(agentParkedCount(h.state)).toBe(1);
+    // An older grant never shortens the lease; a newer one releases the held I/O.
+    expect(h.step(grant(0))).toEqual([]);
+    expect(h.step(grant(900)).filter((c) => c.type === 'issueIo').map((c) => (c as { ioId: number }).ioId)).toEqual([2]);
+  });
+
+  it('evicted: starts a new life (epoch + 1) with no tables or faults, keeps its host I/O and registers again', () => {
+    const h = new Harness(LEASED);
+    h.step(replaceTable(refTable()), tick(0), grant(0));
+    const [fault] = faultsIn(h.step(io(1, 'write', 12, 3)));
+    expect(fault).toBeDefined();
+    expect(h.step(msg({ type: 'leaseRevoked', epoch: EPOCH - 1 }))).toEqual([]); // an earlier life's: ignored
+    expect(h.step(msg({ type: 'leaseRevoked', epoch: EPOCH }))).toEqual([renewal(0, EPOCH + 1)]);
+    expect(agentEpoch(h.state)).toBe(EPOCH + 1);
+    expect(agentTable(h.state, D)).toBeUndefined();
+    expect(h.state.outstanding.size).toBe(0);
+    expect(agentParkedCount(h.state)).toBe(1);
+    // Messages to the old life are not acted on; the new life's grant re-attempts the I/O (no table: it faults).
+    expect(h.step(retry(fault!.faultId))).toEqual([]);
+    const again = faultsIn(h.step(grant(0, EPOCH + 1)));
+    expect(again).toMatchObject([{ epoch: EPOCH + 1, segment: -1 }]);
   });
 });
 

@@ -24,6 +24,7 @@ import type {
 import type { AgentId, AgentMessage, ControllerMessage, DiskId, IoFaultMessage, ZeroSegmentMessage } from '../../src/protocol/messages.js';
 import { decodeTable, encodeEntry, encodeTable, type EntryDocument, type TableDocument } from '../../src/table/codec.js';
 import { entryAt, type MappingTable } from '../../src/table/table.js';
+import * as B from '../../src/bitmap/bitmap.js';
 import type { FaultReason, Op } from '../../src/translate/translate.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -100,7 +101,8 @@ class Harness {
   checkPurity = false;
 
   constructor(config: Partial<ControllerConfig> = {}, restored: PersistedState = { tables: [], attachments: [] }, now = 0) {
-    this.state = initialControllerState(ALLOCATOR, config);
+    // The block-level relocation tests mark only written blocks; materialization has its own test.
+    this.state = initialControllerState(ALLOCATOR, { materializeZeroSegments: false, ...config });
     this.now = now;
     const cmds = this.step({ type: 'restored', state: restored, now });
     expect(cmds).toEqual([]);
@@ -122,8 +124,14 @@ class Harness {
     this.state = next;
     this.log.push(...cmds);
     for (const c of cmds) if (c.type === 'persist') this.pending = c;
-    return [...cmds];
+    // Flow-control acknowledgements are checked by their own tests (see `accepts`).
+    const accepted = (c: ControllerCommand): boolean => c.type === 'send' && c.message.type === 'faultAccepted';
+    this.accepts.push(...cmds.filter(accepted));
+    return cmds.filter((c) => !accepted(c));
   }
+
+  /** Every `faultAccepted` sent, in order. */
+  readonly accepts: ControllerCommand[] = [];
 
   /**
    * Feeds an agent message. A centralized write fault first copies the old content of the blocks
@@ -524,6 +532,8 @@ describe('controller: stale and duplicate messages', () => {
     expect(sendsOf(c2)).toHaveLength(1);
     expect(h.msg(fault)).toEqual([]); // while syncing
     expect(h.state.jobs.size).toBe(jobs);
+    // Each copy of the fault that found it in hand was told so (flow control), once per copy.
+    expect(h.accepts).toEqual(Array.from({ length: 3 }, () => ({ type: 'send', to: 'a', message: { type: 'faultAccepted', epoch: fault.epoch, faultId: fault.faultId } })));
 
     const done = h.drive(c2);
     expect(retriesOf(done)).toHaveLength(1);
@@ -541,7 +551,7 @@ describe('controller: stale and duplicate messages', () => {
     expect(h.pending).toBeNull();
   });
 
-  it('a fault at an older generation than the segment\'s last change changes nothing: the agent is brought in line and retries', () => {
+  it('a fault at an older generation than the segment\'s last change is decided against the table as it is now: a bare retry when its I/O would go through', () => {
     const h = boot(['a']);
     const first = h.fault('a', 'write', 12, 3);
     const c1 = h.msg(first);
@@ -549,8 +559,9 @@ describe('controller: stale and duplicate messages', () => {
     expect(sendsOf(c2)).toHaveLength(1);
 
     // A second write fault, issued under generation 0 before the agent had the change, arrives
-    // while the first one waits for the ack: it queues behind the segment lock.
-    const second = h.fault('a', 'write', 16, 2, { generation: 0 });
+    // while the first one waits for the ack: it queues behind the segment lock. The first
+    // change covers its blocks, so it needs no change of its own.
+    const second = h.fault('a', 'write', 12, 2, { generation: 0 });
     expect(h.msg(second)).toEqual([]);
     expect(persistsOf(c1)).toHaveLength(1);
 
@@ -565,20 +576,49 @@ describe('controller: stale and duplicate messages', () => {
     expect(h.disk().committed.generation).toBe(1);
 
     // The same, once everything is quiet: immediate retry, no persist.
-    const third = h.fault('a', 'write', 18, 2, { generation: 0 });
+    const third = h.fault('a', 'write', 13, 2, { generation: 0 });
     expect(h.msg(third)).toEqual([
       { type: 'send', to: 'a', step: 595, message: { type: 'retry', epoch: 1, faultId: third.faultId } },
       { type: 'resolved', agent: 'a', faultId: third.faultId, disk: D, segment: 1, reason: 'zero', outcome: 'retry', path: [595, 597] },
     ]);
     expect(h.pending).toBeNull();
-    expect(persistsOf(h.log).filter((p) => p.records.some((r) => r.type === 'updateTable'))).toHaveLength(1);
+
+    // A stale fault whose blocks would still fault gets the change a fresh one would, not a bare retry.
+    const fourth = h.fault('a', 'write', 18, 2, { generation: 0 });
+    const c4 = h.msg(fourth);
+    expect(persistsOf(c4)).toHaveLength(1);
+    const r4 = resolvedOf(h.drive(c4));
+    expect(r4).toMatchObject([{ faultId: fourth.faultId, outcome: 'retry', path: [570, 590, 595, 597] }]);
+    expect(persistsOf(h.log).filter((p) => p.records.some((r) => r.type === 'updateTable'))).toHaveLength(2);
+  });
+
+  it('coalescing: write faults queued on a segment are served by the next one\'s change, and then only retried', () => {
+    const h = boot(['a']);
+    const first = h.fault('a', 'write', 10, 1);
+    const c1 = h.msg(first);
+    const c2 = h.persisted(); // first is waiting for a's ack: the segment is locked
+    const queued = [14, 16, 19, 15].map((start) => h.fault('a', 'write', start, 1, { generation: 0 }));
+    for (const q of queued) expect(h.msg(q)).toEqual([]);
+    const all = h.drive(c2, { copies: true });
+    // The old content (zeros) of every coalesced block went to the alternate before the change.
+    expect(copiesOf(all).map((c) => [c.type, c.length])).toEqual([['writeZeros', 3], ['writeZeros', 1]]);
+    // One more change serves all four queued faults: the first of them makes it, the rest retry.
+    expect(persistsOf(c1)).toHaveLength(1);
+    expect(persistsOf(h.log).filter((p) => p.records.some((r) => r.type === 'updateTable'))).toHaveLength(2);
+    const resolved = resolvedOf(all);
+    expect(resolved.map((r) => r.faultId)).toEqual([first, ...queued].map((f) => f.faultId));
+    expect(resolved.every((r) => r.outcome === 'retry')).toBe(true);
+    expect(resolved.slice(2).map((r) => r.path)).toEqual([[595, 597], [595, 597], [595, 597]]);
+    // Every block written by the coalesced faults is marked at the alternate.
+    const e = entryAt(h.disk().committed, 1);
+    expect(e.alternate === null ? [] : B.toOffsets(e.alternate.blocks)).toEqual([0, 4, 5, 6, 9]);
   });
 
   it('a stale fault from an agent behind the segment\'s last change gets the change before its retry', () => {
     const h = boot(['a', 'b']);
     // a's fault changes segment 1 (gen 1 fence, gen 2 real); meanwhile b's write under gen 0 queues.
     const c1 = h.msg(h.fault('a', 'write', 12, 3));
-    const fb = h.fault('b', 'write', 15, 1, { generation: 0 });
+    const fb = h.fault('b', 'write', 13, 1, { generation: 0 });
     expect(h.msg(fb)).toEqual([]);
     const all = h.drive(c1);
     const rb = resolvedOf(all).find((r) => r.agent === 'b');
@@ -1408,6 +1448,72 @@ describe('controller: an abandoned promotion', () => {
     expect(resolvedOf(c4)[0]).toMatchObject({ faultId: f.faultId, outcome: 'abandoned' });
     expect(c4.filter((x) => x.type === 'released')).toEqual([]); // the alternate was the migration's, the primary still in use
     expect(h.committedEntry(0).location).toEqual(prim);
+  });
+});
+
+describe('controller: leases and eviction (docs/design.md#leases-and-liveness)', () => {
+  const LEASE = { leaseDuration: 100, maxClockDrift: 10, maxIoLifetime: 20 };
+  const renew = (h: Harness, agent: AgentId, requestedAt: number, epoch = h.epoch(agent)): ControllerCommand[] =>
+    h.msg({ type: 'renewLease', agent, epoch, disk: '', requestedAt });
+
+  it('grants leases; evicts a silent agent once lease + drift + I/O lifetime have passed, and stops waiting for it', () => {
+    const h = boot(['a', 'b'], { config: LEASE });
+    expect(renew(h, 'a', 0)).toEqual([{ type: 'send', to: 'a', message: { type: 'leaseGranted', epoch: h.epoch('a'), requestedAt: 0, duration: 100 } }]);
+    renew(h, 'b', 0);
+    const fault = h.fault('a', 'write', 12, 3);
+    const c1 = h.msg(fault);
+    const c2 = h.persisted();
+    expect(persistsOf(c1)).toHaveLength(1);
+    // a answers the fence; b has gone silent, so the job waits for it.
+    expect(h.reply(c2, (s) => s.to === 'a')).toEqual([]);
+    renew(h, 'a', 60);
+    expect(h.tick(125).filter((c) => c.type === 'fence')).toEqual([]); // 0 + 100 + 10 + 20 = 130 not yet passed
+    renew(h, 'a', 120);
+    const evicting = h.tick(240);
+    expect(evicting.filter((c) => c.type === 'fence')).toEqual([{ type: 'fence', agent: 'b', epoch: h.epoch('b') }]);
+    // Nothing goes to b any more; the fault finishes with a alone.
+    const all = h.drive(evicting);
+    expect(sendsOf(all).filter((s) => s.to === 'b')).toEqual([]);
+    expect(resolvedOf(all)).toMatchObject([{ agent: 'a', faultId: fault.faultId, outcome: 'retry' }]);
+    // That life of b is over: its messages are refused, its renewal revoked; a new life is welcome.
+    const late = h.msg({ type: 'tableAck', agent: 'b', epoch: h.epoch('b'), disk: D, generation: 1 });
+    expect(late).toMatchObject([{ type: 'refused', why: expect.stringMatching(/evicted/) }]);
+    expect(renew(h, 'b', 250)).toEqual([{ type: 'send', to: 'b', message: { type: 'leaseRevoked', epoch: h.epoch('b') } }]);
+    h.epochs.set('b', h.epoch('b') + 1);
+    expect(renew(h, 'b', 260)).toEqual([{ type: 'send', to: 'b', message: { type: 'leaseGranted', epoch: h.epoch('b'), requestedAt: 260, duration: 100 } }]);
+    expect(h.state.agents.get('b')?.epoch).toBe(h.epoch('b'));
+  });
+
+  it('abandons the faults of an evicted agent', () => {
+    const h = boot(['a', 'b'], { config: LEASE });
+    renew(h, 'a', 0);
+    renew(h, 'b', 0);
+    const fault = h.fault('b', 'write', 12, 3);
+    const c2 = (h.msg(fault), h.persisted());
+    h.reply(c2, (s) => s.to === 'a');
+    h.tick(100);
+    renew(h, 'a', 100); // granted at the controller's time, 100
+    const evicting = h.tick(200);
+    expect(evicting.filter((c) => c.type === 'fence')).toHaveLength(1);
+    const all = [...evicting, ...h.drive(evicting)];
+    expect(resolvedOf(all)).toMatchObject([{ agent: 'b', faultId: fault.faultId, outcome: 'abandoned' }]);
+    expect(h.state.jobs.size).toBe(0);
+  });
+
+  it('without leases configured, nobody is evicted however long it is silent', () => {
+    const h = boot(['a', 'b']);
+    renew(h, 'b', 0);
+    expect([...h.tick(1e6), ...h.tick(2e6)].filter((c) => c.type === 'fence')).toEqual([]);
+  });
+
+  it('materializes a zero segment on its first write: zeros written to the whole extent, which becomes the primary', () => {
+    const h = boot(['a'], { config: { materializeZeroSegments: true } });
+    const cmds = h.msgRaw(h.fault('a', 'write', 12, 1));
+    expect(copiesOf(cmds)).toMatchObject([{ type: 'writeZeros', length: SEG }]);
+    h.drive(cmds, { copies: true });
+    const e = entryAt(h.disk().committed, 1);
+    expect(e).toMatchObject({ zero: false, alternate: null });
+    expect(e.location).not.toBeNull();
   });
 });
 

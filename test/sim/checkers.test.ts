@@ -29,6 +29,7 @@ const agentsOf = (cluster: Cluster) => [0, 1].map((i) => ({ id: `a${i}`, state: 
 
 const readIo = (model: DiskModel, start: number, length: number, data: number[]): HostIo => ({
   id: 1,
+  submittedAt: 0,
   agent: 0,
   epoch: 1,
   disk: 'd',
@@ -108,7 +109,7 @@ describe('FrozenPrimaries', () => {
     expect(seg).toBeDefined();
     const location = entryAt(table, seg!).location!;
     const model = new DiskModel(128);
-    const io: HostIo = { id: 1, agent: 1, epoch: 1, disk: 'd', op: 'write', start: seg! * 8, length: 1, value: 7, seen: null, data: null, model };
+    const io: HostIo = { id: 1, submittedAt: 0, agent: 1, epoch: 1, disk: 'd', op: 'write', start: seg! * 8, length: 1, value: 7, seen: null, data: null, model };
     const onPrimary = { kind: 'primary' as const, virtualStart: seg! * 8, length: 1, lun: location.lun, start: location.start };
     expect(frozen.checkWrite(controller, io, onPrimary)).toMatchObject({ kind: 'frozen-primary-write', message: expect.stringContaining(`segment ${seg} of d`) });
     // The same write elsewhere on the LUN breaks nothing.

@@ -18,6 +18,7 @@ import { REASON_INVALID, REASON_NO_WRITE, REASON_ZERO, STATUS_ERROR, STATUS_FAUL
 import type { Extent } from '../allocator.js';
 import { addStep, agentRestarted, lastChangeOf, newId, segmentExtent, send, unwrap } from '../basics.js';
 import { flushCopiesFirst, releaseExtents, stage } from '../commit.js';
+import { coalescedWrites } from '../coalesce.js';
 import { closeJob } from '../locks.js';
 import * as R from '../refcounts.js';
 import { syncWithCommitted, toSync } from '../sync.js';
@@ -33,10 +34,12 @@ const startFault = (s: Working, out: ControllerCommand[], job: Mutable<FaultJob>
   if (agentRestarted(s, job)) return answerFault(s, out, job, 'abandoned', 'the agent restarted');
   const d = s.disks.peek(job.disk)!;
   if (job.segment < 0) return toSync(s, out, job, d.committed.generation);
-  if (job.generation < lastChangeOf(d, job.segment)) return toSync(s, out, job, lastChangeOf(d, job.segment));
   const pieces = s.pieces;
   const status = translateInto(d.working, job.op, job.start, job.length, pieces, s.config.variant);
-  if (status === STATUS_OK) return toSync(s, out, job, lastChangeOf(d, job.segment));
+  // A fault older than the segment's last change carries no data, so it is decided against the
+  // table as it is now, like a fresh one: a bare retry only when the I/O would now go through
+  // (else the agent would fault again, a round trip later). Any other answer fails or relocates.
+  if (status === STATUS_OK || job.generation < lastChangeOf(d, job.segment) && status !== STATUS_FAULT) return toSync(s, out, job, lastChangeOf(d, job.segment));
   if (status === STATUS_ERROR) return decided(s, out, job, { type: 'fail', reason: `error: segment ${job.segment} of disk ${job.disk} is marked failed` });
   if (status !== STATUS_FAULT) return decided(s, out, job, { type: 'fail', reason: `request ${job.start}+${job.length} is outside disk ${job.disk}` });
   const reason = pieces.failureReason[0];
@@ -82,7 +85,13 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
   }
   const off = start - segment * table.segmentBlocks;
   const unmarked = alt.blocks;
-  const blocks = unwrap(B.setRange(alt.blocks, off, length), 'setRange');
+  // Coalescing (coalesce.ts): write faults queued on this segment are served by the same change.
+  let want = unwrap(B.setRange(unwrap(B.empty(table.segmentBlocks), 'bitmap'), off, length), 'setRange');
+  if (job.kind === 'fault') want = coalescedWrites(s, job, table.segmentBlocks, want);
+  // A zero segment's first write takes the whole segment at once (zeros written there first):
+  // later writes to it go straight through instead of each faulting (coalesce.ts).
+  if (job.kind === 'fault' && e.zero && e.alternate === null && s.config.materializeZeroSegments) want = unwrap(B.full(table.segmentBlocks), 'bitmap');
+  const blocks = unwrap(B.union(alt.blocks, want), 'union');
   let entry: MappingEntry;
   if (B.isFull(blocks)) {
     entry = { location: { lun: alt.lun, start: alt.start }, invalid: false, noWrite: false, zero: false, error: false, alternate: null };
@@ -98,8 +107,9 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
   // they did: so the old content is copied to the alternate first (zeros for a zero segment).
   const copies: number[] = [];
   const target = alt;
-  forEachRunUnchecked(unmarked, off, off + length, (k, n, set) => {
-    if (set) return;
+  const toCopy = unwrap(B.difference(want, unmarked), 'difference');
+  forEachRunUnchecked(toCopy, 0, table.segmentBlocks, (k, n, set) => {
+    if (!set) return;
     const copyId = newId(s);
     copies.push(copyId);
     s.copies.set(copyId, job.id);

@@ -1,0 +1,59 @@
+/**
+ * The runs of the simulator sweep (`scripts/sim-sweep.ts`; a short slice in sweep.test.ts):
+ * each seed decides the shape of its run, drawn from the seed's own generator, so the list of
+ * seeds is the whole definition of the sweep.
+ */
+import { createPrng, mulberry32 } from '../../src/adapters/prng.js';
+import { createCluster } from '../../src/sim/cluster.js';
+import type { SimAction, SimConfig, SimResult, Workload } from '../../src/sim/config.js';
+
+/** The `i`th seed of the fixed list. */
+export const sweepSeed = (i: number): number => mulberry32((0x5eed0000 + i) | 0)[1];
+
+/** The configuration and workload of a seed's run. */
+export const sweepShape = (seed: number): { config: SimConfig; workload: Workload } => {
+  const rng = createPrng(seed);
+  const pick = <T>(xs: ReadonlyArray<T>): T => xs[rng.int(xs.length)]!;
+  const agents = 2 + rng.int(4);
+  const segmentBlocks = pick([2, 4, 8, 16]);
+  const config: SimConfig = {
+    seed,
+    variant: pick(['centralized', 'distributed'] as const),
+    agents,
+    disks: [
+      { id: 'd0', segmentBlocks, segmentCount: 8 + rng.int(24) },
+      { id: 'd1', segmentBlocks: 4, segmentCount: 8, agents: [rng.int(agents)] },
+    ],
+    luns: { 1: 2048, 2: 2048 },
+    faults: {
+      dropRate: pick([0, 0.02, 0.1]),
+      duplicateRate: pick([0, 0.05, 0.2]),
+      storageErrorRate: pick([0, 0.005, 0.02]),
+      persistErrorRate: pick([0, 0.02, 0.1]),
+    },
+    // Short leases, so that partitions evict agents often.
+    lease: { duration: 200 + rng.int(400), maxClockDrift: 20, maxIoLifetime: 50 },
+  };
+  // Long partitions (evicting), one-way ones, and an isolated controller.
+  const schedule: { at: number; action: SimAction }[] = [];
+  const at = () => 20 + rng.int(200);
+  if (rng.chance(0.3)) schedule.push({ at: at(), action: { type: 'cutAgent', agent: rng.int(agents), duration: 300 + rng.int(1500) } });
+  if (rng.chance(0.2)) schedule.push({ at: at(), action: { type: 'cutAgent', agent: rng.int(agents), duration: 100 + rng.int(1200), direction: pick(['toController', 'fromController'] as const) } });
+  if (rng.chance(0.1)) schedule.push({ at: at(), action: { type: 'isolateController', duration: 50 + rng.int(1000) } });
+  const workload: Workload = {
+    ios: 60 + rng.int(100),
+    interval: pick([0, 1, 3]),
+    readRatio: pick([0.3, 0.5, 0.7]),
+    pattern: pick(['random', 'sequential', 'hotspot'] as const),
+    maxLength: pick([1, 4, 16]),
+    rates: { snapshot: 0.004, migrate: 0.006, markFailed: 0.002, restartAgent: 0.004, restartController: 0.003, cutAgent: 0.004 },
+    schedule,
+  };
+  return { config, workload };
+};
+
+/** Runs one seed of the sweep. */
+export const sweepRun = (seed: number): { config: SimConfig; workload: Workload; result: SimResult } => {
+  const { config, workload } = sweepShape(seed);
+  return { config, workload, result: createCluster(config).run(workload) };
+};
