@@ -196,7 +196,15 @@ const isPositive = (x: unknown): x is number => typeof x === 'number' && Number.
  * listening on the transport. Throws an `Error` listing every problem when `config` is
  * malformed (a programming error, not a runtime condition).
  *
+ * The network and clock must deliver messages and fire timers by themselves for the awaited
+ * calls to settle: a real transport and clock, or the in-memory ones in auto mode
+ * (`createMemoryNetwork({ delivery: 'auto' })`, `createRealClock()`). With a manual network, the
+ * caller delivers (`network.deliverAll()`) and advances the clock itself. `createLocalCluster`
+ * wires all of it in one call.
+ *
  * @example
+ * const network = E.getOrElseW(() => { throw new Error('bad options'); })(createMemoryNetwork({ delivery: 'auto' }));
+ * const clock = createRealClock();
  * const agent = createAgent({ storage, transport: network.transport('a1'), clock }, { agent: 'a1', epoch: 1 });
  * await agent.write('vol', 0, new Uint8Array(storage.blockSize).fill(1));
  * // restart: a new life, with a higher epoch, on a new endpoint

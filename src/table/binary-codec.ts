@@ -28,7 +28,7 @@ import { MAX_BITMAP_SIZE, type Bitmap } from '../bitmap/bitmap.js';
 import { show, type ValidationError } from '../errors.js';
 import { MAX_DECODE_ERRORS } from './codec.js';
 import { crc32c } from './crc32c.js';
-import { lunSize } from './entry.js';
+import { lunSize, lunSizesErrors } from './entry.js';
 import {
   ALT_HEADER,
   altStride,
@@ -395,6 +395,7 @@ const decodeChecked = (bytes: Uint8Array, options: TableOptions, errors: Validat
       errors.push(makeError(field, hex(words[last]!), `must have no bit set past block ${segmentBlocks - 1} in its last word`, s));
     }
   }
+  errors.push(...lunSizesErrors(options.lunSizes));
   if (options.lunSizes !== undefined && errors.length === 0) checkLunSizes(rec, alt, stride, h, options.lunSizes, errors);
   if (errors.length > 0) return E.left(errors.slice(0, MAX_DECODE_ERRORS));
 

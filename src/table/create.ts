@@ -6,7 +6,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { MAX_BITMAP_SIZE } from '../bitmap/bitmap.js';
 import { checkBlockNumber, guarded, unreadableError, validationError, type ValidationError } from '../errors.js';
 import { freeze, newChunk, writeEntry } from './chunk-builder.js';
-import { validateEntry, type EntrySpec, type LunSizes } from './entry.js';
+import { lunSizesErrors, validateEntry, type EntrySpec, type LunSizes } from './entry.js';
 import { altStride, CHUNK_SIZE, FLAT_MAX_SEGMENTS, REC_WORDS, type Chunk, type MappingTable } from './layout.js';
 import { gatherAlternates, makeTable, noChunksInFlat, setChunkBit } from './table-value.js';
 
@@ -122,6 +122,7 @@ export const createTable = (spec: TableSpec, options: TableOptions = {}): E.Eith
     } else {
       errors.push(validationError('entries', entries, 'must be an array of entry specs or a function of the segment'));
     }
+    errors.push(...lunSizesErrors(options?.lunSizes));
     if (!okBlocks || errors.length > 0) return E.left(errors);
     return build(segmentBlocks as number, count, generation as number, entries as TableSpec['entries'], options?.lunSizes, errors);
   });

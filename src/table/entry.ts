@@ -87,6 +87,32 @@ export interface EntrySpec {
  */
 export type LunSizes = ReadonlyMap<number, number> | Readonly<Record<number, number>>;
 
+/**
+ * @internal Why `sizes` cannot serve as {@link LunSizes} (none when it can, or is absent): each
+ * LUN id must be a LUN number and each size a block count, so that a `NaN` or a string never
+ * silently turns the extent check off.
+ */
+export const lunSizesErrors = (sizes: unknown): ValidationError[] => {
+  if (sizes === undefined) return [];
+  const field = 'options.lunSizes';
+  try {
+    if (typeof sizes !== 'object' || sizes === null || Array.isArray(sizes))
+      return [validationError(field, sizes, 'must be a Map or a plain object of LUN id to size in blocks')];
+    const pairs: Array<[unknown, unknown]> = sizes instanceof Map ? [...sizes.entries()] : Object.entries(sizes).map(([k, v]) => [k === '' ? NaN : Number(k), v]);
+    const errors: ValidationError[] = [];
+    for (const [lun, size] of pairs) {
+      if (typeof lun !== 'number' || !Number.isSafeInteger(lun) || lun < 0 || lun > MAX_LUN)
+        errors.push(validationError(`${field} key`, lun, `must be a LUN id (an integer from 0 to ${MAX_LUN})`));
+      else if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)
+        errors.push(validationError(`${field}[${lun}]`, size, 'must be a size in blocks (a non-negative safe integer)'));
+      if (errors.length >= 8) break;
+    }
+    return errors;
+  } catch (thrown) {
+    return [unreadableError(field, thrown)];
+  }
+};
+
 export const lunSize = (sizes: LunSizes, lun: number): number | undefined =>
   sizes instanceof Map ? sizes.get(lun) : (sizes as Readonly<Record<number, number>>)[lun];
 

@@ -6,7 +6,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { guarded, unreadableError, validationError, type ValidationError } from '../errors.js';
 import { copyChunk, freeze, newChunk, writeEntry, type MutableChunk } from './chunk-builder.js';
 import { checkGeneration, checkSegment, checkSegmentCount, segmentLimit, type TableOptions } from './create.js';
-import { validateEntry, type EntrySpec, type LunSizes, type MappingEntry } from './entry.js';
+import { lunSizesErrors, validateEntry, type EntrySpec, type LunSizes, type MappingEntry } from './entry.js';
 import { CHUNK_BITS, CHUNK_MASK, CHUNK_SIZE, chunkInFlat, entryAt, type Chunk, type MappingTable } from './layout.js';
 import { checkTable, flatIfUsed, isTable, makeTable, noChunksInFlat, setChunkBit } from './table-value.js';
 
@@ -71,6 +71,7 @@ export const setEntries = (
     const errors: ValidationError[] = [];
     const generation = nextGeneration(errors, table, options?.generation);
     if (!Array.isArray(updates)) return E.left([...errors, validationError('updates', updates, 'must be an array of { segment, entry }')]);
+    errors.push(...lunSizesErrors(options?.lunSizes));
     const validated = validateUpdates(table, updates, options?.lunSizes, errors);
     return errors.length > 0 ? E.left(errors) : E.right(applyUpdates(table, validated, generation));
   });
@@ -185,6 +186,7 @@ export const resizeTable = (
     const errors: ValidationError[] = [];
     checkSegmentCount(errors, 'segmentCount', segmentCount, segmentLimit(errors, options));
     const generation = nextGeneration(errors, table, options?.generation);
+    errors.push(...lunSizesErrors(options?.lunSizes));
     const entry = validateEntry(fill, table.segmentBlocks, undefined, errors, options?.lunSizes);
     if (errors.length > 0 || entry === undefined) return E.left(errors);
     return E.right(resized(table, segmentCount, entry, generation));

@@ -1048,3 +1048,26 @@ describe('resource limits and hostile specs', () => {
     expect(left(getEntry(trap as never, 0)).map((e) => e.field)).toEqual(['table']);
   });
 });
+
+describe('createTable and updates refuse LUN sizes that would turn the extent check off', () => {
+  const spec = { segmentBlocks: 8, entries: [{ location: { lun: 1, start: 0 } }] };
+  it.each([
+    ['a string', 'abc'],
+    ['NaN as a size', { 1: Number.NaN }],
+    ['a string as a size', { 1: 'x' }],
+    ['a negative size', new Map([[1, -8]])],
+    ['a key that is no LUN id', new Map([[-1, 8]])],
+    ['an array', [8, 8]],
+  ])('%s', (_, lunSizes) => {
+    const made = createTable(spec, { lunSizes: lunSizes as never });
+    expect(E.isLeft(made) && made.left.some((e) => e.field.startsWith('options.lunSizes'))).toBe(true);
+    const table = createTable(spec);
+    if (E.isLeft(table)) throw new Error('the plain table must build');
+    const updated = setEntry(table.right, 0, { zero: true }, { lunSizes: lunSizes as never });
+    expect(E.isLeft(updated) && updated.left.some((e) => e.field.startsWith('options.lunSizes'))).toBe(true);
+  });
+  it('accepts sizes given as a Map or a plain object', () => {
+    expect(E.isRight(createTable(spec, { lunSizes: { 1: 8 } }))).toBe(true);
+    expect(E.isRight(createTable(spec, { lunSizes: new Map([[1, 8]]) }))).toBe(true);
+  });
+});
