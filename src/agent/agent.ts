@@ -22,7 +22,7 @@ import type { MappingTable } from '../table/table.js';
 import { initialLease } from './lease.js';
 import type { AgentCommand, AgentConfig, AgentEvent, AgentState } from './types.js';
 
-export { segmentKey } from './stepper.js';
+export { segmentKey } from './host-io.js';
 export { DEFAULT_AGENT_LIMITS } from './config.js';
 export type {
   AgentCommand,

@@ -3,7 +3,6 @@
  * discard and write-zeroes path, and storage completions (docs/design.md#fault-resolution, step 1).
  */
 import type { Stepper } from './stepper.js';
-import { segmentKey } from './stepper.js';
 import { isBlockNumber, show, validationError, type ValidationError } from '../errors.js';
 import type { DiskId, IoFaultMessage, MarkBitsMessage, ZeroSegmentMessage } from '../protocol/messages.js';
 import { entryAt, type MappingTable } from '../table/table.js';
@@ -11,6 +10,15 @@ import { PieceBuffer, REASON_INVALID, REASON_NO_WRITE, REASON_ZERO, STATUS_ERROR
 import { retryDelay } from './backoff.js';
 import { holdsLease } from './lease.js';
 import type { AgentEvent, HostRequest, MarkSpan, Outstanding } from './types.js';
+
+/**
+ * The key of a (disk, segment) pair in `AgentState.faultsBySegment`; segment -1 stands for the
+ * whole disk while the agent has no table for it.
+ *
+ * @example
+ * segmentKey('d', 2) // '2:d'
+ */
+export const segmentKey = (disk: DiskId, segment: number): string => `${segment}:${disk}`;
 
 /** Reused by every translation: the agent's fast path allocates only the pieces it issues. */
 export const scratch = /* @__PURE__ */ new PieceBuffer(64);

@@ -17,15 +17,6 @@ import type { AgentLease } from './lease.js';
 import type { AgentCommand, AgentConfig, AgentEvent, AgentState, DiskCopy, HostRequest, IoState, MarkSpan, Outstanding, PendingFlush } from './types.js';
 
 /**
- * The key of a (disk, segment) pair in `AgentState.faultsBySegment`; segment -1 stands for the
- * whole disk while the agent has no table for it.
- *
- * @example
- * segmentKey('d', 2) // '2:d'
- */
-export const segmentKey = (disk: DiskId, segment: number): string => `${segment}:${disk}`;
-
-/**
  * One step's working view of the state and the commands it has produced so far. Records are
  * never changed in place: each write puts a new record into a copy-on-write map, so the state
  * the step was given stays as it was.
