@@ -1,0 +1,187 @@
+/**
+ * The agent's volatile table copies: installing `setEntries`/`replaceTable`/`refreshTable`/`dropTable`
+ * and acknowledging generations once no I/O still uses an older one (docs/design.md#fault-resolution).
+ */
+import type { Stepper } from './stepper.js';
+import * as E from 'fp-ts/lib/Either.js';
+import { isBlockNumber, show, thrownReason } from '../errors.js';
+import { limitsOf } from './config.js';
+import { decodeSharedEntry, decodeSharedTable } from '../protocol/shared-documents.js';
+import type { DiskId, ReplaceTableMessage, SetEntriesMessage } from '../protocol/messages.js';
+import type { MappingEntry } from '../table/entry.js';
+import { diffTables, resizeTable, setEntries as setTableEntries, type MappingTable } from '../table/table.js';
+
+export const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+
+/** Segments as half-open ranges `[from, to)`. */
+export type Ranges = ReadonlyArray<readonly [number, number]>;
+
+/** Ascending segments as ranges, merging neighbours. */
+export const toRanges = (segments: ReadonlyArray<number>): Ranges => {
+  const out: [number, number][] = [];
+  for (const s of segments) {
+    const last = out[out.length - 1];
+    if (last !== undefined && last[1] === s) last[1] = s + 1;
+    else out.push([s, s + 1]);
+  }
+  return out;
+};
+
+
+// --- tables and acknowledgements ------------------------------------------------------------
+
+export function ack(s: Stepper, disk: DiskId, generation: number): void {
+  const { agent, epoch } = s.config;
+  s.send({ type: 'tableAck', agent, epoch, disk, generation });
+}
+
+
+export function fetch(s: Stepper, disk: DiskId, generation: number): void {
+  const { agent, epoch } = s.config;
+  s.send({ type: 'fetchTable', agent, epoch, disk, generation });
+}
+
+
+/** Answer to a change the agent already has: acknowledge it, unless an acknowledgement is still draining. */
+export function reAck(s: Stepper, disk: DiskId): void {
+  const copy = s.disks.get(disk)!;
+  if (copy.pendingAcks.length > 0) return; // the drained acknowledgement follows on its own
+  if (copy.acked !== copy.table.generation) s.disks.set(disk, { ...copy, acked: copy.table.generation });
+  s.ack(disk, copy.table.generation);
+}
+
+
+/** `ioId` left storage: no acknowledgement waits for it any more. */
+export function drain(s: Stepper, disk: DiskId, ioId: number): void {
+  const copy = s.disks.get(disk);
+  if (copy === undefined || !copy.pendingAcks.some((p) => p.draining.includes(ioId))) return;
+  const pendingAcks = copy.pendingAcks.map((p) => (p.draining.includes(ioId) ? { ...p, draining: p.draining.filter((id) => id !== ioId) } : p));
+  s.disks.set(disk, { ...copy, pendingAcks });
+}
+
+
+/** Sends the highest generation whose drain, and every earlier one's, is complete. */
+export function flushAcks(s: Stepper, disk: DiskId): void {
+  const copy = s.disks.get(disk);
+  if (copy === undefined) return;
+  let n = 0;
+  while (n < copy.pendingAcks.length && copy.pendingAcks[n]!.draining.length === 0) n++;
+  if (n === 0) return;
+  const acked = copy.pendingAcks[n - 1]!.generation;
+  s.disks.set(disk, { ...copy, acked, pendingAcks: copy.pendingAcks.slice(n) });
+  s.ack(disk, acked);
+}
+
+
+/**
+ * Adopts `table` for `disk` and acknowledges it once the I/O issued under the old entries of
+ * the `touched` segments has left storage (`all`: every I/O of the disk, when there was no
+ * copy to compare with, e.g. after a drop).
+ */
+export function install(s: Stepper, disk: DiskId, table: MappingTable, touched: Ranges | 'all'): void {
+  const draining: number[] = [];
+  for (const [id, io] of s.ios.current) {
+    if (io.status !== 'inFlight' || io.request.disk !== disk) continue;
+    if (touched === 'all' || touched.some(([from, to]) => from <= io.lastSegment && io.firstSegment < to)) draining.push(id);
+  }
+  const old = s.disks.get(disk);
+  s.disks.set(disk, {
+    table,
+    acked: old?.acked ?? -1,
+    pendingAcks: [...(old?.pendingAcks ?? []), { generation: table.generation, draining }],
+  });
+  s.flushAcks(disk);
+}
+
+
+export function setEntries(s: Stepper, m: SetEntriesMessage): void {
+  // Limits first, before anything is read or allocated for the message.
+  const { maxSegments, maxChanges } = limitsOf(s.config);
+  if (m.changes.length > maxChanges) {
+    // Too many changes to take as a delta (a snapshot of a big disk can send one per segment):
+    // the whole table, which `maxSegments` bounds, is asked for instead, so the copy converges.
+    s.refuse(m, `setEntries: changes must hold at most ${maxChanges} changes (limits.maxChanges), got ${m.changes.length}`);
+    return s.fetch(m.disk, s.disks.get(m.disk)?.table.generation ?? -1);
+  }
+  if (m.segmentCount !== undefined && m.segmentCount > maxSegments)
+    return s.refuse(m, `setEntries: segmentCount must be at most ${maxSegments} (limits.maxSegments), got ${m.segmentCount}`);
+  const copy = s.disks.get(m.disk);
+  if (copy === undefined) return s.fetch(m.disk, -1);
+  const held = copy.table;
+  if (held.generation >= m.generation) return s.reAck(m.disk);
+  if (held.generation !== m.fromGeneration) return s.fetch(m.disk, held.generation); // a gap, or a delta from elsewhere
+  let table = held;
+  const touched: [number, number][] = [];
+  if (m.segmentCount !== undefined) {
+    const resized = resizeTable(table, m.segmentCount, { zero: true }, { generation: m.generation });
+    if (E.isLeft(resized)) return s.refuse(m, `setEntries: ${resized.left[0]!.message}`);
+    table = resized.right;
+    touched.push([Math.min(held.segmentCount, table.segmentCount), Math.max(held.segmentCount, table.segmentCount)]);
+  }
+  const updates: { segment: number; entry: MappingEntry }[] = [];
+  for (let n = 0; n < m.changes.length; n++) {
+    const c: unknown = m.changes[n];
+    if (!isRecord(c)) return s.refuse(m, `setEntries: changes[${n}] must be { segment, entry }, got ${show(c)}`);
+    const { segment, entry } = c; // each read once
+    if (!isBlockNumber(segment)) return s.refuse(m, `setEntries: changes[${n}].segment must be a non-negative safe integer, got ${show(segment)}`);
+    const decoded = decodeSharedEntry(entry, table.segmentBlocks, segment);
+    // All or nothing: a half-applied change matches no generation.
+    if (E.isLeft(decoded)) return s.refuse(m, `setEntries: changes[${n}]: ${decoded.left[0]!.message}`);
+    updates.push({ segment, entry: decoded.right });
+    touched.push([segment, segment + 1]);
+  }
+  const updated = setTableEntries(table, updates, { generation: m.generation });
+  if (E.isLeft(updated)) return s.refuse(m, `setEntries: ${updated.left[0]!.message.replace(/^updates\[/, 'changes[')}`);
+  s.install(m.disk, updated.right, touched);
+}
+
+
+export function replaceTable(s: Stepper, m: ReplaceTableMessage): void {
+  const oversized = s.oversizedDocument(m.table);
+  if (oversized !== undefined) return s.refuse(m, oversized);
+  const decoded = decodeSharedTable(m.table);
+  if (E.isLeft(decoded)) return s.refuse(m, `replaceTable: the table is undecodable: ${decoded.left[0]?.message ?? 'no detail'}`);
+  const table = decoded.right;
+  const copy = s.disks.get(m.disk);
+  if (copy !== undefined && copy.table.generation >= table.generation) return s.reAck(m.disk);
+  s.install(m.disk, table, copy === undefined ? 'all' : toRanges(diffTables(copy.table, table)));
+}
+
+
+/** Why a table document is past `limits.maxSegments`, read from its header before it is decoded. */
+export function oversizedDocument(s: Stepper, doc: unknown): string | undefined {
+  const { maxSegments } = limitsOf(s.config);
+  let count: unknown;
+  let entries: unknown;
+  try {
+    ({ segmentCount: count, entries } = doc as { segmentCount?: unknown; entries?: unknown });
+    if (Array.isArray(entries) && entries.length > maxSegments)
+      return `replaceTable: table.entries must hold at most ${maxSegments} entries (limits.maxSegments), got ${entries.length}`;
+  } catch (thrown) {
+    return `replaceTable: table could not be read (${thrownReason(thrown)})`;
+  }
+  if (typeof count === 'number' && count > maxSegments)
+    return `replaceTable: table.segmentCount must be at most ${maxSegments} (limits.maxSegments), got ${count}`;
+  return undefined;
+}
+
+
+export function refreshTable(s: Stepper, disk: DiskId, generation: number): void {
+  const copy = s.disks.get(disk);
+  if (copy !== undefined && copy.table.generation >= generation) return s.reAck(disk);
+  s.fetch(disk, copy?.table.generation ?? -1);
+}
+
+
+export function dropTable(s: Stepper, disk: DiskId): void {
+  const victims: number[] = [];
+  for (const [id, io] of s.ios.current) if (io.request.disk === disk && io.status !== 'inFlight') victims.push(id);
+  // Its faults and marks die with the copy: nothing is left to re-send them for.
+  const dead: number[] = [];
+  for (const [id, o] of s.outstanding.current) if (o.message.disk === disk) dead.push(id);
+  for (const id of dead) s.clear(id);
+  for (const id of victims) s.fail(id, 'detached');
+  s.disks.delete(disk);
+  const { agent, epoch } = s.config;
+  s.send({ type: 'dropped', agent, epoch, disk });
+}
