@@ -86,8 +86,8 @@ interface Model {
    * must keep (hex; absent: zeros) and the writes since, with the agent life that made each.
    */
   readonly durable: Map<string, Map<number, { floor: string; since: { hex: string; writer: string }[] }>>;
-  /** Agent lives that saw a storage power loss since their last successful flush: their flush may fail. */
-  readonly lossSeen: Set<string>;
+  /** Per writer since the last power loss: the disks it has flushed since (each may fail once, see D7). */
+  readonly lossSeen: Map<string, Set<string>>;
 }
 
 const writerOf = (real: Real, agent: number): string => `${AGENTS[agent]}#${real.epochs[agent]}`;
@@ -434,13 +434,15 @@ class FlushCmd implements Cmd {
     try {
       await drive(model, real, t, `flush ${disk} through ${AGENTS[this.agent]}`);
     } catch (e) {
-      // Only a power loss since this life's last successful flush may make it fail, and only once.
-      expect(model.lossSeen.has(writer), `flush of ${disk} through ${writer} failed with no power loss: ${String(e)}`).toBe(true);
-      model.lossSeen.delete(writer);
+      // Only a power loss may make it fail, and only once per disk after it: a failed flush also
+      // fails the next flush of every disk with unflushed writes on the same LUNs (rule D7).
+      const flushedSince = model.lossSeen.get(writer);
+      expect(flushedSince !== undefined && !flushedSince.has(disk), `flush of ${disk} through ${writer} failed with no power loss: ${String(e)}`).toBe(true);
+      flushedSince?.add(disk);
       await quiesce(model, real);
       return;
     }
-    model.lossSeen.delete(writer);
+    model.lossSeen.get(writer)?.add(disk);
     // Every write through this life is now durable: it, or something written after it, must survive.
     for (const b of model.durable.get(disk)?.values() ?? []) {
       const last = b.since.map((x) => x.writer).lastIndexOf(writer);
@@ -458,7 +460,7 @@ class StoragePowerLossCmd implements Cmd {
   check = (m: Readonly<Model>) => m.cut.size === 0;
   async run(model: Model, real: Real): Promise<void> {
     real.env.storage.powerLoss();
-    for (let i = 0; i < AGENTS.length; i++) model.lossSeen.add(writerOf(real, i));
+    for (let i = 0; i < AGENTS.length; i++) model.lossSeen.set(writerOf(real, i), new Set());
     await quiesce(model, real);
     for (const disk of model.disks) {
       const what = `read of ${disk} after a power loss of storage`;
@@ -532,7 +534,7 @@ describe('model-based: runtimes over in-memory adapters with a lossy network', (
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 30 }), fc.commands(commandArbs, { maxCommands: 20, size: 'max' }), async (seed, cmds) => {
         const env = makeEnv(seed);
-        const model: Model = { disks: ['d'], content: new Map([['d', new Map()]]), cut: new Set(), durable: new Map(), lossSeen: new Set(), touched: new Set() };
+        const model: Model = { disks: ['d'], content: new Map([['d', new Map()]]), cut: new Set(), durable: new Map(), lossSeen: new Map(), touched: new Set() };
         const real: Real = { env, controller: await startController(env), agents: [], epochs: [], held: [], snapshots: 0 };
         for (const a of AGENTS) {
           real.agents.push(startAgent(env, a, 1));
