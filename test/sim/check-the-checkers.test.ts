@@ -5,14 +5,14 @@
  * seam `createClusterWith`. A checker earns trust only once a broken machine has made it fire.
  *
  * The seeds are fixed and listed with each scenario, with how many must catch the breakage.
- * Checkers not made to fire here yet: no-convergence, table-check (see checkers.test.ts, which
- * damages the state directly for each).
+ * `durability` and `allocation` are made to fire by broken controllers in durability.test.ts.
  */
+import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
 import { agentStep } from '../../src/agent/agent.js';
 import type { AgentCommand, AgentEvent, AgentState } from '../../src/agent/types.js';
 import { controllerStep } from '../../src/controller/controller.js';
-import type { ControllerCommand, ControllerEvent, ControllerState } from '../../src/controller/types.js';
+import type { ControllerCommand, ControllerEvent, ControllerState, PersistRecord } from '../../src/controller/types.js';
 import type { ControllerMessage } from '../../src/protocol/messages.js';
 import { createClusterWith, type SimMachines } from '../../src/sim/cluster.js';
 import type { SimConfig, Violation, Workload } from '../../src/sim/config.js';
@@ -65,6 +65,52 @@ const copiesZeros: ControllerStep = (state, event) => {
   return [next, commands.map((c): ControllerCommand => (c.type === 'copyBlocks' ? { type: 'writeZeros', copyId: c.copyId, to: c.to, length: c.length } : c))];
 };
 
+/** An agent that ignores the no-write flag: it drops it from every change it is sent. */
+const ignoresNoWrite: AgentStep = (state, event) =>
+  event.type === 'message' && event.message.type === 'setEntries'
+    ? agentStep(state, { ...event, message: { ...event.message, changes: event.message.changes.map((c) => ({ ...c, entry: { ...c.entry, noWrite: false } })) } })
+    : agentStep(state, event);
+
+/** Agent a2 acknowledges every change to its table without applying it. */
+const a2AcksWithoutApplying: AgentStep = (state, event) =>
+  state.config.agent === 'a2' && event.type === 'message' && event.message.type === 'setEntries'
+    ? agentStep(state, { ...event, message: { ...event.message, changes: [] } })
+    : agentStep(state, event);
+
+/** Each table update also maps the next segment (of the 16 of `config`) to the first mapped extent it changes: two segments share an extent. */
+const sharedExtent = (r: PersistRecord): PersistRecord => {
+  if (r.type !== 'updateTable') return r;
+  const mapped = r.changes.find((c) => c.entry.location != null);
+  if (mapped === undefined) return r;
+  const other = (mapped.segment + 1) % 16;
+  return { ...r, changes: [...r.changes.filter((c) => c.segment !== other), { segment: other, entry: mapped.entry }] };
+};
+
+/** A controller whose persisted table updates are corrupted so that two segments share an extent. */
+const persistsSharedExtents: ControllerStep = (state, event) => {
+  const [next, commands] = controllerStep(state, event);
+  return [next, commands.map((c) => (c.type === 'persist' ? { ...c, records: c.records.map(sharedExtent) } : c))];
+};
+
+/** A controller that hands every extent it maps (primary or alternate) back to the allocator as soon as it persists the mapping. */
+const releasesWhatItMaps: ControllerStep = (state, event) => {
+  const [next, commands] = controllerStep(state, event);
+  let allocator = next.allocator;
+  for (const c of commands) {
+    if (c.type !== 'persist') continue;
+    for (const r of c.records) {
+      if (r.type !== 'updateTable') continue;
+      for (const change of r.changes) {
+        const x = change.entry.location ?? change.entry.alternate;
+        if (x == null) continue;
+        const released = allocator.release({ lun: x.lun, start: x.start, length: 8 });
+        if (E.isRight(released)) allocator = released.right;
+      }
+    }
+  }
+  return [{ ...next, allocator }, commands];
+};
+
 /** What a broken machine is run through: configuration changes, the workload and the seeds (all must catch it). */
 interface Scenario {
   readonly config?: Partial<SimConfig>;
@@ -92,6 +138,16 @@ const slowStorage: Scenario = {
 /** A stuck run ends only when the step budget runs out: one short run is enough. */
 const short: Scenario = { workload: { ios: 20 }, seeds: [1] };
 
+/** The frozen primaries of snapshots and migrations meet writes often with slow storage. */
+const frozenWrites: Scenario = { config: slowStorage.config, workload: slowStorage.workload, seeds: [1, 2, 3] };
+/** A controller power loss mid-run: the store's tables are checked, and the controller restarts from them. */
+const powerLossMidRun: Scenario = { workload: { ...busy, schedule: [{ at: 200, action: { type: 'powerLoss', target: 'controller' } }] }, seeds: [1, 2, 3] };
+const hostIo = (at: number, agent: number, op: 'read' | 'write', start: number) => ({ at, action: { type: 'hostIo' as const, agent, disk: 'd0', op, start, length: 4 } });
+/** a2 reads (and so fetches its table), then a0 maps segment 3: a2 must hold that change at the end. */
+const a2ThenA0: Scenario = { workload: { ios: 0, schedule: [hostIo(1, 2, 'read', 0), hostIo(20, 0, 'write', 24)] }, seeds: [1, 2, 3] };
+/** Two writes that map segment 0, and nothing else that would allocate the extent again. */
+const twoWrites: Scenario = { workload: { ios: 0, schedule: [hostIo(5, 0, 'write', 0), hostIo(50, 0, 'write', 2)] }, seeds: [1, 2, 3] };
+
 const run = (seed: number, machines: Partial<SimMachines>, scenario: Scenario): Violation | null =>
   createClusterWith({ ...config(seed), ...scenario.config }, machines).run(scenario.workload).violation;
 
@@ -100,11 +156,15 @@ const cases: ReadonlyArray<readonly [string, Partial<SimMachines>, Scenario, Rea
   ['an agent that reads one block off', { agentStep: readsOffByOne as SimMachines['agentStep'] }, basic, ['read-mismatch']],
   ['a controller that never tells an agent to retry', { controllerStep: neverRetries as SimMachines['controllerStep'] }, short, ['stuck']],
   ['a controller whose copies write zeros', { controllerStep: copiesZeros as SimMachines['controllerStep'] }, basic, ['read-mismatch', 'lost-write', 'snapshot-changed']],
+  ['an agent that ignores the no-write flag', { agentStep: ignoresNoWrite as SimMachines['agentStep'] }, frozenWrites, ['frozen-primary-write']],
+  ['an agent that acknowledges table changes without applying them', { agentStep: a2AcksWithoutApplying as SimMachines['agentStep'] }, a2ThenA0, ['no-convergence']],
+  ['a controller whose persisted updates make two segments share an extent', { controllerStep: persistsSharedExtents as SimMachines['controllerStep'] }, powerLossMidRun, ['table-check']],
+  ['a controller that releases the extents it maps', { controllerStep: releasesWhatItMaps as SimMachines['controllerStep'] }, twoWrites, ['free-while-referenced']],
 ];
 
 describe('check the checkers: each broken machine is reported, with its seed', () => {
   it('the real machines pass the same runs (so what fires below is the breakage)', () => {
-    for (const scenario of [basic, slowStorage]) for (const seed of scenario.seeds) expect(run(seed, {}, scenario), `seed ${seed}`).toBeNull();
+    for (const scenario of [basic, slowStorage, powerLossMidRun, a2ThenA0, twoWrites]) for (const seed of scenario.seeds) expect(run(seed, {}, scenario), `seed ${seed}`).toBeNull();
   });
 
   for (const [name, machines, scenario, kinds] of cases) {
