@@ -1,0 +1,77 @@
+/**
+ * Everything that can happen to the controller, and how admin requests end.
+ */
+import type { AgentId, AgentMessage, DiskId } from '../protocol/messages.js';
+import type { PersistedState } from './commands.js';
+
+/**
+ * Administrative requests. Each carries a `requestId` echoed by its `adminDone` command.
+ *
+ * - `attachAgent`: the agent may map the disk from now on (it gets the table on its first I/O).
+ *   A snapshot is a disk of its own: to read it, attach an agent to the snapshot's name.
+ * - `snapshot`: `snapshot` becomes a new, frozen-in-time disk sharing every block with `disk`;
+ *   nothing maps it until an `attachAgent` on it.
+ * - A malformed request (a field of the wrong type, a limit of `ControllerConfig.limits`
+ *   exceeded) is answered `{ ok: false, error }` naming the field and the value; one without a
+ *   usable `requestId` gets an `eventRefused` command instead.
+ *
+ * @example
+ * const [next, commands] = controllerStep(state, { type: 'snapshot', requestId: 12, disk: 'vol', snapshot: 'vol@1' });
+ */
+export type AdminEvent =
+  | { readonly type: 'createDisk'; readonly requestId: number; readonly disk: DiskId; readonly segmentBlocks: number; readonly segmentCount: number }
+  | { readonly type: 'attachAgent'; readonly requestId: number; readonly disk: DiskId; readonly agent: AgentId }
+  | { readonly type: 'detachAgent'; readonly requestId: number; readonly disk: DiskId; readonly agent: AgentId }
+  | { readonly type: 'snapshot'; readonly requestId: number; readonly disk: DiskId; readonly snapshot: DiskId }
+  | {
+      readonly type: 'migrate';
+      readonly requestId: number;
+      readonly disk: DiskId;
+      /** Segments to move; all located segments when absent. */
+      readonly segments?: ReadonlyArray<number>;
+      readonly lun: number;
+    }
+  | { readonly type: 'markFailed'; readonly requestId: number; readonly lun: number; readonly start: number; readonly length: number }
+  | { readonly type: 'resize'; readonly requestId: number; readonly disk: DiskId; readonly segmentCount: number }
+  // --- deletion and rollback (docs/design.md#jobs) ---
+  /**
+   * Deletes a disk or a snapshot: refused while agents are attached, unless `force` (they are
+   * detached first, and the deletion waits until each has dropped its copy). Extents no other
+   * table references go back to the allocator.
+   */
+  | { readonly type: 'deleteDisk'; readonly requestId: number; readonly disk: DiskId; readonly force?: boolean }
+  /** The content of `disk` becomes that of `snapshot` again: entries shared, nothing copied. */
+  | { readonly type: 'rollback'; readonly requestId: number; readonly disk: DiskId; readonly snapshot: DiskId };
+
+/**
+ * Everything that can happen to the controller: its persisted state at start, agent messages,
+ * the results of its commands, the passing of time and admin requests. A runtime feeds them
+ * to `controllerStep` one at a time.
+ *
+ * @example
+ * const event: ControllerEvent = { type: 'message', message: { type: 'tableAck', agent: 'a1', epoch: 1, disk: 'vol', generation: 5 } };
+ * const [next, commands] = controllerStep(state, event);
+ */
+export type ControllerEvent =
+  /** The persisted state, loaded at start: must be the first event. */
+  | { readonly type: 'restored'; readonly state: PersistedState; readonly now: number }
+  | { readonly type: 'message'; readonly message: AgentMessage }
+  | { readonly type: 'persisted'; readonly persistId: number }
+  | { readonly type: 'persistFailed'; readonly persistId: number; readonly error: string }
+  | { readonly type: 'copyDone'; readonly copyId: number }
+  | { readonly type: 'copyFailed'; readonly copyId: number; readonly error: string }
+  /** Time passes: drives re-sends and retries. */
+  | { readonly type: 'tick'; readonly now: number }
+  | AdminEvent
+  // Durability (docs/design.md#ordering-rules): the answer to a `flush` command.
+  | { readonly type: 'flushed'; readonly flushId: number }
+  | { readonly type: 'flushFailed'; readonly flushId: number; readonly error: string };
+
+/**
+ * How an admin request ended, as carried by its `adminDone` command; `error` says why in words.
+ *
+ * @example
+ * const result: AdminResult = await controller.admin({ type: 'resize', disk: 'vol', segmentCount: 128 });
+ * if (!result.ok) console.error(result.error);
+ */
+export type AdminResult = { readonly ok: true } | { readonly ok: false; readonly error: string };

@@ -1,0 +1,193 @@
+/**
+ * The controller's state: disks, copies, agents, leases, the job index and the whole machine state.
+ */
+import type { AgentId, DiskId } from '../protocol/messages.js';
+import type { Allocator, Extent } from './allocator.js';
+import type { RefCounts } from './refcounts.js';
+import type { MappingEntry } from '../table/entry.js';
+import type { MappingTable } from '../table/table.js';
+import type { ControllerConfig } from './config.js';
+import type { PersistRecord } from './commands.js';
+import type { Job } from './job-kinds.js';
+
+/**
+ * What the controller knows of one agent's copy of one disk: enough to choose between a delta,
+ * a whole table and a refresh when it brings the agent up to date.
+ *
+ * @example
+ * state.agents.get('a1')?.copies.get('vol')?.acked // highest generation of vol that a1 acknowledged
+ */
+export interface CopyView {
+  /** Highest generation the agent acknowledged in its current epoch (-1: none). */
+  readonly acked: number;
+  /** False only when the agent is known to hold no copy (a new epoch that was sent nothing). */
+  readonly mayHold: boolean;
+  /** When something was last sent to bring it up to date (controller time), or -Infinity. */
+  readonly sentAt: number;
+  /** The committed generation that was current when it was last sent something (-1: none). */
+  readonly sentGeneration: number;
+  /**
+   * Highest fault id of this life that came with a copy of the disk (generation >= 0). A later
+   * fault of the same epoch without a copy proves another life uses the epoch.
+   */
+  readonly faultWithCopy?: number;
+}
+
+/**
+ * An agent's lease as the controller sees it: when it last granted one, and whether it evicted
+ * that life (`evictedEpoch`; -1: not evicted).
+ *
+ * @example
+ * state.leases.get('a1')?.grantedAt
+ */
+export interface LeaseView {
+  readonly grantedAt: number;
+  readonly epoch: number;
+  readonly evictedEpoch: number;
+  /** The agent has not acknowledged `generation` of `disk` since `since`: renewals stop once that lasts a lease. */
+  readonly lag?: { readonly disk: DiskId; readonly generation: number; readonly since: number } | null;
+}
+
+/**
+ * What the controller knows of one agent: its newest epoch, used to refuse messages from older
+ * lives, and its copy of each disk it may hold.
+ *
+ * @example
+ * const view = state.agents.get('a1');
+ * if (view !== undefined && view.epoch < 0) console.log('a1 has not been heard from since the controller started');
+ */
+export interface AgentView {
+  /** Newest epoch seen (-1: not yet heard from since the controller started). */
+  readonly epoch: number;
+  readonly copies: ReadonlyMap<DiskId, CopyView>;
+}
+
+/**
+ * A staged, not yet persisted batch of changes to one disk. Changes decided while a persist is
+ * in flight wait here and go to the store together in the next one.
+ *
+ * @example
+ * state.disks.get('vol')?.staged?.changes.size // segments changed since the last persist started
+ */
+export interface StagedChanges {
+  readonly changes: ReadonlyMap<number, MappingEntry>;
+  readonly segmentCount?: number;
+  /** A new disk: save the whole table rather than an update. */
+  readonly created: boolean;
+}
+
+/**
+ * The controller's view of one disk: the committed and working tables, the changes on their
+ * way to the store, the attached agents, and the segment locks of the jobs working on it.
+ *
+ * @example
+ * const disk = state.disks.get('vol');
+ * if (disk !== undefined) console.log(disk.committed.generation, disk.working.generation, disk.agents);
+ */
+export interface DiskState {
+  /** The persisted table: the truth. */
+  readonly committed: MappingTable;
+  /** Committed plus every decided change, persisted or not: decisions are made against it. */
+  readonly working: MappingTable;
+  /** Generation being persisted, if any. */
+  readonly persisting: number | null;
+  readonly staged: StagedChanges | null;
+  /** Recent committed versions, oldest first, for deltas. */
+  readonly history: ReadonlyArray<MappingTable>;
+  readonly agents: ReadonlyArray<AgentId>;
+  /** Generation that last changed each segment, since the controller started. */
+  readonly lastChange: ReadonlyMap<number, number>;
+  /** Generation at controller start: segments not in `lastChange` changed at or before it. */
+  readonly baseline: number;
+  /** Segment locks: the job holding each busy segment. */
+  readonly busy: ReadonlyMap<number, number>;
+  /** Jobs queued behind each busy segment, in arrival order. */
+  readonly queued: ReadonlyMap<number, ReadonlyArray<number>>;
+  /** A snapshot job that holds new faults on this disk until it commits. */
+  readonly frozenBy: number | null;
+  /** Jobs held by `frozenBy`. */
+  readonly held: ReadonlyArray<number>;
+  /** Agents told to drop their copy that have not confirmed yet. */
+  readonly dropping: ReadonlyArray<AgentId>;
+  /** The list of attached agents changed and must be persisted with the next batch. */
+  readonly attachmentsDirty: boolean;
+  /** Deleted: the next batch persists `deleteTable`, and the disk is forgotten once it is durable. */
+  readonly deleted?: boolean;
+}
+
+/**
+ * Admin requests that finish when several jobs have (a migration of many segments, for
+ * instance); the request is answered once `remaining` reaches 0.
+ *
+ * @example
+ * for (const g of state.groups.values()) console.log(`request ${g.requestId}: ${g.remaining} jobs left, ${g.errors.length} failed`);
+ */
+export interface JobGroup {
+  readonly requestId: number;
+  readonly remaining: number;
+  readonly errors: ReadonlyArray<string>;
+}
+
+/**
+ * Where the controller finds its jobs without looking at every one: the jobs on each segment
+ * (by disk, then segment), and the jobs of each class
+ * a step looks for: `kind:<kind>`, `committing`, `syncing`, `syncing:<disk>`, `copying` (settle
+ * jobs with copies in flight, counted for the copy slots) and `copyRetry` (settle jobs whose
+ * copies failed, retried by the next sweep). Derived from `jobs`; kept with it by every step.
+ *
+ * @example
+ * const settling = state.jobIndex.classes.get('kind:settle')?.size ?? 0;
+ */
+export interface JobIndex {
+  /** Ids of the jobs on each segment, by disk then segment, oldest first. */
+  readonly bySegment: ReadonlyMap<DiskId, ReadonlyMap<number, ReadonlyArray<number>>>;
+  /** Ids of the jobs in each class (absent: none). */
+  readonly classes: ReadonlyMap<string, ReadonlySet<number>>;
+}
+
+/**
+ * The whole state of the controller machine. Immutable: `controllerStep` returns a new state and
+ * never changes its input, so any state can be kept, compared or inspected later.
+ *
+ * @example
+ * const [next] = controllerStep(initialControllerState(allocator), { type: 'restored', state: { tables: [], attachments: [] }, now: 0 });
+ * next.ready // true
+ */
+export interface ControllerState {
+  readonly config: ControllerConfig;
+  readonly now: number;
+  readonly ready: boolean;
+  readonly disks: ReadonlyMap<DiskId, DiskState>;
+  readonly agents: ReadonlyMap<AgentId, AgentView>;
+  readonly allocator: Allocator;
+  readonly refs: RefCounts;
+  readonly jobs: ReadonlyMap<number, Job>;
+  /** `jobs` indexed by segment and by what steps look for. */
+  readonly jobIndex: JobIndex;
+  readonly groups: ReadonlyMap<number, JobGroup>;
+  /** In-flight faults by `agent/epoch/faultId`, so that re-sent duplicates are not queued twice. */
+  readonly faultIndex: ReadonlyMap<string, number>;
+  /** The persist command in flight: its batch, and the table version of each disk it commits. */
+  readonly persist: {
+    readonly persistId: number;
+    readonly batch: number;
+    readonly records: ReadonlyArray<PersistRecord>;
+    readonly commits: ReadonlyArray<readonly [DiskId, MappingTable]>;
+    readonly failedAt: number | null;
+  } | null;
+  /** The batch that staged changes join; it is persisted by the next `persist` command. */
+  readonly stagingBatch: number;
+  /** Every batch up to this one is durable. */
+  readonly durableBatch: number;
+  /** When the last full sweep of re-sends and retries ran. */
+  readonly lastSweep: number;
+  /** Copy commands in flight: copyId -> job. */
+  readonly copies: ReadonlyMap<number, number>;
+  /** Each agent's lease, when leases are on (see `leases.ts`). */
+  readonly leases: ReadonlyMap<AgentId, LeaseView>;
+  /** Released extents held back until a late write of an earlier agent life can no longer land. */
+  readonly quarantine: ReadonlyArray<{ readonly extent: Extent; readonly until: number }>;
+  /** Settle jobs waiting for a copy slot. */
+  readonly copyQueue: ReadonlyArray<number>;
+  readonly nextId: number;
+}

@@ -1,0 +1,139 @@
+/**
+ * Administration in the simulated cluster: admin requests and their answers (snapshots,
+ * deletions, rollbacks) as the disk models see them, and scripted workload actions.
+ */
+import type { AdminEvent } from '../controller/types.js';
+import type { DiskId } from '../protocol/messages.js';
+import { agentName } from './checkers.js';
+import type { SimAction } from './config.js';
+import { DiskModel } from './disk-model.js';
+import { DurabilityModel } from './durability-model.js';
+import type { AdminRequest } from './cluster-core.js';
+import { ClusterHostIo } from './host-io.js';
+
+/** The cluster with administration: admin requests, their answers, and scripted actions. */
+export abstract class ClusterAdmin extends ClusterHostIo {
+  // -------------------------------------------------------------------------------------------
+  // Administration and scripted actions
+
+  protected admin(event: AdminEvent): void {
+    const requestId = this.nextRequest++;
+    const e = { ...event, requestId } as AdminEvent;
+    const entry: AdminRequest = { event: e };
+    if (e.type === 'snapshot') {
+      const before = this.models.get(e.disk)?.snapshot();
+      if (before !== undefined) entry.before = before;
+      const durable = this.durability.get(e.disk);
+      if (durable !== undefined) entry.durableBefore = { model: durable.copy(), log: durable.logLength };
+      // Declared as shared from the request on: a restart may leave the snapshot made but unanswered.
+      this.families.set(e.snapshot, this.families.get(e.disk) ?? e.disk);
+    }
+    if (e.type === 'rollback') {
+      const model = this.models.get(e.disk);
+      if (model !== undefined) {
+        entry.seen = model.rollbackStarted();
+        entry.model = model;
+      }
+    }
+    this.adminRequests.set(requestId, entry);
+    this.record('admin', 'controller', () => e.type);
+    this.toController(e);
+  }
+
+  protected adminDone(requestId: number, error: string | null): void {
+    const req = this.adminRequests.get(requestId);
+    if (req === undefined) return;
+    this.adminRequests.delete(requestId);
+    const e = req.event;
+    if (e.type === 'snapshot' && error === null) {
+      this.summary.snapshots++;
+      // Writes that overlapped the snapshot may or may not be in it.
+      const now = this.models.get(e.disk)!.snapshot();
+      const before = req.before!;
+      for (let b = 0; b < now.blocks; b++) if (now.values[b] !== before.values[b]) now.values[b] = -1;
+      this.snapshotImages.set(e.snapshot, now);
+      if (req.durableBefore !== undefined) this.durability.set(e.snapshot, DurabilityModel.snapshot(req.durableBefore.model, this.durability.get(e.disk)!, req.durableBefore.log));
+    }
+    if (e.type === 'migrate' && error === null) this.summary.migrations++;
+    if (e.type === 'deleteDisk' && error === null) this.deleted(e.disk);
+    if (e.type === 'rollback') this.rollbackDone(req, error === null);
+    if (e.type === 'markFailed' && error === null) this.summary.errorMarkings++;
+  }
+
+  /**
+   * A rollback ended: done (the model takes the snapshot's image; a snapshot the run does not
+   * model leaves every block unknown), refused, or cut short by a restart (unknown either way).
+   */
+  protected rollbackDone(req: AdminRequest, done: boolean | 'unknown'): void {
+    const e = req.event;
+    const model = req.model;
+    if (e.type !== 'rollback' || req.seen === undefined || model === undefined) return;
+    if (done === false) return model.rollbackEnded();
+    if (done === true) this.summary.rollbacks++;
+    const image = done === true ? (this.snapshotImages.get(e.snapshot) ?? this.models.get(e.snapshot)) : undefined;
+    model.rolledBack(image ?? new DiskModel(0), req.seen);
+  }
+
+  /** A disk or snapshot is gone: a snapshot's image is forgotten; a disk of the configuration is created again, empty. */
+  protected deleted(disk: DiskId): void {
+    this.summary.deletions++;
+    this.snapshotImages.delete(disk);
+    const config = this.config.disks.find((d) => d.id === disk);
+    if (config === undefined) return;
+    this.models.get(disk)?.forgetAll();
+    const model = new DiskModel(config.segmentBlocks * config.segmentCount);
+    this.models.set(disk, model);
+    // Host I/O still open was issued to the old disk and may be served by the new one: its
+    // writes may land on either, so they leave the new disk's blocks unknown.
+    for (const io of this.hostIos.values())
+      if (io.disk === disk && io.op !== 'read') {
+        model.writeStarted(io.start, io.length);
+        this.crossing.set(io.id, model);
+      }
+    this.admin({ type: 'createDisk', requestId: 0, disk, segmentBlocks: config.segmentBlocks, segmentCount: config.segmentCount });
+    for (const a of config.agents ?? this.agents.map((_, i) => i)) this.admin({ type: 'attachAgent', requestId: 0, disk, agent: agentName(a) });
+  }
+
+  /** The snapshots that exist now, in creation order (of `family` only, when given). */
+  protected snapshots(family?: DiskId): DiskId[] {
+    return [...this.snapshotImages.keys()].filter((d) => this.controller.disks.has(d) && (family === undefined || this.families.get(d) === family));
+  }
+
+  protected act(action: SimAction): void {
+    switch (action.type) {
+      case 'hostIo':
+        return this.submit(action.agent, action.disk, action.op, action.start, action.length, action.fua === true);
+      case 'hostFlush':
+        return this.submitFlush(action.agent, action.disk);
+      case 'snapshot':
+      case 'migrate':
+      case 'markFailed':
+      case 'deleteDisk':
+      case 'rollback':
+        return this.admin({ ...action, requestId: 0 } as AdminEvent);
+      case 'restartAgent':
+        return this.restartAgent(action.agent);
+      case 'restartController':
+        return this.restartController();
+      case 'isolateController':
+        for (let i = 0; i < this.agents.length; i++) this.act({ type: 'cutAgent', agent: i, duration: action.duration });
+        return;
+      case 'powerLoss':
+        return this.powerLoss(action.target, action.agent ?? 0);
+      case 'cutAgent': {
+        const node = this.agents[action.agent];
+        if (node === undefined) return;
+        node.cutUntil = this.world.now + action.duration;
+        node.cutDirection = action.direction ?? 'both';
+        // The liveness checker: the cut is a fault for everyone when it starts, and for the cut
+        // agent's own I/O until it heals.
+        this.world.noteFault();
+        this.cutEnds[action.agent] = Math.max(this.cutEnds[action.agent] ?? 0, node.cutUntil);
+        this.record('sim', node.id, () => `cut off for ${action.duration} ms${node.cutDirection === 'both' ? '' : ` (${node.cutDirection} only)`}`);
+        this.world.queue.push(node.cutUntil, { kind: 'heal', agent: action.agent });
+        return;
+      }
+    }
+  }
+
+}

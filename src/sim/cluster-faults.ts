@@ -1,0 +1,113 @@
+/**
+ * Faults in the simulated cluster: agent and controller restarts, flushes reaching storage, and
+ * power loss (docs/design.md#ordering-rules).
+ */
+import { agentEpoch, initialAgentState } from '../agent/agent.js';
+import type { AgentState } from '../agent/types.js';
+import type { AdminEvent } from '../controller/types.js';
+import type { AgentId, DiskId } from '../protocol/messages.js';
+import { agentName, checkAllocation, checkDurability, checkStoredTables } from './checkers.js';
+import type { WorldEvent } from './world.js';
+import { fail, isSetup } from './cluster-core.js';
+import { ClusterAdmin } from './cluster-admin.js';
+
+/** The cluster with faults: restarts, flushes reaching storage, and power loss. */
+export abstract class ClusterFaults extends ClusterAdmin {
+  protected freshAgent(agent: AgentId, epoch: number): AgentState {
+    const lease = this.lease;
+    return initialAgentState({ agent, epoch, variant: this.variant, faultTimeout: this.tickInterval * 5, ...(lease === null ? {} : { leaseDuration: lease.duration }) });
+  }
+
+  protected restartAgent(i: number): void {
+    const node = this.agents[i];
+    if (node === undefined) return;
+    this.summary.agentRestarts++;
+    this.world.noteFault();
+    // Above every epoch the agent used, evictions included.
+    node.epoch = Math.max(node.epoch, agentEpoch(node.state)) + 1;
+    node.state = this.freshAgent(node.id, node.epoch);
+    this.record('sim', node.id, () => `restart (epoch ${node.epoch})`);
+    // The host sees every I/O of the old life fail; writes among them may or may not have landed.
+    for (const io of [...this.hostIos.values()]) if (io.agent === i) this.closeIo(io, false);
+    // Its flushes fail too, and what it wrote but never flushed is guaranteed by nobody.
+    for (const [id, f] of [...this.hostFlushes]) if (f.agent === i) this.hostFlushes.delete(id);
+    for (const m of this.durability.values()) m.forgetWriter(`${node.id}#${node.epoch - 1}`);
+  }
+
+  protected restartController(): void {
+    this.summary.controllerRestarts++;
+    this.world.noteFault();
+    this.record('sim', 'controller', () => 'restart');
+    const interrupted: DiskId[] = [];
+    const setup: AdminEvent[] = [];
+    for (const [id, r] of this.adminRequests) {
+      // Setup requests of the first boot are answered before any restart; later ones (a disk
+      // created again after a deletion) are asked again of the new controller.
+      if (isSetup(r.event)) setup.push(r.event);
+      else if (r.event.type === 'deleteDisk') interrupted.push(r.event.disk);
+      else if (r.event.type === 'rollback') this.rollbackDone(r, 'unknown');
+      this.adminRequests.delete(id);
+    }
+    this.bootController();
+    for (const e of setup) this.admin(e);
+    // A forced deletion cut short may have detached the disk's agents, or deleted it unanswered:
+    // a disk of the configuration gets its agents back (or is created again), as an operator would.
+    for (const disk of interrupted) {
+      const config = this.config.disks.find((d) => d.id === disk);
+      if (config === undefined) {
+        if (!this.controller.disks.has(disk)) this.snapshotImages.delete(disk);
+        continue;
+      }
+      if (!this.controller.disks.has(disk)) {
+        this.deleted(disk);
+        continue;
+      }
+      for (const a of config.agents ?? this.agents.map((_, i) => i)) this.admin({ type: 'attachAgent', requestId: 0, disk, agent: agentName(a) });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Durability: flushes and power loss (docs/design.md#ordering-rules)
+
+  /** A flush reaches storage: it fails if storage lost power since it was issued, or lost the issuer's unflushed writes. */
+  protected landFlush(event: Extract<WorldEvent, { kind: 'flush' }>): void {
+    const world = this.world;
+    const fromController = event.agent < 0;
+    if (fromController ? event.life !== this.controllerLife : this.agents[event.agent]!.epoch !== event.life) return; // fenced
+    const issuer = fromController ? `controller#${event.life}` : `${this.agents[event.agent]!.id}#${event.life}`;
+    const ok = event.storage === world.storageEpoch && !world.storageFails() && world.blocks.flush(issuer, event.luns);
+    const error = 'storage could not vouch for the writes';
+    if (fromController) this.toController(ok ? { type: 'flushed', flushId: event.flushId } : { type: 'flushFailed', flushId: event.flushId, error });
+    else this.toAgent(event.agent, ok ? { type: 'flushDone', flushId: event.flushId } : { type: 'flushFailed', flushId: event.flushId, error });
+  }
+
+  protected powerLoss(target: 'storage' | 'controller' | 'agent', agent: number): void {
+    if (target === 'agent') {
+      if (this.agents[agent] === undefined) return;
+      this.summary.agentPowerLosses++;
+      this.restartAgent(agent);
+    } else if (target === 'controller') {
+      this.summary.controllerPowerLosses++;
+      // The store may have taken a prefix of the records in flight (a torn batch); the rest never lands.
+      for (const records of this.persistsInFlight.values()) {
+        const n = this.world.rng.int(records.length + 1);
+        for (const r of records.slice(0, n)) this.world.store.apply(r);
+      }
+      this.restartController();
+    } else {
+      this.summary.storagePowerLosses++;
+      this.world.storageEpoch++;
+      const changed = this.world.blocks.powerLoss(this.world.rng);
+      this.record('sim', 'storage', () => `power loss (${changed} blocks reverted or torn)`);
+      // Host reads can no longer expect the last acknowledged value where a power loss may have taken it.
+      for (const [disk, m] of this.durability) {
+        const image = this.models.get(disk) ?? this.snapshotImages.get(disk);
+        if (image !== undefined) for (let b = 0; b < m.blocks; b++) if (m.isUncertain(b)) image.forget(b);
+      }
+      fail(checkDurability(this.world.store.tables, this.durability, this.world.blocks, 'after a power loss of storage'));
+    }
+    fail(checkStoredTables(this.world.store.tables, this.families, this.config.luns));
+    fail(checkAllocation(this.controller));
+  }
+
+}
