@@ -22,7 +22,13 @@
 // (word-level scans and fills, wrapping raw words) stay importable from './bitmap.js' by the
 // library itself, but are not part of the runtime namespace, so no caller can build a bitmap
 // that breaks its invariants.
-export type { Bitmap, BitRun } from './bitmap.js';
+import type { Bitmap as BitmapOf, BitRun as BitRunOf } from './bitmap.js';
+// Declared here rather than re-exported: the declaration bundler turns a type re-export inside
+// a namespace into a value, which breaks the published types.
+/** A block bitmap (see `./bitmap.ts`). */
+export type Bitmap = BitmapOf;
+/** A maximal run of equal bits (see `./bitmap.ts`). */
+export type BitRun = BitRunOf;
 export {
   clearRange,
   count,
