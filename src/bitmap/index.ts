@@ -25,9 +25,19 @@
 import type { Bitmap as BitmapOf, BitRun as BitRunOf } from './bitmap.js';
 // Declared here rather than re-exported: the declaration bundler turns a type re-export inside
 // a namespace into a value, which breaks the published types.
-/** A block bitmap (see `./bitmap.ts`). */
+/**
+ * A block bitmap (see `./bitmap.ts`).
+ *
+ * @example
+ * const b: bitmap.Bitmap = E.getOrElseW(() => bitmap.empty(8))(bitmap.fromOffsets(8, [1, 2]));
+ */
 export type Bitmap = BitmapOf;
-/** A maximal run of equal bits (see `./bitmap.ts`). */
+/**
+ * A maximal run of equal bits (see `./bitmap.ts`).
+ *
+ * @example
+ * const first: bitmap.BitRun | undefined = bitmap.runs(b)[0]; // { start, length, set }
+ */
 export type BitRun = BitRunOf;
 export {
   clearRange,
