@@ -94,6 +94,7 @@ export type { Counted, RefCounts } from './controller/refcounts.js';
 export type { DiskSpace, LunSpace } from './controller/space.js';
 export { lowSpaceCrossings, spaceByDisk, spaceByLun } from './controller/space.js';
 export type * from './agent/types.js';
+export type { AgentLease } from './agent/lease.js';
 export { agentParkedCount, agentStep, agentTable, createAgentState, DEFAULT_AGENT_LIMITS, initialAgentState } from './agent/agent.js';
 export { readControllerMessage } from './protocol/messages.js';
 

@@ -16,3 +16,4 @@ export type { MermaidOptions, TimelineOptions } from './sim/trace.js';
 export { escapeMermaidText, traceParticipants, traceToMermaid, traceToTimeline } from './sim/trace.js';
 export { DiskModel } from './sim/disk-model.js';
 export { DurabilityModel, type TrackedWrite } from './sim/durability-model.js';
+export type { LatencyFigures } from './sim/latency.js';
