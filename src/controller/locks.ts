@@ -7,7 +7,7 @@
  */
 import { adminDone } from './basics.js';
 import { hooksFor } from './jobs/hooks.js';
-import type { ControllerCommand } from './types.js';
+import type { AdminResult, ControllerCommand } from './types.js';
 import type { Working } from './working.js';
 
 /** Takes the job's segment lock and starts it, or queues it behind the holder. */
@@ -75,4 +75,18 @@ export const groupDone = (s: Working, out: ControllerCommand[], group: number, e
     s.groups.delete(group);
     adminDone(out, g.requestId, g.errors.length === 0 ? { ok: true } : { ok: false, error: g.errors.join('; ') });
   }
+};
+
+/**
+ * Ends a job that froze its disk (a snapshot, a rollback): unfreezes the disk, answers the
+ * request, and lets the faults it held proceed.
+ */
+export const endFreezingJob = (s: Working, out: ControllerCommand[], job: { readonly id: number; readonly disk: string; readonly requestId: number }, result: AdminResult): void => {
+  const d = s.disks.get(job.disk)!;
+  d.frozenBy = null;
+  const held = [...d.held];
+  d.held = [];
+  adminDone(out, job.requestId, result);
+  closeJob(s, out, job.id);
+  for (const h of held) acquire(s, out, h);
 };

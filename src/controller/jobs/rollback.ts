@@ -19,7 +19,7 @@ import { entryAt, resizeTable, type MappingTable } from '../../table/table.js';
 import type { Extent } from '../allocator.js';
 import { adminDone, newId, segmentExtent, unwrap } from '../basics.js';
 import { stage, waitForCommit } from '../commit.js';
-import { acquire, closeJob } from '../locks.js';
+import { endFreezingJob } from '../locks.js';
 import * as R from '../refcounts.js';
 import { syncWithCommitted } from '../sync.js';
 import type { AdminEvent, AdminResult, ControllerCommand, RollbackJob } from '../types.js';
@@ -86,16 +86,7 @@ const tryRollback = (s: Working, out: ControllerCommand[], job: Mutable<Rollback
   syncWithCommitted(s, out, job);
 };
 
-/** Unfreezes the disk, answers the request, and lets the faults it held proceed. */
-const endRollback = (s: Working, out: ControllerCommand[], job: Mutable<RollbackJob>, result: AdminResult): void => {
-  const d = s.disks.get(job.disk)!;
-  d.frozenBy = null;
-  const held = [...d.held];
-  d.held = [];
-  adminDone(out, job.requestId, result);
-  closeJob(s, out, job.id);
-  for (const h of held) acquire(s, out, h);
-};
+const endRollback = endFreezingJob;
 
 const rolledBack = (s: Working, out: ControllerCommand[], job: Mutable<RollbackJob>): void => endRollback(s, out, job, { ok: true });
 

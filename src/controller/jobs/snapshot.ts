@@ -13,7 +13,7 @@ import type { MappingEntry } from '../../table/entry.js';
 import type { Extent } from '../allocator.js';
 import { adminDone, newDiskState, newId, segmentExtent, unwrap } from '../basics.js';
 import { stage } from '../commit.js';
-import { acquire, closeJob } from '../locks.js';
+import { endFreezingJob } from '../locks.js';
 import * as R from '../refcounts.js';
 import { syncWithCommitted } from '../sync.js';
 import type { AdminEvent, AdminResult, ControllerCommand, SnapshotJob } from '../types.js';
@@ -70,16 +70,7 @@ const trySnapshot = (s: Working, out: ControllerCommand[], job: Mutable<Snapshot
 export const abandonSnapshot = (s: Working, out: ControllerCommand[], job: Mutable<SnapshotJob>, why: string): void =>
   endSnapshot(s, out, job, { ok: false, error: `snapshot of ${job.disk} abandoned: ${why}` });
 
-/** Unfreezes the disk, answers the request, and lets the faults it held proceed. */
-const endSnapshot = (s: Working, out: ControllerCommand[], job: Mutable<SnapshotJob>, result: AdminResult): void => {
-  const d = s.disks.get(job.disk)!;
-  d.frozenBy = null;
-  const held = [...d.held];
-  d.held = [];
-  adminDone(out, job.requestId, result);
-  closeJob(s, out, job.id);
-  for (const h of held) acquire(s, out, h);
-};
+const endSnapshot = endFreezingJob;
 
 const snapshotTaken = (s: Working, out: ControllerCommand[], job: Mutable<SnapshotJob>): void => endSnapshot(s, out, job, { ok: true });
 
