@@ -16,7 +16,8 @@
  * - `table-value.ts`: the immutable table value and its flat arrays;
  * - `create.ts`: `createTable` and the shared validation of geometry and generations;
  * - `update.ts`: `setEntries`, `setEntry`, `resizeTable`, `withGeneration`;
- * - `query.ts`: `getEntry`, `tableEntries`, `diffTables`, `tablesEqual`.
+ * - `query.ts`: `getEntry`, `tableEntries`, `diffTables`, `tablesEqual`;
+ * - `freeze.ts`: `freezeTable` (every located segment `noWrite`, for snapshots).
  */
 export {
   ALT_HEADER,
@@ -47,3 +48,5 @@ export type { TableOptions, TableSpec } from './create.js';
 export { resizeTable, setEntries, setEntry, withGeneration } from './update.js';
 export type { EntryUpdate, UpdateOptions } from './update.js';
 export { diffTables, getEntry, tableEntries, tablesEqual } from './query.js';
+export { freezeTable } from './freeze.js';
+export type { FreezeOptions } from './freeze.js';
