@@ -61,11 +61,20 @@ export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, chang
     }
   }
   const generation = (d.persisting ?? d.committed.generation) + 1;
-  d.working = unwrap(setEntries(d.working, changes.map(([segment, entry]) => ({ segment, entry })), { generation }), 'setEntries');
+  setWorking(s, d, unwrap(setEntries(d.working, changes.map(([segment, entry]) => ({ segment, entry })), { generation }), 'setEntries'));
   const staged = new Map(d.staged?.changes ?? []);
   for (const [segment, entry] of changes) staged.set(segment, entry);
   d.staged = { ...(d.staged ?? { created: false }), changes: staged };
   waitForCommit(s, out, job);
+};
+
+/**
+ * Every change of a disk's working table goes through here: chunks shared with a snapshot that
+ * the disk stops holding hand their references over to per-extent counts (refcounts.ts).
+ */
+export const setWorking = (s: Working, d: { working: MappingTable }, table: MappingTable): void => {
+  s.refs = R.retireChunks(s.refs, d.working, table);
+  d.working = table;
 };
 
 /** The job waits for the batch now staging (what it changed, or an admin change) to be durable. */
@@ -84,7 +93,7 @@ export const waitForCommit = (s: Working, out: ControllerCommand[], job: JobDraf
 export const stageFreeze = (s: Working, job: JobDraft): MappingTable => {
   const d = s.disks.get(job.disk)!;
   const generation = (d.persisting ?? d.committed.generation) + 1;
-  d.working = unwrap(freezeTable(d.working, { generation }), 'freezeTable');
+  setWorking(s, d, unwrap(freezeTable(d.working, { generation }), 'freezeTable'));
   const staged = new Map(d.staged?.changes ?? []);
   for (const [segment, entry] of staged) if (entry.location !== null && !entry.noWrite) staged.set(segment, { ...entry, noWrite: true });
   d.staged = { ...(d.staged ?? { created: false }), changes: staged, freeze: true };
@@ -103,6 +112,7 @@ const flush = (s: Working, out: ControllerCommand[]): void => {
       // A deleted disk: its record goes with this batch, and the disk is forgotten (jobs/delete.ts).
       records.push({ type: 'deleteTable', disk });
       deleted.push(disk);
+      s.refs = R.retireChunks(s.refs, peeked.working, null); // its job releases every extent it held
       continue;
     }
     if (peeked.staged === null && !peeked.attachmentsDirty) continue;

@@ -6,10 +6,20 @@
  * and a change copies the bucket list and the one bucket it touches, never the whole map. Counts
  * are keyed by the exact extent (LUN, start and length): two different extents never share a
  * count even when they overlap, which is the checker's business, not this module's.
+ *
+ * Snapshots share whole chunks of table records between disks. Rather than one increment per
+ * extent of the disk, a snapshot adds one holder to each chunk object (`shareTable`, O(chunks));
+ * an extent's count is its own plus, for every shared chunk whose entries hold it, that chunk's
+ * extra holders. When a disk stops holding a shared chunk (an update copied it, a resize or a
+ * deletion dropped it: `retireChunks`), that holder's references become per-extent counts again,
+ * 256 increments at most, the order of the copy itself. Every extent of a shared chunk also has
+ * a count of its own (its first holder's), so a count of its own reaching zero still means that
+ * no table holds the extent.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import type { Reference } from '../check/check.js';
 import { validationError, type ValidationError } from '../errors.js';
+import { alternateAt, F_HAS_ALTERNATE, F_HAS_LOCATION, REC_WORDS, SLOT_SHIFT, TWO_POW_32, type Chunk, type MappingTable } from '../table/table.js';
 import type { Extent } from './allocator.js';
 
 /** Buckets of the map: enough that a bucket stays small at tens of thousands of extents. */
@@ -40,6 +50,14 @@ export interface RefCounts {
   readonly size: number;
   /** @internal Buckets by hash; never mutate them. */
   readonly buckets: ReadonlyArray<ReadonlyMap<string, Counted>>;
+  /** @internal Chunks held by more tables than their extents' own counts say, with how many more. */
+  readonly shares: ReadonlyMap<Chunk, ChunkShare>;
+}
+
+/** @internal Extra holders of one shared chunk, and the segment size its records are read with. */
+export interface ChunkShare {
+  readonly count: number;
+  readonly segmentBlocks: number;
 }
 
 const EMPTY_BUCKET: ReadonlyMap<string, Counted> = new Map();
@@ -49,6 +67,7 @@ class RefCountsValue implements RefCounts {
   constructor(
     readonly size: number,
     readonly buckets: ReadonlyArray<ReadonlyMap<string, Counted>>,
+    readonly shares: ReadonlyMap<Chunk, ChunkShare>,
   ) {
     Object.freeze(this);
   }
@@ -60,7 +79,7 @@ class RefCountsValue implements RefCounts {
  * @example
  * entries(emptyRefCounts); // []
  */
-export const emptyRefCounts: RefCounts = /* @__PURE__ */ new RefCountsValue(0, Object.freeze(new Array<ReadonlyMap<string, Counted>>(BUCKETS).fill(EMPTY_BUCKET)));
+export const emptyRefCounts: RefCounts = /* @__PURE__ */ new RefCountsValue(0, Object.freeze(new Array<ReadonlyMap<string, Counted>>(BUCKETS).fill(EMPTY_BUCKET)), new Map());
 
 const keyOf = (x: Extent): string => `${x.lun}:${x.start}:${x.length}`;
 
@@ -99,7 +118,7 @@ export const incrementAll = (refs: RefCounts, extents: Iterable<Extent>): RefCou
   if (touched.size === 0) return refs;
   const buckets = refs.buckets.slice();
   for (const [b, bucket] of touched) buckets[b] = bucket;
-  return new RefCountsValue(size, buckets);
+  return new RefCountsValue(size, buckets, refs.shares);
 };
 
 /**
@@ -130,7 +149,7 @@ export const decrement = (refs: RefCounts, extent: Extent): E.Either<ValidationE
   else bucket.set(key, { ...old, count: old.count - 1 });
   const buckets = refs.buckets.slice();
   buckets[b] = bucket.size === 0 ? EMPTY_BUCKET : bucket;
-  return E.right([new RefCountsValue(zero ? refs.size - 1 : refs.size, buckets), zero]);
+  return E.right([new RefCountsValue(zero ? refs.size - 1 : refs.size, buckets, refs.shares), zero]);
 };
 
 /**
@@ -139,7 +158,13 @@ export const decrement = (refs: RefCounts, extent: Extent): E.Either<ValidationE
  * @example
  * countOf(emptyRefCounts, { lun: 1, start: 0, length: 10 }); // 0
  */
-export const countOf = (refs: RefCounts, extent: Extent): number => refs.buckets[bucketOf(extent)]!.get(keyOf(extent))?.count ?? 0;
+export const countOf = (refs: RefCounts, extent: Extent): number => {
+  let n = refs.buckets[bucketOf(extent)]!.get(keyOf(extent))?.count ?? 0;
+  if (n === 0) return 0; // every extent of a shared chunk has a count of its own
+  for (const [c, share] of refs.shares)
+    for (const x of chunkExtents(c, share.segmentBlocks)) if (x.lun === extent.lun && x.start === extent.start && x.length === extent.length) n += share.count;
+  return n;
+};
 
 /**
  * Every counted extent with its count, sorted by LUN, start, then length: the form the table
@@ -149,7 +174,64 @@ export const countOf = (refs: RefCounts, extent: Extent): number => refs.buckets
  * checkTables(tables, { references: entries(refs) });
  */
 export const entries = (refs: RefCounts): Reference[] => {
+  const expanded = incrementAll(refs, [...refs.shares].flatMap(([c, share]) => Array.from({ length: share.count }, () => chunkExtents(c, share.segmentBlocks)).flat()));
   const out: Reference[] = [];
-  for (const bucket of refs.buckets) for (const c of bucket.values()) out.push({ lun: c.lun, start: c.start, length: c.length, count: c.count });
+  for (const bucket of expanded.buckets) for (const c of bucket.values()) out.push({ lun: c.lun, start: c.start, length: c.length, count: c.count });
   return out.sort((a, b) => a.lun - b.lun || a.start - b.start || a.length - b.length);
+};
+
+/** @internal Every extent the entries of chunk `c` hold (primaries and alternates), read from its records. */
+export const chunkExtents = (c: Chunk, segmentBlocks: number): Extent[] => {
+  const out: Extent[] = [];
+  const rec = c.rec;
+  for (let r = 0; r < rec.length; r += REC_WORDS) {
+    const head = rec[r]!;
+    if ((head & F_HAS_LOCATION) !== 0) out.push({ lun: rec[r + 1]!, start: rec[r + 2]! + rec[r + 3]! * TWO_POW_32, length: segmentBlocks });
+    if ((head & F_HAS_ALTERNATE) !== 0) {
+      const a = alternateAt(c, head >>> SLOT_SHIFT, segmentBlocks);
+      out.push({ lun: a.lun, start: a.start, length: segmentBlocks });
+    }
+  }
+  return out;
+};
+
+/**
+ * One more holder of every chunk of `table` (a new disk sharing them all: a snapshot), in
+ * O(chunks): every extent its entries hold gains one reference.
+ *
+ * @example
+ * refs = shareTable(refs, snapshotTable); // the snapshot holds every extent the source holds
+ */
+export const shareTable = (refs: RefCounts, table: MappingTable): RefCounts => {
+  const shares = new Map(refs.shares);
+  for (const c of table.chunks) shares.set(c, { count: (shares.get(c)?.count ?? 0) + 1, segmentBlocks: table.segmentBlocks });
+  return new RefCountsValue(refs.size, refs.buckets, shares);
+};
+
+/**
+ * A disk's table went from `before` to `after` (`null`: the disk is gone). For every shared
+ * chunk of `before` that `after` no longer holds at the same place, the chunk loses this holder
+ * and its extents each gain a reference of their own instead: the disk's copy of the chunk holds
+ * them now (what the update changed is released by its job, as for any change), or, for a
+ * deletion, its job releases them. Costs nothing when no chunk is shared.
+ *
+ * @example
+ * s.refs = retireChunks(s.refs, d.working, updated); // before d.working = updated
+ */
+export const retireChunks = (refs: RefCounts, before: MappingTable, after: MappingTable | null): RefCounts => {
+  if (refs.shares.size === 0 || before === after) return refs;
+  let shares: Map<Chunk, ChunkShare> | null = null;
+  const extents: Extent[] = [];
+  before.chunks.forEach((c, ci) => {
+    if (after !== null && after.chunks[ci] === c) return;
+    const share = (shares ?? refs.shares).get(c);
+    if (share === undefined) return;
+    shares ??= new Map(refs.shares);
+    if (share.count <= 1) shares.delete(c);
+    else shares.set(c, { ...share, count: share.count - 1 });
+    for (const x of chunkExtents(c, share.segmentBlocks)) extents.push(x);
+  });
+  if (shares === null) return refs;
+  const counted = incrementAll(refs, extents);
+  return new RefCountsValue(counted.size, counted.buckets, shares);
 };

@@ -2,14 +2,16 @@
  * Freezing a whole table: every segment with a primary location becomes `noWrite`, the rest is
  * unchanged. A snapshot does this to its source (both disks then share every primary), so it is
  * one pass over the typed records rather than one entry update per segment: no entry objects,
- * no validation per entry, and the result is built like a fresh table (its records back to back
- * in one array), so translation reads it as fast as a table just created.
+ * no validation per entry. When every chunk has something to freeze the result is built like a
+ * fresh table (its records back to back in one array), so translation reads it as fast as a
+ * table just created; otherwise the chunks with nothing to freeze are kept, shared with `table`
+ * (and with the snapshots that share them), and only the others are copied.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { unreadableError, validationError, type ValidationError } from '../errors.js';
 import { checkGeneration } from './create.js';
 import { altStride, F_HAS_LOCATION, F_NO_WRITE, FLAT_MAX_SEGMENTS, REC_WORDS, type Chunk, type MappingTable } from './layout.js';
-import { assembleTable, checkTable, gatherAlternates, isTable, makeTable } from './table-value.js';
+import { assembleTable, checkTable, flatIfUsed, gatherAlternates, isTable, makeTable, setChunkBit } from './table-value.js';
 
 /**
  * What {@link freezeTable} takes: the generation of the result, which defaults to the table's
@@ -42,12 +44,16 @@ const frozenChunk = (c: Chunk, rec: Uint32Array): Chunk => {
 
 /** @internal `table` with every located segment `noWrite`, at `generation`. */
 export const frozenTable = (table: MappingTable, generation: number): MappingTable => {
-  if (!table.chunks.some(hasWritable))
+  const writable = table.chunks.map(hasWritable);
+  if (!writable.includes(true))
     return makeTable(table.segmentBlocks, table.segmentCount, generation, table.chunks, table.flat, table.inFlat, table.flatAlts);
-  if (table.segmentCount > FLAT_MAX_SEGMENTS) {
-    // Too big for one record array: chunk by chunk, sharing the chunks that have nothing to freeze.
-    const chunks = table.chunks.map((c) => (hasWritable(c) ? frozenChunk(c, new Uint32Array(c.rec.length)) : c));
-    return assembleTable(table.segmentBlocks, table.segmentCount, generation, chunks, null, null);
+  if (writable.includes(false) || table.segmentCount > FLAT_MAX_SEGMENTS) {
+    // Chunks with nothing to freeze are kept as they are (a table frozen before and written a
+    // little since shares them with its snapshots); the others are copied like any update.
+    const chunks = table.chunks.map((c, ci) => (writable[ci] ? frozenChunk(c, new Uint32Array(c.rec.length)) : c));
+    const inFlat = table.inFlat.slice();
+    writable.forEach((w, ci) => w && setChunkBit(inFlat, ci, false));
+    return makeTable(table.segmentBlocks, table.segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts);
   }
   const flat = new Uint32Array(table.segmentCount * REC_WORDS);
   const chunks: Chunk[] = [];

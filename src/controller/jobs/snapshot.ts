@@ -8,10 +8,10 @@
  * record, one on the agents' delta) and the snapshot as a clone of the frozen table, in the same
  * batch; once that is durable and agents are in line, `endSnapshot` unfreezes the disk and
  * releases the held faults. A settle job that keeps failing abandons the snapshot. Nothing here
- * writes an entry per segment; the reference counts still take one increment per extent.
+ * touches an entry or an extent per segment: the freeze is one pass over the records, the
+ * reference counts gain one holder per chunk (refcounts.ts).
  */
-import { alternateAt, F_ERROR, F_HAS_ALTERNATE, F_HAS_LOCATION, REC_WORDS, segmentsWithAlternate, SLOT_SHIFT, TWO_POW_32, type MappingTable } from '../../table/table.js';
-import type { Extent } from '../allocator.js';
+import { F_ERROR, segmentsWithAlternate, type MappingTable } from '../../table/table.js';
 import { adminDone, newDiskState, newId } from '../basics.js';
 import { stageFreeze, waitForCommit } from '../commit.js';
 import { endFreezingJob } from '../locks.js';
@@ -34,24 +34,6 @@ export const beginSnapshot = (s: Working, out: ControllerCommand[], event: Extra
   if (job.kind === 'snapshot') trySnapshot(s, out, job);
 };
 
-/** Every extent the table's entries hold (primaries and alternates), read from the records without building entries. */
-const sharedExtents = (table: MappingTable): Extent[] => {
-  const out: Extent[] = [];
-  const length = table.segmentBlocks;
-  for (const c of table.chunks) {
-    const rec = c.rec;
-    for (let r = 0; r < rec.length; r += REC_WORDS) {
-      const head = rec[r]!;
-      if ((head & F_HAS_LOCATION) !== 0) out.push({ lun: rec[r + 1]!, start: rec[r + 2]! + rec[r + 3]! * TWO_POW_32, length });
-      if ((head & F_HAS_ALTERNATE) !== 0) {
-        const a = alternateAt(c, head >>> SLOT_SHIFT, length);
-        out.push({ lun: a.lun, start: a.start, length });
-      }
-    }
-  }
-  return out;
-};
-
 /** Takes the snapshot once nothing on the disk is in flight and no segment has an alternate. */
 const trySnapshot = (s: Working, out: ControllerCommand[], job: Mutable<SnapshotJob>): void => {
   if (job.phase.kind !== 'waiting') return;
@@ -65,14 +47,14 @@ const trySnapshot = (s: Working, out: ControllerCommand[], job: Mutable<Snapshot
     for (const seg of unsettled) enqueueSettle(s, out, job.disk, seg, null);
     return;
   }
-  // Both disks share every primary from now on, so both become copy-on-write. Error segments
-  // keep their alternates, shared too.
-  s.refs = R.incrementAll(s.refs, sharedExtents(table));
   // The snapshot's table is the source's once frozen, at the same generation. Both are staged
   // before the flush, so they are made durable in one batch that the job waits for; the source's
   // record comes first (disks are flushed in creation order), so the snapshot is never durable
   // while the source could still write the primaries it shares.
   const frozen = stageFreeze(s, job);
+  // Both disks share every chunk, primaries and alternates (error segments keep theirs) alike,
+  // and both are copy-on-write from now on: one more holder per chunk, not per extent.
+  s.refs = R.shareTable(s.refs, frozen);
   s.disks.put(job.snapshot, thawDisk({ ...newDiskState(frozen, []), staged: { changes: new Map(), created: true, cloneOf: job.disk } }));
   waitForCommit(s, out, job);
 };
