@@ -1,17 +1,21 @@
 /**
  * Freezing a whole table: every segment with a primary location becomes `noWrite`, the rest is
- * unchanged. A snapshot does this to its source (both disks then share every primary), so it is
- * one pass over the typed records rather than one entry update per segment: no entry objects,
- * no validation per entry. When every chunk has something to freeze the result is built like a
- * fresh table (its records back to back in one array), so translation reads it as fast as a
- * table just created; otherwise the chunks with nothing to freeze are kept, shared with `table`
- * (and with the snapshots that share them), and only the others are copied.
+ * unchanged. A snapshot does this to its source (both disks then share every primary).
+ *
+ * It is dm-thin's rule with a one-bit time: the result shares every chunk, and the records
+ * themselves, with `table`, and sets one bit per chunk (`MappingTable.frozen`) meaning "every
+ * located segment of this chunk is `noWrite`". A freeze costs a bit per chunk (128 words at a
+ * million segments), not a copy of every record. The first update that copies a frozen chunk
+ * writes the flags into the copy (`materializeFreeze`) and clears the bit, at no extra order of
+ * cost: it copies the chunk anyway. Every reader of records sees the effective flags
+ * (`headAt` in layout.ts); translation looks at the bit on writes only.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { unreadableError, validationError, type ValidationError } from '../errors.js';
+import type { MutableChunk } from './chunk-builder.js';
 import { checkGeneration } from './create.js';
-import { altStride, F_HAS_LOCATION, F_NO_WRITE, FLAT_MAX_SEGMENTS, REC_WORDS, type Chunk, type MappingTable } from './layout.js';
-import { assembleTable, checkTable, flatIfUsed, gatherAlternates, isTable, makeTable, setChunkBit } from './table-value.js';
+import { F_HAS_LOCATION, F_NO_WRITE, REC_WORDS, type MappingTable } from './layout.js';
+import { checkTable, isTable, makeTable, noChunksInFlat, setChunkBit } from './table-value.js';
 
 /**
  * What {@link freezeTable} takes: the generation of the result, which defaults to the table's
@@ -25,52 +29,46 @@ export interface FreezeOptions {
   readonly generation?: number;
 }
 
-/** True when some located segment of `c` is still writable. */
-const hasWritable = (c: Chunk): boolean => {
-  const rec = c.rec;
-  for (let r = 0; r < rec.length; r += REC_WORDS) if ((rec[r]! & (F_HAS_LOCATION | F_NO_WRITE)) === F_HAS_LOCATION) return true;
-  return false;
+/** @internal Bits set for every one of `chunkCount` chunks. */
+const allChunks = (chunkCount: number): Uint32Array => {
+  const bits = noChunksInFlat(chunkCount);
+  bits.fill(0xffffffff);
+  if ((chunkCount & 31) !== 0) bits[bits.length - 1] = (2 ** (chunkCount & 31) - 1) >>> 0;
+  return bits;
 };
 
-/** `c`'s records copied into `rec`, every located segment made `noWrite`. */
-const frozenChunk = (c: Chunk, rec: Uint32Array): Chunk => {
-  rec.set(c.rec);
+/** @internal `table` with every located segment `noWrite`, at `generation`: O(chunks / 32). */
+export const frozenTable = (table: MappingTable, generation: number): MappingTable =>
+  makeTable(table.segmentBlocks, table.segmentCount, generation, table.chunks, table.flat, table.inFlat, table.flatAlts, table.chunks.length === 0 ? null : allChunks(table.chunks.length));
+
+/** @internal Writes the freeze into a copied chunk's records: `noWrite` on every located segment. */
+export const materializeFreeze = (c: MutableChunk): void => {
+  const rec = c.rec;
   for (let r = 0; r < rec.length; r += REC_WORDS) {
     const head = rec[r]!;
     if ((head & F_HAS_LOCATION) !== 0) rec[r] = (head | F_NO_WRITE) >>> 0;
   }
-  return { size: c.size, rec, alt: c.alt, bitmaps: c.bitmaps };
 };
 
-/** @internal `table` with every located segment `noWrite`, at `generation`. */
-export const frozenTable = (table: MappingTable, generation: number): MappingTable => {
-  const writable = table.chunks.map(hasWritable);
-  if (!writable.includes(true))
-    return makeTable(table.segmentBlocks, table.segmentCount, generation, table.chunks, table.flat, table.inFlat, table.flatAlts);
-  if (writable.includes(false) || table.segmentCount > FLAT_MAX_SEGMENTS) {
-    // Chunks with nothing to freeze are kept as they are (a table frozen before and written a
-    // little since shares them with its snapshots); the others are copied like any update.
-    const chunks = table.chunks.map((c, ci) => (writable[ci] ? frozenChunk(c, new Uint32Array(c.rec.length)) : c));
-    const inFlat = table.inFlat.slice();
-    writable.forEach((w, ci) => w && setChunkBit(inFlat, ci, false));
-    return makeTable(table.segmentBlocks, table.segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts);
+/** @internal `bits` without the bits of `chunks` (copied, hence materialized), or null when none is left. */
+export const withoutBits = (bits: Uint32Array | null, chunks: Iterable<number>): Uint32Array | null => {
+  if (bits === null) return null;
+  let out: Uint32Array | null = null;
+  for (const ci of chunks) {
+    if (((bits[ci >>> 5]! >>> (ci & 31)) & 1) === 0) continue;
+    out ??= bits.slice();
+    setChunkBit(out, ci, false);
   }
-  const flat = new Uint32Array(table.segmentCount * REC_WORDS);
-  const chunks: Chunk[] = [];
-  let offset = 0;
-  for (const c of table.chunks) {
-    chunks.push(frozenChunk(c, flat.subarray(offset, offset + c.rec.length)));
-    offset += c.rec.length;
-  }
-  const flatAlts = gatherAlternates(chunks, altStride(table.segmentBlocks));
-  return assembleTable(table.segmentBlocks, table.segmentCount, generation, chunks, flat, flatAlts);
+  if (out === null) return bits;
+  return out.some((w) => w !== 0) ? out : null;
 };
 
 /**
  * The table with every segment that has a primary location made `noWrite` (its primary must not
  * change; writes fault), every other entry unchanged: what a snapshot does to the disk it
- * shares primaries with. Equal to `setEntries` of `{ ...entry, noWrite: true }` for every located
- * segment, in one pass over the records. Left when `table` is not a table or the generation is
+ * shares primaries with. Equal, in every answer and encoding, to `setEntries` of
+ * `{ ...entry, noWrite: true }` for every located segment, but it costs one bit per chunk: the
+ * result shares every chunk with `table`. Left when `table` is not a table or the generation is
  * not a safe integer at least the table's.
  *
  * @example

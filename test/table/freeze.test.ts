@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeTableBinary } from '../../src/table/binary-codec.js';
 import { changedBlocks } from '../../src/table/changed-blocks.js';
 import { encodeTable } from '../../src/table/codec.js';
-import { createTable, diffTables, freezeTable, getEntry, resizeTable, setEntries, tableEntries, type MappingTable } from '../../src/table/table.js';
+import { createTable, diffTables, freezeTable, getEntry, resizeTable, segmentsWithAlternate, setEntries, tableEntries, withGeneration, F_NO_WRITE, type MappingTable } from '../../src/table/table.js';
 import { entrySpecArb, requestArb, tableArb } from '../../src/testing/arbitraries.js';
 import { translate } from '../../src/translate/translate.js';
 import { modelEq, modelOfEntry, type MEntry } from './entry-model.js';
@@ -125,6 +125,62 @@ describe('freezeTable', () => {
         }
       }),
       { numRuns: 100 },
+    );
+  });
+
+  it('any sequence of updates, resizes and freezes: every answer equals that of the same history with freezes written entry by entry', () => {
+    type Op = { kind: 'set'; updates: { segment: number; entry: unknown }[] } | { kind: 'resize'; count: number } | { kind: 'freeze' } | { kind: 'generation' };
+    const opArb = (sb: number): fc.Arbitrary<Op> =>
+      fc.oneof(
+        { arbitrary: fc.array(fc.record({ segment: fc.nat(799), entry: entrySpecArb(sb) }), { maxLength: 12 }).map((updates): Op => ({ kind: 'set', updates })), weight: 4 },
+        { arbitrary: fc.integer({ min: 1, max: 800 }).map((count): Op => ({ kind: 'resize', count })), weight: 1 },
+        { arbitrary: fc.constant<Op>({ kind: 'freeze' }), weight: 3 },
+        { arbitrary: fc.constant<Op>({ kind: 'generation' }), weight: 1 },
+      );
+    const arb = tableArb({ segmentCount: fc.integer({ min: 1, max: 700 }), segmentBlocks: fc.integer({ min: 1, max: 24 }) }).chain((t) =>
+      fc.tuple(fc.constant(t), fc.array(opArb(t.segmentBlocks), { minLength: 1, maxLength: 8 }), fc.array(requestArb(800 * t.segmentBlocks), { maxLength: 12 })),
+    );
+    fc.assert(
+      fc.property(arb, ([t0, ops, requests]) => {
+        let lazy = t0;
+        let written = t0;
+        const versions: [MappingTable, MappingTable][] = [[lazy, written]];
+        for (const op of ops) {
+          const g = lazy.generation + 1;
+          if (op.kind === 'set') {
+            const updates = op.updates.filter((u) => u.segment < lazy.segmentCount);
+            lazy = right(setEntries(lazy, updates as never, { generation: g }));
+            written = right(setEntries(written, updates as never, { generation: g }));
+          } else if (op.kind === 'resize') {
+            lazy = right(resizeTable(lazy, op.count, { zero: true }, { generation: g }));
+            written = right(resizeTable(written, op.count, { zero: true }, { generation: g }));
+          } else if (op.kind === 'freeze') {
+            lazy = right(freezeTable(lazy, { generation: g }));
+            written = materialized(written, g);
+          } else {
+            lazy = right(withGeneration(lazy, g));
+            written = right(withGeneration(written, g));
+          }
+          versions.push([lazy, written]);
+          expect(encodeTable(lazy)).toEqual(encodeTable(written));
+          expect(encodeTableBinary(lazy)).toEqual(encodeTableBinary(written));
+          expect(segmentsWithAlternate(lazy, F_NO_WRITE)).toEqual(segmentsWithAlternate(written, F_NO_WRITE));
+          for (const r of requests) {
+            if (r.start + r.length > lazy.segmentCount * lazy.segmentBlocks) continue;
+            for (const variant of ['centralized', 'distributed'] as const) expect(translate(lazy, r, { variant })).toEqual(translate(written, r, { variant }));
+          }
+        }
+        // Every pair of versions compares alike.
+        for (const [a, wa] of versions)
+          for (const [b, wb] of versions) {
+            expect(diffTables(a, b)).toEqual(diffTables(wa, wb));
+            if (a.segmentBlocks === b.segmentBlocks) {
+              // Skipping a shared settled chunk gives what comparing its segments gives.
+              expect(right(changedBlocks(a, b))).toEqual(right(changedBlocks(wa, wb)));
+            }
+          }
+      }),
+      { numRuns: 120 },
     );
   });
 
