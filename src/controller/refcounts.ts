@@ -50,14 +50,36 @@ export interface RefCounts {
   readonly size: number;
   /** @internal Buckets by hash; never mutate them. */
   readonly buckets: ReadonlyArray<ReadonlyMap<string, Counted>>;
-  /** @internal Chunks held by more tables than their extents' own counts say, with how many more. */
-  readonly shares: ReadonlyMap<Chunk, ChunkShare>;
+  /**
+   * @internal Chunks held by more tables than their extents' own counts say, by chunk position
+   * (a list per position: the versions of that chunk still shared), so that retiring one copies
+   * the position list, never a map of every shared chunk.
+   */
+  readonly shares: ReadonlyArray<ChunkShare | null>;
 }
 
-/** @internal Extra holders of one shared chunk, and the segment size its records are read with. */
+/** @internal Extra holders of one shared chunk, the segment size its records are read with, and the next shared chunk at its position. */
 export interface ChunkShare {
+  readonly chunk: Chunk;
   readonly count: number;
   readonly segmentBlocks: number;
+  readonly next: ChunkShare | null;
+}
+
+/** The list `list` with `chunk`'s extra holders changed by `delta` (dropped at 0, added when absent). */
+const withShare = (list: ChunkShare | null, chunk: Chunk, delta: number, segmentBlocks: number): ChunkShare | null => {
+  if (list === null) return delta > 0 ? { chunk, count: delta, segmentBlocks, next: null } : null;
+  if (list.chunk === chunk) return list.count + delta > 0 ? { ...list, count: list.count + delta } : list.next;
+  return { ...list, next: withShare(list.next, chunk, delta, segmentBlocks) };
+};
+
+const findShare = (list: ChunkShare | null, chunk: Chunk): ChunkShare | null => {
+  for (let n = list; n !== null; n = n.next) if (n.chunk === chunk) return n;
+  return null;
+};
+
+function* allShares(refs: RefCounts): Generator<ChunkShare> {
+  for (const list of refs.shares) for (let n = list; n !== null; n = n.next) yield n;
 }
 
 const EMPTY_BUCKET: ReadonlyMap<string, Counted> = /* @__PURE__ */ new Map();
@@ -67,7 +89,7 @@ class RefCountsValue implements RefCounts {
   constructor(
     readonly size: number,
     readonly buckets: ReadonlyArray<ReadonlyMap<string, Counted>>,
-    readonly shares: ReadonlyMap<Chunk, ChunkShare>,
+    readonly shares: ReadonlyArray<ChunkShare | null>,
   ) {
     Object.freeze(this);
   }
@@ -79,7 +101,7 @@ class RefCountsValue implements RefCounts {
  * @example
  * entries(emptyRefCounts); // []
  */
-export const emptyRefCounts: RefCounts = /* @__PURE__ */ (() => new RefCountsValue(0, Object.freeze(new Array<ReadonlyMap<string, Counted>>(BUCKETS).fill(EMPTY_BUCKET)), new Map()))();
+export const emptyRefCounts: RefCounts = /* @__PURE__ */ (() => new RefCountsValue(0, Object.freeze(new Array<ReadonlyMap<string, Counted>>(BUCKETS).fill(EMPTY_BUCKET)), Object.freeze([])))();
 
 const keyOf = (x: Extent): string => `${x.lun}:${x.start}:${x.length}`;
 
@@ -161,8 +183,8 @@ export const decrement = (refs: RefCounts, extent: Extent): E.Either<ValidationE
 export const countOf = (refs: RefCounts, extent: Extent): number => {
   let n = refs.buckets[bucketOf(extent)]!.get(keyOf(extent))?.count ?? 0;
   if (n === 0) return 0; // every extent of a shared chunk has a count of its own
-  for (const [c, share] of refs.shares)
-    for (const x of chunkExtents(c, share.segmentBlocks)) if (x.lun === extent.lun && x.start === extent.start && x.length === extent.length) n += share.count;
+  for (const share of allShares(refs))
+    for (const x of chunkExtents(share.chunk, share.segmentBlocks)) if (x.lun === extent.lun && x.start === extent.start && x.length === extent.length) n += share.count;
   return n;
 };
 
@@ -174,7 +196,7 @@ export const countOf = (refs: RefCounts, extent: Extent): number => {
  * checkTables(tables, { references: entries(refs) });
  */
 export const entries = (refs: RefCounts): Reference[] => {
-  const expanded = incrementAll(refs, [...refs.shares].flatMap(([c, share]) => Array.from({ length: share.count }, () => chunkExtents(c, share.segmentBlocks)).flat()));
+  const expanded = incrementAll(refs, [...allShares(refs)].flatMap((share) => Array.from({ length: share.count }, () => chunkExtents(share.chunk, share.segmentBlocks)).flat()));
   const out: Reference[] = [];
   for (const bucket of expanded.buckets) for (const c of bucket.values()) out.push({ lun: c.lun, start: c.start, length: c.length, count: c.count });
   return out.sort((a, b) => a.lun - b.lun || a.start - b.start || a.length - b.length);
@@ -203,8 +225,8 @@ export const chunkExtents = (c: Chunk, segmentBlocks: number): Extent[] => {
  * refs = shareTable(refs, snapshotTable); // the snapshot holds every extent the source holds
  */
 export const shareTable = (refs: RefCounts, table: MappingTable): RefCounts => {
-  const shares = new Map(refs.shares);
-  for (const c of table.chunks) shares.set(c, { count: (shares.get(c)?.count ?? 0) + 1, segmentBlocks: table.segmentBlocks });
+  const shares = refs.shares.slice();
+  table.chunks.forEach((c, ci) => void (shares[ci] = withShare(shares[ci] ?? null, c, 1, table.segmentBlocks)));
   return new RefCountsValue(refs.size, refs.buckets, shares);
 };
 
@@ -219,19 +241,21 @@ export const shareTable = (refs: RefCounts, table: MappingTable): RefCounts => {
  * s.refs = retireChunks(s.refs, d.working, updated); // before d.working = updated
  */
 export const retireChunks = (refs: RefCounts, before: MappingTable, after: MappingTable | null): RefCounts => {
-  if (refs.shares.size === 0 || before === after) return refs;
-  let shares: Map<Chunk, ChunkShare> | null = null;
+  if (refs.shares.length === 0 || before === after || before.chunks === after?.chunks) return refs;
+  let shares: Array<ChunkShare | null> | null = null;
   const extents: Extent[] = [];
-  before.chunks.forEach((c, ci) => {
-    if (after !== null && after.chunks[ci] === c) return;
-    const share = (shares ?? refs.shares).get(c);
-    if (share === undefined) return;
-    shares ??= new Map(refs.shares);
-    if (share.count <= 1) shares.delete(c);
-    else shares.set(c, { ...share, count: share.count - 1 });
+  const chunks = before.chunks;
+  for (let ci = 0; ci < chunks.length && ci < refs.shares.length; ci++) {
+    const c = chunks[ci]!;
+    if (after !== null && after.chunks[ci] === c) continue;
+    const share = findShare(refs.shares[ci] ?? null, c);
+    if (share === null) continue;
+    shares ??= refs.shares.slice();
+    shares[ci] = withShare(shares[ci] ?? null, c, -1, share.segmentBlocks);
     for (const x of chunkExtents(c, share.segmentBlocks)) extents.push(x);
-  });
+  }
   if (shares === null) return refs;
+  while (shares.length > 0 && shares[shares.length - 1] === null) shares.pop();
   const counted = incrementAll(refs, extents);
   return new RefCountsValue(counted.size, counted.buckets, shares);
 };
