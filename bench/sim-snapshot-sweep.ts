@@ -8,6 +8,7 @@
  *   npx tsx bench/sim-snapshot-sweep.ts                 2,000 runs
  *   npx tsx bench/sim-snapshot-sweep.ts --runs 300 --from 1000
  *   npx tsx bench/sim-snapshot-sweep.ts --seed 123      one run, its configuration printed
+ *   npx tsx bench/sim-snapshot-sweep.ts --rollback 0 --delete 0   snapshots only (rates per host I/O)
  */
 import { createPrng } from '../src/adapters/prng.js';
 import { createCluster } from '../src/sim/cluster.js';
@@ -18,6 +19,8 @@ const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`);
   return i < 0 ? undefined : process.argv[i + 1];
 };
+
+const rate = (name: string, fallback: number): number => Number(arg(name) ?? fallback);
 
 /** The standard shape of `seed`, with snapshot-family actions up and sometimes multi-chunk disks. */
 export const snapshotShape = (seed: number): { config: SimConfig; workload: Workload } => {
@@ -32,7 +35,7 @@ export const snapshotShape = (seed: number): { config: SimConfig; workload: Work
     workload: {
       ...workload,
       ios: workload.ios + (big ? 100 : 0),
-      rates: { ...workload.rates, snapshot: 0.04, rollback: 0.02, deleteDisk: 0.02 },
+      rates: { ...workload.rates, snapshot: rate('snapshot', 0.04), rollback: rate('rollback', 0.02), deleteDisk: rate('delete', 0.02) },
     },
   };
 };
