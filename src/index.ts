@@ -90,7 +90,7 @@ export { defaultControllerConfig, defaultControllerLimits } from './controller/t
 export { controllerStep, initialControllerState } from './controller/controller.js';
 export type { AllocationError, Allocator, Extent, InvalidAllocationError, NoSpaceError } from './controller/allocator.js';
 export { createAllocator } from './controller/allocator.js';
-export type { Counted, RefCounts } from './controller/refcounts.js';
+export type { ChunkShare, Counted, RefCounts } from './controller/refcounts.js';
 // Space accounting (per LUN and per disk) and the low-water mark
 export type { DiskSpace, LunSpace } from './controller/space.js';
 export { lowSpaceCrossings, spaceByDisk, spaceByLun } from './controller/space.js';

@@ -58,7 +58,13 @@ export interface RefCounts {
   readonly shares: ReadonlyArray<ChunkShare | null>;
 }
 
-/** @internal Extra holders of one shared chunk, the segment size its records are read with, and the next shared chunk at its position. */
+/**
+ * Extra holders of one chunk of table records that snapshots share (see {@link RefCounts}), the
+ * segment size its records are read with, and the next shared chunk at the same position.
+ *
+ * @example
+ * for (const list of refs.shares) for (let s = list; s !== null; s = s.next) console.log(s.count);
+ */
 export interface ChunkShare {
   readonly chunk: Chunk;
   readonly count: number;
