@@ -94,7 +94,7 @@ describe('freezeTable', () => {
     );
   });
 
-  it('is idempotent, and a table with nothing to freeze keeps its chunks', () => {
+  it('is idempotent, and shares every chunk with the table it freezes', () => {
     fc.assert(
       fc.property(scenarioArb, ([t0, updates, resize]) => {
         const once = right(freezeTable(prepared(t0, updates, resize)));
@@ -107,16 +107,14 @@ describe('freezeTable', () => {
     );
   });
 
-  it('a frozen table written a little and frozen again copies only the chunks written since, and still matches the model', () => {
+  it('a frozen table written a little and frozen again shares every chunk with it, and still matches the model', () => {
     fc.assert(
       fc.property(scenarioArb, ([t0, updates, resize, requests]) => {
         const once = right(freezeTable(prepared(t0, updates, resize)));
         const written = right(setEntries(once, updates.filter((u) => u.segment < once.segmentCount) as never));
         const twice = right(freezeTable(written));
-        for (let ci = 0; ci < twice.chunks.length; ci++) {
-          const changed = [...tableEntries(written)].some(([s, e]) => s >>> 8 === ci && e.location !== null && !e.noWrite);
-          if (!changed) expect(twice.chunks[ci]).toBe(written.chunks[ci]);
-        }
+        // A freeze copies nothing: the bits carry it until an update copies a chunk.
+        expect(twice.chunks).toBe(written.chunks);
         for (let s = 0; s < twice.segmentCount; s++) expect(modelEq(modelOfEntry(right(getEntry(twice, s))), naiveFreeze(modelOfEntry(right(getEntry(written, s)))))).toBe(true);
         expect(encodeTableBinary(twice)).toEqual(encodeTableBinary(materialized(written, twice.generation)));
         for (const r of requests) {
@@ -180,7 +178,7 @@ describe('freezeTable', () => {
             }
           }
       }),
-      { numRuns: 120 },
+      { numRuns: 60 },
     );
   });
 

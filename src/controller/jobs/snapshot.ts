@@ -8,7 +8,7 @@
  * record, one on the agents' delta) and the snapshot as a clone of the frozen table, in the same
  * batch; once that is durable and agents are in line, `endSnapshot` unfreezes the disk and
  * releases the held faults. A settle job that keeps failing abandons the snapshot. Nothing here
- * touches an entry or an extent per segment: the freeze is one pass over the records, the
+ * touches an entry or an extent per segment: the freeze sets one bit per chunk, the
  * reference counts gain one holder per chunk (refcounts.ts).
  */
 import { F_ERROR, segmentsWithAlternate, type MappingTable } from '../../table/table.js';
