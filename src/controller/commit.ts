@@ -68,6 +68,19 @@ export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, chang
   waitForCommit(s, out, job);
 };
 
+/**
+ * Moves `disk` above `generation` without changing an entry, unless a commit above it is already
+ * staged or on its way: an agent that dropped the disk at `generation` refuses tables at or below
+ * it (docs/design.md#ordering-rules), so an agent attached again needs a newer one.
+ */
+export const raiseGeneration = (s: Working, out: ControllerCommand[], disk: DiskId, generation: number): void => {
+  const d = s.disks.get(disk)!;
+  if (d.working.generation > generation) return;
+  d.working = unwrap(setEntries(d.working, [], { generation: generation + 1 }), 'setEntries');
+  d.staged = { ...(d.staged ?? { created: false }), changes: new Map(d.staged?.changes ?? []) };
+  flush(s, out);
+};
+
 /** The job waits for the batch now staging (what it changed, or an admin change) to be durable. */
 export const waitForCommit = (s: Working, out: ControllerCommand[], job: JobDraft): void => {
   s.jobs.setPhase(job, { kind: 'committing', batch: s.stagingBatch });

@@ -186,7 +186,7 @@ const adminCommitted = (s: Working, out: ControllerCommand[], job: Mutable<Admin
     if (v !== undefined && c !== undefined && c.mayHold && v.epoch >= 0) {
       if (!d.dropping.includes(job.detach)) d.dropping = [...d.dropping, job.detach];
       c.sentAt = s.now;
-      send(out, job.detach, { type: 'dropTable', epoch: v.epoch, disk: job.disk });
+      send(out, job.detach, { type: 'dropTable', epoch: v.epoch, disk: job.disk, generation: d.committed.generation });
     } else v?.copies.delete(job.disk);
   }
   syncWithCommitted(s, out, job);
