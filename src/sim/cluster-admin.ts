@@ -34,9 +34,11 @@ export abstract class ClusterAdmin extends ClusterHostIo {
         entry.seen = model.rollbackStarted();
         entry.model = model;
       }
+      // From the request on, a power loss may find the rollback's record durable.
+      this.durability.get(e.disk)?.allowRollbackTo(this.durability.get(e.snapshot) ?? null);
     }
     this.adminRequests.set(requestId, entry);
-    this.record('admin', 'controller', () => e.type);
+    this.record('admin', 'controller', () => ('disk' in e ? `${e.type} ${e.disk}` : e.type));
     this.toController(e);
   }
 
