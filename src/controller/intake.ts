@@ -229,9 +229,9 @@ const onDropped = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage
   if (d !== undefined && d.agents.includes(m.agent) && !d.dropping.includes(m.agent)) {
     // What is known of its copy stays: a late `dropped` must not make it look empty while it
     // holds a table. It gets one above the drop (raised now if none is on its way), by the next
-    // re-send or fault.
-    const frozen = d.frozenBy !== null || d.deleted === true || d.staged?.created === true;
-    if (m.generation !== undefined && !frozen) raiseGeneration(s, out, m.disk, m.generation);
+    // re-send or fault. Also while the disk is frozen: a snapshot or rollback waits for its
+    // acknowledgement.
+    if (m.generation !== undefined && d.deleted !== true) raiseGeneration(s, out, m.disk, m.generation);
     return;
   }
   if (d !== undefined) s.disks.get(m.disk)!.dropping = d.dropping.filter((a) => a !== m.agent);
