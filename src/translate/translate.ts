@@ -30,6 +30,7 @@ import {
   type SegmentFault,
   type TranslateFailure,
   type TranslateOptions,
+  type TranslateStatus,
   type Variant,
 } from './types.js';
 
@@ -111,6 +112,41 @@ const pieceAt = (out: PieceBuffer, i: number): Piece => {
   return { kind: kind === KIND_PRIMARY ? 'primary' : 'alternate', virtualStart, length, lun: out.lun[i]!, start: out.start[i]! };
 };
 
+/** Why `translate` refuses its inputs: a value that is not a table, an unknown variant, a malformed request. */
+const invalidInputs = (table: unknown, request: unknown, op: unknown, start: unknown, length: unknown, variant: unknown): TranslateFailure => {
+  const errors: ValidationError[] = [];
+  if (!isTable(table)) errors.push(validationError('table', table, 'must be a mapping table built by this library'));
+  if (variant !== undefined && variant !== 'centralized' && variant !== 'distributed')
+    errors.push(validationError('options.variant', variant, "must be 'centralized' or 'distributed'"));
+  return { type: 'invalid-request', errors: [...errors, ...requestErrors(readRequest(request, op, start, length))] };
+};
+
+/** The failure `translateInto` left in `scratch` with `status`, as a value. */
+const failureOf = (status: TranslateStatus, table: MappingTable, request: unknown, op: unknown, start: unknown, length: unknown): TranslateFailure => {
+  switch (status) {
+    case STATUS_FAULT: {
+      const faults: SegmentFault[] = [];
+      for (let j = 0; j < scratch.failureCount; j++)
+        faults.push({ segment: scratch.failureSegment[j]!, reason: REASON_NAMES[scratch.failureReason[j]!]! });
+      return { type: 'fault', faults };
+    }
+    case STATUS_ERROR:
+      return { type: 'error', segments: Array.from(scratch.failureSegment.subarray(0, scratch.failureCount)) };
+    case STATUS_OUT_OF_RANGE: {
+      const diskBlocks = table.segmentCount * table.segmentBlocks;
+      return {
+        type: 'out-of-range',
+        start: start as number,
+        length: length as number,
+        diskBlocks,
+        message: `request start ${start as number} length ${length as number} ends past the disk's ${diskBlocks} blocks`,
+      };
+    }
+    default:
+      return { type: 'invalid-request', errors: requestErrors(readRequest(request, op, start, length)) };
+  }
+};
+
 /**
  * Translates a host request through a table.
  *
@@ -127,8 +163,9 @@ export const translate = (
   options?: TranslateOptions,
 ): E.Either<TranslateFailure, Piece[]> => {
   // Every field is read once, so a getter cannot answer differently below; nothing is allocated
-  // for well-formed input (no closure, no default options object: see bench/README.md,
-  // "Translation targets, restated").
+  // for well-formed input (no closure, no default options object), and the rare cases are
+  // functions of their own so that this one stays small (bench/README.md, "Translation targets,
+  // restated").
   let op: unknown;
   let start: unknown;
   let length: unknown;
@@ -139,13 +176,8 @@ export const translate = (
   } catch (thrown) {
     return E.left({ type: 'invalid-request', errors: [unreadableError('request', thrown)] });
   }
-  if (!isTable(table) || (variant !== undefined && variant !== 'centralized' && variant !== 'distributed')) {
-    const errors: ValidationError[] = [];
-    if (!isTable(table)) errors.push(validationError('table', table, 'must be a mapping table built by this library'));
-    if (variant !== undefined && variant !== 'centralized' && variant !== 'distributed')
-      errors.push(validationError('options.variant', variant, "must be 'centralized' or 'distributed'"));
-    return E.left({ type: 'invalid-request', errors: [...errors, ...requestErrors(readRequest(request, op, start, length))] });
-  }
+  if (!isTable(table) || (variant !== undefined && variant !== 'centralized' && variant !== 'distributed'))
+    return E.left(invalidInputs(table, request, op, start, length, variant));
   // The short path builds its one piece directly, without the round trip through `scratch`.
   if (wellFormedRequest(op as Op, start as number, length as number) && (start as number) + (length as number) <= table.segmentCount * table.segmentBlocks) {
     const first = start as number;
@@ -154,28 +186,5 @@ export const translate = (
     if (physical >= 0) return E.right([{ kind: 'primary', virtualStart: first, length: count, lun: lastPrimaryLun(), start: physical }]);
   }
   const status = translateInto(table, op as Op, start as number, length as number, scratch, variant as Variant | undefined);
-  switch (status) {
-    case STATUS_OK:
-      return E.right(piecesOf(scratch));
-    case STATUS_FAULT: {
-      const faults: SegmentFault[] = [];
-      for (let j = 0; j < scratch.failureCount; j++)
-        faults.push({ segment: scratch.failureSegment[j]!, reason: REASON_NAMES[scratch.failureReason[j]!]! });
-      return E.left({ type: 'fault', faults });
-    }
-    case STATUS_ERROR:
-      return E.left({ type: 'error', segments: Array.from(scratch.failureSegment.subarray(0, scratch.failureCount)) });
-    case STATUS_OUT_OF_RANGE: {
-      const diskBlocks = table.segmentCount * table.segmentBlocks;
-      return E.left({
-        type: 'out-of-range',
-        start: start as number,
-        length: length as number,
-        diskBlocks,
-        message: `request start ${start as number} length ${length as number} ends past the disk's ${diskBlocks} blocks`,
-      });
-    }
-    default:
-      return E.left({ type: 'invalid-request', errors: requestErrors(readRequest(request, op, start, length)) });
-  }
+  return status === STATUS_OK ? E.right(piecesOf(scratch)) : E.left(failureOf(status, table, request, op, start, length));
 };
