@@ -1,7 +1,7 @@
 /**
  * vdisk-map: distributed, table-driven block virtualization.
  *
- * - tables: `createTable`, `getEntry`, `setEntry`, `diffTables`, `formatTable`, `encodeTable` / `decodeTable`
+ * - tables: `createTable` (uniform) and `createVariableTable` (segments of differing sizes), `getEntry`, `setEntry`, `diffTables`, `formatTable`, `encodeTable` / `decodeTable`
  *   (JSON) and `encodeTableBinary` / `decodeTableBinary` (compact, checksummed);
  * - translation: `translate`, and `translateInto` for hot paths;
  * - block bitmaps: the `bitmap` namespace;
@@ -37,6 +37,10 @@ export {
   tablesEqual,
   withGeneration,
 } from './table/table.js';
+// Variable tables: segments of differing sizes
+export type { SegmentSpec, VariableTableSpec } from './table/variable.js';
+export { createVariableTable, mergeSegments, splitSegment } from './table/variable.js';
+export { isVariableTable, MAX_SEGMENT_LENGTH, segmentLength, segmentOfBlock, segmentStart, tableBlocks } from './table/segments.js';
 export type { FormatRange } from './table/format.js';
 export { formatTable } from './table/format.js';
 export type { FormatLayout, FormatOptions } from './table/format.js';

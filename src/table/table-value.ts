@@ -21,6 +21,7 @@ class TableValue implements MappingTable {
     readonly flat: Uint32Array | null,
     readonly inFlat: Uint32Array,
     readonly flatAlts: FlatAlternates | null,
+    readonly segmentStarts: Float64Array | null,
   ) {
     Object.freeze(this);
   }
@@ -35,7 +36,8 @@ export const makeTable = (
   flat: Uint32Array | null,
   inFlat: Uint32Array,
   flatAlts: FlatAlternates | null,
-): MappingTable => new TableValue(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flat === null ? null : flatAlts);
+  segmentStarts: Float64Array | null,
+): MappingTable => new TableValue(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flat === null ? null : flatAlts, segmentStarts);
 
 /**
  * Moves the alternate slots of freshly built chunks into one array, each chunk's `alt` becoming
@@ -84,10 +86,11 @@ export const assembleTable = (
   chunks: ReadonlyArray<Chunk>,
   flat: Uint32Array | null,
   flatAlts: FlatAlternates | null,
+  segmentStarts: Float64Array | null = null,
 ): MappingTable => {
   const inFlat = noChunksInFlat(chunks.length);
   if (flat !== null) for (let ci = 0; ci < chunks.length; ci++) setChunkBit(inFlat, ci, true);
-  return makeTable(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flatAlts);
+  return makeTable(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flatAlts, segmentStarts);
 };
 
 /**

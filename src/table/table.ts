@@ -16,7 +16,9 @@
  * - `table-value.ts`: the immutable table value and its flat arrays;
  * - `create.ts`: `createTable` and the shared validation of geometry and generations;
  * - `update.ts`: `setEntries`, `setEntry`, `resizeTable`, `withGeneration`;
- * - `query.ts`: `getEntry`, `tableEntries`, `diffTables`, `tablesEqual`.
+ * - `query.ts`: `getEntry`, `tableEntries`, `diffTables`, `tablesEqual`;
+ * - `segments.ts`: segment bounds of uniform and variable tables (the boundary index);
+ * - `variable.ts`: `createVariableTable`, `splitSegment`, `mergeSegments`.
  */
 export {
   ALT_HEADER,

@@ -7,6 +7,8 @@ import * as B from '../bitmap/bitmap.js';
 import type { Bitmap } from '../bitmap/bitmap.js';
 import type { EntrySpec } from '../table/entry.js';
 import { createTable, type MappingTable } from '../table/table.js';
+import { tableBlocks } from '../table/segments.js';
+import { createVariableTable } from '../table/variable.js';
 import type { IoRequest } from '../translate/translate.js';
 
 const unwrap = <A>(e: { _tag: 'Left'; left: unknown } | { _tag: 'Right'; right: A }): A => {
@@ -149,3 +151,51 @@ export const requestArb = (diskBlocks: number): fc.Arbitrary<IoRequest> =>
  */
 export const tableAndRequestArb = (options: TableArbOptions = {}): fc.Arbitrary<[MappingTable, IoRequest]> =>
   tableArb(options).chain((t) => requestArb(t.segmentCount * t.segmentBlocks).map((r): [MappingTable, IoRequest] => [t, r]));
+
+/**
+ * Limits for generated variable tables: how many segments, and how long each may be.
+ *
+ * @example
+ * fc.assert(fc.property(variableTableArb({ segmentLength: fc.integer({ min: 1, max: 4 }) }), (t) => t.segmentBlocks === 0));
+ */
+export interface VariableTableArbOptions {
+  readonly segmentLength?: fc.Arbitrary<number>;
+  readonly segmentCount?: fc.Arbitrary<number>;
+  /** LUN ids to place extents on. */
+  readonly luns?: ReadonlyArray<number>;
+  /** Largest start block of any extent. */
+  readonly maxStart?: number;
+}
+
+/**
+ * Valid variable tables: each segment of its own length (1 to 70 blocks by default, with runs of
+ * equal lengths and single long or short segments), with entries of every kind whose bitmaps are
+ * sized per segment. Extents may overlap.
+ *
+ * @example
+ * fc.assert(fc.property(variableTableArb(), (t) => tableBlocks(t) >= t.segmentCount));
+ */
+export const variableTableArb = (options: VariableTableArbOptions = {}): fc.Arbitrary<MappingTable> =>
+  fc
+    .array(options.segmentLength ?? fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 70 }), fc.constant(32)), {
+      minLength: 1,
+      maxLength: 12,
+    })
+    .chain((lengths) =>
+      (options.segmentCount ?? fc.constant(lengths.length)).chain((count) => {
+        const sized = Array.from({ length: count }, (_, s) => lengths[s % lengths.length]!);
+        return fc
+          .tuple(...sized.map((length) => entrySpecArb(length, options).map((e) => ({ ...e, length }))))
+          .map((entries) => unwrap(createVariableTable({ entries })));
+      }),
+    );
+
+/**
+ * A table of either kind, uniform ({@link tableArb}) or variable ({@link variableTableArb}),
+ * with a request inside it.
+ *
+ * @example
+ * fc.assert(fc.property(anyTableAndRequestArb(), ([t, r]) => r.start + r.length <= tableBlocks(t)));
+ */
+export const anyTableAndRequestArb = (): fc.Arbitrary<[MappingTable, IoRequest]> =>
+  fc.oneof(tableArb(), variableTableArb()).chain((t) => requestArb(tableBlocks(t)).map((r): [MappingTable, IoRequest] => [t, r]));
