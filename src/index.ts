@@ -47,7 +47,17 @@ export type { FormatLayout, FormatOptions } from './table/format.js';
 export type { ChangedRange } from './table/changed-blocks.js';
 export { changedBlocks } from './table/changed-blocks.js';
 export type { AlternateDocument, EntryDocument, LocationDocument, TableDocument } from './table/codec.js';
-export { decodeEntry, decodeTable, decodeTableJson, encodeEntry, encodeTable, encodeTableJson, TABLE_FORMAT, TABLE_VERSION } from './table/codec.js';
+export {
+  decodeEntry,
+  decodeTable,
+  decodeTableJson,
+  encodeEntry,
+  encodeTable,
+  encodeTableJson,
+  TABLE_FORMAT,
+  TABLE_VARIABLE_VERSION,
+  TABLE_VERSION,
+} from './table/codec.js';
 export { decodeTableBinary, encodeTableBinary, TABLE_BINARY_VERSION } from './table/binary-codec.js';
 
 // Translation
