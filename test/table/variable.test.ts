@@ -7,6 +7,8 @@ import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
 import * as B from '../../src/bitmap/bitmap.js';
+import { checkTables } from '../../src/check/check.js';
+import { formatTable } from '../../src/table/format.js';
 import { entriesEqual, type MappingEntry } from '../../src/table/entry.js';
 import { isVariableTable, segmentLength, segmentOfBlock, segmentStart, tableBlocks } from '../../src/table/segments.js';
 import { createTable, diffTables, getEntry, resizeTable, setEntry, tableEntries, tablesEqual, type MappingTable } from '../../src/table/table.js';
@@ -223,5 +225,35 @@ describe('splitSegment and mergeSegments', () => {
     expect(err(splitSegment(t, 4, 1))).toStrictEqual([[undefined, 'segment', 4]]);
     const ok = right(mergeSegments(right(setEntry(t, 0, { location: { lun: 1, start: 0 }, noWrite: true })), 0));
     expect(lengthsOf(ok)).toStrictEqual([8, 4, 2]);
+  });
+});
+
+describe('formatTable and checkTables on variable tables', () => {
+  const t = right(
+    createVariableTable({
+      entries: [
+        { length: 3, location: { lun: 1, start: 0 } },
+        { length: 100, location: { lun: 1, start: 3 }, alternate: { lun: 2, start: 0, blocks: [2, 99] } },
+        { length: 2, zero: true },
+      ],
+    }),
+  );
+
+  it('formatTable shows each segment with its own blocks, in both layouts', () => {
+    expect(formatTable(t).split('\n').map((row) => row.split(/\s+/).slice(0, 6))).toStrictEqual([
+      ['segment', 'virtual', 'lun', 'blocks', 'alt-lun', 'alt-blocks'],
+      ['0', '0-2', '1', '0-2', '-', '-'],
+      ['1', '3-102', '1', '3-102', '2', '0-99'],
+      ['2', '103-104', '-', '-', '-', '-'],
+    ]);
+    expect(formatTable(t).split('\n')[2]!.endsWith('2,99')).toBe(true);
+    expect(formatTable(t, { layout: 'split' }).split('\n\n')[1]!.split('\n')[1]!.split(/\s+/)).toStrictEqual(['0', '3-102', '2', '0-99', '2,99']);
+  });
+
+  it('checkTables measures each extent by its own segment: a 100-block segment overlaps what follows it on its LUN', () => {
+    expect(checkTables({ vol: t }).counts.corruption).toBe(0);
+    const clash = right(setEntry(t, 0, { location: { lun: 2, start: 99 } })); // block 99 of segment 1's alternate
+    const report = checkTables({ vol: clash });
+    expect(report.findings.map((f) => [f.code, f.segment, f.lun, f.start, f.length])).toStrictEqual([['alternate-overlaps-primary', 1, 2, 99, 1]]);
   });
 });
