@@ -51,9 +51,9 @@ const trySnapshot = (s: Working, out: ControllerCommand[], job: Mutable<Snapshot
   const shared: Extent[] = [];
   for (let seg = 0; seg < table.segmentCount; seg++) {
     const e = entryAt(table, seg);
-    if (e.alternate !== null) shared.push(segmentExtent(table, e.alternate)); // error segments keep theirs, shared
+    if (e.alternate !== null) shared.push(segmentExtent(table, e.alternate, seg)); // error segments keep theirs, shared
     if (e.location === null) continue;
-    shared.push(segmentExtent(table, e.location));
+    shared.push(segmentExtent(table, e.location, seg));
     if (!e.noWrite) changes.push([seg, { ...e, noWrite: true }]);
   }
   s.refs = R.incrementAll(s.refs, shared);
