@@ -8,10 +8,11 @@ import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
 import * as B from '../../src/bitmap/bitmap.js';
 import { checkTables } from '../../src/check/check.js';
+import { changedBlocks } from '../../src/table/changed-blocks.js';
 import { formatTable } from '../../src/table/format.js';
 import { entriesEqual, type MappingEntry } from '../../src/table/entry.js';
 import { isVariableTable, segmentLength, segmentOfBlock, segmentStart, tableBlocks } from '../../src/table/segments.js';
-import { createTable, diffTables, getEntry, resizeTable, setEntry, tableEntries, tablesEqual, type MappingTable } from '../../src/table/table.js';
+import { createTable, diffTables, getEntry, resizeTable, setEntries, setEntry, tableEntries, tablesEqual, type MappingTable } from '../../src/table/table.js';
 import { createVariableTable, mergeSegments, splitSegment } from '../../src/table/variable.js';
 import { anyTableAndRequestArb, entrySpecArb, requestArb, tableArb, variableTableArb } from '../../src/testing/arbitraries.js';
 import { referenceBlockDecision, referenceTranslate, type BlockDecision } from '../../src/testing/reference.js';
@@ -255,5 +256,50 @@ describe('formatTable and checkTables on variable tables', () => {
     const clash = right(setEntry(t, 0, { location: { lun: 2, start: 99 } })); // block 99 of segment 1's alternate
     const report = checkTables({ vol: clash });
     expect(report.findings.map((f) => [f.code, f.segment, f.lun, f.start, f.length])).toStrictEqual([['alternate-overlaps-primary', 1, 2, 99, 1]]);
+  });
+});
+
+describe('changedBlocks on variable tables', () => {
+  /** The per-block rule of changedBlocks (see changed-blocks.test.ts), over each table's own bounds. */
+  const naive = (older: MappingTable, newer: MappingTable): { changed: boolean; zero: boolean }[] => {
+    const o = blocksOf(older);
+    return blocksOf(newer).map((b, v) => {
+      const n = referenceBlockDecision(b.entry, b.offset, 'read');
+      const ob = o[v];
+      if (ob === undefined || ob.segment >= older.segmentCount) return { changed: true, zero: n.kind === 'zero' };
+      const od = referenceBlockDecision(ob.entry, ob.offset, 'read');
+      const unchanged =
+        (od.kind === 'zero' && n.kind === 'zero') ||
+        (od.kind === 'primary' && n.kind === 'primary' && od.lun === n.lun && od.start === n.start && ob.entry.noWrite && b.entry.noWrite);
+      return { changed: !unchanged, zero: n.kind === 'zero' };
+    });
+  };
+
+  it('equals the per-block rule for a variable table and a later version of it (updated, grown or shrunk)', () => {
+    const arb = variableTableArb({ luns: [1, 2], maxStart: 3 }).chain((t) =>
+      fc.tuple(
+        fc.constant(t),
+        fc.array(fc.nat(t.segmentCount - 1).chain((s) => entrySpecArb(right(segmentLength(t, s)), { luns: [1, 2], maxStart: 3 }).map((entry) => ({ segment: s, entry }))), { maxLength: 4 }),
+        fc.option(fc.tuple(fc.nat(16), fc.integer({ min: 1, max: 9 }))),
+      ),
+    );
+    fc.assert(
+      fc.property(arb, ([older, updates, resize]) => {
+        let newer = right(setEntries(older, updates));
+        if (resize !== null) newer = right(resizeTable(newer, resize[0], { zero: true, length: resize[1] }));
+        const want = naive(older, newer).map((x) => (x.changed ? x : { changed: false, zero: false }));
+        const got = Array.from({ length: tableBlocks(newer) }, () => ({ changed: false, zero: false }));
+        for (const r of right(changedBlocks(older, newer))) for (let v = r.start; v < r.start + r.length; v++) got[v] = { changed: true, zero: r.zero };
+        expect(got).toStrictEqual(want);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses tables whose common segments were split or merged between them, naming the segment', () => {
+    const t = right(createVariableTable({ entries: [{ length: 4, zero: true }, { length: 6, zero: true }] }));
+    const split = right(splitSegment(t, 1, 2));
+    const refused = changedBlocks(t, split);
+    expect(E.isLeft(refused) && refused.left.map((e) => [e.field, e.value])).toStrictEqual([['newer segment 1 length', 2]]);
   });
 });
