@@ -16,7 +16,8 @@ import { checkTable, isTable } from './table-value.js';
  * 2^24 bits, like `segmentBlocks` of a uniform table.
  *
  * @example
- * createVariableTable({ entries: [{ length: MAX_SEGMENT_LENGTH + 1, zero: true }] }) // Left: entries[0].length ...
+ * createVariableTable({ entries: [{ length: MAX_SEGMENT_LENGTH + 1, zero: true }] })
+ * // Left: segment 0: length must be a segment length (an integer from 1 to 16777216), got 16777217
  */
 export const MAX_SEGMENT_LENGTH = MAX_BITMAP_SIZE;
 

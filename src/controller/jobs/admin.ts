@@ -118,6 +118,8 @@ const resize: Handler<'resize'> = (s, out, event) => {
   if (d === undefined) return refuse(out, event, `unknown disk ${event.disk}`);
   if (d.busy.size > 0 || d.frozenBy !== null || d.staged?.created === true) return refuse(out, event, `disk ${event.disk} is busy; try again when its faults are resolved`);
   const old = d.working as MappingTable;
+  // A persisted resize record carries a segment count, not the lengths a variable disk's new segments would need.
+  if (old.segmentStarts !== null) return refuse(out, event, `disk ${event.disk} has segments of differing sizes, which resize does not support`);
   const generation = (d.persisting ?? d.committed.generation) + 1;
   const resized = resizeTable(old, event.segmentCount, { zero: true }, { generation });
   if (E.isLeft(resized)) return refuse(out, event, resized.left.map((e) => e.message).join('; '));
