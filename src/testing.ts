@@ -16,6 +16,7 @@ export {
   bitmapArb,
   entrySpecArb,
   layoutTableArb,
+  layoutVariableTableArb,
   requestArb,
   tableAndRequestArb,
   tableArb,

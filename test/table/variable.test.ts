@@ -14,7 +14,7 @@ import { entriesEqual, type MappingEntry } from '../../src/table/entry.js';
 import { isVariableTable, segmentLength, segmentOfBlock, segmentStart, tableBlocks } from '../../src/table/segments.js';
 import { createTable, diffTables, getEntry, resizeTable, setEntries, setEntry, tableEntries, tablesEqual, type MappingTable } from '../../src/table/table.js';
 import { createVariableTable, mergeSegments, splitSegment } from '../../src/table/variable.js';
-import { anyTableAndRequestArb, entrySpecArb, requestArb, tableArb, variableTableArb } from '../../src/testing/arbitraries.js';
+import { anyTableAndRequestArb, entrySpecArb, layoutVariableTableArb, requestArb, tableArb, variableTableArb } from '../../src/testing/arbitraries.js';
 import { referenceBlockDecision, referenceTranslate, type BlockDecision } from '../../src/testing/reference.js';
 import { PieceBuffer, STATUS_OK, translate, translateInto, type Op } from '../../src/translate/translate.js';
 
@@ -249,6 +249,22 @@ describe('formatTable and checkTables on variable tables', () => {
     ]);
     expect(formatTable(t).split('\n')[2]!.endsWith('2,99')).toBe(true);
     expect(formatTable(t, { layout: 'split' }).split('\n\n')[1]!.split('\n')[1]!.split(/\s+/)).toStrictEqual(['0', '3-102', '2', '0-99', '2,99']);
+  });
+
+  it('checkTables finds nothing wrong in a variable table whose extents are laid out apart, and the overlap one moved extent makes', () => {
+    fc.assert(
+      fc.property(layoutVariableTableArb().chain((t) => fc.tuple(fc.constant(t), fc.nat(t.segmentCount - 1), fc.nat(t.segmentCount - 1))), ([t, a, b]) => {
+        expect(checkTables({ vol: t }).counts.corruption).toBe(0);
+        const ea = right(getEntry(t, a));
+        const eb = right(getEntry(t, b));
+        if (a === b || ea.location === null || eb.location === null) return;
+        // Segment a's primary moved onto the last block of segment b's.
+        const moved = { lun: eb.location.lun, start: eb.location.start + right(segmentLength(t, b)) - 1 };
+        const report = checkTables({ vol: right(setEntry(t, a, { ...ea, location: moved })) });
+        expect(report.findings.some((f) => f.severity === 'corruption' && f.lun === moved.lun && f.start === moved.start)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('checkTables measures each extent by its own segment: a 100-block segment overlaps what follows it on its LUN', () => {
