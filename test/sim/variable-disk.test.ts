@@ -42,7 +42,7 @@ const shape = (seed: number): { config: SimConfig; workload: Workload } => {
     zeroRatio: pick([0, 0.1]),
     pattern: pick(['random', 'sequential', 'hotspot'] as const),
     maxLength: pick([1, 4, 16, 48]),
-    rates: { snapshot: 0.004, migrate: 0.006, markFailed: 0.002, restartAgent: 0.004, restartController: 0.003, cutAgent: 0.004, rollback: 0.003 },
+    rates: { snapshot: 0.004, migrate: 0.006, markFailed: 0.002, restartAgent: 0.004, restartController: 0.003, cutAgent: 0.004, deleteDisk: 0.002, rollback: 0.003 },
   };
   return { config, workload };
 };
