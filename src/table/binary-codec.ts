@@ -40,6 +40,7 @@ import {
   altStride,
   assembleTable,
   CHUNK_SIZE,
+  chunkFrozen,
   F_ERROR,
   F_HAS_ALTERNATE,
   F_HAS_LOCATION,
@@ -48,6 +49,7 @@ import {
   F_ZERO,
   FLAG_MASK,
   FLAT_MAX_SEGMENTS,
+  frozenHead,
   MAX_SEGMENT_COUNT,
   REC_WORDS,
   SLOT_SHIFT,
@@ -151,11 +153,13 @@ export const encodeTableBinary = (table: MappingTable): Uint8Array => {
   let b = a + alternates * stride;
   table.chunks.forEach((c, ci) => {
     words.set(c.rec, r);
+    // A chunk frozen by its table's bit: the form carries the flags (decoding gives no bit).
+    if (chunkFrozen(table, ci)) for (let w = r; w < r + c.rec.length; w += REC_WORDS) words[w] = frozenHead(words[w]!);
     if (c.alt !== null) {
       // Renumber the slots in segment order, whatever order the chunk holds them in.
       let next = 0;
       for (let i = 0; i < c.size; i++) {
-        const head = c.rec[i * REC_WORDS]!;
+        const head = words[r + i * REC_WORDS]!;
         if ((head & F_HAS_ALTERNATE) === 0) continue;
         const slot = head >>> SLOT_SHIFT;
         words[r + i * REC_WORDS] = ((head & FLAG_MASK) | (next++ << SLOT_SHIFT)) >>> 0;

@@ -176,7 +176,7 @@ export const buildTable = (
   const inFlat = noChunksInFlat(chunks.length);
   if (flat !== null) for (let ci = 0; ci < chunks.length; ci++) setChunkBit(inFlat, ci, true);
   const flatAlts = flat === null ? null : gatherAlternates(chunks, altStride(segmentBlocks));
-  return E.right(makeTable(segmentBlocks, count, generation, chunks, flat, inFlat, flatAlts, starts));
+  return E.right(makeTable(segmentBlocks, count, generation, chunks, flat, inFlat, flatAlts, null, starts));
 };
 
 /**

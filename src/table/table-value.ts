@@ -21,6 +21,7 @@ class TableValue implements MappingTable {
     readonly flat: Uint32Array | null,
     readonly inFlat: Uint32Array,
     readonly flatAlts: FlatAlternates | null,
+    readonly frozen: Uint32Array | null,
     readonly segmentStarts: Float64Array | null,
   ) {
     Object.freeze(this);
@@ -36,8 +37,9 @@ export const makeTable = (
   flat: Uint32Array | null,
   inFlat: Uint32Array,
   flatAlts: FlatAlternates | null,
+  frozen: Uint32Array | null,
   segmentStarts: Float64Array | null,
-): MappingTable => new TableValue(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flat === null ? null : flatAlts, segmentStarts);
+): MappingTable => new TableValue(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flat === null ? null : flatAlts, frozen, segmentStarts);
 
 /**
  * Moves the alternate slots of freshly built chunks into one array, each chunk's `alt` becoming
@@ -90,7 +92,7 @@ export const assembleTable = (
 ): MappingTable => {
   const inFlat = noChunksInFlat(chunks.length);
   if (flat !== null) for (let ci = 0; ci < chunks.length; ci++) setChunkBit(inFlat, ci, true);
-  return makeTable(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flatAlts, segmentStarts);
+  return makeTable(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flatAlts, null, segmentStarts);
 };
 
 /**

@@ -18,7 +18,8 @@
  * - `update.ts`: `setEntries`, `setEntry`, `resizeTable`, `withGeneration`;
  * - `query.ts`: `getEntry`, `tableEntries`, `diffTables`, `tablesEqual`;
  * - `segments.ts`: segment bounds of uniform and variable tables (the boundary index);
- * - `variable.ts`: `createVariableTable`, `splitSegment`, `mergeSegments`.
+ * - `variable.ts`: `createVariableTable`, `splitSegment`, `mergeSegments`;
+ * - `freeze.ts`: `freezeTable` (every located segment `noWrite`, for snapshots).
  */
 export {
   ALT_HEADER,
@@ -26,6 +27,7 @@ export {
   alternateAt,
   CHUNK_BITS,
   CHUNK_SIZE,
+  chunkFrozen,
   chunkInFlat,
   entryAt,
   F_ERROR,
@@ -36,6 +38,8 @@ export {
   F_ZERO,
   FLAG_MASK,
   FLAT_MAX_SEGMENTS,
+  frozenHead,
+  headAt,
   INLINE_BITMAP_WORDS,
   REC_WORDS,
   segmentsWithAlternate,
@@ -49,3 +53,5 @@ export type { TableOptions, TableSpec } from './create.js';
 export { resizeTable, setEntries, setEntry, withGeneration } from './update.js';
 export type { EntryUpdate, UpdateOptions } from './update.js';
 export { diffTables, getEntry, tableEntries, tablesEqual } from './query.js';
+export { freezeTable } from './freeze.js';
+export type { FreezeOptions } from './freeze.js';

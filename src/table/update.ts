@@ -9,7 +9,8 @@ import { checkGeneration, checkSegment, checkSegmentCount, readLength, segmentLi
 import { segmentLengthAt } from './segments.js';
 import { resizedVariable } from './variable.js';
 import { lunSizesErrors, validateEntry, type EntrySpec, type LunSizes, type MappingEntry } from './entry.js';
-import { CHUNK_BITS, CHUNK_MASK, CHUNK_SIZE, chunkInFlat, entryAt, type Chunk, type MappingTable } from './layout.js';
+import { materializeFreeze, withoutBits } from './freeze.js';
+import { CHUNK_BITS, CHUNK_MASK, CHUNK_SIZE, chunkFrozen, chunkInFlat, entryAt, type Chunk, type MappingTable } from './layout.js';
 import { checkTable, flatIfUsed, isTable, makeTable, noChunksInFlat, setChunkBit } from './table-value.js';
 
 /**
@@ -124,6 +125,7 @@ const applyUpdates = (table: MappingTable, validated: ReadonlyArray<{ segment: n
     let c = copied.get(ci);
     if (c === undefined) {
       c = copyChunk(table.chunks[ci]!, table.segmentBlocks);
+      if (chunkFrozen(table, ci)) materializeFreeze(c); // freeze.ts: the copy carries the flags, not the bit
       copied.set(ci, c);
     }
     writeEntry(c, segment & CHUNK_MASK, entry);
@@ -136,7 +138,7 @@ const applyUpdates = (table: MappingTable, validated: ReadonlyArray<{ segment: n
       setChunkBit(inFlat, ci, false);
     }
   }
-  return makeTable(table.segmentBlocks, table.segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts, table.segmentStarts);
+  return makeTable(table.segmentBlocks, table.segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts, withoutBits(table.frozen, copied.keys()), table.segmentStarts);
 };
 
 /**
@@ -166,7 +168,7 @@ export const withGeneration = (table: MappingTable, generation: number): E.Eithe
   if (checkGeneration(errors, generation) && generation < table.generation)
     errors.push(validationError('generation', generation, `must not be below the table's generation ${table.generation} (generations never go backwards)`));
   return errors.length === 0
-    ? E.right(makeTable(table.segmentBlocks, table.segmentCount, generation, table.chunks, table.flat, table.inFlat, table.flatAlts, table.segmentStarts))
+    ? E.right(makeTable(table.segmentBlocks, table.segmentCount, generation, table.chunks, table.flat, table.inFlat, table.flatAlts, table.frozen, table.segmentStarts))
     : E.left(errors);
 };
 
@@ -203,6 +205,7 @@ export const resizeTable = (
 const resized = (table: MappingTable, segmentCount: number, entry: MappingEntry, generation: number): MappingTable => {
   const chunks: Chunk[] = [];
   const inFlat = noChunksInFlat(Math.ceil(segmentCount / CHUNK_SIZE));
+  const frozen = noChunksInFlat(Math.ceil(segmentCount / CHUNK_SIZE));
   for (let base = 0; base < segmentCount; base += CHUNK_SIZE) {
     const size = Math.min(CHUNK_SIZE, segmentCount - base);
     const ci = base >>> CHUNK_BITS;
@@ -210,13 +213,14 @@ const resized = (table: MappingTable, segmentCount: number, entry: MappingEntry,
     if (old !== undefined && old.size === size) {
       chunks.push(old);
       if (chunkInFlat(table, ci)) setChunkBit(inFlat, ci, true);
+      if (chunkFrozen(table, ci)) setChunkBit(frozen, ci, true);
       continue;
     }
     const c = newChunk(size, table.segmentBlocks);
     const kept = old === undefined ? 0 : Math.min(old.size, size);
-    for (let i = 0; i < kept; i++) writeEntry(c, i, entryAt(table, base + i));
+    for (let i = 0; i < kept; i++) writeEntry(c, i, entryAt(table, base + i)); // the effective entry: a frozen one is written out
     for (let i = kept; i < size; i++) writeEntry(c, i, entry);
     chunks.push(freeze(c));
   }
-  return makeTable(table.segmentBlocks, segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts, null);
+  return makeTable(table.segmentBlocks, segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts, flatIfUsed(frozen, frozen), null);
 };

@@ -88,7 +88,7 @@ const rebuilt = (entries: ReadonlyArray<MappingEntry>, lengths: ReadonlyArray<nu
     for (let i = 0; i < size; i++) writeEntry(c, i, entries[base + i]!);
     chunks.push(freeze(c));
   }
-  return makeTable(0, entries.length, generation, chunks, null, noChunksInFlat(chunks.length), null, startsFromLengths(lengths));
+  return makeTable(0, entries.length, generation, chunks, null, noChunksInFlat(chunks.length), null, null, startsFromLengths(lengths));
 };
 
 const nextGenerationOf = (errors: ValidationError[], table: MappingTable, explicit: unknown): number => {
