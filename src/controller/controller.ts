@@ -48,7 +48,7 @@ import { emptyJobIndex } from './job-index.js';
 import { hooksFor } from './jobs/hooks.js';
 import { overLimits, readAdminEvent, readEvent, readPersistedState } from './admin-validation.js';
 import { adminTypes, enqueueSettle, jobHooks, onAdmin } from './jobs/index.js';
-import { drainQuarantine, evictExpired } from './leases.js';
+import { drainQuarantine, evictExpired, leaseOnRestore } from './leases.js';
 import { acquire } from './locks.js';
 import * as R from './refcounts.js';
 import { lowSpaceCrossings } from './space.js';
@@ -218,7 +218,10 @@ const restore = (s: Working, out: ControllerCommand[], persisted: PersistedState
     const d = s.disks.get(disk);
     if (d === undefined) continue;
     d.agents = [...agents];
-    for (const a of agents) ensureCopy(s, a, disk, true); // unknown: they may hold a copy
+    for (const a of agents) {
+      ensureCopy(s, a, disk, true); // unknown: they may hold a copy
+      leaseOnRestore(s, a); // leases.ts: an agent never heard from again is evicted in time
+    }
   }
   s.allocator = alloc;
   s.refs = R.incrementAll(R.emptyRefCounts, referenced);

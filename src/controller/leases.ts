@@ -28,6 +28,29 @@ const FOREVER = 2 ** 40;
 /** True when `epoch` of `agent` was evicted. */
 export const isEvicted = (s: Working, agent: string, epoch: number): boolean => s.leases.get(agent)?.evictedEpoch === epoch;
 
+/**
+ * A restarted controller knows the agents attached to its disks but not their lives: it gives
+ * each a lease from its start (epoch -1: whichever life is out there), since whatever lease an
+ * earlier controller granted ended by then. An agent never heard from is evicted like any other
+ * (an agent lost before the restart would otherwise stall its disks for ever).
+ */
+export const leaseOnRestore = (s: Working, agent: string): void => {
+  if (s.config.leaseDuration !== null && !s.leases.has(agent)) s.leases.set(agent, { grantedAt: s.now, epoch: -1, evictedEpoch: UNKNOWN_NOT_EVICTED });
+};
+
+/** `evictedEpoch` of a restored lease (epoch -1) not evicted yet; once evicted it is -1. */
+const UNKNOWN_NOT_EVICTED = -2;
+
+/**
+ * The first message after the eviction of a restored lease: whichever life sends it may have
+ * served I/O under an earlier controller's lease, so that life is the evicted one (it is
+ * refused, and told to start anew). At worst a life that started since is restarted once more.
+ */
+export const claimUnknownEviction = (s: Working, agent: string, epoch: number): void => {
+  const l = s.leases.get(agent);
+  if (l !== undefined && l.epoch === -1 && l.evictedEpoch === -1) s.leases.set(agent, { ...l, epoch, evictedEpoch: epoch });
+};
+
 /** A renewal: grant the lease, or tell an evicted life to start anew. */
 export const onRenewLease = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'renewLease' }>): void => {
   const l = s.leases.get(m.agent);
@@ -40,7 +63,7 @@ export const onRenewLease = (s: Working, out: ControllerCommand[], m: Extract<Ag
     s.leases.set(m.agent, { ...l, lag });
     return;
   }
-  const next: LeaseView = { grantedAt: s.now, epoch: m.epoch, evictedEpoch: l?.evictedEpoch ?? -1, lag };
+  const next: LeaseView = { grantedAt: s.now, epoch: m.epoch, evictedEpoch: l === undefined || l.epoch < 0 ? -1 : l.evictedEpoch, lag };
   s.leases.set(m.agent, next);
   send(out, m.agent, { type: 'leaseGranted', epoch: m.epoch, requestedAt, duration: s.config.leaseDuration ?? FOREVER });
 };
