@@ -42,13 +42,19 @@ export const leaseOnRestore = (s: Working, agent: string): void => {
 const UNKNOWN_NOT_EVICTED = -2;
 
 /**
- * The first message after the eviction of a restored lease: whichever life sends it may have
- * served I/O under an earlier controller's lease, so that life is the evicted one (it is
- * refused, and told to start anew). At worst a life that started since is restarted once more.
+ * A message from a life the lease does not name yet moves the lease to it, so that a life the
+ * controller hears from is evicted in time even if its renewals never get through:
+ * - after the eviction of a restored lease, that life may have served I/O under an earlier
+ *   controller's lease, so it is the evicted one (refused, and told to start anew; at worst a
+ *   life that started since is restarted once more);
+ * - a restored lease not evicted yet now names that life, from the restart on;
+ * - a newer life than the lease's holds no lease yet, so it is counted from now.
  */
-export const claimUnknownEviction = (s: Working, agent: string, epoch: number): void => {
+export const adoptLife = (s: Working, agent: string, epoch: number): void => {
   const l = s.leases.get(agent);
-  if (l !== undefined && l.epoch === -1 && l.evictedEpoch === -1) s.leases.set(agent, { ...l, epoch, evictedEpoch: epoch });
+  if (l === undefined || epoch <= l.epoch) return;
+  if (l.epoch === -1) s.leases.set(agent, { ...l, epoch, evictedEpoch: l.evictedEpoch === -1 ? epoch : -1 });
+  else s.leases.set(agent, { grantedAt: s.now, epoch, evictedEpoch: l.evictedEpoch, lag: null });
 };
 
 /** A renewal: grant the lease, or tell an evicted life to start anew. */
