@@ -122,3 +122,16 @@ describe('simulator fault kinds', () => {
     ]);
   });
 });
+
+// Regression: a duplicated rollback (the same requestId delivered twice) was done twice, the
+// second time after writes that followed the first: they were lost (`lost-write`, seed 504).
+describe('duplicated admin requests with rollbacks and deletions', () => {
+  it('are done once: no write is lost', () => {
+    const r = createCluster({ ...base, seed: 504, faults: { duplicateAdminRate: 0.5 } }).run({
+      ios: 300, interval: 2, readRatio: 0.4, rates: { snapshot: 0.02, deleteDisk: 0.01, rollback: 0.01, migrate: 0.01 },
+    });
+    expect(r.violation).toBeNull();
+    expect(r.summary.injected.duplicateAdmin).toBeGreaterThan(0);
+    expect(r.summary.rollbacks).toBeGreaterThan(0);
+  });
+});
