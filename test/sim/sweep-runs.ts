@@ -59,7 +59,7 @@ export const sweepShape = (seed: number): { config: SimConfig; workload: Workloa
     maxLength: pick([1, 4, 16]),
     rates: {
       snapshot: 0.004, migrate: 0.006, markFailed: 0.002, restartAgent: 0.004, restartController: 0.003, cutAgent: 0.004,
-      loseAgent: 0.002, pauseAgent: 0.004, pauseController: 0.003, reuseEpoch: 0.004,
+      loseAgent: 0.002, pauseAgent: 0.004, pauseController: 0.003, reuseEpoch: 0.004, rollback: 0.004,
     },
     schedule,
   };
