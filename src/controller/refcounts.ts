@@ -42,7 +42,7 @@ export interface RefCounts {
   readonly buckets: ReadonlyArray<ReadonlyMap<string, Counted>>;
 }
 
-const EMPTY_BUCKET: ReadonlyMap<string, Counted> = new Map();
+const EMPTY_BUCKET: ReadonlyMap<string, Counted> = /* @__PURE__ */ new Map();
 
 /** A class, not a plain object, so that immer-based callers never draft or deep-freeze its Maps. */
 class RefCountsValue implements RefCounts {
@@ -60,7 +60,7 @@ class RefCountsValue implements RefCounts {
  * @example
  * entries(emptyRefCounts); // []
  */
-export const emptyRefCounts: RefCounts = /* @__PURE__ */ new RefCountsValue(0, Object.freeze(new Array<ReadonlyMap<string, Counted>>(BUCKETS).fill(EMPTY_BUCKET)));
+export const emptyRefCounts: RefCounts = /* @__PURE__ */ (() => new RefCountsValue(0, Object.freeze(new Array<ReadonlyMap<string, Counted>>(BUCKETS).fill(EMPTY_BUCKET))))();
 
 const keyOf = (x: Extent): string => `${x.lun}:${x.start}:${x.length}`;
 
