@@ -63,15 +63,18 @@ export const onRenewLease = (s: Working, out: ControllerCommand[], m: Extract<Ag
   if (l !== undefined && l.evictedEpoch === m.epoch) return send(out, m.agent, { type: 'leaseRevoked', epoch: m.epoch });
   const requestedAt = typeof m.requestedAt === 'number' && Number.isFinite(m.requestedAt) ? m.requestedAt : 0;
   const lag = lagOf(s, m.agent, l !== undefined && l.epoch === m.epoch ? (l.lag ?? null) : null);
-  // An agent that hears us but does not take table changes (a one-way partition) is not renewed
-  // once it has lagged for a whole lease: its lease runs out and it is evicted like a silent one.
-  if (l !== undefined && l.epoch === m.epoch && lag !== null && s.now - lag.since > (s.config.leaseDuration ?? FOREVER)) {
+  // An agent that hears us but does not take table changes (a one-way partition) is renewed only
+  // up to a lease after it started lagging: its lease runs out then, and it is evicted like a
+  // silent one (evictableAt). A healthy agent catches up within a round trip and gets full leases.
+  const duration = s.config.leaseDuration ?? FOREVER;
+  const granted = lag === null ? duration : lag.since + duration - s.now;
+  if (l !== undefined && l.epoch === m.epoch && granted <= 0) {
     s.leases.set(m.agent, { ...l, lag });
     return;
   }
   const next: LeaseView = { grantedAt: s.now, epoch: m.epoch, evictedEpoch: l === undefined || l.epoch < 0 ? -1 : l.evictedEpoch, lag };
   s.leases.set(m.agent, next);
-  send(out, m.agent, { type: 'leaseGranted', epoch: m.epoch, requestedAt, duration: s.config.leaseDuration ?? FOREVER });
+  send(out, m.agent, { type: 'leaseGranted', epoch: m.epoch, requestedAt, duration: Math.max(0, granted) });
 };
 
 /**
@@ -104,14 +107,32 @@ export const refusedAsEvicted = (s: Working, out: ControllerCommand[], m: AgentM
   return true;
 };
 
-/** When a lease granted at `grantedAt` has certainly expired and nothing the agent issued under it can still land. */
-export const evictableAt = (s: Working, l: LeaseView): number => l.grantedAt + (s.config.leaseDuration ?? FOREVER) + s.config.maxClockDrift + s.config.maxIoLifetime;
+/**
+ * When a lease granted at `grantedAt` has certainly expired and nothing the agent issued under it
+ * can still land. While the agent lags, no grant reaches past a lease after the lag started.
+ */
+export const evictableAt = (s: Working, l: LeaseView): number => {
+  const duration = s.config.leaseDuration ?? FOREVER;
+  const ends = l.lag === undefined || l.lag === null ? l.grantedAt + duration : Math.min(l.grantedAt, l.lag.since) + duration;
+  return ends + s.config.maxClockDrift + s.config.maxIoLifetime;
+};
 
 /** Evicts every life whose lease has certainly expired (once per sweep). Returns how many. */
 export const evictExpired = (s: Working, out: ControllerCommand[]): number => {
   if (s.config.leaseDuration === null || s.leases.size === 0) return 0;
   const due: [string, LeaseView][] = [];
-  for (const [agent, l] of s.leases.current) if (l.evictedEpoch !== l.epoch && s.now > evictableAt(s, l)) due.push([agent, l]);
+  const lagging: [string, LeaseView][] = [];
+  for (const [agent, l] of s.leases.current) {
+    if (l.evictedEpoch === l.epoch) continue;
+    if (s.now > evictableAt(s, l)) due.push([agent, l]);
+    // Note when a lag starts at the sweep rather than at the next renewal (a third of a lease
+    // later), so that a one-way partition is evicted about a lease after its first missed change.
+    else if (l.epoch >= 0 && (l.lag ?? null) === null) {
+      const lag = lagOf(s, agent, null);
+      if (lag !== null) lagging.push([agent, { ...l, lag }]);
+    }
+  }
+  for (const [agent, l] of lagging) s.leases.set(agent, l);
   for (const [agent, l] of due) evict(s, out, agent, l);
   return due.length;
 };
