@@ -49,6 +49,9 @@ for (let i = 0; i < runs; i++) {
   count('agentRestart', s.agentRestarts);
   count('controllerRestart', s.controllerRestarts);
   for (const [kind, n] of Object.entries(s.injected)) count(kind, n ?? 0);
+  // Continuous or rare faults, counted by run: drifting clocks, and the rollbacks done.
+  count('clockDrift (runs)', (config.faults?.clockDrift ?? 0) > 0 ? 1 : 0);
+  count('rollback', s.rollbacks);
   worst = Math.max(worst, result.summary.worstAfterLastFault);
   if (single !== undefined) console.log(JSON.stringify({ config, workload }, null, 1), JSON.stringify(result.summary));
   if (result.violation !== null) {
