@@ -8,14 +8,24 @@
  */
 import type { AdminResult, ControllerCommand, ControllerEvent, ControllerState } from './types.js';
 
-/** One recent admin request: its id, its content, and its answer (`null` while in hand). */
+/**
+ * One recent admin request: its id, its content, and its answer (`null` while in hand).
+ *
+ * @example
+ * state.recentAdmin?.find((r) => r.requestId === 7)?.result // { ok: true } once answered
+ */
 export interface RecentAdmin {
   readonly requestId: number;
   readonly key: string;
   readonly result: AdminResult | null;
 }
 
-/** How many admin requests the controller remembers. */
+/**
+ * How many admin requests the controller remembers.
+ *
+ * @example
+ * state.recentAdmin!.length <= RECENT_ADMIN_LIMIT // always
+ */
 export const RECENT_ADMIN_LIMIT = 256;
 
 /** The request id and content of an admin event, or null for any other event (or one that cannot be read). */

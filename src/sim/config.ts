@@ -67,7 +67,13 @@ export interface SimFaults {
   readonly duplicateAdminRate?: number;
 }
 
-/** The fault kinds a run counts in {@link SimSummary.injected}, beyond the counters of their own. */
+/**
+ * The fault kinds a run counts in {@link SimSummary.injected}, beyond the counters of their own.
+ *
+ * @example
+ * const kind: InjectedFaultKind = 'crashMidFanOut';
+ * createCluster(config).run(workload).summary.injected[kind] // how many times the controller crashed midway through a fan-out
+ */
 export type InjectedFaultKind =
   | 'crashBeforeFanOut'
   | 'crashMidFanOut'
