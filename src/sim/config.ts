@@ -45,7 +45,52 @@ export interface SimFaults {
   readonly storageErrorRate?: number;
   /** Persist commands that fail, per command. */
   readonly persistErrorRate?: number;
+  // --- what real clusters do besides (docs/design.md#leases-and-liveness) ---
+  /** Per persist answer that fans a change out: the controller crashes after the store took it, before sending anything. */
+  readonly crashBeforeFanOutRate?: number;
+  /** Per persist answer that fans a change out to two agents or more: the controller crashes after sending it to some of them. */
+  readonly crashMidFanOutRate?: number;
+  /** Storage writes and copies that land but report failure, per operation. */
+  readonly lostAckRate?: number;
+  /** Multi-block storage writes and copies that land in part (some blocks) and then fail, per operation. */
+  readonly partialWriteRate?: number;
+  /**
+   * Storage operations (agent I/O, copies, flushes) that hang, per operation: half complete very
+   * late, half never, and are aborted with an error by the storage path; both within
+   * `maxIoLifetime` (the documented bound, docs/design.md#leases-and-liveness).
+   */
+  readonly hangRate?: number;
+  /**
+   * Clock drift, as a share (0 to 1) of the documented bound: each agent's clock runs at its own
+   * rate, slow or fast by up to `clockDrift * maxClockDrift` per lease against the controller's,
+   * from its own random origin.
+   */
+  readonly clockDrift?: number;
+  /** Admin requests delivered twice (the same `requestId`), per request. */
+  readonly duplicateAdminRate?: number;
 }
+
+/**
+ * The fault kinds a run counts in {@link SimSummary.injected}, beyond the counters of their own.
+ *
+ * @example
+ * const kind: InjectedFaultKind = 'crashMidFanOut';
+ * createCluster(config).run(workload).summary.injected[kind] // how many times the controller crashed midway through a fan-out
+ */
+export type InjectedFaultKind =
+  | 'crashBeforeFanOut'
+  | 'crashMidFanOut'
+  | 'lostAck'
+  | 'partialWrite'
+  | 'lateIo'
+  | 'abortedIo'
+  | 'agentLost'
+  | 'agentPause'
+  | 'controllerPause'
+  | 'duplicateAdmin'
+  | 'epochReuse'
+  | 'cut'
+  | 'isolateController';
 
 /**
  * Everything that defines a simulated cluster: the seed, the agents, the disks and LUNs, and the
@@ -121,6 +166,18 @@ export type SimAction =
   | { readonly type: 'cutAgent'; readonly agent: number; readonly duration: number; readonly direction?: 'both' | 'toController' | 'fromController' }
   /** Cuts the controller off from every agent for `duration` ms. */
   | { readonly type: 'isolateController'; readonly duration: number }
+  /** Agent `agent` dies for good: its host I/O fails, it never steps or answers again; the controller must evict it. */
+  | { readonly type: 'loseAgent'; readonly agent: number }
+  /** The controller, or agent `agent`, stops stepping for `duration` ms (a process pause); what reaches it waits. */
+  | { readonly type: 'pause'; readonly target: 'controller' | 'agent'; readonly agent?: number; readonly duration: number }
+  /**
+   * Agent `agent` restarts with an epoch it already used (its current one, or an earlier one):
+   * that life must be refused, never corrupt anything; after `duration` ms (default 300) it is
+   * restarted properly.
+   */
+  | { readonly type: 'reuseEpoch'; readonly agent: number; readonly earlier?: boolean; readonly duration?: number }
+  /** The controller crashes at the next persist answer that fans a change out: before any send, or midway. */
+  | { readonly type: 'crashController'; readonly at: 'beforeFanOut' | 'midFanOut' }
   // --- deletion and rollback ---
   /** Deletes a disk or snapshot (with `force`: its agents are detached first). A deleted disk of the configuration is created again, empty. */
   | { readonly type: 'deleteDisk'; readonly disk: DiskId; readonly force?: boolean }
@@ -174,6 +231,13 @@ export interface Workload {
     readonly storagePowerLoss?: number;
     readonly controllerPowerLoss?: number;
     readonly agentPowerLoss?: number;
+    /** An agent dies for good (never the last one alive). */
+    readonly loseAgent?: number;
+    /** A random agent, or the controller, pauses for 50 ms to twice the lease. */
+    readonly pauseAgent?: number;
+    readonly pauseController?: number;
+    /** A random agent restarts with an epoch it already used. */
+    readonly reuseEpoch?: number;
   };
   /** Share of host I/Os that are flushes instead (default none). */
   readonly flushRatio?: number;
@@ -291,6 +355,8 @@ export interface SimSummary {
   worstAfterLastFault: number;
   /** Agents the controller evicted because their lease had certainly expired. */
   evictions: number;
+  /** Faults injected, by kind (those without a counter of their own above). */
+  injected: Partial<Record<InjectedFaultKind, number>>;
 }
 
 /**
@@ -347,6 +413,7 @@ export const emptySummary = (): SimSummary => ({
   livenessBound: 0,
   worstAfterLastFault: 0,
   evictions: 0,
+  injected: {},
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -356,6 +423,21 @@ export const emptySummary = (): SimSummary => ({
 const SIM_LIMITS = { agents: 256, disks: 256, segmentBlocks: 2 ** 16, segmentCount: 2 ** 20, lunBlocks: 2 ** 24 } as const;
 
 const isRate = (x: unknown): boolean => typeof x === 'number' && x >= 0 && x <= 1;
+const isMillis = (x: unknown, zero: boolean): boolean => typeof x === 'number' && Number.isFinite(x) && (zero ? x >= 0 : x > 0);
+
+/** The fields of {@link SimFaults}: each a rate (or share) from 0 to 1. */
+const FAULT_RATES = ['dropRate', 'duplicateRate', 'storageErrorRate', 'persistErrorRate', 'crashBeforeFanOutRate', 'crashMidFanOutRate', 'lostAckRate', 'partialWriteRate', 'hangRate', 'clockDrift', 'duplicateAdminRate'];
+
+/** The fields of `Workload.rates`: each a rate from 0 to 1. */
+const ACTION_RATES = [
+  'snapshot', 'migrate', 'markFailed', 'restartAgent', 'restartController', 'cutAgent', 'deleteDisk', 'rollback',
+  'storagePowerLoss', 'controllerPowerLoss', 'agentPowerLoss', 'loseAgent', 'pauseAgent', 'pauseController', 'reuseEpoch',
+];
+
+const ACTION_TYPES: ReadonlySet<unknown> = new Set([
+  'hostIo', 'snapshot', 'migrate', 'markFailed', 'restartAgent', 'restartController', 'cutAgent', 'isolateController', 'deleteDisk', 'rollback',
+  'hostFlush', 'powerLoss', 'loseAgent', 'pause', 'reuseEpoch', 'crashController',
+]);
 const isCountIn = (x: unknown, min: number, max: number): boolean => isBlockNumber(x) && x >= min && x <= max;
 
 /** Reads `keys` of `raw` once each into a plain object, or the error for the first that throws. */
@@ -408,7 +490,7 @@ const elementsOf = (errors: ValidationError[], field: string, raw: unknown, max:
  */
 export const simConfigErrors = (config: SimConfig): ValidationError[] => {
   const errors: ValidationError[] = [];
-  const c = fieldsOf(errors, 'config', config, ['seed', 'variant', 'agents', 'disks', 'luns', 'faults', 'networkDelay', 'storageDelay', 'tickInterval', 'trace', 'testHooks']);
+  const c = fieldsOf(errors, 'config', config, ['seed', 'variant', 'agents', 'disks', 'luns', 'faults', 'networkDelay', 'storageDelay', 'tickInterval', 'trace', 'livenessBound', 'lease', 'testHooks']);
   if (c === null) return errors;
   if (typeof c.seed !== 'number' || !Number.isFinite(c.seed)) errors.push(validationError('seed', c.seed, 'must be a finite number'));
   if (c.variant !== undefined && c.variant !== 'centralized' && c.variant !== 'distributed') errors.push(validationError('variant', c.variant, "must be 'centralized' or 'distributed'"));
@@ -443,7 +525,7 @@ export const simConfigErrors = (config: SimConfig): ValidationError[] => {
   }
   lunErrors(errors, c.luns);
   if (c.faults !== undefined) {
-    const f = fieldsOf(errors, 'faults', c.faults, ['dropRate', 'duplicateRate', 'storageErrorRate', 'persistErrorRate']);
+    const f = fieldsOf(errors, 'faults', c.faults, FAULT_RATES);
     for (const [key, v] of Object.entries(f ?? {})) if (v !== undefined && !isRate(v)) errors.push(validationError(`faults.${key}`, v, 'must be a number from 0 to 1'));
   }
   for (const key of ['networkDelay', 'storageDelay'] as const) {
@@ -455,6 +537,14 @@ export const simConfigErrors = (config: SimConfig): ValidationError[] => {
   if (c.tickInterval !== undefined && !(typeof c.tickInterval === 'number' && Number.isFinite(c.tickInterval) && c.tickInterval > 0))
     errors.push(validationError('tickInterval', c.tickInterval, 'must be a positive number of milliseconds'));
   if (c.trace !== undefined && typeof c.trace !== 'boolean') errors.push(validationError('trace', c.trace, 'must be a boolean'));
+  if (c.livenessBound !== undefined && !(typeof c.livenessBound === 'number' && c.livenessBound > 0))
+    errors.push(validationError('livenessBound', c.livenessBound, 'must be a positive number of milliseconds (Infinity: no liveness check)'));
+  if (c.lease !== undefined && c.lease !== null) {
+    const l = fieldsOf(errors, 'lease', c.lease, ['duration', 'maxClockDrift', 'maxIoLifetime']);
+    if (l !== null && !isMillis(l.duration, false)) errors.push(validationError('lease.duration', l.duration, 'must be a positive number of milliseconds'));
+    for (const key of ['maxClockDrift', 'maxIoLifetime'] as const)
+      if (l !== null && l[key] !== undefined && !isMillis(l[key], true)) errors.push(validationError(`lease.${key}`, l[key], 'must be a non-negative number of milliseconds'));
+  }
   if (c.testHooks !== undefined) {
     const h = fieldsOf(errors, 'testHooks', c.testHooks, ['controllerStep', 'agentStep']);
     for (const [key, f] of Object.entries(h ?? {})) if (f !== undefined && typeof f !== 'function') errors.push(validationError(`testHooks.${key}`, f, 'must be a function'));
@@ -495,7 +585,7 @@ export const workloadErrors = (workload: Workload): ValidationError[] => {
   if (w.pattern !== undefined && w.pattern !== 'random' && w.pattern !== 'sequential' && w.pattern !== 'hotspot') errors.push(validationError('pattern', w.pattern, "must be 'random', 'sequential' or 'hotspot'"));
   if (w.maxLength !== undefined && !isCountIn(w.maxLength, 1, SIM_LIMITS.segmentBlocks)) errors.push(validationError('maxLength', w.maxLength, `must be an integer from 1 to ${SIM_LIMITS.segmentBlocks}`));
   if (w.rates !== undefined) {
-    const r = fieldsOf(errors, 'rates', w.rates, ['snapshot', 'migrate', 'markFailed', 'restartAgent', 'restartController', 'cutAgent']);
+    const r = fieldsOf(errors, 'rates', w.rates, ACTION_RATES);
     for (const [key, v] of Object.entries(r ?? {})) if (v !== undefined && !isRate(v)) errors.push(validationError(`rates.${key}`, v, 'must be a number from 0 to 1'));
   }
   if (w.schedule !== undefined) {
@@ -504,8 +594,7 @@ export const workloadErrors = (workload: Workload): ValidationError[] => {
       const f = fieldsOf(errors, `schedule[${i}]`, item, ['at', 'action']);
       if (f === null) break;
       if (!(typeof f.at === 'number' && Number.isFinite(f.at) && f.at >= 0)) errors.push(validationError(`schedule[${i}].at`, f.at, 'must be a non-negative number of milliseconds'));
-      const a = fieldsOf(errors, `schedule[${i}].action`, f.action, ['type']);
-      if (a !== null && typeof a.type !== 'string') errors.push(validationError(`schedule[${i}].action.type`, a.type, 'must be an action type'));
+      faultActionErrors(errors, `schedule[${i}].action`, f.action);
     }
   }
   if (w.verify !== undefined && typeof w.verify !== 'boolean') errors.push(validationError('verify', w.verify, 'must be a boolean'));
@@ -534,3 +623,20 @@ export const createDiskRequest = (disk: SimDiskConfig, id: DiskId = disk.id) =>
     segmentCount: disk.segmentCount,
     ...(disk.segmentLengths === undefined ? {} : { segmentLengths: disk.segmentLengths }),
   }) as const;
+
+/**
+ * The type of a scheduled action, and the fields of the fault actions (agent indexes, durations,
+ * targets); other actions' fields are checked where they are carried out.
+ */
+const faultActionErrors = (errors: ValidationError[], field: string, raw: unknown): void => {
+  const a = fieldsOf(errors, field, raw, ['type', 'agent', 'duration', 'target', 'at', 'earlier']);
+  if (a === null) return;
+  if (!ACTION_TYPES.has(a.type)) return void errors.push(validationError(`${field}.type`, a.type, `must be one of ${[...ACTION_TYPES].join(', ')}`));
+  const agentNeeded = a.type === 'loseAgent' || a.type === 'reuseEpoch' || a.type === 'cutAgent' || (a.type === 'pause' && a.target === 'agent');
+  if (agentNeeded && !isBlockNumber(a.agent)) errors.push(validationError(`${field}.agent`, a.agent, 'must be an agent index (a non-negative integer)'));
+  const durationNeeded = a.type === 'pause' || a.type === 'cutAgent' || a.type === 'isolateController';
+  if ((durationNeeded || a.duration !== undefined) && !isMillis(a.duration, true)) errors.push(validationError(`${field}.duration`, a.duration, 'must be a non-negative number of milliseconds'));
+  if (a.type === 'pause' && a.target !== 'controller' && a.target !== 'agent') errors.push(validationError(`${field}.target`, a.target, "must be 'controller' or 'agent'"));
+  if (a.type === 'crashController' && a.at !== 'beforeFanOut' && a.at !== 'midFanOut') errors.push(validationError(`${field}.at`, a.at, "must be 'beforeFanOut' or 'midFanOut'"));
+  if (a.type === 'reuseEpoch' && a.earlier !== undefined && typeof a.earlier !== 'boolean') errors.push(validationError(`${field}.earlier`, a.earlier, 'must be a boolean'));
+};
