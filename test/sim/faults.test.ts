@@ -120,6 +120,9 @@ describe('simulator fault kinds', () => {
       ['schedule[2].action.at', 'later'],
       ['schedule[3].action.type', 'explode'],
     ]);
+    const ratios = workloadErrors({ ios: 1, readRatio: 0.5, zeroRatio: 1.5, flushRatio: -0.1, fuaRatio: Number.NaN });
+    expect(ratios.map((e) => e.field)).toEqual(['zeroRatio', 'flushRatio', 'fuaRatio']);
+    expect(workloadErrors({ ios: 1, zeroRatio: 0.3, flushRatio: 0.1, fuaRatio: 1 })).toEqual([]);
   });
 });
 
