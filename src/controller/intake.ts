@@ -3,12 +3,13 @@
  * message from an older life of an agent is refused; a newer epoch means the agent restarted),
  * and one handler per message type.
  */
+import { segmentLengthAt, segmentStartAt } from '../table/segments.js';
 import { CowRecords } from '../protocol/copy-on-write.js';
 import type { AgentId, AgentMessage, Step } from '../protocol/messages.js';
 import type { MappingTable } from '../table/table.js';
 import type { Extent } from './allocator.js';
 import { newId, send, type DiskView } from './basics.js';
-import { onRenewLease, refusedAsEvicted } from './leases.js';
+import { adoptLife, onRenewLease, refusedAsEvicted } from './leases.js';
 import { raiseGeneration } from './commit.js';
 import { acquire, pokeJob, startJob } from './locks.js';
 import { deltaMessage, ensureAgent, ensureCopy, onAck, recheckDisk, replaceMessage } from './sync.js';
@@ -78,9 +79,11 @@ const malformed = (m: AgentMessage): string | null => {
 const outsideSegment = (d: DiskView, m: { segment: number; start: number; length: number }): string | null => {
   if (m.segment < 0) return null;
   const t = d.working as MappingTable;
-  const first = m.segment * t.segmentBlocks;
-  if (m.segment >= t.segmentCount || m.start < first || m.start + m.length > first + t.segmentBlocks)
-    return `blocks ${m.start}+${m.length} are not inside segment ${m.segment} of a disk of ${t.segmentCount} segments of ${t.segmentBlocks} blocks`;
+  if (m.segment >= t.segmentCount) return `blocks ${m.start}+${m.length} are not inside segment ${m.segment} of a disk of ${t.segmentCount} segments`;
+  const first = segmentStartAt(t, m.segment);
+  const blocks = segmentLengthAt(t, m.segment);
+  if (m.start < first || m.start + m.length > first + blocks)
+    return `blocks ${m.start}+${m.length} are not inside segment ${m.segment} (blocks ${first}+${blocks}) of a disk of ${t.segmentCount} segments`;
   return null;
 };
 
@@ -93,6 +96,7 @@ export const onMessage = (s: Working, out: ControllerCommand[], raw: AgentMessag
   const v = s.agents.get(m.agent);
   if (v === undefined) return void out.push({ type: 'refused', message: m, why: `unknown agent ${m.agent}` });
   if (m.epoch < v.epoch) return void out.push({ type: 'refused', message: m, why: `stale epoch ${m.epoch} < ${v.epoch}` });
+  adoptLife(s, m.agent, m.epoch); // leases.ts: a life heard from is evicted in time
   if (refusedAsEvicted(s, out, m)) return; // leases.ts
   if (m.epoch > v.epoch) newLife(s, out, m.agent, m.epoch);
   switch (m.type) {

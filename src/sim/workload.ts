@@ -5,7 +5,7 @@
 import type { Prng } from '../adapters/prng.js';
 import type { HostOp } from '../agent/types.js';
 import type { DiskId } from '../protocol/messages.js';
-import type { SimAction, SimConfig, Workload } from './config.js';
+import { diskBlocks, type SimAction, type SimConfig, type Workload } from './config.js';
 import type { DiskModel } from './disk-model.js';
 import type { DurabilityModel, TrackedWrite } from './durability-model.js';
 
@@ -103,6 +103,12 @@ export class WorkloadGenerator {
     if (rng.chance(rates.storagePowerLoss ?? 0)) act({ type: 'powerLoss', target: 'storage' });
     if (rng.chance(rates.controllerPowerLoss ?? 0)) act({ type: 'powerLoss', target: 'controller' });
     if (rng.chance(rates.agentPowerLoss ?? 0)) act({ type: 'powerLoss', target: 'agent', agent: rng.int(this.agentCount) });
+    // What real clusters do besides (docs/design.md#leases-and-liveness); drawn only when asked for.
+    const lease = this.config.lease === undefined ? 2000 : (this.config.lease?.duration ?? 2000);
+    if (rng.chance(rates.loseAgent ?? 0)) act({ type: 'loseAgent', agent: rng.int(this.agentCount) });
+    if (rng.chance(rates.pauseAgent ?? 0)) act({ type: 'pause', target: 'agent', agent: rng.int(this.agentCount), duration: 50 + rng.int(2 * lease) });
+    if (rng.chance(rates.pauseController ?? 0)) act({ type: 'pause', target: 'controller', duration: 50 + rng.int(2 * lease) });
+    if (rng.chance(rates.reuseEpoch ?? 0)) act({ type: 'reuseEpoch', agent: rng.int(this.agentCount), earlier: rng.chance(0.5), duration: 100 + rng.int(400) });
   }
 
   /** Draws the next host I/O: a disk, one of its agents, an extent by the workload's pattern, and read or write. */
@@ -113,7 +119,7 @@ export class WorkloadGenerator {
     const disk = disks[rng.int(disks.length)]!;
     const mappers = disk.agents ?? Array.from({ length: this.agentCount }, (_, i) => i);
     const agent = mappers[rng.int(mappers.length)]!;
-    const blocks = disk.segmentBlocks * disk.segmentCount;
+    const blocks = diskBlocks(disk);
     const length = 1 + rng.int(Math.min(w.maxLength ?? 16, blocks));
     let start: number;
     switch (w.pattern ?? 'random') {
@@ -132,7 +138,7 @@ export class WorkloadGenerator {
     if (op === 'write' && (w.zeroRatio ?? 0) > 0 && rng.chance(w.zeroRatio!)) {
       // A discard or write-zeroes: up to four segments, so whole segments are covered too.
       op = 'zero';
-      const zeroLength = 1 + rng.int(Math.min(4 * disk.segmentBlocks, blocks));
+      const zeroLength = 1 + rng.int(Math.min(4 * (disk.segmentBlocks || Math.max(...disk.segmentLengths!)), blocks));
       return { agent, disk: disk.id, op, start: rng.int(blocks - zeroLength + 1), length: zeroLength };
     }
     // Durability: drawn only when asked for, so that runs without them replay as before.
