@@ -164,9 +164,9 @@ export const translate = (
   options?: TranslateOptions,
 ): E.Either<TranslateFailure, Piece[]> => {
   // Every field is read once, so a getter cannot answer differently below; nothing is allocated
-  // for well-formed input (no closure, no default options object), and the rare cases are
-  // functions of their own so that this one stays small (bench/README.md, "Translation targets,
-  // restated").
+  // for well-formed input (no closure, no default options object: a closure here once made
+  // translate 2.6 times slower, bench/README.md), and the rare cases are functions of their
+  // own so that this one stays small.
   let op: unknown;
   let start: unknown;
   let length: unknown;
