@@ -177,6 +177,8 @@ export const translate = (
   } catch (thrown) {
     return E.left({ type: 'invalid-request', errors: [unreadableError('request', thrown)] });
   }
+  // -0 is a well-formed start (an integer, not below 0): pieces start at +0 all the same.
+  if (start === 0) start = 0;
   if (!isTable(table) || (variant !== undefined && variant !== 'centralized' && variant !== 'distributed'))
     return E.left(invalidInputs(table, request, op, start, length, variant));
   // The short path builds its one piece directly, without the round trip through `scratch`.

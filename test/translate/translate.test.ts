@@ -818,6 +818,15 @@ describe('failures', () => {
     );
   });
 
+  it('takes -0 as a start and answers pieces that start at +0, on the short path and the general one', () => {
+    for (const op of ['read', 'write'] as const) {
+      expect(translate(table, { op, start: -0, length: 1 })).toStrictEqual(E.right([{ kind: 'primary', virtualStart: 0, length: 1, lun: 1, start: 0 }]));
+      const crossing = translate(table, { op, start: -0, length: 15 });
+      expect(crossing).toStrictEqual(E.right([{ kind: 'primary', virtualStart: 0, length: 15, lun: 1, start: 0 }]));
+      expect(crossing).toStrictEqual(referenceTranslate(table, { op, start: -0, length: 15 }));
+    }
+  });
+
   const bad = (request: unknown): IoRequest => request as IoRequest;
 
   it.each([
