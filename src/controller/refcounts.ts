@@ -3,13 +3,15 @@
  * snapshots) hold each extent, so shared space is released only when the last holder lets go.
  *
  * The map is persistent: keys are spread over a fixed number of buckets by a hash of the extent,
- * and a change copies the bucket list and the one bucket it touches, never the whole map. Counts
+ * each bucket a persistent map, and a change copies the bucket list and the path to the key in
+ * the one bucket it touches (buckets hold about a thousand extents each at a million segments). Counts
  * are keyed by the exact extent (LUN, start and length): two different extents never share a
  * count even when they overlap, which is the checker's business, not this module's.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import type { Reference } from '../check/check.js';
 import { validationError, type ValidationError } from '../errors.js';
+import { PersistentMap, type MapBuilder } from '../protocol/persistent-map.js';
 import type { Extent } from './allocator.js';
 
 /** Buckets of the map: enough that a bucket stays small at tens of thousands of extents. */
@@ -82,15 +84,12 @@ const bucketOf = (x: Extent): number => {
  * incrementAll(emptyRefCounts, [a, b, a]); // a: 2, b: 1
  */
 export const incrementAll = (refs: RefCounts, extents: Iterable<Extent>): RefCounts => {
-  const touched = new Map<number, Map<string, Counted>>();
+  const touched = new Map<number, MapBuilder<string, Counted>>();
   let size = refs.size;
   for (const x of extents) {
     const b = bucketOf(x);
     let bucket = touched.get(b);
-    if (bucket === undefined) {
-      bucket = new Map(refs.buckets[b]!);
-      touched.set(b, bucket);
-    }
+    if (bucket === undefined) touched.set(b, (bucket = PersistentMap.from(refs.buckets[b]!).builder()));
     const key = keyOf(x);
     const old = bucket.get(key);
     if (old === undefined) size++;
@@ -98,7 +97,7 @@ export const incrementAll = (refs: RefCounts, extents: Iterable<Extent>): RefCou
   }
   if (touched.size === 0) return refs;
   const buckets = refs.buckets.slice();
-  for (const [b, bucket] of touched) buckets[b] = bucket;
+  for (const [b, bucket] of touched) buckets[b] = bucket.done();
   return new RefCountsValue(size, buckets);
 };
 
@@ -124,10 +123,9 @@ export const decrement = (refs: RefCounts, extent: Extent): E.Either<ValidationE
   const key = typeof extent === 'object' && extent !== null ? keyOf(extent) : '';
   const old = refs.buckets[b]!.get(key);
   if (old === undefined) return E.left([validationError('extent', extent, 'has no reference count to decrement')]);
-  const bucket = new Map(refs.buckets[b]!);
   const zero = old.count <= 1;
-  if (zero) bucket.delete(key);
-  else bucket.set(key, { ...old, count: old.count - 1 });
+  const before = PersistentMap.from(refs.buckets[b]!);
+  const bucket = zero ? before.delete(key) : before.set(key, { ...old, count: old.count - 1 });
   const buckets = refs.buckets.slice();
   buckets[b] = bucket.size === 0 ? EMPTY_BUCKET : bucket;
   return E.right([new RefCountsValue(zero ? refs.size - 1 : refs.size, buckets), zero]);

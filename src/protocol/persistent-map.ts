@@ -38,11 +38,15 @@ class Collision<K, V> {
   ) {}
 }
 
-/** A trie node: `items` holds one slot per bit set in `bitmap`, in bit order. */
+/**
+ * A trie node: `items` holds one slot per bit set in `bitmap`, in bit order. Immutable once a
+ * map holds it, except by the builder that made it (`owner`) while that builder is open.
+ */
 class Branch<K, V> {
   constructor(
-    readonly bitmap: number,
-    readonly items: ReadonlyArray<Item<K, V>>,
+    public bitmap: number,
+    public items: Item<K, V>[],
+    readonly owner: object | null = null,
   ) {}
 }
 
@@ -78,7 +82,7 @@ export const hashOf = (key: unknown): number => {
   return 0;
 };
 
-const withItem = <K, V>(items: ReadonlyArray<Item<K, V>>, at: number, item: Item<K, V>): Item<K, V>[] => {
+const withItem = <K, V>(items: Item<K, V>[], at: number, item: Item<K, V>): Item<K, V>[] => {
   const next = items.slice();
   next[at] = item;
   return next;
@@ -189,6 +193,35 @@ const orderDelete = <K, V>(node: Branch<K, V>, shift: number, seq: number): Bran
   return new Branch(node.bitmap & ~bit, removeItem(node.items, at));
 };
 
+// ---------------------------------------------------------------------------------------------
+// The same insertions for a builder: nodes it made itself (`owner`) are changed in place
+
+/** `node` as a node of `owner`: itself if it is one, else a copy. */
+const own = <K, V>(node: Branch<K, V>, owner: object): Branch<K, V> => (node.owner === owner ? node : new Branch(node.bitmap, node.items.slice(), owner));
+
+const assocIn = <K, V>(node: Item<K, V>, leaf: Leaf<K, V>, shift: number, owner: object): Item<K, V> => {
+  if (!(node instanceof Branch)) return assoc(node, leaf, shift);
+  const n = own(node, owner);
+  const bit = 1 << ((leaf.hash >>> shift) & MASK);
+  const at = slotOf(n.bitmap, bit);
+  if ((n.bitmap & bit) === 0) {
+    n.items.splice(at, 0, leaf);
+    n.bitmap |= bit;
+  } else n.items[at] = assocIn(n.items[at]!, leaf, shift + BITS, owner);
+  return n;
+};
+
+const orderSetIn = <K, V>(node: Branch<K, V> | null, shift: number, leaf: Leaf<K, V>, owner: object): Branch<K, V> => {
+  const n = node === null ? new Branch<K, V>(0, [], owner) : own(node, owner);
+  const bit = 1 << ((leaf.seq >>> shift) & MASK);
+  const at = slotOf(n.bitmap, bit);
+  if ((n.bitmap & bit) === 0) {
+    n.items.splice(at, 0, shift === 0 ? leaf : orderSetIn(null, shift - BITS, leaf, owner));
+    n.bitmap |= bit;
+  } else n.items[at] = shift === 0 ? leaf : orderSetIn(n.items[at] as Branch<K, V>, shift - BITS, leaf, owner);
+  return n;
+};
+
 /** Calls `f` on every leaf under `node` in insertion order; stops when it returns false. */
 const walk = <K, V>(node: Branch<K, V>, shift: number, f: (leaf: Leaf<K, V>) => boolean): boolean => {
   const items = node.items;
@@ -260,9 +293,19 @@ export class PersistentMap<K, V> implements ReadonlyMap<K, V> {
   /** A map of `entries`, in their order (a later entry of the same key wins, keeping the first one's place). */
   static from<K, V>(entries: Iterable<readonly [K, V]>): PersistentMap<K, V> {
     if (entries instanceof PersistentMap) return entries as PersistentMap<K, V>;
-    let m = PersistentMap.empty<K, V>();
-    for (const [k, v] of entries) m = m.set(k, v);
-    return m;
+    const b = PersistentMap.empty<K, V>().builder();
+    for (const [k, v] of entries) b.set(k, v);
+    return b.done();
+  }
+
+  /** A builder starting from this map, for many insertions at the cost of few (see {@link MapBuilder}). */
+  builder(): MapBuilder<K, V> {
+    return new MapBuilder(this.root, this.order, this.levels, this.nextSeq, this.size);
+  }
+
+  /** @internal The builder's way in: a map of its parts. */
+  static of<K, V>(root: Branch<K, V> | null, order: Branch<K, V> | null, levels: number, nextSeq: number, size: number): PersistentMap<K, V> {
+    return size === 0 ? PersistentMap.empty() : new PersistentMap(root, order, levels, nextSeq, size);
   }
 
   get(key: K): V | undefined {
@@ -332,9 +375,75 @@ export class PersistentMap<K, V> implements ReadonlyMap<K, V> {
 
   /** The same entries in the same order, numbered from 0 again. */
   private renumbered(): PersistentMap<K, V> {
-    let m = PersistentMap.empty<K, V>();
-    if (this.order !== null) walk(this.order, (this.levels - 1) * BITS, (l) => ((m = m.set(l.key, l.value)), true));
-    return m;
+    const b = PersistentMap.empty<K, V>().builder();
+    if (this.order !== null) walk(this.order, (this.levels - 1) * BITS, (l) => (b.set(l.key, l.value), true));
+    return b.done();
+  }
+
+  /** @internal For a builder that runs out of insertion numbers: the parts of the renumbered map. */
+  renumberedParts(): { root: Branch<K, V> | null; order: Branch<K, V> | null; levels: number; nextSeq: number } {
+    const m = this.renumbered();
+    return { root: m.root, order: m.order, levels: m.levels, nextSeq: m.nextSeq };
+  }
+}
+
+/**
+ * Many insertions into a persistent map at the price of one pass: the nodes the builder makes
+ * are changed in place while it is open, and those it shares with the map it started from are
+ * copied on their first change, as `set` would. `done()` hands back the map and closes the
+ * builder (a later `set` starts copying again, so the map handed back never changes).
+ *
+ * @example
+ * const b = PersistentMap.empty<number, number>().builder();
+ * for (let i = 0; i < 1000; i++) b.set(i, i * i);
+ * const squares = b.done();
+ */
+export class MapBuilder<K, V> {
+  private owner: object = {};
+
+  /** @internal Made by {@link PersistentMap.builder}. */
+  constructor(
+    private root: Branch<K, V> | null,
+    private order: Branch<K, V> | null,
+    private levels: number,
+    private nextSeq: number,
+    private count: number,
+  ) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  get(key: K): V | undefined {
+    return find(this.root, hashOf(key), key)?.value;
+  }
+
+  set(key: K, value: V): void {
+    if ((key as unknown) === 0) key = 0 as K; // Map keeps -0 as +0
+    const hash = hashOf(key);
+    const old = find(this.root, hash, key);
+    if (old !== undefined && old.value === value) return;
+    if (old === undefined && this.nextSeq >= PersistentMap.seqLimit) {
+      ({ root: this.root, order: this.order, levels: this.levels, nextSeq: this.nextSeq } = this.done().renumberedParts());
+      return this.set(key, value);
+    }
+    const leaf = new Leaf(hash, key, value, old?.seq ?? this.nextSeq);
+    this.root = this.root === null ? new Branch<K, V>(1 << (hash & MASK), [leaf], this.owner) : (assocIn(this.root, leaf, 0, this.owner) as Branch<K, V>);
+    if (old === undefined) {
+      if (leaf.seq >= 2 ** (BITS * this.levels)) {
+        this.order = this.order === null ? null : new Branch(1, [this.order], this.owner);
+        this.levels++;
+      }
+      this.nextSeq++;
+      this.count++;
+    }
+    this.order = orderSetIn(this.order, (this.levels - 1) * BITS, leaf, this.owner);
+  }
+
+  /** The map as built so far; the builder may go on, without changing it. */
+  done(): PersistentMap<K, V> {
+    this.owner = {};
+    return PersistentMap.of(this.root, this.order, this.levels, this.nextSeq, this.count);
   }
 }
 

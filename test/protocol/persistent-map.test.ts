@@ -133,6 +133,34 @@ describe('PersistentMap', () => {
     expect([...m]).toEqual([...model]);
   });
 
+  it('builds as Map does, and never changes a map it started from or handed back', () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 80 }), fc.array(opArb, { maxLength: 80 }), fc.boolean(), (first, second, renumber) => {
+        if (renumber) PersistentMap.seqLimit = KEYS.length + 3;
+        let start = PersistentMap.empty<unknown, number>();
+        const model = new Map<unknown, number>();
+        for (const o of first) {
+          if (o.op === 'set') (start = start.set(KEYS[o.key], o.value)), model.set(KEYS[o.key], o.value);
+          else if (o.op === 'delete') (start = start.delete(KEYS[o.key])), model.delete(KEYS[o.key]);
+        }
+        const startModel = new Map(model);
+        const b = start.builder();
+        const handed: [PersistentMap<unknown, number>, Map<unknown, number>][] = [];
+        for (const o of second) {
+          if (o.op === 'set') b.set(KEYS[o.key], o.value), model.set(KEYS[o.key], o.value);
+          else if (o.op === 'keep') handed.push([b.done(), new Map(model)]);
+          expect(b.size).toBe(model.size);
+          for (const k of KEYS) expect(b.get(k)).toBe(model.get(k));
+        }
+        agree(b.done(), model);
+        agree(start, startModel);
+        for (const [m, mm] of handed) agree(m, mm);
+        PersistentMap.seqLimit = 2 ** 30;
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('is built from entries, and from itself for nothing', () => {
     const m = PersistentMap.from([[2, 'b'], [1, 'a'], [2, 'c']]);
     expect([...m]).toEqual([[2, 'c'], [1, 'a']]);
