@@ -14,6 +14,9 @@ import { CowMap, CowRecords, sameFields } from '../protocol/copy-on-write.js';
 import { PersistentMap, PersistentSet } from '../protocol/persistent-map.js';
 import type { Job, JobIndex, JobPhase } from './types.js';
 
+/** The class of the jobs syncing on `disk` for `generation`: acks find the jobs they may release by it (`sync.ts`). */
+export const syncingClass = (disk: DiskId, generation: number): string => `syncing@${generation}:${disk}`;
+
 /** `T` with its own fields writable (nested values stay read-only). */
 export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -31,7 +34,7 @@ const classesOf = (j: Job): string[] => {
   const out = [`kind:${j.kind}`];
   const p = j.phase;
   if (p.kind === 'committing') out.push('committing');
-  else if (p.kind === 'syncing') out.push('syncing', `syncing:${j.disk}`);
+  else if (p.kind === 'syncing') out.push('syncing', `syncing:${j.disk}`, syncingClass(j.disk, p.generation));
   else if (p.kind === 'copying' && j.kind === 'settle') {
     if (p.copies.length > 0) out.push('copying');
     else if (p.failed) out.push('copyRetry');

@@ -27,6 +27,7 @@ import { releaseExtents, stage } from './commit.js';
 import { hooksFor } from './jobs/hooks.js';
 import { isEvicted } from './leases.js';
 import type { ControllerCommand, CopyView } from './types.js';
+import { syncingClass } from './job-index.js';
 import { thawAgent, type AgentDraft, type JobDraft, type Mutable, type Working } from './working.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -97,18 +98,33 @@ export const checkSync = (s: Working, out: ControllerCommand[], job: JobDraft): 
   if (waiting.length === 0) synced(s, out, job);
 };
 
+/** Beyond this many newly acknowledged generations, an ack looks at every job syncing on the disk instead of class by class. */
+const GENERATION_SCAN_LIMIT = 64;
+
 /**
- * An acknowledgement arrived: only the jobs syncing on that disk are looked at, and only those
- * waiting for that agent move (a full check per acknowledgement would cost jobs x agents).
+ * An acknowledgement arrived, raising what `agent` acknowledged of `disk` from `before` to
+ * `generation`. A syncing job's `waiting` is the list its last `checkSync` made; an agent in it
+ * stops being waited for once it has acknowledged the job's generation. So only the jobs whose
+ * generation lies in (`before`, `generation`] can be released by this ack, and they are found by
+ * their generation (`syncingClass`), never by a scan of every syncing job (an ack per agent per
+ * batch would cost jobs x agents). A job is released when `agent` was in its list and every other
+ * agent in it has acknowledged too; it is then checked against the full set before it goes on.
  */
-export const onAck = (s: Working, out: ControllerCommand[], agent: AgentId, disk: DiskId, generation: number): void => {
-  for (const id of s.jobs.candidates(`syncing:${disk}`)) {
+export const onAck = (s: Working, out: ControllerCommand[], agent: AgentId, disk: DiskId, before: number, generation: number): void => {
+  if (generation <= before) return;
+  const classes: string[] = [];
+  if (generation - before > GENERATION_SCAN_LIMIT) classes.push(`syncing:${disk}`);
+  else for (let g = Math.max(before + 1, 0); g <= generation; g++) classes.push(syncingClass(disk, g));
+  for (const id of s.jobs.candidates(...classes)) {
     const scanned = s.jobs.scanned(id)!;
-    if (scanned.disk !== disk || scanned.phase.kind !== 'syncing' || scanned.phase.generation > generation || !scanned.phase.waiting.includes(agent)) continue;
-    const job = s.jobs.get(id)!;
-    if (job.phase.kind !== 'syncing') continue;
-    s.jobs.setPhase(job, { ...job.phase, waiting: job.phase.waiting.filter((a) => a !== agent) });
-    if (job.phase.waiting.length === 0) checkSync(s, out, job); // confirm against the full set before going on
+    if (scanned.disk !== disk || scanned.phase.kind !== 'syncing') continue;
+    const need = scanned.phase.generation;
+    if (need <= before || need > generation || !scanned.phase.waiting.includes(agent)) continue;
+    const job = s.jobs.peek(id);
+    if (job === undefined || job.phase.kind !== 'syncing') continue;
+    const phase = job.phase;
+    if (phase.waiting.some((a) => a !== agent && (peekCopy(s, a, disk)?.acked ?? -1) < phase.generation)) continue;
+    checkSync(s, out, s.jobs.get(id)!); // confirm against the full set before going on
   }
 };
 
