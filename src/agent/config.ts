@@ -12,7 +12,7 @@ import type { AgentConfig, AgentLimits } from './types.js';
  * @example
  * initialAgentState({ agent: 'a1', epoch: 1, variant: 'centralized', faultTimeout: 100, limits: { ...DEFAULT_AGENT_LIMITS, maxChanges: 1024 } })
  */
-export const DEFAULT_AGENT_LIMITS: AgentLimits = /* @__PURE__ */ Object.freeze({ maxSegments: 2 ** 22, maxChanges: 2 ** 16 });
+export const DEFAULT_AGENT_LIMITS: AgentLimits = /* @__PURE__ */ Object.freeze({ maxSegments: 4_194_304, maxChanges: 65_536 }); // 2^22, 2^16 (literals: see defaultControllerLimits)
 
 /** The limits of `config`, defaults filled in. */
 export const limitsOf = (config: AgentConfig): AgentLimits => {

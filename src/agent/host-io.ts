@@ -6,7 +6,7 @@ import type { Stepper } from './stepper.js';
 import { isBlockNumber, show, validationError, type ValidationError } from '../errors.js';
 import type { DiskId, IoFaultMessage, MarkBitsMessage, ZeroSegmentMessage } from '../protocol/messages.js';
 import { entryAt, type MappingTable } from '../table/table.js';
-import { PieceBuffer, REASON_INVALID, REASON_NO_WRITE, REASON_ZERO, STATUS_ERROR, STATUS_FAULT, STATUS_OK, piecesOf, translateInto, type FaultReason, type Piece } from '../translate/translate.js';
+import { PieceBuffer, REASON_NAMES, STATUS_ERROR, STATUS_FAULT, STATUS_OK, piecesOf, translateInto, type FaultReason, type Piece } from '../translate/translate.js';
 import { retryDelay } from './backoff.js';
 import { holdsLease } from './lease.js';
 import type { AgentEvent, HostRequest, MarkSpan, Outstanding } from './types.js';
@@ -23,7 +23,6 @@ export const segmentKey = (disk: DiskId, segment: number): string => `${segment}
 /** Reused by every translation: the agent's fast path allocates only the pieces it issues. */
 export const scratch = /* @__PURE__ */ new PieceBuffer(64);
 
-export const REASONS: Record<number, FaultReason> = { [REASON_INVALID]: 'invalid', [REASON_NO_WRITE]: 'no-write', [REASON_ZERO]: 'zero' };
 
 /** Why a host request is malformed, or `[]`. */
 export const requestErrors = (e: { disk: unknown; op: unknown; start: unknown; length: unknown }): ValidationError[] => {
@@ -181,7 +180,7 @@ export function attempt(s: Stepper, req: HostRequest): void {
   }
   if (status === STATUS_FAULT) {
     const faults: [number, FaultReason][] = [];
-    for (let j = 0; j < scratch.failureCount; j++) faults.push([scratch.failureSegment[j]!, REASONS[scratch.failureReason[j]!]!]);
+    for (let j = 0; j < scratch.failureCount; j++) faults.push([scratch.failureSegment[j]!, REASON_NAMES[scratch.failureReason[j]!]!]);
     let behind: number | undefined;
     for (const [seg, reason] of faults) {
       const from = Math.max(req.start, seg * sb);
@@ -227,7 +226,7 @@ export function attemptZero(s: Stepper, req: HostRequest, table: MappingTable, f
     const status = translateInto(table, 'write', from, to - from, scratch, s.config.variant);
     if (status === STATUS_OK) pieces.push(...piecesOf(scratch));
     else if (status === STATUS_FAULT)
-      for (let j = 0; j < scratch.failureCount; j++) behind ??= s.raiseFault(req, scratch.failureSegment[j]!, REASONS[scratch.failureReason[j]!]!, from, to - from, table.generation);
+      for (let j = 0; j < scratch.failureCount; j++) behind ??= s.raiseFault(req, scratch.failureSegment[j]!, REASON_NAMES[scratch.failureReason[j]!]!, from, to - from, table.generation);
     else return s.fail(req.ioId, `error: segment ${Math.floor(from / sb)} is marked failed`);
   }
   if (behind !== undefined) return s.park(req, behind);

@@ -50,7 +50,7 @@ export type ExtentRole = 'primary' | 'alternate';
  * @example
  * SEVERITY['reference-leak'] // 'leak'
  */
-export const SEVERITY: Readonly<Record<FindingCode, Severity>> = Object.freeze({
+export const SEVERITY: Readonly<Record<FindingCode, Severity>> = /* @__PURE__ */ Object.freeze({
   overlap: 'corruption',
   'alternate-overlaps-primary': 'corruption',
   'past-lun-end': 'corruption',

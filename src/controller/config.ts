@@ -74,11 +74,12 @@ export interface ControllerLimits {
  * @example
  * const limits: ControllerLimits = { ...defaultControllerLimits, maxTotalSegments: 2 ** 20 };
  */
-export const defaultControllerLimits: ControllerLimits = Object.freeze({
-  maxSegmentsPerDisk: 2 ** 22,
+export const defaultControllerLimits: ControllerLimits = /* @__PURE__ */ Object.freeze({
+  // Literals rather than `2 ** n`: bundlers keep a module-level `**` as a possible side effect.
+  maxSegmentsPerDisk: 4_194_304, // 2^22
   maxDisks: 4096,
-  maxTotalSegments: 2 ** 24,
-  maxMessageBytes: 2 ** 26,
+  maxTotalSegments: 16_777_216, // 2^24
+  maxMessageBytes: 67_108_864, // 2^26
 });
 
 /**

@@ -58,7 +58,7 @@ class RefCountsValue implements RefCounts {
  * @example
  * entries(emptyRefCounts); // []
  */
-export const emptyRefCounts: RefCounts = /* @__PURE__ */ new RefCountsValue(PersistentMap.empty());
+export const emptyRefCounts: RefCounts = /* @__PURE__ */ (() => new RefCountsValue(PersistentMap.empty()))();
 
 const keyOf = (x: Extent): string => `${x.lun}:${x.start}:${x.length}`;
 

@@ -326,7 +326,7 @@ export const createController = async (adapters: ControllerAdapters, config: Con
 // ---------------------------------------------------------------------------------------------
 // Validation of what createController is given
 
-const VARIANTS: ReadonlySet<unknown> = new Set(['centralized', 'distributed']);
+const VARIANTS: ReadonlySet<unknown> = /* @__PURE__ */ new Set(['centralized', 'distributed']);
 const isPositiveNumber = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x > 0;
 const isPositiveInt = (x: unknown): boolean => typeof x === 'number' && Number.isSafeInteger(x) && x > 0;
 

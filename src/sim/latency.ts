@@ -5,7 +5,13 @@
  */
 import type { AgentMessage } from '../protocol/messages.js';
 
-/** Latency percentiles of the host I/Os of a run, in simulated milliseconds (0 when none ended). */
+/**
+ * Latency percentiles of the host I/Os of a run, in simulated milliseconds (0 when none ended).
+ *
+ * @example
+ * const { summary } = createCluster(config).run({ ios: 500 });
+ * if (summary.latency.p99 > 1000) console.log(`slow tail: p99 ${summary.latency.p99} ms, max ${summary.latency.max} ms`);
+ */
 export interface LatencyFigures {
   readonly p50: number;
   readonly p99: number;

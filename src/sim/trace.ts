@@ -41,7 +41,7 @@ const AGENT = /^a(\d+)$/;
  * Words the Mermaid sequence diagram lexer reads as keywords (case-insensitively), so a
  * participant named so must go behind an alias.
  */
-const RESERVED = new Set(
+const RESERVED = /* @__PURE__ */ new Set(
   [
     'sequencediagram', 'participant', 'actor', 'create', 'destroy', 'as', 'box', 'loop', 'rect', 'opt', 'alt', 'else', 'par',
     'par_over', 'and', 'critical', 'option', 'break', 'end', 'left', 'right', 'of', 'over', 'note', 'links', 'link',

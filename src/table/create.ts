@@ -54,7 +54,7 @@ export interface TableOptions {
  * @example
  * resizeTable(table, MAX_SEGMENT_COUNT + 1, { zero: true }) // Left: segmentCount must be an integer from 0 to 67108864
  */
-export const MAX_SEGMENT_COUNT = 2 ** 26;
+export const MAX_SEGMENT_COUNT = 67_108_864; // 2^26, a literal so that bundlers can drop it when unused
 
 /** @internal The segment limit of one call: `options.maxSegments` when it is a valid, lower bound. */
 export const segmentLimit = (errors: ValidationError[], options: TableOptions | undefined): number => {

@@ -73,7 +73,7 @@ const LOCATION_KEYS = 'lun, start';
 const ALTERNATE_KEYS = 'lun, start, blocks';
 
 /** Stands in for an entry that already has errors of its own, so `createTable` adds none. */
-const PLACEHOLDER: EntrySpec = Object.freeze({ invalid: true });
+const PLACEHOLDER: EntrySpec = /* @__PURE__ */ Object.freeze({ invalid: true });
 
 /**
  * Reads the entries of a document for `createTable`, one segment at a time, without a closure or

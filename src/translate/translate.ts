@@ -62,7 +62,8 @@ export {
   STATUS_OUT_OF_RANGE,
 } from './types.js';
 
-const REASON_NAMES: readonly FaultReason[] = ['invalid', 'no-write', 'zero'];
+/** A fault reason's name, indexed by its code (`REASON_INVALID`, `REASON_NO_WRITE`, `REASON_ZERO`). Internal. */
+export const REASON_NAMES: readonly FaultReason[] = ['invalid', 'no-write', 'zero'];
 
 const scratch = /* @__PURE__ */ new PieceBuffer(64);
 

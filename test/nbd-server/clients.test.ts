@@ -4,42 +4,27 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ctl, makeTempDir, removeDir, run, runOk, startServer, toolsAvailable, type TestServer } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { ctl, qemuIoChecked, run, runOk, serverForSuite, toolsAvailable } from './harness.js';
 
 const available = toolsAvailable();
 const MiB = 1 << 20;
 
 describe.skipIf(!available)('NBD server with real clients', () => {
-  let dir: string;
-  let server: TestServer;
+  const suite = serverForSuite(['--create', 'vol:64MiB', '--create', 'copy:32MiB', '--create', 'fio:64MiB', '--create', 'map:16MiB']);
 
-  beforeAll(async () => {
-    dir = await makeTempDir();
-    server = await startServer(dir, ['--create', 'vol:64MiB', '--create', 'copy:32MiB', '--create', 'fio:64MiB', '--create', 'map:16MiB']);
-  }, 60_000);
-
-  afterAll(async () => {
-    await server?.stop();
-    if (dir !== undefined) await removeDir(dir);
-  });
-
-  /** qemu-io commands on one connection; fails on any pattern mismatch or error. */
-  const qemuIo = async (exportName: string, commands: ReadonlyArray<string>): Promise<string> => {
-    const out = await runOk('qemu-io', ['-f', 'raw', server.uri(exportName), ...commands.flatMap((c) => ['-c', c])]);
-    expect(out).not.toMatch(/Pattern verification failed|error|failed/i);
-    return out;
-  };
+  /** qemu-io commands on one connection to an export; fails on any pattern mismatch or error. */
+  const qemuIo = (exportName: string, commands: ReadonlyArray<string>): Promise<string> => qemuIoChecked(suite.server.uri(exportName), commands);
 
   it('lists every disk and gives the first as the default export', async () => {
-    const out = await runOk('nbdinfo', ['--list', '--json', server.uri()]);
+    const out = await runOk('nbdinfo', ['--list', '--json', suite.server.uri()]);
     const doc = JSON.parse(out) as { exports: { 'export-name': string; 'export-size': number; 'block_size_minimum': number; contexts: string[] }[] };
     expect(doc.exports.map((e) => e['export-name']).sort()).toEqual(['copy', 'fio', 'map', 'vol']);
     const vol = doc.exports.find((e) => e['export-name'] === 'vol')!;
     expect(vol['export-size']).toBe(64 * MiB);
     expect(vol.block_size_minimum).toBe(4096);
     expect(vol.contexts).toContain('base:allocation');
-    const def = JSON.parse(await runOk('nbdinfo', ['--json', server.uri('')])) as { exports: { 'export-name': string }[] };
+    const def = JSON.parse(await runOk('nbdinfo', ['--json', suite.server.uri('')])) as { exports: { 'export-name': string }[] };
     expect(def.exports[0]!['export-name']).toBe('vol');
   });
 
@@ -75,19 +60,19 @@ describe.skipIf(!available)('NBD server with real clients', () => {
   });
 
   it('refuses requests past the end of the disk', async () => {
-    const r = await run('qemu-io', ['-f', 'raw', server.uri('vol'), '-c', `read 0 ${64 * MiB + 4096}`]);
+    const r = await run('qemu-io', ['-f', 'raw', suite.server.uri('vol'), '-c', `read 0 ${64 * MiB + 4096}`]);
     expect(r.stdout + r.stderr).toMatch(/Input\/output error|Invalid argument|out of range|beyond|past/i);
   });
 
   it('nbdcopy in and out of a disk, byte for byte; qemu-img compare and info', async () => {
-    const original = join(dir, 'random.img');
-    const back = join(dir, 'back.img');
+    const original = join(suite.server.dir, 'random.img');
+    const back = join(suite.server.dir, 'back.img');
     await writeFile(original, randomBytes(32 * MiB));
-    await runOk('nbdcopy', [original, server.uri('copy')]);
-    await runOk('nbdcopy', [server.uri('copy'), back]);
+    await runOk('nbdcopy', [original, suite.server.uri('copy')]);
+    await runOk('nbdcopy', [suite.server.uri('copy'), back]);
     expect(Buffer.compare(await readFile(original), await readFile(back))).toBe(0);
-    await runOk('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', original, server.uri('copy')]);
-    const info = JSON.parse(await runOk('qemu-img', ['info', '--output=json', '-f', 'raw', server.uri('copy')])) as { 'virtual-size': number };
+    await runOk('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', original, suite.server.uri('copy')]);
+    const info = JSON.parse(await runOk('qemu-img', ['info', '--output=json', '-f', 'raw', suite.server.uri('copy')])) as { 'virtual-size': number };
     expect(info['virtual-size']).toBe(32 * MiB);
   });
 
@@ -95,7 +80,7 @@ describe.skipIf(!available)('NBD server with real clients', () => {
     const job = [
       '--name=randwrite',
       '--ioengine=nbd',
-      `--uri=${server.uri('fio')}`,
+      `--uri=${suite.server.uri('fio')}`,
       '--rw=randwrite',
       '--bs=4k',
       '--size=8M',
@@ -115,7 +100,7 @@ describe.skipIf(!available)('NBD server with real clients', () => {
 
   it('nbdinfo --map and qemu-img map show the holes of the mapping table', async () => {
     await qemuIo('map', ['write -P 0x5a 1M 64k', 'write -P 0x5b 8M 2M']);
-    const map = JSON.parse(await runOk('nbdinfo', ['--map', '--json', server.uri('map')])) as { offset: number; length: number; type: number }[];
+    const map = JSON.parse(await runOk('nbdinfo', ['--map', '--json', suite.server.uri('map')])) as { offset: number; length: number; type: number }[];
     const dataBytes = map.filter((e) => (e.type & 1) === 0).reduce((n, e) => n + e.length, 0);
     // Only what was written is allocated (whole segments once a background fill has promoted them).
     expect(dataBytes).toBeGreaterThanOrEqual(64 * 1024 + 2 * MiB);
@@ -126,16 +111,16 @@ describe.skipIf(!available)('NBD server with real clients', () => {
     expect(holeAt(15 * MiB)).toBe(true);
     expect(holeAt(1 * MiB)).toBe(false);
     expect(holeAt(9 * MiB)).toBe(false);
-    const qmap = JSON.parse(await runOk('qemu-img', ['map', '--output=json', '-f', 'raw', server.uri('map')])) as { start: number; length: number; data: boolean }[];
+    const qmap = JSON.parse(await runOk('qemu-img', ['map', '--output=json', '-f', 'raw', suite.server.uri('map')])) as { start: number; length: number; data: boolean }[];
     expect(qmap.find((e) => e.start <= 0 && 0 < e.start + e.length)!.data).toBe(false);
     expect(qmap.find((e) => e.start <= 8 * MiB && 8 * MiB < e.start + e.length)!.data).toBe(true);
   });
 
   it('ctl check finds the persisted tables clean and dump prints a table', async () => {
-    const check = await ctl(server.data, ['check']);
+    const check = await ctl(suite.server.data, ['check']);
     expect(check.code, check.stdout + check.stderr).toBe(0);
     expect(check.stdout).toMatch(/clean/);
-    const dump = await ctl(server.data, ['dump', 'map']);
+    const dump = await ctl(suite.server.data, ['dump', 'map']);
     expect(dump.code, dump.stderr).toBe(0);
     expect(dump.stdout.length).toBeGreaterThan(0);
   });

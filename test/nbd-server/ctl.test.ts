@@ -3,57 +3,39 @@
  * and the offline check after each.
  */
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as P from '../../examples/nbd-server/protocol.js';
-import { ctl, makeTempDir, openRawClient, removeDir, runOk, startServer, toolsAvailable, type TestServer } from './harness.js';
+import { ctl, ctlOk, openRawClient, qemuIoChecked, runOk, serverForSuite, toolsAvailable } from './harness.js';
 
 const available = toolsAvailable();
 const MiB = 1 << 20;
 
 describe.skipIf(!available)('ctl with a running NBD server', () => {
-  let dir: string;
-  let server: TestServer;
+  const suite = serverForSuite(['--create', 'vol:32MiB']);
 
-  beforeAll(async () => {
-    dir = await makeTempDir();
-    server = await startServer(dir, ['--create', 'vol:32MiB']);
-  }, 60_000);
-
-  afterAll(async () => {
-    await server?.stop();
-    if (dir !== undefined) await removeDir(dir);
-  });
-
-  const qemuIo = async (uri: string, commands: ReadonlyArray<string>, readOnly = false): Promise<void> => {
-    const out = await runOk('qemu-io', [...(readOnly ? ['-r'] : []), '-f', 'raw', uri, ...commands.flatMap((c) => ['-c', c])]);
-    expect(out).not.toMatch(/Pattern verification failed|error/i);
-  };
-  const ok = async (args: string[]): Promise<string> => {
-    const r = await ctl(server.data, args);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    return r.stdout;
-  };
+  const qemuIo = qemuIoChecked;
+  const ok = (args: string[]): Promise<string> => ctlOk(suite.server, args);
 
   it('snapshot during writes: the snapshot reads what was written before it, the disk what came after', async () => {
-    await qemuIo(server.uri('vol'), ['write -P 0xa1 0 4M', 'flush']);
+    await qemuIo(suite.server.uri('vol'), ['write -P 0xa1 0 4M', 'flush']);
     // Writes keep going on other blocks while the snapshot is taken.
-    const busy = spawn('fio', ['--name=busy', '--ioengine=nbd', `--uri=${server.uri('vol')}`, '--rw=randwrite', '--bs=4k', '--offset=16M', '--size=8M', '--iodepth=4', '--time_based', '--runtime=3'], { stdio: 'ignore' });
+    const busy = spawn('fio', ['--name=busy', '--ioengine=nbd', `--uri=${suite.server.uri('vol')}`, '--rw=randwrite', '--bs=4k', '--offset=16M', '--size=8M', '--iodepth=4', '--time_based', '--runtime=3'], { stdio: 'ignore' });
     const busyDone = new Promise<number | null>((r) => busy.once('exit', (code) => r(code)));
     expect(await ok(['snapshot', 'vol', 'vol@1'])).toMatch(/taken/);
-    await qemuIo(server.uri('vol'), ['write -P 0xb2 0 1M', 'flush']);
+    await qemuIo(suite.server.uri('vol'), ['write -P 0xb2 0 1M', 'flush']);
     expect(await Promise.race([busyDone, new Promise((r) => setTimeout(() => r('timeout'), 20_000))])).toBe(0);
 
-    await qemuIo(server.uri('vol@1'), ['read -P 0xa1 0 4M', 'read -P 0 4M 4M'], true);
-    await qemuIo(server.uri('vol'), ['read -P 0xb2 0 1M', 'read -P 0xa1 1M 3M']);
+    await qemuIo(suite.server.uri('vol@1'), ['read -P 0xa1 0 4M', 'read -P 0 4M 4M'], true);
+    await qemuIo(suite.server.uri('vol'), ['read -P 0xb2 0 1M', 'read -P 0xa1 1M 3M']);
     // The snapshot is read-only, to the server as well as to a client that respects the flag.
-    const raw = await openRawClient(server.socket, 'vol@1');
+    const raw = await openRawClient(suite.server.socket, 'vol@1');
     for (const type of [P.CMD_WRITE, P.CMD_WRITE_ZEROES, P.CMD_TRIM]) {
       const reply = await raw.request(type, 0, 4096, type === P.CMD_WRITE ? Buffer.alloc(4096, 9) : undefined);
       expect(reply.error).toBe(P.EPERM);
     }
     expect((await raw.request(P.CMD_READ, 0, 4096)).data).toEqual(Buffer.alloc(4096, 0xa1));
     raw.close();
-    const write = await runOk('qemu-io', ['-r', '-f', 'raw', server.uri('vol@1'), '-c', 'write -P 1 0 4k']).catch((e: Error) => e.message);
+    const write = await runOk('qemu-io', ['-r', '-f', 'raw', suite.server.uri('vol@1'), '-c', 'write -P 1 0 4k']).catch((e: Error) => e.message);
     expect(write).toMatch(/Permission denied|read-only|Operation not permitted/i);
 
     const list = JSON.parse(await ok(['list'])) as { name: string; snapshot: boolean; bytes: number }[];
@@ -74,8 +56,8 @@ describe.skipIf(!available)('ctl with a running NBD server', () => {
       if (!onLun2) await new Promise((r) => setTimeout(r, 200));
     }
     expect(onLun2).toBe(true);
-    await qemuIo(server.uri('vol'), ['read -P 0xb2 0 1M', 'read -P 0xa1 1M 3M', 'read -P 0 4M 4M']);
-    await qemuIo(server.uri('vol@1'), ['read -P 0xa1 0 4M'], true);
+    await qemuIo(suite.server.uri('vol'), ['read -P 0xb2 0 1M', 'read -P 0xa1 1M 3M', 'read -P 0 4M 4M']);
+    await qemuIo(suite.server.uri('vol@1'), ['read -P 0xa1 0 4M'], true);
     const stats = JSON.parse(await ok(['stats'])) as { resolutions: Record<string, number>; luns: { lun: number; freeBlocks: number; blocks: number }[] };
     expect(Object.keys(stats.resolutions).length).toBeGreaterThan(0);
     expect(stats.luns.find((l) => l.lun === 2)!.freeBlocks).toBeLessThan(stats.luns.find((l) => l.lun === 2)!.blocks);

@@ -4,9 +4,9 @@
  */
 import fc from 'fast-check';
 import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as P from '../../examples/nbd-server/protocol.js';
-import { makeTempDir, removeDir, run, runOk, startServer, toolsAvailable, type TestServer } from './harness.js';
+import { run, runOk, serverForSuite, toolsAvailable } from './harness.js';
 
 const available = toolsAvailable();
 
@@ -42,32 +42,21 @@ const handshake = (name: string): Buffer[] => [
 ];
 
 describe.skipIf(!available)('NBD server under hostile input', () => {
-  let dir: string;
-  let server: TestServer;
-
-  beforeAll(async () => {
-    dir = await makeTempDir();
-    server = await startServer(dir, ['--create', 'vol:16MiB']);
-  }, 60_000);
-
-  afterAll(async () => {
-    await server?.stop();
-    if (dir !== undefined) await removeDir(dir);
-  });
+  const suite = serverForSuite(['--create', 'vol:16MiB']);
 
   it('random bytes, truncated messages and bad requests close only their own connection', async () => {
-    await runOk('qemu-io', ['-f', 'raw', server.uri('vol'), '-c', 'write -P 0x42 0 1M', '-c', 'flush']);
+    await runOk('qemu-io', ['-f', 'raw', suite.server.uri('vol'), '-c', 'write -P 0x42 0 1M', '-c', 'flush']);
     // A good client runs throughout.
     let goodRounds = 0;
     let stop = false;
     const good = (async () => {
       for (let i = 0; i < 200 && !stop; i++) {
-        await runOk('qemu-io', ['-f', 'raw', server.uri('vol'), '-c', 'read -P 0x42 0 1M', '-c', `write -P ${(i % 200) + 1} 2M 64k`, '-c', `read -P ${(i % 200) + 1} 2M 64k`], 20_000);
+        await runOk('qemu-io', ['-f', 'raw', suite.server.uri('vol'), '-c', 'read -P 0x42 0 1M', '-c', `write -P ${(i % 200) + 1} 2M 64k`, '-c', `read -P ${(i % 200) + 1} 2M 64k`], 20_000);
         goodRounds++;
       }
     })();
 
-    const socket = server.socket;
+    const socket = suite.server.socket;
     const cases: Array<() => Promise<unknown>> = [
       // Truncated at every point of a good handshake, then hung up.
       ...Buffer.concat(handshake('vol'))
@@ -111,20 +100,20 @@ describe.skipIf(!available)('NBD server under hostile input', () => {
     stop = true;
     await good;
     expect(goodRounds).toBeGreaterThan(0);
-    expect(server.process.exitCode).toBeNull();
-    expect(server.process.signalCode).toBeNull();
+    expect(suite.server.process.exitCode).toBeNull();
+    expect(suite.server.process.signalCode).toBeNull();
     // Every bad connection ended as a protocol violation, none as an internal failure.
-    expect(server.log()).not.toMatch(/connection failed/);
+    expect(suite.server.log()).not.toMatch(/connection failed/);
     // And afterwards, everything still reads back.
-    const out = await runOk('qemu-io', ['-f', 'raw', server.uri('vol'), '-c', 'read -P 0x42 0 1M']);
+    const out = await runOk('qemu-io', ['-f', 'raw', suite.server.uri('vol'), '-c', 'read -P 0x42 0 1M']);
     expect(out).not.toMatch(/verification failed/i);
-    const info = await run('nbdinfo', ['--size', server.uri('vol')]);
+    const info = await run('nbdinfo', ['--size', suite.server.uri('vol')]);
     expect(info.stdout.trim()).toBe(String(16 << 20));
   }, 120_000);
 
   it('answers bad requests on a live connection with errors and keeps it open', async () => {
     const replies = await new Promise<Buffer>((resolve) => {
-      const s = connect(server.socket);
+      const s = connect(suite.server.socket);
       const chunks: Buffer[] = [];
       s.on('data', (c: Buffer) => chunks.push(c));
       s.on('error', () => undefined);

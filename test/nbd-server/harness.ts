@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect } from 'vitest';
 import * as P from '../../examples/nbd-server/protocol.js';
 
 const CLI = fileURLToPath(new URL('../../examples/nbd-server/cli.ts', import.meta.url));
@@ -74,6 +75,44 @@ export const removeDir = (dir: string): Promise<void> => rm(dir, { recursive: tr
 
 /** Starts `serve` on `<dir>/nbd.sock` with `<dir>/data`; resolves once it prints its ready line. */
 export const startServer = (dir: string, extra: ReadonlyArray<string> = []): Promise<TestServer> => startNode(dir, join(dir, 'nbd.sock'), ['--socket', join(dir, 'nbd.sock'), ...extra]);
+
+/**
+ * One server for a whole `describe` block: started in a fresh temporary directory before its
+ * tests with `serve` arguments `args`, stopped and its directory removed after them. Read
+ * `.server` inside tests (it is set once `beforeAll` has run).
+ */
+export const serverForSuite = (args: ReadonlyArray<string>): { readonly server: TestServer } => {
+  let dir: string | undefined;
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    dir = await makeTempDir();
+    server = await startServer(dir, args);
+  }, 60_000);
+  afterAll(async () => {
+    await server?.stop();
+    if (dir !== undefined) await removeDir(dir);
+  });
+  return {
+    get server(): TestServer {
+      if (server === undefined) throw new Error('serverForSuite: the server is read before beforeAll ran');
+      return server;
+    },
+  };
+};
+
+/** qemu-io commands on one connection to `uri`; fails the test on any pattern mismatch or error. */
+export const qemuIoChecked = async (uri: string, commands: ReadonlyArray<string>, readOnly = false): Promise<string> => {
+  const out = await runOk('qemu-io', [...(readOnly ? ['-r'] : []), '-f', 'raw', uri, ...commands.flatMap((c) => ['-c', c])]);
+  expect(out).not.toMatch(/Pattern verification failed|error|failed/i);
+  return out;
+};
+
+/** `ctl` on a server's data directory; fails the test unless it exits 0, and gives its stdout. */
+export const ctlOk = async (server: TestServer, args: ReadonlyArray<string>): Promise<string> => {
+  const r = await ctl(server.data, args);
+  expect(r.code, r.stdout + r.stderr).toBe(0);
+  return r.stdout;
+};
 
 /**
  * Starts `serve --data <dir>/data` with `args` (a role, its sockets); resolves once it prints its

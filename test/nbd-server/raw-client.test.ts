@@ -4,29 +4,18 @@
  * without losing any of them.
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as P from '../../examples/nbd-server/protocol.js';
-import { makeTempDir, openRawClient, removeDir, startServer, toolsAvailable, type TestServer } from './harness.js';
+import { openRawClient, serverForSuite, toolsAvailable } from './harness.js';
 
 const available = toolsAvailable();
 const DISK = 16 << 20;
 
 describe.skipIf(!available)('NBD server with an old-style client', () => {
-  let dir: string;
-  let server: TestServer;
-
-  beforeAll(async () => {
-    dir = await makeTempDir();
-    server = await startServer(dir, ['--create', 'vol:16MiB']);
-  }, 60_000);
-
-  afterAll(async () => {
-    await server?.stop();
-    if (dir !== undefined) await removeDir(dir);
-  });
+  const suite = serverForSuite(['--create', 'vol:16MiB']);
 
   it('serves unaligned writes sent together, byte for byte as a model of the disk says', async () => {
-    const client = await openRawClient(server.socket, 'vol');
+    const client = await openRawClient(suite.server.socket, 'vol');
     expect(client.size).toBe(DISK);
     const model = Buffer.alloc(64 * 1024);
     // Batches of unaligned writes in flight at once, all inside the first 64 KiB (so they share blocks).

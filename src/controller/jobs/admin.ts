@@ -149,7 +149,7 @@ const rollback: Handler<'rollback'> = (s, out, event) => {
 const handlers: { readonly [T in AdminEvent['type']]: Handler<T> } = { createDisk, attachAgent, detachAgent, snapshot, migrate, markFailed, resize, deleteDisk, rollback };
 
 /** Every request type that has a handler (what admin-validation.ts accepts). */
-export const adminTypes: ReadonlySet<string> = new Set(Object.keys(handlers));
+export const adminTypes: ReadonlySet<string> = /* @__PURE__ */ (() => new Set(Object.keys(handlers)))();
 
 /** An administrative request (already read by admin-validation.ts): its own handler. */
 export const onAdmin = (s: Working, out: ControllerCommand[], event: AdminEvent): void => (handlers[event.type] as Handler<AdminEvent['type']>)(s, out, event);

@@ -33,7 +33,7 @@ import { nothing, type JobHooks } from './hooks.js';
 import { handOverRelease } from './release.js';
 
 /** A segment that reads as zeros and holds no space. */
-export const ZERO_ENTRY: MappingEntry = Object.freeze({ location: null, invalid: false, noWrite: false, zero: true, error: false, alternate: null });
+export const ZERO_ENTRY: MappingEntry = /* @__PURE__ */ Object.freeze({ location: null, invalid: false, noWrite: false, zero: true, error: false, alternate: null });
 
 /** True when `e` reads as zeros everywhere without the controller: nothing to do for a zero request. */
 export const readsAsZeros = (e: MappingEntry): boolean => e.zero && e.alternate === null && !e.invalid && !e.error;
