@@ -115,6 +115,10 @@ export const onAck = (s: Working, out: ControllerCommand[], agent: AgentId, disk
   const classes: string[] = [];
   if (generation - before > GENERATION_SCAN_LIMIT) classes.push(`syncing:${disk}`);
   else for (let g = Math.max(before + 1, 0); g <= generation; g++) classes.push(syncingClass(disk, g));
+  // Jobs of one generation mostly wait for the same agents: the agent found still behind for one
+  // job is tried first for the next (a hint only: every job is decided by its own list).
+  let behind: AgentId | null = null;
+  const caughtUp = (a: AgentId, need: number): boolean => a === agent || (peekCopy(s, a, disk)?.acked ?? -1) >= need;
   for (const id of s.jobs.candidates(...classes)) {
     const scanned = s.jobs.scanned(id)!;
     if (scanned.disk !== disk || scanned.phase.kind !== 'syncing') continue;
@@ -122,8 +126,10 @@ export const onAck = (s: Working, out: ControllerCommand[], agent: AgentId, disk
     if (need <= before || need > generation || !scanned.phase.waiting.includes(agent)) continue;
     const job = s.jobs.peek(id);
     if (job === undefined || job.phase.kind !== 'syncing') continue;
-    const phase = job.phase;
-    if (phase.waiting.some((a) => a !== agent && (peekCopy(s, a, disk)?.acked ?? -1) < phase.generation)) continue;
+    const { waiting, generation: g } = job.phase;
+    if (behind !== null && waiting.includes(behind) && !caughtUp(behind, g)) continue;
+    behind = waiting.find((a) => !caughtUp(a, g)) ?? null;
+    if (behind !== null) continue;
     checkSync(s, out, s.jobs.get(id)!); // confirm against the full set before going on
   }
 };

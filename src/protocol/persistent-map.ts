@@ -277,17 +277,18 @@ export class PersistentMap<K, V> implements ReadonlyMap<K, V> {
     readonly size: number,
   ) {}
 
-  private static readonly EMPTY = new PersistentMap<never, never>(null, null, 1, 0, 0);
+  /** Made on first use, not at load: a class with no work at load tree-shakes away. */
+  private static emptyMap: PersistentMap<never, never> | undefined;
 
   /**
    * @internal Insertion numbers stay below this (six levels of the order trie); reaching it
    * renumbers the entries. Only tests lower it, to exercise that path.
    */
-  static seqLimit = 2 ** 30;
+  static seqLimit = 1_073_741_824; // 2 ** 30
 
   /** The map with no entries. */
   static empty<K, V>(): PersistentMap<K, V> {
-    return PersistentMap.EMPTY as PersistentMap<K, V>;
+    return (PersistentMap.emptyMap ??= new PersistentMap<never, never>(null, null, 1, 0, 0)) as PersistentMap<K, V>;
   }
 
   /** A map of `entries`, in their order (a later entry of the same key wins, keeping the first one's place). */
@@ -458,10 +459,10 @@ export class MapBuilder<K, V> {
 export class PersistentSet<T> implements ReadonlySet<T> {
   private constructor(private readonly map: PersistentMap<T, T>) {}
 
-  private static readonly EMPTY = new PersistentSet<never>(PersistentMap.empty());
+  private static emptySet: PersistentSet<never> | undefined;
 
   static empty<T>(): PersistentSet<T> {
-    return PersistentSet.EMPTY as PersistentSet<T>;
+    return (PersistentSet.emptySet ??= new PersistentSet<never>(PersistentMap.empty())) as PersistentSet<T>;
   }
 
   static from<T>(values: Iterable<T>): PersistentSet<T> {
