@@ -19,6 +19,8 @@
  */
 
 const BITS = 5;
+/** Maps of at most this many entries are searched without hashing (`leafOf`). */
+const SMALL = 8;
 const MASK = 31;
 
 class Leaf<K, V> {
@@ -310,20 +312,34 @@ export class PersistentMap<K, V> implements ReadonlyMap<K, V> {
   }
 
   get(key: K): V | undefined {
-    return find(this.root, hashOf(key), key)?.value;
+    return this.leafOf(key)?.value;
   }
 
   has(key: K): boolean {
-    return find(this.root, hashOf(key), key) !== undefined;
+    return this.leafOf(key) !== undefined;
+  }
+
+  /**
+   * The leaf of `key`. A small map (every entry in the order trie's one node) is searched in
+   * order without hashing: most maps of a step (agents, disks, a disk's busy segments) are small,
+   * and hashing a string key costs more than comparing a few.
+   */
+  private leafOf(key: K): Leaf<K, V> | undefined {
+    if (this.size <= SMALL && this.levels === 1 && this.order !== null) {
+      const items = this.order.items;
+      for (let i = 0; i < items.length; i++) if (sameValueZero((items[i] as Leaf<K, V>).key, key)) return items[i] as Leaf<K, V>;
+      return undefined;
+    }
+    return find(this.root, hashOf(key), key);
   }
 
   /** This map with `key` mapped to `value` (in its old place if it had one, else last). */
   set(key: K, value: V): PersistentMap<K, V> {
     if ((key as unknown) === 0) key = 0 as K; // Map keeps -0 as +0
-    const hash = hashOf(key);
-    const old = find(this.root, hash, key);
+    const old = this.leafOf(key);
+    if (old !== undefined && old.value === value) return this;
+    const hash = old?.hash ?? hashOf(key);
     if (old !== undefined) {
-      if (old.value === value) return this;
       const leaf = new Leaf(hash, key, value, old.seq);
       return new PersistentMap(assoc(this.root!, leaf, 0) as Branch<K, V>, orderSet(this.order, (this.levels - 1) * BITS, leaf), this.levels, this.nextSeq, this.size);
     }
@@ -342,11 +358,10 @@ export class PersistentMap<K, V> implements ReadonlyMap<K, V> {
 
   /** This map without `key`. */
   delete(key: K): PersistentMap<K, V> {
-    const hash = hashOf(key);
-    const old = find(this.root, hash, key);
+    const old = this.leafOf(key);
     if (old === undefined) return this;
     if (this.size === 1) return PersistentMap.empty();
-    const root = dissoc(this.root!, hash, key, 0) as Branch<K, V>;
+    const root = dissoc(this.root!, old.hash, old.key, 0) as Branch<K, V>;
     return new PersistentMap(root, orderDelete(this.order!, (this.levels - 1) * BITS, old.seq), this.levels, this.nextSeq, this.size - 1);
   }
 
