@@ -19,7 +19,7 @@
  */
 
 const BITS = 5;
-/** Maps of at most this many entries are searched without hashing (`leafOf`). */
+/** Maps of at most this many entries have no key trie, and are searched without hashing (`leafOf`). */
 const SMALL = 8;
 const MASK = 31;
 
@@ -224,6 +224,13 @@ const orderSetIn = <K, V>(node: Branch<K, V> | null, shift: number, leaf: Leaf<K
   return n;
 };
 
+/** The key trie of the leaves of an order trie (a small map growing past `SMALL`, or a builder starting from one). */
+const keyTrieOf = <K, V>(order: Branch<K, V> | null, levels: number): Branch<K, V> | null => {
+  let root: Branch<K, V> | null = null;
+  if (order !== null) walk(order, (levels - 1) * BITS, (l) => ((root = root === null ? new Branch<K, V>(1 << (l.hash & MASK), [l]) : (assoc(root, l, 0) as Branch<K, V>)), true));
+  return root;
+};
+
 /** Calls `f` on every leaf under `node` in insertion order; stops when it returns false. */
 const walk = <K, V>(node: Branch<K, V>, shift: number, f: (leaf: Leaf<K, V>) => boolean): boolean => {
   const items = node.items;
@@ -271,6 +278,7 @@ function* leavesOf<K, V>(node: Branch<K, V> | null, levels: number): Generator<L
  */
 export class PersistentMap<K, V> implements ReadonlyMap<K, V> {
   private constructor(
+    /** The key trie; null for a small map (see `leafOf`), which is only an order trie of one node. */
     private readonly root: Branch<K, V> | null,
     private readonly order: Branch<K, V> | null,
     /** Levels of the order trie: insertion numbers below 32 ** levels fit. */
@@ -303,7 +311,7 @@ export class PersistentMap<K, V> implements ReadonlyMap<K, V> {
 
   /** A builder starting from this map, for many insertions at the cost of few (see {@link MapBuilder}). */
   builder(): MapBuilder<K, V> {
-    return new MapBuilder(this.root, this.order, this.levels, this.nextSeq, this.size);
+    return new MapBuilder(this.root ?? keyTrieOf(this.order, this.levels), this.order, this.levels, this.nextSeq, this.size);
   }
 
   /** @internal The builder's way in: a map of its parts. */
@@ -320,32 +328,34 @@ export class PersistentMap<K, V> implements ReadonlyMap<K, V> {
   }
 
   /**
-   * The leaf of `key`. A small map (every entry in the order trie's one node) is searched in
-   * order without hashing: most maps of a step (agents, disks, a disk's busy segments) are small,
-   * and hashing a string key costs more than comparing a few.
+   * The leaf of `key`. A small map (at most `SMALL` entries, all in the order trie's one node)
+   * has no key trie: it is searched in order without hashing, and a change copies one node.
+   * Most maps of a step (agents, disks, a disk's busy segments) are small, and hashing a string
+   * key costs more than comparing a few.
    */
   private leafOf(key: K): Leaf<K, V> | undefined {
-    if (this.size <= SMALL && this.levels === 1 && this.order !== null) {
-      const items = this.order.items;
-      for (let i = 0; i < items.length; i++) if (sameValueZero((items[i] as Leaf<K, V>).key, key)) return items[i] as Leaf<K, V>;
-      return undefined;
-    }
-    return find(this.root, hashOf(key), key);
+    if (this.root !== null) return find(this.root, hashOf(key), key);
+    const items = this.order?.items ?? [];
+    for (let i = 0; i < items.length; i++) if (sameValueZero((items[i] as Leaf<K, V>).key, key)) return items[i] as Leaf<K, V>;
+    return undefined;
   }
 
   /** This map with `key` mapped to `value` (in its old place if it had one, else last). */
   set(key: K, value: V): PersistentMap<K, V> {
     if ((key as unknown) === 0) key = 0 as K; // Map keeps -0 as +0
     const old = this.leafOf(key);
-    if (old !== undefined && old.value === value) return this;
+    if (old !== undefined && Object.is(old.value, value)) return this;
     const hash = old?.hash ?? hashOf(key);
     if (old !== undefined) {
       const leaf = new Leaf(hash, key, value, old.seq);
-      return new PersistentMap(assoc(this.root!, leaf, 0) as Branch<K, V>, orderSet(this.order, (this.levels - 1) * BITS, leaf), this.levels, this.nextSeq, this.size);
+      const root = this.root === null ? null : (assoc(this.root, leaf, 0) as Branch<K, V>);
+      return new PersistentMap(root, orderSet(this.order, (this.levels - 1) * BITS, leaf), this.levels, this.nextSeq, this.size);
     }
     if (this.nextSeq >= PersistentMap.seqLimit) return this.renumbered().set(key, value);
     const leaf = new Leaf(hash, key, value, this.nextSeq);
-    const root = this.root === null ? new Branch<K, V>(1 << (hash & MASK), [leaf]) : (assoc(this.root, leaf, 0) as Branch<K, V>);
+    // Small stays small while it fits one order node; past that, the key trie is built once.
+    const small = this.root === null && this.size < SMALL && leaf.seq < 1 << BITS;
+    const root = small ? null : (assoc(this.root ?? keyTrieOf(this.order, this.levels) ?? new Branch<K, V>(0, []), leaf, 0) as Branch<K, V>);
     let order = this.order;
     let levels = this.levels;
     if (leaf.seq >= 2 ** (BITS * levels)) {
@@ -361,7 +371,7 @@ export class PersistentMap<K, V> implements ReadonlyMap<K, V> {
     const old = this.leafOf(key);
     if (old === undefined) return this;
     if (this.size === 1) return PersistentMap.empty();
-    const root = dissoc(this.root!, old.hash, old.key, 0) as Branch<K, V>;
+    const root = this.root === null ? null : (dissoc(this.root, old.hash, old.key, 0) as Branch<K, V>);
     return new PersistentMap(root, orderDelete(this.order!, (this.levels - 1) * BITS, old.seq), this.levels, this.nextSeq, this.size - 1);
   }
 
@@ -438,7 +448,7 @@ export class MapBuilder<K, V> {
     if ((key as unknown) === 0) key = 0 as K; // Map keeps -0 as +0
     const hash = hashOf(key);
     const old = find(this.root, hash, key);
-    if (old !== undefined && old.value === value) return;
+    if (old !== undefined && Object.is(old.value, value)) return;
     if (old === undefined && this.nextSeq >= PersistentMap.seqLimit) {
       ({ root: this.root, order: this.order, levels: this.levels, nextSeq: this.nextSeq } = this.done().renumberedParts());
       return this.set(key, value);
