@@ -163,6 +163,19 @@ export class JobTable {
     return out;
   }
 
+  /**
+   * `candidates(...classes)` narrowed by `keep`, which is asked before the ids are sorted: for a
+   * scan that keeps few of many (an ack looking for the jobs it releases), so that it sorts only those.
+   */
+  candidatesWhere(classes: ReadonlyArray<string>, keep: (id: number) => boolean): number[] {
+    const kept: number[] = [];
+    for (const c of classes) for (const id of this.index.classes.get(c) ?? []) if (this.records.has(id) && keep(id)) kept.push(id);
+    const out = classes.length > 1 ? [...new Set(kept)] : kept;
+    out.sort((a, b) => a - b);
+    for (const id of this.added) if (this.records.has(id) && keep(id)) out.push(id);
+    return out;
+  }
+
   /** The jobs of the next state and their index. */
   result(): readonly [ReadonlyMap<number, Job>, JobIndex] {
     const jobs = this.records.result();

@@ -119,17 +119,23 @@ export const onAck = (s: Working, out: ControllerCommand[], agent: AgentId, disk
   // job is tried first for the next (a hint only: every job is decided by its own list).
   let behind: AgentId | null = null;
   const caughtUp = (a: AgentId, need: number): boolean => a === agent || (peekCopy(s, a, disk)?.acked ?? -1) >= need;
-  for (const id of s.jobs.candidates(...classes)) {
+  const releases = (id: number): boolean => {
     const scanned = s.jobs.scanned(id)!;
-    if (scanned.disk !== disk || scanned.phase.kind !== 'syncing') continue;
+    if (scanned.disk !== disk || scanned.phase.kind !== 'syncing') return false;
     const need = scanned.phase.generation;
-    if (need <= before || need > generation || !scanned.phase.waiting.includes(agent)) continue;
+    if (need <= before || need > generation || !scanned.phase.waiting.includes(agent)) return false;
     const job = s.jobs.peek(id);
-    if (job === undefined || job.phase.kind !== 'syncing') continue;
+    if (job === undefined || job.phase.kind !== 'syncing') return false;
     const { waiting, generation: g } = job.phase;
-    if (behind !== null && waiting.includes(behind) && !caughtUp(behind, g)) continue;
+    if (behind !== null && waiting.includes(behind) && !caughtUp(behind, g)) return false;
     behind = waiting.find((a) => !caughtUp(a, g)) ?? null;
-    if (behind !== null) continue;
+    return behind === null;
+  };
+  // A job some other agent still holds back now cannot be released later in this step (only this
+  // agent's acknowledgement rises in it), so the jobs are narrowed before they are sorted, and
+  // each one kept is decided again when its turn comes (an earlier one may have moved it).
+  for (const id of s.jobs.candidatesWhere(classes, releases)) {
+    if (!releases(id)) continue;
     checkSync(s, out, s.jobs.get(id)!); // confirm against the full set before going on
   }
 };
