@@ -144,7 +144,7 @@ function message(s: Stepper, raw: ControllerMessage): void {
     case 'dropTable':
       // Meant for an earlier life: this life must not map the disk either, and its `dropped`
       // tells the controller that the earlier life is gone (a deletion waits for it).
-      return m.epoch === epoch || (typeof m.epoch === 'number' && m.epoch < epoch && typeof m.disk === 'string') ? s.dropTable(m.disk) : undefined;
+      return m.epoch === epoch || (typeof m.epoch === 'number' && m.epoch < epoch && typeof m.disk === 'string') ? s.dropTable(m.disk, m.generation) : undefined;
     case 'faultAccepted':
       return s.faultAccepted(m.epoch, m.faultId);
     case 'leaseGranted':

@@ -16,6 +16,8 @@ import type { FaultReason } from '../translate/translate.js';
 import type { AgentLease } from './lease.js';
 import type { AgentCommand, AgentConfig, AgentEvent, AgentState, DiskCopy, HostRequest, IoState, MarkSpan, Outstanding, PendingFlush } from './types.js';
 
+const NONE_DROPPED: ReadonlyMap<DiskId, number> = new Map();
+
 /**
  * One step's working view of the state and the commands it has produced so far. Records are
  * never changed in place: each write puts a new record into a copy-on-write map, so the state
@@ -36,6 +38,7 @@ export class Stepper {
   /** @internal */ readonly dirty: CowMap<DiskId, ReadonlyArray<number>>;
   /** @internal */ readonly flushes: CowMap<number, PendingFlush>;
   /** @internal */ readonly lost: CowMap<DiskId, true>;
+  /** @internal */ readonly dropped: CowMap<DiskId, number>;
 
   constructor(private readonly base: AgentState) {
     this.config = base.config;
@@ -51,6 +54,7 @@ export class Stepper {
     this.dirty = new CowMap(base.dirty);
     this.flushes = new CowMap(base.flushes);
     this.lost = new CowMap(base.lost);
+    this.dropped = new CowMap(base.dropped ?? NONE_DROPPED);
   }
 
   /** The next state: the given one itself when the step changed nothing. */
@@ -69,7 +73,8 @@ export class Stepper {
       !this.faultsBySegment.changed &&
       !this.dirty.changed &&
       !this.flushes.changed &&
-      !this.lost.changed
+      !this.lost.changed &&
+      !this.dropped.changed
     )
       return b;
     const next: AgentState = {
@@ -85,7 +90,8 @@ export class Stepper {
       flushes: this.flushes.result(),
       lost: this.lost.result(),
     };
-    const epoched = this.controllerEpoch === 0 ? next : { ...next, controllerEpoch: this.controllerEpoch };
+    const marked = this.dropped.size === 0 ? next : { ...next, dropped: this.dropped.result() };
+    const epoched = this.controllerEpoch === 0 ? marked : { ...marked, controllerEpoch: this.controllerEpoch };
     return this.fenced === undefined ? epoched : { ...epoched, fenced: this.fenced };
   }
 
@@ -233,6 +239,10 @@ export class Stepper {
     return tableSync.replaceTable(this, m);
   }
 
+  /** @internal */ stillDropped(m: SetEntriesMessage | ReplaceTableMessage): void {
+    return tableSync.stillDropped(this, m);
+  }
+
   oversizedDocument(doc: unknown): string | undefined {
     return tableSync.oversizedDocument(this, doc);
   }
@@ -241,8 +251,8 @@ export class Stepper {
     return tableSync.refreshTable(this, disk, generation);
   }
 
-  dropTable(disk: DiskId): void {
-    return tableSync.dropTable(this, disk);
+  dropTable(disk: DiskId, generation?: number): void {
+    return tableSync.dropTable(this, disk, generation);
   }
 
   resend(due: (o: Outstanding) => boolean): void {

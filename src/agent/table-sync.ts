@@ -79,6 +79,7 @@ export function flushAcks(s: Stepper, disk: DiskId): void {
  * copy to compare with, e.g. after a drop).
  */
 export function install(s: Stepper, disk: DiskId, table: MappingTable, touched: Ranges | 'all'): void {
+  s.dropped.delete(disk); // a table above the drop mark: the disk is attached (or created) again
   const draining: number[] = [];
   for (const [id, io] of s.ios.current) {
     if (io.status !== 'inFlight' || io.request.disk !== disk) continue;
@@ -106,7 +107,7 @@ export function setEntries(s: Stepper, m: SetEntriesMessage): void {
   if (m.segmentCount !== undefined && m.segmentCount > maxSegments)
     return s.refuse(m, `setEntries: segmentCount must be at most ${maxSegments} (limits.maxSegments), got ${m.segmentCount}`);
   const copy = s.disks.get(m.disk);
-  if (copy === undefined) return s.fetch(m.disk, -1);
+  if (copy === undefined) return droppedBefore(s, m.disk, m.generation) ? s.stillDropped(m) : s.fetch(m.disk, -1);
   const held = copy.table;
   if (held.generation >= m.generation) return s.reAck(m.disk);
   if (held.generation !== m.fromGeneration) return s.fetch(m.disk, held.generation); // a gap, or a delta from elsewhere
@@ -143,6 +144,7 @@ export function replaceTable(s: Stepper, m: ReplaceTableMessage): void {
   if (E.isLeft(decoded)) return s.refuse(m, `replaceTable: the table is undecodable: ${decoded.left[0]?.message ?? 'no detail'}`);
   const table = decoded.right;
   const copy = s.disks.get(m.disk);
+  if (copy === undefined && droppedBefore(s, m.disk, table.generation)) return s.stillDropped(m);
   if (copy !== undefined && copy.table.generation >= table.generation) return s.reAck(m.disk);
   s.install(m.disk, table, copy === undefined ? 'all' : toRanges(diffTables(copy.table, table)));
 }
@@ -173,7 +175,27 @@ export function refreshTable(s: Stepper, disk: DiskId, generation: number): void
 }
 
 
-export function dropTable(s: Stepper, disk: DiskId): void {
+/**
+ * Whether a table message of `disk` at `generation` was sent before this life dropped the disk:
+ * the `dropTable` carried a generation at least as high (docs/design.md#ordering-rules).
+ */
+const droppedBefore = (s: Stepper, disk: DiskId, generation: number): boolean => {
+  const mark = s.dropped.get(disk);
+  return mark !== undefined && generation <= mark;
+};
+
+/**
+ * Refuses a table message sent before the disk was dropped, and says again that the copy is
+ * gone, with the drop's generation: an agent the controller counts as attached then gets a
+ * table of a newer generation.
+ */
+export function stillDropped(s: Stepper, m: SetEntriesMessage | ReplaceTableMessage): void {
+  s.refuse(m, `${m.type}: disk ${m.disk} was dropped at generation ${s.dropped.get(m.disk)!}, and this table is not newer`);
+  const { agent, epoch } = s.config;
+  s.send({ type: 'dropped', agent, epoch, disk: m.disk, generation: s.dropped.get(m.disk)! });
+}
+
+export function dropTable(s: Stepper, disk: DiskId, generation?: number): void {
   const victims: number[] = [];
   for (const [id, io] of s.ios.current) if (io.request.disk === disk && io.status !== 'inFlight') victims.push(id);
   // Its faults and marks die with the copy: nothing is left to re-send them for.
@@ -182,6 +204,9 @@ export function dropTable(s: Stepper, disk: DiskId): void {
   for (const id of dead) s.clear(id);
   for (const id of victims) s.fail(id, 'detached');
   s.disks.delete(disk);
+  // Remember the drop: a table message sent before it may still arrive, late or duplicated.
+  const mark = Math.max(generation ?? -1, s.dropped.get(disk) ?? -1);
+  if (mark >= 0) s.dropped.set(disk, mark);
   const { agent, epoch } = s.config;
-  s.send({ type: 'dropped', agent, epoch, disk });
+  s.send(mark >= 0 ? { type: 'dropped', agent, epoch, disk, generation: mark } : { type: 'dropped', agent, epoch, disk });
 }

@@ -253,6 +253,13 @@ export interface AgentState {
    * one come from a deposed controller and are refused.
    */
   readonly controllerEpoch?: number;
+  /**
+   * Disks this life dropped, each with the generation its `dropTable` carried: a table message of
+   * the disk at or below it was sent before the drop (a late or duplicated one) and is refused,
+   * so that no copy comes back that the controller no longer tracks (docs/design.md#ordering-rules).
+   * A table above it (the disk attached again, or created again) lifts the mark. Absent: none.
+   */
+  readonly dropped?: ReadonlyMap<DiskId, number>;
   // --- durability (docs/design.md#ordering-rules) ---------------------------------------------
   /** LUNs written for each disk since its last host flush was issued: what the next one covers. */
   readonly dirty: ReadonlyMap<DiskId, ReadonlyArray<number>>;

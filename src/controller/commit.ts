@@ -61,13 +61,33 @@ export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, chang
       return stage(s, out, job, fences, true);
     }
   }
-  const generation = (d.persisting ?? d.committed.generation) + 1;
+  const generation = nextGeneration(d);
   d.working = unwrap(setEntries(d.working, changes.map(([segment, entry]) => ({ segment, entry })), { generation }), 'setEntries');
   // A persistent map: a change joining a batch of thousands does not copy the batch.
   let staged = PersistentMap.from(d.staged?.changes ?? []);
   for (const [segment, entry] of changes) staged = staged.set(segment, entry);
   d.staged = { ...(d.staged ?? { created: false }), changes: staged };
   waitForCommit(s, out, job);
+};
+
+/**
+ * The generation of the batch now staging for a disk: one above what is committed or persisting,
+ * or higher when {@link raiseGeneration} raised it.
+ */
+export const nextGeneration = (d: { readonly persisting: number | null; readonly committed: MappingTable; readonly working: MappingTable }): number =>
+  Math.max((d.persisting ?? d.committed.generation) + 1, d.working.generation);
+
+/**
+ * Moves `disk` above `generation` without changing an entry, unless a commit above it is already
+ * staged or on its way: an agent that dropped the disk at `generation` refuses tables at or below
+ * it (docs/design.md#ordering-rules), so an agent attached again needs a newer one.
+ */
+export const raiseGeneration = (s: Working, out: ControllerCommand[], disk: DiskId, generation: number): void => {
+  const d = s.disks.get(disk)!;
+  if (d.working.generation > generation) return;
+  d.working = unwrap(setEntries(d.working, [], { generation: generation + 1 }), 'setEntries');
+  d.staged = { ...(d.staged ?? { created: false }), changes: new Map(d.staged?.changes ?? []) };
+  flush(s, out);
 };
 
 /** The job waits for the batch now staging (what it changed, or an admin change) to be durable. */

@@ -9,6 +9,7 @@ import type { MappingTable } from '../table/table.js';
 import type { Extent } from './allocator.js';
 import { newId, send, type DiskView } from './basics.js';
 import { onRenewLease, refusedAsEvicted } from './leases.js';
+import { raiseGeneration } from './commit.js';
 import { acquire, pokeJob, startJob } from './locks.js';
 import { deltaMessage, ensureAgent, ensureCopy, onAck, recheckDisk, replaceMessage } from './sync.js';
 import { describeValue } from './admin-validation.js';
@@ -23,7 +24,7 @@ const FIELDS: Readonly<Record<AgentMessage['type'], ReadonlyArray<string>>> = {
   markBits: ['agent', 'epoch', 'disk', 'faultId', 'segment', 'start', 'length', 'generation'],
   tableAck: ['agent', 'epoch', 'disk', 'generation'],
   fetchTable: ['agent', 'epoch', 'disk', 'generation'],
-  dropped: ['agent', 'epoch', 'disk'],
+  dropped: ['agent', 'epoch', 'disk', 'generation'],
   zeroSegment: ['agent', 'epoch', 'faultId', 'disk', 'segment', 'generation'],
   renewLease: ['agent', 'epoch', 'disk', 'requestedAt'],
 };
@@ -64,6 +65,10 @@ const malformed = (m: AgentMessage): string | null => {
     if (!isCount(m.faultId)) return `faultId must be a non-negative safe integer, got ${describeValue(m.faultId)}`;
     if (!isGeneration(m.generation)) return `generation must be a safe integer of at least -1, got ${describeValue(m.generation)}`;
     return isCount(m.segment) ? null : `segment must be a segment number, got ${describeValue(m.segment)}`;
+  }
+  if (m.type === 'dropped') {
+    if (m.generation === undefined) delete (m as { generation?: number }).generation;
+    return m.generation === undefined || isGeneration(m.generation) ? null : `generation must be a safe integer of at least -1 when present, got ${describeValue(m.generation)}`;
   }
   if (m.type === 'tableAck' || m.type === 'fetchTable') return isGeneration(m.generation) ? null : `generation must be a safe integer of at least -1, got ${describeValue(m.generation)}`;
   return null;
@@ -216,9 +221,20 @@ const onFetchTable = (s: Working, out: ControllerCommand[], m: Extract<AgentMess
   send(out, m.agent, delta ?? replaceMessage(s, m.disk, m.epoch), 580);
 };
 
-/** The agent dropped its copy of a disk it was detached from. */
+/**
+ * The agent dropped its copy of a disk it was detached from; or it is attached (again) and
+ * refused a table sent before it dropped the disk at `generation`: it needs a newer one.
+ */
 const onDropped = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'dropped' }>, v: AgentDraft): void => {
   const d = s.disks.peek(m.disk);
+  if (d !== undefined && d.agents.includes(m.agent) && !d.dropping.includes(m.agent)) {
+    // What is known of its copy stays: a late `dropped` must not make it look empty while it
+    // holds a table. It gets one above the drop (raised now if none is on its way), by the next
+    // re-send or fault. Also while the disk is frozen: a snapshot or rollback waits for its
+    // acknowledgement.
+    if (m.generation !== undefined && d.deleted !== true) raiseGeneration(s, out, m.disk, m.generation);
+    return;
+  }
   if (d !== undefined) s.disks.get(m.disk)!.dropping = d.dropping.filter((a) => a !== m.agent);
   v.copies.delete(m.disk);
   recheckDisk(s, out, m.disk);

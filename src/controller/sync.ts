@@ -67,7 +67,7 @@ export const syncWithCommitted = (s: Working, out: ControllerCommand[], job: Job
 export const required = (s: Working, job: JobDraft): AgentId[] => {
   const d = s.disks.peek(job.disk)!;
   const faulting = servesAgent(job) && !agentRestarted(s, job) ? job.agent : null;
-  if (faulting !== null && job.kind === 'fault' && job.segment < 0) return [faulting];
+  if (faulting !== null && job.kind === 'fault' && job.segment < 0) return d.agents.includes(faulting) ? [faulting] : [];
   const agents = new Set<AgentId>([...d.agents, ...d.dropping]);
   const out: AgentId[] = [];
   // A faulting agent detached since (a forced deletion) is not waited for: it no longer maps the
@@ -190,8 +190,12 @@ const synced = (s: Working, out: ControllerCommand[], job: JobDraft): void => {
 export const catchUp = (s: Working, out: ControllerCommand[], agent: AgentId, disk: DiskId, job: JobDraft | null): Step | null => {
   const v = ensureAgent(s, agent);
   if (isEvicted(s, agent, v.epoch)) return null; // leases.ts: that life gets nothing until it starts anew
-  const c = ensureCopy(s, agent, disk, false);
   const d = s.disks.peek(disk)!;
+  // Tables go to attached agents only: one sent to an agent told to drop its copy may reach it
+  // after the drop, a copy nobody tracks (docs/design.md#ordering-rules). It is waited for
+  // until its `dropped` comes (convergeCopies re-sends the dropTable).
+  if (!d.agents.includes(agent)) return null;
+  const c = ensureCopy(s, agent, disk, false);
   // A delta sent less than a retry interval ago is most likely on its way, and messages mostly
   // arrive in order: the next delta starts where that one ends, rather than at the acknowledged
   // generation (which the agent will have left by then, and would have to fetch the rest). An
@@ -315,7 +319,7 @@ export const convergeCopies = (s: Working, out: ControllerCommand[]): void => {
       if (d.dropping.includes(agent)) {
         if (v.epoch < 0) continue;
         s.agents.get(agent)!.copies.get(disk)!.sentAt = s.now;
-        send(out, agent, { type: 'dropTable', epoch: v.epoch, disk });
+        send(out, agent, { type: 'dropTable', epoch: v.epoch, disk, generation: d.committed.generation });
       } else if (c.mayHold && c.acked < d.committed.generation) catchUp(s, out, agent, disk, null);
     }
   }

@@ -124,16 +124,20 @@ export interface FetchTableMessage {
 
 /**
  * The agent dropped its copy of `disk` (answer to `dropTable`), so the controller can stop
- * counting it among the holders of that disk.
+ * counting it among the holders of that disk. Also the answer to a table message the agent
+ * refuses because it was sent before the drop: `generation` is the drop's (see
+ * {@link DropTableMessage}), and an agent still attached needs a table above it.
  *
  * @example
- * const m: DroppedMessage = { type: 'dropped', agent: 'a2', epoch: 3, disk: 'vol' };
+ * const m: DroppedMessage = { type: 'dropped', agent: 'a2', epoch: 3, disk: 'vol', generation: 7 };
  */
 export interface DroppedMessage {
   readonly type: 'dropped';
   readonly agent: AgentId;
   readonly epoch: number;
   readonly disk: DiskId;
+  /** The generation of the drop (absent: the `dropTable` carried none). */
+  readonly generation?: number;
 }
 
 // --- host discard and write-zeroes -----------------------------------------------------------
@@ -291,8 +295,13 @@ export interface ConfirmMarkMessage {
  * The agent no longer maps `disk`: drop the copy and fail I/O parked on it. The agent answers
  * `dropped`.
  *
+ * `generation` is the disk's committed generation when the controller sent it: every table
+ * message of the disk sent before is at or below it. The agent refuses those from then on (one
+ * arriving late or twice would bring back a copy the controller no longer tracks, which could
+ * outlive the disk), until a table above it comes (docs/design.md#ordering-rules).
+ *
  * @example
- * const m: DropTableMessage = { type: 'dropTable', epoch: 3, disk: 'vol' };
+ * const m: DropTableMessage = { type: 'dropTable', epoch: 3, disk: 'vol', generation: 7 };
  */
 export interface DropTableMessage {
   readonly type: 'dropTable';
@@ -300,6 +309,8 @@ export interface DropTableMessage {
   /** The controller epoch of the sender (see {@link ControllerEpoched}); absent means 0. */
   readonly controllerEpoch?: number;
   readonly disk: DiskId;
+  /** The disk's committed generation when sent (absent: the agent refuses nothing later). */
+  readonly generation?: number;
 }
 
 /**
@@ -402,7 +413,7 @@ const CONTROLLER_MESSAGE_FIELDS: Readonly<Record<ControllerMessage['type'], Read
   retry: ['epoch', 'faultId'],
   failIo: ['epoch', 'faultId', 'reason'],
   confirmMark: ['epoch', 'faultId'],
-  dropTable: ['epoch', 'disk'],
+  dropTable: ['epoch', 'disk', 'generation'],
   faultAccepted: ['epoch', 'faultId'],
   leaseGranted: ['epoch', 'requestedAt', 'duration'],
   leaseRevoked: ['epoch'],
@@ -443,6 +454,7 @@ export const readControllerMessage = (raw: unknown): E.Either<ValidationError[],
   if ('disk' in m) need('disk', typeof m.disk === 'string', 'must be a string');
   if ('faultId' in m) need('faultId', isInt(m.faultId, 0), 'must be a non-negative safe integer');
   if ('reason' in m) need('reason', typeof m.reason === 'string', 'must be a string');
+  if (m.type === 'dropTable' && m.generation === undefined) delete m.generation;
   if ('generation' in m) need('generation', isInt(m.generation, -1), 'must be a safe integer from -1');
   if ('fromGeneration' in m) need('fromGeneration', isInt(m.fromGeneration, -1), 'must be a safe integer from -1');
   if ('segmentCount' in m) {

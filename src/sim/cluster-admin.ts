@@ -34,9 +34,11 @@ export abstract class ClusterAdmin extends ClusterHostIo {
         entry.seen = model.rollbackStarted();
         entry.model = model;
       }
+      // From the request on, a power loss may find the rollback's record durable.
+      this.durability.get(e.disk)?.allowRollbackTo(this.durability.get(e.snapshot) ?? null);
     }
     this.adminRequests.set(requestId, entry);
-    this.record('admin', 'controller', () => e.type);
+    this.record('admin', 'controller', () => ('disk' in e ? `${e.type} ${e.disk}` : e.type));
     this.toController(e);
   }
 
@@ -74,21 +76,30 @@ export abstract class ClusterAdmin extends ClusterHostIo {
     model.rolledBack(image ?? new DiskModel(0), req.seen);
   }
 
-  /** A disk or snapshot is gone: a snapshot's image is forgotten; a disk of the configuration is created again, empty. */
+  /**
+   * A disk or snapshot is gone: a snapshot's image is forgotten; a disk of the configuration is
+   * created again, empty, with new models of its content and of what a power loss may leave: the
+   * guarantees flushes gave the old disk say nothing of the new one.
+   */
   protected deleted(disk: DiskId): void {
     this.summary.deletions++;
     this.snapshotImages.delete(disk);
+    this.durability.delete(disk);
     const config = this.config.disks.find((d) => d.id === disk);
     if (config === undefined) return;
     this.models.get(disk)?.forgetAll();
-    const model = new DiskModel(config.segmentBlocks * config.segmentCount);
+    const blocks = config.segmentBlocks * config.segmentCount;
+    const model = new DiskModel(blocks);
+    const durable = new DurabilityModel(blocks);
     this.models.set(disk, model);
+    this.durability.set(disk, durable);
     // Host I/O still open was issued to the old disk and may be served by the new one: its
-    // writes may land on either, so they leave the new disk's blocks unknown.
+    // writes may land on either, so they leave the new disk's blocks unknown, and possible after
+    // a power loss without ever being guaranteed there.
     for (const io of this.hostIos.values())
       if (io.disk === disk && io.op !== 'read') {
         model.writeStarted(io.start, io.length);
-        this.crossing.set(io.id, model);
+        this.crossing.set(io.id, { model, durable, ...(io.op === 'write' ? { tracked: durable.writeStarted(io.start, io.length, io.value, ++this.seq) } : {}) });
       }
     this.admin({ type: 'createDisk', requestId: 0, disk, segmentBlocks: config.segmentBlocks, segmentCount: config.segmentCount });
     for (const a of config.agents ?? this.agents.map((_, i) => i)) this.admin({ type: 'attachAgent', requestId: 0, disk, agent: agentName(a) });

@@ -11,7 +11,7 @@ import type { Piece, Variant } from '../translate/translate.js';
 import { agentName, FrozenPrimaries, type BrokenProperty } from './checkers.js';
 import { emptySummary, simConfigErrors, type SimAction, type SimConfig, type SimResult, type SimSummary, type TraceRecord, type Violation } from './config.js';
 import { DiskModel } from './disk-model.js';
-import { DurabilityModel } from './durability-model.js';
+import { DurabilityModel, type TrackedWrite } from './durability-model.js';
 import { LivenessRecorder } from './latency.js';
 import { describeAgentMessage, describeControllerMessage } from './labels.js';
 import { WorkloadGenerator, type HostIo } from './workload.js';
@@ -96,8 +96,11 @@ export abstract class ClusterCore {
   protected readonly stepController: typeof controllerStep;
   protected readonly stepAgent: typeof agentStep;
   protected readonly adminRequests = new Map<number, AdminRequest>();
-  /** Writes open when their disk was deleted and created again: the new disk's model they leave unknown. */
-  protected readonly crossing = new Map<number, DiskModel>();
+  /**
+   * Writes open when their disk was deleted and created again: the new disk's models, whose
+   * blocks they leave unknown (content) or possible but never guaranteed (durability).
+   */
+  protected readonly crossing = new Map<number, { readonly model: DiskModel; readonly durable: DurabilityModel; readonly tracked?: TrackedWrite }>();
   protected nextIo = 1;
   protected nextRequest = 1;
   protected nextValue = 1;

@@ -59,11 +59,14 @@ export class DurabilityModel {
   private readonly acked = new Map<string, Acked[]>();
   /** Every write started, in order: a snapshot taken later adds those of its window. */
   private readonly log: TrackedWrite[] = [];
+  /** Per block: 1 once the block may hold anything (a rollback to a snapshot the run does not model). */
+  private readonly wild: Uint8Array;
 
   constructor(readonly blocks: number) {
     this.floor = new Float64Array(blocks);
     this.floorEnd = new Float64Array(blocks).fill(-1);
     this.since = new Array<Candidate[] | undefined>(blocks);
+    this.wild = new Uint8Array(blocks);
   }
 
   /** A write of `value` to blocks `start .. start+length-1` was issued. */
@@ -133,7 +136,7 @@ export class DurabilityModel {
 
   /** Whether block `b` may read `value` after a power loss. */
   accepts(b: number, value: number): boolean {
-    return this.floor[b] === value || (this.since[b]?.some((c) => c.value === value) ?? false);
+    return this.wild[b] === 1 || this.floor[b] === value || (this.since[b]?.some((c) => c.value === value) ?? false);
   }
 
   /** What block `b` may read, for messages: the guaranteed value first. */
@@ -143,7 +146,23 @@ export class DurabilityModel {
 
   /** Whether a power loss may leave block `b` with more than one value. */
   isUncertain(b: number): boolean {
-    return this.allowed(b).length > 1;
+    return this.wild[b] === 1 || this.allowed(b).length > 1;
+  }
+
+  /**
+   * The disk is being rolled back to a snapshot whose model is `image` (null: one the run does
+   * not model): from now on each block may also hold anything the snapshot may hold, and keeps
+   * allowing it (the rollback may land at any point, and a restart may leave it unanswered).
+   */
+  allowRollbackTo(image: DurabilityModel | null): void {
+    for (let b = 0; b < this.blocks; b++) {
+      if (image === null || b >= image.blocks || image.wild[b] === 1) {
+        this.wild[b] = 1;
+        continue;
+      }
+      const list = (this.since[b] ??= []);
+      for (const value of image.allowed(b)) list.push({ value, startSeq: -Infinity, endSeq: Infinity });
+    }
   }
 
   /** Where the log is now: a snapshot requested now passes it to {@link DurabilityModel.snapshot}. */
@@ -171,6 +190,7 @@ export class DurabilityModel {
     const m = new DurabilityModel(this.blocks);
     m.floor.set(this.floor);
     m.floorEnd.set(this.floorEnd);
+    m.wild.set(this.wild);
     for (let b = 0; b < this.blocks; b++) {
       const list = this.since[b];
       if (list !== undefined) m.since[b] = list.map((c) => ({ ...c, endSeq: Infinity }));

@@ -42,7 +42,8 @@ export abstract class ClusterHostIo extends ClusterControllerSide {
     } else this.summary.reads++;
     const io: HostIo = { id, submittedAt: this.world.now, agent, epoch: node.epoch, disk, op, start, length, value, seen: op === 'read' ? model.readStarted(start, length) : null, data: null, model };
     if (op === 'write') {
-      io.tracked = this.durability.get(disk)!.writeStarted(start, length, value, ++this.seq);
+      io.durable = this.durability.get(disk)!;
+      io.tracked = io.durable.writeStarted(start, length, value, ++this.seq);
       if (fua) io.fua = true;
     }
     this.hostIos.set(id, io);
@@ -120,12 +121,13 @@ export abstract class ClusterHostIo extends ClusterControllerSide {
     const crossed = this.crossing.get(io.id);
     if (crossed !== undefined) {
       this.crossing.delete(io.id);
-      crossed.writeFailed(io.start, io.length);
+      crossed.model.writeFailed(io.start, io.length);
+      if (crossed.tracked !== undefined) crossed.durable.writeEnded(crossed.tracked, false, ++this.seq, '', false);
     }
     if (io.op !== 'read') {
       if (ok) io.model.writeAcknowledged(io.start, io.length, io.value);
       else io.model.writeFailed(io.start, io.length);
-      if (io.tracked !== undefined) this.durability.get(io.disk)?.writeEnded(io.tracked, ok, ++this.seq, `${agentName(io.agent)}#${io.epoch}`, io.fua === true);
+      if (io.tracked !== undefined) io.durable?.writeEnded(io.tracked, ok, ++this.seq, `${agentName(io.agent)}#${io.epoch}`, io.fua === true);
       return;
     }
     if (!ok || io.data === null || io.seen === null) return;

@@ -7,7 +7,7 @@ import type { HostOp } from '../agent/types.js';
 import type { DiskId } from '../protocol/messages.js';
 import type { SimAction, SimConfig, Workload } from './config.js';
 import type { DiskModel } from './disk-model.js';
-import type { TrackedWrite } from './durability-model.js';
+import type { DurabilityModel, TrackedWrite } from './durability-model.js';
 
 /** A host I/O the workload asks an agent for. */
 export interface HostIoRequest {
@@ -37,8 +37,9 @@ export interface HostIo extends HostIoRequest {
   data: Float64Array | null;
   /** Disk content model this I/O is checked against (the disk's at submission). */
   readonly model: DiskModel;
-  /** A write: its record in the durability model, and whether it is FUA. */
+  /** A write: its record in the durability model (the disk's at submission), and whether it is FUA. */
   tracked?: TrackedWrite;
+  durable?: DurabilityModel;
   fua?: true;
 }
 

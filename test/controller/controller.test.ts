@@ -1586,3 +1586,53 @@ describe('controller: zero jobs (whole-segment discard and write-zeroes)', () =>
     expect(failures).toEqual([['error: segment 3 of disk d is marked failed'], ['unknown disk x'], [`segment ${COUNT} is not a segment of disk d (0..${COUNT - 1})`], ['refused']]);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Drop marks (docs/design.md#ordering-rules)
+// ---------------------------------------------------------------------------------------------
+
+describe('controller: a late table after dropTable', () => {
+  it('dropTable carries the committed generation, and an agent detached since its fault is sent no table for it', () => {
+    const h = boot(['a', 'b'], { hold: false });
+    // a has no table: its fault is answered with a whole table (585), which is still on its way...
+    const fault = h.fault('a', 'read', 3, 4);
+    expect(sendsOf(h.msgRaw(fault)).map((s) => [s.to, s.message.type])).toEqual([['a', 'replaceTable']]);
+    const g = h.disk().committed.generation;
+    // ... when the disk is deleted: a is told to drop, at the generation every table sent so far is at or below.
+    const drops = sendsOf(h.admin({ type: 'deleteDisk', disk: D, force: true }));
+    expect(drops.map((s) => [s.to, s.message])).toEqual([['a', { type: 'dropTable', epoch: h.epoch('a'), disk: D, generation: g }]]);
+    // a drops; its fault is not answered with a table any more (one reaching it after the drop would be a copy nobody tracks).
+    const after = [...h.msg({ type: 'dropped', agent: 'a', epoch: h.epoch('a'), disk: D, generation: g }), ...h.tick(1000), ...h.tick(2000)];
+    expect(sendsOf(after).filter((s) => s.message.type === 'replaceTable' || s.message.type === 'setEntries' || s.message.type === 'refreshTable')).toEqual([]);
+    expect(resolvedOf(after).map((r) => r.faultId)).toEqual([fault.faultId]);
+    // The deletion goes on: nobody may hold a copy.
+    expect(persistsOf(after).flatMap((p) => p.records.map((r) => r.type))).toContain('deleteTable');
+  });
+
+  it('an attached agent that refused a table as older than its drop gets the generation raised above the mark', () => {
+    const h = boot(['a']);
+    const g = h.disk().committed.generation;
+    const raised = persistsOf(h.msg({ type: 'dropped', agent: 'a', epoch: h.epoch('a'), disk: D, generation: g + 3 }));
+    expect(raised.map((p) => p.records)).toEqual([[{ type: 'updateTable', disk: D, fromGeneration: g, generation: g + 4, changes: [] }]]);
+    // A second answer while the raise is on its way raises nothing more.
+    expect(persistsOf(h.msg({ type: 'dropped', agent: 'a', epoch: h.epoch('a'), disk: D, generation: g + 3 }))).toEqual([]);
+    h.persisted();
+    expect(h.disk().committed.generation).toBe(g + 4);
+    // The next change of the disk continues from the raised generation.
+    allocateSegment(h, 'a', 1);
+    expect(h.disk().committed.generation).toBe(g + 5);
+    // The agent is still counted as a holder, and converges (a tick re-sends what it lacks).
+    expect(h.state.agents.get('a')?.copies.get(D)?.mayHold).toBe(true);
+    h.drive(h.tick(1000));
+    expect(h.gen('a')).toBe(g + 5);
+  });
+
+  it('a drop mark at or below what is committed raises nothing', () => {
+    const h = boot(['a']);
+    allocateSegment(h, 'a', 0);
+    const g = h.disk().committed.generation;
+    expect(persistsOf(h.msg({ type: 'dropped', agent: 'a', epoch: h.epoch('a'), disk: D, generation: g - 1 }))).toEqual([]);
+    // Not attached: a plain answer to a dropTable, nothing raised either.
+    expect(persistsOf(h.msg({ type: 'dropped', agent: 'z', epoch: 1, disk: D, generation: g + 5 }))).toEqual([]);
+  });
+});

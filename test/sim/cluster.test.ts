@@ -22,6 +22,7 @@ const config = (seed: number, variant: 'centralized' | 'distributed', faults: bo
 });
 
 const everything: Workload['rates'] = { snapshot: 0.003, migrate: 0.005, markFailed: 0.001, restartAgent: 0.003, restartController: 0.002, cutAgent: 0.003 };
+const hostOps: Workload['rates'] = { ...everything, snapshot: 0.01, deleteDisk: 0.004, rollback: 0.006 };
 
 describe('cluster simulation', () => {
   it('keeps every property under random workloads, message faults, restarts and admin operations', () => {
@@ -42,7 +43,6 @@ describe('cluster simulation', () => {
   });
 
   it('keeps every property with discards, write-zeroes, deletions and rollbacks among the actions', () => {
-    const hostOps: Workload['rates'] = { ...everything, snapshot: 0.01, deleteDisk: 0.004, rollback: 0.006 };
     const exercised = { zeroes: 0, deletions: 0, rollbacks: 0, zeroSegments: 0 };
     fc.assert(
       fc.property(
@@ -59,9 +59,13 @@ describe('cluster simulation', () => {
           exercised.zeroSegments += result.summary.faultsByReason['zero-segment'] ?? 0;
         },
       ),
-      // Pinned: about 0.4% of long sweeps with these rates still end in a violation (a disk
-      // deleted and created again under the same name while agents restart; seeds 136, 175,
-      // 797, 914 and 988 of the sweep in the report), so CI runs a fixed set until they are fixed.
+      // Pinned: the deletion failures are fixed (drop marks, docs/design.md#ordering-rules; the
+      // seeds that found them run below), but about 1 in 2,000 runs still ends in a violation of
+      // another cause: a controller that restarts after a rollback's commit is durable and
+      // before the agents acknowledged it gives the extents the rollback stopped using to other
+      // segments, while an agent still writes them through its older copy (sweep seed 1000306,
+      // centralized, sequential, 600 I/Os: `npx tsx bench/hostops-sweep.ts --from 1000306 --runs 1
+      // --ios 600`). CI runs a fixed set until that is fixed too.
       { numRuns: RUNS, seed: 20261130 },
     );
     // The runs did what they claim to test.
@@ -69,6 +73,31 @@ describe('cluster simulation', () => {
     expect(exercised.zeroSegments).toBeGreaterThan(0);
     expect(exercised.deletions).toBeGreaterThan(0);
     expect(exercised.rollbacks).toBeGreaterThan(0);
+  });
+
+  it('a table late for its dropTable never outlives the disk: runs where a disk is deleted and created again under its name', () => {
+    // Each of these runs once ended in a violation (bench/hostops-sweep.ts, 400 I/Os): a table
+    // message sent before a dropTable reached the agent after it dropped the copy, the deletion
+    // finished without it, and the copy then wrote into released extents of the disk created
+    // again (read-mismatch), or, its generation above the new disk's, never converged (stuck);
+    // or, once the agents refused such tables, a snapshot waited for ever for an agent whose
+    // drop mark was above the new disk's generation (stuck).
+    const runs: ReadonlyArray<readonly [number, 'centralized' | 'distributed', 'random' | 'sequential' | 'hotspot']> = [
+      [38, 'centralized', 'hotspot'],
+      [38, 'distributed', 'hotspot'],
+      [282, 'centralized', 'hotspot'],
+      [77, 'centralized', 'random'],
+      [160, 'distributed', 'sequential'],
+      [98, 'distributed', 'hotspot'],
+    ];
+    let deletions = 0;
+    for (const [seed, variant, pattern] of runs) {
+      const result = createCluster(config(seed, variant, true)).run({ ios: 400, readRatio: 0.4, zeroRatio: 0.3, pattern, rates: hostOps });
+      expect(result.violation).toBeNull();
+      expect(result.summary.iosCompleted + result.summary.iosFailed).toBe(400);
+      deletions += result.summary.deletions;
+    }
+    expect(deletions).toBeGreaterThanOrEqual(runs.length);
   });
 
   it('replays a run bit for bit from its seed', () => {

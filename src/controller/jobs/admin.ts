@@ -10,7 +10,7 @@ import type { AgentId, DiskId } from '../../protocol/messages.js';
 import { createTable, entryAt, resizeTable, type MappingTable } from '../../table/table.js';
 import type { Extent } from '../allocator.js';
 import { adminDone, newDiskState, newId, segmentExtent, send } from '../basics.js';
-import { waitForCommit } from '../commit.js';
+import { nextGeneration, waitForCommit } from '../commit.js';
 import { acquire, closeJob } from '../locks.js';
 import { catchUp, ensureCopy, syncWithCommitted } from '../sync.js';
 import type { AdminEvent, AdminJob, ControllerCommand, Job } from '../types.js';
@@ -107,7 +107,7 @@ const resize: Handler<'resize'> = (s, out, event) => {
   if (d === undefined) return refuse(out, event, `unknown disk ${event.disk}`);
   if (d.busy.size > 0 || d.frozenBy !== null || d.staged?.created === true) return refuse(out, event, `disk ${event.disk} is busy; try again when its faults are resolved`);
   const old = d.working as MappingTable;
-  const generation = (d.persisting ?? d.committed.generation) + 1;
+  const generation = nextGeneration(d);
   const resized = resizeTable(old, event.segmentCount, { zero: true }, { generation });
   if (E.isLeft(resized)) return refuse(out, event, resized.left.map((e) => e.message).join('; '));
   const release: Extent[] = [];
@@ -186,7 +186,7 @@ const adminCommitted = (s: Working, out: ControllerCommand[], job: Mutable<Admin
     if (v !== undefined && c !== undefined && c.mayHold && v.epoch >= 0) {
       if (!d.dropping.includes(job.detach)) d.dropping = [...d.dropping, job.detach];
       c.sentAt = s.now;
-      send(out, job.detach, { type: 'dropTable', epoch: v.epoch, disk: job.disk });
+      send(out, job.detach, { type: 'dropTable', epoch: v.epoch, disk: job.disk, generation: d.committed.generation });
     } else v?.copies.delete(job.disk);
   }
   syncWithCommitted(s, out, job);

@@ -47,7 +47,8 @@ const detachForDelete = (s: Working, out: ControllerCommand[], disk: string, age
     if (!d.dropping.includes(agent)) d.dropping = [...d.dropping, agent];
     c.sentAt = s.now;
     // An agent not heard from since the controller started (epoch -1) drops on a dropTable meant for an earlier life.
-    send(out, agent, { type: 'dropTable', epoch: Math.max(v.epoch, 0), disk });
+    // The generation: table messages sent before this one are at or below it, and the agent refuses them once it dropped.
+    send(out, agent, { type: 'dropTable', epoch: Math.max(v.epoch, 0), disk, generation: d.committed.generation });
   } else v?.copies.delete(disk);
 };
 

@@ -18,7 +18,7 @@ import { entriesEqual } from '../../table/entry.js';
 import { entryAt, resizeTable, type MappingTable } from '../../table/table.js';
 import type { Extent } from '../allocator.js';
 import { adminDone, newId, segmentExtent, unwrap } from '../basics.js';
-import { stage, waitForCommit } from '../commit.js';
+import { nextGeneration, stage, waitForCommit } from '../commit.js';
 import { endFreezingJob } from '../locks.js';
 import * as R from '../refcounts.js';
 import { syncWithCommitted } from '../sync.js';
@@ -62,7 +62,7 @@ const tryRollback = (s: Working, out: ControllerCommand[], job: Mutable<Rollback
   const held = (e: MappingEntry, t: MappingTable): Extent[] => [e.location, e.alternate].filter((x) => x !== null).map((x) => segmentExtent(t, x));
   if (source.segmentCount !== table.segmentCount) {
     for (let seg = source.segmentCount; seg < table.segmentCount; seg++) release.push(...held(entryAt(table, seg), table));
-    const generation = (d.persisting ?? d.committed.generation) + 1;
+    const generation = nextGeneration(d);
     table = unwrap(resizeTable(table, source.segmentCount, { zero: true }, { generation }), 'resizeTable');
     d.working = table;
     const changes = new Map(d.staged?.changes ?? []);
