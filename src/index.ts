@@ -1,7 +1,7 @@
 /**
  * vdisk-map: distributed, table-driven block virtualization.
  *
- * - tables: `createTable`, `getEntry`, `setEntry`, `diffTables`, `formatTable`, `encodeTable` / `decodeTable`
+ * - tables: `createTable` (uniform) and `createVariableTable` (segments of differing sizes), `getEntry`, `setEntry`, `diffTables`, `formatTable`, `encodeTable` / `decodeTable`
  *   (JSON) and `encodeTableBinary` / `decodeTableBinary` (compact, checksummed);
  * - translation: `translate`, and `translateInto` for hot paths;
  * - block bitmaps: the `bitmap` namespace;
@@ -38,14 +38,28 @@ export {
   tablesEqual,
   withGeneration,
 } from './table/table.js';
+// Variable tables: segments of differing sizes
+export type { SegmentSpec, VariableTableSpec } from './table/variable.js';
+export { createVariableTable, mergeSegments, splitSegment } from './table/variable.js';
+export { isVariableTable, MAX_SEGMENT_LENGTH, segmentLength, segmentOfBlock, segmentStart, tableBlocks } from './table/segments.js';
 export type { FormatRange } from './table/format.js';
 export { formatTable } from './table/format.js';
 export type { FormatLayout, FormatOptions } from './table/format.js';
 export type { ChangedRange } from './table/changed-blocks.js';
 export { changedBlocks } from './table/changed-blocks.js';
 export type { AlternateDocument, EntryDocument, LocationDocument, TableDocument } from './table/codec.js';
-export { decodeEntry, decodeTable, decodeTableJson, encodeEntry, encodeTable, encodeTableJson, TABLE_FORMAT, TABLE_VERSION } from './table/codec.js';
-export { decodeTableBinary, encodeTableBinary, TABLE_BINARY_VERSION } from './table/binary-codec.js';
+export {
+  decodeEntry,
+  decodeTable,
+  decodeTableJson,
+  encodeEntry,
+  encodeTable,
+  encodeTableJson,
+  TABLE_FORMAT,
+  TABLE_VARIABLE_VERSION,
+  TABLE_VERSION,
+} from './table/codec.js';
+export { decodeTableBinary, encodeTableBinary, TABLE_BINARY_VARIABLE_VERSION, TABLE_BINARY_VERSION } from './table/binary-codec.js';
 
 // Translation
 export type {

@@ -10,8 +10,18 @@
  *
  * @packageDocumentation
  */
-export type { TableArbOptions } from './testing/arbitraries.js';
-export { bitmapArb, entrySpecArb, layoutTableArb, requestArb, tableAndRequestArb, tableArb } from './testing/arbitraries.js';
+export type { TableArbOptions, VariableTableArbOptions } from './testing/arbitraries.js';
+export {
+  anyTableAndRequestArb,
+  bitmapArb,
+  entrySpecArb,
+  layoutTableArb,
+  layoutVariableTableArb,
+  requestArb,
+  tableAndRequestArb,
+  tableArb,
+  variableTableArb,
+} from './testing/arbitraries.js';
 export type { BlockDecision } from './testing/reference.js';
 export { referenceBlockDecision, referenceTranslate } from './testing/reference.js';
 export type { Damage, DamageKind, ExpectedFinding, Scenario, ScenarioArbOptions } from './testing/damage.js';

@@ -2,6 +2,7 @@
  * Host I/O through the agent: translation, issuing, parking behind one fault per segment, the
  * discard and write-zeroes path, and storage completions (docs/design.md#fault-resolution, step 1).
  */
+import { blocksOf, segmentAt, segmentLengthAt, segmentStartAt } from '../table/segments.js';
 import type { Stepper } from './stepper.js';
 import { isBlockNumber, show, validationError, type ValidationError } from '../errors.js';
 import type { DiskId, IoFaultMessage, MarkBitsMessage, ZeroSegmentMessage } from '../protocol/messages.js';
@@ -37,15 +38,15 @@ export const requestErrors = (e: { disk: unknown; op: unknown; start: unknown; l
 };
 
 /** The marked virtual blocks of each segment: from the first marked block to the end of the last. */
-export const markSpans = (pieces: ReadonlyArray<Piece>, segmentBlocks: number): MarkSpan[] => {
+export const markSpans = (pieces: ReadonlyArray<Piece>, table: MappingTable): MarkSpan[] => {
   const spans: MarkSpan[] = [];
   for (const p of pieces) {
     if (p.marksAlternate !== true) continue;
     const end = p.virtualStart + p.length;
     let v = p.virtualStart;
     while (v < end) {
-      const segment = Math.floor(v / segmentBlocks);
-      const segmentEnd = Math.min(end, (segment + 1) * segmentBlocks);
+      const segment = segmentAt(table, v);
+      const segmentEnd = Math.min(end, segmentStartAt(table, segment + 1));
       const last = spans[spans.length - 1];
       // Pieces ascend, so a segment's marks are adjacent in this list; unmarked blocks between
       // two marked runs of a segment are already at the alternate, so the span marks nothing extra.
@@ -120,11 +121,11 @@ export function widen(s: Stepper, req: HostRequest, behind: number): void {
   const o = s.outstanding.get(behind)!;
   const m = o.message;
   if (at === undefined || req.op !== 'write' || m.type !== 'ioFault' || m.op !== 'write' || m.disk !== req.disk || m.segment < 0) return;
-  const sb = s.disks.get(req.disk)?.table.segmentBlocks;
-  if (sb === undefined) return;
-  const first = m.segment * sb;
+  const table = s.disks.get(req.disk)?.table;
+  if (table === undefined || m.segment >= table.segmentCount) return;
+  const first = segmentStartAt(table, m.segment);
   const from = Math.max(first, req.start);
-  const to = Math.min(first + sb, req.start + req.length);
+  const to = Math.min(segmentStartAt(table, m.segment + 1), req.start + req.length);
   if (to <= from) return;
   const start = Math.min(m.start, from);
   const end = Math.max(m.start + m.length, to);
@@ -153,15 +154,15 @@ export function attempt(s: Stepper, req: HostRequest): void {
     return s.park(req, behind);
   }
   const table = copy.table;
-  const sb = table.segmentBlocks;
-  const diskBlocks = table.segmentCount * sb;
+  const diskBlocks = blocksOf(table);
   if (req.start + req.length > diskBlocks)
     return s.fail(
       req.ioId,
       `out of range: start ${req.start} length ${req.length} ends past the ${diskBlocks} blocks of disk ${JSON.stringify(req.disk)}`,
     );
-  const first = Math.floor(req.start / sb);
-  const last = req.length === 0 ? first - 1 : Math.floor((req.start + req.length - 1) / sb);
+  // Segments by the table's geometry: a division, or a bisection of a variable table's bounds.
+  const first = req.start < diskBlocks ? segmentAt(table, req.start) : table.segmentCount;
+  const last = req.length === 0 ? first - 1 : segmentAt(table, req.start + req.length - 1);
   if (s.faultsBySegment.size > 0)
     for (let seg = first; seg <= last; seg++) {
       const behind = s.blocking(req.disk, seg);
@@ -172,7 +173,7 @@ export function attempt(s: Stepper, req: HostRequest): void {
   if (status === STATUS_OK) {
     const pieces = piecesOf(scratch);
     // Only a distributed write can mark alternates.
-    const marks = req.op === 'write' && s.config.variant === 'distributed' ? markSpans(pieces, sb) : [];
+    const marks = req.op === 'write' && s.config.variant === 'distributed' ? markSpans(pieces, table) : [];
     const luns = req.op === 'write' ? lunsOf(pieces) : undefined;
     s.ios.set(req.ioId, { status: 'inFlight', request: req, generation: table.generation, firstSegment: first, lastSegment: last, marks, ...(luns === undefined ? {} : { luns }) });
     s.commands.push({ type: 'issueIo', ioId: req.ioId, disk: req.disk, op: req.op, pieces });
@@ -183,8 +184,8 @@ export function attempt(s: Stepper, req: HostRequest): void {
     for (let j = 0; j < scratch.failureCount; j++) faults.push([scratch.failureSegment[j]!, REASON_NAMES[scratch.failureReason[j]!]!]);
     let behind: number | undefined;
     for (const [seg, reason] of faults) {
-      const from = Math.max(req.start, seg * sb);
-      const to = Math.min(req.start + req.length, (seg + 1) * sb);
+      const from = Math.max(req.start, segmentStartAt(table, seg));
+      const to = Math.min(req.start + req.length, segmentStartAt(table, seg + 1));
       const id = s.blocking(req.disk, seg) ?? s.raiseFault(req, seg, reason, from, to - from, table.generation);
       behind ??= id;
     }
@@ -207,7 +208,6 @@ export function attempt(s: Stepper, req: HostRequest): void {
  * segment reads as zeros or has had its zeros written.
  */
 export function attemptZero(s: Stepper, req: HostRequest, table: MappingTable, first: number, last: number): void {
-  const sb = table.segmentBlocks;
   const end = req.start + req.length;
   for (let seg = first; seg <= last; seg++) if (entryAt(table, seg).error) return s.fail(req.ioId, `error: segment ${seg} is marked failed`);
   const { agent, epoch } = s.config;
@@ -216,9 +216,9 @@ export function attemptZero(s: Stepper, req: HostRequest, table: MappingTable, f
   for (let seg = first; seg <= last; seg++) {
     const e = entryAt(table, seg);
     if (e.zero && e.alternate === null && !e.invalid) continue; // reads as zeros already
-    const from = Math.max(req.start, seg * sb);
-    const to = Math.min(end, (seg + 1) * sb);
-    if (to - from === sb) behind ??= s.raise({ type: 'zeroSegment', agent, epoch, disk: req.disk, segment: seg, generation: table.generation }, req.ioId);
+    const from = Math.max(req.start, segmentStartAt(table, seg));
+    const to = Math.min(end, segmentStartAt(table, seg + 1));
+    if (to - from === segmentLengthAt(table, seg)) behind ??= s.raise({ type: 'zeroSegment', agent, epoch, disk: req.disk, segment: seg, generation: table.generation }, req.ioId);
     else partial.push([from, to]);
   }
   const pieces: Piece[] = [];
@@ -227,11 +227,11 @@ export function attemptZero(s: Stepper, req: HostRequest, table: MappingTable, f
     if (status === STATUS_OK) pieces.push(...piecesOf(scratch));
     else if (status === STATUS_FAULT)
       for (let j = 0; j < scratch.failureCount; j++) behind ??= s.raiseFault(req, scratch.failureSegment[j]!, REASON_NAMES[scratch.failureReason[j]!]!, from, to - from, table.generation);
-    else return s.fail(req.ioId, `error: segment ${Math.floor(from / sb)} is marked failed`);
+    else return s.fail(req.ioId, `error: segment ${segmentAt(table, from)} is marked failed`);
   }
   if (behind !== undefined) return s.park(req, behind);
   if (pieces.length === 0) return s.complete(req.ioId);
-  const marks = s.config.variant === 'distributed' ? markSpans(pieces, sb) : [];
+  const marks = s.config.variant === 'distributed' ? markSpans(pieces, table) : [];
   s.ios.set(req.ioId, { status: 'inFlight', request: req, generation: table.generation, firstSegment: first, lastSegment: last, marks });
   s.commands.push({ type: 'issueIo', ioId: req.ioId, disk: req.disk, op: 'write', pieces });
 }

@@ -2,6 +2,7 @@
  * The agent's volatile table copies: installing `setEntries`/`replaceTable`/`refreshTable`/`dropTable`
  * and acknowledging generations once no I/O still uses an older one (docs/design.md#fault-resolution).
  */
+import { segmentLengthAt } from '../table/segments.js';
 import type { Stepper } from './stepper.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { isBlockNumber, show, thrownReason } from '../errors.js';
@@ -133,7 +134,7 @@ export function setEntries(s: Stepper, m: SetEntriesMessage): void {
     if (!isRecord(c)) return s.refuse(m, `setEntries: changes[${n}] must be { segment, entry }, got ${show(c)}`);
     const { segment, entry } = c; // each read once
     if (!isBlockNumber(segment)) return s.refuse(m, `setEntries: changes[${n}].segment must be a non-negative safe integer, got ${show(segment)}`);
-    const decoded = decodeSharedEntry(entry, table.segmentBlocks, segment);
+    const decoded = decodeSharedEntry(entry, segment < table.segmentCount ? segmentLengthAt(table, segment) : table.segmentBlocks, segment);
     // All or nothing: a half-applied change matches no generation.
     if (E.isLeft(decoded)) return s.refuse(m, `setEntries: changes[${n}]: ${decoded.left[0]!.message}`);
     updates.push({ segment, entry: decoded.right });

@@ -34,7 +34,8 @@
  * Every extent an entry records is held space, whatever the flags: the primary location (even of
  * a `zero` or `invalid` entry, which the controller may bring back into use by clearing the flag)
  * and the whole alternate extent (blocks whose bit is still clear are reserved for later writes).
- * A segment's extents are `segmentBlocks` long, taken from its own table.
+ * A segment's extents are `segmentBlocks` long, taken from its own table (in a variable table, the
+ * segment's own length).
  *
  * ## Cost
  *

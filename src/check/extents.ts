@@ -4,6 +4,7 @@
  */
 import { thrownReason } from '../errors.js';
 import { isTable, tableEntries, type MappingTable } from '../table/table.js';
+import { segmentLengthAt } from '../table/segments.js';
 import { badInput, compareStrings, type ExtentRole, type Finding, type TableSet } from './findings.js';
 
 /** @internal Extent roles, as stored in {@link Extents.role}. */
@@ -76,8 +77,8 @@ export const collect = (
     x.end.push(start + length);
   };
   disks.forEach(([, table], d) => {
-    const n = table.segmentBlocks;
     for (const [seg, e] of tableEntries(table)) {
+      const n = segmentLengthAt(table, seg); // each segment's own length in a variable table
       if (e.location !== null) push(d, seg, PRIMARY, e.location.lun, e.location.start, n);
       if (e.alternate !== null) push(d, seg, ALTERNATE, e.alternate.lun, e.alternate.start, n);
       if (onFlags !== undefined && (e.invalid || e.error)) onFlags(d, seg, e.invalid, e.error);

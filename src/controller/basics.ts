@@ -2,6 +2,7 @@
  * Small things every part of a controller step uses: ids, commands, the extent of a segment,
  * the generation that last changed a segment, and a new disk's record.
  */
+import { segmentLengthAt } from '../table/segments.js';
 import * as E from 'fp-ts/lib/Either.js';
 import type { AgentId, ControllerMessage, Step } from '../protocol/messages.js';
 import { entryAt, type MappingTable } from '../table/table.js';
@@ -21,8 +22,8 @@ export const unwrap = <A>(e: E.Either<unknown, A>, what: string): A => {
   return e.right;
 };
 
-/** The whole extent a segment's primary or alternate occupies. */
-export const segmentExtent = (table: MappingTable, x: { lun: number; start: number }): Extent => ({ lun: x.lun, start: x.start, length: table.segmentBlocks });
+/** The whole extent segment `segment`'s primary or alternate occupies: as long as that segment (its own length in a variable table). */
+export const segmentExtent = (table: MappingTable, x: { lun: number; start: number }, segment: number): Extent => ({ lun: x.lun, start: x.start, length: segmentLengthAt(table, segment) });
 
 /**
  * The generation that last changed `segment`: what every agent must have before it touches it.

@@ -13,12 +13,11 @@ import type { Working } from './working.js';
 
 /**
  * The blocks (offsets within the segment) that the write faults queued behind `job` on its
- * segment want written, added to `want`. Reads cost nothing here: queued jobs are only peeked.
+ * segment (its first block `first`, its length `segmentBlocks`) want written, added to `want`. Reads cost nothing here: queued jobs are only peeked.
  */
-export const coalescedWrites = (s: Working, job: FaultJob, segmentBlocks: number, want: Bitmap): Bitmap => {
+export const coalescedWrites = (s: Working, job: FaultJob, first: number, segmentBlocks: number, want: Bitmap): Bitmap => {
   const queued = s.disks.peek(job.disk)?.queued.get(job.segment);
   if (queued === undefined || queued.length === 0) return want;
-  const first = job.segment * segmentBlocks;
   let out = want;
   for (const id of queued) {
     const other = s.jobs.peek(id);

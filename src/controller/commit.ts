@@ -6,6 +6,7 @@
  * the history used for deltas grows, and each job that waited for it goes on (its kind's
  * `committed` hook).
  */
+import { segmentLengthAt } from '../table/segments.js';
 import * as E from 'fp-ts/lib/Either.js';
 import * as B from '../bitmap/bitmap.js';
 import type { DiskId, EntryChange } from '../protocol/messages.js';
@@ -55,7 +56,7 @@ export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, chang
   // Several attached agents: any of them may fetch a copy before this change commits.
   if (!fenced && (required(s, job).length > 1 || d.agents.length + d.dropping.length > 1)) {
     const table = d.working as MappingTable;
-    const fences = changes.filter(([seg, entry]) => movesBlocks(entryAt(table, seg), entry, table.segmentBlocks)).map(([seg]): [number, MappingEntry] => [seg, { ...entryAt(table, seg), invalid: true }]);
+    const fences = changes.filter(([seg, entry]) => movesBlocks(entryAt(table, seg), entry, segmentLengthAt(table, seg))).map(([seg]): [number, MappingEntry] => [seg, { ...entryAt(table, seg), invalid: true }]);
     if (fences.length > 0) {
       job.deferred = changes;
       return stage(s, out, job, fences, true);

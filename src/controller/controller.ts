@@ -196,7 +196,7 @@ const restore = (s: Working, out: ControllerCommand[], persisted: PersistedState
       const e = entryAt(table, seg);
       for (const x of [e.location, e.alternate]) {
         if (x === null) continue;
-        const extent = segmentExtent(table, x);
+        const extent = segmentExtent(table, x, seg);
         const key = `${extent.lun}:${extent.start}:${extent.length}`;
         if (!reserved.has(key)) {
           reserved.add(key);

@@ -19,7 +19,16 @@ import type { PersistedState } from './commands.js';
  * const [next, commands] = controllerStep(state, { type: 'snapshot', requestId: 12, disk: 'vol', snapshot: 'vol@1' });
  */
 export type AdminEvent =
-  | { readonly type: 'createDisk'; readonly requestId: number; readonly disk: DiskId; readonly segmentBlocks: number; readonly segmentCount: number }
+  | {
+      readonly type: 'createDisk';
+      readonly requestId: number;
+      readonly disk: DiskId;
+      /** Blocks per segment; 0 for a variable disk, whose `segmentLengths` give each segment's. */
+      readonly segmentBlocks: number;
+      readonly segmentCount: number;
+      /** A variable disk: `segmentCount` segment lengths (with `segmentBlocks` 0). */
+      readonly segmentLengths?: ReadonlyArray<number>;
+    }
   | { readonly type: 'attachAgent'; readonly requestId: number; readonly disk: DiskId; readonly agent: AgentId }
   | { readonly type: 'detachAgent'; readonly requestId: number; readonly disk: DiskId; readonly agent: AgentId }
   | { readonly type: 'snapshot'; readonly requestId: number; readonly disk: DiskId; readonly snapshot: DiskId }

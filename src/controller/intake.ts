@@ -3,6 +3,7 @@
  * message from an older life of an agent is refused; a newer epoch means the agent restarted),
  * and one handler per message type.
  */
+import { segmentLengthAt, segmentStartAt } from '../table/segments.js';
 import { CowRecords } from '../protocol/copy-on-write.js';
 import type { AgentId, AgentMessage, Step } from '../protocol/messages.js';
 import type { MappingTable } from '../table/table.js';
@@ -78,9 +79,11 @@ const malformed = (m: AgentMessage): string | null => {
 const outsideSegment = (d: DiskView, m: { segment: number; start: number; length: number }): string | null => {
   if (m.segment < 0) return null;
   const t = d.working as MappingTable;
-  const first = m.segment * t.segmentBlocks;
-  if (m.segment >= t.segmentCount || m.start < first || m.start + m.length > first + t.segmentBlocks)
-    return `blocks ${m.start}+${m.length} are not inside segment ${m.segment} of a disk of ${t.segmentCount} segments of ${t.segmentBlocks} blocks`;
+  if (m.segment >= t.segmentCount) return `blocks ${m.start}+${m.length} are not inside segment ${m.segment} of a disk of ${t.segmentCount} segments`;
+  const first = segmentStartAt(t, m.segment);
+  const blocks = segmentLengthAt(t, m.segment);
+  if (m.start < first || m.start + m.length > first + blocks)
+    return `blocks ${m.start}+${m.length} are not inside segment ${m.segment} (blocks ${first}+${blocks}) of a disk of ${t.segmentCount} segments`;
   return null;
 };
 

@@ -5,10 +5,11 @@
  *
  * Tables are kept decoded, so an `updateTable` copies only the chunks it touches.
  */
+import { segmentLengthAt } from '../table/segments.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { isBlockNumber, show, type ValidationError } from '../errors.js';
 import type { AgentId, DiskId, EntryChange } from '../protocol/messages.js';
-import { decodeTable, encodeTable, TABLE_FORMAT, TABLE_VERSION } from '../table/codec.js';
+import { decodeTable, encodeTable, TABLE_FORMAT, TABLE_VARIABLE_VERSION, TABLE_VERSION } from '../table/codec.js';
 import { entryAt, freezeTable, resizeTable, setEntries, type MappingTable } from '../table/table.js';
 import type { PersistedState, PersistRecord } from './types.js';
 
@@ -41,15 +42,27 @@ const describeErrors = (errors: ReadonlyArray<ValidationError>): string => {
 };
 
 /** The entries of `changes`, validated as table entries, with errors named `changes[i].entry...`. */
-const decodeChanges = (changes: ReadonlyArray<EntryChange>, segmentBlocks: number): E.Either<string, MappingTable> => {
-  const decoded = decodeTable({
-    format: TABLE_FORMAT,
-    version: TABLE_VERSION,
-    segmentBlocks,
-    segmentCount: changes.length,
-    generation: 0,
-    entries: changes.map((c) => (typeof c === 'object' && c !== null ? c.entry : undefined)),
-  });
+const decodeChanges = (changes: ReadonlyArray<EntryChange>, table: MappingTable): E.Either<string, MappingTable> => {
+  const entries = changes.map((c) => (typeof c === 'object' && c !== null ? c.entry : undefined));
+  // A variable table's entries are read at their own segment's length (1 for a segment number
+  // that is not one of the table's: setEntries names that error).
+  const lengthOf = (c: EntryChange): number => {
+    const seg: unknown = typeof c === 'object' && c !== null ? c.segment : undefined;
+    return typeof seg === 'number' && Number.isSafeInteger(seg) && seg >= 0 && seg < table.segmentCount ? segmentLengthAt(table, seg) : 1;
+  };
+  const decoded = decodeTable(
+    table.segmentStarts === null
+      ? { format: TABLE_FORMAT, version: TABLE_VERSION, segmentBlocks: table.segmentBlocks, segmentCount: changes.length, generation: 0, entries }
+      : {
+          format: TABLE_FORMAT,
+          version: TABLE_VARIABLE_VERSION,
+          segmentBlocks: 0,
+          segmentLengths: changes.map(lengthOf),
+          segmentCount: changes.length,
+          generation: 0,
+          entries,
+        },
+  );
   if (E.isRight(decoded)) return decoded;
   return E.left(describeErrors(decoded.left.map((e) => ({ ...e, message: e.message.replace(/entries\[(\d+)\]/g, 'changes[$1].entry').replace(/^segment \d+: /, '') }))));
 };
@@ -79,7 +92,7 @@ const applyUpdate = (state: DurableState, record: Extract<PersistRecord, { type:
     if (E.isLeft(resized)) return E.left(`${what}: ${describeErrors(resized.left)}`);
     table = resized.right;
   }
-  const entries = decodeChanges(record.changes, table.segmentBlocks);
+  const entries = decodeChanges(record.changes, table);
   if (E.isLeft(entries)) return E.left(`${what}: ${entries.left}`);
   const updated = setEntries(
     table,

@@ -21,7 +21,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { Reference } from '../check/check.js';
 import { validationError, type ValidationError } from '../errors.js';
 import { PersistentMap } from '../protocol/persistent-map.js';
-import { alternateAt, F_HAS_ALTERNATE, F_HAS_LOCATION, REC_WORDS, SLOT_SHIFT, TWO_POW_32, type Chunk, type MappingTable } from '../table/table.js';
+import { alternateAt, CHUNK_SIZE, F_HAS_ALTERNATE, F_HAS_LOCATION, REC_WORDS, SLOT_SHIFT, TWO_POW_32, type Chunk, type MappingTable } from '../table/table.js';
 import type { Extent } from './allocator.js';
 
 /**
@@ -68,14 +68,21 @@ export interface ChunkShare {
   readonly chunk: Chunk;
   readonly count: number;
   readonly segmentBlocks: number;
+  /** A variable table's boundary index (each segment's extents are its own length), else `null`. */
+  readonly segmentStarts: Float64Array | null;
+  /** The chunk's first segment, to find its segments' lengths in `segmentStarts`. */
+  readonly firstSegment: number;
   readonly next: ChunkShare | null;
 }
 
+/** How a share's records are measured: the table's segment size or boundary index, and where the chunk starts. */
+type ShareGeometry = Pick<ChunkShare, 'segmentBlocks' | 'segmentStarts' | 'firstSegment'>;
+
 /** The list `list` with `chunk`'s extra holders changed by `delta` (dropped at 0, added when absent). */
-const withShare = (list: ChunkShare | null, chunk: Chunk, delta: number, segmentBlocks: number): ChunkShare | null => {
-  if (list === null) return delta > 0 ? { chunk, count: delta, segmentBlocks, next: null } : null;
+const withShare = (list: ChunkShare | null, chunk: Chunk, delta: number, g: ShareGeometry): ChunkShare | null => {
+  if (list === null) return delta > 0 ? { chunk, count: delta, segmentBlocks: g.segmentBlocks, segmentStarts: g.segmentStarts, firstSegment: g.firstSegment, next: null } : null;
   if (list.chunk === chunk) return list.count + delta > 0 ? { ...list, count: list.count + delta } : list.next;
-  return { ...list, next: withShare(list.next, chunk, delta, segmentBlocks) };
+  return { ...list, next: withShare(list.next, chunk, delta, g) };
 };
 
 const findShare = (list: ChunkShare | null, chunk: Chunk): ChunkShare | null => {
@@ -172,7 +179,7 @@ export const countOf = (refs: RefCounts, extent: Extent): number => {
   let n = refs.counts.get(keyOf(extent))?.count ?? 0;
   if (n === 0) return 0; // every extent of a shared chunk has a count of its own
   for (const share of allShares(refs))
-    for (const x of chunkExtents(share.chunk, share.segmentBlocks)) if (x.lun === extent.lun && x.start === extent.start && x.length === extent.length) n += share.count;
+    for (const x of chunkExtents(share.chunk, share)) if (x.lun === extent.lun && x.start === extent.start && x.length === extent.length) n += share.count;
   return n;
 };
 
@@ -184,22 +191,25 @@ export const countOf = (refs: RefCounts, extent: Extent): number => {
  * checkTables(tables, { references: entries(refs) });
  */
 export const entries = (refs: RefCounts): Reference[] => {
-  const expanded = incrementAll(refs, [...allShares(refs)].flatMap((share) => Array.from({ length: share.count }, () => chunkExtents(share.chunk, share.segmentBlocks)).flat()));
+  const expanded = incrementAll(refs, [...allShares(refs)].flatMap((share) => Array.from({ length: share.count }, () => chunkExtents(share.chunk, share)).flat()));
   const out: Reference[] = [];
   for (const c of expanded.counts.values()) out.push({ lun: c.lun, start: c.start, length: c.length, count: c.count });
   return out.sort((a, b) => a.lun - b.lun || a.start - b.start || a.length - b.length);
 };
 
 /** @internal Every extent the entries of chunk `c` hold (primaries and alternates), read from its records. */
-export const chunkExtents = (c: Chunk, segmentBlocks: number): Extent[] => {
+export const chunkExtents = (c: Chunk, g: ShareGeometry): Extent[] => {
   const out: Extent[] = [];
   const rec = c.rec;
+  const starts = g.segmentStarts;
   for (let r = 0; r < rec.length; r += REC_WORDS) {
     const head = rec[r]!;
-    if ((head & F_HAS_LOCATION) !== 0) out.push({ lun: rec[r + 1]!, start: rec[r + 2]! + rec[r + 3]! * TWO_POW_32, length: segmentBlocks });
+    const s = g.firstSegment + r / REC_WORDS;
+    const length = starts === null ? g.segmentBlocks : starts[s + 1]! - starts[s]!;
+    if ((head & F_HAS_LOCATION) !== 0) out.push({ lun: rec[r + 1]!, start: rec[r + 2]! + rec[r + 3]! * TWO_POW_32, length });
     if ((head & F_HAS_ALTERNATE) !== 0) {
-      const a = alternateAt(c, head >>> SLOT_SHIFT, segmentBlocks);
-      out.push({ lun: a.lun, start: a.start, length: segmentBlocks });
+      const a = alternateAt(c, head >>> SLOT_SHIFT, g.segmentBlocks);
+      out.push({ lun: a.lun, start: a.start, length });
     }
   }
   return out;
@@ -214,7 +224,9 @@ export const chunkExtents = (c: Chunk, segmentBlocks: number): Extent[] => {
  */
 export const shareTable = (refs: RefCounts, table: MappingTable): RefCounts => {
   const shares = refs.shares.slice();
-  table.chunks.forEach((c, ci) => void (shares[ci] = withShare(shares[ci] ?? null, c, 1, table.segmentBlocks)));
+  table.chunks.forEach(
+    (c, ci) => void (shares[ci] = withShare(shares[ci] ?? null, c, 1, { segmentBlocks: table.segmentBlocks, segmentStarts: table.segmentStarts, firstSegment: ci * CHUNK_SIZE })),
+  );
   return new RefCountsValue(countsOf(refs), shares);
 };
 
@@ -239,8 +251,8 @@ export const retireChunks = (refs: RefCounts, before: MappingTable, after: Mappi
     const share = findShare(refs.shares[ci] ?? null, c);
     if (share === null) continue;
     shares ??= refs.shares.slice();
-    shares[ci] = withShare(shares[ci] ?? null, c, -1, share.segmentBlocks);
-    for (const x of chunkExtents(c, share.segmentBlocks)) extents.push(x);
+    shares[ci] = withShare(shares[ci] ?? null, c, -1, share);
+    for (const x of chunkExtents(c, share)) extents.push(x);
   }
   if (shares === null) return refs;
   while (shares.length > 0 && shares[shares.length - 1] === null) shares.pop();

@@ -6,6 +6,7 @@
  * changes): what the disk's entries reference, whether or not the change that made them is
  * durable yet.
  */
+import { segmentLengthAt } from '../table/segments.js';
 import type { DiskId } from '../protocol/messages.js';
 import { entryAt, type MappingTable } from '../table/table.js';
 import type { Allocator } from './allocator.js';
@@ -51,13 +52,14 @@ export interface DiskSpace {
  */
 export const spaceByLun = (state: ControllerState): LunSpace[] => state.allocator.lunSpace().map(({ lun, size, free }) => ({ lun, size, used: size - free, free }));
 
-/** Keys of the extents a table references, each once. */
-const extentKeys = (table: MappingTable): Set<string> => {
-  const keys = new Set<string>();
+/** The extents a table references, each once, by key, with their lengths (a variable table's differ). */
+const extentKeys = (table: MappingTable): Map<string, number> => {
+  const keys = new Map<string, number>();
   for (let seg = 0; seg < table.segmentCount; seg++) {
     const e = entryAt(table, seg);
-    if (e.location !== null) keys.add(`${e.location.lun}:${e.location.start}`);
-    if (e.alternate !== null) keys.add(`${e.alternate.lun}:${e.alternate.start}`);
+    const n = segmentLengthAt(table, seg);
+    if (e.location !== null) keys.set(`${e.location.lun}:${e.location.start}:${n}`, n);
+    if (e.alternate !== null) keys.set(`${e.alternate.lun}:${e.alternate.start}:${n}`, n);
   }
   return keys;
 };
@@ -74,13 +76,15 @@ export const spaceByDisk = (state: ControllerState): DiskSpace[] => {
   const disks = [...state.disks.entries()].filter(([, d]) => d.deleted !== true).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const keys = disks.map(([, d]) => extentKeys(d.working));
   const holders = new Map<string, number>();
-  for (const set of keys) for (const k of set) holders.set(k, (holders.get(k) ?? 0) + 1);
+  for (const set of keys) for (const k of set.keys()) holders.set(k, (holders.get(k) ?? 0) + 1);
   return disks.map(([disk, d], i) => {
-    const sb = d.working.segmentBlocks;
     let exclusive = 0;
-    for (const k of keys[i]!) if (holders.get(k) === 1) exclusive++;
-    const allocated = keys[i]!.size;
-    return { disk, segmentBlocks: sb, segmentCount: d.working.segmentCount, allocated: allocated * sb, exclusive: exclusive * sb, shared: (allocated - exclusive) * sb };
+    let allocated = 0;
+    for (const [k, n] of keys[i]!) {
+      allocated += n;
+      if (holders.get(k) === 1) exclusive += n;
+    }
+    return { disk, segmentBlocks: d.working.segmentBlocks, segmentCount: d.working.segmentCount, allocated, exclusive, shared: allocated - exclusive };
   });
 };
 

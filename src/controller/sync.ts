@@ -163,7 +163,7 @@ const liftFence = (s: Working, job: JobDraft): void => {
   const kept = planned.map(([seg]) => entryAt(table, seg));
   const inUse = (x: { lun: number; start: number }) => kept.some((e) => same(e.location, x) || same(e.alternate, x));
   const release = job.release.filter((x) => !inUse(x));
-  for (const [, entry] of planned) for (const x of [entry.location, entry.alternate]) if (x !== null && !inUse(x) && !release.some((r) => same(r, x))) release.push(segmentExtent(table, x));
+  for (const [seg, entry] of planned) for (const x of [entry.location, entry.alternate]) if (x !== null && !inUse(x) && !release.some((r) => same(r, x))) release.push(segmentExtent(table, x, seg));
   job.release = release;
   job.deferred = planned.map(([seg], i): [number, MappingEntry] => [seg, { ...kept[i]!, invalid: false }]);
 };
@@ -282,7 +282,8 @@ export const deltaMessage = (s: Working, disk: DiskId, from: number, epoch: numb
  * chunk either table changed.
  */
 const changedSegments = (d: DiskView, base: MappingTable, to: MappingTable, freeze: boolean): number[] => {
-  if (base.generation < d.baseline || base.segmentBlocks !== to.segmentBlocks) return diffTables(freeze ? frozenTable(base, base.generation) : base, to).filter((seg) => seg < to.segmentCount);
+  if (base.generation < d.baseline || base.segmentBlocks !== to.segmentBlocks || base.segmentStarts !== to.segmentStarts)
+    return diffTables(freeze ? frozenTable(base, base.generation) : base, to).filter((seg) => seg < to.segmentCount);
   const out: number[] = [];
   for (const [seg, generation] of (d.lastChange instanceof CowMap ? d.lastChange.current : d.lastChange)) {
     if (generation <= base.generation || seg >= to.segmentCount) continue;

@@ -2,6 +2,7 @@
  * The properties a simulated run must keep, one named checker each. A checker returns the
  * property it found broken, or undefined; the run loop stops at the first one.
  */
+import { blocksOf, segmentAt, segmentLengthAt, segmentStartAt } from '../table/segments.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { agentTable } from '../agent/agent.js';
 import type { AgentState } from '../agent/types.js';
@@ -81,12 +82,14 @@ export class FrozenPrimaries {
     const d = controller.disks.get(io.disk);
     const frozen = this.since.get(io.disk);
     if (d === undefined || frozen === undefined || frozen.size === 0) return undefined;
-    const sb = d.committed.segmentBlocks;
-    for (let seg = Math.floor(p.virtualStart / sb); seg * sb < p.virtualStart + p.length; seg++) {
+    const t = d.committed;
+    const firstSeg = p.virtualStart < blocksOf(t) ? segmentAt(t, p.virtualStart) : t.segmentCount;
+    for (let seg = firstSeg; seg < t.segmentCount && segmentStartAt(t, seg) < p.virtualStart + p.length; seg++) {
       const since = frozen.get(seg);
-      if (since === undefined || seg >= d.committed.segmentCount) continue;
-      const e = entryAt(d.committed, seg);
-      const physical = p.start! + (Math.max(seg * sb, p.virtualStart) - p.virtualStart);
+      if (since === undefined) continue;
+      const e = entryAt(t, seg);
+      const sb = segmentLengthAt(t, seg);
+      const physical = p.start! + (Math.max(segmentStartAt(t, seg), p.virtualStart) - p.virtualStart);
       if (!e.noWrite || e.location === null || e.location.lun !== p.lun || physical < e.location.start || physical >= e.location.start + sb) continue;
       const inForce = [...d.agents, ...d.dropping].every((a) => {
         const c = controller.agents.get(a)?.copies.get(io.disk);
@@ -173,7 +176,7 @@ export const checkContent = (
     const kind = models.has(disk) ? 'lost-write' : 'snapshot-changed';
     const table = d.committed;
     for (let seg = 0; seg < table.segmentCount; seg++) {
-      const pieces = translate(table, { op: 'read', start: seg * table.segmentBlocks, length: table.segmentBlocks });
+      const pieces = translate(table, { op: 'read', start: segmentStartAt(table, seg), length: segmentLengthAt(table, seg) });
       if (E.isLeft(pieces)) continue;
       for (const p of pieces.right)
         for (let i = 0; i < p.length; i++) {
@@ -206,7 +209,7 @@ export const checkDurability = (
     const model = models.get(disk);
     if (model === undefined) continue;
     for (let seg = 0; seg < table.segmentCount; seg++) {
-      const pieces = translate(table, { op: 'read', start: seg * table.segmentBlocks, length: table.segmentBlocks });
+      const pieces = translate(table, { op: 'read', start: segmentStartAt(table, seg), length: segmentLengthAt(table, seg) });
       if (E.isLeft(pieces)) continue;
       for (const p of pieces.right)
         for (let i = 0; i < p.length; i++) {
@@ -238,9 +241,10 @@ export const checkAllocation = (controller: ControllerState): BrokenProperty | u
         const e = entryAt(table, seg);
         for (const x of [e.location, e.alternate]) {
           if (x === null) continue;
-          const hit = free.get(x.lun)?.find(([from, to]) => x.start < to && from < x.start + table.segmentBlocks);
+          const n = segmentLengthAt(table, seg);
+          const hit = free.get(x.lun)?.find(([from, to]) => x.start < to && from < x.start + n);
           if (hit !== undefined)
-            return { kind: 'allocation', message: `segment ${seg} of ${disk} (${which}) uses LUN ${x.lun} blocks ${x.start}..${x.start + table.segmentBlocks - 1}, free in the allocator at ${hit[0]}..${hit[1] - 1}` };
+            return { kind: 'allocation', message: `segment ${seg} of ${disk} (${which}) uses LUN ${x.lun} blocks ${x.start}..${x.start + n - 1}, free in the allocator at ${hit[0]}..${hit[1] - 1}` };
         }
       }
   return undefined;
@@ -273,7 +277,7 @@ export const checkFreeReferenced = (controller: ControllerState): BrokenProperty
       for (let seg = 0; seg < table.segmentCount; seg++) {
         const e = entryAt(table, seg);
         for (const x of [e.location, e.alternate])
-          if (x !== null) held.push([`the ${which} table of ${disk} (segment ${seg})`, { lun: x.lun, start: x.start, length: table.segmentBlocks }]);
+          if (x !== null) held.push([`the ${which} table of ${disk} (segment ${seg})`, { lun: x.lun, start: x.start, length: segmentLengthAt(table, seg) }]);
       }
   for (const [who, x] of held) {
     const r = overlap(x);

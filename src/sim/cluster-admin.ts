@@ -5,7 +5,7 @@
 import type { AdminEvent } from '../controller/types.js';
 import type { DiskId } from '../protocol/messages.js';
 import { agentName } from './checkers.js';
-import type { SimAction } from './config.js';
+import { createDiskRequest, diskBlocks, type SimAction } from './config.js';
 import { DiskModel } from './disk-model.js';
 import { DurabilityModel } from './durability-model.js';
 import type { AdminRequest } from './cluster-core.js';
@@ -88,7 +88,7 @@ export abstract class ClusterAdmin extends ClusterHostIo {
     const config = this.config.disks.find((d) => d.id === disk);
     if (config === undefined) return;
     this.models.get(disk)?.forgetAll();
-    const blocks = config.segmentBlocks * config.segmentCount;
+    const blocks = diskBlocks(config);
     const model = new DiskModel(blocks);
     const durable = new DurabilityModel(blocks);
     this.models.set(disk, model);
@@ -101,7 +101,7 @@ export abstract class ClusterAdmin extends ClusterHostIo {
         model.writeStarted(io.start, io.length);
         this.crossing.set(io.id, { model, durable, ...(io.op === 'write' ? { tracked: durable.writeStarted(io.start, io.length, io.value, ++this.seq) } : {}) });
       }
-    this.admin({ type: 'createDisk', requestId: 0, disk, segmentBlocks: config.segmentBlocks, segmentCount: config.segmentCount });
+    this.admin(createDiskRequest(config, disk));
     for (const a of config.agents ?? this.agents.map((_, i) => i)) this.admin({ type: 'attachAgent', requestId: 0, disk, agent: agentName(a) });
   }
 

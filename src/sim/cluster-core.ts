@@ -9,7 +9,7 @@ import type { AdminEvent, ControllerCommand, ControllerEvent, ControllerState, P
 import type { AgentId, DiskId, Step } from '../protocol/messages.js';
 import type { Piece, Variant } from '../translate/translate.js';
 import { agentName, FrozenPrimaries, type BrokenProperty } from './checkers.js';
-import { emptySummary, simConfigErrors, type SimAction, type SimConfig, type SimResult, type SimSummary, type TraceRecord, type Violation } from './config.js';
+import { createDiskRequest, diskBlocks, emptySummary, simConfigErrors, type SimAction, type SimConfig, type SimResult, type SimSummary, type TraceRecord, type Violation } from './config.js';
 import { DiskModel } from './disk-model.js';
 import { DurabilityModel, type TrackedWrite } from './durability-model.js';
 import { LivenessRecorder } from './latency.js';
@@ -134,9 +134,9 @@ export abstract class ClusterCore {
     this.bootController();
     // Disks are created and attached through the controller itself, like any administrator would.
     for (const disk of config.disks) {
-      this.admin({ type: 'createDisk', requestId: 0, disk: disk.id, segmentBlocks: disk.segmentBlocks, segmentCount: disk.segmentCount });
-      this.models.set(disk.id, new DiskModel(disk.segmentBlocks * disk.segmentCount));
-      this.durability.set(disk.id, new DurabilityModel(disk.segmentBlocks * disk.segmentCount));
+      this.admin(createDiskRequest(disk));
+      this.models.set(disk.id, new DiskModel(diskBlocks(disk)));
+      this.durability.set(disk.id, new DurabilityModel(diskBlocks(disk)));
       this.families.set(disk.id, disk.id);
       for (const a of disk.agents ?? this.agents.map((_, i) => i)) this.admin({ type: 'attachAgent', requestId: 0, disk: disk.id, agent: agentName(a) });
     }

@@ -5,7 +5,7 @@
 import type { HostOp } from '../agent/types.js';
 import type { agentStep } from '../agent/agent.js';
 import type { controllerStep } from '../controller/controller.js';
-import { isBlockNumber, thrownReason, validationError, type ValidationError } from '../errors.js';
+import { isBlockNumber, show, thrownReason, validationError, type ValidationError } from '../errors.js';
 import type { DiskId, Step } from '../protocol/messages.js';
 import type { Variant } from '../translate/translate.js';
 import type { LatencyFigures } from './latency.js';
@@ -22,8 +22,11 @@ import type { LatencyFigures } from './latency.js';
  */
 export interface SimDiskConfig {
   readonly id: DiskId;
+  /** Blocks per segment; 0 for a variable disk. */
   readonly segmentBlocks: number;
   readonly segmentCount: number;
+  /** A variable disk: each segment's length, `segmentCount` of them (with `segmentBlocks` 0). */
+  readonly segmentLengths?: ReadonlyArray<number>;
   /** Indexes of the agents that map the disk; all agents when absent. */
   readonly agents?: ReadonlyArray<number>;
 }
@@ -414,12 +417,24 @@ export const simConfigErrors = (config: SimConfig): ValidationError[] => {
   const disks = elementsOf(errors, 'disks', c.disks, SIM_LIMITS.disks);
   const ids = new Set<unknown>();
   for (const [i, raw] of (disks ?? []).entries()) {
-    const d = fieldsOf(errors, `disks[${i}]`, raw, ['id', 'segmentBlocks', 'segmentCount', 'agents']);
+    const d = fieldsOf(errors, `disks[${i}]`, raw, ['id', 'segmentBlocks', 'segmentCount', 'segmentLengths', 'agents']);
     if (d === null) continue;
     if (typeof d.id !== 'string' || d.id.length === 0 || ids.has(d.id)) errors.push(validationError(`disks[${i}].id`, d.id, 'must be a non-empty string, unique among the disks'));
     ids.add(d.id);
-    if (!isCountIn(d.segmentBlocks, 1, SIM_LIMITS.segmentBlocks)) errors.push(validationError(`disks[${i}].segmentBlocks`, d.segmentBlocks, `must be an integer from 1 to ${SIM_LIMITS.segmentBlocks}`));
+    if (d.segmentLengths === undefined) {
+      if (!isCountIn(d.segmentBlocks, 1, SIM_LIMITS.segmentBlocks)) errors.push(validationError(`disks[${i}].segmentBlocks`, d.segmentBlocks, `must be an integer from 1 to ${SIM_LIMITS.segmentBlocks}`));
+    } else if (d.segmentBlocks !== 0) {
+      errors.push(validationError(`disks[${i}].segmentBlocks`, d.segmentBlocks, 'must be 0 when segmentLengths is given (a variable disk)'));
+    }
     if (!isCountIn(d.segmentCount, 1, SIM_LIMITS.segmentCount)) errors.push(validationError(`disks[${i}].segmentCount`, d.segmentCount, `must be an integer from 1 to ${SIM_LIMITS.segmentCount}`));
+    if (d.segmentLengths !== undefined) {
+      // A variable disk: segmentBlocks 0 and one length per segment.
+      const lengths = elementsOf(errors, `disks[${i}].segmentLengths`, d.segmentLengths, SIM_LIMITS.segmentCount);
+      if (lengths !== null && lengths.length !== d.segmentCount)
+        errors.push(validationError(`disks[${i}].segmentLengths.length`, lengths.length, `must equal segmentCount ${show(d.segmentCount)}`));
+      const bad = (lengths ?? []).findIndex((n) => !isCountIn(n, 1, SIM_LIMITS.segmentBlocks));
+      if (bad >= 0) errors.push(validationError(`disks[${i}].segmentLengths[${bad}]`, lengths![bad], `must be an integer from 1 to ${SIM_LIMITS.segmentBlocks}`));
+    }
     if (d.agents !== undefined) {
       const list = elementsOf(errors, `disks[${i}].agents`, d.agents, SIM_LIMITS.agents);
       if (list !== null && agents !== null && list.some((a) => !isCountIn(a, 0, agents - 1)))
@@ -496,3 +511,26 @@ export const workloadErrors = (workload: Workload): ValidationError[] => {
   if (w.verify !== undefined && typeof w.verify !== 'boolean') errors.push(validationError('verify', w.verify, 'must be a boolean'));
   return errors;
 };
+
+/**
+ * Blocks of a simulated disk: `segmentBlocks * segmentCount`, or the sum of a variable disk's
+ * `segmentLengths`.
+ *
+ * @example
+ * diskBlocks({ id: 'v', segmentBlocks: 0, segmentCount: 3, segmentLengths: [8, 1, 30] }) // 39
+ */
+export const diskBlocks = (disk: SimDiskConfig): number =>
+  disk.segmentLengths === undefined ? disk.segmentBlocks * disk.segmentCount : disk.segmentLengths.reduce((a, b) => a + b, 0);
+
+/**
+ * @internal The `createDisk` request of a simulated disk: a variable disk carries its lengths.
+ */
+export const createDiskRequest = (disk: SimDiskConfig, id: DiskId = disk.id) =>
+  ({
+    type: 'createDisk',
+    requestId: 0,
+    disk: id,
+    segmentBlocks: disk.segmentBlocks,
+    segmentCount: disk.segmentCount,
+    ...(disk.segmentLengths === undefined ? {} : { segmentLengths: disk.segmentLengths }),
+  }) as const;

@@ -5,7 +5,7 @@
 import type { Prng } from '../adapters/prng.js';
 import type { HostOp } from '../agent/types.js';
 import type { DiskId } from '../protocol/messages.js';
-import type { SimAction, SimConfig, Workload } from './config.js';
+import { diskBlocks, type SimAction, type SimConfig, type Workload } from './config.js';
 import type { DiskModel } from './disk-model.js';
 import type { DurabilityModel, TrackedWrite } from './durability-model.js';
 
@@ -113,7 +113,7 @@ export class WorkloadGenerator {
     const disk = disks[rng.int(disks.length)]!;
     const mappers = disk.agents ?? Array.from({ length: this.agentCount }, (_, i) => i);
     const agent = mappers[rng.int(mappers.length)]!;
-    const blocks = disk.segmentBlocks * disk.segmentCount;
+    const blocks = diskBlocks(disk);
     const length = 1 + rng.int(Math.min(w.maxLength ?? 16, blocks));
     let start: number;
     switch (w.pattern ?? 'random') {
@@ -132,7 +132,7 @@ export class WorkloadGenerator {
     if (op === 'write' && (w.zeroRatio ?? 0) > 0 && rng.chance(w.zeroRatio!)) {
       // A discard or write-zeroes: up to four segments, so whole segments are covered too.
       op = 'zero';
-      const zeroLength = 1 + rng.int(Math.min(4 * disk.segmentBlocks, blocks));
+      const zeroLength = 1 + rng.int(Math.min(4 * (disk.segmentBlocks || Math.max(...disk.segmentLengths!)), blocks));
       return { agent, disk: disk.id, op, start: rng.int(blocks - zeroLength + 1), length: zeroLength };
     }
     // Durability: drawn only when asked for, so that runs without them replay as before.

@@ -18,6 +18,12 @@
  *   bitmaps    only for bigger segments: each alternate's bitmap words, same order
  *   checksum   CRC-32C of every byte before it, header and lengths included
  *
+ * A variable table (segments of differing sizes) is written as version 2
+ * ({@link TABLE_BINARY_VARIABLE_VERSION}): `segmentBlocks` is 0, alternates are 3 words (no
+ * inline bitmap), every alternate's bitmap is in the bitmaps section at its own segment's size
+ * (`ceil(length / 32)` words), and a lengths section of one word per segment comes between the
+ * bitmaps and the checksum. Uniform tables keep writing version 1, byte for byte as before.
+ *
  * A table without alternates takes 16 bytes per segment plus 40. CRC-32C detects every error
  * burst of up to 32 bits, so any corrupted byte; lengths are checked against the buffer before
  * anything is allocated, so truncation and absurd counts are errors too.
@@ -52,6 +58,7 @@ import {
   type MappingTable,
   type TableOptions,
 } from './table.js';
+import { startsFromLengths } from './segments.js';
 
 /**
  * The version of the binary table form this library writes and reads; {@link decodeTableBinary}
@@ -61,6 +68,14 @@ import {
  * new DataView(encodeTableBinary(table).buffer).getUint32(4, true) === TABLE_BINARY_VERSION // true
  */
 export const TABLE_BINARY_VERSION = 1;
+
+/**
+ * The version of the binary form of a variable table (layout in this module's comment).
+ *
+ * @example
+ * new DataView(encodeTableBinary(variableTable).buffer).getUint32(4, true) === TABLE_BINARY_VARIABLE_VERSION // true
+ */
+export const TABLE_BINARY_VARIABLE_VERSION = 2;
 
 /** "VDMT" */
 const MAGIC = [0x56, 0x44, 0x4d, 0x54] as const;
@@ -88,6 +103,10 @@ const outOfLineWords = (segmentBlocks: number): number => (altStride(segmentBloc
 const formBytes = (segmentBlocks: number, segmentCount: number, alternateCount: number): number =>
   HEADER_BYTES + segmentCount * RECORD_BYTES + alternateCount * 4 * (altStride(segmentBlocks) + outOfLineWords(segmentBlocks)) + CHECKSUM_BYTES;
 
+/** Bytes of the version 2 form: lengths take a word per segment, bitmaps their own words. */
+const variableFormBytes = (segmentCount: number, alternateCount: number, bitmapWords: number): number =>
+  HEADER_BYTES + segmentCount * (RECORD_BYTES + 4) + alternateCount * 4 * ALT_HEADER + bitmapWords * 4 + CHECKSUM_BYTES;
+
 // ---------------------------------------------------------------------------------------------
 // Encoding
 // ---------------------------------------------------------------------------------------------
@@ -103,15 +122,25 @@ const formBytes = (segmentBlocks: number, segmentCount: number, alternateCount: 
  */
 export const encodeTableBinary = (table: MappingTable): Uint8Array => {
   const { segmentBlocks, segmentCount } = table;
+  const starts = table.segmentStarts;
   const stride = altStride(segmentBlocks);
-  const extra = outOfLineWords(segmentBlocks);
+  const extraOf = (s: number): number => (starts === null ? outOfLineWords(segmentBlocks) : (starts[s + 1]! - starts[s]! + 31) >>> 5);
   let alternates = 0;
-  for (const c of table.chunks)
-    if (c.alt !== null) for (let r = 0; r < c.rec.length; r += REC_WORDS) if ((c.rec[r]! & F_HAS_ALTERNATE) !== 0) alternates++;
-  const out = new Uint8Array(formBytes(segmentBlocks, segmentCount, alternates));
+  let bitmapWords = 0;
+  table.chunks.forEach((c, ci) => {
+    if (c.alt !== null)
+      for (let r = 0; r < c.rec.length; r += REC_WORDS)
+        if ((c.rec[r]! & F_HAS_ALTERNATE) !== 0) {
+          alternates++;
+          bitmapWords += extraOf(ci * CHUNK_SIZE + r / REC_WORDS);
+        }
+  });
+  const bytes =
+    starts === null ? formBytes(segmentBlocks, segmentCount, alternates) : variableFormBytes(segmentCount, alternates, bitmapWords);
+  const out = new Uint8Array(bytes);
   const words = new Uint32Array(out.buffer);
   out.set(MAGIC, 0);
-  words[1] = TABLE_BINARY_VERSION;
+  words[1] = starts === null ? TABLE_BINARY_VERSION : TABLE_BINARY_VARIABLE_VERSION;
   words[2] = segmentBlocks;
   words[3] = segmentCount >>> 0;
   words[4] = Math.floor(segmentCount / TWO_POW_32);
@@ -136,6 +165,7 @@ export const encodeTableBinary = (table: MappingTable): Uint8Array => {
         words[r + i * REC_WORDS] = ((head & FLAG_MASK) | (next++ << SLOT_SHIFT)) >>> 0;
         words.set(c.alt.subarray(slot * stride, (slot + 1) * stride), a);
         a += stride;
+        const extra = extraOf(ci * CHUNK_SIZE + i);
         if (extra > 0) {
           words.set(c.bitmaps![slot]!.words, b);
           b += extra;
@@ -144,6 +174,7 @@ export const encodeTableBinary = (table: MappingTable): Uint8Array => {
     }
     r += c.size * REC_WORDS;
   });
+  if (starts !== null) for (let seg = 0; seg < segmentCount; seg++) words[b + seg] = starts[seg + 1]! - starts[seg]!;
   words[words.length - 1] = 0; // the checksum, written once the words are in byte order
   if (!LITTLE_ENDIAN) swapWords(words.subarray(1));
   new DataView(out.buffer).setUint32(out.length - CHECKSUM_BYTES, crc32c(out, 0, out.length - CHECKSUM_BYTES), true);
@@ -178,6 +209,8 @@ const readWords = (bytes: Uint8Array, offset: number, words: Uint32Array): void 
 };
 
 interface Header {
+  /** Version 2: a variable table, with a lengths section. */
+  readonly variable: boolean;
   readonly segmentBlocks: number;
   readonly segmentCount: number;
   readonly generation: number;
@@ -199,15 +232,20 @@ const readHeader = (bytes: Uint8Array, errors: ValidationError[]): Header | unde
   const view = new DataView(bytes.buffer, bytes.byteOffset, length);
   const word = (i: number): number => view.getUint32(i * 4, true);
   const version = word(1);
-  if (version !== TABLE_BINARY_VERSION) {
-    errors.push(makeError('header.version', version, `must be ${TABLE_BINARY_VERSION}, the only binary table version this library reads`));
+  if (version !== TABLE_BINARY_VERSION && version !== TABLE_BINARY_VARIABLE_VERSION) {
+    errors.push(
+      makeError('header.version', version, `must be ${TABLE_BINARY_VERSION} (uniform) or ${TABLE_BINARY_VARIABLE_VERSION} (variable), the binary table versions this library reads`),
+    );
     return undefined;
   }
+  const variable = version === TABLE_BINARY_VARIABLE_VERSION;
   const segmentBlocks = word(2);
   const segmentCount = word(3) + word(4) * TWO_POW_32;
   const generation = word(5) + word(6) * TWO_POW_32;
   const alternateCount = word(7) + word(8) * TWO_POW_32;
-  if (segmentBlocks < 1 || segmentBlocks > MAX_BITMAP_SIZE)
+  if (variable) {
+    if (segmentBlocks !== 0) errors.push(makeError('header.segmentBlocks', segmentBlocks, 'must be 0 in a version 2 (variable) table'));
+  } else if (segmentBlocks < 1 || segmentBlocks > MAX_BITMAP_SIZE)
     errors.push(makeError('header.segmentBlocks', segmentBlocks, `must be an integer from 1 to ${MAX_BITMAP_SIZE}`));
   if (segmentCount > MAX_SEGMENT_COUNT) errors.push(makeError('header.segmentCount', segmentCount, `must be at most ${MAX_SEGMENT_COUNT}`));
   if (!Number.isSafeInteger(generation)) errors.push(makeError('header.generation', generation, 'must be a safe integer (below 2^53)'));
@@ -215,13 +253,14 @@ const readHeader = (bytes: Uint8Array, errors: ValidationError[]): Header | unde
     errors.push(makeError('header.alternateCount', alternateCount, `must be at most the segment count, ${segmentCount}`));
   if (errors.length > 0) return undefined;
   // Lengths before the checksum: a wrong length says where the checksum is no better than a wrong byte.
-  const recordsEnd = HEADER_BYTES + segmentCount * RECORD_BYTES + CHECKSUM_BYTES;
-  const total = formBytes(segmentBlocks, segmentCount, alternateCount);
+  const recordsEnd = HEADER_BYTES + segmentCount * (variable ? RECORD_BYTES + 4 : RECORD_BYTES) + CHECKSUM_BYTES;
+  // A variable table's exact size depends on its lengths: here only its least (one word per bitmap).
+  const total = variable ? variableFormBytes(segmentCount, alternateCount, alternateCount) : formBytes(segmentBlocks, segmentCount, alternateCount);
   if (recordsEnd > length)
     errors.push(makeError('header.segmentCount', segmentCount, `declares records of ${recordsEnd - HEADER_BYTES - CHECKSUM_BYTES} bytes, more than the buffer of ${length} bytes holds`));
   else if (total > length)
     errors.push(makeError('header.alternateCount', alternateCount, `declares a table of ${total} bytes, more than the buffer of ${length} bytes holds`));
-  else if (total < length) errors.push(makeError('', length, `must be exactly the ${total} bytes its header declares; its length`));
+  else if (total < length && !variable) errors.push(makeError('', length, `must be exactly the ${total} bytes its header declares; its length`));
   if (errors.length > 0) return undefined;
   const stored = view.getUint32(length - CHECKSUM_BYTES, true);
   const actual = crc32c(bytes, 0, length - CHECKSUM_BYTES);
@@ -229,7 +268,17 @@ const readHeader = (bytes: Uint8Array, errors: ValidationError[]): Header | unde
     errors.push(makeError('checksum', hex(stored), `must be the CRC-32C of the ${length - CHECKSUM_BYTES} bytes before it, ${hex(actual)}: the buffer is corrupted`));
     return undefined;
   }
-  return { segmentBlocks, segmentCount, generation, alternateCount };
+  return { variable, segmentBlocks, segmentCount, generation, alternateCount };
+};
+
+/** A version 2 table's lengths section (just before the checksum), each checked; null after an error. */
+const readLengths = (bytes: Uint8Array, segmentCount: number, errors: ValidationError[]): Uint32Array | null => {
+  const lengths = new Uint32Array(segmentCount);
+  readWords(bytes, bytes.length - CHECKSUM_BYTES - segmentCount * 4, lengths);
+  for (let s = 0; s < segmentCount && errors.length < MAX_DECODE_ERRORS; s++)
+    if (lengths[s]! < 1 || lengths[s]! > MAX_BITMAP_SIZE)
+      errors.push(makeError(`lengths[${s}]`, lengths[s], `must be a segment length (an integer from 1 to ${MAX_BITMAP_SIZE})`, s));
+  return errors.length > 0 ? null : lengths;
 };
 
 /** True when blocks `start .. start + length - 1` are all below 2^53. */
@@ -265,7 +314,7 @@ const tailClear = (words: Uint32Array, last: number, segmentBlocks: number): boo
   (segmentBlocks & 31) === 0 || words[last]! >>> (segmentBlocks & 31) === 0;
 
 /** Each record's checks, chunk by chunk; builds the chunks (alternates come later). Returns alternates per chunk. */
-const checkRecords = (rec: ReadonlyArray<Uint32Array>, h: Header, errors: ValidationError[]): Uint32Array => {
+const checkRecords = (rec: ReadonlyArray<Uint32Array>, lengthOf: (s: number) => number, errors: ValidationError[]): Uint32Array => {
   const perChunk = new Uint32Array(rec.length);
   for (let ci = 0; ci < rec.length; ci++) {
     const words = rec[ci]!;
@@ -284,7 +333,7 @@ const checkRecords = (rec: ReadonlyArray<Uint32Array>, h: Header, errors: Valida
         ((flags & F_HAS_LOCATION) !== 0
           ? words[r + 3]! < SAFE_START_HIGH
           : (flags & (F_INVALID | F_ZERO)) !== 0 && words[r + 1] === 0 && words[r + 2] === 0 && words[r + 3] === 0);
-      if (!plausible && errors.length < MAX_DECODE_ERRORS) checkRecord(words, r, base + r / REC_WORDS, slot, h.segmentBlocks, errors);
+      if (!plausible && errors.length < MAX_DECODE_ERRORS) checkRecord(words, r, base + r / REC_WORDS, slot, lengthOf(base + r / REC_WORDS), errors);
       if (hasAlternate) slot++;
     }
     perChunk[ci] = slot;
@@ -302,12 +351,20 @@ const segmentOfAlternate = (rec: ReadonlyArray<Uint32Array>, k: number): number 
 };
 
 /** Extents against the declared LUN sizes, as `createTable` checks them. */
-const checkLunSizes = (rec: ReadonlyArray<Uint32Array>, alt: Uint32Array, stride: number, h: Header, sizes: NonNullable<TableOptions['lunSizes']>, errors: ValidationError[]): void => {
+const checkLunSizes = (
+  rec: ReadonlyArray<Uint32Array>,
+  alt: Uint32Array,
+  stride: number,
+  lengthOf: (s: number) => number,
+  sizes: NonNullable<TableOptions['lunSizes']>,
+  errors: ValidationError[],
+): void => {
   const check = (field: string, lun: number, start: number, segment: number): void => {
     const size = lunSize(sizes, lun);
+    const needs = lengthOf(segment);
     if (size === undefined) errors.push(makeError(`${field}.lun`, lun, 'must be one of the declared LUNs', segment));
-    else if (start + h.segmentBlocks > size)
-      errors.push(makeError(field, { lun, start }, `must end inside its LUN of ${size} blocks (needs ${h.segmentBlocks} blocks)`, segment));
+    else if (start + needs > size)
+      errors.push(makeError(field, { lun, start }, `must end inside its LUN of ${size} blocks (needs ${needs} blocks)`, segment));
   };
   let k = 0;
   for (let ci = 0; ci < rec.length && errors.length < MAX_DECODE_ERRORS; ci++) {
@@ -345,18 +402,17 @@ const readRecordWords = (bytes: Uint8Array, segmentCount: number, chunkCount: nu
 };
 
 /** The chunks of checked records: each takes its `perChunk` alternates, in order, as a view of `alt`. */
-const chunksOf = (rec: ReadonlyArray<Uint32Array>, perChunk: ArrayLike<number>, alt: Uint32Array, outOfLine: Uint32Array, segmentBlocks: number): Chunk[] => {
+const chunksOf = (rec: ReadonlyArray<Uint32Array>, perChunk: ArrayLike<number>, alt: Uint32Array, outOfLine: Uint32Array, segmentBlocks: number, bits: AlternateBits): Chunk[] => {
   const stride = altStride(segmentBlocks);
-  const extra = outOfLineWords(segmentBlocks);
   const chunks: Chunk[] = new Array<Chunk>(rec.length);
   let k = 0;
   for (let ci = 0; ci < rec.length; ci++) {
     const n = perChunk[ci]!;
     const size = rec[ci]!.length / REC_WORDS;
     let bitmaps: Bitmap[] | null = null;
-    if (n > 0 && extra > 0) {
+    if (n > 0 && bits.outOfLine) {
       bitmaps = [];
-      for (let j = k; j < k + n; j++) bitmaps.push(B.unsafeFromWords(segmentBlocks, outOfLine.slice(j * extra, (j + 1) * extra)));
+      for (let j = k; j < k + n; j++) bitmaps.push(B.unsafeFromWords(bits.size[j]!, outOfLine.slice(bits.at[j]!, bits.at[j + 1]!)));
     }
     chunks[ci] = { size, rec: rec[ci]!, alt: n === 0 ? null : alt.subarray(k * stride, (k + n) * stride), bitmaps };
     k += n;
@@ -364,13 +420,48 @@ const chunksOf = (rec: ReadonlyArray<Uint32Array>, perChunk: ArrayLike<number>, 
   return chunks;
 };
 
+/**
+ * Where each alternate's bitmap is: in the bitmaps section (`outOfLine`) from word `at[k]` to
+ * `at[k + 1]`, of `size[k]` blocks; inline in the slots otherwise.
+ */
+interface AlternateBits {
+  readonly outOfLine: boolean;
+  readonly at: Float64Array;
+  readonly size: Uint32Array;
+}
+
+/** The bitmaps of the `alternateCount` alternates, in segment order. */
+const alternateBits = (rec: ReadonlyArray<Uint32Array>, alternateCount: number, segmentBlocks: number, lengthOf: (s: number) => number, variable: boolean): AlternateBits => {
+  const at = new Float64Array(alternateCount + 1);
+  const size = new Uint32Array(alternateCount);
+  const outOfLine = variable || outOfLineWords(segmentBlocks) > 0;
+  if (!variable) {
+    // Every bitmap the same size: no need to walk the records.
+    size.fill(segmentBlocks);
+    for (let k = 0; k < alternateCount; k++) at[k + 1] = at[k]! + outOfLineWords(segmentBlocks);
+    return { outOfLine, at, size };
+  }
+  let k = 0;
+  for (let ci = 0; ci < rec.length; ci++)
+    for (let r = 0; r < rec[ci]!.length && k < alternateCount; r += REC_WORDS)
+      if ((rec[ci]![r]! & F_HAS_ALTERNATE) !== 0) {
+        size[k] = lengthOf(ci * CHUNK_SIZE + r / REC_WORDS);
+        at[k + 1] = at[k]! + ((size[k]! + 31) >>> 5);
+        k++;
+      }
+  return { outOfLine, at, size };
+};
+
 const decodeChecked = (bytes: Uint8Array, options: TableOptions, errors: ValidationError[]): E.Either<ValidationError[], MappingTable> => {
   const h = readHeader(bytes, errors);
   if (h === undefined) return E.left(errors);
   const { segmentBlocks, segmentCount, alternateCount } = h;
+  const lengths = h.variable ? readLengths(bytes, segmentCount, errors) : null;
+  if (errors.length > 0) return E.left(errors);
+  const lengthOf = lengths === null ? () => segmentBlocks : (s: number) => lengths[s]!;
   const chunkCount = Math.ceil(segmentCount / CHUNK_SIZE);
   const { flat, rec } = readRecordWords(bytes, segmentCount, chunkCount);
-  const perChunk = checkRecords(rec, h, errors);
+  const perChunk = checkRecords(rec, lengthOf, errors);
   let total = 0;
   for (let ci = 0; ci < chunkCount; ci++) total += perChunk[ci]!;
   if (total !== alternateCount && errors.length < MAX_DECODE_ERRORS)
@@ -378,35 +469,39 @@ const decodeChecked = (bytes: Uint8Array, options: TableOptions, errors: Validat
   if (errors.length > 0) return E.left(errors.slice(0, MAX_DECODE_ERRORS));
 
   const stride = altStride(segmentBlocks);
-  const extra = outOfLineWords(segmentBlocks);
-  const bitmapWords = (segmentBlocks + 31) >>> 5;
+  const bits = alternateBits(rec, alternateCount, segmentBlocks, lengthOf, h.variable);
+  const bitmapWords = bits.at[alternateCount]!;
+  if (h.variable && variableFormBytes(segmentCount, alternateCount, bitmapWords) !== bytes.length)
+    return E.left([makeError('', bytes.length, `must be exactly the ${variableFormBytes(segmentCount, alternateCount, bitmapWords)} bytes its header and lengths declare; its length`)]);
   const altOffset = HEADER_BYTES + segmentCount * RECORD_BYTES;
   const alt = new Uint32Array(alternateCount * stride);
   readWords(bytes, altOffset, alt);
-  const outOfLine = new Uint32Array(alternateCount * extra);
+  const outOfLine = new Uint32Array(bitmapWords);
   readWords(bytes, altOffset + alt.byteLength, outOfLine);
   for (let k = 0; k < alternateCount && errors.length < MAX_DECODE_ERRORS; k++) {
     const a = k * stride;
-    if (!startFits(alt[a + 1]!, alt[a + 2]!, segmentBlocks)) {
+    const size = bits.size[k]!;
+    if (!startFits(alt[a + 1]!, alt[a + 2]!, size)) {
       const s = segmentOfAlternate(rec, k);
-      errors.push(makeError(`alternates[${k}].start`, alt[a + 1]! + alt[a + 2]! * TWO_POW_32, `must leave room for ${segmentBlocks} blocks below 2^53`, s));
+      errors.push(makeError(`alternates[${k}].start`, alt[a + 1]! + alt[a + 2]! * TWO_POW_32, `must leave room for ${size} blocks below 2^53`, s));
     }
-    const words = extra === 0 ? alt : outOfLine;
-    const last = extra === 0 ? a + ALT_HEADER + bitmapWords - 1 : (k + 1) * extra - 1;
-    if (!tailClear(words, last, segmentBlocks)) {
+    const words = bits.outOfLine ? outOfLine : alt;
+    const last = bits.outOfLine ? bits.at[k + 1]! - 1 : a + ALT_HEADER + ((size + 31) >>> 5) - 1;
+    if (!tailClear(words, last, size)) {
       const s = segmentOfAlternate(rec, k);
-      const field = extra === 0 ? `alternates[${k}].blocks` : `bitmaps[${k}]`;
-      errors.push(makeError(field, hex(words[last]!), `must have no bit set past block ${segmentBlocks - 1} in its last word`, s));
+      const field = bits.outOfLine ? `bitmaps[${k}]` : `alternates[${k}].blocks`;
+      errors.push(makeError(field, hex(words[last]!), `must have no bit set past block ${size - 1} in its last word`, s));
     }
   }
   errors.push(...lunSizesErrors(options.lunSizes));
-  if (options.lunSizes !== undefined && errors.length === 0) checkLunSizes(rec, alt, stride, h, options.lunSizes, errors);
+  if (options.lunSizes !== undefined && errors.length === 0) checkLunSizes(rec, alt, stride, lengthOf, options.lunSizes, errors);
   if (errors.length > 0) return E.left(errors.slice(0, MAX_DECODE_ERRORS));
 
-  const chunks = chunksOf(rec, perChunk, alt, outOfLine, segmentBlocks);
+  const chunks = chunksOf(rec, perChunk, alt, outOfLine, segmentBlocks, bits);
   const base = new Uint32Array(chunkCount);
   for (let ci = 1; ci < chunkCount; ci++) base[ci] = base[ci - 1]! + perChunk[ci - 1]!;
-  return E.right(assembleTable(segmentBlocks, segmentCount, h.generation, chunks, flat, flat === null ? null : { slots: alt, base }));
+  const starts = lengths === null ? null : startsFromLengths(lengths);
+  return E.right(assembleTable(segmentBlocks, segmentCount, h.generation, chunks, flat, flat === null ? null : { slots: alt, base }, starts));
 };
 
 /**

@@ -10,6 +10,7 @@
  * space is reference-counted), so both tables see the same bytes there. Everything else, every
  * alternate included (alternates take writes even under `noWrite`), counts as changed.
  */
+import { segmentLengthAt, segmentStartAt } from './segments.js';
 import * as E from 'fp-ts/lib/Either.js';
 import * as B from '../bitmap/bitmap.js';
 import { validationError, type ValidationError } from '../errors.js';
@@ -158,7 +159,13 @@ const sameLocation = (x: Uint32Array, y: Uint32Array, r: number): boolean =>
 export const changedBlocksCounted = (older: MappingTable, newer: MappingTable): E.Either<ValidationError[], ChangedBlocksReport> => {
   if (older.segmentBlocks !== newer.segmentBlocks)
     return E.left([validationError('newer.segmentBlocks', newer.segmentBlocks, `must equal older.segmentBlocks ${older.segmentBlocks}`)]);
-  const sb = newer.segmentBlocks;
+  // Variable tables: the segments both have must have the same bounds (no split or merge between them).
+  const common = Math.min(older.segmentCount, newer.segmentCount);
+  if (newer.segmentStarts !== null && older.segmentStarts !== newer.segmentStarts)
+    for (let s = 1; s <= common; s++)
+      if (segmentStartAt(older, s) !== segmentStartAt(newer, s))
+        return E.left([validationError(`newer segment ${s - 1} length`, segmentLengthAt(newer, s - 1), `must equal the older table's ${segmentLengthAt(older, s - 1)} (segments split or merged between the tables)`)]);
+  const starts = newer.segmentStarts;
   const out = new RangeList();
   let chunksSkipped = 0;
   let chunksCompared = 0;
@@ -175,7 +182,8 @@ export const changedBlocksCounted = (older: MappingTable, newer: MappingTable): 
     const first = ci * CHUNK_SIZE;
     for (let i = 0; i < y.size; i++) {
       const s = first + i;
-      const base = s * sb;
+      const base = starts === null ? s * newer.segmentBlocks : starts[s]!;
+      const sb = starts === null ? newer.segmentBlocks : starts[s + 1]! - base;
       const r = i * REC_WORDS;
       const fn = frozenNew ? frozenHead(y.rec[r]!) : y.rec[r]!;
       if (s >= older.segmentCount) {
@@ -218,7 +226,8 @@ export const changedBlocksCounted = (older: MappingTable, newer: MappingTable): 
  * Comparing two versions of a disk that is still written reports each of its writable segments
  * whole: take snapshots to back up.
  *
- * Left when the tables' `segmentBlocks` differ; `segmentCount` may differ (a resize).
+ * Left when the tables' `segmentBlocks` differ, or when variable tables' common segments have
+ * different bounds (split or merged between them); `segmentCount` may differ (a resize).
  *
  * @example
  * // Full backup of snap1; later, an incremental one of snap2:

@@ -41,6 +41,7 @@ import {
   type MappingTable,
   type TableOptions,
 } from './table.js';
+import { createVariableTable, type SegmentSpec } from './variable.js';
 
 export { MAX_DECODE_ERRORS } from './document-errors.js';
 export { decodeEntry, encodeEntry } from './entry-document.js';
@@ -62,6 +63,16 @@ export const TABLE_FORMAT = 'vdisk-map/table';
  */
 export const TABLE_VERSION = 1;
 
+/**
+ * The document version of a variable table (segments of differing sizes): version 1 plus
+ * `segmentLengths`, with `segmentBlocks` 0. Uniform tables keep writing version 1, byte for byte
+ * as before; a reader that knows only version 1 refuses a variable document by its version.
+ *
+ * @example
+ * encodeTable(variableTable).version === TABLE_VARIABLE_VERSION // true
+ */
+export const TABLE_VARIABLE_VERSION = 2;
+
 
 /**
  * A whole table as a plain JSON value, version 1. `segmentCount` must equal `entries.length`;
@@ -79,8 +90,12 @@ export const TABLE_VERSION = 1;
  */
 export interface TableDocument {
   readonly format: typeof TABLE_FORMAT;
-  readonly version: typeof TABLE_VERSION;
+  /** {@link TABLE_VERSION}, or {@link TABLE_VARIABLE_VERSION} for a variable table. */
+  readonly version: typeof TABLE_VERSION | typeof TABLE_VARIABLE_VERSION;
+  /** 0 in a variable table's document. */
   readonly segmentBlocks: number;
+  /** Only in a variable table's document (version 2): the length of each segment, in order. */
+  readonly segmentLengths?: ReadonlyArray<number>;
   readonly segmentCount: number;
   readonly generation: number;
   readonly entries: ReadonlyArray<EntryDocument>;
@@ -127,6 +142,20 @@ export const encodeTable = (table: MappingTable): TableDocument => {
       entries.push(e);
     }
   });
+  const starts = table.segmentStarts;
+  if (starts !== null) {
+    const segmentLengths: number[] = [];
+    for (let s = 0; s < table.segmentCount; s++) segmentLengths.push(num(starts[s + 1]! - starts[s]!));
+    return {
+      format: TABLE_FORMAT,
+      version: TABLE_VARIABLE_VERSION,
+      segmentBlocks: 0,
+      segmentLengths,
+      segmentCount: table.segmentCount,
+      generation: num(table.generation),
+      entries,
+    };
+  }
   return {
     format: TABLE_FORMAT,
     version: TABLE_VERSION,
@@ -150,7 +179,7 @@ export const encodeTableJson = (table: MappingTable): string => JSON.stringify(e
 // Decoding
 // ---------------------------------------------------------------------------------------------
 
-const HEADER_KEYS = 'format, version, segmentBlocks, segmentCount, generation, entries';
+const HEADER_KEYS = 'format, version, segmentBlocks, segmentCount, generation, entries (and segmentLengths in version 2)';
 
 
 /** Merges two lists of entry errors, each ascending by segment; `a` first among equals. */
@@ -175,6 +204,7 @@ const mergeBySegment = (a: ReadonlyArray<ValidationError>, b: ReadonlyArray<Vali
 /** The header fields of a document, as read; `present` lists the keys it has. */
 interface Header {
   segmentBlocks?: unknown;
+  segmentLengths?: unknown;
   segmentCount?: unknown;
   generation?: unknown;
   entries?: unknown;
@@ -195,6 +225,7 @@ const readHeader = (value: Record<string, unknown>, errors: ValidationError[], a
       case 'format':
       case 'version':
       case 'segmentBlocks':
+      case 'segmentLengths':
       case 'segmentCount':
       case 'generation':
       case 'entries':
@@ -223,16 +254,22 @@ const decodeUnchecked = (value: unknown, options: TableOptions, errors: Validati
   // The format and version decide how to read everything else: nothing more is checked without them.
   if (!missing('format') && header.format !== TABLE_FORMAT)
     errors.push(makeError('format', header.format, `must be ${JSON.stringify(TABLE_FORMAT)}: this is not a vdisk-map table document`));
-  if (!missing('version') && header.version !== TABLE_VERSION)
-    errors.push(makeError('version', header.version, `must be ${TABLE_VERSION}, the only version this library reads`));
+  if (!missing('version') && header.version !== TABLE_VERSION && header.version !== TABLE_VARIABLE_VERSION)
+    errors.push(
+      makeError('version', header.version, `must be ${TABLE_VERSION} (uniform) or ${TABLE_VARIABLE_VERSION} (variable), the versions this library reads`),
+    );
   if (errors.some((e) => e.field === 'format' || e.field === 'version')) return E.left(errors.slice(0, MAX_DECODE_ERRORS));
 
+  const variable = header.version === TABLE_VARIABLE_VERSION;
   const { segmentBlocks, segmentCount, generation, entries } = header;
-  const okBlocks =
-    !missing('segmentBlocks') &&
-    (typeof segmentBlocks === 'number' && Number.isSafeInteger(segmentBlocks) && segmentBlocks >= 1 && segmentBlocks <= MAX_BITMAP_SIZE
-      ? true
-      : (errors.push(makeError('segmentBlocks', segmentBlocks, `must be an integer from 1 to ${MAX_BITMAP_SIZE}`)), false));
+  const okBlocks = variable
+    ? !missing('segmentBlocks') && (segmentBlocks === 0 || (errors.push(makeError('segmentBlocks', segmentBlocks, 'must be 0 in a version 2 (variable) document')), false))
+    : !missing('segmentBlocks') &&
+      (typeof segmentBlocks === 'number' && Number.isSafeInteger(segmentBlocks) && segmentBlocks >= 1 && segmentBlocks <= MAX_BITMAP_SIZE
+        ? true
+        : (errors.push(makeError('segmentBlocks', segmentBlocks, `must be an integer from 1 to ${MAX_BITMAP_SIZE}`)), false));
+  if (!variable && present.has('segmentLengths'))
+    errors.push(makeError('segmentLengths', header.segmentLengths, 'is only part of a version 2 (variable) document'));
   const okGeneration =
     !missing('generation') &&
     (isCount(generation, Number.MAX_SAFE_INTEGER) || (errors.push(makeError('generation', generation, 'must be a non-negative safe integer')), false));
@@ -250,9 +287,26 @@ const decodeUnchecked = (value: unknown, options: TableOptions, errors: Validati
     else if (okEntries && segmentCount !== (entries as unknown[]).length)
       errors.push(makeError('segmentCount', segmentCount, `must equal the number of entries, ${(entries as unknown[]).length}`));
   }
-  if (!okBlocks || !okEntries || errors.length >= MAX_DECODE_ERRORS) return E.left(errors.slice(0, MAX_DECODE_ERRORS));
+  const lengths = variable && okEntries && !missing('segmentLengths') ? readLengths(header.segmentLengths, (entries as unknown[]).length, errors) : null;
+  if (!okBlocks || !okEntries || (variable && lengths === null) || errors.length >= MAX_DECODE_ERRORS) return E.left(errors.slice(0, MAX_DECODE_ERRORS));
   const gen = okGeneration ? (generation as number) : 0;
-  return decodeEntries(entries as ReadonlyArray<unknown>, segmentBlocks as number, gen, options, errors, at);
+  return decodeEntries(entries as ReadonlyArray<unknown>, segmentBlocks as number, gen, options, errors, at, lengths);
+};
+
+/** The `segmentLengths` of a variable document of `count` entries, or null after recording why not. */
+const readLengths = (value: unknown, count: number, errors: ValidationError[]): number[] | null => {
+  if (!Array.isArray(value) || value.length !== count) {
+    errors.push(makeError('segmentLengths', Array.isArray(value) ? `${value.length} lengths` : value, `must be an array of ${count} segment lengths, one per entry`));
+    return null;
+  }
+  const before = errors.length;
+  const lengths: number[] = [];
+  for (let s = 0; s < count && errors.length < MAX_DECODE_ERRORS; s++) {
+    const n: unknown = value[s];
+    if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 1 && n <= MAX_BITMAP_SIZE) lengths.push(n);
+    else errors.push(makeError(`segmentLengths[${s}]`, n, `must be a segment length (an integer from 1 to ${MAX_BITMAP_SIZE})`));
+  }
+  return errors.length > before ? null : lengths;
 };
 
 /**
@@ -266,10 +320,18 @@ const decodeEntries = (
   options: TableOptions,
   errors: ValidationError[],
   at: { field: string },
+  lengths: ReadonlyArray<number> | null,
 ): E.Either<ValidationError[], MappingTable> => {
-  const reader = new EntryReader(list, segmentBlocks, MAX_DECODE_ERRORS - errors.length);
+  const reader = new EntryReader(list, segmentBlocks, MAX_DECODE_ERRORS - errors.length, lengths);
   at.field = 'entries';
-  const built = createTable({ segmentBlocks, segmentCount: list.length, generation, entries: (s) => reader.read(s) }, options);
+  const built =
+    lengths === null
+      ? createTable({ segmentBlocks, segmentCount: list.length, generation, entries: (s) => reader.read(s) }, options)
+      : createVariableTable(
+          // A null spec (the reader's budget is spent) stays null, so that building stops.
+          { segmentCount: list.length, generation, entries: (s) => { const e = reader.read(s); return (e === null ? e : { ...e, length: lengths[s]! }) as SegmentSpec; } },
+          options,
+        );
   const own = reader.errors;
   if (E.isRight(built) && own.length === 0 && errors.length === 0) return built;
   // Once the reader has spent its budget it hands createTable nulls, which make it stop; drop

@@ -124,14 +124,19 @@ export const createTable = (spec: TableSpec, options: TableOptions = {}): E.Eith
     }
     errors.push(...lunSizesErrors(options?.lunSizes));
     if (!okBlocks || errors.length > 0) return E.left(errors);
-    return build(segmentBlocks as number, count, generation as number, entries as TableSpec['entries'], options?.lunSizes, errors);
+    return buildTable(segmentBlocks as number, count, generation as number, entries as TableSpec['entries'], options?.lunSizes, errors);
   });
 
 /**
- * The body of {@link createTable}, once the geometry is known to be valid: validates and writes
- * every entry, or returns the errors (at most 100: enough to act on, without drowning the caller).
+ * The body of {@link createTable} and `createVariableTable`, once the geometry is known to be
+ * valid: validates and writes every entry, or returns the errors (at most 100: enough to act on,
+ * without drowning the caller). A variable table (`segmentBlocks` 0) reads each entry's `length`
+ * as it goes and builds the boundary index from them; its bitmaps are kept as `Bitmap` values
+ * (`altStride(0)` has no inline words), each of its segment's size.
+ *
+ * @internal
  */
-const build = (
+export const buildTable = (
   segmentBlocks: number,
   count: number,
   generation: number,
@@ -140,20 +145,28 @@ const build = (
   errors: ValidationError[],
 ): E.Either<ValidationError[], MappingTable> => {
   const get = typeof entries === 'function' ? entries : (s: number) => entries[s];
+  const variable = segmentBlocks === 0;
+  const starts = variable ? new Float64Array(count + 1) : null;
   const chunks: Chunk[] = [];
   const flat = count > 0 && count <= FLAT_MAX_SEGMENTS ? new Uint32Array(count * REC_WORDS) : null;
   for (let base = 0; base < count; base += CHUNK_SIZE) {
     const size = Math.min(CHUNK_SIZE, count - base);
     const chunk = newChunk(size, segmentBlocks, flat?.subarray(base * REC_WORDS, (base + size) * REC_WORDS));
     for (let i = 0; i < size; i++) {
+      const s = base + i;
       let spec: unknown;
       try {
-        spec = get(base + i);
+        spec = get(s);
       } catch (thrown) {
-        errors.push(unreadableError('entry', thrown, base + i));
+        errors.push(unreadableError('entry', thrown, s));
         continue;
       }
-      const entry = validateEntry(spec, segmentBlocks, base + i, errors, lunSizes);
+      let blocks = segmentBlocks;
+      if (starts !== null) {
+        blocks = readLength(spec, s, errors);
+        starts[s + 1] = starts[s]! + Math.max(blocks, 0);
+      }
+      const entry = blocks > 0 ? validateEntry(spec, blocks, s, errors, lunSizes) : undefined;
       if (entry !== undefined) writeEntry(chunk, i, entry);
       if (errors.length >= 100) return E.left(errors);
     }
@@ -163,5 +176,22 @@ const build = (
   const inFlat = noChunksInFlat(chunks.length);
   if (flat !== null) for (let ci = 0; ci < chunks.length; ci++) setChunkBit(inFlat, ci, true);
   const flatAlts = flat === null ? null : gatherAlternates(chunks, altStride(segmentBlocks));
-  return E.right(makeTable(segmentBlocks, count, generation, chunks, flat, inFlat, flatAlts));
+  return E.right(makeTable(segmentBlocks, count, generation, chunks, flat, inFlat, flatAlts, null, starts));
+};
+
+/**
+ * @internal The `length` of a variable table's entry spec `spec` (segment `s`), or -1 after
+ * recording why it is not a segment length.
+ */
+export const readLength = (spec: unknown, s: number | undefined, errors: ValidationError[], field = 'length'): number => {
+  let length: unknown;
+  try {
+    length = typeof spec === 'object' && spec !== null ? (spec as { length?: unknown }).length : undefined;
+  } catch (thrown) {
+    errors.push(unreadableError(field, thrown, s));
+    return -1;
+  }
+  if (typeof length === 'number' && Number.isSafeInteger(length) && length >= 1 && length <= MAX_BITMAP_SIZE) return length;
+  errors.push(validationError(field, length, `must be a segment length (an integer from 1 to ${MAX_BITMAP_SIZE})`, s));
+  return -1;
 };

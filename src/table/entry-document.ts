@@ -99,8 +99,14 @@ export class EntryReader {
     private readonly entries: ReadonlyArray<unknown>,
     private readonly segmentBlocks: number,
     private readonly budget: number,
+    /** A variable table's segment lengths (bitmaps are sized per segment); else every segment is `segmentBlocks`. */
+    private readonly lengths: ReadonlyArray<number> | null = null,
   ) {
-    this.emptyBitmap = (B.empty(segmentBlocks) as E.Right<Bitmap>).right;
+    this.emptyBitmap = (B.empty(Math.max(segmentBlocks, 1)) as E.Right<Bitmap>).right;
+  }
+
+  private sizeOf(s: number): number {
+    return this.lengths === null ? this.segmentBlocks : this.lengths[s]!;
   }
 
   /** The spec of segment `s` for `createTable`. */
@@ -232,6 +238,8 @@ export class EntryReader {
 
   /** The bitmap of a `blocks` text; on error, an empty bitmap so that only this reader reports it. */
   private readBlocks(s: number, text: unknown, present: boolean): Bitmap {
+    const size = this.sizeOf(s);
+    const empty = size === this.emptyBitmap.size ? this.emptyBitmap : (B.empty(size) as E.Right<Bitmap>).right;
     if (typeof text !== 'string') {
       this.fail(
         s,
@@ -239,14 +247,14 @@ export class EntryReader {
         text,
         present ? 'must be a bitmap text like "2,7-8" (a string)' : 'is required: the bitmap text, like "2,7-8"',
       );
-      return this.emptyBitmap;
+      return empty;
     }
-    if (text === this.lastText) return this.lastBitmap!;
-    const parsed = B.parse(this.segmentBlocks, text);
+    if (text === this.lastText && size === this.lastBitmap!.size) return this.lastBitmap!;
+    const parsed = B.parse(size, text);
     if (E.isLeft(parsed)) {
       const inner = parsed.left[0]?.message.replace(/^text\[run (\d+)\]/, 'run $1') ?? 'it is malformed';
-      this.fail(s, 'alternate.blocks', text, `must be the text of a bitmap of ${this.segmentBlocks} blocks, like "2,7-8" (${inner})`);
-      return this.emptyBitmap;
+      this.fail(s, 'alternate.blocks', text, `must be the text of a bitmap of ${size} blocks, like "2,7-8" (${inner})`);
+      return empty;
     }
     this.lastText = text;
     this.lastBitmap = parsed.right;

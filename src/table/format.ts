@@ -5,6 +5,7 @@
  */
 import * as B from '../bitmap/bitmap.js';
 import type { Alternate } from './entry.js';
+import { segmentLengthAt, segmentStartAt } from './segments.js';
 import { entryAt, type MappingTable } from './table.js';
 
 /**
@@ -88,16 +89,17 @@ const columns = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
  * alternates in earlier chunks.
  */
 const splitLayout = (table: MappingTable, first: number, last: number): string => {
-  const sb = table.segmentBlocks;
   const main: string[][] = [['segment', 'virtual', 'lun', 'blocks', 'invalid', 'no-write', 'zero', 'error', 'alt']];
   const alternates: string[][] = [['alt', 'virtual', 'lun', 'blocks', 'bitmap']];
   for (let s = first; s < last; s++) {
     const e = entryAt(table, s);
     const alt = e.alternate;
     const index = alternates.length - 1;
+    const sb = segmentLengthAt(table, s);
+    const v = segmentStartAt(table, s);
     main.push([
       `${s}`,
-      span(s * sb, sb),
+      span(v, sb),
       e.location === null ? '-' : `${e.location.lun}`,
       e.location === null ? '-' : span(e.location.start, sb),
       flag(e.invalid),
@@ -106,7 +108,7 @@ const splitLayout = (table: MappingTable, first: number, last: number): string =
       flag(e.error),
       alt === null ? '-' : `${index}`,
     ]);
-    if (alt !== null) alternates.push([`${index}`, span(s * sb, sb), `${alt.lun}`, span(alt.start, sb), bitmapCell(alt, sb)]);
+    if (alt !== null) alternates.push([`${index}`, span(v, sb), `${alt.lun}`, span(alt.start, sb), bitmapCell(alt, sb)]);
   }
   return `${columns(main)}\n\n${columns(alternates)}`;
 };
@@ -114,7 +116,8 @@ const splitLayout = (table: MappingTable, first: number, last: number): string =
 /**
  * Renders the table (or a window of it) as aligned text columns. Flags show as `x`, absent values
  * as `-`. The bitmap column shows one character per block (`1` = at the alternate) for segments
- * of up to 64 blocks, and the compact run form (`2,7-8`) for bigger ones.
+ * of up to 64 blocks, and the compact run form (`2,7-8`) for bigger ones. A variable table's rows
+ * each show their own segment's blocks, so segments of differing sizes read as they are.
  *
  * With `layout: 'split'` the alternates move to a table of their own, as the reference design
  * draws it: the main table's `alt` column gives the row of the alternate table (virtual blocks,
@@ -134,7 +137,6 @@ const splitLayout = (table: MappingTable, first: number, last: number): string =
  * // 0    0-9      2    10-19   0010000110
  */
 export const formatTable = (table: MappingTable, options: FormatOptions = {}): string => {
-  const sb = table.segmentBlocks;
   const [start, count, layout] = readOptions(options, table.segmentCount);
   const first = Math.max(0, Math.floor(start));
   const last = Math.min(table.segmentCount, first + Math.max(0, Math.floor(count)));
@@ -143,9 +145,11 @@ export const formatTable = (table: MappingTable, options: FormatOptions = {}): s
   for (let s = first; s < last; s++) {
     const e = entryAt(table, s);
     const alt = e.alternate;
+    const sb = segmentLengthAt(table, s);
+    const v = segmentStartAt(table, s);
     rows.push([
       `${s}`,
-      span(s * sb, sb),
+      span(v, sb),
       e.location === null ? '-' : `${e.location.lun}`,
       e.location === null ? '-' : span(e.location.start, sb),
       alt === null ? '-' : `${alt.lun}`,

@@ -93,6 +93,10 @@ export interface Chunk {
  * if (E.isRight(t)) console.log(t.right.segmentCount * t.right.segmentBlocks, t.right.generation); // 8192 0
  */
 export interface MappingTable {
+  /**
+   * Blocks per segment in a uniform table; 0 in a variable table, whose segments each have their
+   * own length (read them with `segmentLength`, `segmentStart`, `segmentOfBlock`, `tableBlocks`).
+   */
   readonly segmentBlocks: number;
   readonly segmentCount: number;
   /** Advanced on every change; the controller's copy is the authority. */
@@ -116,6 +120,13 @@ export interface MappingTable {
    * `flat`.
    */
   readonly flatAlts: FlatAlternates | null;
+  /**
+   * @internal The boundary index of a variable table: `segmentCount + 1` ascending block numbers,
+   * segment `s` covering `segmentStarts[s] .. segmentStarts[s + 1] - 1`; `null` in a uniform
+   * table. Shared between versions (never mutated); only splitting or merging segments, or
+   * resizing, makes a new one. See `segments.ts`.
+   */
+  readonly segmentStarts: Float64Array | null;
   /**
    * @internal One bit per chunk, or `null` when no bit is set: a set bit means the table was
    * frozen (a snapshot: `freezeTable`) since the chunk was last copied, so every segment of it

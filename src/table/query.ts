@@ -6,7 +6,8 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as B from '../bitmap/bitmap.js';
 import type { ValidationError } from '../errors.js';
 import { checkSegment } from './create.js';
-import type { MappingEntry } from './entry.js';
+import { entriesEqual, type MappingEntry } from './entry.js';
+import { segmentStartAt } from './segments.js';
 import { altStride, CHUNK_SIZE, chunkFrozen, entryAt, F_HAS_ALTERNATE, F_HAS_LOCATION, FLAG_MASK, frozenHead, REC_WORDS, SLOT_SHIFT, type Chunk, type MappingTable } from './layout.js';
 import { checkTable, isTable } from './table-value.js';
 
@@ -49,7 +50,8 @@ const sameSegment = (a: Chunk, b: Chunk, i: number, stride: number, frozenA: boo
 
 /**
  * The segments whose entries differ between `a` and `b`, ascending. Segments present in only one
- * table differ; if the segment sizes differ, every segment differs. Chunks the tables share are
+ * table differ, and so does every segment from the first whose bounds differ (every segment,
+ * when two uniform tables have different segment sizes). Chunks the tables share are
  * skipped without looking inside, so diffing a table against its recent successor is cheap.
  *
  * @example
@@ -57,8 +59,14 @@ const sameSegment = (a: Chunk, b: Chunk, i: number, stride: number, frozenA: boo
  */
 export const diffTables = (a: MappingTable, b: MappingTable): number[] => {
   const max = Math.max(a.segmentCount, b.segmentCount);
-  const common = a.segmentBlocks === b.segmentBlocks ? Math.min(a.segmentCount, b.segmentCount) : 0;
+  const common = commonSegments(a, b);
   const out: number[] = [];
+  if (a.segmentBlocks !== b.segmentBlocks) {
+    // A uniform and a variable table store alternates differently: compare entries.
+    for (let s = 0; s < common; s++) if (!entriesEqual(entryAt(a, s), entryAt(b, s))) out.push(s);
+    for (let s = common; s < max; s++) out.push(s);
+    return out;
+  }
   const stride = altStride(a.segmentBlocks);
   for (let ci = 0; ci * CHUNK_SIZE < common; ci++) {
     const x = a.chunks[ci]!;
@@ -82,4 +90,21 @@ export const diffTables = (a: MappingTable, b: MappingTable): number[] => {
  * E.map((t: MappingTable) => tablesEqual(t, table))(decodeTable(encodeTable(table))) // Right(true)
  */
 export const tablesEqual = (a: MappingTable, b: MappingTable): boolean =>
-  a.segmentBlocks === b.segmentBlocks && a.segmentCount === b.segmentCount && diffTables(a, b).length === 0;
+  a.segmentBlocks === b.segmentBlocks &&
+  a.segmentCount === b.segmentCount &&
+  commonSegments(a, b) === a.segmentCount &&
+  diffTables(a, b).length === 0;
+
+/**
+ * How many leading segments have the same bounds in both tables: all common ones for two uniform
+ * tables of one segment size, none for two of different sizes, else up to the first boundary
+ * that differs.
+ */
+const commonSegments = (a: MappingTable, b: MappingTable): number => {
+  const min = Math.min(a.segmentCount, b.segmentCount);
+  if (a.segmentStarts === null && b.segmentStarts === null) return a.segmentBlocks === b.segmentBlocks ? min : 0;
+  if (a.segmentStarts !== null && a.segmentStarts === b.segmentStarts) return min;
+  let s = 0;
+  while (s < min && segmentStartAt(a, s + 1) === segmentStartAt(b, s + 1)) s++;
+  return s;
+};

@@ -22,6 +22,7 @@ class TableValue implements MappingTable {
     readonly inFlat: Uint32Array,
     readonly flatAlts: FlatAlternates | null,
     readonly frozen: Uint32Array | null,
+    readonly segmentStarts: Float64Array | null,
   ) {
     Object.freeze(this);
   }
@@ -36,8 +37,9 @@ export const makeTable = (
   flat: Uint32Array | null,
   inFlat: Uint32Array,
   flatAlts: FlatAlternates | null,
-  frozen: Uint32Array | null = null,
-): MappingTable => new TableValue(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flat === null ? null : flatAlts, frozen);
+  frozen: Uint32Array | null,
+  segmentStarts: Float64Array | null,
+): MappingTable => new TableValue(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flat === null ? null : flatAlts, frozen, segmentStarts);
 
 /**
  * Moves the alternate slots of freshly built chunks into one array, each chunk's `alt` becoming
@@ -86,10 +88,11 @@ export const assembleTable = (
   chunks: ReadonlyArray<Chunk>,
   flat: Uint32Array | null,
   flatAlts: FlatAlternates | null,
+  segmentStarts: Float64Array | null = null,
 ): MappingTable => {
   const inFlat = noChunksInFlat(chunks.length);
   if (flat !== null) for (let ci = 0; ci < chunks.length; ci++) setChunkBit(inFlat, ci, true);
-  return makeTable(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flatAlts);
+  return makeTable(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flatAlts, null, segmentStarts);
 };
 
 /**

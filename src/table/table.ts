@@ -17,6 +17,8 @@
  * - `create.ts`: `createTable` and the shared validation of geometry and generations;
  * - `update.ts`: `setEntries`, `setEntry`, `resizeTable`, `withGeneration`;
  * - `query.ts`: `getEntry`, `tableEntries`, `diffTables`, `tablesEqual`;
+ * - `segments.ts`: segment bounds of uniform and variable tables (the boundary index);
+ * - `variable.ts`: `createVariableTable`, `splitSegment`, `mergeSegments`;
  * - `freeze.ts`: `freezeTable` (every located segment `noWrite`, for snapshots).
  */
 export {

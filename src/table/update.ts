@@ -5,7 +5,9 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { guarded, unreadableError, validationError, type ValidationError } from '../errors.js';
 import { copyChunk, freeze, newChunk, writeEntry, type MutableChunk } from './chunk-builder.js';
-import { checkGeneration, checkSegment, checkSegmentCount, segmentLimit, type TableOptions } from './create.js';
+import { checkGeneration, checkSegment, checkSegmentCount, readLength, segmentLimit, type TableOptions } from './create.js';
+import { segmentLengthAt } from './segments.js';
+import { resizedVariable } from './variable.js';
 import { lunSizesErrors, validateEntry, type EntrySpec, type LunSizes, type MappingEntry } from './entry.js';
 import { materializeFreeze, withoutBits } from './freeze.js';
 import { CHUNK_BITS, CHUNK_MASK, CHUNK_SIZE, chunkFrozen, chunkInFlat, entryAt, type Chunk, type MappingTable } from './layout.js';
@@ -108,7 +110,7 @@ const validateUpdates = (
       errors.push(...segErrors);
       continue;
     }
-    const entry = validateEntry(spec, table.segmentBlocks, segment as number, errors, lunSizes);
+    const entry = validateEntry(spec, segmentLengthAt(table, segment as number), segment as number, errors, lunSizes);
     if (entry !== undefined) validated.push({ segment: segment as number, entry });
   }
   return validated;
@@ -136,7 +138,7 @@ const applyUpdates = (table: MappingTable, validated: ReadonlyArray<{ segment: n
       setChunkBit(inFlat, ci, false);
     }
   }
-  return makeTable(table.segmentBlocks, table.segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts, withoutBits(table.frozen, copied.keys()));
+  return makeTable(table.segmentBlocks, table.segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts, withoutBits(table.frozen, copied.keys()), table.segmentStarts);
 };
 
 /**
@@ -166,21 +168,24 @@ export const withGeneration = (table: MappingTable, generation: number): E.Eithe
   if (checkGeneration(errors, generation) && generation < table.generation)
     errors.push(validationError('generation', generation, `must not be below the table's generation ${table.generation} (generations never go backwards)`));
   return errors.length === 0
-    ? E.right(makeTable(table.segmentBlocks, table.segmentCount, generation, table.chunks, table.flat, table.inFlat, table.flatAlts, table.frozen))
+    ? E.right(makeTable(table.segmentBlocks, table.segmentCount, generation, table.chunks, table.flat, table.inFlat, table.flatAlts, table.frozen, table.segmentStarts))
     : E.left(errors);
 };
 
 /**
  * A table of `segmentCount` segments: existing entries are kept, new segments get `fill`.
  * Advances the generation. Grows or shrinks a virtual disk; shrinking drops the last segments.
+ * A variable table's new segments are `fill.length` blocks each (required for a variable table;
+ * a uniform table ignores it).
  *
  * @example
  * resizeTable(table, table.segmentCount + 16, { zero: true }) // Right: 16 more segments that read as zeros
+ * resizeTable(variableTable, variableTable.segmentCount + 1, { zero: true, length: 64 }) // Right: one more 64-block segment
  */
 export const resizeTable = (
   table: MappingTable,
   segmentCount: number,
-  fill: EntrySpec,
+  fill: EntrySpec & { readonly length?: number },
   options: UpdateOptions = {},
 ): E.Either<ValidationError[], MappingTable> =>
   guarded('options', () => {
@@ -189,9 +194,11 @@ export const resizeTable = (
     checkSegmentCount(errors, 'segmentCount', segmentCount, segmentLimit(errors, options));
     const generation = nextGeneration(errors, table, options?.generation);
     errors.push(...lunSizesErrors(options?.lunSizes));
-    const entry = validateEntry(fill, table.segmentBlocks, undefined, errors, options?.lunSizes);
+    const variable = table.segmentStarts !== null;
+    const fillLength = variable ? readLength(fill, undefined, errors, 'fill.length') : table.segmentBlocks;
+    const entry = fillLength > 0 ? validateEntry(fill, fillLength, undefined, errors, options?.lunSizes) : undefined;
     if (errors.length > 0 || entry === undefined) return E.left(errors);
-    return E.right(resized(table, segmentCount, entry, generation));
+    return E.right(variable ? resizedVariable(table, segmentCount, entry, fillLength, generation) : resized(table, segmentCount, entry, generation));
   });
 
 /** `table` with `segmentCount` segments, the new ones holding `entry`. */
@@ -215,5 +222,5 @@ const resized = (table: MappingTable, segmentCount: number, entry: MappingEntry,
     for (let i = kept; i < size; i++) writeEntry(c, i, entry);
     chunks.push(freeze(c));
   }
-  return makeTable(table.segmentBlocks, segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts, flatIfUsed(frozen, frozen));
+  return makeTable(table.segmentBlocks, segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts, flatIfUsed(frozen, frozen), null);
 };

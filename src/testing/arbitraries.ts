@@ -6,7 +6,9 @@ import fc from 'fast-check';
 import * as B from '../bitmap/bitmap.js';
 import type { Bitmap } from '../bitmap/bitmap.js';
 import type { EntrySpec } from '../table/entry.js';
-import { createTable, type MappingTable } from '../table/table.js';
+import { createTable, tableEntries, type MappingTable } from '../table/table.js';
+import { segmentLength, tableBlocks } from '../table/segments.js';
+import { createVariableTable } from '../table/variable.js';
 import type { IoRequest } from '../translate/translate.js';
 
 const unwrap = <A>(e: { _tag: 'Left'; left: unknown } | { _tag: 'Right'; right: A }): A => {
@@ -149,3 +151,78 @@ export const requestArb = (diskBlocks: number): fc.Arbitrary<IoRequest> =>
  */
 export const tableAndRequestArb = (options: TableArbOptions = {}): fc.Arbitrary<[MappingTable, IoRequest]> =>
   tableArb(options).chain((t) => requestArb(t.segmentCount * t.segmentBlocks).map((r): [MappingTable, IoRequest] => [t, r]));
+
+/**
+ * Limits for generated variable tables: how many segments, and how long each may be.
+ *
+ * @example
+ * fc.assert(fc.property(variableTableArb({ segmentLength: fc.integer({ min: 1, max: 4 }) }), (t) => t.segmentBlocks === 0));
+ */
+export interface VariableTableArbOptions {
+  readonly segmentLength?: fc.Arbitrary<number>;
+  readonly segmentCount?: fc.Arbitrary<number>;
+  /** LUN ids to place extents on. */
+  readonly luns?: ReadonlyArray<number>;
+  /** Largest start block of any extent. */
+  readonly maxStart?: number;
+}
+
+/**
+ * Valid variable tables: each segment of its own length (1 to 70 blocks by default, with runs of
+ * equal lengths and single long or short segments), with entries of every kind whose bitmaps are
+ * sized per segment. Extents may overlap.
+ *
+ * @example
+ * fc.assert(fc.property(variableTableArb(), (t) => tableBlocks(t) >= t.segmentCount));
+ */
+export const variableTableArb = (options: VariableTableArbOptions = {}): fc.Arbitrary<MappingTable> =>
+  fc
+    .array(options.segmentLength ?? fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 70 }), fc.constant(32)), {
+      minLength: 1,
+      maxLength: 12,
+    })
+    .chain((lengths) =>
+      (options.segmentCount ?? fc.constant(lengths.length)).chain((count) => {
+        const sized = Array.from({ length: count }, (_, s) => lengths[s % lengths.length]!);
+        return fc
+          .tuple(...sized.map((length) => entrySpecArb(length, options).map((e) => ({ ...e, length }))))
+          .map((entries) => unwrap(createVariableTable({ entries })));
+      }),
+    );
+
+/**
+ * Valid variable tables whose extents never overlap: each segment's primary and alternate are
+ * placed one after another on `luns` (round robin), each as long as its segment. What a healthy
+ * controller would produce for a variable disk: the checker reports nothing but `info` findings.
+ *
+ * @example
+ * fc.assert(fc.property(layoutVariableTableArb(), (t) => checkTables({ vol: t }).counts.corruption === 0));
+ */
+export const layoutVariableTableArb = (options: VariableTableArbOptions = {}): fc.Arbitrary<MappingTable> => {
+  const luns = options.luns ?? [0, 1, 2];
+  return variableTableArb({ ...options, luns }).map((t) => {
+    const next = new Map<number, number>();
+    let turn = 0;
+    const place = (length: number) => {
+      const lun = luns[turn++ % luns.length]!;
+      const start = next.get(lun) ?? 0;
+      next.set(lun, start + length);
+      return { lun, start };
+    };
+    const entries = Array.from(tableEntries(t), ([s, e]) => {
+      const length = unwrap(segmentLength(t, s));
+      return { ...e, length, location: e.location === null ? null : place(length), alternate: e.alternate === null ? null : { ...e.alternate, ...place(length) } };
+    });
+    return unwrap(createVariableTable({ entries }));
+  });
+};
+
+/**
+ * A table of either kind, uniform ({@link tableArb}) or variable ({@link variableTableArb}),
+ * with a request inside it.
+ *
+ * @example
+ * fc.assert(fc.property(anyTableAndRequestArb(), ([t, r]) => r.start + r.length <= tableBlocks(t)));
+ */
+export const anyTableAndRequestArb = (): fc.Arbitrary<[MappingTable, IoRequest]> =>
+  fc.oneof(tableArb(), variableTableArb()).chain((t) => requestArb(tableBlocks(t)).map((r): [MappingTable, IoRequest] => [t, r]));

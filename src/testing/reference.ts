@@ -10,6 +10,7 @@ import * as B from '../bitmap/bitmap.js';
 import { validationError, type ValidationError } from '../errors.js';
 import type { MappingEntry } from '../table/entry.js';
 import { getEntry, type MappingTable } from '../table/table.js';
+import { segmentLength as segmentLengthOf, tableBlocks } from '../table/segments.js';
 import type {
   FaultReason,
   IoRequest,
@@ -139,7 +140,8 @@ const canMerge = (last: Piece, next: Piece): boolean => {
 };
 
 /**
- * Naive reference for `translate`: same arguments, same results, computed block by block.
+ * Naive reference for `translate`: same arguments, same results, computed block by block, for
+ * uniform and variable tables alike (segments are found by summing lengths from the first).
  *
  * Every block gets its own decision from {@link referenceBlockDecision}; if any block faults
  * the request faults (each faulting segment once, ascending); otherwise if any block is
@@ -164,7 +166,7 @@ export const referenceTranslate = (
   if (requestErrors.length > 0) return E.left({ type: 'invalid-request', errors: requestErrors });
 
   const { op, start, length } = request;
-  const diskBlocks = table.segmentCount * table.segmentBlocks;
+  const diskBlocks = tableBlocks(table);
   if (start + length > diskBlocks) {
     return E.left({
       type: 'out-of-range',
@@ -177,18 +179,20 @@ export const referenceTranslate = (
   const variant: Variant = options.variant === 'distributed' ? 'distributed' : 'centralized';
 
   // 1. Decide every block, reading each segment's entry once.
+  // Segments are walked from the first, summing their lengths: the same for uniform and
+  // variable tables, and independent of how either finds a segment.
   const blocks: DecidedBlock[] = [];
-  let block = start;
-  while (block < start + length) {
-    const segment = Math.floor(block / table.segmentBlocks);
-    const read = getEntry(table, segment);
-    if (E.isLeft(read)) throw new Error(`reference translator: segment ${segment} unreadable inside the disk`);
-    const entry = read.right;
-    const segmentEnd = Math.min(start + length, (segment + 1) * table.segmentBlocks);
-    for (; block < segmentEnd; block++) {
-      const offset = block - segment * table.segmentBlocks;
-      blocks.push({ block, segment, decision: referenceBlockDecision(entry, offset, op, variant) });
+  let segmentFirst = 0;
+  for (let segment = 0; segment < table.segmentCount && segmentFirst < start + length; segment++) {
+    const segmentLength = E.getOrElse(() => 0)(segmentLengthOf(table, segment));
+    const segmentEnd = segmentFirst + segmentLength;
+    if (segmentEnd > start) {
+      const read = getEntry(table, segment);
+      if (E.isLeft(read)) throw new Error(`reference translator: segment ${segment} unreadable inside the disk`);
+      for (let block = Math.max(start, segmentFirst); block < Math.min(start + length, segmentEnd); block++)
+        blocks.push({ block, segment, decision: referenceBlockDecision(read.right, block - segmentFirst, op, variant) });
     }
+    segmentFirst = segmentEnd;
   }
 
   // 2. Faults win over everything: list each faulting segment once.

@@ -33,6 +33,7 @@ import {
   TWO_POW_32,
   type MappingTable,
 } from '../table/layout.js';
+import { segmentIn } from '../table/segments.js';
 import {
   KIND_ALTERNATE,
   KIND_PRIMARY,
@@ -124,11 +125,18 @@ export const translateInto = (
   out.failureCount = 0;
   if (!isRequest(op, start, length)) return STATUS_INVALID_REQUEST;
   const end = start + length;
-  if (end > table.segmentCount * table.segmentBlocks) return STATUS_OUT_OF_RANGE;
+  // A variable table has segmentBlocks 0, so it always takes this branch: the uniform path pays nothing.
+  if (end > table.segmentCount * table.segmentBlocks) return translateVariable(table, op, start, end, out, variant);
   const physical = onePrimaryStart(table, op, start, end);
   if (physical >= 0) return onePrimaryPiece(out, start, length, onePrimaryLun, physical);
   return translateGeneral(table, op === 'write', variant === 'distributed', start, end, out);
 };
+
+/** Out of range for a uniform table; a variable table's request goes through its boundary index. */
+const translateVariable = (table: MappingTable, op: Op, start: number, end: number, out: PieceBuffer, variant: Variant): TranslateStatus =>
+  table.segmentStarts === null || end > table.segmentStarts[table.segmentCount]!
+    ? STATUS_OUT_OF_RANGE
+    : translateGeneral(table, op === 'write', variant === 'distributed', start, end, out);
 
 const isRequest = (op: Op, start: number, length: number): boolean =>
   Number.isSafeInteger(start) && start >= 0 && Number.isSafeInteger(length) && length >= 0 && (op === 'read' || op === 'write');
@@ -171,8 +179,10 @@ const onePrimaryPiece = (out: PieceBuffer, virtualStart: number, length: number,
 /** Every case of {@link translateInto}, for a request already validated. */
 const translateGeneral = (table: MappingTable, write: boolean, distributed: boolean, start: number, end: number, out: PieceBuffer): TranslateStatus => {
   const sb = table.segmentBlocks;
-  let segment = Math.floor(start / sb);
-  let segmentBase = segment * sb;
+  // A variable table's segments are found by bisection of its boundary index, then walked in order.
+  const starts = table.segmentStarts;
+  let segment = starts === null ? Math.floor(start / sb) : segmentIn(starts, table.segmentCount, start);
+  let segmentBase = starts === null ? segment * sb : starts[segment]!;
   let faulted = false;
   let errored = false;
   const stride = altStride(sb);
@@ -186,7 +196,8 @@ const translateGeneral = (table: MappingTable, write: boolean, distributed: bool
     const r = (inFlat ? segment : segment & CHUNK_MASK) * REC_WORDS;
     // Only writes look at the chunk's frozen bit (freeze.ts): a read of a noWrite primary is any read.
     const head = write && table.frozen !== null && ((table.frozen[ci >>> 5]! >>> (ci & 31)) & 1) !== 0 ? frozenHead(rec[r]!) : rec[r]!;
-    const segmentEnd = Math.min(end, segmentBase + sb);
+    const nextBase = starts === null ? segmentBase + sb : starts[segment + 1]!;
+    const segmentEnd = Math.min(end, nextBase);
     if ((head & F_INVALID) !== 0) {
       faulted = true;
       fail(out, segment, REASON_INVALID);
@@ -258,7 +269,7 @@ const translateGeneral = (table: MappingTable, write: boolean, distributed: bool
     }
     v = segmentEnd;
     segment++;
-    segmentBase += sb;
+    segmentBase = nextBase;
   }
   if (faulted) {
     // Keep only the faults: an error elsewhere in the request is reported after resolution.

@@ -14,6 +14,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { unreadableError, validationError, type ValidationError } from '../errors.js';
 import { isTable, type MappingTable } from '../table/table.js';
+import { blocksOf } from '../table/segments.js';
 import { lastPrimaryLun, onePrimaryPieceStart, translateInto, wellFormedRequest } from './translate-into.js';
 import {
   KIND_PRIMARY,
@@ -157,7 +158,7 @@ export const translate = (
     case STATUS_ERROR:
       return E.left({ type: 'error', segments: Array.from(scratch.failureSegment.subarray(0, scratch.failureCount)) });
     case STATUS_OUT_OF_RANGE: {
-      const diskBlocks = table.segmentCount * table.segmentBlocks;
+      const diskBlocks = blocksOf(table);
       return E.left({
         type: 'out-of-range',
         start: start as number,

@@ -2,6 +2,7 @@
  * What reaches the controller from outside is read and checked before anything happens: each
  * finding of the hardening review as a test, and the resource limits.
  */
+import { tableBlocks } from '../../src/table/segments.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
 import { createAllocator } from '../../src/controller/allocator.js';
@@ -109,6 +110,24 @@ describe('controller: other events from outside', () => {
       const [, cs] = controllerStep(started(), e as never);
       expect(cs).toEqual([{ type: 'eventRefused', why: expect.any(String) }]);
     }
+  });
+});
+
+describe('controller: variable disks', () => {
+  it('creates a disk of segments of differing sizes, naming the field and value of a bad request, and refuses to resize it', () => {
+    let [s, cs] = run(started(), { type: 'createDisk', requestId: 1, disk: 'v', segmentBlocks: 0, segmentCount: 3, segmentLengths: [8, 1, 40] });
+    expect(answer(cs, 1)).toEqual({ ok: true });
+    expect(tableBlocks(s.disks.get('v')!.committed)).toBe(49);
+    [, cs] = run(s, { type: 'createDisk', requestId: 2, disk: 'w', segmentBlocks: 0, segmentCount: 2, segmentLengths: [8, 0] });
+    expect(answer(cs, 2)).toMatchObject({ ok: false, error: expect.stringContaining('segment 1: length must be a segment length') });
+    [, cs] = run(s, { type: 'createDisk', requestId: 3, disk: 'w', segmentBlocks: 4, segmentCount: 2, segmentLengths: [8, 2] });
+    expect(answer(cs, 3)).toMatchObject({ ok: false, error: expect.stringContaining('segmentBlocks must be 0') });
+    [, cs] = run(s, { type: 'createDisk', requestId: 4, disk: 'w', segmentBlocks: 0, segmentCount: 3, segmentLengths: [8, 2] });
+    expect(answer(cs, 4)).toMatchObject({ ok: false, error: expect.stringContaining('segmentLengths.length must equal segmentCount 3') });
+    [, cs] = run(s, { type: 'createDisk', requestId: 5, disk: 'w', segmentBlocks: 0, segmentCount: 2, segmentLengths: 'abc' } as never);
+    expect(answer(cs, 5)).toMatchObject({ ok: false, error: expect.stringContaining('segmentLengths must be an array') });
+    [s, cs] = run(s, { type: 'resize', requestId: 6, disk: 'v', segmentCount: 4 });
+    expect(answer(cs, 6)).toMatchObject({ ok: false, error: expect.stringContaining('segments of differing sizes') });
   });
 });
 

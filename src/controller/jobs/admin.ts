@@ -4,8 +4,10 @@
  * their change durable and agents in line before they are answered. Requests on many segments
  * (`migrate`, `markFailed`) start a group of jobs and are answered when the last one ends.
  */
+import { createVariableTable } from '../../table/variable.js';
+import { segmentLengthAt } from '../../table/segments.js';
 import * as E from 'fp-ts/lib/Either.js';
-import type { ValidationError } from '../../errors.js';
+import { validationError, type ValidationError } from '../../errors.js';
 import type { AgentId, DiskId } from '../../protocol/messages.js';
 import { createTable, entryAt, resizeTable, type MappingTable } from '../../table/table.js';
 import type { Extent } from '../allocator.js';
@@ -37,7 +39,16 @@ const liveDisk = (s: Working, disk: DiskId) => {
 const createDisk: Handler<'createDisk'> = (s, out, event) => {
   if (!validName(event.disk)) return refuse(out, event, `disk must be a non-empty string, got ${JSON.stringify(event.disk)}`);
   if (s.disks.has(event.disk)) return refuse(out, event, `disk ${event.disk} already exists`);
-  const built = createTable({ segmentBlocks: event.segmentBlocks, segmentCount: event.segmentCount, entries: () => ({ zero: true }) });
+  const lengths = event.segmentLengths;
+  // A variable disk: each segment's own length; its segments are allocated by that length.
+  const built =
+    lengths === undefined
+      ? createTable({ segmentBlocks: event.segmentBlocks, segmentCount: event.segmentCount, entries: () => ({ zero: true }) })
+      : event.segmentBlocks !== 0
+        ? E.left([validationError('segmentBlocks', event.segmentBlocks, 'must be 0 when segmentLengths is given (a variable disk)')])
+        : lengths.length !== event.segmentCount
+          ? E.left([validationError('segmentLengths.length', lengths.length, `must equal segmentCount ${event.segmentCount}`)])
+          : createVariableTable({ segmentCount: event.segmentCount, entries: (s) => ({ zero: true, length: lengths[s]! }) });
   if (E.isLeft(built)) return refuse(out, event, built.left.map((e: ValidationError) => e.message).join('; '));
   const d = newDiskState(built.right, []);
   s.disks.put(event.disk, thawDisk({ ...d, staged: { changes: new Map(), created: true }, persisting: null }));
@@ -95,7 +106,7 @@ const markFailed: Handler<'markFailed'> = (s, out, event) => {
     const t = s.disks.peek(disk)!.working;
     for (let seg = 0; seg < t.segmentCount; seg++) {
       const e = entryAt(t, seg);
-      const hit = [e.location, e.alternate].some((x) => x !== null && x.lun === lun && x.start < start + length && start < x.start + t.segmentBlocks);
+      const hit = [e.location, e.alternate].some((x) => x !== null && x.lun === lun && x.start < start + length && start < x.start + segmentLengthAt(t, seg));
       if (hit && !e.error) makers.push((id, group) => ({ id, kind: 'markError', disk, segment: seg, group, phase: { kind: 'queued' }, path: [], release: [] }));
     }
   }
@@ -107,13 +118,15 @@ const resize: Handler<'resize'> = (s, out, event) => {
   if (d === undefined) return refuse(out, event, `unknown disk ${event.disk}`);
   if (d.busy.size > 0 || d.frozenBy !== null || d.staged?.created === true) return refuse(out, event, `disk ${event.disk} is busy; try again when its faults are resolved`);
   const old = d.working as MappingTable;
+  // A persisted resize record carries a segment count, not the lengths a variable disk's new segments would need.
+  if (old.segmentStarts !== null) return refuse(out, event, `disk ${event.disk} has segments of differing sizes, which resize does not support`);
   const generation = nextGeneration(d);
   const resized = resizeTable(old, event.segmentCount, { zero: true }, { generation });
   if (E.isLeft(resized)) return refuse(out, event, resized.left.map((e) => e.message).join('; '));
   const release: Extent[] = [];
   for (let seg = event.segmentCount; seg < old.segmentCount; seg++) {
     const e = entryAt(old, seg);
-    for (const x of [e.location, e.alternate]) if (x !== null) release.push(segmentExtent(old, x));
+    for (const x of [e.location, e.alternate]) if (x !== null) release.push(segmentExtent(old, x, seg));
   }
   setWorking(s, d, resized.right);
   const changes = new Map(d.staged?.changes ?? []);

@@ -85,7 +85,7 @@ const tryDelete = (s: Working, out: ControllerCommand[], job: Mutable<DeleteJob>
   const release: Extent[] = [];
   for (let seg = 0; seg < table.segmentCount; seg++) {
     const e = entryAt(table, seg);
-    for (const x of [e.location, e.alternate]) if (x !== null) release.push(segmentExtent(table, x));
+    for (const x of [e.location, e.alternate]) if (x !== null) release.push(segmentExtent(table, x, seg));
   }
   job.release = release;
   d.deleted = true;

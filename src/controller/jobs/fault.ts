@@ -9,6 +9,7 @@
  * -> the `committed` hook -> `toSync` (575-590, `sync.ts`) -> the `synced` hook ->
  * `answerFault` (595 retry, then 597).
  */
+import { segmentLengthAt, segmentStartAt } from '../../table/segments.js';
 import * as E from 'fp-ts/lib/Either.js';
 import * as B from '../../bitmap/bitmap.js';
 import { forEachRunUnchecked } from '../../bitmap/bitmap.js';
@@ -55,9 +56,9 @@ const startMark = (s: Working, out: ControllerCommand[], job: Mutable<MarkJob>):
   if (job.generation < last) return toSync(s, out, job, last); // the data may have been overwritten: write again
   const e = entryAt(d.working, job.segment);
   if (e.invalid || e.error) return decided(s, out, job, { type: 'fail', reason: `segment ${job.segment} of disk ${job.disk} is ${e.error ? 'marked failed' : 'invalid'}` });
-  const off = job.start - job.segment * d.working.segmentBlocks;
+  const off = job.start - segmentStartAt(d.working, job.segment);
   const alt = e.alternate;
-  const clear = alt !== null && e.noWrite && off >= 0 && off + job.length <= d.working.segmentBlocks && B.scanFor(alt.blocks.words, off, off + job.length, true) === off + job.length;
+  const clear = alt !== null && e.noWrite && off >= 0 && off + job.length <= segmentLengthAt(d.working, job.segment) && B.scanFor(alt.blocks.words, off, off + job.length, true) === off + job.length;
   if (!clear) return toSync(s, out, job, last);
   relocateWrite(s, out, job, { type: 'confirm' });
 };
@@ -72,30 +73,32 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
   const d = s.disks.get(job.disk)!;
   const table = d.working;
   const e = entryAt(table, segment);
+  // Allocation and bitmaps by this segment's own size (a variable table's segments differ).
+  const blocksHere = segmentLengthAt(table, segment);
   let alt = e.alternate;
   let allocated: Extent | null = null;
   if (alt === null) {
-    const got = s.allocator.allocate(table.segmentBlocks, e.location?.lun);
+    const got = s.allocator.allocate(blocksHere, e.location?.lun);
     if (E.isLeft(got)) return decided(s, out, job, { type: 'fail', reason: `no space for an alternate of segment ${segment} of disk ${job.disk}: ${got.left.message}` });
     const [next, extent] = got.right;
     s.allocator = next;
     s.refs = R.increment(s.refs, extent);
     allocated = extent;
-    alt = { lun: extent.lun, start: extent.start, blocks: unwrap(B.empty(table.segmentBlocks), 'bitmap') };
+    alt = { lun: extent.lun, start: extent.start, blocks: unwrap(B.empty(blocksHere), 'bitmap') };
   }
-  const off = start - segment * table.segmentBlocks;
+  const off = start - segmentStartAt(table, segment);
   const unmarked = alt.blocks;
   // Coalescing (coalesce.ts): write faults queued on this segment are served by the same change.
-  let want = unwrap(B.setRange(unwrap(B.empty(table.segmentBlocks), 'bitmap'), off, length), 'setRange');
-  if (job.kind === 'fault') want = coalescedWrites(s, job, table.segmentBlocks, want);
+  let want = unwrap(B.setRange(unwrap(B.empty(blocksHere), 'bitmap'), off, length), 'setRange');
+  if (job.kind === 'fault') want = coalescedWrites(s, job, segmentStartAt(table, segment), blocksHere, want);
   // A zero segment's first write takes the whole segment at once (zeros written there first):
   // later writes to it go straight through instead of each faulting (coalesce.ts).
-  if (job.kind === 'fault' && e.zero && e.alternate === null && s.config.materializeZeroSegments) want = unwrap(B.full(table.segmentBlocks), 'bitmap');
+  if (job.kind === 'fault' && e.zero && e.alternate === null && s.config.materializeZeroSegments) want = unwrap(B.full(blocksHere), 'bitmap');
   const blocks = unwrap(B.union(alt.blocks, want), 'union');
   let entry: MappingEntry;
   if (B.isFull(blocks)) {
     entry = { location: { lun: alt.lun, start: alt.start }, invalid: false, noWrite: false, zero: false, error: false, alternate: null };
-    if (e.location !== null) job.release = [...job.release, segmentExtent(table, e.location)];
+    if (e.location !== null) job.release = [...job.release, segmentExtent(table, e.location, segment)];
   } else {
     entry = { ...e, alternate: { lun: alt.lun, start: alt.start, blocks } };
     if (e.noWrite) enqueueSettle(s, out, job.disk, segment, null);
@@ -108,7 +111,7 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
   const copies: number[] = [];
   const target = alt;
   const toCopy = unwrap(B.difference(want, unmarked), 'difference');
-  forEachRunUnchecked(toCopy, 0, table.segmentBlocks, (k, n, set) => {
+  forEachRunUnchecked(toCopy, 0, blocksHere, (k, n, set) => {
     if (!set) return;
     const copyId = newId(s);
     copies.push(copyId);

@@ -13,6 +13,7 @@
  * The snapshot must be read-only as taken: a segment written since (located and writable, or
  * with an alternate) could not be shared safely, and the rollback is refused with the reason.
  */
+import { segmentStartAt } from '../../table/segments.js';
 import type { MappingEntry } from '../../table/entry.js';
 import { entriesEqual } from '../../table/entry.js';
 import { entryAt, resizeTable, type MappingTable } from '../../table/table.js';
@@ -57,11 +58,14 @@ const tryRollback = (s: Working, out: ControllerCommand[], job: Mutable<Rollback
   if (why !== null) return endRollback(s, out, job, { ok: false, error: `rollback of ${job.disk}: ${why}` });
   const d = s.disks.get(job.disk)!;
   let table = d.working as MappingTable;
+  // Entries are rolled back segment by segment: a variable disk must still have the snapshot's bounds.
+  if ((source.segmentStarts !== null || table.segmentStarts !== null) && diffBounds(source, table))
+    return endRollback(s, out, job, { ok: false, error: `rollback of ${job.disk}: snapshot ${job.snapshot} has other segment bounds than the disk` });
   const release: Extent[] = [];
   const shared: Extent[] = [];
-  const held = (e: MappingEntry, t: MappingTable): Extent[] => [e.location, e.alternate].filter((x) => x !== null).map((x) => segmentExtent(t, x));
+  const held = (e: MappingEntry, t: MappingTable, seg: number): Extent[] => [e.location, e.alternate].filter((x) => x !== null).map((x) => segmentExtent(t, x, seg));
   if (source.segmentCount !== table.segmentCount) {
-    for (let seg = source.segmentCount; seg < table.segmentCount; seg++) release.push(...held(entryAt(table, seg), table));
+    for (let seg = source.segmentCount; seg < table.segmentCount; seg++) release.push(...held(entryAt(table, seg), table, seg));
     const generation = nextGeneration(d);
     table = unwrap(resizeTable(table, source.segmentCount, { zero: true }, { generation }), 'resizeTable');
     setWorking(s, d, table);
@@ -74,8 +78,8 @@ const tryRollback = (s: Working, out: ControllerCommand[], job: Mutable<Rollback
     const now = entryAt(table, seg);
     const then = entryAt(source, seg);
     if (entriesEqual(now, then)) continue;
-    release.push(...held(now, table));
-    shared.push(...held(then, source));
+    release.push(...held(now, table, seg));
+    shared.push(...held(then, source, seg));
     changes.push([seg, then]);
   }
   s.refs = R.incrementAll(s.refs, shared);
@@ -97,4 +101,11 @@ export const rollbackHooks: JobHooks<RollbackJob> = {
   synced: rolledBack,
   poke: tryRollback,
   abandoned: nothing,
+};
+
+/** True unless both tables have the same segments with the same bounds. */
+const diffBounds = (a: MappingTable, b: MappingTable): boolean => {
+  if (a.segmentCount !== b.segmentCount) return true;
+  for (let seg = 1; seg <= a.segmentCount; seg++) if (segmentStartAt(a, seg) !== segmentStartAt(b, seg)) return true;
+  return false;
 };

@@ -7,6 +7,7 @@
  * migrate job starts moving a segment: it attaches an alternate on the target LUN and freezes
  * the primary, and hands the rest to a settle job.
  */
+import { segmentLengthAt } from '../../table/segments.js';
 import * as E from 'fp-ts/lib/Either.js';
 import * as B from '../../bitmap/bitmap.js';
 import type { DiskId } from '../../protocol/messages.js';
@@ -114,7 +115,7 @@ const promote = (s: Working, out: ControllerCommand[], job: Mutable<SettleJob>):
   const d = s.disks.get(job.disk)!;
   const e = entryAt(d.working, job.segment);
   if (e.alternate === null) return closeJob(s, out, job.id);
-  if (e.location !== null) job.release = [...job.release, segmentExtent(d.working, e.location)];
+  if (e.location !== null) job.release = [...job.release, segmentExtent(d.working, e.location, job.segment)];
   stage(s, out, job, [[job.segment, { location: { lun: e.alternate.lun, start: e.alternate.start }, invalid: false, noWrite: false, zero: false, error: false, alternate: null }]]);
 };
 
@@ -137,7 +138,7 @@ const startMigrate = (s: Working, out: ControllerCommand[], job: Mutable<Migrate
   const d = s.disks.get(job.disk)!;
   const e = entryAt(d.working, job.segment);
   if (e.location === null || e.zero || e.invalid || e.error || e.alternate !== null || e.location.lun === job.lun) return closeJob(s, out, job.id);
-  const got = s.allocator.allocate(d.working.segmentBlocks, job.lun);
+  const got = s.allocator.allocate(segmentLengthAt(d.working, job.segment), job.lun);
   if (E.isLeft(got) || got.right[1].lun !== job.lun) {
     if (job.group !== null) groupDone(s, out, job.group, `no space on LUN ${job.lun} for segment ${job.segment} of disk ${job.disk}`);
     job.group = null;
@@ -146,7 +147,7 @@ const startMigrate = (s: Working, out: ControllerCommand[], job: Mutable<Migrate
   const [next, extent] = got.right;
   s.allocator = next;
   s.refs = R.increment(s.refs, extent);
-  stage(s, out, job, [[job.segment, { ...e, noWrite: true, alternate: { lun: extent.lun, start: extent.start, blocks: unwrap(B.empty(d.working.segmentBlocks), 'bitmap') } }]]);
+  stage(s, out, job, [[job.segment, { ...e, noWrite: true, alternate: { lun: extent.lun, start: extent.start, blocks: unwrap(B.empty(segmentLengthAt(d.working, job.segment)), 'bitmap') } }]]);
 };
 
 /** The alternate is attached everywhere: a settle job (in the same group) copies and promotes. */

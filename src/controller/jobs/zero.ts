@@ -49,7 +49,7 @@ const startZero = (s: Working, out: ControllerCommand[], job: Mutable<ZeroJob>):
   if (e.error) return answerZero(s, out, job, 'failed', `error: segment ${job.segment} of disk ${job.disk} is marked failed`);
   if (readsAsZeros(e)) return toSync(s, out, job, last);
   // Released once every agent has the zero entry; reference counts keep what a snapshot shares.
-  job.release = [e.location, e.alternate].filter((x) => x !== null).map((x) => segmentExtent(table, x));
+  job.release = [e.location, e.alternate].filter((x) => x !== null).map((x) => segmentExtent(table, x, job.segment));
   job.deferred = [[job.segment, ZERO_ENTRY]];
   stage(s, out, job, [[job.segment, { ...e, invalid: true }]], true);
 };
