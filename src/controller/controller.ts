@@ -51,6 +51,7 @@ import { adminTypes, enqueueSettle, jobHooks, onAdmin } from './jobs/index.js';
 import { drainQuarantine, evictExpired } from './leases.js';
 import { acquire } from './locks.js';
 import * as R from './refcounts.js';
+import { checkReuseHold, holdAfterRestore } from './reuse-hold.js';
 import { lowSpaceCrossings } from './space.js';
 import { checkSync, convergeCopies, ensureCopy, pruneLastChange } from './sync.js';
 import {
@@ -89,6 +90,7 @@ export const initialControllerState = (allocator: Allocator, config: ControllerO
   copies: new Map(),
   leases: new Map(),
   quarantine: [],
+  reuseHold: null,
   copyQueue: [],
   stagingBatch: 1,
   durableBatch: 0,
@@ -107,6 +109,7 @@ export const controllerStep = (state: ControllerState, event: ControllerEvent): 
   const out: ControllerCommand[] = [];
   const s = new Working(state, jobHooks);
   dispatch(s, out, event);
+  if (s.reuseHold !== null) checkReuseHold(s, out); // reuse-hold.ts: lifts once the agents are in line
   out.push(...lowSpaceCrossings(state.allocator, s.allocator, s.config.lowWaterMark));
   return [s.result(), stampControllerEpoch(state.config.controllerEpoch, out)];
 };
@@ -222,6 +225,9 @@ const restore = (s: Working, out: ControllerCommand[], persisted: PersistedState
   }
   s.allocator = alloc;
   s.refs = R.incrementAll(R.emptyRefCounts, referenced);
+  // What a durable change stopped using before the restart is free in `alloc`, but an agent may
+  // still hold the older table: nothing is allocated until the agents are in line (reuse-hold.ts).
+  holdAfterRestore(s);
   s.ready = true;
   for (const id of s.jobs.keys()) if (s.jobs.peek(id)?.phase.kind === 'queued') acquire(s, out, id);
 };

@@ -10,6 +10,7 @@ import type { Extent } from './allocator.js';
 import { newId, send, type DiskView } from './basics.js';
 import { onRenewLease, refusedAsEvicted } from './leases.js';
 import { raiseGeneration } from './commit.js';
+import { revokePresumedGone } from './reuse-hold.js';
 import { acquire, pokeJob, startJob } from './locks.js';
 import { deltaMessage, ensureAgent, ensureCopy, onAck, recheckDisk, replaceMessage } from './sync.js';
 import { describeValue } from './admin-validation.js';
@@ -93,6 +94,7 @@ export const onMessage = (s: Working, out: ControllerCommand[], raw: AgentMessag
   const v = s.agents.get(m.agent);
   if (v === undefined) return void out.push({ type: 'refused', message: m, why: `unknown agent ${m.agent}` });
   if (m.epoch < v.epoch) return void out.push({ type: 'refused', message: m, why: `stale epoch ${m.epoch} < ${v.epoch}` });
+  revokePresumedGone(s, m.agent, m.epoch); // reuse-hold.ts: a life given up on after a restart
   if (refusedAsEvicted(s, out, m)) return; // leases.ts
   if (m.epoch > v.epoch) newLife(s, out, m.agent, m.epoch);
   switch (m.type) {

@@ -1,0 +1,142 @@
+/**
+ * Holding back allocation after a restart (docs/design.md#ordering-rules,
+ * docs/design.md#leases-and-liveness).
+ *
+ * A restarted controller rebuilds its allocator from the durable tables, so every extent no
+ * durable table references is free: also the extents a durable change (a rollback, a promotion,
+ * a zero, a migration, a deletion) stopped using while agents had not yet acknowledged it, and
+ * the extents still quarantined for late writes. The quarantine and the pending releases lived
+ * in memory only; an agent still holding an older table may still write those extents. So,
+ * after `restored`, nothing is allocated until every agent the store lists for a disk has
+ * acknowledged the disk's restored generation (or a later one), has dropped its copy, is known to
+ * have started a new life, or has been evicted. With leases on, also not before `maxIoLifetime`
+ * after the restore (late writes of lives that ended before it, and the quarantine the previous
+ * controller kept), and an agent not heard from within a lease of the restore (its lease, granted
+ * before the restore, has certainly run out and its I/O landed) is presumed gone: treated as
+ * evicted, and the first life of it heard from afterwards is told to start anew (`leaseRevoked`),
+ * so its old table can never be used again.
+ *
+ * A job that would allocate during the hold waits (phase `waiting`) and starts again, deciding
+ * afresh, when the hold lifts.
+ */
+import type { AgentId, DiskId } from '../protocol/messages.js';
+import { CowRecords } from '../protocol/copy-on-write.js';
+import { hooksFor } from './jobs/hooks.js';
+import { recheckDisk } from './sync.js';
+import type { ControllerCommand, CopyView } from './types.js';
+import type { JobDraft, Working } from './working.js';
+
+/**
+ * Allocation held back after a restart: the acknowledgements still awaited, the earliest time it
+ * may lift, and the jobs waiting for it.
+ *
+ * @example
+ * state.reuseHold?.pending.map((p) => `${p.agent} must acknowledge ${p.disk} g${p.generation}`);
+ */
+export interface ReuseHold {
+  /** Each agent the store lists for a disk, and the disk's generation at the restore. */
+  readonly pending: ReadonlyArray<{ readonly agent: AgentId; readonly disk: DiskId; readonly generation: number }>;
+  /** Not lifted before this time (controller clock). */
+  readonly until: number;
+  /** With leases on: agents not heard from by then are presumed gone (Infinity with leases off). */
+  readonly presumeGoneAt: number;
+  /** Jobs waiting to allocate, started again in this order when the hold lifts. */
+  readonly waiting: ReadonlyArray<number>;
+}
+
+const leasesOn = (s: Working): boolean => s.config.leaseDuration !== null;
+
+/**
+ * The hold a restore starts with: every attached agent of every restored disk (the caller has
+ * put them in `s.disks`, with copies that may hold a table).
+ */
+export const holdAfterRestore = (s: Working): void => {
+  const pending: { agent: AgentId; disk: DiskId; generation: number }[] = [];
+  for (const disk of s.disks.keys()) {
+    const d = s.disks.peek(disk)!;
+    for (const agent of [...d.agents, ...d.dropping]) pending.push({ agent, disk, generation: d.committed.generation });
+  }
+  const lease = s.config.leaseDuration;
+  const until = lease === null ? s.now : s.now + s.config.maxIoLifetime;
+  if (pending.length === 0 && until <= s.now) return;
+  const presumeGoneAt = lease === null ? Infinity : s.now + lease + s.config.maxClockDrift + s.config.maxIoLifetime;
+  s.reuseHold = { pending, until, presumeGoneAt, waiting: [] };
+};
+
+/**
+ * True when allocation is held: the job then waits, and is started again when the hold lifts
+ * (its kind's `start` hook decides afresh; it still holds its segment lock).
+ */
+export const allocationHeld = (s: Working, job: JobDraft): boolean => {
+  const hold = s.reuseHold;
+  if (hold === null) return false;
+  s.jobs.setPhase(job, { kind: 'waiting' });
+  if (!hold.waiting.includes(job.id)) s.reuseHold = { ...hold, waiting: [...hold.waiting, job.id] };
+  return true;
+};
+
+const peekCopy = (s: Working, agent: AgentId, disk: DiskId): CopyView | undefined => {
+  const v = s.agents.peek(agent);
+  if (v === undefined) return undefined;
+  return v.copies instanceof CowRecords ? v.copies.peek(disk) : v.copies.get(disk);
+};
+
+/**
+ * Looks again at what the hold waits for (after every step while there is one); lifts it and
+ * starts the waiting jobs once nothing is awaited.
+ */
+export const checkReuseHold = (s: Working, out: ControllerCommand[]): void => {
+  const hold = s.reuseHold;
+  if (hold === null || !s.ready) return;
+  if (s.now > hold.presumeGoneAt) presumeSilentAgentsGone(s, out);
+  let until = hold.until;
+  const pending = hold.pending.filter((p) => {
+    const c = s.disks.peek(p.disk) === undefined ? undefined : peekCopy(s, p.agent, p.disk);
+    if (c === undefined) return false; // dropped its copy, or the disk is gone (after every copy was dropped)
+    if (c.mayHold && c.acked >= p.generation) return false; // no I/O under an older entry is left
+    if (c.mayHold) return true;
+    // A new life, or evicted: the old life's late writes are bounded by `maxIoLifetime`.
+    if (leasesOn(s)) until = Math.max(until, s.now + s.config.maxIoLifetime);
+    return false;
+  });
+  if (pending.length > 0 || s.now < until) {
+    if (pending.length !== hold.pending.length || until !== hold.until) s.reuseHold = { ...s.reuseHold!, pending, until };
+    return;
+  }
+  const waiting = s.reuseHold!.waiting;
+  s.reuseHold = null;
+  for (const id of waiting) {
+    const job = s.jobs.get(id);
+    if (job !== undefined && job.phase.kind === 'waiting') hooksFor(s, job).start(s, out, job);
+  }
+};
+
+/**
+ * Leases on, a lease after the restore: an agent that has not renewed its lease with this
+ * controller holds none (the one the previous controller granted has run out, and what it issued
+ * has landed). It is treated as evicted: nothing waits for it, and its life (the first one heard
+ * from, when none was yet) is revoked.
+ */
+const presumeSilentAgentsGone = (s: Working, out: ControllerCommand[]): void => {
+  for (const p of s.reuseHold!.pending) {
+    const v = s.agents.peek(p.agent);
+    if (v === undefined || s.leases.get(p.agent) !== undefined) continue;
+    // Epoch -1: not heard from at all; the marker makes the first life heard from the evicted one.
+    s.leases.set(p.agent, { grantedAt: s.now, epoch: v.epoch, evictedEpoch: v.epoch });
+    out.push({ type: 'fence', agent: p.agent, epoch: v.epoch });
+    const draft = s.agents.get(p.agent)!;
+    const disks = [...draft.copies.keys()];
+    for (const disk of disks) Object.assign(draft.copies.get(disk)!, { acked: -1, mayHold: false, sentAt: -Infinity, sentGeneration: -1 });
+    for (const disk of disks) recheckDisk(s, out, disk);
+  }
+};
+
+/**
+ * A message from an agent presumed gone (see above): the life it comes from is the one that is
+ * evicted. Call before epoch fencing.
+ */
+export const revokePresumedGone = (s: Working, agent: AgentId, epoch: number): void => {
+  const l = s.leases.get(agent);
+  if (l === undefined || l.epoch !== -1 || l.evictedEpoch !== -1 || epoch < 0) return;
+  s.leases.set(agent, { ...l, epoch, evictedEpoch: epoch });
+};
