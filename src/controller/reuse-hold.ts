@@ -57,6 +57,8 @@ export const holdAfterRestore = (s: Working): void => {
     for (const agent of [...d.agents, ...d.dropping]) pending.push({ agent, disk, generation: d.committed.generation });
   }
   const lease = s.config.leaseDuration;
+  // A store without tables (a first start) has nothing an older table could still use.
+  if (s.disks.size === 0) return;
   const until = lease === null ? s.now : s.now + s.config.maxIoLifetime;
   if (pending.length === 0 && until <= s.now) return;
   const presumeGoneAt = lease === null ? Infinity : s.now + lease + s.config.maxClockDrift + s.config.maxIoLifetime;
