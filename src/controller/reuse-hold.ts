@@ -90,9 +90,8 @@ const peekCopy = (s: Working, agent: AgentId, disk: DiskId): CopyView | undefine
 export const checkReuseHold = (s: Working, out: ControllerCommand[]): void => {
   const hold = s.reuseHold;
   if (hold === null || !s.ready) return;
-  if (s.now > hold.presumeGoneAt) presumeSilentAgentsGone(s, out);
   let until = hold.until;
-  const pending = hold.pending.filter((p) => {
+  const awaited = (p: ReuseHold['pending'][number]): boolean => {
     const c = s.disks.peek(p.disk) === undefined ? undefined : peekCopy(s, p.agent, p.disk);
     if (c === undefined) return false; // dropped its copy, or the disk is gone (after every copy was dropped)
     if (c.mayHold && c.acked >= p.generation) return false; // no I/O under an older entry is left
@@ -100,7 +99,12 @@ export const checkReuseHold = (s: Working, out: ControllerCommand[]): void => {
     // A new life, or evicted: the old life's late writes are bounded by `maxIoLifetime`.
     if (leasesOn(s)) until = Math.max(until, s.now + s.config.maxIoLifetime);
     return false;
-  });
+  };
+  let pending = hold.pending.filter(awaited);
+  if (pending.length > 0 && s.now > hold.presumeGoneAt) {
+    presumeSilentAgentsGone(s, out, pending);
+    pending = pending.filter(awaited);
+  }
   if (pending.length > 0 || s.now < until) {
     if (pending.length !== hold.pending.length || until !== hold.until) s.reuseHold = { ...s.reuseHold!, pending, until };
     return;
@@ -119,8 +123,8 @@ export const checkReuseHold = (s: Working, out: ControllerCommand[]): void => {
  * has landed). It is treated as evicted: nothing waits for it, and its life (the first one heard
  * from, when none was yet) is revoked.
  */
-const presumeSilentAgentsGone = (s: Working, out: ControllerCommand[]): void => {
-  for (const p of s.reuseHold!.pending) {
+const presumeSilentAgentsGone = (s: Working, out: ControllerCommand[], pending: ReuseHold['pending']): void => {
+  for (const p of pending) {
     const v = s.agents.peek(p.agent);
     if (v === undefined || s.leases.get(p.agent) !== undefined) continue;
     // Epoch -1: not heard from at all; the marker makes the first life heard from the evicted one.

@@ -461,6 +461,105 @@ describe('controller: flowchart paths', () => {
   });
 });
 
+describe('controller: a restart before the agents acknowledged a change (docs/design.md#ordering-rules)', () => {
+  /**
+   * Segment 3 of `d` gets LUN 1 blocks 0..9, then a resize drops it: the record is durable, but
+   * neither agent has acknowledged it. The controller restarts on the store: its allocator,
+   * rebuilt from the tables, has those blocks free while both agents may still write them.
+   */
+  const restartAfterShrink = (config: Partial<ControllerConfig> = {}): { r: Harness; freed: Extent } => {
+    const h = boot(['a', 'b']);
+    allocateSegment(h, 'a', 3);
+    const loc = h.committedEntry(3).location!;
+    const freed: Extent = { lun: loc.lun, start: loc.start, length: SEG };
+    expect(freed).toEqual({ lun: 1, start: 0, length: SEG });
+    const before = h.disk().committed.generation;
+    h.admin({ type: 'resize', disk: D, segmentCount: 3 });
+    h.persisted(); // durable; the table messages to a and b are never answered
+    expect(h.docs.get(D)?.segmentCount).toBe(3);
+    const restored: PersistedState = {
+      tables: [...h.docs].map(([disk, table]) => ({ disk, table })),
+      attachments: [...h.attachments].map(([disk, agents]) => ({ disk, agents })),
+    };
+    const r = new Harness(config, restored, 1000);
+    r.gens.set(`a/${D}`, before);
+    r.gens.set(`b/${D}`, before);
+    expect(r.state.allocator.free(1)).toBe(1000); // free in the restored allocator
+    return { r, freed };
+  };
+
+  /** Lets `agent` answer the table messages among `cmds`, and what they lead to, until it is in line. */
+  const catchUpOnly = (r: Harness, cmds: ReadonlyArray<ControllerCommand>, agent: AgentId): ControllerCommand[] => {
+    const all: ControllerCommand[] = [];
+    let queue = [...cmds];
+    for (let i = 0; i < 10 && queue.length > 0; i++) {
+      queue = r.reply(queue, (x) => x.to === agent);
+      all.push(...queue);
+    }
+    return all;
+  };
+
+  const allocations = (cmds: ReadonlyArray<ControllerCommand>) => cmds.filter((c) => c.type === 'writeZeros' || c.type === 'copyBlocks' || c.type === 'persist');
+
+  it('allocates no extent until every agent the store lists has acknowledged the restored generation', () => {
+    const { r, freed } = restartAfterShrink();
+    // a writes a zero segment: the write needs an alternate, and first fit would give it the
+    // blocks the resize freed, which a and b may still write through segment 3 of their copies.
+    const fault = r.fault('a', 'write', 0, 3);
+    const c1 = r.msg(fault);
+    expect(allocations(c1)).toEqual([]);
+    expect(r.state.reuseHold?.waiting).toHaveLength(1);
+    // a catches up; b, silent, still may hold the older table: nothing is allocated.
+    const c2 = catchUpOnly(r, r.tick(1000), 'a');
+    expect(r.gen('a')).toBe(r.disk().committed.generation);
+    expect(allocations(c2)).toEqual([]);
+    expect(r.state.allocator.free(1)).toBe(1000);
+    expect(r.state.reuseHold?.pending).toEqual([{ agent: 'b', disk: D, generation: r.disk().committed.generation }]);
+    // b acknowledges: the write goes on, and only now may it get those blocks.
+    const c3 = r.drive(r.tick(1200), { copies: true });
+    expect(r.state.reuseHold).toBeNull();
+    const zeroed = c3.filter((c) => c.type === 'writeZeros');
+    expect(zeroed.map((c) => (c.type === 'writeZeros' ? c.to : null))).toEqual([{ lun: freed.lun, start: freed.start }]);
+    expect(resolvedOf(c3)).toMatchObject([{ agent: 'a', faultId: fault.faultId, outcome: 'retry' }]);
+    expect(r.state.allocator.free(1)).toBe(1000 - SEG);
+  });
+
+  it('an agent seen to start a new life since is not waited for: its copy is gone', () => {
+    const { r } = restartAfterShrink();
+    r.msg(r.fault('a', 'write', 0, 3));
+    catchUpOnly(r, r.tick(1000), 'a');
+    // b is heard from; after a restart its life may be the one that holds the older table.
+    r.msg({ type: 'renewLease', agent: 'b', epoch: 1, disk: '', requestedAt: 1000 });
+    expect(r.state.reuseHold?.pending.map((p) => p.agent)).toEqual(['b']);
+    // Then b restarts: that life's copy is gone, and the write goes on.
+    r.epochs.set('b', 2);
+    const c = r.drive(r.msg({ type: 'renewLease', agent: 'b', epoch: 2, disk: '', requestedAt: 1001 }), { copies: true });
+    expect(r.state.reuseHold).toBeNull();
+    expect(resolvedOf(c).map((x) => x.outcome)).toEqual(['retry']);
+  });
+
+  it('with leases, waits out the I/O lifetime, and gives up on an agent not heard from within a lease: its life is revoked', () => {
+    const LEASE = { leaseDuration: 100, maxClockDrift: 10, maxIoLifetime: 20 };
+    const { r } = restartAfterShrink(LEASE);
+    r.msg({ type: 'renewLease', agent: 'a', epoch: 1, disk: '', requestedAt: 1000 });
+    r.msg(r.fault('a', 'write', 0, 3));
+    catchUpOnly(r, r.tick(1000), 'a');
+    expect(allocations(r.tick(1125))).toEqual([]); // b silent: 1000 + 100 + 10 + 20 = 1130 not yet passed
+    r.msg({ type: 'renewLease', agent: 'a', epoch: 1, disk: '', requestedAt: 1100 });
+    const c = r.tick(1140);
+    // b is presumed gone (fenced, whichever life it is), and allocation resumes once the I/O
+    // lifetime has passed since.
+    expect(c.filter((x) => x.type === 'fence')).toEqual([{ type: 'fence', agent: 'b', epoch: -1 }]);
+    expect(allocations(c)).toEqual([]);
+    const resumed = r.drive(r.tick(1161), { copies: true });
+    expect(r.state.reuseHold).toBeNull();
+    expect(resolvedOf(resumed).map((x) => x.outcome)).toEqual(['retry']);
+    // The life of b heard from next held an older table: it is told to start anew.
+    expect(r.msg({ type: 'renewLease', agent: 'b', epoch: 1, disk: '', requestedAt: 1170 })).toEqual([{ type: 'send', to: 'b', message: { type: 'leaseRevoked', epoch: 1 } }]);
+    expect(r.msg({ type: 'renewLease', agent: 'b', epoch: 2, disk: '', requestedAt: 1171 })).toMatchObject([{ type: 'send', to: 'b', message: { type: 'leaseGranted', epoch: 2 } }]);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Stale and duplicate faults, epochs
 // ---------------------------------------------------------------------------------------------
