@@ -59,14 +59,10 @@ describe('cluster simulation', () => {
           exercised.zeroSegments += result.summary.faultsByReason['zero-segment'] ?? 0;
         },
       ),
-      // Pinned: the deletion failures are fixed (drop marks, docs/design.md#ordering-rules; the
-      // seeds that found them run below), but about 1 in 2,000 runs still ends in a violation of
-      // another cause: a controller that restarts after a rollback's commit is durable and
-      // before the agents acknowledged it gives the extents the rollback stopped using to other
-      // segments, while an agent still writes them through its older copy (sweep seed 1000306,
-      // centralized, sequential, 600 I/Os: `npx tsx bench/hostops-sweep.ts --from 1000306 --runs 1
-      // --ios 600`). CI runs a fixed set until that is fixed too.
-      { numRuns: RUNS, seed: 20261130 },
+      // Random seeds: the failures this property found run as fixed regressions below (deleted
+      // and recreated disks; a controller restarting before its agents acknowledged a rollback).
+      // Reproduce a failing seed with `npx tsx bench/hostops-sweep.ts --from SEED --runs 1 --ios 600`.
+      { numRuns: RUNS },
     );
     // The runs did what they claim to test.
     expect(exercised.zeroes).toBeGreaterThan(0);
