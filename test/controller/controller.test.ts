@@ -531,6 +531,7 @@ describe('controller: a restart before the agents acknowledged a change (docs/de
     // b is heard from; after a restart its life may be the one that holds the older table.
     r.msg({ type: 'renewLease', agent: 'b', epoch: 1, disk: '', requestedAt: 1000 });
     expect(r.state.reuseHold?.pending.map((p) => p.agent)).toEqual(['b']);
+    expect(r.state.allocator.free(1)).toBe(1000);
     // Then b restarts: that life's copy is gone, and the write goes on.
     r.epochs.set('b', 2);
     const c = r.drive(r.msg({ type: 'renewLease', agent: 'b', epoch: 2, disk: '', requestedAt: 1001 }), { copies: true });
@@ -545,6 +546,7 @@ describe('controller: a restart before the agents acknowledged a change (docs/de
     r.msg(r.fault('a', 'write', 0, 3));
     catchUpOnly(r, r.tick(1000), 'a');
     expect(allocations(r.tick(1125))).toEqual([]); // b silent: 1000 + 100 + 10 + 20 = 1130 not yet passed
+    expect(r.state.allocator.free(1)).toBe(1000);
     r.msg({ type: 'renewLease', agent: 'a', epoch: 1, disk: '', requestedAt: 1100 });
     const c = r.tick(1140);
     // b is presumed gone (fenced, whichever life it is), and allocation resumes once the I/O
