@@ -23,11 +23,12 @@ export type { Bitmap, BitRun } from './bitmap/bitmap.js';
 // Mapping tables
 export type { Alternate, EntrySpec, Location, LunSizes, MappingEntry } from './table/entry.js';
 export { entriesEqual, MAX_LUN } from './table/entry.js';
-export type { Chunk, EntryUpdate, FlatAlternates, MappingTable, TableOptions, TableSpec, UpdateOptions } from './table/table.js';
+export type { Chunk, EntryUpdate, FlatAlternates, FreezeOptions, MappingTable, TableOptions, TableSpec, UpdateOptions } from './table/table.js';
 export {
   CHUNK_SIZE,
   createTable,
   diffTables,
+  freezeTable,
   getEntry,
   MAX_SEGMENT_COUNT,
   resizeTable,
@@ -89,7 +90,7 @@ export { defaultControllerConfig, defaultControllerLimits } from './controller/t
 export { controllerStep, initialControllerState } from './controller/controller.js';
 export type { AllocationError, Allocator, Extent, InvalidAllocationError, NoSpaceError } from './controller/allocator.js';
 export { createAllocator } from './controller/allocator.js';
-export type { Counted, RefCounts } from './controller/refcounts.js';
+export type { ChunkShare, Counted, RefCounts } from './controller/refcounts.js';
 // Space accounting (per LUN and per disk) and the low-water mark
 export type { DiskSpace, LunSpace } from './controller/space.js';
 export { lowSpaceCrossings, spaceByDisk, spaceByLun } from './controller/space.js';

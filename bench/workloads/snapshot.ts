@@ -152,7 +152,8 @@ export const snapshotWorkload: Workload = {
   name: 'snapshot',
   title: 'snapshot of a fully allocated disk, 16 agents: big disk vs 1,024 segments',
   run(o: BenchOptions): Result[] {
-    const rounds = o.quick ? o.rounds : Math.min(o.rounds, 3);
+    // A round costs milliseconds since snapshots are O(chunks): every round counts, for a steadier median.
+    const rounds = o.rounds;
     const build = (segments: number): SnapshotHarness => {
       const t0 = now();
       const h = new SnapshotHarness(segments, o.seed + 13);
@@ -160,7 +161,7 @@ export const snapshotWorkload: Workload = {
       return h;
     };
     const small = build(1024);
-    // Quick mode is a smoke test: today a 65,536-segment snapshot alone takes seconds.
+    // Quick mode is a smoke test of a small disk.
     const big = build(o.quick ? Math.min(o.segments, 16_384) : o.segments);
     const last: { big: Taken | null; small: Taken | null } = { big: null, small: null };
     const timed = (h: SnapshotHarness, k: 'big' | 'small') => (): number => {

@@ -9,7 +9,7 @@ import { limitsOf } from './config.js';
 import { decodeSharedEntry, decodeSharedTable } from '../protocol/shared-documents.js';
 import type { DiskId, ReplaceTableMessage, SetEntriesMessage } from '../protocol/messages.js';
 import type { MappingEntry } from '../table/entry.js';
-import { diffTables, resizeTable, setEntries as setTableEntries, type MappingTable } from '../table/table.js';
+import { diffTables, freezeTable, resizeTable, setEntries as setTableEntries, type MappingTable } from '../table/table.js';
 
 export const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
@@ -113,6 +113,14 @@ export function setEntries(s: Stepper, m: SetEntriesMessage): void {
   if (held.generation !== m.fromGeneration) return s.fetch(m.disk, held.generation); // a gap, or a delta from elsewhere
   let table = held;
   const touched: [number, number][] = [];
+  if (m.freeze === true) {
+    // A snapshot since `fromGeneration`: no entries to read, so the limits do not apply. Every
+    // write in flight under a writable primary must drain before the acknowledgement.
+    const frozen = freezeTable(table, { generation: m.generation });
+    if (E.isLeft(frozen)) return s.refuse(m, `setEntries: ${frozen.left[0]!.message}`);
+    table = frozen.right;
+    touched.push([0, table.segmentCount]);
+  }
   if (m.segmentCount !== undefined) {
     const resized = resizeTable(table, m.segmentCount, { zero: true }, { generation: m.generation });
     if (E.isLeft(resized)) return s.refuse(m, `setEntries: ${resized.left[0]!.message}`);

@@ -4,7 +4,7 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import type { AgentId, ControllerMessage, Step } from '../protocol/messages.js';
-import type { MappingTable } from '../table/table.js';
+import { entryAt, type MappingTable } from '../table/table.js';
 import type { Extent } from './allocator.js';
 import type { AdminResult, ControllerCommand, DiskState, FaultJob, Job, MarkJob, ZeroJob } from './types.js';
 import type { DiskDraft, JobDraft, Working } from './working.js';
@@ -24,8 +24,16 @@ export const unwrap = <A>(e: E.Either<unknown, A>, what: string): A => {
 /** The whole extent a segment's primary or alternate occupies. */
 export const segmentExtent = (table: MappingTable, x: { lun: number; start: number }): Extent => ({ lun: x.lun, start: x.start, length: table.segmentBlocks });
 
-/** The generation that last changed `segment`: what every agent must have before it touches it. */
-export const lastChangeOf = (d: DiskView, segment: number): number => d.lastChange.get(segment) ?? d.baseline;
+/**
+ * The generation that last changed `segment`: what every agent must have before it touches it.
+ * A freeze (a snapshot) changed every segment that had a location, without a `lastChange`
+ * entry each: such a segment changed at `frozenAt` unless it changed again since.
+ */
+export const lastChangeOf = (d: DiskView, segment: number): number => {
+  const g = d.lastChange.get(segment) ?? d.baseline;
+  const f = d.frozenAt;
+  return f !== undefined && f > g && segment < d.committed.segmentCount && entryAt(d.committed, segment).location !== null ? f : g;
+};
 
 export const send = (out: ControllerCommand[], to: AgentId, message: ControllerMessage, step?: Step): void => {
   out.push(step === undefined ? { type: 'send', to, message } : { type: 'send', to, message, step });

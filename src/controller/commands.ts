@@ -11,9 +11,12 @@ import type { AdminResult, ControllerEvent } from './events.js';
  * One durable change of the controller's state (step 570):
  *
  * - `saveTable`: the whole table of `disk` (created, or rewritten);
- * - `updateTable`: the table at `fromGeneration` becomes `generation` by resizing it to
- *   `segmentCount` when present (new segments are `zero`, as in `setEntries` messages) and then
- *   applying `changes`; a store must refuse it when its copy is not at `fromGeneration`;
+ * - `updateTable`: the table at `fromGeneration` becomes `generation` by freezing it when
+ *   `freeze` is set (every segment with a location becomes `noWrite`: `freezeTable`), resizing
+ *   it to `segmentCount` when present (new segments are `zero`, as in `setEntries` messages)
+ *   and then applying `changes`; a store must refuse it when its copy is not at `fromGeneration`;
+ * - `cloneTable`: `disk` gets a copy of `source`'s table as it stands after the records before
+ *   it (a snapshot: the same entries and generation, so a few bytes instead of a whole table);
  * - `deleteTable`: `disk` and its attachments are gone;
  * - `attachments`: the agents that map `disk` are now exactly `agents`.
  *
@@ -27,9 +30,12 @@ export type PersistRecord =
       readonly disk: DiskId;
       readonly fromGeneration: number;
       readonly generation: number;
+      /** Freeze the table before the resize and the changes (a snapshot of this disk). */
+      readonly freeze?: true;
       readonly segmentCount?: number;
       readonly changes: ReadonlyArray<EntryChange>;
     }
+  | { readonly type: 'cloneTable'; readonly disk: DiskId; readonly source: DiskId }
   | { readonly type: 'deleteTable'; readonly disk: DiskId }
   | { readonly type: 'attachments'; readonly disk: DiskId; readonly agents: ReadonlyArray<AgentId> };
 

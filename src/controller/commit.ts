@@ -11,7 +11,7 @@ import * as B from '../bitmap/bitmap.js';
 import type { DiskId, EntryChange } from '../protocol/messages.js';
 import { encodeEntry, encodeTable } from '../table/codec.js';
 import type { MappingEntry } from '../table/entry.js';
-import { diffTables, entryAt, setEntries, type MappingTable } from '../table/table.js';
+import { diffTables, entryAt, freezeTable, setEntries, type MappingTable } from '../table/table.js';
 import { addStep, newId, unwrap } from './basics.js';
 import { hooksFor } from './jobs/hooks.js';
 import { releaseOrQuarantine } from './leases.js';
@@ -61,11 +61,20 @@ export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, chang
     }
   }
   const generation = nextGeneration(d);
-  d.working = unwrap(setEntries(d.working, changes.map(([segment, entry]) => ({ segment, entry })), { generation }), 'setEntries');
+  setWorking(s, d, unwrap(setEntries(d.working, changes.map(([segment, entry]) => ({ segment, entry })), { generation }), 'setEntries'));
   const staged = new Map(d.staged?.changes ?? []);
   for (const [segment, entry] of changes) staged.set(segment, entry);
   d.staged = { ...(d.staged ?? { created: false }), changes: staged };
   waitForCommit(s, out, job);
+};
+
+/**
+ * Every change of a disk's working table goes through here: chunks shared with a snapshot that
+ * the disk stops holding hand their references over to per-extent counts (refcounts.ts).
+ */
+export const setWorking = (s: Working, d: { working: MappingTable }, table: MappingTable): void => {
+  s.refs = R.retireChunks(s.refs, d.working, table);
+  d.working = table;
 };
 
 /**
@@ -83,7 +92,7 @@ export const nextGeneration = (d: { readonly persisting: number | null; readonly
 export const raiseGeneration = (s: Working, out: ControllerCommand[], disk: DiskId, generation: number): void => {
   const d = s.disks.get(disk)!;
   if (d.working.generation > generation) return;
-  d.working = unwrap(setEntries(d.working, [], { generation: generation + 1 }), 'setEntries');
+  setWorking(s, d, unwrap(setEntries(d.working, [], { generation: generation + 1 }), 'setEntries'));
   d.staged = { ...(d.staged ?? { created: false }), changes: new Map(d.staged?.changes ?? []) };
   flush(s, out);
 };
@@ -92,6 +101,23 @@ export const raiseGeneration = (s: Working, out: ControllerCommand[], disk: Disk
 export const waitForCommit = (s: Working, out: ControllerCommand[], job: JobDraft): void => {
   s.jobs.setPhase(job, { kind: 'committing', batch: s.stagingBatch });
   flush(s, out);
+};
+
+/**
+ * Stages a freeze of the job's disk (a snapshot): every located segment becomes `noWrite`, as one
+ * flag on the batch's record rather than a change per segment. A freeze moves no block, so it is
+ * never fenced. The store applies it before the batch's changes, so changes staged earlier in
+ * the batch are frozen too. Returns the frozen working table; the caller then waits for the
+ * batch (`waitForCommit`), after staging whatever must join it.
+ */
+export const stageFreeze = (s: Working, job: JobDraft): MappingTable => {
+  const d = s.disks.get(job.disk)!;
+  const generation = nextGeneration(d);
+  setWorking(s, d, unwrap(freezeTable(d.working, { generation }), 'freezeTable'));
+  const staged = new Map(d.staged?.changes ?? []);
+  for (const [segment, entry] of staged) if (entry.location !== null && !entry.noWrite) staged.set(segment, { ...entry, noWrite: true });
+  d.staged = { ...(d.staged ?? { created: false }), changes: staged, freeze: true };
+  return d.working;
 };
 
 /** Issues one persist command for everything staged, unless one is already in flight (group commit). */
@@ -106,13 +132,15 @@ const flush = (s: Working, out: ControllerCommand[]): void => {
       // A deleted disk: its record goes with this batch, and the disk is forgotten (jobs/delete.ts).
       records.push({ type: 'deleteTable', disk });
       deleted.push(disk);
+      s.refs = R.retireChunks(s.refs, peeked.working, null); // its job releases every extent it held
       continue;
     }
     if (peeked.staged === null && !peeked.attachmentsDirty) continue;
     const d = s.disks.get(disk)!;
     if (d.staged !== null) {
       const table = d.working as MappingTable;
-      if (d.staged.created) records.push({ type: 'saveTable', disk, table: encodeTable(table) });
+      if (d.staged.created && isClone(s, d.staged.cloneOf, table)) records.push({ type: 'cloneTable', disk, source: d.staged.cloneOf! });
+      else if (d.staged.created) records.push({ type: 'saveTable', disk, table: encodeTable(table) });
       else {
         const changes: EntryChange[] = [...d.staged.changes].map(([segment, entry]) => ({ segment, entry: encodeEntry(entry as MappingEntry) }));
         records.push({
@@ -120,6 +148,7 @@ const flush = (s: Working, out: ControllerCommand[]): void => {
           disk,
           fromGeneration: d.committed.generation,
           generation: table.generation,
+          ...(d.staged.freeze === true ? { freeze: true as const } : {}),
           ...(d.staged.segmentCount === undefined ? {} : { segmentCount: d.staged.segmentCount }),
           changes,
         });
@@ -141,19 +170,44 @@ const flush = (s: Working, out: ControllerCommand[]): void => {
   out.push({ type: 'persist', persistId, records });
 };
 
+/**
+ * True when a new disk's table is exactly its source's as this batch leaves it (a snapshot with
+ * nothing staged on the source since), so the store can copy it: a `cloneTable` of a few bytes
+ * instead of the whole table. The source comes first in the batch (disks flush in creation order).
+ */
+const isClone = (s: Working, source: DiskId | undefined, table: MappingTable): boolean => {
+  if (source === undefined) return false;
+  const src = s.disks.peek(source);
+  return src !== undefined && src.deleted !== true && src.working === table;
+};
+
+/**
+ * The segments a committed batch changed. A freeze changed every located segment: that is
+ * recorded once, as the disk's `frozenAt`, and only the batch's other changes are listed.
+ */
+const committedChanges = (d: { frozenAt?: number }, previous: MappingTable, table: MappingTable, record: PersistRecord | undefined): Iterable<number> => {
+  if (record?.type !== 'updateTable' || record.freeze !== true) return diffTables(previous, table);
+  d.frozenAt = table.generation;
+  const segments = record.changes.map((c) => c.segment);
+  for (let seg = Math.min(previous.segmentCount, table.segmentCount); seg < Math.max(previous.segmentCount, table.segmentCount); seg++) segments.push(seg);
+  return segments;
+};
+
 /** The persist command in flight is durable: commit its tables, and move the jobs that waited for it. */
 export const onPersisted = (s: Working, out: ControllerCommand[], persistId: number): void => {
   const p = s.persist;
   if (p === null || p.persistId !== persistId) return; // late answer to an attempt we gave up on
   s.persist = null;
   s.durableBatch = p.batch;
+  const updates = new Map<DiskId, PersistRecord>();
+  for (const r of p.records) if (r.type === 'updateTable') updates.set(r.disk, r);
   for (const [disk, table] of p.commits) {
     const d = s.disks.get(disk);
     if (d === undefined) continue;
     const previous = d.committed as MappingTable;
     d.committed = table;
     d.persisting = null;
-    if (previous !== table) for (const seg of diffTables(previous, table)) d.lastChange.set(seg, table.generation);
+    if (previous !== table) for (const seg of committedChanges(d, previous, table, updates.get(disk))) d.lastChange.set(seg, table.generation);
     const history = d.history[d.history.length - 1] !== table ? [...d.history, table] : d.history;
     d.history = history.length > s.config.historyLimit ? history.slice(history.length - s.config.historyLimit) : history;
   }

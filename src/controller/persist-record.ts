@@ -9,7 +9,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { isBlockNumber, show, type ValidationError } from '../errors.js';
 import type { AgentId, DiskId, EntryChange } from '../protocol/messages.js';
 import { decodeTable, encodeTable, TABLE_FORMAT, TABLE_VERSION } from '../table/codec.js';
-import { entryAt, resizeTable, setEntries, type MappingTable } from '../table/table.js';
+import { entryAt, freezeTable, resizeTable, setEntries, type MappingTable } from '../table/table.js';
 import type { PersistedState, PersistRecord } from './types.js';
 
 /**
@@ -67,7 +67,13 @@ const applyUpdate = (state: DurableState, record: Extract<PersistRecord, { type:
   if (!(isBlockNumber(record.generation) && record.generation > stored.generation))
     return E.left(`${what}: generation must be a safe integer above ${stored.generation}, got ${show(record.generation)}`);
   if (!Array.isArray(record.changes)) return E.left(`${what}: changes must be an array, got ${show(record.changes)}`);
+  if (record.freeze !== undefined && record.freeze !== true) return E.left(`${what}: freeze must be true when present, got ${show(record.freeze)}`);
   let table = stored;
+  if (record.freeze === true) {
+    const frozen = freezeTable(table, { generation: record.generation });
+    if (E.isLeft(frozen)) return E.left(`${what}: ${describeErrors(frozen.left)}`);
+    table = frozen.right;
+  }
   if (record.segmentCount !== undefined) {
     const resized = resizeTable(table, record.segmentCount, { zero: true }, { generation: record.generation });
     if (E.isLeft(resized)) return E.left(`${what}: ${describeErrors(resized.left)}`);
@@ -87,7 +93,9 @@ const applyUpdate = (state: DurableState, record: Extract<PersistRecord, { type:
 /**
  * Applies one record to a store's state: the new state, or why the record is refused (the state
  * is then unchanged). Refused: an `updateTable` whose `fromGeneration` is not the stored
- * generation (a lost, reordered or replayed update) or whose `generation` is not above it;
+ * generation (a lost, reordered or replayed update) or whose `generation` is not above it, or
+ * whose `freeze` is present but not `true`; a `cloneTable` whose source is not stored (or is
+ * the disk itself);
  * updates, deletions and attachments of a disk with no stored table; malformed tables, entries
  * and records (the record may come from untyped code). `deleteTable` also forgets the disk's
  * attachments, and an empty attachment list removes the disk's entry.
@@ -108,6 +116,14 @@ export const applyPersistRecord = (state: DurableState, record: PersistRecord): 
     }
     case 'updateTable':
       return applyUpdate(state, record, what);
+    case 'cloneTable': {
+      if (typeof record.source !== 'string') return E.left(`${what}: source must be a string, got ${show(record.source)}`);
+      const source = state.tables.get(record.source);
+      if (record.source === record.disk) return E.left(`${what}: source must name another disk, got ${show(record.source)}`);
+      if (source === undefined) return E.left(`${what}: no table is stored for source ${show(record.source)}`);
+      // Tables are values: the clone shares every chunk with its source.
+      return E.right(withTable(state, record.disk, source));
+    }
     case 'deleteTable': {
       if (!state.tables.has(record.disk)) return E.left(`${what}: no table is stored for this disk`);
       const tables = new Map(state.tables);
@@ -126,7 +142,7 @@ export const applyPersistRecord = (state: DurableState, record: PersistRecord): 
       return E.right({ tables: state.tables, attachments });
     }
     default:
-      return E.left(`unknown record type ${show((record as { type: unknown }).type)} (expected saveTable, updateTable, deleteTable or attachments)`);
+      return E.left(`unknown record type ${show((record as { type: unknown }).type)} (expected saveTable, updateTable, cloneTable, deleteTable or attachments)`);
   }
 };
 

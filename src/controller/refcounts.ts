@@ -6,10 +6,20 @@
  * and a change copies the bucket list and the one bucket it touches, never the whole map. Counts
  * are keyed by the exact extent (LUN, start and length): two different extents never share a
  * count even when they overlap, which is the checker's business, not this module's.
+ *
+ * Snapshots share whole chunks of table records between disks. Rather than one increment per
+ * extent of the disk, a snapshot adds one holder to each chunk object (`shareTable`, O(chunks));
+ * an extent's count is its own plus, for every shared chunk whose entries hold it, that chunk's
+ * extra holders. When a disk stops holding a shared chunk (an update copied it, a resize or a
+ * deletion dropped it: `retireChunks`), that holder's references become per-extent counts again,
+ * 256 increments at most, the order of the copy itself. Every extent of a shared chunk also has
+ * a count of its own (its first holder's), so a count of its own reaching zero still means that
+ * no table holds the extent.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import type { Reference } from '../check/check.js';
 import { validationError, type ValidationError } from '../errors.js';
+import { alternateAt, F_HAS_ALTERNATE, F_HAS_LOCATION, REC_WORDS, SLOT_SHIFT, TWO_POW_32, type Chunk, type MappingTable } from '../table/table.js';
 import type { Extent } from './allocator.js';
 
 /** Buckets of the map: enough that a bucket stays small at tens of thousands of extents. */
@@ -40,6 +50,42 @@ export interface RefCounts {
   readonly size: number;
   /** @internal Buckets by hash; never mutate them. */
   readonly buckets: ReadonlyArray<ReadonlyMap<string, Counted>>;
+  /**
+   * @internal Chunks held by more tables than their extents' own counts say, by chunk position
+   * (a list per position: the versions of that chunk still shared), so that retiring one copies
+   * the position list, never a map of every shared chunk.
+   */
+  readonly shares: ReadonlyArray<ChunkShare | null>;
+}
+
+/**
+ * Extra holders of one chunk of table records that snapshots share (see {@link RefCounts}), the
+ * segment size its records are read with, and the next shared chunk at the same position.
+ *
+ * @example
+ * for (const list of refs.shares) for (let s = list; s !== null; s = s.next) console.log(s.count);
+ */
+export interface ChunkShare {
+  readonly chunk: Chunk;
+  readonly count: number;
+  readonly segmentBlocks: number;
+  readonly next: ChunkShare | null;
+}
+
+/** The list `list` with `chunk`'s extra holders changed by `delta` (dropped at 0, added when absent). */
+const withShare = (list: ChunkShare | null, chunk: Chunk, delta: number, segmentBlocks: number): ChunkShare | null => {
+  if (list === null) return delta > 0 ? { chunk, count: delta, segmentBlocks, next: null } : null;
+  if (list.chunk === chunk) return list.count + delta > 0 ? { ...list, count: list.count + delta } : list.next;
+  return { ...list, next: withShare(list.next, chunk, delta, segmentBlocks) };
+};
+
+const findShare = (list: ChunkShare | null, chunk: Chunk): ChunkShare | null => {
+  for (let n = list; n !== null; n = n.next) if (n.chunk === chunk) return n;
+  return null;
+};
+
+function* allShares(refs: RefCounts): Generator<ChunkShare> {
+  for (const list of refs.shares) for (let n = list; n !== null; n = n.next) yield n;
 }
 
 const EMPTY_BUCKET: ReadonlyMap<string, Counted> = /* @__PURE__ */ new Map();
@@ -49,6 +95,7 @@ class RefCountsValue implements RefCounts {
   constructor(
     readonly size: number,
     readonly buckets: ReadonlyArray<ReadonlyMap<string, Counted>>,
+    readonly shares: ReadonlyArray<ChunkShare | null>,
   ) {
     Object.freeze(this);
   }
@@ -60,7 +107,7 @@ class RefCountsValue implements RefCounts {
  * @example
  * entries(emptyRefCounts); // []
  */
-export const emptyRefCounts: RefCounts = /* @__PURE__ */ (() => new RefCountsValue(0, Object.freeze(new Array<ReadonlyMap<string, Counted>>(BUCKETS).fill(EMPTY_BUCKET))))();
+export const emptyRefCounts: RefCounts = /* @__PURE__ */ (() => new RefCountsValue(0, Object.freeze(new Array<ReadonlyMap<string, Counted>>(BUCKETS).fill(EMPTY_BUCKET)), Object.freeze([])))();
 
 const keyOf = (x: Extent): string => `${x.lun}:${x.start}:${x.length}`;
 
@@ -99,7 +146,7 @@ export const incrementAll = (refs: RefCounts, extents: Iterable<Extent>): RefCou
   if (touched.size === 0) return refs;
   const buckets = refs.buckets.slice();
   for (const [b, bucket] of touched) buckets[b] = bucket;
-  return new RefCountsValue(size, buckets);
+  return new RefCountsValue(size, buckets, refs.shares);
 };
 
 /**
@@ -130,7 +177,7 @@ export const decrement = (refs: RefCounts, extent: Extent): E.Either<ValidationE
   else bucket.set(key, { ...old, count: old.count - 1 });
   const buckets = refs.buckets.slice();
   buckets[b] = bucket.size === 0 ? EMPTY_BUCKET : bucket;
-  return E.right([new RefCountsValue(zero ? refs.size - 1 : refs.size, buckets), zero]);
+  return E.right([new RefCountsValue(zero ? refs.size - 1 : refs.size, buckets, refs.shares), zero]);
 };
 
 /**
@@ -139,7 +186,13 @@ export const decrement = (refs: RefCounts, extent: Extent): E.Either<ValidationE
  * @example
  * countOf(emptyRefCounts, { lun: 1, start: 0, length: 10 }); // 0
  */
-export const countOf = (refs: RefCounts, extent: Extent): number => refs.buckets[bucketOf(extent)]!.get(keyOf(extent))?.count ?? 0;
+export const countOf = (refs: RefCounts, extent: Extent): number => {
+  let n = refs.buckets[bucketOf(extent)]!.get(keyOf(extent))?.count ?? 0;
+  if (n === 0) return 0; // every extent of a shared chunk has a count of its own
+  for (const share of allShares(refs))
+    for (const x of chunkExtents(share.chunk, share.segmentBlocks)) if (x.lun === extent.lun && x.start === extent.start && x.length === extent.length) n += share.count;
+  return n;
+};
 
 /**
  * Every counted extent with its count, sorted by LUN, start, then length: the form the table
@@ -149,7 +202,66 @@ export const countOf = (refs: RefCounts, extent: Extent): number => refs.buckets
  * checkTables(tables, { references: entries(refs) });
  */
 export const entries = (refs: RefCounts): Reference[] => {
+  const expanded = incrementAll(refs, [...allShares(refs)].flatMap((share) => Array.from({ length: share.count }, () => chunkExtents(share.chunk, share.segmentBlocks)).flat()));
   const out: Reference[] = [];
-  for (const bucket of refs.buckets) for (const c of bucket.values()) out.push({ lun: c.lun, start: c.start, length: c.length, count: c.count });
+  for (const bucket of expanded.buckets) for (const c of bucket.values()) out.push({ lun: c.lun, start: c.start, length: c.length, count: c.count });
   return out.sort((a, b) => a.lun - b.lun || a.start - b.start || a.length - b.length);
+};
+
+/** @internal Every extent the entries of chunk `c` hold (primaries and alternates), read from its records. */
+export const chunkExtents = (c: Chunk, segmentBlocks: number): Extent[] => {
+  const out: Extent[] = [];
+  const rec = c.rec;
+  for (let r = 0; r < rec.length; r += REC_WORDS) {
+    const head = rec[r]!;
+    if ((head & F_HAS_LOCATION) !== 0) out.push({ lun: rec[r + 1]!, start: rec[r + 2]! + rec[r + 3]! * TWO_POW_32, length: segmentBlocks });
+    if ((head & F_HAS_ALTERNATE) !== 0) {
+      const a = alternateAt(c, head >>> SLOT_SHIFT, segmentBlocks);
+      out.push({ lun: a.lun, start: a.start, length: segmentBlocks });
+    }
+  }
+  return out;
+};
+
+/**
+ * One more holder of every chunk of `table` (a new disk sharing them all: a snapshot), in
+ * O(chunks): every extent its entries hold gains one reference.
+ *
+ * @example
+ * refs = shareTable(refs, snapshotTable); // the snapshot holds every extent the source holds
+ */
+export const shareTable = (refs: RefCounts, table: MappingTable): RefCounts => {
+  const shares = refs.shares.slice();
+  table.chunks.forEach((c, ci) => void (shares[ci] = withShare(shares[ci] ?? null, c, 1, table.segmentBlocks)));
+  return new RefCountsValue(refs.size, refs.buckets, shares);
+};
+
+/**
+ * A disk's table went from `before` to `after` (`null`: the disk is gone). For every shared
+ * chunk of `before` that `after` no longer holds at the same place, the chunk loses this holder
+ * and its extents each gain a reference of their own instead: the disk's copy of the chunk holds
+ * them now (what the update changed is released by its job, as for any change), or, for a
+ * deletion, its job releases them. Costs nothing when no chunk is shared.
+ *
+ * @example
+ * s.refs = retireChunks(s.refs, d.working, updated); // before d.working = updated
+ */
+export const retireChunks = (refs: RefCounts, before: MappingTable, after: MappingTable | null): RefCounts => {
+  if (refs.shares.length === 0 || before === after || before.chunks === after?.chunks) return refs;
+  let shares: Array<ChunkShare | null> | null = null;
+  const extents: Extent[] = [];
+  const chunks = before.chunks;
+  for (let ci = 0; ci < chunks.length && ci < refs.shares.length; ci++) {
+    const c = chunks[ci]!;
+    if (after !== null && after.chunks[ci] === c) continue;
+    const share = findShare(refs.shares[ci] ?? null, c);
+    if (share === null) continue;
+    shares ??= refs.shares.slice();
+    shares[ci] = withShare(shares[ci] ?? null, c, -1, share.segmentBlocks);
+    for (const x of chunkExtents(c, share.segmentBlocks)) extents.push(x);
+  }
+  if (shares === null) return refs;
+  while (shares.length > 0 && shares[shares.length - 1] === null) shares.pop();
+  const counted = incrementAll(refs, extents);
+  return new RefCountsValue(counted.size, counted.buckets, shares);
 };

@@ -75,6 +75,10 @@ export interface StagedChanges {
   readonly segmentCount?: number;
   /** A new disk: save the whole table rather than an update. */
   readonly created: boolean;
+  /** Freeze the table (a snapshot) before the resize and the changes: `updateTable.freeze`. */
+  readonly freeze?: true;
+  /** A new disk that is a copy of this disk's table as staged in the same batch (a snapshot): `cloneTable`. */
+  readonly cloneOf?: DiskId;
 }
 
 /**
@@ -100,6 +104,11 @@ export interface DiskState {
   readonly lastChange: ReadonlyMap<number, number>;
   /** Generation at controller start: segments not in `lastChange` changed at or before it. */
   readonly baseline: number;
+  /**
+   * Generation of the newest freeze (a snapshot) committed since the controller started: every
+   * segment that had a location then changed at it, without an entry in `lastChange` each.
+   */
+  readonly frozenAt?: number;
   /** Segment locks: the job holding each busy segment. */
   readonly busy: ReadonlyMap<number, number>;
   /** Jobs queued behind each busy segment, in arrival order. */

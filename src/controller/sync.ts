@@ -21,6 +21,7 @@ import { CowMap, CowRecords } from '../protocol/copy-on-write.js';
 import { freezeEntryDocument, freezeTableDocument } from '../protocol/shared-documents.js';
 import { encodeEntry, encodeTable, type TableDocument } from '../table/codec.js';
 import { entriesEqual, type MappingEntry } from '../table/entry.js';
+import { frozenTable } from '../table/freeze.js';
 import { diffTables, entryAt, type MappingTable } from '../table/table.js';
 import { addStep, agentRestarted, lastChangeOf, segmentExtent, send, servesAgent, type DiskView } from './basics.js';
 import { releaseExtents, stage } from './commit.js';
@@ -213,17 +214,22 @@ export const replaceMessage = (s: Working, disk: DiskId, epoch: number): Control
   return { type: 'replaceTable', epoch, disk, table: doc };
 };
 
-/** The changes from the agent's generation to the committed one, if that generation is still in history. */
+/**
+ * The changes from the agent's generation to the committed one, if that generation is still in
+ * history. When a freeze (a snapshot) was committed since, the message says `freeze` and lists
+ * only the segments changed otherwise: a snapshot costs every agent a few bytes.
+ */
 export const deltaMessage = (s: Working, disk: DiskId, from: number, epoch: number): ControllerMessage | null => {
   const d = s.disks.peek(disk)!;
   const history = d.history;
   const base = history.find((t) => t.generation === from);
   if (base === undefined) return null;
   const to = d.committed as MappingTable;
+  const freeze = frozenSince(d, base);
   const key = `${disk}\u0000${from}\u0000${to.generation}`;
   let cached = s.deltas.get(key);
   if (cached === undefined || cached.base !== base || cached.to !== to) {
-    const segments = changedSegments(d, base, to);
+    const segments = changedSegments(d, base, to, freeze);
     // Frozen, list and entries alike: every agent's message of this step carries the same list.
     const changes = Object.freeze(segments.map((segment) => ({ segment, entry: freezeEntryDocument(encodeEntry(entryAt(to, segment))) })));
     cached = { base, to, changes };
@@ -235,6 +241,7 @@ export const deltaMessage = (s: Working, disk: DiskId, from: number, epoch: numb
     disk,
     fromGeneration: from,
     generation: to.generation,
+    ...(freeze ? { freeze: true as const } : {}),
     ...(base.segmentCount === to.segmentCount ? {} : { segmentCount: to.segmentCount }),
     changes: cached.changes,
   };
@@ -246,16 +253,22 @@ export const deltaMessage = (s: Working, disk: DiskId, from: number, epoch: numb
  * to `base` (else a full diff). Much cheaper than a diff, which looks at every slot of every
  * chunk either table changed.
  */
-const changedSegments = (d: DiskView, base: MappingTable, to: MappingTable): number[] => {
-  if (base.generation < d.baseline || base.segmentBlocks !== to.segmentBlocks) return diffTables(base, to).filter((seg) => seg < to.segmentCount);
+const changedSegments = (d: DiskView, base: MappingTable, to: MappingTable, freeze: boolean): number[] => {
+  if (base.generation < d.baseline || base.segmentBlocks !== to.segmentBlocks) return diffTables(freeze ? frozenTable(base, base.generation) : base, to).filter((seg) => seg < to.segmentCount);
   const out: number[] = [];
   for (const [seg, generation] of (d.lastChange instanceof CowMap ? d.lastChange.current : d.lastChange)) {
     if (generation <= base.generation || seg >= to.segmentCount) continue;
-    // A segment changed and changed back since `base` is not part of the delta.
-    if (seg >= base.segmentCount || !entriesEqual(entryAt(base, seg), entryAt(to, seg))) out.push(seg);
+    // A segment changed and changed back since `base` (the freeze included) is not part of the delta.
+    if (seg >= base.segmentCount || !entriesEqual(frozenIf(freeze, entryAt(base, seg)), entryAt(to, seg))) out.push(seg);
   }
   return out.sort((a, b) => a - b);
 };
+
+/** True when a freeze (a snapshot) was committed after `base`: a delta from it starts with one. */
+const frozenSince = (d: DiskView, base: MappingTable): boolean => d.frozenAt !== undefined && base.generation < d.frozenAt;
+
+/** The entry as a freeze leaves it. */
+const frozenIf = (freeze: boolean, e: MappingEntry): MappingEntry => (freeze && e.location !== null && !e.noWrite ? { ...e, noWrite: true } : e);
 
 /**
  * Forgets per-segment change generations that every agent holding the disk has acknowledged, by

@@ -193,8 +193,10 @@ export type AgentMessage = IoFaultMessage | MarkBitsMessage | TableAckMessage | 
 
 /**
  * Steps 575 and 590 (and the answer to `fetchTable`): apply `changes` to the copy at
- * `fromGeneration` to get `generation`. `segmentCount`, when present, resizes the copy first
- * (new segments are `zero`). An agent at another generation does not apply it: if it is
+ * `fromGeneration` to get `generation`. `freeze`, when present, first makes every segment with
+ * a location `noWrite` (a snapshot was taken since `fromGeneration`: `freezeTable`), so a
+ * snapshot costs a few bytes rather than an entry per segment. `segmentCount`, when present,
+ * then resizes the copy (new segments are `zero`). An agent at another generation does not apply it: if it is
  * behind, it fetches; if it is ahead, it acknowledges what it has.
  *
  * @example
@@ -211,6 +213,8 @@ export interface SetEntriesMessage {
   readonly disk: DiskId;
   readonly fromGeneration: number;
   readonly generation: number;
+  /** Freeze the copy before the resize and the changes. */
+  readonly freeze?: true;
   readonly segmentCount?: number;
   readonly changes: ReadonlyArray<EntryChange>;
 }
@@ -407,7 +411,7 @@ export type Step = 570 | 575 | 580 | 585 | 590 | 595 | 597;
 // Reading a controller message from outside
 
 const CONTROLLER_MESSAGE_FIELDS: Readonly<Record<ControllerMessage['type'], ReadonlyArray<string>>> = {
-  setEntries: ['epoch', 'disk', 'fromGeneration', 'generation', 'segmentCount', 'changes'],
+  setEntries: ['epoch', 'disk', 'fromGeneration', 'generation', 'freeze', 'segmentCount', 'changes'],
   replaceTable: ['epoch', 'disk', 'table'],
   refreshTable: ['epoch', 'disk', 'generation'],
   retry: ['epoch', 'faultId'],
@@ -460,6 +464,10 @@ export const readControllerMessage = (raw: unknown): E.Either<ValidationError[],
   if ('segmentCount' in m) {
     if (m.segmentCount === undefined) delete m.segmentCount;
     else need('segmentCount', isInt(m.segmentCount, 0), 'must be a non-negative safe integer when present');
+  }
+  if ('freeze' in m) {
+    if (m.freeze === undefined) delete m.freeze;
+    else need('freeze', m.freeze === true, 'must be true when present');
   }
   if (m.controllerEpoch === undefined) delete m.controllerEpoch;
   else need('controllerEpoch', isInt(m.controllerEpoch, 0), 'must be a non-negative safe integer when present');

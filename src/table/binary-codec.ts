@@ -34,6 +34,7 @@ import {
   altStride,
   assembleTable,
   CHUNK_SIZE,
+  chunkFrozen,
   F_ERROR,
   F_HAS_ALTERNATE,
   F_HAS_LOCATION,
@@ -42,6 +43,7 @@ import {
   F_ZERO,
   FLAG_MASK,
   FLAT_MAX_SEGMENTS,
+  frozenHead,
   MAX_SEGMENT_COUNT,
   REC_WORDS,
   SLOT_SHIFT,
@@ -120,13 +122,15 @@ export const encodeTableBinary = (table: MappingTable): Uint8Array => {
   let r = HEADER_WORDS;
   let a = HEADER_WORDS + segmentCount * REC_WORDS;
   let b = a + alternates * stride;
-  for (const c of table.chunks) {
+  table.chunks.forEach((c, ci) => {
     words.set(c.rec, r);
+    // A chunk frozen by its table's bit: the form carries the flags (decoding gives no bit).
+    if (chunkFrozen(table, ci)) for (let w = r; w < r + c.rec.length; w += REC_WORDS) words[w] = frozenHead(words[w]!);
     if (c.alt !== null) {
       // Renumber the slots in segment order, whatever order the chunk holds them in.
       let next = 0;
       for (let i = 0; i < c.size; i++) {
-        const head = c.rec[i * REC_WORDS]!;
+        const head = words[r + i * REC_WORDS]!;
         if ((head & F_HAS_ALTERNATE) === 0) continue;
         const slot = head >>> SLOT_SHIFT;
         words[r + i * REC_WORDS] = ((head & FLAG_MASK) | (next++ << SLOT_SHIFT)) >>> 0;
@@ -139,7 +143,7 @@ export const encodeTableBinary = (table: MappingTable): Uint8Array => {
       }
     }
     r += c.size * REC_WORDS;
-  }
+  });
   words[words.length - 1] = 0; // the checksum, written once the words are in byte order
   if (!LITTLE_ENDIAN) swapWords(words.subarray(1));
   new DataView(out.buffer).setUint32(out.length - CHECKSUM_BYTES, crc32c(out, 0, out.length - CHECKSUM_BYTES), true);

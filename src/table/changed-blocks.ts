@@ -16,6 +16,7 @@ import { validationError, type ValidationError } from '../errors.js';
 import type { MappingEntry } from './entry.js';
 import {
   CHUNK_SIZE,
+  chunkFrozen,
   entryAt,
   F_ERROR,
   F_HAS_ALTERNATE,
@@ -23,6 +24,7 @@ import {
   F_INVALID,
   F_NO_WRITE,
   F_ZERO,
+  frozenHead,
   REC_WORDS,
   type Chunk,
   type MappingTable,
@@ -88,15 +90,20 @@ const FROZEN_PRIMARY = F_NO_WRITE | F_HAS_LOCATION;
 const isSettled = (flags: number): boolean =>
   (flags & (UNREADABLE | F_HAS_ALTERNATE)) === 0 && ((flags & F_ZERO) !== 0 || (flags & FROZEN_PRIMARY) === FROZEN_PRIMARY);
 
-/** Chunks are immutable once shared, so whether one is settled throughout is computed once. */
+/**
+ * Chunks are immutable once shared, so whether one is settled throughout is computed once, as
+ * its records say and as a table that froze it (by its bit) reads them.
+ */
 const settledChunks = new WeakMap<Chunk, boolean>();
+const settledFrozenChunks = new WeakMap<Chunk, boolean>();
 
-const isSettledChunk = (c: Chunk): boolean => {
-  let settled = settledChunks.get(c);
+const isSettledChunk = (c: Chunk, frozen: boolean): boolean => {
+  const memo = frozen ? settledFrozenChunks : settledChunks;
+  let settled = memo.get(c);
   if (settled === undefined) {
     settled = true;
-    for (let r = 0; r < c.rec.length && settled; r += REC_WORDS) settled = isSettled(c.rec[r]!);
-    settledChunks.set(c, settled);
+    for (let r = 0; r < c.rec.length && settled; r += REC_WORDS) settled = isSettled(frozen ? frozenHead(c.rec[r]!) : c.rec[r]!);
+    memo.set(c, settled);
   }
   return settled;
 };
@@ -158,7 +165,9 @@ export const changedBlocksCounted = (older: MappingTable, newer: MappingTable): 
   for (let ci = 0; ci < newer.chunks.length; ci++) {
     const y = newer.chunks[ci]!;
     const x = older.chunks[ci];
-    if (x === y && isSettledChunk(y)) {
+    const frozenNew = chunkFrozen(newer, ci);
+    const frozenOld = x !== undefined && chunkFrozen(older, ci);
+    if (x === y && frozenNew === frozenOld && isSettledChunk(y, frozenNew)) {
       chunksSkipped++;
       continue;
     }
@@ -168,13 +177,13 @@ export const changedBlocksCounted = (older: MappingTable, newer: MappingTable): 
       const s = first + i;
       const base = s * sb;
       const r = i * REC_WORDS;
-      const fn = y.rec[r]!;
+      const fn = frozenNew ? frozenHead(y.rec[r]!) : y.rec[r]!;
       if (s >= older.segmentCount) {
         if ((fn & (UNREADABLE | F_HAS_ALTERNATE)) === 0) out.add(base, sb, (fn & F_ZERO) !== 0);
         else compareSegment(null, entryAt(newer, s), base, sb, out);
         continue;
       }
-      const fo = x!.rec[r]!;
+      const fo = frozenOld ? frozenHead(x!.rec[r]!) : x!.rec[r]!;
       if (((fo | fn) & (UNREADABLE | F_HAS_ALTERNATE)) === 0) {
         // The common case, read from the records alone: no alternates, both readable.
         if ((fn & F_ZERO) !== 0) {

@@ -24,6 +24,7 @@ import { isCount, isObject, keyPath, makeError, MAX_DECODE_ERRORS, reason, under
 import { EntryReader, num, type EntryDocument, type Writable } from './entry-document.js';
 import {
   alternateAt,
+  chunkFrozen,
   createTable,
   F_ERROR,
   F_HAS_ALTERNATE,
@@ -32,6 +33,7 @@ import {
   F_NO_WRITE,
   F_ZERO,
   FLAG_MASK,
+  frozenHead,
   MAX_SEGMENT_COUNT,
   REC_WORDS,
   SLOT_SHIFT,
@@ -101,11 +103,12 @@ export interface TableDocument {
  */
 export const encodeTable = (table: MappingTable): TableDocument => {
   const entries: EntryDocument[] = [];
-  table.chunks.forEach((c) => {
+  table.chunks.forEach((c, ci) => {
     const rec = c.rec;
+    const frozen = chunkFrozen(table, ci);
     for (let i = 0; i < c.size; i++) {
       const r = i * REC_WORDS;
-      const f = rec[r]! & FLAG_MASK;
+      const f = (frozen ? frozenHead(rec[r]!) : rec[r]!) & FLAG_MASK;
       const location = (f & F_HAS_LOCATION) !== 0 ? { lun: rec[r + 1]!, start: num(rec[r + 2]! + rec[r + 3]! * TWO_POW_32) } : undefined;
       if (f === F_HAS_LOCATION) {
         entries.push({ location: location! }); // the common case, in one literal

@@ -116,6 +116,15 @@ export interface MappingTable {
    * `flat`.
    */
   readonly flatAlts: FlatAlternates | null;
+  /**
+   * @internal One bit per chunk, or `null` when no bit is set: a set bit means the table was
+   * frozen (a snapshot: `freezeTable`) since the chunk was last copied, so every segment of it
+   * that has a location is `noWrite` whatever its record says. A freeze then costs a bit per
+   * chunk instead of a copy of every record; the first update that copies the chunk writes the
+   * flags into its records and clears the bit. Every reader of records sees the effective flags
+   * (`headAt`), so nothing outside the table modules can tell a frozen chunk from a copied one.
+   */
+  readonly frozen: Uint32Array | null;
 }
 
 /**
@@ -136,6 +145,16 @@ export const FLAT_MAX_SEGMENTS = 1 << 25;
 /** @internal True when chunk `ci` of `table` has its records in `table.flat`. */
 export const chunkInFlat = (table: MappingTable, ci: number): boolean => ((table.inFlat[ci >>> 5]! >>> (ci & 31)) & 1) === 1;
 
+/** @internal True when chunk `ci` of `table` is frozen by its bit (see `MappingTable.frozen`). */
+export const chunkFrozen = (table: MappingTable, ci: number): boolean => table.frozen !== null && ((table.frozen[ci >>> 5]! >>> (ci & 31)) & 1) === 1;
+
+/** @internal A record's first word as `table` means it: `noWrite` added to a located segment of a frozen chunk. */
+export const frozenHead = (head: number): number => ((head & F_HAS_LOCATION) !== 0 ? (head | F_NO_WRITE) >>> 0 : head);
+
+/** @internal The effective first word of the record at word `r` of chunk `ci`'s records. */
+export const headAt = (table: MappingTable, ci: number, rec: Uint32Array, r: number): number =>
+  chunkFrozen(table, ci) ? frozenHead(rec[r]!) : rec[r]!;
+
 /** @internal The alternate in slot `slot` of chunk `c`. */
 export const alternateAt = (c: Chunk, slot: number, segmentBlocks: number): Alternate => {
   const alt = c.alt!;
@@ -150,9 +169,10 @@ export const alternateAt = (c: Chunk, slot: number, segmentBlocks: number): Alte
 
 /** @internal Reads segment `segment` without bounds checks. */
 export const entryAt = (table: MappingTable, segment: number): MappingEntry => {
-  const c = table.chunks[segment >>> CHUNK_BITS]!;
+  const ci = segment >>> CHUNK_BITS;
+  const c = table.chunks[ci]!;
   const r = (segment & CHUNK_MASK) * REC_WORDS;
-  const head = c.rec[r]!;
+  const head = headAt(table, ci, c.rec, r);
   return {
     location: (head & F_HAS_LOCATION) !== 0 ? { lun: c.rec[r + 1]!, start: c.rec[r + 2]! + c.rec[r + 3]! * TWO_POW_32 } : null,
     invalid: (head & F_INVALID) !== 0,
@@ -172,7 +192,7 @@ export const segmentsWithAlternate = (table: MappingTable, unless = 0): number[]
   table.chunks.forEach((c, ci) => {
     if (c.alt === null) return;
     for (let i = 0; i < c.size; i++) {
-      const head = c.rec[i * REC_WORDS]!;
+      const head = headAt(table, ci, c.rec, i * REC_WORDS);
       if ((head & F_HAS_ALTERNATE) !== 0 && (head & unless) === 0) out.push(ci * CHUNK_SIZE + i);
     }
   });

@@ -7,7 +7,7 @@ import * as B from '../bitmap/bitmap.js';
 import type { ValidationError } from '../errors.js';
 import { checkSegment } from './create.js';
 import type { MappingEntry } from './entry.js';
-import { altStride, CHUNK_SIZE, entryAt, F_HAS_ALTERNATE, F_HAS_LOCATION, FLAG_MASK, REC_WORDS, SLOT_SHIFT, type Chunk, type MappingTable } from './layout.js';
+import { altStride, CHUNK_SIZE, chunkFrozen, entryAt, F_HAS_ALTERNATE, F_HAS_LOCATION, FLAG_MASK, frozenHead, REC_WORDS, SLOT_SHIFT, type Chunk, type MappingTable } from './layout.js';
 import { checkTable, isTable } from './table-value.js';
 
 /**
@@ -33,10 +33,11 @@ export function* tableEntries(table: MappingTable): Generator<[segment: number, 
   for (let s = 0; s < table.segmentCount; s++) yield [s, entryAt(table, s)];
 }
 
-const sameSegment = (a: Chunk, b: Chunk, i: number, stride: number): boolean => {
+/** `frozenA`, `frozenB`: whether each chunk is frozen by its table's bit (effective `noWrite`). */
+const sameSegment = (a: Chunk, b: Chunk, i: number, stride: number, frozenA: boolean, frozenB: boolean): boolean => {
   const r = i * REC_WORDS;
-  const fa = a.rec[r]! & FLAG_MASK;
-  if (fa !== (b.rec[r]! & FLAG_MASK)) return false;
+  const fa = (frozenA ? frozenHead(a.rec[r]!) : a.rec[r]!) & FLAG_MASK;
+  if (fa !== ((frozenB ? frozenHead(b.rec[r]!) : b.rec[r]!) & FLAG_MASK)) return false;
   if ((fa & F_HAS_LOCATION) !== 0 && (a.rec[r + 1] !== b.rec[r + 1] || a.rec[r + 2] !== b.rec[r + 2] || a.rec[r + 3] !== b.rec[r + 3]))
     return false;
   if ((fa & F_HAS_ALTERNATE) === 0) return true;
@@ -62,9 +63,12 @@ export const diffTables = (a: MappingTable, b: MappingTable): number[] => {
   for (let ci = 0; ci * CHUNK_SIZE < common; ci++) {
     const x = a.chunks[ci]!;
     const y = b.chunks[ci]!;
-    if (x === y) continue;
+    const frozenA = chunkFrozen(a, ci);
+    const frozenB = chunkFrozen(b, ci);
+    // A shared chunk frozen in one table only differs where a segment has a location.
+    if (x === y && frozenA === frozenB) continue;
     const end = Math.min(CHUNK_SIZE, common - ci * CHUNK_SIZE);
-    for (let i = 0; i < end; i++) if (!sameSegment(x, y, i, stride)) out.push(ci * CHUNK_SIZE + i);
+    for (let i = 0; i < end; i++) if (!sameSegment(x, y, i, stride, frozenA, frozenB)) out.push(ci * CHUNK_SIZE + i);
   }
   for (let s = common; s < max; s++) out.push(s);
   return out;

@@ -21,6 +21,7 @@ class TableValue implements MappingTable {
     readonly flat: Uint32Array | null,
     readonly inFlat: Uint32Array,
     readonly flatAlts: FlatAlternates | null,
+    readonly frozen: Uint32Array | null,
   ) {
     Object.freeze(this);
   }
@@ -35,7 +36,8 @@ export const makeTable = (
   flat: Uint32Array | null,
   inFlat: Uint32Array,
   flatAlts: FlatAlternates | null,
-): MappingTable => new TableValue(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flat === null ? null : flatAlts);
+  frozen: Uint32Array | null = null,
+): MappingTable => new TableValue(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flat === null ? null : flatAlts, frozen);
 
 /**
  * Moves the alternate slots of freshly built chunks into one array, each chunk's `alt` becoming

@@ -16,7 +16,8 @@
  * - `table-value.ts`: the immutable table value and its flat arrays;
  * - `create.ts`: `createTable` and the shared validation of geometry and generations;
  * - `update.ts`: `setEntries`, `setEntry`, `resizeTable`, `withGeneration`;
- * - `query.ts`: `getEntry`, `tableEntries`, `diffTables`, `tablesEqual`.
+ * - `query.ts`: `getEntry`, `tableEntries`, `diffTables`, `tablesEqual`;
+ * - `freeze.ts`: `freezeTable` (every located segment `noWrite`, for snapshots).
  */
 export {
   ALT_HEADER,
@@ -24,6 +25,7 @@ export {
   alternateAt,
   CHUNK_BITS,
   CHUNK_SIZE,
+  chunkFrozen,
   chunkInFlat,
   entryAt,
   F_ERROR,
@@ -34,6 +36,8 @@ export {
   F_ZERO,
   FLAG_MASK,
   FLAT_MAX_SEGMENTS,
+  frozenHead,
+  headAt,
   INLINE_BITMAP_WORDS,
   REC_WORDS,
   segmentsWithAlternate,
@@ -47,3 +51,5 @@ export type { TableOptions, TableSpec } from './create.js';
 export { resizeTable, setEntries, setEntry, withGeneration } from './update.js';
 export type { EntryUpdate, UpdateOptions } from './update.js';
 export { diffTables, getEntry, tableEntries, tablesEqual } from './query.js';
+export { freezeTable } from './freeze.js';
+export type { FreezeOptions } from './freeze.js';

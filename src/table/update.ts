@@ -7,7 +7,8 @@ import { guarded, unreadableError, validationError, type ValidationError } from 
 import { copyChunk, freeze, newChunk, writeEntry, type MutableChunk } from './chunk-builder.js';
 import { checkGeneration, checkSegment, checkSegmentCount, segmentLimit, type TableOptions } from './create.js';
 import { lunSizesErrors, validateEntry, type EntrySpec, type LunSizes, type MappingEntry } from './entry.js';
-import { CHUNK_BITS, CHUNK_MASK, CHUNK_SIZE, chunkInFlat, entryAt, type Chunk, type MappingTable } from './layout.js';
+import { materializeFreeze, withoutBits } from './freeze.js';
+import { CHUNK_BITS, CHUNK_MASK, CHUNK_SIZE, chunkFrozen, chunkInFlat, entryAt, type Chunk, type MappingTable } from './layout.js';
 import { checkTable, flatIfUsed, isTable, makeTable, noChunksInFlat, setChunkBit } from './table-value.js';
 
 /**
@@ -122,6 +123,7 @@ const applyUpdates = (table: MappingTable, validated: ReadonlyArray<{ segment: n
     let c = copied.get(ci);
     if (c === undefined) {
       c = copyChunk(table.chunks[ci]!, table.segmentBlocks);
+      if (chunkFrozen(table, ci)) materializeFreeze(c); // freeze.ts: the copy carries the flags, not the bit
       copied.set(ci, c);
     }
     writeEntry(c, segment & CHUNK_MASK, entry);
@@ -134,7 +136,7 @@ const applyUpdates = (table: MappingTable, validated: ReadonlyArray<{ segment: n
       setChunkBit(inFlat, ci, false);
     }
   }
-  return makeTable(table.segmentBlocks, table.segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts);
+  return makeTable(table.segmentBlocks, table.segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts, withoutBits(table.frozen, copied.keys()));
 };
 
 /**
@@ -164,7 +166,7 @@ export const withGeneration = (table: MappingTable, generation: number): E.Eithe
   if (checkGeneration(errors, generation) && generation < table.generation)
     errors.push(validationError('generation', generation, `must not be below the table's generation ${table.generation} (generations never go backwards)`));
   return errors.length === 0
-    ? E.right(makeTable(table.segmentBlocks, table.segmentCount, generation, table.chunks, table.flat, table.inFlat, table.flatAlts))
+    ? E.right(makeTable(table.segmentBlocks, table.segmentCount, generation, table.chunks, table.flat, table.inFlat, table.flatAlts, table.frozen))
     : E.left(errors);
 };
 
@@ -196,6 +198,7 @@ export const resizeTable = (
 const resized = (table: MappingTable, segmentCount: number, entry: MappingEntry, generation: number): MappingTable => {
   const chunks: Chunk[] = [];
   const inFlat = noChunksInFlat(Math.ceil(segmentCount / CHUNK_SIZE));
+  const frozen = noChunksInFlat(Math.ceil(segmentCount / CHUNK_SIZE));
   for (let base = 0; base < segmentCount; base += CHUNK_SIZE) {
     const size = Math.min(CHUNK_SIZE, segmentCount - base);
     const ci = base >>> CHUNK_BITS;
@@ -203,13 +206,14 @@ const resized = (table: MappingTable, segmentCount: number, entry: MappingEntry,
     if (old !== undefined && old.size === size) {
       chunks.push(old);
       if (chunkInFlat(table, ci)) setChunkBit(inFlat, ci, true);
+      if (chunkFrozen(table, ci)) setChunkBit(frozen, ci, true);
       continue;
     }
     const c = newChunk(size, table.segmentBlocks);
     const kept = old === undefined ? 0 : Math.min(old.size, size);
-    for (let i = 0; i < kept; i++) writeEntry(c, i, entryAt(table, base + i));
+    for (let i = 0; i < kept; i++) writeEntry(c, i, entryAt(table, base + i)); // the effective entry: a frozen one is written out
     for (let i = kept; i < size; i++) writeEntry(c, i, entry);
     chunks.push(freeze(c));
   }
-  return makeTable(table.segmentBlocks, segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts);
+  return makeTable(table.segmentBlocks, segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts, flatIfUsed(frozen, frozen));
 };

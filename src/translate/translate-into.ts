@@ -27,6 +27,7 @@ import {
   F_NO_WRITE,
   F_ZERO,
   FLAG_MASK,
+  frozenHead,
   REC_WORDS,
   SLOT_SHIFT,
   TWO_POW_32,
@@ -148,8 +149,10 @@ const onePrimaryStart = (table: MappingTable, op: Op, start: number, end: number
   const inFlat = chunkInFlat(table, ci);
   const rec = inFlat ? table.flat! : table.chunks[ci]!.rec;
   const r = (inFlat ? segment : segment & CHUNK_MASK) * REC_WORDS;
-  // A read of a noWrite primary is served like any other read.
+  // A read of a noWrite primary is served like any other read; a write to a located segment of
+  // a chunk frozen by its bit (freeze.ts) is not.
   if ((rec[r]! & (op === 'write' ? FLAG_MASK : FLAG_MASK & ~F_NO_WRITE)) !== F_HAS_LOCATION) return -1;
+  if (op === 'write' && table.frozen !== null && ((table.frozen[ci >>> 5]! >>> (ci & 31)) & 1) !== 0) return -1;
   onePrimaryLun = rec[r + 1]!;
   return rec[r + 2]! + rec[r + 3]! * TWO_POW_32 + (start - segment * sb);
 };
@@ -181,7 +184,8 @@ const translateGeneral = (table: MappingTable, write: boolean, distributed: bool
     const inFlat = chunkInFlat(table, ci);
     const rec = inFlat ? table.flat! : chunk.rec;
     const r = (inFlat ? segment : segment & CHUNK_MASK) * REC_WORDS;
-    const head = rec[r]!;
+    // Only writes look at the chunk's frozen bit (freeze.ts): a read of a noWrite primary is any read.
+    const head = write && table.frozen !== null && ((table.frozen[ci >>> 5]! >>> (ci & 31)) & 1) !== 0 ? frozenHead(rec[r]!) : rec[r]!;
     const segmentEnd = Math.min(end, segmentBase + sb);
     if ((head & F_INVALID) !== 0) {
       faulted = true;

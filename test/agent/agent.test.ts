@@ -67,7 +67,7 @@ const setEntries = (
   fromGeneration: number,
   generation: number,
   changes: ReadonlyArray<EntryChange>,
-  extra: { disk?: string; epoch?: number; segmentCount?: number } = {},
+  extra: { disk?: string; epoch?: number; segmentCount?: number; freeze?: unknown } = {},
 ): AgentEvent => ({
   type: 'message',
   message: {
@@ -78,6 +78,7 @@ const setEntries = (
     generation,
     changes,
     ...(extra.segmentCount === undefined ? {} : { segmentCount: extra.segmentCount }),
+    ...(extra.freeze === undefined ? {} : { freeze: extra.freeze as true }),
   },
 });
 
@@ -525,6 +526,36 @@ describe('setEntries', () => {
     expect(right(getEntry(t, 3)).zero).toBe(true);
     expect(right(getEntry(t, 4)).location).toEqual({ lun: 9, start: 0 });
     expect(h.step(io(1, 'read', 30, 10))).toEqual([issue(1, 'read', [{ kind: 'zero', virtualStart: 30, length: 10 }])]);
+  });
+
+  it('freezes first when freeze is set: every located segment noWrite, then the changes', () => {
+    const h = holding();
+    expect(h.step(setEntries(3, 4, [{ segment: 2, entry: doc({ location: { lun: 9, start: 0 } }) }], { freeze: true }))).toEqual([ack(D, 4)]);
+    const t = agentTable(h.state, D)!;
+    expect(t.generation).toBe(4);
+    expect(right(getEntry(t, 0))).toMatchObject({ location: { lun: 1, start: 0 }, noWrite: true });
+    expect(right(getEntry(t, 0)).alternate?.lun).toBe(2);
+    expect(right(getEntry(t, 1)).noWrite).toBe(true);
+    expect(right(getEntry(t, 2))).toMatchObject({ location: { lun: 9, start: 0 }, noWrite: false });
+    // A write to a frozen segment now faults (no-write) instead of reaching the primary.
+    const commands = h.step(io(1, 'write', 3, 1));
+    expect(commands).toEqual([expect.objectContaining({ type: 'send', message: expect.objectContaining({ type: 'ioFault', segment: 0, reason: 'no-write' }) })]);
+  });
+
+  it('with freeze, acknowledges only once every write in flight anywhere on the disk has left', () => {
+    const h = holding();
+    h.step(io(1, 'write', 25, 1));
+    expect(h.step(setEntries(3, 4, [], { freeze: true }))).toEqual([]);
+    expect(h.step(done(1))).toEqual([{ type: 'completeIo', ioId: 1 }, ack(D, 4)]);
+  });
+
+  it('refuses a freeze that is not true, naming the field and the value', () => {
+    const h = holding();
+    const before = h.state;
+    for (const bad of [false, 1, 'yes', null]) {
+      expect(h.step(setEntries(3, 4, [], { freeze: bad }))).toEqual([{ type: 'refused', event: expect.anything(), why: expect.stringMatching(/freeze/) }]);
+      expect(h.state).toBe(before);
+    }
   });
 
   it('ignores the whole message when any change does not decode or does not fit', () => {

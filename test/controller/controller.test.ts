@@ -833,14 +833,14 @@ describe('controller: administrative operations', () => {
 
     const c1 = h.admin({ type: 'snapshot', disk: D, snapshot: 's' });
     const snapRequest = h.nextRequestId - 1;
-    // One batch: the source's no-write entries first, then the snapshot's table.
+    // One batch of a few bytes: the source's freeze first, then the snapshot as its copy.
     expect(c1).toEqual([
       {
         type: 'persist',
         persistId: expect.any(Number),
         records: [
-          { type: 'updateTable', disk: D, fromGeneration: gen, generation: gen + 1, changes: [{ segment: 0, entry: { location: loc, noWrite: true } }] },
-          { type: 'saveTable', disk: 's', table: expect.anything() },
+          { type: 'updateTable', disk: D, fromGeneration: gen, generation: gen + 1, freeze: true, changes: [] },
+          { type: 'cloneTable', disk: 's', source: D },
         ],
       },
     ]);
@@ -852,7 +852,7 @@ describe('controller: administrative operations', () => {
     expect(h.committedEntry(0)).toEqual({ location: loc, noWrite: true });
     const snap = h.docs.get('s');
     expect(snap).toBeDefined();
-    expect(snap?.generation).toBe(0);
+    expect(snap?.generation).toBe(gen + 1);
     expect(snap?.entries[0]).toEqual({ location: loc, noWrite: true });
     expect(snap?.entries.slice(1)).toEqual([{ zero: true }, { zero: true }, { zero: true }]);
     expect(encodeTable(h.disk('s').committed as MappingTable)).toEqual(snap);
@@ -904,7 +904,7 @@ describe('controller: administrative operations', () => {
     const h = boot(['a']);
     allocateSegment(h, 'a', 0);
     const c1 = h.admin({ type: 'snapshot', disk: D, snapshot: 's' });
-    expect(persistsOf(c1).flatMap((p) => p.records).map((r) => r.type)).toEqual(['updateTable', 'saveTable']);
+    expect(persistsOf(c1).flatMap((p) => p.records).map((r) => r.type)).toEqual(['updateTable', 'cloneTable']);
     expect(h.docs.has('s')).toBe(false);
     const c2 = h.persisted();
     expect(h.docs.has('s')).toBe(true);
@@ -1230,6 +1230,11 @@ const feed = (m: Model, event: ControllerEvent): void => {
           } else if (r.type === 'saveTable') {
             expect(m.issuedGen.has(r.disk)).toBe(false);
             m.issuedGen.set(r.disk, r.table.generation);
+          } else if (r.type === 'cloneTable') {
+            // A copy of its source as the records before it in this batch leave it.
+            expect(m.issuedGen.has(r.disk)).toBe(false);
+            expect(m.issuedGen.has(r.source)).toBe(true);
+            m.issuedGen.set(r.disk, m.issuedGen.get(r.source)!);
           }
         }
         m.pending = { persistId: c.persistId, records: c.records, failed: false };

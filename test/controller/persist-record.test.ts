@@ -50,12 +50,20 @@ const modelApply = (m: Model, r: PersistRecord): Model | null => {
     case 'updateTable': {
       if (stored === undefined || r.fromGeneration !== stored.generation || r.generation <= stored.generation) return null;
       const count = r.segmentCount ?? stored.entries.length;
-      const entries = Array.from({ length: count }, (_, i) => stored.entries[i] ?? { zero: true });
+      // A freeze: noWrite on every entry with a location, before the resize and the changes.
+      const base = r.freeze === true ? stored.entries.map((e) => (e.location !== undefined && e.location !== null ? { ...e, noWrite: true } : e)) : stored.entries;
+      const entries = Array.from({ length: count }, (_, i) => base[i] ?? { zero: true });
       for (const c of r.changes) {
         if (c.segment >= count || c.entry === BAD_ENTRY) return null;
         entries[c.segment] = c.entry;
       }
       tables.set(r.disk, { generation: r.generation, entries });
+      return { tables, attachments };
+    }
+    case 'cloneTable': {
+      const source = m.tables.get(r.source);
+      if (source === undefined || r.source === r.disk) return null;
+      tables.set(r.disk, source);
       return { tables, attachments };
     }
     case 'deleteTable':
@@ -102,9 +110,11 @@ type Template =
       readonly fromDelta: number;
       readonly step: number;
       readonly segmentCount?: number;
+      readonly freeze?: true;
       /** Segment `pick` modulo the table's segment count, or just past its end when `outside`. */
       readonly changes: ReadonlyArray<{ readonly pick: number; readonly outside: boolean; readonly entry: EntryDocument }>;
     }
+  | { readonly type: 'cloneTable'; readonly disk: string; readonly source: string }
   | { readonly type: 'deleteTable'; readonly disk: string }
   | { readonly type: 'attachments'; readonly disk: string; readonly agents: ReadonlyArray<string> };
 
@@ -133,6 +143,7 @@ const templateArb: fc.Arbitrary<Template> = fc.oneof(
         fromDelta: weighted([0, 4], [-1, 1], [1, 1]),
         step: weighted([1, 4], [2, 1], [0, 1], [-1, 1]),
         segmentCount: fc.integer({ min: 1, max: 7 }),
+        freeze: fc.constant(true as const),
         changes: fc.array(
           fc.record({
             pick: fc.nat(99),
@@ -146,6 +157,7 @@ const templateArb: fc.Arbitrary<Template> = fc.oneof(
     ),
     weight: 5,
   },
+  { arbitrary: fc.record({ type: fc.constant('cloneTable' as const), disk: diskArb, source: diskArb }), weight: 2 },
   { arbitrary: fc.record({ type: fc.constant('deleteTable' as const), disk: diskArb }), weight: 1 },
   { arbitrary: fc.record({ type: fc.constant('attachments' as const), disk: diskArb, agents: fc.subarray(['x', 'y', 'z']) }), weight: 2 },
 );
@@ -161,6 +173,7 @@ const recordOf = (t: Template, m: Model): PersistRecord => {
     disk: t.disk,
     fromGeneration: from,
     generation: from + t.step,
+    ...(t.freeze === undefined ? {} : { freeze: t.freeze }),
     ...(t.segmentCount === undefined ? {} : { segmentCount: t.segmentCount }),
     changes,
   };
@@ -215,6 +228,11 @@ describe('applyPersistRecord', () => {
     expect(refusal({ type: 'updateTable', disk: 'a', fromGeneration: 0, generation: 1.5, changes: [] })).toContain('generation must be a safe integer above 0');
     expect(refusal({ type: 'updateTable', disk: 'a', fromGeneration: 0, generation: 1, segmentCount: -1, changes: [] })).toContain('segmentCount');
     expect(refusal({ type: 'attachments', disk: 'a', agents: [1] })).toContain('agents must be an array of strings');
+    expect(refusal({ type: 'updateTable', disk: 'a', fromGeneration: 0, generation: 1, freeze: 1, changes: [] })).toContain('freeze must be true when present, got 1');
+    expect(refusal({ type: 'updateTable', disk: 'a', fromGeneration: 0, generation: 1, freeze: false, changes: [] })).toContain('freeze must be true when present, got false');
+    expect(refusal({ type: 'cloneTable', disk: 'b', source: 7 })).toContain('source must be a string, got 7');
+    expect(refusal({ type: 'cloneTable', disk: 'b', source: 'c' })).toContain('no table is stored for source "c"');
+    expect(refusal({ type: 'cloneTable', disk: 'a', source: 'a' })).toContain('source must name another disk');
     expect(refusal({ type: 'saveTable', disk: 'b', table: { ...doc, entries: [] } })).toContain('the table document is invalid');
     expect(encodeDurableState(state)).toEqual({ tables: [{ disk: 'a', table: doc }], attachments: [] });
   });

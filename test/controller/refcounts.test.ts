@@ -125,3 +125,82 @@ describe('refcounts', () => {
     expect(entries(refs).length).toBe(50_000);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Shared chunks: a snapshot adds one holder per chunk; a disk that stops holding one hands its
+// references to per-extent counts. Checked against naive counting over every live table.
+
+import { retireChunks, shareTable } from '../../src/controller/refcounts.js';
+import { createTable, freezeTable, resizeTable, setEntries, tableEntries, type MappingTable } from '../../src/table/table.js';
+
+/** Naive counts: one per entry holding the extent, over every live table. */
+const naiveCounts = (tables: Iterable<MappingTable>): Map<string, number> => {
+  const out = new Map<string, number>();
+  for (const t of tables)
+    for (const [, e] of tableEntries(t))
+      for (const x of [e.location, e.alternate]) if (x !== null) out.set(`${x.lun}:${x.start}:${t.segmentBlocks}`, (out.get(`${x.lun}:${x.start}:${t.segmentBlocks}`) ?? 0) + 1);
+  return out;
+};
+const countsOf = (refs: RefCounts): Map<string, number> => new Map(entries(refs).map((r) => [`${r.lun}:${r.start}:${r.length}`, r.count]));
+
+describe('shared chunks', () => {
+  type Action = { kind: 'snapshot'; of: number } | { kind: 'write'; disk: number; segment: number; start: number } | { kind: 'shrink'; disk: number; count: number } | { kind: 'delete'; disk: number };
+  const actionArb: fc.Arbitrary<Action> = fc.oneof(
+    fc.record({ kind: fc.constant('snapshot' as const), of: fc.nat(5) }),
+    fc.record({ kind: fc.constant('write' as const), disk: fc.nat(5), segment: fc.nat(599), start: fc.nat(1000) }),
+    fc.record({ kind: fc.constant('shrink' as const), disk: fc.nat(5), count: fc.integer({ min: 1, max: 600 }) }),
+    fc.record({ kind: fc.constant('delete' as const), disk: fc.nat(5) }),
+  );
+
+  it('counts every extent once per live entry holding it, through snapshots, copy-on-write, shrinks and deletions', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 600 }), fc.array(actionArb, { maxLength: 25 }), (segmentCount, actions) => {
+        const sb = 4;
+        const first = E.getOrElseW(() => { throw new Error('createTable'); })(createTable({ segmentBlocks: sb, segmentCount, entries: (s) => (s % 3 === 0 ? { zero: true } : { location: { lun: 1, start: s * sb } }) }));
+        const disks: MappingTable[] = [first];
+        let refs = incrementAll(emptyRefCounts, [...tableEntries(first)].flatMap(([, e]) => (e.location === null ? [] : [{ lun: e.location.lun, start: e.location.start, length: sb }])));
+        let next = 1_000_000;
+        for (const a of actions) {
+          if (a.kind === 'snapshot' && a.of < disks.length) {
+            const frozen = E.getOrElseW(() => { throw new Error('freeze'); })(freezeTable(disks[a.of]!));
+            refs = retireChunks(refs, disks[a.of]!, frozen);
+            disks[a.of] = frozen;
+            refs = shareTable(refs, frozen);
+            disks.push(frozen);
+          } else if (a.kind === 'write' && a.disk < disks.length && a.segment < disks[a.disk]!.segmentCount) {
+            const t = disks[a.disk]!;
+            const old = [...tableEntries(t)][a.segment]![1];
+            const fresh = { lun: 2, start: (next += sb) };
+            const updated = E.getOrElseW(() => { throw new Error('setEntries'); })(setEntries(t, [{ segment: a.segment, entry: { location: fresh } }]));
+            refs = increment(refs, { ...fresh, length: sb });
+            refs = retireChunks(refs, t, updated);
+            disks[a.disk] = updated;
+            if (old.location !== null) refs = E.getOrElseW(() => { throw new Error('decrement'); })(decrement(refs, { ...old.location, length: sb }))[0];
+          } else if (a.kind === 'shrink' && a.disk < disks.length && a.count < disks[a.disk]!.segmentCount) {
+            const t = disks[a.disk]!;
+            const resized = E.getOrElseW(() => { throw new Error('resize'); })(resizeTable(t, a.count, { zero: true }));
+            refs = retireChunks(refs, t, resized);
+            disks[a.disk] = resized;
+            for (const [s, e] of tableEntries(t)) if (s >= a.count && e.location !== null) refs = E.getOrElseW(() => { throw new Error('decrement'); })(decrement(refs, { ...e.location, length: sb }))[0];
+          } else if (a.kind === 'delete' && a.disk < disks.length && disks.length > 1) {
+            const [t] = disks.splice(a.disk, 1);
+            refs = retireChunks(refs, t!, null);
+            for (const [, e] of tableEntries(t!)) {
+              if (e.location === null) continue;
+              const [r, zero] = E.getOrElseW(() => { throw new Error('decrement'); })(decrement(refs, { ...e.location, length: sb }));
+              refs = r;
+              // Released to zero only when no live table holds it any more.
+              expect(zero).toBe(!disks.some((d) => [...tableEntries(d)].some(([, x]) => x.location?.lun === e.location!.lun && x.location.start === e.location!.start)));
+            }
+          }
+          expect(countsOf(refs)).toEqual(naiveCounts(disks));
+          for (const [key, n] of naiveCounts(disks)) {
+            const [lun, start] = key.split(':').map(Number);
+            expect(countOf(refs, { lun: lun!, start: start!, length: sb })).toBe(n);
+          }
+        }
+      }),
+      { numRuns: 80 },
+    );
+  });
+});

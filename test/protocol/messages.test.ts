@@ -20,15 +20,19 @@ describe('readControllerMessage', () => {
     expect(readControllerMessage({ type: 'setEntries', epoch: 1, disk: 'd', fromGeneration: 1, generation: 2, changes: [] })).toEqual(
       E.right({ type: 'setEntries', epoch: 1, disk: 'd', fromGeneration: 1, generation: 2, changes: [] }),
     );
+    expect(readControllerMessage({ type: 'setEntries', epoch: 1, disk: 'd', fromGeneration: 1, generation: 2, freeze: true, changes: [] })).toEqual(
+      E.right({ type: 'setEntries', epoch: 1, disk: 'd', fromGeneration: 1, generation: 2, freeze: true, changes: [] }),
+    );
   });
 
   it('names every bad field and its value', () => {
-    const bad = readControllerMessage({ type: 'setEntries', epoch: -1, disk: 1, fromGeneration: 'x', generation: 2, segmentCount: 1.5, changes: {} });
+    const bad = readControllerMessage({ type: 'setEntries', epoch: -1, disk: 1, fromGeneration: 'x', generation: 2, freeze: 'yes', segmentCount: 1.5, changes: {} });
     expect(E.isLeft(bad) && bad.left.map((e) => [e.field, e.value])).toEqual([
       ['epoch', -1],
       ['disk', 1],
       ['fromGeneration', 'x'],
       ['segmentCount', 1.5],
+      ['freeze', 'yes'],
       ['changes', {}],
     ]);
     for (const raw of [null, 'retry', { type: 'nope' }, new Proxy({}, { get: () => { throw new Error('trap'); } })]) {

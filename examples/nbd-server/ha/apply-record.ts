@@ -1,11 +1,12 @@
 /**
  * Applying one persistence record to a stored table, with the same rules as the library's
  * in-memory persistence (an `updateTable` must start from the stored generation and raise it;
- * new segments of a resize are `zero`), through the public table API only.
+ * a freeze comes first; new segments of a resize are `zero`), through the public table API only.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import {
   decodeEntry,
+  freezeTable,
   resizeTable,
   setEntries,
   type EntryUpdate,
@@ -33,7 +34,14 @@ export const applyUpdate = (
   if (!(Number.isSafeInteger(record.generation) && record.generation > stored.generation))
     return E.left(`${what}: generation must be a safe integer above ${stored.generation}, got ${String(record.generation)}`);
   if (!Array.isArray(record.changes)) return E.left(`${what}: changes must be an array`);
+  if (record.freeze !== undefined && record.freeze !== true) return E.left(`${what}: freeze must be true when present, got ${String(record.freeze)}`);
   let table = stored;
+  if (record.freeze === true) {
+    // A snapshot of this disk: every located segment noWrite, before the resize and the changes.
+    const frozen = freezeTable(table, { generation: record.generation });
+    if (E.isLeft(frozen)) return E.left(`${what}: ${describe(frozen.left)}`);
+    table = frozen.right;
+  }
   if (record.segmentCount !== undefined) {
     const resized = resizeTable(table, record.segmentCount, { zero: true }, { generation: record.generation });
     if (E.isLeft(resized)) return E.left(`${what}: ${describe(resized.left)}`);

@@ -382,12 +382,25 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
           if (E.isLeft(updated)) return updated;
           d.table = updated.right;
           d.headerOnly = false;
+          // A freeze (a snapshot) changed every chunk with a located segment: all are written.
+          if (record.freeze === true) for (let ci = 0; ci < chunkCount(before.segmentCount, chunkSegments); ci++) d.dirty.add(ci);
           for (const c of record.changes) d.dirty.add(Math.floor(c.segment / chunkSegments));
           if (record.segmentCount !== undefined && record.segmentCount !== before.segmentCount) {
             // The chunk that held the old end changes size, and every chunk after it is new.
             const from = Math.floor(Math.min(before.segmentCount, record.segmentCount) / chunkSegments);
             for (let ci = from; ci < chunkCount(record.segmentCount, chunkSegments); ci++) d.dirty.add(ci);
           }
+          break;
+        }
+        case 'cloneTable': {
+          // A snapshot: the source's table as the records before this one leave it.
+          if (typeof record.source !== 'string' || record.source === record.disk) return E.left(`${what}: source must name another disk, got ${JSON.stringify(record.source)}`);
+          const source = pendingOf(record.source);
+          if (E.isLeft(source)) return source;
+          if (source.right.table === null) return E.left(`${what}: no table is stored for source ${JSON.stringify(record.source)}`);
+          d.table = source.right.table;
+          d.rewritten = true;
+          d.headerOnly = false;
           break;
         }
         case 'deleteTable':
@@ -406,7 +419,7 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
           break;
         }
         default:
-          return E.left(`unknown record type ${JSON.stringify((record as { type: unknown }).type)} (expected saveTable, updateTable, deleteTable or attachments)`);
+          return E.left(`unknown record type ${JSON.stringify((record as { type: unknown }).type)} (expected saveTable, updateTable, cloneTable, deleteTable or attachments)`);
       }
     }
     return E.right(work);

@@ -10,7 +10,7 @@ import type { AgentId, DiskId } from '../../protocol/messages.js';
 import { createTable, entryAt, resizeTable, type MappingTable } from '../../table/table.js';
 import type { Extent } from '../allocator.js';
 import { adminDone, newDiskState, newId, segmentExtent, send } from '../basics.js';
-import { nextGeneration, waitForCommit } from '../commit.js';
+import { nextGeneration, setWorking, waitForCommit } from '../commit.js';
 import { acquire, closeJob } from '../locks.js';
 import { catchUp, ensureCopy, syncWithCommitted } from '../sync.js';
 import type { AdminEvent, AdminJob, ControllerCommand, Job } from '../types.js';
@@ -115,7 +115,7 @@ const resize: Handler<'resize'> = (s, out, event) => {
     const e = entryAt(old, seg);
     for (const x of [e.location, e.alternate]) if (x !== null) release.push(segmentExtent(old, x));
   }
-  d.working = resized.right;
+  setWorking(s, d, resized.right);
   const changes = new Map(d.staged?.changes ?? []);
   for (const seg of [...changes.keys()]) if (seg >= event.segmentCount) changes.delete(seg);
   d.staged = { ...(d.staged ?? { created: false }), changes, segmentCount: event.segmentCount };

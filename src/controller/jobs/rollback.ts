@@ -18,7 +18,7 @@ import { entriesEqual } from '../../table/entry.js';
 import { entryAt, resizeTable, type MappingTable } from '../../table/table.js';
 import type { Extent } from '../allocator.js';
 import { adminDone, newId, segmentExtent, unwrap } from '../basics.js';
-import { nextGeneration, stage, waitForCommit } from '../commit.js';
+import { nextGeneration, setWorking, stage, waitForCommit } from '../commit.js';
 import { endFreezingJob } from '../locks.js';
 import * as R from '../refcounts.js';
 import { syncWithCommitted } from '../sync.js';
@@ -64,7 +64,7 @@ const tryRollback = (s: Working, out: ControllerCommand[], job: Mutable<Rollback
     for (let seg = source.segmentCount; seg < table.segmentCount; seg++) release.push(...held(entryAt(table, seg), table));
     const generation = nextGeneration(d);
     table = unwrap(resizeTable(table, source.segmentCount, { zero: true }, { generation }), 'resizeTable');
-    d.working = table;
+    setWorking(s, d, table);
     const changes = new Map(d.staged?.changes ?? []);
     for (const seg of [...changes.keys()]) if (seg >= source.segmentCount) changes.delete(seg);
     d.staged = { ...(d.staged ?? { created: false }), changes, segmentCount: source.segmentCount };

@@ -4,15 +4,16 @@
  * The whole life of a snapshot, in this module: `beginSnapshot` freezes the source (new faults
  * on it are held), `trySnapshot` waits until nothing on the disk is in flight and settles every
  * alternate first (alternates cannot be shared safely: writes to set bits ignore no-write), then
- * stages the source with every located segment `noWrite` and the snapshot's table in the same
+ * stages a freeze of the source (every located segment `noWrite`: one flag on the batch's
+ * record, one on the agents' delta) and the snapshot as a clone of the frozen table, in the same
  * batch; once that is durable and agents are in line, `endSnapshot` unfreezes the disk and
- * releases the held faults. A settle job that keeps failing abandons the snapshot.
+ * releases the held faults. A settle job that keeps failing abandons the snapshot. Nothing here
+ * touches an entry or an extent per segment: the freeze sets one bit per chunk, the
+ * reference counts gain one holder per chunk (refcounts.ts).
  */
-import { setEntries, entryAt, F_ERROR, segmentsWithAlternate, type MappingTable } from '../../table/table.js';
-import type { MappingEntry } from '../../table/entry.js';
-import type { Extent } from '../allocator.js';
-import { adminDone, newDiskState, newId, segmentExtent, unwrap } from '../basics.js';
-import { stage } from '../commit.js';
+import { F_ERROR, segmentsWithAlternate, type MappingTable } from '../../table/table.js';
+import { adminDone, newDiskState, newId } from '../basics.js';
+import { stageFreeze, waitForCommit } from '../commit.js';
 import { endFreezingJob } from '../locks.js';
 import * as R from '../refcounts.js';
 import { syncWithCommitted } from '../sync.js';
@@ -46,24 +47,16 @@ const trySnapshot = (s: Working, out: ControllerCommand[], job: Mutable<Snapshot
     for (const seg of unsettled) enqueueSettle(s, out, job.disk, seg, null);
     return;
   }
-  // Both disks share every primary from now on, so both become copy-on-write.
-  const changes: [number, MappingEntry][] = [];
-  const shared: Extent[] = [];
-  for (let seg = 0; seg < table.segmentCount; seg++) {
-    const e = entryAt(table, seg);
-    if (e.alternate !== null) shared.push(segmentExtent(table, e.alternate)); // error segments keep theirs, shared
-    if (e.location === null) continue;
-    shared.push(segmentExtent(table, e.location));
-    if (!e.noWrite) changes.push([seg, { ...e, noWrite: true }]);
-  }
-  s.refs = R.incrementAll(s.refs, shared);
-  // The snapshot's table is the source's as it will be once frozen. Both are staged before the
-  // flush, so they are made durable in one batch that the job waits for; the source's record
-  // comes first (disks are flushed in creation order), so the snapshot is never durable while
-  // the source could still write the primaries it shares.
-  const frozen = unwrap(setEntries(table, changes.map(([segment, entry]) => ({ segment, entry })), { generation: 0 }), 'setEntries');
-  s.disks.put(job.snapshot, thawDisk({ ...newDiskState(frozen, []), staged: { changes: new Map(), created: true } }));
-  stage(s, out, job, changes);
+  // The snapshot's table is the source's once frozen, at the same generation. Both are staged
+  // before the flush, so they are made durable in one batch that the job waits for; the source's
+  // record comes first (disks are flushed in creation order), so the snapshot is never durable
+  // while the source could still write the primaries it shares.
+  const frozen = stageFreeze(s, job);
+  // Both disks share every chunk, primaries and alternates (error segments keep theirs) alike,
+  // and both are copy-on-write from now on: one more holder per chunk, not per extent.
+  s.refs = R.shareTable(s.refs, frozen);
+  s.disks.put(job.snapshot, thawDisk({ ...newDiskState(frozen, []), staged: { changes: new Map(), created: true, cloneOf: job.disk } }));
+  waitForCommit(s, out, job);
 };
 
 /** Gives the snapshot up (a segment could not be settled); the source carries on unfrozen. */
