@@ -24,7 +24,8 @@
  * - `working.ts`: the step's working state and context (copy-on-write records, per-step caches);
  *   `job-index.ts`: the jobs by segment, by kind and by phase, with counts instead of scans;
  * - `basics.ts`: small helpers; `types.ts`: events, commands, state; `allocator.ts`,
- *   `refcounts.ts`: free space and shared extents.
+ *   `refcounts.ts`: free space and shared extents; `reuse-hold.ts`: after a restart, no
+ *   allocation until the agents that may hold older tables are in line.
  *
  * Correctness rules, all enforced here:
  * - segment lock: one job at a time per segment, so a host write and the background copy of the
