@@ -1,0 +1,107 @@
+/**
+ * Tests for bitmap grain (src/table/grain.ts and its checks in createTable, setEntries and
+ * resizeTable): each function against a naive per-block model.
+ */
+import fc from 'fast-check';
+import * as E from 'fp-ts/lib/Either.js';
+import { describe, expect, it } from 'vitest';
+import * as B from '../../src/bitmap/bitmap.js';
+import { partialGrain, roundToGrains } from '../../src/table/grain.js';
+import { createTable, resizeTable, setEntry, withGeneration } from '../../src/table/table.js';
+import { freezeTable } from '../../src/table/freeze.js';
+import { createVariableTable } from '../../src/table/variable.js';
+
+/** Geometry: a grain and a segment size it divides. */
+const geometryArb = fc.integer({ min: 1, max: 8 }).chain((grain) => fc.integer({ min: 1, max: 8 }).map((n) => ({ grain, segmentBlocks: grain * n })));
+
+/** The naive model: a grain is partial when some but not all of its blocks are set. */
+const modelPartial = (offsets: ReadonlySet<number>, size: number, grain: number): number => {
+  for (let g = 0; g < size; g += grain) {
+    let set = 0;
+    for (let k = g; k < g + grain; k++) if (offsets.has(k)) set++;
+    if (set !== 0 && set !== grain) return g;
+  }
+  return -1;
+};
+
+const bitmapArb = geometryArb.chain(({ grain, segmentBlocks }) =>
+  fc.uniqueArray(fc.integer({ min: 0, max: segmentBlocks - 1 })).map((offsets) => ({ grain, segmentBlocks, offsets })),
+);
+
+describe('partialGrain', () => {
+  it('finds the first partial grain, as the per-block model does', () => {
+    fc.assert(
+      fc.property(bitmapArb, ({ grain, segmentBlocks, offsets }) => {
+        const b = E.getOrElseW(() => {
+          throw new Error('bad bitmap');
+        })(B.fromOffsets(segmentBlocks, offsets));
+        expect(partialGrain(b, grain)).toBe(modelPartial(new Set(offsets), segmentBlocks, grain));
+      }),
+    );
+  });
+});
+
+describe('roundToGrains', () => {
+  it('is the smallest whole-grain range covering the request', () => {
+    fc.assert(
+      fc.property(geometryArb, fc.nat(), fc.nat(), ({ grain, segmentBlocks }, a, b) => {
+        const first = a % segmentBlocks;
+        const count = 1 + (b % (segmentBlocks - first));
+        const r = roundToGrains(first, count, grain);
+        expect(r.first % grain).toBe(0);
+        expect(r.count % grain).toBe(0);
+        expect(r.first).toBeLessThanOrEqual(first);
+        expect(r.first + r.count).toBeGreaterThanOrEqual(first + count);
+        expect(r.first + r.count).toBeLessThanOrEqual(segmentBlocks); // grains divide the segment
+        expect(first - r.first).toBeLessThan(grain);
+        expect(r.first + r.count - (first + count)).toBeLessThan(grain);
+      }),
+    );
+  });
+});
+
+describe('grainBlocks on tables', () => {
+  const entryWith = (offsets: number[]) => ({ location: { lun: 1, start: 0 }, alternate: { lun: 2, start: 0, blocks: offsets } });
+
+  it('defaults to 1 and is kept by every update', () => {
+    const t = E.getOrElseW(() => {
+      throw new Error('refused');
+    })(createTable({ segmentBlocks: 8, grainBlocks: 4, entries: [{ zero: true }] }));
+    expect(t.grainBlocks).toBe(4);
+    const u = setEntry(t, 0, entryWith([0, 1, 2, 3]));
+    expect(E.isRight(u) && u.right.grainBlocks).toBe(4);
+    const r = resizeTable(t, 3, { zero: true });
+    expect(E.isRight(r) && r.right.grainBlocks).toBe(4);
+    const g = withGeneration(t, 5);
+    expect(E.isRight(g) && g.right.grainBlocks).toBe(4);
+    const f = freezeTable(t);
+    expect(E.isRight(f) && f.right.grainBlocks).toBe(4);
+    const plain = createTable({ segmentBlocks: 8, entries: [{ zero: true }] });
+    expect(E.isRight(plain) && plain.right.grainBlocks).toBe(1);
+  });
+
+  it('is refused unless a positive divisor of segmentBlocks, naming field and value', () => {
+    for (const bad of [0, 3, -4, 2.5, 16, '4', null]) {
+      const r = createTable({ segmentBlocks: 8, grainBlocks: bad as number, entries: [] });
+      expect(E.isLeft(r) && r.left.map((e) => [e.field, e.value])).toEqual([['grainBlocks', bad]]);
+    }
+    const v = createVariableTable({ entries: [{ length: 8, zero: true }], grainBlocks: 4 } as never);
+    expect(E.isLeft(v) && v.left.map((e) => e.field)).toEqual(['grainBlocks']);
+  });
+
+  it('accepts an entry exactly when every grain of its alternate bitmap is whole, in createTable and setEntry', () => {
+    fc.assert(
+      fc.property(bitmapArb, ({ grain, segmentBlocks, offsets }) => {
+        const whole = modelPartial(new Set(offsets), segmentBlocks, grain) < 0;
+        const entry = { location: { lun: 1, start: 0 }, alternate: { lun: 2, start: 0, blocks: offsets } };
+        const created = createTable({ segmentBlocks, grainBlocks: grain, entries: [entry] });
+        expect(E.isRight(created)).toBe(whole);
+        if (!whole && E.isLeft(created)) expect(created.left[0]!.field).toBe('alternate.blocks');
+        const base = createTable({ segmentBlocks, grainBlocks: grain, entries: [{ zero: true }] });
+        if (E.isLeft(base)) throw new Error('refused');
+        expect(E.isRight(setEntry(base.right, 0, entry))).toBe(whole);
+        expect(E.isRight(resizeTable(base.right, 2, entry))).toBe(whole);
+      }),
+    );
+  });
+});
