@@ -8,6 +8,7 @@
 import * as B from '../bitmap/bitmap.js';
 import type { Bitmap } from '../bitmap/bitmap.js';
 import { validationError, type ValidationError } from '../errors.js';
+import type { Variant } from '../translate/types.js';
 
 /**
  * @internal Collects an error unless `value` is a grain of a table of `segmentBlocks`-block
@@ -65,3 +66,32 @@ export const roundToGrains = (first: number, count: number, grainBlocks: number)
   const end = Math.ceil((first + count) / grainBlocks) * grainBlocks;
   return { first: start, count: end - start };
 };
+
+/**
+ * `bitmap` with every grain that has a bit set made whole: the blocks the controller marks (and
+ * copies the old content of) for a write of the blocks set in `bitmap`.
+ *
+ * @example
+ * wholeGrains(bitmap.fromOffsets(8, [1, 5]).right, 4) // offsets 0..7: both grains touched
+ */
+export const wholeGrains = (bitmap: Bitmap, grainBlocks: number): Bitmap => {
+  if (grainBlocks <= 1) return bitmap;
+  const words = bitmap.words.slice();
+  B.forEachRunUnchecked(bitmap, 0, bitmap.size, (start, length, set) => {
+    if (!set) return;
+    const r = roundToGrains(start, length, grainBlocks);
+    B.fillWords(words, r.first, Math.min(r.first + r.count, bitmap.size), true);
+  });
+  return B.unsafeFromWords(bitmap.size, words);
+};
+
+/**
+ * Who may set alternate bits in `table` (docs/design.md#fault-resolution): agents mark blocks
+ * themselves (`distributed`) only with grain 1; with a larger grain a write that would mark
+ * faults instead, and the controller marks whole grains after copying the rest of each. Agent
+ * and controller both translate with this variant, so they agree on what faults.
+ *
+ * @example
+ * markingVariant(table, 'distributed') // 'centralized' when table.grainBlocks > 1
+ */
+export const markingVariant = (table: { readonly grainBlocks: number }, variant: Variant): Variant => (table.grainBlocks > 1 ? 'centralized' : variant);

@@ -7,7 +7,8 @@ import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
 import * as B from '../../src/bitmap/bitmap.js';
 import { partialGrain, roundToGrains } from '../../src/table/grain.js';
-import { createTable, resizeTable, setEntry, withGeneration } from '../../src/table/table.js';
+import { decodeTable, encodeTable, encodeTableJson } from '../../src/table/codec.js';
+import { createTable, resizeTable, setEntry, tablesEqual, withGeneration } from '../../src/table/table.js';
 import { freezeTable } from '../../src/table/freeze.js';
 import { createVariableTable } from '../../src/table/variable.js';
 
@@ -103,5 +104,52 @@ describe('grainBlocks on tables', () => {
         expect(E.isRight(resizeTable(base.right, 2, entry))).toBe(whole);
       }),
     );
+  });
+});
+
+/** A grained table: entries whose alternate bitmaps set whole grains, chosen per grain. */
+const grainedTableArb = geometryArb.chain(({ grain, segmentBlocks }) =>
+  fc
+    .array(
+      fc.oneof(
+        fc.constant({ zero: true }),
+        fc.nat({ max: 1000 }).map((start) => ({ location: { lun: 1, start: start * segmentBlocks } })),
+        fc.tuple(fc.nat({ max: 1000 }), fc.array(fc.boolean(), { minLength: segmentBlocks / grain, maxLength: segmentBlocks / grain })).map(([start, grains]) => ({
+          location: { lun: 1, start: start * segmentBlocks },
+          noWrite: true,
+          alternate: { lun: 2, start: start * segmentBlocks, blocks: grains.flatMap((on, g) => (on ? Array.from({ length: grain }, (_, k) => g * grain + k) : [])) },
+        })),
+      ),
+      { maxLength: 20 },
+    )
+    .map((entries) => ({ grain, segmentBlocks, entries })),
+);
+
+describe('grainBlocks in documents', () => {
+  it('round-trips through the JSON document; the key is written only when the grain is not 1', () => {
+    fc.assert(
+      fc.property(grainedTableArb, fc.integer({ min: 0, max: 5 }), ({ grain, segmentBlocks, entries }, generation) => {
+        const t = createTable({ segmentBlocks, grainBlocks: grain, generation, entries });
+        if (E.isLeft(t)) throw new Error(t.left[0]!.message);
+        const doc = encodeTable(t.right);
+        expect('grainBlocks' in doc).toBe(grain !== 1);
+        const back = decodeTable(JSON.parse(JSON.stringify(doc)));
+        expect(E.isRight(back) && back.right.grainBlocks).toBe(grain);
+        expect(E.isRight(back) && tablesEqual(back.right, t.right)).toBe(true);
+        // A table without a grain writes the same document as one built without the key.
+        const plain = createTable({ segmentBlocks, generation, entries });
+        if (grain === 1 && E.isRight(plain)) expect(encodeTableJson(t.right)).toBe(encodeTableJson(plain.right));
+      }),
+    );
+  });
+
+  it('decoding refuses a bad grain or a partial grain, naming the field and the value', () => {
+    const doc = { format: 'vdisk-map/table', version: 1, segmentBlocks: 8, grainBlocks: 3, segmentCount: 0, generation: 0, entries: [] };
+    const bad = decodeTable(doc);
+    expect(E.isLeft(bad) && bad.left.map((e) => [e.field, e.value])).toEqual([['grainBlocks', 3]]);
+    const partial = decodeTable({ ...doc, grainBlocks: 4, segmentCount: 1, entries: [{ location: { lun: 1, start: 0 }, alternate: { lun: 2, start: 0, blocks: '0-1' } }] });
+    expect(E.isLeft(partial) && partial.left.map((e) => e.field)).toEqual(['entries[0].alternate.blocks']);
+    const variable = decodeTable({ format: 'vdisk-map/table', version: 2, segmentBlocks: 0, grainBlocks: 2, segmentLengths: [4], segmentCount: 1, generation: 0, entries: [{ zero: true }] });
+    expect(E.isLeft(variable) && variable.left.map((e) => e.field)).toEqual(['grainBlocks']);
   });
 });
