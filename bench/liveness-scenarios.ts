@@ -40,6 +40,13 @@ export const livenessScenarios: ReadonlyArray<LivenessScenario> = [
     workload: { ios: 2000, interval: 10, readRatio: 0.5, pattern: 'random', maxLength: 16, schedule: [{ at: 2000, action: { type: 'cutAgent', agent: 2, duration: 10_000 } }] },
     measure: (r) => `| worst through a0 ${r.summary.maxLatencyByAgent.a0} ms, a1 ${r.summary.maxLatencyByAgent.a1} ms`,
   },
+  {
+    // The same, one way: the cut agent is heard (it renews) but hears nothing, so it never takes a table change.
+    name: 'deaf-one-of-3',
+    config: { seed: 3, variant: 'centralized', agents: 3, disks: [{ id: 'd0', segmentBlocks: 8, segmentCount: 256 }], luns: { 1: 8 * 600, 2: 8 * 600 } },
+    workload: { ios: 2000, interval: 10, readRatio: 0.5, pattern: 'random', maxLength: 16, schedule: [{ at: 2000, action: { type: 'cutAgent', agent: 2, duration: 10_000, direction: 'fromController' } }] },
+    measure: (r) => `| worst through a0 ${r.summary.maxLatencyByAgent.a0} ms, a1 ${r.summary.maxLatencyByAgent.a1} ms`,
+  },
   sequentialSmallWrites('seq-small-writes-1-5ms', [1, 5]),
   sequentialSmallWrites('seq-small-writes-1-60ms', [1, 60]),
 ];

@@ -1,8 +1,11 @@
 /**
  * The simulator sweep: a fixed list of seeded runs over every fault kind (message drops and
  * duplicates, storage and persistence errors, agent and controller restarts, short partitions,
- * partitions long enough to evict, snapshots, migrations, failed-block markings), in both
- * variants and all access patterns. Each seed decides its run's shape, so a failing seed
+ * partitions long enough to evict, one-way partitions, an isolated controller, controller
+ * crashes before and midway through a fan-out, writes that land but fail, partial writes and
+ * copies, hung I/O, agents lost for good, process pauses, clock drift, duplicated admin
+ * requests, epoch reuse, snapshots, migrations, failed-block markings), in both variants and all
+ * access patterns. It prints the faults injected by kind. Each seed decides its run's shape, so a failing seed
  * replays exactly: `npm run sim:sweep -- --seed N`.
  *
  *   npm run sim:sweep                      10,000 runs
@@ -25,11 +28,30 @@ let ios = 0;
 let evictions = 0;
 let violations = 0;
 let worst = 0;
+/** Faults injected over the sweep, by kind, and how many runs saw each kind at least once. */
+const faults: Record<string, number> = {};
+const runsWith: Record<string, number> = {};
+const count = (kind: string, n: number): void => {
+  if (n <= 0) return;
+  faults[kind] = (faults[kind] ?? 0) + n;
+  runsWith[kind] = (runsWith[kind] ?? 0) + 1;
+};
 for (let i = 0; i < runs; i++) {
   const seed = single !== undefined ? Number(single) : sweepSeed(from + i);
   const { config, workload, result } = sweepRun(seed);
-  ios += result.summary.iosCompleted + result.summary.iosFailed;
-  evictions += result.summary.evictions;
+  const s = result.summary;
+  ios += s.iosCompleted + s.iosFailed;
+  evictions += s.evictions;
+  count('messageDropped', s.messagesDropped);
+  count('messageDuplicated', s.messagesDuplicated);
+  count('storageError', s.storageErrors);
+  count('persistFailure', s.persistFailures);
+  count('agentRestart', s.agentRestarts);
+  count('controllerRestart', s.controllerRestarts);
+  for (const [kind, n] of Object.entries(s.injected)) count(kind, n ?? 0);
+  // Continuous or rare faults, counted by run: drifting clocks, and the rollbacks done.
+  count('clockDrift (runs)', (config.faults?.clockDrift ?? 0) > 0 ? 1 : 0);
+  count('rollback', s.rollbacks);
   worst = Math.max(worst, result.summary.worstAfterLastFault);
   if (single !== undefined) console.log(JSON.stringify({ config, workload }, null, 1), JSON.stringify(result.summary));
   if (result.violation !== null) {
@@ -38,5 +60,7 @@ for (let i = 0; i < runs; i++) {
   }
   if ((i + 1) % 500 === 0) console.log(`${i + 1} runs, ${ios} host I/Os, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }
-console.log(`sweep: ${runs} runs from ${from}, ${ios} host I/Os, ${evictions} evictions, worst time after the last fault ${worst} ms, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(0)} s`);
+console.log('faults injected, by kind (total, and runs with at least one):');
+for (const kind of Object.keys(faults).sort()) console.log(`  ${kind.padEnd(20)} ${String(faults[kind]).padStart(9)}  in ${runsWith[kind]} runs`);
+console.log(`sweep: ${runs} runs from ${from}, ${ios} host I/Os, ${Object.values(faults).reduce((a, b) => a + b, 0)} faults, ${evictions} evictions, worst time after the last fault ${worst} ms, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(0)} s`);
 process.exitCode = violations === 0 ? 0 : 1;

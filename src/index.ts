@@ -114,7 +114,7 @@ export { agentParkedCount, agentStep, agentTable, createAgentState, DEFAULT_AGEN
 export { readControllerMessage } from './protocol/messages.js';
 
 // Runtimes and adapters
-export type { BlockStorage, Clock, TablePersistence, TimerHandle, Transport } from './adapters/types.js';
+export type { BlockStorage, Clock, FenceAgent, TablePersistence, TimerHandle, Transport } from './adapters/types.js';
 export type { AdminRequest, ControllerAdapters, ControllerRuntime, ControllerRuntimeConfig } from './runtime/controller-runtime.js';
 export { createController } from './runtime/controller-runtime.js';
 export type { AgentAdapters, AgentRuntime, AgentRuntimeConfig, WriteOptions } from './runtime/agent-runtime.js';

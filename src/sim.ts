@@ -9,7 +9,7 @@
  *
  * @packageDocumentation
  */
-export type { SimAction, SimConfig, SimDiskConfig, SimFaults, SimResult, SimSummary, TraceRecord, Violation, Workload } from './sim/config.js';
+export type { InjectedFaultKind, SimAction, SimConfig, SimDiskConfig, SimFaults, SimResult, SimSummary, TraceRecord, Violation, Workload } from './sim/config.js';
 export { simConfigErrors, workloadErrors } from './sim/config.js';
 export { Cluster, createCluster } from './sim/cluster.js';
 export type { MermaidOptions, TimelineOptions } from './sim/trace.js';

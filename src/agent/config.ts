@@ -25,13 +25,24 @@ const VARIANTS: ReadonlySet<unknown> = /* @__PURE__ */ new Set(['centralized', '
 /** Why `config` is not a usable agent config, field by field; each field is read once. */
 export const configErrors = (raw: unknown): { config?: AgentConfig; errors: ValidationError[] } => {
   if (typeof raw !== 'object' || raw === null) return { errors: [validationError('config', raw, 'must be { agent, epoch, variant, faultTimeout }')] };
-  const { agent, epoch, variant, faultTimeout, limits } = raw as Record<string, unknown>;
+  const { agent, epoch, variant, faultTimeout, limits, backoffCap, seed, leaseDuration } = raw as Record<string, unknown>;
   const errors: ValidationError[] = [];
   if (typeof agent !== 'string' || agent.length === 0) errors.push(validationError('agent', agent, 'must be a non-empty string'));
   if (!isBlockNumber(epoch)) errors.push(validationError('epoch', epoch, 'must be a non-negative safe integer'));
   if (!VARIANTS.has(variant)) errors.push(validationError('variant', variant, "must be 'centralized' or 'distributed'"));
   if (!(typeof faultTimeout === 'number' && Number.isFinite(faultTimeout) && faultTimeout > 0))
     errors.push(validationError('faultTimeout', faultTimeout, 'must be a positive number of milliseconds'));
+  // Liveness (docs/design.md#leases-and-liveness): optional, and kept when given.
+  const liveness: { backoffCap?: number; seed?: number; leaseDuration?: number } = {};
+  for (const [key, v] of [['backoffCap', backoffCap], ['leaseDuration', leaseDuration]] as const) {
+    if (v === undefined) continue;
+    if (typeof v === 'number' && Number.isFinite(v) && v > 0) liveness[key] = v;
+    else errors.push(validationError(key, v, 'must be a positive number of milliseconds'));
+  }
+  if (seed !== undefined) {
+    if (typeof seed === 'number' && Number.isSafeInteger(seed)) liveness.seed = seed;
+    else errors.push(validationError('seed', seed, 'must be a safe integer'));
+  }
   let read: Partial<AgentLimits> | undefined;
   if (limits !== undefined) {
     if (typeof limits !== 'object' || limits === null) errors.push(validationError('limits', limits, 'must be { maxSegments?, maxChanges? }'));
@@ -44,7 +55,7 @@ export const configErrors = (raw: unknown): { config?: AgentConfig; errors: Vali
     }
   }
   if (errors.length > 0) return { errors };
-  const config: AgentConfig = { agent: agent as string, epoch: epoch as number, variant: variant as AgentConfig['variant'], faultTimeout: faultTimeout as number };
+  const config: AgentConfig = { agent: agent as string, epoch: epoch as number, variant: variant as AgentConfig['variant'], faultTimeout: faultTimeout as number, ...liveness };
   return { config: read === undefined ? config : { ...config, limits: read }, errors };
 };
 

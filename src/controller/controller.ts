@@ -48,7 +48,8 @@ import { emptyJobIndex } from './job-index.js';
 import { hooksFor } from './jobs/hooks.js';
 import { overLimits, readAdminEvent, readEvent, readPersistedState } from './admin-validation.js';
 import { adminTypes, enqueueSettle, jobHooks, onAdmin } from './jobs/index.js';
-import { drainQuarantine, evictExpired } from './leases.js';
+import { drainQuarantine, evictExpired, leaseOnRestore } from './leases.js';
+import { duplicateAnswer, noteAdmin } from './admin-dedupe.js';
 import { acquire } from './locks.js';
 import * as R from './refcounts.js';
 import { lowSpaceCrossings } from './space.js';
@@ -104,11 +105,17 @@ export const initialControllerState = (allocator: Allocator, config: ControllerO
  * const [next, commands] = controllerStep(state, { type: 'tick', now: 100 });
  */
 export const controllerStep = (state: ControllerState, event: ControllerEvent): readonly [ControllerState, ReadonlyArray<ControllerCommand>] => {
+  // A copy of a recent admin request is answered as the first was, never done twice (admin-dedupe.ts).
+  const duplicate = duplicateAnswer(state, event, adminTypes);
+  if (duplicate !== null) return [state, duplicate];
   const out: ControllerCommand[] = [];
   const s = new Working(state, jobHooks);
   dispatch(s, out, event);
   out.push(...lowSpaceCrossings(state.allocator, s.allocator, s.config.lowWaterMark));
-  return [s.result(), stampControllerEpoch(state.config.controllerEpoch, out)];
+  const before = state.recentAdmin ?? [];
+  const recentAdmin = noteAdmin(before, event, out, adminTypes);
+  const next = s.result();
+  return [recentAdmin === before ? next : { ...next, recentAdmin }, stampControllerEpoch(state.config.controllerEpoch, out)];
 };
 
 /** Every message leaves with the controller epoch (the one place it is stamped); 0 stamps nothing. */
@@ -218,7 +225,10 @@ const restore = (s: Working, out: ControllerCommand[], persisted: PersistedState
     const d = s.disks.get(disk);
     if (d === undefined) continue;
     d.agents = [...agents];
-    for (const a of agents) ensureCopy(s, a, disk, true); // unknown: they may hold a copy
+    for (const a of agents) {
+      ensureCopy(s, a, disk, true); // unknown: they may hold a copy
+      leaseOnRestore(s, a); // leases.ts: an agent never heard from again is evicted in time
+    }
   }
   s.allocator = alloc;
   s.refs = R.incrementAll(R.emptyRefCounts, referenced);

@@ -9,7 +9,7 @@ import type { AgentId, AgentMessage, Step } from '../protocol/messages.js';
 import type { MappingTable } from '../table/table.js';
 import type { Extent } from './allocator.js';
 import { newId, send, type DiskView } from './basics.js';
-import { onRenewLease, refusedAsEvicted } from './leases.js';
+import { adoptLife, onRenewLease, refusedAsEvicted } from './leases.js';
 import { raiseGeneration } from './commit.js';
 import { acquire, pokeJob, startJob } from './locks.js';
 import { deltaMessage, ensureAgent, ensureCopy, onAck, recheckDisk, replaceMessage } from './sync.js';
@@ -96,6 +96,7 @@ export const onMessage = (s: Working, out: ControllerCommand[], raw: AgentMessag
   const v = s.agents.get(m.agent);
   if (v === undefined) return void out.push({ type: 'refused', message: m, why: `unknown agent ${m.agent}` });
   if (m.epoch < v.epoch) return void out.push({ type: 'refused', message: m, why: `stale epoch ${m.epoch} < ${v.epoch}` });
+  adoptLife(s, m.agent, m.epoch); // leases.ts: a life heard from is evicted in time
   if (refusedAsEvicted(s, out, m)) return; // leases.ts
   if (m.epoch > v.epoch) newLife(s, out, m.agent, m.epoch);
   switch (m.type) {

@@ -28,21 +28,53 @@ const FOREVER = 1_099_511_627_776; // 2^40, a literal so that bundlers can drop 
 /** True when `epoch` of `agent` was evicted. */
 export const isEvicted = (s: Working, agent: string, epoch: number): boolean => s.leases.get(agent)?.evictedEpoch === epoch;
 
+/**
+ * A restarted controller knows the agents attached to its disks but not their lives: it gives
+ * each a lease from its start (epoch -1: whichever life is out there), since whatever lease an
+ * earlier controller granted ended by then. An agent never heard from is evicted like any other
+ * (an agent lost before the restart would otherwise stall its disks for ever).
+ */
+export const leaseOnRestore = (s: Working, agent: string): void => {
+  if (s.config.leaseDuration !== null && !s.leases.has(agent)) s.leases.set(agent, { grantedAt: s.now, epoch: -1, evictedEpoch: UNKNOWN_NOT_EVICTED });
+};
+
+/** `evictedEpoch` of a restored lease (epoch -1) not evicted yet; once evicted it is -1. */
+const UNKNOWN_NOT_EVICTED = -2;
+
+/**
+ * A message from a life the lease does not name yet moves the lease to it, so that a life the
+ * controller hears from is evicted in time even if its renewals never get through:
+ * - after the eviction of a restored lease, that life may have served I/O under an earlier
+ *   controller's lease, so it is the evicted one (refused, and told to start anew; at worst a
+ *   life that started since is restarted once more);
+ * - a restored lease not evicted yet now names that life, from the restart on;
+ * - a newer life than the lease's holds no lease yet, so it is counted from now.
+ */
+export const adoptLife = (s: Working, agent: string, epoch: number): void => {
+  const l = s.leases.get(agent);
+  if (l === undefined || epoch <= l.epoch) return;
+  if (l.epoch === -1) s.leases.set(agent, { ...l, epoch, evictedEpoch: l.evictedEpoch === -1 ? epoch : -1 });
+  else s.leases.set(agent, { grantedAt: s.now, epoch, evictedEpoch: l.evictedEpoch, lag: null });
+};
+
 /** A renewal: grant the lease, or tell an evicted life to start anew. */
 export const onRenewLease = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'renewLease' }>): void => {
   const l = s.leases.get(m.agent);
   if (l !== undefined && l.evictedEpoch === m.epoch) return send(out, m.agent, { type: 'leaseRevoked', epoch: m.epoch });
   const requestedAt = typeof m.requestedAt === 'number' && Number.isFinite(m.requestedAt) ? m.requestedAt : 0;
   const lag = lagOf(s, m.agent, l !== undefined && l.epoch === m.epoch ? (l.lag ?? null) : null);
-  // An agent that hears us but does not take table changes (a one-way partition) is not renewed
-  // once it has lagged for a whole lease: its lease runs out and it is evicted like a silent one.
-  if (l !== undefined && l.epoch === m.epoch && lag !== null && s.now - lag.since > (s.config.leaseDuration ?? FOREVER)) {
+  // An agent that hears us but does not take table changes (a one-way partition) is renewed only
+  // up to a lease after it started lagging: its lease runs out then, and it is evicted like a
+  // silent one (evictableAt). A healthy agent catches up within a round trip and gets full leases.
+  const duration = s.config.leaseDuration ?? FOREVER;
+  const granted = lag === null ? duration : lag.since + duration - s.now;
+  if (l !== undefined && l.epoch === m.epoch && granted <= 0) {
     s.leases.set(m.agent, { ...l, lag });
     return;
   }
-  const next: LeaseView = { grantedAt: s.now, epoch: m.epoch, evictedEpoch: l?.evictedEpoch ?? -1, lag };
+  const next: LeaseView = { grantedAt: s.now, epoch: m.epoch, evictedEpoch: l === undefined || l.epoch < 0 ? -1 : l.evictedEpoch, lag };
   s.leases.set(m.agent, next);
-  send(out, m.agent, { type: 'leaseGranted', epoch: m.epoch, requestedAt, duration: s.config.leaseDuration ?? FOREVER });
+  send(out, m.agent, { type: 'leaseGranted', epoch: m.epoch, requestedAt, duration: Math.max(0, granted) });
 };
 
 /**
@@ -75,14 +107,32 @@ export const refusedAsEvicted = (s: Working, out: ControllerCommand[], m: AgentM
   return true;
 };
 
-/** When a lease granted at `grantedAt` has certainly expired and nothing the agent issued under it can still land. */
-export const evictableAt = (s: Working, l: LeaseView): number => l.grantedAt + (s.config.leaseDuration ?? FOREVER) + s.config.maxClockDrift + s.config.maxIoLifetime;
+/**
+ * When a lease granted at `grantedAt` has certainly expired and nothing the agent issued under it
+ * can still land. While the agent lags, no grant reaches past a lease after the lag started.
+ */
+export const evictableAt = (s: Working, l: LeaseView): number => {
+  const duration = s.config.leaseDuration ?? FOREVER;
+  const ends = l.lag === undefined || l.lag === null ? l.grantedAt + duration : Math.min(l.grantedAt, l.lag.since) + duration;
+  return ends + s.config.maxClockDrift + s.config.maxIoLifetime;
+};
 
 /** Evicts every life whose lease has certainly expired (once per sweep). Returns how many. */
 export const evictExpired = (s: Working, out: ControllerCommand[]): number => {
   if (s.config.leaseDuration === null || s.leases.size === 0) return 0;
   const due: [string, LeaseView][] = [];
-  for (const [agent, l] of s.leases.current) if (l.evictedEpoch !== l.epoch && s.now > evictableAt(s, l)) due.push([agent, l]);
+  const lagging: [string, LeaseView][] = [];
+  for (const [agent, l] of s.leases.current) {
+    if (l.evictedEpoch === l.epoch) continue;
+    if (s.now > evictableAt(s, l)) due.push([agent, l]);
+    // Note when a lag starts at the sweep rather than at the next renewal (a third of a lease
+    // later), so that a one-way partition is evicted about a lease after its first missed change.
+    else if (l.epoch >= 0 && (l.lag ?? null) === null) {
+      const lag = lagOf(s, agent, null);
+      if (lag !== null) lagging.push([agent, { ...l, lag }]);
+    }
+  }
+  for (const [agent, l] of lagging) s.leases.set(agent, l);
   for (const [agent, l] of due) evict(s, out, agent, l);
   return due.length;
 };

@@ -9,6 +9,7 @@ import type { MappingTable } from '../table/table.js';
 import type { ControllerConfig } from './config.js';
 import type { PersistRecord } from './commands.js';
 import type { Job } from './job-kinds.js';
+import type { RecentAdmin } from './admin-dedupe.js';
 
 /**
  * What the controller knows of one agent's copy of one disk: enough to choose between a delta,
@@ -199,4 +200,6 @@ export interface ControllerState {
   /** Settle jobs waiting for a copy slot. */
   readonly copyQueue: ReadonlyArray<number>;
   readonly nextId: number;
+  /** The last admin requests and their answers, so that a duplicate is never done twice (`admin-dedupe.ts`). */
+  readonly recentAdmin?: ReadonlyArray<RecentAdmin>;
 }

@@ -171,6 +171,8 @@ export class Working {
       quarantine: this.quarantine,
       copyQueue: this.copyQueue === null ? this.base.copyQueue : this.copyQueue.slice(this.copyQueueHead),
       nextId: this.nextId,
+      // Kept as is: controllerStep updates it (admin-dedupe.ts).
+      ...(this.base.recentAdmin === undefined ? {} : { recentAdmin: this.base.recentAdmin }),
     };
     return sameFields(next, this.base) ? this.base : next;
   }

@@ -182,15 +182,13 @@ interface HostIo {
 }
 
 const VARIANTS: ReadonlySet<string> = new Set<Variant>(['centralized', 'distributed']);
-const CONTROLLER_MESSAGE_TYPES: ReadonlySet<string> = new Set<ControllerMessage['type']>([
-  'setEntries',
-  'replaceTable',
-  'refreshTable',
-  'retry',
-  'failIo',
-  'confirmMark',
-  'dropTable',
-]);
+/** Every controller message type, listed as a record so that a new one cannot be forgotten here (leases once were). */
+const CONTROLLER_MESSAGE_TYPES: ReadonlySet<string> = new Set(
+  Object.keys({
+    setEntries: true, replaceTable: true, refreshTable: true, retry: true, failIo: true, confirmMark: true, dropTable: true,
+    faultAccepted: true, leaseGranted: true, leaseRevoked: true,
+  } satisfies Record<ControllerMessage['type'], true>),
+);
 
 
 const isPositive = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x > 0;
@@ -339,8 +337,25 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
     }
   };
 
+  /** The time of the last tick the machine saw: the machine reads time only at ticks. */
+  let lastTick = -Infinity;
   const queue = createSerialQueue<AgentEvent>((event) => {
-    const [next, commands] = agentStep(state, event);
+    if (event.type === 'tick') lastTick = event.now;
+    else {
+      // After a stall (a process pause, a late timer) the machine's time is stale: read the clock
+      // first, so it never acts on a lease that ended meanwhile (docs/design.md#leases-and-liveness).
+      const now = clock.now();
+      if (now - lastTick >= tickInterval) {
+        lastTick = now;
+        state = step(state, { type: 'tick', now });
+      }
+    }
+    state = step(state, event);
+  });
+
+  /** One machine step and its commands (the first error thrown by a command is rethrown after the rest ran). */
+  const step = (from: AgentState, event: AgentEvent): AgentState => {
+    const [next, commands] = agentStep(from, event);
     state = next;
     let failed = false;
     let first: unknown;
@@ -353,7 +368,8 @@ export const createAgent = (adapters: AgentAdapters, config: AgentRuntimeConfig)
       }
     }
     if (failed) throw first;
-  });
+    return state;
+  };
 
   const arm = (): void => {
     timer = clock.setTimer(tickInterval, () => {

@@ -8,7 +8,7 @@ import { agentName } from './checkers.js';
 import { createDiskRequest, diskBlocks, type SimAction } from './config.js';
 import { DiskModel } from './disk-model.js';
 import { DurabilityModel } from './durability-model.js';
-import type { AdminRequest } from './cluster-core.js';
+import { isSetup, type AdminRequest } from './cluster-core.js';
 import { ClusterHostIo } from './host-io.js';
 
 /** The cluster with administration: admin requests, their answers, and scripted actions. */
@@ -39,7 +39,13 @@ export abstract class ClusterAdmin extends ClusterHostIo {
     }
     this.adminRequests.set(requestId, entry);
     this.record('admin', 'controller', () => ('disk' in e ? `${e.type} ${e.disk}` : e.type));
+    const life = this.controllerLife;
     this.toController(e);
+    // The same request delivered again (a client's retry, a duplicating network): it must be answered once, done once.
+    if (!isSetup(e) && this.world.rng.chance(this.world.faults.duplicateAdminRate ?? 0)) {
+      this.world.inject('duplicateAdmin');
+      this.world.queue.push(this.world.now + this.world.rng.int(20), { kind: 'adminDuplicate', life, event: e });
+    }
   }
 
   protected adminDone(requestId: number, error: string | null): void {
@@ -127,10 +133,20 @@ export abstract class ClusterAdmin extends ClusterHostIo {
       case 'restartController':
         return this.restartController();
       case 'isolateController':
+        this.world.inject('isolateController');
         for (let i = 0; i < this.agents.length; i++) this.act({ type: 'cutAgent', agent: i, duration: action.duration });
         return;
       case 'powerLoss':
         return this.powerLoss(action.target, action.agent ?? 0);
+      case 'loseAgent':
+        return this.loseAgent(action.agent);
+      case 'pause':
+        return this.pause(action.target === 'controller' ? -1 : (action.agent ?? 0), action.duration);
+      case 'reuseEpoch':
+        return this.reuseEpoch(action.agent, action.earlier === true, action.duration ?? 300);
+      case 'crashController':
+        this.armedCrash = action.at;
+        return;
       case 'cutAgent': {
         const node = this.agents[action.agent];
         if (node === undefined) return;
@@ -138,7 +154,7 @@ export abstract class ClusterAdmin extends ClusterHostIo {
         node.cutDirection = action.direction ?? 'both';
         // The liveness checker: the cut is a fault for everyone when it starts, and for the cut
         // agent's own I/O until it heals.
-        this.world.noteFault();
+        this.world.inject('cut');
         this.cutEnds[action.agent] = Math.max(this.cutEnds[action.agent] ?? 0, node.cutUntil);
         this.record('sim', node.id, () => `cut off for ${action.duration} ms${node.cutDirection === 'both' ? '' : ` (${node.cutDirection} only)`}`);
         this.world.queue.push(node.cutUntil, { kind: 'heal', agent: action.agent });

@@ -31,11 +31,48 @@ export abstract class ClusterControllerSide extends ClusterCore {
   }
 
   protected toController(event: ControllerEvent): void {
+    if (this.controllerPausedUntil > this.world.now && event.type !== 'restored') {
+      // A paused process: time goes on (its ticks are simply late), everything else waits.
+      if (event.type !== 'tick') this.controllerInbox.push(event);
+      return;
+    }
     const before = this.controller;
     const [next, commands] = this.stepController(this.controller, event);
     this.controller = next;
     if (event.type === 'persisted') this.frozen.noteCommits(before, next);
-    for (const c of commands) this.controllerCommand(c);
+    const crashAt = event.type === 'persisted' ? this.crashPoint(commands) : null;
+    for (let k = 0; k < commands.length; k++) {
+      if (crashAt !== null && k === crashAt.index) {
+        // The store holds the change; some agents (or none) were told of it.
+        this.world.inject(crashAt.kind);
+        this.record('sim', 'controller', () => `crash ${crashAt.kind === 'crashBeforeFanOut' ? 'before the fan-out' : `midway through the fan-out (${k} of ${commands.length} commands carried out)`}`);
+        return this.restartController();
+      }
+      this.controllerCommand(commands[k]!);
+    }
+  }
+
+  /**
+   * Where the controller crashes in the commands that answer a persist, if it does: before any
+   * of them (`crashBeforeFanOut`), or at one of its sends after the first (`crashMidFanOut`).
+   */
+  private crashPoint(commands: ReadonlyArray<ControllerCommand>): { index: number; kind: 'crashBeforeFanOut' | 'crashMidFanOut' } | null {
+    const sends: number[] = [];
+    for (let k = 0; k < commands.length; k++) if (commands[k]!.type === 'send') sends.push(k);
+    if (sends.length === 0) return null;
+    const faults = this.world.faults;
+    const rng = this.world.rng;
+    const armed = this.armedCrash;
+    if (armed === 'beforeFanOut' || (armed === null && rng.chance(faults.crashBeforeFanOutRate ?? 0))) {
+      this.armedCrash = null;
+      return { index: 0, kind: 'crashBeforeFanOut' };
+    }
+    if (sends.length < 2) return null;
+    if (armed === 'midFanOut' || (armed === null && rng.chance(faults.crashMidFanOutRate ?? 0))) {
+      this.armedCrash = null;
+      return { index: sends[1 + rng.int(sends.length - 1)]!, kind: 'crashMidFanOut' };
+    }
+    return null;
   }
 
   protected controllerCommand(c: ControllerCommand): void {
@@ -55,11 +92,11 @@ export abstract class ClusterControllerSide extends ClusterCore {
       case 'copyBlocks':
       case 'writeZeros':
         this.record('controller', 'storage', () => c.type === 'copyBlocks' ? `copy ${c.length} blocks ${c.from.lun}:${c.from.start} -> ${c.to.lun}:${c.to.start}` : `zero ${c.length} blocks at ${c.to.lun}:${c.to.start}`);
-        this.world.afterStorageDelay({ kind: 'copy', life: this.controllerLife, cmd: c, storage: this.world.storageEpoch });
+        this.world.afterStorageIo({ kind: 'copy', life: this.controllerLife, cmd: c, storage: this.world.storageEpoch }, this.maxIoLifetime);
         return;
       case 'flush':
         this.record('controller', 'storage', () => `flush LUNs ${c.luns.join(', ')}`);
-        this.world.afterStorageDelay({ kind: 'flush', agent: -1, life: this.controllerLife, flushId: c.flushId, luns: c.luns, storage: this.world.storageEpoch });
+        this.world.afterStorageIo({ kind: 'flush', agent: -1, life: this.controllerLife, flushId: c.flushId, luns: c.luns, storage: this.world.storageEpoch }, this.maxIoLifetime);
         return;
       case 'resolved': {
         const key = c.path.join('-');
@@ -99,12 +136,14 @@ export abstract class ClusterControllerSide extends ClusterCore {
   }
 
   /** Storage carries out a copy or zeroing for the controller. */
-  protected landCopy(life: number, c: CopyCommand, storage: number | undefined): void {
+  protected landCopy(life: number, c: CopyCommand, storage: number | undefined, aborted = false): void {
     if (life !== this.controllerLife) return; // fenced: the controller that asked is gone
     if (storage !== undefined && storage !== this.world.storageEpoch) return this.toController({ type: 'copyFailed', copyId: c.copyId, error: 'storage lost power' });
+    if (aborted) return this.toController({ type: 'copyFailed', copyId: c.copyId, error: 'storage operation timed out (aborted)' });
     if (this.world.storageFails()) return this.toController({ type: 'copyFailed', copyId: c.copyId, error: 'injected storage error' });
-    this.world.blocks.copy(c, `controller#${this.controllerLife}`);
-    this.toController({ type: 'copyDone', copyId: c.copyId });
+    const outcome = this.world.writeOutcome(c.length);
+    this.world.blocks.copy(outcome.landed === c.length ? c : { ...c, length: outcome.landed }, `controller#${this.controllerLife}`);
+    this.toController(outcome.error === null ? { type: 'copyDone', copyId: c.copyId } : { type: 'copyFailed', copyId: c.copyId, error: outcome.error });
   }
 
 }

@@ -26,6 +26,13 @@ export interface AgentNode {
   cutUntil: number;
   /** Which way the cut loses messages. */
   cutDirection: 'both' | 'toController' | 'fromController';
+  /** Dead for good (`loseAgent`): never steps again. */
+  lost: boolean;
+  /** Until when the agent's process is paused (-1: it is not), and what reached it meanwhile. */
+  pausedUntil: number;
+  inbox: AgentEvent[];
+  /** Its clock: `origin + rate * now` (drift within the documented bound, docs/design.md#leases-and-liveness). */
+  readonly clock: { readonly rate: number; readonly origin: number };
 }
 
 /** An admin request waiting for its answer, with the disk image a snapshot starts from. */
@@ -116,6 +123,16 @@ export abstract class ClusterCore {
   protected get lease(): { duration: number; maxClockDrift?: number; maxIoLifetime?: number } | null {
     return this.config.lease === undefined ? { duration: 2000 } : this.config.lease;
   }
+  /** The longest a storage I/O takes to land or be aborted (the bound hung I/O stays within). */
+  protected get maxIoLifetime(): number {
+    return this.lease?.maxIoLifetime ?? 500;
+  }
+  // --- process pauses and controller crashes (docs/design.md#leases-and-liveness) ---
+  /** Until when the controller's process is paused (-1: it is not), and what reached it meanwhile. */
+  protected controllerPausedUntil = -1;
+  protected controllerInbox: ControllerEvent[] = [];
+  /** A scripted crash waiting for the next persist answer that fans a change out. */
+  protected armedCrash: 'beforeFanOut' | 'midFanOut' | null = null;
 
   constructor(readonly config: SimConfig) {
     const errors = simConfigErrors(config);
@@ -126,10 +143,13 @@ export abstract class ClusterCore {
     this.tickInterval = config.tickInterval ?? 10;
     this.variant = config.variant ?? 'centralized';
     this.livenessBound = config.livenessBound ?? defaultLivenessBound(this.tickInterval);
+    // Drawn only when asked for, so that runs without drift replay as before.
+    const drift = this.lease === null ? 0 : ((config.faults?.clockDrift ?? 0) * (this.lease.maxClockDrift ?? 100)) / this.lease.duration;
     for (let i = 0; i < config.agents; i++) {
       const epoch = 1;
       this.agentIndex.set(agentName(i), i);
-      this.agents.push({ id: agentName(i), epoch, state: this.freshAgent(agentName(i), epoch), cutUntil: -1, cutDirection: 'both' });
+      const clock = drift > 0 ? { rate: 1 + drift * (2 * this.world.rng.next() - 1), origin: this.world.rng.int(10_000) } : { rate: 1, origin: 0 };
+      this.agents.push({ id: agentName(i), epoch, state: this.freshAgent(agentName(i), epoch), cutUntil: -1, cutDirection: 'both', lost: false, pausedUntil: -1, inbox: [], clock });
     }
     this.bootController();
     // Disks are created and attached through the controller itself, like any administrator would.
@@ -184,7 +204,7 @@ export abstract class ClusterCore {
     switch (event.kind) {
       case 'tick': {
         this.toController({ type: 'tick', now });
-        for (let i = 0; i < this.agents.length; i++) this.toAgent(i, { type: 'tick', now });
+        for (let i = 0; i < this.agents.length; i++) this.toAgent(i, { type: 'tick', now: this.agentNow(i) });
         // Keep ticking while anything could still need time to move on.
         this.world.queue.push(now + this.tickInterval, { kind: 'tick' });
         return;
@@ -202,7 +222,7 @@ export abstract class ClusterCore {
       case 'persist':
         return this.landPersist(event);
       case 'copy':
-        return this.landCopy(event.life, event.cmd, event.storage);
+        return this.landCopy(event.life, event.cmd, event.storage, event.aborted === true);
       case 'flush':
         return this.landFlush(event);
       case 'arrival':
@@ -211,9 +231,22 @@ export abstract class ClusterCore {
         this.pendingActions--;
         return this.act(event.action);
       case 'heal':
-        if (this.agents[event.agent]!.cutUntil <= now) this.agents[event.agent]!.cutUntil = -1;
+        if (this.agents[event.agent]!.cutUntil <= now && !this.agents[event.agent]!.lost) this.agents[event.agent]!.cutUntil = -1;
         return;
+      case 'resume':
+        return this.resume(event.agent, event.life);
+      case 'adminDuplicate':
+        // A request to a controller that has since died is lost with its connection.
+        if (event.life !== this.controllerLife) return;
+        this.record('admin', 'controller', () => `${event.event.type} (duplicate of request ${event.event.requestId})`);
+        return this.toController(event.event);
     }
+  }
+
+  /** What agent `i`'s clock reads now. */
+  protected agentNow(i: number): number {
+    const c = this.agents[i]!.clock;
+    return c.origin + c.rate * this.world.now;
   }
 
   /** Adds a trace line; `label` is only built when the run keeps a trace. */
@@ -237,7 +270,7 @@ export abstract class ClusterCore {
   protected abstract toController(event: ControllerEvent): void;
   protected abstract controllerCommand(c: ControllerCommand): void;
   protected abstract landPersist(event: Extract<WorldEvent, { kind: 'persist' }>): void;
-  protected abstract landCopy(life: number, c: CopyCommand, storage: number | undefined): void;
+  protected abstract landCopy(life: number, c: CopyCommand, storage: number | undefined, aborted: boolean): void;
   protected abstract admin(event: AdminEvent): void;
   protected abstract adminDone(requestId: number, error: string | null): void;
   protected abstract rollbackDone(req: AdminRequest, done: boolean | 'unknown'): void;
@@ -245,7 +278,7 @@ export abstract class ClusterCore {
   protected abstract snapshots(family?: DiskId): DiskId[];
   protected abstract act(action: SimAction): void;
   protected abstract freshAgent(agent: AgentId, epoch: number): AgentState;
-  protected abstract restartAgent(i: number): void;
+  protected abstract restartAgent(i: number, reused?: number): void;
   protected abstract restartController(): void;
   protected abstract arrival(): void;
   protected abstract submit(agent: number, disk: DiskId, op: HostOp, start: number, length: number, fua?: boolean): void;
@@ -257,6 +290,10 @@ export abstract class ClusterCore {
   protected abstract landWrite(io: HostIo | undefined, p: Piece): void;
   protected abstract landFlush(event: Extract<WorldEvent, { kind: 'flush' }>): void;
   protected abstract powerLoss(target: 'storage' | 'controller' | 'agent', agent: number): void;
+  protected abstract resume(agent: number, life: number): void;
+  protected abstract loseAgent(i: number): void;
+  protected abstract pause(agent: number, duration: number): void;
+  protected abstract reuseEpoch(i: number, earlier: boolean, duration: number): void;
   protected abstract verify(): void;
 }
 

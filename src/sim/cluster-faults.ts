@@ -18,24 +18,112 @@ export abstract class ClusterFaults extends ClusterAdmin {
     return initialAgentState({ agent, epoch, variant: this.variant, faultTimeout: this.tickInterval * 5, ...(lease === null ? {} : { leaseDuration: lease.duration }) });
   }
 
-  protected restartAgent(i: number): void {
+  /**
+   * A new life of agent `i`. `node.epoch` numbers its lives (fencing their storage I/O); the
+   * epoch it announces is the same, above every epoch it used, unless `reused` gives one it
+   * already used (`reuseEpoch`).
+   */
+  protected restartAgent(i: number, reused?: number): void {
     const node = this.agents[i];
-    if (node === undefined) return;
+    if (node === undefined || node.lost) return;
     this.summary.agentRestarts++;
     this.world.noteFault();
+    const life = node.epoch;
     // Above every epoch the agent used, evictions included.
     node.epoch = Math.max(node.epoch, agentEpoch(node.state)) + 1;
-    node.state = this.freshAgent(node.id, node.epoch);
-    this.record('sim', node.id, () => `restart (epoch ${node.epoch})`);
+    node.state = this.freshAgent(node.id, reused ?? node.epoch);
+    // A restart ends a pause: what waited for the old process is gone with it.
+    node.pausedUntil = -1;
+    node.inbox = [];
+    this.record('sim', node.id, () => `restart (epoch ${reused ?? node.epoch}${reused === undefined ? '' : ', reused'})`);
+    this.endLife(i, life);
+  }
+
+  /** The host sees every I/O of agent `i`'s life `life` (the one that just ended) fail. */
+  private endLife(i: number, life: number): void {
+    const node = this.agents[i]!;
     // The host sees every I/O of the old life fail; writes among them may or may not have landed.
     for (const io of [...this.hostIos.values()]) if (io.agent === i) this.closeIo(io, false);
     // Its flushes fail too, and what it wrote but never flushed is guaranteed by nobody.
     for (const [id, f] of [...this.hostFlushes]) if (f.agent === i) this.hostFlushes.delete(id);
-    for (const m of this.durability.values()) m.forgetWriter(`${node.id}#${node.epoch - 1}`);
+    for (const m of this.durability.values()) m.forgetWriter(`${node.id}#${life}`);
+  }
+
+  /** Agent `i` dies for good: never the last one alive. Its storage I/O in flight never lands (fenced). */
+  protected loseAgent(i: number): void {
+    const node = this.agents[i];
+    if (node === undefined || node.lost || this.agents.filter((a) => !a.lost).length <= 1) return;
+    this.world.inject('agentLost');
+    this.record('sim', node.id, () => 'lost for good');
+    const life = node.epoch;
+    node.epoch = Math.max(node.epoch, agentEpoch(node.state)) + 1;
+    node.lost = true;
+    node.cutUntil = Infinity;
+    node.inbox = [];
+    this.endLife(i, life);
+  }
+
+  /** Agent `i` restarts with an epoch it already used; after `duration` ms it is restarted properly. */
+  protected reuseEpoch(i: number, earlier: boolean, duration: number): void {
+    const node = this.agents[i];
+    if (node === undefined || node.lost) return;
+    const current = agentEpoch(node.state);
+    const epoch = earlier && current > 1 ? 1 + this.world.rng.int(current - 1) : current;
+    this.world.inject('epochReuse', this.world.now + duration);
+    this.restartAgent(i, epoch);
+    this.pendingActions++;
+    this.world.queue.push(this.world.now + duration, { kind: 'action', action: { type: 'restartAgent', agent: i } });
+  }
+
+  /** The controller (`agent` -1) or agent `agent` stops stepping for `duration` ms. */
+  protected pause(agent: number, duration: number): void {
+    const until = this.world.now + duration;
+    if (agent < 0) {
+      this.world.inject('controllerPause', until);
+      this.controllerPausedUntil = Math.max(this.controllerPausedUntil, until);
+      this.record('sim', 'controller', () => `paused for ${duration} ms`);
+      this.world.queue.push(this.controllerPausedUntil, { kind: 'resume', agent: -1, life: this.controllerLife });
+      return;
+    }
+    const node = this.agents[agent];
+    if (node === undefined || node.lost) return;
+    // Like a partition: a fault for everyone when it starts, and for its own I/O until it ends.
+    this.world.inject('agentPause');
+    this.cutEnds[agent] = Math.max(this.cutEnds[agent] ?? 0, until);
+    node.pausedUntil = Math.max(node.pausedUntil, until);
+    this.record('sim', node.id, () => `paused for ${duration} ms`);
+    this.world.queue.push(node.pausedUntil, { kind: 'resume', agent, life: node.epoch });
+  }
+
+  /**
+   * A paused process steps again: it reads its clock first (a tick, as a runtime does before
+   * handling anything after a stall), then handles what waited, in order.
+   */
+  protected resume(agent: number, life: number): void {
+    const now = this.world.now;
+    if (agent < 0) {
+      if (life !== this.controllerLife || this.controllerPausedUntil > now || this.controllerPausedUntil < 0) return;
+      this.controllerPausedUntil = -1;
+      const inbox = this.controllerInbox;
+      this.controllerInbox = [];
+      this.toController({ type: 'tick', now });
+      for (const e of inbox) this.toController(e);
+      return;
+    }
+    const node = this.agents[agent]!;
+    if (life !== node.epoch || node.lost || node.pausedUntil > now || node.pausedUntil < 0) return;
+    node.pausedUntil = -1;
+    const inbox = node.inbox;
+    node.inbox = [];
+    this.toAgent(agent, { type: 'tick', now: this.agentNow(agent) });
+    for (const e of inbox) this.toAgent(agent, e);
   }
 
   protected restartController(): void {
     this.summary.controllerRestarts++;
+    // A crash ends a pause: what waited for the old process is gone with it.
+    this.controllerPausedUntil = -1;
+    this.controllerInbox = [];
     this.world.noteFault();
     this.record('sim', 'controller', () => 'restart');
     const interrupted: DiskId[] = [];
@@ -75,7 +163,7 @@ export abstract class ClusterFaults extends ClusterAdmin {
     const fromController = event.agent < 0;
     if (fromController ? event.life !== this.controllerLife : this.agents[event.agent]!.epoch !== event.life) return; // fenced
     const issuer = fromController ? `controller#${event.life}` : `${this.agents[event.agent]!.id}#${event.life}`;
-    const ok = event.storage === world.storageEpoch && !world.storageFails() && world.blocks.flush(issuer, event.luns);
+    const ok = event.storage === world.storageEpoch && event.aborted !== true && !world.storageFails() && world.blocks.flush(issuer, event.luns);
     const error = 'storage could not vouch for the writes';
     if (fromController) this.toController(ok ? { type: 'flushed', flushId: event.flushId } : { type: 'flushFailed', flushId: event.flushId, error });
     else this.toAgent(event.agent, ok ? { type: 'flushDone', flushId: event.flushId } : { type: 'flushFailed', flushId: event.flushId, error });

@@ -5,7 +5,6 @@
 import type { HostOp } from '../agent/types.js';
 import type { agentStep } from '../agent/agent.js';
 import type { controllerStep } from '../controller/controller.js';
-import { isBlockNumber, show, thrownReason, validationError, type ValidationError } from '../errors.js';
 import type { DiskId, Step } from '../protocol/messages.js';
 import type { Variant } from '../translate/translate.js';
 import type { LatencyFigures } from './latency.js';
@@ -45,7 +44,52 @@ export interface SimFaults {
   readonly storageErrorRate?: number;
   /** Persist commands that fail, per command. */
   readonly persistErrorRate?: number;
+  // --- what real clusters do besides (docs/design.md#leases-and-liveness) ---
+  /** Per persist answer that fans a change out: the controller crashes after the store took it, before sending anything. */
+  readonly crashBeforeFanOutRate?: number;
+  /** Per persist answer that fans a change out to two agents or more: the controller crashes after sending it to some of them. */
+  readonly crashMidFanOutRate?: number;
+  /** Storage writes and copies that land but report failure, per operation. */
+  readonly lostAckRate?: number;
+  /** Multi-block storage writes and copies that land in part (some blocks) and then fail, per operation. */
+  readonly partialWriteRate?: number;
+  /**
+   * Storage operations (agent I/O, copies, flushes) that hang, per operation: half complete very
+   * late, half never, and are aborted with an error by the storage path; both within
+   * `maxIoLifetime` (the documented bound, docs/design.md#leases-and-liveness).
+   */
+  readonly hangRate?: number;
+  /**
+   * Clock drift, as a share (0 to 1) of the documented bound: each agent's clock runs at its own
+   * rate, slow or fast by up to `clockDrift * maxClockDrift` per lease against the controller's,
+   * from its own random origin.
+   */
+  readonly clockDrift?: number;
+  /** Admin requests delivered twice (the same `requestId`), per request. */
+  readonly duplicateAdminRate?: number;
 }
+
+/**
+ * The fault kinds a run counts in {@link SimSummary.injected}, beyond the counters of their own.
+ *
+ * @example
+ * const kind: InjectedFaultKind = 'crashMidFanOut';
+ * createCluster(config).run(workload).summary.injected[kind] // how many times the controller crashed midway through a fan-out
+ */
+export type InjectedFaultKind =
+  | 'crashBeforeFanOut'
+  | 'crashMidFanOut'
+  | 'lostAck'
+  | 'partialWrite'
+  | 'lateIo'
+  | 'abortedIo'
+  | 'agentLost'
+  | 'agentPause'
+  | 'controllerPause'
+  | 'duplicateAdmin'
+  | 'epochReuse'
+  | 'cut'
+  | 'isolateController';
 
 /**
  * Everything that defines a simulated cluster: the seed, the agents, the disks and LUNs, and the
@@ -121,6 +165,18 @@ export type SimAction =
   | { readonly type: 'cutAgent'; readonly agent: number; readonly duration: number; readonly direction?: 'both' | 'toController' | 'fromController' }
   /** Cuts the controller off from every agent for `duration` ms. */
   | { readonly type: 'isolateController'; readonly duration: number }
+  /** Agent `agent` dies for good: its host I/O fails, it never steps or answers again; the controller must evict it. */
+  | { readonly type: 'loseAgent'; readonly agent: number }
+  /** The controller, or agent `agent`, stops stepping for `duration` ms (a process pause); what reaches it waits. */
+  | { readonly type: 'pause'; readonly target: 'controller' | 'agent'; readonly agent?: number; readonly duration: number }
+  /**
+   * Agent `agent` restarts with an epoch it already used (its current one, or an earlier one):
+   * that life must be refused, never corrupt anything; after `duration` ms (default 300) it is
+   * restarted properly.
+   */
+  | { readonly type: 'reuseEpoch'; readonly agent: number; readonly earlier?: boolean; readonly duration?: number }
+  /** The controller crashes at the next persist answer that fans a change out: before any send, or midway. */
+  | { readonly type: 'crashController'; readonly at: 'beforeFanOut' | 'midFanOut' }
   // --- deletion and rollback ---
   /** Deletes a disk or snapshot (with `force`: its agents are detached first). A deleted disk of the configuration is created again, empty. */
   | { readonly type: 'deleteDisk'; readonly disk: DiskId; readonly force?: boolean }
@@ -174,6 +230,13 @@ export interface Workload {
     readonly storagePowerLoss?: number;
     readonly controllerPowerLoss?: number;
     readonly agentPowerLoss?: number;
+    /** An agent dies for good (never the last one alive). */
+    readonly loseAgent?: number;
+    /** A random agent, or the controller, pauses for 50 ms to twice the lease. */
+    readonly pauseAgent?: number;
+    readonly pauseController?: number;
+    /** A random agent restarts with an epoch it already used. */
+    readonly reuseEpoch?: number;
   };
   /** Share of host I/Os that are flushes instead (default none). */
   readonly flushRatio?: number;
@@ -291,6 +354,8 @@ export interface SimSummary {
   worstAfterLastFault: number;
   /** Agents the controller evicted because their lease had certainly expired. */
   evictions: number;
+  /** Faults injected, by kind (those without a counter of their own above). */
+  injected: Partial<Record<InjectedFaultKind, number>>;
 }
 
 /**
@@ -347,170 +412,8 @@ export const emptySummary = (): SimSummary => ({
   livenessBound: 0,
   worstAfterLastFault: 0,
   evictions: 0,
+  injected: {},
 });
-
-// ---------------------------------------------------------------------------------------------
-// Validation
-
-/** Bounds that keep a simulated cluster inside memory (the LUNs' blocks are held as numbers). */
-const SIM_LIMITS = { agents: 256, disks: 256, segmentBlocks: 2 ** 16, segmentCount: 2 ** 20, lunBlocks: 2 ** 24 } as const;
-
-const isRate = (x: unknown): boolean => typeof x === 'number' && x >= 0 && x <= 1;
-const isCountIn = (x: unknown, min: number, max: number): boolean => isBlockNumber(x) && x >= min && x <= max;
-
-/** Reads `keys` of `raw` once each into a plain object, or the error for the first that throws. */
-const fieldsOf = (errors: ValidationError[], field: string, raw: unknown, keys: ReadonlyArray<string>): Record<string, unknown> | null => {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    errors.push(validationError(field, raw, 'must be an object'));
-    return null;
-  }
-  const out: Record<string, unknown> = {};
-  for (const key of keys) {
-    try {
-      out[key] = (raw as Record<string, unknown>)[key];
-    } catch (thrown) {
-      errors.push({ field: `${field}.${key}`, value: undefined, message: `${field}.${key} could not be read (${thrownReason(thrown)})` });
-      return null;
-    }
-  }
-  return out;
-};
-
-/** The elements of a dense array, read once, or null (with an error) when it is not one. */
-const elementsOf = (errors: ValidationError[], field: string, raw: unknown, max: number): unknown[] | null => {
-  try {
-    if (!Array.isArray(raw) || raw.length > max) {
-      errors.push(validationError(field, raw, `must be an array of at most ${max} entries`));
-      return null;
-    }
-    const out: unknown[] = [];
-    for (let i = 0; i < raw.length; i++) {
-      if (!(i in raw)) {
-        errors.push(validationError(field, raw, `must not have holes (index ${i})`));
-        return null;
-      }
-      out.push(raw[i]);
-    }
-    return out;
-  } catch (thrown) {
-    errors.push({ field, value: undefined, message: `${field} could not be read (${thrownReason(thrown)})` });
-    return null;
-  }
-};
-
-/**
- * Every problem with a simulator configuration, each naming the field and the value (empty when
- * it is usable). Bounds keep a run inside memory: at most 256 agents and disks, 65,536 blocks per
- * segment, 1,048,576 segments per disk and 16,777,216 blocks per LUN.
- *
- * @example
- * simConfigErrors({ seed: 1, agents: 0, disks: [], luns: {} }) // [{ field: 'agents', ... }]
- */
-export const simConfigErrors = (config: SimConfig): ValidationError[] => {
-  const errors: ValidationError[] = [];
-  const c = fieldsOf(errors, 'config', config, ['seed', 'variant', 'agents', 'disks', 'luns', 'faults', 'networkDelay', 'storageDelay', 'tickInterval', 'trace', 'testHooks']);
-  if (c === null) return errors;
-  if (typeof c.seed !== 'number' || !Number.isFinite(c.seed)) errors.push(validationError('seed', c.seed, 'must be a finite number'));
-  if (c.variant !== undefined && c.variant !== 'centralized' && c.variant !== 'distributed') errors.push(validationError('variant', c.variant, "must be 'centralized' or 'distributed'"));
-  const agents = isCountIn(c.agents, 1, SIM_LIMITS.agents) ? (c.agents as number) : null;
-  if (agents === null) errors.push(validationError('agents', c.agents, `must be an integer from 1 to ${SIM_LIMITS.agents}`));
-  const disks = elementsOf(errors, 'disks', c.disks, SIM_LIMITS.disks);
-  const ids = new Set<unknown>();
-  for (const [i, raw] of (disks ?? []).entries()) {
-    const d = fieldsOf(errors, `disks[${i}]`, raw, ['id', 'segmentBlocks', 'segmentCount', 'segmentLengths', 'agents']);
-    if (d === null) continue;
-    if (typeof d.id !== 'string' || d.id.length === 0 || ids.has(d.id)) errors.push(validationError(`disks[${i}].id`, d.id, 'must be a non-empty string, unique among the disks'));
-    ids.add(d.id);
-    if (d.segmentLengths === undefined) {
-      if (!isCountIn(d.segmentBlocks, 1, SIM_LIMITS.segmentBlocks)) errors.push(validationError(`disks[${i}].segmentBlocks`, d.segmentBlocks, `must be an integer from 1 to ${SIM_LIMITS.segmentBlocks}`));
-    } else if (d.segmentBlocks !== 0) {
-      errors.push(validationError(`disks[${i}].segmentBlocks`, d.segmentBlocks, 'must be 0 when segmentLengths is given (a variable disk)'));
-    }
-    if (!isCountIn(d.segmentCount, 1, SIM_LIMITS.segmentCount)) errors.push(validationError(`disks[${i}].segmentCount`, d.segmentCount, `must be an integer from 1 to ${SIM_LIMITS.segmentCount}`));
-    if (d.segmentLengths !== undefined) {
-      // A variable disk: segmentBlocks 0 and one length per segment.
-      const lengths = elementsOf(errors, `disks[${i}].segmentLengths`, d.segmentLengths, SIM_LIMITS.segmentCount);
-      if (lengths !== null && lengths.length !== d.segmentCount)
-        errors.push(validationError(`disks[${i}].segmentLengths.length`, lengths.length, `must equal segmentCount ${show(d.segmentCount)}`));
-      const bad = (lengths ?? []).findIndex((n) => !isCountIn(n, 1, SIM_LIMITS.segmentBlocks));
-      if (bad >= 0) errors.push(validationError(`disks[${i}].segmentLengths[${bad}]`, lengths![bad], `must be an integer from 1 to ${SIM_LIMITS.segmentBlocks}`));
-    }
-    if (d.agents !== undefined) {
-      const list = elementsOf(errors, `disks[${i}].agents`, d.agents, SIM_LIMITS.agents);
-      if (list !== null && agents !== null && list.some((a) => !isCountIn(a, 0, agents - 1)))
-        errors.push(validationError(`disks[${i}].agents`, d.agents, `must list agent indexes from 0 to ${agents - 1}`));
-    }
-  }
-  lunErrors(errors, c.luns);
-  if (c.faults !== undefined) {
-    const f = fieldsOf(errors, 'faults', c.faults, ['dropRate', 'duplicateRate', 'storageErrorRate', 'persistErrorRate']);
-    for (const [key, v] of Object.entries(f ?? {})) if (v !== undefined && !isRate(v)) errors.push(validationError(`faults.${key}`, v, 'must be a number from 0 to 1'));
-  }
-  for (const key of ['networkDelay', 'storageDelay'] as const) {
-    if (c[key] === undefined) continue;
-    const range = elementsOf(errors, key, c[key], 2);
-    if (range !== null && !(range.length === 2 && range.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0) && (range[0] as number) <= (range[1] as number)))
-      errors.push(validationError(key, c[key], 'must be [min, max] with 0 <= min <= max (milliseconds)'));
-  }
-  if (c.tickInterval !== undefined && !(typeof c.tickInterval === 'number' && Number.isFinite(c.tickInterval) && c.tickInterval > 0))
-    errors.push(validationError('tickInterval', c.tickInterval, 'must be a positive number of milliseconds'));
-  if (c.trace !== undefined && typeof c.trace !== 'boolean') errors.push(validationError('trace', c.trace, 'must be a boolean'));
-  if (c.testHooks !== undefined) {
-    const h = fieldsOf(errors, 'testHooks', c.testHooks, ['controllerStep', 'agentStep']);
-    for (const [key, f] of Object.entries(h ?? {})) if (f !== undefined && typeof f !== 'function') errors.push(validationError(`testHooks.${key}`, f, 'must be a function'));
-  }
-  return errors;
-};
-
-/** The LUN sizes: a record from LUN id to a size in blocks, at least one LUN. */
-const lunErrors = (errors: ValidationError[], luns: unknown): void => {
-  if (typeof luns !== 'object' || luns === null || Array.isArray(luns)) return void errors.push(validationError('luns', luns, 'must be a record from LUN id to size in blocks'));
-  let entries: [string, unknown][];
-  try {
-    entries = Object.entries(luns);
-  } catch (thrown) {
-    return void errors.push({ field: 'luns', value: undefined, message: `luns could not be read (${thrownReason(thrown)})` });
-  }
-  if (entries.length === 0) errors.push(validationError('luns', luns, 'must declare at least one LUN'));
-  for (const [lun, size] of entries) {
-    if (!/^(0|[1-9][0-9]{0,4})$/.test(lun)) errors.push(validationError('luns', lun, 'must have LUN ids that are small non-negative integers'));
-    else if (!isCountIn(size, 1, SIM_LIMITS.lunBlocks)) errors.push(validationError(`luns[${lun}]`, size, `must be an integer from 1 to ${SIM_LIMITS.lunBlocks} (blocks)`));
-  }
-};
-
-/**
- * Every problem with a workload, each naming the field and the value (empty when usable). At most
- * 10,000,000 host I/Os and 100,000 scheduled actions per run.
- *
- * @example
- * workloadErrors({ ios: -1 }) // [{ field: 'ios', ... }]
- */
-export const workloadErrors = (workload: Workload): ValidationError[] => {
-  const errors: ValidationError[] = [];
-  const w = fieldsOf(errors, 'workload', workload, ['ios', 'interval', 'readRatio', 'pattern', 'maxLength', 'rates', 'schedule', 'verify']);
-  if (w === null) return errors;
-  if (!isCountIn(w.ios, 0, 10_000_000)) errors.push(validationError('ios', w.ios, 'must be an integer from 0 to 10000000'));
-  if (w.interval !== undefined && !(typeof w.interval === 'number' && Number.isFinite(w.interval) && w.interval >= 0)) errors.push(validationError('interval', w.interval, 'must be a non-negative number of milliseconds (0: all at once)'));
-  if (w.readRatio !== undefined && !isRate(w.readRatio)) errors.push(validationError('readRatio', w.readRatio, 'must be a number from 0 to 1'));
-  if (w.pattern !== undefined && w.pattern !== 'random' && w.pattern !== 'sequential' && w.pattern !== 'hotspot') errors.push(validationError('pattern', w.pattern, "must be 'random', 'sequential' or 'hotspot'"));
-  if (w.maxLength !== undefined && !isCountIn(w.maxLength, 1, SIM_LIMITS.segmentBlocks)) errors.push(validationError('maxLength', w.maxLength, `must be an integer from 1 to ${SIM_LIMITS.segmentBlocks}`));
-  if (w.rates !== undefined) {
-    const r = fieldsOf(errors, 'rates', w.rates, ['snapshot', 'migrate', 'markFailed', 'restartAgent', 'restartController', 'cutAgent']);
-    for (const [key, v] of Object.entries(r ?? {})) if (v !== undefined && !isRate(v)) errors.push(validationError(`rates.${key}`, v, 'must be a number from 0 to 1'));
-  }
-  if (w.schedule !== undefined) {
-    const items = elementsOf(errors, 'schedule', w.schedule, 100_000);
-    for (const [i, item] of (items ?? []).entries()) {
-      const f = fieldsOf(errors, `schedule[${i}]`, item, ['at', 'action']);
-      if (f === null) break;
-      if (!(typeof f.at === 'number' && Number.isFinite(f.at) && f.at >= 0)) errors.push(validationError(`schedule[${i}].at`, f.at, 'must be a non-negative number of milliseconds'));
-      const a = fieldsOf(errors, `schedule[${i}].action`, f.action, ['type']);
-      if (a !== null && typeof a.type !== 'string') errors.push(validationError(`schedule[${i}].action.type`, a.type, 'must be an action type'));
-    }
-  }
-  if (w.verify !== undefined && typeof w.verify !== 'boolean') errors.push(validationError('verify', w.verify, 'must be a boolean'));
-  return errors;
-};
 
 /**
  * Blocks of a simulated disk: `segmentBlocks * segmentCount`, or the sum of a variable disk's
@@ -534,3 +437,5 @@ export const createDiskRequest = (disk: SimDiskConfig, id: DiskId = disk.id) =>
     segmentCount: disk.segmentCount,
     ...(disk.segmentLengths === undefined ? {} : { segmentLengths: disk.segmentLengths }),
   }) as const;
+
+export { simConfigErrors, workloadErrors } from './config-validation.js';

@@ -32,6 +32,8 @@ export abstract class ClusterHostIo extends ClusterControllerSide {
     const node = this.agents[agent];
     const model = this.models.get(disk);
     if (node === undefined || model === undefined || start < 0 || length < 1 || start + length > model.blocks) return;
+    // The host of a lost agent is gone with it: its I/O fails at once, and touches nothing.
+    if (node.lost) return void this.summary.iosFailed++;
     const id = this.nextIo++;
     // A discard or write-zeroes is a write of zeros as far as the content is concerned.
     const value = op === 'write' ? this.nextValue++ : 0;
@@ -54,7 +56,7 @@ export abstract class ClusterHostIo extends ClusterControllerSide {
   /** A host flush of `disk` through `agent`. */
   protected submitFlush(agent: number, disk: DiskId): void {
     const node = this.agents[agent];
-    if (node === undefined || !this.models.has(disk)) return;
+    if (node === undefined || node.lost || !this.models.has(disk)) return;
     const id = this.nextIo++;
     this.summary.flushes++;
     this.hostFlushes.set(id, { agent, epoch: node.epoch, disk, seq: ++this.seq });
@@ -64,6 +66,12 @@ export abstract class ClusterHostIo extends ClusterControllerSide {
 
   protected toAgent(i: number, event: AgentEvent): void {
     const node = this.agents[i]!;
+    if (node.lost) return;
+    if (node.pausedUntil > this.world.now) {
+      // A paused process: its ticks are simply late, everything else waits.
+      if (event.type !== 'tick') node.inbox.push(event);
+      return;
+    }
     const [next, commands] = this.stepAgent(node.state, event);
     node.state = next;
     for (const c of commands) this.agentCommand(i, c);
@@ -84,11 +92,11 @@ export abstract class ClusterHostIo extends ClusterControllerSide {
         return;
       case 'issueIo':
         this.record(node.id, 'storage', () => `io${c.ioId} ${c.op} ${describePieces(c.pieces)}`);
-        this.world.afterStorageDelay({ kind: 'agentIo', agent: i, epoch: node.epoch, ioId: c.ioId, op: c.op, pieces: c.pieces, storage: this.world.storageEpoch });
+        this.world.afterStorageIo({ kind: 'agentIo', agent: i, epoch: node.epoch, ioId: c.ioId, op: c.op, pieces: c.pieces, storage: this.world.storageEpoch }, this.maxIoLifetime);
         return;
       case 'flush':
         this.record(node.id, 'storage', () => `flush${c.flushId} LUNs ${c.luns.join(', ')}`);
-        this.world.afterStorageDelay({ kind: 'flush', agent: i, life: node.epoch, flushId: c.flushId, luns: c.luns, storage: this.world.storageEpoch });
+        this.world.afterStorageIo({ kind: 'flush', agent: i, life: node.epoch, flushId: c.flushId, luns: c.luns, storage: this.world.storageEpoch }, this.maxIoLifetime);
         return;
       case 'completeIo':
       case 'failIo': {
@@ -141,11 +149,24 @@ export abstract class ClusterHostIo extends ClusterControllerSide {
     if (node.epoch !== event.epoch) return; // fenced: that life is gone
     const io = this.hostIos.get(event.ioId);
     if (event.storage !== undefined && event.storage !== this.world.storageEpoch) return this.toAgent(event.agent, { type: 'ioFailed', ioId: event.ioId, error: 'storage lost power' });
+    if (event.aborted === true) return this.toAgent(event.agent, { type: 'ioFailed', ioId: event.ioId, error: 'storage I/O timed out (aborted)' });
     if (this.world.storageFails()) return this.toAgent(event.agent, { type: 'ioFailed', ioId: event.ioId, error: 'injected storage error' });
-    if (event.op === 'write') {
-      for (const p of event.pieces) this.landWrite(io, p);
-    } else if (io !== undefined) io.data = this.world.blocks.read(event.pieces, io.start, io.length);
-    this.toAgent(event.agent, { type: 'ioDone', ioId: event.ioId });
+    if (event.op !== 'write') {
+      if (io !== undefined) io.data = this.world.blocks.read(event.pieces, io.start, io.length);
+      return this.toAgent(event.agent, { type: 'ioDone', ioId: event.ioId });
+    }
+    let blocks = 0;
+    for (const p of event.pieces) if (p.kind !== 'zero') blocks += p.length;
+    // All of it lands, or only the first blocks (a partial write), or all of it with an error.
+    const outcome = this.world.writeOutcome(blocks);
+    let left = outcome.landed;
+    for (const p of event.pieces) {
+      if (p.kind === 'zero') continue;
+      if (left <= 0) break;
+      this.landWrite(io, left >= p.length ? p : { ...p, length: left });
+      left -= p.length;
+    }
+    this.toAgent(event.agent, outcome.error === null ? { type: 'ioDone', ioId: event.ioId } : { type: 'ioFailed', ioId: event.ioId, error: outcome.error });
   }
 
   protected landWrite(io: HostIo | undefined, p: Piece): void {

@@ -103,6 +103,12 @@ export class WorkloadGenerator {
     if (rng.chance(rates.storagePowerLoss ?? 0)) act({ type: 'powerLoss', target: 'storage' });
     if (rng.chance(rates.controllerPowerLoss ?? 0)) act({ type: 'powerLoss', target: 'controller' });
     if (rng.chance(rates.agentPowerLoss ?? 0)) act({ type: 'powerLoss', target: 'agent', agent: rng.int(this.agentCount) });
+    // What real clusters do besides (docs/design.md#leases-and-liveness); drawn only when asked for.
+    const lease = this.config.lease === undefined ? 2000 : (this.config.lease?.duration ?? 2000);
+    if (rng.chance(rates.loseAgent ?? 0)) act({ type: 'loseAgent', agent: rng.int(this.agentCount) });
+    if (rng.chance(rates.pauseAgent ?? 0)) act({ type: 'pause', target: 'agent', agent: rng.int(this.agentCount), duration: 50 + rng.int(2 * lease) });
+    if (rng.chance(rates.pauseController ?? 0)) act({ type: 'pause', target: 'controller', duration: 50 + rng.int(2 * lease) });
+    if (rng.chance(rates.reuseEpoch ?? 0)) act({ type: 'reuseEpoch', agent: rng.int(this.agentCount), earlier: rng.chance(0.5), duration: 100 + rng.int(400) });
   }
 
   /** Draws the next host I/O: a disk, one of its agents, an extent by the workload's pattern, and read or write. */

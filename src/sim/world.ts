@@ -16,12 +16,12 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { createPrng, type Prng } from '../adapters/prng.js';
 import { applyPersistRecord, EMPTY_DURABLE_STATE, type DurableState } from '../controller/persist-record.js';
-import type { ControllerCommand, PersistedState, PersistRecord } from '../controller/types.js';
+import type { AdminEvent, ControllerCommand, PersistedState, PersistRecord } from '../controller/types.js';
 import type { AgentMessage, ControllerMessage } from '../protocol/messages.js';
 import { encodeTable, type TableDocument } from '../table/codec.js';
 import type { MappingTable } from '../table/table.js';
 import type { Op, Piece } from '../translate/translate.js';
-import type { SimAction, SimConfig, SimFaults, SimSummary } from './config.js';
+import type { InjectedFaultKind, SimAction, SimConfig, SimFaults, SimSummary } from './config.js';
 import { EventQueue } from './queue.js';
 
 /** A background copy or zeroing the controller asked storage for. */
@@ -34,15 +34,22 @@ export type CopyCommand = Extract<ControllerCommand, { type: 'copyBlocks' | 'wri
 export type WorldEvent =
   | { readonly kind: 'tick' }
   /** A flush command reaching storage, from the controller (`agent` -1) or an agent life; `storage`: the power epoch it was issued in. */
-  | { readonly kind: 'flush'; readonly agent: number; readonly life: number; readonly flushId: number; readonly luns: ReadonlyArray<number>; readonly storage: number }
+  | { readonly kind: 'flush'; readonly agent: number; readonly life: number; readonly flushId: number; readonly luns: ReadonlyArray<number>; readonly storage: number; readonly aborted?: true }
   | { readonly kind: 'toController'; readonly msg: AgentMessage }
   | { readonly kind: 'toAgent'; readonly agent: number; readonly msg: ControllerMessage }
-  | { readonly kind: 'agentIo'; readonly agent: number; readonly epoch: number; readonly ioId: number; readonly op: Op; readonly pieces: ReadonlyArray<Piece>; readonly storage?: number }
+  | { readonly kind: 'agentIo'; readonly agent: number; readonly epoch: number; readonly ioId: number; readonly op: Op; readonly pieces: ReadonlyArray<Piece>; readonly storage?: number; readonly aborted?: true }
   | { readonly kind: 'persist'; readonly life: number; readonly persistId: number; readonly records: ReadonlyArray<PersistRecord> }
-  | { readonly kind: 'copy'; readonly life: number; readonly cmd: CopyCommand; readonly storage?: number }
+  | { readonly kind: 'copy'; readonly life: number; readonly cmd: CopyCommand; readonly storage?: number; readonly aborted?: true }
   | { readonly kind: 'arrival' }
   | { readonly kind: 'action'; readonly action: SimAction }
-  | { readonly kind: 'heal'; readonly agent: number };
+  | { readonly kind: 'heal'; readonly agent: number }
+  /** A paused process (the controller: `agent` -1) steps again, if `life` is still its life. */
+  | { readonly kind: 'resume'; readonly agent: number; readonly life: number }
+  /** A duplicate of an admin request, delivered to controller life `life` only. */
+  | { readonly kind: 'adminDuplicate'; readonly life: number; readonly event: AdminEvent };
+
+/** What storage does with a write or copy of `blocks` blocks: all of it, or the first `landed` blocks and then an error. */
+export type WriteOutcome = { readonly landed: number; readonly error: string | null };
 
 /** A message on its way: to the controller, or to agent `agent`. */
 export type MessageEvent = Extract<WorldEvent, { kind: 'toController' | 'toAgent' }>;
@@ -256,6 +263,42 @@ export class World {
       this.noteFault();
       this.queue.push(this.now + this.delay(this.config.networkDelay, NETWORK_DELAY), event);
     }
+  }
+
+  /** Counts an injected fault of `kind`, which lasts until `until`. */
+  inject(kind: InjectedFaultKind, until: number = this.now): void {
+    this.summary.injected[kind] = (this.summary.injected[kind] ?? 0) + 1;
+    this.noteFault(until);
+  }
+
+  /**
+   * Schedules a storage operation (agent I/O, copy, flush) after a storage delay, or, when it
+   * hangs, late: it lands (or is aborted by the storage path, `aborted`) within `maxIoLifetime`,
+   * the documented bound (docs/design.md#leases-and-liveness).
+   */
+  afterStorageIo<T extends Extract<WorldEvent, { kind: 'agentIo' | 'copy' | 'flush' }>>(event: T, maxIoLifetime: number): void {
+    if (!this.rng.chance(this.faults.hangRate ?? 0)) return this.afterStorageDelay(event);
+    const at = this.now + Math.max(1, Math.floor(maxIoLifetime / 2) + this.rng.int(Math.ceil(maxIoLifetime / 2)));
+    const aborted = this.rng.chance(0.5);
+    this.inject(aborted ? 'abortedIo' : 'lateIo', at);
+    this.queue.push(at, aborted ? { ...event, aborted: true } : event);
+  }
+
+  /**
+   * What storage does with a write or copy of `blocks` blocks that did not fail outright: all
+   * of it; all of it but the answer is an error (`lostAckRate`); or, for more than one block, a
+   * part and then an error (`partialWriteRate`).
+   */
+  writeOutcome(blocks: number): WriteOutcome {
+    if (this.rng.chance(this.faults.lostAckRate ?? 0)) {
+      this.inject('lostAck');
+      return { landed: blocks, error: 'injected error after the write landed' };
+    }
+    if (blocks > 1 && this.rng.chance(this.faults.partialWriteRate ?? 0)) {
+      this.inject('partialWrite');
+      return { landed: 1 + this.rng.int(blocks - 1), error: 'injected error after part of the write landed' };
+    }
+    return { landed: blocks, error: null };
   }
 
   /** Whether to inject a storage error into the operation at hand. */

@@ -1391,6 +1391,14 @@ describe('createAgentState', () => {
     expect(E.isLeft(createAgentState(null as never))).toBe(true);
   });
 
+  // Regression: the liveness fields were dropped, so an agent built from an outside config never asked for a lease.
+  it('keeps the liveness fields (lease, backoff cap, jitter seed), and names a bad one', () => {
+    const ok = createAgentState({ ...CONFIG, leaseDuration: 2000, backoffCap: 400, seed: 9 });
+    expect(E.isRight(ok) && [ok.right.config.leaseDuration, ok.right.config.backoffCap, ok.right.config.seed, ok.right.lease !== null]).toEqual([2000, 400, 9, true]);
+    const bad = createAgentState({ ...CONFIG, leaseDuration: -1, backoffCap: Infinity, seed: 0.5 });
+    expect(E.isLeft(bad) && bad.left.map((e) => [e.field, e.value])).toEqual([['backoffCap', Infinity], ['leaseDuration', -1], ['seed', 0.5]]);
+  });
+
   it('refuses malformed events and messages with a command naming the field, and changes nothing', () => {
     const h = holding();
     const before = h.state;

@@ -1,5 +1,5 @@
 /**
- * The runs of the simulator sweep (`scripts/sim-sweep.ts`; a short slice in sweep.test.ts):
+ * The runs of the simulator sweep (`bench/sim-sweep.ts`; a short slice in sweep.test.ts):
  * each seed decides the shape of its run, drawn from the seed's own generator, so the list of
  * seeds is the whole definition of the sweep.
  */
@@ -30,6 +30,13 @@ export const sweepShape = (seed: number): { config: SimConfig; workload: Workloa
       duplicateRate: pick([0, 0.05, 0.2]),
       storageErrorRate: pick([0, 0.005, 0.02]),
       persistErrorRate: pick([0, 0.02, 0.1]),
+      crashBeforeFanOutRate: pick([0, 0.01, 0.05]),
+      crashMidFanOutRate: pick([0, 0.01, 0.05]),
+      lostAckRate: pick([0, 0.005, 0.02]),
+      partialWriteRate: pick([0, 0.005, 0.02]),
+      hangRate: pick([0, 0.002, 0.01]),
+      clockDrift: pick([0, 0.5, 1]),
+      duplicateAdminRate: pick([0, 0.2, 0.5]),
     },
     // Short leases, so that partitions evict agents often.
     lease: { duration: 200 + rng.int(400), maxClockDrift: 20, maxIoLifetime: 50 },
@@ -40,13 +47,20 @@ export const sweepShape = (seed: number): { config: SimConfig; workload: Workloa
   if (rng.chance(0.3)) schedule.push({ at: at(), action: { type: 'cutAgent', agent: rng.int(agents), duration: 300 + rng.int(1500) } });
   if (rng.chance(0.2)) schedule.push({ at: at(), action: { type: 'cutAgent', agent: rng.int(agents), duration: 100 + rng.int(1200), direction: pick(['toController', 'fromController'] as const) } });
   if (rng.chance(0.1)) schedule.push({ at: at(), action: { type: 'isolateController', duration: 50 + rng.int(1000) } });
+  // Scripted kinds too, so that each shows up in many runs whatever the rates draw.
+  if (rng.chance(0.1)) schedule.push({ at: at(), action: { type: 'crashController', at: pick(['beforeFanOut', 'midFanOut'] as const) } });
+  if (rng.chance(0.05)) schedule.push({ at: at(), action: { type: 'loseAgent', agent: rng.int(agents) } });
+  if (rng.chance(0.05)) schedule.push({ at: at(), action: { type: 'reuseEpoch', agent: rng.int(agents), earlier: rng.chance(0.5) } });
   const workload: Workload = {
     ios: 60 + rng.int(100),
     interval: pick([0, 1, 3]),
     readRatio: pick([0.3, 0.5, 0.7]),
     pattern: pick(['random', 'sequential', 'hotspot'] as const),
     maxLength: pick([1, 4, 16]),
-    rates: { snapshot: 0.004, migrate: 0.006, markFailed: 0.002, restartAgent: 0.004, restartController: 0.003, cutAgent: 0.004 },
+    rates: {
+      snapshot: 0.004, migrate: 0.006, markFailed: 0.002, restartAgent: 0.004, restartController: 0.003, cutAgent: 0.004,
+      loseAgent: 0.002, pauseAgent: 0.004, pauseController: 0.003, reuseEpoch: 0.004, rollback: 0.004,
+    },
     schedule,
   };
   return { config, workload };
