@@ -7,7 +7,9 @@ import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
 import * as B from '../../src/bitmap/bitmap.js';
 import { partialGrain, roundToGrains } from '../../src/table/grain.js';
+import { decodeTableBinary, encodeTableBinary, TABLE_BINARY_GRAIN_VERSION, TABLE_BINARY_VERSION } from '../../src/table/binary-codec.js';
 import { decodeTable, encodeTable, encodeTableJson } from '../../src/table/codec.js';
+import { crc32c } from '../../src/table/crc32c.js';
 import { createTable, resizeTable, setEntry, tablesEqual, withGeneration } from '../../src/table/table.js';
 import { freezeTable } from '../../src/table/freeze.js';
 import { createVariableTable } from '../../src/table/variable.js';
@@ -151,5 +153,55 @@ describe('grainBlocks in documents', () => {
     expect(E.isLeft(partial) && partial.left.map((e) => e.field)).toEqual(['entries[0].alternate.blocks']);
     const variable = decodeTable({ format: 'vdisk-map/table', version: 2, segmentBlocks: 0, grainBlocks: 2, segmentLengths: [4], segmentCount: 1, generation: 0, entries: [{ zero: true }] });
     expect(E.isLeft(variable) && variable.left.map((e) => e.field)).toEqual(['grainBlocks']);
+  });
+});
+
+describe('grainBlocks in the binary form', () => {
+  const versionOf = (bytes: Uint8Array): number => new DataView(bytes.buffer, bytes.byteOffset).getUint32(4, true);
+
+  it('round-trips; a table without a grain writes version 1, byte for byte as before', () => {
+    fc.assert(
+      fc.property(grainedTableArb, ({ grain, segmentBlocks, entries }) => {
+        const t = createTable({ segmentBlocks, grainBlocks: grain, entries });
+        if (E.isLeft(t)) throw new Error(t.left[0]!.message);
+        const bytes = encodeTableBinary(t.right);
+        expect(versionOf(bytes)).toBe(grain === 1 ? TABLE_BINARY_VERSION : TABLE_BINARY_GRAIN_VERSION);
+        const back = decodeTableBinary(bytes);
+        expect(E.isRight(back) && back.right.grainBlocks).toBe(grain);
+        expect(E.isRight(back) && tablesEqual(back.right, t.right)).toBe(true);
+        const plain = createTable({ segmentBlocks, entries });
+        if (grain === 1 && E.isRight(plain)) expect(bytes).toEqual(encodeTableBinary(plain.right));
+        else if (E.isRight(plain)) expect(bytes.length).toBe(encodeTableBinary(plain.right).length + 4); // one word, the grain
+      }),
+    );
+  });
+
+  /** `bytes` with word `i` replaced (little-endian) and the checksum recomputed. */
+  const withWordAndChecksum = (bytes: Uint8Array, i: number, value: number): Uint8Array => {
+    const out = bytes.slice();
+    const view = new DataView(out.buffer);
+    view.setUint32(i * 4, value, true);
+    view.setUint32(out.length - 4, crc32c(out, 0, out.length - 4), true);
+    return out;
+  };
+
+  it('refuses a bad grain word or a partial grain, naming the field and the value', () => {
+    const t = createTable({ segmentBlocks: 8, grainBlocks: 4, entries: [{ location: { lun: 1, start: 0 }, noWrite: true, alternate: { lun: 2, start: 0, blocks: [4, 5, 6, 7] } }] });
+    if (E.isLeft(t)) throw new Error('refused');
+    const bytes = encodeTableBinary(t.right);
+    const grainWord = bytes.length / 4 - 2;
+    for (const bad of [0, 1, 3, 16]) {
+      const r = decodeTableBinary(withWordAndChecksum(bytes, grainWord, bad));
+      expect(E.isLeft(r) && r.left.map((e) => [e.field, e.value])).toEqual([['grainBlocks', bad]]);
+    }
+    // A grain of 2 makes the same bitmap whole; a grain of 8 makes it partial.
+    expect(E.isRight(decodeTableBinary(withWordAndChecksum(bytes, grainWord, 2)))).toBe(true);
+    const partial = decodeTableBinary(withWordAndChecksum(bytes, grainWord, 8));
+    expect(E.isLeft(partial) && partial.left.map((e) => [e.field, e.segment])).toEqual([['alternates[0].blocks', 0]]);
+    // Corruption of the grain word without a new checksum is a checksum error.
+    const corrupt = bytes.slice();
+    corrupt[grainWord * 4] = 2;
+    const c = decodeTableBinary(corrupt);
+    expect(E.isLeft(c) && c.left[0]!.field).toBe('checksum');
   });
 });
