@@ -30,6 +30,10 @@ export interface TableSpec {
    * Blocks per alternate bit: a positive divisor of `segmentBlocks`; defaults to 1. With a larger
    * grain every alternate bitmap must set or clear whole grains, and the controller copies the
    * rest of a grain before it marks it (docs/design.md#mapping-entries).
+   *
+   * @example
+   * createTable({ segmentBlocks: 16, grainBlocks: 4, entries: [{ location: { lun: 1, start: 0 }, noWrite: true, alternate: { lun: 2, start: 0, blocks: [4, 5, 6, 7] } }] }) // Right
+   * createTable({ segmentBlocks: 16, grainBlocks: 4, entries: [{ location: { lun: 1, start: 0 }, alternate: { lun: 2, start: 0, blocks: [4, 5] } }] }) // Left: alternate.blocks, the grain at offset 4 is partial
    */
   readonly grainBlocks?: number;
 }

@@ -103,6 +103,7 @@ describe('simulator with grained disks', () => {
     let faults = 0;
     let checked = 0;
     let markedGrains = 0;
+    let ios = 0;
     const variants = new Set<string>();
     for (let i = 0; i < RUNS; i++) {
       const seed = mulberry32((0x6a210000 + i) | 0)[1];
@@ -136,13 +137,14 @@ describe('simulator with grained disks', () => {
         for (const [, e] of tableEntries(table)) if (e.alternate !== null) expect(partialGrain(e.alternate.blocks, table.grainBlocks)).toBe(-1);
       }
       faults += result.summary.faultsRaised;
+      ios += result.summary.iosCompleted + result.summary.iosFailed;
       checked += result.summary.readsChecked;
       variants.add(config.variant!);
     }
     expect(faults).toBeGreaterThan(RUNS);
     expect(checked).toBeGreaterThan(RUNS);
     expect(variants.size).toBe(2);
-    console.log(`grained runs: ${RUNS}, faults ${faults}, reads checked ${checked}, grained alternates persisted ${markedGrains}`);
+    console.log(`grained runs: ${RUNS}, host I/Os ${ios}, faults ${faults}, reads checked ${checked}, grained alternates persisted ${markedGrains}`);
     expect(markedGrains).toBeGreaterThan(RUNS / 2); // grained alternates were really marked
   });
 
