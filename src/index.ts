@@ -59,7 +59,7 @@ export {
   TABLE_VARIABLE_VERSION,
   TABLE_VERSION,
 } from './table/codec.js';
-export { decodeTableBinary, encodeTableBinary, TABLE_BINARY_VARIABLE_VERSION, TABLE_BINARY_VERSION } from './table/binary-codec.js';
+export { decodeTableBinary, encodeTableBinary, TABLE_BINARY_GRAIN_VERSION, TABLE_BINARY_VARIABLE_VERSION, TABLE_BINARY_VERSION } from './table/binary-codec.js';
 
 // Translation
 export type {

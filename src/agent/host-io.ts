@@ -7,6 +7,7 @@ import type { Stepper } from './stepper.js';
 import { isBlockNumber, show, validationError, type ValidationError } from '../errors.js';
 import type { DiskId, IoFaultMessage, MarkBitsMessage, ZeroSegmentMessage } from '../protocol/messages.js';
 import { entryAt, type MappingTable } from '../table/table.js';
+import { markingVariant } from '../table/grain.js';
 import { PieceBuffer, REASON_NAMES, STATUS_ERROR, STATUS_FAULT, STATUS_OK, piecesOf, translateInto, type FaultReason, type Piece } from '../translate/translate.js';
 import { retryDelay } from './backoff.js';
 import { holdsLease } from './lease.js';
@@ -169,7 +170,7 @@ export function attempt(s: Stepper, req: HostRequest): void {
       if (behind !== undefined) return s.park(req, behind);
     }
   if (req.op === 'zero') return s.attemptZero(req, table, first, last);
-  const status = translateInto(table, req.op, req.start, req.length, scratch, s.config.variant);
+  const status = translateInto(table, req.op, req.start, req.length, scratch, markingVariant(table, s.config.variant));
   if (status === STATUS_OK) {
     const pieces = piecesOf(scratch);
     // Only a distributed write can mark alternates.
@@ -223,7 +224,7 @@ export function attemptZero(s: Stepper, req: HostRequest, table: MappingTable, f
   }
   const pieces: Piece[] = [];
   for (const [from, to] of partial) {
-    const status = translateInto(table, 'write', from, to - from, scratch, s.config.variant);
+    const status = translateInto(table, 'write', from, to - from, scratch, markingVariant(table, s.config.variant));
     if (status === STATUS_OK) pieces.push(...piecesOf(scratch));
     else if (status === STATUS_FAULT)
       for (let j = 0; j < scratch.failureCount; j++) behind ??= s.raiseFault(req, scratch.failureSegment[j]!, REASON_NAMES[scratch.failureReason[j]!]!, from, to - from, table.generation);

@@ -54,7 +54,8 @@ const optionalFlag: FieldRule = (v) => (v === undefined || typeof v === 'boolean
 /** The fields each admin request has, and the rule each must meet. */
 const ADMIN_FIELDS: { readonly [T in AdminEvent['type']]: Readonly<Record<string, FieldRule>> } = {
   createDisk: { disk: name, segmentBlocks: count, segmentCount, segmentLengths: (v, l) =>
-    v === undefined || (Array.isArray(v) && v.length <= l.maxSegmentsPerDisk) ? null : `must be an array of at most ${l.maxSegmentsPerDisk} segment lengths when present, got ${describeValue(v)}` },
+    v === undefined || (Array.isArray(v) && v.length <= l.maxSegmentsPerDisk) ? null : `must be an array of at most ${l.maxSegmentsPerDisk} segment lengths when present, got ${describeValue(v)}`,
+    grainBlocks: (v, l) => (v === undefined ? null : positive(v, l)) },
   attachAgent: { disk: name, agent: name },
   detachAgent: { disk: name, agent: name },
   snapshot: { disk: name, snapshot: name },

@@ -28,6 +28,8 @@ export type AdminEvent =
       readonly segmentCount: number;
       /** A variable disk: `segmentCount` segment lengths (with `segmentBlocks` 0). */
       readonly segmentLengths?: ReadonlyArray<number>;
+      /** Blocks per alternate bit, a divisor of `segmentBlocks` (docs/design.md#mapping-entries); 1 when absent. */
+      readonly grainBlocks?: number;
     }
   | { readonly type: 'attachAgent'; readonly requestId: number; readonly disk: DiskId; readonly agent: AgentId }
   | { readonly type: 'detachAgent'; readonly requestId: number; readonly disk: DiskId; readonly agent: AgentId }

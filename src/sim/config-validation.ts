@@ -85,7 +85,7 @@ export const simConfigErrors = (config: SimConfig): ValidationError[] => {
   const disks = elementsOf(errors, 'disks', c.disks, SIM_LIMITS.disks);
   const ids = new Set<unknown>();
   for (const [i, raw] of (disks ?? []).entries()) {
-    const d = fieldsOf(errors, `disks[${i}]`, raw, ['id', 'segmentBlocks', 'segmentCount', 'segmentLengths', 'agents']);
+    const d = fieldsOf(errors, `disks[${i}]`, raw, ['id', 'segmentBlocks', 'segmentCount', 'segmentLengths', 'grainBlocks', 'agents']);
     if (d === null) continue;
     if (typeof d.id !== 'string' || d.id.length === 0 || ids.has(d.id)) errors.push(validationError(`disks[${i}].id`, d.id, 'must be a non-empty string, unique among the disks'));
     ids.add(d.id);
@@ -103,6 +103,8 @@ export const simConfigErrors = (config: SimConfig): ValidationError[] => {
       const bad = (lengths ?? []).findIndex((n) => !isCountIn(n, 1, SIM_LIMITS.segmentBlocks));
       if (bad >= 0) errors.push(validationError(`disks[${i}].segmentLengths[${bad}]`, lengths![bad], `must be an integer from 1 to ${SIM_LIMITS.segmentBlocks}`));
     }
+    if (d.grainBlocks !== undefined && !(d.segmentLengths === undefined && isCountIn(d.grainBlocks, 1, SIM_LIMITS.segmentBlocks) && isCountIn(d.segmentBlocks, 1, SIM_LIMITS.segmentBlocks) && (d.segmentBlocks as number) % (d.grainBlocks as number) === 0))
+      errors.push(validationError(`disks[${i}].grainBlocks`, d.grainBlocks, `must be a positive divisor of segmentBlocks ${show(d.segmentBlocks)} (and absent on a variable disk)`));
     if (d.agents !== undefined) {
       const list = elementsOf(errors, `disks[${i}].agents`, d.agents, SIM_LIMITS.agents);
       if (list !== null && agents !== null && list.some((a) => !isCountIn(a, 0, agents - 1)))

@@ -26,6 +26,8 @@ export interface SimDiskConfig {
   readonly segmentCount: number;
   /** A variable disk: each segment's length, `segmentCount` of them (with `segmentBlocks` 0). */
   readonly segmentLengths?: ReadonlyArray<number>;
+  /** Blocks per alternate bit, a divisor of `segmentBlocks` (a grained disk); 1 when absent. */
+  readonly grainBlocks?: number;
   /** Indexes of the agents that map the disk; all agents when absent. */
   readonly agents?: ReadonlyArray<number>;
 }
@@ -436,6 +438,7 @@ export const createDiskRequest = (disk: SimDiskConfig, id: DiskId = disk.id) =>
     segmentBlocks: disk.segmentBlocks,
     segmentCount: disk.segmentCount,
     ...(disk.segmentLengths === undefined ? {} : { segmentLengths: disk.segmentLengths }),
+    ...(disk.grainBlocks === undefined ? {} : { grainBlocks: disk.grainBlocks }),
   }) as const;
 
 export { simConfigErrors, workloadErrors } from './config-validation.js';

@@ -24,6 +24,11 @@
  * (`ceil(length / 32)` words), and a lengths section of one word per segment comes between the
  * bitmaps and the checksum. Uniform tables keep writing version 1, byte for byte as before.
  *
+ * A uniform table with a grain above 1 (`grainBlocks`) is written as version 3
+ * ({@link TABLE_BINARY_GRAIN_VERSION}): version 1's layout plus one word, the grain, between the
+ * bitmaps and the checksum. A reader that knows only versions 1 and 2 refuses it by its version
+ * rather than lose the grain; tables without a grain keep writing version 1.
+ *
  * A table without alternates takes 16 bytes per segment plus 40. CRC-32C detects every error
  * burst of up to 32 bits, so any corrupted byte; lengths are checked against the buffer before
  * anything is allocated, so truncation and absurd counts are errors too.
@@ -59,6 +64,8 @@ import {
   type TableOptions,
 } from './table.js';
 import { startsFromLengths } from './segments.js';
+import { partialGrain } from './grain.js';
+import { tableEntries } from './query.js';
 
 /**
  * The version of the binary table form this library writes and reads; {@link decodeTableBinary}
@@ -76,6 +83,15 @@ export const TABLE_BINARY_VERSION = 1;
  * new DataView(encodeTableBinary(variableTable).buffer).getUint32(4, true) === TABLE_BINARY_VARIABLE_VERSION // true
  */
 export const TABLE_BINARY_VARIABLE_VERSION = 2;
+
+/**
+ * The version of the binary form of a uniform table with a grain above 1 (layout in this
+ * module's comment).
+ *
+ * @example
+ * new DataView(encodeTableBinary(grainedTable).buffer).getUint32(4, true) === TABLE_BINARY_GRAIN_VERSION // true
+ */
+export const TABLE_BINARY_GRAIN_VERSION = 3;
 
 /** "VDMT" */
 const MAGIC = [0x56, 0x44, 0x4d, 0x54] as const;
@@ -135,12 +151,13 @@ export const encodeTableBinary = (table: MappingTable): Uint8Array => {
           bitmapWords += extraOf(ci * CHUNK_SIZE + r / REC_WORDS);
         }
   });
+  const grained = table.grainBlocks !== 1;
   const bytes =
-    starts === null ? formBytes(segmentBlocks, segmentCount, alternates) : variableFormBytes(segmentCount, alternates, bitmapWords);
+    starts === null ? formBytes(segmentBlocks, segmentCount, alternates) + (grained ? 4 : 0) : variableFormBytes(segmentCount, alternates, bitmapWords);
   const out = new Uint8Array(bytes);
   const words = new Uint32Array(out.buffer);
   out.set(MAGIC, 0);
-  words[1] = starts === null ? TABLE_BINARY_VERSION : TABLE_BINARY_VARIABLE_VERSION;
+  words[1] = starts !== null ? TABLE_BINARY_VARIABLE_VERSION : grained ? TABLE_BINARY_GRAIN_VERSION : TABLE_BINARY_VERSION;
   words[2] = segmentBlocks;
   words[3] = segmentCount >>> 0;
   words[4] = Math.floor(segmentCount / TWO_POW_32);
@@ -175,6 +192,7 @@ export const encodeTableBinary = (table: MappingTable): Uint8Array => {
     r += c.size * REC_WORDS;
   });
   if (starts !== null) for (let seg = 0; seg < segmentCount; seg++) words[b + seg] = starts[seg + 1]! - starts[seg]!;
+  if (grained) words[words.length - 2] = table.grainBlocks;
   words[words.length - 1] = 0; // the checksum, written once the words are in byte order
   if (!LITTLE_ENDIAN) swapWords(words.subarray(1));
   new DataView(out.buffer).setUint32(out.length - CHECKSUM_BYTES, crc32c(out, 0, out.length - CHECKSUM_BYTES), true);
@@ -211,6 +229,8 @@ const readWords = (bytes: Uint8Array, offset: number, words: Uint32Array): void 
 interface Header {
   /** Version 2: a variable table, with a lengths section. */
   readonly variable: boolean;
+  /** Blocks per alternate bit: the word before the checksum in version 3, else 1. */
+  readonly grainBlocks: number;
   readonly segmentBlocks: number;
   readonly segmentCount: number;
   readonly generation: number;
@@ -232,13 +252,18 @@ const readHeader = (bytes: Uint8Array, errors: ValidationError[]): Header | unde
   const view = new DataView(bytes.buffer, bytes.byteOffset, length);
   const word = (i: number): number => view.getUint32(i * 4, true);
   const version = word(1);
-  if (version !== TABLE_BINARY_VERSION && version !== TABLE_BINARY_VARIABLE_VERSION) {
+  if (version !== TABLE_BINARY_VERSION && version !== TABLE_BINARY_VARIABLE_VERSION && version !== TABLE_BINARY_GRAIN_VERSION) {
     errors.push(
-      makeError('header.version', version, `must be ${TABLE_BINARY_VERSION} (uniform) or ${TABLE_BINARY_VARIABLE_VERSION} (variable), the binary table versions this library reads`),
+      makeError(
+        'header.version',
+        version,
+        `must be ${TABLE_BINARY_VERSION} (uniform), ${TABLE_BINARY_VARIABLE_VERSION} (variable) or ${TABLE_BINARY_GRAIN_VERSION} (uniform with a grain), the binary table versions this library reads`,
+      ),
     );
     return undefined;
   }
   const variable = version === TABLE_BINARY_VARIABLE_VERSION;
+  const grainWords = version === TABLE_BINARY_GRAIN_VERSION ? 1 : 0;
   const segmentBlocks = word(2);
   const segmentCount = word(3) + word(4) * TWO_POW_32;
   const generation = word(5) + word(6) * TWO_POW_32;
@@ -253,9 +278,9 @@ const readHeader = (bytes: Uint8Array, errors: ValidationError[]): Header | unde
     errors.push(makeError('header.alternateCount', alternateCount, `must be at most the segment count, ${segmentCount}`));
   if (errors.length > 0) return undefined;
   // Lengths before the checksum: a wrong length says where the checksum is no better than a wrong byte.
-  const recordsEnd = HEADER_BYTES + segmentCount * (variable ? RECORD_BYTES + 4 : RECORD_BYTES) + CHECKSUM_BYTES;
+  const recordsEnd = HEADER_BYTES + segmentCount * (variable ? RECORD_BYTES + 4 : RECORD_BYTES) + grainWords * 4 + CHECKSUM_BYTES;
   // A variable table's exact size depends on its lengths: here only its least (one word per bitmap).
-  const total = variable ? variableFormBytes(segmentCount, alternateCount, alternateCount) : formBytes(segmentBlocks, segmentCount, alternateCount);
+  const total = variable ? variableFormBytes(segmentCount, alternateCount, alternateCount) : formBytes(segmentBlocks, segmentCount, alternateCount) + grainWords * 4;
   if (recordsEnd > length)
     errors.push(makeError('header.segmentCount', segmentCount, `declares records of ${recordsEnd - HEADER_BYTES - CHECKSUM_BYTES} bytes, more than the buffer of ${length} bytes holds`));
   else if (total > length)
@@ -268,7 +293,13 @@ const readHeader = (bytes: Uint8Array, errors: ValidationError[]): Header | unde
     errors.push(makeError('checksum', hex(stored), `must be the CRC-32C of the ${length - CHECKSUM_BYTES} bytes before it, ${hex(actual)}: the buffer is corrupted`));
     return undefined;
   }
-  return { variable, segmentBlocks, segmentCount, generation, alternateCount };
+  const grainBlocks = grainWords === 0 ? 1 : view.getUint32(length - CHECKSUM_BYTES - 4, true);
+  // Version 3 exists for grains above 1: a grain of 1 there would give two forms of one table.
+  if (grainWords > 0 && (grainBlocks < 2 || segmentBlocks % grainBlocks !== 0)) {
+    errors.push(makeError('grainBlocks', grainBlocks, `must be a divisor of segmentBlocks ${segmentBlocks} above 1 in a version 3 table`));
+    return undefined;
+  }
+  return { variable, grainBlocks, segmentBlocks, segmentCount, generation, alternateCount };
 };
 
 /** A version 2 table's lengths section (just before the checksum), each checked; null after an error. */
@@ -501,7 +532,21 @@ const decodeChecked = (bytes: Uint8Array, options: TableOptions, errors: Validat
   const base = new Uint32Array(chunkCount);
   for (let ci = 1; ci < chunkCount; ci++) base[ci] = base[ci - 1]! + perChunk[ci - 1]!;
   const starts = lengths === null ? null : startsFromLengths(lengths);
-  return E.right(assembleTable(segmentBlocks, segmentCount, h.generation, chunks, flat, flat === null ? null : { slots: alt, base }, starts));
+  const table = assembleTable(segmentBlocks, segmentCount, h.generation, chunks, flat, flat === null ? null : { slots: alt, base }, starts, h.grainBlocks);
+  if (h.grainBlocks > 1) checkGrains(table, errors);
+  return errors.length > 0 ? E.left(errors.slice(0, MAX_DECODE_ERRORS)) : E.right(table);
+};
+
+/** Errors for the alternates of a grained table that set part of a grain, as `createTable` refuses them. */
+const checkGrains = (table: MappingTable, errors: ValidationError[]): void => {
+  let k = 0;
+  for (const [s, e] of tableEntries(table)) {
+    if (e.alternate === null) continue;
+    const at = partialGrain(e.alternate.blocks, table.grainBlocks);
+    if (at >= 0 && errors.length < MAX_DECODE_ERRORS)
+      errors.push(makeError(`alternates[${k}].blocks`, B.format(e.alternate.blocks), `must set or clear whole grains of ${table.grainBlocks} blocks (the grain at offset ${at} is partial)`, s));
+    k++;
+  }
 };
 
 /**

@@ -94,6 +94,12 @@ export interface TableDocument {
   readonly version: typeof TABLE_VERSION | typeof TABLE_VARIABLE_VERSION;
   /** 0 in a variable table's document. */
   readonly segmentBlocks: number;
+  /**
+   * Blocks per alternate bit ({@link MappingTable.grainBlocks}); written only when not 1, so the
+   * documents of tables without a grain are unchanged. A reader that predates it refuses the
+   * document by its unknown key rather than lose the grain.
+   */
+  readonly grainBlocks?: number;
   /** Only in a variable table's document (version 2): the length of each segment, in order. */
   readonly segmentLengths?: ReadonlyArray<number>;
   readonly segmentCount: number;
@@ -160,6 +166,7 @@ export const encodeTable = (table: MappingTable): TableDocument => {
     format: TABLE_FORMAT,
     version: TABLE_VERSION,
     segmentBlocks: table.segmentBlocks,
+    ...(table.grainBlocks === 1 ? {} : { grainBlocks: table.grainBlocks }),
     segmentCount: table.segmentCount,
     generation: num(table.generation),
     entries,
@@ -179,7 +186,7 @@ export const encodeTableJson = (table: MappingTable): string => JSON.stringify(e
 // Decoding
 // ---------------------------------------------------------------------------------------------
 
-const HEADER_KEYS = 'format, version, segmentBlocks, segmentCount, generation, entries (and segmentLengths in version 2)';
+const HEADER_KEYS = 'format, version, segmentBlocks, segmentCount, generation, entries (optionally grainBlocks; and segmentLengths in version 2)';
 
 
 /** Merges two lists of entry errors, each ascending by segment; `a` first among equals. */
@@ -204,6 +211,7 @@ const mergeBySegment = (a: ReadonlyArray<ValidationError>, b: ReadonlyArray<Vali
 /** The header fields of a document, as read; `present` lists the keys it has. */
 interface Header {
   segmentBlocks?: unknown;
+  grainBlocks?: unknown;
   segmentLengths?: unknown;
   segmentCount?: unknown;
   generation?: unknown;
@@ -225,6 +233,7 @@ const readHeader = (value: Record<string, unknown>, errors: ValidationError[], a
       case 'format':
       case 'version':
       case 'segmentBlocks':
+      case 'grainBlocks':
       case 'segmentLengths':
       case 'segmentCount':
       case 'generation':
@@ -290,7 +299,7 @@ const decodeUnchecked = (value: unknown, options: TableOptions, errors: Validati
   const lengths = variable && okEntries && !missing('segmentLengths') ? readLengths(header.segmentLengths, (entries as unknown[]).length, errors) : null;
   if (!okBlocks || !okEntries || (variable && lengths === null) || errors.length >= MAX_DECODE_ERRORS) return E.left(errors.slice(0, MAX_DECODE_ERRORS));
   const gen = okGeneration ? (generation as number) : 0;
-  return decodeEntries(entries as ReadonlyArray<unknown>, segmentBlocks as number, gen, options, errors, at, lengths);
+  return decodeEntries(entries as ReadonlyArray<unknown>, segmentBlocks as number, gen, options, errors, at, lengths, present.has('grainBlocks') ? { grainBlocks: header.grainBlocks } : {});
 };
 
 /** The `segmentLengths` of a variable document of `count` entries, or null after recording why not. */
@@ -321,15 +330,17 @@ const decodeEntries = (
   errors: ValidationError[],
   at: { field: string },
   lengths: ReadonlyArray<number> | null,
+  grain: { grainBlocks?: unknown },
 ): E.Either<ValidationError[], MappingTable> => {
+  // The grain is checked by the constructors (a divisor of segmentBlocks; 1 in a variable table).
   const reader = new EntryReader(list, segmentBlocks, MAX_DECODE_ERRORS - errors.length, lengths);
   at.field = 'entries';
   const built =
     lengths === null
-      ? createTable({ segmentBlocks, segmentCount: list.length, generation, entries: (s) => reader.read(s) }, options)
+      ? createTable({ segmentBlocks, segmentCount: list.length, generation, ...(grain as { grainBlocks?: number }), entries: (s) => reader.read(s) }, options)
       : createVariableTable(
           // A null spec (the reader's budget is spent) stays null, so that building stops.
-          { segmentCount: list.length, generation, entries: (s) => { const e = reader.read(s); return (e === null ? e : { ...e, length: lengths[s]! }) as SegmentSpec; } },
+          { segmentCount: list.length, generation, ...grain, entries: (s) => { const e = reader.read(s); return (e === null ? e : { ...e, length: lengths[s]! }) as SegmentSpec; } },
           options,
         );
   const own = reader.errors;

@@ -8,6 +8,7 @@ import { checkBlockNumber, guarded, unreadableError, validationError, type Valid
 import { freeze, newChunk, writeEntry } from './chunk-builder.js';
 import { lunSizesErrors, validateEntry, type EntrySpec, type LunSizes } from './entry.js';
 import { altStride, CHUNK_SIZE, FLAT_MAX_SEGMENTS, REC_WORDS, type Chunk, type MappingTable } from './layout.js';
+import { checkGrainBlocks, grainErrors } from './grain.js';
 import { gatherAlternates, makeTable, noChunksInFlat, setChunkBit } from './table-value.js';
 
 /**
@@ -25,6 +26,16 @@ export interface TableSpec {
   readonly segmentCount?: number;
   /** Defaults to 0. */
   readonly generation?: number;
+  /**
+   * Blocks per alternate bit: a positive divisor of `segmentBlocks`; defaults to 1. With a larger
+   * grain every alternate bitmap must set or clear whole grains, and the controller copies the
+   * rest of a grain before it marks it (docs/design.md#mapping-entries).
+   *
+   * @example
+   * createTable({ segmentBlocks: 16, grainBlocks: 4, entries: [{ location: { lun: 1, start: 0 }, noWrite: true, alternate: { lun: 2, start: 0, blocks: [4, 5, 6, 7] } }] }) // Right
+   * createTable({ segmentBlocks: 16, grainBlocks: 4, entries: [{ location: { lun: 1, start: 0 }, alternate: { lun: 2, start: 0, blocks: [4, 5] } }] }) // Left: alternate.blocks, the grain at offset 4 is partial
+   */
+  readonly grainBlocks?: number;
 }
 
 /**
@@ -123,8 +134,10 @@ export const createTable = (spec: TableSpec, options: TableOptions = {}): E.Eith
       errors.push(validationError('entries', entries, 'must be an array of entry specs or a function of the segment'));
     }
     errors.push(...lunSizesErrors(options?.lunSizes));
+    const grainBlocks: unknown = spec.grainBlocks === undefined ? 1 : spec.grainBlocks; // null is refused, not defaulted
+    if (okBlocks) checkGrainBlocks(errors, grainBlocks, segmentBlocks as number);
     if (!okBlocks || errors.length > 0) return E.left(errors);
-    return buildTable(segmentBlocks as number, count, generation as number, entries as TableSpec['entries'], options?.lunSizes, errors);
+    return buildTable(segmentBlocks as number, count, generation as number, entries as TableSpec['entries'], options?.lunSizes, errors, grainBlocks as number);
   });
 
 /**
@@ -132,7 +145,8 @@ export const createTable = (spec: TableSpec, options: TableOptions = {}): E.Eith
  * valid: validates and writes every entry, or returns the errors (at most 100: enough to act on,
  * without drowning the caller). A variable table (`segmentBlocks` 0) reads each entry's `length`
  * as it goes and builds the boundary index from them; its bitmaps are kept as `Bitmap` values
- * (`altStride(0)` has no inline words), each of its segment's size.
+ * (`altStride(0)` has no inline words), each of its segment's size. Every alternate bitmap must
+ * set whole grains of `grainBlocks` (already checked to divide `segmentBlocks`).
  *
  * @internal
  */
@@ -143,6 +157,7 @@ export const buildTable = (
   entries: TableSpec['entries'],
   lunSizes: LunSizes | undefined,
   errors: ValidationError[],
+  grainBlocks = 1,
 ): E.Either<ValidationError[], MappingTable> => {
   const get = typeof entries === 'function' ? entries : (s: number) => entries[s];
   const variable = segmentBlocks === 0;
@@ -167,6 +182,7 @@ export const buildTable = (
         starts[s + 1] = starts[s]! + Math.max(blocks, 0);
       }
       const entry = blocks > 0 ? validateEntry(spec, blocks, s, errors, lunSizes) : undefined;
+      if (entry !== undefined) errors.push(...grainErrors(entry.alternate?.blocks, grainBlocks, s));
       if (entry !== undefined) writeEntry(chunk, i, entry);
       if (errors.length >= 100) return E.left(errors);
     }
@@ -176,7 +192,7 @@ export const buildTable = (
   const inFlat = noChunksInFlat(chunks.length);
   if (flat !== null) for (let ci = 0; ci < chunks.length; ci++) setChunkBit(inFlat, ci, true);
   const flatAlts = flat === null ? null : gatherAlternates(chunks, altStride(segmentBlocks));
-  return E.right(makeTable(segmentBlocks, count, generation, chunks, flat, inFlat, flatAlts, null, starts));
+  return E.right(makeTable(segmentBlocks, count, generation, chunks, flat, inFlat, flatAlts, null, starts, grainBlocks));
 };
 
 /**

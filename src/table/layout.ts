@@ -128,6 +128,12 @@ export interface MappingTable {
    */
   readonly segmentStarts: Float64Array | null;
   /**
+   * Blocks per alternate bit (docs/design.md#mapping-entries): a divisor of `segmentBlocks`, 1
+   * unless the table was created with a larger grain (always 1 in a variable table). Bitmaps
+   * keep one bit per block; each grain's bits are all set or all clear.
+   */
+  readonly grainBlocks: number;
+  /**
    * @internal One bit per chunk, or `null` when no bit is set: a set bit means the table was
    * frozen (a snapshot: `freezeTable`) since the chunk was last copied, so every segment of it
    * that has a location is `noWrite` whatever its record says. A freeze then costs a bit per

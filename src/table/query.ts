@@ -83,7 +83,7 @@ export const diffTables = (a: MappingTable, b: MappingTable): number[] => {
 };
 
 /**
- * True when both tables have the same geometry and entries (generations are not compared): for
+ * True when both tables have the same geometry (grain included) and entries (generations are not compared): for
  * checking that a copy or a decoded document maps exactly like the original.
  *
  * @example
@@ -91,6 +91,7 @@ export const diffTables = (a: MappingTable, b: MappingTable): number[] => {
  */
 export const tablesEqual = (a: MappingTable, b: MappingTable): boolean =>
   a.segmentBlocks === b.segmentBlocks &&
+  a.grainBlocks === b.grainBlocks &&
   a.segmentCount === b.segmentCount &&
   commonSegments(a, b) === a.segmentCount &&
   diffTables(a, b).length === 0;

@@ -23,6 +23,7 @@ class TableValue implements MappingTable {
     readonly flatAlts: FlatAlternates | null,
     readonly frozen: Uint32Array | null,
     readonly segmentStarts: Float64Array | null,
+    readonly grainBlocks: number,
   ) {
     Object.freeze(this);
   }
@@ -39,7 +40,8 @@ export const makeTable = (
   flatAlts: FlatAlternates | null,
   frozen: Uint32Array | null,
   segmentStarts: Float64Array | null,
-): MappingTable => new TableValue(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flat === null ? null : flatAlts, frozen, segmentStarts);
+  grainBlocks: number,
+): MappingTable => new TableValue(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flat === null ? null : flatAlts, frozen, segmentStarts, grainBlocks);
 
 /**
  * Moves the alternate slots of freshly built chunks into one array, each chunk's `alt` becoming
@@ -89,10 +91,11 @@ export const assembleTable = (
   flat: Uint32Array | null,
   flatAlts: FlatAlternates | null,
   segmentStarts: Float64Array | null = null,
+  grainBlocks = 1,
 ): MappingTable => {
   const inFlat = noChunksInFlat(chunks.length);
   if (flat !== null) for (let ci = 0; ci < chunks.length; ci++) setChunkBit(inFlat, ci, true);
-  return makeTable(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flatAlts, null, segmentStarts);
+  return makeTable(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flatAlts, null, segmentStarts, grainBlocks);
 };
 
 /**

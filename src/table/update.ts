@@ -9,6 +9,7 @@ import { checkGeneration, checkSegment, checkSegmentCount, readLength, segmentLi
 import { segmentLengthAt } from './segments.js';
 import { resizedVariable } from './variable.js';
 import { lunSizesErrors, validateEntry, type EntrySpec, type LunSizes, type MappingEntry } from './entry.js';
+import { grainErrors } from './grain.js';
 import { materializeFreeze, withoutBits } from './freeze.js';
 import { CHUNK_BITS, CHUNK_MASK, CHUNK_SIZE, chunkFrozen, chunkInFlat, entryAt, type Chunk, type MappingTable } from './layout.js';
 import { checkTable, flatIfUsed, isTable, makeTable, noChunksInFlat, setChunkBit } from './table-value.js';
@@ -111,6 +112,7 @@ const validateUpdates = (
       continue;
     }
     const entry = validateEntry(spec, segmentLengthAt(table, segment as number), segment as number, errors, lunSizes);
+    if (entry !== undefined) errors.push(...grainErrors(entry.alternate?.blocks, table.grainBlocks, segment as number));
     if (entry !== undefined) validated.push({ segment: segment as number, entry });
   }
   return validated;
@@ -138,7 +140,7 @@ const applyUpdates = (table: MappingTable, validated: ReadonlyArray<{ segment: n
       setChunkBit(inFlat, ci, false);
     }
   }
-  return makeTable(table.segmentBlocks, table.segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts, withoutBits(table.frozen, copied.keys()), table.segmentStarts);
+  return makeTable(table.segmentBlocks, table.segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts, withoutBits(table.frozen, copied.keys()), table.segmentStarts, table.grainBlocks);
 };
 
 /**
@@ -168,7 +170,7 @@ export const withGeneration = (table: MappingTable, generation: number): E.Eithe
   if (checkGeneration(errors, generation) && generation < table.generation)
     errors.push(validationError('generation', generation, `must not be below the table's generation ${table.generation} (generations never go backwards)`));
   return errors.length === 0
-    ? E.right(makeTable(table.segmentBlocks, table.segmentCount, generation, table.chunks, table.flat, table.inFlat, table.flatAlts, table.frozen, table.segmentStarts))
+    ? E.right(makeTable(table.segmentBlocks, table.segmentCount, generation, table.chunks, table.flat, table.inFlat, table.flatAlts, table.frozen, table.segmentStarts, table.grainBlocks))
     : E.left(errors);
 };
 
@@ -197,6 +199,7 @@ export const resizeTable = (
     const variable = table.segmentStarts !== null;
     const fillLength = variable ? readLength(fill, undefined, errors, 'fill.length') : table.segmentBlocks;
     const entry = fillLength > 0 ? validateEntry(fill, fillLength, undefined, errors, options?.lunSizes) : undefined;
+    if (entry !== undefined) errors.push(...grainErrors(entry.alternate?.blocks, table.grainBlocks, undefined));
     if (errors.length > 0 || entry === undefined) return E.left(errors);
     return E.right(variable ? resizedVariable(table, segmentCount, entry, fillLength, generation) : resized(table, segmentCount, entry, generation));
   });
@@ -222,5 +225,5 @@ const resized = (table: MappingTable, segmentCount: number, entry: MappingEntry,
     for (let i = kept; i < size; i++) writeEntry(c, i, entry);
     chunks.push(freeze(c));
   }
-  return makeTable(table.segmentBlocks, segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts, flatIfUsed(frozen, frozen), null);
+  return makeTable(table.segmentBlocks, segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts, flatIfUsed(frozen, frozen), null, table.grainBlocks);
 };

@@ -9,6 +9,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as B from '../bitmap/bitmap.js';
 import { guarded, validationError, type ValidationError } from '../errors.js';
 import { freeze, newChunk, writeEntry } from './chunk-builder.js';
+import { checkGrainBlocks } from './grain.js';
 import { buildTable, checkGeneration, checkSegmentCount, segmentLimit, type TableOptions } from './create.js';
 import { lunSizesErrors, type Alternate, type EntrySpec, type MappingEntry } from './entry.js';
 import { CHUNK_SIZE, entryAt, type Chunk, type MappingTable } from './layout.js';
@@ -75,6 +76,9 @@ export const createVariableTable = (spec: VariableTableSpec, options: TableOptio
       errors.push(validationError('entries', entries, 'must be an array of segment specs or a function of the segment'));
     }
     errors.push(...lunSizesErrors(options?.lunSizes));
+    // A grain must divide every segment; variable tables keep grain 1 (refused, not ignored).
+    const grain: unknown = (spec as { grainBlocks?: unknown }).grainBlocks;
+    if (grain !== undefined) checkGrainBlocks(errors, grain, 0);
     if (errors.length > 0) return E.left(errors);
     return buildTable(0, count, generation as number, entries as VariableTableSpec['entries'], options?.lunSizes, errors);
   });
@@ -88,7 +92,7 @@ const rebuilt = (entries: ReadonlyArray<MappingEntry>, lengths: ReadonlyArray<nu
     for (let i = 0; i < size; i++) writeEntry(c, i, entries[base + i]!);
     chunks.push(freeze(c));
   }
-  return makeTable(0, entries.length, generation, chunks, null, noChunksInFlat(chunks.length), null, null, startsFromLengths(lengths));
+  return makeTable(0, entries.length, generation, chunks, null, noChunksInFlat(chunks.length), null, null, startsFromLengths(lengths), 1);
 };
 
 const nextGenerationOf = (errors: ValidationError[], table: MappingTable, explicit: unknown): number => {

@@ -36,6 +36,9 @@ const liveDisk = (s: Working, disk: DiskId) => {
   return s.disks.get(disk);
 };
 
+/** The grain of a new disk when the request gives one (the table constructors check it). */
+const grainOf = (event: { readonly grainBlocks?: number }): { grainBlocks?: number } => (event.grainBlocks === undefined ? {} : { grainBlocks: event.grainBlocks });
+
 const createDisk: Handler<'createDisk'> = (s, out, event) => {
   if (!validName(event.disk)) return refuse(out, event, `disk must be a non-empty string, got ${JSON.stringify(event.disk)}`);
   if (s.disks.has(event.disk)) return refuse(out, event, `disk ${event.disk} already exists`);
@@ -43,12 +46,12 @@ const createDisk: Handler<'createDisk'> = (s, out, event) => {
   // A variable disk: each segment's own length; its segments are allocated by that length.
   const built =
     lengths === undefined
-      ? createTable({ segmentBlocks: event.segmentBlocks, segmentCount: event.segmentCount, entries: () => ({ zero: true }) })
+      ? createTable({ segmentBlocks: event.segmentBlocks, segmentCount: event.segmentCount, ...grainOf(event), entries: () => ({ zero: true }) })
       : event.segmentBlocks !== 0
         ? E.left([validationError('segmentBlocks', event.segmentBlocks, 'must be 0 when segmentLengths is given (a variable disk)')])
         : lengths.length !== event.segmentCount
           ? E.left([validationError('segmentLengths.length', lengths.length, `must equal segmentCount ${event.segmentCount}`)])
-          : createVariableTable({ segmentCount: event.segmentCount, entries: (s) => ({ zero: true, length: lengths[s]! }) });
+          : createVariableTable({ segmentCount: event.segmentCount, ...grainOf(event), entries: (s) => ({ zero: true, length: lengths[s]! }) });
   if (E.isLeft(built)) return refuse(out, event, built.left.map((e: ValidationError) => e.message).join('; '));
   const d = newDiskState(built.right, []);
   s.disks.put(event.disk, thawDisk({ ...d, staged: { changes: new Map(), created: true }, persisting: null }));

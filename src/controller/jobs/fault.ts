@@ -14,6 +14,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as B from '../../bitmap/bitmap.js';
 import { forEachRunUnchecked } from '../../bitmap/bitmap.js';
 import type { MappingEntry } from '../../table/entry.js';
+import { markingVariant, wholeGrains } from '../../table/grain.js';
 import { entryAt } from '../../table/table.js';
 import { REASON_INVALID, REASON_NO_WRITE, REASON_ZERO, STATUS_ERROR, STATUS_FAULT, STATUS_OK, translateInto } from '../../translate/translate.js';
 import type { Extent } from '../allocator.js';
@@ -37,7 +38,7 @@ const startFault = (s: Working, out: ControllerCommand[], job: Mutable<FaultJob>
   const d = s.disks.peek(job.disk)!;
   if (job.segment < 0) return toSync(s, out, job, d.committed.generation);
   const pieces = s.pieces;
-  const status = translateInto(d.working, job.op, job.start, job.length, pieces, s.config.variant);
+  const status = translateInto(d.working, job.op, job.start, job.length, pieces, markingVariant(d.working, s.config.variant));
   // A fault older than the segment's last change carries no data, so it is decided against the
   // table as it is now, like a fresh one: a bare retry only when the I/O would now go through
   // (else the agent would fault again, a round trip later). Any other answer fails or relocates.
@@ -59,7 +60,8 @@ const startMark = (s: Working, out: ControllerCommand[], job: Mutable<MarkJob>):
   if (e.invalid || e.error) return decided(s, out, job, { type: 'fail', reason: `segment ${job.segment} of disk ${job.disk} is ${e.error ? 'marked failed' : 'invalid'}` });
   const off = job.start - segmentStartAt(d.working, job.segment);
   const alt = e.alternate;
-  const clear = alt !== null && e.noWrite && off >= 0 && off + job.length <= segmentLengthAt(d.working, job.segment) && B.scanFor(alt.blocks.words, off, off + job.length, true) === off + job.length;
+  // Agents do not mark in a grained table (markingVariant); a mark of part of a grain is refused.
+  const clear = d.working.grainBlocks === 1 && alt !== null && e.noWrite && off >= 0 && off + job.length <= segmentLengthAt(d.working, job.segment) && B.scanFor(alt.blocks.words, off, off + job.length, true) === off + job.length;
   if (!clear) return toSync(s, out, job, last);
   relocateWrite(s, out, job, { type: 'confirm' });
 };
@@ -96,6 +98,8 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
   // A zero segment's first write takes the whole segment at once (zeros written there first):
   // later writes to it go straight through instead of each faulting (coalesce.ts).
   if (job.kind === 'fault' && e.zero && e.alternate === null && s.config.materializeZeroSegments) want = unwrap(B.full(blocksHere), 'bitmap');
+  // A grain is marked whole or not at all (grain.ts): the rest of each touched grain is copied too.
+  want = wholeGrains(want, table.grainBlocks);
   const blocks = unwrap(B.union(alt.blocks, want), 'union');
   let entry: MappingEntry;
   if (B.isFull(blocks)) {

@@ -1,0 +1,97 @@
+/**
+ * Bitmap grain (docs/design.md#mapping-entries): a uniform table may set `grainBlocks`, a divisor
+ * of `segmentBlocks`, so that one alternate bit stands for a grain of blocks, as qcow2
+ * subclusters and dm-clone regions do. Bitmaps keep one bit per block (translation does not
+ * change); the rule is that in every alternate bitmap each grain's bits are all set or all clear,
+ * so a marked grain is always whole. Compact one-bit-per-grain storage is a later step.
+ */
+import * as B from '../bitmap/bitmap.js';
+import type { Bitmap } from '../bitmap/bitmap.js';
+import { validationError, type ValidationError } from '../errors.js';
+import type { Variant } from '../translate/types.js';
+
+/**
+ * @internal Collects an error unless `value` is a grain of a table of `segmentBlocks`-block
+ * segments: a positive divisor of `segmentBlocks`, and 1 in a variable table (`segmentBlocks` 0).
+ */
+export const checkGrainBlocks = (errors: ValidationError[], value: unknown, segmentBlocks: number, field = 'grainBlocks'): value is number => {
+  if (segmentBlocks === 0) {
+    if (value === 1) return true;
+    errors.push(validationError(field, value, 'must be 1 in a variable table'));
+    return false;
+  }
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1 && segmentBlocks % value === 0) return true;
+  errors.push(validationError(field, value, `must be a positive divisor of segmentBlocks ${segmentBlocks}`));
+  return false;
+};
+
+/**
+ * The first grain of `bitmap` whose bits are neither all set nor all clear, as a segment offset,
+ * or -1 when every grain is whole.
+ *
+ * @example
+ * partialGrain(bitmap.fromOffsets(8, [4, 5, 6, 7]).right, 4) // -1: grain 1 is whole
+ * partialGrain(bitmap.fromOffsets(8, [4, 5]).right, 4)       // 4: grain 1 is half marked
+ */
+export const partialGrain = (bitmap: Bitmap, grainBlocks: number): number => {
+  if (grainBlocks <= 1) return -1;
+  let found = -1;
+  B.forEachRunUnchecked(bitmap, 0, bitmap.size, (start, length, set) => {
+    if (found >= 0 || !set) return;
+    if (start % grainBlocks !== 0) found = start - (start % grainBlocks);
+    else if ((start + length) % grainBlocks !== 0) found = start + length - ((start + length) % grainBlocks);
+  });
+  return found;
+};
+
+/** @internal The error of an alternate bitmap with a partial grain, or none. */
+export const grainErrors = (bitmap: Bitmap | undefined, grainBlocks: number, segment: number | undefined): ValidationError[] => {
+  if (bitmap === undefined || grainBlocks <= 1) return [];
+  const at = partialGrain(bitmap, grainBlocks);
+  return at < 0
+    ? []
+    : [validationError('alternate.blocks', B.format(bitmap), `must set or clear whole grains of ${grainBlocks} blocks (the grain at offset ${at} is partial)`, segment)];
+};
+
+/**
+ * The block range `first .. first + count - 1` of a segment widened to whole grains: what the
+ * controller marks at the alternate (and copies into it) for a write of that range.
+ *
+ * @example
+ * roundToGrains(5, 2, 4) // { first: 4, count: 4 }: blocks 5..6 widen to grain 4..7
+ */
+export const roundToGrains = (first: number, count: number, grainBlocks: number): { first: number; count: number } => {
+  if (grainBlocks <= 1 || count <= 0) return { first, count };
+  const start = first - (first % grainBlocks);
+  const end = Math.ceil((first + count) / grainBlocks) * grainBlocks;
+  return { first: start, count: end - start };
+};
+
+/**
+ * `bitmap` with every grain that has a bit set made whole: the blocks the controller marks (and
+ * copies the old content of) for a write of the blocks set in `bitmap`.
+ *
+ * @example
+ * wholeGrains(bitmap.fromOffsets(8, [1, 5]).right, 4) // offsets 0..7: both grains touched
+ */
+export const wholeGrains = (bitmap: Bitmap, grainBlocks: number): Bitmap => {
+  if (grainBlocks <= 1) return bitmap;
+  const words = bitmap.words.slice();
+  B.forEachRunUnchecked(bitmap, 0, bitmap.size, (start, length, set) => {
+    if (!set) return;
+    const r = roundToGrains(start, length, grainBlocks);
+    B.fillWords(words, r.first, Math.min(r.first + r.count, bitmap.size), true);
+  });
+  return B.unsafeFromWords(bitmap.size, words);
+};
+
+/**
+ * Who may set alternate bits in `table` (docs/design.md#fault-resolution): agents mark blocks
+ * themselves (`distributed`) only with grain 1; with a larger grain a write that would mark
+ * faults instead, and the controller marks whole grains after copying the rest of each. Agent
+ * and controller both translate with this variant, so they agree on what faults.
+ *
+ * @example
+ * markingVariant(table, 'distributed') // 'centralized' when table.grainBlocks > 1
+ */
+export const markingVariant = (table: { readonly grainBlocks: number }, variant: Variant): Variant => (table.grainBlocks > 1 ? 'centralized' : variant);
