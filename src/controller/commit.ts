@@ -10,6 +10,7 @@ import { segmentLengthAt } from '../table/segments.js';
 import * as E from 'fp-ts/lib/Either.js';
 import * as B from '../bitmap/bitmap.js';
 import type { DiskId, EntryChange } from '../protocol/messages.js';
+import { PersistentMap } from '../protocol/persistent-map.js';
 import { encodeEntry, encodeTable } from '../table/codec.js';
 import type { MappingEntry } from '../table/entry.js';
 import { diffTables, entryAt, freezeTable, setEntries, type MappingTable } from '../table/table.js';
@@ -63,8 +64,9 @@ export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, chang
   }
   const generation = nextGeneration(d);
   setWorking(s, d, unwrap(setEntries(d.working, changes.map(([segment, entry]) => ({ segment, entry })), { generation }), 'setEntries'));
-  const staged = new Map(d.staged?.changes ?? []);
-  for (const [segment, entry] of changes) staged.set(segment, entry);
+  // A persistent map: a change joining a batch of thousands does not copy the batch.
+  let staged = PersistentMap.from(d.staged?.changes ?? []);
+  for (const [segment, entry] of changes) staged = staged.set(segment, entry);
   d.staged = { ...(d.staged ?? { created: false }), changes: staged };
   waitForCommit(s, out, job);
 };

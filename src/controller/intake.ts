@@ -204,9 +204,10 @@ const epochReused = (s: Working, m: Extract<AgentMessage, { type: 'ioFault' | 'm
 const onTableAck = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'tableAck' }>): void => {
   const c = s.agents.get(m.agent)?.copies.get(m.disk);
   if (c === undefined || s.disks.peek(m.disk) === undefined) return;
+  const before = c.acked;
   c.acked = Math.max(c.acked, m.generation);
   c.mayHold = true;
-  onAck(s, out, m.agent, m.disk, c.acked);
+  onAck(s, out, m.agent, m.disk, before, c.acked);
 };
 
 /** 580: the agent pulls what it lacks, as a delta from its generation when history reaches back that far. */

@@ -11,7 +11,11 @@
  */
 import type { DiskId } from '../protocol/messages.js';
 import { CowMap, CowRecords, sameFields } from '../protocol/copy-on-write.js';
+import { PersistentMap, PersistentSet } from '../protocol/persistent-map.js';
 import type { Job, JobIndex, JobPhase } from './types.js';
+
+/** The class of the jobs syncing on `disk` for `generation`: acks find the jobs they may release by it (`sync.ts`). */
+export const syncingClass = (disk: DiskId, generation: number): string => `syncing@${generation}:${disk}`;
 
 /** `T` with its own fields writable (nested values stay read-only). */
 export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -30,7 +34,7 @@ const classesOf = (j: Job): string[] => {
   const out = [`kind:${j.kind}`];
   const p = j.phase;
   if (p.kind === 'committing') out.push('committing');
-  else if (p.kind === 'syncing') out.push('syncing', `syncing:${j.disk}`);
+  else if (p.kind === 'syncing') out.push('syncing', `syncing:${j.disk}`, syncingClass(j.disk, p.generation));
   else if (p.kind === 'copying' && j.kind === 'settle') {
     if (p.copies.length > 0) out.push('copying');
     else if (p.failed) out.push('copyRetry');
@@ -50,9 +54,8 @@ export class JobTable {
   private readonly touched = new Set<number>();
   /** Jobs put in this step, in order. */
   private readonly added: number[] = [];
-  /** `index.bySegment` until the step adds or deletes a job on a segment; then a copy, with a copy of each disk's map it changed. */
-  private segments: Map<DiskId, ReadonlyMap<number, ReadonlyArray<number>>> | null = null;
-  private readonly segmentsOwned = new Set<DiskId>();
+  /** `index.bySegment` until the step adds or deletes a job on a segment; then its next version (persistent maps). */
+  private segments: PersistentMap<DiskId, ReadonlyMap<number, ReadonlyArray<number>>> | null = null;
   /** Jobs of the `copying` class as the step began that the step deleted. */
   private deletedCopying = 0;
   /** Jobs added in this step that are copying now. */
@@ -98,10 +101,7 @@ export class JobTable {
     this.touched.add(id);
     this.added.push(id);
     const seg = segmentOf(draft);
-    if (seg >= 0) {
-      const jobs = this.segmentsOf(draft.disk);
-      jobs.set(seg, [...(jobs.get(seg) ?? []), id]);
-    }
+    if (seg >= 0) this.setOn(draft.disk, seg, [...this.on(draft.disk, seg), id]);
     if (isCopying(draft)) this.addedCopying++;
     return draft;
   }
@@ -112,12 +112,7 @@ export class JobTable {
     if (id >= this.firstNewId) this.addedCopying -= isCopying(job) ? 1 : 0;
     else if (isCopying(this.base.get(id))) this.deletedCopying++;
     const seg = segmentOf(job);
-    if (seg >= 0) {
-      const jobs = this.segmentsOf(job.disk);
-      const rest = (jobs.get(seg) ?? []).filter((x) => x !== id);
-      if (rest.length === 0) jobs.delete(seg);
-      else jobs.set(seg, rest);
-    }
+    if (seg >= 0) this.setOn(job.disk, seg, this.on(job.disk, seg).filter((x) => x !== id));
     this.touched.add(id);
     this.records.delete(id);
   }
@@ -132,14 +127,12 @@ export class JobTable {
     return (this.segments ?? this.index.bySegment).get(disk)?.get(segment) ?? [];
   }
 
-  /** The jobs by segment of `disk`, for writing (copied on the step's first write). */
-  private segmentsOf(disk: DiskId): Map<number, ReadonlyArray<number>> {
-    const all = (this.segments ??= new Map(this.index.bySegment));
-    if (!this.segmentsOwned.has(disk)) {
-      all.set(disk, new Map(all.get(disk) ?? []));
-      this.segmentsOwned.add(disk);
-    }
-    return all.get(disk) as Map<number, ReadonlyArray<number>>;
+  /** Sets the jobs on a segment (none: the segment, and a disk left without any, leave the index). */
+  private setOn(disk: DiskId, segment: number, ids: ReadonlyArray<number>): void {
+    const all = (this.segments ??= PersistentMap.from(this.index.bySegment));
+    const jobs = PersistentMap.from(all.get(disk) ?? []);
+    const next = ids.length === 0 ? jobs.delete(segment) : jobs.set(segment, ids);
+    this.segments = next.size === 0 ? all.delete(disk) : all.set(disk, next);
   }
 
   /** Changes a job's phase; every phase change goes through here, so that the counts stay right. */
@@ -170,16 +163,29 @@ export class JobTable {
     return out;
   }
 
+  /**
+   * `candidates(...classes)` narrowed by `keep`, which is asked before the ids are sorted: for a
+   * scan that keeps few of many (an ack looking for the jobs it releases), so that it sorts only those.
+   */
+  candidatesWhere(classes: ReadonlyArray<string>, keep: (id: number) => boolean): number[] {
+    const kept: number[] = [];
+    for (const c of classes) for (const id of this.index.classes.get(c) ?? []) if (this.records.has(id) && keep(id)) kept.push(id);
+    const out = classes.length > 1 ? [...new Set(kept)] : kept;
+    out.sort((a, b) => a - b);
+    for (const id of this.added) if (this.records.has(id) && keep(id)) out.push(id);
+    return out;
+  }
+
   /** The jobs of the next state and their index. */
   result(): readonly [ReadonlyMap<number, Job>, JobIndex] {
     const jobs = this.records.result();
     if (jobs === this.base) return [jobs, this.index];
     const classes = new CowMap(this.index.classes);
-    const owned = new Map<string, Set<number>>();
-    const writable = (c: string): Set<number> => {
-      let set = owned.get(c);
-      if (set === undefined) owned.set(c, (set = new Set(classes.get(c) ?? [])));
-      return set;
+    const move = (c: string, id: number, add: boolean): void => {
+      const set = PersistentSet.from(classes.get(c) ?? []);
+      const next = add ? set.add(id) : set.delete(id);
+      if (next.size === 0) classes.delete(c);
+      else classes.set(c, next);
     };
     for (const id of this.touched) {
       const before = this.base.get(id);
@@ -187,15 +193,9 @@ export class JobTable {
       if (before === after) continue;
       const was = before === undefined ? [] : classesOf(before);
       const is = after === undefined ? [] : classesOf(after);
-      for (const c of was) if (!is.includes(c)) writable(c).delete(id);
-      for (const c of is) if (!was.includes(c)) writable(c).add(id);
+      for (const c of was) if (!is.includes(c)) move(c, id, false);
+      for (const c of is) if (!was.includes(c)) move(c, id, true);
     }
-    for (const [c, set] of owned) {
-      if (set.size === 0) classes.delete(c);
-      else classes.set(c, set);
-    }
-    const bySegment = this.segments ?? this.index.bySegment;
-    for (const disk of this.segmentsOwned) if (bySegment.get(disk)!.size === 0) (bySegment as Map<DiskId, unknown>).delete(disk);
-    return [jobs, { bySegment, classes: classes.result() }];
+    return [jobs, { bySegment: this.segments ?? this.index.bySegment, classes: classes.result() }];
   }
 }

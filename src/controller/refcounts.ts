@@ -2,10 +2,11 @@
  * Reference counts of allocated physical extents: how many table entries (of a disk and its
  * snapshots) hold each extent, so shared space is released only when the last holder lets go.
  *
- * The map is persistent: keys are spread over a fixed number of buckets by a hash of the extent,
- * and a change copies the bucket list and the one bucket it touches, never the whole map. Counts
- * are keyed by the exact extent (LUN, start and length): two different extents never share a
- * count even when they overlap, which is the checker's business, not this module's.
+ * The map is persistent (`protocol/persistent-map.ts`): a change costs O(log n) and shares the
+ * rest with the map it came from, so a fault that takes or releases one extent does not copy the
+ * counts of a million others. Counts are keyed by the exact extent (LUN, start and length): two
+ * different extents never share a count even when they overlap, which is the checker's business,
+ * not this module's.
  *
  * Snapshots share whole chunks of table records between disks. Rather than one increment per
  * extent of the disk, a snapshot adds one holder to each chunk object (`shareTable`, O(chunks));
@@ -19,11 +20,9 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type { Reference } from '../check/check.js';
 import { validationError, type ValidationError } from '../errors.js';
+import { PersistentMap } from '../protocol/persistent-map.js';
 import { alternateAt, CHUNK_SIZE, F_HAS_ALTERNATE, F_HAS_LOCATION, REC_WORDS, SLOT_SHIFT, TWO_POW_32, type Chunk, type MappingTable } from '../table/table.js';
 import type { Extent } from './allocator.js';
-
-/** Buckets of the map: enough that a bucket stays small at tens of thousands of extents. */
-const BUCKETS = 1024;
 
 /**
  * One extent and how many table entries reference it (an entry of {@link RefCounts}).
@@ -48,8 +47,8 @@ export interface Counted {
 export interface RefCounts {
   /** Number of extents with a positive count. */
   readonly size: number;
-  /** @internal Buckets by hash; never mutate them. */
-  readonly buckets: ReadonlyArray<ReadonlyMap<string, Counted>>;
+  /** @internal The counts of their own by extent key; never mutate it. */
+  readonly counts: ReadonlyMap<string, Counted>;
   /**
    * @internal Chunks held by more tables than their extents' own counts say, by chunk position
    * (a list per position: the versions of that chunk still shared), so that retiring one copies
@@ -95,16 +94,17 @@ function* allShares(refs: RefCounts): Generator<ChunkShare> {
   for (const list of refs.shares) for (let n = list; n !== null; n = n.next) yield n;
 }
 
-const EMPTY_BUCKET: ReadonlyMap<string, Counted> = /* @__PURE__ */ new Map();
-
-/** A class, not a plain object, so that immer-based callers never draft or deep-freeze its Maps. */
+/** A class, not a plain object, so that immer-based callers never draft or deep-freeze its map. */
 class RefCountsValue implements RefCounts {
   constructor(
-    readonly size: number,
-    readonly buckets: ReadonlyArray<ReadonlyMap<string, Counted>>,
+    readonly counts: PersistentMap<string, Counted>,
     readonly shares: ReadonlyArray<ChunkShare | null>,
   ) {
     Object.freeze(this);
+  }
+
+  get size(): number {
+    return this.counts.size;
   }
 }
 
@@ -114,46 +114,29 @@ class RefCountsValue implements RefCounts {
  * @example
  * entries(emptyRefCounts); // []
  */
-export const emptyRefCounts: RefCounts = /* @__PURE__ */ (() => new RefCountsValue(0, Object.freeze(new Array<ReadonlyMap<string, Counted>>(BUCKETS).fill(EMPTY_BUCKET)), Object.freeze([])))();
+export const emptyRefCounts: RefCounts = /* @__PURE__ */ (() => new RefCountsValue(PersistentMap.empty(), Object.freeze([])))();
 
 const keyOf = (x: Extent): string => `${x.lun}:${x.start}:${x.length}`;
 
-/** Spreads extents over buckets; block numbers may exceed 32 bits, so fold the high part in. */
-const bucketOf = (x: Extent): number => {
-  const high = Math.floor(x.start / 0x1_0000_0000);
-  let h = Math.imul(x.start | 0, 0x9e3779b1);
-  h = Math.imul(h ^ (high | 0) ^ Math.imul(x.lun | 0, 0x85ebca6b), 0xc2b2ae35);
-  h ^= Math.imul(x.length | 0, 0x27d4eb2f);
-  return ((h ^ (h >>> 15)) >>> 0) % BUCKETS;
-};
+const countsOf = (refs: RefCounts): PersistentMap<string, Counted> => PersistentMap.from(refs.counts);
 
 /**
- * Adds one holder to every extent in `extents` (an extent listed twice gets two),
- * copying each touched bucket once: a snapshot can add tens of thousands of holders cheaply.
+ * Adds one holder to every extent in `extents` (an extent listed twice gets two), in one pass
+ * of a map builder: a restore can add a million holders cheaply.
  * Extents are taken as given (they come from an allocator, which validated them).
  *
  * @example
  * incrementAll(emptyRefCounts, [a, b, a]); // a: 2, b: 1
  */
 export const incrementAll = (refs: RefCounts, extents: Iterable<Extent>): RefCounts => {
-  const touched = new Map<number, Map<string, Counted>>();
-  let size = refs.size;
+  const b = countsOf(refs).builder();
+  let any = false;
   for (const x of extents) {
-    const b = bucketOf(x);
-    let bucket = touched.get(b);
-    if (bucket === undefined) {
-      bucket = new Map(refs.buckets[b]!);
-      touched.set(b, bucket);
-    }
     const key = keyOf(x);
-    const old = bucket.get(key);
-    if (old === undefined) size++;
-    bucket.set(key, { lun: x.lun, start: x.start, length: x.length, count: (old?.count ?? 0) + 1 });
+    b.set(key, { lun: x.lun, start: x.start, length: x.length, count: (b.get(key)?.count ?? 0) + 1 });
+    any = true;
   }
-  if (touched.size === 0) return refs;
-  const buckets = refs.buckets.slice();
-  for (const [b, bucket] of touched) buckets[b] = bucket;
-  return new RefCountsValue(size, buckets, refs.shares);
+  return any ? new RefCountsValue(b.done(), refs.shares) : refs;
 };
 
 /**
@@ -162,7 +145,11 @@ export const incrementAll = (refs: RefCounts, extents: Iterable<Extent>): RefCou
  * @example
  * countOf(increment(increment(emptyRefCounts, x), x), x); // 2
  */
-export const increment = (refs: RefCounts, extent: Extent): RefCounts => incrementAll(refs, [extent]);
+export const increment = (refs: RefCounts, extent: Extent): RefCounts => {
+  const counts = countsOf(refs);
+  const key = keyOf(extent);
+  return new RefCountsValue(counts.set(key, { lun: extent.lun, start: extent.start, length: extent.length, count: (counts.get(key)?.count ?? 0) + 1 }), refs.shares);
+};
 
 /**
  * One holder fewer of `extent`. `releasedToZero` is true when that was the last holder: the
@@ -174,17 +161,12 @@ export const increment = (refs: RefCounts, extent: Extent): RefCounts => increme
  * decrement(emptyRefCounts, x);               // Left([{ field: 'extent', ... 'has no reference count' }])
  */
 export const decrement = (refs: RefCounts, extent: Extent): E.Either<ValidationError[], [RefCounts, releasedToZero: boolean]> => {
-  const b = typeof extent === 'object' && extent !== null ? bucketOf(extent) : 0;
   const key = typeof extent === 'object' && extent !== null ? keyOf(extent) : '';
-  const old = refs.buckets[b]!.get(key);
+  const counts = countsOf(refs);
+  const old = counts.get(key);
   if (old === undefined) return E.left([validationError('extent', extent, 'has no reference count to decrement')]);
-  const bucket = new Map(refs.buckets[b]!);
   const zero = old.count <= 1;
-  if (zero) bucket.delete(key);
-  else bucket.set(key, { ...old, count: old.count - 1 });
-  const buckets = refs.buckets.slice();
-  buckets[b] = bucket.size === 0 ? EMPTY_BUCKET : bucket;
-  return E.right([new RefCountsValue(zero ? refs.size - 1 : refs.size, buckets, refs.shares), zero]);
+  return E.right([new RefCountsValue(zero ? counts.delete(key) : counts.set(key, { ...old, count: old.count - 1 }), refs.shares), zero]);
 };
 
 /**
@@ -194,7 +176,7 @@ export const decrement = (refs: RefCounts, extent: Extent): E.Either<ValidationE
  * countOf(emptyRefCounts, { lun: 1, start: 0, length: 10 }); // 0
  */
 export const countOf = (refs: RefCounts, extent: Extent): number => {
-  let n = refs.buckets[bucketOf(extent)]!.get(keyOf(extent))?.count ?? 0;
+  let n = refs.counts.get(keyOf(extent))?.count ?? 0;
   if (n === 0) return 0; // every extent of a shared chunk has a count of its own
   for (const share of allShares(refs))
     for (const x of chunkExtents(share.chunk, share)) if (x.lun === extent.lun && x.start === extent.start && x.length === extent.length) n += share.count;
@@ -211,7 +193,7 @@ export const countOf = (refs: RefCounts, extent: Extent): number => {
 export const entries = (refs: RefCounts): Reference[] => {
   const expanded = incrementAll(refs, [...allShares(refs)].flatMap((share) => Array.from({ length: share.count }, () => chunkExtents(share.chunk, share)).flat()));
   const out: Reference[] = [];
-  for (const bucket of expanded.buckets) for (const c of bucket.values()) out.push({ lun: c.lun, start: c.start, length: c.length, count: c.count });
+  for (const c of expanded.counts.values()) out.push({ lun: c.lun, start: c.start, length: c.length, count: c.count });
   return out.sort((a, b) => a.lun - b.lun || a.start - b.start || a.length - b.length);
 };
 
@@ -245,7 +227,7 @@ export const shareTable = (refs: RefCounts, table: MappingTable): RefCounts => {
   table.chunks.forEach(
     (c, ci) => void (shares[ci] = withShare(shares[ci] ?? null, c, 1, { segmentBlocks: table.segmentBlocks, segmentStarts: table.segmentStarts, firstSegment: ci * CHUNK_SIZE })),
   );
-  return new RefCountsValue(refs.size, refs.buckets, shares);
+  return new RefCountsValue(countsOf(refs), shares);
 };
 
 /**
@@ -275,5 +257,5 @@ export const retireChunks = (refs: RefCounts, before: MappingTable, after: Mappi
   if (shares === null) return refs;
   while (shares.length > 0 && shares[shares.length - 1] === null) shares.pop();
   const counted = incrementAll(refs, extents);
-  return new RefCountsValue(counted.size, counted.buckets, shares);
+  return new RefCountsValue(countsOf(counted), shares);
 };

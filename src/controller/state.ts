@@ -141,7 +141,8 @@ export interface JobGroup {
 /**
  * Where the controller finds its jobs without looking at every one: the jobs on each segment
  * (by disk, then segment), and the jobs of each class
- * a step looks for: `kind:<kind>`, `committing`, `syncing`, `syncing:<disk>`, `copying` (settle
+ * a step looks for: `kind:<kind>`, `committing`, `syncing`, `syncing:<disk>`,
+ * `syncing@<generation>:<disk>` (what an acknowledgement of that generation may release), `copying` (settle
  * jobs with copies in flight, counted for the copy slots) and `copyRetry` (settle jobs whose
  * copies failed, retried by the next sweep). Derived from `jobs`; kept with it by every step.
  *

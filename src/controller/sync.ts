@@ -28,6 +28,7 @@ import { releaseExtents, stage } from './commit.js';
 import { hooksFor } from './jobs/hooks.js';
 import { isEvicted } from './leases.js';
 import type { ControllerCommand, CopyView } from './types.js';
+import { syncingClass } from './job-index.js';
 import { thawAgent, type AgentDraft, type JobDraft, type Mutable, type Working } from './working.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -98,18 +99,45 @@ export const checkSync = (s: Working, out: ControllerCommand[], job: JobDraft): 
   if (waiting.length === 0) synced(s, out, job);
 };
 
+/** Beyond this many newly acknowledged generations, an ack looks at every job syncing on the disk instead of class by class. */
+const GENERATION_SCAN_LIMIT = 64;
+
 /**
- * An acknowledgement arrived: only the jobs syncing on that disk are looked at, and only those
- * waiting for that agent move (a full check per acknowledgement would cost jobs x agents).
+ * An acknowledgement arrived, raising what `agent` acknowledged of `disk` from `before` to
+ * `generation`. A syncing job's `waiting` is the list its last `checkSync` made; an agent in it
+ * stops being waited for once it has acknowledged the job's generation. So only the jobs whose
+ * generation lies in (`before`, `generation`] can be released by this ack, and they are found by
+ * their generation (`syncingClass`), never by a scan of every syncing job (an ack per agent per
+ * batch would cost jobs x agents). A job is released when `agent` was in its list and every other
+ * agent in it has acknowledged too; it is then checked against the full set before it goes on.
  */
-export const onAck = (s: Working, out: ControllerCommand[], agent: AgentId, disk: DiskId, generation: number): void => {
-  for (const id of s.jobs.candidates(`syncing:${disk}`)) {
+export const onAck = (s: Working, out: ControllerCommand[], agent: AgentId, disk: DiskId, before: number, generation: number): void => {
+  if (generation <= before) return;
+  const classes: string[] = [];
+  if (generation - before > GENERATION_SCAN_LIMIT) classes.push(`syncing:${disk}`);
+  else for (let g = Math.max(before + 1, 0); g <= generation; g++) classes.push(syncingClass(disk, g));
+  // Jobs of one generation mostly wait for the same agents: the agent found still behind for one
+  // job is tried first for the next (a hint only: every job is decided by its own list).
+  let behind: AgentId | null = null;
+  const caughtUp = (a: AgentId, need: number): boolean => a === agent || (peekCopy(s, a, disk)?.acked ?? -1) >= need;
+  const releases = (id: number): boolean => {
     const scanned = s.jobs.scanned(id)!;
-    if (scanned.disk !== disk || scanned.phase.kind !== 'syncing' || scanned.phase.generation > generation || !scanned.phase.waiting.includes(agent)) continue;
-    const job = s.jobs.get(id)!;
-    if (job.phase.kind !== 'syncing') continue;
-    s.jobs.setPhase(job, { ...job.phase, waiting: job.phase.waiting.filter((a) => a !== agent) });
-    if (job.phase.waiting.length === 0) checkSync(s, out, job); // confirm against the full set before going on
+    if (scanned.disk !== disk || scanned.phase.kind !== 'syncing') return false;
+    const need = scanned.phase.generation;
+    if (need <= before || need > generation || !scanned.phase.waiting.includes(agent)) return false;
+    const job = s.jobs.peek(id);
+    if (job === undefined || job.phase.kind !== 'syncing') return false;
+    const { waiting, generation: g } = job.phase;
+    if (behind !== null && waiting.includes(behind) && !caughtUp(behind, g)) return false;
+    behind = waiting.find((a) => !caughtUp(a, g)) ?? null;
+    return behind === null;
+  };
+  // A job some other agent still holds back now cannot be released later in this step (only this
+  // agent's acknowledgement rises in it), so the jobs are narrowed before they are sorted, and
+  // each one kept is decided again when its turn comes (an earlier one may have moved it).
+  for (const id of s.jobs.candidatesWhere(classes, releases)) {
+    if (!releases(id)) continue;
+    checkSync(s, out, s.jobs.get(id)!); // confirm against the full set before going on
   }
 };
 

@@ -1,18 +1,25 @@
 /**
  * Copy-on-write maps for the pure state machines (`agentStep`, `controllerStep`).
  *
- * A step reads the state it was given and writes through these wrappers: the first write copies
- * the map, later writes change the copy, and a step that writes nothing hands back the very map
- * it was given. The given state is never changed, so it stays usable after the step.
+ * A step reads the state it was given and writes through these wrappers, and a step that writes
+ * nothing hands back the very map it was given. Writes go to a persistent map
+ * (`persistent-map.ts`): a write costs O(log n) and shares the rest with the map the step was
+ * given, so a step that changes one record of ten thousand does not copy the other ones. The
+ * given state is never changed, so it stays usable after the step. A plain `Map` given as a base
+ * (a state built by hand, or an initial state) is converted once, on the first write.
  */
+import { PersistentMap } from './persistent-map.js';
+
+/** `map` as a persistent map: itself when it is one, else converted (O(n), once per plain map). */
+const persistent = <K, V>(map: ReadonlyMap<K, V>): PersistentMap<K, V> => (map instanceof PersistentMap ? map : PersistentMap.from(map));
 
 /**
- * A map read from a base and copied on its first write. Writing the value a key already has
+ * A map read from a base and written as a persistent map. Writing the value a key already has
  * (or deleting a missing key) is not a write, so it keeps the base.
  *
  * @example
  * const m = new CowMap(base);
- * m.set(1, 'x'); // copies base once
+ * m.set(1, 'x'); // base unchanged; m.current has the new entry
  * m.result()     // base itself when nothing was written
  */
 export class CowMap<K, V> {
@@ -32,7 +39,7 @@ export class CowMap<K, V> {
     return this.map.size;
   }
 
-  /** True once a write has copied the base. */
+  /** True once a write has changed the map. */
   get changed(): boolean {
     return this.owned;
   }
@@ -47,25 +54,19 @@ export class CowMap<K, V> {
 
   set(key: K, value: V): void {
     if (this.map.get(key) === value && (value !== undefined || this.map.has(key))) return;
-    this.writable().set(key, value);
+    this.map = persistent(this.map).set(key, value);
+    this.owned = true;
   }
 
   delete(key: K): void {
     if (!this.map.has(key)) return;
-    this.writable().delete(key);
+    this.map = persistent(this.map).delete(key);
+    this.owned = true;
   }
 
   /** The map to hand back in the next state. */
   result(): ReadonlyMap<K, V> {
     return this.map;
-  }
-
-  private writable(): Map<K, V> {
-    if (!this.owned) {
-      this.map = new Map(this.map);
-      this.owned = true;
-    }
-    return this.map as Map<K, V>;
   }
 }
 
@@ -151,11 +152,8 @@ export class CowRecords<K, V, D> {
       (changes ??= []).push([k, after]);
     }
     if (changes === null) return this.base;
-    const next = new Map(this.base);
-    for (const [k, v] of changes) {
-      if (v === undefined) next.delete(k);
-      else next.set(k, v);
-    }
+    let next = persistent(this.base);
+    for (const [k, v] of changes) next = v === undefined ? next.delete(k) : next.set(k, v);
     return next;
   }
 }

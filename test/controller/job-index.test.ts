@@ -21,6 +21,7 @@ const rebuild = (jobs: ReadonlyMap<number, Job>) => {
     if (j.phase.kind === 'syncing') {
       add('syncing', id);
       add(`syncing:${j.disk}`, id);
+      add(`syncing@${j.phase.generation}:${j.disk}`, id);
     }
     if (j.kind === 'settle' && j.phase.kind === 'copying' && j.phase.copies.length > 0) add('copying', id);
     if (j.kind === 'settle' && j.phase.kind === 'copying' && j.phase.copies.length === 0 && j.phase.failed) add('copyRetry', id);

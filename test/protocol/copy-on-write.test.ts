@@ -6,15 +6,19 @@ import { describe, expect, it } from 'vitest';
 import { CowMap, CowRecords, sameFields } from '../../src/protocol/copy-on-write.js';
 
 describe('CowMap', () => {
-  it('copies its base on the first write only, and never changes the base', () => {
+  it('never changes the base, and each version it hands out stays as it was', () => {
     const base = new Map([[1, 'a'], [2, 'b']]);
     const m = new CowMap<number, string>(base);
     m.set(3, 'c');
     const first = m.current;
     m.delete(1);
-    expect(m.current).toBe(first);
+    expect([...first]).toEqual([[1, 'a'], [2, 'b'], [3, 'c']]);
     expect([...m.result()]).toEqual([[2, 'b'], [3, 'c']]);
     expect([...base]).toEqual([[1, 'a'], [2, 'b']]);
+    const next = new CowMap(m.result());
+    next.set(2, 'x');
+    expect([...m.result()]).toEqual([[2, 'b'], [3, 'c']]);
+    expect([...next.result()]).toEqual([[2, 'x'], [3, 'c']]);
   });
 
   it('hands back the base when writes changed nothing', () => {
