@@ -162,6 +162,8 @@ interface Real {
   /** Faulted run: storage faults, leases and the fault commands. */
   readonly faulted: boolean;
   readonly pauses: Pause[];
+  /** A storage power loss came after injected faults: one more host request may fail (see mayFail). */
+  lossAfterFaults: boolean;
   controller: ControllerRuntime;
   readonly agents: AgentRuntime[];
   readonly epochs: number[];
@@ -170,10 +172,26 @@ interface Real {
 }
 
 /** What the faulted runs went through, summed over runs (reported with VDISK_RUNTIME_FAULT_RUNS). */
-const tally = { runs: 0, hostIos: 0, rejected: 0, hung: 0, failedWrites: 0, failedReads: 0, failedFlushes: 0, reuseRefused: 0 };
+const tally = { runs: 0, hostIos: 0, rejected: 0, hung: 0, failedWrites: 0, failedReads: 0, failedFlushes: 0, reuseRefused: 0, afterLoss: 0 };
 
 /** Storage rejections injected so far: a host request may fail only when this grew while it ran. */
 const injected = (real: Real): number => real.env.storage.injected().rejected;
+
+/**
+ * Whether a host request that failed with `error` may have: storage rejected an injected fault
+ * while it ran; or it is the first failure since a storage power loss that followed injected
+ * faults (an aborted flush of a job leaves the controller's connection with unflushed copies, so
+ * its next flush reports the lost cache and the job fails; see docs/design.md#liveness).
+ */
+const mayFail = (real: Real, before: number, error: unknown): boolean => {
+  if (injected(real) > before) return true;
+  if (real.lossAfterFaults && /storage failed|cache was lost/.test(String(error))) {
+    real.lossAfterFaults = false;
+    tally.afterLoss++;
+    return true;
+  }
+  return false;
+};
 
 const startLife = (real: Real, i: number, epoch: number): AgentRuntime => startAgent(real.env, AGENTS[i]!, epoch, real.pauses[i]!, real.faulted);
 
@@ -196,7 +214,7 @@ const clampRange = (start: number, length: number): [number, number] => [start, 
 
 /** Checks a held read that has settled: it must have resolved, with every block not overlapped by a write as the model says. */
 const checkHeld = (h: HeldRead, real: Real): void => {
-  if (h.io.error !== undefined && injected(real) > h.injectedBefore) return;
+  if (h.io.error !== undefined && mayFail(real, h.injectedBefore, h.io.error)) return;
   expect(h.io.error, `held read through ${AGENTS[h.agent]} of ${h.disk}@${h.start}+${h.length} failed`).toBeUndefined();
   const data = h.io.value!;
   expect(data.length).toBe(h.length * BS);
@@ -253,7 +271,7 @@ const readBack = async (model: Model, real: Real, i: number, disk: string, start
     try {
       return await drive(model, real, track(real.agents[i]!.read(disk, start, length)), what);
     } catch (e) {
-      if (!(injected(real) > before && attempt < 20)) throw e;
+      if (!(mayFail(real, before, e) && attempt < 20)) throw e;
     }
   }
 };
@@ -305,7 +323,7 @@ class WriteCmd implements Cmd {
     try {
       await drive(model, real, track(real.agents[this.agent]!.write(disk, start, data)), what);
     } catch (e) {
-      if (!(injected(real) > before)) throw e;
+      if (!mayFail(real, before, e)) throw e;
       tally.failedWrites++;
       await settleFailedWrite(model, real, this.agent, disk, start, data, what);
       if (disk !== 'd') model.touched.add(disk);
@@ -344,7 +362,7 @@ class ZeroCmd implements Cmd {
     try {
       await drive(model, real, track(this.discard ? node.discard(disk, start, length) : node.writeZeros(disk, start, length)), what);
     } catch (e) {
-      if (!(injected(real) > before)) throw e;
+      if (!mayFail(real, before, e)) throw e;
       tally.failedWrites++;
       await settleFailedWrite(model, real, this.agent, disk, start, new Uint8Array(length * BS), what);
       if (disk !== 'd') model.touched.add(disk);
@@ -425,7 +443,7 @@ class ReadCmd implements Cmd {
     try {
       got = await drive(model, real, track(real.agents[this.agent]!.read(disk, start, length)), what);
     } catch (e) {
-      if (!(injected(real) > before)) throw e;
+      if (!mayFail(real, before, e)) throw e;
       tally.failedReads++;
       await quiesce(model, real);
       return;
@@ -592,6 +610,8 @@ class StoragePowerLossCmd implements Cmd {
   check = (m: Readonly<Model>) => m.cut.size === 0;
   async run(model: Model, real: Real): Promise<void> {
     real.env.storage.powerLoss();
+    const { rejected, hung } = real.env.storage.injected();
+    if (rejected + hung > 0) real.lossAfterFaults = true;
     for (let i = 0; i < AGENTS.length; i++) model.lossSeen.set(writerOf(real, i), new Set());
     await quiesce(model, real);
     for (const disk of model.disks) {
@@ -779,7 +799,7 @@ const faultCommandArbs: fc.Arbitrary<Cmd>[] = [
 const runModel = async (seed: number, cmds: Iterable<Cmd>, faulted: boolean): Promise<void> => {
   const env = makeEnv(seed, faulted);
   const model: Model = { disks: ['d'], content: new Map([['d', new Map()]]), cut: new Set(), durable: new Map(), lossSeen: new Map(), touched: new Set() };
-  const real: Real = { env, faulted, pauses: [], controller: await startController(env, faulted ? LEASE : {}), agents: [], epochs: [], held: [], snapshots: 0 };
+  const real: Real = { env, faulted, lossAfterFaults: false, pauses: [], controller: await startController(env, faulted ? LEASE : {}), agents: [], epochs: [], held: [], snapshots: 0 };
   for (const [i] of AGENTS.entries()) {
     real.pauses.push({ paused: false, late: [] });
     real.agents.push(startLife(real, i, 1));
@@ -829,3 +849,4 @@ describe('model-based: runtimes over in-memory adapters with a lossy network', (
     if (process.env.VDISK_RUNTIME_FAULT_RUNS !== undefined) console.log(`runtime fault runs: ${JSON.stringify(tally)}`);
   });
 });
+
