@@ -829,7 +829,7 @@ const runModel = async (seed: number, cmds: Iterable<Cmd>, faulted: boolean): Pr
 };
 
 /** Faulted runs: a few by default, more with VDISK_RUNTIME_FAULT_RUNS=n. */
-const FAULT_RUNS = Number(process.env.VDISK_RUNTIME_FAULT_RUNS ?? 12);
+const FAULT_RUNS = Number(process.env.VDISK_RUNTIME_FAULT_RUNS ?? 25);
 
 describe('model-based: runtimes over in-memory adapters with a lossy network', () => {
   it('reads always return the last acknowledged writes (zeros after a discard or write-zeroes), across snapshots, deletions, rollbacks, restarts and partitions; a power loss keeps every flushed write', async () => {
