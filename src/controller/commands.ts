@@ -104,7 +104,8 @@ export type ControllerCommand =
   /**
    * The agent's lease has certainly expired and it was evicted: table changes stop waiting for
    * it. A product that cannot trust the lease alone cuts the agent's storage path here (the
-   * optional `fence` adapter hook: SCSI persistent reservations, a blocklist).
+   * optional `fence` adapter hook: SCSI persistent reservations, a blocklist). Epoch -1: a
+   * restarted controller gave up on an agent it never heard from (`reuse-hold.ts`): every life.
    */
   | { readonly type: 'fence'; readonly agent: AgentId; readonly epoch: number }
   | { readonly type: 'adminDone'; readonly requestId: number; readonly result: AdminResult }

@@ -24,7 +24,8 @@
  * - `working.ts`: the step's working state and context (copy-on-write records, per-step caches);
  *   `job-index.ts`: the jobs by segment, by kind and by phase, with counts instead of scans;
  * - `basics.ts`: small helpers; `types.ts`: events, commands, state; `allocator.ts`,
- *   `refcounts.ts`: free space and shared extents.
+ *   `refcounts.ts`: free space and shared extents; `reuse-hold.ts`: after a restart, no
+ *   allocation until the agents that may hold older tables are in line.
  *
  * Correctness rules, all enforced here:
  * - segment lock: one job at a time per segment, so a host write and the background copy of the
@@ -52,6 +53,7 @@ import { drainQuarantine, evictExpired, leaseOnRestore } from './leases.js';
 import { duplicateAnswer, noteAdmin } from './admin-dedupe.js';
 import { acquire } from './locks.js';
 import * as R from './refcounts.js';
+import { checkReuseHold, holdAfterRestore } from './reuse-hold.js';
 import { lowSpaceCrossings } from './space.js';
 import { checkSync, convergeCopies, ensureCopy, pruneLastChange } from './sync.js';
 import {
@@ -90,6 +92,7 @@ export const initialControllerState = (allocator: Allocator, config: ControllerO
   copies: new Map(),
   leases: new Map(),
   quarantine: [],
+  reuseHold: null,
   copyQueue: [],
   stagingBatch: 1,
   durableBatch: 0,
@@ -111,6 +114,7 @@ export const controllerStep = (state: ControllerState, event: ControllerEvent): 
   const out: ControllerCommand[] = [];
   const s = new Working(state, jobHooks);
   dispatch(s, out, event);
+  if (s.reuseHold !== null) checkReuseHold(s, out); // reuse-hold.ts: lifts once the agents are in line
   out.push(...lowSpaceCrossings(state.allocator, s.allocator, s.config.lowWaterMark));
   const before = state.recentAdmin ?? [];
   const recentAdmin = noteAdmin(before, event, out, adminTypes);
@@ -232,6 +236,9 @@ const restore = (s: Working, out: ControllerCommand[], persisted: PersistedState
   }
   s.allocator = alloc;
   s.refs = R.incrementAll(R.emptyRefCounts, referenced);
+  // What a durable change stopped using before the restart is free in `alloc`, but an agent may
+  // still hold the older table: nothing is allocated until the agents are in line (reuse-hold.ts).
+  holdAfterRestore(s);
   s.ready = true;
   for (const id of s.jobs.keys()) if (s.jobs.peek(id)?.phase.kind === 'queued') acquire(s, out, id);
 };

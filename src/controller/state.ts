@@ -10,6 +10,7 @@ import type { ControllerConfig } from './config.js';
 import type { PersistRecord } from './commands.js';
 import type { Job } from './job-kinds.js';
 import type { RecentAdmin } from './admin-dedupe.js';
+import type { ReuseHold } from './reuse-hold.js';
 
 /**
  * What the controller knows of one agent's copy of one disk: enough to choose between a delta,
@@ -198,6 +199,8 @@ export interface ControllerState {
   readonly leases: ReadonlyMap<AgentId, LeaseView>;
   /** Released extents held back until a late write of an earlier agent life can no longer land. */
   readonly quarantine: ReadonlyArray<{ readonly extent: Extent; readonly until: number }>;
+  /** After a restart: allocation held until the agents that may hold older tables are in line (see `reuse-hold.ts`). */
+  readonly reuseHold: ReuseHold | null;
   /** Settle jobs waiting for a copy slot. */
   readonly copyQueue: ReadonlyArray<number>;
   readonly nextId: number;

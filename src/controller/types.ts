@@ -9,3 +9,4 @@ export type { ControllerCommand, Outcome, PersistRecord, PersistedState } from '
 export type { AdminJob, DeleteJob, ErrorJob, FaultJob, Job, JobBase, JobPhase, MarkJob, MigrateJob, ReleaseJob, RollbackJob, SettleJob, SnapshotJob, ZeroJob } from './job-kinds.js';
 export type { AgentView, ControllerState, CopyView, DiskState, JobGroup, JobIndex, LeaseView, StagedChanges } from './state.js';
 export type { RecentAdmin } from './admin-dedupe.js';
+export type { ReuseHold } from './reuse-hold.js';

@@ -83,6 +83,8 @@ export class Working {
   // --- leases (leases.ts) ---
   readonly leases: CowMap<AgentId, LeaseView>;
   quarantine: ControllerState['quarantine'];
+  // --- allocation held after a restart (reuse-hold.ts) ---
+  reuseHold: ControllerState['reuseHold'];
 
   /** Deltas computed in this step, by disk, base and target generation (see `sync.ts`). */
   readonly deltas = new Map<string, CachedDelta>();
@@ -118,6 +120,7 @@ export class Working {
     this.copies = new CowMap(base.copies);
     this.leases = new CowMap(base.leases);
     this.quarantine = base.quarantine;
+    this.reuseHold = base.reuseHold;
   }
 
   /** A buffer for `translateInto`, for this step only. */
@@ -169,6 +172,7 @@ export class Working {
       copies: this.copies.result(),
       leases: this.leases.result(),
       quarantine: this.quarantine,
+      reuseHold: this.reuseHold,
       copyQueue: this.copyQueue === null ? this.base.copyQueue : this.copyQueue.slice(this.copyQueueHead),
       nextId: this.nextId,
       // Kept as is: controllerStep updates it (admin-dedupe.ts).

@@ -181,14 +181,15 @@ interface HostIo {
   readonly reject: (error: Error) => void;
 }
 
-const VARIANTS: ReadonlySet<string> = new Set<Variant>(['centralized', 'distributed']);
+const VARIANTS: ReadonlySet<string> = /* @__PURE__ */ new Set<Variant>(['centralized', 'distributed']);
 /** Every controller message type, listed as a record so that a new one cannot be forgotten here (leases once were). */
-const CONTROLLER_MESSAGE_TYPES: ReadonlySet<string> = new Set(
-  Object.keys({
-    setEntries: true, replaceTable: true, refreshTable: true, retry: true, failIo: true, confirmMark: true, dropTable: true,
-    faultAccepted: true, leaseGranted: true, leaseRevoked: true,
-  } satisfies Record<ControllerMessage['type'], true>),
-);
+const CONTROLLER_MESSAGE_TYPES: ReadonlySet<string> = /* @__PURE__ */ (() =>
+  new Set(
+    Object.keys({
+      setEntries: true, replaceTable: true, refreshTable: true, retry: true, failIo: true, confirmMark: true, dropTable: true,
+      faultAccepted: true, leaseGranted: true, leaseRevoked: true,
+    } satisfies Record<ControllerMessage['type'], true>),
+  ))();
 
 
 const isPositive = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x > 0;

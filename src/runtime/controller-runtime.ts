@@ -101,9 +101,8 @@ export interface ControllerRuntime {
 }
 
 /** Every agent message type, listed as a record so that a new one cannot be forgotten here (leases once were). */
-const AGENT_MESSAGE_TYPES: ReadonlySet<string> = new Set(
-  Object.keys({ ioFault: true, markBits: true, tableAck: true, fetchTable: true, dropped: true, zeroSegment: true, renewLease: true } satisfies Record<AgentMessage['type'], true>),
-);
+const AGENT_MESSAGE_TYPES: ReadonlySet<string> = /* @__PURE__ */ (() =>
+  new Set(Object.keys({ ioFault: true, markBits: true, tableAck: true, fetchTable: true, dropped: true, zeroSegment: true, renewLease: true } satisfies Record<AgentMessage['type'], true>)))();
 
 /** True when `record` is already in the store (it landed although its save was rejected). */
 const landed = (stored: PersistedState, record: PersistRecord): boolean => {

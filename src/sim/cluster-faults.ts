@@ -2,17 +2,42 @@
  * Faults in the simulated cluster: agent and controller restarts, flushes reaching storage, and
  * power loss (docs/design.md#ordering-rules).
  */
-import { agentEpoch, initialAgentState } from '../agent/agent.js';
+import { agentEpoch, agentTable, initialAgentState } from '../agent/agent.js';
 import type { AgentState } from '../agent/types.js';
 import type { AdminEvent } from '../controller/types.js';
 import type { AgentId, DiskId } from '../protocol/messages.js';
 import { agentName, checkAllocation, checkDurability, checkStoredTables } from './checkers.js';
 import type { WorldEvent } from './world.js';
-import { fail, isSetup } from './cluster-core.js';
+import { fail, isSetup, type AdminRequest } from './cluster-core.js';
 import { ClusterAdmin } from './cluster-admin.js';
 
 /** The cluster with faults: restarts, flushes reaching storage, and power loss. */
 export abstract class ClusterFaults extends ClusterAdmin {
+  /**
+   * Rollbacks a controller restart left unanswered, with the disk's generation at the restore:
+   * the restarted controller still brings the agents to it, so the rollback may take effect
+   * until every agent's copy has reached it. Until then every block stays as if being written.
+   */
+  // Declared, not initialized: the cluster's constructor already runs events (the setup).
+  private declare unsettledRollbacks: { readonly req: AdminRequest; readonly disk: DiskId; readonly generation: number }[] | undefined;
+
+  protected override process(event: WorldEvent): void {
+    super.process(event);
+    if (event.kind === 'tick' && (this.unsettledRollbacks?.length ?? 0) > 0) this.settleRollbacks();
+  }
+
+  /** Ends each unanswered rollback once no agent holds a copy of its disk older than the restore (its outcome unknown). */
+  private settleRollbacks(): void {
+    const unsettled = this.unsettledRollbacks!;
+    for (let k = unsettled.length - 1; k >= 0; k--) {
+      const { req, disk, generation } = unsettled[k]!;
+      const behind = this.models.get(disk) === req.model && this.agents.some((node) => (agentTable(node.state, disk)?.generation ?? generation) < generation);
+      if (behind) continue;
+      unsettled.splice(k, 1);
+      this.rollbackDone(req, 'unknown');
+    }
+  }
+
   protected freshAgent(agent: AgentId, epoch: number): AgentState {
     const lease = this.lease;
     return initialAgentState({ agent, epoch, variant: this.variant, faultTimeout: this.tickInterval * 5, ...(lease === null ? {} : { leaseDuration: lease.duration }) });
@@ -128,15 +153,20 @@ export abstract class ClusterFaults extends ClusterAdmin {
     this.record('sim', 'controller', () => 'restart');
     const interrupted: DiskId[] = [];
     const setup: AdminEvent[] = [];
+    const rollbacks: AdminRequest[] = [];
     for (const [id, r] of this.adminRequests) {
       // Setup requests of the first boot are answered before any restart; later ones (a disk
       // created again after a deletion) are asked again of the new controller.
       if (isSetup(r.event)) setup.push(r.event);
       else if (r.event.type === 'deleteDisk') interrupted.push(r.event.disk);
-      else if (r.event.type === 'rollback') this.rollbackDone(r, 'unknown');
+      else if (r.event.type === 'rollback') rollbacks.push(r);
       this.adminRequests.delete(id);
     }
     this.bootController();
+    for (const r of rollbacks) {
+      const disk = r.event.type === 'rollback' ? r.event.disk : '';
+      (this.unsettledRollbacks ??= []).push({ req: r, disk, generation: this.controller.disks.get(disk)?.committed.generation ?? -1 });
+    }
     for (const e of setup) this.admin(e);
     // A forced deletion cut short may have detached the disk's agents, or deleted it unanswered:
     // a disk of the configuration gets its agents back (or is created again), as an operator would.

@@ -210,14 +210,15 @@ class Harness {
   }
 
   /**
-   * Answers persists and table messages (and, with `copies`, background copies) until the
-   * controller has nothing more to say. Returns everything it said, `cmds` included.
+   * Answers persists and table messages (only the sends `only` accepts; and, with `copies`,
+   * background copies) until the controller has nothing more to say. Returns everything it said,
+   * `cmds` included.
    */
-  drive(cmds: ReadonlyArray<ControllerCommand>, options: { copies?: boolean } = {}): ControllerCommand[] {
+  drive(cmds: ReadonlyArray<ControllerCommand>, options: { copies?: boolean; only?: (s: Send) => boolean } = {}): ControllerCommand[] {
     const all = [...cmds];
     let queue = [...cmds];
     for (let i = 0; i < 1000; i++) {
-      const produced = this.reply(queue);
+      const produced = this.reply(queue, options.only);
       if (options.copies === true) for (const c of copiesOf(queue)) produced.push(...this.step({ type: 'copyDone', copyId: c.copyId }));
       if (options.copies === true) for (const c of queue) if (c.type === 'flush') produced.push(...this.step({ type: 'flushed', flushId: c.flushId }));
       if (this.pending !== null) produced.push(...this.persisted());
@@ -458,6 +459,115 @@ describe('controller: flowchart paths', () => {
     expect(resolvedOf(c2)).toEqual([
       { type: 'resolved', agent: 'a', faultId: fault.faultId, disk: D, segment: 0, reason: 'zero', outcome: 'retry', path: [580, 595, 597] },
     ]);
+  });
+});
+
+describe('controller: a restart before the agents acknowledged a change (docs/design.md#ordering-rules)', () => {
+  /**
+   * Segment 3 of `d` gets LUN 1 blocks 0..9, then a resize drops it: the record is durable, but
+   * neither agent has acknowledged it. The controller restarts on the store: its allocator,
+   * rebuilt from the tables, has those blocks free while both agents may still write them.
+   */
+  const restartAfterShrink = (config: Partial<ControllerConfig> = {}): { r: Harness; freed: Extent } => {
+    const h = boot(['a', 'b']);
+    allocateSegment(h, 'a', 3);
+    const loc = h.committedEntry(3).location!;
+    const freed: Extent = { lun: loc.lun, start: loc.start, length: SEG };
+    expect(freed).toEqual({ lun: 1, start: 0, length: SEG });
+    const before = h.disk().committed.generation;
+    h.admin({ type: 'resize', disk: D, segmentCount: 3 });
+    h.persisted(); // durable; the table messages to a and b are never answered
+    expect(h.docs.get(D)?.segmentCount).toBe(3);
+    const restored: PersistedState = {
+      tables: [...h.docs].map(([disk, table]) => ({ disk, table })),
+      attachments: [...h.attachments].map(([disk, agents]) => ({ disk, agents })),
+    };
+    const r = new Harness(config, restored, 1000);
+    r.gens.set(`a/${D}`, before);
+    r.gens.set(`b/${D}`, before);
+    expect(r.state.allocator.free(1)).toBe(1000); // free in the restored allocator
+    return { r, freed };
+  };
+
+  /** Lets `agent` answer the table messages among `cmds`, and what they lead to, until it is in line. */
+  const catchUpOnly = (r: Harness, cmds: ReadonlyArray<ControllerCommand>, agent: AgentId): ControllerCommand[] => {
+    const all: ControllerCommand[] = [];
+    let queue = [...cmds];
+    for (let i = 0; i < 10 && queue.length > 0; i++) {
+      queue = r.reply(queue, (x) => x.to === agent);
+      all.push(...queue);
+    }
+    return all;
+  };
+
+  const allocations = (cmds: ReadonlyArray<ControllerCommand>) => cmds.filter((c) => c.type === 'writeZeros' || c.type === 'copyBlocks' || c.type === 'persist');
+
+  it('allocates no extent until every agent the store lists has acknowledged the restored generation', () => {
+    const { r, freed } = restartAfterShrink();
+    // a writes a zero segment: the write needs an alternate, and first fit would give it the
+    // blocks the resize freed, which a and b may still write through segment 3 of their copies.
+    const fault = r.fault('a', 'write', 0, 3);
+    const c1 = r.msg(fault);
+    expect(allocations(c1)).toEqual([]);
+    expect(r.state.reuseHold?.waiting).toHaveLength(1);
+    // a catches up; b, silent, still may hold the older table: nothing is allocated.
+    const c2 = catchUpOnly(r, r.tick(1000), 'a');
+    expect(r.gen('a')).toBe(r.disk().committed.generation);
+    expect(allocations(c2)).toEqual([]);
+    expect(r.state.allocator.free(1)).toBe(1000);
+    expect(r.state.reuseHold?.pending).toEqual([{ agent: 'b', disk: D, generation: r.disk().committed.generation }]);
+    // b acknowledges: the write goes on, and only now may it get those blocks.
+    const c3 = r.drive(r.tick(1200), { copies: true });
+    expect(r.state.reuseHold).toBeNull();
+    const zeroed = c3.filter((c) => c.type === 'writeZeros');
+    expect(zeroed.map((c) => (c.type === 'writeZeros' ? c.to : null))).toEqual([{ lun: freed.lun, start: freed.start }]);
+    expect(resolvedOf(c3)).toMatchObject([{ agent: 'a', faultId: fault.faultId, outcome: 'retry' }]);
+    expect(r.state.allocator.free(1)).toBe(1000 - SEG);
+  });
+
+  it('an agent seen to start a new life since is not waited for: its copy is gone', () => {
+    const { r } = restartAfterShrink();
+    r.msg(r.fault('a', 'write', 0, 3));
+    catchUpOnly(r, r.tick(1000), 'a');
+    // b is heard from; after a restart its life may be the one that holds the older table.
+    r.msg({ type: 'renewLease', agent: 'b', epoch: 1, disk: '', requestedAt: 1000 });
+    expect(r.state.reuseHold?.pending.map((p) => p.agent)).toEqual(['b']);
+    expect(r.state.allocator.free(1)).toBe(1000);
+    // Then b restarts: that life's copy is gone, and the write goes on.
+    r.epochs.set('b', 2);
+    const c = r.drive(r.msg({ type: 'renewLease', agent: 'b', epoch: 2, disk: '', requestedAt: 1001 }), { copies: true });
+    expect(r.state.reuseHold).toBeNull();
+    expect(resolvedOf(c).map((x) => x.outcome)).toEqual(['retry']);
+  });
+
+  it('with leases, waits out the I/O lifetime, and no longer waits for a silent agent once its restored lease evicts it', () => {
+    const LEASE = { leaseDuration: 100, maxClockDrift: 10, maxIoLifetime: 20 };
+    const { r } = restartAfterShrink(LEASE);
+    r.msg({ type: 'renewLease', agent: 'a', epoch: 1, disk: '', requestedAt: 1000 });
+    r.msg(r.fault('a', 'write', 0, 3));
+    catchUpOnly(r, r.tick(1000), 'a');
+    // b stays silent; a keeps renewing. Step the clock and note when b is fenced and when the
+    // held write gets its space.
+    let fencedAt: number | null = null;
+    let resumedAt: number | null = null;
+    for (let t = 1005; t <= 1400 && resumedAt === null; t += 5) {
+      if (t % 50 === 0) r.msg({ type: 'renewLease', agent: 'a', epoch: 1, disk: '', requestedAt: t });
+      const c = r.drive(r.tick(t), { copies: true, only: (x) => x.to === 'a' });
+      if (fencedAt === null && c.some((x) => x.type === 'fence' && x.agent === 'b')) fencedAt = t;
+      if (allocations(c).length > 0 || r.state.allocator.free(1) < 1000) {
+        expect(fencedAt, 'nothing is allocated while b may still hold the older table').not.toBeNull();
+        resumedAt = t;
+      }
+    }
+    // b's restored lease (from the restart) ran out: evicted no earlier than lease + drift + I/O
+    // lifetime after the restore, and the space is used no earlier than an I/O lifetime later.
+    expect(fencedAt).not.toBeNull();
+    expect(fencedAt!).toBeGreaterThanOrEqual(1000 + 100 + 10 + 20);
+    expect(resumedAt).not.toBeNull();
+    expect(resumedAt! - fencedAt!).toBeGreaterThanOrEqual(20); // late writes of the evicted life have landed
+    expect(r.state.reuseHold).toBeNull();
+    // The life of b heard from next held an older table: it is told to start anew.
+    expect(r.msg({ type: 'renewLease', agent: 'b', epoch: 1, disk: '', requestedAt: 1500 })).toEqual([{ type: 'send', to: 'b', message: { type: 'leaseRevoked', epoch: 1 } }]);
   });
 });
 

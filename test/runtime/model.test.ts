@@ -574,8 +574,8 @@ class FlushCmd implements Cmd {
   async run(model: Model, real: Real): Promise<void> {
     const disk = diskOf(model, this.disk);
     const writer = writerOf(real, this.agent);
+    const before = injected(real); // before the call: storage may reject at once
     const t = track(real.agents[this.agent]!.flush(disk));
-    const before = injected(real);
     try {
       await drive(model, real, t, `flush ${disk} through ${AGENTS[this.agent]}`);
     } catch (e) {

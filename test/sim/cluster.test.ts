@@ -59,14 +59,10 @@ describe('cluster simulation', () => {
           exercised.zeroSegments += result.summary.faultsByReason['zero-segment'] ?? 0;
         },
       ),
-      // Pinned: the deletion failures are fixed (drop marks, docs/design.md#ordering-rules; the
-      // seeds that found them run below), but about 1 in 2,000 runs still ends in a violation of
-      // another cause: a controller that restarts after a rollback's commit is durable and
-      // before the agents acknowledged it gives the extents the rollback stopped using to other
-      // segments, while an agent still writes them through its older copy (sweep seed 1000306,
-      // centralized, sequential, 600 I/Os: `npx tsx bench/hostops-sweep.ts --from 1000306 --runs 1
-      // --ios 600`). CI runs a fixed set until that is fixed too.
-      { numRuns: RUNS, seed: 20261130 },
+      // Random seeds: the failures this property found run as fixed regressions below (deleted
+      // and recreated disks; a controller restarting before its agents acknowledged a rollback).
+      // Reproduce a failing seed with `npx tsx bench/hostops-sweep.ts --from SEED --runs 1 --ios 600`.
+      { numRuns: RUNS },
     );
     // The runs did what they claim to test.
     expect(exercised.zeroes).toBeGreaterThan(0);
@@ -98,6 +94,19 @@ describe('cluster simulation', () => {
       deletions += result.summary.deletions;
     }
     expect(deletions).toBeGreaterThanOrEqual(runs.length);
+  });
+
+  it('a controller restarting before its agents acknowledged a change allocates nothing they may still write', () => {
+    // This run once ended in a durability violation (bench/hostops-sweep.ts, 600 I/Os): the
+    // controller restarted after a rollback's record of d1 was durable and before a0 had it; the
+    // restarted controller, its allocator rebuilt from the stored tables, gave the extent the
+    // rollback stopped using (LUN 1 block 0) to a segment of d0, and a0 still wrote d1 there
+    // through its older copy: d0's snapshot read d1's data. Allocation now waits until the agents
+    // have the restored generation (src/controller/reuse-hold.ts).
+    const result = createCluster(config(1000306, 'centralized', true)).run({ ios: 600, readRatio: 0.4, zeroRatio: 0.3, pattern: 'sequential', rates: hostOps });
+    expect(result.violation).toBeNull();
+    expect(result.summary.iosCompleted + result.summary.iosFailed).toBe(600);
+    expect(result.summary.controllerRestarts).toBeGreaterThan(0);
   });
 
   it('replays a run bit for bit from its seed', () => {

@@ -98,13 +98,22 @@ describe('power loss with deletions and rollbacks', () => {
   it('a disk created again under its name, or rolled back, is judged by what it may hold, not by the old guarantees', () => {
     // Each of these runs once ended in a durability violation: the disk created again read zeros
     // where the old disk's flushes had guaranteed data, or a rolled-back disk read the
-    // snapshot's data, neither of which the durability model allowed.
+    // snapshot's data, neither of which the durability model allowed. Seed 18 rolls a disk back
+    // to the end (the others no longer do since a restarted controller holds allocation back).
+    // Seed 59 (`bench/hostops-sweep.ts --power --from 59 --runs 1`) once ended in a read
+    // mismatch: the controller restarted after a rollback's record was durable and before the
+    // disk's agent had it; the agent then wrote through its older copy, and the restarted
+    // controller's table took that write away. The rollback was unanswered, so it may take
+    // effect after that write: the simulator keeps it in progress until the agents have the
+    // restored generation (`src/sim/cluster-faults.ts`).
     const runs: ReadonlyArray<readonly [number, 'centralized' | 'distributed', 'random' | 'sequential' | 'hotspot']> = [
       [1, 'centralized', 'random'],
       [2, 'distributed', 'sequential'],
       [4, 'distributed', 'sequential'],
       [6, 'centralized', 'random'],
       [9, 'distributed', 'hotspot'],
+      [18, 'centralized', 'random'],
+      [59, 'centralized', 'sequential'],
     ];
     const seen = { deletions: 0, rollbacks: 0, storagePowerLosses: 0 };
     for (const [seed, variant, pattern] of runs) {
@@ -183,7 +192,11 @@ describe('a machine that breaks an ordering rule is caught, with its seed', () =
   });
 
   it('extents released before the record that stops using them is durable', () => {
-    const found = firstViolation({ controllerStep: releaseBeforeDurable }, 'centralized', 40);
+    // Storage power losses only: a restarted controller allocates nothing for the I/O lifetime
+    // (docs/design.md#leases-and-liveness), so with controller restarts too few early releases
+    // are handed out again before a power loss to be caught in a few seeds.
+    const storageOnly: Workload = { ...powerLoss, rates: { ...powerLoss.rates, restartController: 0, controllerPowerLoss: 0 } };
+    const found = firstViolation({ controllerStep: releaseBeforeDurable }, 'centralized', 40, storageOnly);
     expect(found, 'no seed caught a controller that releases before durability').toBeDefined();
     expect(found!.result.violation!.seed).toBe(found!.seed);
     expect(found!.result.violation!.kind).toBe('allocation');

@@ -26,6 +26,7 @@ import { syncWithCommitted, toSync } from '../sync.js';
 import type { ControllerCommand, FaultJob, MarkJob, Outcome } from '../types.js';
 import type { Mutable, Working } from '../working.js';
 import { nothing, type JobHooks } from './hooks.js';
+import { allocationHeld } from '../reuse-hold.js';
 import { handOverRelease } from './release.js';
 import { enqueueSettle } from './settle.js';
 
@@ -78,6 +79,7 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
   let alt = e.alternate;
   let allocated: Extent | null = null;
   if (alt === null) {
+    if (allocationHeld(s, job)) return; // reuse-hold.ts: after a restart, until the agents are in line
     const got = s.allocator.allocate(blocksHere, e.location?.lun);
     if (E.isLeft(got)) return decided(s, out, job, { type: 'fail', reason: `no space for an alternate of segment ${segment} of disk ${job.disk}: ${got.left.message}` });
     const [next, extent] = got.right;

@@ -16,6 +16,7 @@ import { lastChangeOf, newId, segmentExtent, unwrap } from '../basics.js';
 import { flushCopiesFirst, stage } from '../commit.js';
 import { closeJob, groupDone, startJob } from '../locks.js';
 import * as R from '../refcounts.js';
+import { allocationHeld } from '../reuse-hold.js';
 import { syncWithCommitted, toSync } from '../sync.js';
 import type { ControllerCommand, MigrateJob, SettleJob } from '../types.js';
 import type { Mutable, Working } from '../working.js';
@@ -138,6 +139,7 @@ const startMigrate = (s: Working, out: ControllerCommand[], job: Mutable<Migrate
   const d = s.disks.get(job.disk)!;
   const e = entryAt(d.working, job.segment);
   if (e.location === null || e.zero || e.invalid || e.error || e.alternate !== null || e.location.lun === job.lun) return closeJob(s, out, job.id);
+  if (allocationHeld(s, job)) return; // reuse-hold.ts: after a restart, until the agents are in line
   const got = s.allocator.allocate(segmentLengthAt(d.working, job.segment), job.lun);
   if (E.isLeft(got) || got.right[1].lun !== job.lun) {
     if (job.group !== null) groupDone(s, out, job.group, `no space on LUN ${job.lun} for segment ${job.segment} of disk ${job.disk}`);
