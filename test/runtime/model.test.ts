@@ -131,6 +131,10 @@ interface Model {
   readonly lossSeen: Map<string, Set<string>>;
 }
 
+/**
+ * The writer of a block version: an agent life. A version a snapshot or rollback carried over
+ * from another disk is tagged with that disk: a flush covers the writes made to its own disk only.
+ */
 const writerOf = (real: Real, agent: number): string => `${AGENTS[agent]}#${real.epochs[agent]}`;
 const durableBlock = (model: Model, disk: string, block: number) => {
   let blocks = model.durable.get(disk);
@@ -279,8 +283,8 @@ const readBack = async (model: Model, real: Real, i: number, disk: string, start
 /**
  * A host write or zeroing failed for an injected storage fault: each block now holds its old
  * content or the new one (a multi-block write may land in part). Reads them back, checks that,
- * and takes what it read as the model's content; for durability the new content may be in the
- * write cache, and so may what was read.
+ * and takes what it read as the model's content. For durability, a block that reads new was
+ * written through this agent; one that reads old was not written at all.
  */
 const settleFailedWrite = async (model: Model, real: Real, agent: number, disk: string, start: number, data: Uint8Array | undefined, what: string): Promise<void> => {
   const length = data === undefined ? 0 : data.length / BS;
@@ -290,9 +294,9 @@ const settleFailedWrite = async (model: Model, real: Real, agent: number, disk: 
     const now = hex(got.subarray(k * BS, (k + 1) * BS));
     const neu = hex(data!.subarray(k * BS, (k + 1) * BS));
     expect([hex(blocks.get(start + k)), neu], `${what}: block ${start + k} after the write failed`).toContain(now);
-    const b = durableBlock(model, disk, start + k);
-    b.since.push({ hex: neu, writer: writerOf(real, agent) });
-    if (now !== neu) b.since.push({ hex: now, writer: writerOf(real, agent) });
+    // Only a block that landed was written through this agent (and is made durable by its flush);
+    // one that did not keeps the content, and the guarantees, it had.
+    if (now === neu) durableBlock(model, disk, start + k).since.push({ hex: neu, writer: writerOf(real, agent) });
     blocks.set(start + k, got.slice(k * BS, (k + 1) * BS));
   }
 };
@@ -414,7 +418,7 @@ class RollbackCmd implements Cmd {
     if (result.ok) {
       model.content.set(disk, new Map(model.content.get(snapshot)!));
       const image = model.durable.get(snapshot);
-      model.durable.set(disk, new Map([...(image ?? new Map())].map(([b, v]) => [b, { floor: v.floor, since: [...v.since] }])));
+      model.durable.set(disk, new Map([...(image ?? new Map())].map(([b, v]) => [b, { floor: v.floor, since: v.since.map((x: { hex: string; writer: string }) => ({ hex: x.hex, writer: `${x.writer}@${snapshot}` })) }])));
       if (disk !== 'd') model.touched.add(disk);
     } else {
       expect(result.error).toMatch(/written since it was taken/);
@@ -466,7 +470,7 @@ class SnapshotCmd implements Cmd {
     model.content.set(snapshot, new Map(model.content.get(disk)!));
     // The snapshot may hold, after a power loss, whatever its source might.
     const source = model.durable.get(disk) ?? new Map();
-    model.durable.set(snapshot, new Map([...source].map(([b, x]) => [b, { floor: x.floor, since: [...x.since] }])));
+    model.durable.set(snapshot, new Map([...source].map(([b, x]) => [b, { floor: x.floor, since: x.since.map((y: { hex: string; writer: string }) => ({ hex: y.hex, writer: `${y.writer}@${disk}` })) }])));
     for (const agent of AGENTS) await adminOk(model, real, { type: 'attachAgent', disk: snapshot, agent });
     await quiesce(model, real);
   }
@@ -737,7 +741,7 @@ class DuplicateAdminCmd implements Cmd {
     model.disks.push(snapshot);
     model.content.set(snapshot, new Map(model.content.get(disk)!));
     const source = model.durable.get(disk) ?? new Map();
-    model.durable.set(snapshot, new Map([...source].map(([b, x]) => [b, { floor: x.floor, since: [...x.since] }])));
+    model.durable.set(snapshot, new Map([...source].map(([b, x]) => [b, { floor: x.floor, since: x.since.map((y: { hex: string; writer: string }) => ({ hex: y.hex, writer: `${y.writer}@${disk}` })) }])));
     for (const agent of AGENTS) {
       const attach = { type: 'attachAgent', disk: snapshot, agent } as const;
       const twice = await drive(model, real, track(Promise.all([real.controller.admin(attach), real.controller.admin(attach)])), `duplicated attach of ${agent}`);
