@@ -124,6 +124,7 @@ export { createLocalCluster } from './runtime/local-cluster.js';
 export type {
   Delivery,
   Envelope,
+  FailMode,
   FailSpec,
   ManualClock,
   MemoryNetwork,

@@ -7,4 +7,4 @@ export { createManualClock, createRealClock, type ManualClock } from './memory/c
 export { InjectedFault } from './memory/injection.js';
 export { createMemoryNetwork, type Delivery, type Envelope, type MemoryNetwork, type MemoryNetworkOptions, type NetworkStats } from './memory/network.js';
 export { createMemoryPersistence, type MemoryPersistence, type PersistFailOptions } from './memory/persistence.js';
-export { createMemoryStorage, type FailSpec, type MemoryStorage, type MemoryStorageOptions, type StorageEvent, type StorageOp } from './memory/storage.js';
+export { createMemoryStorage, type FailMode, type FailSpec, type MemoryStorage, type MemoryStorageOptions, type StorageEvent, type StorageOp } from './memory/storage.js';

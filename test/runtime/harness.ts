@@ -14,6 +14,7 @@ import {
   type MemoryNetwork,
   type MemoryPersistence,
   type MemoryStorage,
+  type MemoryStorageOptions,
 } from '../../src/adapters/memory.js';
 import { createAllocator } from '../../src/controller/allocator.js';
 import type { ControllerCommand } from '../../src/controller/types.js';
@@ -48,17 +49,23 @@ export interface EnvOptions {
   readonly dropRate?: number;
   readonly duplicateRate?: number;
   readonly maxDelay?: number;
+  /** Storage faults (src/adapters/memory/storage.ts), seeded with `seed`; hangs run on the env's manual clock. */
+  readonly storageFaults?: Pick<MemoryStorageOptions, 'failureRate' | 'lostAckRate' | 'partialWriteRate' | 'hangRate' | 'maxHang'>;
 }
 
-export const makeEnv = (o: EnvOptions): Env => ({
-  storage: right(createMemoryStorage({ blockSize: BS, luns: o.luns })),
-  network: right(createMemoryNetwork({ seed: o.seed ?? 1, dropRate: o.dropRate ?? 0, duplicateRate: o.duplicateRate ?? 0, maxDelay: o.maxDelay ?? 0 })),
-  persistence: createMemoryPersistence(),
-  clock: right(createManualClock(1000)),
-  luns: o.luns,
-  variant: o.variant ?? 'centralized',
-  commands: [],
-});
+export const makeEnv = (o: EnvOptions): Env => {
+  const clock = right(createManualClock(1000));
+  const faults = o.storageFaults === undefined ? {} : { ...o.storageFaults, clock, seed: o.seed ?? 1 };
+  return {
+    storage: right(createMemoryStorage({ blockSize: BS, luns: o.luns, ...faults })),
+    network: right(createMemoryNetwork({ seed: o.seed ?? 1, dropRate: o.dropRate ?? 0, duplicateRate: o.duplicateRate ?? 0, maxDelay: o.maxDelay ?? 0 })),
+    persistence: createMemoryPersistence(),
+    clock,
+    luns: o.luns,
+    variant: o.variant ?? 'centralized',
+    commands: [],
+  };
+};
 
 export const startController = (env: Env, config: ControllerRuntimeConfig = {}): Promise<ControllerRuntime> =>
   createController(
