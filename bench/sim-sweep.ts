@@ -12,6 +12,8 @@
  *   npm run sim:sweep -- --runs 500        the first 500 of them
  *   npm run sim:sweep -- --from 2000 --runs 100
  *   npm run sim:sweep -- --seed 123456     one run, with its configuration printed
+ *   npm run sim:sweep -- --delete 0.003    forced deletions and re-creation too (not in the
+ *                                          default list: see bench/README.md, Liveness)
  */
 import { sweepRun, sweepSeed } from '../test/sim/sweep-runs.js';
 
@@ -23,6 +25,7 @@ const arg = (name: string): string | undefined => {
 const single = arg('seed');
 const from = Number(arg('from') ?? 0);
 const runs = single !== undefined ? 1 : Number(arg('runs') ?? 10_000);
+const deleteRate = Number(arg('delete') ?? 0);
 const started = performance.now();
 let ios = 0;
 let evictions = 0;
@@ -38,7 +41,7 @@ const count = (kind: string, n: number): void => {
 };
 for (let i = 0; i < runs; i++) {
   const seed = single !== undefined ? Number(single) : sweepSeed(from + i);
-  const { config, workload, result } = sweepRun(seed);
+  const { config, workload, result } = sweepRun(seed, deleteRate);
   const s = result.summary;
   ios += s.iosCompleted + s.iosFailed;
   evictions += s.evictions;

@@ -66,8 +66,9 @@ export const sweepShape = (seed: number): { config: SimConfig; workload: Workloa
   return { config, workload };
 };
 
-/** Runs one seed of the sweep. */
-export const sweepRun = (seed: number): { config: SimConfig; workload: Workload; result: SimResult } => {
-  const { config, workload } = sweepShape(seed);
+/** Runs one seed of the sweep; `deleteRate` adds forced disk deletions (and re-creation) to its actions. */
+export const sweepRun = (seed: number, deleteRate = 0): { config: SimConfig; workload: Workload; result: SimResult } => {
+  const { config, workload: shape } = sweepShape(seed);
+  const workload = deleteRate > 0 ? { ...shape, rates: { ...shape.rates, deleteDisk: deleteRate } } : shape;
   return { config, workload, result: createCluster(config).run(workload) };
 };
