@@ -88,6 +88,13 @@ export const nextGeneration = (d: { readonly persisting: number | null; readonly
   Math.max((d.persisting ?? d.committed.generation) + 1, d.working.generation);
 
 /**
+ * Generations an agent may name for a disk stay below this (2^48, written as a literal so that
+ * bundlers can drop it): a disk never reaches it by commits, and a raise above a peer's claim must
+ * leave room to count on.
+ */
+export const GENERATION_LIMIT = 281_474_976_710_656;
+
+/**
  * Moves `disk` above `generation` without changing an entry, unless a commit above it is already
  * staged or on its way: an agent that dropped the disk at `generation` refuses tables at or below
  * it (docs/design.md#ordering-rules), so an agent attached again needs a newer one.

@@ -10,7 +10,7 @@ import type { MappingTable } from '../table/table.js';
 import type { Extent } from './allocator.js';
 import { newId, send, type DiskView } from './basics.js';
 import { adoptLife, onRenewLease, refusedAsEvicted } from './leases.js';
-import { raiseGeneration } from './commit.js';
+import { GENERATION_LIMIT, raiseGeneration } from './commit.js';
 import { acquire, pokeJob, startJob } from './locks.js';
 import { deltaMessage, ensureAgent, ensureCopy, onAck, recheckDisk, replaceMessage } from './sync.js';
 import { describeValue } from './admin-validation.js';
@@ -202,8 +202,14 @@ const epochReused = (s: Working, m: Extract<AgentMessage, { type: 'ioFault' | 'm
 };
 
 const onTableAck = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'tableAck' }>): void => {
+  const d = s.disks.peek(m.disk);
   const c = s.agents.get(m.agent)?.copies.get(m.disk);
-  if (c === undefined || s.disks.peek(m.disk) === undefined) return;
+  if (c === undefined || d === undefined) return;
+  // Only what this disk committed can be acknowledged: anything above is another table (an
+  // earlier life of the disk's name, or a bad peer), and counting it would release jobs and the
+  // restart hold for a table the agent does not hold.
+  if (m.generation > d.committed.generation)
+    return void out.push({ type: 'refused', message: m, why: `generation ${m.generation} was never committed for disk ${m.disk} (committed: ${d.committed.generation})` });
   const before = c.acked;
   c.acked = Math.max(c.acked, m.generation);
   c.mayHold = true;
@@ -236,6 +242,8 @@ const onDropped = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage
     // holds a table. It gets one above the drop (raised now if none is on its way), by the next
     // re-send or fault. Also while the disk is frozen: a snapshot or rollback waits for its
     // acknowledgement.
+    if (m.generation !== undefined && m.generation >= GENERATION_LIMIT)
+      return void out.push({ type: 'refused', message: m, why: `generation ${m.generation} is past any generation a disk can reach (${GENERATION_LIMIT})` });
     if (m.generation !== undefined && d.deleted !== true) raiseGeneration(s, out, m.disk, m.generation);
     return;
   }

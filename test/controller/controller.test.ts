@@ -1742,6 +1742,19 @@ describe('controller: a late table after dropTable', () => {
     expect(h.gen('a')).toBe(g + 5);
   });
 
+  it('a drop mark past any reachable generation, and an acknowledgement of a generation never committed, are refused and change nothing', () => {
+    const h = boot(['a']);
+    const g = h.disk().committed.generation;
+    const huge = h.msg({ type: 'dropped', agent: 'a', epoch: h.epoch('a'), disk: D, generation: Number.MAX_SAFE_INTEGER });
+    expect(huge.filter((c) => c.type === 'refused')).toHaveLength(1);
+    expect(persistsOf(huge)).toEqual([]);
+    expect(h.disk().working.generation).toBe(g);
+    const acked = h.state.agents.get('a')!.copies.get(D)!.acked;
+    const future = h.msg({ type: 'tableAck', agent: 'a', epoch: h.epoch('a'), disk: D, generation: g + 7 });
+    expect(future).toMatchObject([{ type: 'refused', why: expect.stringContaining(`generation ${g + 7} was never committed`) }]);
+    expect(h.state.agents.get('a')!.copies.get(D)!.acked).toBe(acked);
+  });
+
   it('a drop mark at or below what is committed raises nothing', () => {
     const h = boot(['a']);
     allocateSegment(h, 'a', 0);
