@@ -19,6 +19,7 @@ import {
   ALT_HEADER,
   altStride,
   CHUNK_BITS,
+  chunkFrozen,
   chunkInFlat,
   F_ERROR,
   F_HAS_ALTERNATE,
@@ -160,7 +161,7 @@ const onePrimaryStart = (table: MappingTable, op: Op, start: number, end: number
   // A read of a noWrite primary is served like any other read; a write to a located segment of
   // a chunk frozen by its bit (freeze.ts) is not.
   if ((rec[r]! & (op === 'write' ? FLAG_MASK : FLAG_MASK & ~F_NO_WRITE)) !== F_HAS_LOCATION) return -1;
-  if (op === 'write' && table.frozen !== null && ((table.frozen[ci >>> 5]! >>> (ci & 31)) & 1) !== 0) return -1;
+  if (op === 'write' && chunkFrozen(table, ci)) return -1;
   onePrimaryLun = rec[r + 1]!;
   return rec[r + 2]! + rec[r + 3]! * TWO_POW_32 + (start - segment * sb);
 };
@@ -195,7 +196,7 @@ const translateGeneral = (table: MappingTable, write: boolean, distributed: bool
     const rec = inFlat ? table.flat! : chunk.rec;
     const r = (inFlat ? segment : segment & CHUNK_MASK) * REC_WORDS;
     // Only writes look at the chunk's frozen bit (freeze.ts): a read of a noWrite primary is any read.
-    const head = write && table.frozen !== null && ((table.frozen[ci >>> 5]! >>> (ci & 31)) & 1) !== 0 ? frozenHead(rec[r]!) : rec[r]!;
+    const head = write && chunkFrozen(table, ci) ? frozenHead(rec[r]!) : rec[r]!;
     const nextBase = starts === null ? segmentBase + sb : starts[segment + 1]!;
     const segmentEnd = Math.min(end, nextBase);
     if ((head & F_INVALID) !== 0) {
