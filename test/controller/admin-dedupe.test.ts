@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createAllocator } from '../../src/controller/allocator.js';
 import { canonicalKey, noteAdmin, RECENT_ADMIN_LIMIT, type AdminIdentity, type RecentAdmin } from '../../src/controller/admin-dedupe.js';
 import { controllerStep, initialControllerState } from '../../src/controller/controller.js';
+import * as publicApi from '../../src/index.js';
 import type { AdminResult, ControllerCommand, ControllerEvent, ControllerState } from '../../src/controller/types.js';
 
 const allocator = E.getOrElseW(() => {
@@ -76,6 +77,10 @@ describe('duplicated admin requests', () => {
     for (let i = 0; i < RECENT_ADMIN_LIMIT + 10; i++) [s] = step(s, { type: 'markFailed', requestId: 1000 + i, lun: 1, start: i, length: 1 });
     expect(s.recentAdmin?.length).toBe(RECENT_ADMIN_LIMIT);
     expect(s.recentAdmin?.[0]?.requestId).toBe(1010);
+  });
+
+  it('the limit is public, as its doc example uses it', () => {
+    expect(publicApi.RECENT_ADMIN_LIMIT).toBe(RECENT_ADMIN_LIMIT);
   });
 });
 
