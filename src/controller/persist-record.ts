@@ -12,6 +12,7 @@ import type { AgentId, DiskId, EntryChange } from '../protocol/messages.js';
 import { decodeTable, encodeTable, TABLE_FORMAT, TABLE_VARIABLE_VERSION, TABLE_VERSION } from '../table/codec.js';
 import { entryAt, freezeTable, resizeTable, setEntries, type MappingTable } from '../table/table.js';
 import type { PersistedState, PersistRecord } from './types.js';
+import { applySegmentChanges } from './segment-changes.js';
 
 /**
  * The durable state of a table store, decoded: every stored table, and the agents attached to
@@ -91,6 +92,11 @@ const applyUpdate = (state: DurableState, record: Extract<PersistRecord, { type:
     const resized = resizeTable(table, record.segmentCount, { zero: true }, { generation: record.generation });
     if (E.isLeft(resized)) return E.left(`${what}: ${describeErrors(resized.left)}`);
     table = resized.right;
+  }
+  if (record.segments !== undefined) {
+    const reshaped = applySegmentChanges(table, record.segments, record.generation);
+    if (E.isLeft(reshaped)) return E.left(`${what}: ${reshaped.left}`);
+    table = reshaped.right;
   }
   const entries = decodeChanges(record.changes, table);
   if (E.isLeft(entries)) return E.left(`${what}: ${entries.left}`);
