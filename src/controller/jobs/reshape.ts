@@ -31,6 +31,7 @@ import { entryAt, resizeTable, type MappingTable } from '../../table/table.js';
 import { segmentIn, segmentStartAt } from '../../table/segments.js';
 import { mergeSegments, splitSegment } from '../../table/variable.js';
 import type { Extent } from '../allocator.js';
+import * as R from '../refcounts.js';
 import { adminDone, lastChangeOf, newId, segmentExtent, type DiskView } from '../basics.js';
 import { nextGeneration, setWorking, waitForCommit } from '../commit.js';
 import type { SegmentChange } from '../segment-changes.js';
@@ -86,6 +87,8 @@ export const beginReshape = (s: Working, out: ControllerCommand[], d: DiskDraft,
   } else {
     const t = event.type === 'splitSegment' ? splitSegment(old, event.segment, event.at, { generation }) : mergeSegments(old, event.segment, { generation });
     if (E.isLeft(t)) return refuse(out, event, messages(t.left));
+    const shared = sharedExtent(s, old, event.type === 'splitSegment' ? [event.segment] : [event.segment, event.segment + 1]);
+    if (shared !== null) return refuse(out, event, `segment ${shared[0]} of disk ${event.disk} shares LUN ${shared[1].lun} blocks ${shared[1].start}+${shared[1].length} with another table (a snapshot): an extent held more than once cannot be cut or joined`);
     next = t.right;
     change = event.type === 'splitSegment' ? { op: 'split', segment: event.segment, at: event.at } : { op: 'merge', segment: event.segment };
   }
@@ -95,11 +98,39 @@ export const beginReshape = (s: Working, out: ControllerCommand[], d: DiskDraft,
     for (const x of [e.location, e.alternate]) if (x !== null) release.push(segmentExtent(old, x, seg));
   }
   setWorking(s, d, next);
+  if (change !== null && change.op !== 'resize') recount(s, old, next, change);
   stageBounds(d, next, change ?? { op: 'resize', segmentCount: next.segmentCount });
   if (event.type !== 'resize') renumbered(d, event.segment, generation);
   const id = newId(s);
   s.jobs.put(id, { id, kind: 'admin', disk: event.disk, requestId: event.requestId, phase: { kind: 'waiting' }, path: [], release });
   waitForCommit(s, out, s.jobs.get(id)!);
+};
+
+/** The first extent of `segments` that more than one table entry holds, or null. */
+const sharedExtent = (s: Working, table: MappingTable, segments: ReadonlyArray<number>): [number, Extent] | null => {
+  for (const seg of segments) for (const x of heldBy(table, seg)) if (R.countOf(s.refs, x) > 1) return [seg, x];
+  return null;
+};
+
+/** The extents segment `seg` of `table` holds: its primary and alternate. */
+const heldBy = (table: MappingTable, seg: number): Extent[] => {
+  const e = entryAt(table, seg);
+  return [e.location, e.alternate].filter((x) => x !== null).map((x) => segmentExtent(table, x, seg));
+};
+
+/**
+ * Reference counts are kept by exact extent (`refcounts.ts`): a split cuts the segment's extents
+ * in two and a merge joins two into one, so their counts (1 each: shared extents are refused)
+ * move to the new extents. Nothing is released: the blocks stay in use.
+ */
+const recount = (s: Working, old: MappingTable, next: MappingTable, change: Exclude<SegmentChange, { op: 'resize' }>): void => {
+  const before = change.op === 'split' ? heldBy(old, change.segment) : [...heldBy(old, change.segment), ...heldBy(old, change.segment + 1)];
+  const after = change.op === 'split' ? [...heldBy(next, change.segment), ...heldBy(next, change.segment + 1)] : heldBy(next, change.segment);
+  for (const x of before) {
+    const dec = R.decrement(s.refs, x);
+    if (E.isRight(dec)) s.refs = dec.right[0];
+  }
+  s.refs = R.incrementAll(s.refs, after);
 };
 
 /**
