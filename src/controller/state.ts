@@ -126,7 +126,7 @@ export interface DiskState {
   /** The list of attached agents changed and must be persisted with the next batch. */
   readonly attachmentsDirty: boolean;
   /**
-   * The newest split or merge since the controller started (`jobs/reshape.ts`): every segment
+   * The newest split, merge or variable resize since the controller started (`jobs/reshape.ts`): every segment
    * from `from` on was renumbered at `generation`, so it counts as changed then (`lastChangeOf`),
    * and a fault, mark or zero request from an older copy is stale there.
    */

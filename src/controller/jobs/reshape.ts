@@ -100,7 +100,10 @@ export const beginReshape = (s: Working, out: ControllerCommand[], d: DiskDraft,
   setWorking(s, d, next);
   if (change !== null && change.op !== 'resize') recount(s, old, next, change);
   stageBounds(d, next, change ?? { op: 'resize', segmentCount: next.segmentCount });
+  // A variable resize changes bounds past the kept segments (a segment dropped and added again
+  // in one batch may come back with another length): those count as renumbered too.
   if (event.type !== 'resize') renumbered(d, event.segment, generation);
+  else if (next.segmentStarts !== null) renumbered(d, Math.min(old.segmentCount, next.segmentCount), generation);
   const id = newId(s);
   s.jobs.put(id, { id, kind: 'admin', disk: event.disk, requestId: event.requestId, phase: { kind: 'waiting' }, path: [], release });
   waitForCommit(s, out, s.jobs.get(id)!);
