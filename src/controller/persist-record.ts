@@ -113,7 +113,8 @@ const applyUpdate = (state: DurableState, record: Extract<PersistRecord, { type:
  * Applies one record to a store's state: the new state, or why the record is refused (the state
  * is then unchanged). Refused: an `updateTable` whose `fromGeneration` is not the stored
  * generation (a lost, reordered or replayed update) or whose `generation` is not above it, or
- * whose `freeze` is present but not `true`; a `cloneTable` whose source is not stored (or is
+ * whose `freeze` is present but not `true`, or whose `segments` (changes of segment bounds,
+ * `segment-changes.ts`) cannot be applied, naming `segments[i]` and the field; a `cloneTable` whose source is not stored (or is
  * the disk itself);
  * updates, deletions and attachments of a disk with no stored table; malformed tables, entries
  * and records (the record may come from untyped code). `deleteTable` also forgets the disk's
