@@ -12,6 +12,7 @@ import { createAllocator } from '../../src/controller/allocator.js';
 import { controllerStep, initialControllerState } from '../../src/controller/controller.js';
 import { applyPersistRecord, EMPTY_DURABLE_STATE, type DurableState } from '../../src/controller/persist-record.js';
 import { applySegmentChanges } from '../../src/controller/segment-changes.js';
+import * as R from '../../src/controller/refcounts.js';
 import type { ControllerCommand, ControllerEvent, ControllerState, PersistRecord } from '../../src/controller/types.js';
 import { segmentLengthAt, segmentOfBlock, tableBlocks } from '../../src/table/segments.js';
 import { createTable, entryAt, resizeTable, tablesEqual, type MappingTable } from '../../src/table/table.js';
@@ -174,6 +175,26 @@ describe('controller: splitting and merging segments of a live disk', () => {
     // Zero segments with no location merge; a located one next to a zero one does not.
     expect(r.admin({ type: 'mergeSegments', disk: 'u', segment: 0 })).toEqual({ ok: true });
     expect(lengths(r.committed('u'))).toEqual([16, 8, 8]);
+  });
+
+  it('refuses to cut or join an extent a snapshot shares, and moves the counts of one it does not', () => {
+    const r = new Rig();
+    r.agents = true;
+    r.admin({ type: 'createDisk', disk: 'u', segmentBlocks: 8, segmentCount: 4 });
+    r.admin({ type: 'attachAgent', disk: 'u', agent: 'a' });
+    r.step({ type: 'message', message: { type: 'fetchTable', agent: 'a', epoch: 1, disk: 'u', generation: -1 } });
+    for (const [faultId, start] of [[1, 0], [2, 8]] as const)
+      r.step({ type: 'message', message: { type: 'ioFault', agent: 'a', epoch: 1, disk: 'u', faultId, segment: start / 8, op: 'write', start, length: 8, reason: 'zero', generation: r.committed('u').generation } });
+    const primary = entryAt(r.committed('u'), 1).location!;
+    expect(r.admin({ type: 'splitSegment', disk: 'u', segment: 1, at: 3 })).toEqual({ ok: true });
+    expect(r.admin({ type: 'snapshot', disk: 'u', snapshot: 'u@1' })).toEqual({ ok: true });
+    expect(r.admin({ type: 'splitSegment', disk: 'u', segment: 0, at: 2 })).toMatchObject({ ok: false, error: expect.stringContaining('segment 0 of disk u shares LUN') });
+    expect(r.admin({ type: 'mergeSegments', disk: 'u', segment: 1 })).toMatchObject({ ok: false, error: expect.stringContaining('segment 1 of disk u shares LUN') });
+    // Counts follow the split: one per half, none left for the whole extent.
+    const counts = new Map(R.entries(r.state.refs).map((c) => [`${c.lun}:${c.start}+${c.length}`, c.count]));
+    expect(counts.get(`${primary.lun}:${primary.start}+8`)).toBeUndefined();
+    expect(counts.get(`${primary.lun}:${primary.start}+3`)).toBe(2);
+    expect(counts.get(`${primary.lun}:${primary.start + 3}+5`)).toBe(2);
   });
 
   it('refuses while a job works on the disk, and takes the request once it is done', () => {
