@@ -836,30 +836,37 @@ const runModel = async (seed: number, cmds: Iterable<Cmd>, faulted: boolean): Pr
 const FAULT_RUNS = Number(process.env.VDISK_RUNTIME_FAULT_RUNS ?? 25);
 
 /**
- * Replay: VDISK_FC_SEED=n (and VDISK_FC_PATH=p, as a failure prints them) run both properties
- * with that fast-check seed and path; VDISK_FC_VERBOSE=1 prints every command of the shrunk case.
+ * Replay of a failure: VDISK_FC_SEED=n VDISK_FC_PATH=p VDISK_FC_REPLAY_PATH=r, as a failure prints
+ * them (`seed`, `path`, and the counterexample's `replayPath` comment: fc.commands needs it to
+ * rebuild the shrunk command list). VDISK_FC_VERBOSE=1 prints the failing values met while shrinking.
  */
+const env = (name: string): string | undefined => (process.env[name] === '' ? undefined : process.env[name]);
 const replay = ((): Pick<fc.Parameters<unknown>, 'seed' | 'path' | 'verbose'> => {
-  const seed = process.env.VDISK_FC_SEED;
-  const path = process.env.VDISK_FC_PATH;
+  const seed = env('VDISK_FC_SEED');
+  const path = env('VDISK_FC_PATH');
+  if (seed !== undefined && !Number.isSafeInteger(Number(seed))) throw new Error(`VDISK_FC_SEED must be an integer, got ${JSON.stringify(seed)}`);
   return {
-    ...(seed === undefined || seed === '' ? {} : { seed: Number(seed) }),
-    ...(path === undefined || path === '' ? {} : { path }),
-    ...(process.env.VDISK_FC_VERBOSE === '1' ? { verbose: 2 } : {}),
+    ...(seed === undefined ? {} : { seed: Number(seed) }),
+    ...(path === undefined ? {} : { path }),
+    ...(env('VDISK_FC_VERBOSE') === '1' ? { verbose: 2 } : {}),
   };
 })();
+const commandsOf = (arbs: fc.Arbitrary<Cmd>[]) => {
+  const replayPath = env('VDISK_FC_REPLAY_PATH');
+  return fc.commands(arbs, { maxCommands: 20, size: 'max', ...(replayPath === undefined ? {} : { replayPath }) });
+};
 
 describe('model-based: runtimes over in-memory adapters with a lossy network', () => {
   it('reads always return the last acknowledged writes (zeros after a discard or write-zeroes), across snapshots, deletions, rollbacks, restarts and partitions; a power loss keeps every flushed write', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 30 }), fc.commands(commandArbs, { maxCommands: 20, size: 'max' }), (seed, cmds) => runModel(seed, cmds, false)),
+      fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 30 }), commandsOf(commandArbs), (seed, cmds) => runModel(seed, cmds, false)),
       { numRuns: 100, ...replay },
     );
   });
 
   it('with storage that loses acknowledgements, lands writes in part and hangs, leases, pauses, duplicated admin requests, reused epochs and lost persist acknowledgements, the same holds; host I/O fails only for an injected storage fault', { timeout: 600_000 }, async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 30 }), fc.commands(faultCommandArbs, { maxCommands: 20, size: 'max' }), (seed, cmds) => runModel(seed, cmds, true)),
+      fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 30 }), commandsOf(faultCommandArbs), (seed, cmds) => runModel(seed, cmds, true)),
       { numRuns: FAULT_RUNS, ...replay },
     );
     expect(tally.runs).toBeGreaterThan(0);
