@@ -17,6 +17,12 @@
  * is cut, every agent is healed and the command must then complete. A read probe issued through
  * an agent right after it is cut may stay held; it must never fail, and once it completes every
  * block that no write overlapped meanwhile must be as the model says.
+ *
+ * A failed write (faulted runs) may have landed in part: the blocks read back as new count as
+ * written through the agent, so its next flush must keep them (docs/design.md#ordering-rules D6).
+ *
+ * Replay a failure (CONTRIBUTING.md): VDISK_FC_SEED, VDISK_FC_PATH and VDISK_FC_REPLAY_PATH as the
+ * failure prints them; VDISK_RUNTIME_FAULT_RUNS=n sets the number of faulted runs.
  */
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
