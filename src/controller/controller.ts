@@ -43,7 +43,8 @@ import { decodeTable } from '../table/codec.js';
 import { entryAt } from '../table/table.js';
 import type { Allocator, Extent } from './allocator.js';
 import { adminDone, newDiskState, newId, segmentExtent } from './basics.js';
-import { distrustConcurrentFlushes, onPersisted, onPersistFailed, retryPersist } from './commit.js';
+import { onPersisted, onPersistFailed, retryPersist } from './commit.js';
+import { onFlushAnswered } from './flushes.js';
 import { onMessage } from './intake.js';
 import { emptyJobIndex } from './job-index.js';
 import { hooksFor } from './jobs/hooks.js';
@@ -164,9 +165,8 @@ const dispatch = (s: Working, out: ControllerCommand[], raw: ControllerEvent): v
       return onCopyAnswered(s, out, event.copyId, event.type === 'copyFailed');
     case 'flushed':
     case 'flushFailed':
-      // A flush is answered like the copies it makes durable (commit.ts flushCopiesFirst).
-      if (event.type === 'flushFailed') distrustConcurrentFlushes(s, event.flushId);
-      return onCopyAnswered(s, out, event.flushId, event.type === 'flushFailed');
+      // A flush is answered like the copies it makes durable, for every job of its group (flushes.ts).
+      return onFlushAnswered(s, out, event.flushId, event.type === 'flushFailed');
   }
 };
 
