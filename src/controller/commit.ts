@@ -8,7 +8,6 @@
  */
 import { segmentLengthAt } from '../table/segments.js';
 import * as E from 'fp-ts/lib/Either.js';
-import * as B from '../bitmap/bitmap.js';
 import type { DiskId, EntryChange } from '../protocol/messages.js';
 import { PersistentMap } from '../protocol/persistent-map.js';
 import { encodeEntry, encodeTable } from '../table/codec.js';
@@ -16,31 +15,12 @@ import type { MappingEntry } from '../table/entry.js';
 import { diffTables, entryAt, freezeTable, setEntries, type MappingTable } from '../table/table.js';
 import { addStep, newId, unwrap } from './basics.js';
 import { hooksFor } from './jobs/hooks.js';
+import { movesBlocks } from './moves.js';
 import { releaseOrQuarantine } from './leases.js';
 import * as R from './refcounts.js';
 import { required } from './sync.js';
 import type { ControllerCommand, PersistRecord } from './types.js';
 import type { JobDraft, Working } from './working.js';
-
-/**
- * Where a read of block `k` goes under entry `e`, or null when it cannot be read (it faults or
- * fails, so it cannot return stale data).
- */
-const readTarget = (e: MappingEntry, k: number): string | null => {
-  if (e.invalid || e.error) return null;
-  if (e.alternate !== null && B.has(e.alternate.blocks, k)) return `${e.alternate.lun}:${e.alternate.start + k}`;
-  if (e.zero) return 'zero';
-  return e.location === null ? null : `${e.location.lun}:${e.location.start + k}`;
-};
-
-/** True when some readable block of `before` is read from somewhere else under `after`. */
-const movesBlocks = (before: MappingEntry, after: MappingEntry, segmentBlocks: number): boolean => {
-  for (let k = 0; k < segmentBlocks; k++) {
-    const from = readTarget(before, k);
-    if (from !== null && from !== readTarget(after, k)) return true;
-  }
-  return false;
-};
 
 /**
  * Decides changes to segment entries; the job waits until they are durable.
