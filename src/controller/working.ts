@@ -98,6 +98,7 @@ export class Working {
   private copyQueueHead = 0;
   private copyQueued: Set<number> | null = null;
   private scratch: PieceBuffer | null = null;
+  private lastWaiting: ReadonlyArray<AgentId> | null = null;
 
   /**
    * `base` is the state the step was given; read it for values as they were before the step.
@@ -127,6 +128,18 @@ export class Working {
     this.quarantine = base.quarantine;
     this.reuseHold = base.reuseHold;
     this.flushes = base.flushes ?? NO_FLUSHES;
+  }
+
+  /**
+   * `waiting` itself, or an equal list made earlier in this step: jobs brought in line in one
+   * step mostly wait for the same agents, and sharing the list lets an acknowledgement decide
+   * once for all of them (`sync.ts` `onAck`).
+   */
+  sameWaiting(waiting: AgentId[]): ReadonlyArray<AgentId> {
+    const last = this.lastWaiting;
+    if (last !== null && last.length === waiting.length && last.every((a, i) => a === waiting[i])) return last;
+    this.lastWaiting = waiting;
+    return waiting;
   }
 
   /** A buffer for `translateInto`, for this step only. */
