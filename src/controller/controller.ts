@@ -14,6 +14,8 @@
  *   per message type;
  * - `locks.ts`: segment locks and their queues, starting and closing jobs, admin job groups;
  * - `commit.ts`: 570: staging changes, fences, group commit, committed history;
+ * - `flushes.ts`: grouped flushes (copies durable before the record that depends on them);
+ *   `moves.ts`: whether a change moves readable blocks (it then needs a fence);
  * - `sync.ts`: 575-590: acknowledgements, choosing how to bring an agent in line, deltas and
  *   replacement documents, anti-entropy;
  * - `jobs/hooks.ts`: the job state machine: the points of a job's life and the hooks each kind
