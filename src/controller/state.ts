@@ -164,7 +164,7 @@ export interface JobIndex {
  * reserved when its first job joins, and is the id of the flush command it becomes.
  *
  * @example
- * const waiting = state.flushes?.next?.jobs.length ?? 0;
+ * const waiting = state.flushes?.next?.jobs.size ?? 0;
  */
 export interface FlushGroup {
   readonly flushId: number;
@@ -174,7 +174,12 @@ export interface FlushGroup {
   readonly jobs: ReadonlySet<number>;
 }
 
-/** The flush in flight and the group waiting for the next one (see {@link FlushGroup}). */
+/**
+ * The flush in flight and the group waiting for the next one (see {@link FlushGroup}).
+ *
+ * @example
+ * const flushing = state.flushes?.inFlight?.luns ?? []; // LUNs of the controller's flush in flight
+ */
 export interface FlushGroups {
   readonly inFlight: FlushGroup | null;
   readonly next: FlushGroup | null;
