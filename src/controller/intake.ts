@@ -10,7 +10,7 @@ import type { MappingTable } from '../table/table.js';
 import type { Extent } from './allocator.js';
 import { newId, send, type DiskView } from './basics.js';
 import { adoptLife, onRenewLease, refusedAsEvicted } from './leases.js';
-import { GENERATION_LIMIT, raiseGeneration } from './commit.js';
+import { GENERATION_LIMIT, persistAttachments, raiseGeneration } from './commit.js';
 import { acquire, pokeJob, startJob } from './locks.js';
 import { deltaMessage, ensureAgent, ensureCopy, onAck, recheckDisk, replaceMessage } from './sync.js';
 import { describeValue } from './admin-validation.js';
@@ -210,6 +210,19 @@ const onTableAck = (s: Working, out: ControllerCommand[], m: Extract<AgentMessag
   // restart hold for a table the agent does not hold.
   if (m.generation > d.committed.generation)
     return void out.push({ type: 'refused', message: m, why: `generation ${m.generation} was never committed for disk ${m.disk} (committed: ${d.committed.generation})` });
+  // Below the generation this controller first knew the disk at, an acknowledgement releases
+  // nothing (every job here waits for a later one), and it may be of a table of an earlier life
+  // of the name (the floor put every generation of this life above the earlier ones): not
+  // counted, so the agent gets the whole current table rather than a delta. It does show that
+  // the agent holds some table of the name: jobs wait for it until it acknowledges a current one.
+  if (m.generation < (d.since ?? -1)) {
+    out.push({ type: 'refused', message: m, why: `generation ${m.generation} is older than generation ${d.since!} this controller first knew disk ${m.disk} at` });
+    if (!c.mayHold) {
+      c.mayHold = true;
+      recheckDisk(s, out, m.disk);
+    }
+    return;
+  }
   const before = c.acked;
   c.acked = Math.max(c.acked, m.generation);
   c.mayHold = true;
@@ -247,7 +260,11 @@ const onDropped = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage
     if (m.generation !== undefined && d.deleted !== true) raiseGeneration(s, out, m.disk, m.generation);
     return;
   }
-  if (d !== undefined) s.disks.get(m.disk)!.dropping = d.dropping.filter((a) => a !== m.agent);
+  if (d !== undefined && d.dropping.includes(m.agent)) {
+    s.disks.get(m.disk)!.dropping = d.dropping.filter((a) => a !== m.agent);
+    // The store lists it as dropping (a plain detach); a deletion's list lives in memory only.
+    if (!(d.frozenBy !== null && s.jobs.peek(d.frozenBy)?.kind === 'delete')) persistAttachments(s, out, m.disk);
+  }
   v.copies.delete(m.disk);
   recheckDisk(s, out, m.disk);
   // A deletion waits for the last copy to be dropped.

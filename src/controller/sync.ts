@@ -331,9 +331,9 @@ export const convergeCopies = (s: Working, out: ControllerCommand[]): void => {
       const d = s.base.disks.get(disk);
       if (d === undefined || s.now - c.sentAt < interval) continue;
       if (d.dropping.includes(agent)) {
-        if (v.epoch < 0) continue;
         s.agents.get(agent)!.copies.get(disk)!.sentAt = s.now;
-        send(out, agent, { type: 'dropTable', epoch: v.epoch, disk, generation: d.committed.generation });
+        // Not heard from since a restart (epoch -1): a dropTable for epoch 0 reaches whichever life holds it.
+        send(out, agent, { type: 'dropTable', epoch: Math.max(v.epoch, 0), disk, generation: d.committed.generation });
       } else if (c.mayHold && c.acked < d.committed.generation) catchUp(s, out, agent, disk, null);
     }
   }

@@ -85,6 +85,8 @@ export class Working {
   quarantine: ControllerState['quarantine'];
   // --- allocation held after a restart (reuse-hold.ts) ---
   reuseHold: ControllerState['reuseHold'];
+  /** `ControllerState.generationFloor` (0: none). */
+  generationFloor: number;
 
   /** Deltas computed in this step, by disk, base and target generation (see `sync.ts`). */
   readonly deltas = new Map<string, CachedDelta>();
@@ -121,6 +123,7 @@ export class Working {
     this.leases = new CowMap(base.leases);
     this.quarantine = base.quarantine;
     this.reuseHold = base.reuseHold;
+    this.generationFloor = base.generationFloor ?? 0;
   }
 
   /** A buffer for `translateInto`, for this step only. */
@@ -175,6 +178,7 @@ export class Working {
       reuseHold: this.reuseHold,
       copyQueue: this.copyQueue === null ? this.base.copyQueue : this.copyQueue.slice(this.copyQueueHead),
       nextId: this.nextId,
+      ...(this.generationFloor > 0 || this.base.generationFloor !== undefined ? { generationFloor: this.generationFloor } : {}),
       // Kept as is: controllerStep updates it (admin-dedupe.ts).
       ...(this.base.recentAdmin === undefined ? {} : { recentAdmin: this.base.recentAdmin }),
     };
