@@ -84,15 +84,20 @@ class Cluster {
     this.agents.set(agent, next);
     for (const c of cmds) {
       if (c.type === 'send') this.toController.push(c.message);
-      else if (c.type === 'issueIo') this.agentStep(agent, { type: 'ioDone', ioId: c.ioId }); // storage answers at once
+      else if (c.type === 'issueIo') {
+        if (c.op === 'write') for (const p of c.pieces) if (p.lun !== undefined) this.writes.push({ agent, disk: c.disk, lun: p.lun, start: p.start!, length: p.length });
+        this.agentStep(agent, { type: 'ioDone', ioId: c.ioId }); // storage answers at once
+      }
     }
   }
 
   private nextIo = 1;
+  /** Every write issued to storage, in order. */
+  readonly writes: { agent: AgentId; disk: string; lun: number; start: number; length: number }[] = [];
 
-  /** A host I/O of block 0 of `d` through `agent`: an agent without a table asks for one; a write allocates segment 0. */
-  touch(agent: AgentId, op: 'read' | 'write' = 'read'): void {
-    this.agentStep(agent, { type: 'hostIo', ioId: this.nextIo++, disk: D, op, start: 0, length: 1 });
+  /** A host I/O of `block` of `disk` through `agent`: an agent without a table asks for one; a write to a zero segment allocates it. */
+  touch(agent: AgentId, op: 'read' | 'write' = 'read', disk = D, block = 0): void {
+    this.agentStep(agent, { type: 'hostIo', ioId: this.nextIo++, disk, op, start: block, length: 1 });
     this.pump();
     this.advance(50);
   }
@@ -284,5 +289,40 @@ describe('a plain detach, then a controller restart before the dropped arrives',
     c.advance(300);
     expect(c.answers.get(requestId)).toBe(true);
     expect(agentTable(c.agents.get('a1')!, D)).toBeUndefined();
+  });
+});
+
+describe('an agent evicted before a controller restart', () => {
+  it('writes nothing through its old table onto space the old controller gave to another disk', () => {
+    const c = new Cluster(['a1', 'a2']);
+    c.admin({ type: 'createDisk', disk: D, segmentBlocks: 8, segmentCount: 4 } as AdminEvent);
+    c.admin({ type: 'attachAgent', disk: D, agent: 'a1' } as AdminEvent);
+    c.admin({ type: 'attachAgent', disk: D, agent: 'a2' } as AdminEvent);
+    c.touch('a1');
+    c.touch('a2');
+    c.touch('a1', 'write', D, 24); // segment 3 gets an extent
+    const x = c.controller.disks.get(D)!.committed;
+    expect(agentTable(c.agents.get('a1')!, D)?.generation).toBe(x.generation);
+    // a1 is cut off; the shrink that releases segment 3 goes on once a1's lease has run out.
+    c.cut.add('a1');
+    c.admin({ type: 'resize', disk: D, segmentCount: 3 } as AdminEvent, 5 * LEASE);
+    c.advance(100); // past the quarantine
+    c.admin({ type: 'createDisk', disk: 'e', segmentBlocks: 8, segmentCount: 4 } as AdminEvent);
+    c.admin({ type: 'attachAgent', disk: 'e', agent: 'a2' } as AdminEvent);
+    c.touch('a2', 'read', 'e');
+    for (let seg = 0; seg < 4; seg++) c.touch('a2', 'write', 'e', seg * 8);
+    const e = c.controller.disks.get('e')!.committed;
+    const owned = (lun: number, start: number): boolean =>
+      Array.from({ length: e.segmentCount }, (_, seg) => seg).some((seg) => {
+        const entry = encodeTable(e).entries[seg] as { location?: { lun: number; start: number }; alternate?: { lun: number; start: number } };
+        return [entry.location, entry.alternate].some((x) => x !== undefined && x.lun === lun && x.start <= start && start < x.start + 8);
+      });
+    c.restart();
+    c.cut.delete('a1');
+    const before = c.writes.length;
+    c.touch('a1', 'write', D, 24); // a1 still maps segment 3 through the old table
+    c.advance(300);
+    const crossing = c.writes.slice(before).filter((w) => w.agent === 'a1' && owned(w.lun, w.start));
+    expect(crossing).toEqual([]);
   });
 });
