@@ -12,7 +12,7 @@ import { newId, send, type DiskView } from './basics.js';
 import { adoptLife, onRenewLease, refusedAsEvicted } from './leases.js';
 import { GENERATION_LIMIT, persistAttachments, raiseGeneration } from './commit.js';
 import { acquire, pokeJob, startJob } from './locks.js';
-import { deltaMessage, ensureAgent, ensureCopy, onAck, recheckDisk, replaceMessage } from './sync.js';
+import { deltaMessage, ensureAgent, ensureCopy, forgetDropping, onAck, recheckDisk, replaceMessage } from './sync.js';
 import { describeValue } from './admin-validation.js';
 import type { ControllerCommand, CopyView, Job } from './types.js';
 import type { AgentDraft, Working } from './working.js';
@@ -278,5 +278,6 @@ const newLife = (s: Working, out: ControllerCommand[], agent: AgentId, epoch: nu
   v.epoch = epoch;
   // After a controller restart (epoch -1) we cannot tell a new life from the old one.
   if (known) for (const disk of v.copies.keys()) Object.assign(v.copies.get(disk)!, { acked: -1, mayHold: false, sentAt: -Infinity, sentGeneration: -1, faultWithCopy: -1 });
+  if (known) forgetDropping(s, out, agent); // the new life holds no copy to drop
   for (const disk of v.copies.keys()) recheckDisk(s, out, disk);
 };

@@ -17,7 +17,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { AgentMessage } from '../protocol/messages.js';
 import type { Extent } from './allocator.js';
 import { send } from './basics.js';
-import { recheckDisk } from './sync.js';
+import { forgetDropping, recheckDisk } from './sync.js';
 import { awaitedByHold } from './reuse-hold.js';
 import { CowRecords } from '../protocol/copy-on-write.js';
 import type { ControllerCommand, CopyView, LeaseView } from './types.js';
@@ -152,6 +152,7 @@ const evict = (s: Working, out: ControllerCommand[], agent: string, l: LeaseView
   // As for a restart: it holds nothing the controller vouches for, and is waited for no more.
   const disks = [...draft.copies.keys()];
   for (const disk of disks) Object.assign(draft.copies.get(disk)!, { acked: -1, mayHold: false, sentAt: -Infinity, sentGeneration: -1 });
+  forgetDropping(s, out, agent); // that life is over: when heard again it starts a new one, without tables
   for (const disk of disks) recheckDisk(s, out, disk);
 };
 

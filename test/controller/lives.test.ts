@@ -278,6 +278,18 @@ describe('a plain detach, then a controller restart before the dropped arrives',
     expect(agentTable(c.agents.get('a2')!, D)?.generation).toBe(c.committed());
   });
 
+  it('an agent evicted while dropping is no longer waited for, in memory or in the store', () => {
+    const c = detached();
+    c.advance(3 * LEASE); // a1 stays cut off: its lease runs out and it is evicted
+    expect(c.log.some((x) => x.type === 'fence' && x.agent === 'a1')).toBe(true);
+    expect(c.controller.disks.get(D)!.dropping).toEqual([]);
+    expect(encodeDurableState(c.store).attachments).toEqual([{ disk: D, agents: ['a2'] }]);
+    // Heard again, that life is told to start anew, without tables.
+    c.cut.delete('a1');
+    c.advance(200);
+    expect(agentTable(c.agents.get('a1')!, D)).toBeUndefined();
+  });
+
   it('a commit after the restart waits for the detached agent until it has dropped its copy', () => {
     const c = detached();
     c.restart();
