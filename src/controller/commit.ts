@@ -87,6 +87,17 @@ export const raiseGeneration = (s: Working, out: ControllerCommand[], disk: Disk
   flush(s, out);
 };
 
+/**
+ * The disk's attachments (and the agents still dropping it) go to the store with the next batch,
+ * now if none is in flight. A deleted disk's go with its `deleteTable`.
+ */
+export const persistAttachments = (s: Working, out: ControllerCommand[], disk: DiskId): void => {
+  const d = s.disks.peek(disk);
+  if (d === undefined || d.deleted === true) return;
+  s.disks.get(disk)!.attachmentsDirty = true;
+  flush(s, out);
+};
+
 /** The job waits for the batch now staging (what it changed, or an admin change) to be durable. */
 export const waitForCommit = (s: Working, out: ControllerCommand[], job: JobDraft): void => {
   s.jobs.setPhase(job, { kind: 'committing', batch: s.stagingBatch });
@@ -102,7 +113,9 @@ export const waitForCommit = (s: Working, out: ControllerCommand[], job: JobDraf
  */
 export const stageFreeze = (s: Working, job: JobDraft): MappingTable => {
   const d = s.disks.get(job.disk)!;
-  const generation = nextGeneration(d);
+  // The snapshot is a new disk, and a new disk starts at or above the floor (its name may have
+  // had an earlier life): the source's freeze, which it shares, jumps there.
+  const generation = Math.max(nextGeneration(d), s.generationFloor);
   setWorking(s, d, unwrap(freezeTable(d.working, { generation }), 'freezeTable'));
   const staged = new Map(d.staged?.changes ?? []);
   for (const [segment, entry] of staged) if (entry.location !== null && !entry.noWrite) staged.set(segment, { ...entry, noWrite: true });
@@ -120,7 +133,10 @@ const flush = (s: Working, out: ControllerCommand[]): void => {
     const peeked = s.disks.peek(disk)!;
     if (peeked.deleted === true) {
       // A deleted disk: its record goes with this batch, and the disk is forgotten (jobs/delete.ts).
-      records.push({ type: 'deleteTable', disk });
+      // The floor goes with it: a disk created under any name from now on starts above every
+      // generation this one reached (agents may still hold it: docs/design.md#ordering-rules).
+      s.generationFloor = Math.max(s.generationFloor, peeked.working.generation + 1);
+      records.push({ type: 'deleteTable', disk, generationFloor: s.generationFloor });
       deleted.push(disk);
       s.refs = R.retireChunks(s.refs, peeked.working, null); // its job releases every extent it held
       continue;
@@ -149,7 +165,7 @@ const flush = (s: Working, out: ControllerCommand[]): void => {
       commits.push([disk, table]);
     }
     if (d.attachmentsDirty) {
-      records.push({ type: 'attachments', disk, agents: [...d.agents] });
+      records.push({ type: 'attachments', disk, agents: [...d.agents], ...(d.dropping.length > 0 ? { dropping: [...d.dropping] } : {}) });
       d.attachmentsDirty = false;
     }
   }

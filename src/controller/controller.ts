@@ -228,15 +228,19 @@ const restore = (s: Working, out: ControllerCommand[], persisted: PersistedState
       if (e.alternate !== null && e.noWrite) enqueueSettle(s, out, disk, seg, null);
     }
   }
-  for (const { disk, agents } of persisted.attachments) {
+  for (const { disk, agents, dropping } of persisted.attachments) {
     const d = s.disks.get(disk);
     if (d === undefined) continue;
     d.agents = [...agents];
-    for (const a of agents) {
+    // Detached agents that had not confirmed the drop: waited for, and told again (sync.ts convergeCopies).
+    d.dropping = (dropping ?? []).filter((a) => !agents.includes(a));
+    for (const a of [...agents, ...d.dropping]) {
       ensureCopy(s, a, disk, true); // unknown: they may hold a copy
       leaseOnRestore(s, a); // leases.ts: an agent never heard from again is evicted in time
     }
   }
+  // Every generation a deleted disk reached stays below the disks created from now on.
+  s.generationFloor = Math.max(s.generationFloor, persisted.generationFloor ?? 0);
   s.allocator = alloc;
   s.refs = R.incrementAll(R.emptyRefCounts, referenced);
   // What a durable change stopped using before the restart is free in `alloc`, but an agent may

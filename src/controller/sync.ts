@@ -24,7 +24,7 @@ import { entriesEqual, type MappingEntry } from '../table/entry.js';
 import { frozenTable } from '../table/freeze.js';
 import { diffTables, entryAt, type MappingTable } from '../table/table.js';
 import { addStep, agentRestarted, lastChangeOf, segmentExtent, send, servesAgent, type DiskView } from './basics.js';
-import { releaseExtents, stage } from './commit.js';
+import { persistAttachments, releaseExtents, stage } from './commit.js';
 import { hooksFor } from './jobs/hooks.js';
 import { isEvicted } from './leases.js';
 import type { ControllerCommand, CopyView } from './types.js';
@@ -153,6 +153,20 @@ export const recheckDisk = (s: Working, out: ControllerCommand[], disk: DiskId):
     if (scanned.disk !== disk || scanned.phase.kind !== 'syncing') continue;
     const job = s.jobs.get(id);
     if (job !== undefined) checkSync(s, out, job);
+  }
+};
+
+/**
+ * A life of `agent` is over (it restarted, or was evicted): it holds no copy any more, so it is no
+ * longer waited for or told to drop one. A plain detach's list is persisted again; a deletion's
+ * lives in memory only.
+ */
+export const forgetDropping = (s: Working, out: ControllerCommand[], agent: AgentId): void => {
+  for (const disk of s.disks.keys()) {
+    const d = s.disks.peek(disk)!;
+    if (!d.dropping.includes(agent)) continue;
+    s.disks.get(disk)!.dropping = d.dropping.filter((a) => a !== agent);
+    if (!(d.frozenBy !== null && s.jobs.peek(d.frozenBy)?.kind === 'delete')) persistAttachments(s, out, disk);
   }
 };
 
@@ -344,9 +358,9 @@ export const convergeCopies = (s: Working, out: ControllerCommand[]): void => {
       const d = s.base.disks.get(disk);
       if (d === undefined || s.now - c.sentAt < interval) continue;
       if (d.dropping.includes(agent)) {
-        if (v.epoch < 0) continue;
         s.agents.get(agent)!.copies.get(disk)!.sentAt = s.now;
-        send(out, agent, { type: 'dropTable', epoch: v.epoch, disk, generation: d.committed.generation });
+        // Not heard from since a restart (epoch -1): a dropTable for epoch 0 reaches whichever life holds it.
+        send(out, agent, { type: 'dropTable', epoch: Math.max(v.epoch, 0), disk, generation: d.committed.generation });
       } else if (c.mayHold && c.acked < d.committed.generation) catchUp(s, out, agent, disk, null);
     }
   }

@@ -90,6 +90,8 @@ export class Working {
   reuseHold: ControllerState['reuseHold'];
   /** The flush in flight and the jobs waiting for the next one (flushes.ts). */
   flushes: FlushGroups;
+  /** `ControllerState.generationFloor` (0: none). */
+  generationFloor: number;
 
   /** Deltas computed in this step, by disk, base and target generation (see `sync.ts`). */
   readonly deltas = new Map<string, CachedDelta>();
@@ -128,6 +130,7 @@ export class Working {
     this.quarantine = base.quarantine;
     this.reuseHold = base.reuseHold;
     this.flushes = base.flushes ?? NO_FLUSHES;
+    this.generationFloor = base.generationFloor ?? 0;
   }
 
   /**
@@ -196,6 +199,7 @@ export class Working {
       nextId: this.nextId,
       // Absent until the first flush, so that a state that never flushed keeps its shape.
       ...(this.base.flushes === undefined && this.flushes === NO_FLUSHES ? {} : { flushes: this.flushes.inFlight === null && this.flushes.next === null ? NO_FLUSHES : this.flushes }),
+      ...(this.generationFloor > 0 || this.base.generationFloor !== undefined ? { generationFloor: this.generationFloor } : {}),
       // Kept as is: controllerStep updates it (admin-dedupe.ts).
       ...(this.base.recentAdmin === undefined ? {} : { recentAdmin: this.base.recentAdmin }),
     };
