@@ -23,21 +23,21 @@ import type { ControllerCommand, PersistRecord } from './types.js';
 import type { JobDraft, Working } from './working.js';
 
 /**
- * Where a read of block `k` goes under entry `e`, or null when it cannot be read (it faults or
- * fails, so it cannot return stale data).
+ * Where a read of block `k` goes under entry `e` of a table of grain `grain` (one alternate bit
+ * per grain), or null when it cannot be read (it faults or fails, so it cannot return stale data).
  */
-const readTarget = (e: MappingEntry, k: number): string | null => {
+const readTarget = (e: MappingEntry, k: number, grain: number): string | null => {
   if (e.invalid || e.error) return null;
-  if (e.alternate !== null && B.has(e.alternate.blocks, k)) return `${e.alternate.lun}:${e.alternate.start + k}`;
+  if (e.alternate !== null && B.has(e.alternate.blocks, grain === 1 ? k : Math.floor(k / grain))) return `${e.alternate.lun}:${e.alternate.start + k}`;
   if (e.zero) return 'zero';
   return e.location === null ? null : `${e.location.lun}:${e.location.start + k}`;
 };
 
 /** True when some readable block of `before` is read from somewhere else under `after`. */
-const movesBlocks = (before: MappingEntry, after: MappingEntry, segmentBlocks: number): boolean => {
+const movesBlocks = (before: MappingEntry, after: MappingEntry, segmentBlocks: number, grain: number): boolean => {
   for (let k = 0; k < segmentBlocks; k++) {
-    const from = readTarget(before, k);
-    if (from !== null && from !== readTarget(after, k)) return true;
+    const from = readTarget(before, k, grain);
+    if (from !== null && from !== readTarget(after, k, grain)) return true;
   }
   return false;
 };
@@ -56,7 +56,7 @@ export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, chang
   // Several attached agents: any of them may fetch a copy before this change commits.
   if (!fenced && (required(s, job).length > 1 || d.agents.length + d.dropping.length > 1)) {
     const table = d.working as MappingTable;
-    const fences = changes.filter(([seg, entry]) => movesBlocks(entryAt(table, seg), entry, segmentLengthAt(table, seg))).map(([seg]): [number, MappingEntry] => [seg, { ...entryAt(table, seg), invalid: true }]);
+    const fences = changes.filter(([seg, entry]) => movesBlocks(entryAt(table, seg), entry, segmentLengthAt(table, seg), table.grainBlocks)).map(([seg]): [number, MappingEntry] => [seg, { ...entryAt(table, seg), invalid: true }]);
     if (fences.length > 0) {
       job.deferred = changes;
       return stage(s, out, job, fences, true);

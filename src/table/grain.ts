@@ -1,9 +1,10 @@
 /**
- * Bitmap grain (docs/design.md#mapping-entries): a uniform table may set `grainBlocks`, a divisor
+ * Bitmap grain (docs/design.md#bitmap-grain): a uniform table may set `grainBlocks`, a divisor
  * of `segmentBlocks`, so that one alternate bit stands for a grain of blocks, as qcow2
- * subclusters and dm-clone regions do. Bitmaps keep one bit per block (translation does not
- * change); the rule is that in every alternate bitmap each grain's bits are all set or all clear,
- * so a marked grain is always whole. Compact one-bit-per-grain storage is a later step.
+ * subclusters and dm-clone regions do. A grained table's bitmaps have one bit per grain
+ * (`segmentBlocks / grainBlocks` bits; translation reads bit `offset / grainBlocks`), so a marked
+ * grain is whole by construction. Code that thinks in blocks converts at the edge:
+ * {@link blocksOfGrains} and {@link grainsOfBlocks}.
  */
 import * as B from '../bitmap/bitmap.js';
 import type { Bitmap } from '../bitmap/bitmap.js';
@@ -26,8 +27,9 @@ export const checkGrainBlocks = (errors: ValidationError[], value: unknown, segm
 };
 
 /**
- * The first grain of `bitmap` whose bits are neither all set nor all clear, as a segment offset,
- * or -1 when every grain is whole.
+ * The first grain of the one-bit-per-block `bitmap` whose bits are neither all set nor all clear,
+ * as a segment offset, or -1 when every grain is whole. Used to read documents written before
+ * bitmaps were compact (binary version 3, JSON version 1 with `grainBlocks`).
  *
  * @example
  * partialGrain(bitmap.fromOffsets(8, [4, 5, 6, 7]).right, 4) // -1: grain 1 is whole
@@ -44,13 +46,40 @@ export const partialGrain = (bitmap: Bitmap, grainBlocks: number): number => {
   return found;
 };
 
-/** @internal The error of an alternate bitmap with a partial grain, or none. */
-export const grainErrors = (bitmap: Bitmap | undefined, grainBlocks: number, segment: number | undefined): ValidationError[] => {
-  if (bitmap === undefined || grainBlocks <= 1) return [];
-  const at = partialGrain(bitmap, grainBlocks);
-  return at < 0
-    ? []
-    : [validationError('alternate.blocks', B.format(bitmap), `must set or clear whole grains of ${grainBlocks} blocks (the grain at offset ${at} is partial)`, segment)];
+/**
+ * A one-bit-per-grain bitmap (`size * grainBlocks` blocks) as one bit per block: each grain's
+ * bit repeated over its blocks. The per-block view of a grained table's alternate, for code that
+ * copies or compares blocks. Grain 1 gives `grains` itself.
+ *
+ * @example
+ * blocksOfGrains(bitmap.fromOffsets(4, [1]).right, 4) // 16 bits, offsets 4..7 set
+ */
+export const blocksOfGrains = (grains: Bitmap, grainBlocks: number): Bitmap => {
+  if (grainBlocks <= 1) return grains;
+  const size = grains.size * grainBlocks;
+  const words = new Uint32Array((size + 31) >>> 5);
+  B.forEachRunUnchecked(grains, 0, grains.size, (start, length, set) => {
+    if (set) B.fillWords(words, start * grainBlocks, (start + length) * grainBlocks, true);
+  });
+  return B.unsafeFromWords(size, words);
+};
+
+/**
+ * A one-bit-per-block bitmap (a multiple of `grainBlocks` bits) as one bit per grain: a grain's
+ * bit is set when any of its blocks is set, so the result covers every set block (widened to
+ * whole grains). Grain 1 gives `blocks` itself.
+ *
+ * @example
+ * grainsOfBlocks(bitmap.fromOffsets(16, [5, 6]).right, 4) // 4 bits, grain 1 set
+ */
+export const grainsOfBlocks = (blocks: Bitmap, grainBlocks: number): Bitmap => {
+  if (grainBlocks <= 1) return blocks;
+  const size = Math.floor(blocks.size / grainBlocks);
+  const words = new Uint32Array((size + 31) >>> 5);
+  B.forEachRunUnchecked(blocks, 0, blocks.size, (start, length, set) => {
+    if (set) B.fillWords(words, Math.floor(start / grainBlocks), Math.min(size, Math.ceil((start + length) / grainBlocks)), true);
+  });
+  return B.unsafeFromWords(size, words);
 };
 
 /**

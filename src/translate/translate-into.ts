@@ -103,6 +103,16 @@ const scan = (words: Uint32Array, at: number, from: number, to: number, set: boo
 };
 
 /**
+ * The end (a segment offset, at most `to`) of the run of grains from grain `bit` on whose bits
+ * all differ from `set`: {@link scan} over grain numbers, scaled back to blocks.
+ */
+const grainRunEnd = (words: Uint32Array, at: number, bit: number, to: number, grain: number, set: boolean): number => {
+  const grains = Math.ceil(to / grain);
+  const end = scan(words, at, bit, grains, set) * grain;
+  return end < to ? end : to;
+};
+
+/**
  * Allocation-free translation into `out` (cleared first). Returns a status code; on
  * `STATUS_FAULT` or `STATUS_ERROR` the failing segments are in `out.failureSegment` with their
  * `REASON_*` codes, and no pieces are left in `out`. Same results as {@link translate}.
@@ -186,7 +196,9 @@ const translateGeneral = (table: MappingTable, write: boolean, distributed: bool
   let segmentBase = starts === null ? segment * sb : starts[segment]!;
   let faulted = false;
   let errored = false;
-  const stride = altStride(sb);
+  // One alternate bit per grain (docs/design.md#bitmap-grain): offset k reads bit k / grain.
+  const grain = table.grainBlocks;
+  const stride = altStride(grain === 1 ? sb : sb / grain);
   let v = start;
   while (v < end) {
     // One record holds the flags, the primary and the alternate's slot (see table.ts).
@@ -250,8 +262,9 @@ const translateGeneral = (table: MappingTable, write: boolean, distributed: bool
         let k = from;
         let faultedHere = false;
         while (k < to) {
-          const set = ((words[at + (k >>> 5)]! >>> (k & 31)) & 1) === 1;
-          const runEnd = scan(words, at, k, to, !set);
+          const bit = grain === 1 ? k : (k / grain) | 0; // offsets are below 2^24
+          const set = ((words[at + (bit >>> 5)]! >>> (bit & 31)) & 1) === 1;
+          const runEnd = grain === 1 ? scan(words, at, k, to, !set) : grainRunEnd(words, at, bit, to, grain, !set);
           if (set) {
             if (!faulted) emit(out, KIND_ALTERNATE, 0, segmentBase + k, runEnd - k, altLun, altStart + k);
           } else if (reason >= 0) {

@@ -238,8 +238,8 @@ describe('decodeTableBinary errors', () => {
 
   it('names the magic, and the version with its value', () => {
     expect(left(decodeTableBinary(new TextEncoder().encode('{"format":"vdisk-map/table"}')))[0]!.field).toBe('header.magic');
-    const [e] = left(decodeTableBinary(withWord(bytes, 1, 4)));
-    expect(e).toMatchObject({ field: 'header.version', value: 4 });
+    const [e] = left(decodeTableBinary(withWord(bytes, 1, 5)));
+    expect(e).toMatchObject({ field: 'header.version', value: 5 });
     expect(e!.message).toContain(`must be ${TABLE_BINARY_VERSION}`);
     expect(TABLE_BINARY_VERSION).toBe(1);
   });
