@@ -18,7 +18,9 @@ export interface Location {
 }
 
 /**
- * A same-sized second location; block k of the segment lives here when bit k of `blocks` is set.
+ * A same-sized second location; block k of the segment lives here when bit k of `blocks` is set
+ * (in a table with `grainBlocks` above 1, `blocks` has one bit per grain and block k lives here
+ * when bit `k / grainBlocks` is set: docs/design.md#bitmap-grain).
  * It lets writes land elsewhere while the primary is frozen (a snapshot, a migration) or not yet
  * allocated (a `zero` segment), one block at a time.
  *
@@ -57,7 +59,8 @@ export interface MappingEntry {
 
 /**
  * What a caller gives to build an entry. Omitted flags are `false`; `alternate.blocks` is the
- * bitmap, either as segment offsets or as a {@link Bitmap} of `segmentBlocks` blocks.
+ * bitmap, either as segment offsets or as a {@link Bitmap} of `segmentBlocks` blocks (in a table
+ * with a grain: grain numbers, or a bitmap of `segmentBlocks / grainBlocks` bits).
  *
  * @example
  * const spec: EntrySpec = { location: { lun: 1, start: 0 }, alternate: { lun: 2, start: 10, blocks: [2, 7, 8] } };
