@@ -262,9 +262,16 @@ const translateGeneral = (table: MappingTable, write: boolean, distributed: bool
         let k = from;
         let faultedHere = false;
         while (k < to) {
-          const bit = grain === 1 ? k : (k / grain) | 0; // offsets are below 2^24
-          const set = ((words[at + (bit >>> 5)]! >>> (bit & 31)) & 1) === 1;
-          const runEnd = grain === 1 ? scan(words, at, k, to, !set) : grainRunEnd(words, at, bit, to, grain, !set);
+          let set: boolean;
+          let runEnd: number;
+          if (grain === 1) {
+            set = ((words[at + (k >>> 5)]! >>> (k & 31)) & 1) === 1;
+            runEnd = scan(words, at, k, to, !set);
+          } else {
+            const bit = (k / grain) | 0; // offsets are below 2^24
+            set = ((words[at + (bit >>> 5)]! >>> (bit & 31)) & 1) === 1;
+            runEnd = grainRunEnd(words, at, bit, to, grain, !set);
+          }
           if (set) {
             if (!faulted) emit(out, KIND_ALTERNATE, 0, segmentBase + k, runEnd - k, altLun, altStart + k);
           } else if (reason >= 0) {
