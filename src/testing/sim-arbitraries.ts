@@ -32,10 +32,18 @@ export const simFaultsArb = (): fc.Arbitrary<SimFaults> =>
     persistErrorRate: fc.constantFrom(0, 0.02, 0.05),
   });
 
+/** A grain for a disk of `segmentBlocks`-block segments: none for `pick` 0, else one of its divisors above 1 (none if it has none). */
+const grainOf = (segmentBlocks: number, pick: number): { grainBlocks?: number } => {
+  const divisors: number[] = [];
+  for (let d = 2; d <= segmentBlocks; d++) if (segmentBlocks % d === 0) divisors.push(d);
+  return pick === 0 || divisors.length === 0 ? {} : { grainBlocks: divisors[pick % divisors.length]! };
+};
+
 /**
- * Small clusters: 1 to `maxAgents` agents, 1 to `maxDisks` disks of random geometry, each mapped
- * by a random non-empty set of agents, two LUNs big enough for every disk twice over, and a
- * seed for the simulator's own choices.
+ * Small clusters: 1 to `maxAgents` agents, 1 to `maxDisks` disks of random geometry (about one
+ * in four with a bitmap grain above 1, a divisor of its segment size, when it has one), each
+ * mapped by a random non-empty set of agents, two LUNs big enough for every disk twice over, and
+ * a seed for the simulator's own choices.
  *
  * @example
  * fc.assert(fc.property(simConfigArb(), (config) => createCluster(config).run({ ios: 100 }).violation === null));
@@ -47,7 +55,7 @@ export const simConfigArb = (options: SimConfigArbOptions = {}): fc.Arbitrary<Si
       agents: fc.integer({ min: 1, max: options.maxAgents ?? 4 }),
       variant: options.variant === undefined ? fc.constantFrom<'centralized' | 'distributed'>('centralized', 'distributed') : fc.constant(options.variant),
       faults: simFaultsArb(),
-      geometries: fc.array(fc.record({ segmentBlocks: fc.integer({ min: 1, max: 16 }), segmentCount: fc.integer({ min: 1, max: 24 }), mappers: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }) }), {
+      geometries: fc.array(fc.record({ segmentBlocks: fc.integer({ min: 1, max: 16 }), segmentCount: fc.integer({ min: 1, max: 24 }), mappers: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }), grain: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.nat() }) }), {
         minLength: 1,
         maxLength: options.maxDisks ?? 3,
       }),
@@ -57,6 +65,7 @@ export const simConfigArb = (options: SimConfigArbOptions = {}): fc.Arbitrary<Si
         id: `d${i}`,
         segmentBlocks: g.segmentBlocks,
         segmentCount: g.segmentCount,
+        ...grainOf(g.segmentBlocks, g.grain),
         agents: [...new Set(g.mappers.map((m) => m % agents))],
       }));
       // Room for every segment, its alternate, snapshots' copies and migrations.
