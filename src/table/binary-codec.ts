@@ -70,7 +70,7 @@ import {
   type TableOptions,
 } from './table.js';
 import { startsFromLengths } from './segments.js';
-import { grainsOfBlocks, partialGrain } from './grain.js';
+import { grainsOfBlocksUnchecked, partialGrain } from './grain.js';
 import { tableEntries } from './query.js';
 import { createTable } from './create.js';
 
@@ -593,7 +593,7 @@ const compactGrains = (table: MappingTable, grainBlocks: number, errors: Validat
     grainBlocks,
     entries: (s) => {
       const e = entryAt(table, s);
-      return e.alternate === null ? e : { ...e, alternate: { ...e.alternate, blocks: grainsOfBlocks(e.alternate.blocks, grainBlocks) } };
+      return e.alternate === null ? e : { ...e, alternate: { ...e.alternate, blocks: grainsOfBlocksUnchecked(e.alternate.blocks, grainBlocks) } };
     },
   });
 };

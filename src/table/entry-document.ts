@@ -19,7 +19,7 @@ import {
   unreadable,
 } from './document-errors.js';
 import { validateEntry, type Alternate, type EntrySpec, type Location, type MappingEntry } from './entry.js';
-import { grainsOfBlocks, partialGrain } from './grain.js';
+import { grainsOfBlocksUnchecked, partialGrain } from './grain.js';
 
 /**
  * A primary location in a document: blocks `start .. start+segmentBlocks-1` of LUN `lun`.
@@ -275,7 +275,7 @@ export class EntryReader {
         this.fail(s, 'alternate.blocks', text, `must set or clear whole grains of ${grain} blocks (the grain at offset ${at} is partial)`);
         return this.emptyBitmap;
       }
-      bits = grainsOfBlocks(bits, grain);
+      bits = grainsOfBlocksUnchecked(bits, grain);
     }
     this.lastText = text;
     this.lastBitmap = bits;

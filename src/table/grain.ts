@@ -6,6 +6,7 @@
  * grain is whole by construction. Code that thinks in blocks converts at the edge:
  * {@link blocksOfGrains} and {@link grainsOfBlocks}.
  */
+import * as E from 'fp-ts/lib/Either.js';
 import * as B from '../bitmap/bitmap.js';
 import type { Bitmap } from '../bitmap/bitmap.js';
 import { validationError, type ValidationError } from '../errors.js';
@@ -47,14 +48,10 @@ export const partialGrain = (bitmap: Bitmap, grainBlocks: number): number => {
 };
 
 /**
- * A one-bit-per-grain bitmap (`size * grainBlocks` blocks) as one bit per block: each grain's
- * bit repeated over its blocks. The per-block view of a grained table's alternate, for code that
- * copies or compares blocks. Grain 1 gives `grains` itself.
- *
- * @example
- * blocksOfGrains(bitmap.fromOffsets(4, [1]).right, 4) // 16 bits, offsets 4..7 set
+ * @internal {@link blocksOfGrains} for arguments known to be right (a bitmap, a positive grain,
+ * and `grains.size * grainBlocks` at most `MAX_BITMAP_SIZE`).
  */
-export const blocksOfGrains = (grains: Bitmap, grainBlocks: number): Bitmap => {
+export const blocksOfGrainsUnchecked = (grains: Bitmap, grainBlocks: number): Bitmap => {
   if (grainBlocks <= 1) return grains;
   const size = grains.size * grainBlocks;
   const words = new Uint32Array((size + 31) >>> 5);
@@ -64,15 +61,8 @@ export const blocksOfGrains = (grains: Bitmap, grainBlocks: number): Bitmap => {
   return B.unsafeFromWords(size, words);
 };
 
-/**
- * A one-bit-per-block bitmap (a multiple of `grainBlocks` bits) as one bit per grain: a grain's
- * bit is set when any of its blocks is set, so the result covers every set block (widened to
- * whole grains). Grain 1 gives `blocks` itself.
- *
- * @example
- * grainsOfBlocks(bitmap.fromOffsets(16, [5, 6]).right, 4) // 4 bits, grain 1 set
- */
-export const grainsOfBlocks = (blocks: Bitmap, grainBlocks: number): Bitmap => {
+/** @internal {@link grainsOfBlocks} for arguments known to be right (a bitmap whose size is a multiple of the positive grain). */
+export const grainsOfBlocksUnchecked = (blocks: Bitmap, grainBlocks: number): Bitmap => {
   if (grainBlocks <= 1) return blocks;
   const size = Math.floor(blocks.size / grainBlocks);
   const words = new Uint32Array((size + 31) >>> 5);
@@ -80,6 +70,49 @@ export const grainsOfBlocks = (blocks: Bitmap, grainBlocks: number): Bitmap => {
     if (set) B.fillWords(words, Math.floor(start / grainBlocks), Math.min(size, Math.ceil((start + length) / grainBlocks)), true);
   });
   return B.unsafeFromWords(size, words);
+};
+
+const grainArgumentErrors = (bitmap: unknown, field: string, grainBlocks: unknown, sizeOk: (size: number, grain: number) => string | null): ValidationError[] => {
+  const errors: ValidationError[] = [];
+  if (!B.isBitmap(bitmap)) errors.push(validationError(field, bitmap, 'must be a bitmap built by this library'));
+  if (!(typeof grainBlocks === 'number' && Number.isSafeInteger(grainBlocks) && grainBlocks >= 1))
+    errors.push(validationError('grainBlocks', grainBlocks, 'must be a positive integer'));
+  if (errors.length > 0) return errors;
+  const why = sizeOk((bitmap as Bitmap).size, grainBlocks as number);
+  return why === null ? [] : [validationError(field, (bitmap as Bitmap).size, why)];
+};
+
+/**
+ * A one-bit-per-grain bitmap (a grained table's alternate, `grains.size` grains) as one bit per
+ * block (`grains.size * grainBlocks` blocks): each grain's bit repeated over its blocks. The
+ * per-block view, for code that copies or compares blocks. Grain 1 gives `grains` itself. Left,
+ * naming the argument and its value, for anything but a bitmap and a positive grain whose
+ * product is at most `MAX_BITMAP_SIZE` blocks.
+ *
+ * @example
+ * blocksOfGrains(bitmap.fromOffsets(4, [1]).right, 4) // Right: 16 blocks, offsets 4..7 set
+ * blocksOfGrains(grainedEntry.alternate.blocks, grainedTable.grainBlocks) // the alternate block by block
+ */
+export const blocksOfGrains = (grains: Bitmap, grainBlocks: number): E.Either<ValidationError[], Bitmap> => {
+  const errors = grainArgumentErrors(grains, 'grains', grainBlocks, (size, g) =>
+    size * g <= B.MAX_BITMAP_SIZE ? null : `must have at most ${Math.floor(B.MAX_BITMAP_SIZE / g)} grains of ${g} blocks (at most ${B.MAX_BITMAP_SIZE} blocks)`,
+  );
+  return errors.length > 0 ? E.left(errors) : E.right(blocksOfGrainsUnchecked(grains, grainBlocks));
+};
+
+/**
+ * A one-bit-per-block bitmap as one bit per grain (`blocks.size / grainBlocks` grains): a
+ * grain's bit is set when any of its blocks is set, so the result covers every set block,
+ * widened to whole grains. Grain 1 gives `blocks` itself. Left, naming the argument and its
+ * value, unless `blocks` is a bitmap and `grainBlocks` a positive divisor of its size.
+ *
+ * @example
+ * grainsOfBlocks(bitmap.fromOffsets(16, [5, 6]).right, 4) // Right: 4 grains, grain 1 set
+ * grainsOfBlocks(bitmap.fromOffsets(16, [5]).right, 3)    // Left: blocks, 16 is not a multiple of 3
+ */
+export const grainsOfBlocks = (blocks: Bitmap, grainBlocks: number): E.Either<ValidationError[], Bitmap> => {
+  const errors = grainArgumentErrors(blocks, 'blocks', grainBlocks, (size, g) => (size % g === 0 ? null : `must be a multiple of grainBlocks ${g} blocks`));
+  return errors.length > 0 ? E.left(errors) : E.right(grainsOfBlocksUnchecked(blocks, grainBlocks));
 };
 
 /**

@@ -64,22 +64,33 @@ describe('blocksOfGrains and grainsOfBlocks', () => {
     fc.assert(
       fc.property(offsetsArb, ({ grain, segmentBlocks, offsets }) => {
         const blocks = right(B.fromOffsets(segmentBlocks, offsets));
-        const grains = grainsOfBlocks(blocks, grain);
+        const grains = right(grainsOfBlocks(blocks, grain));
         expect(bits(grains)).toEqual(Array.from({ length: segmentBlocks / grain }, (_, j) => offsets.some((k) => Math.floor(k / grain) === j)));
-        const back = blocksOfGrains(grains, grain);
+        const back = right(blocksOfGrains(grains, grain));
         expect(bits(back)).toEqual(Array.from({ length: segmentBlocks }, (_, k) => B.has(grains, Math.floor(k / grain))));
         // Widening to whole grains is the same thing in blocks.
         expect(B.equals(back, wholeGrains(blocks, grain))).toBe(true);
         // One bit per grain round-trips exactly.
-        expect(B.equals(grainsOfBlocks(back, grain), grains)).toBe(true);
+        expect(B.equals(right(grainsOfBlocks(back, grain)), grains)).toBe(true);
       }),
     );
   });
 
   it('documented examples', () => {
-    expect(B.toOffsets(blocksOfGrains(right(B.fromOffsets(4, [1])), 4))).toEqual([4, 5, 6, 7]);
-    const g = grainsOfBlocks(right(B.fromOffsets(16, [5, 6])), 4);
+    expect(B.toOffsets(right(blocksOfGrains(right(B.fromOffsets(4, [1])), 4)))).toEqual([4, 5, 6, 7]);
+    const g = right(grainsOfBlocks(right(B.fromOffsets(16, [5, 6])), 4));
     expect([g.size, B.toOffsets(g)]).toEqual([4, [1]]);
+  });
+
+  it('refuse bad arguments with a Left naming the argument and the value, never a throw', () => {
+    const sixteen = right(B.fromOffsets(16, [5]));
+    const fields = (r: E.Either<{ field: string; value: unknown }[], unknown>) => (E.isLeft(r) ? r.left.map((e) => [e.field, e.value]) : 'Right');
+    expect(fields(grainsOfBlocks(sixteen, 3))).toEqual([['blocks', 16]]);
+    expect(fields(grainsOfBlocks(sixteen, 0))).toEqual([['grainBlocks', 0]]);
+    expect(fields(grainsOfBlocks([5] as never, 4))).toEqual([['blocks', [5]]]);
+    expect(fields(blocksOfGrains(sixteen, 2.5))).toEqual([['grainBlocks', 2.5]]);
+    expect(fields(blocksOfGrains(sixteen, B.MAX_BITMAP_SIZE))).toEqual([['grains', 16]]);
+    expect(fields(blocksOfGrains(null as never, 4))).toEqual([['grains', null]]);
   });
 });
 
@@ -214,7 +225,7 @@ describe('grainBlocks in JSON documents', () => {
       ...doc,
       version: TABLE_VERSION,
       entries: doc.entries.map((e, s) =>
-        e.alternate ? { ...e, alternate: { ...e.alternate, blocks: B.format(blocksOfGrains(entryAt(t, s).alternate!.blocks, t.grainBlocks)) } } : e,
+        e.alternate ? { ...e, alternate: { ...e.alternate, blocks: B.format(right(blocksOfGrains(entryAt(t, s).alternate!.blocks, t.grainBlocks))) } } : e,
       ),
     };
   };
@@ -300,7 +311,7 @@ describe('grainBlocks in the binary form', () => {
       createTable({
         segmentBlocks: t.segmentBlocks,
         generation: t.generation,
-        entries: Array.from(tableEntries(t), ([, e]) => (e.alternate === null ? e : { ...e, alternate: { ...e.alternate, blocks: blocksOfGrains(e.alternate.blocks, t.grainBlocks) } })),
+        entries: Array.from(tableEntries(t), ([, e]) => (e.alternate === null ? e : { ...e, alternate: { ...e.alternate, blocks: right(blocksOfGrains(e.alternate.blocks, t.grainBlocks)) } })),
       }),
     );
     const v1 = encodeTableBinary(perBlock);

@@ -8,7 +8,7 @@
  * the primary, and hands the rest to a settle job.
  */
 import { segmentLengthAt } from '../../table/segments.js';
-import { blocksOfGrains } from '../../table/grain.js';
+import { blocksOfGrainsUnchecked } from '../../table/grain.js';
 import * as E from 'fp-ts/lib/Either.js';
 import * as B from '../../bitmap/bitmap.js';
 import type { DiskId } from '../../protocol/messages.js';
@@ -63,7 +63,7 @@ const startCopies = (s: Working, out: ControllerCommand[], job: Mutable<SettleJo
   const e = entryAt(d.working, job.segment);
   const alt = e.alternate;
   if (alt === null || e.error || e.invalid) return closeJob(s, out, job.id);
-  const blocks = blocksOfGrains(alt.blocks, d.working.grainBlocks); // copies are in blocks, bits per grain
+  const blocks = blocksOfGrainsUnchecked(alt.blocks, d.working.grainBlocks); // copies are in blocks, bits per grain
   const clear = [...B.runsUnchecked(blocks, 0, blocks.size)].filter((r) => !r.set);
   if (clear.length === 0) return promote(s, out, job);
   if (s.jobs.copying() >= s.config.copyConcurrency) {
