@@ -36,7 +36,7 @@ export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, chang
   // Several attached agents: any of them may fetch a copy before this change commits.
   if (!fenced && (required(s, job).length > 1 || d.agents.length + d.dropping.length > 1)) {
     const table = d.working as MappingTable;
-    const fences = changes.filter(([seg, entry]) => movesBlocks(entryAt(table, seg), entry, segmentLengthAt(table, seg))).map(([seg]): [number, MappingEntry] => [seg, { ...entryAt(table, seg), invalid: true }]);
+    const fences = changes.filter(([seg, entry]) => movesBlocks(entryAt(table, seg), entry, segmentLengthAt(table, seg), table.grainBlocks)).map(([seg]): [number, MappingEntry] => [seg, { ...entryAt(table, seg), invalid: true }]);
     if (fences.length > 0) {
       job.deferred = changes;
       return stage(s, out, job, fences, true);

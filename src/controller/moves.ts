@@ -7,6 +7,8 @@
  * within a run of blocks whose bits are equal under both entries, each entry reads the run from
  * one place at one fixed offset, so the entries are compared once per run of the two bitmaps,
  * never per block (a storm of first writes stages two changes per fault, each of a whole segment).
+ * A grained table keeps one bit per grain (docs/design.md#bitmap-grain): the runs are walked in
+ * grains, and a run of grains is a run of blocks read from one place just the same.
  */
 import { forEachRunUnchecked, type Bitmap } from '../bitmap/bitmap.js';
 import type { MappingEntry } from '../table/entry.js';
@@ -46,18 +48,22 @@ const runsOf = (b: Bitmap | undefined, blocks: number): { ends: number[]; bits: 
   return { ends, bits };
 };
 
-/** True when some readable block of `before` is read from somewhere else under `after` (segments of `blocks` blocks). */
-export const movesBlocks = (before: MappingEntry, after: MappingEntry, blocks: number): boolean => {
+/**
+ * True when some readable block of `before` is read from somewhere else under `after` (segments
+ * of `blocks` blocks, bitmaps of one bit per `grain` blocks).
+ */
+export const movesBlocks = (before: MappingEntry, after: MappingEntry, blocks: number, grain = 1): boolean => {
   if (before.invalid || before.error || blocks <= 0) return false;
-  const b = runsOf(before.alternate?.blocks, blocks);
-  const a = runsOf(after.alternate?.blocks, blocks);
+  const bits = grain === 1 ? blocks : blocks / grain;
+  const b = runsOf(before.alternate?.blocks, bits);
+  const a = runsOf(after.alternate?.blocks, bits);
   let i = 0;
   let j = 0;
   // Walk both run lists together: each step covers blocks where neither bit changes.
   for (;;) {
     if (!sameSource(before, b.bits[i]!, after, a.bits[j]!)) return true;
     const end = Math.min(b.ends[i]!, a.ends[j]!);
-    if (end >= blocks) return false;
+    if (end >= bits) return false;
     if (b.ends[i] === end) i++;
     if (a.ends[j] === end) j++;
   }

@@ -9,7 +9,7 @@ import { segmentLengthAt } from '../table/segments.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { isBlockNumber, show, type ValidationError } from '../errors.js';
 import type { AgentId, DiskId, EntryChange } from '../protocol/messages.js';
-import { decodeTable, encodeTable, TABLE_FORMAT, TABLE_VARIABLE_VERSION, TABLE_VERSION } from '../table/codec.js';
+import { decodeTable, encodeTable, TABLE_FORMAT, TABLE_GRAIN_VERSION, TABLE_VARIABLE_VERSION, TABLE_VERSION } from '../table/codec.js';
 import { entryAt, freezeTable, resizeTable, setEntries, type MappingTable } from '../table/table.js';
 import type { PersistedState, PersistRecord } from './types.js';
 import { applySegmentChanges } from './segment-changes.js';
@@ -57,7 +57,10 @@ const decodeChanges = (changes: ReadonlyArray<EntryChange>, table: MappingTable)
   };
   const decoded = decodeTable(
     table.segmentStarts === null
-      ? { format: TABLE_FORMAT, version: TABLE_VERSION, segmentBlocks: table.segmentBlocks, segmentCount: changes.length, generation: 0, entries }
+      ? table.grainBlocks === 1
+        ? { format: TABLE_FORMAT, version: TABLE_VERSION, segmentBlocks: table.segmentBlocks, segmentCount: changes.length, generation: 0, entries }
+        : // A grained table's entries have one bit per grain, as its documents do.
+          { format: TABLE_FORMAT, version: TABLE_GRAIN_VERSION, segmentBlocks: table.segmentBlocks, grainBlocks: table.grainBlocks, segmentCount: changes.length, generation: 0, entries }
       : {
           format: TABLE_FORMAT,
           version: TABLE_VARIABLE_VERSION,
