@@ -8,6 +8,7 @@
  *   npx tsx bench/sim-snapshot-sweep.ts                 2,000 runs
  *   npx tsx bench/sim-snapshot-sweep.ts --runs 300 --from 1000
  *   npx tsx bench/sim-snapshot-sweep.ts --seed 123      one run, its configuration printed
+ *   npx tsx bench/sim-snapshot-sweep.ts --seed 123 --trace   the same with its trace, one line a record
  *   npx tsx bench/sim-snapshot-sweep.ts --rollback 0 --delete 0   snapshots only (rates per host I/O)
  */
 import { createPrng } from '../src/adapters/prng.js';
@@ -41,28 +42,33 @@ export const snapshotShape = (seed: number): { config: SimConfig; workload: Work
 };
 
 const single = arg('seed');
+const trace = process.argv.includes('--trace');
 const from = Number(arg('from') ?? 0);
 const runs = single !== undefined ? 1 : Number(arg('runs') ?? 2000);
 const started = performance.now();
 let ios = 0;
 let snapshots = 0;
 let rollbacks = 0;
+let deletions = 0;
 let violations = 0;
 for (let i = 0; i < runs; i++) {
   const seed = single !== undefined ? Number(single) : sweepSeed(1_000_000 + from + i);
   const { config, workload } = snapshotShape(seed);
-  const result = createCluster(config).run(workload);
+  const result = createCluster({ ...config, trace: single !== undefined && trace }).run(workload);
   ios += result.summary.iosCompleted + result.summary.iosFailed;
   snapshots += result.summary.snapshots;
   rollbacks += result.summary.rollbacks;
+  deletions += result.summary.deletions;
   if (single !== undefined) console.log(JSON.stringify({ config, workload }, null, 1), JSON.stringify(result.summary));
+  for (const r of result.trace) console.log(`${r.time} ${r.from} -> ${r.to}: ${r.label}${r.step === undefined ? '' : ` [${r.step}]`}`);
   if (result.violation !== null) {
     violations++;
     console.log(`VIOLATION seed ${seed} (run ${from + i}): ${result.violation.kind} at step ${result.violation.step}: ${result.violation.message}`);
   }
-  if ((i + 1) % 250 === 0) console.log(`${i + 1} runs, ${ios} host I/Os, ${snapshots} snapshots, ${rollbacks} rollbacks, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  if ((i + 1) % 250 === 0)
+    console.log(`${i + 1} runs, ${ios} host I/Os, ${snapshots} snapshots, ${rollbacks} rollbacks, ${deletions} deletions, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }
 console.log(
-  `snapshot sweep: ${runs} runs from ${from}, ${ios} host I/Os, ${snapshots} snapshots, ${rollbacks} rollbacks, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(0)} s`,
+  `snapshot sweep: ${runs} runs from ${from}, ${ios} host I/Os, ${snapshots} snapshots, ${rollbacks} rollbacks, ${deletions} deletions, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(0)} s`,
 );
 process.exitCode = violations === 0 ? 0 : 1;

@@ -101,6 +101,7 @@ export { checkTables, countReferences, SEVERITY } from './check/check.js';
 export type * from './protocol/messages.js';
 export type * from './controller/types.js';
 export { defaultControllerConfig, defaultControllerLimits } from './controller/types.js';
+export { RECENT_ADMIN_LIMIT } from './controller/admin-dedupe.js';
 export { controllerStep, initialControllerState } from './controller/controller.js';
 export type { AllocationError, Allocator, Extent, InvalidAllocationError, NoSpaceError } from './controller/allocator.js';
 export { createAllocator } from './controller/allocator.js';

@@ -50,7 +50,7 @@ import { hooksFor } from './jobs/hooks.js';
 import { overLimits, readAdminEvent, readEvent, readPersistedState } from './admin-validation.js';
 import { adminTypes, enqueueSettle, jobHooks, onAdmin } from './jobs/index.js';
 import { drainQuarantine, evictExpired, leaseOnRestore } from './leases.js';
-import { duplicateAnswer, noteAdmin } from './admin-dedupe.js';
+import { duplicateAnswer, identifyAdmin, noteAdmin } from './admin-dedupe.js';
 import { acquire } from './locks.js';
 import * as R from './refcounts.js';
 import { checkReuseHold, holdAfterRestore } from './reuse-hold.js';
@@ -109,7 +109,8 @@ export const initialControllerState = (allocator: Allocator, config: ControllerO
  */
 export const controllerStep = (state: ControllerState, event: ControllerEvent): readonly [ControllerState, ReadonlyArray<ControllerCommand>] => {
   // A copy of a recent admin request is answered as the first was, never done twice (admin-dedupe.ts).
-  const duplicate = duplicateAnswer(state, event, adminTypes);
+  const admin = identifyAdmin(event, adminTypes, state.config.limits ?? defaultControllerLimits);
+  const duplicate = duplicateAnswer(state.recentAdmin, admin);
   if (duplicate !== null) return [state, duplicate];
   const out: ControllerCommand[] = [];
   const s = new Working(state, jobHooks);
@@ -117,7 +118,7 @@ export const controllerStep = (state: ControllerState, event: ControllerEvent): 
   if (s.reuseHold !== null) checkReuseHold(s, out); // reuse-hold.ts: lifts once the agents are in line
   out.push(...lowSpaceCrossings(state.allocator, s.allocator, s.config.lowWaterMark));
   const before = state.recentAdmin ?? [];
-  const recentAdmin = noteAdmin(before, event, out, adminTypes);
+  const recentAdmin = noteAdmin(before, admin, out);
   const next = s.result();
   return [recentAdmin === before ? next : { ...next, recentAdmin }, stampControllerEpoch(state.config.controllerEpoch, out)];
 };

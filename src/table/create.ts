@@ -114,31 +114,59 @@ export const checkSegment = (table: MappingTable, segment: unknown, field = 'seg
  */
 export const createTable = (spec: TableSpec, options: TableOptions = {}): E.Either<ValidationError[], MappingTable> =>
   guarded('spec', () => {
-    const errors: ValidationError[] = [];
-    if (typeof spec !== 'object' || spec === null) return E.left([validationError('spec', spec, 'must be an object')]);
-    const max = segmentLimit(errors, options);
-    const segmentBlocks: unknown = spec.segmentBlocks;
-    const okBlocks = checkSegmentBlocks(errors, segmentBlocks);
-    const generation: unknown = spec.generation ?? 0;
-    checkGeneration(errors, generation);
-    const entries: unknown = spec.entries;
-    let count = 0;
-    if (typeof entries === 'function') {
-      if (checkSegmentCount(errors, 'segmentCount', spec.segmentCount, max)) count = spec.segmentCount as number;
-    } else if (Array.isArray(entries)) {
-      if (checkSegmentCount(errors, 'entries.length', entries.length, max)) count = entries.length;
-      else return E.left(errors); // refused before anything is read or allocated
-      if (spec.segmentCount !== undefined && spec.segmentCount !== count)
-        errors.push(validationError('segmentCount', spec.segmentCount, `must equal entries.length ${count}`));
-    } else {
-      errors.push(validationError('entries', entries, 'must be an array of entry specs or a function of the segment'));
-    }
-    errors.push(...lunSizesErrors(options?.lunSizes));
+    const head = readSpecHead(spec, options, 'uniform');
+    if (E.isLeft(head)) return head;
+    const { errors, segmentBlocks, count, generation, entries } = head.right;
     const grainBlocks: unknown = spec.grainBlocks === undefined ? 1 : spec.grainBlocks; // null is refused, not defaulted
-    if (okBlocks) checkGrainBlocks(errors, grainBlocks, segmentBlocks as number);
-    if (!okBlocks || errors.length > 0) return E.left(errors);
-    return buildTable(segmentBlocks as number, count, generation as number, entries as TableSpec['entries'], options?.lunSizes, errors, grainBlocks as number);
+    if (segmentBlocks !== null) checkGrainBlocks(errors, grainBlocks, segmentBlocks);
+    if (segmentBlocks === null || errors.length > 0) return E.left(errors);
+    return buildTable(segmentBlocks, count, generation, entries as TableSpec['entries'], options?.lunSizes, errors, grainBlocks as number);
   });
+
+/**
+ * @internal What {@link createTable} and `createVariableTable` read of a spec before its entries,
+ * each field read once and checked, errors collected in the order of the fields: the segment
+ * limit of the call, `segmentBlocks` (uniform tables only), `generation`, `entries` and
+ * `segmentCount`, the declared LUN sizes. A Left only when the spec is refused before anything is
+ * read or allocated (not an object, an entry list too long); otherwise the errors collected so
+ * far, which the caller adds to and checks.
+ */
+export interface SpecHead {
+  readonly errors: ValidationError[];
+  /** The checked `segmentBlocks`, null when refused; 0 for a variable table. */
+  readonly segmentBlocks: number | null;
+  readonly count: number;
+  readonly generation: number;
+  readonly entries: unknown;
+}
+
+/** @internal See {@link SpecHead}. */
+export const readSpecHead = (spec: unknown, options: TableOptions, kind: 'uniform' | 'variable'): E.Either<ValidationError[], SpecHead> => {
+  if (typeof spec !== 'object' || spec === null) return E.left([validationError('spec', spec, 'must be an object')]);
+  const s = spec as { readonly segmentBlocks?: unknown; readonly entries?: unknown; readonly segmentCount?: unknown; readonly generation?: unknown };
+  const errors: ValidationError[] = [];
+  const max = segmentLimit(errors, options);
+  let segmentBlocks: number | null = 0;
+  if (kind === 'uniform') {
+    const value: unknown = s.segmentBlocks;
+    segmentBlocks = checkSegmentBlocks(errors, value) ? value : null;
+  }
+  const generation: unknown = s.generation ?? 0;
+  checkGeneration(errors, generation);
+  const entries: unknown = s.entries;
+  let count = 0;
+  if (typeof entries === 'function') {
+    if (checkSegmentCount(errors, 'segmentCount', s.segmentCount, max)) count = s.segmentCount;
+  } else if (Array.isArray(entries)) {
+    if (!checkSegmentCount(errors, 'entries.length', entries.length, max)) return E.left(errors); // refused before anything is read or allocated
+    count = entries.length;
+    if (s.segmentCount !== undefined && s.segmentCount !== count) errors.push(validationError('segmentCount', s.segmentCount, `must equal entries.length ${count}`));
+  } else {
+    errors.push(validationError('entries', entries, `must be an array of ${kind === 'uniform' ? 'entry' : 'segment'} specs or a function of the segment`));
+  }
+  errors.push(...lunSizesErrors(options?.lunSizes));
+  return E.right({ errors, segmentBlocks, count, generation: generation as number, entries });
+};
 
 /**
  * The body of {@link createTable} and `createVariableTable`, once the geometry is known to be

@@ -10,8 +10,8 @@ import * as B from '../bitmap/bitmap.js';
 import { guarded, validationError, type ValidationError } from '../errors.js';
 import { freeze, newChunk, writeEntry } from './chunk-builder.js';
 import { checkGrainBlocks } from './grain.js';
-import { buildTable, checkGeneration, checkSegmentCount, segmentLimit, type TableOptions } from './create.js';
-import { lunSizesErrors, type Alternate, type EntrySpec, type MappingEntry } from './entry.js';
+import { buildTable, checkGeneration, checkSegmentCount, readSpecHead, segmentLimit, type TableOptions } from './create.js';
+import type { Alternate, EntrySpec, MappingEntry } from './entry.js';
 import { CHUNK_SIZE, entryAt, type Chunk, type MappingTable } from './layout.js';
 import { segmentLengthAt, startsFromLengths } from './segments.js';
 import { checkTable, isTable, makeTable, noChunksInFlat } from './table-value.js';
@@ -58,29 +58,14 @@ export interface VariableTableSpec {
  */
 export const createVariableTable = (spec: VariableTableSpec, options: TableOptions = {}): E.Either<ValidationError[], MappingTable> =>
   guarded('spec', () => {
-    if (typeof spec !== 'object' || spec === null) return E.left([validationError('spec', spec, 'must be an object')]);
-    const errors: ValidationError[] = [];
-    const max = segmentLimit(errors, options);
-    const generation: unknown = spec.generation ?? 0;
-    checkGeneration(errors, generation);
-    const entries: unknown = spec.entries;
-    let count = 0;
-    if (typeof entries === 'function') {
-      if (checkSegmentCount(errors, 'segmentCount', spec.segmentCount, max)) count = spec.segmentCount as number;
-    } else if (Array.isArray(entries)) {
-      if (!checkSegmentCount(errors, 'entries.length', entries.length, max)) return E.left(errors);
-      count = entries.length;
-      if (spec.segmentCount !== undefined && spec.segmentCount !== count)
-        errors.push(validationError('segmentCount', spec.segmentCount, `must equal entries.length ${count}`));
-    } else {
-      errors.push(validationError('entries', entries, 'must be an array of segment specs or a function of the segment'));
-    }
-    errors.push(...lunSizesErrors(options?.lunSizes));
+    const head = readSpecHead(spec, options, 'variable');
+    if (E.isLeft(head)) return head;
+    const { errors, count, generation, entries } = head.right;
     // A grain must divide every segment; variable tables keep grain 1 (refused, not ignored).
     const grain: unknown = (spec as { grainBlocks?: unknown }).grainBlocks;
     if (grain !== undefined) checkGrainBlocks(errors, grain, 0);
     if (errors.length > 0) return E.left(errors);
-    return buildTable(0, count, generation as number, entries as VariableTableSpec['entries'], options?.lunSizes, errors);
+    return buildTable(0, count, generation, entries as VariableTableSpec['entries'], options?.lunSizes, errors);
   });
 
 /** A table of the given entries and lengths (already valid), sharing nothing with any other. */
