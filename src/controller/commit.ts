@@ -34,7 +34,7 @@ import type { JobDraft, Working } from './working.js';
 export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, changes: ReadonlyArray<readonly [number, MappingEntry]>, fenced = false): void => {
   const d = s.disks.get(job.disk)!;
   // Several attached agents: any of them may fetch a copy before this change commits.
-  if (!fenced && (required(s, job).length > 1 || d.agents.length + d.dropping.length > 1)) {
+  if (!fenced && (required(s, job).length > 1 || possibleHolders(s, d) > 1)) {
     const table = d.working as MappingTable;
     const fences = changes.filter(([seg, entry]) => movesBlocks(entryAt(table, seg), entry, segmentLengthAt(table, seg), table.grainBlocks)).map(([seg]): [number, MappingEntry] => [seg, { ...entryAt(table, seg), invalid: true }]);
     if (fences.length > 0) {
@@ -49,6 +49,22 @@ export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, chang
   for (const [segment, entry] of changes) staged = staged.set(segment, entry);
   d.staged = { ...(d.staged ?? { created: false }), changes: staged };
   waitForCommit(s, out, job);
+};
+
+/**
+ * How many agents may hold the disk, or be given it, before this change is acknowledged: those
+ * attached or still dropping, and during a deletion also every agent attached when it began.
+ * Ordering rule (docs/design.md#ordering-rules): an agent stops counting only once the record
+ * that detaches it is durable. A deletion detaches in memory only (the store lists the agents
+ * until `deleteTable`), so a controller restarting before then gives the stored table back to
+ * every one of them, also to those that have dropped their copies since: a change that moves
+ * blocks must then be fenced, or they would write where an agent holding an older table, still
+ * within its lease, does not read.
+ */
+const possibleHolders = (s: Working, d: { readonly agents: ReadonlyArray<string>; readonly dropping: ReadonlyArray<string>; readonly frozenBy: number | null }): number => {
+  const deletion = d.frozenBy === null ? undefined : s.jobs.peek(d.frozenBy);
+  if (deletion?.kind !== 'delete') return d.agents.length + d.dropping.length;
+  return new Set([...d.agents, ...d.dropping, ...deletion.attached]).size;
 };
 
 /**

@@ -184,6 +184,7 @@ describe('controller: an acknowledgement from an earlier life of the disk name',
     expect(p.controller.disks.get('d')?.committed.generation).toBeGreaterThan(1);
     p.deliver(p.held.shift()!);
     p.cut = null;
+    expect(p.refusals).toEqual([expect.stringMatching(/^generation 1 is older than generation \d+ this controller first knew disk d at/)]);
     servesAndDeletes(p);
   });
 });
