@@ -56,10 +56,13 @@ export {
   encodeTable,
   encodeTableJson,
   TABLE_FORMAT,
+  TABLE_GRAIN_VERSION,
   TABLE_VARIABLE_VERSION,
   TABLE_VERSION,
 } from './table/codec.js';
-export { decodeTableBinary, encodeTableBinary, TABLE_BINARY_GRAIN_VERSION, TABLE_BINARY_VARIABLE_VERSION, TABLE_BINARY_VERSION } from './table/binary-codec.js';
+// Bitmap grain: one alternate bit per grain of blocks
+export { blocksOfGrains, grainsOfBlocks } from './table/grain.js';
+export { decodeTableBinary, encodeTableBinary, TABLE_BINARY_BLOCK_GRAIN_VERSION, TABLE_BINARY_GRAIN_VERSION, TABLE_BINARY_VARIABLE_VERSION, TABLE_BINARY_VERSION } from './table/binary-codec.js';
 
 // Translation
 export type {

@@ -10,11 +10,12 @@
  *
  * @packageDocumentation
  */
-export type { TableArbOptions, VariableTableArbOptions } from './testing/arbitraries.js';
+export type { GrainedTableArbOptions, TableArbOptions, VariableTableArbOptions } from './testing/arbitraries.js';
 export {
   anyTableAndRequestArb,
   bitmapArb,
   entrySpecArb,
+  grainedTableArb,
   layoutTableArb,
   layoutVariableTableArb,
   requestArb,

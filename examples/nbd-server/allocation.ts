@@ -48,7 +48,7 @@ export const allocationExtents = (table: MappingTable, blockSize: number, offset
       for (let b = Math.floor((at - segmentStart) / blockSize); segmentStart + b * blockSize < segmentEnd; b++) {
         const from = Math.max(at, segmentStart + b * blockSize);
         const to = Math.min(segmentEnd, segmentStart + (b + 1) * blockSize);
-        push(to - from, bitmap.has(blocks, b) ? 0 : HOLE);
+        push(to - from, bitmap.has(blocks, Math.floor(b / table.grainBlocks)) ? 0 : HOLE); // one bit per grain
       }
     }
     at = segmentEnd;

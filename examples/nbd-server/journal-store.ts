@@ -99,8 +99,11 @@ interface CheckpointHeader {
   readonly format: typeof CHECKPOINT_FORMAT;
   readonly version: 2;
   readonly journal: number;
+  /** Each entry may list `dropping` agents (absent in checkpoints written before: none). */
   readonly attachments: PersistedState['attachments'];
   readonly tables: ReadonlyArray<{ readonly disk: string; readonly bytes: number }>;
+  /** `PersistedState.generationFloor` (absent in checkpoints written before, or when 0). */
+  readonly generationFloor?: number;
 }
 
 /** A checkpoint as loaded: the journal to replay after it, and the state. */
@@ -109,10 +112,17 @@ interface Checkpoint {
   readonly state: PersistedState;
 }
 
-/** The payload of a checkpoint of `tables` and `attachments`, naming `journal` as the one to replay after it. */
-export const encodeCheckpoint = (journal: number, tables: ReadonlyArray<{ disk: string; table: MappingTable }>, attachments: PersistedState['attachments']): Buffer => {
+/** The payload of a checkpoint of `tables`, `attachments` and the generation floor, naming `journal` as the one to replay after it. */
+export const encodeCheckpoint = (journal: number, tables: ReadonlyArray<{ disk: string; table: MappingTable }>, attachments: PersistedState['attachments'], generationFloor = 0): Buffer => {
   const binaries = tables.map(({ table }) => encodeTableBinary(table));
-  const header: CheckpointHeader = { format: CHECKPOINT_FORMAT, version: 2, journal, attachments, tables: tables.map(({ disk }, i) => ({ disk, bytes: binaries[i]!.length })) };
+  const header: CheckpointHeader = {
+    format: CHECKPOINT_FORMAT,
+    version: 2,
+    journal,
+    attachments,
+    tables: tables.map(({ disk }, i) => ({ disk, bytes: binaries[i]!.length })),
+    ...(generationFloor > 0 ? { generationFloor } : {}),
+  };
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const length = Buffer.alloc(4);
   length.writeUInt32BE(json.length, 0);
@@ -159,7 +169,9 @@ const decodeBinaryCheckpoint = (b: Buffer, where: string): Checkpoint => {
     offset += t.bytes;
   }
   if (offset !== b.length) throw new Error(`${where}: ${b.length - offset} bytes follow the last table`);
-  return { journal: header.journal, state: { tables, attachments: header.attachments } };
+  const floor = header.generationFloor;
+  if (floor !== undefined && !(Number.isSafeInteger(floor) && floor >= 0)) throw new Error(`${where}: generationFloor must be a non-negative safe integer, got ${JSON.stringify(floor)}`);
+  return { journal: header.journal, state: { tables, attachments: header.attachments, ...(floor !== undefined && floor > 0 ? { generationFloor: floor } : {}) } };
 };
 
 const readCheckpoint = async (dir: string): Promise<Checkpoint | null> => {
@@ -202,8 +214,16 @@ export const openJournalStore = async (dir: string, options: JournalOptions = {}
   let journal = checkpoint?.journal ?? 0;
   if (checkpoint !== null) {
     for (const { disk, table } of checkpoint.state.tables) await memory.save({ type: 'saveTable', disk, table });
-    for (const a of checkpoint.state.attachments) await memory.save({ type: 'attachments', disk: a.disk, agents: a.agents });
+    for (const a of checkpoint.state.attachments) await memory.save({ type: 'attachments', disk: a.disk, agents: a.agents, ...(a.dropping === undefined ? {} : { dropping: a.dropping }) });
   }
+  // The floor the checkpoint holds (no record sets it in the store below): the journal's
+  // `deleteTable` records raise the store's own, and the state is the higher of the two.
+  const checkpointFloor = checkpoint?.state.generationFloor ?? 0;
+  const withFloor = (state: PersistedState): PersistedState => {
+    const floor = Math.max(checkpointFloor, state.generationFloor ?? 0);
+    return floor > 0 ? { ...state, generationFloor: floor } : state;
+  };
+  const peekState = (): PersistedState => withFloor(memory.peek());
 
   const path = join(dir, journalName(journal));
   let bytes: Buffer;
@@ -233,8 +253,8 @@ export const openJournalStore = async (dir: string, options: JournalOptions = {}
     if (problem !== null) warn(`${path}: ignoring a torn or corrupt tail after byte ${goodBytes}: ${problem}`);
     return {
       save: () => Promise.reject(new Error('the store is open read-only')),
-      load: () => memory.load(),
-      peek: () => memory.peek(),
+      load: () => memory.load().then(withFloor),
+      peek: peekState,
       compact: () => Promise.reject(new Error('the store is open read-only')),
       close: async () => undefined,
     };
@@ -264,7 +284,7 @@ export const openJournalStore = async (dir: string, options: JournalOptions = {}
   const writeCheckpoint = async (state: PersistedState): Promise<void> => {
     const next = journal + 1;
     const tables = state.tables.map(({ disk }) => ({ disk, table: memory.table(disk)! }));
-    const payload = encodeCheckpoint(next, tables, state.attachments);
+    const payload = encodeCheckpoint(next, tables, state.attachments, state.generationFloor);
     const tmp = join(dir, `${CHECKPOINT}.tmp`);
     const out = await open(tmp, 'w');
     try {
@@ -309,7 +329,7 @@ export const openJournalStore = async (dir: string, options: JournalOptions = {}
         // exactly what the old journal held.
         if (records >= compactEvery && pending.length === 0 && applying === 0) {
           try {
-            await writeCheckpoint(memory.peek());
+            await writeCheckpoint(peekState());
           } catch (e) {
             warn(`compaction failed, the journal keeps growing: ${(e as Error).message}`);
           }
@@ -349,16 +369,16 @@ export const openJournalStore = async (dir: string, options: JournalOptions = {}
     },
     load() {
       if (failed !== null) return Promise.reject(failed);
-      return memory.load();
+      return memory.load().then(withFloor);
     },
-    peek: () => memory.peek(),
+    peek: peekState,
     async compact() {
       await applyChain;
       while (writing || pending.length > 0) await new Promise((r) => setTimeout(r, 1));
       if (failed !== null) throw failed;
       writing = true;
       try {
-        await writeCheckpoint(memory.peek());
+        await writeCheckpoint(peekState());
       } finally {
         writing = false;
       }

@@ -134,7 +134,7 @@ export function setEntries(s: Stepper, m: SetEntriesMessage): void {
     if (!isRecord(c)) return s.refuse(m, `setEntries: changes[${n}] must be { segment, entry }, got ${show(c)}`);
     const { segment, entry } = c; // each read once
     if (!isBlockNumber(segment)) return s.refuse(m, `setEntries: changes[${n}].segment must be a non-negative safe integer, got ${show(segment)}`);
-    const decoded = decodeSharedEntry(entry, segment < table.segmentCount ? segmentLengthAt(table, segment) : table.segmentBlocks, segment);
+    const decoded = decodeSharedEntry(entry, segment < table.segmentCount ? segmentLengthAt(table, segment) : table.segmentBlocks, segment, table.grainBlocks);
     // All or nothing: a half-applied change matches no generation.
     if (E.isLeft(decoded)) return s.refuse(m, `setEntries: changes[${n}]: ${decoded.left[0]!.message}`);
     updates.push({ segment, entry: decoded.right });

@@ -46,8 +46,6 @@
  * About 0.2 s for 100k segments plus a snapshot of them, with references.
  */
 import { thrownReason } from '../errors.js';
-import { partialGrain } from '../table/grain.js';
-import { tableEntries, type MappingTable } from '../table/table.js';
 import type { LunSizes } from '../table/entry.js';
 import { collect, diskList } from './extents.js';
 import { badInput, compareFindings, type CheckOptions, type CheckReport, type Finding, type Reference, type TableSet } from './findings.js';
@@ -89,25 +87,6 @@ const readOptions = (options: unknown, findings: Finding[]): CheckOptions => {
   return out;
 };
 
-/** A `partial-grain` finding for each alternate of a grained table that sets part of a grain. */
-const checkGrains = (disks: ReadonlyArray<[string, MappingTable]>, findings: Finding[]): void => {
-  for (const [disk, table] of disks) {
-    if (table.grainBlocks <= 1) continue;
-    for (const [segment, e] of tableEntries(table)) {
-      const at = e.alternate === null ? -1 : partialGrain(e.alternate.blocks, table.grainBlocks);
-      if (at >= 0)
-        findings.push({
-          severity: 'corruption',
-          code: 'partial-grain',
-          disk,
-          segment,
-          role: 'alternate',
-          message: `${disk} segment ${segment} marks part of the grain of ${table.grainBlocks} blocks at offset ${at}: a marked grain must be whole`,
-        });
-    }
-  }
-};
-
 /**
  * Checks a set of mapping tables (by disk name) for physical consistency and returns every
  * finding, sorted by `compareFindings`. Never throws: bad `references` records become
@@ -118,8 +97,9 @@ const checkGrains = (disks: ReadonlyArray<[string, MappingTable]>, findings: Fin
  * Findings: `overlap` and `alternate-overlaps-primary` (two extents holding one block, each pair
  * once, unless it is declared sharing: see {@link CheckOptions.sharing}), `past-lun-end` (with
  * `lunSizes`), `reference-undercount` / `reference-leak` (with `references`, per maximal run of
- * blocks), `bad-reference`, `partial-grain` (an alternate bitmap of a table with `grainBlocks`
- * above 1 that sets part of a grain), and the `info` findings `invalid-segment` / `error-segment`.
+ * blocks), `bad-reference`, and the `info` findings `invalid-segment` / `error-segment`. (A
+ * grained table's bitmaps have one bit per grain, so a partly marked grain cannot be expressed:
+ * there is nothing to check for it.)
  *
  * @example
  * const vol = createTable({ segmentBlocks: 10, entries: [{ location: { lun: 0, start: 0 } }, { location: { lun: 0, start: 5 } }] });
@@ -167,7 +147,6 @@ const checkReadable = (tables: TableSet, options: CheckOptions): CheckReport => 
       });
   });
 
-  checkGrains(disks, findings);
   checkOverlaps(x, names, opts.sharing ?? [], findings);
   if (opts.lunSizes !== undefined) checkLunEnds(x, names, opts.lunSizes, findings);
   if (opts.references !== undefined) checkReferences(x, opts.references, findings);

@@ -33,7 +33,6 @@ export type FindingCode =
   | 'reference-leak'
   | 'bad-reference'
   | 'bad-input'
-  | 'partial-grain'
   | 'invalid-segment'
   | 'error-segment';
 
@@ -59,8 +58,6 @@ export const SEVERITY: Readonly<Record<FindingCode, Severity>> = /* @__PURE__ */
   'bad-reference': 'corruption',
   // A check that could not look at everything is not a clean bill of health.
   'bad-input': 'corruption',
-  // A partly marked grain: the controller copies whole grains, so the rest may never have been copied.
-  'partial-grain': 'corruption',
   'reference-leak': 'leak',
   'invalid-segment': 'info',
   'error-segment': 'info',

@@ -212,7 +212,7 @@ const readArray = (raw: unknown, what: string, max: number): Read<unknown[]> => 
  * themselves are decoded later, one by one (one that does not decode is reported and skipped).
  */
 export const readPersistedState = (raw: unknown, limits: ControllerLimits): Read<PersistedState> => {
-  const top = readFields(raw, ['tables', 'attachments'], 'restored state');
+  const top = readFields(raw, ['tables', 'attachments', 'generationFloor'], 'restored state');
   if (!top.ok) return top;
   const tables = readArray(top.value.tables, 'restored state: tables', limits.maxDisks);
   if (!tables.ok) return tables;
@@ -226,18 +226,29 @@ export const readPersistedState = (raw: unknown, limits: ControllerLimits): Read
     if (typeof f.value.table !== 'object' || f.value.table === null) return no(`restored state: tables[${i}].table must be a table document, got ${describeValue(f.value.table)}`);
     outTables.push({ disk: f.value.disk, table: f.value.table as TableDocument });
   }
-  const outAttachments: { disk: string; agents: string[] }[] = [];
+  const outAttachments: { disk: string; agents: string[]; dropping?: string[] }[] = [];
+  const names = (v: unknown, what: string): Read<string[]> => {
+    const list = readArray(v, what, limits.maxMessageBytes);
+    if (!list.ok) return list;
+    const bad = list.value.findIndex((x) => !isName(x));
+    return bad >= 0 ? no(`${what}[${bad}] must be a non-empty string, got ${describeValue(list.value[bad])}`) : ok(list.value as string[]);
+  };
   for (const [i, a] of attachments.value.entries()) {
-    const f = readFields(a, ['disk', 'agents'], `restored state: attachments[${i}]`);
+    const f = readFields(a, ['disk', 'agents', 'dropping'], `restored state: attachments[${i}]`);
     if (!f.ok) return f;
     if (!isName(f.value.disk)) return no(`restored state: attachments[${i}].disk must be a non-empty string, got ${describeValue(f.value.disk)}`);
-    const agents = readArray(f.value.agents, `restored state: attachments[${i}].agents`, limits.maxMessageBytes);
+    const agents = names(f.value.agents, `restored state: attachments[${i}].agents`);
     if (!agents.ok) return agents;
-    const bad = agents.value.findIndex((x) => !isName(x));
-    if (bad >= 0) return no(`restored state: attachments[${i}].agents[${bad}] must be a non-empty string, got ${describeValue(agents.value[bad])}`);
-    outAttachments.push({ disk: f.value.disk, agents: agents.value as string[] });
+    // Absent in documents stored before agents still dropping were persisted: none.
+    const dropping = f.value.dropping === undefined ? ok([]) : names(f.value.dropping, `restored state: attachments[${i}].dropping`);
+    if (!dropping.ok) return dropping;
+    outAttachments.push({ disk: f.value.disk, agents: agents.value, ...(dropping.value.length > 0 ? { dropping: dropping.value } : {}) });
   }
-  return ok({ tables: outTables, attachments: outAttachments });
+  // Absent in documents stored before deletions kept a floor: 0, as it meant then.
+  const floor = top.value.generationFloor;
+  if (floor !== undefined && !(typeof floor === 'number' && Number.isSafeInteger(floor) && floor >= 0))
+    return no(`restored state: generationFloor must be a non-negative safe integer when present, got ${describeValue(floor)}`);
+  return ok({ tables: outTables, attachments: outAttachments, ...(floor !== undefined && floor > 0 ? { generationFloor: floor } : {}) });
 };
 
 /**

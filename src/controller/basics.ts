@@ -67,6 +67,7 @@ export const newDiskState = (table: MappingTable, agents: AgentId[]): DiskState 
   agents,
   lastChange: new Map(),
   baseline: table.generation,
+  since: table.generation,
   busy: new Map(),
   queued: new Map(),
   frozenBy: null,

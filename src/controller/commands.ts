@@ -21,8 +21,13 @@ import type { SegmentChange } from './segment-changes.js';
  *   copy is not at `fromGeneration`;
  * - `cloneTable`: `disk` gets a copy of `source`'s table as it stands after the records before
  *   it (a snapshot: the same entries and generation, so a few bytes instead of a whole table);
- * - `deleteTable`: `disk` and its attachments are gone;
- * - `attachments`: the agents that map `disk` are now exactly `agents`.
+ * - `deleteTable`: `disk` and its attachments are gone; when `generationFloor` is present the
+ *   store keeps the highest floor it was ever given (`PersistedState.generationFloor`): every
+ *   generation the deleted table reached is below it, and a disk created later starts at or
+ *   above it, so no table of an earlier life of a name is ever taken for a later one
+ *   (docs/design.md#ordering-rules);
+ * - `attachments`: the agents that map `disk` are now exactly `agents`; `dropping` (absent:
+ *   none) lists agents detached from it that have not yet confirmed dropping their copy.
  *
  * @example
  * const record: PersistRecord = { type: 'updateTable', disk: 'vol', fromGeneration: 3, generation: 4, changes: [{ segment: 0, entry: { zero: true } }] };
@@ -42,19 +47,23 @@ export type PersistRecord =
       readonly changes: ReadonlyArray<EntryChange>;
     }
   | { readonly type: 'cloneTable'; readonly disk: DiskId; readonly source: DiskId }
-  | { readonly type: 'deleteTable'; readonly disk: DiskId }
-  | { readonly type: 'attachments'; readonly disk: DiskId; readonly agents: ReadonlyArray<AgentId> };
+  | { readonly type: 'deleteTable'; readonly disk: DiskId; readonly generationFloor?: number }
+  | { readonly type: 'attachments'; readonly disk: DiskId; readonly agents: ReadonlyArray<AgentId>; readonly dropping?: ReadonlyArray<AgentId> };
 
 /**
- * Everything a controller needs to restart: every table, and the agents attached to each disk
- * (disks without attached agents may be absent from `attachments`). Lists are sorted by disk.
+ * Everything a controller needs to restart: every table, the agents attached to each disk and
+ * those still dropping a copy of it (disks with neither may be absent from `attachments`; a
+ * missing `dropping` means none), and the generation floor (absent: 0, no deletion recorded).
+ * Lists are sorted by disk.
  *
  * @example
  * const state: PersistedState = { tables: [{ disk: 'vol', table: doc }], attachments: [{ disk: 'vol', agents: ['a1', 'a2'] }] };
  */
 export interface PersistedState {
   readonly tables: ReadonlyArray<{ readonly disk: DiskId; readonly table: TableDocument }>;
-  readonly attachments: ReadonlyArray<{ readonly disk: DiskId; readonly agents: ReadonlyArray<AgentId> }>;
+  readonly attachments: ReadonlyArray<{ readonly disk: DiskId; readonly agents: ReadonlyArray<AgentId>; readonly dropping?: ReadonlyArray<AgentId> }>;
+  /** Every generation a deleted table ever reached is below this; new disks start at or above it. */
+  readonly generationFloor?: number;
 }
 
 

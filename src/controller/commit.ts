@@ -8,7 +8,6 @@
  */
 import { segmentLengthAt } from '../table/segments.js';
 import * as E from 'fp-ts/lib/Either.js';
-import * as B from '../bitmap/bitmap.js';
 import type { DiskId, EntryChange } from '../protocol/messages.js';
 import { PersistentMap } from '../protocol/persistent-map.js';
 import { encodeEntry, encodeTable } from '../table/codec.js';
@@ -16,31 +15,12 @@ import type { MappingEntry } from '../table/entry.js';
 import { diffTables, entryAt, freezeTable, setEntries, type MappingTable } from '../table/table.js';
 import { addStep, newId, unwrap } from './basics.js';
 import { hooksFor } from './jobs/hooks.js';
+import { movesBlocks } from './moves.js';
 import { releaseOrQuarantine } from './leases.js';
 import * as R from './refcounts.js';
 import { required } from './sync.js';
 import type { ControllerCommand, PersistRecord } from './types.js';
 import type { JobDraft, Working } from './working.js';
-
-/**
- * Where a read of block `k` goes under entry `e`, or null when it cannot be read (it faults or
- * fails, so it cannot return stale data).
- */
-const readTarget = (e: MappingEntry, k: number): string | null => {
-  if (e.invalid || e.error) return null;
-  if (e.alternate !== null && B.has(e.alternate.blocks, k)) return `${e.alternate.lun}:${e.alternate.start + k}`;
-  if (e.zero) return 'zero';
-  return e.location === null ? null : `${e.location.lun}:${e.location.start + k}`;
-};
-
-/** True when some readable block of `before` is read from somewhere else under `after`. */
-const movesBlocks = (before: MappingEntry, after: MappingEntry, segmentBlocks: number): boolean => {
-  for (let k = 0; k < segmentBlocks; k++) {
-    const from = readTarget(before, k);
-    if (from !== null && from !== readTarget(after, k)) return true;
-  }
-  return false;
-};
 
 /**
  * Decides changes to segment entries; the job waits until they are durable.
@@ -54,9 +34,9 @@ const movesBlocks = (before: MappingEntry, after: MappingEntry, segmentBlocks: n
 export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, changes: ReadonlyArray<readonly [number, MappingEntry]>, fenced = false): void => {
   const d = s.disks.get(job.disk)!;
   // Several attached agents: any of them may fetch a copy before this change commits.
-  if (!fenced && (required(s, job).length > 1 || d.agents.length + d.dropping.length > 1)) {
+  if (!fenced && (required(s, job).length > 1 || possibleHolders(s, d) > 1)) {
     const table = d.working as MappingTable;
-    const fences = changes.filter(([seg, entry]) => movesBlocks(entryAt(table, seg), entry, segmentLengthAt(table, seg))).map(([seg]): [number, MappingEntry] => [seg, { ...entryAt(table, seg), invalid: true }]);
+    const fences = changes.filter(([seg, entry]) => movesBlocks(entryAt(table, seg), entry, segmentLengthAt(table, seg), table.grainBlocks)).map(([seg]): [number, MappingEntry] => [seg, { ...entryAt(table, seg), invalid: true }]);
     if (fences.length > 0) {
       job.deferred = changes;
       return stage(s, out, job, fences, true);
@@ -69,6 +49,22 @@ export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, chang
   for (const [segment, entry] of changes) staged = staged.set(segment, entry);
   d.staged = { ...(d.staged ?? { created: false }), changes: staged };
   waitForCommit(s, out, job);
+};
+
+/**
+ * How many agents may hold the disk, or be given it, before this change is acknowledged: those
+ * attached or still dropping, and during a deletion also every agent attached when it began.
+ * Ordering rule (docs/design.md#ordering-rules): an agent stops counting only once the record
+ * that detaches it is durable. A deletion detaches in memory only (the store lists the agents
+ * until `deleteTable`), so a controller restarting before then gives the stored table back to
+ * every one of them, also to those that have dropped their copies since: a change that moves
+ * blocks must then be fenced, or they would write where an agent holding an older table, still
+ * within its lease, does not read.
+ */
+const possibleHolders = (s: Working, d: { readonly agents: ReadonlyArray<string>; readonly dropping: ReadonlyArray<string>; readonly frozenBy: number | null }): number => {
+  const deletion = d.frozenBy === null ? undefined : s.jobs.peek(d.frozenBy);
+  if (deletion?.kind !== 'delete') return d.agents.length + d.dropping.length;
+  return new Set([...d.agents, ...d.dropping, ...deletion.attached]).size;
 };
 
 /**
@@ -107,6 +103,17 @@ export const raiseGeneration = (s: Working, out: ControllerCommand[], disk: Disk
   flush(s, out);
 };
 
+/**
+ * The disk's attachments (and the agents still dropping it) go to the store with the next batch,
+ * now if none is in flight. A deleted disk's go with its `deleteTable`.
+ */
+export const persistAttachments = (s: Working, out: ControllerCommand[], disk: DiskId): void => {
+  const d = s.disks.peek(disk);
+  if (d === undefined || d.deleted === true) return;
+  s.disks.get(disk)!.attachmentsDirty = true;
+  flush(s, out);
+};
+
 /** The job waits for the batch now staging (what it changed, or an admin change) to be durable. */
 export const waitForCommit = (s: Working, out: ControllerCommand[], job: JobDraft): void => {
   s.jobs.setPhase(job, { kind: 'committing', batch: s.stagingBatch });
@@ -122,7 +129,9 @@ export const waitForCommit = (s: Working, out: ControllerCommand[], job: JobDraf
  */
 export const stageFreeze = (s: Working, job: JobDraft): MappingTable => {
   const d = s.disks.get(job.disk)!;
-  const generation = nextGeneration(d);
+  // The snapshot is a new disk, and a new disk starts at or above the floor (its name may have
+  // had an earlier life): the source's freeze, which it shares, jumps there.
+  const generation = Math.max(nextGeneration(d), s.generationFloor);
   setWorking(s, d, unwrap(freezeTable(d.working, { generation }), 'freezeTable'));
   const staged = new Map(d.staged?.changes ?? []);
   for (const [segment, entry] of staged) if (entry.location !== null && !entry.noWrite) staged.set(segment, { ...entry, noWrite: true });
@@ -140,7 +149,10 @@ const flush = (s: Working, out: ControllerCommand[]): void => {
     const peeked = s.disks.peek(disk)!;
     if (peeked.deleted === true) {
       // A deleted disk: its record goes with this batch, and the disk is forgotten (jobs/delete.ts).
-      records.push({ type: 'deleteTable', disk });
+      // The floor goes with it: a disk created under any name from now on starts above every
+      // generation this one reached (agents may still hold it: docs/design.md#ordering-rules).
+      s.generationFloor = Math.max(s.generationFloor, peeked.working.generation + 1);
+      records.push({ type: 'deleteTable', disk, generationFloor: s.generationFloor });
       deleted.push(disk);
       s.refs = R.retireChunks(s.refs, peeked.working, null); // its job releases every extent it held
       continue;
@@ -169,7 +181,7 @@ const flush = (s: Working, out: ControllerCommand[]): void => {
       commits.push([disk, table]);
     }
     if (d.attachmentsDirty) {
-      records.push({ type: 'attachments', disk, agents: [...d.agents] });
+      records.push({ type: 'attachments', disk, agents: [...d.agents], ...(d.dropping.length > 0 ? { dropping: [...d.dropping] } : {}) });
       d.attachmentsDirty = false;
     }
   }
@@ -244,42 +256,8 @@ export const retryPersist = (s: Working, out: ControllerCommand[]): void => {
   out.push({ type: 'persist', persistId: s.persist.persistId, records: s.persist.records });
 };
 
-/**
- * Ordering rule (docs/design.md#ordering-rules): copies and zero-fills are flushed before the
- * 570 record that makes a table depend on them. A job's `copied` hook calls this when its copies
- * are answered. Returns true when it issued a `flush` of `luns` (the hook runs again, with
- * `flushing` set, once the flush is answered: a failed flush counts as a failed copy), and false
- * when the job may go on: the flush is done, a copy failed, or nothing was copied.
- */
-export const flushCopiesFirst = (s: Working, out: ControllerCommand[], job: JobDraft, luns: ReadonlyArray<number>): boolean => {
-  const phase = job.phase;
-  if (phase.kind !== 'copying' || phase.failed || phase.flushing === true || luns.length === 0) return false;
-  const flushId = newId(s);
-  const flushLuns = [...new Set(luns)].sort((a, b) => a - b);
-  s.copies.set(flushId, job.id);
-  s.jobs.setPhase(job, { kind: 'copying', copies: [flushId], failed: false, flushing: true, flushLuns });
-  out.push({ type: 'flush', flushId, luns: flushLuns });
-  return true;
-};
-
-/**
- * A flush failed. Storage reports a lost write cache to one flush only, so every other flush of
- * the same LUNs in flight now cannot be trusted either: those jobs count as failed whatever the
- * answer to their flush (they copy again).
- */
-export const distrustConcurrentFlushes = (s: Working, flushId: number): void => {
-  const owner = s.copies.get(flushId);
-  const failed = owner === undefined ? undefined : s.jobs.peek(owner);
-  if (failed === undefined || failed.phase.kind !== 'copying' || failed.phase.flushing !== true) return;
-  const luns = failed.phase.flushLuns ?? [];
-  for (const id of s.jobs.keys()) {
-    const other = s.jobs.peek(id);
-    if (id === owner || other === undefined || other.phase.kind !== 'copying' || other.phase.flushing !== true || other.phase.failed) continue;
-    if (!(other.phase.flushLuns ?? []).some((l) => luns.includes(l))) continue;
-    const job = s.jobs.get(id)!;
-    if (job.phase.kind === 'copying') s.jobs.setPhase(job, { ...job.phase, failed: true });
-  }
-};
+// Flushing copies before the record that depends on them lives in flushes.ts (grouped flushes).
+export { flushCopiesFirst } from './flushes.js';
 
 /**
  * Gives back the extents the job's change stopped using, once every agent has the change. Only

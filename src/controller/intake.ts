@@ -10,9 +10,9 @@ import type { MappingTable } from '../table/table.js';
 import type { Extent } from './allocator.js';
 import { newId, send, type DiskView } from './basics.js';
 import { adoptLife, onRenewLease, refusedAsEvicted } from './leases.js';
-import { GENERATION_LIMIT, raiseGeneration } from './commit.js';
+import { GENERATION_LIMIT, persistAttachments, raiseGeneration } from './commit.js';
 import { acquire, pokeJob, startJob } from './locks.js';
-import { deltaMessage, ensureAgent, ensureCopy, onAck, recheckDisk, replaceMessage } from './sync.js';
+import { deltaMessage, ensureAgent, ensureCopy, forgetDropping, onAck, recheckDisk, replaceMessage } from './sync.js';
 import { describeValue } from './admin-validation.js';
 import { rekeyStale, rekeyStaleZero } from './jobs/reshape.js';
 import type { ControllerCommand, CopyView, Job } from './types.js';
@@ -216,6 +216,19 @@ const onTableAck = (s: Working, out: ControllerCommand[], m: Extract<AgentMessag
   // restart hold for a table the agent does not hold.
   if (m.generation > d.committed.generation)
     return void out.push({ type: 'refused', message: m, why: `generation ${m.generation} was never committed for disk ${m.disk} (committed: ${d.committed.generation})` });
+  // Below the generation this controller first knew the disk at, an acknowledgement releases
+  // nothing (every job here waits for a later one), and it may be of a table of an earlier life
+  // of the name (the floor put every generation of this life above the earlier ones): not
+  // counted, so the agent gets the whole current table rather than a delta. It does show that
+  // the agent holds some table of the name: jobs wait for it until it acknowledges a current one.
+  if (m.generation < (d.since ?? -1)) {
+    out.push({ type: 'refused', message: m, why: `generation ${m.generation} is older than generation ${d.since!} this controller first knew disk ${m.disk} at` });
+    if (!c.mayHold) {
+      c.mayHold = true;
+      recheckDisk(s, out, m.disk);
+    }
+    return;
+  }
   const before = c.acked;
   c.acked = Math.max(c.acked, m.generation);
   c.mayHold = true;
@@ -253,7 +266,11 @@ const onDropped = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage
     if (m.generation !== undefined && d.deleted !== true) raiseGeneration(s, out, m.disk, m.generation);
     return;
   }
-  if (d !== undefined) s.disks.get(m.disk)!.dropping = d.dropping.filter((a) => a !== m.agent);
+  if (d !== undefined && d.dropping.includes(m.agent)) {
+    s.disks.get(m.disk)!.dropping = d.dropping.filter((a) => a !== m.agent);
+    // The store lists it as dropping (a plain detach); a deletion's list lives in memory only.
+    if (!(d.frozenBy !== null && s.jobs.peek(d.frozenBy)?.kind === 'delete')) persistAttachments(s, out, m.disk);
+  }
   v.copies.delete(m.disk);
   recheckDisk(s, out, m.disk);
   // A deletion waits for the last copy to be dropped.
@@ -267,5 +284,6 @@ const newLife = (s: Working, out: ControllerCommand[], agent: AgentId, epoch: nu
   v.epoch = epoch;
   // After a controller restart (epoch -1) we cannot tell a new life from the old one.
   if (known) for (const disk of v.copies.keys()) Object.assign(v.copies.get(disk)!, { acked: -1, mayHold: false, sentAt: -Infinity, sentGeneration: -1, faultWithCopy: -1 });
+  if (known) forgetDropping(s, out, agent); // the new life holds no copy to drop
   for (const disk of v.copies.keys()) recheckDisk(s, out, disk);
 };

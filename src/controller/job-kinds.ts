@@ -187,6 +187,12 @@ export interface ZeroJob extends JobBase {
 export interface DeleteJob extends JobBase {
   readonly kind: 'delete';
   readonly requestId: number;
+  /**
+   * The agents attached (or still dropping) when the deletion began: the store may list them as
+   * attached until `deleteTable` is durable, so a restart would give them the disk again. They
+   * count as possible holders for fencing until then (docs/design.md#ordering-rules).
+   */
+  readonly attached: ReadonlyArray<AgentId>;
 }
 /**
  * See {@link DeleteJob}: a rollback stages the snapshot's entries for every segment of `disk`.

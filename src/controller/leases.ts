@@ -17,7 +17,8 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { AgentMessage } from '../protocol/messages.js';
 import type { Extent } from './allocator.js';
 import { send } from './basics.js';
-import { recheckDisk } from './sync.js';
+import { forgetDropping, recheckDisk } from './sync.js';
+import { awaitedByHold } from './reuse-hold.js';
 import { CowRecords } from '../protocol/copy-on-write.js';
 import type { ControllerCommand, CopyView, LeaseView } from './types.js';
 import type { Working } from './working.js';
@@ -61,6 +62,11 @@ export const adoptLife = (s: Working, agent: string, epoch: number): void => {
 export const onRenewLease = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'renewLease' }>): void => {
   const l = s.leases.get(m.agent);
   if (l !== undefined && l.evictedEpoch === m.epoch) return send(out, m.agent, { type: 'leaseRevoked', epoch: m.epoch });
+  // After a restart the controller no longer knows which lives it evicted: a life that may still
+  // hold a table older than a restored one gets no lease until it acknowledges the restored
+  // generation (or drops the copy). An evicted life would otherwise write through that table onto
+  // space the previous controller gave to another segment (reuse-hold.ts).
+  if (awaitedByHold(s, m.agent)) return;
   const requestedAt = typeof m.requestedAt === 'number' && Number.isFinite(m.requestedAt) ? m.requestedAt : 0;
   const lag = lagOf(s, m.agent, l !== undefined && l.epoch === m.epoch ? (l.lag ?? null) : null);
   // An agent that hears us but does not take table changes (a one-way partition) is renewed only
@@ -146,6 +152,7 @@ const evict = (s: Working, out: ControllerCommand[], agent: string, l: LeaseView
   // As for a restart: it holds nothing the controller vouches for, and is waited for no more.
   const disks = [...draft.copies.keys()];
   for (const disk of disks) Object.assign(draft.copies.get(disk)!, { acked: -1, mayHold: false, sentAt: -Infinity, sentGeneration: -1 });
+  forgetDropping(s, out, agent); // that life is over: when heard again it starts a new one, without tables
   for (const disk of disks) recheckDisk(s, out, disk);
 };
 

@@ -9,14 +9,16 @@ import { segmentLengthAt } from '../table/segments.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { isBlockNumber, show, type ValidationError } from '../errors.js';
 import type { AgentId, DiskId, EntryChange } from '../protocol/messages.js';
-import { decodeTable, encodeTable, TABLE_FORMAT, TABLE_VARIABLE_VERSION, TABLE_VERSION } from '../table/codec.js';
+import { decodeTable, encodeTable, TABLE_FORMAT, TABLE_GRAIN_VERSION, TABLE_VARIABLE_VERSION, TABLE_VERSION } from '../table/codec.js';
 import { entryAt, freezeTable, resizeTable, setEntries, type MappingTable } from '../table/table.js';
 import type { PersistedState, PersistRecord } from './types.js';
 import { applySegmentChanges } from './segment-changes.js';
 
 /**
- * The durable state of a table store, decoded: every stored table, and the agents attached to
- * each disk (a disk with no attached agents has no entry).
+ * The durable state of a table store, decoded: every stored table, the agents attached to each
+ * disk (a disk with no attached agents has no entry), the agents detached from each disk that
+ * have not confirmed dropping their copy (absent or no entry: none), and the generation floor
+ * (absent: 0).
  *
  * @example
  * const state: DurableState = { tables: new Map([['vol', table]]), attachments: new Map([['vol', ['a1']]]) };
@@ -24,6 +26,8 @@ import { applySegmentChanges } from './segment-changes.js';
 export interface DurableState {
   readonly tables: ReadonlyMap<DiskId, MappingTable>;
   readonly attachments: ReadonlyMap<DiskId, ReadonlyArray<AgentId>>;
+  readonly dropping?: ReadonlyMap<DiskId, ReadonlyArray<AgentId>>;
+  readonly generationFloor?: number;
 }
 
 /**
@@ -53,7 +57,10 @@ const decodeChanges = (changes: ReadonlyArray<EntryChange>, table: MappingTable)
   };
   const decoded = decodeTable(
     table.segmentStarts === null
-      ? { format: TABLE_FORMAT, version: TABLE_VERSION, segmentBlocks: table.segmentBlocks, segmentCount: changes.length, generation: 0, entries }
+      ? table.grainBlocks === 1
+        ? { format: TABLE_FORMAT, version: TABLE_VERSION, segmentBlocks: table.segmentBlocks, segmentCount: changes.length, generation: 0, entries }
+        : // A grained table's entries have one bit per grain, as its documents do.
+          { format: TABLE_FORMAT, version: TABLE_GRAIN_VERSION, segmentBlocks: table.segmentBlocks, grainBlocks: table.grainBlocks, segmentCount: changes.length, generation: 0, entries }
       : {
           format: TABLE_FORMAT,
           version: TABLE_VARIABLE_VERSION,
@@ -68,10 +75,17 @@ const decodeChanges = (changes: ReadonlyArray<EntryChange>, table: MappingTable)
   return E.left(describeErrors(decoded.left.map((e) => ({ ...e, message: e.message.replace(/entries\[(\d+)\]/g, 'changes[$1].entry').replace(/^segment \d+: /, '') }))));
 };
 
-const withTable = (state: DurableState, disk: DiskId, table: MappingTable): DurableState => ({
-  tables: new Map(state.tables).set(disk, table),
-  attachments: state.attachments,
-});
+const withTable = (state: DurableState, disk: DiskId, table: MappingTable): DurableState => ({ ...state, tables: new Map(state.tables).set(disk, table) });
+
+const isAgentList = (agents: unknown): agents is ReadonlyArray<AgentId> => Array.isArray(agents) && agents.every((a) => typeof a === 'string');
+
+/** `map` with `disk` set to `agents`, or without it when the list is empty. */
+const withList = (map: ReadonlyMap<DiskId, ReadonlyArray<AgentId>> | undefined, disk: DiskId, agents: ReadonlyArray<AgentId>): Map<DiskId, ReadonlyArray<AgentId>> => {
+  const next = new Map(map ?? []);
+  if (agents.length === 0) next.delete(disk);
+  else next.set(disk, [...agents]);
+  return next;
+};
 
 const applyUpdate = (state: DurableState, record: Extract<PersistRecord, { type: 'updateTable' }>, what: string): E.Either<string, DurableState> => {
   const stored = state.tables.get(record.disk);
@@ -118,7 +132,8 @@ const applyUpdate = (state: DurableState, record: Extract<PersistRecord, { type:
  * the disk itself);
  * updates, deletions and attachments of a disk with no stored table; malformed tables, entries
  * and records (the record may come from untyped code). `deleteTable` also forgets the disk's
- * attachments, and an empty attachment list removes the disk's entry.
+ * attachments and raises the store's generation floor to its `generationFloor` (the floor only
+ * grows), and an empty attachment list removes the disk's entry.
  *
  * @example
  * applyPersistRecord(EMPTY_DURABLE_STATE, { type: 'deleteTable', disk: 'vol' });
@@ -146,20 +161,27 @@ export const applyPersistRecord = (state: DurableState, record: PersistRecord): 
     }
     case 'deleteTable': {
       if (!state.tables.has(record.disk)) return E.left(`${what}: no table is stored for this disk`);
+      const floor = record.generationFloor;
+      if (floor !== undefined && !isBlockNumber(floor)) return E.left(`${what}: generationFloor must be a non-negative safe integer when present, got ${show(floor)}`);
       const tables = new Map(state.tables);
       tables.delete(record.disk);
-      const attachments = new Map(state.attachments);
-      attachments.delete(record.disk);
-      return E.right({ tables, attachments });
+      const generationFloor = Math.max(state.generationFloor ?? 0, floor ?? 0);
+      return E.right({
+        tables,
+        attachments: withList(state.attachments, record.disk, []),
+        ...(state.dropping === undefined ? {} : { dropping: withList(state.dropping, record.disk, []) }),
+        ...(generationFloor > 0 ? { generationFloor } : {}),
+      });
     }
     case 'attachments': {
       if (!state.tables.has(record.disk)) return E.left(`${what}: no table is stored for this disk`);
-      const agents = record.agents;
-      if (!Array.isArray(agents) || !agents.every((a) => typeof a === 'string')) return E.left(`${what}: agents must be an array of strings, got ${show(agents)}`);
-      const attachments = new Map(state.attachments);
-      if (agents.length === 0) attachments.delete(record.disk);
-      else attachments.set(record.disk, [...agents]);
-      return E.right({ tables: state.tables, attachments });
+      const { agents, dropping } = record;
+      if (!isAgentList(agents)) return E.left(`${what}: agents must be an array of strings, got ${show(agents)}`);
+      if (dropping !== undefined && !isAgentList(dropping)) return E.left(`${what}: dropping must be an array of strings when present, got ${show(dropping)}`);
+      const attachments = withList(state.attachments, record.disk, agents);
+      // A record without `dropping` (an older controller) says nobody is dropping, as it always meant.
+      const droppingNow = dropping === undefined && state.dropping === undefined ? undefined : withList(state.dropping, record.disk, dropping ?? []);
+      return E.right({ ...state, attachments, ...(droppingNow === undefined ? {} : { dropping: droppingNow }) });
     }
     default:
       return E.left(`unknown record type ${show((record as { type: unknown }).type)} (expected saveTable, updateTable, cloneTable, deleteTable or attachments)`);
@@ -167,12 +189,22 @@ export const applyPersistRecord = (state: DurableState, record: PersistRecord): 
 };
 
 /**
- * The state as a controller loads it: table documents and attachment lists, sorted by disk.
+ * The state as a controller loads it: table documents and attachment lists, sorted by disk
+ * (`dropping` only where some agent is dropping, `generationFloor` only when above 0).
  *
  * @example
  * encodeDurableState(EMPTY_DURABLE_STATE); // { tables: [], attachments: [] }
  */
-export const encodeDurableState = (state: DurableState): PersistedState => ({
-  tables: [...state.tables.keys()].sort().map((disk) => ({ disk, table: encodeTable(state.tables.get(disk)!) })),
-  attachments: [...state.attachments.keys()].sort().map((disk) => ({ disk, agents: [...state.attachments.get(disk)!] })),
-});
+export const encodeDurableState = (state: DurableState): PersistedState => {
+  const dropping = state.dropping ?? new Map<DiskId, ReadonlyArray<AgentId>>();
+  const disks = [...new Set([...state.attachments.keys(), ...dropping.keys()])].sort();
+  const floor = state.generationFloor ?? 0;
+  return {
+    tables: [...state.tables.keys()].sort().map((disk) => ({ disk, table: encodeTable(state.tables.get(disk)!) })),
+    attachments: disks.map((disk) => {
+      const leaving = dropping.get(disk) ?? [];
+      return { disk, agents: [...(state.attachments.get(disk) ?? [])], ...(leaving.length > 0 ? { dropping: [...leaving] } : {}) };
+    }),
+    ...(floor > 0 ? { generationFloor: floor } : {}),
+  };
+};

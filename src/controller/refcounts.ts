@@ -21,7 +21,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { Reference } from '../check/check.js';
 import { validationError, type ValidationError } from '../errors.js';
 import { PersistentMap } from '../protocol/persistent-map.js';
-import { alternateAt, CHUNK_SIZE, F_HAS_ALTERNATE, F_HAS_LOCATION, REC_WORDS, SLOT_SHIFT, TWO_POW_32, type Chunk, type MappingTable } from '../table/table.js';
+import { alternateAt, bitmapBits, CHUNK_SIZE, F_HAS_ALTERNATE, F_HAS_LOCATION, REC_WORDS, SLOT_SHIFT, TWO_POW_32, type Chunk, type MappingTable } from '../table/table.js';
 import type { Extent } from './allocator.js';
 
 /**
@@ -68,6 +68,8 @@ export interface ChunkShare {
   readonly chunk: Chunk;
   readonly count: number;
   readonly segmentBlocks: number;
+  /** The table's grain: its alternate slots are sized by one bit per grain (`bitmapBits`). */
+  readonly grainBlocks: number;
   /** A variable table's boundary index (each segment's extents are its own length), else `null`. */
   readonly segmentStarts: Float64Array | null;
   /** The chunk's first segment, to find its segments' lengths in `segmentStarts`. */
@@ -76,11 +78,11 @@ export interface ChunkShare {
 }
 
 /** How a share's records are measured: the table's segment size or boundary index, and where the chunk starts. */
-type ShareGeometry = Pick<ChunkShare, 'segmentBlocks' | 'segmentStarts' | 'firstSegment'>;
+type ShareGeometry = Pick<ChunkShare, 'segmentBlocks' | 'grainBlocks' | 'segmentStarts' | 'firstSegment'>;
 
 /** The list `list` with `chunk`'s extra holders changed by `delta` (dropped at 0, added when absent). */
 const withShare = (list: ChunkShare | null, chunk: Chunk, delta: number, g: ShareGeometry): ChunkShare | null => {
-  if (list === null) return delta > 0 ? { chunk, count: delta, segmentBlocks: g.segmentBlocks, segmentStarts: g.segmentStarts, firstSegment: g.firstSegment, next: null } : null;
+  if (list === null) return delta > 0 ? { chunk, count: delta, segmentBlocks: g.segmentBlocks, grainBlocks: g.grainBlocks, segmentStarts: g.segmentStarts, firstSegment: g.firstSegment, next: null } : null;
   if (list.chunk === chunk) return list.count + delta > 0 ? { ...list, count: list.count + delta } : list.next;
   return { ...list, next: withShare(list.next, chunk, delta, g) };
 };
@@ -208,7 +210,7 @@ export const chunkExtents = (c: Chunk, g: ShareGeometry): Extent[] => {
     const length = starts === null ? g.segmentBlocks : starts[s + 1]! - starts[s]!;
     if ((head & F_HAS_LOCATION) !== 0) out.push({ lun: rec[r + 1]!, start: rec[r + 2]! + rec[r + 3]! * TWO_POW_32, length });
     if ((head & F_HAS_ALTERNATE) !== 0) {
-      const a = alternateAt(c, head >>> SLOT_SHIFT, g.segmentBlocks);
+      const a = alternateAt(c, head >>> SLOT_SHIFT, bitmapBits(g));
       out.push({ lun: a.lun, start: a.start, length });
     }
   }
@@ -225,7 +227,7 @@ export const chunkExtents = (c: Chunk, g: ShareGeometry): Extent[] => {
 export const shareTable = (refs: RefCounts, table: MappingTable): RefCounts => {
   const shares = refs.shares.slice();
   table.chunks.forEach(
-    (c, ci) => void (shares[ci] = withShare(shares[ci] ?? null, c, 1, { segmentBlocks: table.segmentBlocks, segmentStarts: table.segmentStarts, firstSegment: ci * CHUNK_SIZE })),
+    (c, ci) => void (shares[ci] = withShare(shares[ci] ?? null, c, 1, { segmentBlocks: table.segmentBlocks, grainBlocks: table.grainBlocks, segmentStarts: table.segmentStarts, firstSegment: ci * CHUNK_SIZE })),
   );
   return new RefCountsValue(countsOf(refs), shares);
 };

@@ -71,6 +71,14 @@ export const allocationHeld = (s: Working, job: JobDraft): boolean => {
   return true;
 };
 
+/**
+ * True while the hold awaits `agent` (as of the end of the last step): it may still hold a table
+ * older than a restored one, which may map space the previous controller released and gave to
+ * another segment. It gets no lease until then (leases.ts): a life the previous controller
+ * evicted holds none, and must not get one back for that table.
+ */
+export const awaitedByHold = (s: Working, agent: AgentId): boolean => s.reuseHold !== null && s.reuseHold.pending.some((p) => p.agent === agent);
+
 const peekCopy = (s: Working, agent: AgentId, disk: DiskId): CopyView | undefined => {
   const v = s.agents.peek(agent);
   if (v === undefined) return undefined;

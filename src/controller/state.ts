@@ -109,6 +109,12 @@ export interface DiskState {
   /** Generation at controller start: segments not in `lastChange` changed at or before it. */
   readonly baseline: number;
   /**
+   * The generation this controller first knew the disk at (created, snapshotted or restored);
+   * never changes. An acknowledgement below it releases nothing and may come from a table of an
+   * earlier life of the name: it is refused (docs/design.md#ordering-rules).
+   */
+  readonly since?: number;
+  /**
    * Generation of the newest freeze (a snapshot) committed since the controller started: every
    * segment that had a location then changed at it, without an entry in `lastChange` each.
    */
@@ -121,7 +127,10 @@ export interface DiskState {
   readonly frozenBy: number | null;
   /** Jobs held by `frozenBy`. */
   readonly held: ReadonlyArray<number>;
-  /** Agents told to drop their copy that have not confirmed yet. */
+  /**
+   * Agents told to drop their copy that have not confirmed yet. Persisted with the attachments
+   * (a plain detach), so that a restarted controller still waits for them and tells them again.
+   */
   readonly dropping: ReadonlyArray<AgentId>;
   /** The list of attached agents changed and must be persisted with the next batch. */
   readonly attachmentsDirty: boolean;
@@ -164,6 +173,34 @@ export interface JobIndex {
   readonly bySegment: ReadonlyMap<DiskId, ReadonlyMap<number, ReadonlyArray<number>>>;
   /** Ids of the jobs in each class (absent: none). */
   readonly classes: ReadonlyMap<string, ReadonlySet<number>>;
+}
+
+/**
+ * Jobs whose copies must be durable before they go on, and the flush that makes them so
+ * (`flushes.ts`): one flush in flight, over the union of its jobs' LUNs; jobs that finish their
+ * copies meanwhile wait for the next one (group commit, as persists do). `flushId` of `next` is
+ * reserved when its first job joins, and is the id of the flush command it becomes.
+ *
+ * @example
+ * const waiting = state.flushes?.next?.jobs.size ?? 0;
+ */
+export interface FlushGroup {
+  readonly flushId: number;
+  /** Ascending, without repeats. */
+  readonly luns: ReadonlyArray<number>;
+  /** In the order they joined. */
+  readonly jobs: ReadonlySet<number>;
+}
+
+/**
+ * The flush in flight and the group waiting for the next one (see {@link FlushGroup}).
+ *
+ * @example
+ * const flushing = state.flushes?.inFlight?.luns ?? []; // LUNs of the controller's flush in flight
+ */
+export interface FlushGroups {
+  readonly inFlight: FlushGroup | null;
+  readonly next: FlushGroup | null;
 }
 
 /**
@@ -212,7 +249,15 @@ export interface ControllerState {
   readonly reuseHold: ReuseHold | null;
   /** Settle jobs waiting for a copy slot. */
   readonly copyQueue: ReadonlyArray<number>;
+  /** Grouped flushes (`flushes.ts`); absent: none in flight and none waiting. */
+  readonly flushes?: FlushGroups;
   readonly nextId: number;
+  /**
+   * Every generation a deleted disk reached is below this (absent: 0): a disk created or
+   * snapshotted starts at or above it, so a table of an earlier life of its name is never taken
+   * for its own (docs/design.md#ordering-rules). Persisted with `deleteTable`; only grows.
+   */
+  readonly generationFloor?: number;
   /** The last admin requests and their answers, so that a duplicate is never done twice (`admin-dedupe.ts`). */
   readonly recentAdmin?: ReadonlyArray<RecentAdmin>;
 }

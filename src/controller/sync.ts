@@ -24,7 +24,7 @@ import { entriesEqual, type MappingEntry } from '../table/entry.js';
 import { frozenTable } from '../table/freeze.js';
 import { diffTables, entryAt, type MappingTable } from '../table/table.js';
 import { addStep, agentRestarted, lastChangeOf, segmentExtent, send, servesAgent, type DiskView } from './basics.js';
-import { releaseExtents, stage } from './commit.js';
+import { persistAttachments, releaseExtents, stage } from './commit.js';
 import { hooksFor } from './jobs/hooks.js';
 import { isEvicted } from './leases.js';
 import type { ControllerCommand, CopyView } from './types.js';
@@ -95,7 +95,7 @@ export const checkSync = (s: Working, out: ControllerCommand[], job: JobDraft): 
     // The path records how the agents were first brought in line, not every re-send.
     if (step !== null && !job.path.some((x) => x === 575 || x === 580 || x === 585 || x === 590)) addStep(job, step);
   }
-  s.jobs.setPhase(job, { ...job.phase, waiting });
+  s.jobs.setPhase(job, { ...job.phase, waiting: s.sameWaiting(waiting) });
   if (waiting.length === 0) synced(s, out, job);
 };
 
@@ -116,10 +116,18 @@ export const onAck = (s: Working, out: ControllerCommand[], agent: AgentId, disk
   const classes: string[] = [];
   if (generation - before > GENERATION_SCAN_LIMIT) classes.push(`syncing:${disk}`);
   else for (let g = Math.max(before + 1, 0); g <= generation; g++) classes.push(syncingClass(disk, g));
-  // Jobs of one generation mostly wait for the same agents: the agent found still behind for one
-  // job is tried first for the next (a hint only: every job is decided by its own list).
-  let behind: AgentId | null = null;
-  const caughtUp = (a: AgentId, need: number): boolean => a === agent || (peekCopy(s, a, disk)?.acked ?? -1) >= need;
+  // Whether every agent of a list other than this one has acknowledged `need`. Nothing an ack
+  // step does before its jobs are released changes what agents acknowledged, so the answer for a
+  // list is the same for every job that holds it: jobs that checked their agents in one step share
+  // one list (`Working.sameWaiting`), and a batch of thousands of jobs costs one look per list.
+  const decided = new Map<ReadonlyArray<AgentId>, { need: number; all: boolean }>();
+  const othersCaughtUp = (waiting: ReadonlyArray<AgentId>, need: number): boolean => {
+    const known = decided.get(waiting);
+    if (known !== undefined && known.need === need) return known.all;
+    const all = waiting.every((a) => a === agent || (peekCopy(s, a, disk)?.acked ?? -1) >= need);
+    decided.set(waiting, { need, all });
+    return all;
+  };
   const releases = (id: number): boolean => {
     const scanned = s.jobs.scanned(id)!;
     if (scanned.disk !== disk || scanned.phase.kind !== 'syncing') return false;
@@ -127,10 +135,7 @@ export const onAck = (s: Working, out: ControllerCommand[], agent: AgentId, disk
     if (need <= before || need > generation || !scanned.phase.waiting.includes(agent)) return false;
     const job = s.jobs.peek(id);
     if (job === undefined || job.phase.kind !== 'syncing') return false;
-    const { waiting, generation: g } = job.phase;
-    if (behind !== null && waiting.includes(behind) && !caughtUp(behind, g)) return false;
-    behind = waiting.find((a) => !caughtUp(a, g)) ?? null;
-    return behind === null;
+    return othersCaughtUp(job.phase.waiting, job.phase.generation);
   };
   // A job some other agent still holds back now cannot be released later in this step (only this
   // agent's acknowledgement rises in it), so the jobs are narrowed before they are sorted, and
@@ -148,6 +153,20 @@ export const recheckDisk = (s: Working, out: ControllerCommand[], disk: DiskId):
     if (scanned.disk !== disk || scanned.phase.kind !== 'syncing') continue;
     const job = s.jobs.get(id);
     if (job !== undefined) checkSync(s, out, job);
+  }
+};
+
+/**
+ * A life of `agent` is over (it restarted, or was evicted): it holds no copy any more, so it is no
+ * longer waited for or told to drop one. A plain detach's list is persisted again; a deletion's
+ * lives in memory only.
+ */
+export const forgetDropping = (s: Working, out: ControllerCommand[], agent: AgentId): void => {
+  for (const disk of s.disks.keys()) {
+    const d = s.disks.peek(disk)!;
+    if (!d.dropping.includes(agent)) continue;
+    s.disks.get(disk)!.dropping = d.dropping.filter((a) => a !== agent);
+    if (!(d.frozenBy !== null && s.jobs.peek(d.frozenBy)?.kind === 'delete')) persistAttachments(s, out, disk);
   }
 };
 
@@ -339,9 +358,9 @@ export const convergeCopies = (s: Working, out: ControllerCommand[]): void => {
       const d = s.base.disks.get(disk);
       if (d === undefined || s.now - c.sentAt < interval) continue;
       if (d.dropping.includes(agent)) {
-        if (v.epoch < 0) continue;
         s.agents.get(agent)!.copies.get(disk)!.sentAt = s.now;
-        send(out, agent, { type: 'dropTable', epoch: v.epoch, disk, generation: d.committed.generation });
+        // Not heard from since a restart (epoch -1): a dropTable for epoch 0 reaches whichever life holds it.
+        send(out, agent, { type: 'dropTable', epoch: Math.max(v.epoch, 0), disk, generation: d.committed.generation });
       } else if (c.mayHold && c.acked < d.committed.generation) catchUp(s, out, agent, disk, null);
     }
   }

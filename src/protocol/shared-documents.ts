@@ -46,7 +46,7 @@ export const freezeTableDocument = (doc: TableDocument): TableDocument => seal(d
 
 type Decoded<A> = E.Either<ValidationError[], A>;
 
-const entries = new WeakMap<object, { readonly segmentBlocks: number; readonly segment: number | undefined; readonly result: Decoded<MappingEntry> }>();
+const entries = new WeakMap<object, { readonly segmentBlocks: number; readonly segment: number | undefined; readonly grainBlocks: number; readonly result: Decoded<MappingEntry> }>();
 const tables = new WeakMap<object, Decoded<MappingTable>>();
 
 /**
@@ -55,12 +55,12 @@ const tables = new WeakMap<object, Decoded<MappingTable>>();
  * @example
  * decodeSharedEntry(doc, 8, 3) // the same Right(entry) for every agent given this doc
  */
-export const decodeSharedEntry = (doc: unknown, segmentBlocks: number, segment?: number): Decoded<MappingEntry> => {
-  if (typeof doc !== 'object' || doc === null || !sealed.has(doc)) return decodeEntry(doc, segmentBlocks, segment);
+export const decodeSharedEntry = (doc: unknown, segmentBlocks: number, segment?: number, grainBlocks = 1): Decoded<MappingEntry> => {
+  if (typeof doc !== 'object' || doc === null || !sealed.has(doc)) return decodeEntry(doc, segmentBlocks, segment, grainBlocks);
   const hit = entries.get(doc);
-  if (hit !== undefined && hit.segmentBlocks === segmentBlocks && hit.segment === segment) return hit.result;
-  const result = decodeEntry(doc, segmentBlocks, segment);
-  entries.set(doc, { segmentBlocks, segment, result });
+  if (hit !== undefined && hit.segmentBlocks === segmentBlocks && hit.segment === segment && hit.grainBlocks === grainBlocks) return hit.result;
+  const result = decodeEntry(doc, segmentBlocks, segment, grainBlocks);
+  entries.set(doc, { segmentBlocks, segment, grainBlocks, result });
   return result;
 };
 

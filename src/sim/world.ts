@@ -209,7 +209,15 @@ export class DurableStore {
   restored(): PersistedState {
     const tables: { disk: string; table: TableDocument }[] = [];
     for (const [disk, table] of this.state.tables) tables.push({ disk, table: encodeTable(table) });
-    return { tables, attachments: [...this.state.attachments].map(([disk, agents]) => ({ disk, agents })) };
+    // Agents still dropping a copy (a plain detach) and the generation floor (deletions) survive a restart too.
+    const dropping = this.state.dropping ?? new Map<string, ReadonlyArray<string>>();
+    const disks = [...new Set([...this.state.attachments.keys(), ...dropping.keys()])];
+    const attachments = disks.map((disk) => {
+      const leaving = dropping.get(disk) ?? [];
+      return { disk, agents: this.state.attachments.get(disk) ?? [], ...(leaving.length > 0 ? { dropping: leaving } : {}) };
+    });
+    const floor = this.state.generationFloor ?? 0;
+    return { tables, attachments, ...(floor > 0 ? { generationFloor: floor } : {}) };
   }
 }
 

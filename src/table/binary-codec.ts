@@ -24,10 +24,14 @@
  * (`ceil(length / 32)` words), and a lengths section of one word per segment comes between the
  * bitmaps and the checksum. Uniform tables keep writing version 1, byte for byte as before.
  *
- * A uniform table with a grain above 1 (`grainBlocks`) is written as version 3
- * ({@link TABLE_BINARY_GRAIN_VERSION}): version 1's layout plus one word, the grain, between the
- * bitmaps and the checksum. A reader that knows only versions 1 and 2 refuses it by its version
- * rather than lose the grain; tables without a grain keep writing version 1.
+ * A uniform table with a grain above 1 (`grainBlocks`) is written as version 4
+ * ({@link TABLE_BINARY_GRAIN_VERSION}): version 1's layout with every bitmap one bit per grain
+ * (`segmentBlocks / grainBlocks` bits, so `altStride` of that), plus one word, the grain,
+ * between the bitmaps and the checksum. A reader that knows only versions 1 to 3 refuses it by
+ * its version rather than misread the bitmaps; tables without a grain keep writing version 1.
+ * Version 3 ({@link TABLE_BINARY_BLOCK_GRAIN_VERSION}, written before grained bitmaps were
+ * compact) is still read: version 1's layout with one bit per block, plus the grain word; its
+ * bitmaps must set whole grains and are converted to one bit per grain.
  *
  * A table without alternates takes 16 bytes per segment plus 40. CRC-32C detects every error
  * burst of up to 32 bits, so any corrupted byte; lengths are checked against the buffer before
@@ -44,8 +48,10 @@ import {
   ALT_HEADER,
   altStride,
   assembleTable,
+  bitmapBits,
   CHUNK_SIZE,
   chunkFrozen,
+  entryAt,
   F_ERROR,
   F_HAS_ALTERNATE,
   F_HAS_LOCATION,
@@ -64,8 +70,9 @@ import {
   type TableOptions,
 } from './table.js';
 import { startsFromLengths } from './segments.js';
-import { partialGrain } from './grain.js';
+import { grainsOfBlocksUnchecked, partialGrain } from './grain.js';
 import { tableEntries } from './query.js';
+import { createTable } from './create.js';
 
 /**
  * The version of the binary table form this library writes and reads; {@link decodeTableBinary}
@@ -85,13 +92,22 @@ export const TABLE_BINARY_VERSION = 1;
 export const TABLE_BINARY_VARIABLE_VERSION = 2;
 
 /**
- * The version of the binary form of a uniform table with a grain above 1 (layout in this
- * module's comment).
+ * The version of the binary form of a uniform table with a grain above 1, bitmaps one bit per
+ * grain (layout in this module's comment).
  *
  * @example
  * new DataView(encodeTableBinary(grainedTable).buffer).getUint32(4, true) === TABLE_BINARY_GRAIN_VERSION // true
  */
-export const TABLE_BINARY_GRAIN_VERSION = 3;
+export const TABLE_BINARY_GRAIN_VERSION = 4;
+
+/**
+ * The version of the binary form of a grained table written before bitmaps were compact (one bit
+ * per block, whole grains): read, converted to one bit per grain, never written.
+ *
+ * @example
+ * decodeTableBinary(olderGrainedBytes) // Right(grained table, bitmaps one bit per grain)
+ */
+export const TABLE_BINARY_BLOCK_GRAIN_VERSION = 3;
 
 /** "VDMT" */
 const MAGIC = [0x56, 0x44, 0x4d, 0x54] as const;
@@ -112,12 +128,15 @@ const swapWords = (words: Uint32Array): void => {
   }
 };
 
-/** Words per alternate in the bitmaps section: 0 when the bitmaps are inline in the slots. */
-const outOfLineWords = (segmentBlocks: number): number => (altStride(segmentBlocks) > ALT_HEADER ? 0 : (segmentBlocks + 31) >>> 5);
+/** Words per alternate in the bitmaps section, for bitmaps of `bits` bits: 0 when they are inline in the slots. */
+const outOfLineWords = (bits: number): number => (altStride(bits) > ALT_HEADER ? 0 : (bits + 31) >>> 5);
 
-/** Bytes of the whole form, in doubles (exact far beyond any buffer), so absurd counts compare instead of overflowing. */
-const formBytes = (segmentBlocks: number, segmentCount: number, alternateCount: number): number =>
-  HEADER_BYTES + segmentCount * RECORD_BYTES + alternateCount * 4 * (altStride(segmentBlocks) + outOfLineWords(segmentBlocks)) + CHECKSUM_BYTES;
+/**
+ * Bytes of the whole uniform form, bitmaps of `bits` bits, in doubles (exact far beyond any
+ * buffer), so absurd counts compare instead of overflowing.
+ */
+const formBytes = (bits: number, segmentCount: number, alternateCount: number): number =>
+  HEADER_BYTES + segmentCount * RECORD_BYTES + alternateCount * 4 * (altStride(bits) + outOfLineWords(bits)) + CHECKSUM_BYTES;
 
 /** Bytes of the version 2 form: lengths take a word per segment, bitmaps their own words. */
 const variableFormBytes = (segmentCount: number, alternateCount: number, bitmapWords: number): number =>
@@ -139,8 +158,9 @@ const variableFormBytes = (segmentCount: number, alternateCount: number, bitmapW
 export const encodeTableBinary = (table: MappingTable): Uint8Array => {
   const { segmentBlocks, segmentCount } = table;
   const starts = table.segmentStarts;
-  const stride = altStride(segmentBlocks);
-  const extraOf = (s: number): number => (starts === null ? outOfLineWords(segmentBlocks) : (starts[s + 1]! - starts[s]! + 31) >>> 5);
+  const bits = bitmapBits(table); // one per grain
+  const stride = altStride(bits);
+  const extraOf = (s: number): number => (starts === null ? outOfLineWords(bits) : (starts[s + 1]! - starts[s]! + 31) >>> 5);
   let alternates = 0;
   let bitmapWords = 0;
   table.chunks.forEach((c, ci) => {
@@ -153,7 +173,7 @@ export const encodeTableBinary = (table: MappingTable): Uint8Array => {
   });
   const grained = table.grainBlocks !== 1;
   const bytes =
-    starts === null ? formBytes(segmentBlocks, segmentCount, alternates) + (grained ? 4 : 0) : variableFormBytes(segmentCount, alternates, bitmapWords);
+    starts === null ? formBytes(bits, segmentCount, alternates) + (grained ? 4 : 0) : variableFormBytes(segmentCount, alternates, bitmapWords);
   const out = new Uint8Array(bytes);
   const words = new Uint32Array(out.buffer);
   out.set(MAGIC, 0);
@@ -229,8 +249,12 @@ const readWords = (bytes: Uint8Array, offset: number, words: Uint32Array): void 
 interface Header {
   /** Version 2: a variable table, with a lengths section. */
   readonly variable: boolean;
-  /** Blocks per alternate bit: the word before the checksum in version 3, else 1. */
+  /** Blocks per alternate bit: the word before the checksum in versions 3 and 4, else 1. */
   readonly grainBlocks: number;
+  /** Bits of each stored bitmap of a uniform table: one per grain in version 4, one per block otherwise. */
+  readonly bits: number;
+  /** Version 3: bitmaps one bit per block, to be converted to one bit per grain. */
+  readonly blockGrained: boolean;
   readonly segmentBlocks: number;
   readonly segmentCount: number;
   readonly generation: number;
@@ -252,18 +276,19 @@ const readHeader = (bytes: Uint8Array, errors: ValidationError[]): Header | unde
   const view = new DataView(bytes.buffer, bytes.byteOffset, length);
   const word = (i: number): number => view.getUint32(i * 4, true);
   const version = word(1);
-  if (version !== TABLE_BINARY_VERSION && version !== TABLE_BINARY_VARIABLE_VERSION && version !== TABLE_BINARY_GRAIN_VERSION) {
+  if (version !== TABLE_BINARY_VERSION && version !== TABLE_BINARY_VARIABLE_VERSION && version !== TABLE_BINARY_GRAIN_VERSION && version !== TABLE_BINARY_BLOCK_GRAIN_VERSION) {
     errors.push(
       makeError(
         'header.version',
         version,
-        `must be ${TABLE_BINARY_VERSION} (uniform), ${TABLE_BINARY_VARIABLE_VERSION} (variable) or ${TABLE_BINARY_GRAIN_VERSION} (uniform with a grain), the binary table versions this library reads`,
+        `must be ${TABLE_BINARY_VERSION} (uniform), ${TABLE_BINARY_VARIABLE_VERSION} (variable), ${TABLE_BINARY_GRAIN_VERSION} (uniform with a grain) or ${TABLE_BINARY_BLOCK_GRAIN_VERSION} (an older grained form), the binary table versions this library reads`,
       ),
     );
     return undefined;
   }
   const variable = version === TABLE_BINARY_VARIABLE_VERSION;
-  const grainWords = version === TABLE_BINARY_GRAIN_VERSION ? 1 : 0;
+  const blockGrained = version === TABLE_BINARY_BLOCK_GRAIN_VERSION;
+  const grainWords = version === TABLE_BINARY_GRAIN_VERSION || blockGrained ? 1 : 0;
   const segmentBlocks = word(2);
   const segmentCount = word(3) + word(4) * TWO_POW_32;
   const generation = word(5) + word(6) * TWO_POW_32;
@@ -277,10 +302,21 @@ const readHeader = (bytes: Uint8Array, errors: ValidationError[]): Header | unde
   if (alternateCount > segmentCount)
     errors.push(makeError('header.alternateCount', alternateCount, `must be at most the segment count, ${segmentCount}`));
   if (errors.length > 0) return undefined;
+  // Versions 3 and 4 exist for grains above 1: a grain of 1 there would give two forms of one
+  // table. Version 4's grain sizes its bitmaps, so it is checked before the lengths (version 3's
+  // after the checksum, as before).
+  const grainBlocks = grainWords === 0 || length < HEADER_BYTES + CHECKSUM_BYTES + 4 ? 1 : view.getUint32(length - CHECKSUM_BYTES - 4, true);
+  const badGrain = grainWords > 0 && (grainBlocks < 2 || segmentBlocks % grainBlocks !== 0);
+  const grainError = (): ValidationError => makeError('grainBlocks', grainBlocks, `must be a divisor of segmentBlocks ${segmentBlocks} above 1 in a version ${version} table`);
+  if (badGrain && !blockGrained) {
+    errors.push(grainError());
+    return undefined;
+  }
+  const bits = version === TABLE_BINARY_GRAIN_VERSION ? segmentBlocks / grainBlocks : segmentBlocks;
   // Lengths before the checksum: a wrong length says where the checksum is no better than a wrong byte.
   const recordsEnd = HEADER_BYTES + segmentCount * (variable ? RECORD_BYTES + 4 : RECORD_BYTES) + grainWords * 4 + CHECKSUM_BYTES;
   // A variable table's exact size depends on its lengths: here only its least (one word per bitmap).
-  const total = variable ? variableFormBytes(segmentCount, alternateCount, alternateCount) : formBytes(segmentBlocks, segmentCount, alternateCount) + grainWords * 4;
+  const total = variable ? variableFormBytes(segmentCount, alternateCount, alternateCount) : formBytes(bits, segmentCount, alternateCount) + grainWords * 4;
   if (recordsEnd > length)
     errors.push(makeError('header.segmentCount', segmentCount, `declares records of ${recordsEnd - HEADER_BYTES - CHECKSUM_BYTES} bytes, more than the buffer of ${length} bytes holds`));
   else if (total > length)
@@ -293,13 +329,11 @@ const readHeader = (bytes: Uint8Array, errors: ValidationError[]): Header | unde
     errors.push(makeError('checksum', hex(stored), `must be the CRC-32C of the ${length - CHECKSUM_BYTES} bytes before it, ${hex(actual)}: the buffer is corrupted`));
     return undefined;
   }
-  const grainBlocks = grainWords === 0 ? 1 : view.getUint32(length - CHECKSUM_BYTES - 4, true);
-  // Version 3 exists for grains above 1: a grain of 1 there would give two forms of one table.
-  if (grainWords > 0 && (grainBlocks < 2 || segmentBlocks % grainBlocks !== 0)) {
-    errors.push(makeError('grainBlocks', grainBlocks, `must be a divisor of segmentBlocks ${segmentBlocks} above 1 in a version 3 table`));
+  if (badGrain) {
+    errors.push(grainError());
     return undefined;
   }
-  return { variable, grainBlocks, segmentBlocks, segmentCount, generation, alternateCount };
+  return { variable, grainBlocks, bits, blockGrained, segmentBlocks, segmentCount, generation, alternateCount };
 };
 
 /** A version 2 table's lengths section (just before the checksum), each checked; null after an error. */
@@ -432,9 +466,9 @@ const readRecordWords = (bytes: Uint8Array, segmentCount: number, chunkCount: nu
   return { flat, rec };
 };
 
-/** The chunks of checked records: each takes its `perChunk` alternates, in order, as a view of `alt`. */
-const chunksOf = (rec: ReadonlyArray<Uint32Array>, perChunk: ArrayLike<number>, alt: Uint32Array, outOfLine: Uint32Array, segmentBlocks: number, bits: AlternateBits): Chunk[] => {
-  const stride = altStride(segmentBlocks);
+/** The chunks of checked records: each takes its `perChunk` alternates, in order, as a view of `alt` (bitmaps of `bitmapSize` bits). */
+const chunksOf = (rec: ReadonlyArray<Uint32Array>, perChunk: ArrayLike<number>, alt: Uint32Array, outOfLine: Uint32Array, bitmapSize: number, bits: AlternateBits): Chunk[] => {
+  const stride = altStride(bitmapSize);
   const chunks: Chunk[] = new Array<Chunk>(rec.length);
   let k = 0;
   for (let ci = 0; ci < rec.length; ci++) {
@@ -453,8 +487,9 @@ const chunksOf = (rec: ReadonlyArray<Uint32Array>, perChunk: ArrayLike<number>, 
 
 /**
  * Where each alternate's bitmap is: inline in its slot, or in the bitmaps section (`outOfLine`)
- * from word `bitsAt(k)` to `bitsAt(k + 1)`, of `bitsSize(k)` blocks. A uniform table's bitmaps
- * are all `segmentBlocks` long, so only a variable table keeps the positions in arrays.
+ * from word `bitsAt(k)` to `bitsAt(k + 1)`, of `bitsSize(k)` bits. A uniform table's bitmaps
+ * are all `segmentBlocks` bits long (one per grain in version 4: `segmentBlocks` is then the
+ * header's `bits`), so only a variable table keeps the positions in arrays.
  */
 interface AlternateBits {
   readonly outOfLine: boolean;
@@ -468,7 +503,7 @@ interface AlternateBits {
 const bitsAt = (bits: AlternateBits, k: number): number => (bits.at === null ? k * outOfLineWords(bits.segmentBlocks) : bits.at[k]!);
 const bitsSize = (bits: AlternateBits, k: number): number => (bits.size === null ? bits.segmentBlocks : bits.size[k]!);
 
-/** The bitmaps of the `alternateCount` alternates, in segment order. */
+/** The bitmaps of the `alternateCount` alternates, in segment order (a uniform table's of `segmentBlocks` bits: the header's `bits`). */
 const alternateBits = (rec: ReadonlyArray<Uint32Array>, alternateCount: number, segmentBlocks: number, lengthOf: (s: number) => number, variable: boolean): AlternateBits => {
   if (!variable) return { outOfLine: outOfLineWords(segmentBlocks) > 0, segmentBlocks, at: null, size: null };
   const at = new Float64Array(alternateCount + 1);
@@ -488,20 +523,31 @@ const alternateBits = (rec: ReadonlyArray<Uint32Array>, alternateCount: number, 
  * Each alternate's start and the tail of its bitmap. A loop of its own (not inline in
  * `decodeChecked`, which runs once per table and would run it unoptimized).
  */
-const checkAlternates = (rec: ReadonlyArray<Uint32Array>, alt: Uint32Array, outOfLine: Uint32Array, stride: number, alternateCount: number, bits: AlternateBits, errors: ValidationError[]): void => {
+const checkAlternates = (
+  rec: ReadonlyArray<Uint32Array>,
+  alt: Uint32Array,
+  outOfLine: Uint32Array,
+  stride: number,
+  alternateCount: number,
+  bits: AlternateBits,
+  /** A uniform table's segment length (a grained bitmap has fewer bits than blocks); 0 in a variable table. */
+  uniformBlocks: number,
+  errors: ValidationError[],
+): void => {
   for (let k = 0; k < alternateCount && errors.length < MAX_DECODE_ERRORS; k++) {
     const a = k * stride;
     const size = bitsSize(bits, k);
-    if (!startFits(alt[a + 1]!, alt[a + 2]!, size)) {
+    const extent = uniformBlocks === 0 ? size : uniformBlocks;
+    if (!startFits(alt[a + 1]!, alt[a + 2]!, extent)) {
       const s = segmentOfAlternate(rec, k);
-      errors.push(makeError(`alternates[${k}].start`, alt[a + 1]! + alt[a + 2]! * TWO_POW_32, `must leave room for ${size} blocks below 2^53`, s));
+      errors.push(makeError(`alternates[${k}].start`, alt[a + 1]! + alt[a + 2]! * TWO_POW_32, `must leave room for ${extent} blocks below 2^53`, s));
     }
     const words = bits.outOfLine ? outOfLine : alt;
     const last = bits.outOfLine ? bitsAt(bits, k + 1) - 1 : a + ALT_HEADER + ((size + 31) >>> 5) - 1;
     if (!tailClear(words, last, size)) {
       const s = segmentOfAlternate(rec, k);
       const field = bits.outOfLine ? `bitmaps[${k}]` : `alternates[${k}].blocks`;
-      errors.push(makeError(field, hex(words[last]!), `must have no bit set past block ${size - 1} in its last word`, s));
+      errors.push(makeError(field, hex(words[last]!), `must have no bit set past ${uniformBlocks === 0 || uniformBlocks === size ? 'block' : 'grain'} ${size - 1} in its last word`, s));
     }
   }
 };
@@ -522,8 +568,8 @@ const decodeChecked = (bytes: Uint8Array, options: TableOptions, errors: Validat
     errors.push(makeError('header.alternateCount', alternateCount, `must equal the number of records with an alternate, ${total}`));
   if (errors.length > 0) return E.left(errors.slice(0, MAX_DECODE_ERRORS));
 
-  const stride = altStride(segmentBlocks);
-  const bits = alternateBits(rec, alternateCount, segmentBlocks, lengthOf, h.variable);
+  const stride = altStride(h.bits);
+  const bits = alternateBits(rec, alternateCount, h.bits, lengthOf, h.variable);
   const bitmapWords = bits.outOfLine ? bitsAt(bits, alternateCount) : 0;
   if (h.variable && variableFormBytes(segmentCount, alternateCount, bitmapWords) !== bytes.length)
     return E.left([makeError('', bytes.length, `must be exactly the ${variableFormBytes(segmentCount, alternateCount, bitmapWords)} bytes its header and lengths declare; its length`)]);
@@ -532,30 +578,44 @@ const decodeChecked = (bytes: Uint8Array, options: TableOptions, errors: Validat
   readWords(bytes, altOffset, alt);
   const outOfLine = new Uint32Array(bitmapWords);
   readWords(bytes, altOffset + alt.byteLength, outOfLine);
-  checkAlternates(rec, alt, outOfLine, stride, alternateCount, bits, errors);
+  checkAlternates(rec, alt, outOfLine, stride, alternateCount, bits, h.variable ? 0 : segmentBlocks, errors);
   errors.push(...lunSizesErrors(options.lunSizes));
   if (options.lunSizes !== undefined && errors.length === 0) checkLunSizes(rec, alt, stride, lengthOf, options.lunSizes, errors);
   if (errors.length > 0) return E.left(errors.slice(0, MAX_DECODE_ERRORS));
 
-  const chunks = chunksOf(rec, perChunk, alt, outOfLine, segmentBlocks, bits);
+  const chunks = chunksOf(rec, perChunk, alt, outOfLine, h.bits, bits);
   const base = new Uint32Array(chunkCount);
   for (let ci = 1; ci < chunkCount; ci++) base[ci] = base[ci - 1]! + perChunk[ci - 1]!;
   const starts = lengths === null ? null : startsFromLengths(lengths);
-  const table = assembleTable(segmentBlocks, segmentCount, h.generation, chunks, flat, flat === null ? null : { slots: alt, base }, starts, h.grainBlocks);
-  if (h.grainBlocks > 1) checkGrains(table, errors);
-  return errors.length > 0 ? E.left(errors.slice(0, MAX_DECODE_ERRORS)) : E.right(table);
+  // Version 3's bitmaps are one bit per block: read as a grain-1 table, then converted.
+  const table = assembleTable(segmentBlocks, segmentCount, h.generation, chunks, flat, flat === null ? null : { slots: alt, base }, starts, h.blockGrained ? 1 : h.grainBlocks);
+  return h.blockGrained ? compactGrains(table, h.grainBlocks, errors) : E.right(table);
 };
 
-/** Errors for the alternates of a grained table that set part of a grain, as `createTable` refuses them. */
-const checkGrains = (table: MappingTable, errors: ValidationError[]): void => {
+/**
+ * A version 3 table (read with one bit per block) as a table of grain `grainBlocks`, one bit per
+ * grain; errors for the alternates that set part of a grain (no table could hold them).
+ */
+const compactGrains = (table: MappingTable, grainBlocks: number, errors: ValidationError[]): E.Either<ValidationError[], MappingTable> => {
   let k = 0;
   for (const [s, e] of tableEntries(table)) {
     if (e.alternate === null) continue;
-    const at = partialGrain(e.alternate.blocks, table.grainBlocks);
+    const at = partialGrain(e.alternate.blocks, grainBlocks);
     if (at >= 0 && errors.length < MAX_DECODE_ERRORS)
-      errors.push(makeError(`alternates[${k}].blocks`, B.format(e.alternate.blocks), `must set or clear whole grains of ${table.grainBlocks} blocks (the grain at offset ${at} is partial)`, s));
+      errors.push(makeError(`alternates[${k}].blocks`, B.format(e.alternate.blocks), `must set or clear whole grains of ${grainBlocks} blocks (the grain at offset ${at} is partial)`, s));
     k++;
   }
+  if (errors.length > 0) return E.left(errors.slice(0, MAX_DECODE_ERRORS));
+  return createTable({
+    segmentBlocks: table.segmentBlocks,
+    segmentCount: table.segmentCount,
+    generation: table.generation,
+    grainBlocks,
+    entries: (s) => {
+      const e = entryAt(table, s);
+      return e.alternate === null ? e : { ...e, alternate: { ...e.alternate, blocks: grainsOfBlocksUnchecked(e.alternate.blocks, grainBlocks) } };
+    },
+  });
 };
 
 /**

@@ -119,9 +119,11 @@ const baseSource = (e: MappingEntry): Source =>
 /**
  * The general case of one segment, with alternates or unreadable entries involved: the segment
  * is cut where either bitmap changes, and each run is decided as a whole. `older` is null for a
- * segment past the older table's end.
+ * segment past the older table's end. Both tables have grain `grain` (one bit per grain), so the
+ * cuts fall on grain boundaries and the walk is over grains.
  */
-const compareSegment = (older: MappingEntry | null, newer: MappingEntry, base: number, sb: number, out: RangeList): void => {
+const compareSegment = (older: MappingEntry | null, newer: MappingEntry, base: number, segmentBlocks: number, grain: number, out: RangeList): void => {
+  const sb = segmentBlocks / grain; // bits, one per grain
   const oBase = older === null ? Source.Unreadable : baseSource(older);
   const nBase = baseSource(newer);
   // Alternates are ignored by invalid and error entries, which decide every block.
@@ -144,7 +146,7 @@ const compareSegment = (older: MappingEntry | null, newer: MappingEntry, base: n
     const o = oBit ? Source.Alternate : oBase;
     const n = nBit ? Source.Alternate : nBase;
     const unchanged = (o === Source.Zero && n === Source.Zero) || (o === Source.Primary && n === Source.Primary && samePrimary);
-    if (!unchanged) out.add(base + k, end - k, n === Source.Zero);
+    if (!unchanged) out.add(base + k * grain, (end - k) * grain, n === Source.Zero);
     k = end;
   }
 };
@@ -159,6 +161,9 @@ const sameLocation = (x: Uint32Array, y: Uint32Array, r: number): boolean =>
 export const changedBlocksCounted = (older: MappingTable, newer: MappingTable): E.Either<ValidationError[], ChangedBlocksReport> => {
   if (older.segmentBlocks !== newer.segmentBlocks)
     return E.left([validationError('newer.segmentBlocks', newer.segmentBlocks, `must equal older.segmentBlocks ${older.segmentBlocks}`)]);
+  if (older.grainBlocks !== newer.grainBlocks)
+    return E.left([validationError('newer.grainBlocks', newer.grainBlocks, `must equal older.grainBlocks ${older.grainBlocks}`)]);
+  const grain = newer.grainBlocks;
   // Variable tables: the segments both have must have the same bounds (no split or merge between them).
   const common = Math.min(older.segmentCount, newer.segmentCount);
   if (newer.segmentStarts !== null && older.segmentStarts !== newer.segmentStarts)
@@ -188,7 +193,7 @@ export const changedBlocksCounted = (older: MappingTable, newer: MappingTable): 
       const fn = frozenNew ? frozenHead(y.rec[r]!) : y.rec[r]!;
       if (s >= older.segmentCount) {
         if ((fn & (UNREADABLE | F_HAS_ALTERNATE)) === 0) out.add(base, sb, (fn & F_ZERO) !== 0);
-        else compareSegment(null, entryAt(newer, s), base, sb, out);
+        else compareSegment(null, entryAt(newer, s), base, sb, grain, out);
         continue;
       }
       const fo = frozenOld ? frozenHead(x!.rec[r]!) : x!.rec[r]!;
@@ -200,7 +205,7 @@ export const changedBlocksCounted = (older: MappingTable, newer: MappingTable): 
         continue;
       }
       if ((fn & UNREADABLE) !== 0) out.add(base, sb, false);
-      else compareSegment(entryAt(older, s), entryAt(newer, s), base, sb, out);
+      else compareSegment(entryAt(older, s), entryAt(newer, s), base, sb, grain, out);
     }
   }
   return E.right({ ranges: out.flush(), chunksSkipped, chunksCompared });
@@ -226,8 +231,13 @@ export const changedBlocksCounted = (older: MappingTable, newer: MappingTable): 
  * Comparing two versions of a disk that is still written reports each of its writable segments
  * whole: take snapshots to back up.
  *
- * Left when the tables' `segmentBlocks` differ, or when variable tables' common segments have
- * different bounds (split or merged between them); `segmentCount` may differ (a resize).
+ * In a table with a grain (`grainBlocks` above 1) the answer is at grain granularity: every
+ * range starts and ends on a grain boundary (a multiple of `grainBlocks`), since an alternate bit
+ * stands for a whole grain, and the work is one step per grain, not per block.
+ *
+ * Left when the tables' `segmentBlocks` or `grainBlocks` differ, or when variable tables' common
+ * segments have different bounds (split or merged between them); `segmentCount` may differ (a
+ * resize).
  *
  * @example
  * // Full backup of snap1; later, an incremental one of snap2:

@@ -37,15 +37,15 @@ export interface MutableChunk {
   readonly inline: boolean;
 }
 
-/** @internal A new chunk of `size` segments, writing into `rec` (a view of a flat array, or its own). */
-export const newChunk = (size: number, segmentBlocks: number, rec = new Uint32Array(size * REC_WORDS)): MutableChunk => {
-  const stride = altStride(segmentBlocks);
+/** @internal A new chunk of `size` segments whose bitmaps have `bits` bits (`bitmapBits`), writing into `rec` (a view of a flat array, or its own). */
+export const newChunk = (size: number, bits: number, rec = new Uint32Array(size * REC_WORDS)): MutableChunk => {
+  const stride = altStride(bits);
   return { size, rec, alt: null, bitmaps: null, used: 0, ownsAlternates: true, stride, inline: stride > ALT_HEADER };
 };
 
 /** @internal A copy of a shared chunk to write into; its alternates stay shared until one changes. */
-export const copyChunk = (c: Chunk, segmentBlocks: number): MutableChunk => {
-  const stride = altStride(segmentBlocks);
+export const copyChunk = (c: Chunk, bits: number): MutableChunk => {
+  const stride = altStride(bits);
   return {
     size: c.size,
     rec: c.rec.slice(),

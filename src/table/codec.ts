@@ -24,6 +24,7 @@ import { isCount, isObject, keyPath, makeError, MAX_DECODE_ERRORS, reason, under
 import { EntryReader, num, type EntryDocument, type Writable } from './entry-document.js';
 import {
   alternateAt,
+  bitmapBits,
   chunkFrozen,
   createTable,
   F_ERROR,
@@ -73,6 +74,18 @@ export const TABLE_VERSION = 1;
  */
 export const TABLE_VARIABLE_VERSION = 2;
 
+/**
+ * The document version of a uniform table with a grain above 1 (docs/design.md#bitmap-grain):
+ * version 1 plus a required `grainBlocks`, each bitmap text with one bit per grain. Tables
+ * without a grain keep writing version 1. A version 1 document with `grainBlocks` (written before
+ * bitmaps were compact, one bit per block) is still read: each bitmap must set whole grains and
+ * is converted to one bit per grain.
+ *
+ * @example
+ * encodeTable(grainedTable).version === TABLE_GRAIN_VERSION // true
+ */
+export const TABLE_GRAIN_VERSION = 3;
+
 
 /**
  * A whole table as a plain JSON value, version 1. `segmentCount` must equal `entries.length`;
@@ -90,14 +103,16 @@ export const TABLE_VARIABLE_VERSION = 2;
  */
 export interface TableDocument {
   readonly format: typeof TABLE_FORMAT;
-  /** {@link TABLE_VERSION}, or {@link TABLE_VARIABLE_VERSION} for a variable table. */
-  readonly version: typeof TABLE_VERSION | typeof TABLE_VARIABLE_VERSION;
+  /** {@link TABLE_VERSION}, {@link TABLE_VARIABLE_VERSION} for a variable table, {@link TABLE_GRAIN_VERSION} for a grained one. */
+  readonly version: typeof TABLE_VERSION | typeof TABLE_VARIABLE_VERSION | typeof TABLE_GRAIN_VERSION;
   /** 0 in a variable table's document. */
   readonly segmentBlocks: number;
   /**
-   * Blocks per alternate bit ({@link MappingTable.grainBlocks}); written only when not 1, so the
-   * documents of tables without a grain are unchanged. A reader that predates it refuses the
-   * document by its unknown key rather than lose the grain.
+   * Blocks per alternate bit ({@link MappingTable.grainBlocks}): present exactly in version 3
+   * documents, above 1, and then every `blocks` text has one bit per grain. Documents of tables
+   * without a grain are unchanged; a reader that predates version 3 refuses the document by its
+   * version rather than misread the bitmaps. (Version 1 documents with this key, one bit per
+   * block, are still read.)
    */
   readonly grainBlocks?: number;
   /** Only in a variable table's document (version 2): the length of each segment, in order. */
@@ -142,7 +157,7 @@ export const encodeTable = (table: MappingTable): TableDocument => {
       if ((f & F_ZERO) !== 0) e.zero = true;
       if ((f & F_ERROR) !== 0) e.error = true;
       if ((f & F_HAS_ALTERNATE) !== 0) {
-        const a = alternateAt(c, rec[r]! >>> SLOT_SHIFT, table.segmentBlocks);
+        const a = alternateAt(c, rec[r]! >>> SLOT_SHIFT, bitmapBits(table));
         e.alternate = { lun: a.lun, start: num(a.start), blocks: B.format(a.blocks) };
       }
       entries.push(e);
@@ -164,7 +179,7 @@ export const encodeTable = (table: MappingTable): TableDocument => {
   }
   return {
     format: TABLE_FORMAT,
-    version: TABLE_VERSION,
+    version: table.grainBlocks === 1 ? TABLE_VERSION : TABLE_GRAIN_VERSION,
     segmentBlocks: table.segmentBlocks,
     ...(table.grainBlocks === 1 ? {} : { grainBlocks: table.grainBlocks }),
     segmentCount: table.segmentCount,
@@ -186,7 +201,7 @@ export const encodeTableJson = (table: MappingTable): string => JSON.stringify(e
 // Decoding
 // ---------------------------------------------------------------------------------------------
 
-const HEADER_KEYS = 'format, version, segmentBlocks, segmentCount, generation, entries (optionally grainBlocks; and segmentLengths in version 2)';
+const HEADER_KEYS = 'format, version, segmentBlocks, segmentCount, generation, entries (and segmentLengths in version 2, grainBlocks in version 3)';
 
 
 /** Merges two lists of entry errors, each ascending by segment; `a` first among equals. */
@@ -263,9 +278,13 @@ const decodeUnchecked = (value: unknown, options: TableOptions, errors: Validati
   // The format and version decide how to read everything else: nothing more is checked without them.
   if (!missing('format') && header.format !== TABLE_FORMAT)
     errors.push(makeError('format', header.format, `must be ${JSON.stringify(TABLE_FORMAT)}: this is not a vdisk-map table document`));
-  if (!missing('version') && header.version !== TABLE_VERSION && header.version !== TABLE_VARIABLE_VERSION)
+  if (!missing('version') && header.version !== TABLE_VERSION && header.version !== TABLE_VARIABLE_VERSION && header.version !== TABLE_GRAIN_VERSION)
     errors.push(
-      makeError('version', header.version, `must be ${TABLE_VERSION} (uniform) or ${TABLE_VARIABLE_VERSION} (variable), the versions this library reads`),
+      makeError(
+        'version',
+        header.version,
+        `must be ${TABLE_VERSION} (uniform), ${TABLE_VARIABLE_VERSION} (variable) or ${TABLE_GRAIN_VERSION} (uniform with a grain), the versions this library reads`,
+      ),
     );
   if (errors.some((e) => e.field === 'format' || e.field === 'version')) return E.left(errors.slice(0, MAX_DECODE_ERRORS));
 
@@ -279,6 +298,10 @@ const decodeUnchecked = (value: unknown, options: TableOptions, errors: Validati
         : (errors.push(makeError('segmentBlocks', segmentBlocks, `must be an integer from 1 to ${MAX_BITMAP_SIZE}`)), false));
   if (!variable && present.has('segmentLengths'))
     errors.push(makeError('segmentLengths', header.segmentLengths, 'is only part of a version 2 (variable) document'));
+  // Version 3 exists for grains above 1 (bitmaps one bit per grain); a grain of 1 there would give two forms of one table.
+  const grained = header.version === TABLE_GRAIN_VERSION;
+  if (grained && !missing('grainBlocks') && !(typeof header.grainBlocks === 'number' && header.grainBlocks >= 2))
+    errors.push(makeError('grainBlocks', header.grainBlocks, 'must be a divisor of segmentBlocks above 1 in a version 3 document'));
   const okGeneration =
     !missing('generation') &&
     (isCount(generation, Number.MAX_SAFE_INTEGER) || (errors.push(makeError('generation', generation, 'must be a non-negative safe integer')), false));
@@ -299,7 +322,7 @@ const decodeUnchecked = (value: unknown, options: TableOptions, errors: Validati
   const lengths = variable && okEntries && !missing('segmentLengths') ? readLengths(header.segmentLengths, (entries as unknown[]).length, errors) : null;
   if (!okBlocks || !okEntries || (variable && lengths === null) || errors.length >= MAX_DECODE_ERRORS) return E.left(errors.slice(0, MAX_DECODE_ERRORS));
   const gen = okGeneration ? (generation as number) : 0;
-  return decodeEntries(entries as ReadonlyArray<unknown>, segmentBlocks as number, gen, options, errors, at, lengths, present.has('grainBlocks') ? { grainBlocks: header.grainBlocks } : {});
+  return decodeEntries(entries as ReadonlyArray<unknown>, segmentBlocks as number, gen, options, errors, at, lengths, present.has('grainBlocks') ? { grainBlocks: header.grainBlocks } : {}, grained);
 };
 
 /** The `segmentLengths` of a variable document of `count` entries, or null after recording why not. */
@@ -331,9 +354,18 @@ const decodeEntries = (
   at: { field: string },
   lengths: ReadonlyArray<number> | null,
   grain: { grainBlocks?: unknown },
+  compact: boolean,
 ): E.Either<ValidationError[], MappingTable> => {
   // The grain is checked by the constructors (a divisor of segmentBlocks; 1 in a variable table).
-  const reader = new EntryReader(list, segmentBlocks, MAX_DECODE_ERRORS - errors.length, lengths);
+  // Bitmap texts have one bit per grain in version 3, one per block in version 1 (converted).
+  const g = grain.grainBlocks;
+  const divides = typeof g === 'number' && Number.isSafeInteger(g) && g > 1 && segmentBlocks % g === 0;
+  const reader = divides
+    ? compact
+      ? new EntryReader(list, segmentBlocks / g, MAX_DECODE_ERRORS - errors.length, lengths)
+      : new EntryReader(list, segmentBlocks, MAX_DECODE_ERRORS - errors.length, lengths, g)
+    : new EntryReader(list, segmentBlocks, MAX_DECODE_ERRORS - errors.length, lengths);
+  if (divides && compact) reader.unit = 'grains';
   at.field = 'entries';
   const built =
     lengths === null

@@ -7,8 +7,8 @@ import { MAX_BITMAP_SIZE } from '../bitmap/bitmap.js';
 import { checkBlockNumber, guarded, unreadableError, validationError, type ValidationError } from '../errors.js';
 import { freeze, newChunk, writeEntry } from './chunk-builder.js';
 import { lunSizesErrors, validateEntry, type EntrySpec, type LunSizes } from './entry.js';
-import { altStride, CHUNK_SIZE, FLAT_MAX_SEGMENTS, REC_WORDS, type Chunk, type MappingTable } from './layout.js';
-import { checkGrainBlocks, grainErrors } from './grain.js';
+import { altStride, bitmapBits, CHUNK_SIZE, FLAT_MAX_SEGMENTS, REC_WORDS, type Chunk, type MappingTable } from './layout.js';
+import { checkGrainBlocks } from './grain.js';
 import { gatherAlternates, makeTable, noChunksInFlat, setChunkBit } from './table-value.js';
 
 /**
@@ -28,12 +28,14 @@ export interface TableSpec {
   readonly generation?: number;
   /**
    * Blocks per alternate bit: a positive divisor of `segmentBlocks`; defaults to 1. With a larger
-   * grain every alternate bitmap must set or clear whole grains, and the controller copies the
-   * rest of a grain before it marks it (docs/design.md#mapping-entries).
+   * grain every alternate bitmap has one bit per grain (`segmentBlocks / grainBlocks` bits; an
+   * offsets list names grains), so a marked grain is always whole; the controller copies the
+   * rest of a grain before it marks it (docs/design.md#bitmap-grain).
    *
    * @example
-   * createTable({ segmentBlocks: 16, grainBlocks: 4, entries: [{ location: { lun: 1, start: 0 }, noWrite: true, alternate: { lun: 2, start: 0, blocks: [4, 5, 6, 7] } }] }) // Right
-   * createTable({ segmentBlocks: 16, grainBlocks: 4, entries: [{ location: { lun: 1, start: 0 }, alternate: { lun: 2, start: 0, blocks: [4, 5] } }] }) // Left: alternate.blocks, the grain at offset 4 is partial
+   * // Grain 1 of 4 (blocks 4..7) at the alternate; blocks 0..3 and 8..15 at the primary.
+   * createTable({ segmentBlocks: 16, grainBlocks: 4, entries: [{ location: { lun: 1, start: 0 }, noWrite: true, alternate: { lun: 2, start: 0, blocks: [1] } }] }) // Right
+   * createTable({ segmentBlocks: 16, grainBlocks: 4, entries: [{ location: { lun: 1, start: 0 }, alternate: { lun: 2, start: 0, blocks: [4] } }] }) // Left: alternate.blocks[0], 4 is past the 4 grains
    */
   readonly grainBlocks?: number;
 }
@@ -173,8 +175,8 @@ export const readSpecHead = (spec: unknown, options: TableOptions, kind: 'unifor
  * valid: validates and writes every entry, or returns the errors (at most 100: enough to act on,
  * without drowning the caller). A variable table (`segmentBlocks` 0) reads each entry's `length`
  * as it goes and builds the boundary index from them; its bitmaps are kept as `Bitmap` values
- * (`altStride(0)` has no inline words), each of its segment's size. Every alternate bitmap must
- * set whole grains of `grainBlocks` (already checked to divide `segmentBlocks`).
+ * (`altStride(0)` has no inline words), each of its segment's size. With a grain (`grainBlocks`,
+ * already checked to divide `segmentBlocks`) every alternate bitmap has one bit per grain.
  *
  * @internal
  */
@@ -188,13 +190,14 @@ export const buildTable = (
   grainBlocks = 1,
 ): E.Either<ValidationError[], MappingTable> => {
   const get = typeof entries === 'function' ? entries : (s: number) => entries[s];
+  const bits = bitmapBits({ segmentBlocks, grainBlocks });
   const variable = segmentBlocks === 0;
   const starts = variable ? new Float64Array(count + 1) : null;
   const chunks: Chunk[] = [];
   const flat = count > 0 && count <= FLAT_MAX_SEGMENTS ? new Uint32Array(count * REC_WORDS) : null;
   for (let base = 0; base < count; base += CHUNK_SIZE) {
     const size = Math.min(CHUNK_SIZE, count - base);
-    const chunk = newChunk(size, segmentBlocks, flat?.subarray(base * REC_WORDS, (base + size) * REC_WORDS));
+    const chunk = newChunk(size, bits, flat?.subarray(base * REC_WORDS, (base + size) * REC_WORDS));
     for (let i = 0; i < size; i++) {
       const s = base + i;
       let spec: unknown;
@@ -209,8 +212,7 @@ export const buildTable = (
         blocks = readLength(spec, s, errors);
         starts[s + 1] = starts[s]! + Math.max(blocks, 0);
       }
-      const entry = blocks > 0 ? validateEntry(spec, blocks, s, errors, lunSizes) : undefined;
-      if (entry !== undefined) errors.push(...grainErrors(entry.alternate?.blocks, grainBlocks, s));
+      const entry = blocks > 0 ? validateEntry(spec, blocks, s, errors, lunSizes, grainBlocks) : undefined;
       if (entry !== undefined) writeEntry(chunk, i, entry);
       if (errors.length >= 100) return E.left(errors);
     }
@@ -219,7 +221,7 @@ export const buildTable = (
   if (errors.length > 0) return E.left(errors);
   const inFlat = noChunksInFlat(chunks.length);
   if (flat !== null) for (let ci = 0; ci < chunks.length; ci++) setChunkBit(inFlat, ci, true);
-  const flatAlts = flat === null ? null : gatherAlternates(chunks, altStride(segmentBlocks));
+  const flatAlts = flat === null ? null : gatherAlternates(chunks, altStride(bits));
   return E.right(makeTable(segmentBlocks, count, generation, chunks, flat, inFlat, flatAlts, null, starts, grainBlocks));
 };
 

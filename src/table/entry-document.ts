@@ -19,6 +19,7 @@ import {
   unreadable,
 } from './document-errors.js';
 import { validateEntry, type Alternate, type EntrySpec, type Location, type MappingEntry } from './entry.js';
+import { grainsOfBlocksUnchecked, partialGrain } from './grain.js';
 
 /**
  * A primary location in a document: blocks `start .. start+segmentBlocks-1` of LUN `lun`.
@@ -101,9 +102,18 @@ export class EntryReader {
     private readonly budget: number,
     /** A variable table's segment lengths (bitmaps are sized per segment); else every segment is `segmentBlocks`. */
     private readonly lengths: ReadonlyArray<number> | null = null,
+    /**
+     * Above 1 for a document written before grained bitmaps were compact (binary version 3, JSON
+     * version 1 with `grainBlocks`): each bitmap text has one bit per block, must set whole grains
+     * of this many blocks, and is read as one bit per grain.
+     */
+    private readonly legacyGrain = 1,
   ) {
-    this.emptyBitmap = (B.empty(Math.max(segmentBlocks, 1)) as E.Right<Bitmap>).right;
+    this.emptyBitmap = (B.empty(Math.max(Math.floor(segmentBlocks / legacyGrain), 1)) as E.Right<Bitmap>).right;
   }
+
+  /** What a bit of the bitmap texts stands for, in messages (`grains` in a grained document). */
+  unit = 'blocks';
 
   private sizeOf(s: number): number {
     return this.lengths === null ? this.segmentBlocks : this.lengths[s]!;
@@ -239,7 +249,8 @@ export class EntryReader {
   /** The bitmap of a `blocks` text; on error, an empty bitmap so that only this reader reports it. */
   private readBlocks(s: number, text: unknown, present: boolean): Bitmap {
     const size = this.sizeOf(s);
-    const empty = size === this.emptyBitmap.size ? this.emptyBitmap : (B.empty(size) as E.Right<Bitmap>).right;
+    const grain = this.legacyGrain;
+    const empty = size === this.emptyBitmap.size * grain ? this.emptyBitmap : (B.empty(size) as E.Right<Bitmap>).right;
     if (typeof text !== 'string') {
       this.fail(
         s,
@@ -249,16 +260,26 @@ export class EntryReader {
       );
       return empty;
     }
-    if (text === this.lastText && size === this.lastBitmap!.size) return this.lastBitmap!;
+    if (text === this.lastText && size === this.lastBitmap!.size * grain) return this.lastBitmap!;
     const parsed = B.parse(size, text);
     if (E.isLeft(parsed)) {
       const inner = parsed.left[0]?.message.replace(/^text\[run (\d+)\]/, 'run $1') ?? 'it is malformed';
-      this.fail(s, 'alternate.blocks', text, `must be the text of a bitmap of ${size} blocks, like "2,7-8" (${inner})`);
+      this.fail(s, 'alternate.blocks', text, `must be the text of a bitmap of ${size} ${this.unit}, like "2,7-8" (${inner})`);
       return empty;
     }
+    let bits = parsed.right;
+    if (grain > 1) {
+      // A per-block bitmap of an older grained document: whole grains only, read one bit per grain.
+      const at = partialGrain(bits, grain);
+      if (at >= 0) {
+        this.fail(s, 'alternate.blocks', text, `must set or clear whole grains of ${grain} blocks (the grain at offset ${at} is partial)`);
+        return this.emptyBitmap;
+      }
+      bits = grainsOfBlocksUnchecked(bits, grain);
+    }
     this.lastText = text;
-    this.lastBitmap = parsed.right;
-    return parsed.right;
+    this.lastBitmap = bits;
+    return bits;
   }
 }
 
@@ -280,20 +301,26 @@ export const encodeEntry = (entry: MappingEntry): EntryDocument => {
 };
 
 /**
- * Reads one entry document for a table of `segmentBlocks`-block segments. Never throws; errors
- * name `segment`, the field inside the entry and the value.
+ * Reads one entry document for a table of `segmentBlocks`-block segments whose alternate bits
+ * each stand for `grainBlocks` blocks (the table's grain, 1 by default: the bitmap text then has
+ * one bit per grain). Never throws; errors name `segment`, the field inside the entry and the
+ * value.
  *
  * @example
  * decodeEntry({ location: { lun: 2, start: 0 }, noWrite: true }, 10, 1) // Right(entry)
+ * decodeEntry({ location: { lun: 2, start: 0 }, noWrite: true, alternate: { lun: 3, start: 0, blocks: '1' } }, 16, 0, 4) // Right: grain 1 (blocks 4..7) at the alternate
  */
-export const decodeEntry = (doc: unknown, segmentBlocks: number, segment = 0): E.Either<ValidationError[], MappingEntry> => {
+export const decodeEntry = (doc: unknown, segmentBlocks: number, segment = 0, grainBlocks = 1): E.Either<ValidationError[], MappingEntry> => {
   const bad: ValidationError[] = [];
   if (!(Number.isSafeInteger(segmentBlocks) && segmentBlocks >= 1 && segmentBlocks <= MAX_BITMAP_SIZE))
     bad.push(makeError('segmentBlocks', segmentBlocks, `must be an integer from 1 to ${MAX_BITMAP_SIZE}`));
+  else if (!(Number.isSafeInteger(grainBlocks) && grainBlocks >= 1 && segmentBlocks % grainBlocks === 0))
+    bad.push(makeError('grainBlocks', grainBlocks, `must be a positive divisor of segmentBlocks ${segmentBlocks}`));
   // Checked before it is written into any message: a symbol or a null-prototype object cannot be.
   if (!isCount(segment, Number.MAX_SAFE_INTEGER)) bad.push(makeError('segment', segment, 'must be a non-negative safe integer'));
   if (bad.length > 0) return E.left(bad);
-  const reader = new EntryReader([doc], segmentBlocks, MAX_DECODE_ERRORS);
+  const reader = new EntryReader([doc], segmentBlocks / grainBlocks, MAX_DECODE_ERRORS);
+  if (grainBlocks > 1) reader.unit = 'grains';
   const spec = reader.read(0);
   const relocate = (e: ValidationError): ValidationError => {
     const field = e.field.replace(/^entries\[0\](\.?)/, (_, dot: string) => (dot === '' ? 'entry' : ''));
@@ -302,6 +329,6 @@ export const decodeEntry = (doc: unknown, segmentBlocks: number, segment = 0): E
   };
   if (reader.errors.length > 0) return E.left(reader.errors.map(relocate));
   const errors: ValidationError[] = [];
-  const entry = validateEntry(spec, segmentBlocks, segment, errors);
+  const entry = validateEntry(spec, segmentBlocks, segment, errors, undefined, grainBlocks);
   return entry === undefined || errors.length > 0 ? E.left(errors) : E.right(entry);
 };

@@ -18,7 +18,9 @@ export interface Location {
 }
 
 /**
- * A same-sized second location; block k of the segment lives here when bit k of `blocks` is set.
+ * A same-sized second location; block k of the segment lives here when bit k of `blocks` is set
+ * (in a table with `grainBlocks` above 1, `blocks` has one bit per grain and block k lives here
+ * when bit `k / grainBlocks` is set: docs/design.md#bitmap-grain).
  * It lets writes land elsewhere while the primary is frozen (a snapshot, a migration) or not yet
  * allocated (a `zero` segment), one block at a time.
  *
@@ -57,7 +59,8 @@ export interface MappingEntry {
 
 /**
  * What a caller gives to build an entry. Omitted flags are `false`; `alternate.blocks` is the
- * bitmap, either as segment offsets or as a {@link Bitmap} of `segmentBlocks` blocks.
+ * bitmap, either as segment offsets or as a {@link Bitmap} of `segmentBlocks` blocks (in a table
+ * with a grain: grain numbers, or a bitmap of `segmentBlocks / grainBlocks` bits).
  *
  * @example
  * const spec: EntrySpec = { location: { lun: 1, start: 0 }, alternate: { lun: 2, start: 10, blocks: [2, 7, 8] } };
@@ -168,8 +171,10 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
- * Validates an entry spec for a table of `segmentBlocks`-block segments. Pushes every problem to
- * `errors` (each naming `segment` and the field) and returns the entry only when there were none.
+ * Validates an entry spec for a table of `segmentBlocks`-block segments whose alternate bits each
+ * stand for `grainBlocks` blocks (a divisor of `segmentBlocks`, already checked): the bitmap has
+ * `segmentBlocks / grainBlocks` bits, one per grain. Pushes every problem to `errors` (each naming
+ * `segment` and the field) and returns the entry only when there were none.
  */
 export const validateEntry = (
   spec: unknown,
@@ -177,9 +182,10 @@ export const validateEntry = (
   segment: number | undefined,
   errors: ValidationError[],
   sizes?: LunSizes,
+  grainBlocks = 1,
 ): MappingEntry | undefined => {
   try {
-    return validateEntryUnguarded(spec, segmentBlocks, segment, errors, sizes);
+    return validateEntryUnguarded(spec, segmentBlocks, segment, errors, sizes, grainBlocks);
   } catch (thrown) {
     // A getter or a proxy trap of the spec (or of `sizes`) threw: the entry cannot be read.
     errors.push(unreadableError('entry', thrown, segment));
@@ -192,7 +198,8 @@ const validateEntryUnguarded = (
   segmentBlocks: number,
   segment: number | undefined,
   errors: ValidationError[],
-  sizes?: LunSizes,
+  sizes: LunSizes | undefined,
+  grainBlocks: number,
 ): MappingEntry | undefined => {
   if (!isRecord(spec)) {
     errors.push(validationError('entry', spec, 'must be an object', segment));
@@ -221,7 +228,7 @@ const validateEntryUnguarded = (
     } else {
       const read = { lun: alt.lun, start: alt.start };
       const okExtent = checkExtent(errors, 'alternate', read, segmentBlocks, segment, sizes);
-      const blocks = toBitmap(alt.blocks, segmentBlocks, segment, errors);
+      const blocks = toBitmap(alt.blocks, segmentBlocks, grainBlocks, segment, errors);
       if (okExtent && blocks !== undefined) alternate = { lun: read.lun as number, start: read.start as number, blocks };
     }
   }
@@ -243,19 +250,24 @@ const validateEntryUnguarded = (
 const toBitmap = (
   blocks: unknown,
   segmentBlocks: number,
+  grainBlocks: number,
   segment: number | undefined,
   errors: ValidationError[],
 ): Bitmap | undefined => {
+  // One bit per grain (docs/design.md#bitmap-grain): a grained table's bitmaps are compact.
+  const size = grainBlocks > 1 ? segmentBlocks / grainBlocks : segmentBlocks;
   if (B.isBitmap(blocks)) {
-    if (blocks.size === segmentBlocks) return blocks;
-    errors.push(validationError('alternate.blocks', blocks.size, `must be a bitmap of ${segmentBlocks} blocks (its size)`, segment));
+    if (blocks.size === size) return blocks;
+    const want = grainBlocks > 1 ? `${size} bits, one per grain of ${grainBlocks} blocks` : `${segmentBlocks} blocks (its size)`;
+    errors.push(validationError('alternate.blocks', blocks.size, `must be a bitmap of ${want}`, segment));
     return undefined;
   }
   if (!Array.isArray(blocks)) {
-    errors.push(validationError('alternate.blocks', blocks, 'must be an array of segment offsets or a bitmap', segment));
+    const what = grainBlocks > 1 ? 'grain numbers' : 'segment offsets';
+    errors.push(validationError('alternate.blocks', blocks, `must be an array of ${what} or a bitmap`, segment));
     return undefined;
   }
-  const built = B.fromOffsets(segmentBlocks, blocks);
+  const built = B.fromOffsets(size, blocks);
   if (built._tag === 'Right') return built.right;
   for (const e of built.left) {
     const field = `alternate.blocks${e.field.replace(/^offsets/, '')}`;

@@ -63,14 +63,15 @@ const readOptions = (options: unknown, segmentCount: number): [number, number, F
   }
 };
 
-/** Bit strings up to this many blocks; the compact `2,7-8` form beyond. */
+/** Bit strings up to this many bits; the compact `2,7-8` form beyond. */
 const BIT_STRING_LIMIT = 64;
 
-const bitmapCell = (alt: Alternate | null, sb: number): string =>
+/** The bitmap as stored: one character (or run entry) per bit, so per grain in a grained table. */
+const bitmapCell = (alt: Alternate | null): string =>
   alt === null
     ? '-'
-    : sb <= BIT_STRING_LIMIT
-      ? Array.from({ length: sb }, (_, k) => (B.has(alt.blocks, k) ? '1' : '0')).join('')
+    : alt.blocks.size <= BIT_STRING_LIMIT
+      ? Array.from({ length: alt.blocks.size }, (_, k) => (B.has(alt.blocks, k) ? '1' : '0')).join('')
       : B.format(alt.blocks) || '(none)';
 
 const flag = (x: boolean): string => (x ? 'x' : '.');
@@ -108,16 +109,18 @@ const splitLayout = (table: MappingTable, first: number, last: number): string =
       flag(e.error),
       alt === null ? '-' : `${index}`,
     ]);
-    if (alt !== null) alternates.push([`${index}`, span(v, sb), `${alt.lun}`, span(alt.start, sb), bitmapCell(alt, sb)]);
+    if (alt !== null) alternates.push([`${index}`, span(v, sb), `${alt.lun}`, span(alt.start, sb), bitmapCell(alt)]);
   }
   return `${columns(main)}\n\n${columns(alternates)}`;
 };
 
 /**
  * Renders the table (or a window of it) as aligned text columns. Flags show as `x`, absent values
- * as `-`. The bitmap column shows one character per block (`1` = at the alternate) for segments
- * of up to 64 blocks, and the compact run form (`2,7-8`) for bigger ones. A variable table's rows
- * each show their own segment's blocks, so segments of differing sizes read as they are.
+ * as `-`. The bitmap column shows one character per bit (`1` = at the alternate) for bitmaps of
+ * up to 64 bits, and the compact run form (`2,7-8`) for bigger ones. A bit is a block, or a
+ * grain in a table with `grainBlocks` above 1 (a 16-block segment with 4-block grains shows
+ * `0100` when blocks 4..7 are at the alternate). A variable table's rows each show their own
+ * segment's blocks, so segments of differing sizes read as they are.
  *
  * With `layout: 'split'` the alternates move to a table of their own, as the reference design
  * draws it: the main table's `alt` column gives the row of the alternate table (virtual blocks,
@@ -158,7 +161,7 @@ export const formatTable = (table: MappingTable, options: FormatOptions = {}): s
       flag(e.noWrite),
       flag(e.zero),
       flag(e.error),
-      bitmapCell(alt, sb),
+      bitmapCell(alt),
     ]);
   }
   return columns(rows);

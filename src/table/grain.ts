@@ -1,10 +1,12 @@
 /**
- * Bitmap grain (docs/design.md#mapping-entries): a uniform table may set `grainBlocks`, a divisor
+ * Bitmap grain (docs/design.md#bitmap-grain): a uniform table may set `grainBlocks`, a divisor
  * of `segmentBlocks`, so that one alternate bit stands for a grain of blocks, as qcow2
- * subclusters and dm-clone regions do. Bitmaps keep one bit per block (translation does not
- * change); the rule is that in every alternate bitmap each grain's bits are all set or all clear,
- * so a marked grain is always whole. Compact one-bit-per-grain storage is a later step.
+ * subclusters and dm-clone regions do. A grained table's bitmaps have one bit per grain
+ * (`segmentBlocks / grainBlocks` bits; translation reads bit `offset / grainBlocks`), so a marked
+ * grain is whole by construction. Code that thinks in blocks converts at the edge:
+ * {@link blocksOfGrains} and {@link grainsOfBlocks}.
  */
+import * as E from 'fp-ts/lib/Either.js';
 import * as B from '../bitmap/bitmap.js';
 import type { Bitmap } from '../bitmap/bitmap.js';
 import { validationError, type ValidationError } from '../errors.js';
@@ -26,8 +28,9 @@ export const checkGrainBlocks = (errors: ValidationError[], value: unknown, segm
 };
 
 /**
- * The first grain of `bitmap` whose bits are neither all set nor all clear, as a segment offset,
- * or -1 when every grain is whole.
+ * The first grain of the one-bit-per-block `bitmap` whose bits are neither all set nor all clear,
+ * as a segment offset, or -1 when every grain is whole. Used to read documents written before
+ * bitmaps were compact (binary version 3, JSON version 1 with `grainBlocks`).
  *
  * @example
  * partialGrain(bitmap.fromOffsets(8, [4, 5, 6, 7]).right, 4) // -1: grain 1 is whole
@@ -44,13 +47,72 @@ export const partialGrain = (bitmap: Bitmap, grainBlocks: number): number => {
   return found;
 };
 
-/** @internal The error of an alternate bitmap with a partial grain, or none. */
-export const grainErrors = (bitmap: Bitmap | undefined, grainBlocks: number, segment: number | undefined): ValidationError[] => {
-  if (bitmap === undefined || grainBlocks <= 1) return [];
-  const at = partialGrain(bitmap, grainBlocks);
-  return at < 0
-    ? []
-    : [validationError('alternate.blocks', B.format(bitmap), `must set or clear whole grains of ${grainBlocks} blocks (the grain at offset ${at} is partial)`, segment)];
+/**
+ * @internal {@link blocksOfGrains} for arguments known to be right (a bitmap, a positive grain,
+ * and `grains.size * grainBlocks` at most `MAX_BITMAP_SIZE`).
+ */
+export const blocksOfGrainsUnchecked = (grains: Bitmap, grainBlocks: number): Bitmap => {
+  if (grainBlocks <= 1) return grains;
+  const size = grains.size * grainBlocks;
+  const words = new Uint32Array((size + 31) >>> 5);
+  B.forEachRunUnchecked(grains, 0, grains.size, (start, length, set) => {
+    if (set) B.fillWords(words, start * grainBlocks, (start + length) * grainBlocks, true);
+  });
+  return B.unsafeFromWords(size, words);
+};
+
+/** @internal {@link grainsOfBlocks} for arguments known to be right (a bitmap whose size is a multiple of the positive grain). */
+export const grainsOfBlocksUnchecked = (blocks: Bitmap, grainBlocks: number): Bitmap => {
+  if (grainBlocks <= 1) return blocks;
+  const size = Math.floor(blocks.size / grainBlocks);
+  const words = new Uint32Array((size + 31) >>> 5);
+  B.forEachRunUnchecked(blocks, 0, blocks.size, (start, length, set) => {
+    if (set) B.fillWords(words, Math.floor(start / grainBlocks), Math.min(size, Math.ceil((start + length) / grainBlocks)), true);
+  });
+  return B.unsafeFromWords(size, words);
+};
+
+const grainArgumentErrors = (bitmap: unknown, field: string, grainBlocks: unknown, sizeOk: (size: number, grain: number) => string | null): ValidationError[] => {
+  const errors: ValidationError[] = [];
+  if (!B.isBitmap(bitmap)) errors.push(validationError(field, bitmap, 'must be a bitmap built by this library'));
+  if (!(typeof grainBlocks === 'number' && Number.isSafeInteger(grainBlocks) && grainBlocks >= 1))
+    errors.push(validationError('grainBlocks', grainBlocks, 'must be a positive integer'));
+  if (errors.length > 0) return errors;
+  const why = sizeOk((bitmap as Bitmap).size, grainBlocks as number);
+  return why === null ? [] : [validationError(field, (bitmap as Bitmap).size, why)];
+};
+
+/**
+ * A one-bit-per-grain bitmap (a grained table's alternate, `grains.size` grains) as one bit per
+ * block (`grains.size * grainBlocks` blocks): each grain's bit repeated over its blocks. The
+ * per-block view, for code that copies or compares blocks. Grain 1 gives `grains` itself. Left,
+ * naming the argument and its value, for anything but a bitmap and a positive grain whose
+ * product is at most `MAX_BITMAP_SIZE` blocks.
+ *
+ * @example
+ * blocksOfGrains(bitmap.fromOffsets(4, [1]).right, 4) // Right: 16 blocks, offsets 4..7 set
+ * blocksOfGrains(grainedEntry.alternate.blocks, grainedTable.grainBlocks) // the alternate block by block
+ */
+export const blocksOfGrains = (grains: Bitmap, grainBlocks: number): E.Either<ValidationError[], Bitmap> => {
+  const errors = grainArgumentErrors(grains, 'grains', grainBlocks, (size, g) =>
+    size * g <= B.MAX_BITMAP_SIZE ? null : `must have at most ${Math.floor(B.MAX_BITMAP_SIZE / g)} grains of ${g} blocks (at most ${B.MAX_BITMAP_SIZE} blocks)`,
+  );
+  return errors.length > 0 ? E.left(errors) : E.right(blocksOfGrainsUnchecked(grains, grainBlocks));
+};
+
+/**
+ * A one-bit-per-block bitmap as one bit per grain (`blocks.size / grainBlocks` grains): a
+ * grain's bit is set when any of its blocks is set, so the result covers every set block,
+ * widened to whole grains. Grain 1 gives `blocks` itself. Left, naming the argument and its
+ * value, unless `blocks` is a bitmap and `grainBlocks` a positive divisor of its size.
+ *
+ * @example
+ * grainsOfBlocks(bitmap.fromOffsets(16, [5, 6]).right, 4) // Right: 4 grains, grain 1 set
+ * grainsOfBlocks(bitmap.fromOffsets(16, [5]).right, 3)    // Left: blocks, 16 is not a multiple of 3
+ */
+export const grainsOfBlocks = (blocks: Bitmap, grainBlocks: number): E.Either<ValidationError[], Bitmap> => {
+  const errors = grainArgumentErrors(blocks, 'blocks', grainBlocks, (size, g) => (size % g === 0 ? null : `must be a multiple of grainBlocks ${g} blocks`));
+  return errors.length > 0 ? E.left(errors) : E.right(grainsOfBlocksUnchecked(blocks, grainBlocks));
 };
 
 /**

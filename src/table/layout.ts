@@ -61,9 +61,17 @@ export const INLINE_BITMAP_WORDS = 32;
 /** @internal */
 export const TWO_POW_32 = 4294967296;
 
-/** @internal Words per alternate slot in tables of `segmentBlocks` blocks per segment. */
-export const altStride = (segmentBlocks: number): number => {
-  const words = (segmentBlocks + 31) >>> 5;
+/**
+ * @internal Bits of every alternate bitmap of `table`: one per grain of a uniform table
+ * (`segmentBlocks / grainBlocks`, docs/design.md#bitmap-grain), 0 in a variable table (whose
+ * bitmaps are sized per segment and kept out of line). The slot layout is sized by it.
+ */
+export const bitmapBits = (table: { readonly segmentBlocks: number; readonly grainBlocks: number }): number =>
+  table.grainBlocks === 1 ? table.segmentBlocks : table.segmentBlocks / table.grainBlocks;
+
+/** @internal Words per alternate slot in tables whose bitmaps have `bits` bits ({@link bitmapBits}). */
+export const altStride = (bits: number): number => {
+  const words = (bits + 31) >>> 5;
   return ALT_HEADER + (words <= INLINE_BITMAP_WORDS ? words : 0);
 };
 
@@ -128,9 +136,14 @@ export interface MappingTable {
    */
   readonly segmentStarts: Float64Array | null;
   /**
-   * Blocks per alternate bit (docs/design.md#mapping-entries): a divisor of `segmentBlocks`, 1
-   * unless the table was created with a larger grain (always 1 in a variable table). Bitmaps
-   * keep one bit per block; each grain's bits are all set or all clear.
+   * Blocks per alternate bit (docs/design.md#bitmap-grain): a divisor of `segmentBlocks`, 1
+   * unless the table was created with a larger grain (always 1 in a variable table). Every
+   * alternate bitmap has one bit per grain, `segmentBlocks / grainBlocks` bits: bit `j` stands
+   * for blocks `j * grainBlocks .. (j + 1) * grainBlocks - 1` of the segment.
+   *
+   * @example
+   * // segmentBlocks 16384 (64 MiB of 4 KiB blocks), grainBlocks 8 (32 KiB): 2048-bit bitmaps
+   * getEntry(grained, 0).right.alternate?.blocks.size // 2048
    */
   readonly grainBlocks: number;
   /**
@@ -146,7 +159,7 @@ export interface MappingTable {
 
 /**
  * @internal Alternate slots of many chunks in one array: slot `s` of chunk `ci` starts at word
- * `(base[ci] + s) * altStride(segmentBlocks)` of `slots`.
+ * `(base[ci] + s) * altStride(bitmapBits(table))` of `slots`.
  */
 export interface FlatAlternates {
   readonly slots: Uint32Array;
@@ -172,15 +185,15 @@ export const frozenHead = (head: number): number => ((head & F_HAS_LOCATION) !==
 export const headAt = (table: MappingTable, ci: number, rec: Uint32Array, r: number): number =>
   chunkFrozen(table, ci) ? frozenHead(rec[r]!) : rec[r]!;
 
-/** @internal The alternate in slot `slot` of chunk `c`. */
-export const alternateAt = (c: Chunk, slot: number, segmentBlocks: number): Alternate => {
+/** @internal The alternate in slot `slot` of chunk `c`, in a table whose bitmaps have `bits` bits ({@link bitmapBits}). */
+export const alternateAt = (c: Chunk, slot: number, bits: number): Alternate => {
   const alt = c.alt!;
-  const stride = altStride(segmentBlocks);
+  const stride = altStride(bits);
   const base = slot * stride;
   const blocks =
     c.bitmaps !== null
       ? c.bitmaps[slot]!
-      : B.unsafeFromWords(segmentBlocks, alt.slice(base + ALT_HEADER, base + ALT_HEADER + ((segmentBlocks + 31) >>> 5)));
+      : B.unsafeFromWords(bits, alt.slice(base + ALT_HEADER, base + ALT_HEADER + ((bits + 31) >>> 5)));
   return { lun: alt[base]!, start: alt[base + 1]! + alt[base + 2]! * TWO_POW_32, blocks };
 };
 
@@ -196,7 +209,7 @@ export const entryAt = (table: MappingTable, segment: number): MappingEntry => {
     noWrite: (head & F_NO_WRITE) !== 0,
     zero: (head & F_ZERO) !== 0,
     error: (head & F_ERROR) !== 0,
-    alternate: (head & F_HAS_ALTERNATE) !== 0 ? alternateAt(c, head >>> SLOT_SHIFT, table.segmentBlocks) : null,
+    alternate: (head & F_HAS_ALTERNATE) !== 0 ? alternateAt(c, head >>> SLOT_SHIFT, bitmapBits(table)) : null,
   };
 };
 

@@ -8,7 +8,7 @@ import type { ValidationError } from '../errors.js';
 import { checkSegment } from './create.js';
 import { entriesEqual, type MappingEntry } from './entry.js';
 import { segmentStartAt } from './segments.js';
-import { altStride, CHUNK_SIZE, chunkFrozen, entryAt, F_HAS_ALTERNATE, F_HAS_LOCATION, FLAG_MASK, frozenHead, REC_WORDS, SLOT_SHIFT, type Chunk, type MappingTable } from './layout.js';
+import { altStride, bitmapBits, CHUNK_SIZE, chunkFrozen, entryAt, F_HAS_ALTERNATE, F_HAS_LOCATION, FLAG_MASK, frozenHead, REC_WORDS, SLOT_SHIFT, type Chunk, type MappingTable } from './layout.js';
 import { checkTable, isTable } from './table-value.js';
 
 /**
@@ -61,13 +61,14 @@ export const diffTables = (a: MappingTable, b: MappingTable): number[] => {
   const max = Math.max(a.segmentCount, b.segmentCount);
   const common = commonSegments(a, b);
   const out: number[] = [];
-  if (a.segmentBlocks !== b.segmentBlocks) {
-    // A uniform and a variable table store alternates differently: compare entries.
+  if (a.segmentBlocks !== b.segmentBlocks || a.grainBlocks !== b.grainBlocks) {
+    // A uniform and a variable table, or two grains, store alternates differently: compare entries
+    // (bitmaps of different grains never compare equal).
     for (let s = 0; s < common; s++) if (!entriesEqual(entryAt(a, s), entryAt(b, s))) out.push(s);
     for (let s = common; s < max; s++) out.push(s);
     return out;
   }
-  const stride = altStride(a.segmentBlocks);
+  const stride = altStride(bitmapBits(a));
   for (let ci = 0; ci * CHUNK_SIZE < common; ci++) {
     const x = a.chunks[ci]!;
     const y = b.chunks[ci]!;

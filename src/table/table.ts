@@ -24,6 +24,7 @@
 export {
   ALT_HEADER,
   altStride,
+  bitmapBits,
   alternateAt,
   CHUNK_BITS,
   CHUNK_SIZE,

@@ -9,9 +9,8 @@ import { checkGeneration, checkSegment, checkSegmentCount, readLength, segmentLi
 import { segmentLengthAt } from './segments.js';
 import { resizedVariable } from './variable.js';
 import { lunSizesErrors, validateEntry, type EntrySpec, type LunSizes, type MappingEntry } from './entry.js';
-import { grainErrors } from './grain.js';
 import { materializeFreeze, withoutBits } from './freeze.js';
-import { CHUNK_BITS, CHUNK_MASK, CHUNK_SIZE, chunkFrozen, chunkInFlat, entryAt, type Chunk, type MappingTable } from './layout.js';
+import { bitmapBits, CHUNK_BITS, CHUNK_MASK, CHUNK_SIZE, chunkFrozen, chunkInFlat, entryAt, type Chunk, type MappingTable } from './layout.js';
 import { checkTable, flatIfUsed, isTable, makeTable, noChunksInFlat, setChunkBit } from './table-value.js';
 
 /**
@@ -111,8 +110,7 @@ const validateUpdates = (
       errors.push(...segErrors);
       continue;
     }
-    const entry = validateEntry(spec, segmentLengthAt(table, segment as number), segment as number, errors, lunSizes);
-    if (entry !== undefined) errors.push(...grainErrors(entry.alternate?.blocks, table.grainBlocks, segment as number));
+    const entry = validateEntry(spec, segmentLengthAt(table, segment as number), segment as number, errors, lunSizes, table.grainBlocks);
     if (entry !== undefined) validated.push({ segment: segment as number, entry });
   }
   return validated;
@@ -126,7 +124,7 @@ const applyUpdates = (table: MappingTable, validated: ReadonlyArray<{ segment: n
     const ci = segment >>> CHUNK_BITS;
     let c = copied.get(ci);
     if (c === undefined) {
-      c = copyChunk(table.chunks[ci]!, table.segmentBlocks);
+      c = copyChunk(table.chunks[ci]!, bitmapBits(table));
       if (chunkFrozen(table, ci)) materializeFreeze(c); // freeze.ts: the copy carries the flags, not the bit
       copied.set(ci, c);
     }
@@ -198,8 +196,7 @@ export const resizeTable = (
     errors.push(...lunSizesErrors(options?.lunSizes));
     const variable = table.segmentStarts !== null;
     const fillLength = variable ? readLength(fill, undefined, errors, 'fill.length') : table.segmentBlocks;
-    const entry = fillLength > 0 ? validateEntry(fill, fillLength, undefined, errors, options?.lunSizes) : undefined;
-    if (entry !== undefined) errors.push(...grainErrors(entry.alternate?.blocks, table.grainBlocks, undefined));
+    const entry = fillLength > 0 ? validateEntry(fill, fillLength, undefined, errors, options?.lunSizes, table.grainBlocks) : undefined;
     if (errors.length > 0 || entry === undefined) return E.left(errors);
     return E.right(variable ? resizedVariable(table, segmentCount, entry, fillLength, generation) : resized(table, segmentCount, entry, generation));
   });
@@ -219,7 +216,7 @@ const resized = (table: MappingTable, segmentCount: number, entry: MappingEntry,
       if (chunkFrozen(table, ci)) setChunkBit(frozen, ci, true);
       continue;
     }
-    const c = newChunk(size, table.segmentBlocks);
+    const c = newChunk(size, bitmapBits(table));
     const kept = old === undefined ? 0 : Math.min(old.size, size);
     for (let i = 0; i < kept; i++) writeEntry(c, i, entryAt(table, base + i)); // the effective entry: a frozen one is written out
     for (let i = kept; i < size; i++) writeEntry(c, i, entry);

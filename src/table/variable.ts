@@ -90,6 +90,15 @@ const nextGenerationOf = (errors: ValidationError[], table: MappingTable, explic
   return explicit as number;
 };
 
+/**
+ * Why a table cannot become variable: a grain above 1 (variable tables keep grain 1, and one bit
+ * per grain cannot be split or joined into one bit per block without changing what the bits mean).
+ */
+const grainError = (table: MappingTable): ValidationError[] =>
+  table.grainBlocks === 1
+    ? []
+    : [validationError('grainBlocks', table.grainBlocks, 'must be 1: splitting or merging would make a variable table, which has no grain')];
+
 /** The entries and lengths of every segment of `table`. */
 const entriesAndLengths = (table: MappingTable): [MappingEntry[], number[]] => {
   const entries: MappingEntry[] = [];
@@ -123,16 +132,18 @@ export const entryPart = (e: MappingEntry, from: number, to: number): MappingEnt
 /**
  * Splits segment `segment` at block `at` of it (1 .. length-1) into two segments with the same
  * flags: the first keeps the first `at` blocks of the primary, the alternate and the bitmap, the
- * second the rest. Every later segment's number grows by one. A uniform table becomes variable.
- * Costs a copy of the whole table (the segment numbers after it shift); advances the generation.
+ * second the rest. Every later segment's number grows by one. A uniform table becomes variable,
+ * so a table with a grain above 1 is refused, naming `grainBlocks`. Costs a copy of the whole
+ * table (the segment numbers after it shift); advances the generation.
  *
  * @example
  * splitSegment(table, 0, 4) // Right: segment 0 (8 blocks) is now segments 0 and 1, of 4 blocks each
+ * splitSegment(grainedTable, 0, 4) // Left: grainBlocks must be 1
  */
 export const splitSegment = (table: MappingTable, segment: number, at: number, options: UpdateOptions = {}): E.Either<ValidationError[], MappingTable> =>
   guarded('options', () => {
     if (!isTable(table)) return E.left(checkTable(table));
-    const errors: ValidationError[] = [];
+    const errors: ValidationError[] = grainError(table);
     const generation = nextGenerationOf(errors, table, options?.generation);
     checkSegmentCount(errors, 'segmentCount', table.segmentCount + 1, segmentLimit(errors, options));
     if (!(typeof segment === 'number' && Number.isSafeInteger(segment) && segment >= 0 && segment < table.segmentCount))
@@ -172,7 +183,8 @@ const joined = (a: Alternate, la: number, b: Alternate, lb: number): Alternate =
  * the same flags and extents that continue each other (the second's primary and alternate start
  * where the first's end), else a Left names the field and the value that stand in the way. The
  * merged bitmap is the two bitmaps end to end. Every later segment's number drops by one; the
- * result is a variable table. Costs a copy of the whole table; advances the generation.
+ * result is a variable table, so a table with a grain above 1 is refused, naming `grainBlocks`.
+ * Costs a copy of the whole table; advances the generation.
  *
  * @example
  * E.chain((t: MappingTable) => mergeSegments(t, 0))(splitSegment(table, 0, 4)) // Right: maps like `table`
@@ -180,7 +192,7 @@ const joined = (a: Alternate, la: number, b: Alternate, lb: number): Alternate =
 export const mergeSegments = (table: MappingTable, segment: number, options: UpdateOptions = {}): E.Either<ValidationError[], MappingTable> =>
   guarded('options', () => {
     if (!isTable(table)) return E.left(checkTable(table));
-    const errors: ValidationError[] = [];
+    const errors: ValidationError[] = grainError(table);
     const generation = nextGenerationOf(errors, table, options?.generation);
     if (!(typeof segment === 'number' && Number.isSafeInteger(segment) && segment >= 0 && segment < table.segmentCount - 1))
       return E.left([...errors, validationError('segment', segment, `must be an integer from 0 to ${table.segmentCount - 2} (a segment with a next one)`)]);

@@ -53,15 +53,17 @@ export interface TableArbOptions {
 /**
  * Entry specs for `segmentBlocks`-block segments, covering every flag combination, with and
  * without alternates. Extents are arbitrary: they may overlap (use {@link layoutTableArb} for
- * physically disjoint tables).
+ * physically disjoint tables). With `grainBlocks` (a divisor of `segmentBlocks`) bitmaps have
+ * one bit per grain, for a grained table.
  *
  * @example
  * fc.assert(fc.property(entrySpecArb(8), (spec) => E.isRight(createTable({ segmentBlocks: 8, entries: [spec] }))));
  */
 export const entrySpecArb = (
   segmentBlocks: number,
-  options: { luns?: ReadonlyArray<number>; maxStart?: number } = {},
+  options: { luns?: ReadonlyArray<number>; maxStart?: number; grainBlocks?: number } = {},
 ): fc.Arbitrary<EntrySpec> => {
+  const bits = segmentBlocks / (options.grainBlocks ?? 1);
   const luns = options.luns ?? [0, 1, 2];
   const maxStart = options.maxStart ?? 1000;
   const extent = fc.record({ lun: fc.constantFrom(...luns), start: fc.nat(maxStart) });
@@ -72,7 +74,7 @@ export const entrySpecArb = (
       noWrite: fc.boolean(),
       zero: fc.boolean(),
       error: fc.boolean(),
-      alternate: fc.option(fc.record({ lun: fc.constantFrom(...luns), start: fc.nat(maxStart), blocks: bitmapArb(segmentBlocks) }), {
+      alternate: fc.option(fc.record({ lun: fc.constantFrom(...luns), start: fc.nat(maxStart), blocks: bitmapArb(bits) }), {
         nil: null,
       }),
     })
@@ -225,4 +227,39 @@ export const layoutVariableTableArb = (options: VariableTableArbOptions = {}): f
  * fc.assert(fc.property(anyTableAndRequestArb(), ([t, r]) => r.start + r.length <= tableBlocks(t)));
  */
 export const anyTableAndRequestArb = (): fc.Arbitrary<[MappingTable, IoRequest]> =>
-  fc.oneof(tableArb(), variableTableArb()).chain((t) => requestArb(tableBlocks(t)).map((r): [MappingTable, IoRequest] => [t, r]));
+  fc.oneof(tableArb(), variableTableArb(), grainedTableArb()).chain((t) => requestArb(tableBlocks(t)).map((r): [MappingTable, IoRequest] => [t, r]));
+
+/**
+ * Limits for generated grained tables: the grain, and how many grains make a segment
+ * (`segmentBlocks` is their product).
+ *
+ * @example
+ * fc.assert(fc.property(grainedTableArb({ grainBlocks: fc.constant(4) }), (t) => t.segmentBlocks % 4 === 0));
+ */
+export interface GrainedTableArbOptions {
+  /** Blocks per alternate bit; 2 to 8 by default. */
+  readonly grainBlocks?: fc.Arbitrary<number>;
+  /** Grains per segment (bits per bitmap); 1 to 40 by default. */
+  readonly grainsPerSegment?: fc.Arbitrary<number>;
+  readonly segmentCount?: fc.Arbitrary<number>;
+  /** LUN ids to place extents on. */
+  readonly luns?: ReadonlyArray<number>;
+  /** Largest start block of any extent. */
+  readonly maxStart?: number;
+}
+
+/**
+ * Valid uniform tables with a grain above 1 (docs/design.md#bitmap-grain): every bitmap has one
+ * bit per grain, entries of every kind. Extents may overlap.
+ *
+ * @example
+ * fc.assert(fc.property(grainedTableArb(), (t) => t.grainBlocks > 1));
+ */
+export const grainedTableArb = (options: GrainedTableArbOptions = {}): fc.Arbitrary<MappingTable> =>
+  fc
+    .tuple(options.grainBlocks ?? fc.integer({ min: 2, max: 8 }), options.grainsPerSegment ?? fc.integer({ min: 1, max: 40 }), options.segmentCount ?? fc.integer({ min: 1, max: 12 }))
+    .chain(([grainBlocks, grains, segmentCount]) =>
+      fc
+        .array(entrySpecArb(grains * grainBlocks, { ...options, grainBlocks }), { minLength: segmentCount, maxLength: segmentCount })
+        .map((entries) => unwrap(createTable({ segmentBlocks: grains * grainBlocks, grainBlocks, entries }))),
+    );

@@ -40,7 +40,9 @@ export type BlockDecision =
 /**
  * The decision for the block at `offset` inside a segment with entry `entry`, taken from the
  * decision table top to bottom: invalid, error, alternate bit set, zero, primary noWrite,
- * primary. `lun`/`start` give the block's own physical address.
+ * primary. `lun`/`start` give the block's own physical address. In a table with a grain
+ * (`grainBlocks` above 1) the block's alternate bit is the bit of its grain, `offset / grainBlocks`
+ * (docs/design.md#bitmap-grain); everything else is still decided per block.
  *
  * An entry with no primary location where one is needed (validation never lets one through)
  * is treated as `invalid`: the agent cannot complete the I/O.
@@ -48,12 +50,14 @@ export type BlockDecision =
  * @example
  * referenceBlockDecision(entry, 2, 'read', 'centralized')
  * // { kind: 'alternate', lun: 2, start: 12, marksAlternate: false }
+ * referenceBlockDecision(grainedEntry, 6, 'read', 'centralized', 4) // bit 1 decides blocks 4..7
  */
 export const referenceBlockDecision = (
   entry: MappingEntry,
   offset: number,
   op: Op,
   variant: Variant = 'centralized',
+  grainBlocks = 1,
 ): BlockDecision => {
   // 1. invalid: fault, whatever the operation.
   if (entry.invalid) return { kind: 'fault', reason: 'invalid' };
@@ -63,7 +67,7 @@ export const referenceBlockDecision = (
 
   // 3. the block lives at the alternate: read and write go there (even when noWrite).
   const alternate = entry.alternate;
-  if (alternate !== null && B.has(alternate.blocks, offset)) {
+  if (alternate !== null && B.has(alternate.blocks, Math.floor(offset / grainBlocks))) {
     return { kind: 'alternate', lun: alternate.lun, start: alternate.start + offset, marksAlternate: false };
   }
 
@@ -141,7 +145,8 @@ const canMerge = (last: Piece, next: Piece): boolean => {
 
 /**
  * Naive reference for `translate`: same arguments, same results, computed block by block, for
- * uniform and variable tables alike (segments are found by summing lengths from the first).
+ * uniform and variable tables alike (segments are found by summing lengths from the first), and
+ * for grained tables (each block reads its grain's bit).
  *
  * Every block gets its own decision from {@link referenceBlockDecision}; if any block faults
  * the request faults (each faulting segment once, ascending); otherwise if any block is
@@ -190,7 +195,7 @@ export const referenceTranslate = (
       const read = getEntry(table, segment);
       if (E.isLeft(read)) throw new Error(`reference translator: segment ${segment} unreadable inside the disk`);
       for (let block = Math.max(start, segmentFirst); block < Math.min(start + length, segmentEnd); block++)
-        blocks.push({ block, segment, decision: referenceBlockDecision(read.right, block - segmentFirst, op, variant) });
+        blocks.push({ block, segment, decision: referenceBlockDecision(read.right, block - segmentFirst, op, variant, table.grainBlocks) });
     }
     segmentFirst = segmentEnd;
   }

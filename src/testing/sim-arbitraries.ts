@@ -34,11 +34,19 @@ export const simFaultsArb = (): fc.Arbitrary<SimFaults> =>
     persistErrorRate: fc.constantFrom(0, 0.02, 0.05),
   });
 
+/** A grain for a disk of `segmentBlocks`-block segments: none for `pick` 0, else one of its divisors above 1 (none if it has none). */
+const grainOf = (segmentBlocks: number, pick: number): { grainBlocks?: number } => {
+  const divisors: number[] = [];
+  for (let d = 2; d <= segmentBlocks; d++) if (segmentBlocks % d === 0) divisors.push(d);
+  return pick === 0 || divisors.length === 0 ? {} : { grainBlocks: divisors[pick % divisors.length]! };
+};
+
 /**
  * Small clusters: 1 to `maxAgents` agents, 1 to `maxDisks` disks of random geometry (uniform, or
- * variable: 1 to 24 segments of 1 to 16 blocks each, unless `variableDisks` is false), each
- * mapped by a random non-empty set of agents, two LUNs big enough for every disk twice over,
- * and a seed for the simulator's own choices.
+ * variable: 1 to 24 segments of 1 to 16 blocks each, unless `variableDisks` is false; about one
+ * uniform disk in four has a bitmap grain above 1, a divisor of its segment size, when it has
+ * one), each mapped by a random non-empty set of agents, two LUNs big enough for every disk twice
+ * over, and a seed for the simulator's own choices.
  *
  * @example
  * fc.assert(fc.property(simConfigArb(), (config) => createCluster(config).run({ ios: 100 }).violation === null));
@@ -60,6 +68,7 @@ export const simConfigArb = (options: SimConfigArbOptions = {}): fc.Arbitrary<Si
               ? fc.constant(undefined)
               : fc.option(fc.array(fc.integer({ min: 1, max: 16 }), { minLength: 1, maxLength: 24 }), { nil: undefined, freq: 3 }),
           mappers: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }),
+          grain: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.nat() }),
         }),
         { minLength: 1, maxLength: options.maxDisks ?? 3 },
       ),
@@ -68,7 +77,7 @@ export const simConfigArb = (options: SimConfigArbOptions = {}): fc.Arbitrary<Si
       const disks: SimDiskConfig[] = geometries.map((g, i) => ({
         id: `d${i}`,
         ...(g.lengths === undefined
-          ? { segmentBlocks: g.segmentBlocks, segmentCount: g.segmentCount }
+          ? { segmentBlocks: g.segmentBlocks, segmentCount: g.segmentCount, ...grainOf(g.segmentBlocks, g.grain) }
           : { segmentBlocks: 0, segmentCount: g.lengths.length, segmentLengths: g.lengths }),
         agents: [...new Set(g.mappers.map((m) => m % agents))],
       }));

@@ -71,9 +71,9 @@ const frozenChunk = (table: MappingTable, ci: number): boolean => table.frozen !
 /** A record's first word as a frozen chunk means it: `noWrite` added to a located segment (layout's `frozenHead`). */
 const frozenFlags = (head: number): number => ((head & (16 satisfies typeof F_HAS_LOCATION)) !== 0 ? (head | (2 satisfies typeof F_NO_WRITE)) >>> 0 : head);
 
-/** Words per alternate slot (layout's `altStride`): the header, then the bitmap when it is inline. */
-const slotWords = (segmentBlocks: number): number => {
-  const words = (segmentBlocks + 31) >>> 5;
+/** Words per alternate slot for bitmaps of `bits` bits (layout's `altStride`): the header, then the bitmap when it is inline. */
+const slotWords = (bits: number): number => {
+  const words = (bits + 31) >>> 5;
   return (3 satisfies typeof ALT_HEADER) + (words <= (32 satisfies typeof INLINE_BITMAP_WORDS) ? words : 0);
 };
 
@@ -122,6 +122,16 @@ const scan = (words: Uint32Array, at: number, from: number, to: number, set: boo
   }
   const k = (w << 5) + 31 - Math.clz32(word & -word);
   return k < to ? k : to;
+};
+
+/**
+ * The end (a segment offset, at most `to`) of the run of grains from grain `bit` on whose bits
+ * all differ from `set`: {@link scan} over grain numbers, scaled back to blocks.
+ */
+const grainRunEnd = (words: Uint32Array, at: number, bit: number, to: number, grain: number, set: boolean): number => {
+  const grains = Math.ceil(to / grain);
+  const end = scan(words, at, bit, grains, set) * grain;
+  return end < to ? end : to;
 };
 
 /**
@@ -201,7 +211,9 @@ const translateGeneral = (table: MappingTable, write: boolean, distributed: bool
   let segmentBase = starts === null ? segment * sb : starts[segment]!;
   let faulted = false;
   let errored = false;
-  const stride = slotWords(sb);
+  // One alternate bit per grain (docs/design.md#bitmap-grain): offset k reads bit k / grain.
+  const grain = table.grainBlocks;
+  const stride = slotWords(grain === 1 ? sb : sb / grain);
   let v = start;
   while (v < end) {
     // One record holds the flags, the primary and the alternate's slot (see table.ts).
@@ -265,8 +277,16 @@ const translateGeneral = (table: MappingTable, write: boolean, distributed: bool
         let k = from;
         let faultedHere = false;
         while (k < to) {
-          const set = ((words[at + (k >>> 5)]! >>> (k & 31)) & 1) === 1;
-          const runEnd = scan(words, at, k, to, !set);
+          let set: boolean;
+          let runEnd: number;
+          if (grain === 1) {
+            set = ((words[at + (k >>> 5)]! >>> (k & 31)) & 1) === 1;
+            runEnd = scan(words, at, k, to, !set);
+          } else {
+            const bit = (k / grain) | 0; // offsets are below 2^24
+            set = ((words[at + (bit >>> 5)]! >>> (bit & 31)) & 1) === 1;
+            runEnd = grainRunEnd(words, at, bit, to, grain, !set);
+          }
           if (set) {
             if (!faulted) emit(out, 1 satisfies typeof KIND_ALTERNATE, 0, segmentBase + k, runEnd - k, altLun, altStart + k);
           } else if (reason >= 0) {

@@ -162,7 +162,11 @@ describe('deleteDisk', () => {
     expect(await settle(env, controller.admin({ type: 'deleteDisk', disk: 'd', force: true }))).toEqual(ok);
     expect(controller.state().disks.has('d')).toBe(false);
     expect(controller.state().allocator.free()).toBe(512);
-    expect(await env.persistence.load()).toEqual({ tables: [], attachments: [] });
+    // Only the generation floor is left: a disk created later starts above every generation d reached.
+    expect(await settle(env, controller.admin({ type: 'createDisk', disk: 'probe', segmentBlocks: SB, segmentCount: 1 }))).toEqual(ok);
+    const generation = controller.state().disks.get('probe')!.committed.generation;
+    expect(generation).toBeGreaterThan(0);
+    expect(await env.persistence.load()).toMatchObject({ attachments: [], generationFloor: generation });
     await expect(settle(env, a!.read('d', 0, 1))).rejects.toThrow(/unknown disk d/);
     expect(await settle(env, controller.admin({ type: 'deleteDisk', disk: 'd' }))).toEqual({ ok: false, error: 'unknown disk "d"' });
   });

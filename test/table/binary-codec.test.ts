@@ -150,7 +150,7 @@ describe('encodeTableBinary / decodeTableBinary', () => {
 
   // Fixed bytes of each version: the encoder must keep writing them and the decoder keep reading
   // them (checkpoints and replacement tables written by older peers stay readable).
-  it('writes and reads versions 1, 2 and 3 byte for byte as fixed here', () => {
+  it('writes and reads versions 1, 2 and 4 byte for byte as fixed here, and still reads version 3', () => {
     const v1 = right(
       createTable({
         segmentBlocks: 40,
@@ -181,10 +181,11 @@ describe('encodeTableBinary / decodeTableBinary', () => {
         segmentBlocks: 16,
         grainBlocks: 4,
         generation: 2,
-        entries: [{ location: { lun: 1, start: 0 }, noWrite: true, alternate: { lun: 2, start: 0, blocks: [4, 5, 6, 7] } }, { location: { lun: 1, start: 16 } }],
+        entries: [{ location: { lun: 1, start: 0 }, noWrite: true, alternate: { lun: 2, start: 0, blocks: [1] } }, { location: { lun: 1, start: 16 } }], // grain 1: blocks 4..7
       }),
     );
-    const golden: [MappingTable, number, string][] = [
+    // The last field: bytes an older release wrote, read but no longer written.
+    const golden: [MappingTable, number, string, boolean?][] = [
       [
         v1,
         1,
@@ -214,12 +215,19 @@ describe('encodeTableBinary / decodeTableBinary', () => {
         3,
         '56444d540300000010000000020000000000000002000000000000000100000000000000320000000100000000000000' +
         '0000000010000000010000001000000000000000020000000000000000000000f000000004000000f9769ffd',
+        true, // one bit per block (0xf0: blocks 4..7), converted to one bit per grain
+      ],
+      [
+        v3,
+        4,
+        '56444d540400000010000000020000000000000002000000000000000100000000000000320000000100000000000000' +
+        '00000000100000000100000010000000000000000200000000000000000000000200000004000000' + '05ba5c9d',
       ],
     ];
-    for (const [t, version, hex] of golden) {
+    for (const [t, version, hex, readOnly] of golden) {
       const bytes = Uint8Array.from(Buffer.from(hex, 'hex'));
       expect(word(bytes, 1)).toBe(version);
-      expect(Buffer.from(encodeTableBinary(t)).toString('hex')).toBe(hex);
+      if (readOnly !== true) expect(Buffer.from(encodeTableBinary(t)).toString('hex')).toBe(hex);
       const decoded = right(decodeTableBinary(bytes));
       expect(tablesEqual(decoded, t)).toBe(true);
       expect(decoded.generation).toBe(t.generation);
@@ -318,8 +326,8 @@ describe('decodeTableBinary errors', () => {
 
   it('names the magic, and the version with its value', () => {
     expect(left(decodeTableBinary(new TextEncoder().encode('{"format":"vdisk-map/table"}')))[0]!.field).toBe('header.magic');
-    const [e] = left(decodeTableBinary(withWord(bytes, 1, 4)));
-    expect(e).toMatchObject({ field: 'header.version', value: 4 });
+    const [e] = left(decodeTableBinary(withWord(bytes, 1, 5)));
+    expect(e).toMatchObject({ field: 'header.version', value: 5 });
     expect(e!.message).toContain(`must be ${TABLE_BINARY_VERSION}`);
     expect(TABLE_BINARY_VERSION).toBe(1);
   });

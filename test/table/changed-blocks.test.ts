@@ -18,13 +18,14 @@ const right = <A>(e: { _tag: 'Left'; left: unknown } | { _tag: 'Right'; right: A
  */
 const naiveChanged = (older: MappingTable, newer: MappingTable): { changed: boolean; zero: boolean }[] => {
   const sb = newer.segmentBlocks;
+  const g = newer.grainBlocks; // the reference reads each block's grain bit
   return Array.from({ length: newer.segmentCount * sb }, (_, v) => {
     const s = Math.floor(v / sb);
     const en = entryAt(newer, s);
-    const n: BlockDecision = referenceBlockDecision(en, v % sb, 'read');
+    const n: BlockDecision = referenceBlockDecision(en, v % sb, 'read', 'centralized', g);
     if (s >= older.segmentCount) return { changed: true, zero: n.kind === 'zero' };
     const eo = entryAt(older, s);
-    const o: BlockDecision = referenceBlockDecision(eo, v % sb, 'read');
+    const o: BlockDecision = referenceBlockDecision(eo, v % sb, 'read', 'centralized', g);
     const unchanged =
       (o.kind === 'zero' && n.kind === 'zero') ||
       (o.kind === 'primary' && n.kind === 'primary' && o.lun === n.lun && o.start === n.start && eo.noWrite && en.noWrite);
@@ -131,6 +132,42 @@ describe('changedBlocks', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('equals the per-block rule on grained tables, every range on grain boundaries', () => {
+    const pairArb = fc
+      .tuple(fc.integer({ min: 2, max: 8 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 0, max: 300 }))
+      .chain(([g, grains, count, newCount]) =>
+        fc.tuple(
+          fc.constant([g, grains * g] as const),
+          fc.array(entrySpecArb(grains * g, { luns: [1, 2], maxStart: 3, grainBlocks: g }), { minLength: 1, maxLength: 8 }),
+          fc.array(fc.tuple(fc.nat(count - 1), entrySpecArb(grains * g, { luns: [1, 2], maxStart: 3, grainBlocks: g })), { maxLength: 6 }),
+          fc.constant(count),
+          fc.constant(newCount),
+          fc.boolean(),
+        ),
+      );
+    let grainedRuns = 0;
+    fc.assert(
+      fc.property(pairArb, ([[g, sb], palette, updates, count, newCount, resize]) => {
+        const older = right(createTable({ segmentBlocks: sb, grainBlocks: g, segmentCount: count, entries: (s) => palette[s % palette.length]! }));
+        let newer = right(setEntries(older, updates.map(([segment, entry]) => ({ segment, entry }))));
+        if (resize) newer = right(resizeTable(newer, newCount, palette[0]!));
+        const ranges = right(changedBlocks(older, newer));
+        for (const r of ranges) {
+          expect(r.start % g).toBe(0);
+          expect(r.length % g).toBe(0);
+          if (r.length < sb) grainedRuns++;
+        }
+        const got = expand(ranges, newer.segmentCount * sb);
+        expect(got).toEqual(naiveChanged(older, newer).map((x) => (x.changed ? x : { changed: false, zero: false })));
+      }),
+      { numRuns: 200 },
+    );
+    expect(grainedRuns).toBeGreaterThan(0); // ranges shorter than a segment: cut at grain bits
+    const a = right(createTable({ segmentBlocks: 8, grainBlocks: 4, entries: [{ zero: true }] }));
+    const b = right(createTable({ segmentBlocks: 8, grainBlocks: 2, entries: [{ zero: true }] }));
+    expect(changedBlocks(a, b)).toStrictEqual({ _tag: 'Left', left: [expect.objectContaining({ field: 'newer.grainBlocks', value: 2 })] });
   });
 
   it('skips the chunks two snapshots share, on a table of a million segments', () => {

@@ -289,7 +289,7 @@ describe('decodeTable errors', () => {
 
   it('rejects an unknown format or version before anything else', () => {
     expect(errorsOf((d) => (d.format = 'vdisk-map/tables'))).toMatchObject([{ field: 'format', value: 'vdisk-map/tables' }]);
-    expect(errorsOf((d) => (d.version = 3))).toMatchObject([{ field: 'version', value: 3 }]);
+    expect(errorsOf((d) => (d.version = 4))).toMatchObject([{ field: 'version', value: 4 }]);
     expect(errorsOf((d) => (d.version = '1'))).toMatchObject([{ field: 'version', value: '1' }]);
     expect(errorsOf((d) => delete d.format)).toMatchObject([{ field: 'format', value: undefined, message: 'format is required, got undefined' }]);
     // Even with broken entries, only the format is reported: nothing else can be read without it.

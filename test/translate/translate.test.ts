@@ -12,7 +12,7 @@ import * as B from '../../src/bitmap/bitmap.js';
 import { show } from '../../src/errors.js';
 import type { EntrySpec } from '../../src/table/entry.js';
 import { CHUNK_SIZE, createTable, getEntry, resizeTable, setEntries, type MappingTable } from '../../src/table/table.js';
-import { bitmapArb, entrySpecArb, layoutTableArb, requestArb, tableAndRequestArb } from '../../src/testing/arbitraries.js';
+import { bitmapArb, entrySpecArb, grainedTableArb, layoutTableArb, requestArb, tableAndRequestArb } from '../../src/testing/arbitraries.js';
 import { referenceBlockDecision, referenceTranslate } from '../../src/testing/reference.js';
 import {
   PieceBuffer,
@@ -551,6 +551,38 @@ describe('translate against the reference translator', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  it('equals referenceTranslate on grained tables (one bit per grain, read as bit offset / grainBlocks), inline and stored apart', () => {
+    const grainedAndRequest = (t: fc.Arbitrary<MappingTable>) => t.chain((table) => requestArb(table.segmentCount * table.segmentBlocks).map((r): [MappingTable, IoRequest] => [table, r]));
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          { weight: 4, arbitrary: grainedAndRequest(grainedTableArb()) },
+          { weight: 1, arbitrary: grainedAndRequest(grainedTableArb({ grainsPerSegment: fc.constantFrom(1025, 1100), grainBlocks: fc.constantFrom(2, 3), segmentCount: fc.integer({ min: 1, max: 3 }) })) },
+        ),
+        variantArb,
+        ([table, request], variant) => {
+          expect(translate(table, request, { variant })).toStrictEqual(referenceTranslate(table, request, { variant }));
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('reads a grained alternate grain by grain (hand-derived)', () => {
+    // 12 blocks per segment, grains of 3: bit 1 (blocks 3..5) and bit 3 (blocks 9..11) at the alternate.
+    const table = mustTable({ segmentBlocks: 12, grainBlocks: 3, entries: [{ location: { lun: 1, start: 0 }, noWrite: true, alternate: { lun: 2, start: 100, blocks: [1, 3] } }] });
+    const want: Piece[] = [
+      { kind: 'primary', virtualStart: 1, length: 2, lun: 1, start: 1 },
+      { kind: 'alternate', virtualStart: 3, length: 3, lun: 2, start: 103 },
+      { kind: 'primary', virtualStart: 6, length: 3, lun: 1, start: 6 },
+      { kind: 'alternate', virtualStart: 9, length: 2, lun: 2, start: 109 },
+    ];
+    expect(translate(table, { op: 'read', start: 1, length: 10 })).toStrictEqual(E.right(want));
+    expect(referenceTranslate(table, { op: 'read', start: 1, length: 10 })).toStrictEqual(E.right(want));
+    expect(translate(table, { op: 'write', start: 4, length: 1 })).toStrictEqual(E.right([{ kind: 'alternate', virtualStart: 4, length: 1, lun: 2, start: 104 }]));
+    expect(translate(table, { op: 'write', start: 6, length: 1 })).toStrictEqual(E.left({ type: 'fault', faults: [{ segment: 0, reason: 'no-write' }] }));
   });
 
   it('equals referenceTranslate on segments of more than 1,024 blocks (bitmaps stored apart)', () => {

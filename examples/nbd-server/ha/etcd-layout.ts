@@ -23,6 +23,8 @@ export interface Header {
   readonly versions: ReadonlyArray<number>;
   readonly parts: ReadonlyArray<number>;
   readonly agents: ReadonlyArray<string>;
+  /** Agents detached that have not confirmed dropping their copy (absent in headers written before: none). */
+  readonly dropping?: ReadonlyArray<string>;
 }
 
 /**
@@ -93,6 +95,7 @@ export const headerProblem = (h: unknown): string | undefined => {
     if (!Array.isArray(x[f]) || (x[f] as unknown[]).length !== n || !(x[f] as unknown[]).every((v) => Number.isSafeInteger(v) && (v as number) >= 0))
       return `${f} must list a non-negative integer for each of the ${n} chunks`;
   if (!Array.isArray(x.agents) || !x.agents.every((a) => typeof a === 'string')) return 'agents must be an array of strings';
+  if (x.dropping !== undefined && !(Array.isArray(x.dropping) && x.dropping.every((a) => typeof a === 'string'))) return 'dropping must be an array of strings when present';
   return undefined;
 };
 
@@ -111,6 +114,8 @@ export const keysOf = (prefix: string) => {
   return {
     diskRoot,
     epochKey: `${prefix}controller/epoch`,
+    /** `PersistedState.generationFloor`, raised by deletions (absent: 0). */
+    floorKey: `${prefix}controller/generation-floor`,
     diskKey,
     headerKey: (disk: string): string => `${diskKey(disk)}h`,
     /** Every chunk key of `disk`, any version. */

@@ -10,6 +10,8 @@
  *   disk/<disk>/c/<ver>/<chunk>/<part> one part (at most `partBytes`) of a chunk of
  *                                      `chunkSegments` entries, encoded by ./chunk-codec.ts
  *   controller/epoch                   the controller epoch, raised by each new leader
+ *   controller/generation-floor        the generation floor deletions raise (absent: 0), written
+ *                                      in the transaction that deletes the disk
  *
  * (`<disk>` is URI-encoded; `<ver>`, `<chunk>` and `<part>` are fixed-width hex so keys sort.)
  *
@@ -141,6 +143,7 @@ interface Pending {
   readonly base: DiskView | undefined;
   table: MappingTable | null; // null: deleted
   agents: ReadonlyArray<string>;
+  dropping: ReadonlyArray<string>;
   /** Chunks to write (all of them after a saveTable). */
   dirty: Set<number>;
   rewritten: boolean;
@@ -167,10 +170,12 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
   const txnOps = options.txnOps ?? 100;
   const pageKeys = options.pageKeys ?? 128;
   const fenceOption = options.fence;
-  const { diskRoot, epochKey, diskKey, headerKey, chunksOf, versionPrefix, chunkPrefix, partKey } = keysOf(prefix);
+  const { diskRoot, epochKey, floorKey, diskKey, headerKey, chunksOf, versionPrefix, chunkPrefix, partKey } = keysOf(prefix);
 
   /** The stored disks as this store last saw them; null after a failure: reload before writing. */
   let known: Map<string, DiskView> | null = null;
+  /** The stored generation floor as this store last saw it (read with `known`). */
+  let knownFloor = 0;
   let stats: SaveStats | null = null;
   let tail: Promise<unknown> = Promise.resolve();
   const serial = <T>(work: () => Promise<T>): Promise<T> => {
@@ -313,14 +318,26 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
     return { disks, garbage };
   };
 
-  const stateOf = (disks: ReadonlyMap<string, DiskView>): PersistedState => {
+  const readFloor = async (): Promise<number> => {
+    const kv = (await client.kv.range({ key: Buffer.from(floorKey) })).kvs[0];
+    if (kv === undefined) return 0;
+    const floor = Number(kv.value.toString());
+    if (!Number.isSafeInteger(floor) || floor < 0) throw new Error(`etcd table store: ${floorKey} holds ${JSON.stringify(kv.value.toString())}, not a generation floor`);
+    return floor;
+  };
+
+  const stateOf = (disks: ReadonlyMap<string, DiskView>, floor: number): PersistedState => {
     const names = [...disks.keys()].sort();
+    const droppingOf = (disk: string): ReadonlyArray<string> => disks.get(disk)!.header.dropping ?? [];
     return {
       tables: names.map((disk) => {
         const v = disks.get(disk)!;
         return { disk, table: v.doc ?? encodeTable(v.table!) };
       }),
-      attachments: names.filter((d) => disks.get(d)!.header.agents.length > 0).map((disk) => ({ disk, agents: [...disks.get(disk)!.header.agents] })),
+      attachments: names
+        .filter((d) => disks.get(d)!.header.agents.length > 0 || droppingOf(d).length > 0)
+        .map((disk) => ({ disk, agents: [...disks.get(disk)!.header.agents], ...(droppingOf(disk).length > 0 ? { dropping: [...droppingOf(disk)] } : {}) })),
+      ...(floor > 0 ? { generationFloor: floor } : {}),
     };
   };
 
@@ -355,7 +372,7 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
         if (E.isLeft(t)) return t;
         table = t.right;
       }
-      const p: Pending = { base, table, agents: base?.header.agents ?? [], dirty: new Set(), rewritten: false, headerOnly: true };
+      const p: Pending = { base, table, agents: base?.header.agents ?? [], dropping: base?.header.dropping ?? [], dirty: new Set(), rewritten: false, headerOnly: true };
       work.set(disk, p);
       return E.right(p);
     };
@@ -405,8 +422,11 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
         }
         case 'deleteTable':
           if (d.table === null) return E.left(`${what}: no table is stored for this disk`);
+          if (record.generationFloor !== undefined && !(Number.isSafeInteger(record.generationFloor) && record.generationFloor >= 0))
+            return E.left(`${what}: generationFloor must be a non-negative safe integer when present, got ${JSON.stringify(record.generationFloor)}`);
           d.table = null;
           d.agents = [];
+          d.dropping = [];
           d.dirty.clear();
           d.rewritten = false;
           d.headerOnly = false;
@@ -415,7 +435,10 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
           if (d.table === null) return E.left(`${what}: no table is stored for this disk`);
           const agents = record.agents;
           if (!Array.isArray(agents) || !agents.every((a) => typeof a === 'string')) return E.left(`${what}: agents must be an array of strings`);
+          const dropping = record.dropping ?? [];
+          if (!Array.isArray(dropping) || !dropping.every((a) => typeof a === 'string')) return E.left(`${what}: dropping must be an array of strings when present`);
           d.agents = [...agents];
+          d.dropping = [...dropping];
           break;
         }
         default:
@@ -494,6 +517,7 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
       versions,
       parts: partCounts,
       agents: [...p.agents],
+      ...(p.dropping.length > 0 ? { dropping: [...p.dropping] } : {}),
     };
     ops.flip.push(put(headerKey(disk), JSON.stringify(header)));
     return { ...ops, written: { disk, header, table } };
@@ -539,18 +563,22 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
   const saveLocked = async (records: ReadonlyArray<PersistRecord>): Promise<void> => {
     const fence = currentFence();
     if (fence === null) throw new Error('etcd table store: this controller is not the leader: nothing was written');
-    if (known === null) known = (await readSnapshot()).disks;
+    if (known === null) [known, knownFloor] = [(await readSnapshot()).disks, await readFloor()];
     const planned = plan(known, records);
     if (E.isLeft(planned)) throw new Error(`etcd table store refused ${planned.left}`);
     const disks = [...planned.right].map(([disk, p]) => opsForDisk(disk, p));
     const staged = disks.flatMap((d) => d.staged);
-    const flip = disks.flatMap((d) => d.flip);
+    // A deletion's floor goes in the transaction that deletes the disk (the flip); it only grows.
+    let floor = knownFloor;
+    for (const r of records) if (r.type === 'deleteTable' && r.generationFloor !== undefined) floor = Math.max(floor, r.generationFloor);
+    const flip = [...disks.flatMap((d) => d.flip), ...(floor > knownFloor ? [put(floorKey, String(floor))] : [])];
     const compares = [...planned.right].map(([disk, p]) => [headerKey(disk), p.base?.modRevision ?? '0'] as const);
     const { revision, transactions } = await commit(staged, flip, disks.flatMap((d) => d.cleanup), fence, compares);
     for (const { written: w } of disks) {
       if (w.header === null) known.delete(w.disk);
       else known.set(w.disk, { header: w.header, modRevision: revision, doc: null, table: w.table });
     }
+    knownFloor = floor;
     stats = { transactions, bytes: bytesOf(staged) + bytesOf(flip), atomic: transactions === 1 };
   };
 
@@ -581,8 +609,9 @@ export const createEtcdTableStore = (client: Etcd3, options: EtcdTableStoreOptio
       serial(async () => {
         try {
           const snapshot = await readSnapshot();
-          known = snapshot.disks;
-          return stateOf(snapshot.disks);
+          const floor = await readFloor();
+          [known, knownFloor] = [snapshot.disks, floor];
+          return stateOf(snapshot.disks, floor);
         } catch (e) {
           known = null;
           throw e;

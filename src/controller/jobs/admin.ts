@@ -11,7 +11,7 @@ import { validationError, type ValidationError } from '../../errors.js';
 import type { AgentId, DiskId } from '../../protocol/messages.js';
 import { createTable, entryAt } from '../../table/table.js';
 import { adminDone, newDiskState, newId, send } from '../basics.js';
-import { waitForCommit } from '../commit.js';
+import { persistAttachments, waitForCommit } from '../commit.js';
 import { acquire, closeJob } from '../locks.js';
 import { catchUp, ensureCopy, syncWithCommitted } from '../sync.js';
 import type { AdminEvent, AdminJob, ControllerCommand, Job } from '../types.js';
@@ -43,15 +43,17 @@ const createDisk: Handler<'createDisk'> = (s, out, event) => {
   if (!validName(event.disk)) return refuse(out, event, `disk must be a non-empty string, got ${JSON.stringify(event.disk)}`);
   if (s.disks.has(event.disk)) return refuse(out, event, `disk ${event.disk} already exists`);
   const lengths = event.segmentLengths;
+  // At or above the floor: an agent may still hold a table of an earlier life of this name.
+  const generation = s.generationFloor;
   // A variable disk: each segment's own length; its segments are allocated by that length.
   const built =
     lengths === undefined
-      ? createTable({ segmentBlocks: event.segmentBlocks, segmentCount: event.segmentCount, ...grainOf(event), entries: () => ({ zero: true }) })
+      ? createTable({ segmentBlocks: event.segmentBlocks, segmentCount: event.segmentCount, generation, ...grainOf(event), entries: () => ({ zero: true }) })
       : event.segmentBlocks !== 0
         ? E.left([validationError('segmentBlocks', event.segmentBlocks, 'must be 0 when segmentLengths is given (a variable disk)')])
         : lengths.length !== event.segmentCount
           ? E.left([validationError('segmentLengths.length', lengths.length, `must equal segmentCount ${event.segmentCount}`)])
-          : createVariableTable({ segmentCount: event.segmentCount, ...grainOf(event), entries: (s) => ({ zero: true, length: lengths[s]! }) });
+          : createVariableTable({ segmentCount: event.segmentCount, generation, ...grainOf(event), entries: (s) => ({ zero: true, length: lengths[s]! }) });
   if (E.isLeft(built)) return refuse(out, event, built.left.map((e: ValidationError) => e.message).join('; '));
   const d = newDiskState(built.right, []);
   s.disks.put(event.disk, thawDisk({ ...d, staged: { changes: new Map(), created: true }, persisting: null }));
@@ -76,6 +78,9 @@ const detachAgent: Handler<'detachAgent'> = (s, out, event) => {
   if (!validName(event.agent)) return refuse(out, event, `agent must be a non-empty string, got ${JSON.stringify(event.agent)}`);
   if (!d.agents.includes(event.agent)) return adminDone(out, event.requestId, { ok: true });
   d.agents = d.agents.filter((a) => a !== event.agent);
+  // Dropping from the same record on: a controller that restarts before the agent confirms
+  // still waits for it and tells it again (docs/design.md#ordering-rules).
+  if (s.agents.peek(event.agent)?.copies.get(event.disk)?.mayHold === true && !d.dropping.includes(event.agent)) d.dropping = [...d.dropping, event.agent];
   d.attachmentsDirty = true;
   startAdminJob(s, out, event.disk, event.requestId, { detach: event.agent });
 };
@@ -182,11 +187,18 @@ const adminCommitted = (s: Working, out: ControllerCommand[], job: Mutable<Admin
     const v = s.agents.get(job.detach);
     const c = v?.copies.get(job.disk);
     const d = s.disks.get(job.disk)!;
-    if (v !== undefined && c !== undefined && c.mayHold && v.epoch >= 0) {
+    if (v !== undefined && c !== undefined && c.mayHold) {
       if (!d.dropping.includes(job.detach)) d.dropping = [...d.dropping, job.detach];
       c.sentAt = s.now;
-      send(out, job.detach, { type: 'dropTable', epoch: v.epoch, disk: job.disk, generation: d.committed.generation });
-    } else v?.copies.delete(job.disk);
+      // An agent not heard from since the controller started (epoch -1) drops on a dropTable meant for an earlier life.
+      send(out, job.detach, { type: 'dropTable', epoch: Math.max(v.epoch, 0), disk: job.disk, generation: d.committed.generation });
+    } else {
+      v?.copies.delete(job.disk);
+      if (d.dropping.includes(job.detach)) {
+        d.dropping = d.dropping.filter((a) => a !== job.detach);
+        persistAttachments(s, out, job.disk);
+      }
+    }
   }
   syncWithCommitted(s, out, job);
 };

@@ -3,7 +3,8 @@
  *
  * Life of a delete job: `beginDelete` freezes the disk (new faults are held, other admin
  * requests on it refused) and, with `force`, detaches its agents (in memory: the durable
- * attachments go with `deleteTable`) and tells each to drop its copy
+ * attachments go with `deleteTable`, so until then a change still staged by a job in flight is
+ * fenced as if they were all attached, `attached`) and tells each to drop its copy
  * -> `tryDelete`, on every poke, waits until no job works on the disk and no agent may still
  * hold a copy (an agent with a copy could still read or write its extents directly) -> the disk
  * is marked `deleted`: the next batch persists `deleteTable` and forgets the disk (570) ->
@@ -28,7 +29,9 @@ import { nothing, type JobHooks } from './hooks.js';
 export const beginDelete = (s: Working, out: ControllerCommand[], event: Extract<AdminEvent, { type: 'deleteDisk' }>): void => {
   const d = s.disks.get(event.disk)!;
   const id = newId(s);
-  s.jobs.put(id, { id, kind: 'delete', disk: event.disk, requestId: event.requestId, phase: { kind: 'waiting' }, path: [], release: [] });
+  // Who the store may still list as attached: they count as holders when a change is fenced (commit.ts `stage`).
+  const attached = [...new Set([...d.agents, ...d.dropping])];
+  s.jobs.put(id, { id, kind: 'delete', disk: event.disk, requestId: event.requestId, phase: { kind: 'waiting' }, path: [], release: [], attached });
   d.frozenBy = id;
   // Detached in memory only: the store keeps the attachments until `deleteTable` forgets them
   // with the disk, so a controller that restarts before then finds the disk attached as before

@@ -14,7 +14,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as B from '../../bitmap/bitmap.js';
 import { forEachRunUnchecked } from '../../bitmap/bitmap.js';
 import type { MappingEntry } from '../../table/entry.js';
-import { markingVariant, wholeGrains } from '../../table/grain.js';
+import { blocksOfGrainsUnchecked, grainsOfBlocksUnchecked, markingVariant, wholeGrains } from '../../table/grain.js';
 import { entryAt } from '../../table/table.js';
 import { REASON_INVALID, REASON_NO_WRITE, REASON_ZERO, STATUS_ERROR, STATUS_FAULT, STATUS_OK, translateInto } from '../../translate/translate.js';
 import type { Extent } from '../allocator.js';
@@ -77,7 +77,9 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
   const table = d.working;
   const e = entryAt(table, segment);
   // Allocation and bitmaps by this segment's own size (a variable table's segments differ).
+  // The marking is worked out in blocks; the entry's bitmap has one bit per grain (grain.ts).
   const blocksHere = segmentLengthAt(table, segment);
+  const grain = table.grainBlocks;
   let alt = e.alternate;
   let allocated: Extent | null = null;
   if (alt === null) {
@@ -88,10 +90,10 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
     s.allocator = next;
     s.refs = R.increment(s.refs, extent);
     allocated = extent;
-    alt = { lun: extent.lun, start: extent.start, blocks: unwrap(B.empty(blocksHere), 'bitmap') };
+    alt = { lun: extent.lun, start: extent.start, blocks: unwrap(B.empty(blocksHere / grain), 'bitmap') };
   }
   const off = start - segmentStartAt(table, segment);
-  const unmarked = alt.blocks;
+  const unmarked = blocksOfGrainsUnchecked(alt.blocks, grain);
   // Coalescing (coalesce.ts): write faults queued on this segment are served by the same change.
   let want = unwrap(B.setRange(unwrap(B.empty(blocksHere), 'bitmap'), off, length), 'setRange');
   if (job.kind === 'fault') want = coalescedWrites(s, job, segmentStartAt(table, segment), blocksHere, want);
@@ -99,8 +101,8 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
   // later writes to it go straight through instead of each faulting (coalesce.ts).
   if (job.kind === 'fault' && e.zero && e.alternate === null && s.config.materializeZeroSegments) want = unwrap(B.full(blocksHere), 'bitmap');
   // A grain is marked whole or not at all (grain.ts): the rest of each touched grain is copied too.
-  want = wholeGrains(want, table.grainBlocks);
-  const blocks = unwrap(B.union(alt.blocks, want), 'union');
+  want = wholeGrains(want, grain);
+  const blocks = unwrap(B.union(alt.blocks, grainsOfBlocksUnchecked(want, grain)), 'union');
   let entry: MappingEntry;
   if (B.isFull(blocks)) {
     entry = { location: { lun: alt.lun, start: alt.start }, invalid: false, noWrite: false, zero: false, error: false, alternate: null };

@@ -8,6 +8,7 @@
  * the primary, and hands the rest to a settle job.
  */
 import { segmentLengthAt } from '../../table/segments.js';
+import { blocksOfGrainsUnchecked } from '../../table/grain.js';
 import * as E from 'fp-ts/lib/Either.js';
 import * as B from '../../bitmap/bitmap.js';
 import type { DiskId } from '../../protocol/messages.js';
@@ -62,7 +63,8 @@ const startCopies = (s: Working, out: ControllerCommand[], job: Mutable<SettleJo
   const e = entryAt(d.working, job.segment);
   const alt = e.alternate;
   if (alt === null || e.error || e.invalid) return closeJob(s, out, job.id);
-  const clear = [...B.runsUnchecked(alt.blocks, 0, alt.blocks.size)].filter((r) => !r.set);
+  const blocks = blocksOfGrainsUnchecked(alt.blocks, d.working.grainBlocks); // copies are in blocks, bits per grain
+  const clear = [...B.runsUnchecked(blocks, 0, blocks.size)].filter((r) => !r.set);
   if (clear.length === 0) return promote(s, out, job);
   if (s.jobs.copying() >= s.config.copyConcurrency) {
     s.jobs.setPhase(job, { kind: 'waiting' });
@@ -149,7 +151,7 @@ const startMigrate = (s: Working, out: ControllerCommand[], job: Mutable<Migrate
   const [next, extent] = got.right;
   s.allocator = next;
   s.refs = R.increment(s.refs, extent);
-  stage(s, out, job, [[job.segment, { ...e, noWrite: true, alternate: { lun: extent.lun, start: extent.start, blocks: unwrap(B.empty(segmentLengthAt(d.working, job.segment)), 'bitmap') } }]]);
+  stage(s, out, job, [[job.segment, { ...e, noWrite: true, alternate: { lun: extent.lun, start: extent.start, blocks: unwrap(B.empty(segmentLengthAt(d.working, job.segment) / d.working.grainBlocks), 'bitmap') } }]]);
 };
 
 /** The alternate is attached everywhere: a settle job (in the same group) copies and promotes. */

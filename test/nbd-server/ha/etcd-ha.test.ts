@@ -72,6 +72,7 @@ const within = async <T>(p: Promise<T>, ms: number): Promise<{ ok: true; value: 
 const normal = (s: PersistedState) => ({
   tables: s.tables.map(({ disk, table }) => ({ disk, table: encodeTable(right(decodeTable(table))) })),
   attachments: s.attachments,
+  generationFloor: s.generationFloor,
 });
 
 describe.skipIf(etcd === null)('HA control plane on a 3-member etcd cluster', () => {
@@ -104,8 +105,8 @@ describe.skipIf(etcd === null)('HA control plane on a 3-member etcd cluster', ()
     type Step =
       | { kind: 'save'; disk: number; table: ReturnType<typeof encodeTable> }
       | { kind: 'update'; disk: number; skew: number; changes: Array<{ at: number; spec: EntryDocument }>; resize: number | null }
-      | { kind: 'delete'; disk: number }
-      | { kind: 'attach'; disk: number; agents: string[] };
+      | { kind: 'delete'; disk: number; floor: number | null }
+      | { kind: 'attach'; disk: number; agents: string[]; dropping: string[] };
     const segmentBlocks = 8;
     const stepArb: fc.Arbitrary<Step> = fc.oneof(
       tableArb({ segmentBlocks: fc.constant(segmentBlocks), segmentCount: fc.integer({ min: 1, max: 40 }) }).map((t) => ({ kind: 'save' as const, disk: 0, table: encodeTable(t) })),
@@ -119,8 +120,13 @@ describe.skipIf(etcd === null)('HA control plane on a 3-member etcd cluster', ()
         ),
         resize: fc.option(fc.integer({ min: 0, max: 50 }), { nil: null }),
       }),
-      fc.record({ kind: fc.constant('delete' as const), disk: fc.nat(2) }),
-      fc.record({ kind: fc.constant('attach' as const), disk: fc.nat(2), agents: fc.array(fc.constantFrom('a1', 'a2', 'a3'), { maxLength: 3 }) }),
+      fc.record({ kind: fc.constant('delete' as const), disk: fc.nat(2), floor: fc.option(fc.nat(40), { nil: null }) }),
+      fc.record({
+        kind: fc.constant('attach' as const),
+        disk: fc.nat(2),
+        agents: fc.array(fc.constantFrom('a1', 'a2', 'a3'), { maxLength: 3 }),
+        dropping: fc.array(fc.constantFrom('a4', 'a5'), { maxLength: 2 }),
+      }),
     );
     const withDisk = fc.tuple(stepArb, fc.nat(2)).map(([s, d]) => (s.kind === 'save' ? { ...s, disk: d } : s));
     await fc.assert(
@@ -135,8 +141,8 @@ describe.skipIf(etcd === null)('HA control plane on a 3-member etcd cluster', ()
           let record: PersistRecord;
           const stored = reference.table(disk);
           if (step.kind === 'save') record = { type: 'saveTable', disk, table: step.table };
-          else if (step.kind === 'delete') record = { type: 'deleteTable', disk };
-          else if (step.kind === 'attach') record = { type: 'attachments', disk, agents: step.agents };
+          else if (step.kind === 'delete') record = { type: 'deleteTable', disk, ...(step.floor === null ? {} : { generationFloor: step.floor }) };
+          else if (step.kind === 'attach') record = { type: 'attachments', disk, agents: step.agents, ...(step.dropping.length === 0 ? {} : { dropping: step.dropping }) };
           else {
             const count = step.resize ?? stored?.segmentCount ?? 1;
             const changes: EntryChange[] = count === 0 ? [] : step.changes.map((c) => ({ segment: c.at % count, entry: c.spec }));

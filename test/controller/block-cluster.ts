@@ -1,0 +1,163 @@
+/**
+ * A small cluster for ordering tests on the pure machines: the real controller and agent
+ * machines, a store applying records with `applyPersistRecord`, storage holding one value per
+ * block (so a read returns what it really finds), copies and zero-fills that can be held back,
+ * and a network that delivers at once unless an agent is cut off. Not a test file itself.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { agentStep, initialAgentState, type AgentState } from '../../src/agent/agent.js';
+import type { AgentEvent } from '../../src/agent/types.js';
+import { createAllocator } from '../../src/controller/allocator.js';
+import { controllerStep, initialControllerState } from '../../src/controller/controller.js';
+import { applyPersistRecord, EMPTY_DURABLE_STATE, encodeDurableState, type DurableState } from '../../src/controller/persist-record.js';
+import type { AdminEvent, ControllerCommand, ControllerEvent, ControllerOptions, ControllerState } from '../../src/controller/types.js';
+import type { AgentId, AgentMessage, ControllerMessage } from '../../src/protocol/messages.js';
+
+const right = <T>(e: E.Either<unknown, T>): T => {
+  if (E.isLeft(e)) throw new Error(`expected Right, got ${JSON.stringify(e.left)}`);
+  return e.right;
+};
+
+const ALLOCATOR = right(createAllocator({ 1: 1000, 2: 1000 }));
+export const D = 'd';
+export const LEASE = 1000;
+const CONTROLLER: ControllerOptions = { leaseDuration: LEASE, maxClockDrift: 0, maxIoLifetime: 10, retryInterval: 50 };
+
+type Copy = Extract<ControllerCommand, { type: 'copyBlocks' | 'writeZeros' }>;
+
+/**
+ * A controller, its store, its storage and agents. Persist commands land at once; copies and
+ * zero-fills too unless `holdCopies` is set; messages are delivered at once, except to and from
+ * agents in `cut`.
+ */
+export class Cluster {
+  controller: ControllerState;
+  store: DurableState = EMPTY_DURABLE_STATE;
+  readonly agents = new Map<AgentId, AgentState>();
+  readonly cut = new Set<AgentId>();
+  readonly answers = new Map<number, boolean>();
+  /** Storage: the value of each block (`lun:block`), 0 when never written. */
+  readonly blocks = new Map<string, number>();
+  /** Host I/O outcomes: ioId -> the value read (reads), 'done' (writes), or the failure. */
+  readonly ios = new Map<number, number | string>();
+  holdCopies = false;
+  readonly heldCopies: Copy[] = [];
+  now = 0;
+  private nextRequest = 1;
+  private nextIo = 1;
+  /** What each I/O writes, and what each read last read from storage. */
+  private readonly values = new Map<number, number>();
+  private readonly reads = new Set<number>();
+  private readonly toAgents: { to: AgentId; message: ControllerMessage }[] = [];
+  private readonly toController: AgentMessage[] = [];
+
+  constructor(agents: ReadonlyArray<AgentId>) {
+    for (const agent of agents) this.agents.set(agent, initialAgentState({ agent, epoch: 1, variant: 'centralized', faultTimeout: 20, leaseDuration: LEASE }));
+    this.controller = initialControllerState(ALLOCATOR, CONTROLLER);
+    this.step({ type: 'restored', state: encodeDurableState(this.store), now: this.now });
+  }
+
+  /** The controller crashes and a new one loads the store: everything in memory is gone. */
+  restart(): void {
+    this.controller = initialControllerState(ALLOCATOR, CONTROLLER);
+    this.toAgents.length = 0;
+    this.heldCopies.length = 0;
+    this.step({ type: 'restored', state: encodeDurableState(this.store), now: this.now });
+  }
+
+  step(event: ControllerEvent): void {
+    const [next, cmds] = controllerStep(this.controller, event);
+    this.controller = next;
+    for (const c of cmds) {
+      if (c.type === 'send') this.toAgents.push({ to: c.to, message: c.message });
+      else if (c.type === 'adminDone') this.answers.set(c.requestId, c.result.ok);
+      else if (c.type === 'persist') {
+        for (const r of c.records) this.store = right(applyPersistRecord(this.store, r));
+        this.step({ type: 'persisted', persistId: c.persistId });
+      } else if (c.type === 'flush') this.step({ type: 'flushed', flushId: c.flushId });
+      else if (c.type === 'copyBlocks' || c.type === 'writeZeros') {
+        if (this.holdCopies) this.heldCopies.push(c);
+        else this.copy(c);
+      }
+    }
+  }
+
+  /** Carries out a copy or zero-fill and answers it. */
+  copy(c: Copy): void {
+    for (let k = 0; k < c.length; k++) this.blocks.set(`${c.to.lun}:${c.to.start + k}`, c.type === 'writeZeros' ? 0 : (this.blocks.get(`${c.from.lun}:${c.from.start + k}`) ?? 0));
+    this.step({ type: 'copyDone', copyId: c.copyId });
+  }
+
+  /** Carries out every copy held so far. */
+  releaseCopies(): void {
+    this.holdCopies = false;
+    for (const c of this.heldCopies.splice(0)) this.copy(c);
+    this.pump();
+  }
+
+  private agentStep(agent: AgentId, event: AgentEvent): void {
+    const [next, cmds] = agentStep(this.agents.get(agent)!, event);
+    this.agents.set(agent, next);
+    for (const c of cmds) {
+      if (c.type === 'send') this.toController.push(c.message);
+      else if (c.type === 'issueIo') {
+        // Storage answers at once; a read keeps the value of its (one-block) piece.
+        for (const p of c.pieces) {
+          const key = `${p.lun}:${p.start}`;
+          if (c.op === 'write' && p.lun !== undefined) this.blocks.set(key, this.values.get(c.ioId)!);
+          if (c.op === 'read') this.values.set(c.ioId, p.kind === 'zero' || p.lun === undefined ? 0 : (this.blocks.get(key) ?? 0));
+        }
+        this.agentStep(agent, { type: 'ioDone', ioId: c.ioId });
+      } else if (c.type === 'flush') this.agentStep(agent, { type: 'flushDone', flushId: c.flushId });
+      else if (c.type === 'completeIo') this.ios.set(c.ioId, this.reads.has(c.ioId) ? (this.values.get(c.ioId) ?? 0) : 'done');
+      else if (c.type === 'failIo') this.ios.set(c.ioId, c.reason);
+    }
+  }
+
+  /** A one-block host write of `value` through `agent`; returns its id. */
+  write(agent: AgentId, block: number, value: number): number {
+    const ioId = this.nextIo++;
+    this.values.set(ioId, value);
+    this.agentStep(agent, { type: 'hostIo', ioId, disk: D, op: 'write', start: block, length: 1 });
+    this.pump();
+    return ioId;
+  }
+
+  /** A one-block host read through `agent`; returns its id (`ios` gets the value read). */
+  read(agent: AgentId, block: number): number {
+    const ioId = this.nextIo++;
+    this.reads.add(ioId);
+    this.agentStep(agent, { type: 'hostIo', ioId, disk: D, op: 'read', start: block, length: 1 });
+    this.pump();
+    return ioId;
+  }
+
+  /** Delivers messages until none is left (those of cut agents are lost). */
+  pump(): void {
+    for (let rounds = 0; this.toAgents.length > 0 || this.toController.length > 0; rounds++) {
+      if (rounds > 10_000) throw new Error('messages never settle');
+      const m = this.toAgents.shift();
+      if (m !== undefined && !this.cut.has(m.to) && this.agents.has(m.to)) this.agentStep(m.to, { type: 'message', message: m.message });
+      const back = this.toController.shift();
+      if (back !== undefined && !this.cut.has(back.agent)) this.step({ type: 'message', message: back });
+    }
+  }
+
+  /** Time passes in steps of 10 ms: the controller and every agent tick, and messages settle. */
+  advance(ms: number): void {
+    for (const end = this.now + ms; this.now < end; ) {
+      this.now += 10;
+      this.step({ type: 'tick', now: this.now });
+      for (const a of this.agents.keys()) this.agentStep(a, { type: 'tick', now: this.now });
+      this.pump();
+    }
+  }
+
+  /** An admin request; returns its id (`answers` gets the outcome). */
+  admin(event: Omit<AdminEvent, 'requestId'> & { type: AdminEvent['type'] }): number {
+    const requestId = this.nextRequest++;
+    this.step({ ...event, requestId } as AdminEvent);
+    this.pump();
+    return requestId;
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * An agent that joins a disk while its only other holder has not acknowledged an unfenced change
+ * (open: docs/design.md#ordering-rules, bench/README.md).
+ *
+ * A change that moves readable blocks is left unfenced when at most one agent may hold the disk
+ * (`stage`, commit.ts). That holder reads through its older entry until it acknowledges; it is
+ * safe only while no other agent can be given the new entry first. When the holder is the agent
+ * whose fault the change serves, it parks every I/O on the segment behind that fault, so it reads
+ * nothing meanwhile. When it is another agent (the faulting one was detached, or the change is a
+ * migration), an agent attached before the holder acknowledges gets the new table at once
+ * (`adminCommitted` in jobs/admin.ts, or its own no-table fault), writes through the new entry,
+ * and the holder, still within its lease, reads the block from its old place.
+ *
+ * The fix proposed: an agent that holds no copy is given one only once every other agent that may
+ * hold the disk has acknowledged the committed generation. Tried: both cases below then pass, but
+ * it delays every first table (five tests of timing and table sharing change), so it needs its own
+ * round. These are `it.fails` until then: they report a failure once the case is fixed.
+ */
+import { describe, expect, it } from 'vitest';
+import { agentTable } from '../../src/agent/agent.js';
+import type { AdminEvent } from '../../src/controller/types.js';
+import { entryAt } from '../../src/table/table.js';
+import { Cluster, D } from './block-cluster.js';
+
+/** Whether a write `w` of `value` completed before a read `r` that found something else. */
+const staleRead = (c: Cluster, w: number, r: number, value: number): boolean => c.ios.get(w) === 'done' && typeof c.ios.get(r) === 'number' && c.ios.get(r) !== value;
+
+describe('an agent joining while the other holder has not acknowledged an unfenced change (open)', () => {
+  it.fails('the faulting agent detached: its first write is committed unfenced, and an agent attached next writes where the holder reads zeros', () => {
+    const c = new Cluster(['f', 'h', 'n']);
+    c.admin({ type: 'createDisk', disk: D, segmentBlocks: 4, segmentCount: 4 } as AdminEvent);
+    for (const agent of ['f', 'h']) c.admin({ type: 'attachAgent', disk: D, agent } as AdminEvent);
+    c.advance(50);
+    c.read('f', 1);
+    c.read('h', 1);
+    c.advance(50);
+    c.holdCopies = true;
+    c.write('f', 1, 7); // a first write to zero segment 0: zero-filling (held)
+    c.advance(20);
+    expect(c.heldCopies.length).toBeGreaterThan(0);
+    c.admin({ type: 'detachAgent', disk: D, agent: 'f' } as AdminEvent);
+    c.advance(50);
+    expect(agentTable(c.agents.get('f')!, D)).toBeUndefined();
+    c.cut.add('h');
+    c.releaseCopies();
+    c.advance(20);
+    expect(entryAt(c.controller.disks.get(D)!.committed, 0).location).not.toBeNull(); // committed, not fenced
+    c.admin({ type: 'attachAgent', disk: D, agent: 'n' } as AdminEvent);
+    c.advance(50);
+    const w = c.write('n', 2, 9);
+    c.advance(50);
+    const r = c.read('h', 2);
+    c.advance(20);
+    expect(staleRead(c, w, r, 9), `n's write ${String(c.ios.get(w))}, h's read ${String(c.ios.get(r))}`).toBe(false);
+  });
+
+  it.fails('a migration with one holder: an agent attached before the holder acknowledges writes the new place, the holder reads the old', () => {
+    const c = new Cluster(['h', 'n']);
+    c.admin({ type: 'createDisk', disk: D, segmentBlocks: 4, segmentCount: 4 } as AdminEvent);
+    c.admin({ type: 'attachAgent', disk: D, agent: 'h' } as AdminEvent);
+    c.advance(50);
+    c.read('h', 1);
+    c.write('h', 1, 5);
+    c.advance(100);
+    expect(entryAt(c.controller.disks.get(D)!.committed, 0).location?.lun).toBe(1);
+    c.holdCopies = true;
+    c.admin({ type: 'migrate', disk: D, lun: 2, segments: [0] } as unknown as AdminEvent);
+    c.advance(50);
+    expect(c.heldCopies.length).toBeGreaterThan(0); // the copy to LUN 2 is under way
+    c.cut.add('h');
+    c.releaseCopies();
+    c.advance(20);
+    expect(entryAt(c.controller.disks.get(D)!.committed, 0).location?.lun).toBe(2);
+    c.admin({ type: 'attachAgent', disk: D, agent: 'n' } as AdminEvent);
+    c.advance(50);
+    const w = c.write('n', 2, 9);
+    c.advance(50);
+    const r = c.read('h', 2);
+    c.advance(20);
+    expect(staleRead(c, w, r, 9), `n's write ${String(c.ios.get(w))}, h's read ${String(c.ios.get(r))}`).toBe(false);
+  });
+});
