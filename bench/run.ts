@@ -32,11 +32,13 @@ import { translateIntoWorkload } from './workloads/translate-into.js';
 import { translateNaiveLargeWorkload } from './workloads/translate-naive-large.js';
 import { translateNaiveWorkload } from './workloads/translate-naive.js';
 import { translateWorkload } from './workloads/translate.js';
+import { translateVariableWorkload } from './workloads/translate-variable.js';
 
 export const workloads: ReadonlyArray<Workload> = [
   translateIntoWorkload,
   translateIntoPlainWorkload,
   translateWorkload,
+  translateVariableWorkload,
   translateNaiveWorkload,
   translateNaiveLargeWorkload,
   setEntryWorkload,

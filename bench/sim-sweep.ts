@@ -14,6 +14,9 @@
  *   npm run sim:sweep -- --seed 123456     one run, with its configuration printed
  *   npm run sim:sweep -- --delete 0.003    forced deletions and re-creation too (not in the
  *                                          default list: see bench/README.md, Liveness)
+ *   npm run sim:sweep -- --variable        disk d0 variable (segments of differing sizes)
+ *   npm run sim:sweep -- --reshape 0.02    splits and merges at that rate per host I/O, and
+ *                                          resizes at half of it, on live disks
  */
 import { sweepRun, sweepSeed } from '../test/sim/sweep-runs.js';
 
@@ -26,11 +29,15 @@ const single = arg('seed');
 const from = Number(arg('from') ?? 0);
 const runs = single !== undefined ? 1 : Number(arg('runs') ?? 10_000);
 const deleteRate = Number(arg('delete') ?? 0);
+const variable = process.argv.includes('--variable');
+const reshape = Number(arg('reshape') ?? 0);
 const started = performance.now();
 let ios = 0;
 let evictions = 0;
 let violations = 0;
 let worst = 0;
+/** Changes of segment bounds done on live disks (with --reshape). */
+const bounds = { splits: 0, merges: 0, resizes: 0 };
 /** Faults injected over the sweep, by kind, and how many runs saw each kind at least once. */
 const faults: Record<string, number> = {};
 const runsWith: Record<string, number> = {};
@@ -41,7 +48,7 @@ const count = (kind: string, n: number): void => {
 };
 for (let i = 0; i < runs; i++) {
   const seed = single !== undefined ? Number(single) : sweepSeed(from + i);
-  const { config, workload, result } = sweepRun(seed, deleteRate);
+  const { config, workload, result } = sweepRun(seed, deleteRate, { variable, reshape });
   const s = result.summary;
   ios += s.iosCompleted + s.iosFailed;
   evictions += s.evictions;
@@ -55,6 +62,9 @@ for (let i = 0; i < runs; i++) {
   // Continuous or rare faults, counted by run: drifting clocks, and the rollbacks done.
   count('clockDrift (runs)', (config.faults?.clockDrift ?? 0) > 0 ? 1 : 0);
   count('rollback', s.rollbacks);
+  bounds.splits += s.splits;
+  bounds.merges += s.merges;
+  bounds.resizes += s.resizes;
   worst = Math.max(worst, result.summary.worstAfterLastFault);
   if (single !== undefined) console.log(JSON.stringify({ config, workload }, null, 1), JSON.stringify(result.summary));
   if (result.violation !== null) {
@@ -65,5 +75,6 @@ for (let i = 0; i < runs; i++) {
 }
 console.log('faults injected, by kind (total, and runs with at least one):');
 for (const kind of Object.keys(faults).sort()) console.log(`  ${kind.padEnd(20)} ${String(faults[kind]).padStart(9)}  in ${runsWith[kind]} runs`);
+if (reshape > 0) console.log(`segment bounds changed on live disks: ${bounds.splits} splits, ${bounds.merges} merges, ${bounds.resizes} resizes`);
 console.log(`sweep: ${runs} runs from ${from}, ${ios} host I/Os, ${Object.values(faults).reduce((a, b) => a + b, 0)} faults, ${evictions} evictions, worst time after the last fault ${worst} ms, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(0)} s`);
 process.exitCode = violations === 0 ? 0 : 1;

@@ -61,7 +61,10 @@ const ADMIN_FIELDS: { readonly [T in AdminEvent['type']]: Readonly<Record<string
   snapshot: { disk: name, snapshot: name },
   migrate: { disk: name, lun: count },
   markFailed: { lun: count, start: count, length: positive },
-  resize: { disk: name, segmentCount: (v, l) => count(v, l) ?? ((v as number) > l.maxSegmentsPerDisk ? `must be at most ${l.maxSegmentsPerDisk} (limits.maxSegmentsPerDisk), got ${v}` : null) },
+  resize: { disk: name, segmentCount: (v, l) => count(v, l) ?? ((v as number) > l.maxSegmentsPerDisk ? `must be at most ${l.maxSegmentsPerDisk} (limits.maxSegmentsPerDisk), got ${v}` : null),
+    segmentLength: (v, l) => (v === undefined ? null : positive(v, l)) },
+  splitSegment: { disk: name, segment: count, at: positive },
+  mergeSegments: { disk: name, segment: count },
   deleteDisk: { disk: name, force: optionalFlag },
   rollback: { disk: name, snapshot: name },
 };
@@ -268,6 +271,8 @@ export const overLimits = (event: AdminEvent, disks: ReadonlyMap<string, number>
       return disks.has(event.disk) ? grow(disks.get(event.disk)!, true) : null;
     case 'resize':
       return disks.has(event.disk) ? grow(Math.max(0, event.segmentCount - disks.get(event.disk)!), false) : null;
+    case 'splitSegment':
+      return disks.has(event.disk) ? grow(1, false) : null;
     default:
       return null;
   }

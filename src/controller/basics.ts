@@ -33,7 +33,10 @@ export const segmentExtent = (table: MappingTable, x: { lun: number; start: numb
 export const lastChangeOf = (d: DiskView, segment: number): number => {
   const g = d.lastChange.get(segment) ?? d.baseline;
   const f = d.frozenAt;
-  return f !== undefined && f > g && segment < d.committed.segmentCount && entryAt(d.committed, segment).location !== null ? f : g;
+  const changed = f !== undefined && f > g && segment < d.committed.segmentCount && entryAt(d.committed, segment).location !== null ? f : g;
+  // A split or merge renumbered every segment from `reshaped.from` on (jobs/reshape.ts).
+  const r = d.reshaped;
+  return r !== undefined && segment >= r.from && r.generation > changed ? r.generation : changed;
 };
 
 export const send = (out: ControllerCommand[], to: AgentId, message: ControllerMessage, step?: Step): void => {

@@ -6,6 +6,7 @@ import type { AgentId, AgentMessage, ControllerMessage, DiskId, EntryChange, Ste
 import type { Extent } from './allocator.js';
 import type { TableDocument } from '../table/codec.js';
 import type { AdminResult, ControllerEvent } from './events.js';
+import type { SegmentChange } from './segment-changes.js';
 
 /**
  * One durable change of the controller's state (step 570):
@@ -13,8 +14,11 @@ import type { AdminResult, ControllerEvent } from './events.js';
  * - `saveTable`: the whole table of `disk` (created, or rewritten);
  * - `updateTable`: the table at `fromGeneration` becomes `generation` by freezing it when
  *   `freeze` is set (every segment with a location becomes `noWrite`: `freezeTable`), resizing
- *   it to `segmentCount` when present (new segments are `zero`, as in `setEntries` messages)
- *   and then applying `changes`; a store must refuse it when its copy is not at `fromGeneration`;
+ *   it to `segmentCount` when present (new segments are `zero`, as in `setEntries` messages),
+ *   changing segment bounds as `segments` lists, in order, when present (a split, a merge, a
+ *   variable disk's resize: {@link SegmentChange}, `segment-changes.ts`), and then applying
+ *   `changes` (numbered as the table stands after `segments`); a store must refuse it when its
+ *   copy is not at `fromGeneration`;
  * - `cloneTable`: `disk` gets a copy of `source`'s table as it stands after the records before
  *   it (a snapshot: the same entries and generation, so a few bytes instead of a whole table);
  * - `deleteTable`: `disk` and its attachments are gone; when `generationFloor` is present the
@@ -38,6 +42,8 @@ export type PersistRecord =
       /** Freeze the table before the resize and the changes (a snapshot of this disk). */
       readonly freeze?: true;
       readonly segmentCount?: number;
+      /** Changes of segment bounds, after the freeze and `segmentCount`, before `changes`. */
+      readonly segments?: ReadonlyArray<SegmentChange>;
       readonly changes: ReadonlyArray<EntryChange>;
     }
   | { readonly type: 'cloneTable'; readonly disk: DiskId; readonly source: DiskId }

@@ -192,6 +192,7 @@ const flush = (s: Working, out: ControllerCommand[]): void => {
           generation: table.generation,
           ...(d.staged.freeze === true ? { freeze: true as const } : {}),
           ...(d.staged.segmentCount === undefined ? {} : { segmentCount: d.staged.segmentCount }),
+          ...(d.staged.segments === undefined ? {} : { segments: d.staged.segments }),
           changes,
         });
       }

@@ -17,6 +17,7 @@ import type { PersistedState } from './commands.js';
  *
  * @example
  * const [next, commands] = controllerStep(state, { type: 'snapshot', requestId: 12, disk: 'vol', snapshot: 'vol@1' });
+ * controllerStep(next, { type: 'splitSegment', requestId: 13, disk: 'vol', segment: 4, at: 16 }); // segment 4 cut after its 16th block
  */
 export type AdminEvent =
   | {
@@ -43,7 +44,25 @@ export type AdminEvent =
       readonly lun: number;
     }
   | { readonly type: 'markFailed'; readonly requestId: number; readonly lun: number; readonly start: number; readonly length: number }
-  | { readonly type: 'resize'; readonly requestId: number; readonly disk: DiskId; readonly segmentCount: number }
+  /**
+   * The disk has `segmentCount` segments: the last ones are dropped, or new ones reading as zeros
+   * added. New segments of a variable disk are `segmentLength` blocks each (required when a
+   * variable disk grows; on a uniform disk absent or its `segmentBlocks`), as `resizeTable`'s
+   * `fill.length`. Refused while the disk has jobs (docs/design.md#jobs).
+   */
+  | { readonly type: 'resize'; readonly requestId: number; readonly disk: DiskId; readonly segmentCount: number; readonly segmentLength?: number }
+  /**
+   * Segment `segment` becomes two at block `at` of it (1 .. its length - 1), with the same
+   * entry cut in two (`splitSegment`); later segments' numbers grow by one, and a uniform disk
+   * becomes variable. Refused on a grained disk and while the disk has jobs.
+   */
+  | { readonly type: 'splitSegment'; readonly requestId: number; readonly disk: DiskId; readonly segment: number; readonly at: number }
+  /**
+   * Segment `segment` and the next become one (`mergeSegments`): refused, naming the field and
+   * the value, unless their flags match and their extents continue each other; on a grained
+   * disk; and while the disk has jobs. Later segments' numbers drop by one.
+   */
+  | { readonly type: 'mergeSegments'; readonly requestId: number; readonly disk: DiskId; readonly segment: number }
   // --- deletion and rollback (docs/design.md#jobs) ---
   /**
    * Deletes a disk or a snapshot: refused while agents are attached, unless `force` (they are

@@ -14,6 +14,7 @@ import { GENERATION_LIMIT, persistAttachments, raiseGeneration } from './commit.
 import { acquire, pokeJob, startJob } from './locks.js';
 import { deltaMessage, ensureAgent, ensureCopy, forgetDropping, onAck, recheckDisk, replaceMessage } from './sync.js';
 import { describeValue } from './admin-validation.js';
+import { rekeyStale, rekeyStaleZero } from './jobs/reshape.js';
 import type { ControllerCommand, CopyView, Job } from './types.js';
 import type { AgentDraft, Working } from './working.js';
 
@@ -117,10 +118,12 @@ export const onMessage = (s: Working, out: ControllerCommand[], raw: AgentMessag
 };
 
 /** A whole-segment discard or write-zeroes: a zero job (`jobs/zero.ts`), queued like a fault. */
-const onZeroSegment = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'zeroSegment' }>): void => {
-  const key = `${m.agent}/${m.epoch}/${m.faultId}`;
+const onZeroSegment = (s: Working, out: ControllerCommand[], sent: Extract<AgentMessage, { type: 'zeroSegment' }>): void => {
+  const key = `${sent.agent}/${sent.epoch}/${sent.faultId}`;
   if (s.faultIndex.has(key)) return; // a re-sent duplicate of a request already in hand
-  const d = s.disks.peek(m.disk);
+  const d = s.disks.peek(sent.disk);
+  // From a copy older than a merge, past the end now: stale on the last segment (jobs/reshape.ts).
+  const m = (d !== undefined && rekeyStaleZero(d, sent)) || sent;
   const why =
     d === undefined ? `unknown disk ${m.disk}`
     : !d.agents.includes(m.agent) ? `agent ${m.agent} does not map disk ${m.disk}`
@@ -143,7 +146,10 @@ const onZeroSegment = (s: Working, out: ControllerCommand[], m: Extract<AgentMes
 };
 
 /** An I/O fault or a mark: a job, queued behind its segment's lock (or held while the disk is frozen). */
-const onFault = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'ioFault' | 'markBits' }>): void => {
+const onFault = (s: Working, out: ControllerCommand[], sent: Extract<AgentMessage, { type: 'ioFault' | 'markBits' }>): void => {
+  // From a copy older than a split or merge: filed by its first block under today's numbers.
+  const peeked = s.disks.peek(sent.disk);
+  const m = (peeked !== undefined && sent.segment >= 0 && rekeyStale(peeked, sent)) || sent;
   const reused = epochReused(s, m);
   if (reused !== null) {
     send(out, m.agent, { type: 'failIo', epoch: m.epoch, faultId: m.faultId, reason: reused });

@@ -12,6 +12,7 @@ import type { AgentId, DiskId, EntryChange } from '../protocol/messages.js';
 import { decodeTable, encodeTable, TABLE_FORMAT, TABLE_VARIABLE_VERSION, TABLE_VERSION } from '../table/codec.js';
 import { entryAt, freezeTable, resizeTable, setEntries, type MappingTable } from '../table/table.js';
 import type { PersistedState, PersistRecord } from './types.js';
+import { applySegmentChanges } from './segment-changes.js';
 
 /**
  * The durable state of a table store, decoded: every stored table, the agents attached to each
@@ -103,6 +104,11 @@ const applyUpdate = (state: DurableState, record: Extract<PersistRecord, { type:
     if (E.isLeft(resized)) return E.left(`${what}: ${describeErrors(resized.left)}`);
     table = resized.right;
   }
+  if (record.segments !== undefined) {
+    const reshaped = applySegmentChanges(table, record.segments, record.generation);
+    if (E.isLeft(reshaped)) return E.left(`${what}: ${reshaped.left}`);
+    table = reshaped.right;
+  }
   const entries = decodeChanges(record.changes, table);
   if (E.isLeft(entries)) return E.left(`${what}: ${entries.left}`);
   const updated = setEntries(
@@ -118,7 +124,8 @@ const applyUpdate = (state: DurableState, record: Extract<PersistRecord, { type:
  * Applies one record to a store's state: the new state, or why the record is refused (the state
  * is then unchanged). Refused: an `updateTable` whose `fromGeneration` is not the stored
  * generation (a lost, reordered or replayed update) or whose `generation` is not above it, or
- * whose `freeze` is present but not `true`; a `cloneTable` whose source is not stored (or is
+ * whose `freeze` is present but not `true`, or whose `segments` (changes of segment bounds,
+ * `segment-changes.ts`) cannot be applied, naming `segments[i]` and the field; a `cloneTable` whose source is not stored (or is
  * the disk itself);
  * updates, deletions and attachments of a disk with no stored table; malformed tables, entries
  * and records (the record may come from untyped code). `deleteTable` also forgets the disk's

@@ -11,6 +11,7 @@ import type { PersistRecord } from './commands.js';
 import type { Job } from './job-kinds.js';
 import type { RecentAdmin } from './admin-dedupe.js';
 import type { ReuseHold } from './reuse-hold.js';
+import type { SegmentChange } from './segment-changes.js';
 
 /**
  * What the controller knows of one agent's copy of one disk: enough to choose between a delta,
@@ -74,6 +75,8 @@ export interface AgentView {
 export interface StagedChanges {
   readonly changes: ReadonlyMap<number, MappingEntry>;
   readonly segmentCount?: number;
+  /** Changes of segment bounds staged in this batch, in order (`updateTable.segments`). */
+  readonly segments?: ReadonlyArray<SegmentChange>;
   /** A new disk: save the whole table rather than an update. */
   readonly created: boolean;
   /** Freeze the table (a snapshot) before the resize and the changes: `updateTable.freeze`. */
@@ -131,6 +134,12 @@ export interface DiskState {
   readonly dropping: ReadonlyArray<AgentId>;
   /** The list of attached agents changed and must be persisted with the next batch. */
   readonly attachmentsDirty: boolean;
+  /**
+   * The newest split, merge or variable resize since the controller started (`jobs/reshape.ts`): every segment
+   * from `from` on was renumbered at `generation`, so it counts as changed then (`lastChangeOf`),
+   * and a fault, mark or zero request from an older copy is stale there.
+   */
+  readonly reshaped?: { readonly from: number; readonly generation: number };
   /** Deleted: the next batch persists `deleteTable`, and the disk is forgotten once it is durable. */
   readonly deleted?: boolean;
 }

@@ -220,7 +220,7 @@ export const catchUp = (s: Working, out: ControllerCommand[], agent: AgentId, di
   let chosen: Step;
   if (v.epoch < 0) chosen = 580; // we do not know its life yet: ask it to pull, whichever life it is
   else if (!c.mayHold) chosen = 585;
-  else if (from >= 0 && d.history.some((t) => t.generation === from)) chosen = d.agents.length + d.dropping.length <= 1 && job !== null && 'agent' in job && job.agent === agent ? 590 : 575;
+  else if (from >= 0 && d.history.some((t) => t.generation === from && keepsBounds(t, d.committed))) chosen = d.agents.length + d.dropping.length <= 1 && job !== null && 'agent' in job && job.agent === agent ? 590 : 575;
   else chosen = 580;
   // Something sent recently for this same generation is on its way; a newer generation goes now.
   if (c.sentGeneration >= d.committed.generation && s.now - c.sentAt < s.config.retryInterval) return chosen;
@@ -257,16 +257,24 @@ export const replaceMessage = (s: Working, disk: DiskId, epoch: number): Control
 };
 
 /**
+ * True when a delta from `base` to `to` can be written as entry changes and a `segmentCount`:
+ * no split, merge or variable resize since (those rebuild the boundary index; setting entries,
+ * freezing and a uniform resize keep it, or keep it null). Otherwise the agent gets the whole
+ * table (it fetches, and the answer is a `replaceTable`).
+ */
+const keepsBounds = (base: MappingTable, to: MappingTable): boolean => base.segmentStarts === to.segmentStarts;
+
+/**
  * The changes from the agent's generation to the committed one, if that generation is still in
- * history. When a freeze (a snapshot) was committed since, the message says `freeze` and lists
+ * history and the segment bounds are the same. When a freeze (a snapshot) was committed since, the message says `freeze` and lists
  * only the segments changed otherwise: a snapshot costs every agent a few bytes.
  */
 export const deltaMessage = (s: Working, disk: DiskId, from: number, epoch: number): ControllerMessage | null => {
   const d = s.disks.peek(disk)!;
   const history = d.history;
   const base = history.find((t) => t.generation === from);
-  if (base === undefined) return null;
   const to = d.committed as MappingTable;
+  if (base === undefined || !keepsBounds(base, to)) return null;
   const freeze = frozenSince(d, base);
   const key = `${disk}\u0000${from}\u0000${to.generation}`;
   let cached = s.deltas.get(key);

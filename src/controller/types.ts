@@ -10,3 +10,4 @@ export type { AdminJob, DeleteJob, ErrorJob, FaultJob, Job, JobBase, JobPhase, M
 export type { AgentView, ControllerState, CopyView, DiskState, JobGroup, JobIndex, LeaseView, StagedChanges } from './state.js';
 export type { RecentAdmin } from './admin-dedupe.js';
 export type { ReuseHold } from './reuse-hold.js';
+export type { SegmentChange } from './segment-changes.js';

@@ -39,6 +39,28 @@ export const checkRead = (io: HostIo): BrokenProperty | undefined => {
 };
 
 /**
+ * Freeze generations after a split, merge or resize renumbered segments: a segment frozen now
+ * keeps the latest freeze generation of the segments that held its blocks before, when all of
+ * them were frozen (a change of bounds moves no block, so agents that acknowledged those
+ * freezes still must not write it); else it is frozen from this commit on.
+ */
+const renumberedSince = (old: ReadonlyMap<number, number>, prev: MappingTable, now: MappingTable): Map<number, number> => {
+  const out = new Map<number, number>();
+  for (let seg = 0; seg < now.segmentCount; seg++) {
+    if (!entryAt(now, seg).noWrite) continue;
+    const start = segmentStartAt(now, seg);
+    const end = start + segmentLengthAt(now, seg);
+    let since: number | undefined = end <= blocksOf(prev) ? -1 : undefined;
+    for (let b = start < blocksOf(prev) ? segmentAt(prev, start) : prev.segmentCount; since !== undefined && b < prev.segmentCount && segmentStartAt(prev, b) < end; b++) {
+      const g = entryAt(prev, b).noWrite ? old.get(b) : undefined;
+      since = g === undefined ? undefined : Math.max(since, g);
+    }
+    out.set(seg, since === undefined || since < 0 ? now.generation : since);
+  }
+  return out;
+};
+
+/**
  * Since which generation each segment's primary has been frozen (no-write), per disk: what the
  * frozen-primary check needs, tracked from the controller's commits.
  */
@@ -61,6 +83,10 @@ export class FrozenPrimaries {
       if (prev === d.committed) continue;
       let frozen = this.since.get(disk);
       if (frozen === undefined) this.since.set(disk, (frozen = new Map()));
+      if (prev !== undefined && prev.segmentStarts !== d.committed.segmentStarts) {
+        this.since.set(disk, renumberedSince(frozen, prev, d.committed));
+        continue;
+      }
       const segments = prev === undefined ? Array.from({ length: d.committed.segmentCount }, (_, i) => i) : diffTables(prev, d.committed);
       for (const seg of segments) {
         if (seg >= d.committed.segmentCount) {

@@ -66,6 +66,9 @@ export abstract class ClusterAdmin extends ClusterHostIo {
     if (e.type === 'deleteDisk' && error === null) this.deleted(e.disk);
     if (e.type === 'rollback') this.rollbackDone(req, error === null);
     if (e.type === 'markFailed' && error === null) this.summary.errorMarkings++;
+    if (e.type === 'resize' && error === null) this.summary.resizes++;
+    if (e.type === 'splitSegment' && error === null) this.summary.splits++;
+    if (e.type === 'mergeSegments' && error === null) this.summary.merges++;
   }
 
   /**
@@ -127,6 +130,9 @@ export abstract class ClusterAdmin extends ClusterHostIo {
       case 'markFailed':
       case 'deleteDisk':
       case 'rollback':
+      case 'resize':
+      case 'splitSegment':
+      case 'mergeSegments':
         return this.admin({ ...action, requestId: 0 } as AdminEvent);
       case 'restartAgent':
         return this.restartAgent(action.agent);

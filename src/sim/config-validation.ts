@@ -18,11 +18,12 @@ const FAULT_RATES = ['dropRate', 'duplicateRate', 'storageErrorRate', 'persistEr
 const ACTION_RATES = [
   'snapshot', 'migrate', 'markFailed', 'restartAgent', 'restartController', 'cutAgent', 'deleteDisk', 'rollback',
   'storagePowerLoss', 'controllerPowerLoss', 'agentPowerLoss', 'loseAgent', 'pauseAgent', 'pauseController', 'reuseEpoch',
+  'resize', 'splitSegment', 'mergeSegments',
 ];
 
 const ACTION_TYPES: ReadonlySet<unknown> = new Set([
   'hostIo', 'snapshot', 'migrate', 'markFailed', 'restartAgent', 'restartController', 'cutAgent', 'isolateController', 'deleteDisk', 'rollback',
-  'hostFlush', 'powerLoss', 'loseAgent', 'pause', 'reuseEpoch', 'crashController',
+  'hostFlush', 'powerLoss', 'loseAgent', 'pause', 'reuseEpoch', 'crashController', 'resize', 'splitSegment', 'mergeSegments',
 ]);
 const isCountIn = (x: unknown, min: number, max: number): boolean => isBlockNumber(x) && x >= min && x <= max;
 

@@ -183,6 +183,11 @@ export type SimAction =
   /** Deletes a disk or snapshot (with `force`: its agents are detached first). A deleted disk of the configuration is created again, empty. */
   | { readonly type: 'deleteDisk'; readonly disk: DiskId; readonly force?: boolean }
   | { readonly type: 'rollback'; readonly disk: DiskId; readonly snapshot: DiskId }
+  // --- segment bounds of a live disk (docs/design.md#jobs) ---
+  /** Resizes `disk` (new segments of a variable disk `segmentLength` blocks each); refusals are part of the run. */
+  | { readonly type: 'resize'; readonly disk: DiskId; readonly segmentCount: number; readonly segmentLength?: number }
+  | { readonly type: 'splitSegment'; readonly disk: DiskId; readonly segment: number; readonly at: number }
+  | { readonly type: 'mergeSegments'; readonly disk: DiskId; readonly segment: number }
   // Durability (docs/design.md#ordering-rules)
   /** A host flush of `disk` through `agent`. */
   | { readonly type: 'hostFlush'; readonly agent: number; readonly disk: DiskId }
@@ -239,6 +244,15 @@ export interface Workload {
     readonly pauseController?: number;
     /** A random agent restarts with an epoch it already used. */
     readonly reuseEpoch?: number;
+    /**
+     * Segment bounds of a live disk: a resize (growing past the configured blocks, or shrinking
+     * back no further than them, so host I/O and the content models keep their size), a split
+     * of a random segment at a random block, a merge of a random segment with the next (often
+     * refused: flags or extents differ). Refusals (the disk is busy, grained) count as answers.
+     */
+    readonly resize?: number;
+    readonly splitSegment?: number;
+    readonly mergeSegments?: number;
   };
   /** Share of host I/Os that are flushes instead (default none). */
   readonly flushRatio?: number;
@@ -333,6 +347,10 @@ export interface SimSummary {
   zeroes: number;
   deletions: number;
   rollbacks: number;
+  /** Resizes, splits and merges done (not refused). */
+  resizes: number;
+  splits: number;
+  merges: number;
   /** Host flushes issued, and completed. */
   flushes: number;
   flushesCompleted: number;
@@ -400,6 +418,9 @@ export const emptySummary = (): SimSummary => ({
   zeroes: 0,
   deletions: 0,
   rollbacks: 0,
+  resizes: 0,
+  splits: 0,
+  merges: 0,
   flushes: 0,
   flushesCompleted: 0,
   storagePowerLosses: 0,

@@ -21,7 +21,7 @@ export abstract class ClusterHostIo extends ClusterControllerSide {
     const generator = this.generator!;
     if (this.pendingArrivals <= 0) return;
     this.pendingArrivals--;
-    generator.drawActions((action) => this.act(action), () => this.nextRequest, (family) => this.snapshots(family));
+    generator.drawActions((action) => this.act(action), () => this.nextRequest, (family) => this.snapshots(family), (disk) => this.controller.disks.get(disk)?.working);
     const io = generator.drawHostIo();
     if (io.flush === true) this.submitFlush(io.agent, io.disk);
     else this.submit(io.agent, io.disk, io.op, io.start, io.length, io.fua === true);

@@ -7,6 +7,8 @@ import type { HostOp } from '../agent/types.js';
 import type { DiskId } from '../protocol/messages.js';
 import { diskBlocks, type SimAction, type SimConfig, type Workload } from './config.js';
 import type { DiskModel } from './disk-model.js';
+import { segmentLengthAt, segmentStartAt } from '../table/segments.js';
+import type { MappingTable } from '../table/table.js';
 import type { DurabilityModel, TrackedWrite } from './durability-model.js';
 
 /** A host I/O the workload asks an agent for. */
@@ -65,7 +67,12 @@ export class WorkloadGenerator {
    * when given a disk (for deletions and rollbacks). Actions whose rate is 0 draw nothing, so
    * adding one leaves older runs as they were.
    */
-  drawActions(act: (action: SimAction) => void, nextRequestId: () => number, snapshots: (family?: DiskId) => ReadonlyArray<DiskId> = () => []): void {
+  drawActions(
+    act: (action: SimAction) => void,
+    nextRequestId: () => number,
+    snapshots: (family?: DiskId) => ReadonlyArray<DiskId> = () => [],
+    tableOf: (disk: DiskId) => MappingTable | undefined = () => undefined,
+  ): void {
     const rates = this.workload.rates ?? {};
     const disks = this.config.disks;
     const rng = this.rng;
@@ -99,6 +106,22 @@ export class WorkloadGenerator {
       const snaps = snapshots(d.id);
       if (snaps.length > 0) act({ type: 'rollback', disk: d.id, snapshot: snaps[rng.int(snaps.length)]! });
     }
+    // Segment bounds: drawn only when asked for, so that runs without them replay as before.
+    if ((rates.resize ?? 0) > 0 && rng.chance(rates.resize!)) this.drawResize(act, tableOf);
+    if ((rates.splitSegment ?? 0) > 0 && rng.chance(rates.splitSegment!)) {
+      const d = disks[rng.int(disks.length)]!;
+      const t = tableOf(d.id);
+      if (t !== undefined && t.segmentCount > 0) {
+        const segment = rng.int(t.segmentCount);
+        const length = segmentLengthAt(t, segment);
+        if (length > 1) act({ type: 'splitSegment', disk: d.id, segment, at: 1 + rng.int(length - 1) });
+      }
+    }
+    if ((rates.mergeSegments ?? 0) > 0 && rng.chance(rates.mergeSegments!)) {
+      const d = disks[rng.int(disks.length)]!;
+      const t = tableOf(d.id);
+      if (t !== undefined && t.segmentCount > 1) act({ type: 'mergeSegments', disk: d.id, segment: rng.int(t.segmentCount - 1) });
+    }
     // Durability: drawn only when asked for, so that runs without them replay as before.
     if (rng.chance(rates.storagePowerLoss ?? 0)) act({ type: 'powerLoss', target: 'storage' });
     if (rng.chance(rates.controllerPowerLoss ?? 0)) act({ type: 'powerLoss', target: 'controller' });
@@ -109,6 +132,25 @@ export class WorkloadGenerator {
     if (rng.chance(rates.pauseAgent ?? 0)) act({ type: 'pause', target: 'agent', agent: rng.int(this.agentCount), duration: 50 + rng.int(2 * lease) });
     if (rng.chance(rates.pauseController ?? 0)) act({ type: 'pause', target: 'controller', duration: 50 + rng.int(2 * lease) });
     if (rng.chance(rates.reuseEpoch ?? 0)) act({ type: 'reuseEpoch', agent: rng.int(this.agentCount), earlier: rng.chance(0.5), duration: 100 + rng.int(400) });
+  }
+
+  /**
+   * A resize that keeps the configured blocks: 1 to 3 segments past them, or back down to any
+   * count that still covers them (host I/O and the content models keep the configured size).
+   */
+  private drawResize(act: (action: SimAction) => void, tableOf: (disk: DiskId) => MappingTable | undefined): void {
+    const rng = this.rng;
+    const d = this.config.disks[rng.int(this.config.disks.length)]!;
+    const t = tableOf(d.id);
+    if (t === undefined) return;
+    const blocks = diskBlocks(d);
+    let covering = 0; // the fewest segments that cover the configured blocks
+    while (covering < t.segmentCount && segmentStartAt(t, covering) < blocks) covering++;
+    const grow = covering === t.segmentCount || rng.chance(0.5);
+    if (!grow) return act({ type: 'resize', disk: d.id, segmentCount: covering + rng.int(t.segmentCount - covering) });
+    const segmentCount = t.segmentCount + 1 + rng.int(3);
+    if (t.segmentStarts === null) return act({ type: 'resize', disk: d.id, segmentCount });
+    act({ type: 'resize', disk: d.id, segmentCount, segmentLength: 1 + rng.int(Math.max(1, ...(d.segmentLengths ?? [d.segmentBlocks]))) });
   }
 
   /** Draws the next host I/O: a disk, one of its agents, an extent by the workload's pattern, and read or write. */

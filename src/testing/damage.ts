@@ -21,7 +21,9 @@ import {
 import { isBlockNumber } from '../errors.js';
 import { lunSize, type LunSizes, type MappingEntry } from '../table/entry.js';
 import { createTable, setEntry, tableEntries, type MappingTable } from '../table/table.js';
-import { layoutTableArb } from './arbitraries.js';
+import { layoutTableArb, layoutVariableTableArb } from './arbitraries.js';
+import { segmentLengthAt } from '../table/segments.js';
+import { createVariableTable } from '../table/variable.js';
 
 /**
  * Every kind of damage this module makes, a closed list:
@@ -187,7 +189,7 @@ export const applyDamage = (
 
   const segs: Seg[] = [];
   for (const [disk, table] of tables)
-    for (const [segment, entry] of tableEntries(table)) segs.push({ disk, segment, entry, blocks: table.segmentBlocks });
+    for (const [segment, entry] of tableEntries(table)) segs.push({ disk, segment, entry, blocks: segmentLengthAt(table, segment) });
   const extents: SegExtent[] = segs.flatMap((seg) => [
     ...(seg.entry.location !== null ? [{ seg, role: 'primary' as const, lun: seg.entry.location.lun, start: seg.entry.location.start }] : []),
     ...(seg.entry.alternate !== null
@@ -396,6 +398,11 @@ export interface ScenarioArbOptions {
   readonly maxSegments?: number;
   /** Segment sizes; default 1 to 24 blocks, chosen per disk. */
   readonly segmentBlocks?: fc.Arbitrary<number>;
+  /**
+   * Also variable disks (each segment of its own length, from `segmentBlocks`'s range), about
+   * one disk in three; default true. Damage then moves extents between segments of equal length.
+   */
+  readonly variableDisks?: boolean;
 }
 
 const shiftEntry = (e: MappingEntry, by: number): MappingEntry => ({
@@ -406,7 +413,8 @@ const shiftEntry = (e: MappingEntry, by: number): MappingEntry => ({
 
 /**
  * Healthy scenarios: 1 to `maxDisks` disks with random names, physically disjoint (each disk laid
- * out by `layoutTableArb` on LUNs 0 to 2, then shifted past the previous disks), LUN sizes with
+ * out by `layoutTableArb`, or `layoutVariableTableArb` for a variable disk, on LUNs 0 to 2, then
+ * shifted past the previous disks), LUN sizes with
  * some room to spare, correct references (one record per extent), and sometimes a sharing group
  * (harmless, since nothing is shared). `checkTables` reports exactly `flagFindings(tables)`.
  *
@@ -418,12 +426,18 @@ export const scenarioArb = (options: ScenarioArbOptions = {}): fc.Arbitrary<Scen
   const segmentCount = fc.integer({ min: 1, max: Math.max(1, options.maxSegments ?? 10) });
   const segmentBlocks = options.segmentBlocks ?? fc.integer({ min: 1, max: 24 });
   const luns = [0, 1, 2];
+  const layout = layoutTableArb({ luns, segmentCount, segmentBlocks });
   return fc
     .integer({ min: 1, max: maxDisks })
     .chain((n) =>
       fc.record({
         names: fc.uniqueArray(fc.stringMatching(/^[a-z][a-z0-9@-]{0,5}$/), { minLength: n, maxLength: n }),
-        layouts: fc.array(layoutTableArb({ luns, segmentCount, segmentBlocks }), { minLength: n, maxLength: n }),
+        layouts: fc.array(
+          options.variableDisks === false
+            ? layout
+            : fc.oneof({ arbitrary: layout, weight: 2 }, { arbitrary: layoutVariableTableArb({ luns, segmentCount, segmentLength: segmentBlocks }), weight: 1 }),
+          { minLength: n, maxLength: n },
+        ),
         gaps: fc.array(fc.nat(5), { minLength: n, maxLength: n }),
         slack: fc.array(fc.nat(10), { minLength: luns.length, maxLength: luns.length }),
         asRecord: fc.boolean(),
@@ -439,15 +453,18 @@ export const scenarioArb = (options: ScenarioArbOptions = {}): fc.Arbitrary<Scen
         offset += gaps[i]!;
         const by = offset;
         const table = unwrapTable(
-          createTable({ segmentBlocks: layout.segmentBlocks, entries: [...tableEntries(layout)].map(([, e]) => shiftEntry(e, by)) }),
+          layout.segmentStarts === null
+            ? createTable({ segmentBlocks: layout.segmentBlocks, entries: [...tableEntries(layout)].map(([, e]) => shiftEntry(e, by)) })
+            : createVariableTable({ entries: [...tableEntries(layout)].map(([s, e]) => ({ ...shiftEntry(e, by), length: segmentLengthAt(layout, s) })) }),
         );
-        for (const [, e] of tableEntries(table))
+        for (const [s, e] of tableEntries(table))
           for (const x of [e.location, e.alternate]) {
             if (x === null) continue;
-            const end = x.start + table.segmentBlocks;
+            const length = segmentLengthAt(table, s);
+            const end = x.start + length;
             offset = Math.max(offset, end);
             ends.set(x.lun, Math.max(ends.get(x.lun) ?? 0, end));
-            references.push({ lun: x.lun, start: x.start, length: table.segmentBlocks, count: 1 });
+            references.push({ lun: x.lun, start: x.start, length, count: 1 });
           }
         tables.set(names[i]!, table);
       });

@@ -148,9 +148,9 @@ const servesAndDeletes = (p: Pair): void => {
 };
 
 describe('controller: an acknowledgement from an earlier life of the disk name', () => {
-  it('is refused, and the agent is served a table of the new life (seed 1584766335)', () => {
+  it('above what the new life committed is refused, and the agent is served a table of the new life (seed 1584766335)', () => {
     const p = recreatedWithAckHeld(['a']);
-    // The new life starts at the floor the deletion persisted, above the old life's generation 1.
+    // The generation floor: the new life starts above every generation of the old one (1).
     expect(p.controller.disks.get('d')?.committed.generation).toBe(2);
     p.deliver(p.held.shift()!);
     p.cut = null;
@@ -160,20 +160,20 @@ describe('controller: an acknowledgement from an earlier life of the disk name',
 
   it('at the generation of a change of the new life still being sent to the agent: the agent is served', () => {
     const p = recreatedWithAckHeld(['a', 'b']);
-    // b's first write commits a generation of the new life; its fan-out waits for a, which is cut off.
+    // b's first write commits generation 1 of the new life; its fan-out waits for a, which is cut off.
     p.hostIo('b', 1, 'write', 0);
-    expect(p.controller.disks.get('d')?.committed.generation).toBeGreaterThan(2);
+    expect(p.controller.disks.get('d')?.committed.generation).toBeGreaterThan(2); // above the floor, 2
     p.deliver(p.held.shift()!);
     p.cut = null;
     servesAndDeletes(p);
     expect(p.io('b', 1)).toBe('done');
   });
 
-  // Before the generation floor, the new life was at generation 1 when `a` attached, so the old
-  // acknowledgement of generation 1 passed the guard and was counted; `a`'s no-table fault was
-  // answered with a bare retry and `a` fenced itself, as in the seed. With the floor the new life
-  // starts above every generation of the old one, so no generation of the old life is one of it.
-  it('from before the new life committed its first change does not count for it, whatever the new life reached', () => {
+  // The general case (bench/README.md, Liveness): before the generation floor the new life reached
+  // generation 1 before `a` attached, so the old acknowledgement of generation 1 passed the guard
+  // and was counted; `a`'s no-table fault was answered with a bare retry and `a` fenced itself, as
+  // in the seed. With the floor no generation of the new life is one of the old life's.
+  it('at a generation the old life reached, after the new life has passed it, does not count for it', () => {
     const p = recreatedWithAckHeld(['a', 'b'], (q) => {
       q.cut = null;
       q.admin({ type: 'attachAgent', disk: 'd', agent: 'b' });
@@ -181,7 +181,7 @@ describe('controller: an acknowledgement from an earlier life of the disk name',
       expect(q.io('b', 1)).toBe('done');
       q.cut = 'a';
     });
-    expect(p.controller.disks.get('d')?.committed.generation).toBeGreaterThan(2);
+    expect(p.controller.disks.get('d')?.committed.generation).toBeGreaterThan(1);
     p.deliver(p.held.shift()!);
     p.cut = null;
     expect(p.refusals).toEqual([expect.stringMatching(/^generation 1 is older than generation \d+ this controller first knew disk d at/)]);

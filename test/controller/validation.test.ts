@@ -114,7 +114,7 @@ describe('controller: other events from outside', () => {
 });
 
 describe('controller: variable disks', () => {
-  it('creates a disk of segments of differing sizes, naming the field and value of a bad request, and refuses to resize it', () => {
+  it('creates a disk of segments of differing sizes, naming the field and value of a bad request, and refuses to grow it without the new segments\' length', () => {
     let [s, cs] = run(started(), { type: 'createDisk', requestId: 1, disk: 'v', segmentBlocks: 0, segmentCount: 3, segmentLengths: [8, 1, 40] });
     expect(answer(cs, 1)).toEqual({ ok: true });
     expect(tableBlocks(s.disks.get('v')!.committed)).toBe(49);
@@ -127,7 +127,7 @@ describe('controller: variable disks', () => {
     [, cs] = run(s, { type: 'createDisk', requestId: 5, disk: 'w', segmentBlocks: 0, segmentCount: 2, segmentLengths: 'abc' } as never);
     expect(answer(cs, 5)).toMatchObject({ ok: false, error: expect.stringContaining('segmentLengths must be an array') });
     [s, cs] = run(s, { type: 'resize', requestId: 6, disk: 'v', segmentCount: 4 });
-    expect(answer(cs, 6)).toMatchObject({ ok: false, error: expect.stringContaining('segments of differing sizes') });
+    expect(answer(cs, 6)).toMatchObject({ ok: false, error: expect.stringContaining('segmentLength is required to grow disk v') });
   });
 });
 

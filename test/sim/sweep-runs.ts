@@ -66,9 +66,34 @@ export const sweepShape = (seed: number): { config: SimConfig; workload: Workloa
   return { config, workload };
 };
 
+/**
+ * What a sweep adds to the fixed list (none by default, so the list keeps its runs):
+ * `variable` makes disk d0 variable (the same segment count, lengths drawn from the seed's own
+ * second generator), `reshape` is the rate of splits and merges (half of it, resizes) on live disks.
+ */
+export interface SweepOptions {
+  readonly variable?: boolean;
+  readonly reshape?: number;
+}
+
+/** Disk d0 as a variable disk: its segment count, lengths of 1 to 40 blocks from a generator of its own. */
+const variableD0 = (config: SimConfig): SimConfig => {
+  const rng = createPrng((config.seed ^ 0x7a41) >>> 0);
+  const [d0, ...rest] = config.disks;
+  const lengths = Array.from({ length: d0!.segmentCount }, () => [1, 2, 3, 5, 8, 13, 32, 40][rng.int(8)]!);
+  return { ...config, disks: [{ id: d0!.id, segmentBlocks: 0, segmentCount: lengths.length, segmentLengths: lengths }, ...rest] };
+};
+
 /** Runs one seed of the sweep; `deleteRate` adds forced disk deletions (and re-creation) to its actions. */
-export const sweepRun = (seed: number, deleteRate = 0): { config: SimConfig; workload: Workload; result: SimResult } => {
-  const { config, workload: shape } = sweepShape(seed);
-  const workload = deleteRate > 0 ? { ...shape, rates: { ...shape.rates, deleteDisk: deleteRate } } : shape;
+export const sweepRun = (seed: number, deleteRate = 0, options: SweepOptions = {}): { config: SimConfig; workload: Workload; result: SimResult } => {
+  const { config: base, workload: shape } = sweepShape(seed);
+  const config = options.variable === true ? variableD0(base) : base;
+  const r = options.reshape ?? 0;
+  const rates = {
+    ...shape.rates,
+    ...(deleteRate > 0 ? { deleteDisk: deleteRate } : {}),
+    ...(r > 0 ? { resize: r / 2, splitSegment: r, mergeSegments: r } : {}),
+  };
+  const workload = deleteRate > 0 || r > 0 ? { ...shape, rates } : shape;
   return { config, workload, result: createCluster(config).run(workload) };
 };

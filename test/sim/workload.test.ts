@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createPrng } from '../../src/adapters/prng.js';
-import type { SimAction, SimConfig, Workload } from '../../src/sim/config.js';
+import { diskBlocks, type SimAction, type SimConfig, type Workload } from '../../src/sim/config.js';
 import { WorkloadGenerator } from '../../src/sim/workload.js';
 import { simConfigArb } from '../../src/testing/sim-arbitraries.js';
 
@@ -24,7 +24,7 @@ describe('WorkloadGenerator', () => {
           expect(io.length).toBeGreaterThanOrEqual(1);
           expect(io.length).toBeLessThanOrEqual(maxLength);
           expect(io.start).toBeGreaterThanOrEqual(0);
-          expect(io.start + io.length).toBeLessThanOrEqual(disk.segmentBlocks * disk.segmentCount);
+          expect(io.start + io.length).toBeLessThanOrEqual(diskBlocks(disk));
         }
       }),
       { numRuns: 100 },

@@ -9,10 +9,9 @@ import { segmentLengthAt } from '../../table/segments.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { validationError, type ValidationError } from '../../errors.js';
 import type { AgentId, DiskId } from '../../protocol/messages.js';
-import { createTable, entryAt, resizeTable, type MappingTable } from '../../table/table.js';
-import type { Extent } from '../allocator.js';
-import { adminDone, newDiskState, newId, segmentExtent, send } from '../basics.js';
-import { nextGeneration, persistAttachments, setWorking, waitForCommit } from '../commit.js';
+import { createTable, entryAt } from '../../table/table.js';
+import { adminDone, newDiskState, newId, send } from '../basics.js';
+import { persistAttachments, waitForCommit } from '../commit.js';
 import { acquire, closeJob } from '../locks.js';
 import { catchUp, ensureCopy, syncWithCommitted } from '../sync.js';
 import type { AdminEvent, AdminJob, ControllerCommand, Job } from '../types.js';
@@ -21,6 +20,7 @@ import { nothing, type JobHooks } from './hooks.js';
 import { beginDelete } from './delete.js';
 import { beginRollback } from './rollback.js';
 import { beginSnapshot } from './snapshot.js';
+import { beginReshape } from './reshape.js';
 
 type AdminOf<T extends AdminEvent['type']> = Extract<AdminEvent, { type: T }>;
 type Handler<T extends AdminEvent['type']> = (s: Working, out: ControllerCommand[], event: AdminOf<T>) => void;
@@ -121,28 +121,11 @@ const markFailed: Handler<'markFailed'> = (s, out, event) => {
   spawnGroup(s, out, event.requestId, makers);
 };
 
-const resize: Handler<'resize'> = (s, out, event) => {
+// A resize, split or merge changes the disk's segment bounds (reshape.ts).
+const reshape = (s: Working, out: ControllerCommand[], event: AdminOf<'resize' | 'splitSegment' | 'mergeSegments'>): void => {
   const d = liveDisk(s, event.disk);
   if (d === undefined) return refuse(out, event, `unknown disk ${event.disk}`);
-  if (d.busy.size > 0 || d.frozenBy !== null || d.staged?.created === true) return refuse(out, event, `disk ${event.disk} is busy; try again when its faults are resolved`);
-  const old = d.working as MappingTable;
-  // A persisted resize record carries a segment count, not the lengths a variable disk's new segments would need.
-  if (old.segmentStarts !== null) return refuse(out, event, `disk ${event.disk} has segments of differing sizes, which resize does not support`);
-  const generation = nextGeneration(d);
-  const resized = resizeTable(old, event.segmentCount, { zero: true }, { generation });
-  if (E.isLeft(resized)) return refuse(out, event, resized.left.map((e) => e.message).join('; '));
-  const release: Extent[] = [];
-  for (let seg = event.segmentCount; seg < old.segmentCount; seg++) {
-    const e = entryAt(old, seg);
-    for (const x of [e.location, e.alternate]) if (x !== null) release.push(segmentExtent(old, x, seg));
-  }
-  setWorking(s, d, resized.right);
-  const changes = new Map(d.staged?.changes ?? []);
-  for (const seg of [...changes.keys()]) if (seg >= event.segmentCount) changes.delete(seg);
-  d.staged = { ...(d.staged ?? { created: false }), changes, segmentCount: event.segmentCount };
-  const id = newId(s);
-  s.jobs.put(id, { id, kind: 'admin', disk: event.disk, requestId: event.requestId, phase: { kind: 'waiting' }, path: [], release });
-  waitForCommit(s, out, s.jobs.get(id)!);
+  beginReshape(s, out, d, event);
 };
 
 // --- deletion and rollback ---------------------------------------------------------------------
@@ -167,7 +150,7 @@ const rollback: Handler<'rollback'> = (s, out, event) => {
   beginRollback(s, out, event);
 };
 
-const handlers: { readonly [T in AdminEvent['type']]: Handler<T> } = { createDisk, attachAgent, detachAgent, snapshot, migrate, markFailed, resize, deleteDisk, rollback };
+const handlers: { readonly [T in AdminEvent['type']]: Handler<T> } = { createDisk, attachAgent, detachAgent, snapshot, migrate, markFailed, resize: reshape, splitSegment: reshape, mergeSegments: reshape, deleteDisk, rollback };
 
 /** Every request type that has a handler (what admin-validation.ts accepts). */
 export const adminTypes: ReadonlySet<string> = /* @__PURE__ */ (() => new Set(Object.keys(handlers)))();
