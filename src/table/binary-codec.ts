@@ -443,7 +443,7 @@ const chunksOf = (rec: ReadonlyArray<Uint32Array>, perChunk: ArrayLike<number>, 
     let bitmaps: Bitmap[] | null = null;
     if (n > 0 && bits.outOfLine) {
       bitmaps = [];
-      for (let j = k; j < k + n; j++) bitmaps.push(B.unsafeFromWords(bits.size[j]!, outOfLine.slice(bits.at[j]!, bits.at[j + 1]!)));
+      for (let j = k; j < k + n; j++) bitmaps.push(B.unsafeFromWords(bitsSize(bits, j), outOfLine.slice(bitsAt(bits, j), bitsAt(bits, j + 1))));
     }
     chunks[ci] = { size, rec: rec[ci]!, alt: n === 0 ? null : alt.subarray(k * stride, (k + n) * stride), bitmaps };
     k += n;
@@ -452,26 +452,27 @@ const chunksOf = (rec: ReadonlyArray<Uint32Array>, perChunk: ArrayLike<number>, 
 };
 
 /**
- * Where each alternate's bitmap is: in the bitmaps section (`outOfLine`) from word `at[k]` to
- * `at[k + 1]`, of `size[k]` blocks; inline in the slots otherwise.
+ * Where each alternate's bitmap is: inline in its slot, or in the bitmaps section (`outOfLine`)
+ * from word `bitsAt(k)` to `bitsAt(k + 1)`, of `bitsSize(k)` blocks. A uniform table's bitmaps
+ * are all `segmentBlocks` long, so only a variable table keeps the positions in arrays.
  */
 interface AlternateBits {
   readonly outOfLine: boolean;
-  readonly at: Float64Array;
-  readonly size: Uint32Array;
+  readonly segmentBlocks: number;
+  /** Variable tables only: the first word of each bitmap, and one past the last. */
+  readonly at: Float64Array | null;
+  /** Variable tables only: each bitmap's size in blocks. */
+  readonly size: Uint32Array | null;
 }
+
+const bitsAt = (bits: AlternateBits, k: number): number => (bits.at === null ? k * outOfLineWords(bits.segmentBlocks) : bits.at[k]!);
+const bitsSize = (bits: AlternateBits, k: number): number => (bits.size === null ? bits.segmentBlocks : bits.size[k]!);
 
 /** The bitmaps of the `alternateCount` alternates, in segment order. */
 const alternateBits = (rec: ReadonlyArray<Uint32Array>, alternateCount: number, segmentBlocks: number, lengthOf: (s: number) => number, variable: boolean): AlternateBits => {
+  if (!variable) return { outOfLine: outOfLineWords(segmentBlocks) > 0, segmentBlocks, at: null, size: null };
   const at = new Float64Array(alternateCount + 1);
   const size = new Uint32Array(alternateCount);
-  const outOfLine = variable || outOfLineWords(segmentBlocks) > 0;
-  if (!variable) {
-    // Every bitmap the same size: no need to walk the records.
-    size.fill(segmentBlocks);
-    for (let k = 0; k < alternateCount; k++) at[k + 1] = at[k]! + outOfLineWords(segmentBlocks);
-    return { outOfLine, at, size };
-  }
   let k = 0;
   for (let ci = 0; ci < rec.length; ci++)
     for (let r = 0; r < rec[ci]!.length && k < alternateCount; r += REC_WORDS)
@@ -480,7 +481,29 @@ const alternateBits = (rec: ReadonlyArray<Uint32Array>, alternateCount: number, 
         at[k + 1] = at[k]! + ((size[k]! + 31) >>> 5);
         k++;
       }
-  return { outOfLine, at, size };
+  return { outOfLine: true, segmentBlocks, at, size };
+};
+
+/**
+ * Each alternate's start and the tail of its bitmap. A loop of its own (not inline in
+ * `decodeChecked`, which runs once per table and would run it unoptimized).
+ */
+const checkAlternates = (rec: ReadonlyArray<Uint32Array>, alt: Uint32Array, outOfLine: Uint32Array, stride: number, alternateCount: number, bits: AlternateBits, errors: ValidationError[]): void => {
+  for (let k = 0; k < alternateCount && errors.length < MAX_DECODE_ERRORS; k++) {
+    const a = k * stride;
+    const size = bitsSize(bits, k);
+    if (!startFits(alt[a + 1]!, alt[a + 2]!, size)) {
+      const s = segmentOfAlternate(rec, k);
+      errors.push(makeError(`alternates[${k}].start`, alt[a + 1]! + alt[a + 2]! * TWO_POW_32, `must leave room for ${size} blocks below 2^53`, s));
+    }
+    const words = bits.outOfLine ? outOfLine : alt;
+    const last = bits.outOfLine ? bitsAt(bits, k + 1) - 1 : a + ALT_HEADER + ((size + 31) >>> 5) - 1;
+    if (!tailClear(words, last, size)) {
+      const s = segmentOfAlternate(rec, k);
+      const field = bits.outOfLine ? `bitmaps[${k}]` : `alternates[${k}].blocks`;
+      errors.push(makeError(field, hex(words[last]!), `must have no bit set past block ${size - 1} in its last word`, s));
+    }
+  }
 };
 
 const decodeChecked = (bytes: Uint8Array, options: TableOptions, errors: ValidationError[]): E.Either<ValidationError[], MappingTable> => {
@@ -501,7 +524,7 @@ const decodeChecked = (bytes: Uint8Array, options: TableOptions, errors: Validat
 
   const stride = altStride(segmentBlocks);
   const bits = alternateBits(rec, alternateCount, segmentBlocks, lengthOf, h.variable);
-  const bitmapWords = bits.at[alternateCount]!;
+  const bitmapWords = bits.outOfLine ? bitsAt(bits, alternateCount) : 0;
   if (h.variable && variableFormBytes(segmentCount, alternateCount, bitmapWords) !== bytes.length)
     return E.left([makeError('', bytes.length, `must be exactly the ${variableFormBytes(segmentCount, alternateCount, bitmapWords)} bytes its header and lengths declare; its length`)]);
   const altOffset = HEADER_BYTES + segmentCount * RECORD_BYTES;
@@ -509,21 +532,7 @@ const decodeChecked = (bytes: Uint8Array, options: TableOptions, errors: Validat
   readWords(bytes, altOffset, alt);
   const outOfLine = new Uint32Array(bitmapWords);
   readWords(bytes, altOffset + alt.byteLength, outOfLine);
-  for (let k = 0; k < alternateCount && errors.length < MAX_DECODE_ERRORS; k++) {
-    const a = k * stride;
-    const size = bits.size[k]!;
-    if (!startFits(alt[a + 1]!, alt[a + 2]!, size)) {
-      const s = segmentOfAlternate(rec, k);
-      errors.push(makeError(`alternates[${k}].start`, alt[a + 1]! + alt[a + 2]! * TWO_POW_32, `must leave room for ${size} blocks below 2^53`, s));
-    }
-    const words = bits.outOfLine ? outOfLine : alt;
-    const last = bits.outOfLine ? bits.at[k + 1]! - 1 : a + ALT_HEADER + ((size + 31) >>> 5) - 1;
-    if (!tailClear(words, last, size)) {
-      const s = segmentOfAlternate(rec, k);
-      const field = bits.outOfLine ? `bitmaps[${k}]` : `alternates[${k}].blocks`;
-      errors.push(makeError(field, hex(words[last]!), `must have no bit set past block ${size - 1} in its last word`, s));
-    }
-  }
+  checkAlternates(rec, alt, outOfLine, stride, alternateCount, bits, errors);
   errors.push(...lunSizesErrors(options.lunSizes));
   if (options.lunSizes !== undefined && errors.length === 0) checkLunSizes(rec, alt, stride, lengthOf, options.lunSizes, errors);
   if (errors.length > 0) return E.left(errors.slice(0, MAX_DECODE_ERRORS));

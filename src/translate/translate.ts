@@ -15,7 +15,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { unreadableError, validationError, type ValidationError } from '../errors.js';
 import { isTable, type MappingTable } from '../table/table.js';
 import { blocksOf } from '../table/segments.js';
-import { lastPrimaryLun, onePrimaryPieceStart, translateInto, wellFormedRequest } from './translate-into.js';
+import { onePrimaryPieceInto, translateInto, wellFormedRequest } from './translate-into.js';
 import {
   KIND_PRIMARY,
   KIND_ZERO,
@@ -108,9 +108,9 @@ const pieceAt = (out: PieceBuffer, i: number): Piece => {
   const virtualStart = out.virtualStart[i]!;
   const length = out.length[i]!;
   // Literal objects of a fixed shape: spreading a shared base is several times slower.
-  if (kind === KIND_ZERO) return { kind: 'zero', virtualStart, length };
+  if (kind === (2 satisfies typeof KIND_ZERO)) return { kind: 'zero', virtualStart, length };
   if (out.marks[i] === 1) return { kind: 'alternate', virtualStart, length, lun: out.lun[i]!, start: out.start[i]!, marksAlternate: true };
-  return { kind: kind === KIND_PRIMARY ? 'primary' : 'alternate', virtualStart, length, lun: out.lun[i]!, start: out.start[i]! };
+  return { kind: kind === (0 satisfies typeof KIND_PRIMARY) ? 'primary' : 'alternate', virtualStart, length, lun: out.lun[i]!, start: out.start[i]! };
 };
 
 /** Why `translate` refuses its inputs: a value that is not a table, an unknown variant, a malformed request. */
@@ -181,13 +181,14 @@ export const translate = (
   if (start === 0) start = 0;
   if (!isTable(table) || (variant !== undefined && variant !== 'centralized' && variant !== 'distributed'))
     return E.left(invalidInputs(table, request, op, start, length, variant));
-  // The short path builds its one piece directly, without the round trip through `scratch`.
+  // The short path builds its one piece directly, without translateInto's general checks. The
+  // status is a literal for the reason given in translate-into.ts (imported constants cost loads).
   if (wellFormedRequest(op as Op, start as number, length as number) && (start as number) + (length as number) <= table.segmentCount * table.segmentBlocks) {
     const first = start as number;
     const count = length as number;
-    const physical = onePrimaryPieceStart(table, op as Op, first, first + count);
-    if (physical >= 0) return E.right([{ kind: 'primary', virtualStart: first, length: count, lun: lastPrimaryLun(), start: physical }]);
+    if (onePrimaryPieceInto(table, op as Op, first, first + count, scratch))
+      return E.right([{ kind: 'primary', virtualStart: first, length: count, lun: scratch.lun[0]!, start: scratch.start[0]! }]);
   }
   const status = translateInto(table, op as Op, start as number, length as number, scratch, variant as Variant | undefined);
-  return status === STATUS_OK ? E.right(piecesOf(scratch)) : E.left(failureOf(status, table, request, op, start, length));
+  return status === (0 satisfies typeof STATUS_OK) ? E.right(piecesOf(scratch)) : E.left(failureOf(status, table, request, op, start, length));
 };

@@ -12,6 +12,7 @@ import { MAX_DECODE_ERRORS, decodeTable, encodeTable } from '../../src/table/cod
 import { crc32c } from '../../src/table/crc32c.js';
 import { createTable, setEntries, setEntry, tablesEqual, type MappingTable } from '../../src/table/table.js';
 import { entrySpecArb, tableAndRequestArb, tableArb } from '../../src/testing/arbitraries.js';
+import { createVariableTable } from '../../src/table/variable.js';
 import { translate } from '../../src/translate/translate.js';
 
 type Result<T> = E.Either<ValidationError[], T>;
@@ -145,6 +146,85 @@ describe('encodeTableBinary / decodeTableBinary', () => {
     expect(bytes.length).toBe(40 + 16 * 1000);
     expect(encodeTableBinary(right(decodeTableBinary(bytes)))).toEqual(bytes);
     expect(encodeTableBinary(table(8, [], 0)).length).toBe(40);
+  });
+
+  // Fixed bytes of each version: the encoder must keep writing them and the decoder keep reading
+  // them (checkpoints and replacement tables written by older peers stay readable).
+  it('writes and reads versions 1, 2 and 3 byte for byte as fixed here', () => {
+    const v1 = right(
+      createTable({
+        segmentBlocks: 40,
+        generation: 7,
+        entries: [
+          { location: { lun: 1, start: 0 } },
+          { location: { lun: 1, start: 40 }, noWrite: true, alternate: { lun: 2, start: 80, blocks: [0, 1, 2, 39] } },
+          { zero: true },
+          { invalid: true },
+          { location: { lun: 3, start: 2 ** 40 }, error: true },
+          { zero: true, alternate: { lun: 2, start: 0, blocks: [5] } },
+        ],
+      }),
+    );
+    const v1big = table(1040, [{ zero: true }, { location: { lun: 1, start: 0 }, noWrite: true, alternate: { lun: 2, start: 0, blocks: [0, 1039] } }]);
+    const v2 = right(
+      createVariableTable({
+        generation: 3,
+        entries: [
+          { length: 5, location: { lun: 1, start: 0 } },
+          { length: 70, location: { lun: 1, start: 5 }, noWrite: true, alternate: { lun: 2, start: 0, blocks: [0, 69] } },
+          { length: 1, zero: true },
+        ],
+      }),
+    );
+    const v3 = right(
+      createTable({
+        segmentBlocks: 16,
+        grainBlocks: 4,
+        generation: 2,
+        entries: [{ location: { lun: 1, start: 0 }, noWrite: true, alternate: { lun: 2, start: 0, blocks: [4, 5, 6, 7] } }, { location: { lun: 1, start: 16 } }],
+      }),
+    );
+    const golden: [MappingTable, number, string][] = [
+      [
+        v1,
+        1,
+        '56444d540100000028000000060000000000000007000000000000000200000000000000100000000100000000000000' +
+        '000000003200000001000000280000000000000004000000000000000000000000000000010000000000000000000000' +
+        '000000001800000003000000000000000001000024010000000000000000000000000000020000005000000000000000' +
+        '0700000080000000020000000000000000000000200000000000000063855560',
+      ],
+      [
+        v1big,
+        1,
+        '56444d540100000010040000020000000000000000000000000000000100000000000000040000000000000000000000' +
+        '000000003200000001000000000000000000000002000000000000000000000001000000000000000000000000000000' +
+        '000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000' +
+        '000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000' +
+        '00000000000000000000000000000000008000000f569544',
+      ],
+      [
+        v2,
+        2,
+        '56444d540200000000000000030000000000000003000000000000000100000000000000100000000100000000000000' +
+        '000000003200000001000000050000000000000004000000000000000000000000000000020000000000000000000000' +
+        '010000000000000020000000050000004600000001000000b64939b6',
+      ],
+      [
+        v3,
+        3,
+        '56444d540300000010000000020000000000000002000000000000000100000000000000320000000100000000000000' +
+        '0000000010000000010000001000000000000000020000000000000000000000f000000004000000f9769ffd',
+      ],
+    ];
+    for (const [t, version, hex] of golden) {
+      const bytes = Uint8Array.from(Buffer.from(hex, 'hex'));
+      expect(word(bytes, 1)).toBe(version);
+      expect(Buffer.from(encodeTableBinary(t)).toString('hex')).toBe(hex);
+      const decoded = right(decodeTableBinary(bytes));
+      expect(tablesEqual(decoded, t)).toBe(true);
+      expect(decoded.generation).toBe(t.generation);
+      expect(decoded.grainBlocks).toBe(t.grainBlocks);
+    }
   });
 
   it('decodes the empty table', () => {
