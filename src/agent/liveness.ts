@@ -32,10 +32,14 @@ export function renewLease(s: Stepper, force: boolean): void {
   const holds: { disk: DiskId; generation: number }[] = [];
   for (const [disk, copy] of s.disks.current) if (copy.unconfirmed !== undefined) holds.push({ disk, generation: copy.table.generation });
   if (!force && !renewalDue(s.config, l, s.now, holds.length > 0)) return;
+  // A grant names the renewal it answers by its time only: when an earlier renewal (which did not
+  // list these generations) went at this same time, its grant would pass for this one's, so this
+  // one confirms nothing and a later renewal lists them again.
+  const distinct = l.lastRequest < s.now;
   s.lease = { ...l, lastRequest: s.now };
   for (const { disk } of holds) {
     const copy = s.disks.get(disk)!;
-    if (copy.unconfirmed!.listedAt === undefined) s.disks.set(disk, { ...copy, unconfirmed: { listedAt: s.now } });
+    if (distinct && copy.unconfirmed!.listedAt === undefined) s.disks.set(disk, { ...copy, unconfirmed: { listedAt: s.now } });
   }
   const { agent, epoch } = s.config;
   s.send({ type: 'renewLease', agent, epoch, disk: '', requestedAt: s.now, ...(holds.length > 0 ? { holds } : {}) });

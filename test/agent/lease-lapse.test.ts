@@ -99,6 +99,19 @@ describe('agent: after its lease lapsed, no I/O through a copy the controller ha
     expect(issued(a.step(grant(1060)))).toEqual([1]);
   });
 
+  it('a grant of a renewal sent at the same instant, before the lapse was seen, confirms nothing', () => {
+    const a = new Agent();
+    a.step(replace(table(5)), tick(0), tick(900)); // renewals at 0 and 900, no lease yet
+    a.step(grant(0)); // late: a lease that ends at 1000, unusable from 900
+    // The write finds the lease lapsed: the copy is unconfirmed, and listed again only at a later
+    // instant, since the renewal already sent at 900 did not list it.
+    expect(issued(a.step(write(1)))).toEqual([]);
+    expect(a.state.disks.get(D)?.unconfirmed).toEqual({});
+    expect(issued(a.step(grant(900)))).toEqual([]);
+    expect(renewals(a.step(tick(1000))).map((r) => r.holds)).toEqual([[{ disk: D, generation: 5 }]]);
+    expect(issued(a.step(grant(1000)))).toEqual([1]);
+  });
+
   it('a life that never held a lease has nothing to confirm; a new life (evicted) starts afresh', () => {
     const a = new Agent();
     a.step(tick(0), replace(table(5)), tick(500)); // no grant yet: no lease held, none lapsed
