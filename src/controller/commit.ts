@@ -8,7 +8,6 @@
  */
 import { segmentLengthAt } from '../table/segments.js';
 import * as E from 'fp-ts/lib/Either.js';
-import * as B from '../bitmap/bitmap.js';
 import type { DiskId, EntryChange } from '../protocol/messages.js';
 import { PersistentMap } from '../protocol/persistent-map.js';
 import { encodeEntry, encodeTable } from '../table/codec.js';
@@ -16,31 +15,12 @@ import type { MappingEntry } from '../table/entry.js';
 import { diffTables, entryAt, freezeTable, setEntries, type MappingTable } from '../table/table.js';
 import { addStep, newId, unwrap } from './basics.js';
 import { hooksFor } from './jobs/hooks.js';
+import { movesBlocks } from './moves.js';
 import { releaseOrQuarantine } from './leases.js';
 import * as R from './refcounts.js';
 import { required } from './sync.js';
 import type { ControllerCommand, PersistRecord } from './types.js';
 import type { JobDraft, Working } from './working.js';
-
-/**
- * Where a read of block `k` goes under entry `e`, or null when it cannot be read (it faults or
- * fails, so it cannot return stale data).
- */
-const readTarget = (e: MappingEntry, k: number): string | null => {
-  if (e.invalid || e.error) return null;
-  if (e.alternate !== null && B.has(e.alternate.blocks, k)) return `${e.alternate.lun}:${e.alternate.start + k}`;
-  if (e.zero) return 'zero';
-  return e.location === null ? null : `${e.location.lun}:${e.location.start + k}`;
-};
-
-/** True when some readable block of `before` is read from somewhere else under `after`. */
-const movesBlocks = (before: MappingEntry, after: MappingEntry, segmentBlocks: number): boolean => {
-  for (let k = 0; k < segmentBlocks; k++) {
-    const from = readTarget(before, k);
-    if (from !== null && from !== readTarget(after, k)) return true;
-  }
-  return false;
-};
 
 /**
  * Decides changes to segment entries; the job waits until they are durable.
@@ -276,42 +256,8 @@ export const retryPersist = (s: Working, out: ControllerCommand[]): void => {
   out.push({ type: 'persist', persistId: s.persist.persistId, records: s.persist.records });
 };
 
-/**
- * Ordering rule (docs/design.md#ordering-rules): copies and zero-fills are flushed before the
- * 570 record that makes a table depend on them. A job's `copied` hook calls this when its copies
- * are answered. Returns true when it issued a `flush` of `luns` (the hook runs again, with
- * `flushing` set, once the flush is answered: a failed flush counts as a failed copy), and false
- * when the job may go on: the flush is done, a copy failed, or nothing was copied.
- */
-export const flushCopiesFirst = (s: Working, out: ControllerCommand[], job: JobDraft, luns: ReadonlyArray<number>): boolean => {
-  const phase = job.phase;
-  if (phase.kind !== 'copying' || phase.failed || phase.flushing === true || luns.length === 0) return false;
-  const flushId = newId(s);
-  const flushLuns = [...new Set(luns)].sort((a, b) => a - b);
-  s.copies.set(flushId, job.id);
-  s.jobs.setPhase(job, { kind: 'copying', copies: [flushId], failed: false, flushing: true, flushLuns });
-  out.push({ type: 'flush', flushId, luns: flushLuns });
-  return true;
-};
-
-/**
- * A flush failed. Storage reports a lost write cache to one flush only, so every other flush of
- * the same LUNs in flight now cannot be trusted either: those jobs count as failed whatever the
- * answer to their flush (they copy again).
- */
-export const distrustConcurrentFlushes = (s: Working, flushId: number): void => {
-  const owner = s.copies.get(flushId);
-  const failed = owner === undefined ? undefined : s.jobs.peek(owner);
-  if (failed === undefined || failed.phase.kind !== 'copying' || failed.phase.flushing !== true) return;
-  const luns = failed.phase.flushLuns ?? [];
-  for (const id of s.jobs.keys()) {
-    const other = s.jobs.peek(id);
-    if (id === owner || other === undefined || other.phase.kind !== 'copying' || other.phase.flushing !== true || other.phase.failed) continue;
-    if (!(other.phase.flushLuns ?? []).some((l) => luns.includes(l))) continue;
-    const job = s.jobs.get(id)!;
-    if (job.phase.kind === 'copying') s.jobs.setPhase(job, { ...job.phase, failed: true });
-  }
-};
+// Flushing copies before the record that depends on them lives in flushes.ts (grouped flushes).
+export { flushCopiesFirst } from './flushes.js';
 
 /**
  * Gives back the extents the job's change stopped using, once every agent has the change. Only

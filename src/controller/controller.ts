@@ -14,6 +14,8 @@
  *   per message type;
  * - `locks.ts`: segment locks and their queues, starting and closing jobs, admin job groups;
  * - `commit.ts`: 570: staging changes, fences, group commit, committed history;
+ * - `flushes.ts`: grouped flushes (copies durable before the record that depends on them);
+ *   `moves.ts`: whether a change moves readable blocks (it then needs a fence);
  * - `sync.ts`: 575-590: acknowledgements, choosing how to bring an agent in line, deltas and
  *   replacement documents, anti-entropy;
  * - `jobs/hooks.ts`: the job state machine: the points of a job's life and the hooks each kind
@@ -43,7 +45,8 @@ import { decodeTable } from '../table/codec.js';
 import { entryAt } from '../table/table.js';
 import type { Allocator, Extent } from './allocator.js';
 import { adminDone, newDiskState, newId, segmentExtent } from './basics.js';
-import { distrustConcurrentFlushes, onPersisted, onPersistFailed, retryPersist } from './commit.js';
+import { onPersisted, onPersistFailed, retryPersist } from './commit.js';
+import { onFlushAnswered } from './flushes.js';
 import { onMessage } from './intake.js';
 import { emptyJobIndex } from './job-index.js';
 import { hooksFor } from './jobs/hooks.js';
@@ -165,9 +168,8 @@ const dispatch = (s: Working, out: ControllerCommand[], raw: ControllerEvent): v
       return onCopyAnswered(s, out, event.copyId, event.type === 'copyFailed');
     case 'flushed':
     case 'flushFailed':
-      // A flush is answered like the copies it makes durable (commit.ts flushCopiesFirst).
-      if (event.type === 'flushFailed') distrustConcurrentFlushes(s, event.flushId);
-      return onCopyAnswered(s, out, event.flushId, event.type === 'flushFailed');
+      // A flush is answered like the copies it makes durable, for every job of its group (flushes.ts).
+      return onFlushAnswered(s, out, event.flushId, event.type === 'flushFailed');
   }
 };
 

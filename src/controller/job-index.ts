@@ -157,7 +157,8 @@ export class JobTable {
    */
   candidates(...classes: string[]): number[] {
     const fromIndex = new Set<number>();
-    for (const c of classes) for (const id of this.index.classes.get(c) ?? []) if (this.records.has(id)) fromIndex.add(id);
+    // forEach, not for-of: a persistent set walks its trie without a generator.
+    for (const c of classes) this.index.classes.get(c)?.forEach((id) => void (this.records.has(id) && fromIndex.add(id)));
     const out = [...fromIndex].sort((a, b) => a - b);
     for (const id of this.added) if (this.records.has(id)) out.push(id);
     return out;
@@ -169,7 +170,7 @@ export class JobTable {
    */
   candidatesWhere(classes: ReadonlyArray<string>, keep: (id: number) => boolean): number[] {
     const kept: number[] = [];
-    for (const c of classes) for (const id of this.index.classes.get(c) ?? []) if (this.records.has(id) && keep(id)) kept.push(id);
+    for (const c of classes) this.index.classes.get(c)?.forEach((id) => void (this.records.has(id) && keep(id) && kept.push(id)));
     const out = classes.length > 1 ? [...new Set(kept)] : kept;
     out.sort((a, b) => a - b);
     for (const id of this.added) if (this.records.has(id) && keep(id)) out.push(id);

@@ -176,6 +176,34 @@ export interface JobIndex {
 }
 
 /**
+ * Jobs whose copies must be durable before they go on, and the flush that makes them so
+ * (`flushes.ts`): one flush in flight, over the union of its jobs' LUNs; jobs that finish their
+ * copies meanwhile wait for the next one (group commit, as persists do). `flushId` of `next` is
+ * reserved when its first job joins, and is the id of the flush command it becomes.
+ *
+ * @example
+ * const waiting = state.flushes?.next?.jobs.size ?? 0;
+ */
+export interface FlushGroup {
+  readonly flushId: number;
+  /** Ascending, without repeats. */
+  readonly luns: ReadonlyArray<number>;
+  /** In the order they joined. */
+  readonly jobs: ReadonlySet<number>;
+}
+
+/**
+ * The flush in flight and the group waiting for the next one (see {@link FlushGroup}).
+ *
+ * @example
+ * const flushing = state.flushes?.inFlight?.luns ?? []; // LUNs of the controller's flush in flight
+ */
+export interface FlushGroups {
+  readonly inFlight: FlushGroup | null;
+  readonly next: FlushGroup | null;
+}
+
+/**
  * The whole state of the controller machine. Immutable: `controllerStep` returns a new state and
  * never changes its input, so any state can be kept, compared or inspected later.
  *
@@ -221,6 +249,8 @@ export interface ControllerState {
   readonly reuseHold: ReuseHold | null;
   /** Settle jobs waiting for a copy slot. */
   readonly copyQueue: ReadonlyArray<number>;
+  /** Grouped flushes (`flushes.ts`); absent: none in flight and none waiting. */
+  readonly flushes?: FlushGroups;
   readonly nextId: number;
   /**
    * Every generation a deleted disk reached is below this (absent: 0): a disk created or

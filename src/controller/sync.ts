@@ -95,7 +95,7 @@ export const checkSync = (s: Working, out: ControllerCommand[], job: JobDraft): 
     // The path records how the agents were first brought in line, not every re-send.
     if (step !== null && !job.path.some((x) => x === 575 || x === 580 || x === 585 || x === 590)) addStep(job, step);
   }
-  s.jobs.setPhase(job, { ...job.phase, waiting });
+  s.jobs.setPhase(job, { ...job.phase, waiting: s.sameWaiting(waiting) });
   if (waiting.length === 0) synced(s, out, job);
 };
 
@@ -116,10 +116,18 @@ export const onAck = (s: Working, out: ControllerCommand[], agent: AgentId, disk
   const classes: string[] = [];
   if (generation - before > GENERATION_SCAN_LIMIT) classes.push(`syncing:${disk}`);
   else for (let g = Math.max(before + 1, 0); g <= generation; g++) classes.push(syncingClass(disk, g));
-  // Jobs of one generation mostly wait for the same agents: the agent found still behind for one
-  // job is tried first for the next (a hint only: every job is decided by its own list).
-  let behind: AgentId | null = null;
-  const caughtUp = (a: AgentId, need: number): boolean => a === agent || (peekCopy(s, a, disk)?.acked ?? -1) >= need;
+  // Whether every agent of a list other than this one has acknowledged `need`. Nothing an ack
+  // step does before its jobs are released changes what agents acknowledged, so the answer for a
+  // list is the same for every job that holds it: jobs that checked their agents in one step share
+  // one list (`Working.sameWaiting`), and a batch of thousands of jobs costs one look per list.
+  const decided = new Map<ReadonlyArray<AgentId>, { need: number; all: boolean }>();
+  const othersCaughtUp = (waiting: ReadonlyArray<AgentId>, need: number): boolean => {
+    const known = decided.get(waiting);
+    if (known !== undefined && known.need === need) return known.all;
+    const all = waiting.every((a) => a === agent || (peekCopy(s, a, disk)?.acked ?? -1) >= need);
+    decided.set(waiting, { need, all });
+    return all;
+  };
   const releases = (id: number): boolean => {
     const scanned = s.jobs.scanned(id)!;
     if (scanned.disk !== disk || scanned.phase.kind !== 'syncing') return false;
@@ -127,10 +135,7 @@ export const onAck = (s: Working, out: ControllerCommand[], agent: AgentId, disk
     if (need <= before || need > generation || !scanned.phase.waiting.includes(agent)) return false;
     const job = s.jobs.peek(id);
     if (job === undefined || job.phase.kind !== 'syncing') return false;
-    const { waiting, generation: g } = job.phase;
-    if (behind !== null && waiting.includes(behind) && !caughtUp(behind, g)) return false;
-    behind = waiting.find((a) => !caughtUp(a, g)) ?? null;
-    return behind === null;
+    return othersCaughtUp(job.phase.waiting, job.phase.generation);
   };
   // A job some other agent still holds back now cannot be released later in this step (only this
   // agent's acknowledgement rises in it), so the jobs are narrowed before they are sorted, and

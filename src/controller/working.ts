@@ -21,7 +21,7 @@ import type { Allocator } from './allocator.js';
 import { JobTable, type Mutable } from './job-index.js';
 import type { JobHookTable } from './jobs/hooks.js';
 import type { RefCounts } from './refcounts.js';
-import type { AgentView, ControllerConfig, ControllerState, CopyView, DiskState, JobGroup, LeaseView } from './types.js';
+import type { AgentView, ControllerConfig, ControllerState, CopyView, DiskState, FlushGroups, JobGroup, LeaseView } from './types.js';
 
 export type { JobDraft, Mutable } from './job-index.js';
 
@@ -59,6 +59,9 @@ const freezeCopy = (draft: Mutable<CopyView>, base: CopyView | undefined): CopyV
 export const thawAgent = (v: AgentView): AgentDraft => ({ epoch: v.epoch, copies: new CowRecords(v.copies, thawCopy, freezeCopy) });
 const freezeAgent = (draft: AgentDraft, base: AgentView | undefined): AgentView => keepIfSame<AgentView>({ epoch: draft.epoch, copies: draft.copies.result() }, base);
 
+/** No flush in flight and none waiting (`flushes.ts`). */
+const NO_FLUSHES: FlushGroups = Object.freeze({ inFlight: null, next: null });
+
 const thawGroup = (g: JobGroup): Mutable<JobGroup> => ({ ...g });
 const freezeGroup = (draft: Mutable<JobGroup>, base: JobGroup | undefined): JobGroup => keepIfSame<JobGroup>(draft, base);
 
@@ -85,6 +88,8 @@ export class Working {
   quarantine: ControllerState['quarantine'];
   // --- allocation held after a restart (reuse-hold.ts) ---
   reuseHold: ControllerState['reuseHold'];
+  /** The flush in flight and the jobs waiting for the next one (flushes.ts). */
+  flushes: FlushGroups;
   /** `ControllerState.generationFloor` (0: none). */
   generationFloor: number;
 
@@ -95,6 +100,7 @@ export class Working {
   private copyQueueHead = 0;
   private copyQueued: Set<number> | null = null;
   private scratch: PieceBuffer | null = null;
+  private lastWaiting: ReadonlyArray<AgentId> | null = null;
 
   /**
    * `base` is the state the step was given; read it for values as they were before the step.
@@ -123,7 +129,20 @@ export class Working {
     this.leases = new CowMap(base.leases);
     this.quarantine = base.quarantine;
     this.reuseHold = base.reuseHold;
+    this.flushes = base.flushes ?? NO_FLUSHES;
     this.generationFloor = base.generationFloor ?? 0;
+  }
+
+  /**
+   * `waiting` itself, or an equal list made earlier in this step: jobs brought in line in one
+   * step mostly wait for the same agents, and sharing the list lets an acknowledgement decide
+   * once for all of them (`sync.ts` `onAck`).
+   */
+  sameWaiting(waiting: AgentId[]): ReadonlyArray<AgentId> {
+    const last = this.lastWaiting;
+    if (last !== null && last.length === waiting.length && last.every((a, i) => a === waiting[i])) return last;
+    this.lastWaiting = waiting;
+    return waiting;
   }
 
   /** A buffer for `translateInto`, for this step only. */
@@ -178,6 +197,8 @@ export class Working {
       reuseHold: this.reuseHold,
       copyQueue: this.copyQueue === null ? this.base.copyQueue : this.copyQueue.slice(this.copyQueueHead),
       nextId: this.nextId,
+      // Absent until the first flush, so that a state that never flushed keeps its shape.
+      ...(this.base.flushes === undefined && this.flushes === NO_FLUSHES ? {} : { flushes: this.flushes.inFlight === null && this.flushes.next === null ? NO_FLUSHES : this.flushes }),
       ...(this.generationFloor > 0 || this.base.generationFloor !== undefined ? { generationFloor: this.generationFloor } : {}),
       // Kept as is: controllerStep updates it (admin-dedupe.ts).
       ...(this.base.recentAdmin === undefined ? {} : { recentAdmin: this.base.recentAdmin }),

@@ -50,6 +50,7 @@ const sendsOf = (cmds: ReadonlyArray<ControllerCommand>): Send[] => cmds.filter(
 const persistsOf = (cmds: ReadonlyArray<ControllerCommand>): Persist[] => cmds.filter((c): c is Persist => c.type === 'persist');
 const resolvedOf = (cmds: ReadonlyArray<ControllerCommand>): Resolved[] => cmds.filter((c): c is Resolved => c.type === 'resolved');
 const copiesOf = (cmds: ReadonlyArray<ControllerCommand>): Copy[] => cmds.filter((c): c is Copy => c.type === 'copyBlocks' || c.type === 'writeZeros');
+const isFlush = (c: ControllerCommand): c is Extract<ControllerCommand, { type: 'flush' }> => c.type === 'flush';
 const retriesOf = (cmds: ReadonlyArray<ControllerCommand>): Send[] => sendsOf(cmds).filter((c) => c.message.type === 'retry');
 
 /** Applies durable records to table documents, as a persistence adapter would (applyPersistRecord). */
@@ -921,25 +922,63 @@ describe('controller: administrative operations', () => {
     expect(c3.filter((c) => c.type === 'adminDone')).toEqual([{ type: 'adminDone', requestId: expect.any(Number), result: { ok: true } }]);
   });
 
-  // docs/design.md#ordering-rules D1, D7: nothing is promoted on a flush that failed or that ran beside one that failed.
-  it('a failed flush counts as a failed copy: the settle job copies and flushes again before it promotes', () => {
+  // docs/design.md#ordering-rules D1, D7: nothing is promoted on a flush that failed, nor on a later flush
+  // for copies that finished before the failure was known.
+  it('a failed flush counts as a failed copy: the settle jobs copy and flush again before they promote', () => {
     const h = boot(['a']);
     allocateSegment(h, 'a', 0);
     allocateSegment(h, 'a', 1);
     const copies = copiesOf(h.drive(h.admin({ type: 'migrate', disk: D, segments: [0, 1], lun: 2 })));
     expect(copies).toHaveLength(2);
-    const flushes = copies.flatMap((c) => h.step({ type: 'copyDone', copyId: c.copyId })).filter((c): c is Extract<ControllerCommand, { type: 'flush' }> => c.type === 'flush');
-    expect(flushes.map((f) => f.luns)).toEqual([[2], [2]]);
-    // One flush fails: the other, in flight beside it, cannot be trusted either.
+    const answered = copies.map((c) => h.step({ type: 'copyDone', copyId: c.copyId }));
+    const flushes = answered.flat().filter(isFlush);
+    // One flush in flight: the second job's copies finished while it was, so it waits for the next one.
+    expect(flushes.map((f) => f.luns)).toEqual([[2]]);
+    expect(answered[1]).toEqual([]);
+    // The flush fails: the job waiting on the same LUN cannot be trusted either, and no flush is issued for it.
     expect(h.step({ type: 'flushFailed', flushId: flushes[0]!.flushId, error: 'cache lost' })).toEqual([]);
-    expect(persistsOf(h.step({ type: 'flushed', flushId: flushes[1]!.flushId }))).toEqual([]);
     // The next sweep copies both segments again, and flushes again, before any promotion.
     const again = copiesOf(h.tick(1000));
     expect(again).toHaveLength(2);
-    const reflush = again.flatMap((c) => h.step({ type: 'copyDone', copyId: c.copyId })).filter((c): c is Extract<ControllerCommand, { type: 'flush' }> => c.type === 'flush');
-    expect(reflush).toHaveLength(2);
-    const promoted = reflush.flatMap((f) => h.step({ type: 'flushed', flushId: f.flushId }));
-    expect(persistsOf(promoted).flatMap((p) => p.records)).toHaveLength(1);
+    const reflush = again.flatMap((c) => h.step({ type: 'copyDone', copyId: c.copyId })).filter(isFlush);
+    expect(reflush).toHaveLength(1);
+    const first = h.step({ type: 'flushed', flushId: reflush[0]!.flushId });
+    // The first promotion goes out; only now is the second job's flush issued.
+    expect(persistsOf(first).flatMap((p) => p.records)).toHaveLength(1);
+    const second = first.filter(isFlush);
+    expect(second.map((f) => f.luns)).toEqual([[2]]);
+    expect(persistsOf(h.step({ type: 'flushed', flushId: second[0]!.flushId }))).toEqual([]); // staged behind the persist in flight
+    expect(persistsOf(h.persisted()).flatMap((p) => p.records)).toHaveLength(1);
+  });
+
+  // docs/design.md#ordering-rules D1, D2: grouped flushes. Jobs whose copies finish while a flush is in flight
+  // wait for one flush over the union of their LUNs, issued when the first is answered; none of them
+  // stages its record before that flush is answered.
+  it('grouped flushes: one flush in flight, the jobs that finish their copies meanwhile share the next', () => {
+    const h = boot(['a']);
+    for (const seg of [0, 1, 2]) allocateSegment(h, 'a', seg);
+    const copies = copiesOf(h.drive(h.admin({ type: 'migrate', disk: D, segments: [0, 1, 2], lun: 2 })));
+    expect(copies).toHaveLength(3);
+    const answered = copies.map((c) => h.step({ type: 'copyDone', copyId: c.copyId }));
+    const [inFlight] = answered[0]!.filter(isFlush);
+    expect(inFlight).toBeDefined();
+    expect(answered.slice(1)).toEqual([[], []]);
+    expect(h.state.flushes?.next?.jobs.size).toBe(2);
+    const afterFirst = h.step({ type: 'flushed', flushId: inFlight!.flushId });
+    const grouped = afterFirst.filter(isFlush);
+    expect(grouped).toHaveLength(1);
+    expect(grouped[0]!.luns).toEqual([2]);
+    expect(h.state.flushes?.next).toBeNull();
+    // Two promotions wait for the grouped flush: neither is staged yet.
+    const staged = () => [...h.state.jobs.values()].filter((j) => j.phase.kind === 'committing').length;
+    expect(staged()).toBe(1);
+    h.step({ type: 'flushed', flushId: grouped[0]!.flushId });
+    expect(staged()).toBe(3);
+    expect(h.state.flushes?.inFlight).toBeNull();
+    // A late or unknown flush answer changes nothing.
+    const before = h.state;
+    expect(h.step({ type: 'flushed', flushId: grouped[0]!.flushId })).toEqual([]);
+    expect(h.state).toBe(before);
   });
 
   it('migrate: alternate on the target LUN, background copy, promotion, then the old extent is released', () => {

@@ -138,8 +138,11 @@ const slowStorage: Scenario = {
 /** A stuck run ends only when the step budget runs out: one short run is enough. */
 const short: Scenario = { workload: { ios: 20 }, seeds: [1] };
 
-/** The frozen primaries of snapshots and migrations meet writes often with slow storage. */
-const frozenWrites: Scenario = { config: slowStorage.config, workload: slowStorage.workload, seeds: [1, 2, 3] };
+/**
+ * The frozen primaries of snapshots and migrations meet writes often with slow storage. (Seed 2
+ * no longer meets one since controller flushes are grouped: seeds 1, 3, 4 and 6 of the first six do.)
+ */
+const frozenWrites: Scenario = { config: slowStorage.config, workload: slowStorage.workload, seeds: [1, 3, 4] };
 /** A controller power loss mid-run: the store's tables are checked, and the controller restarts from them. */
 const powerLossMidRun: Scenario = { workload: { ...busy, schedule: [{ at: 200, action: { type: 'powerLoss', target: 'controller' } }] }, seeds: [1, 2, 3] };
 const hostIo = (at: number, agent: number, op: 'read' | 'write', start: number) => ({ at, action: { type: 'hostIo' as const, agent, disk: 'd0', op, start, length: 4 } });

@@ -7,7 +7,9 @@
  * - Found by the reshape sweep (`npm run sim:sweep -- --variable --reshape 0.03`, seed
  *   2338486211) and reproduced on a uniform disk: while the agent is evicted a snapshot freezes
  *   its disk and a copy-on-write moves a segment's primary; after the restart the agent wrote the
- *   old primary (the write was lost to the disk and landed on the snapshot's blocks).
+ *   old primary (the write was lost to the disk and landed on the snapshot's blocks). Either rule
+ *   closes it: this one, or the restart hold's (no lease for an agent the hold awaits until it
+ *   acknowledges the restored generation); with both taken out `lost-write` fires.
  * - The same with a forced deletion: the restart comes after `deleteTable` is durable and before
  *   the disk created again is, so the store lists no disk and nothing holds the lease back; the
  *   agent wrote through the deleted disk's table (a lost write on the disk created again).
