@@ -238,7 +238,8 @@ export function attemptZero(s: Stepper, req: HostRequest, table: MappingTable, f
   if (behind !== undefined) return s.park(req, behind);
   if (pieces.length === 0) return s.complete(req.ioId);
   const marks = s.config.variant === 'distributed' ? markSpans(pieces, table) : [];
-  s.ios.set(req.ioId, { status: 'inFlight', request: req, generation: table.generation, firstSegment: first, lastSegment: last, marks });
+  // The zeros are written data like any other: a host flush covers them, and marks wait for their flush (D3, D6).
+  s.ios.set(req.ioId, { status: 'inFlight', request: req, generation: table.generation, firstSegment: first, lastSegment: last, marks, luns: lunsOf(pieces) });
   s.commands.push({ type: 'issueIo', ioId: req.ioId, disk: req.disk, op: 'write', pieces });
 }
 
@@ -274,7 +275,7 @@ export function ioDone(s: Stepper, ioId: number): void {
   if (s.fenced !== undefined) return s.fail(ioId, s.fenced); // its data may be another life's
   const req = io.request;
   s.drain(req.disk, ioId);
-  if (req.op === 'write') s.noteDirty(req.disk, io.luns ?? []);
+  s.noteDirty(req.disk, io.luns ?? []); // reads have no LUNs to flush
   if (io.marks.length === 0 && req.fua !== true) s.complete(ioId);
   else if (io.marks.length > 0 && !s.disks.has(req.disk)) s.fail(ioId, 'detached');
   else if (io.luns !== undefined && io.luns.length > 0) s.flushWrite(ioId, io.luns, io.marks, io.generation);
@@ -296,6 +297,9 @@ export function ioFailed(s: Stepper, ioId: number, error: string): void {
   if (io?.status !== 'inFlight') return;
   const disk = io.request.disk;
   s.drain(disk, ioId);
+  // Every piece has settled, and a failed write may still have landed in part (a lost
+  // acknowledgement, a torn write): the host may read it back, so its next flush must keep it.
+  s.noteDirty(disk, io.luns ?? []);
   s.fail(ioId, typeof error === 'string' ? error : `storage failed: ${show(error)}`);
   s.flushAcks(disk);
 }

@@ -171,7 +171,7 @@ export type IoState =
       readonly lastSegment: number;
       /** Alternate blocks it marks, per segment; empty unless distributed. */
       readonly marks: ReadonlyArray<MarkSpan>;
-      /** A write: the LUNs its pieces go to (what a flush for it must cover). */
+      /** A write (or the zeros of a `zero` request): the LUNs its pieces go to, what the next flush must cover, even if it failed. */
       readonly luns?: ReadonlyArray<number>;
     }
   | { readonly status: 'marking'; readonly request: HostRequest; readonly pending: ReadonlyArray<number> };

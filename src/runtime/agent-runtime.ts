@@ -101,7 +101,8 @@ export interface AgentRuntime {
   // --- durability (docs/design.md#ordering-rules) ---------------------------------------------
   /**
    * Resolves once everything written to `disk` through this agent (this life) before the call
-   * is durable: a power loss of storage, controller or agent afterwards loses none of it.
+   * is durable: a power loss of storage, controller or agent afterwards loses none of it. That
+   * includes the zeros of `discard` and `writeZeros`, and whatever landed of a write that failed.
    * Rejects when storage cannot vouch for it (it lost its cache since): those writes may be lost.
    *
    * @example

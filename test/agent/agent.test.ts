@@ -1033,6 +1033,8 @@ class Observer {
 
   feed(state: AgentState, event: AgentEvent): AgentState {
     this.clock++;
+    // A write that failed at storage may have landed in part: a later host flush must cover it too.
+    if (event.type === 'ioFailed' && this.atStorage.has(event.ioId) && this.writes.has(event.ioId)) Object.assign(this.writes.get(event.ioId)!, { doneAt: this.clock, completedAt: this.clock });
     if (event.type === 'ioDone' || event.type === 'ioFailed') this.atStorage.delete(event.ioId);
     if (event.type === 'ioDone' && this.writes.has(event.ioId)) this.writes.get(event.ioId)!.doneAt = this.clock;
     if (event.type === 'flushDone') this.noteFlushDone(event.flushId);

@@ -17,6 +17,12 @@
  * is cut, every agent is healed and the command must then complete. A read probe issued through
  * an agent right after it is cut may stay held; it must never fail, and once it completes every
  * block that no write overlapped meanwhile must be as the model says.
+ *
+ * A failed write (faulted runs) may have landed in part: the blocks read back as new count as
+ * written through the agent, so its next flush must keep them (docs/design.md#ordering-rules D6).
+ *
+ * Replay a failure (CONTRIBUTING.md): VDISK_FC_SEED, VDISK_FC_PATH and VDISK_FC_REPLAY_PATH as the
+ * failure prints them; VDISK_RUNTIME_FAULT_RUNS=n sets the number of faulted runs.
  */
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
@@ -835,18 +841,39 @@ const runModel = async (seed: number, cmds: Iterable<Cmd>, faulted: boolean): Pr
 /** Faulted runs: a few by default, more with VDISK_RUNTIME_FAULT_RUNS=n. */
 const FAULT_RUNS = Number(process.env.VDISK_RUNTIME_FAULT_RUNS ?? 25);
 
+/**
+ * Replay of a failure: VDISK_FC_SEED=n VDISK_FC_PATH=p VDISK_FC_REPLAY_PATH=r, as a failure prints
+ * them (`seed`, `path`, and the counterexample's `replayPath` comment: fc.commands needs it to
+ * rebuild the shrunk command list). VDISK_FC_VERBOSE=1 prints the failing values met while shrinking.
+ */
+const env = (name: string): string | undefined => (process.env[name] === '' ? undefined : process.env[name]);
+const replay = ((): Pick<fc.Parameters<unknown>, 'seed' | 'path' | 'verbose'> => {
+  const seed = env('VDISK_FC_SEED');
+  const path = env('VDISK_FC_PATH');
+  if (seed !== undefined && !Number.isSafeInteger(Number(seed))) throw new Error(`VDISK_FC_SEED must be an integer, got ${JSON.stringify(seed)}`);
+  return {
+    ...(seed === undefined ? {} : { seed: Number(seed) }),
+    ...(path === undefined ? {} : { path }),
+    ...(env('VDISK_FC_VERBOSE') === '1' ? { verbose: 2 } : {}),
+  };
+})();
+const commandsOf = (arbs: fc.Arbitrary<Cmd>[]) => {
+  const replayPath = env('VDISK_FC_REPLAY_PATH');
+  return fc.commands(arbs, { maxCommands: 20, size: 'max', ...(replayPath === undefined ? {} : { replayPath }) });
+};
+
 describe('model-based: runtimes over in-memory adapters with a lossy network', () => {
   it('reads always return the last acknowledged writes (zeros after a discard or write-zeroes), across snapshots, deletions, rollbacks, restarts and partitions; a power loss keeps every flushed write', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 30 }), fc.commands(commandArbs, { maxCommands: 20, size: 'max' }), (seed, cmds) => runModel(seed, cmds, false)),
-      { numRuns: 100 },
+      fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 30 }), commandsOf(commandArbs), (seed, cmds) => runModel(seed, cmds, false)),
+      { numRuns: 100, ...replay },
     );
   });
 
   it('with storage that loses acknowledgements, lands writes in part and hangs, leases, pauses, duplicated admin requests, reused epochs and lost persist acknowledgements, the same holds; host I/O fails only for an injected storage fault', { timeout: 600_000 }, async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 30 }), fc.commands(faultCommandArbs, { maxCommands: 20, size: 'max' }), (seed, cmds) => runModel(seed, cmds, true)),
-      { numRuns: FAULT_RUNS },
+      fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 30 }), commandsOf(faultCommandArbs), (seed, cmds) => runModel(seed, cmds, true)),
+      { numRuns: FAULT_RUNS, ...replay },
     );
     expect(tally.runs).toBeGreaterThan(0);
     expect(tally.rejected + tally.hung, 'faults were injected').toBeGreaterThan(0);
