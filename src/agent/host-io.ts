@@ -147,8 +147,13 @@ export function blocking(s: Stepper, disk: DiskId, segment: number): number | un
 
 /** Step 1 for a well-formed request: issue it, park it, or fail it. */
 export function attempt(s: Stepper, req: HostRequest): void {
-  if (!holdsLease(s.config, s.lease, s.now)) return s.hold(req);
+  if (!holdsLease(s.config, s.lease, s.now)) {
+    s.noteLapse();
+    return s.hold(req);
+  }
   const copy = s.disks.get(req.disk);
+  // After a lapse of the lease, a copy the controller has not confirmed is not used (lease.ts).
+  if (copy?.unconfirmed !== undefined) return s.hold(req);
   if (copy === undefined) {
     // No table: one fault per disk, the rest of the disk's I/O waits behind it.
     const behind = s.blocking(req.disk, -1) ?? s.raiseFault(req, -1, 'invalid', req.start, req.length, -1);

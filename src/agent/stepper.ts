@@ -39,6 +39,7 @@ export class Stepper {
   /** @internal */ readonly flushes: CowMap<number, PendingFlush>;
   /** @internal */ readonly lost: CowMap<DiskId, true>;
   /** @internal */ readonly dropped: CowMap<DiskId, number>;
+  /** @internal */ lapsed: boolean;
 
   constructor(private readonly base: AgentState) {
     this.config = base.config;
@@ -55,6 +56,7 @@ export class Stepper {
     this.flushes = new CowMap(base.flushes);
     this.lost = new CowMap(base.lost);
     this.dropped = new CowMap(base.dropped ?? NONE_DROPPED);
+    this.lapsed = base.lapsed === true;
   }
 
   /** The next state: the given one itself when the step changed nothing. */
@@ -67,6 +69,7 @@ export class Stepper {
       this.controllerEpoch === (b.controllerEpoch ?? 0) &&
       this.lease === b.lease &&
       this.config === b.config &&
+      this.lapsed === (b.lapsed === true) &&
       !this.disks.changed &&
       !this.ios.changed &&
       !this.outstanding.changed &&
@@ -90,7 +93,8 @@ export class Stepper {
       flushes: this.flushes.result(),
       lost: this.lost.result(),
     };
-    const marked = this.dropped.size === 0 ? next : { ...next, dropped: this.dropped.result() };
+    const dropMarked = this.dropped.size === 0 ? next : { ...next, dropped: this.dropped.result() };
+    const marked = this.lapsed ? { ...dropMarked, lapsed: true as const } : dropMarked;
     const epoched = this.controllerEpoch === 0 ? marked : { ...marked, controllerEpoch: this.controllerEpoch };
     return this.fenced === undefined ? epoched : { ...epoched, fenced: this.fenced };
   }
@@ -289,6 +293,10 @@ export class Stepper {
 
   renewLease(force: boolean): void {
     return liveness.renewLease(this, force);
+  }
+
+  noteLapse(): void {
+    return liveness.noteLapse(this);
   }
 
   leaseGranted(m: Extract<ControllerMessage, { type: 'leaseGranted' }>): void {

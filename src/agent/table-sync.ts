@@ -87,10 +87,16 @@ export function install(s: Stepper, disk: DiskId, table: MappingTable, touched: 
     if (touched === 'all' || touched.some(([from, to]) => from <= io.lastSegment && io.firstSegment < to)) draining.push(id);
   }
   const old = s.disks.get(disk);
+  // Unconfirmed after a lapse of the lease (lease.ts): a copy that was, now at a generation no
+  // renewal listed yet; and a new copy, which may be a table sent before the lapse by a
+  // controller that has stopped counting this life since. A confirmed copy stays confirmed: any
+  // table an earlier controller sent is at or below the generation it was confirmed at.
+  const unconfirmed = old !== undefined ? old.unconfirmed !== undefined : s.lapsed;
   s.disks.set(disk, {
     table,
     acked: old?.acked ?? -1,
     pendingAcks: [...(old?.pendingAcks ?? []), { generation: table.generation, draining }],
+    ...(unconfirmed ? { unconfirmed: {} } : {}),
   });
   s.flushAcks(disk);
 }

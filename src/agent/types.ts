@@ -219,6 +219,13 @@ export interface DiskCopy {
   readonly table: MappingTable;
   readonly acked: number;
   readonly pendingAcks: ReadonlyArray<PendingAck>;
+  /**
+   * Present while the copy waits to be confirmed after a lapse of the lease (see `lease.ts`): no
+   * I/O goes through it meanwhile. `listedAt` is the time of the first renewal that listed the
+   * copy at its current generation (absent: none yet); a grant of a renewal at or after it
+   * confirms the copy.
+   */
+  readonly unconfirmed?: { readonly listedAt?: number };
 }
 
 /**
@@ -260,6 +267,12 @@ export interface AgentState {
    * A table above it (the disk attached again, or created again) lifts the mark. Absent: none.
    */
   readonly dropped?: ReadonlyMap<DiskId, number>;
+  /**
+   * Set once this life's lease has lapsed (it held one, then it ran out): from then on a copy of a
+   * disk it held none of starts unconfirmed, since a table an earlier controller sent before it
+   * stopped counting this life may still arrive (docs/design.md#leases-and-liveness). Absent: never.
+   */
+  readonly lapsed?: true;
   // --- durability (docs/design.md#ordering-rules) ---------------------------------------------
   /** LUNs written for each disk since its last host flush was issued: what the next one covers. */
   readonly dirty: ReadonlyMap<DiskId, ReadonlyArray<number>>;

@@ -28,7 +28,7 @@ const FIELDS: Readonly<Record<AgentMessage['type'], ReadonlyArray<string>>> = {
   fetchTable: ['agent', 'epoch', 'disk', 'generation'],
   dropped: ['agent', 'epoch', 'disk', 'generation'],
   zeroSegment: ['agent', 'epoch', 'faultId', 'disk', 'segment', 'generation'],
-  renewLease: ['agent', 'epoch', 'disk', 'requestedAt'],
+  renewLease: ['agent', 'epoch', 'disk', 'requestedAt', 'holds'],
 };
 
 /** Each field of an agent message read once into a plain object, or why it cannot be read. */

@@ -17,7 +17,8 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { AgentMessage } from '../protocol/messages.js';
 import type { Extent } from './allocator.js';
 import { send } from './basics.js';
-import { forgetDropping, recheckDisk } from './sync.js';
+import { catchUp, ensureCopy, forgetDropping, recheckDisk } from './sync.js';
+import { describeValue } from './admin-validation.js';
 import { awaitedByHold } from './reuse-hold.js';
 import { CowRecords } from '../protocol/copy-on-write.js';
 import type { ControllerCommand, CopyView, LeaseView } from './types.js';
@@ -62,6 +63,8 @@ export const adoptLife = (s: Working, agent: string, epoch: number): void => {
 export const onRenewLease = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'renewLease' }>): void => {
   const l = s.leases.get(m.agent);
   if (l !== undefined && l.evictedEpoch === m.epoch) return send(out, m.agent, { type: 'leaseRevoked', epoch: m.epoch });
+  // After a lapse the agent lists the copies it holds unconfirmed: granting vouches for them.
+  if (!vouchesForAll(s, out, m)) return;
   // After a restart the controller no longer knows which lives it evicted: a life that may still
   // hold a table older than a restored one gets no lease until it acknowledges the restored
   // generation (or drops the copy). An evicted life would otherwise write through that table onto
@@ -81,6 +84,63 @@ export const onRenewLease = (s: Working, out: ControllerCommand[], m: Extract<Ag
   const next: LeaseView = { grantedAt: s.now, epoch: m.epoch, evictedEpoch: l === undefined || l.epoch < 0 ? -1 : l.evictedEpoch, lag };
   s.leases.set(m.agent, next);
   send(out, m.agent, { type: 'leaseGranted', epoch: m.epoch, requestedAt, duration: Math.max(0, granted) });
+};
+
+/** Most copies one renewal may list (a bound on the work a renewal costs). */
+const MAX_HOLDS = 65_536;
+
+/**
+ * Whether this controller vouches for every copy a renewal lists (`holds`, sent by an agent whose
+ * lease lapsed; docs/design.md#leases-and-liveness): granting the renewal confirms them, and the
+ * agent then writes through them. It vouches for a copy when the disk exists, the agent is
+ * attached to it and counted as a possible holder, and the copy's generation is one this
+ * controller committed or restored (from `since` on): every change after it then waits for the
+ * agent's acknowledgement. A copy older than that may predate changes an earlier controller made
+ * without this agent (it evicted it, then forgot at its restart). For each copy it cannot vouch
+ * for, the agent is helped along: told to drop a copy of a disk it does not map, sent the table
+ * otherwise; its renewal goes unanswered.
+ */
+const vouchesForAll = (s: Working, out: ControllerCommand[], m: Extract<AgentMessage, { type: 'renewLease' }>): boolean => {
+  const holds: unknown = m.holds;
+  if (holds === undefined) return true;
+  if (!Array.isArray(holds) || holds.length > MAX_HOLDS) {
+    out.push({ type: 'refused', message: m, why: `holds must be a list of at most ${MAX_HOLDS} { disk, generation }, got ${describeValue(holds)}` });
+    return false;
+  }
+  let all = true;
+  for (let n = 0; n < holds.length; n++) {
+    const h: unknown = holds[n];
+    const disk = typeof h === 'object' && h !== null ? (h as { disk?: unknown }).disk : undefined;
+    const generation = typeof h === 'object' && h !== null ? (h as { generation?: unknown }).generation : undefined;
+    if (typeof disk !== 'string' || !(typeof generation === 'number' && Number.isSafeInteger(generation) && generation >= -1)) {
+      out.push({ type: 'refused', message: m, why: `holds[${n}] must be { disk: string, generation: integer >= -1 }, got ${describeValue(h)}` });
+      return false;
+    }
+    if (!vouchFor(s, out, m.agent, m.epoch, disk, generation)) all = false;
+  }
+  return all;
+};
+
+const vouchFor = (s: Working, out: ControllerCommand[], agent: string, epoch: number, disk: string, generation: number): boolean => {
+  const d = s.disks.peek(disk);
+  if (d === undefined || d.deleted === true || !d.agents.includes(agent) || d.dropping.includes(agent)) {
+    // A copy of a disk it does not map (deleted, detached while it was cut off): it drops it. A
+    // table of that disk at or below the copy's generation is refused afterwards (drop marks).
+    const mark = d === undefined ? generation : Math.max(generation, d.committed.generation);
+    send(out, agent, { type: 'dropTable', epoch, disk, generation: mark });
+    return false;
+  }
+  const v = s.agents.peek(agent);
+  const c = v === undefined ? undefined : v.copies instanceof CowRecords ? v.copies.peek(disk) : v.copies.get(disk);
+  if (c !== undefined && c.mayHold && generation >= (d.since ?? -1) && generation <= d.committed.generation) return true;
+  // It holds a copy: every change from now on waits for it; it gets the current table.
+  const draft = ensureCopy(s, agent, disk, true);
+  if (!draft.mayHold) {
+    draft.mayHold = true;
+    recheckDisk(s, out, disk);
+  }
+  catchUp(s, out, agent, disk, null);
+  return false;
 };
 
 /**

@@ -176,6 +176,14 @@ export interface RenewLeaseMessage {
   /** Unused (empty): leases are per agent, not per disk. */
   readonly disk: DiskId;
   readonly requestedAt: number;
+  /**
+   * After its lease lapsed: the copies the agent holds unconfirmed, each at its generation. The
+   * controller grants the renewal only if it vouches for every one (the disk exists, the agent is
+   * attached, and the generation is one this controller committed or restored, with the agent
+   * counted as a holder since); the grant confirms them (docs/design.md#leases-and-liveness).
+   * Absent: none.
+   */
+  readonly holds?: ReadonlyArray<{ readonly disk: DiskId; readonly generation: number }>;
 }
 
 /**
