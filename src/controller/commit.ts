@@ -13,7 +13,7 @@ import { PersistentMap } from '../protocol/persistent-map.js';
 import { encodeEntry, encodeTable } from '../table/codec.js';
 import type { MappingEntry } from '../table/entry.js';
 import { diffTables, entryAt, freezeTable, setEntries, type MappingTable } from '../table/table.js';
-import { addStep, newId, unwrap } from './basics.js';
+import { addStep, newId, servesAgent, unwrap } from './basics.js';
 import { hooksFor } from './jobs/hooks.js';
 import { movesBlocks } from './moves.js';
 import { releaseOrQuarantine } from './leases.js';
@@ -43,12 +43,27 @@ export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, chang
     }
   }
   const generation = nextGeneration(d);
+  if (!fenced && unfencedMove(s, d, job, changes)) d.unfencedAt = generation;
   setWorking(s, d, unwrap(setEntries(d.working, changes.map(([segment, entry]) => ({ segment, entry })), { generation }), 'setEntries'));
   // A persistent map: a change joining a batch of thousands does not copy the batch.
   let staged = PersistentMap.from(d.staged?.changes ?? []);
   for (const [segment, entry] of changes) staged = staged.set(segment, entry);
   d.staged = { ...(d.staged ?? { created: false }), changes: staged };
   waitForCommit(s, out, job);
+};
+
+/**
+ * True when `changes`, staged without a fence, move readable blocks while the one possible holder
+ * is not the agent whose fault they serve. That agent parks its I/O on the segment behind the
+ * fault, so it reads nothing through its older entry; any other holder does until it
+ * acknowledges, and an agent given the new table meanwhile would write where it reads. Such a
+ * change is remembered as the disk's `unfencedAt`: joins wait for it (`joinHeld`, sync.ts).
+ */
+const unfencedMove = (s: Working, d: Parameters<typeof possibleHolders>[1] & { readonly working: MappingTable }, job: JobDraft, changes: ReadonlyArray<readonly [number, MappingEntry]>): boolean => {
+  const holders = holderSet(s, d);
+  if (holders.size === 0 || (holders.size === 1 && servesAgent(job) && holders.has(job.agent))) return false;
+  const table = d.working;
+  return changes.some(([seg, entry]) => movesBlocks(entryAt(table, seg), entry, segmentLengthAt(table, seg), table.grainBlocks));
 };
 
 /**
@@ -64,7 +79,13 @@ export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, chang
 const possibleHolders = (s: Working, d: { readonly agents: ReadonlyArray<string>; readonly dropping: ReadonlyArray<string>; readonly frozenBy: number | null }): number => {
   const deletion = d.frozenBy === null ? undefined : s.jobs.peek(d.frozenBy);
   if (deletion?.kind !== 'delete') return d.agents.length + d.dropping.length;
-  return new Set([...d.agents, ...d.dropping, ...deletion.attached]).size;
+  return holderSet(s, d).size;
+};
+
+/** The agents {@link possibleHolders} counts. */
+const holderSet = (s: Working, d: { readonly agents: ReadonlyArray<string>; readonly dropping: ReadonlyArray<string>; readonly frozenBy: number | null }): Set<string> => {
+  const deletion = d.frozenBy === null ? undefined : s.jobs.peek(d.frozenBy);
+  return new Set([...d.agents, ...d.dropping, ...(deletion?.kind === 'delete' ? deletion.attached : [])]);
 };
 
 /**

@@ -12,7 +12,7 @@ import { newId, send, type DiskView } from './basics.js';
 import { adoptLife, onRenewLease, refusedAsEvicted } from './leases.js';
 import { GENERATION_LIMIT, persistAttachments, raiseGeneration } from './commit.js';
 import { acquire, pokeJob, startJob } from './locks.js';
-import { deltaMessage, ensureAgent, ensureCopy, forgetDropping, onAck, recheckDisk, replaceMessage } from './sync.js';
+import { deltaMessage, ensureAgent, ensureCopy, forgetDropping, joinHeld, onAck, recheckDisk, replaceMessage } from './sync.js';
 import { describeValue } from './admin-validation.js';
 import { rekeyStale, rekeyStaleZero } from './jobs/reshape.js';
 import type { ControllerCommand, CopyView, Job } from './types.js';
@@ -242,6 +242,9 @@ const onFetchTable = (s: Working, out: ControllerCommand[], m: Extract<AgentMess
   // late change) would get a copy back that nobody tracks once its `dropped` arrives, and that
   // could outlive the disk (a deletion) or its attachment. It answers the re-sent dropTable instead.
   if (d === undefined || !d.agents.includes(m.agent)) return void out.push({ type: 'refused', message: m, why: `agent ${m.agent} does not map disk ${m.disk}` });
+  // It holds no copy: it waits while a holder lags behind an unfenced change (joinHeld, sync.ts),
+  // and is sent the table when that lifts.
+  if (m.generation < 0 && joinHeld(s, m.disk, m.agent)) return void ensureCopy(s, m.agent, m.disk, false);
   const c = ensureCopy(s, m.agent, m.disk, true);
   c.mayHold = true;
   c.sentAt = s.now;

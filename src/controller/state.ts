@@ -119,6 +119,13 @@ export interface DiskState {
    * segment that had a location then changed at it, without an entry in `lastChange` each.
    */
   readonly frozenAt?: number;
+  /**
+   * Generation of the newest change that moved readable blocks without an `invalid` fence (one
+   * possible holder, not the faulting agent) since the controller started. An agent that holds no
+   * copy gets one only once every other agent that may hold the disk has acknowledged it
+   * (`joinHeld`, sync.ts; docs/design.md#ordering-rules). Cleared when they all have.
+   */
+  readonly unfencedAt?: number;
   /** Segment locks: the job holding each busy segment. */
   readonly busy: ReadonlyMap<number, number>;
   /** Jobs queued behind each busy segment, in arrival order. */

@@ -113,6 +113,8 @@ const GENERATION_SCAN_LIMIT = 64;
  */
 export const onAck = (s: Working, out: ControllerCommand[], agent: AgentId, disk: DiskId, before: number, generation: number): void => {
   if (generation <= before) return;
+  const at = s.disks.peek(disk)?.unfencedAt;
+  if (at !== undefined && before < at && generation >= at) liftJoinHold(s, out, disk);
   const classes: string[] = [];
   if (generation - before > GENERATION_SCAN_LIMIT) classes.push(`syncing:${disk}`);
   else for (let g = Math.max(before + 1, 0); g <= generation; g++) classes.push(syncingClass(disk, g));
@@ -144,6 +146,44 @@ export const onAck = (s: Working, out: ControllerCommand[], agent: AgentId, disk
     if (!releases(id)) continue;
     checkSync(s, out, s.jobs.get(id)!); // confirm against the full set before going on
   }
+};
+
+/**
+ * Ordering rule (docs/design.md#ordering-rules): an agent that holds no copy of `disk` (attached,
+ * restarted, or asking with none) is given one only once every other agent that may hold the disk
+ * has acknowledged the newest change committed without a fence (`DiskState.unfencedAt`). Such a
+ * change was left unfenced because one agent held the disk; that agent reads through its older
+ * entry until it acknowledges, and an agent given the new entry first would write where it reads.
+ * Narrow on purpose: with no unfenced change outstanding, a join is not delayed. The attach (or
+ * the no-table fault, or the fetch) simply finds nothing sent; {@link liftJoinHold} sends it.
+ */
+export const joinHeld = (s: Working, disk: DiskId, agent: AgentId | null): boolean => {
+  const d = s.disks.peek(disk);
+  const at = d?.unfencedAt;
+  if (d === undefined || at === undefined) return false;
+  for (const a of d.agents) if (a !== agent && lagsBehind(s, a, disk, at)) return true;
+  for (const a of d.dropping) if (a !== agent && lagsBehind(s, a, disk, at)) return true;
+  return false;
+};
+
+const lagsBehind = (s: Working, agent: AgentId, disk: DiskId, generation: number): boolean => {
+  const c = peekCopy(s, agent, disk);
+  return c !== undefined && c.mayHold && c.acked < generation;
+};
+
+/**
+ * A holder acknowledged the disk's unfenced change: once none lags any more, the joins that waited
+ * get their tables (the attached agents that hold none), and the no-table faults look again.
+ */
+export const liftJoinHold = (s: Working, out: ControllerCommand[], disk: DiskId): void => {
+  if (joinHeld(s, disk, null)) return;
+  const d = s.disks.get(disk)!;
+  d.unfencedAt = undefined;
+  for (const a of d.agents) {
+    const c = peekCopy(s, a, disk);
+    if (c !== undefined && !c.mayHold) catchUp(s, out, a, disk, null);
+  }
+  recheckDisk(s, out, disk);
 };
 
 /** Something about the agents of `disk` changed (one restarted, or dropped its copy): every job syncing on it looks again. */
@@ -222,6 +262,8 @@ export const catchUp = (s: Working, out: ControllerCommand[], agent: AgentId, di
   // agent that does not hold the base finds a gap and fetches, as for any delta.
   const inFlight = c.sentGeneration > c.acked && s.now - c.sentAt < s.config.retryInterval;
   const from = inFlight ? c.sentGeneration : c.acked;
+  // An agent without a copy waits while a holder lags behind an unfenced change (joinHeld).
+  if (v.epoch >= 0 && !c.mayHold && joinHeld(s, disk, agent)) return null;
   let chosen: Step;
   if (v.epoch < 0) chosen = 580; // we do not know its life yet: ask it to pull, whichever life it is
   else if (!c.mayHold) chosen = 585;
