@@ -108,7 +108,7 @@ export abstract class ClusterAdmin extends ClusterHostIo {
     for (const io of this.hostIos.values())
       if (io.disk === disk && io.op !== 'read') {
         model.writeStarted(io.start, io.length);
-        this.crossing.set(io.id, { model, durable, ...(io.op === 'write' ? { tracked: durable.writeStarted(io.start, io.length, io.value, ++this.seq) } : {}) });
+        this.crossing.set(io.id, { model, durable, tracked: durable.writeStarted(io.start, io.length, io.value, ++this.seq) });
       }
     this.admin(createDiskRequest(config, disk));
     for (const a of config.agents ?? this.agents.map((_, i) => i)) this.admin({ type: 'attachAgent', requestId: 0, disk, agent: agentName(a) });

@@ -2,7 +2,8 @@
  * The reference model of what a virtual disk may hold after a power loss
  * (docs/design.md#ordering-rules): per block, the value it must at least keep (the newest write
  * a completed flush guaranteed, or the initial zeros) and every value written since, any of which
- * may have survived.
+ * may have survived. A discard or write-zeroes is a write of zeros here: the contract counts its
+ * zeros as written, so they may survive a power loss and a flush guarantees them.
  *
  * Guarantees are per writer (an agent life): a host flush through an agent guarantees the writes
  * acknowledged through that same agent life before the flush was submitted, and a FUA write

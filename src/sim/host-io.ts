@@ -43,7 +43,9 @@ export abstract class ClusterHostIo extends ClusterControllerSide {
       model.writeStarted(start, length);
     } else this.summary.reads++;
     const io: HostIo = { id, submittedAt: this.world.now, agent, epoch: node.epoch, disk, op, start, length, value, seen: op === 'read' ? model.readStarted(start, length) : null, data: null, model };
-    if (op === 'write') {
+    // A discard's or write-zeroes' zeros count as a write for durability (docs/design.md#ordering-rules):
+    // they may read back after a power loss, and a flush guarantees them as it does a write.
+    if (op !== 'read') {
       io.durable = this.durability.get(disk)!;
       io.tracked = io.durable.writeStarted(start, length, value, ++this.seq);
       if (fua) io.fua = true;

@@ -1,6 +1,7 @@
 /**
  * The durability model's rollback rule: a disk being rolled back may, after a power loss, hold
- * whatever the snapshot may hold as well as its own values, and nothing else.
+ * whatever the snapshot may hold as well as its own values, and nothing else; and the zeros of a
+ * discard or write-zeroes count as a write.
  */
 import { describe, expect, it } from 'vitest';
 import { DurabilityModel } from '../../src/sim/durability-model.js';
@@ -43,5 +44,25 @@ describe('DurabilityModel.allowRollbackTo', () => {
     other.allowRollbackTo(null);
     expect(other.accepts(0, 123)).toBe(true);
     expect(other.copy().accepts(1, 456)).toBe(true);
+  });
+});
+
+describe('DurabilityModel with the zeros of a discard or write-zeroes', () => {
+  it('a flushed discard guarantees its zeros, and a flushed write after it rules them out', () => {
+    const m = new DurabilityModel(4);
+    const w = m.writeStarted(0, 2, 7, 1);
+    m.writeEnded(w, true, 2, 'a0#1', false);
+    m.flushed('a0#1', 3);
+    // A discard of block 0, acknowledged: its zeros may survive, the 7 too until a flush.
+    const z = m.writeStarted(0, 1, 0, 4);
+    m.writeEnded(z, true, 5, 'a0#1', false);
+    expect([m.accepts(0, 0), m.accepts(0, 7)]).toEqual([true, true]);
+    m.flushed('a0#1', 6);
+    expect([m.accepts(0, 0), m.accepts(0, 7), m.accepts(1, 0)]).toEqual([true, false, false]);
+    // A write issued after the discard finished, then flushed: a zero entry must not erase it.
+    const later = m.writeStarted(0, 1, 9, 7);
+    m.writeEnded(later, true, 8, 'a0#1', false);
+    m.flushed('a0#1', 9);
+    expect([m.accepts(0, 9), m.accepts(0, 0)]).toEqual([true, false]);
   });
 });
