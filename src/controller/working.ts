@@ -60,7 +60,7 @@ export const thawAgent = (v: AgentView): AgentDraft => ({ epoch: v.epoch, copies
 const freezeAgent = (draft: AgentDraft, base: AgentView | undefined): AgentView => keepIfSame<AgentView>({ epoch: draft.epoch, copies: draft.copies.result() }, base);
 
 /** No flush in flight and none waiting (`flushes.ts`). */
-const NO_FLUSHES: FlushGroups = Object.freeze({ inFlight: null, next: null });
+const NO_FLUSHES: FlushGroups = /* @__PURE__ */ Object.freeze({ inFlight: null, next: null });
 
 const thawGroup = (g: JobGroup): Mutable<JobGroup> => ({ ...g });
 const freezeGroup = (draft: Mutable<JobGroup>, base: JobGroup | undefined): JobGroup => keepIfSame<JobGroup>(draft, base);
