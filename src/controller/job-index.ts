@@ -56,10 +56,12 @@ export class JobTable {
   private readonly added: number[] = [];
   /** `index.bySegment` until the step adds or deletes a job on a segment; then its next version (persistent maps). */
   private segments: PersistentMap<DiskId, ReadonlyMap<number, ReadonlyArray<number>>> | null = null;
-  /** Jobs of the `copying` class as the step began that the step deleted. */
-  private deletedCopying = 0;
-  /** Jobs added in this step that are copying now. */
-  private addedCopying = 0;
+  /**
+   * Settle jobs copying now minus those of the `copying` class as the step began: a job that
+   * stops copying frees its slot within the step, so that a job queued for a slot can take it
+   * in the same step (a flush group's jobs all finish in one step).
+   */
+  private copyingChange = 0;
 
   /** `firstNewId`: every job added in the step has an id at least this (ids only grow). */
   constructor(
@@ -102,15 +104,14 @@ export class JobTable {
     this.added.push(id);
     const seg = segmentOf(draft);
     if (seg >= 0) this.setOn(draft.disk, seg, [...this.on(draft.disk, seg), id]);
-    if (isCopying(draft)) this.addedCopying++;
+    if (isCopying(draft)) this.copyingChange++;
     return draft;
   }
 
   delete(id: number): void {
     const job = this.records.peek(id);
     if (job === undefined) return;
-    if (id >= this.firstNewId) this.addedCopying -= isCopying(job) ? 1 : 0;
-    else if (isCopying(this.base.get(id))) this.deletedCopying++;
+    if (isCopying(job)) this.copyingChange--;
     const seg = segmentOf(job);
     if (seg >= 0) this.setOn(job.disk, seg, this.on(job.disk, seg).filter((x) => x !== id));
     this.touched.add(id);
@@ -137,18 +138,14 @@ export class JobTable {
 
   /** Changes a job's phase; every phase change goes through here, so that the counts stay right. */
   setPhase(job: JobDraft, phase: JobPhase): void {
-    if (job.id < this.firstNewId) {
-      job.phase = phase;
-      return;
-    }
     const was = isCopying(job) ? 1 : 0;
     job.phase = phase;
-    this.addedCopying += (isCopying(job) ? 1 : 0) - was;
+    this.copyingChange += (isCopying(job) ? 1 : 0) - was;
   }
 
-  /** Settle jobs holding a copy slot, as a scan of the step would count them. */
+  /** Settle jobs holding a copy slot now. */
   copying(): number {
-    return (this.index.classes.get('copying')?.size ?? 0) - this.deletedCopying + this.addedCopying;
+    return (this.index.classes.get('copying')?.size ?? 0) + this.copyingChange;
   }
 
   /**
