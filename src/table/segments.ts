@@ -9,6 +9,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { MAX_BITMAP_SIZE } from '../bitmap/bitmap.js';
 import { validationError, type ValidationError } from '../errors.js';
 import type { MappingTable } from './layout.js';
+import { segmentInDirectory } from './segment-directory.js';
 import { checkTable, isTable } from './table-value.js';
 
 /**
@@ -50,7 +51,7 @@ export const segmentIn = (starts: Float64Array, count: number, v: number): numbe
 
 /** @internal The segment holding block `v` (inside the disk) of either kind of table. */
 export const segmentAt = (table: MappingTable, v: number): number =>
-  table.segmentStarts === null ? Math.floor(v / table.segmentBlocks) : segmentIn(table.segmentStarts, table.segmentCount, v);
+  table.segmentStarts === null ? Math.floor(v / table.segmentBlocks) : segmentInDirectory(table.segmentStarts, table.segmentDirectory!, v);
 
 /** @internal A boundary index from segment lengths. */
 export const startsFromLengths = (lengths: ArrayLike<number>): Float64Array => {
