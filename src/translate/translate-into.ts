@@ -179,7 +179,7 @@ const translateVariable = (table: MappingTable, op: Op, start: number, end: numb
   if (starts === null || end > starts[table.segmentCount]!) return 3 satisfies typeof STATUS_OUT_OF_RANGE;
   if (end === start) return 0 satisfies typeof STATUS_OK; // no block, hence no segment to find (start may be the disk's end)
   const segment = variableSegment(starts, table.segmentDirectory!, start);
-  if (end <= starts[segment + 1]! && primaryPiece(table, op, segment, start, end, start - starts[segment]!, out)) return 0 satisfies typeof STATUS_OK;
+  if (end <= starts[segment + 1]! && oneVariablePiece(table, op, segment, start, end, start - starts[segment]!, out)) return 0 satisfies typeof STATUS_OK;
   return translateGeneral(table, op === 'write', variant === 'distributed', start, end, out, segment);
 };
 
@@ -215,21 +215,35 @@ const onePrimaryPiece = (table: MappingTable, op: Op, start: number, end: number
   const sb = table.segmentBlocks;
   const segment = Math.floor(start / sb);
   if (end > (segment + 1) * sb || end === start) return false;
-  return primaryPiece(table, op, segment, start, end, start - segment * sb, out);
-};
-
-/**
- * The piece of {@link onePrimaryPiece}, for a request (not empty) inside segment `segment` of
- * either kind of table, from block `offset` of the segment: written into `out` when the segment
- * goes to the primary (true), else `out` is untouched (false).
- */
-const primaryPiece = (table: MappingTable, op: Op, segment: number, start: number, end: number, offset: number, out: PieceBuffer): boolean => {
   const ci = segment >>> (8 satisfies typeof CHUNK_BITS);
   const inFlat = inFlatChunk(table, ci);
   const rec = inFlat ? table.flat! : table.chunks[ci]!.rec;
   const r = (inFlat ? segment : segment & CHUNK_MASK) * (4 satisfies typeof REC_WORDS);
   // A read of a noWrite primary is served like any other read; a write to a located segment of
   // a chunk frozen by its bit (freeze.ts) is not. 0xfd: FLAG_MASK & ~F_NO_WRITE.
+  if ((rec[r]! & (op === 'write' ? (0xff satisfies typeof FLAG_MASK) : 0xfd)) !== (16 satisfies typeof F_HAS_LOCATION)) return false;
+  if (op === 'write' && frozenChunk(table, ci)) return false;
+  out.kind[0] = 0 satisfies typeof KIND_PRIMARY;
+  out.marks[0] = 0;
+  out.virtualStart[0] = start;
+  out.length[0] = end - start;
+  out.lun[0] = rec[r + 1]!;
+  out.start[0] = rec[r + 2]! + rec[r + 3]! * (4294967296 satisfies typeof TWO_POW_32) + (start - segment * sb);
+  out.count = 1;
+  return true;
+};
+
+/**
+ * {@link onePrimaryPiece} for segment `segment` of a variable table, holding the request (not
+ * empty) from block `offset` of it. The same record test and piece; a copy rather than a helper
+ * both call, so that the uniform short path stays exactly what was measured (a shared helper is
+ * one more level for V8 to inline into `translate`'s short path).
+ */
+const oneVariablePiece = (table: MappingTable, op: Op, segment: number, start: number, end: number, offset: number, out: PieceBuffer): boolean => {
+  const ci = segment >>> (8 satisfies typeof CHUNK_BITS);
+  const inFlat = inFlatChunk(table, ci);
+  const rec = inFlat ? table.flat! : table.chunks[ci]!.rec;
+  const r = (inFlat ? segment : segment & CHUNK_MASK) * (4 satisfies typeof REC_WORDS);
   if ((rec[r]! & (op === 'write' ? (0xff satisfies typeof FLAG_MASK) : 0xfd)) !== (16 satisfies typeof F_HAS_LOCATION)) return false;
   if (op === 'write' && frozenChunk(table, ci)) return false;
   out.kind[0] = 0 satisfies typeof KIND_PRIMARY;
