@@ -110,8 +110,8 @@ export const segmentStart = (table: MappingTable, segment: number): E.Either<Val
 };
 
 /**
- * The segment holding virtual block `block` (a bisection of the boundary index in a variable
- * table, a division in a uniform one).
+ * The segment holding virtual block `block` (a division in a uniform table; in a variable one, a
+ * bisection of the few segments its boundary index's directory leaves).
  *
  * @example
  * segmentOfBlock(table, 17) // Right(2) with 8-block segments
