@@ -42,6 +42,17 @@ class Cluster extends BlockCluster {
   }
 }
 
+/** Disk `d` (4 segments of 8 blocks) with a1 and a2 attached, each holding its table. */
+const bothHolding = (): Cluster => {
+  const c = new Cluster(['a1', 'a2']);
+  c.adminOk({ type: 'createDisk', disk: D, segmentBlocks: 8, segmentCount: 4 } as AdminEvent);
+  c.adminOk({ type: 'attachAgent', disk: D, agent: 'a1' } as AdminEvent);
+  c.adminOk({ type: 'attachAgent', disk: D, agent: 'a2' } as AdminEvent);
+  c.touch('a1');
+  c.touch('a2');
+  return c;
+};
+
 /**
  * Every agent holding a copy of `d` at the generation the controller committed holds exactly the
  * committed table: a copy that claims the generation with other entries is a table of another life.
@@ -144,12 +155,7 @@ describe('a disk name deleted and created again, then a controller restart', () 
 describe('a plain detach, then a controller restart before the dropped arrives', () => {
   /** a1 and a2 attached; a1 detached while cut off, so its dropTable is lost. */
   const detached = (): Cluster => {
-    const c = new Cluster(['a1', 'a2']);
-    c.adminOk({ type: 'createDisk', disk: D, segmentBlocks: 8, segmentCount: 4 } as AdminEvent);
-    c.adminOk({ type: 'attachAgent', disk: D, agent: 'a1' } as AdminEvent);
-    c.adminOk({ type: 'attachAgent', disk: D, agent: 'a2' } as AdminEvent);
-    c.touch('a1');
-    c.touch('a2');
+    const c = bothHolding();
     c.cut.add('a1');
     c.adminOk({ type: 'detachAgent', disk: D, agent: 'a1' } as AdminEvent);
     return c;
@@ -199,12 +205,7 @@ describe('a plain detach, then a controller restart before the dropped arrives',
 
 describe('an agent evicted before a controller restart', () => {
   it('writes nothing through its old table onto space the old controller gave to another disk', () => {
-    const c = new Cluster(['a1', 'a2']);
-    c.adminOk({ type: 'createDisk', disk: D, segmentBlocks: 8, segmentCount: 4 } as AdminEvent);
-    c.adminOk({ type: 'attachAgent', disk: D, agent: 'a1' } as AdminEvent);
-    c.adminOk({ type: 'attachAgent', disk: D, agent: 'a2' } as AdminEvent);
-    c.touch('a1');
-    c.touch('a2');
+    const c = bothHolding();
     c.touch('a1', 'write', D, 24); // segment 3 gets an extent
     const x = c.controller.disks.get(D)!.committed;
     expect(agentTable(c.agents.get('a1')!, D)?.generation).toBe(x.generation);
