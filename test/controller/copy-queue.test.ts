@@ -18,7 +18,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
 import { createAllocator } from '../../src/controller/allocator.js';
 import { controllerStep, initialControllerState } from '../../src/controller/controller.js';
-import { jobHooks } from '../../src/controller/jobs/index.js';
+import { enqueueSettle, jobHooks } from '../../src/controller/jobs/index.js';
 import { closeJob } from '../../src/controller/locks.js';
 import type { ControllerCommand, ControllerEvent, ControllerState, SettleJob } from '../../src/controller/types.js';
 import { Working } from '../../src/controller/working.js';
@@ -84,11 +84,16 @@ class Settling {
     this.step(failed ? { type: 'copyFailed', copyId: c!.copyId, error: 'injected' } : { type: 'copyDone', copyId: c!.copyId });
   }
 
-  /** Closes a job the way a path other than its copies would: `closeJob` within a step. */
-  closeOtherwise(id: number): void {
+  /**
+   * Closes a job the way a path other than its copies would: `closeJob` within a step; then,
+   * with `resettle`, a new settle job for its segment starts in that same step.
+   */
+  closeOtherwise(id: number, resettle = false): void {
     const s = new Working(this.state, jobHooks);
     const out: ControllerCommand[] = [];
+    const segment = this.segmentOf(id);
     closeJob(s, out, id);
+    if (resettle) enqueueSettle(s, out, D, segment, null);
     this.state = s.result();
     const gone = new Set([...this.state.copies].filter(([, job]) => job === id).map(([copy]) => copy));
     this.follow(out);
@@ -180,6 +185,20 @@ describe('copy queue', () => {
     while (c.copies.length > 0) c.answer(0);
     expect(c.settle()).toEqual([]);
     expect(c.promoted()).toEqual([0, 2]);
+  });
+
+  it('a job starting its copies in the step that freed a slot queues behind the jobs already waiting', () => {
+    const c = new Settling(3, 1);
+    const [first] = c.copying();
+    const [second, third] = c.queued();
+    c.closeOtherwise(first!, true);
+    const [again] = c.settle().filter((j) => j.segment === 0);
+    c.tick();
+    expect(c.copying()).toEqual([second]);
+    expect(c.queued()).toEqual([third, again!.id]);
+    while (c.copies.length > 0) c.answer(0);
+    expect(c.settle()).toEqual([]);
+    expect(c.promoted()).toEqual([0, 1, 2]);
   });
 
   it('after every step: no job waits for a slot while one is free, and none is over the limit', () => {
