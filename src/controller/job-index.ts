@@ -11,7 +11,7 @@
  */
 import type { DiskId } from '../protocol/messages.js';
 import { CowMap, CowRecords, sameFields } from '../protocol/copy-on-write.js';
-import { PersistentMap, PersistentSet } from '../protocol/persistent-map.js';
+import { type MapBuilder, PersistentMap, PersistentSet, type SetBuilder } from '../protocol/persistent-map.js';
 import type { Job, JobIndex, JobPhase } from './types.js';
 
 /** The class of the jobs syncing on `disk` for `generation`: acks find the jobs they may release by it (`sync.ts`). */
@@ -54,8 +54,13 @@ export class JobTable {
   private readonly touched = new Set<number>();
   /** Jobs put in this step, in order. */
   private readonly added: number[] = [];
-  /** `index.bySegment` until the step adds or deletes a job on a segment; then its next version (persistent maps). */
-  private segments: PersistentMap<DiskId, ReadonlyMap<number, ReadonlyArray<number>>> | null = null;
+  /**
+   * `index.bySegment` as the step changes it, made on the first change: a builder of the disks
+   * (a disk leaves it when its last job goes, and comes back last, as in a persistent map), and
+   * one of each disk's segments changed in the step (the disks' entries are these, at `result()`).
+   */
+  private disksOn: MapBuilder<DiskId, ReadonlyMap<number, ReadonlyArray<number>>> | null = null;
+  private segments: Map<DiskId, MapBuilder<number, ReadonlyArray<number>>> | null = null;
   /**
    * Settle jobs copying now minus those of the `copying` class as the step began: a job that
    * stops copying frees its slot within the step, so that a job queued for a slot can take it
@@ -125,15 +130,22 @@ export class JobTable {
 
   /** The jobs on a segment, oldest first. */
   on(disk: DiskId, segment: number): ReadonlyArray<number> {
-    return (this.segments ?? this.index.bySegment).get(disk)?.get(segment) ?? [];
+    const changed = this.segments?.get(disk);
+    return (changed !== undefined ? changed.get(segment) : this.index.bySegment.get(disk)?.get(segment)) ?? [];
   }
 
   /** Sets the jobs on a segment (none: the segment, and a disk left without any, leave the index). */
   private setOn(disk: DiskId, segment: number, ids: ReadonlyArray<number>): void {
-    const all = (this.segments ??= PersistentMap.from(this.index.bySegment));
-    const jobs = PersistentMap.from(all.get(disk) ?? []);
-    const next = ids.length === 0 ? jobs.delete(segment) : jobs.set(segment, ids);
-    this.segments = next.size === 0 ? all.delete(disk) : all.set(disk, next);
+    const disks = (this.disksOn ??= PersistentMap.from(this.index.bySegment).builder());
+    const segments = (this.segments ??= new Map());
+    let jobs = segments.get(disk);
+    if (jobs === undefined) segments.set(disk, (jobs = PersistentMap.from(this.index.bySegment.get(disk) ?? []).builder()));
+    const before = jobs.size;
+    if (ids.length === 0) jobs.delete(segment);
+    else jobs.set(segment, ids);
+    // The disk's entry itself is filled in by `result()`; here it only leaves and comes back.
+    if (jobs.size === 0) disks.delete(disk);
+    else if (before === 0) disks.set(disk, PersistentMap.empty());
   }
 
   /** Changes a job's phase; every phase change goes through here, so that the counts stay right. */
@@ -178,12 +190,32 @@ export class JobTable {
   result(): readonly [ReadonlyMap<number, Job>, JobIndex] {
     const jobs = this.records.result();
     if (jobs === this.base) return [jobs, this.index];
+    return [jobs, { bySegment: this.bySegmentResult(), classes: this.classesResult(jobs) }];
+  }
+
+  private bySegmentResult(): JobIndex['bySegment'] {
+    const disks = this.disksOn;
+    if (disks === null) return this.index.bySegment;
+    for (const [disk, jobs] of this.segments!) if (jobs.size > 0) disks.set(disk, jobs.done());
+    return disks.done();
+  }
+
+  /**
+   * The classes of the next state, from the class changes of the jobs the step touched: each
+   * class changed goes through a builder of its own; a class leaves the index when its last job
+   * goes, and comes back last (the order a change at a time would give).
+   */
+  private classesResult(jobs: ReadonlyMap<number, Job>): JobIndex['classes'] {
     const classes = new CowMap(this.index.classes);
+    const sets = new Map<string, SetBuilder<number>>();
     const move = (c: string, id: number, add: boolean): void => {
-      const set = PersistentSet.from(classes.get(c) ?? []);
-      const next = add ? set.add(id) : set.delete(id);
-      if (next.size === 0) classes.delete(c);
-      else classes.set(c, next);
+      let set = sets.get(c);
+      if (set === undefined) sets.set(c, (set = PersistentSet.from(classes.get(c) ?? []).builder()));
+      const before = set.size;
+      if (add) set.add(id);
+      else set.delete(id);
+      if (set.size === 0) classes.delete(c);
+      else if (before === 0) classes.set(c, PersistentSet.empty());
     };
     for (const id of this.touched) {
       const before = this.base.get(id);
@@ -194,6 +226,7 @@ export class JobTable {
       for (const c of was) if (!is.includes(c)) move(c, id, false);
       for (const c of is) if (!was.includes(c)) move(c, id, true);
     }
-    return [jobs, { bySegment: this.segments ?? this.index.bySegment, classes: classes.result() }];
+    for (const [c, set] of sets) if (set.size > 0) classes.set(c, set.done());
+    return classes.result();
   }
 }
