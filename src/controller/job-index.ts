@@ -167,7 +167,7 @@ export class JobTable {
   candidates(...classes: string[]): number[] {
     const fromIndex = new Set<number>();
     // forEach, not for-of: a persistent set walks its trie without a generator.
-    for (const c of classes) this.index.classes.get(c)?.forEach((id) => void (this.records.has(id) && fromIndex.add(id)));
+    for (const c of classes) this.index.classes.get(c)?.forEach((id) => void (this.existed(id) && fromIndex.add(id)));
     const out = [...fromIndex].sort((a, b) => a - b);
     for (const id of this.added) if (this.records.has(id)) out.push(id);
     return out;
@@ -179,11 +179,16 @@ export class JobTable {
    */
   candidatesWhere(classes: ReadonlyArray<string>, keep: (id: number) => boolean): number[] {
     const kept: number[] = [];
-    for (const c of classes) this.index.classes.get(c)?.forEach((id) => void (this.records.has(id) && keep(id) && kept.push(id)));
+    for (const c of classes) this.index.classes.get(c)?.forEach((id) => void (this.existed(id) && keep(id) && kept.push(id)));
     const out = classes.length > 1 ? [...new Set(kept)] : kept;
     out.sort((a, b) => a - b);
     for (const id of this.added) if (this.records.has(id) && keep(id)) out.push(id);
     return out;
+  }
+
+  /** A job of the index (one that existed when the step began) that still exists. */
+  private existed(id: number): boolean {
+    return !this.records.deleted(id);
   }
 
   /** The jobs of the next state and their index. */
@@ -220,7 +225,8 @@ export class JobTable {
     for (const id of this.touched) {
       const before = this.base.get(id);
       const after = jobs.get(id);
-      if (before === after) continue;
+      // Classes depend on kind, disk and phase only; a job edited otherwise stays where it is.
+      if (before === after || (before !== undefined && after !== undefined && before.phase === after.phase && before.kind === after.kind && before.disk === after.disk)) continue;
       const was = before === undefined ? [] : classesOf(before);
       const is = after === undefined ? [] : classesOf(after);
       for (const c of was) if (!is.includes(c)) move(c, id, false);

@@ -136,7 +136,8 @@ export class CowRecords<K, V, D> {
   }
 
   has(key: K): boolean {
-    return this.drafts.has(key) ? this.drafts.get(key) !== undefined : this.base.has(key);
+    const d = this.drafts.get(key);
+    return d !== undefined || (!this.drafts.has(key) && this.base.has(key));
   }
 
   get size(): number {
@@ -151,17 +152,24 @@ export class CowRecords<K, V, D> {
 
   /** The record as it is now, without copying it: the private copy, or the record of the base. */
   peek(key: K): V | D | undefined {
-    return this.drafts.has(key) ? this.drafts.get(key) : this.base.get(key);
+    const d = this.drafts.get(key);
+    return d !== undefined || this.drafts.has(key) ? d : this.base.get(key);
   }
 
   /** The record for editing: a private copy, made on first use in this step. */
   get(key: K): D | undefined {
-    if (this.drafts.has(key)) return this.drafts.get(key);
+    const d = this.drafts.get(key);
+    if (d !== undefined || this.drafts.has(key)) return d;
     const value = this.base.get(key);
     if (value === undefined) return undefined;
     const draft = this.thaw(value);
     this.drafts.set(key, draft);
     return draft;
+  }
+
+  /** True when `key` was deleted in this step (and not put again). */
+  deleted(key: K): boolean {
+    return this.drafts.get(key) === undefined && this.drafts.has(key);
   }
 
   /** Puts a record that is already private to this step under `key`, and returns it. */

@@ -191,26 +191,43 @@ export const orderDelete = <K, V>(node: Branch<K, V>, shift: number, seq: number
 /** `node` as a node of `owner`: itself if it is one, else a copy. */
 const own = <K, V>(node: Branch<K, V>, owner: object): Branch<K, V> => (node.owner === owner ? node : new Branch(node.bitmap, node.items.slice(), owner));
 
+/** `node` (as a node of `owner`) with `item` in the free slot `at` of `bit`: in place when owned, else one copy of the right size. */
+const insertIn = <K, V>(node: Branch<K, V>, bit: number, at: number, item: Item<K, V>, owner: object): Branch<K, V> => {
+  if (node.owner !== owner) return new Branch(node.bitmap | bit, insertItem(node.items, at, item), owner);
+  const items = node.items;
+  for (let i = items.length; i > at; i--) items[i] = items[i - 1]!;
+  items[at] = item;
+  node.bitmap |= bit;
+  return node;
+};
+
+/** `node` (as a node of `owner`) without the slot `at` of `bit`: in place when owned, else one copy of the right size. */
+const removeIn = <K, V>(node: Branch<K, V>, bit: number, at: number, owner: object): Branch<K, V> => {
+  if (node.owner !== owner) return new Branch(node.bitmap & ~bit, removeItem(node.items, at), owner);
+  const items = node.items;
+  for (let i = at + 1; i < items.length; i++) items[i - 1] = items[i]!;
+  items.pop();
+  node.bitmap &= ~bit;
+  return node;
+};
+
 export const assocIn = <K, V>(node: Item<K, V>, leaf: Leaf<K, V>, shift: number, owner: object): Item<K, V> => {
   if (!(node instanceof Branch)) return assoc(node, leaf, shift);
-  const n = own(node, owner);
   const bit = 1 << ((leaf.hash >>> shift) & MASK);
-  const at = slotOf(n.bitmap, bit);
-  if ((n.bitmap & bit) === 0) {
-    n.items.splice(at, 0, leaf);
-    n.bitmap |= bit;
-  } else n.items[at] = assocIn(n.items[at]!, leaf, shift + BITS, owner);
+  const at = slotOf(node.bitmap, bit);
+  if ((node.bitmap & bit) === 0) return insertIn(node, bit, at, leaf, owner);
+  const n = own(node, owner);
+  n.items[at] = assocIn(n.items[at]!, leaf, shift + BITS, owner);
   return n;
 };
 
 export const orderSetIn = <K, V>(node: Branch<K, V> | null, shift: number, leaf: Leaf<K, V>, owner: object): Branch<K, V> => {
-  const n = node === null ? new Branch<K, V>(0, [], owner) : own(node, owner);
   const bit = 1 << ((leaf.seq >>> shift) & MASK);
-  const at = slotOf(n.bitmap, bit);
-  if ((n.bitmap & bit) === 0) {
-    n.items.splice(at, 0, shift === 0 ? leaf : orderSetIn(null, shift - BITS, leaf, owner));
-    n.bitmap |= bit;
-  } else n.items[at] = shift === 0 ? leaf : orderSetIn(n.items[at] as Branch<K, V>, shift - BITS, leaf, owner);
+  if (node === null) return new Branch(bit, [shift === 0 ? leaf : orderSetIn(null, shift - BITS, leaf, owner)], owner);
+  const at = slotOf(node.bitmap, bit);
+  if ((node.bitmap & bit) === 0) return insertIn(node, bit, at, shift === 0 ? leaf : orderSetIn(null, shift - BITS, leaf, owner), owner);
+  const n = own(node, owner);
+  n.items[at] = shift === 0 ? leaf : orderSetIn(n.items[at] as Branch<K, V>, shift - BITS, leaf, owner);
   return n;
 };
 
@@ -221,14 +238,12 @@ export const dissocIn = <K, V>(node: Item<K, V>, hash: number, key: K, shift: nu
   const at = slotOf(node.bitmap, bit);
   const child = dissocIn(node.items[at]!, hash, key, shift + BITS, owner);
   if (child === node.items[at]) return node; // changed in place below: this node is owned too
-  if (child === null && node.items.length === 1) return null;
-  const n = own(node, owner);
-  if (child !== null) n.items[at] = child;
-  else {
-    n.items.splice(at, 1);
-    n.bitmap &= ~bit;
+  if (child !== null) {
+    const n = own(node, owner);
+    n.items[at] = child;
+    return n;
   }
-  return n;
+  return node.items.length === 1 ? null : removeIn(node, bit, at, owner);
 };
 
 /** `node` without the leaf numbered `seq`, or null when nothing is left; owned nodes change in place. */
@@ -237,14 +252,12 @@ export const orderDeleteIn = <K, V>(node: Branch<K, V>, shift: number, seq: numb
   const at = slotOf(node.bitmap, bit);
   const child = shift === 0 ? null : orderDeleteIn(node.items[at] as Branch<K, V>, shift - BITS, seq, owner);
   if (child === node.items[at]) return node;
-  if (child === null && node.items.length === 1) return null;
-  const n = own(node, owner);
-  if (child !== null) n.items[at] = child;
-  else {
-    n.items.splice(at, 1);
-    n.bitmap &= ~bit;
+  if (child !== null) {
+    const n = own(node, owner);
+    n.items[at] = child;
+    return n;
   }
-  return n;
+  return node.items.length === 1 ? null : removeIn(node, bit, at, owner);
 };
 
 /** The key trie of the leaves of an order trie (a small map growing past `SMALL`, or a builder starting from one). */
