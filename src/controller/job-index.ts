@@ -7,7 +7,7 @@
  * when the step began as it was then, and each job added in the step as it is now. So a scan's
  * candidates are the indexed jobs of the class as the step began, then the jobs added since
  * (the caller tests those itself), in id order (ids only grow, and maps keep insertion order).
- * The index of the next state is worked out in `result()` from the jobs the step touched.
+ * The index of the next state is worked out in `result()` from the jobs the step changed.
  */
 import type { DiskId } from '../protocol/messages.js';
 import { CowMap, CowRecords, sameFields } from '../protocol/copy-on-write.js';
@@ -50,8 +50,6 @@ const freezeJob = (draft: JobDraft, base: Job | undefined): Job => (base !== und
 /** The jobs of one step; see the module comment. */
 export class JobTable {
   private readonly records: CowRecords<number, Job, JobDraft>;
-  /** Jobs read for editing, put or deleted in this step: the only ones whose index entries can change. */
-  private readonly touched = new Set<number>();
   /** Jobs put in this step, in order. */
   private readonly added: number[] = [];
   /**
@@ -97,15 +95,12 @@ export class JobTable {
 
   /** The job for editing (a private copy, made on first use). */
   get(id: number): JobDraft | undefined {
-    const job = this.records.get(id);
-    if (job !== undefined) this.touched.add(id);
-    return job;
+    return this.records.get(id);
   }
 
   /** Adds a new job, as a record private to this step. */
   put(id: number, job: Job): JobDraft {
     const draft = this.records.put(id, job);
-    this.touched.add(id);
     this.added.push(id);
     const seg = segmentOf(draft);
     if (seg >= 0) this.setOn(draft.disk, seg, [...this.on(draft.disk, seg), id]);
@@ -119,7 +114,6 @@ export class JobTable {
     if (isCopying(job)) this.copyingChange--;
     const seg = segmentOf(job);
     if (seg >= 0) this.setOn(job.disk, seg, this.on(job.disk, seg).filter((x) => x !== id));
-    this.touched.add(id);
     this.records.delete(id);
   }
 
@@ -195,7 +189,7 @@ export class JobTable {
   result(): readonly [ReadonlyMap<number, Job>, JobIndex] {
     const jobs = this.records.result();
     if (jobs === this.base) return [jobs, this.index];
-    return [jobs, { bySegment: this.bySegmentResult(), classes: this.classesResult(jobs) }];
+    return [jobs, { bySegment: this.bySegmentResult(), classes: this.classesResult() }];
   }
 
   private bySegmentResult(): JobIndex['bySegment'] {
@@ -206,11 +200,11 @@ export class JobTable {
   }
 
   /**
-   * The classes of the next state, from the class changes of the jobs the step touched: each
+   * The classes of the next state, from the class changes of the jobs the step changed: each
    * class changed goes through a builder of its own; a class leaves the index when its last job
    * goes, and comes back last (the order a change at a time would give).
    */
-  private classesResult(jobs: ReadonlyMap<number, Job>): JobIndex['classes'] {
+  private classesResult(): JobIndex['classes'] {
     const classes = new CowMap(this.index.classes);
     const sets = new Map<string, SetBuilder<number>>();
     const move = (c: string, id: number, add: boolean): void => {
@@ -222,11 +216,9 @@ export class JobTable {
       if (set.size === 0) classes.delete(c);
       else if (before === 0) classes.set(c, PersistentSet.empty());
     };
-    for (const id of this.touched) {
-      const before = this.base.get(id);
-      const after = jobs.get(id);
+    for (const [id, before, after] of this.records.changes()) {
       // Classes depend on kind, disk and phase only; a job edited otherwise stays where it is.
-      if (before === after || (before !== undefined && after !== undefined && before.phase === after.phase && before.kind === after.kind && before.disk === after.disk)) continue;
+      if (before !== undefined && after !== undefined && before.phase === after.phase && before.kind === after.kind && before.disk === after.disk) continue;
       const was = before === undefined ? [] : classesOf(before);
       const is = after === undefined ? [] : classesOf(after);
       for (const c of was) if (!is.includes(c)) move(c, id, false);

@@ -126,6 +126,8 @@ export class CowRecords<K, V, D> {
   private readonly base: ReadonlyMap<K, V>;
   /** Private copies, and keys given new records or deleted (undefined) in this step. */
   private readonly drafts = new Map<K, D | undefined>();
+  /** What the last `result()` changed (see `changes()`). */
+  private applied: ReadonlyArray<readonly [K, V | undefined, V | undefined]> = [];
 
   constructor(
     base: ReadonlyMap<K, V>,
@@ -193,25 +195,34 @@ export class CowRecords<K, V, D> {
 
   /** The map to hand back in the next state: the base itself when no record changed. */
   result(): ReadonlyMap<K, V> {
-    let changes: Array<readonly [K, V | undefined]> | null = null;
+    const changes: Array<readonly [K, V | undefined, V | undefined]> = [];
     for (const [k, d] of this.drafts) {
       const before = this.base.get(k);
       const after = d === undefined ? undefined : this.freeze(d, before);
       if (after === before && (after !== undefined || !this.base.has(k))) continue;
-      (changes ??= []).push([k, after]);
+      changes.push([k, before, after]);
     }
-    if (changes === null) return this.base;
+    this.applied = changes;
+    if (changes.length === 0) return this.base;
     let next = persistent(this.base);
     if (changes.length === 1 || next.size <= BUILD_ABOVE) {
-      for (const [k, v] of changes) next = v === undefined ? next.delete(k) : next.set(k, v);
+      for (const [k, , v] of changes) next = v === undefined ? next.delete(k) : next.set(k, v);
       return next;
     }
     const b = next.builder();
-    for (const [k, v] of changes) {
+    for (const [k, , v] of changes) {
       if (v === undefined) b.delete(k);
       else b.set(k, v);
     }
     return b.done();
+  }
+
+  /**
+   * The records the last `result()` changed, as [key, before, after] (undefined: absent), in the
+   * order the step first touched them: for indexes kept beside the map (`job-index.ts`).
+   */
+  changes(): ReadonlyArray<readonly [K, V | undefined, V | undefined]> {
+    return this.applied;
   }
 }
 

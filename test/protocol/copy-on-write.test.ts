@@ -166,6 +166,10 @@ describe('CowRecords', () => {
         const next = r.result();
         expect([...next]).toEqual([...model]);
         if (!changed) expect(next).toBe(given);
+        // changes(): exactly the keys whose record differs, with the records before and after.
+        const differ = [...new Set([...given.keys(), ...next.keys()])].filter((k) => given.get(k) !== next.get(k));
+        expect(r.changes().map(([k]) => k).sort()).toEqual(differ.sort());
+        for (const [k, before, after] of r.changes()) expect([before, after]).toEqual([given.get(k), next.get(k)]);
         for (const [k, v] of next) if (sameFields(v, base.get(k) ?? {})) expect(v).toBe(base.get(k));
         expect([...base].map(([k, v]) => [k, { ...v }])).toEqual(baseEntries);
       }),
