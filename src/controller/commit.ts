@@ -19,6 +19,7 @@ import { movesBlocks } from './moves.js';
 import { releaseOrQuarantine } from './leases.js';
 import * as R from './refcounts.js';
 import { required } from './sync.js';
+import { setEntriesLater, workingEntry, workingGeneration, workingShape } from './pending-entries.js';
 import type { ControllerCommand, PersistRecord } from './types.js';
 import type { JobDraft, Working } from './working.js';
 
@@ -35,16 +36,18 @@ export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, chang
   const d = s.disks.get(job.disk)!;
   // Several attached agents: any of them may fetch a copy before this change commits.
   if (!fenced && (possibleHolders(s, d) > 1 || required(s, job).length > 1)) {
-    const table = d.working as MappingTable;
-    const fences = changes.filter(([seg, entry]) => movesBlocks(entryAt(table, seg), entry, segmentLengthAt(table, seg), table.grainBlocks)).map(([seg]): [number, MappingEntry] => [seg, { ...entryAt(table, seg), invalid: true }]);
+    // Read through the changes staged earlier in this step, without writing them (pending-entries.ts).
+    const table = workingShape(d);
+    const fences = changes.filter(([seg, entry]) => movesBlocks(workingEntry(d, seg), entry, segmentLengthAt(table, seg), table.grainBlocks)).map(([seg]): [number, MappingEntry] => [seg, { ...workingEntry(d, seg), invalid: true }]);
     if (fences.length > 0) {
       job.deferred = changes;
       return stage(s, out, job, fences, true);
     }
   }
-  const generation = nextGeneration(d);
+  const generation = Math.max((d.persisting ?? d.committed.generation) + 1, workingGeneration(d)); // nextGeneration, pending changes included
   if (!fenced && unfencedMove(s, d, job, changes)) d.unfencedAt = generation;
-  setWorking(s, d, unwrap(setEntries(d.working, changes.map(([segment, entry]) => ({ segment, entry })), { generation }), 'setEntries'));
+  // Written to the working table with the other changes of this step, when something reads it.
+  setEntriesLater(s, d, changes, generation);
   // A persistent map: a change joining a batch of thousands does not copy the batch.
   let staged = PersistentMap.from(d.staged?.changes ?? []);
   for (const [segment, entry] of changes) staged = staged.set(segment, entry);
@@ -62,8 +65,8 @@ export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, chang
 const unfencedMove = (s: Working, d: Parameters<typeof possibleHolders>[1] & { readonly working: MappingTable }, job: JobDraft, changes: ReadonlyArray<readonly [number, MappingEntry]>): boolean => {
   const holders = holderSet(s, d);
   if (holders.size === 0 || (holders.size === 1 && servesAgent(job) && holders.has(job.agent))) return false;
-  const table = d.working;
-  return changes.some(([seg, entry]) => movesBlocks(entryAt(table, seg), entry, segmentLengthAt(table, seg), table.grainBlocks));
+  const table = workingShape(d);
+  return changes.some(([seg, entry]) => movesBlocks(workingEntry(d, seg), entry, segmentLengthAt(table, seg), table.grainBlocks));
 };
 
 /**
