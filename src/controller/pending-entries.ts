@@ -48,8 +48,8 @@ export const workingGeneration = (d: { readonly working: MappingTable }): number
 
 /**
  * Sets entries of the disk's working table at `generation`, as `setEntries` then `setWorking`
- * would, but writes them only when something reads `working`. Chunks shared with a snapshot are
- * handed over at once (refcounts.ts), as each update must do.
+ * would, but writes them only when something reads `working` (at once when that is certain to be
+ * soon, or when chunks shared with a snapshot must be handed over by this update: refcounts.ts).
  */
 export const setEntriesLater = (s: Working, d: DiskDraft, changes: ReadonlyArray<readonly [number, MappingEntry]>, generation: number): void => {
   let p = pendingOf.get(d);
@@ -58,7 +58,9 @@ export const setEntriesLater = (s: Working, d: DiskDraft, changes: ReadonlyArray
     p = undefined;
   }
   if (p === undefined) {
-    if (s.refs.shares.length > 0) return setWorkingNow(s, d, unwrap(setEntries(d.working, changes.map(([segment, entry]) => ({ segment, entry })), { generation }), 'setEntries'));
+    // With no persist in flight the change goes to the store now, which reads the table at once;
+    // chunks shared with a snapshot are handed over by each update as it is made.
+    if (s.persist === null || s.refs.shares.length > 0) return setWorkingNow(s, d, unwrap(setEntries(d.working, changes.map(([segment, entry]) => ({ segment, entry })), { generation }), 'setEntries'));
     p = { table: d.working, generation, changes: new Map() };
     pendingOf.set(d, p);
     Object.defineProperty(d, 'working', {
