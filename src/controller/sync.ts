@@ -66,19 +66,32 @@ export const syncWithCommitted = (s: Working, out: ControllerCommand[], job: Job
 
 /** Agents whose acknowledgement a job needs before it can go on. */
 export const required = (s: Working, job: JobDraft): AgentId[] => {
+  const out: AgentId[] = [];
+  forEachRequired(s, job, (a) => void out.push(a));
+  return out;
+};
+
+/** Calls `f` with each agent of {@link required}, in order, and its copy as the controller knows it. */
+const forEachRequired = (s: Working, job: JobDraft, f: (agent: AgentId, copy: CopyView | undefined) => void): void => {
   const d = s.disks.peek(job.disk)!;
   const faulting = servesAgent(job) && !agentRestarted(s, job) ? job.agent : null;
-  if (faulting !== null && job.kind === 'fault' && job.segment < 0) return d.agents.includes(faulting) ? [faulting] : [];
-  const out: AgentId[] = [];
+  if (faulting !== null && job.kind === 'fault' && job.segment < 0) {
+    if (d.agents.includes(faulting)) f(faulting, peekCopy(s, faulting, job.disk));
+    return;
+  }
   // A faulting agent detached since (a forced deletion) is not waited for: it no longer maps the
   // disk, its retry is refused, and waiting for it would hold the segment for ever.
-  for (const a of d.agents) if (a === faulting || peekCopy(s, a, job.disk)?.mayHold === true) out.push(a);
+  for (const a of d.agents) {
+    const c = peekCopy(s, a, job.disk);
+    if (a === faulting || c?.mayHold === true) f(a, c);
+  }
   // Attached agents first, then those dropping (an agent attached again is in both: once).
   for (let i = 0; i < d.dropping.length; i++) {
     const a = d.dropping[i]!;
-    if (!d.agents.includes(a) && d.dropping.indexOf(a) === i && (a === faulting || peekCopy(s, a, job.disk)?.mayHold === true)) out.push(a);
+    if (d.agents.includes(a) || d.dropping.indexOf(a) !== i) continue;
+    const c = peekCopy(s, a, job.disk);
+    if (a === faulting || c?.mayHold === true) f(a, c);
   }
-  return out;
 };
 
 /** Brings every agent the job needs in line, and goes on when none is missing. */
@@ -91,14 +104,15 @@ export const checkSync = (s: Working, out: ControllerCommand[], job: JobDraft): 
   }
   const need = job.phase.generation;
   const waiting: AgentId[] = [];
-  for (const a of required(s, job)) {
-    const c = peekCopy(s, a, job.disk);
-    if (c !== undefined && c.acked >= need) continue;
+  // Bringing one agent in line changes what the controller knows of that agent's copy only, so
+  // the agents are found and checked in one pass (as `required` lists them).
+  forEachRequired(s, job, (a, c) => {
+    if (c !== undefined && c.acked >= need) return;
     waiting.push(a);
     const step = catchUp(s, out, a, job.disk, job);
     // The path records how the agents were first brought in line, not every re-send.
     if (step !== null && !job.path.some((x) => x === 575 || x === 580 || x === 585 || x === 590)) addStep(job, step);
-  }
+  });
   s.jobs.setPhase(job, { ...job.phase, waiting: s.sameWaiting(waiting) });
   if (waiting.length === 0) synced(s, out, job);
 };
