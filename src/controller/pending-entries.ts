@@ -25,7 +25,7 @@ interface Pending {
 }
 
 /** A disk draft's changes not yet written to its working table. Not state: emptied within the step that fills it. */
-const pendingOf = new WeakMap<object, Pending>();
+const pendingOf = /* @__PURE__ */ new WeakMap<object, Pending>();
 
 /**
  * The working table as entries are concerned: the entry of `segment` with the pending changes.
