@@ -51,7 +51,7 @@ import { onMessage } from './intake.js';
 import { emptyJobIndex } from './job-index.js';
 import { hooksFor } from './jobs/hooks.js';
 import { overLimits, readAdminEvent, readEvent, readPersistedState } from './admin-validation.js';
-import { adminTypes, enqueueSettle, jobHooks, onAdmin } from './jobs/index.js';
+import { adminTypes, drainCopyQueue, enqueueSettle, jobHooks, onAdmin } from './jobs/index.js';
 import { drainQuarantine, evictExpired, leaseOnRestore } from './leases.js';
 import { duplicateAnswer, identifyAdmin, noteAdmin } from './admin-dedupe.js';
 import { acquire } from './locks.js';
@@ -119,6 +119,7 @@ export const controllerStep = (state: ControllerState, event: ControllerEvent): 
   const s = new Working(state, jobHooks);
   dispatch(s, out, event);
   if (s.reuseHold !== null) checkReuseHold(s, out); // reuse-hold.ts: lifts once the agents are in line
+  drainCopyQueue(s, out); // jobs/settle.ts: a copy slot freed on any path goes to the next queued job
   out.push(...lowSpaceCrossings(state.allocator, s.allocator, s.config.lowWaterMark));
   const before = state.recentAdmin ?? [];
   const recentAdmin = noteAdmin(before, admin, out);
