@@ -26,6 +26,8 @@ interface Pending {
 
 /** A disk draft's changes not yet written to its working table. Not state: emptied within the step that fills it. */
 const pendingOf = /* @__PURE__ */ new WeakMap<object, Pending>();
+/** Disk drafts whose working table got entry changes in their step (a draft lives for one step). */
+const writtenBefore = /* @__PURE__ */ new WeakSet<object>();
 
 /**
  * The working table as entries are concerned: the entry of `segment` with the pending changes.
@@ -60,7 +62,12 @@ export const setEntriesLater = (s: Working, d: DiskDraft, changes: ReadonlyArray
   if (p === undefined) {
     // With no persist in flight the change goes to the store now, which reads the table at once;
     // chunks shared with a snapshot are handed over by each update as it is made.
-    if (s.persist === null || s.refs.shares.length > 0) return setWorkingNow(s, d, unwrap(setEntries(d.working, changes.map(([segment, entry]) => ({ segment, entry })), { generation }), 'setEntries'));
+    // And a step's first change of the disk is written at once: most steps stage one, and the
+    // accessor is worth its cost only to a step that stages many.
+    if (s.persist === null || s.refs.shares.length > 0 || !writtenBefore.has(d)) {
+      writtenBefore.add(d);
+      return setWorkingNow(s, d, unwrap(setEntries(d.working, changes.map(([segment, entry]) => ({ segment, entry })), { generation }), 'setEntries'));
+    }
     p = { table: d.working, generation, changes: new Map() };
     pendingOf.set(d, p);
     Object.defineProperty(d, 'working', {
