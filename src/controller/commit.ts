@@ -11,7 +11,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { DiskId, EntryChange } from '../protocol/messages.js';
 import { PersistentMap } from '../protocol/persistent-map.js';
 import { encodeEntry, encodeTable } from '../table/codec.js';
-import type { MappingEntry } from '../table/entry.js';
+import { entriesEqual, type MappingEntry } from '../table/entry.js';
 import { diffTables, entryAt, freezeTable, setEntries, type MappingTable } from '../table/table.js';
 import { addStep, newId, servesAgent, unwrap } from './basics.js';
 import { hooksFor } from './jobs/hooks.js';
@@ -19,6 +19,7 @@ import { movesBlocks } from './moves.js';
 import { releaseOrQuarantine } from './leases.js';
 import * as R from './refcounts.js';
 import { required } from './sync.js';
+import { setEntriesLater, workingEntry, workingGeneration, workingShape } from './pending-entries.js';
 import type { ControllerCommand, PersistRecord } from './types.js';
 import type { JobDraft, Working } from './working.js';
 
@@ -34,17 +35,19 @@ import type { JobDraft, Working } from './working.js';
 export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, changes: ReadonlyArray<readonly [number, MappingEntry]>, fenced = false): void => {
   const d = s.disks.get(job.disk)!;
   // Several attached agents: any of them may fetch a copy before this change commits.
-  if (!fenced && (required(s, job).length > 1 || possibleHolders(s, d) > 1)) {
-    const table = d.working as MappingTable;
-    const fences = changes.filter(([seg, entry]) => movesBlocks(entryAt(table, seg), entry, segmentLengthAt(table, seg), table.grainBlocks)).map(([seg]): [number, MappingEntry] => [seg, { ...entryAt(table, seg), invalid: true }]);
+  if (!fenced && (possibleHolders(s, d) > 1 || required(s, job).length > 1)) {
+    // Read through the changes staged earlier in this step, without writing them (pending-entries.ts).
+    const table = workingShape(d);
+    const fences = changes.filter(([seg, entry]) => movesBlocks(workingEntry(d, seg), entry, segmentLengthAt(table, seg), table.grainBlocks)).map(([seg]): [number, MappingEntry] => [seg, { ...workingEntry(d, seg), invalid: true }]);
     if (fences.length > 0) {
       job.deferred = changes;
       return stage(s, out, job, fences, true);
     }
   }
-  const generation = nextGeneration(d);
+  const generation = Math.max((d.persisting ?? d.committed.generation) + 1, workingGeneration(d)); // nextGeneration, pending changes included
   if (!fenced && unfencedMove(s, d, job, changes)) d.unfencedAt = generation;
-  setWorking(s, d, unwrap(setEntries(d.working, changes.map(([segment, entry]) => ({ segment, entry })), { generation }), 'setEntries'));
+  // Written to the working table with the other changes of this step, when something reads it.
+  setEntriesLater(s, d, changes, generation);
   // A persistent map: a change joining a batch of thousands does not copy the batch.
   let staged = PersistentMap.from(d.staged?.changes ?? []);
   for (const [segment, entry] of changes) staged = staged.set(segment, entry);
@@ -62,8 +65,8 @@ export const stage = (s: Working, out: ControllerCommand[], job: JobDraft, chang
 const unfencedMove = (s: Working, d: Parameters<typeof possibleHolders>[1] & { readonly working: MappingTable }, job: JobDraft, changes: ReadonlyArray<readonly [number, MappingEntry]>): boolean => {
   const holders = holderSet(s, d);
   if (holders.size === 0 || (holders.size === 1 && servesAgent(job) && holders.has(job.agent))) return false;
-  const table = d.working;
-  return changes.some(([seg, entry]) => movesBlocks(entryAt(table, seg), entry, segmentLengthAt(table, seg), table.grainBlocks));
+  const table = workingShape(d);
+  return changes.some(([seg, entry]) => movesBlocks(workingEntry(d, seg), entry, segmentLengthAt(table, seg), table.grainBlocks));
 };
 
 /**
@@ -230,11 +233,19 @@ const isClone = (s: Working, source: DiskId | undefined, table: MappingTable): b
  * recorded once, as the disk's `frozenAt`, and only the batch's other changes are listed.
  */
 const committedChanges = (d: { frozenAt?: number }, previous: MappingTable, table: MappingTable, record: PersistRecord | undefined): Iterable<number> => {
+  if (record?.type === 'updateTable' && record.freeze !== true && record.segments === undefined && record.segmentCount === undefined && previous.segmentBlocks === table.segmentBlocks) {
+    // Entry changes only: the table is the committed one with the record's changes, so the
+    // segments that differ are among those (a diff would look at every slot of every chunk
+    // they touched). Ascending, as a diff lists them.
+    const changed: number[] = [];
+    for (const c of record.changes) if (!entriesEqual(entryAt(previous, c.segment), entryAt(table, c.segment))) changed.push(c.segment);
+    return changed.sort((a, b) => a - b);
+  }
   if (record?.type !== 'updateTable' || record.freeze !== true) return diffTables(previous, table);
   d.frozenAt = table.generation;
   const segments = record.changes.map((c) => c.segment);
   for (let seg = Math.min(previous.segmentCount, table.segmentCount); seg < Math.max(previous.segmentCount, table.segmentCount); seg++) segments.push(seg);
-  return segments;
+  return new Set(segments); // a change staged in the resized range is listed once
 };
 
 /** The persist command in flight is durable: commit its tables, and move the jobs that waited for it. */
@@ -251,9 +262,19 @@ export const onPersisted = (s: Working, out: ControllerCommand[], persistId: num
     const previous = d.committed as MappingTable;
     d.committed = table;
     d.persisting = null;
-    if (previous !== table) for (const seg of committedChanges(d, previous, table, updates.get(disk))) d.lastChange.set(seg, table.generation);
+    let changedAt = PersistentMap.from(d.changedAt ?? []);
+    if (previous !== table) {
+      const segments = [...committedChanges(d, previous, table, updates.get(disk))];
+      for (const seg of segments) d.lastChange.set(seg, table.generation);
+      changedAt = changedAt.set(table.generation, segments);
+    }
     const history = d.history[d.history.length - 1] !== table ? [...d.history, table] : d.history;
-    d.history = history.length > s.config.historyLimit ? history.slice(history.length - s.config.historyLimit) : history;
+    const dropped = history.length > s.config.historyLimit ? history.length - s.config.historyLimit : 0;
+    d.history = dropped > 0 ? history.slice(dropped) : history;
+    // Only a delta from a table still in history reads it (`changedSegments`, sync.ts): the
+    // oldest table is a base, never a change, so its entry goes with the tables before it.
+    for (let i = 0; i <= dropped && i < history.length; i++) changedAt = changedAt.delete(history[i]!.generation);
+    d.changedAt = changedAt;
   }
   for (const id of s.jobs.candidates('committing')) {
     const scanned = s.jobs.scanned(id)!;

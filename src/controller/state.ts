@@ -106,6 +106,13 @@ export interface DiskState {
   readonly agents: ReadonlyArray<AgentId>;
   /** Generation that last changed each segment, since the controller started. */
   readonly lastChange: ReadonlyMap<number, number>;
+  /**
+   * The segments each committed table of `history` changed, by its generation (the oldest one
+   * excepted: it is only ever a delta's base). A delta walks the generations it spans
+   * (`changedSegments`, sync.ts), so it costs the changes it carries, however many `lastChange`
+   * holds. Absent: none recorded yet.
+   */
+  readonly changedAt?: ReadonlyMap<number, ReadonlyArray<number>>;
   /** Generation at controller start: segments not in `lastChange` changed at or before it. */
   readonly baseline: number;
   /**

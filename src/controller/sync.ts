@@ -66,15 +66,32 @@ export const syncWithCommitted = (s: Working, out: ControllerCommand[], job: Job
 
 /** Agents whose acknowledgement a job needs before it can go on. */
 export const required = (s: Working, job: JobDraft): AgentId[] => {
+  const out: AgentId[] = [];
+  forEachRequired(s, job, (a) => void out.push(a));
+  return out;
+};
+
+/** Calls `f` with each agent of {@link required}, in order, and its copy as the controller knows it. */
+const forEachRequired = (s: Working, job: JobDraft, f: (agent: AgentId, copy: CopyView | undefined) => void): void => {
   const d = s.disks.peek(job.disk)!;
   const faulting = servesAgent(job) && !agentRestarted(s, job) ? job.agent : null;
-  if (faulting !== null && job.kind === 'fault' && job.segment < 0) return d.agents.includes(faulting) ? [faulting] : [];
-  const agents = new Set<AgentId>([...d.agents, ...d.dropping]);
-  const out: AgentId[] = [];
+  if (faulting !== null && job.kind === 'fault' && job.segment < 0) {
+    if (d.agents.includes(faulting)) f(faulting, peekCopy(s, faulting, job.disk));
+    return;
+  }
   // A faulting agent detached since (a forced deletion) is not waited for: it no longer maps the
   // disk, its retry is refused, and waiting for it would hold the segment for ever.
-  for (const a of agents) if (a === faulting || peekCopy(s, a, job.disk)?.mayHold === true) out.push(a);
-  return out;
+  for (const a of d.agents) {
+    const c = peekCopy(s, a, job.disk);
+    if (a === faulting || c?.mayHold === true) f(a, c);
+  }
+  // Attached agents first, then those dropping (an agent attached again is in both: once).
+  for (let i = 0; i < d.dropping.length; i++) {
+    const a = d.dropping[i]!;
+    if (d.agents.includes(a) || d.dropping.indexOf(a) !== i) continue;
+    const c = peekCopy(s, a, job.disk);
+    if (a === faulting || c?.mayHold === true) f(a, c);
+  }
 };
 
 /** Brings every agent the job needs in line, and goes on when none is missing. */
@@ -87,14 +104,15 @@ export const checkSync = (s: Working, out: ControllerCommand[], job: JobDraft): 
   }
   const need = job.phase.generation;
   const waiting: AgentId[] = [];
-  for (const a of required(s, job)) {
-    const c = peekCopy(s, a, job.disk);
-    if (c !== undefined && c.acked >= need) continue;
+  // Bringing one agent in line changes what the controller knows of that agent's copy only, so
+  // the agents are found and checked in one pass (as `required` lists them).
+  forEachRequired(s, job, (a, c) => {
+    if (c !== undefined && c.acked >= need) return;
     waiting.push(a);
     const step = catchUp(s, out, a, job.disk, job);
     // The path records how the agents were first brought in line, not every re-send.
     if (step !== null && !job.path.some((x) => x === 575 || x === 580 || x === 585 || x === 590)) addStep(job, step);
-  }
+  });
   s.jobs.setPhase(job, { ...job.phase, waiting: s.sameWaiting(waiting) });
   if (waiting.length === 0) synced(s, out, job);
 };
@@ -267,7 +285,7 @@ export const catchUp = (s: Working, out: ControllerCommand[], agent: AgentId, di
   let chosen: Step;
   if (v.epoch < 0) chosen = 580; // we do not know its life yet: ask it to pull, whichever life it is
   else if (!c.mayHold) chosen = 585;
-  else if (from >= 0 && d.history.some((t) => t.generation === from && keepsBounds(t, d.committed))) chosen = d.agents.length + d.dropping.length <= 1 && job !== null && 'agent' in job && job.agent === agent ? 590 : 575;
+  else if (from >= 0 && inHistory(d, from)) chosen = d.agents.length + d.dropping.length <= 1 && job !== null && 'agent' in job && job.agent === agent ? 590 : 575;
   else chosen = 580;
   // Something sent recently for this same generation is on its way; a newer generation goes now.
   if (c.sentGeneration >= d.committed.generation && s.now - c.sentAt < s.config.retryInterval) return chosen;
@@ -286,6 +304,18 @@ export const catchUp = (s: Working, out: ControllerCommand[], agent: AgentId, di
       send(out, agent, { type: 'refreshTable', epoch: v.epoch, disk, generation: d.committed.generation }, 580);
   }
   return chosen;
+};
+
+/** True when the table of `generation` is still in history, with the committed table's segment bounds (a delta from it is possible). */
+const inHistory = (d: DiskView, generation: number): boolean => {
+  // Ascending by generation, and the generation asked for is mostly a recent one: from the end.
+  const history = d.history;
+  for (let i = history.length - 1; i >= 0; i--) {
+    const t = history[i]!;
+    if (t.generation < generation) return false;
+    if (t.generation === generation && keepsBounds(t, d.committed)) return true;
+  }
+  return false;
 };
 
 /**
@@ -346,20 +376,43 @@ export const deltaMessage = (s: Working, disk: DiskId, from: number, epoch: numb
 
 /**
  * The segments whose entries differ between `base` and the committed table `to`, ascending:
- * those that changed after `base`, as recorded in `lastChange`, when that record reaches back
- * to `base` (else a full diff). Much cheaper than a diff, which looks at every slot of every
- * chunk either table changed.
+ * those that the tables committed after `base` changed (`changedAt`, by generation), so a delta
+ * costs the changes it carries. A full diff (which looks at every slot of every chunk either
+ * table changed) only when that record does not reach back to `base`, or segments were
+ * renumbered since (`reshaped`).
  */
-const changedSegments = (d: DiskView, base: MappingTable, to: MappingTable, freeze: boolean): number[] => {
-  if (base.generation < d.baseline || base.segmentBlocks !== to.segmentBlocks || base.segmentStarts !== to.segmentStarts)
-    return diffTables(freeze ? frozenTable(base, base.generation) : base, to).filter((seg) => seg < to.segmentCount);
+export const changedSegments = (d: DiskView, base: MappingTable, to: MappingTable, freeze: boolean): number[] => {
+  const spanned = base.segmentBlocks === to.segmentBlocks && base.segmentStarts === to.segmentStarts && !(d.reshaped !== undefined && base.generation < d.reshaped.generation) ? changesSince(d, base, to) : null;
+  if (spanned === null) return diffTables(freeze ? frozenTable(base, base.generation) : base, to).filter((seg) => seg < to.segmentCount);
   const out: number[] = [];
-  for (const [seg, generation] of (d.lastChange instanceof CowMap ? d.lastChange.current : d.lastChange)) {
-    if (generation <= base.generation || seg >= to.segmentCount) continue;
+  for (const seg of spanned) {
+    if (seg >= to.segmentCount) continue;
     // A segment changed and changed back since `base` (the freeze included) is not part of the delta.
     if (seg >= base.segmentCount || !entriesEqual(frozenIf(freeze, entryAt(base, seg)), entryAt(to, seg))) out.push(seg);
   }
   return out.sort((a, b) => a - b);
+};
+
+/**
+ * Every segment the tables of history after `base`, up to `to`, changed (without repeats), or
+ * null when one of them has no record (`to` or `base` not in history, or a table committed
+ * before `changedAt` was kept).
+ */
+const changesSince = (d: DiskView, base: MappingTable, to: MappingTable): Iterable<number> | null => {
+  const history = d.history;
+  const changedAt = d.changedAt;
+  if (changedAt === undefined || history[history.length - 1] !== to) return null;
+  let i = history.length - 1;
+  while (i >= 0 && history[i] !== base) i--;
+  if (i < 0) return null;
+  if (i === history.length - 2) return changedAt.get(to.generation) ?? null; // one table: its own list has no repeats
+  const union = new Set<number>();
+  for (let k = i + 1; k < history.length; k++) {
+    const segments = changedAt.get(history[k]!.generation);
+    if (segments === undefined) return null;
+    for (const seg of segments) union.add(seg);
+  }
+  return union;
 };
 
 /** True when a freeze (a snapshot) was committed after `base`: a delta from it starts with one. */

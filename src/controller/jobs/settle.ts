@@ -16,6 +16,7 @@ import type { DiskId } from '../../protocol/messages.js';
 import { entryAt } from '../../table/table.js';
 import { lastChangeOf, newId, segmentExtent, unwrap } from '../basics.js';
 import { flushCopiesFirst, stage } from '../commit.js';
+import { workingEntry, workingShape } from '../pending-entries.js';
 import { closeJob, groupDone, startJob } from '../locks.js';
 import * as R from '../refcounts.js';
 import { allocationHeld } from '../reuse-hold.js';
@@ -61,10 +62,10 @@ const startSettle = (s: Working, out: ControllerCommand[], job: Mutable<SettleJo
  */
 const startCopies = (s: Working, out: ControllerCommand[], job: Mutable<SettleJob>, itsTurn = false): void => {
   const d = s.disks.get(job.disk)!;
-  const e = entryAt(d.working, job.segment);
+  const e = workingEntry(d, job.segment); // without writing the changes pending in this step
   const alt = e.alternate;
   if (alt === null || e.error || e.invalid) return closeJob(s, out, job.id);
-  const blocks = blocksOfGrainsUnchecked(alt.blocks, d.working.grainBlocks); // copies are in blocks, bits per grain
+  const blocks = blocksOfGrainsUnchecked(alt.blocks, workingShape(d).grainBlocks); // copies are in blocks, bits per grain
   const clear = [...B.runsUnchecked(blocks, 0, blocks.size)].filter((r) => !r.set);
   if (clear.length === 0) return promote(s, out, job);
   // Behind the jobs already queued, even if a slot was freed earlier in this step: they get it first.
@@ -102,7 +103,7 @@ const settleCopied = (s: Working, out: ControllerCommand[], job: Mutable<SettleJ
     // otherwise the next sweep starts the copies again
   } else {
     // Ordering rule: the copies are durable before the promotion's record depends on them.
-    const alt = entryAt(s.disks.peek(job.disk)!.working, job.segment).alternate;
+    const alt = workingEntry(s.disks.peek(job.disk)!, job.segment).alternate;
     if (alt !== null && flushCopiesFirst(s, out, job, [alt.lun])) return; // keeps its copy slot while flushing
     promote(s, out, job);
   }
@@ -131,9 +132,9 @@ const retryFailedCopies = (s: Working, out: ControllerCommand[], job: Mutable<Se
 /** Every block is at the alternate: it becomes the primary, and the old primary is released once agents agree. */
 const promote = (s: Working, out: ControllerCommand[], job: Mutable<SettleJob>): void => {
   const d = s.disks.get(job.disk)!;
-  const e = entryAt(d.working, job.segment);
+  const e = workingEntry(d, job.segment);
   if (e.alternate === null) return closeJob(s, out, job.id);
-  if (e.location !== null) job.release = [...job.release, segmentExtent(d.working, e.location, job.segment)];
+  if (e.location !== null) job.release = [...job.release, segmentExtent(workingShape(d), e.location, job.segment)];
   stage(s, out, job, [[job.segment, { location: { lun: e.alternate.lun, start: e.alternate.start }, invalid: false, noWrite: false, zero: false, error: false, alternate: null }]]);
 };
 
