@@ -175,20 +175,44 @@ const EVENT_FIELDS: Readonly<Record<string, Readonly<Record<string, (v: unknown)
  * {@link readAdminEvent}; agent messages are checked by the intake.
  */
 export const readEvent = (raw: unknown): Read<ControllerEvent> | { readonly ok: true; readonly admin: true } => {
-  const head = readFields(raw, ['type'], 'event');
-  if (!head.ok) return head;
-  const type = head.value.type;
+  // Every step reads its event here: one guarded read per field, no other allocation than the copy.
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return no(`event must be an object, got ${describeValue(raw)}`);
+  const type = readField(raw, 'type');
+  if (type instanceof FieldUnreadable) return no(`event: field type could not be read (${type.why})`);
   if (typeof type !== 'string') return no(`event type must be a string, got ${describeValue(type)}`);
-  const rules = EVENT_FIELDS[type];
-  if (rules === undefined) return { ok: true, admin: true };
-  const body = readFields(raw, Object.keys(rules), type);
-  if (!body.ok) return body;
-  for (const [key, rule] of Object.entries(rules)) {
-    const why = rule(body.value[key]);
-    if (why !== null) return no(`${type}: ${key} ${why}`);
+  const shape = EVENT_SHAPES.get(type);
+  if (shape === undefined) return { ok: true, admin: true };
+  const out: Record<string, unknown> = {};
+  for (const key of shape.keys) {
+    const v = readField(raw, key);
+    if (v instanceof FieldUnreadable) return no(`${type}: field ${key} could not be read (${v.why})`);
+    out[key] = v;
   }
-  return ok({ ...body.value, type } as ControllerEvent);
+  for (let i = 0; i < shape.keys.length; i++) {
+    const why = shape.rules[i]!(out[shape.keys[i]!]);
+    if (why !== null) return no(`${type}: ${shape.keys[i]!} ${why}`);
+  }
+  out.type = type;
+  return ok(out as unknown as ControllerEvent);
 };
+
+/** A field whose getter threw (a value no event field can hold). */
+class FieldUnreadable {
+  constructor(readonly why: string) {}
+}
+
+/** `raw[key]`, or why it could not be read. */
+const readField = (raw: object, key: string): unknown => {
+  try {
+    return (raw as Record<string, unknown>)[key];
+  } catch (e) {
+    return new FieldUnreadable(e instanceof Error ? e.message : 'it threw');
+  }
+};
+
+/** `EVENT_FIELDS` as lists, looked up by own type names only (never `toString` and the like). */
+const EVENT_SHAPES: ReadonlyMap<string, { readonly keys: ReadonlyArray<string>; readonly rules: ReadonlyArray<(v: unknown) => string | null> }> = /* @__PURE__ */ (() =>
+  new Map(Object.entries(EVENT_FIELDS).map(([type, rules]) => [type, { keys: Object.keys(rules), rules: Object.values(rules) }])))();
 
 /** Reads a dense array once; Left when it is not one. */
 const readArray = (raw: unknown, what: string, max: number): Read<unknown[]> => {
