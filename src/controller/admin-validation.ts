@@ -214,6 +214,17 @@ const readField = (raw: object, key: string): unknown => {
 const EVENT_SHAPES: ReadonlyMap<string, { readonly keys: ReadonlyArray<string>; readonly rules: ReadonlyArray<(v: unknown) => string | null> }> = /* @__PURE__ */ (() =>
   new Map(Object.entries(EVENT_FIELDS).map(([type, rules]) => [type, { keys: Object.keys(rules), rules: Object.values(rules) }])))();
 
+/**
+ * The events of a `batch` event, read once into a plain array (each event is read when its turn
+ * comes), or why they cannot be.
+ */
+export const readBatchEvents = (raw: unknown): Read<ReadonlyArray<unknown>> => {
+  const f = readFields(raw, ['events'], 'batch');
+  if (!f.ok) return f;
+  const events = readArray(f.value.events, 'batch: events', Number.MAX_SAFE_INTEGER);
+  return events.ok ? events : no(events.error);
+};
+
 /** Reads a dense array once; Left when it is not one. */
 const readArray = (raw: unknown, what: string, max: number): Read<unknown[]> => {
   if (!Array.isArray(raw)) return no(`${what} must be an array, got ${describeValue(raw)}`);
