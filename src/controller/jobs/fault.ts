@@ -111,7 +111,7 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
   }
   const off = start - segmentStartAt(table, segment);
   // Intake and startMark keep the range inside the segment: anything else is a bug, not input.
-  if (!(off >= 0 && length >= 1 && off + length <= blocksHere)) throw new Error(`vdisk-map controller: internal setRange failed: blocks ${off}+${length} of a segment of ${blocksHere}`);
+  if (!(off >= 0 && length >= 1 && off + length <= blocksHere)) throw new Error(`vdisk-map controller: internal range check failed: blocks ${off}+${length} of a segment of ${blocksHere}`);
   const unmarked = blocksOfGrainsUnchecked(alt.blocks, grain);
   // The bitmaps below are built word by word: each is new and private to this step until the
   // entry takes it, and the ranges are known to be in bounds (a fault costs no validation here).
@@ -129,7 +129,7 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
   want = wholeGrains(want, grain);
   const blocks = combineWords(alt.blocks, grainsOfBlocksUnchecked(want, grain), false);
   let entry: MappingEntry;
-  if (B.count(blocks) === blocks.size) {
+  if (B.isFull(blocks)) {
     entry = { location: { lun: alt.lun, start: alt.start }, invalid: false, noWrite: false, zero: false, error: false, alternate: null };
     if (e.location !== null) job.release = [...job.release, segmentExtent(table, e.location, segment)];
   } else {
