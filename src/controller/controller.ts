@@ -51,7 +51,7 @@ import { onMessage } from './intake.js';
 import { emptyJobIndex } from './job-index.js';
 import { hooksFor } from './jobs/hooks.js';
 import { overLimits, readAdminEvent, readBatchEvents, readEvent, readPersistedState } from './admin-validation.js';
-import { adminTypes, enqueueSettle, jobHooks, onAdmin } from './jobs/index.js';
+import { adminTypes, drainCopyQueue, enqueueSettle, jobHooks, onAdmin } from './jobs/index.js';
 import { drainQuarantine, evictExpired, leaseOnRestore } from './leases.js';
 import { duplicateAnswer, identifyAdmin, noteAdmin, type RecentAdmin } from './admin-dedupe.js';
 import { acquire } from './locks.js';
@@ -137,14 +137,16 @@ const stepOne = (state: ControllerState, event: ControllerEvent): readonly [Cont
 };
 
 /**
- * What one event does to a working state, and what every step checks after it: the restart's
- * allocation hold, and the LUNs whose free space fell below the low-water mark in it. `read` is
+ * What one event does to a working state, and what every step does after it: the restart's
+ * allocation hold, the copy slots freed in it, and the LUNs whose free space fell below the
+ * low-water mark in it. `read` is
  * what `readEvent` made of `raw`.
  */
 const handle = (s: Working, out: ControllerCommand[], read: ReturnType<typeof readEvent>, raw: ControllerEvent): void => {
   const allocator = s.allocator;
   dispatch(s, out, read, raw);
   if (s.reuseHold !== null) checkReuseHold(s, out); // reuse-hold.ts: lifts once the agents are in line
+  drainCopyQueue(s, out); // jobs/settle.ts: a copy slot freed on any path goes to the next queued job
   out.push(...lowSpaceCrossings(allocator, s.allocator, s.config.lowWaterMark));
 };
 

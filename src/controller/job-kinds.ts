@@ -8,6 +8,17 @@ import type { MappingEntry } from '../table/entry.js';
 import type { Outcome } from './commands.js';
 
 /**
+ * A `copyBlocks` or `writeZeros` command a relocation prepared its alternate with, kept without
+ * its id so that it can be made again.
+ *
+ * @example
+ * const again: PreparedCopy = { type: 'writeZeros', to: { lun: 1, start: 40 }, length: 2 };
+ */
+export type PreparedCopy =
+  | { readonly type: 'copyBlocks'; readonly from: { readonly lun: number; readonly start: number }; readonly to: { readonly lun: number; readonly start: number }; readonly length: number }
+  | { readonly type: 'writeZeros'; readonly to: { readonly lun: number; readonly start: number }; readonly length: number };
+
+/**
  * Where a job is: queued behind a segment lock, committing its change, waiting for agents to
  * acknowledge it, copying blocks, or `waiting` (started, between those steps, for instance for
  * a free copy slot).
@@ -71,6 +82,10 @@ export interface FaultJob extends JobBase {
     readonly allocated: Extent | null;
     /** LUNs the copies went to, flushed before the change is staged (docs/design.md#ordering-rules). */
     readonly flush?: ReadonlyArray<number>;
+    /** The copies, made once more (under new ids, then flushed again) if they or their flush fail. */
+    readonly copies?: ReadonlyArray<PreparedCopy>;
+    /** True once the copies were made again: a second failure fails the write. */
+    readonly retried?: boolean;
   } | null;
 }
 

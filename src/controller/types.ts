@@ -6,7 +6,7 @@ export type { ControllerConfig, ControllerLimits, ControllerOptions } from './co
 export { defaultControllerConfig, defaultControllerLimits } from './config.js';
 export type { AdminEvent, AdminResult, ControllerEvent } from './events.js';
 export type { ControllerCommand, Outcome, PersistRecord, PersistedState } from './commands.js';
-export type { AdminJob, DeleteJob, ErrorJob, FaultJob, Job, JobBase, JobPhase, MarkJob, MigrateJob, ReleaseJob, RollbackJob, SettleJob, SnapshotJob, ZeroJob } from './job-kinds.js';
+export type { AdminJob, DeleteJob, ErrorJob, FaultJob, Job, JobBase, JobPhase, MarkJob, MigrateJob, PreparedCopy, ReleaseJob, RollbackJob, SettleJob, SnapshotJob, ZeroJob } from './job-kinds.js';
 export type { AgentView, ControllerState, CopyView, DiskState, FlushGroup, FlushGroups, JobGroup, JobIndex, LeaseView, StagedChanges } from './state.js';
 export type { RecentAdmin } from './admin-dedupe.js';
 export type { ReuseHold } from './reuse-hold.js';

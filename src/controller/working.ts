@@ -169,6 +169,11 @@ export class Working {
     this.ownCopyQueue().push(id);
   }
 
+  /** True while the copy-slot queue holds any id (some may be of jobs closed since). */
+  copySlotQueued(): boolean {
+    return this.copyQueue === null ? this.base.copyQueue.length > 0 : this.copyQueueHead < this.copyQueue.length;
+  }
+
   /** Takes the first job off the copy-slot queue. */
   nextForCopySlot(): number | undefined {
     if (this.copyQueue === null && this.base.copyQueue.length === 0) return undefined;

@@ -1568,14 +1568,48 @@ describe('controller: preparing the alternate before a centralized relocation', 
     expect(h.disk().committed.generation).toBe(gen);
   });
 
-  it('a failed preparation fails the write with a reason and gives the space back', () => {
+  it('a failed preparation is made once more; a second failure fails the write with a reason and gives the space back', () => {
     const h = boot(['a']);
     const free = h.state.allocator.free();
     const f = h.fault('a', 'write', SEG + 1, 2);
     const [copy] = copiesOf(h.msgRaw(f));
-    const c = h.step({ type: 'copyFailed', copyId: copy!.copyId, error: 'LUN offline' });
+    const again = h.step({ type: 'copyFailed', copyId: copy!.copyId, error: 'LUN offline' });
+    expect(again).toEqual([{ ...copy, copyId: expect.any(Number) }]);
+    expect((again[0] as Copy).copyId).not.toBe(copy!.copyId);
+    const c = h.step({ type: 'copyFailed', copyId: (again[0] as Copy).copyId, error: 'LUN offline' });
     expect(sendsOf(c).map((x) => x.message.type)).toEqual(['failIo']);
-    expect(resolvedOf(c)[0]).toMatchObject({ faultId: f.faultId, outcome: 'failed' });
+    expect(resolvedOf(c)[0]).toMatchObject({ faultId: f.faultId, outcome: 'failed', detail: expect.stringMatching(/storage failed while preparing/) });
+    expect(h.state.allocator.free()).toBe(free);
+  });
+
+  // docs/design.md#ordering-rules D1, D7: the copies made again are flushed again; nothing of the
+  // failed attempt (its flush was lost) vouches for them.
+  it('a flush that fails: the copies are made again under new ids and flushed again before the change is persisted', () => {
+    const h = boot(['a']);
+    const f = h.fault('a', 'write', SEG + 1, 2);
+    const [copy] = copiesOf(h.msgRaw(f));
+    const [flush] = h.step({ type: 'copyDone', copyId: copy!.copyId }).filter(isFlush);
+    const again = h.step({ type: 'flushFailed', flushId: flush!.flushId, error: 'power lost' });
+    expect(again).toEqual([{ ...copy, copyId: expect.any(Number) }]);
+    expect(h.step({ type: 'flushed', flushId: flush!.flushId })).toEqual([]); // a late answer to the failed flush vouches for nothing
+    const reflush = h.step({ type: 'copyDone', copyId: (again[0] as Copy).copyId });
+    expect(reflush).toEqual([{ type: 'flush', flushId: expect.any(Number), luns: flush!.luns }]);
+    expect((reflush[0] as { flushId: number }).flushId).not.toBe(flush!.flushId);
+    const staged = h.step({ type: 'flushed', flushId: (reflush[0] as { flushId: number }).flushId });
+    expect(persistsOf(staged)).toHaveLength(1);
+    const done = h.drive(staged);
+    expect(resolvedOf(done)).toMatchObject([{ faultId: f.faultId, outcome: 'retry' }]);
+  });
+
+  it('a failed preparation is not made again for an agent that restarted', () => {
+    const h = boot(['a']);
+    const free = h.state.allocator.free();
+    const f = h.fault('a', 'write', SEG + 1, 2);
+    const [copy] = copiesOf(h.msgRaw(f));
+    h.msg({ type: 'tableAck', agent: 'a', epoch: h.epoch('a') + 1, disk: D, generation: -1 }); // a new life
+    const c = h.step({ type: 'copyFailed', copyId: copy!.copyId, error: 'LUN offline' });
+    expect(copiesOf(c)).toEqual([]);
+    expect(resolvedOf(c)[0]).toMatchObject({ faultId: f.faultId, outcome: 'failed' }); // as before: nobody waits for the write
     expect(h.state.allocator.free()).toBe(free);
   });
 });

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { agentStep } from '../../src/agent/agent.js';
 import { controllerStep } from '../../src/controller/controller.js';
 import * as R from '../../src/controller/refcounts.js';
-import type { ControllerCommand, ControllerEvent, ControllerState } from '../../src/controller/types.js';
+import type { ControllerCommand, ControllerEvent, ControllerState, Job } from '../../src/controller/types.js';
 import { createCluster } from '../../src/sim/cluster.js';
 import type { SimAction, SimConfig, SimResult, Workload } from '../../src/sim/config.js';
 
@@ -219,6 +219,22 @@ const releaseBeforeDurable = (state: ControllerState, event: ControllerEvent): r
   return allocator === next.allocator && refs === next.refs ? [next, commands] : [{ ...next, allocator, refs, jobs }, commands];
 };
 
+/**
+ * A controller whose fault jobs make their failed copies again (`preparedAlternate`) but do not
+ * flush them again: the record exposing the alternate's bits goes out with the copies made the
+ * second time still in the storage's cache.
+ */
+const retryWithoutReflush = (state: ControllerState, event: ControllerEvent): readonly [ControllerState, ReadonlyArray<ControllerCommand>] => {
+  const [next, commands] = controllerStep(state, event);
+  let jobs: Map<number, Job> | null = null;
+  for (const [id, job] of next.jobs) {
+    if (job.kind !== 'fault' || job.prepared?.retried !== true || job.phase.kind !== 'copying' || job.phase.flushing === true || job.phase.copies.length === 0) continue;
+    // Counted as flushed already: once the copies are answered the change is staged at once.
+    (jobs ??= new Map(next.jobs)).set(id, { ...job, phase: { ...job.phase, flushing: true } });
+  }
+  return [jobs === null ? next : { ...next, jobs }, commands];
+};
+
 /** An agent that acknowledges every discard and write-zeroes at once, zeroing nothing. */
 const zeroNothing = (state: Parameters<typeof agentStep>[0], event: Parameters<typeof agentStep>[1]): ReturnType<typeof agentStep> =>
   event.type === 'hostIo' && event.op === 'zero' ? [state, [{ type: 'completeIo', ioId: event.ioId }]] : agentStep(state, event);
@@ -255,6 +271,23 @@ describe('a machine that breaks an ordering rule is caught, with its seed', () =
     expect(found!.result.violation!.kind).toBe('durability');
     // The correct machine keeps that seed clean.
     expect(createCluster(config(found!.seed, 'centralized')).run(powerLoss).violation).toBeNull();
+  });
+
+  // Caught by seed 9 when written: after a power loss of storage, a block of an alternate reads 0
+  // where the copy made again had put the block's older data. More storage errors and power
+  // losses than the other runs, so that copies fail and are made again.
+  it('copies made again after a failure, not flushed again', () => {
+    const flaky = (seed: number, hooks?: SimConfig['testHooks']): SimConfig => ({ ...config(seed, 'centralized', hooks), faults: { ...config(seed, 'centralized').faults, storageErrorRate: 0.1 } });
+    const workload: Workload = { ...powerLoss, rates: { ...powerLoss.rates, storagePowerLoss: 0.02 } };
+    let found: { seed: number; result: SimResult } | undefined;
+    for (let seed = 1; seed <= 40 && found === undefined; seed++) {
+      const result = createCluster(flaky(seed, { controllerStep: retryWithoutReflush })).run(workload);
+      if (result.violation !== null) found = { seed, result };
+    }
+    expect(found, 'no seed caught a controller that makes copies again without flushing them').toBeDefined();
+    expect(found!.result.violation!.kind).toBe('durability');
+    // The correct machine keeps that seed clean.
+    expect(createCluster(flaky(found!.seed)).run(workload).violation).toBeNull();
   });
 
   it('extents released before the record that stops using them is durable', () => {

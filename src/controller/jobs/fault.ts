@@ -24,7 +24,7 @@ import { coalescedWrites } from '../coalesce.js';
 import { closeJob } from '../locks.js';
 import * as R from '../refcounts.js';
 import { syncWithCommitted, toSync } from '../sync.js';
-import type { ControllerCommand, FaultJob, MarkJob, Outcome } from '../types.js';
+import type { ControllerCommand, FaultJob, MarkJob, Outcome, PreparedCopy } from '../types.js';
 import type { Mutable, Working } from '../working.js';
 import { nothing, type JobHooks } from './hooks.js';
 import { allocationHeld } from '../reuse-hold.js';
@@ -144,6 +144,7 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
   const copies: number[] = [];
   const target = alt;
   const toCopy = combineWords(want, unmarked, true);
+  const firstCopy = out.length;
   forEachRunUnchecked(toCopy, 0, blocksHere, (k, n, set) => {
     if (!set) return;
     const copyId = newId(s);
@@ -153,7 +154,7 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
     if (e.zero || e.location === null) out.push({ type: 'writeZeros', copyId, to, length: n });
     else out.push({ type: 'copyBlocks', copyId, from: { lun: e.location.lun, start: e.location.start + k }, to, length: n });
   });
-  job.prepared = { changes: [[segment, entry]], allocated, ...(copies.length > 0 ? { flush: [target.lun] } : {}) };
+  job.prepared = { changes: [[segment, entry]], allocated, ...(copies.length > 0 ? { flush: [target.lun], copies: withoutIds(out.slice(firstCopy)) } : {}) };
   s.jobs.setPhase(job, { kind: 'copying', copies, failed: false });
   if (copies.length === 0) preparedAlternate(s, out, job);
 };
@@ -162,6 +163,8 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
 const preparedAlternate = (s: Working, out: ControllerCommand[], job: Mutable<FaultJob>): void => {
   const p = job.prepared!;
   const failed = job.phase.kind === 'copying' && job.phase.failed;
+  // Availability: a copy or flush that failed (a flush aborted by a storage power loss) is made once more before the write fails.
+  if (failed && p.retried !== true && p.copies !== undefined && p.copies.length > 0 && !agentRestarted(s, job)) return copyAgain(s, out, job, p.copies);
   // Ordering rule: the old content copied to the alternate is durable before the bits that expose it.
   if (!agentRestarted(s, job) && flushCopiesFirst(s, out, job, p.flush ?? [])) return;
   job.prepared = null;
@@ -172,6 +175,35 @@ const preparedAlternate = (s: Working, out: ControllerCommand[], job: Mutable<Fa
   releaseExtents(s, out, job);
   if (failed) return answerFault(s, out, job, 'failed', `storage failed while preparing the alternate of segment ${job.segment} of disk ${job.disk}`);
   answerFault(s, out, job, 'abandoned', 'the agent restarted');
+};
+
+/**
+ * Makes a relocation's copies again, under new ids, once. Every copy of the first attempt is
+ * answered by now, and a late flush answer finds its group gone, so nothing of the first attempt
+ * can vouch for the second: its copies are flushed again before the change is staged
+ * (`flushCopiesFirst`, in the next flush group like any other job). The segment lock is still
+ * held, so the source reads as it did the first time.
+ */
+const copyAgain = (s: Working, out: ControllerCommand[], job: Mutable<FaultJob>, again: ReadonlyArray<PreparedCopy>): void => {
+  const copies: number[] = [];
+  for (const c of again) {
+    const copyId = newId(s);
+    copies.push(copyId);
+    s.copies.set(copyId, job.id);
+    out.push({ ...c, copyId });
+  }
+  job.prepared = { ...job.prepared!, retried: true };
+  s.jobs.setPhase(job, { kind: 'copying', copies, failed: false });
+};
+
+/** The copy commands among `cmds`, without their ids. */
+const withoutIds = (cmds: ReadonlyArray<ControllerCommand>): PreparedCopy[] => {
+  const kept: PreparedCopy[] = [];
+  for (const c of cmds) {
+    if (c.type === 'copyBlocks') kept.push({ type: c.type, from: c.from, to: c.to, length: c.length });
+    else if (c.type === 'writeZeros') kept.push({ type: c.type, to: c.to, length: c.length });
+  }
+  return kept;
 };
 
 /** A decision that needs no table change. */

@@ -30,4 +30,4 @@ export const jobHooks: JobHookTable = {
 };
 
 export { adminTypes, onAdmin } from './admin.js';
-export { enqueueSettle } from './settle.js';
+export { drainCopyQueue, enqueueSettle } from './settle.js';

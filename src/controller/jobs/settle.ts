@@ -3,7 +3,8 @@
  *
  * A settle job copies (or zero-fills) every block of a segment not yet at its alternate, then
  * promotes the alternate to primary and releases the old primary once every agent has the
- * change. At most `copyConcurrency` settle jobs copy at once; the others wait in `copyQueue`. A
+ * change. At most `copyConcurrency` settle jobs copy at once; the others wait in `copyQueue`, and
+ * each step ends by giving free slots to them (`drainCopyQueue`). A
  * migrate job starts moving a segment: it attaches an alternate on the target LUN and freezes
  * the primary, and hands the rest to a settle job.
  */
@@ -58,7 +59,7 @@ const startSettle = (s: Working, out: ControllerCommand[], job: Mutable<SettleJo
  * segment locked and every agent in line, so no host write to the primary is in flight and any
  * host write to these blocks waits for the copy and lands after it.
  */
-const startCopies = (s: Working, out: ControllerCommand[], job: Mutable<SettleJob>): void => {
+const startCopies = (s: Working, out: ControllerCommand[], job: Mutable<SettleJob>, itsTurn = false): void => {
   const d = s.disks.get(job.disk)!;
   const e = entryAt(d.working, job.segment);
   const alt = e.alternate;
@@ -66,7 +67,8 @@ const startCopies = (s: Working, out: ControllerCommand[], job: Mutable<SettleJo
   const blocks = blocksOfGrainsUnchecked(alt.blocks, d.working.grainBlocks); // copies are in blocks, bits per grain
   const clear = [...B.runsUnchecked(blocks, 0, blocks.size)].filter((r) => !r.set);
   if (clear.length === 0) return promote(s, out, job);
-  if (s.jobs.copying() >= s.config.copyConcurrency) {
+  // Behind the jobs already queued, even if a slot was freed earlier in this step: they get it first.
+  if (s.jobs.copying() >= s.config.copyConcurrency || (!itsTurn && s.copySlotQueued())) {
     s.jobs.setPhase(job, { kind: 'waiting' });
     s.queueForCopySlot(job.id);
     return;
@@ -83,7 +85,10 @@ const startCopies = (s: Working, out: ControllerCommand[], job: Mutable<SettleJo
   s.jobs.setPhase(job, { kind: 'copying', copies, failed: false });
 };
 
-/** Every copy of the job is answered: promote, or count the failure; either way a copy slot is free. */
+/**
+ * Every copy of the job is answered: promote, or count the failure. Either way its copy slot is
+ * free (unless it now waits for a flush), and goes to the next queued job at the end of the step.
+ */
 const settleCopied = (s: Working, out: ControllerCommand[], job: Mutable<SettleJob>): void => {
   if (job.phase.kind === 'copying' && job.phase.failed) {
     job.attempts += 1;
@@ -101,10 +106,20 @@ const settleCopied = (s: Working, out: ControllerCommand[], job: Mutable<SettleJ
     if (alt !== null && flushCopiesFirst(s, out, job, [alt.lun])) return; // keeps its copy slot while flushing
     promote(s, out, job);
   }
-  const next = s.nextForCopySlot();
-  if (next !== undefined) {
-    const waiting = s.jobs.get(next);
-    if (waiting !== undefined && waiting.kind === 'settle') startCopies(s, out, waiting);
+};
+
+/**
+ * Gives every free copy slot to the settle jobs queued for one, in queue order, skipping those
+ * closed or moved on since they queued. Run at the end of every step (`controllerStep`), so a
+ * slot is never left free while a job waits, whatever freed it: copies finishing, or the copying
+ * job closed by any path (a deletion, a rollback, a failure), now or added later.
+ */
+export const drainCopyQueue = (s: Working, out: ControllerCommand[]): void => {
+  while (s.copySlotQueued() && s.jobs.copying() < s.config.copyConcurrency) {
+    const id = s.nextForCopySlot()!;
+    const job = s.jobs.peek(id);
+    if (job === undefined || job.kind !== 'settle' || job.phase.kind !== 'waiting') continue;
+    startCopies(s, out, s.jobs.get(id) as Mutable<SettleJob>, true);
   }
 };
 
