@@ -177,16 +177,17 @@ const EVENT_FIELDS: Readonly<Record<string, Readonly<Record<string, (v: unknown)
 export const readEvent = (raw: unknown): Read<ControllerEvent> | { readonly ok: true; readonly admin: true } => {
   // Every step reads its event here: one guarded read per field, no other allocation than the copy.
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return no(`event must be an object, got ${describeValue(raw)}`);
-  const type = readField(raw, 'type');
-  if (type instanceof FieldUnreadable) return no(`event: field type could not be read (${type.why})`);
+  const head: Record<string, unknown> = {};
+  const unreadable = readField(raw, 'type', head);
+  if (unreadable !== null) return no(`event: field type could not be read (${unreadable})`);
+  const type = head.type;
   if (typeof type !== 'string') return no(`event type must be a string, got ${describeValue(type)}`);
   const shape = EVENT_SHAPES.get(type);
   if (shape === undefined) return { ok: true, admin: true };
   const out: Record<string, unknown> = {};
   for (const key of shape.keys) {
-    const v = readField(raw, key);
-    if (v instanceof FieldUnreadable) return no(`${type}: field ${key} could not be read (${v.why})`);
-    out[key] = v;
+    const why = readField(raw, key, out);
+    if (why !== null) return no(`${type}: field ${key} could not be read (${why})`);
   }
   for (let i = 0; i < shape.keys.length; i++) {
     const why = shape.rules[i]!(out[shape.keys[i]!]);
@@ -196,17 +197,16 @@ export const readEvent = (raw: unknown): Read<ControllerEvent> | { readonly ok: 
   return ok(out as unknown as ControllerEvent);
 };
 
-/** A field whose getter threw (a value no event field can hold). */
-class FieldUnreadable {
-  constructor(readonly why: string) {}
-}
-
-/** `raw[key]`, or why it could not be read. */
-const readField = (raw: object, key: string): unknown => {
+/**
+ * Copies `raw[key]` into `out[key]`; null, or why it could not be read. (What was read is never
+ * looked at here: a proxy's traps, `instanceof` included, may throw.)
+ */
+const readField = (raw: object, key: string, out: Record<string, unknown>): string | null => {
   try {
-    return (raw as Record<string, unknown>)[key];
+    out[key] = (raw as Record<string, unknown>)[key];
+    return null;
   } catch (e) {
-    return new FieldUnreadable(e instanceof Error ? e.message : 'it threw');
+    return e instanceof Error ? e.message : 'it threw';
   }
 };
 
