@@ -166,7 +166,7 @@ export function attempt(s: Stepper, req: HostRequest): void {
       req.ioId,
       `out of range: start ${req.start} length ${req.length} ends past the ${diskBlocks} blocks of disk ${JSON.stringify(req.disk)}`,
     );
-  // Segments by the table's geometry: a division, or a bisection of a variable table's bounds.
+  // Segments by the table's geometry: a division, or a variable table's boundary directory.
   const first = req.start < diskBlocks ? segmentAt(table, req.start) : table.segmentCount;
   const last = req.length === 0 ? first - 1 : segmentAt(table, req.start + req.length - 1);
   if (s.faultsBySegment.size > 0)

@@ -7,11 +7,11 @@
  * when the step began as it was then, and each job added in the step as it is now. So a scan's
  * candidates are the indexed jobs of the class as the step began, then the jobs added since
  * (the caller tests those itself), in id order (ids only grow, and maps keep insertion order).
- * The index of the next state is worked out in `result()` from the jobs the step touched.
+ * The index of the next state is worked out in `result()` from the jobs the step changed.
  */
 import type { DiskId } from '../protocol/messages.js';
 import { CowMap, CowRecords, sameFields } from '../protocol/copy-on-write.js';
-import { PersistentMap, PersistentSet } from '../protocol/persistent-map.js';
+import { type MapBuilder, PersistentMap, PersistentSet, type SetBuilder } from '../protocol/persistent-map.js';
 import type { Job, JobIndex, JobPhase } from './types.js';
 
 /** The class of the jobs syncing on `disk` for `generation`: acks find the jobs they may release by it (`sync.ts`). */
@@ -50,12 +50,15 @@ const freezeJob = (draft: JobDraft, base: Job | undefined): Job => (base !== und
 /** The jobs of one step; see the module comment. */
 export class JobTable {
   private readonly records: CowRecords<number, Job, JobDraft>;
-  /** Jobs read for editing, put or deleted in this step: the only ones whose index entries can change. */
-  private readonly touched = new Set<number>();
   /** Jobs put in this step, in order. */
   private readonly added: number[] = [];
-  /** `index.bySegment` until the step adds or deletes a job on a segment; then its next version (persistent maps). */
-  private segments: PersistentMap<DiskId, ReadonlyMap<number, ReadonlyArray<number>>> | null = null;
+  /**
+   * `index.bySegment` as the step changes it, made on the first change: a builder of the disks
+   * (a disk leaves it when its last job goes, and comes back last, as in a persistent map), and
+   * one of each disk's segments changed in the step (the disks' entries are these, at `result()`).
+   */
+  private disksOn: MapBuilder<DiskId, ReadonlyMap<number, ReadonlyArray<number>>> | null = null;
+  private segments: Map<DiskId, MapBuilder<number, ReadonlyArray<number>>> | null = null;
   /**
    * Settle jobs copying now minus those of the `copying` class as the step began: a job that
    * stops copying frees its slot within the step, so that a job queued for a slot can take it
@@ -92,15 +95,12 @@ export class JobTable {
 
   /** The job for editing (a private copy, made on first use). */
   get(id: number): JobDraft | undefined {
-    const job = this.records.get(id);
-    if (job !== undefined) this.touched.add(id);
-    return job;
+    return this.records.get(id);
   }
 
   /** Adds a new job, as a record private to this step. */
   put(id: number, job: Job): JobDraft {
     const draft = this.records.put(id, job);
-    this.touched.add(id);
     this.added.push(id);
     const seg = segmentOf(draft);
     if (seg >= 0) this.setOn(draft.disk, seg, [...this.on(draft.disk, seg), id]);
@@ -114,7 +114,6 @@ export class JobTable {
     if (isCopying(job)) this.copyingChange--;
     const seg = segmentOf(job);
     if (seg >= 0) this.setOn(job.disk, seg, this.on(job.disk, seg).filter((x) => x !== id));
-    this.touched.add(id);
     this.records.delete(id);
   }
 
@@ -125,15 +124,22 @@ export class JobTable {
 
   /** The jobs on a segment, oldest first. */
   on(disk: DiskId, segment: number): ReadonlyArray<number> {
-    return (this.segments ?? this.index.bySegment).get(disk)?.get(segment) ?? [];
+    const changed = this.segments?.get(disk);
+    return (changed !== undefined ? changed.get(segment) : this.index.bySegment.get(disk)?.get(segment)) ?? [];
   }
 
   /** Sets the jobs on a segment (none: the segment, and a disk left without any, leave the index). */
   private setOn(disk: DiskId, segment: number, ids: ReadonlyArray<number>): void {
-    const all = (this.segments ??= PersistentMap.from(this.index.bySegment));
-    const jobs = PersistentMap.from(all.get(disk) ?? []);
-    const next = ids.length === 0 ? jobs.delete(segment) : jobs.set(segment, ids);
-    this.segments = next.size === 0 ? all.delete(disk) : all.set(disk, next);
+    const disks = (this.disksOn ??= PersistentMap.from(this.index.bySegment).builder());
+    const segments = (this.segments ??= new Map());
+    let jobs = segments.get(disk);
+    if (jobs === undefined) segments.set(disk, (jobs = PersistentMap.from(this.index.bySegment.get(disk) ?? []).builder()));
+    const before = jobs.size;
+    if (ids.length === 0) jobs.delete(segment);
+    else jobs.set(segment, ids);
+    // The disk's entry itself is filled in by `result()`; here it only leaves and comes back.
+    if (jobs.size === 0) disks.delete(disk);
+    else if (before === 0) disks.set(disk, PersistentMap.empty());
   }
 
   /** Changes a job's phase; every phase change goes through here, so that the counts stay right. */
@@ -155,7 +161,7 @@ export class JobTable {
   candidates(...classes: string[]): number[] {
     const fromIndex = new Set<number>();
     // forEach, not for-of: a persistent set walks its trie without a generator.
-    for (const c of classes) this.index.classes.get(c)?.forEach((id) => void (this.records.has(id) && fromIndex.add(id)));
+    for (const c of classes) this.index.classes.get(c)?.forEach((id) => void (this.existed(id) && fromIndex.add(id)));
     const out = [...fromIndex].sort((a, b) => a - b);
     for (const id of this.added) if (this.records.has(id)) out.push(id);
     return out;
@@ -167,33 +173,58 @@ export class JobTable {
    */
   candidatesWhere(classes: ReadonlyArray<string>, keep: (id: number) => boolean): number[] {
     const kept: number[] = [];
-    for (const c of classes) this.index.classes.get(c)?.forEach((id) => void (this.records.has(id) && keep(id) && kept.push(id)));
+    for (const c of classes) this.index.classes.get(c)?.forEach((id) => void (this.existed(id) && keep(id) && kept.push(id)));
     const out = classes.length > 1 ? [...new Set(kept)] : kept;
     out.sort((a, b) => a - b);
     for (const id of this.added) if (this.records.has(id) && keep(id)) out.push(id);
     return out;
   }
 
+  /** A job of the index (one that existed when the step began) that still exists. */
+  private existed(id: number): boolean {
+    return !this.records.deleted(id);
+  }
+
   /** The jobs of the next state and their index. */
   result(): readonly [ReadonlyMap<number, Job>, JobIndex] {
     const jobs = this.records.result();
     if (jobs === this.base) return [jobs, this.index];
+    return [jobs, { bySegment: this.bySegmentResult(), classes: this.classesResult() }];
+  }
+
+  private bySegmentResult(): JobIndex['bySegment'] {
+    const disks = this.disksOn;
+    if (disks === null) return this.index.bySegment;
+    for (const [disk, jobs] of this.segments!) if (jobs.size > 0) disks.set(disk, jobs.done());
+    return disks.done();
+  }
+
+  /**
+   * The classes of the next state, from the class changes of the jobs the step changed: each
+   * class changed goes through a builder of its own; a class leaves the index when its last job
+   * goes, and comes back last (the order a change at a time would give).
+   */
+  private classesResult(): JobIndex['classes'] {
     const classes = new CowMap(this.index.classes);
+    const sets = new Map<string, SetBuilder<number>>();
     const move = (c: string, id: number, add: boolean): void => {
-      const set = PersistentSet.from(classes.get(c) ?? []);
-      const next = add ? set.add(id) : set.delete(id);
-      if (next.size === 0) classes.delete(c);
-      else classes.set(c, next);
+      let set = sets.get(c);
+      if (set === undefined) sets.set(c, (set = PersistentSet.from(classes.get(c) ?? []).builder()));
+      const before = set.size;
+      if (add) set.add(id);
+      else set.delete(id);
+      if (set.size === 0) classes.delete(c);
+      else if (before === 0) classes.set(c, PersistentSet.empty());
     };
-    for (const id of this.touched) {
-      const before = this.base.get(id);
-      const after = jobs.get(id);
-      if (before === after) continue;
+    for (const [id, before, after] of this.records.changes()) {
+      // Classes depend on kind, disk and phase only; a job edited otherwise stays where it is.
+      if (before !== undefined && after !== undefined && before.phase === after.phase && before.kind === after.kind && before.disk === after.disk) continue;
       const was = before === undefined ? [] : classesOf(before);
       const is = after === undefined ? [] : classesOf(after);
       for (const c of was) if (!is.includes(c)) move(c, id, false);
       for (const c of is) if (!was.includes(c)) move(c, id, true);
     }
-    return [jobs, { bySegment: this.segments ?? this.index.bySegment, classes: classes.result() }];
+    for (const [c, set] of sets) if (set.size > 0) classes.set(c, set.done());
+    return classes.result();
   }
 }

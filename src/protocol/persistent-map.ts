@@ -10,262 +10,22 @@
  * place; a key deleted and added again goes last): step code depends on it (disks in the order
  * they were created, jobs in id order), and states must iterate the same whatever their history.
  *
- * Layout: a hash array mapped trie (bitmap-compressed nodes of up to 32 slots, 5 bits of the
- * key's hash per level, a list for keys whose 32-bit hashes are equal) finds a key; a second
- * trie of the same nodes, indexed by each entry's insertion number from the most significant
- * digit, gives the order. An entry is one leaf object shared by both tries. Keys compare as in
- * `Map` (SameValueZero). Numbers and strings hash well; other keys all hash alike (correct,
- * but each lookup among them is linear), which no caller of this library needs.
+ * Layout (`persistent-trie.ts`): a hash array mapped trie (bitmap-compressed nodes of up to 32
+ * slots, 5 bits of the key's hash per level, a list for keys whose 32-bit hashes are equal) finds
+ * a key; a second trie of the same nodes, indexed by each entry's insertion number from the most
+ * significant digit, gives the order. An entry is one leaf object shared by both tries. Keys
+ * compare as in `Map` (SameValueZero). Numbers and strings hash well; other keys all hash alike
+ * (correct, but each lookup among them is linear), which no caller of this library needs.
+ *
+ * Many changes at once go through a builder ({@link MapBuilder}, {@link SetBuilder}): a transient
+ * that changes the nodes it made in place, so that a step touching thousands of entries copies
+ * each node it touches once instead of once per change.
  */
 
-const BITS = 5;
-/** Maps of at most this many entries have no key trie, and are searched without hashing (`leafOf`). */
-const SMALL = 8;
-const MASK = 31;
-
-class Leaf<K, V> {
-  constructor(
-    readonly hash: number,
-    readonly key: K,
-    readonly value: V,
-    readonly seq: number,
-  ) {}
-}
-
-/** Keys whose hashes are equal in all 32 bits. */
-class Collision<K, V> {
-  constructor(
-    readonly hash: number,
-    readonly leaves: ReadonlyArray<Leaf<K, V>>,
-  ) {}
-}
-
-/**
- * A trie node: `items` holds one slot per bit set in `bitmap`, in bit order. Immutable once a
- * map holds it, except by the builder that made it (`owner`) while that builder is open.
- */
-class Branch<K, V> {
-  constructor(
-    public bitmap: number,
-    public items: Item<K, V>[],
-    readonly owner: object | null = null,
-  ) {}
-}
-
-type Item<K, V> = Leaf<K, V> | Branch<K, V> | Collision<K, V>;
-
-const popcount = (x: number): number => {
-  x -= (x >>> 1) & 0x55555555;
-  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-  return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) & 63;
-};
-
-const slotOf = (bitmap: number, bit: number): number => popcount(bitmap & (bit - 1));
-
-const sameValueZero = (a: unknown, b: unknown): boolean => a === b || (a !== a && b !== b);
-
-const hashString = (s: string): number => {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return mix(h);
-};
-
-const mix = (k: number): number => {
-  let h = Math.imul(k ^ (k >>> 16), 0x45d9f3b);
-  h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
-  return (h ^ (h >>> 16)) | 0;
-};
+import { assoc, assocIn, Branch, BITS, dissoc, dissocIn, find, hashOf, keyTrieOf, Leaf, leavesOf, MASK, orderDelete, orderDeleteIn, orderSet, orderSetIn, sameValueZero, SMALL, walk } from './persistent-trie.js';
 
 /** @internal The hash a key is placed by (exported for tests that need keys whose hashes collide). */
-export const hashOf = (key: unknown): number => {
-  if (typeof key === 'number') return (key | 0) === key ? mix(key) : hashString(String(key)); // -0 | 0 is 0, as Map treats it
-  if (typeof key === 'string') return hashString(key);
-  if (typeof key === 'boolean' || typeof key === 'bigint') return hashString(`${typeof key}:${String(key)}`);
-  return 0;
-};
-
-const withItem = <K, V>(items: Item<K, V>[], at: number, item: Item<K, V>): Item<K, V>[] => {
-  const next = items.slice();
-  next[at] = item;
-  return next;
-};
-
-const insertItem = <K, V>(items: ReadonlyArray<Item<K, V>>, at: number, item: Item<K, V>): Item<K, V>[] => {
-  const next = new Array<Item<K, V>>(items.length + 1);
-  for (let i = 0; i < at; i++) next[i] = items[i]!;
-  next[at] = item;
-  for (let i = at; i < items.length; i++) next[i + 1] = items[i]!;
-  return next;
-};
-
-const removeItem = <K, V>(items: ReadonlyArray<Item<K, V>>, at: number): Item<K, V>[] => {
-  const next = new Array<Item<K, V>>(items.length - 1);
-  for (let i = 0; i < at; i++) next[i] = items[i]!;
-  for (let i = at + 1; i < items.length; i++) next[i - 1] = items[i]!;
-  return next;
-};
-
-// ---------------------------------------------------------------------------------------------
-// The key trie
-
-const find = <K, V>(root: Branch<K, V> | null, hash: number, key: K): Leaf<K, V> | undefined => {
-  let node: Item<K, V> | null = root;
-  let shift = 0;
-  while (node !== null) {
-    if (node instanceof Branch) {
-      const bit = 1 << ((hash >>> shift) & MASK);
-      if ((node.bitmap & bit) === 0) return undefined;
-      node = node.items[slotOf(node.bitmap, bit)]!;
-      shift += BITS;
-    } else if (node instanceof Leaf) {
-      return sameValueZero(node.key, key) ? node : undefined;
-    } else {
-      if (node.hash !== hash) return undefined;
-      for (const leaf of node.leaves) if (sameValueZero(leaf.key, key)) return leaf;
-      return undefined;
-    }
-  }
-  return undefined;
-};
-
-/** Two leaves of different keys under one slot at `shift`: the smallest subtree that tells them apart. */
-const split = <K, V>(a: Leaf<K, V>, b: Leaf<K, V>, shift: number): Item<K, V> => {
-  if (shift >= 32) return new Collision(a.hash, [a, b]);
-  const ia = (a.hash >>> shift) & MASK;
-  const ib = (b.hash >>> shift) & MASK;
-  if (ia === ib) return new Branch(1 << ia, [split(a, b, shift + BITS)]);
-  return new Branch((1 << ia) | (1 << ib), ia < ib ? [a, b] : [b, a]);
-};
-
-/** `node` with `leaf` in place of the leaf of the same key, or added. */
-const assoc = <K, V>(node: Item<K, V>, leaf: Leaf<K, V>, shift: number): Item<K, V> => {
-  if (node instanceof Branch) {
-    const bit = 1 << ((leaf.hash >>> shift) & MASK);
-    const at = slotOf(node.bitmap, bit);
-    if ((node.bitmap & bit) === 0) return new Branch(node.bitmap | bit, insertItem(node.items, at, leaf));
-    return new Branch(node.bitmap, withItem(node.items, at, assoc(node.items[at]!, leaf, shift + BITS)));
-  }
-  if (node instanceof Leaf) return sameValueZero(node.key, leaf.key) ? leaf : split(node, leaf, shift);
-  if (node.hash !== leaf.hash) {
-    // A collision list under a slot where a different hash arrives: push the list one level down.
-    const ic = (node.hash >>> shift) & MASK;
-    const il = (leaf.hash >>> shift) & MASK;
-    if (ic === il) return new Branch(1 << ic, [assoc(node, leaf, shift + BITS)]);
-    return new Branch((1 << ic) | (1 << il), ic < il ? [node, leaf] : [leaf, node]);
-  }
-  const at = node.leaves.findIndex((l) => sameValueZero(l.key, leaf.key));
-  const leaves = node.leaves.slice();
-  if (at < 0) leaves.push(leaf);
-  else leaves[at] = leaf;
-  return new Collision(node.hash, leaves);
-};
-
-/** `node` without the leaf of `key` (which is in it), or null when nothing is left. */
-const dissoc = <K, V>(node: Item<K, V>, hash: number, key: K, shift: number): Item<K, V> | null => {
-  if (node instanceof Branch) {
-    const bit = 1 << ((hash >>> shift) & MASK);
-    const at = slotOf(node.bitmap, bit);
-    const child = dissoc(node.items[at]!, hash, key, shift + BITS);
-    if (child !== null) return new Branch(node.bitmap, withItem(node.items, at, child));
-    if (node.items.length === 1) return null;
-    return new Branch(node.bitmap & ~bit, removeItem(node.items, at));
-  }
-  if (node instanceof Leaf) return null;
-  const leaves = node.leaves.filter((l) => !sameValueZero(l.key, key));
-  return leaves.length === 1 ? leaves[0]! : new Collision(node.hash, leaves);
-};
-
-// ---------------------------------------------------------------------------------------------
-// The order trie: leaves by insertion number, `levels` levels of 5 bits each
-
-const orderSet = <K, V>(node: Branch<K, V> | null, shift: number, leaf: Leaf<K, V>): Branch<K, V> => {
-  const bit = 1 << ((leaf.seq >>> shift) & MASK);
-  if (node === null) return new Branch(bit, [shift === 0 ? leaf : orderSet(null, shift - BITS, leaf)]);
-  const at = slotOf(node.bitmap, bit);
-  if ((node.bitmap & bit) === 0) return new Branch(node.bitmap | bit, insertItem(node.items, at, shift === 0 ? leaf : orderSet(null, shift - BITS, leaf)));
-  return new Branch(node.bitmap, withItem(node.items, at, shift === 0 ? leaf : orderSet(node.items[at] as Branch<K, V>, shift - BITS, leaf)));
-};
-
-const orderDelete = <K, V>(node: Branch<K, V>, shift: number, seq: number): Branch<K, V> | null => {
-  const bit = 1 << ((seq >>> shift) & MASK);
-  const at = slotOf(node.bitmap, bit);
-  const child = shift === 0 ? null : orderDelete(node.items[at] as Branch<K, V>, shift - BITS, seq);
-  if (child !== null) return new Branch(node.bitmap, withItem(node.items, at, child));
-  if (node.items.length === 1) return null;
-  return new Branch(node.bitmap & ~bit, removeItem(node.items, at));
-};
-
-// ---------------------------------------------------------------------------------------------
-// The same insertions for a builder: nodes it made itself (`owner`) are changed in place
-
-/** `node` as a node of `owner`: itself if it is one, else a copy. */
-const own = <K, V>(node: Branch<K, V>, owner: object): Branch<K, V> => (node.owner === owner ? node : new Branch(node.bitmap, node.items.slice(), owner));
-
-const assocIn = <K, V>(node: Item<K, V>, leaf: Leaf<K, V>, shift: number, owner: object): Item<K, V> => {
-  if (!(node instanceof Branch)) return assoc(node, leaf, shift);
-  const n = own(node, owner);
-  const bit = 1 << ((leaf.hash >>> shift) & MASK);
-  const at = slotOf(n.bitmap, bit);
-  if ((n.bitmap & bit) === 0) {
-    n.items.splice(at, 0, leaf);
-    n.bitmap |= bit;
-  } else n.items[at] = assocIn(n.items[at]!, leaf, shift + BITS, owner);
-  return n;
-};
-
-const orderSetIn = <K, V>(node: Branch<K, V> | null, shift: number, leaf: Leaf<K, V>, owner: object): Branch<K, V> => {
-  const n = node === null ? new Branch<K, V>(0, [], owner) : own(node, owner);
-  const bit = 1 << ((leaf.seq >>> shift) & MASK);
-  const at = slotOf(n.bitmap, bit);
-  if ((n.bitmap & bit) === 0) {
-    n.items.splice(at, 0, shift === 0 ? leaf : orderSetIn(null, shift - BITS, leaf, owner));
-    n.bitmap |= bit;
-  } else n.items[at] = shift === 0 ? leaf : orderSetIn(n.items[at] as Branch<K, V>, shift - BITS, leaf, owner);
-  return n;
-};
-
-/** The key trie of the leaves of an order trie (a small map growing past `SMALL`, or a builder starting from one). */
-const keyTrieOf = <K, V>(order: Branch<K, V> | null, levels: number): Branch<K, V> | null => {
-  let root: Branch<K, V> | null = null;
-  if (order !== null) walk(order, (levels - 1) * BITS, (l) => ((root = root === null ? new Branch<K, V>(1 << (l.hash & MASK), [l]) : (assoc(root, l, 0) as Branch<K, V>)), true));
-  return root;
-};
-
-/** Calls `f` on every leaf under `node` in insertion order; stops when it returns false. */
-const walk = <K, V>(node: Branch<K, V>, shift: number, f: (leaf: Leaf<K, V>) => boolean): boolean => {
-  const items = node.items;
-  if (shift === 0) {
-    for (let i = 0; i < items.length; i++) if (!f(items[i] as Leaf<K, V>)) return false;
-    return true;
-  }
-  for (let i = 0; i < items.length; i++) if (!walk(items[i] as Branch<K, V>, shift - BITS, f)) return false;
-  return true;
-};
-
-function* leavesOf<K, V>(node: Branch<K, V> | null, levels: number): Generator<Leaf<K, V>> {
-  if (node === null) return;
-  // An explicit stack: a recursive generator would cost a generator per level.
-  const nodes: Branch<K, V>[] = [node];
-  const next: number[] = [0];
-  while (nodes.length > 0) {
-    const top = nodes.length - 1;
-    const n = nodes[top]!;
-    const i = next[top]!;
-    if (i >= n.items.length) {
-      nodes.pop();
-      next.pop();
-      continue;
-    }
-    next[top] = i + 1;
-    if (top === levels - 1) yield n.items[i] as Leaf<K, V>;
-    else {
-      nodes.push(n.items[i] as Branch<K, V>);
-      next.push(0);
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
+export { hashOf };
 
 /**
  * An immutable map. `set` and `delete` return a new map (or this one, when nothing changes);
@@ -414,14 +174,18 @@ export class PersistentMap<K, V> implements ReadonlyMap<K, V> {
 }
 
 /**
- * Many insertions into a persistent map at the price of one pass: the nodes the builder makes
- * are changed in place while it is open, and those it shares with the map it started from are
- * copied on their first change, as `set` would. `done()` hands back the map and closes the
- * builder (a later `set` starts copying again, so the map handed back never changes).
+ * A transient of a persistent map: many changes at the price of one pass. The nodes the builder
+ * made are changed in place while it is open, and those it shares with the map it started from
+ * (or with a map it handed out) are copied on their first change, as `set` and `delete` would.
+ * `done()` hands back the map as built so far and closes the builder's ownership of every node:
+ * the builder may go on, but its next changes copy again, so no map handed out ever changes.
+ *
+ * Reads (`get`, `has`, `size`) see every change made so far. Iterate a map handed out by `done()`.
  *
  * @example
  * const b = PersistentMap.empty<number, number>().builder();
  * for (let i = 0; i < 1000; i++) b.set(i, i * i);
+ * b.delete(0);
  * const squares = b.done();
  */
 export class MapBuilder<K, V> {
@@ -444,11 +208,16 @@ export class MapBuilder<K, V> {
     return find(this.root, hashOf(key), key)?.value;
   }
 
-  set(key: K, value: V): void {
+  has(key: K): boolean {
+    return find(this.root, hashOf(key), key) !== undefined;
+  }
+
+  /** Maps `key` to `value` (in its old place if it had one, else last); false when it already was. */
+  set(key: K, value: V): boolean {
     if ((key as unknown) === 0) key = 0 as K; // Map keeps -0 as +0
     const hash = hashOf(key);
     const old = find(this.root, hash, key);
-    if (old !== undefined && Object.is(old.value, value)) return;
+    if (old !== undefined && Object.is(old.value, value)) return false;
     if (old === undefined && this.nextSeq >= PersistentMap.seqLimit) {
       ({ root: this.root, order: this.order, levels: this.levels, nextSeq: this.nextSeq } = this.done().renumberedParts());
       return this.set(key, value);
@@ -464,9 +233,20 @@ export class MapBuilder<K, V> {
       this.count++;
     }
     this.order = orderSetIn(this.order, (this.levels - 1) * BITS, leaf, this.owner);
+    return true;
   }
 
-  /** The map as built so far; the builder may go on, without changing it. */
+  /** Removes `key`; false when it was not there. */
+  delete(key: K): boolean {
+    const old = find(this.root, hashOf(key), key);
+    if (old === undefined) return false;
+    this.root = dissocIn(this.root!, old.hash, old.key, 0, this.owner) as Branch<K, V> | null;
+    this.order = orderDeleteIn(this.order!, (this.levels - 1) * BITS, old.seq, this.owner);
+    this.count--;
+    return true;
+  }
+
+  /** The map as built so far, never to change: the builder may go on, copying what it changes next. */
   done(): PersistentMap<K, V> {
     this.owner = {};
     return PersistentMap.of(this.root, this.order, this.levels, this.nextSeq, this.count);
@@ -492,9 +272,19 @@ export class PersistentSet<T> implements ReadonlySet<T> {
 
   static from<T>(values: Iterable<T>): PersistentSet<T> {
     if (values instanceof PersistentSet) return values as PersistentSet<T>;
-    let s = PersistentSet.empty<T>();
-    for (const v of values) s = s.add(v);
-    return s;
+    const b = PersistentSet.empty<T>().builder();
+    for (const v of values) b.add(v);
+    return b.done();
+  }
+
+  /** @internal The set of a map of each value to itself (a builder's way in). */
+  static ofMap<T>(map: PersistentMap<T, T>): PersistentSet<T> {
+    return map.size === 0 ? PersistentSet.empty() : new PersistentSet(map);
+  }
+
+  /** A builder starting from this set, for many changes at the cost of few (see {@link SetBuilder}). */
+  builder(): SetBuilder<T> {
+    return new SetBuilder(this.map.builder());
   }
 
   get size(): number {
@@ -538,5 +328,45 @@ export class PersistentSet<T> implements ReadonlySet<T> {
 
   get [Symbol.toStringTag](): string {
     return 'PersistentSet';
+  }
+}
+
+/**
+ * A transient of a persistent set, as {@link MapBuilder} is of a map: changes in place until
+ * `done()`, which hands back a set that never changes.
+ *
+ * @example
+ * const b = PersistentSet.empty<number>().builder();
+ * b.add(3);
+ * b.add(1);
+ * b.delete(3);
+ * [...b.done()] // [1]
+ */
+export class SetBuilder<T> {
+  /** @internal Made by {@link PersistentSet.builder}. */
+  constructor(private readonly map: MapBuilder<T, T>) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  has(value: T): boolean {
+    return this.map.has(value);
+  }
+
+  /** Adds `value` (last, unless it is there already); false when it was there. */
+  add(value: T): boolean {
+    if ((value as unknown) === 0) value = 0 as T; // Set keeps -0 as +0
+    return this.map.set(value, value);
+  }
+
+  /** Removes `value`; false when it was not there. */
+  delete(value: T): boolean {
+    return this.map.delete(value);
+  }
+
+  /** The set as built so far, never to change (see {@link MapBuilder.done}). */
+  done(): PersistentSet<T> {
+    return PersistentSet.ofMap(this.map.done());
   }
 }

@@ -9,6 +9,7 @@ import { freeze, newChunk, writeEntry } from './chunk-builder.js';
 import { lunSizesErrors, validateEntry, type EntrySpec, type LunSizes } from './entry.js';
 import { altStride, bitmapBits, CHUNK_SIZE, FLAT_MAX_SEGMENTS, REC_WORDS, type Chunk, type MappingTable } from './layout.js';
 import { checkGrainBlocks } from './grain.js';
+import { directoryOf } from './segment-directory.js';
 import { gatherAlternates, makeTable, noChunksInFlat, setChunkBit } from './table-value.js';
 
 /**
@@ -222,7 +223,8 @@ export const buildTable = (
   const inFlat = noChunksInFlat(chunks.length);
   if (flat !== null) for (let ci = 0; ci < chunks.length; ci++) setChunkBit(inFlat, ci, true);
   const flatAlts = flat === null ? null : gatherAlternates(chunks, altStride(bits));
-  return E.right(makeTable(segmentBlocks, count, generation, chunks, flat, inFlat, flatAlts, null, starts, grainBlocks));
+  const directory = starts === null ? null : directoryOf(starts, count);
+  return E.right(makeTable(segmentBlocks, count, generation, chunks, flat, inFlat, flatAlts, null, starts, directory, grainBlocks));
 };
 
 /**

@@ -39,7 +39,7 @@ const allChunks = (chunkCount: number): Uint32Array => {
 
 /** @internal `table` with every located segment `noWrite`, at `generation`: O(chunks / 32). */
 export const frozenTable = (table: MappingTable, generation: number): MappingTable =>
-  makeTable(table.segmentBlocks, table.segmentCount, generation, table.chunks, table.flat, table.inFlat, table.flatAlts, table.chunks.length === 0 ? null : allChunks(table.chunks.length), table.segmentStarts, table.grainBlocks);
+  makeTable(table.segmentBlocks, table.segmentCount, generation, table.chunks, table.flat, table.inFlat, table.flatAlts, table.chunks.length === 0 ? null : allChunks(table.chunks.length), table.segmentStarts, table.segmentDirectory, table.grainBlocks);
 
 /** @internal Writes the freeze into a copied chunk's records: `noWrite` on every located segment. */
 export const materializeFreeze = (c: MutableChunk): void => {

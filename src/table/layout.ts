@@ -6,6 +6,7 @@
 import * as B from '../bitmap/bitmap.js';
 import type { Bitmap } from '../bitmap/bitmap.js';
 import type { Alternate, MappingEntry } from './entry.js';
+import type { SegmentDirectory } from './segment-directory.js';
 
 /** log2 of the number of segments per chunk. */
 export const CHUNK_BITS = 8;
@@ -135,6 +136,12 @@ export interface MappingTable {
    * resizing, makes a new one. See `segments.ts`.
    */
   readonly segmentStarts: Float64Array | null;
+  /**
+   * @internal The directory of `segmentStarts` (`segment-directory.ts`), built with it and shared
+   * with it: which segment holds the first block of each bucket of blocks, so that finding a
+   * block's segment bisects a few segments instead of the whole index. `null` in a uniform table.
+   */
+  readonly segmentDirectory: SegmentDirectory | null;
   /**
    * Blocks per alternate bit (docs/design.md#bitmap-grain): a divisor of `segmentBlocks`, 1
    * unless the table was created with a larger grain (always 1 in a variable table). Every

@@ -1,7 +1,8 @@
 /**
  * Segment geometry of both kinds of table (docs/design.md#address-model): a uniform table's
  * segment `s` starts at `s * segmentBlocks`; a variable table keeps a boundary index, a
- * `Float64Array` of `segmentCount + 1` ascending segment starts, searched by bisection. Every
+ * `Float64Array` of `segmentCount + 1` ascending segment starts, searched through its directory
+ * (`segment-directory.ts`: a bisection of the few segments of one bucket of blocks). Every
  * function here answers for both kinds, so code that must handle variable tables reads the
  * geometry through them instead of multiplying by `segmentBlocks`.
  */
@@ -9,6 +10,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { MAX_BITMAP_SIZE } from '../bitmap/bitmap.js';
 import { validationError, type ValidationError } from '../errors.js';
 import type { MappingTable } from './layout.js';
+import { segmentInDirectory } from './segment-directory.js';
 import { checkTable, isTable } from './table-value.js';
 
 /**
@@ -34,8 +36,9 @@ export const blocksOf = (table: MappingTable): number =>
   table.segmentStarts === null ? table.segmentCount * table.segmentBlocks : table.segmentStarts[table.segmentCount]!;
 
 /**
- * @internal The segment holding block `v` of a boundary index of `count` segments, by bisection:
- * the last `s` with `starts[s] <= v`. `v` is inside the disk.
+ * @internal The segment holding block `v` of a boundary index of `count` segments, by bisection
+ * of the whole index: the last `s` with `starts[s] <= v`. `v` is inside the disk. A table's own
+ * index is searched faster through its directory ({@link segmentAt}).
  */
 export const segmentIn = (starts: Float64Array, count: number, v: number): number => {
   let lo = 0;
@@ -48,9 +51,9 @@ export const segmentIn = (starts: Float64Array, count: number, v: number): numbe
   return lo;
 };
 
-/** @internal The segment holding block `v` (inside the disk) of either kind of table. */
+/** @internal The segment holding block `v` (inside the disk) of either kind of table; a variable table's through its directory. */
 export const segmentAt = (table: MappingTable, v: number): number =>
-  table.segmentStarts === null ? Math.floor(v / table.segmentBlocks) : segmentIn(table.segmentStarts, table.segmentCount, v);
+  table.segmentStarts === null ? Math.floor(v / table.segmentBlocks) : segmentInDirectory(table.segmentStarts, table.segmentDirectory!, v);
 
 /** @internal A boundary index from segment lengths. */
 export const startsFromLengths = (lengths: ArrayLike<number>): Float64Array => {
@@ -107,8 +110,8 @@ export const segmentStart = (table: MappingTable, segment: number): E.Either<Val
 };
 
 /**
- * The segment holding virtual block `block` (a bisection of the boundary index in a variable
- * table, a division in a uniform one).
+ * The segment holding virtual block `block` (a division in a uniform table; in a variable one, a
+ * bisection of the few segments its boundary index's directory leaves).
  *
  * @example
  * segmentOfBlock(table, 17) // Right(2) with 8-block segments

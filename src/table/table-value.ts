@@ -5,6 +5,7 @@
  */
 import { validationError, type ValidationError } from '../errors.js';
 import type { Chunk, FlatAlternates, MappingTable } from './layout.js';
+import { directoryOf, type SegmentDirectory } from './segment-directory.js';
 
 /**
  * Tables are class instances so that state libraries which copy plain objects on write (immer
@@ -23,6 +24,7 @@ class TableValue implements MappingTable {
     readonly flatAlts: FlatAlternates | null,
     readonly frozen: Uint32Array | null,
     readonly segmentStarts: Float64Array | null,
+    readonly segmentDirectory: SegmentDirectory | null,
     readonly grainBlocks: number,
   ) {
     Object.freeze(this);
@@ -40,8 +42,10 @@ export const makeTable = (
   flatAlts: FlatAlternates | null,
   frozen: Uint32Array | null,
   segmentStarts: Float64Array | null,
+  segmentDirectory: SegmentDirectory | null,
   grainBlocks: number,
-): MappingTable => new TableValue(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flat === null ? null : flatAlts, frozen, segmentStarts, grainBlocks);
+): MappingTable =>
+  new TableValue(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flat === null ? null : flatAlts, frozen, segmentStarts, segmentDirectory, grainBlocks);
 
 /**
  * Moves the alternate slots of freshly built chunks into one array, each chunk's `alt` becoming
@@ -95,7 +99,8 @@ export const assembleTable = (
 ): MappingTable => {
   const inFlat = noChunksInFlat(chunks.length);
   if (flat !== null) for (let ci = 0; ci < chunks.length; ci++) setChunkBit(inFlat, ci, true);
-  return makeTable(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flatAlts, null, segmentStarts, grainBlocks);
+  const directory = segmentStarts === null ? null : directoryOf(segmentStarts, segmentCount);
+  return makeTable(segmentBlocks, segmentCount, generation, chunks, flat, inFlat, flatAlts, null, segmentStarts, directory, grainBlocks);
 };
 
 /**

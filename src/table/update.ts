@@ -138,7 +138,7 @@ const applyUpdates = (table: MappingTable, validated: ReadonlyArray<{ segment: n
       setChunkBit(inFlat, ci, false);
     }
   }
-  return makeTable(table.segmentBlocks, table.segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts, withoutBits(table.frozen, copied.keys()), table.segmentStarts, table.grainBlocks);
+  return makeTable(table.segmentBlocks, table.segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts, withoutBits(table.frozen, copied.keys()), table.segmentStarts, table.segmentDirectory, table.grainBlocks);
 };
 
 /**
@@ -168,7 +168,7 @@ export const withGeneration = (table: MappingTable, generation: number): E.Eithe
   if (checkGeneration(errors, generation) && generation < table.generation)
     errors.push(validationError('generation', generation, `must not be below the table's generation ${table.generation} (generations never go backwards)`));
   return errors.length === 0
-    ? E.right(makeTable(table.segmentBlocks, table.segmentCount, generation, table.chunks, table.flat, table.inFlat, table.flatAlts, table.frozen, table.segmentStarts, table.grainBlocks))
+    ? E.right(makeTable(table.segmentBlocks, table.segmentCount, generation, table.chunks, table.flat, table.inFlat, table.flatAlts, table.frozen, table.segmentStarts, table.segmentDirectory, table.grainBlocks))
     : E.left(errors);
 };
 
@@ -222,5 +222,5 @@ const resized = (table: MappingTable, segmentCount: number, entry: MappingEntry,
     for (let i = kept; i < size; i++) writeEntry(c, i, entry);
     chunks.push(freeze(c));
   }
-  return makeTable(table.segmentBlocks, segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts, flatIfUsed(frozen, frozen), null, table.grainBlocks);
+  return makeTable(table.segmentBlocks, segmentCount, generation, chunks, flatIfUsed(table.flat, inFlat), inFlat, table.flatAlts, flatIfUsed(frozen, frozen), null, null, table.grainBlocks);
 };

@@ -13,6 +13,7 @@ import { checkGrainBlocks } from './grain.js';
 import { buildTable, checkGeneration, checkSegmentCount, readSpecHead, segmentLimit, type TableOptions } from './create.js';
 import type { Alternate, EntrySpec, MappingEntry } from './entry.js';
 import { CHUNK_SIZE, entryAt, type Chunk, type MappingTable } from './layout.js';
+import { directoryOf } from './segment-directory.js';
 import { segmentLengthAt, startsFromLengths } from './segments.js';
 import { checkTable, isTable, makeTable, noChunksInFlat } from './table-value.js';
 import type { UpdateOptions } from './update.js';
@@ -77,7 +78,8 @@ const rebuilt = (entries: ReadonlyArray<MappingEntry>, lengths: ReadonlyArray<nu
     for (let i = 0; i < size; i++) writeEntry(c, i, entries[base + i]!);
     chunks.push(freeze(c));
   }
-  return makeTable(0, entries.length, generation, chunks, null, noChunksInFlat(chunks.length), null, null, startsFromLengths(lengths), 1);
+  const starts = startsFromLengths(lengths);
+  return makeTable(0, entries.length, generation, chunks, null, noChunksInFlat(chunks.length), null, null, starts, directoryOf(starts, entries.length), 1);
 };
 
 const nextGenerationOf = (errors: ValidationError[], table: MappingTable, explicit: unknown): number => {

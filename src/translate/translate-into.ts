@@ -22,6 +22,10 @@
  * an imported constant cost a chain of loads and checks in the inlined loop, and each call of an
  * imported function a load and an identity check. The short path of a request inside one plain
  * segment went from 1.6-2.0 to 1.15-1.2 times the raw baseline (bench/README.md, translation).
+ *
+ * A variable table's request finds its first segment through the boundary index's directory
+ * (`src/table/segment-directory.ts`), then takes the same one-segment short cut as a uniform
+ * table's before the general loop.
  */
 import type {
   ALT_HEADER,
@@ -39,7 +43,7 @@ import type {
   SLOT_SHIFT,
   TWO_POW_32,
 } from '../table/layout.js';
-import { segmentIn } from '../table/segments.js';
+import type { SegmentDirectory } from '../table/segment-directory.js';
 import type {
   KIND_ALTERNATE,
   KIND_PRIMARY,
@@ -158,17 +162,44 @@ export const translateInto = (
   out.failureCount = 0;
   if (!isRequest(op, start, length)) return 4 satisfies typeof STATUS_INVALID_REQUEST;
   const end = start + length;
-  // A variable table has segmentBlocks 0, so it always takes this branch: the uniform path pays nothing.
+  // A variable table has segmentBlocks 0, so it takes this branch (but for an empty request at
+  // block 0, which the general loop answers with no piece): the uniform path pays nothing.
   if (end > table.segmentCount * table.segmentBlocks) return translateVariable(table, op, start, end, out, variant);
   if (onePrimaryPiece(table, op, start, end, out)) return 0 satisfies typeof STATUS_OK;
-  return translateGeneral(table, op === 'write', variant === 'distributed', start, end, out);
+  return translateGeneral(table, op === 'write', variant === 'distributed', start, end, out, -1);
 };
 
-/** Out of range for a uniform table; a variable table's request goes through its boundary index. */
-const translateVariable = (table: MappingTable, op: Op, start: number, end: number, out: PieceBuffer, variant: Variant): TranslateStatus =>
-  table.segmentStarts === null || end > table.segmentStarts[table.segmentCount]!
-    ? (3 satisfies typeof STATUS_OUT_OF_RANGE)
-    : translateGeneral(table, op === 'write', variant === 'distributed', start, end, out);
+/**
+ * Out of range for a uniform table. A variable table's request finds the segment of its first
+ * block in the boundary index, then is served like a uniform table's: one piece when it lies
+ * inside one segment that goes to the primary, else the general loop from that segment.
+ */
+const translateVariable = (table: MappingTable, op: Op, start: number, end: number, out: PieceBuffer, variant: Variant): TranslateStatus => {
+  const starts = table.segmentStarts;
+  if (starts === null || end > starts[table.segmentCount]!) return 3 satisfies typeof STATUS_OUT_OF_RANGE;
+  if (end === start) return 0 satisfies typeof STATUS_OK; // no block, hence no segment to find (start may be the disk's end)
+  const segment = variableSegment(starts, table.segmentDirectory!, start);
+  if (end <= starts[segment + 1]! && oneVariablePiece(table, op, segment, start, end, start - starts[segment]!, out)) return 0 satisfies typeof STATUS_OK;
+  return translateGeneral(table, op === 'write', variant === 'distributed', start, end, out, segment);
+};
+
+/**
+ * The segment holding block `v` (inside the disk) of a variable table: the last `s` with
+ * `starts[s] <= v`, bisecting only the few segments between the directory's entries for `v`'s
+ * bucket and the next. A local copy of segment-directory.ts's `segmentInDirectory`, for the
+ * reason given at the top of this file.
+ */
+const variableSegment = (starts: Float64Array, directory: SegmentDirectory, v: number): number => {
+  const i = Math.floor(v / directory.bucketBlocks);
+  let lo = directory.first[i]!;
+  let hi = directory.first[i + 1]!;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (starts[mid]! <= v) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+};
 
 const isRequest = (op: Op, start: number, length: number): boolean =>
   Number.isSafeInteger(start) && start >= 0 && Number.isSafeInteger(length) && length >= 0 && (op === 'read' || op === 'write');
@@ -202,12 +233,38 @@ const onePrimaryPiece = (table: MappingTable, op: Op, start: number, end: number
   return true;
 };
 
-/** Every case of {@link translateInto}, for a request already validated. */
-const translateGeneral = (table: MappingTable, write: boolean, distributed: boolean, start: number, end: number, out: PieceBuffer): TranslateStatus => {
+/**
+ * {@link onePrimaryPiece} for segment `segment` of a variable table, holding the request (not
+ * empty) from block `offset` of it. The same record test and piece; a copy rather than a helper
+ * both call, so that the uniform short path stays exactly what was measured (a shared helper is
+ * one more level for V8 to inline into `translate`'s short path).
+ */
+const oneVariablePiece = (table: MappingTable, op: Op, segment: number, start: number, end: number, offset: number, out: PieceBuffer): boolean => {
+  const ci = segment >>> (8 satisfies typeof CHUNK_BITS);
+  const inFlat = inFlatChunk(table, ci);
+  const rec = inFlat ? table.flat! : table.chunks[ci]!.rec;
+  const r = (inFlat ? segment : segment & CHUNK_MASK) * (4 satisfies typeof REC_WORDS);
+  if ((rec[r]! & (op === 'write' ? (0xff satisfies typeof FLAG_MASK) : 0xfd)) !== (16 satisfies typeof F_HAS_LOCATION)) return false;
+  if (op === 'write' && frozenChunk(table, ci)) return false;
+  out.kind[0] = 0 satisfies typeof KIND_PRIMARY;
+  out.marks[0] = 0;
+  out.virtualStart[0] = start;
+  out.length[0] = end - start;
+  out.lun[0] = rec[r + 1]!;
+  out.start[0] = rec[r + 2]! + rec[r + 3]! * (4294967296 satisfies typeof TWO_POW_32) + offset;
+  out.count = 1;
+  return true;
+};
+
+/**
+ * Every case of {@link translateInto}, for a request already validated. `found` is the segment
+ * holding `start` in a variable table (its caller looked it up); a uniform table's is a division.
+ */
+const translateGeneral = (table: MappingTable, write: boolean, distributed: boolean, start: number, end: number, out: PieceBuffer, found: number): TranslateStatus => {
   const sb = table.segmentBlocks;
-  // A variable table's segments are found by bisection of its boundary index, then walked in order.
+  // A variable table's segments are walked in order from the one found, through its boundary index.
   const starts = table.segmentStarts;
-  let segment = starts === null ? Math.floor(start / sb) : segmentIn(starts, table.segmentCount, start);
+  let segment = starts === null ? Math.floor(start / sb) : found;
   let segmentBase = starts === null ? segment * sb : starts[segment]!;
   let faulted = false;
   let errored = false;

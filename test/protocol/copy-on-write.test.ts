@@ -1,9 +1,29 @@
 /**
  * Tests of src/protocol/copy-on-write.ts: the maps the state machines write through never change
- * the map they were given, copy once, and hand the base back when nothing changed.
+ * the map they were given, copy once, and hand the base back when nothing changed; small and big
+ * maps (big ones are written through a builder) behave as `Map` under random writes.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CowMap, CowRecords, sameFields } from '../../src/protocol/copy-on-write.js';
+import { PersistentMap } from '../../src/protocol/persistent-map.js';
+
+/** A write, a read of `current` (kept and checked at the end), or a read of one key. */
+type Write = { op: 'set'; key: number; value: number } | { op: 'delete'; key: number } | { op: 'current' } | { op: 'get'; key: number };
+
+const writeArb = (keys: number): fc.Arbitrary<Write> =>
+  fc.oneof(
+    { weight: 6, arbitrary: fc.record({ op: fc.constant('set' as const), key: fc.nat(keys - 1), value: fc.nat(3) }) },
+    { weight: 4, arbitrary: fc.record({ op: fc.constant('delete' as const), key: fc.nat(keys - 1) }) },
+    { weight: 1, arbitrary: fc.constant({ op: 'current' as const }) },
+    { weight: 2, arbitrary: fc.record({ op: fc.constant('get' as const), key: fc.nat(keys - 1) }) },
+  );
+
+/** A base of `size` entries over keys 0, 2, 4, ... (odd keys are new), as a plain or a persistent map. */
+const baseArb = fc.tuple(fc.oneof(fc.nat(12), fc.integer({ min: 13, max: 300 })), fc.boolean()).map(([size, plain]) => {
+  const entries = Array.from({ length: size }, (_, i) => [2 * i, i % 4] as const);
+  return plain ? new Map(entries) : PersistentMap.from(entries);
+});
 
 describe('CowMap', () => {
   it('never changes the base, and each version it hands out stays as it was', () => {
@@ -19,6 +39,42 @@ describe('CowMap', () => {
     next.set(2, 'x');
     expect([...m.result()]).toEqual([[2, 'b'], [3, 'c']]);
     expect([...next.result()]).toEqual([[2, 'x'], [3, 'c']]);
+  });
+
+  it('behaves as Map under random writes, small or big, and every version it hands out stays as it was', () => {
+    fc.assert(
+      fc.property(baseArb, fc.array(writeArb(620), { maxLength: 300 }), (base, writes) => {
+        const baseEntries = [...base];
+        const m = new CowMap<number, number>(base);
+        const model = new Map(base);
+        const handed: [ReadonlyMap<number, number>, [number, number][]][] = [];
+        let changed = false;
+        for (const w of writes) {
+          if (w.op === 'set') {
+            changed ||= model.get(w.key) !== w.value;
+            m.set(w.key, w.value);
+            model.set(w.key, w.value);
+          } else if (w.op === 'delete') {
+            changed ||= model.has(w.key);
+            m.delete(w.key);
+            model.delete(w.key);
+          } else if (w.op === 'current') handed.push([m.current, [...model]]);
+          else {
+            expect(m.get(w.key)).toBe(model.get(w.key));
+            expect(m.has(w.key)).toBe(model.has(w.key));
+          }
+          expect(m.size).toBe(model.size);
+        }
+        expect(m.changed).toBe(changed);
+        const result = m.result();
+        if (!changed) expect(result).toBe(base);
+        expect([...result]).toEqual([...model]);
+        expect(m.result()).toBe(result);
+        for (const [v, entries] of handed) expect([...v]).toEqual(entries);
+        expect([...base]).toEqual(baseEntries);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('hands back the base when writes changed nothing', () => {
@@ -78,5 +134,46 @@ describe('CowRecords', () => {
     expect(r.keys()).toEqual(['x', 'z']);
     expect([...r.result().keys()]).toEqual(['x', 'z']);
     expect(base.size).toBe(2);
+  });
+
+  it('behaves as a Map of records under random edits, puts and deletes, small or big', () => {
+    fc.assert(
+      fc.property(baseArb, fc.array(fc.tuple(fc.nat(3), fc.nat(619), fc.nat(3)), { maxLength: 200 }), (numbers, ops) => {
+        const base = new Map([...numbers].map(([k, v]) => [String(k), { n: v, tag: 't' as string }] as const));
+        const baseEntries = [...base].map(([k, r]) => [k, { ...r }]);
+        const given = PersistentMap.from(base);
+        const r = records(given);
+        const model = new Map([...base].map(([k, v]) => [k, { ...v }]));
+        let changed = false;
+        for (const [op, key, n] of ops) {
+          const k = String(key);
+          if (op === 0) {
+            const d = r.get(k);
+            expect(d).toEqual(model.get(k));
+            if (d !== undefined) (changed ||= d.n !== n), (d.n = n), (model.get(k)!.n = n);
+          } else if (op === 1) {
+            changed = true;
+            r.put(k, { n, tag: 'put' });
+            model.set(k, { n, tag: 'put' });
+          } else if (op === 2) {
+            changed ||= model.has(k);
+            r.delete(k);
+            model.delete(k);
+          } else expect(r.peek(k)).toEqual(model.get(k));
+          expect(r.size).toBe(model.size);
+        }
+        expect(r.keys()).toEqual([...model.keys()]);
+        const next = r.result();
+        expect([...next]).toEqual([...model]);
+        if (!changed) expect(next).toBe(given);
+        // changes(): exactly the keys whose record differs, with the records before and after.
+        const differ = [...new Set([...given.keys(), ...next.keys()])].filter((k) => given.get(k) !== next.get(k));
+        expect(r.changes().map(([k]) => k).sort()).toEqual(differ.sort());
+        for (const [k, before, after] of r.changes()) expect([before, after]).toEqual([given.get(k), next.get(k)]);
+        for (const [k, v] of next) if (sameFields(v, base.get(k) ?? {})) expect(v).toBe(base.get(k));
+        expect([...base].map(([k, v]) => [k, { ...v }])).toEqual(baseEntries);
+      }),
+      { numRuns: 200 },
+    );
   });
 });

@@ -133,9 +133,48 @@ describe('PersistentMap', () => {
     expect([...m]).toEqual([...model]);
   });
 
-  it('builds as Map does, and never changes a map it started from or handed back', () => {
+  /** Plays `ops` on a builder and on a `Map`; `keep` hands out a map, whose later versions (made by `set`/`delete`) are checked too. */
+  const build = (start: PersistentMap<unknown, number>, startModel: Map<unknown, number>, ops: ReadonlyArray<Op>, keys: ReadonlyArray<unknown>, check = agree): void => {
+    const model = new Map(startModel);
+    const b = start.builder();
+    const handed: [PersistentMap<unknown, number>, Map<unknown, number>][] = [];
+    for (const o of ops) {
+      if (o.op === 'set') {
+        const changes = !model.has(keys[o.key]) || !Object.is(model.get(keys[o.key]), o.value);
+        expect(b.set(keys[o.key], o.value)).toBe(changes);
+        model.set(keys[o.key], o.value);
+      } else if (o.op === 'delete') {
+        expect(b.delete(keys[o.key])).toBe(model.has(keys[o.key]));
+        model.delete(keys[o.key]);
+      } else {
+        const m = b.done();
+        handed.push([m, new Map(model)]);
+        // A map handed out is an ordinary persistent map: its own later versions leave the builder alone.
+        const k = keys[(handed.length * 7) % keys.length];
+        handed.push([m.set(k, 99), new Map(model).set(k === -0 ? 0 : k, 99)]);
+      }
+      expect(b.size).toBe(model.size);
+    }
+    expect(keys.map((k) => [b.get(k), b.has(k)])).toEqual(keys.map((k) => [model.get(k), model.has(k)]));
+    check(b.done(), model);
+    check(start, startModel);
+    for (const [m, mm] of handed) check(m, mm);
+  };
+
+  /** `agree` for big maps: the same observables, compared in one assertion each. */
+  const agreeBig = (m: ReadonlyMap<unknown, number>, model: ReadonlyMap<unknown, number>): void => {
+    expect(m.size).toBe(model.size);
+    expect([...m]).toEqual([...model]);
+    const seen: [unknown, number][] = [];
+    m.forEach((v, k) => seen.push([k, v]));
+    expect(seen).toEqual([...model]);
+    const probe = [...model.keys()].filter((_, i) => i % 7 === 0);
+    expect(probe.map((k) => m.get(k))).toEqual(probe.map((k) => model.get(k)));
+  };
+
+  it('builds as Map does, with deletes, and never changes a map it started from or handed back', () => {
     fc.assert(
-      fc.property(fc.array(opArb, { maxLength: 80 }), fc.array(opArb, { maxLength: 80 }), fc.boolean(), (first, second, renumber) => {
+      fc.property(fc.array(opArb, { maxLength: 80 }), fc.array(opArb, { maxLength: 120 }), fc.boolean(), (first, second, renumber) => {
         if (renumber) PersistentMap.seqLimit = KEYS.length + 3;
         let start = PersistentMap.empty<unknown, number>();
         const model = new Map<unknown, number>();
@@ -143,22 +182,46 @@ describe('PersistentMap', () => {
           if (o.op === 'set') (start = start.set(KEYS[o.key], o.value)), model.set(KEYS[o.key], o.value);
           else if (o.op === 'delete') (start = start.delete(KEYS[o.key])), model.delete(KEYS[o.key]);
         }
-        const startModel = new Map(model);
-        const b = start.builder();
-        const handed: [PersistentMap<unknown, number>, Map<unknown, number>][] = [];
-        for (const o of second) {
-          if (o.op === 'set') b.set(KEYS[o.key], o.value), model.set(KEYS[o.key], o.value);
-          else if (o.op === 'keep') handed.push([b.done(), new Map(model)]);
-          expect(b.size).toBe(model.size);
-          for (const k of KEYS) expect(b.get(k)).toBe(model.get(k));
-        }
-        agree(b.done(), model);
-        agree(start, startModel);
-        for (const [m, mm] of handed) agree(m, mm);
+        build(start, model, second, KEYS);
         PersistentMap.seqLimit = 2 ** 30;
       }),
-      { numRuns: 200 },
+      { numRuns: 300 },
     );
+  });
+
+  it('builds deep maps in place as Map does: every map handed back keeps its contents and order', () => {
+    // Thousands of keys: several levels of both tries, so nodes are changed in place at every depth.
+    const keys = Array.from({ length: 3000 }, (_, i) => (i % 3 === 0 ? `s${i}` : i * 7919));
+    const bigOp: fc.Arbitrary<Op> = fc.oneof(
+      { weight: 12, arbitrary: fc.record({ op: fc.constant('set' as const), key: fc.nat(keys.length - 1), value: fc.nat(3) }) },
+      { weight: 8, arbitrary: fc.record({ op: fc.constant('delete' as const), key: fc.nat(keys.length - 1) }) },
+      { weight: 1, arbitrary: fc.constant({ op: 'keep' as const }) },
+    );
+    fc.assert(
+      fc.property(fc.nat(keys.length), fc.array(bigOp, { minLength: 200, maxLength: 1200 }), fc.boolean(), (startSize, ops, renumber) => {
+        if (renumber) PersistentMap.seqLimit = keys.length + 500;
+        const model = new Map<unknown, number>(keys.slice(0, startSize).map((k, i) => [k, i % 4]));
+        build(PersistentMap.from(model), model, ops, keys, agreeBig);
+        PersistentMap.seqLimit = 2 ** 30;
+      }),
+      { numRuns: 15 },
+    );
+  });
+
+  it('empties and refills in a builder, and keeps -0 as 0', () => {
+    const b = PersistentMap.from<unknown, number>([[1, 1], [collidingStrings[0], 2], [collidingStrings[1], 3]]).builder();
+    expect(b.delete(collidingStrings[0])).toBe(true);
+    const one = b.done();
+    expect(b.delete(1)).toBe(true);
+    expect(b.delete(collidingStrings[1])).toBe(true);
+    expect(b.delete(1)).toBe(false);
+    expect(b.done()).toBe(PersistentMap.empty());
+    expect(b.set(-0, 5)).toBe(true);
+    expect(b.set(collidingStrings[1], 6)).toBe(true);
+    const m = b.done();
+    expect([...m]).toEqual([[0, 5], [collidingStrings[1], 6]]);
+    expect(Object.is([...m.keys()][0], 0)).toBe(true);
+    expect([...one]).toEqual([[1, 1], [collidingStrings[1], 3]]);
   });
 
   it('is built from entries, and from itself for nothing', () => {
@@ -190,6 +253,37 @@ describe('PersistentSet', () => {
           expect(seen).toEqual([...model]);
           for (const k of KEYS) expect(s.has(k)).toBe(model.has(k));
         }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('builds as Set does, and never changes a set it started from or handed back', () => {
+    fc.assert(
+      fc.property(fc.array(fc.nat(KEYS.length - 1), { maxLength: 30 }), fc.array(fc.tuple(fc.nat(2), fc.nat(KEYS.length - 1)), { maxLength: 100 }), (first, ops) => {
+        const start = PersistentSet.from(first.map((i) => KEYS[i]));
+        const startModel = new Set(first.map((i) => KEYS[i]));
+        expect([...start]).toEqual([...startModel]);
+        const model = new Set(startModel);
+        const b = start.builder();
+        const handed: [PersistentSet<unknown>, Set<unknown>][] = [];
+        for (const [op, i] of ops) {
+          if (op === 0) {
+            expect(b.add(KEYS[i])).toBe(!model.has(KEYS[i]));
+            model.add(KEYS[i]);
+          } else if (op === 1) {
+            expect(b.delete(KEYS[i])).toBe(model.has(KEYS[i]));
+            model.delete(KEYS[i]);
+          } else handed.push([b.done(), new Set(model)]);
+          expect(b.size).toBe(model.size);
+          expect(b.has(KEYS[i])).toBe(model.has(KEYS[i]));
+        }
+        handed.push([b.done(), model], [start, startModel]);
+        for (const [s, m] of handed) {
+          expect([...s]).toEqual([...m]);
+          expect(s.size).toBe(m.size);
+        }
+        if (model.size === 0) expect(b.done()).toBe(PersistentSet.empty());
       }),
       { numRuns: 200 },
     );
