@@ -15,6 +15,10 @@
  * write to the first block of a distinct `noWrite` segment, from the agents in turn) before
  * any answer, then drains the queue until every fault is `resolved`.
  *
+ * Both the storm and the one-at-a-time baseline feed the events queued together as one `batch`
+ * event (a run of `ioFault`s, or of other events, at a time), as the controller runtime does;
+ * `VDISK_STORM_BATCH=0` feeds one event per step in both instead. Steps are counted per event.
+ *
  * The background copy that each such fault starts (a settle job copying the rest of the
  * segment, then promoting the alternate) is not answered during the storm: its copy commands
  * are held, so the figures are those of fault resolution alone (persist records, messages,
@@ -93,7 +97,15 @@ export class StormHarness {
   private readonly queue: ControllerEvent[] = [];
   private head = 0;
 
-  constructor(readonly ds: Dataset) {
+  /**
+   * `batch`: the events queued together are fed as `batch` events (a run of consecutive
+   * `ioFault`s, or of other events, at a time), as a runtime hands over what has arrived;
+   * otherwise one event per step.
+   */
+  constructor(
+    readonly ds: Dataset,
+    readonly batch = false,
+  ) {
     for (let s = 0; s < ds.segmentCount; s++) if (ds.kind[s] === KIND_NO_WRITE) this.noWrite.push(s);
     const lunSizes: Record<number, number> = { ...ds.lunSizes, [FREE_LUN]: 2 ** 40 };
     this.state = initialControllerState(unwrap(createAllocator(lunSizes), 'createAllocator'), { retryInterval: RETRY_INTERVAL });
@@ -164,15 +176,19 @@ export class StormHarness {
 
   private drain(left = -1): void {
     while (this.head < this.queue.length && this.pending.size > left) {
-      const event = this.queue[this.head++]!;
+      const first = this.queue[this.head]!;
+      this.faultStep = isFault(first);
+      let end = this.head + 1;
+      if (this.batch) while (end < this.queue.length && isFault(this.queue[end]!) === this.faultStep) end++;
+      const event: ControllerEvent = end === this.head + 1 ? first : { type: 'batch', events: this.queue.slice(this.head, end) };
+      this.counts.steps += end - this.head;
+      this.head = end;
       if (this.head > 4096 && this.head * 2 > this.queue.length) {
         this.queue.splice(0, this.head);
         this.head = 0;
       }
-      this.faultStep = event.type === 'message' && event.message.type === 'ioFault';
       const [next, commands] = controllerStep(this.state, event);
       this.state = next;
-      this.counts.steps++;
       for (const c of commands) this.answer(c);
     }
   }
@@ -243,6 +259,9 @@ export class StormHarness {
   }
 }
 
+/** A fault's own copies are answered, a background job's held: a batch never mixes the two. */
+const isFault = (e: ControllerEvent): boolean => e.type === 'message' && e.message.type === 'ioFault';
+
 const perFault = (c: StormCounts): string =>
   `${(c.steps / c.faults).toFixed(2)} steps, ${(c.persistCommands / c.faults).toFixed(4)} persist commands, ${(c.persistRecords / c.faults).toFixed(4)} persist records ` +
   `(${(c.persistEntries / c.faults).toFixed(2)} entries), ${(c.messages / c.faults).toFixed(3)} messages (${(c.tableMessages / c.faults).toFixed(3)} table updates carrying ` +
@@ -257,11 +276,12 @@ export const faultStormWorkload: Workload = {
     const rounds = Math.min(o.rounds, 3);
     const serialPerRound = o.quick ? 40 : 300;
     const controllerPerRound = o.quick ? 40 : 150;
+    const batch = process.env.VDISK_STORM_BATCH !== '0';
     const ds = generateDataset(o.segments, o.seed + 11);
     const t0 = now();
-    const storm = new StormHarness(ds);
-    o.log(`fault-storm: ${o.segments.toLocaleString('en-US')}-segment disk ready in ${((now() - t0) / 1000).toFixed(1)} s, ${storm.capacity} noWrite segments`);
-    const serial = new StormHarness(generateDataset(o.segments, o.seed + 11));
+    const storm = new StormHarness(ds, batch);
+    o.log(`fault-storm: ${o.segments.toLocaleString('en-US')}-segment disk ready in ${((now() - t0) / 1000).toFixed(1)} s, ${storm.capacity} noWrite segments; events ${batch ? 'queued together fed as one batch' : 'fed one per step'}`);
+    const serial = new StormHarness(generateDataset(o.segments, o.seed + 11), batch);
     const onebyone = new ControllerHarness(generateDataset(o.segments, o.seed + 7));
     const stormCounts: StormCounts[] = [];
     const serialCounts: StormCounts[] = [];

@@ -175,19 +175,54 @@ const EVENT_FIELDS: Readonly<Record<string, Readonly<Record<string, (v: unknown)
  * {@link readAdminEvent}; agent messages are checked by the intake.
  */
 export const readEvent = (raw: unknown): Read<ControllerEvent> | { readonly ok: true; readonly admin: true } => {
-  const head = readFields(raw, ['type'], 'event');
-  if (!head.ok) return head;
-  const type = head.value.type;
+  // Every step reads its event here: one guarded read per field, no other allocation than the copy.
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return no(`event must be an object, got ${describeValue(raw)}`);
+  const head: Record<string, unknown> = {};
+  const unreadable = readField(raw, 'type', head);
+  if (unreadable !== null) return no(`event: field type could not be read (${unreadable})`);
+  const type = head.type;
   if (typeof type !== 'string') return no(`event type must be a string, got ${describeValue(type)}`);
-  const rules = EVENT_FIELDS[type];
-  if (rules === undefined) return { ok: true, admin: true };
-  const body = readFields(raw, Object.keys(rules), type);
-  if (!body.ok) return body;
-  for (const [key, rule] of Object.entries(rules)) {
-    const why = rule(body.value[key]);
-    if (why !== null) return no(`${type}: ${key} ${why}`);
+  const shape = EVENT_SHAPES.get(type);
+  if (shape === undefined) return { ok: true, admin: true };
+  const out: Record<string, unknown> = {};
+  for (const key of shape.keys) {
+    const why = readField(raw, key, out);
+    if (why !== null) return no(`${type}: field ${key} could not be read (${why})`);
   }
-  return ok({ ...body.value, type } as ControllerEvent);
+  for (let i = 0; i < shape.keys.length; i++) {
+    const why = shape.rules[i]!(out[shape.keys[i]!]);
+    if (why !== null) return no(`${type}: ${shape.keys[i]!} ${why}`);
+  }
+  out.type = type;
+  return ok(out as unknown as ControllerEvent);
+};
+
+/**
+ * Copies `raw[key]` into `out[key]`; null, or why it could not be read. (What was read is never
+ * looked at here: a proxy's traps, `instanceof` included, may throw.)
+ */
+const readField = (raw: object, key: string, out: Record<string, unknown>): string | null => {
+  try {
+    out[key] = (raw as Record<string, unknown>)[key];
+    return null;
+  } catch (e) {
+    return e instanceof Error ? e.message : 'it threw';
+  }
+};
+
+/** `EVENT_FIELDS` as lists, looked up by own type names only (never `toString` and the like). */
+const EVENT_SHAPES: ReadonlyMap<string, { readonly keys: ReadonlyArray<string>; readonly rules: ReadonlyArray<(v: unknown) => string | null> }> = /* @__PURE__ */ (() =>
+  new Map(Object.entries(EVENT_FIELDS).map(([type, rules]) => [type, { keys: Object.keys(rules), rules: Object.values(rules) }])))();
+
+/**
+ * The events of a `batch` event, read once into a plain array (each event is read when its turn
+ * comes), or why they cannot be.
+ */
+export const readBatchEvents = (raw: unknown): Read<ReadonlyArray<unknown>> => {
+  const f = readFields(raw, ['events'], 'batch');
+  if (!f.ok) return f;
+  const events = readArray(f.value.events, 'batch: events', Number.MAX_SAFE_INTEGER);
+  return events.ok ? events : no(events.error);
 };
 
 /** Reads a dense array once; Left when it is not one. */

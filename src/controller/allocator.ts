@@ -196,6 +196,23 @@ const splice = (chunks: ReadonlyArray<Chunk>, p: Pos, remove: 0 | 1, insert: Rea
   return out;
 };
 
+/**
+ * Range `j` of chunk `c` now starts at `start` (still before its end): the usual allocation, which
+ * leaves the chunk's size, and its ends, as they were. Only the starts are copied (the ends are
+ * shared: chunks are never changed in place), with no splice and no re-balancing.
+ */
+const shrinkFront = (chunks: ReadonlyArray<Chunk>, c: number, j: number, start: number): Chunk[] => {
+  const old = chunks[c]!;
+  const starts = old.starts.slice();
+  const shrunk = old.ends[j]! - starts[j]!;
+  starts[j] = start;
+  // The largest range is unchanged unless this was it.
+  const max = shrunk < old.max ? old.max : makeChunk(starts, old.ends as number[]).max;
+  const out = chunks.slice();
+  out[c] = { starts, ends: old.ends, max };
+  return out;
+};
+
 const largestRange = (state: LunState): number => state.chunks.reduce((m, c) => Math.max(m, c.max), 0);
 
 /** First fit on one LUN: the start of the allocated range and the new state, or null. */
@@ -208,7 +225,7 @@ const allocateIn = (state: LunState, length: number): [LunState, number] | null 
       const s = chunk.starts[j]!;
       const e = chunk.ends[j]!;
       if (e - s < length) continue;
-      const next = e - s === length ? splice(chunks, { c, j }, 1, []) : splice(chunks, { c, j }, 1, [[s + length, e]]);
+      const next = e - s === length ? splice(chunks, { c, j }, 1, []) : shrinkFront(chunks, c, j, s + length);
       return [{ size: state.size, free: state.free - length, chunks: next }, s];
     }
   }
@@ -284,22 +301,21 @@ class RangeAllocator implements Allocator {
   }
 
   allocate(length: number, preferLun?: number): E.Either<AllocationError, [Allocator, Extent]> {
-    const errors: ValidationError[] = [];
-    if (!(isBlockNumber(length) && length > 0)) errors.push(validationError('length', length, 'must be a positive safe integer'));
-    if (preferLun !== undefined && !this.luns.has(preferLun))
-      errors.push(validationError('preferLun', preferLun, `must be one of the declared LUNs (${this.order.join(', ')})`));
-    if (errors.length > 0) return E.left({ type: 'invalid', errors, message: errors.map((x) => x.message).join('; ') });
-    const tryLun = (lun: number): [Allocator, Extent] | null => {
-      const got = allocateIn(this.luns.get(lun)!, length);
-      return got === null ? null : [this.with(lun, got[0], -length), { lun, start: got[1], length }];
-    };
+    const validLength = isBlockNumber(length) && length > 0;
+    if (!validLength || (preferLun !== undefined && !this.luns.has(preferLun))) {
+      const errors: ValidationError[] = [];
+      if (!validLength) errors.push(validationError('length', length, 'must be a positive safe integer'));
+      if (preferLun !== undefined && !this.luns.has(preferLun))
+        errors.push(validationError('preferLun', preferLun, `must be one of the declared LUNs (${this.order.join(', ')})`));
+      return E.left({ type: 'invalid', errors, message: errors.map((x) => x.message).join('; ') });
+    }
     if (preferLun !== undefined) {
-      const got = tryLun(preferLun);
+      const got = this.allocateOn(preferLun, length);
       if (got !== null) return E.right(got);
     }
     for (const lun of this.order) {
       if (lun === preferLun) continue;
-      const got = tryLun(lun);
+      const got = this.allocateOn(lun, length);
       if (got !== null) return E.right(got);
     }
     const largest = this.order.reduce((m, lun) => Math.max(m, largestRange(this.luns.get(lun)!)), 0);
@@ -308,6 +324,14 @@ class RangeAllocator implements Allocator {
       length,
       message: `no LUN has ${length} contiguous free blocks (largest free range: ${largest} blocks; ${this.total} blocks free in total)`,
     });
+  }
+
+  /** First fit on `lun` (a declared LUN), or null. */
+  private allocateOn(lun: number, length: number): [Allocator, Extent] | null {
+    const state = this.luns.get(lun)!;
+    if (state.free < length) return null; // a full LUN is passed over without looking at its ranges
+    const got = allocateIn(state, length);
+    return got === null ? null : [this.with(lun, got[0], -length), { lun, start: got[1], length }];
   }
 
   /** Validates an extent against the declared LUNs; returns its LUN state or pushes errors. */

@@ -50,10 +50,10 @@ import { onFlushAnswered } from './flushes.js';
 import { onMessage } from './intake.js';
 import { emptyJobIndex } from './job-index.js';
 import { hooksFor } from './jobs/hooks.js';
-import { overLimits, readAdminEvent, readEvent, readPersistedState } from './admin-validation.js';
+import { overLimits, readAdminEvent, readBatchEvents, readEvent, readPersistedState } from './admin-validation.js';
 import { adminTypes, drainCopyQueue, enqueueSettle, jobHooks, onAdmin } from './jobs/index.js';
 import { drainQuarantine, evictExpired, leaseOnRestore } from './leases.js';
-import { duplicateAnswer, identifyAdmin, noteAdmin } from './admin-dedupe.js';
+import { duplicateAnswer, identifyAdmin, noteAdmin, type RecentAdmin } from './admin-dedupe.js';
 import { acquire } from './locks.js';
 import * as R from './refcounts.js';
 import { checkReuseHold, holdAfterRestore } from './reuse-hold.js';
@@ -107,24 +107,120 @@ export const initialControllerState = (allocator: Allocator, config: ControllerO
  * Feeds one event to the controller. Pure: the same state and event always give the same
  * result, and the input state is never changed.
  *
+ * A `batch` event feeds its events in order and gives exactly the state and the commands (in
+ * order) of feeding them one at a time; consecutive agent messages and answers to commands share
+ * one working state, so the fixed cost of a step is paid once for them (see `stepBatch`).
+ *
  * @example
  * const [next, commands] = controllerStep(state, { type: 'tick', now: 100 });
+ * const [after, all] = controllerStep(next, { type: 'batch', events: [copyDone, flushed, ack] });
  */
 export const controllerStep = (state: ControllerState, event: ControllerEvent): readonly [ControllerState, ReadonlyArray<ControllerCommand>] => {
+  const batch = readBatch(event);
+  if (batch !== null) return batch.ok ? stepBatch(state, batch.value) : [state, [{ type: 'eventRefused', why: batch.error }]];
+  return stepOne(state, event);
+};
+
+/** One event, in a working state of its own. */
+const stepOne = (state: ControllerState, event: ControllerEvent): readonly [ControllerState, ReadonlyArray<ControllerCommand>] => {
   // A copy of a recent admin request is answered as the first was, never done twice (admin-dedupe.ts).
   const admin = identifyAdmin(event, adminTypes, state.config.limits ?? defaultControllerLimits);
   const duplicate = duplicateAnswer(state.recentAdmin, admin);
   if (duplicate !== null) return [state, duplicate];
   const out: ControllerCommand[] = [];
   const s = new Working(state, jobHooks);
-  dispatch(s, out, event);
-  if (s.reuseHold !== null) checkReuseHold(s, out); // reuse-hold.ts: lifts once the agents are in line
-  drainCopyQueue(s, out); // jobs/settle.ts: a copy slot freed on any path goes to the next queued job
-  out.push(...lowSpaceCrossings(state.allocator, s.allocator, s.config.lowWaterMark));
+  handle(s, out, readEvent(event), event);
   const before = state.recentAdmin ?? [];
   const recentAdmin = noteAdmin(before, admin, out);
   const next = s.result();
   return [recentAdmin === before ? next : { ...next, recentAdmin }, stampControllerEpoch(state.config.controllerEpoch, out)];
+};
+
+/**
+ * What one event does to a working state, and what every step does after it: the restart's
+ * allocation hold, the copy slots freed in it, and the LUNs whose free space fell below the
+ * low-water mark in it. `read` is
+ * what `readEvent` made of `raw`.
+ */
+const handle = (s: Working, out: ControllerCommand[], read: ReturnType<typeof readEvent>, raw: ControllerEvent): void => {
+  const allocator = s.allocator;
+  dispatch(s, out, read, raw);
+  if (s.reuseHold !== null) checkReuseHold(s, out); // reuse-hold.ts: lifts once the agents are in line
+  drainCopyQueue(s, out); // jobs/settle.ts: a copy slot freed on any path goes to the next queued job
+  out.push(...lowSpaceCrossings(allocator, s.allocator, s.config.lowWaterMark));
+};
+
+/**
+ * Events that may share a working state with the events before them in a batch: agent messages
+ * and the answers to commands. Not `tick` (its sweeps read `Working.base`, the state as the step
+ * began), not `restored`, not admin requests (their duplicates are answered before any working
+ * state). Records keep their place when one is deleted and put again in one working state, not
+ * across steps: among these events only a disk or an agent's copy is ever deleted, and neither
+ * comes back without an admin request (an attach, a createDisk, a snapshot), which closes the run.
+ */
+const SHARES_STEP: ReadonlySet<string> = /* @__PURE__ */ (() => new Set(['message', 'persisted', 'persistFailed', 'copyDone', 'copyFailed', 'flushed', 'flushFailed']))();
+
+/**
+ * The events of a batch, in order. A run of events that may share a working state is handled
+ * in one `Working` (one construction, one `result()`), each event exactly as its own step would
+ * handle it, against the state the events before it left (the job index is brought up to date
+ * between events: `Working.nextEvent`); any other event closes the run and is stepped on its
+ * own. The commands are those of the events, in order. `test/controller/batch.test.ts` checks
+ * it against recorded simulator runs cut into batches anywhere.
+ */
+const stepBatch = (state: ControllerState, events: ReadonlyArray<unknown>): readonly [ControllerState, ReadonlyArray<ControllerCommand>] => {
+  const out: ControllerCommand[] = [];
+  let current = state;
+  let runOut: ControllerCommand[] = [];
+  let s: Working | null = null;
+  let recent: ReadonlyArray<RecentAdmin> = [];
+  let recentAtOpen = recent;
+  let inRun = 0;
+  const close = (w: Working): void => {
+    const next = w.result();
+    current = recent === recentAtOpen ? next : { ...next, recentAdmin: recent };
+    for (const c of stampControllerEpoch(state.config.controllerEpoch, runOut)) out.push(c);
+    runOut = [];
+  };
+  for (const raw of events) {
+    const read = readEvent(raw);
+    // An unreadable event is refused in the run (as in a step of its own, which is never an admin request's).
+    if (!read.ok || (!('admin' in read) && SHARES_STEP.has(read.value.type))) {
+      if (s === null) {
+        s = new Working(current, jobHooks);
+        inRun = 0;
+        recent = recentAtOpen = current.recentAdmin ?? [];
+      }
+      if (inRun++ > 0) s.nextEvent();
+      const from = runOut.length;
+      handle(s, runOut, read, raw as ControllerEvent);
+      // An answer to an admin request (a job group ending) is noted as its own step would note it.
+      for (let i = from; i < runOut.length; i++)
+        if (runOut[i]!.type === 'adminDone') {
+          recent = noteAdmin(recent, null, runOut.slice(from));
+          break;
+        }
+      continue;
+    }
+    if (s !== null) close(s);
+    s = null;
+    const [next, commands] = controllerStep(current, raw as ControllerEvent);
+    current = next;
+    for (const c of commands) out.push(c);
+  }
+  if (s !== null) close(s);
+  return [current, out];
+};
+
+/** A batch event's events, read once into a plain array; null for any other event. */
+const readBatch = (event: ControllerEvent): { readonly ok: true; readonly value: ReadonlyArray<unknown> } | { readonly ok: false; readonly error: string } | null => {
+  let type: unknown;
+  try {
+    type = (event as { readonly type?: unknown }).type;
+  } catch {
+    return null; // the normal path reads it field by field and refuses it
+  }
+  return type === 'batch' ? readBatchEvents(event) : null;
 };
 
 /** Every message leaves with the controller epoch (the one place it is stamped); 0 stamps nothing. */
@@ -141,11 +237,14 @@ const limitsOf = (s: Working): ControllerLimits => s.config.limits ?? defaultCon
  * answered, never thrown on. Admin requests with a usable `requestId` get a refusing `adminDone`;
  * anything else gets an `eventRefused` command naming what was wrong.
  */
-const dispatch = (s: Working, out: ControllerCommand[], raw: ControllerEvent): void => {
-  const read = readEvent(raw);
+const dispatch = (s: Working, out: ControllerCommand[], read: ReturnType<typeof readEvent>, raw: ControllerEvent): void => {
   if (!read.ok) return void out.push({ type: 'eventRefused', why: read.error });
   if ('admin' in read) return dispatchAdmin(s, out, raw);
-  const event = read.value;
+  dispatchRead(s, out, read.value);
+};
+
+/** An event other than an admin request, as `readEvent` copied it. */
+const dispatchRead = (s: Working, out: ControllerCommand[], event: ControllerEvent): void => {
   if (event.type === 'restored') {
     const persisted = readPersistedState(event.state, limitsOf(s));
     if (!persisted.ok) return void out.push({ type: 'eventRefused', why: persisted.error });

@@ -76,7 +76,7 @@ export type AdminEvent =
 /**
  * Everything that can happen to the controller: its persisted state at start, agent messages,
  * the results of its commands, the passing of time and admin requests. A runtime feeds them
- * to `controllerStep` one at a time.
+ * to `controllerStep` one at a time, or several queued together as a `batch`.
  *
  * @example
  * const event: ControllerEvent = { type: 'message', message: { type: 'tableAck', agent: 'a1', epoch: 1, disk: 'vol', generation: 5 } };
@@ -95,7 +95,13 @@ export type ControllerEvent =
   | AdminEvent
   // Durability (docs/design.md#ordering-rules): the answer to a `flush` command.
   | { readonly type: 'flushed'; readonly flushId: number }
-  | { readonly type: 'flushFailed'; readonly flushId: number; readonly error: string };
+  | { readonly type: 'flushFailed'; readonly flushId: number; readonly error: string }
+  /**
+   * Several events at once, handled in order: the same next state and the same commands, in
+   * order, as feeding them one at a time, for less (docs/design.md#fault-resolution). A runtime
+   * feeds what it has queued together as one batch.
+   */
+  | { readonly type: 'batch'; readonly events: ReadonlyArray<ControllerEvent> };
 
 /**
  * How an admin request ended, as carried by its `adminDone` command; `error` says why in words.

@@ -5,9 +5,8 @@
  */
 import { segmentLengthAt, segmentStartAt } from '../table/segments.js';
 import { CowRecords } from '../protocol/copy-on-write.js';
-import type { AgentId, AgentMessage, Step } from '../protocol/messages.js';
+import type { AgentId, AgentMessage } from '../protocol/messages.js';
 import type { MappingTable } from '../table/table.js';
-import type { Extent } from './allocator.js';
 import { newId, send, type DiskView } from './basics.js';
 import { adoptLife, onRenewLease, refusedAsEvicted } from './leases.js';
 import { GENERATION_LIMIT, persistAttachments, raiseGeneration } from './commit.js';
@@ -145,6 +144,10 @@ const onZeroSegment = (s: Working, out: ControllerCommand[], sent: Extract<Agent
   acquire(s, out, id);
 };
 
+/** The phase and the decision every new fault or mark job starts with (records are never changed in place). */
+const QUEUED = /* @__PURE__ */ Object.freeze({ kind: 'queued' as const });
+const RETRY = /* @__PURE__ */ Object.freeze({ type: 'retry' as const });
+
 /** An I/O fault or a mark: a job, queued behind its segment's lock (or held while the disk is frozen). */
 const onFault = (s: Working, out: ControllerCommand[], sent: Extract<AgentMessage, { type: 'ioFault' | 'markBits' }>): void => {
   // From a copy older than a split or merge: filed by its first block under today's numbers.
@@ -169,8 +172,11 @@ const onFault = (s: Working, out: ControllerCommand[], sent: Extract<AgentMessag
     return;
   }
   const id = newId(s);
-  const base = { id, disk: m.disk, phase: { kind: 'queued' as const }, path: [] as Step[], release: [] as Extent[], agent: m.agent, epoch: m.epoch, faultId: m.faultId, segment: m.segment, start: m.start, length: m.length, generation: m.generation, then: { type: 'retry' as const } };
-  const job: Job = m.type === 'ioFault' ? { ...base, kind: 'fault', op: m.op, reason: m.reason } : { ...base, kind: 'mark' };
+  // Written out field by field (no spread of a shared part): one object per fault, of one shape per kind.
+  const job: Job =
+    m.type === 'ioFault'
+      ? { id, disk: m.disk, phase: QUEUED, path: [], release: [], agent: m.agent, epoch: m.epoch, faultId: m.faultId, segment: m.segment, start: m.start, length: m.length, generation: m.generation, then: RETRY, kind: 'fault', op: m.op, reason: m.reason }
+      : { id, disk: m.disk, phase: QUEUED, path: [], release: [], agent: m.agent, epoch: m.epoch, faultId: m.faultId, segment: m.segment, start: m.start, length: m.length, generation: m.generation, then: RETRY, kind: 'mark' };
   s.jobs.put(id, job);
   s.faultIndex.set(key, id);
   if (m.segment < 0) startJob(s, out, id); // no copy at all: nothing to lock

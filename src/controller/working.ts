@@ -79,7 +79,8 @@ export class Working {
   nextId: number;
   readonly disks: CowRecords<DiskId, DiskState, DiskDraft>;
   readonly agents: CowRecords<AgentId, AgentView, AgentDraft>;
-  readonly jobs: JobTable;
+  /** Replaced only by {@link Working.nextEvent}. */
+  jobs: JobTable;
   readonly groups: CowRecords<number, JobGroup, Mutable<JobGroup>>;
   readonly faultIndex: CowMap<string, number>;
   readonly copies: CowMap<number, number>;
@@ -143,6 +144,16 @@ export class Working {
     if (last !== null && last.length === waiting.length && last.every((a, i) => a === waiting[i])) return last;
     this.lastWaiting = waiting;
     return waiting;
+  }
+
+  /**
+   * The next event of a batch (`controllerStep`'s `batch`) in this working state: the job table
+   * is written back and taken as the new start, so that scans see every job as the events
+   * before left it (`job-index.ts`), as in a step of its own. Everything else carries on.
+   */
+  nextEvent(): void {
+    const [jobs, index] = this.jobs.result();
+    this.jobs = new JobTable(jobs, index, this.nextId);
   }
 
   /** A buffer for `translateInto`, for this step only. */

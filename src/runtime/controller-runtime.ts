@@ -3,8 +3,9 @@
  * caller's adapters (docs/design.md#fault-resolution, docs/design.md#adapter-contracts).
  *
  * It loads the persisted tables and feeds them as `restored`, then feeds every later event in
- * order through a serial queue: messages from agents, a periodic `tick` from the clock, admin
- * requests, and the results of the commands it carries out:
+ * order through a serial queue (those that arrive while a step runs are fed together, as one
+ * `batch` event): messages from agents, a periodic `tick` from the clock, admin requests, and
+ * the results of the commands it carries out:
  *
  * - `persist`: the records are saved in order (one `saveBatch` when the store has it, else one
  *   `save` each); then `persisted`, or `persistFailed` with the
@@ -31,7 +32,7 @@ import { adminTypes } from '../controller/jobs/index.js';
 import { defaultControllerLimits, type AdminEvent, type AdminResult, type ControllerCommand, type ControllerEvent, type ControllerOptions, type ControllerState } from '../controller/types.js';
 import type { AgentMessage, ControllerMessage } from '../protocol/messages.js';
 import { flushLuns } from './durability.js';
-import { attempt, createSerialQueue, errorMessage } from './serial.js';
+import { attempt, createBatchQueue, errorMessage } from './serial.js';
 
 /**
  * What a controller runtime drives: storage for background copies, the transport endpoint the
@@ -234,8 +235,10 @@ export const createController = async (adapters: ControllerAdapters, config: Con
     }
   };
 
-  const queue = createSerialQueue<ControllerEvent>((event) => {
-    const [next, commands] = controllerStep(state, event);
+  // Events that arrived while a step ran are stepped together, as one batch: the same state and
+  // commands as one at a time, for less (controller.ts `stepBatch`).
+  const queue = createBatchQueue<ControllerEvent>((events) => {
+    const [next, commands] = controllerStep(state, events.length === 1 ? events[0]! : { type: 'batch', events });
     state = next;
     // Every command is carried out even if one of them throws (a transport refusing a message,
     // a failing observer); the first error is rethrown afterwards.

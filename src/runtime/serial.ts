@@ -6,7 +6,8 @@
  * from inside the handling of another event (a transport that delivers synchronously inside
  * `send`, an observer that starts an admin request, a clock that fires while a step runs). The
  * queue turns all of that into one ordered stream: an event pushed while another is being
- * handled waits behind it, and events are handled strictly one at a time, in arrival order.
+ * handled waits behind it, and events are handled strictly one at a time, in arrival order (or,
+ * with `createBatchQueue`, all those waiting together, in arrival order).
  */
 
 /**
@@ -43,7 +44,34 @@ export interface SerialQueue<E> {
  * });
  * q.push({ type: 'tick', now: clock.now() });
  */
-export const createSerialQueue = <E>(handle: (event: E) => void): SerialQueue<E> => {
+export const createSerialQueue = <E>(handle: (event: E) => void): SerialQueue<E> =>
+  drainingQueue<E>((queue, from) => {
+    const event = queue[from]!;
+    queue[from] = undefined as E; // let it be collected
+    handle(event);
+  }, false);
+
+/**
+ * A {@link SerialQueue} whose handler takes every event queued at once, in order: those pushed
+ * while it runs are handed over together when it returns. Never waits for more events, so a
+ * lone event is handled as soon as it is pushed, as with `createSerialQueue`.
+ *
+ * @example
+ * const q = createBatchQueue((events: ControllerEvent[]) => {
+ *   const [next, commands] = controllerStep(state, events.length === 1 ? events[0]! : { type: 'batch', events });
+ *   state = next;
+ *   commands.forEach(execute); // events pushed meanwhile form the next batch
+ * });
+ */
+export const createBatchQueue = <E>(handle: (events: E[]) => void): SerialQueue<E> =>
+  drainingQueue<E>((queue, from, to) => {
+    const events = queue.slice(from, to);
+    queue.fill(undefined as E, from, to); // let them be collected
+    handle(events);
+  }, true);
+
+/** The queue of both: `handleFrom` is given queued events `from .. to-1` (one, or all queued when `batch`). */
+const drainingQueue = <E>(handleFrom: (queue: E[], from: number, to: number) => void, batch: boolean): SerialQueue<E> => {
   const queue: E[] = [];
   let head = 0;
   let draining = false;
@@ -55,11 +83,10 @@ export const createSerialQueue = <E>(handle: (event: E) => void): SerialQueue<E>
     let first: unknown;
     try {
       while (!closed && head < queue.length) {
-        const event = queue[head]!;
-        queue[head] = undefined as E; // let it be collected
-        head++;
+        const from = head;
+        head = batch ? queue.length : head + 1;
         try {
-          handle(event);
+          handleFrom(queue, from, head);
         } catch (e) {
           if (!failed) {
             failed = true;

@@ -105,6 +105,17 @@ describe('controller: other events from outside', () => {
     }
   });
 
+  it('refuses an event typed after a member every object has (toString, constructor), and a field whose getter throws', () => {
+    for (const type of ['toString', 'constructor', 'hasOwnProperty']) {
+      const state = started();
+      const [next, cs] = controllerStep(state, { type } as never);
+      expect(next).toBe(state);
+      expect(cs).toEqual([{ type: 'eventRefused', why: expect.any(String) }]);
+    }
+    const hostile = { type: 'copyDone', get copyId(): number { throw new Error('gone'); } };
+    expect(controllerStep(started(), hostile as never)[1]).toEqual([{ type: 'eventRefused', why: 'copyDone: field copyId could not be read (gone)' }]);
+  });
+
   it('refuses ticks, persisted and copy answers with fields of the wrong type', () => {
     for (const e of [{ type: 'tick', now: 'soon' }, { type: 'tick', now: Number.NaN }, { type: 'persisted', persistId: 1n }, { type: 'copyDone', copyId: -1 }]) {
       const [, cs] = controllerStep(started(), e as never);

@@ -4,6 +4,7 @@
  * `network.deliverAll()`, timers by `clock.advance()`, adapter promises by draining microtasks.
  * No real timers, no sleeps.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createPrng } from '../../src/adapters/prng.js';
 import type { Transport } from '../../src/adapters/types.js';
@@ -12,7 +13,7 @@ import { createAllocator } from '../../src/controller/allocator.js';
 import type { ControllerCommand } from '../../src/controller/types.js';
 import { createAgent } from '../../src/runtime/agent-runtime.js';
 import { createController } from '../../src/runtime/controller-runtime.js';
-import { createSerialQueue } from '../../src/runtime/serial.js';
+import { createBatchQueue, createSerialQueue } from '../../src/runtime/serial.js';
 import { entryAt } from '../../src/table/table.js';
 import type { Variant } from '../../src/translate/translate.js';
 import { BS, makeEnv as makeMemoryEnv, microtasks, right, round, startAgent, startController, TICK, type Env } from './harness.js';
@@ -102,6 +103,55 @@ describe('serial queue', () => {
     q.close();
     q.push(5);
     expect(log.at(-1)).toBe('end 4');
+  });
+});
+
+describe('batch queue', () => {
+  it('hands over everything queued at once, in the order of a serial queue (any re-entrant pushes)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(fc.nat({ max: 30 }), { maxLength: 3 }), { minLength: 1, maxLength: 30 }), (children) => {
+        // Event n pushes children[n] (numbers above n only, so it ends) while it is handled.
+        const kids = (n: number): number[] => (children[n] ?? []).map((k) => n + 1 + k).filter((k) => k < children.length);
+        const serial: number[] = [];
+        const sq = createSerialQueue<number>((n) => {
+          serial.push(n);
+          for (const k of kids(n)) sq.push(k);
+        });
+        const batched: number[] = [];
+        const sizes: number[] = [];
+        const bq = createBatchQueue<number>((events) => {
+          sizes.push(events.length);
+          for (const n of events) {
+            batched.push(n);
+            for (const k of kids(n)) bq.push(k);
+          }
+        });
+        sq.push(0);
+        bq.push(0);
+        expect(batched).toEqual(serial);
+        expect(sizes[0]).toBe(1); // a lone event is handled at once, alone
+        expect(sizes.every((n) => n > 0)).toBe(true);
+        expect(sizes.reduce((a, b) => a + b, 0)).toBe(serial.length);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('survives a throwing handler: the events queued meanwhile are still handled, then the error is rethrown', () => {
+    const log: number[][] = [];
+    const q = createBatchQueue<number>((events) => {
+      log.push(events);
+      if (events[0] === 1) {
+        q.push(2);
+        q.push(3);
+        throw new Error('boom');
+      }
+    });
+    expect(() => q.push(1)).toThrow('boom');
+    expect(log).toEqual([[1], [2, 3]]);
+    q.close();
+    q.push(4);
+    expect(log).toEqual([[1], [2, 3]]);
   });
 });
 

@@ -18,7 +18,7 @@ import { blocksOfGrainsUnchecked, grainsOfBlocksUnchecked, markingVariant, whole
 import { entryAt } from '../../table/table.js';
 import { REASON_INVALID, REASON_NO_WRITE, REASON_ZERO, STATUS_ERROR, STATUS_FAULT, STATUS_OK, translateInto } from '../../translate/translate.js';
 import type { Extent } from '../allocator.js';
-import { addStep, agentRestarted, lastChangeOf, newId, segmentExtent, send, unwrap } from '../basics.js';
+import { addStep, agentRestarted, lastChangeOf, newId, segmentExtent, send } from '../basics.js';
 import { flushCopiesFirst, releaseExtents, stage } from '../commit.js';
 import { coalescedWrites } from '../coalesce.js';
 import { closeJob } from '../locks.js';
@@ -32,6 +32,23 @@ import { handOverRelease } from './release.js';
 import { enqueueSettle } from './settle.js';
 
 type AgentJob = Mutable<FaultJob | MarkJob>;
+
+/** A bitmap of `size` clear bits, built without validation (sizes here come from the table). */
+const emptyBitmap = (size: number): B.Bitmap => B.unsafeFromWords(size, new Uint32Array((size + 31) >>> 5));
+
+/**
+ * `a | b`, or `a & ~b` when `minus`, as a new bitmap: `B.union` / `B.difference` without their
+ * checks of bitmaps this step built or read from a valid table (same sizes by construction).
+ */
+const combineWords = (a: B.Bitmap, b: B.Bitmap, minus: boolean): B.Bitmap => {
+  if (a.size !== b.size) throw new Error(`vdisk-map controller: internal bitmap sizes differ: ${a.size} and ${b.size}`);
+  const x = a.words;
+  const y = b.words;
+  const words = new Uint32Array(x.length);
+  if (minus) for (let i = 0; i < words.length; i++) words[i] = x[i]! & ~y[i]!;
+  else for (let i = 0; i < words.length; i++) words[i] = x[i]! | y[i]!;
+  return B.unsafeFromWords(a.size, words);
+};
 
 const startFault = (s: Working, out: ControllerCommand[], job: Mutable<FaultJob>): void => {
   if (agentRestarted(s, job)) return answerFault(s, out, job, 'abandoned', 'the agent restarted');
@@ -90,19 +107,27 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
     s.allocator = next;
     s.refs = R.increment(s.refs, extent);
     allocated = extent;
-    alt = { lun: extent.lun, start: extent.start, blocks: unwrap(B.empty(blocksHere / grain), 'bitmap') };
+    alt = { lun: extent.lun, start: extent.start, blocks: emptyBitmap(blocksHere / grain) };
   }
   const off = start - segmentStartAt(table, segment);
+  // Intake and startMark keep the range inside the segment: anything else is a bug, not input.
+  if (!(off >= 0 && length >= 1 && off + length <= blocksHere)) throw new Error(`vdisk-map controller: internal range check failed: blocks ${off}+${length} of a segment of ${blocksHere}`);
   const unmarked = blocksOfGrainsUnchecked(alt.blocks, grain);
+  // The bitmaps below are built word by word: each is new and private to this step until the
+  // entry takes it, and the ranges are known to be in bounds (a fault costs no validation here).
+  let want = emptyBitmap(blocksHere);
+  B.fillWords(want.words, off, off + length, true);
   // Coalescing (coalesce.ts): write faults queued on this segment are served by the same change.
-  let want = unwrap(B.setRange(unwrap(B.empty(blocksHere), 'bitmap'), off, length), 'setRange');
   if (job.kind === 'fault') want = coalescedWrites(s, job, segmentStartAt(table, segment), blocksHere, want);
   // A zero segment's first write takes the whole segment at once (zeros written there first):
   // later writes to it go straight through instead of each faulting (coalesce.ts).
-  if (job.kind === 'fault' && e.zero && e.alternate === null && s.config.materializeZeroSegments) want = unwrap(B.full(blocksHere), 'bitmap');
+  if (job.kind === 'fault' && e.zero && e.alternate === null && s.config.materializeZeroSegments) {
+    want = emptyBitmap(blocksHere);
+    B.fillWords(want.words, 0, blocksHere, true);
+  }
   // A grain is marked whole or not at all (grain.ts): the rest of each touched grain is copied too.
   want = wholeGrains(want, grain);
-  const blocks = unwrap(B.union(alt.blocks, grainsOfBlocksUnchecked(want, grain)), 'union');
+  const blocks = combineWords(alt.blocks, grainsOfBlocksUnchecked(want, grain), false);
   let entry: MappingEntry;
   if (B.isFull(blocks)) {
     entry = { location: { lun: alt.lun, start: alt.start }, invalid: false, noWrite: false, zero: false, error: false, alternate: null };
@@ -118,7 +143,7 @@ const relocateWrite = (s: Working, out: ControllerCommand[], job: AgentJob, then
   // they did: so the old content is copied to the alternate first (zeros for a zero segment).
   const copies: number[] = [];
   const target = alt;
-  const toCopy = unwrap(B.difference(want, unmarked), 'difference');
+  const toCopy = combineWords(want, unmarked, true);
   const firstCopy = out.length;
   forEachRunUnchecked(toCopy, 0, blocksHere, (k, n, set) => {
     if (!set) return;
