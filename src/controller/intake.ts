@@ -102,7 +102,13 @@ export const onMessage = (s: Working, out: ControllerCommand[], raw: AgentMessag
   if ('why' in read) return void out.push({ type: 'refused', message: read.copy, why: read.why.startsWith('malformed') ? read.why : `malformed message: ${read.why}` });
   const m = read.m;
   const v = s.agents.get(m.agent);
-  if (v === undefined) return void out.push({ type: 'refused', message: m, why: `unknown agent ${m.agent}` });
+  if (v === undefined) {
+    // Attached to nothing this controller knows (a restarted one knows the agents its store
+    // lists): a fault is failed, or the host I/O behind it would wait for ever on a disk it does
+    // not map (a detach, then a restart: the attachment sweep of bench/sim-sweep.ts).
+    if (m.type === 'ioFault' || m.type === 'markBits' || m.type === 'zeroSegment') send(out, m.agent, { type: 'failIo', epoch: m.epoch, faultId: m.faultId, reason: `agent ${m.agent} does not map disk ${m.disk}` });
+    return void out.push({ type: 'refused', message: m, why: `unknown agent ${m.agent}` });
+  }
   if (m.epoch < v.epoch) return void out.push({ type: 'refused', message: m, why: `stale epoch ${m.epoch} < ${v.epoch}` });
   adoptLife(s, m.agent, m.epoch); // leases.ts: a life heard from is evicted in time
   if (refusedAsEvicted(s, out, m)) return; // leases.ts
