@@ -1,7 +1,8 @@
 /**
  * Sweeps of disk deletion in the simulator: seeds × variants × access patterns, each run that
- * breaks a property printed with what replays it (`tsx bench/hostops-trace.ts SEED VARIANT
- * PATTERN [--power]` prints its trace). The runs are defined in bench/hostops-sweep-shape.ts.
+ * breaks a property printed with the command that prints its trace (`tsx bench/hostops-trace.ts
+ * SEED VARIANT PATTERN` and this sweep's own --power, --ios and --zero). The runs are defined in
+ * bench/hostops-sweep-shape.ts.
  *
  *   tsx bench/hostops-sweep.ts --runs 400               host operations: seeds 1..400, 2,400 runs
  *   tsx bench/hostops-sweep.ts --power --runs 100       power loss with deletions
@@ -20,6 +21,8 @@ const from = Number(arg('from') ?? 1);
 const seeds = Number(arg('runs') ?? 100);
 const ios = arg('ios') === undefined ? undefined : Number(arg('ios'));
 const zero = arg('zero') === undefined ? undefined : Number(arg('zero'));
+/** The flags that make bench/hostops-trace.ts replay a run of this sweep. */
+const replayFlags = `${power ? ' --power' : ''}${ios === undefined ? '' : ` --ios ${ios}`}${zero === undefined ? '' : ` --zero ${zero}`}`;
 
 const started = performance.now();
 const totals = { runs: 0, ios: 0, deletions: 0, powerLosses: 0, restarts: 0, violations: 0 };
@@ -38,6 +41,7 @@ for (let seed = from; seed < from + seeds; seed++)
         totals.violations++;
         byKind[result.violation.kind] = (byKind[result.violation.kind] ?? 0) + 1;
         console.log(`VIOLATION seed ${seed} ${variant} ${pattern}: ${result.violation.kind} at step ${result.violation.step} (t=${result.violation.time}): ${result.violation.message}`);
+        console.log(`  its trace: npx tsx bench/hostops-trace.ts ${seed} ${variant} ${pattern}${replayFlags}`);
       }
       if (totals.runs % 300 === 0) console.log(`${totals.runs} runs, ${totals.violations} violations, ${((performance.now() - started) / 1000).toFixed(0)} s`);
     }

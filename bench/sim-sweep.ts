@@ -13,7 +13,8 @@
  *   npm run sim:sweep -- --from 2000 --runs 100
  *   npm run sim:sweep -- --seed 123456     one run, with its configuration printed
  *   npm run sim:sweep -- --delete 0.003    forced deletions and re-creation too (not in the
- *                                          default list: see bench/README.md, Liveness)
+ *                                          default list: see bench/README.md, Liveness); the
+ *                                          summary counts the deletions done
  *   npm run sim:sweep -- --variable        disk d0 variable (segments of differing sizes)
  *   npm run sim:sweep -- --reshape 0.02    splits and merges at that rate per host I/O, and
  *                                          resizes at half of it, on live disks
@@ -37,6 +38,8 @@ const attach = Number(arg('attach') ?? 0);
 const started = performance.now();
 let ios = 0;
 let evictions = 0;
+/** Disks deleted by force (with --delete; the sweep's own runs delete none). */
+let deletions = 0;
 let violations = 0;
 let worst = 0;
 /** Changes of segment bounds done on live disks (with --reshape). */
@@ -57,6 +60,7 @@ for (let i = 0; i < runs; i++) {
   const s = result.summary;
   ios += s.iosCompleted + s.iosFailed;
   evictions += s.evictions;
+  deletions += s.deletions;
   count('messageDropped', s.messagesDropped);
   count('messageDuplicated', s.messagesDuplicated);
   count('storageError', s.storageErrors);
@@ -84,5 +88,5 @@ console.log('faults injected, by kind (total, and runs with at least one):');
 for (const kind of Object.keys(faults).sort()) console.log(`  ${kind.padEnd(20)} ${String(faults[kind]).padStart(9)}  in ${runsWith[kind]} runs`);
 if (reshape > 0) console.log(`segment bounds changed on live disks: ${bounds.splits} splits, ${bounds.merges} merges, ${bounds.resizes} resizes`);
 if (attach > 0) console.log(`attachments of live disks: ${attachments.attaches} attaches, ${attachments.detaches} detaches`);
-console.log(`sweep: ${runs} runs from ${from}, ${ios} host I/Os, ${Object.values(faults).reduce((a, b) => a + b, 0)} faults, ${evictions} evictions, worst time after the last fault ${worst} ms, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(0)} s`);
+console.log(`sweep: ${runs} runs from ${from}, ${ios} host I/Os, ${Object.values(faults).reduce((a, b) => a + b, 0)} faults, ${deletions} forced deletions, ${evictions} evictions, worst time after the last fault ${worst} ms, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(0)} s`);
 process.exitCode = violations === 0 ? 0 : 1;

@@ -18,7 +18,8 @@ export const describeAgentMessage = (m: AgentMessage): string => {
     case 'dropped':
       return `dropped ${m.disk}`;
     case 'renewLease':
-      return `renewLease at ${m.requestedAt}`;
+      // After a lapse the renewal lists the copies the agent holds unconfirmed (leases.ts vouches for them).
+      return `renewLease at ${m.requestedAt}${m.holds === undefined || m.holds.length === 0 ? '' : ` holds ${m.holds.map((h) => `${h.disk} g${h.generation}`).join(', ')}`}`;
     case 'zeroSegment':
       return `zeroSegment #${m.faultId} seg ${m.segment} g${m.generation}`;
   }

@@ -3,39 +3,20 @@
  * generation its `dropTable` carried, a table message of the disk at or below that generation
  * was sent before the drop (late or duplicated) and never gives the copy back; a newer one does.
  */
-import * as E from 'fp-ts/lib/Either.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { agentStep, agentTable, initialAgentState, type AgentCommand, type AgentConfig, type AgentEvent, type AgentState } from '../../src/agent/agent.js';
-import type { ControllerMessage } from '../../src/protocol/messages.js';
+import { agentTable, initialAgentState, type AgentConfig, type AgentEvent } from '../../src/agent/agent.js';
 import { encodeEntry, encodeTable } from '../../src/table/codec.js';
 import { createTable, type MappingTable } from '../../src/table/table.js';
+import { D, msg, right, run, sent } from './steps.js';
 
 const EPOCH = 2;
 const CONFIG: AgentConfig = { agent: 'a1', epoch: EPOCH, variant: 'centralized', faultTimeout: 100 };
-const D = 'd';
-
-const right = <T>(e: E.Either<unknown, T>): T => {
-  if (E.isLeft(e)) throw new Error(`expected Right, got ${JSON.stringify(e.left)}`);
-  return e.right;
-};
 const table = (generation: number): MappingTable => right(createTable({ segmentBlocks: 8, entries: [{ location: { lun: 1, start: 0 } }, { zero: true }], generation }));
-const msg = (message: ControllerMessage): AgentEvent => ({ type: 'message', message });
 const replace = (generation: number): AgentEvent => msg({ type: 'replaceTable', epoch: EPOCH, disk: D, table: encodeTable(table(generation)) });
 const delta = (from: number, to: number): AgentEvent =>
   msg({ type: 'setEntries', epoch: EPOCH, disk: D, fromGeneration: from, generation: to, changes: [{ segment: 1, entry: encodeEntry({ zero: true, location: null, alternate: null, noWrite: false, invalid: false, error: false }) }] });
 const drop = (generation?: number): AgentEvent => msg(generation === undefined ? { type: 'dropTable', epoch: EPOCH, disk: D } : { type: 'dropTable', epoch: EPOCH, disk: D, generation });
-
-const run = (state: AgentState, ...events: AgentEvent[]): [AgentState, AgentCommand[]] => {
-  const all: AgentCommand[] = [];
-  for (const e of events) {
-    const [next, commands] = agentStep(state, e);
-    state = next;
-    all.push(...commands);
-  }
-  return [state, all];
-};
-const sent = (cmds: AgentCommand[]) => cmds.flatMap((c) => (c.type === 'send' ? [c.message] : []));
 
 describe('agent: stale tables after a drop', () => {
   it('a table sent before the dropTable (at or below its generation) is refused and answered with dropped', () => {

@@ -3,23 +3,15 @@
  * every LUN a write of the disk reached since the last host flush, whether the write completed,
  * failed at storage (it may have landed in part), or was the zeros of a discard or write-zeroes.
  */
-import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
-import { agentStep, initialAgentState, type AgentCommand, type AgentConfig, type AgentEvent, type AgentState } from '../../src/agent/agent.js';
-import type { ControllerMessage } from '../../src/protocol/messages.js';
-import { encodeTable } from '../../src/table/codec.js';
+import type { AgentCommand, AgentConfig, AgentEvent, AgentState } from '../../src/agent/agent.js';
 import type { EntrySpec } from '../../src/table/entry.js';
 import { createTable, type MappingTable } from '../../src/table/table.js';
+import { D, holdingTable, right, run } from './steps.js';
 
 const EPOCH = 4;
 const CENTRALIZED: AgentConfig = { agent: 'a1', epoch: EPOCH, variant: 'centralized', faultTimeout: 100 };
 const DISTRIBUTED: AgentConfig = { ...CENTRALIZED, variant: 'distributed' };
-const D = 'd';
-
-const right = <T>(e: E.Either<unknown, T>): T => {
-  if (E.isLeft(e)) throw new Error(`expected Right, got ${JSON.stringify(e.left)}`);
-  return e.right;
-};
 
 /** Segments of 10 blocks: 0 on LUN 1, 1 on LUN 2, 2 on LUN 1 and no-write with an empty alternate on LUN 3. */
 const ENTRIES: EntrySpec[] = [
@@ -29,22 +21,10 @@ const ENTRIES: EntrySpec[] = [
 ];
 const table = (): MappingTable => right(createTable({ segmentBlocks: 10, entries: ENTRIES, generation: 5 }));
 
-const msg = (message: ControllerMessage): AgentEvent => ({ type: 'message', message });
 const hostIo = (ioId: number, op: 'write' | 'zero', start: number, length: number): AgentEvent => ({ type: 'hostIo', ioId, disk: D, op, start, length });
 const hostFlush = (ioId: number): AgentEvent => ({ type: 'hostFlush', ioId, disk: D });
 
-/** Steps the machine through `events`, returning every command. */
-const run = (state: AgentState, ...events: AgentEvent[]): [AgentState, AgentCommand[]] => {
-  const all: AgentCommand[] = [];
-  for (const e of events) {
-    const [next, commands] = agentStep(state, e);
-    state = next;
-    all.push(...commands);
-  }
-  return [state, all];
-};
-
-const holding = (config = CENTRALIZED): AgentState => run(initialAgentState(config), msg({ type: 'replaceTable', epoch: EPOCH, disk: D, table: encodeTable(table()) }))[0];
+const holding = (config = CENTRALIZED): AgentState => holdingTable(config, table());
 
 /** The LUNs of every `issueIo` piece among `commands`. */
 const lunsIssued = (commands: AgentCommand[]): number[] =>

@@ -2,22 +2,15 @@
  * The agent machine's `zero` host requests (discard and write-zeroes) and its answer to a
  * `dropTable` meant for an earlier life.
  */
-import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
-import { agentStep, initialAgentState, type AgentCommand, type AgentConfig, type AgentEvent, type AgentState } from '../../src/agent/agent.js';
-import type { ControllerMessage } from '../../src/protocol/messages.js';
+import { initialAgentState, type AgentConfig, type AgentEvent, type AgentState } from '../../src/agent/agent.js';
 import { encodeTable } from '../../src/table/codec.js';
 import type { EntrySpec } from '../../src/table/entry.js';
 import { createTable, type MappingTable } from '../../src/table/table.js';
+import { D, holdingTable, msg, right, run, sent } from './steps.js';
 
 const EPOCH = 3;
 const CONFIG: AgentConfig = { agent: 'a1', epoch: EPOCH, variant: 'centralized', faultTimeout: 100 };
-const D = 'd';
-
-const right = <T>(e: E.Either<unknown, T>): T => {
-  if (E.isLeft(e)) throw new Error(`expected Right, got ${JSON.stringify(e.left)}`);
-  return e.right;
-};
 
 /** Segments of 10 blocks: 0 located, 1 zero, 2 located and no-write, 3 failed, 4 zero with an alternate. */
 const ENTRIES: EntrySpec[] = [
@@ -29,23 +22,10 @@ const ENTRIES: EntrySpec[] = [
 ];
 const table = (generation = 5, entries = ENTRIES): MappingTable => right(createTable({ segmentBlocks: 10, entries, generation }));
 
-const msg = (message: ControllerMessage): AgentEvent => ({ type: 'message', message });
 const zero = (ioId: number, start: number, length: number): AgentEvent => ({ type: 'hostIo', ioId, disk: D, op: 'zero', start, length });
 
-const run = (state: AgentState, ...events: AgentEvent[]): [AgentState, AgentCommand[]] => {
-  const all: AgentCommand[] = [];
-  for (const e of events) {
-    const [next, commands] = agentStep(state, e);
-    state = next;
-    all.push(...commands);
-  }
-  return [state, all];
-};
-
 /** An agent holding `t` for disk `d`. */
-const holding = (t = table()): AgentState => run(initialAgentState(CONFIG), msg({ type: 'replaceTable', epoch: EPOCH, disk: D, table: encodeTable(t) }))[0];
-
-const sent = (cmds: AgentCommand[]) => cmds.filter((c) => c.type === 'send').map((c) => (c.type === 'send' ? c.message : null));
+const holding = (t = table()): AgentState => holdingTable(CONFIG, t);
 
 describe('agent: zero host requests', () => {
   it('a segment that reads as zeros already needs nothing: the request completes at once', () => {

@@ -5,9 +5,10 @@
  * and a network that delivers at once unless an agent is cut off. Not a test file itself.
  */
 import * as E from 'fp-ts/lib/Either.js';
+import { expect } from 'vitest';
 import { agentStep, initialAgentState, type AgentState } from '../../src/agent/agent.js';
 import type { AgentEvent } from '../../src/agent/types.js';
-import { createAllocator } from '../../src/controller/allocator.js';
+import { createAllocator, type Allocator } from '../../src/controller/allocator.js';
 import { controllerStep, initialControllerState } from '../../src/controller/controller.js';
 import { applyPersistRecord, EMPTY_DURABLE_STATE, encodeDurableState, type DurableState } from '../../src/controller/persist-record.js';
 import type { AdminEvent, ControllerCommand, ControllerEvent, ControllerOptions, ControllerState } from '../../src/controller/types.js';
@@ -18,10 +19,15 @@ const right = <T>(e: E.Either<unknown, T>): T => {
   return e.right;
 };
 
-const ALLOCATOR = right(createAllocator({ 1: 1000, 2: 1000 }));
 export const D = 'd';
 export const LEASE = 1000;
 const CONTROLLER: ControllerOptions = { leaseDuration: LEASE, maxClockDrift: 0, maxIoLifetime: 10, retryInterval: 50 };
+
+/** What a test may change: the LUNs and their sizes (default two of 1,000 blocks), and controller options. */
+export interface ClusterSetup {
+  readonly luns?: Readonly<Record<number, number>>;
+  readonly controller?: Partial<ControllerOptions>;
+}
 
 type Copy = Extract<ControllerCommand, { type: 'copyBlocks' | 'writeZeros' }>;
 
@@ -36,6 +42,10 @@ export class Cluster {
   readonly agents = new Map<AgentId, AgentState>();
   readonly cut = new Set<AgentId>();
   readonly answers = new Map<number, boolean>();
+  /** Every command of the controller, in order. */
+  readonly log: ControllerCommand[] = [];
+  /** Every write issued to storage, in order. */
+  readonly writes: { agent: AgentId; disk: string; lun: number; start: number; length: number }[] = [];
   /** Storage: the value of each block (`lun:block`), 0 when never written. */
   readonly blocks = new Map<string, number>();
   /** Host I/O outcomes: ioId -> the value read (reads), 'done' (writes), or the failure. */
@@ -52,16 +62,20 @@ export class Cluster {
   private readonly reads = new Set<number>();
   private readonly toAgents: { to: AgentId; message: ControllerMessage }[] = [];
   private readonly toController: AgentMessage[] = [];
+  private readonly allocator: Allocator;
+  private readonly options: ControllerOptions;
 
-  constructor(agents: ReadonlyArray<AgentId>) {
+  constructor(agents: ReadonlyArray<AgentId>, setup: ClusterSetup = {}) {
     for (const agent of agents) this.agents.set(agent, initialAgentState({ agent, epoch: 1, variant: 'centralized', faultTimeout: 20, leaseDuration: LEASE }));
-    this.controller = initialControllerState(ALLOCATOR, CONTROLLER);
+    this.allocator = right(createAllocator(setup.luns ?? { 1: 1000, 2: 1000 }));
+    this.options = { ...CONTROLLER, ...setup.controller };
+    this.controller = initialControllerState(this.allocator, this.options);
     this.step({ type: 'restored', state: encodeDurableState(this.store), now: this.now });
   }
 
   /** The controller crashes and a new one loads the store: everything in memory is gone. */
   restart(): void {
-    this.controller = initialControllerState(ALLOCATOR, CONTROLLER);
+    this.controller = initialControllerState(this.allocator, this.options);
     this.toAgents.length = 0;
     this.heldCopies.length = 0;
     this.step({ type: 'restored', state: encodeDurableState(this.store), now: this.now });
@@ -82,6 +96,7 @@ export class Cluster {
     const [next, cmds] = controllerStep(this.controller, event);
     this.controller = next;
     for (const c of cmds) {
+      this.log.push(c);
       if (c.type === 'send') this.toAgents.push({ to: c.to, message: c.message });
       else if (c.type === 'adminDone') this.answers.set(c.requestId, c.result.ok);
       else if (c.type === 'persist') {
@@ -117,7 +132,10 @@ export class Cluster {
         // Storage answers at once; a read keeps the value of its (one-block) piece.
         for (const p of c.pieces) {
           const key = `${p.lun}:${p.start}`;
-          if (c.op === 'write' && p.lun !== undefined) this.blocks.set(key, this.values.get(c.ioId)!);
+          if (c.op === 'write' && p.lun !== undefined) {
+            this.blocks.set(key, this.values.get(c.ioId)!);
+            this.writes.push({ agent, disk: c.disk, lun: p.lun, start: p.start!, length: p.length });
+          }
           if (c.op === 'read') this.values.set(c.ioId, p.kind === 'zero' || p.lun === undefined ? 0 : (this.blocks.get(key) ?? 0));
         }
         this.agentStep(agent, { type: 'ioDone', ioId: c.ioId });
@@ -128,19 +146,19 @@ export class Cluster {
   }
 
   /** A one-block host write of `value` through `agent`; returns its id. */
-  write(agent: AgentId, block: number, value: number): number {
+  write(agent: AgentId, block: number, value: number, disk = D): number {
     const ioId = this.nextIo++;
     this.values.set(ioId, value);
-    this.agentStep(agent, { type: 'hostIo', ioId, disk: D, op: 'write', start: block, length: 1 });
+    this.agentStep(agent, { type: 'hostIo', ioId, disk, op: 'write', start: block, length: 1 });
     this.pump();
     return ioId;
   }
 
   /** A one-block host read through `agent`; returns its id (`ios` gets the value read). */
-  read(agent: AgentId, block: number): number {
+  read(agent: AgentId, block: number, disk = D): number {
     const ioId = this.nextIo++;
     this.reads.add(ioId);
-    this.agentStep(agent, { type: 'hostIo', ioId, disk: D, op: 'read', start: block, length: 1 });
+    this.agentStep(agent, { type: 'hostIo', ioId, disk, op: 'read', start: block, length: 1 });
     this.pump();
     return ioId;
   }
@@ -172,5 +190,18 @@ export class Cluster {
     this.step({ ...event, requestId } as AdminEvent);
     this.pump();
     return requestId;
+  }
+
+  /** An admin request that must be answered true within `ms` (the test fails otherwise). */
+  adminOk(event: Omit<AdminEvent, 'requestId'> & { type: AdminEvent['type'] }, ms = 200): void {
+    const requestId = this.admin(event);
+    for (let waited = 0; !this.answers.has(requestId) && waited < ms; waited += 10) this.advance(10);
+    expect(this.answers.get(requestId), `${event.type} ${JSON.stringify(event)}`).toBe(true);
+  }
+
+  /** Sends a message as an agent would (a late or duplicated one). */
+  inject(message: AgentMessage): void {
+    this.step({ type: 'message', message });
+    this.pump();
   }
 }

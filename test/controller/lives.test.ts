@@ -6,148 +6,52 @@
  * counts the old table's acknowledgement for the new life, and never sends new-life deltas onto
  * it. Also: a plain detach whose `dropped` has not arrived when the controller restarts.
  *
- * The real controller and agent machines, a store applying records with `applyPersistRecord`,
- * and a network that delivers at once unless an agent is cut off.
+ * The pure machines, through `block-cluster.ts` (one LUN, so space a shrink releases is the space
+ * the next disk gets).
  */
-import * as E from 'fp-ts/lib/Either.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { agentStep, agentTable, initialAgentState, type AgentConfig, type AgentState } from '../../src/agent/agent.js';
-import { createAllocator } from '../../src/controller/allocator.js';
-import { controllerStep, initialControllerState } from '../../src/controller/controller.js';
-import { applyPersistRecord, EMPTY_DURABLE_STATE, encodeDurableState, type DurableState } from '../../src/controller/persist-record.js';
-import type { AdminEvent, ControllerCommand, ControllerEvent, ControllerOptions, ControllerState } from '../../src/controller/types.js';
-import type { AgentId, AgentMessage, ControllerMessage } from '../../src/protocol/messages.js';
+import { agentTable } from '../../src/agent/agent.js';
+import { encodeDurableState } from '../../src/controller/persist-record.js';
+import type { AdminEvent } from '../../src/controller/types.js';
+import type { AgentId } from '../../src/protocol/messages.js';
 import { encodeTable } from '../../src/table/codec.js';
+import { Cluster as BlockCluster, D, LEASE } from './block-cluster.js';
 
-const right = <T>(e: E.Either<unknown, T>): T => {
-  if (E.isLeft(e)) throw new Error(`expected Right, got ${JSON.stringify(e.left)}`);
-  return e.right;
-};
-
-const ALLOCATOR = right(createAllocator({ 1: 1000 }));
-const D = 'd';
-const LEASE = 1000;
-const CONTROLLER: ControllerOptions = { leaseDuration: LEASE, maxClockDrift: 0, maxIoLifetime: 10, retryInterval: 50, materializeZeroSegments: false };
-const agentConfig = (agent: AgentId): AgentConfig => ({ agent, epoch: 1, variant: 'centralized', faultTimeout: 20, leaseDuration: LEASE });
-
-/**
- * A controller, its store and agents. Persist commands land at once; messages are delivered at
- * once, except to and from agents in `cut`.
- */
-class Cluster {
-  controller: ControllerState;
-  store: DurableState = EMPTY_DURABLE_STATE;
-  readonly agents = new Map<AgentId, AgentState>();
-  readonly cut = new Set<AgentId>();
-  readonly answers = new Map<number, boolean>();
-  /** Every command of the controller, for the assertions. */
-  readonly log: ControllerCommand[] = [];
-  now = 0;
-  private nextRequest = 1;
-  private readonly toAgents: { to: AgentId; message: ControllerMessage }[] = [];
-  private readonly toController: AgentMessage[] = [];
-
-  constructor(
-    agents: ReadonlyArray<AgentId>,
-    private readonly options: ControllerOptions = CONTROLLER,
-  ) {
-    for (const a of agents) this.agents.set(a, initialAgentState(agentConfig(a)));
-    this.controller = initialControllerState(ALLOCATOR, options);
-    this.step({ type: 'restored', state: encodeDurableState(this.store), now: this.now });
+/** The block cluster on one LUN, zero segments left unallocated until written, and the steps these tests repeat. */
+class Cluster extends BlockCluster {
+  constructor(agents: ReadonlyArray<AgentId>) {
+    super(agents, { luns: { 1: 1000 }, controller: { materializeZeroSegments: false } });
   }
 
-  /** The controller crashes and a new one loads the store: everything in memory is gone. */
-  restart(): void {
-    this.controller = initialControllerState(ALLOCATOR, this.options);
-    this.toAgents.length = 0;
-    this.step({ type: 'restored', state: encodeDurableState(this.store), now: this.now });
-  }
-
-  step(event: ControllerEvent): void {
-    const [next, cmds] = controllerStep(this.controller, event);
-    this.controller = next;
-    for (const c of cmds) {
-      this.log.push(c);
-      if (c.type === 'send') this.toAgents.push({ to: c.to, message: c.message });
-      else if (c.type === 'adminDone') this.answers.set(c.requestId, c.result.ok);
-      else if (c.type === 'persist') {
-        for (const r of c.records) this.store = right(applyPersistRecord(this.store, r));
-        this.step({ type: 'persisted', persistId: c.persistId });
-      } else if (c.type === 'flush') this.step({ type: 'flushed', flushId: c.flushId });
-      else if (c.type === 'copyBlocks' || c.type === 'writeZeros') this.step({ type: 'copyDone', copyId: c.copyId });
-    }
-  }
-
-  private agentStep(agent: AgentId, event: Parameters<typeof agentStep>[1]): void {
-    const [next, cmds] = agentStep(this.agents.get(agent)!, event);
-    this.agents.set(agent, next);
-    for (const c of cmds) {
-      if (c.type === 'send') this.toController.push(c.message);
-      else if (c.type === 'issueIo') {
-        if (c.op === 'write') for (const p of c.pieces) if (p.lun !== undefined) this.writes.push({ agent, disk: c.disk, lun: p.lun, start: p.start!, length: p.length });
-        this.agentStep(agent, { type: 'ioDone', ioId: c.ioId }); // storage answers at once
-      }
-    }
-  }
-
-  private nextIo = 1;
-  /** Every write issued to storage, in order. */
-  readonly writes: { agent: AgentId; disk: string; lun: number; start: number; length: number }[] = [];
-
-  /** A host I/O of `block` of `disk` through `agent`: an agent without a table asks for one; a write to a zero segment allocates it. */
+  /** A host I/O of `block` of `disk` through `agent`, then 50 ms: an agent without a table asks for one; a write to a zero segment allocates it. */
   touch(agent: AgentId, op: 'read' | 'write' = 'read', disk = D, block = 0): void {
-    this.agentStep(agent, { type: 'hostIo', ioId: this.nextIo++, disk, op, start: block, length: 1 });
-    this.pump();
+    if (op === 'write') this.write(agent, block, 1, disk);
+    else this.read(agent, block, disk);
     this.advance(50);
-  }
-
-  /** Delivers messages until none is left (those of cut agents are lost). */
-  pump(): void {
-    for (let rounds = 0; this.toAgents.length > 0 || this.toController.length > 0; rounds++) {
-      if (rounds > 10_000) throw new Error('messages never settle');
-      const m = this.toAgents.shift();
-      if (m !== undefined && !this.cut.has(m.to) && this.agents.has(m.to)) this.agentStep(m.to, { type: 'message', message: m.message });
-      const back = this.toController.shift();
-      if (back !== undefined && !this.cut.has(back.agent)) this.step({ type: 'message', message: back });
-    }
-  }
-
-  /** Time passes in steps of 10 ms: the controller and every agent tick, and messages settle. */
-  advance(ms: number): void {
-    for (const end = this.now + ms; this.now < end; ) {
-      this.now += 10;
-      this.step({ type: 'tick', now: this.now });
-      for (const a of this.agents.keys()) this.agentStep(a, { type: 'tick', now: this.now });
-      this.pump();
-    }
-  }
-
-  /** An admin request, answered (the test fails if it is not answered true within `ms`). */
-  admin(event: Omit<AdminEvent, 'requestId'> & { type: AdminEvent['type'] }, ms = 200): void {
-    const requestId = this.nextRequest++;
-    this.step({ ...event, requestId } as AdminEvent);
-    this.pump();
-    for (let waited = 0; !this.answers.has(requestId) && waited < ms; waited += 10) this.advance(10);
-    expect(this.answers.get(requestId), `${event.type} ${JSON.stringify(event)}`).toBe(true);
   }
 
   /** One commit of disk `d` that changes its geometry (segment count 4 <-> 5). */
   commit(): void {
     const d = this.controller.disks.get(D)!;
-    this.admin({ type: 'resize', disk: D, segmentCount: d.working.segmentCount === 4 ? 5 : 4 } as AdminEvent);
+    this.adminOk({ type: 'resize', disk: D, segmentCount: d.working.segmentCount === 4 ? 5 : 4 } as AdminEvent);
   }
 
   committed(): number {
     return this.controller.disks.get(D)!.committed.generation;
   }
-
-  /** Sends a message as `agent` would (a late or duplicated one). */
-  inject(message: AgentMessage): void {
-    this.step({ type: 'message', message });
-    this.pump();
-  }
 }
+
+/** Disk `d` (4 segments of 8 blocks) with a1 and a2 attached, each holding its table. */
+const bothHolding = (): Cluster => {
+  const c = new Cluster(['a1', 'a2']);
+  c.adminOk({ type: 'createDisk', disk: D, segmentBlocks: 8, segmentCount: 4 } as AdminEvent);
+  c.adminOk({ type: 'attachAgent', disk: D, agent: 'a1' } as AdminEvent);
+  c.adminOk({ type: 'attachAgent', disk: D, agent: 'a2' } as AdminEvent);
+  c.touch('a1');
+  c.touch('a2');
+  return c;
+};
 
 /**
  * Every agent holding a copy of `d` at the generation the controller committed holds exactly the
@@ -173,8 +77,8 @@ const mixedLives = (c: Cluster): string[] => {
  */
 const scenario = (oldCommits: number, newCommits: number, afterCommits: number): { c: Cluster; oldGeneration: number } => {
   const c = new Cluster(['a1', 'a2']);
-  c.admin({ type: 'createDisk', disk: D, segmentBlocks: 8, segmentCount: 4 } as AdminEvent);
-  c.admin({ type: 'attachAgent', disk: D, agent: 'a1' } as AdminEvent);
+  c.adminOk({ type: 'createDisk', disk: D, segmentBlocks: 8, segmentCount: 4 } as AdminEvent);
+  c.adminOk({ type: 'attachAgent', disk: D, agent: 'a1' } as AdminEvent);
   c.touch('a1');
   // The old life maps segment 0 somewhere (the new life never does), and its segment counts
   // alternate: its tables differ from the new life's at the same generation.
@@ -185,12 +89,12 @@ const scenario = (oldCommits: number, newCommits: number, afterCommits: number):
   const oldGeneration = c.committed();
   expect(agentTable(c.agents.get('a1')!, D)?.generation).toBe(oldGeneration);
   c.cut.add('a1');
-  c.admin({ type: 'deleteDisk', disk: D, force: true } as AdminEvent, 5 * LEASE);
+  c.adminOk({ type: 'deleteDisk', disk: D, force: true } as AdminEvent, 5 * LEASE);
   expect(agentTable(c.agents.get('a1')!, D)?.generation).toBe(oldGeneration); // it never saw the dropTable
-  c.admin({ type: 'createDisk', disk: D, segmentBlocks: 8, segmentCount: 5 } as AdminEvent);
-  c.admin({ type: 'attachAgent', disk: D, agent: 'a2' } as AdminEvent);
+  c.adminOk({ type: 'createDisk', disk: D, segmentBlocks: 8, segmentCount: 5 } as AdminEvent);
+  c.adminOk({ type: 'attachAgent', disk: D, agent: 'a2' } as AdminEvent);
   c.touch('a2');
-  c.admin({ type: 'attachAgent', disk: D, agent: 'a1' } as AdminEvent, 5 * LEASE);
+  c.adminOk({ type: 'attachAgent', disk: D, agent: 'a1' } as AdminEvent, 5 * LEASE);
   while (c.committed() < newCommits) c.commit();
   c.restart();
   c.cut.delete('a1');
@@ -226,12 +130,12 @@ describe('a disk name deleted and created again, then a controller restart', () 
 
   it('a snapshot taken under a deleted name starts at or above the floor too', () => {
     const c = new Cluster(['a1']);
-    c.admin({ type: 'createDisk', disk: 'old', segmentBlocks: 8, segmentCount: 4 } as AdminEvent);
-    for (let i = 0; i < 3; i++) c.admin({ type: 'resize', disk: 'old', segmentCount: 5 + i } as AdminEvent);
-    c.admin({ type: 'createDisk', disk: D, segmentBlocks: 8, segmentCount: 4 } as AdminEvent);
+    c.adminOk({ type: 'createDisk', disk: 'old', segmentBlocks: 8, segmentCount: 4 } as AdminEvent);
+    for (let i = 0; i < 3; i++) c.adminOk({ type: 'resize', disk: 'old', segmentCount: 5 + i } as AdminEvent);
+    c.adminOk({ type: 'createDisk', disk: D, segmentBlocks: 8, segmentCount: 4 } as AdminEvent);
     const floor = c.controller.disks.get('old')!.committed.generation + 1;
-    c.admin({ type: 'deleteDisk', disk: 'old' } as AdminEvent);
-    c.admin({ type: 'snapshot', disk: D, snapshot: 'old' } as AdminEvent);
+    c.adminOk({ type: 'deleteDisk', disk: 'old' } as AdminEvent);
+    c.adminOk({ type: 'snapshot', disk: D, snapshot: 'old' } as AdminEvent);
     expect(c.controller.disks.get('old')!.committed.generation).toBeGreaterThanOrEqual(floor);
     expect(c.controller.generationFloor).toBe(floor);
   });
@@ -251,14 +155,9 @@ describe('a disk name deleted and created again, then a controller restart', () 
 describe('a plain detach, then a controller restart before the dropped arrives', () => {
   /** a1 and a2 attached; a1 detached while cut off, so its dropTable is lost. */
   const detached = (): Cluster => {
-    const c = new Cluster(['a1', 'a2']);
-    c.admin({ type: 'createDisk', disk: D, segmentBlocks: 8, segmentCount: 4 } as AdminEvent);
-    c.admin({ type: 'attachAgent', disk: D, agent: 'a1' } as AdminEvent);
-    c.admin({ type: 'attachAgent', disk: D, agent: 'a2' } as AdminEvent);
-    c.touch('a1');
-    c.touch('a2');
+    const c = bothHolding();
     c.cut.add('a1');
-    c.admin({ type: 'detachAgent', disk: D, agent: 'a1' } as AdminEvent);
+    c.adminOk({ type: 'detachAgent', disk: D, agent: 'a1' } as AdminEvent);
     return c;
   };
 
@@ -306,21 +205,16 @@ describe('a plain detach, then a controller restart before the dropped arrives',
 
 describe('an agent evicted before a controller restart', () => {
   it('writes nothing through its old table onto space the old controller gave to another disk', () => {
-    const c = new Cluster(['a1', 'a2']);
-    c.admin({ type: 'createDisk', disk: D, segmentBlocks: 8, segmentCount: 4 } as AdminEvent);
-    c.admin({ type: 'attachAgent', disk: D, agent: 'a1' } as AdminEvent);
-    c.admin({ type: 'attachAgent', disk: D, agent: 'a2' } as AdminEvent);
-    c.touch('a1');
-    c.touch('a2');
+    const c = bothHolding();
     c.touch('a1', 'write', D, 24); // segment 3 gets an extent
     const x = c.controller.disks.get(D)!.committed;
     expect(agentTable(c.agents.get('a1')!, D)?.generation).toBe(x.generation);
     // a1 is cut off; the shrink that releases segment 3 goes on once a1's lease has run out.
     c.cut.add('a1');
-    c.admin({ type: 'resize', disk: D, segmentCount: 3 } as AdminEvent, 5 * LEASE);
+    c.adminOk({ type: 'resize', disk: D, segmentCount: 3 } as AdminEvent, 5 * LEASE);
     c.advance(100); // past the quarantine
-    c.admin({ type: 'createDisk', disk: 'e', segmentBlocks: 8, segmentCount: 4 } as AdminEvent);
-    c.admin({ type: 'attachAgent', disk: 'e', agent: 'a2' } as AdminEvent);
+    c.adminOk({ type: 'createDisk', disk: 'e', segmentBlocks: 8, segmentCount: 4 } as AdminEvent);
+    c.adminOk({ type: 'attachAgent', disk: 'e', agent: 'a2' } as AdminEvent);
     c.touch('a2', 'read', 'e');
     for (let seg = 0; seg < 4; seg++) c.touch('a2', 'write', 'e', seg * 8);
     const e = c.controller.disks.get('e')!.committed;

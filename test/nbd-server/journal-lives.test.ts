@@ -4,28 +4,15 @@
  * and the agents still dropping a copy that `attachments` lists (docs/design.md#ordering-rules).
  * Documents written before either existed load as they did (a missing field means none).
  */
-import * as E from 'fp-ts/lib/Either.js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openJournalStore } from '../../examples/nbd-server/journal-store.js';
-import { createMemoryPersistence, createTable, encodeTable, type PersistedState, type PersistRecord } from '../../src/index.js';
+import { createMemoryPersistence, type PersistedState, type PersistRecord } from '../../src/index.js';
 import { DurableStore } from '../../src/sim/world.js';
-import { makeTempDir, removeDir } from './harness.js';
+import { tempDirs, zeroTable } from './journal-kit.js';
 
-const dirs: string[] = [];
-const tempDir = async (): Promise<string> => {
-  const d = await makeTempDir();
-  dirs.push(d);
-  return d;
-};
-afterEach(async () => {
-  for (const d of dirs.splice(0)) await removeDir(d);
-});
+const tempDir = tempDirs();
 
-const doc = (generation: number) => {
-  const t = createTable({ segmentBlocks: 8, segmentCount: 2, entries: () => ({ zero: true }), generation });
-  if (E.isLeft(t)) throw new Error(JSON.stringify(t.left));
-  return encodeTable(t.right);
-};
+const doc = (generation: number) => zeroTable(8, 2, generation);
 
 /** Two lives of `old`, a detach still in progress on `vol`, and a floor raised twice (it only grows). */
 const RECORDS: ReadonlyArray<PersistRecord> = [

@@ -1,27 +1,14 @@
-import * as E from 'fp-ts/lib/Either.js';
 import fc from 'fast-check';
 import { appendFile, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeFrames, encodeFrame, openJournalStore } from '../../examples/nbd-server/journal-store.js';
-import { createTable, encodeTable, type PersistRecord } from '../../src/index.js';
-import { makeTempDir, removeDir } from './harness.js';
+import type { PersistRecord } from '../../src/index.js';
+import { tempDirs, zeroTable } from './journal-kit.js';
 
-const dirs: string[] = [];
-const tempDir = async (): Promise<string> => {
-  const d = await makeTempDir();
-  dirs.push(d);
-  return d;
-};
-afterEach(async () => {
-  for (const d of dirs.splice(0)) await removeDir(d);
-});
+const tempDir = tempDirs();
 
-const table = (segmentCount: number) => {
-  const t = createTable({ segmentBlocks: 4, segmentCount, entries: () => ({ zero: true }) });
-  if (E.isLeft(t)) throw new Error('table');
-  return encodeTable(t.right);
-};
+const table = (segmentCount: number) => zeroTable(4, segmentCount);
 
 /** A disk, then `n` generations of changes to it. */
 const records = (n: number): PersistRecord[] => [

@@ -6,7 +6,6 @@
  * the written blocks loses the rest of the grain, and the checkers catch it.
  */
 import { describe, expect, it } from 'vitest';
-import { createPrng, mulberry32 } from '../../src/adapters/prng.js';
 import { controllerStep } from '../../src/controller/controller.js';
 import type { ControllerCommand, ControllerEvent, ControllerState } from '../../src/controller/types.js';
 import { createCluster, createClusterWith, type SimMachines } from '../../src/sim/cluster.js';
@@ -14,51 +13,29 @@ import { simConfigErrors, type SimConfig, type Workload } from '../../src/sim/co
 import * as E from 'fp-ts/lib/Either.js';
 import { decodeEntry } from '../../src/table/codec.js';
 import { tableEntries } from '../../src/table/table.js';
+import { diskShape, FAN_OUT_CRASHES, MESSAGE_AND_STORE_FAULTS, RUNS, sweepDisks } from './disk-sweep.js';
 
-const RUNS = Number(process.env.VDISK_SWEEP_RUNS ?? 30);
-
-const shape = (seed: number): { config: SimConfig; workload: Workload } => {
-  const rng = createPrng(seed);
-  const pick = <T>(xs: ReadonlyArray<T>): T => xs[rng.int(xs.length)]!;
-  const agents = 2 + rng.int(3);
-  const config: SimConfig = {
-    seed,
-    variant: pick(['centralized', 'distributed'] as const),
-    agents,
-    disks: [
+const shape = (seed: number): { config: SimConfig; workload: Workload } =>
+  diskShape(seed, {
+    disks: ({ rng, pick, agents }) => [
       { id: 'g0', segmentBlocks: 16, segmentCount: 12, grainBlocks: pick([2, 4, 8, 16]) },
       { id: 'g1', segmentBlocks: 6, segmentCount: 10, grainBlocks: pick([1, 3]), agents: [rng.int(agents)] },
     ],
-    luns: { 1: 4096, 2: 4096 },
     faults: {
-      dropRate: pick([0, 0.02, 0.1]),
-      duplicateRate: pick([0, 0.05, 0.2]),
-      storageErrorRate: pick([0, 0.005, 0.02]),
-      persistErrorRate: pick([0, 0.02, 0.1]),
-      crashBeforeFanOutRate: pick([0, 0.01]),
-      crashMidFanOutRate: pick([0, 0.01]),
-      lostAckRate: pick([0, 0.02]),
-      partialWriteRate: pick([0, 0.01]),
-      hangRate: pick([0, 0.005]),
-      clockDrift: pick([0, 0.5]),
-      duplicateAdminRate: pick([0, 0.05]),
+      ...MESSAGE_AND_STORE_FAULTS,
+      ...FAN_OUT_CRASHES,
+      lostAckRate: [0, 0.02],
+      partialWriteRate: [0, 0.01],
+      hangRate: [0, 0.005],
+      clockDrift: [0, 0.5],
+      duplicateAdminRate: [0, 0.05],
     },
-    lease: { duration: 200 + rng.int(400), maxClockDrift: 20, maxIoLifetime: 50 },
-  };
-  const workload: Workload = {
-    ios: 80 + rng.int(100),
-    interval: pick([0, 1, 3]),
-    readRatio: pick([0.3, 0.5, 0.7]),
-    zeroRatio: pick([0, 0.1]),
-    pattern: pick(['random', 'sequential', 'hotspot'] as const),
-    maxLength: pick([1, 3, 5, 20]),
+    maxLength: [1, 3, 5, 20],
     rates: {
       snapshot: 0.02, migrate: 0.02, markFailed: 0.002, restartAgent: 0.004, restartController: 0.003, cutAgent: 0.004, deleteDisk: 0.002, rollback: 0.003,
       storagePowerLoss: 0.001, controllerPowerLoss: 0.001, agentPowerLoss: 0.001, loseAgent: 0.001, pauseAgent: 0.002, pauseController: 0.001, reuseEpoch: 0.001,
     },
-  };
-  return { config, workload };
-};
+  });
 
 type ControllerStep = (state: ControllerState, event: ControllerEvent) => readonly [ControllerState, ReadonlyArray<ControllerCommand>];
 
@@ -101,18 +78,12 @@ describe('simulator with grained disks', () => {
   });
 
   it('keeps every property under every fault kind, both variants, with 0 violations, every persisted bitmap one bit per grain', () => {
-    let faults = 0;
-    let checked = 0;
     let markedGrains = 0;
-    let ios = 0;
-    const variants = new Set<string>();
-    for (let i = 0; i < RUNS; i++) {
-      const seed = mulberry32((0x6a210000 + i) | 0)[1];
-      const { config, workload } = shape(seed);
-      // The real controller, watched: every alternate it persists on a grained disk has one bit per grain.
+    /** The real controller, watched: every alternate it persists on a grained disk has one bit per grain. */
+    const watched = (config: SimConfig, seed: number): ControllerStep => {
       const grains = new Map(config.disks.map((d) => [d.id, d.grainBlocks ?? 1]));
       const sizes = new Map(config.disks.map((d) => [d.id, d.segmentBlocks]));
-      const watched: ControllerStep = (state, event) => {
+      return (state, event) => {
         const [next, commands] = controllerStep(state, event);
         for (const c of commands)
           if (c.type === 'persist')
@@ -129,24 +100,21 @@ describe('simulator with grained disks', () => {
                 }
         return [next, commands];
       };
-      const cluster = createClusterWith(config, { controllerStep: watched as SimMachines['controllerStep'] });
-      const result = cluster.run(workload);
-      expect(result.violation, `seed ${seed} (run ${i})`).toBeNull();
-      expect(result.summary.iosCompleted + result.summary.iosFailed).toBe(workload.ios);
-      for (const [id, d] of cluster.controllerState().disks) {
-        const table = d.committed;
-        if (id === 'g0') expect(table.grainBlocks).toBe(config.disks[0]!.grainBlocks); // the grain survives restarts
-        for (const [, e] of tableEntries(table)) if (e.alternate !== null) expect(e.alternate.blocks.size).toBe(table.segmentBlocks / table.grainBlocks);
-      }
-      faults += result.summary.faultsRaised;
-      ios += result.summary.iosCompleted + result.summary.iosFailed;
-      checked += result.summary.readsChecked;
-      variants.add(config.variant!);
-    }
-    expect(faults).toBeGreaterThan(RUNS);
-    expect(checked).toBeGreaterThan(RUNS);
-    expect(variants.size).toBe(2);
-    console.log(`grained runs: ${RUNS}, host I/Os ${ios}, faults ${faults}, reads checked ${checked}, grained alternates persisted ${markedGrains}`);
+    };
+    const totals = sweepDisks(RUNS, 0x6a210000, shape, {
+      cluster: (config, seed) => createClusterWith(config, { controllerStep: watched(config, seed) as SimMachines['controllerStep'] }),
+      each: ({ config, cluster }) => {
+        for (const [id, d] of cluster.controllerState().disks) {
+          const table = d.committed;
+          if (id === 'g0') expect(table.grainBlocks).toBe(config.disks[0]!.grainBlocks); // the grain survives restarts
+          for (const [, e] of tableEntries(table)) if (e.alternate !== null) expect(e.alternate.blocks.size).toBe(table.segmentBlocks / table.grainBlocks);
+        }
+      },
+    });
+    expect(totals.faults).toBeGreaterThan(RUNS);
+    expect(totals.checked).toBeGreaterThan(RUNS);
+    expect(totals.variants.size).toBe(2);
+    console.log(`grained runs: ${RUNS}, host I/Os ${totals.ios}, faults ${totals.faults}, reads checked ${totals.checked}, grained alternates persisted ${markedGrains}`);
     expect(markedGrains).toBeGreaterThan(RUNS / 2); // grained alternates were really marked
   });
 

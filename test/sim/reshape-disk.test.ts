@@ -5,54 +5,31 @@
  * splits under jobs in flight without renumbering them is caught.
  */
 import { describe, expect, it } from 'vitest';
-import { createPrng, mulberry32 } from '../../src/adapters/prng.js';
 import { controllerStep } from '../../src/controller/controller.js';
 import { createCluster } from '../../src/sim/cluster.js';
 import { workloadErrors, type SimConfig, type Workload } from '../../src/sim/config.js';
 import { tableBlocks } from '../../src/table/segments.js';
 import { diskBlocks } from '../../src/sim/config.js';
+import { diskShape, FAN_OUT_CRASHES, MESSAGE_AND_STORE_FAULTS, diskSweepSeed, RUNS, sweepDisks } from './disk-sweep.js';
 
-const RUNS = Number(process.env.VDISK_SWEEP_RUNS ?? 30);
-
-const shape = (seed: number): { config: SimConfig; workload: Workload } => {
-  const rng = createPrng(seed);
-  const pick = <T>(xs: ReadonlyArray<T>): T => xs[rng.int(xs.length)]!;
-  const agents = 2 + rng.int(3);
-  const lengths = Array.from({ length: 4 + rng.int(12) }, () => pick([1, 2, 3, 5, 8, 13, 32]));
-  const config: SimConfig = {
-    seed,
-    variant: pick(['centralized', 'distributed'] as const),
-    agents,
-    disks: [
+const shape = (seed: number): { config: SimConfig; workload: Workload } =>
+  diskShape(seed, {
+    lengths: { min: 4, spread: 12, choices: [1, 2, 3, 5, 8, 13, 32] },
+    disks: ({ pick, lengths }) => [
       { id: 'v0', segmentBlocks: 0, segmentCount: lengths.length, segmentLengths: lengths },
       { id: 'u1', segmentBlocks: pick([2, 4, 8]), segmentCount: 8 },
     ],
-    luns: { 1: 4096, 2: 4096 },
     faults: {
-      dropRate: pick([0, 0.02, 0.1]),
-      duplicateRate: pick([0, 0.05, 0.2]),
-      storageErrorRate: pick([0, 0.005, 0.02]),
-      persistErrorRate: pick([0, 0.02, 0.1]),
-      crashBeforeFanOutRate: pick([0, 0.01]),
-      crashMidFanOutRate: pick([0, 0.01]),
-      duplicateAdminRate: pick([0, 0.2]),
+      ...MESSAGE_AND_STORE_FAULTS,
+      ...FAN_OUT_CRASHES,
+      duplicateAdminRate: [0, 0.2],
     },
-    lease: { duration: 200 + rng.int(400), maxClockDrift: 20, maxIoLifetime: 50 },
-  };
-  const workload: Workload = {
-    ios: 80 + rng.int(100),
-    interval: pick([0, 1, 3]),
-    readRatio: pick([0.3, 0.5, 0.7]),
-    zeroRatio: pick([0, 0.1]),
-    pattern: pick(['random', 'sequential', 'hotspot'] as const),
-    maxLength: pick([1, 4, 16]),
+    maxLength: [1, 4, 16],
     rates: {
       resize: 0.03, splitSegment: 0.06, mergeSegments: 0.06,
       snapshot: 0.004, migrate: 0.006, markFailed: 0.002, restartAgent: 0.004, restartController: 0.003, cutAgent: 0.004, rollback: 0.003,
     },
-  };
-  return { config, workload };
-};
+  });
 
 describe('simulator: resizing, splitting and merging segments of live disks', () => {
   it('validates the new rates like the others, by field and value', () => {
@@ -64,22 +41,12 @@ describe('simulator: resizing, splitting and merging segments of live disks', ()
   });
 
   it('keeps every property under faults, both variants, with 0 violations', () => {
-    const total = { splits: 0, merges: 0, resizes: 0, faults: 0, checked: 0 };
-    for (let i = 0; i < RUNS; i++) {
-      const seed = mulberry32((0x5e9a0000 + i) | 0)[1];
-      const { config, workload } = shape(seed);
-      const cluster = createCluster(config);
-      const result = cluster.run(workload);
-      expect(result.violation, `seed ${seed} (run ${i})`).toBeNull();
-      expect(result.summary.iosCompleted + result.summary.iosFailed).toBe(workload.ios);
+    const total = sweepDisks(RUNS, 0x5e9a0000, shape, {
       // Resizes keep the configured blocks (the workload grows past them and shrinks back no further).
-      for (const d of config.disks) expect(tableBlocks(cluster.controllerState().disks.get(d.id)!.committed)).toBeGreaterThanOrEqual(diskBlocks(d));
-      total.splits += result.summary.splits;
-      total.merges += result.summary.merges;
-      total.resizes += result.summary.resizes;
-      total.faults += result.summary.faultsRaised;
-      total.checked += result.summary.readsChecked;
-    }
+      each: ({ config, cluster }) => {
+        for (const d of config.disks) expect(tableBlocks(cluster.controllerState().disks.get(d.id)!.committed)).toBeGreaterThanOrEqual(diskBlocks(d));
+      },
+    });
     // Requests were done, not only refused, and the disks were used.
     expect(total.splits).toBeGreaterThan(RUNS);
     expect(total.merges).toBeGreaterThan(RUNS / 4);
@@ -101,7 +68,7 @@ describe('simulator: resizing, splitting and merging segments of live disks', ()
     const kinds: Record<string, number> = {};
     const seeds = 20;
     for (let i = 0; i < seeds; i++) {
-      const seed = mulberry32((0x5e9a0000 + i) | 0)[1];
+      const seed = diskSweepSeed(0x5e9a0000, i);
       const { config, workload } = shape(seed);
       const quiet: Workload = { ...workload, rates: { splitSegment: 0.1, mergeSegments: 0.1 } };
       try {
@@ -117,7 +84,7 @@ describe('simulator: resizing, splitting and merging segments of live disks', ()
     expect(caught - (kinds.crash ?? 0), JSON.stringify(kinds)).toBeGreaterThan(0);
     // The same seeds with the real controller: no violation.
     for (let i = 0; i < seeds; i++) {
-      const seed = mulberry32((0x5e9a0000 + i) | 0)[1];
+      const seed = diskSweepSeed(0x5e9a0000, i);
       const { config, workload } = shape(seed);
       const result = createCluster({ ...config, faults: {} }).run({ ...workload, rates: { splitSegment: 0.1, mergeSegments: 0.1 } });
       expect(result.violation, `seed ${seed}`).toBeNull();
