@@ -18,6 +18,8 @@
  *   npm run sim:sweep -- --variable        disk d0 variable (segments of differing sizes)
  *   npm run sim:sweep -- --reshape 0.02    splits and merges at that rate per host I/O, and
  *                                          resizes at half of it, on live disks
+ *   npm run sim:sweep -- --attach 0.03     agents attached to and detached from live disks at
+ *                                          that rate each per host I/O (joins, detach + restart)
  */
 import { sweepRun, sweepSeed } from '../test/sim/sweep-runs.js';
 
@@ -32,6 +34,7 @@ const runs = single !== undefined ? 1 : Number(arg('runs') ?? 10_000);
 const deleteRate = Number(arg('delete') ?? 0);
 const variable = process.argv.includes('--variable');
 const reshape = Number(arg('reshape') ?? 0);
+const attach = Number(arg('attach') ?? 0);
 const started = performance.now();
 let ios = 0;
 let evictions = 0;
@@ -41,6 +44,8 @@ let violations = 0;
 let worst = 0;
 /** Changes of segment bounds done on live disks (with --reshape). */
 const bounds = { splits: 0, merges: 0, resizes: 0 };
+/** Attachments and detachments done on live disks (with --attach). */
+const attachments = { attaches: 0, detaches: 0 };
 /** Faults injected over the sweep, by kind, and how many runs saw each kind at least once. */
 const faults: Record<string, number> = {};
 const runsWith: Record<string, number> = {};
@@ -51,7 +56,7 @@ const count = (kind: string, n: number): void => {
 };
 for (let i = 0; i < runs; i++) {
   const seed = single !== undefined ? Number(single) : sweepSeed(from + i);
-  const { config, workload, result } = sweepRun(seed, deleteRate, { variable, reshape });
+  const { config, workload, result } = sweepRun(seed, deleteRate, { variable, reshape, attach });
   const s = result.summary;
   ios += s.iosCompleted + s.iosFailed;
   evictions += s.evictions;
@@ -69,6 +74,8 @@ for (let i = 0; i < runs; i++) {
   bounds.splits += s.splits;
   bounds.merges += s.merges;
   bounds.resizes += s.resizes;
+  attachments.attaches += s.attaches;
+  attachments.detaches += s.detaches;
   worst = Math.max(worst, result.summary.worstAfterLastFault);
   if (single !== undefined) console.log(JSON.stringify({ config, workload }, null, 1), JSON.stringify(result.summary));
   if (result.violation !== null) {
@@ -80,5 +87,6 @@ for (let i = 0; i < runs; i++) {
 console.log('faults injected, by kind (total, and runs with at least one):');
 for (const kind of Object.keys(faults).sort()) console.log(`  ${kind.padEnd(20)} ${String(faults[kind]).padStart(9)}  in ${runsWith[kind]} runs`);
 if (reshape > 0) console.log(`segment bounds changed on live disks: ${bounds.splits} splits, ${bounds.merges} merges, ${bounds.resizes} resizes`);
+if (attach > 0) console.log(`attachments of live disks: ${attachments.attaches} attaches, ${attachments.detaches} detaches`);
 console.log(`sweep: ${runs} runs from ${from}, ${ios} host I/Os, ${Object.values(faults).reduce((a, b) => a + b, 0)} faults, ${deletions} forced deletions, ${evictions} evictions, worst time after the last fault ${worst} ms, ${violations} violations, ${((performance.now() - started) / 1000).toFixed(0)} s`);
 process.exitCode = violations === 0 ? 0 : 1;

@@ -39,7 +39,9 @@ export function ack(s: Stepper, disk: DiskId, generation: number): void {
 
 export function fetch(s: Stepper, disk: DiskId, generation: number): void {
   const { agent, epoch } = s.config;
-  s.send({ type: 'fetchTable', agent, epoch, disk, generation });
+  // Without a copy, the drop mark goes along: this life's word that it holds no table at or
+  // below it from now on (-1: none), which a restarted controller may wait for (FetchTableMessage).
+  s.send(generation < 0 ? { type: 'fetchTable', agent, epoch, disk, generation, dropMark: s.dropped.get(disk) ?? -1 } : { type: 'fetchTable', agent, epoch, disk, generation });
 }
 
 
@@ -186,6 +188,9 @@ export function oversizedDocument(s: Stepper, doc: unknown): string | undefined 
 export function refreshTable(s: Stepper, disk: DiskId, generation: number): void {
   const copy = s.disks.get(disk);
   if (copy !== undefined && copy.table.generation >= generation) return s.reAck(disk);
+  // No copy: the controller sends nothing below `generation` from now on, so tables below it are
+  // refused like those sent before a drop, and the fetch says so (docs/design.md#ordering-rules).
+  if (copy === undefined && generation - 1 > (s.dropped.get(disk) ?? -1)) s.dropped.set(disk, generation - 1);
   s.fetch(disk, copy?.table.generation ?? -1);
 }
 

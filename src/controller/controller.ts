@@ -338,6 +338,10 @@ const restore = (s: Working, out: ControllerCommand[], persisted: PersistedState
       ensureCopy(s, a, disk, true); // unknown: they may hold a copy
       leaseOnRestore(s, a); // leases.ts: an agent never heard from again is evicted in time
     }
+    // A change committed without a fence may have been outstanding (`unfencedAt` lived in memory):
+    // an agent without a copy joins once each listed one has acknowledged the restored generation
+    // or said it holds no table below it (joinHeld and noteNoCopy, sync.ts).
+    if (d.agents.length + d.dropping.length > 0) d.unfencedAt = d.committed.generation;
   }
   // Every generation a deleted disk reached stays below the disks created from now on.
   s.generationFloor = Math.max(s.generationFloor, persisted.generationFloor ?? 0);

@@ -3,15 +3,16 @@
  * message from an older life of an agent is refused; a newer epoch means the agent restarted),
  * and one handler per message type.
  */
+import * as E from 'fp-ts/lib/Either.js';
 import { segmentLengthAt, segmentStartAt } from '../table/segments.js';
 import { CowRecords } from '../protocol/copy-on-write.js';
-import type { AgentId, AgentMessage } from '../protocol/messages.js';
+import { readDropMark, type AgentId, type AgentMessage } from '../protocol/messages.js';
 import type { MappingTable } from '../table/table.js';
 import { newId, send, type DiskView } from './basics.js';
 import { adoptLife, onRenewLease, refusedAsEvicted } from './leases.js';
 import { GENERATION_LIMIT, persistAttachments, raiseGeneration } from './commit.js';
 import { acquire, pokeJob, startJob } from './locks.js';
-import { deltaMessage, ensureAgent, ensureCopy, forgetDropping, joinHeld, onAck, recheckDisk, replaceMessage } from './sync.js';
+import { deltaMessage, ensureAgent, ensureCopy, forgetDropping, joinHeld, noteNoCopy, onAck, recheckDisk, replaceMessage } from './sync.js';
 import { describeValue } from './admin-validation.js';
 import { rekeyStale, rekeyStaleZero } from './jobs/reshape.js';
 import type { ControllerCommand, CopyView, Job } from './types.js';
@@ -24,7 +25,7 @@ const FIELDS: Readonly<Record<AgentMessage['type'], ReadonlyArray<string>>> = {
   ioFault: ['agent', 'epoch', 'disk', 'faultId', 'segment', 'op', 'start', 'length', 'reason', 'generation'],
   markBits: ['agent', 'epoch', 'disk', 'faultId', 'segment', 'start', 'length', 'generation'],
   tableAck: ['agent', 'epoch', 'disk', 'generation'],
-  fetchTable: ['agent', 'epoch', 'disk', 'generation'],
+  fetchTable: ['agent', 'epoch', 'disk', 'generation', 'dropMark'],
   dropped: ['agent', 'epoch', 'disk', 'generation'],
   zeroSegment: ['agent', 'epoch', 'faultId', 'disk', 'segment', 'generation'],
   renewLease: ['agent', 'epoch', 'disk', 'requestedAt', 'holds'],
@@ -71,7 +72,13 @@ const malformed = (m: AgentMessage): string | null => {
     if (m.generation === undefined) delete (m as { generation?: number }).generation;
     return m.generation === undefined || isGeneration(m.generation) ? null : `generation must be a safe integer of at least -1 when present, got ${describeValue(m.generation)}`;
   }
-  if (m.type === 'tableAck' || m.type === 'fetchTable') return isGeneration(m.generation) ? null : `generation must be a safe integer of at least -1, got ${describeValue(m.generation)}`;
+  if (m.type === 'tableAck' || m.type === 'fetchTable') {
+    if (!isGeneration(m.generation)) return `generation must be a safe integer of at least -1, got ${describeValue(m.generation)}`;
+    if (m.type === 'tableAck') return null;
+    if (m.dropMark === undefined) delete (m as { dropMark?: number }).dropMark; // an older agent
+    const mark = readDropMark(m, GENERATION_LIMIT);
+    return E.isLeft(mark) ? mark.left.message : null;
+  }
   return null;
 };
 
@@ -94,7 +101,13 @@ export const onMessage = (s: Working, out: ControllerCommand[], raw: AgentMessag
   if ('why' in read) return void out.push({ type: 'refused', message: read.copy, why: read.why.startsWith('malformed') ? read.why : `malformed message: ${read.why}` });
   const m = read.m;
   const v = s.agents.get(m.agent);
-  if (v === undefined) return void out.push({ type: 'refused', message: m, why: `unknown agent ${m.agent}` });
+  if (v === undefined) {
+    // Attached to nothing this controller knows (a restarted one knows the agents its store
+    // lists): a fault is failed, or the host I/O behind it would wait for ever on a disk it does
+    // not map (a detach, then a restart: the attachment sweep of bench/sim-sweep.ts).
+    if (m.type === 'ioFault' || m.type === 'markBits' || m.type === 'zeroSegment') send(out, m.agent, { type: 'failIo', epoch: m.epoch, faultId: m.faultId, reason: `agent ${m.agent} does not map disk ${m.disk}` });
+    return void out.push({ type: 'refused', message: m, why: `unknown agent ${m.agent}` });
+  }
   if (m.epoch < v.epoch) return void out.push({ type: 'refused', message: m, why: `stale epoch ${m.epoch} < ${v.epoch}` });
   adoptLife(s, m.agent, m.epoch); // leases.ts: a life heard from is evicted in time
   if (refusedAsEvicted(s, out, m)) return; // leases.ts
@@ -248,8 +261,10 @@ const onFetchTable = (s: Working, out: ControllerCommand[], m: Extract<AgentMess
   // late change) would get a copy back that nobody tracks once its `dropped` arrives, and that
   // could outlive the disk (a deletion) or its attachment. It answers the re-sent dropTable instead.
   if (d === undefined || !d.agents.includes(m.agent)) return void out.push({ type: 'refused', message: m, why: `agent ${m.agent} does not map disk ${m.disk}` });
-  // It holds no copy: it waits while a holder lags behind an unfenced change (joinHeld, sync.ts),
-  // and is sent the table when that lifts.
+  // It holds no copy: its word may exempt it from the wait of others (noteNoCopy); it waits
+  // while a holder lags behind an unfenced change (joinHeld, sync.ts), and is sent the table when
+  // that lifts.
+  if (m.generation < 0) noteNoCopy(s, out, m.agent, m.disk, m.dropMark);
   if (m.generation < 0 && joinHeld(s, m.disk, m.agent)) return void ensureCopy(s, m.agent, m.disk, false);
   const c = ensureCopy(s, m.agent, m.disk, true);
   c.mayHold = true;
@@ -292,7 +307,7 @@ const newLife = (s: Working, out: ControllerCommand[], agent: AgentId, epoch: nu
   const known = v.epoch >= 0;
   v.epoch = epoch;
   // After a controller restart (epoch -1) we cannot tell a new life from the old one.
-  if (known) for (const disk of v.copies.keys()) Object.assign(v.copies.get(disk)!, { acked: -1, mayHold: false, sentAt: -Infinity, sentGeneration: -1, faultWithCopy: -1 });
+  if (known) for (const disk of v.copies.keys()) Object.assign(v.copies.get(disk)!, { acked: -1, mayHold: false, sentAt: -Infinity, sentGeneration: -1, faultWithCopy: -1, noneBelow: undefined });
   if (known) forgetDropping(s, out, agent); // the new life holds no copy to drop
   for (const disk of v.copies.keys()) recheckDisk(s, out, disk);
 };

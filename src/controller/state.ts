@@ -34,6 +34,13 @@ export interface CopyView {
    * fault of the same epoch without a copy proves another life uses the epoch.
    */
   readonly faultWithCopy?: number;
+  /**
+   * The agent's word (a `fetchTable` without a copy) that this life holds no table of the disk
+   * below this generation: with a drop mark, for the rest of the life (mark + 1); from an agent
+   * that sends none, the restored generation (`since`). It no longer counts as a holder lagging
+   * behind an unfenced change at or below it (`joinHeld`, sync.ts; docs/design.md#ordering-rules).
+   */
+  readonly noneBelow?: number;
 }
 
 /**
@@ -128,9 +135,11 @@ export interface DiskState {
   readonly frozenAt?: number;
   /**
    * Generation of the newest change that moved readable blocks without an `invalid` fence (one
-   * possible holder, not the faulting agent) since the controller started. An agent that holds no
-   * copy gets one only once every other agent that may hold the disk has acknowledged it
-   * (`joinHeld`, sync.ts; docs/design.md#ordering-rules). Cleared when they all have.
+   * possible holder, not the faulting agent) since the controller started; after a restart, the
+   * restored generation (such a change may have been outstanding). An agent that holds no copy
+   * gets one only once every other agent that may hold the disk has acknowledged it or said it
+   * holds no table below it (`joinHeld`, sync.ts; docs/design.md#ordering-rules). Cleared when
+   * none lags any more.
    */
   readonly unfencedAt?: number;
   /** Segment locks: the job holding each busy segment. */

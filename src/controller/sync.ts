@@ -186,7 +186,26 @@ export const joinHeld = (s: Working, disk: DiskId, agent: AgentId | null): boole
 
 const lagsBehind = (s: Working, agent: AgentId, disk: DiskId, generation: number): boolean => {
   const c = peekCopy(s, agent, disk);
-  return c !== undefined && c.mayHold && c.acked < generation;
+  return c !== undefined && c.mayHold && c.acked < generation && (c.noneBelow ?? -1) < generation;
+};
+
+/**
+ * `agent` says it holds no copy of `disk` (a `fetchTable` from generation -1). With a drop mark
+ * (`FetchTableMessage.dropMark`) the word holds for the rest of its life below mark + 1: it
+ * refuses such tables from then on, so neither a late duplicate of the fetch nor a late table of
+ * an earlier controller makes it false. Without one (an older agent) the word says only "none
+ * now": taken for the restored generation alone (`since`), never for a change this controller
+ * made, and it leaves out a message from before the restart arriving after it (see
+ * docs/design.md#ordering-rules). An agent no longer lagging may lift the join hold.
+ */
+export const noteNoCopy = (s: Working, out: ControllerCommand[], agent: AgentId, disk: DiskId, dropMark: number | undefined): void => {
+  const d = s.disks.peek(disk);
+  const c = peekCopy(s, agent, disk);
+  if (d === undefined || c === undefined || !c.mayHold) return;
+  const noneBelow = dropMark !== undefined ? dropMark + 1 : c.acked < 0 ? (d.since ?? -1) : -1;
+  if (noneBelow <= (c.noneBelow ?? -1)) return;
+  ensureCopy(s, agent, disk, true).noneBelow = noneBelow;
+  if (d.unfencedAt !== undefined && noneBelow >= d.unfencedAt) liftJoinHold(s, out, disk);
 };
 
 /**

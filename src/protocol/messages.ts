@@ -112,7 +112,7 @@ export interface TableAckMessage {
  * Asks for the changes since `generation` (-1: the whole table). Sent after `refreshTable` or on a gap.
  *
  * @example
- * const m: FetchTableMessage = { type: 'fetchTable', agent: 'a2', epoch: 3, disk: 'vol', generation: -1 }; // no copy yet
+ * const m: FetchTableMessage = { type: 'fetchTable', agent: 'a2', epoch: 3, disk: 'vol', generation: -1, dropMark: 8 }; // no copy
  */
 export interface FetchTableMessage {
   readonly type: 'fetchTable';
@@ -120,6 +120,15 @@ export interface FetchTableMessage {
   readonly epoch: number;
   readonly disk: DiskId;
   readonly generation: number;
+  /**
+   * With `generation` -1 only: the agent's drop mark of the disk (-1: none). This life holds no
+   * copy, and refuses every table of the disk at or below the mark from now on; an agent without
+   * a copy raises it to one below the generation of a `refreshTable` before it answers. A word
+   * no later message can make false, so a late duplicate proves nothing wrong: after a controller
+   * restart it exempts the agent from waiting as a possible holder (docs/design.md#ordering-rules).
+   * Absent (older agents): the fetch is taken as a plain "no copy now".
+   */
+  readonly dropMark?: number;
 }
 
 /**
@@ -484,4 +493,24 @@ export const readControllerMessage = (raw: unknown): E.Either<ValidationError[],
   if ('requestedAt' in m) need('requestedAt', typeof m.requestedAt === 'number' && Number.isFinite(m.requestedAt), 'must be a finite number');
   if ('duration' in m) need('duration', typeof m.duration === 'number' && Number.isFinite(m.duration) && m.duration >= 0, 'must be a non-negative finite number');
   return errors.length > 0 ? E.left(errors) : E.right(m as unknown as ControllerMessage);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Reading fields of agent messages
+
+/**
+ * The `dropMark` of a `fetchTable` (see {@link FetchTableMessage}): absent, or a safe integer from
+ * -1 below `limit` sent with `generation` -1; otherwise the error naming the field and its value.
+ *
+ * @example
+ * readDropMark({ generation: -1, dropMark: 7 }, 2 ** 48)  // Right(7)
+ * readDropMark({ generation: -1 }, 2 ** 48)               // Right(undefined): an older agent
+ * readDropMark({ generation: 4, dropMark: 7 }, 2 ** 48)   // Left({ field: 'dropMark', value: 7, ... })
+ */
+export const readDropMark = (m: { readonly generation: number; readonly dropMark?: unknown }, limit: number): E.Either<ValidationError, number | undefined> => {
+  const mark = m.dropMark;
+  if (mark === undefined) return E.right(undefined);
+  if (m.generation !== -1) return E.left(validationError('dropMark', mark, `is sent only without a copy (generation -1, not ${m.generation})`));
+  if (!isInt(mark, -1) || mark >= limit) return E.left(validationError('dropMark', mark, `must be a safe integer from -1 below ${limit} when present`));
+  return E.right(mark);
 };

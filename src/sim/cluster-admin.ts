@@ -16,10 +16,11 @@ export abstract class ClusterAdmin extends ClusterHostIo {
   // -------------------------------------------------------------------------------------------
   // Administration and scripted actions
 
-  protected admin(event: AdminEvent): void {
+  /** An admin request; `workload`: asked by the workload (an attachment it counts), not by the setup. */
+  protected admin(event: AdminEvent, workload = false): void {
     const requestId = this.nextRequest++;
     const e = { ...event, requestId } as AdminEvent;
-    const entry: AdminRequest = { event: e };
+    const entry: AdminRequest = workload ? { event: e, workload } : { event: e };
     if (e.type === 'snapshot') {
       const before = this.models.get(e.disk)?.snapshot();
       if (before !== undefined) entry.before = before;
@@ -69,6 +70,29 @@ export abstract class ClusterAdmin extends ClusterHostIo {
     if (e.type === 'resize' && error === null) this.summary.resizes++;
     if (e.type === 'splitSegment' && error === null) this.summary.splits++;
     if (e.type === 'mergeSegments' && error === null) this.summary.merges++;
+    if (e.type === 'attachAgent' && error === null && req.workload === true) this.summary.attaches++;
+    if (e.type === 'detachAgent' && error === null) this.summary.detaches++;
+  }
+
+  /**
+   * Whether the store lists `agent` as attached to a disk other than `disk` that no detach asked
+   * for yet may take it from: it then stays known to a restarted controller.
+   */
+  protected anchoredElsewhere(agent: number, disk: DiskId): boolean {
+    const name = agentName(agent);
+    const leaving = (other: DiskId): boolean => [...this.adminRequests.values()].some((r) => r.event.type === 'detachAgent' && r.event.disk === other && r.event.agent === name);
+    for (const [other, agents] of this.world.store.attachments) if (other !== disk && agents.includes(name) && !leaving(other)) return true;
+    return false;
+  }
+
+  /** The agents (indexes) the controller has attached to `disk` now. */
+  protected attachedTo(disk: DiskId): number[] {
+    const out: number[] = [];
+    for (const name of this.controller.disks.get(disk)?.agents ?? []) {
+      const i = this.agentIndex.get(name);
+      if (i !== undefined) out.push(i);
+    }
+    return out;
   }
 
   /**
@@ -134,6 +158,10 @@ export abstract class ClusterAdmin extends ClusterHostIo {
       case 'splitSegment':
       case 'mergeSegments':
         return this.admin({ ...action, requestId: 0 } as AdminEvent);
+      case 'attachAgent':
+      case 'detachAgent':
+        if (this.agents[action.agent] === undefined) return;
+        return this.admin({ type: action.type, requestId: 0, disk: action.disk, agent: agentName(action.agent) }, true);
       case 'restartAgent':
         return this.restartAgent(action.agent);
       case 'restartController':

@@ -44,6 +44,8 @@ export interface AdminRequest {
   model?: DiskModel;
   /** For a snapshot: what the source might hold after a power loss at the request, and where its write log was. */
   durableBefore?: { readonly model: DurabilityModel; readonly log: number };
+  /** Asked by the workload (`attachAgent` / `detachAgent` actions), not by the setup. */
+  workload?: boolean;
 }
 
 /** Unwinds the run from wherever a property was found broken. */

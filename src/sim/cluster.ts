@@ -36,7 +36,7 @@ export class Cluster extends ClusterFaults {
     const problems = workloadErrors(workload);
     if (problems.length > 0) throw new Error(`Cluster.run: ${problems.map((e) => e.message).join('; ')}`);
     const world = this.world;
-    this.generator = new WorkloadGenerator(this.config, workload, world.rng, this.agents.length);
+    this.generator = new WorkloadGenerator(this.config, workload, world.rng, this.agents.length, (disk) => this.attachedTo(disk), (agent, disk) => this.anchoredElsewhere(agent, disk));
     this.pendingArrivals = workload.ios;
     for (const { at, action } of workload.schedule ?? []) {
       this.pendingActions++;

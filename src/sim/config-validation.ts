@@ -18,12 +18,13 @@ const FAULT_RATES = ['dropRate', 'duplicateRate', 'storageErrorRate', 'persistEr
 const ACTION_RATES = [
   'snapshot', 'migrate', 'markFailed', 'restartAgent', 'restartController', 'cutAgent', 'deleteDisk', 'rollback',
   'storagePowerLoss', 'controllerPowerLoss', 'agentPowerLoss', 'loseAgent', 'pauseAgent', 'pauseController', 'reuseEpoch',
-  'resize', 'splitSegment', 'mergeSegments',
+  'resize', 'splitSegment', 'mergeSegments', 'attachAgent', 'detachAgent',
 ];
 
 const ACTION_TYPES: ReadonlySet<unknown> = new Set([
   'hostIo', 'snapshot', 'migrate', 'markFailed', 'restartAgent', 'restartController', 'cutAgent', 'isolateController', 'deleteDisk', 'rollback',
   'hostFlush', 'powerLoss', 'loseAgent', 'pause', 'reuseEpoch', 'crashController', 'resize', 'splitSegment', 'mergeSegments',
+  'attachAgent', 'detachAgent',
 ]);
 const isCountIn = (x: unknown, min: number, max: number): boolean => isBlockNumber(x) && x >= min && x <= max;
 
@@ -199,7 +200,7 @@ const faultActionErrors = (errors: ValidationError[], field: string, raw: unknow
   const a = fieldsOf(errors, field, raw, ['type', 'agent', 'duration', 'target', 'at', 'earlier']);
   if (a === null) return;
   if (!ACTION_TYPES.has(a.type)) return void errors.push(validationError(`${field}.type`, a.type, `must be one of ${[...ACTION_TYPES].join(', ')}`));
-  const agentNeeded = a.type === 'loseAgent' || a.type === 'reuseEpoch' || a.type === 'cutAgent' || (a.type === 'pause' && a.target === 'agent');
+  const agentNeeded = a.type === 'loseAgent' || a.type === 'reuseEpoch' || a.type === 'cutAgent' || a.type === 'attachAgent' || a.type === 'detachAgent' || (a.type === 'pause' && a.target === 'agent');
   if (agentNeeded && !isBlockNumber(a.agent)) errors.push(validationError(`${field}.agent`, a.agent, 'must be an agent index (a non-negative integer)'));
   const durationNeeded = a.type === 'pause' || a.type === 'cutAgent' || a.type === 'isolateController';
   if ((durationNeeded || a.duration !== undefined) && !isMillis(a.duration, true)) errors.push(validationError(`${field}.duration`, a.duration, 'must be a non-negative number of milliseconds'));

@@ -188,6 +188,11 @@ export type SimAction =
   | { readonly type: 'resize'; readonly disk: DiskId; readonly segmentCount: number; readonly segmentLength?: number }
   | { readonly type: 'splitSegment'; readonly disk: DiskId; readonly segment: number; readonly at: number }
   | { readonly type: 'mergeSegments'; readonly disk: DiskId; readonly segment: number }
+  // --- attachments of a live disk ---
+  /** Attaches agent `agent` to `disk` (an admin `attachAgent`): it joins, and host I/O may go through it. */
+  | { readonly type: 'attachAgent'; readonly disk: DiskId; readonly agent: number }
+  /** Detaches agent `agent` from `disk` (an admin `detachAgent`): it drops its copy; its I/O on the disk fails. */
+  | { readonly type: 'detachAgent'; readonly disk: DiskId; readonly agent: number }
   // Durability (docs/design.md#ordering-rules)
   /** A host flush of `disk` through `agent`. */
   | { readonly type: 'hostFlush'; readonly agent: number; readonly disk: DiskId }
@@ -253,6 +258,13 @@ export interface Workload {
     readonly resize?: number;
     readonly splitSegment?: number;
     readonly mergeSegments?: number;
+    /**
+     * Attachments of a live disk: an agent not attached to a random disk is attached (it joins),
+     * one attached is detached (never the last). With either on, host I/O of a disk goes through
+     * the agents attached to it now (docs/design.md#ordering-rules, the join rule).
+     */
+    readonly attachAgent?: number;
+    readonly detachAgent?: number;
   };
   /** Share of host I/Os that are flushes instead (default none). */
   readonly flushRatio?: number;
@@ -347,6 +359,9 @@ export interface SimSummary {
   zeroes: number;
   deletions: number;
   rollbacks: number;
+  /** Attachments and detachments done by the workload's `attachAgent` / `detachAgent` (not refused). */
+  attaches: number;
+  detaches: number;
   /** Resizes, splits and merges done (not refused). */
   resizes: number;
   splits: number;
@@ -418,6 +433,8 @@ export const emptySummary = (): SimSummary => ({
   zeroes: 0,
   deletions: 0,
   rollbacks: 0,
+  attaches: 0,
+  detaches: 0,
   resizes: 0,
   splits: 0,
   merges: 0,

@@ -14,7 +14,7 @@ export const describeAgentMessage = (m: AgentMessage): string => {
     case 'tableAck':
       return `tableAck ${m.disk} g${m.generation}`;
     case 'fetchTable':
-      return `fetchTable ${m.disk} from g${m.generation}`;
+      return `fetchTable ${m.disk} from g${m.generation}${m.dropMark === undefined || m.dropMark < 0 ? '' : ` (none at or below g${m.dropMark})`}`;
     case 'dropped':
       return `dropped ${m.disk}`;
     case 'renewLease':

@@ -58,7 +58,17 @@ export class WorkloadGenerator {
     private readonly workload: Workload,
     private readonly rng: Prng,
     private readonly agentCount: number,
+    /** The agents attached to a disk now (indexes), for the attachment actions and the host I/O that follows them. */
+    private readonly attachedTo: (disk: DiskId) => ReadonlyArray<number> = () => [],
+    /** Whether an agent stays attached to a disk other than `disk` whatever happens to this one (see `detachAgent`). */
+    private readonly anchoredElsewhere: (agent: number, disk: DiskId) => boolean = () => false,
   ) {}
+
+  /** Whether the workload changes attachments: host I/O then follows them (else the configuration's, as runs always did). */
+  private get attaching(): boolean {
+    const rates = this.workload.rates ?? {};
+    return (rates.attachAgent ?? 0) > 0 || (rates.detachAgent ?? 0) > 0;
+  }
 
   /**
    * Draws the random actions that go with one host I/O, handing each to `act` as it is drawn
@@ -132,6 +142,22 @@ export class WorkloadGenerator {
     if (rng.chance(rates.pauseAgent ?? 0)) act({ type: 'pause', target: 'agent', agent: rng.int(this.agentCount), duration: 50 + rng.int(2 * lease) });
     if (rng.chance(rates.pauseController ?? 0)) act({ type: 'pause', target: 'controller', duration: 50 + rng.int(2 * lease) });
     if (rng.chance(rates.reuseEpoch ?? 0)) act({ type: 'reuseEpoch', agent: rng.int(this.agentCount), earlier: rng.chance(0.5), duration: 100 + rng.int(400) });
+    // Attachments of a live disk: drawn only when asked for, so that runs without them replay as before.
+    if ((rates.attachAgent ?? 0) > 0 && rng.chance(rates.attachAgent!)) {
+      const d = disks[rng.int(disks.length)]!;
+      const attached = this.attachedTo(d.id);
+      const free = Array.from({ length: this.agentCount }, (_, i) => i).filter((i) => !attached.includes(i));
+      if (free.length > 0) act({ type: 'attachAgent', disk: d.id, agent: free[rng.int(free.length)]! });
+    }
+    if ((rates.detachAgent ?? 0) > 0 && rng.chance(rates.detachAgent!)) {
+      const d = disks[rng.int(disks.length)]!;
+      const attached = this.attachedTo(d.id);
+      // Never the disk's last agent, nor an agent's last disk: a restarted controller knows only
+      // the agents its store lists, and grants no lease to one attached to nothing, so host I/O
+      // still parked on such an agent would wait for ever (not a property of the join rule).
+      const elsewhere = attached.filter((i) => this.anchoredElsewhere(i, d.id));
+      if (attached.length > 1 && elsewhere.length > 0) act({ type: 'detachAgent', disk: d.id, agent: elsewhere[rng.int(elsewhere.length)]! });
+    }
   }
 
   /**
@@ -159,7 +185,8 @@ export class WorkloadGenerator {
     const rng = this.rng;
     const disks = this.config.disks;
     const disk = disks[rng.int(disks.length)]!;
-    const mappers = disk.agents ?? Array.from({ length: this.agentCount }, (_, i) => i);
+    const now = this.attaching ? this.attachedTo(disk.id) : [];
+    const mappers = now.length > 0 ? now : (disk.agents ?? Array.from({ length: this.agentCount }, (_, i) => i));
     const agent = mappers[rng.int(mappers.length)]!;
     const blocks = diskBlocks(disk);
     const length = 1 + rng.int(Math.min(w.maxLength ?? 16, blocks));

@@ -196,6 +196,11 @@ export class DurableStore {
     return this.state.tables;
   }
 
+  /** The agents the store lists as attached to each disk. */
+  get attachments(): ReadonlyMap<string, ReadonlyArray<string>> {
+    return this.state.attachments;
+  }
+
   apply(record: PersistRecord): void {
     if (record.type === 'updateTable' && this.state.tables.get(record.disk)?.generation === record.generation) return;
     // A retried deletion that had already landed (the runtime skips it likewise).

@@ -130,9 +130,10 @@ const ack = (disk: string, generation: number): AgentCommand => ({
   type: 'send',
   message: { type: 'tableAck', agent: 'a1', epoch: EPOCH, disk, generation },
 });
-const fetchTable = (disk: string, generation: number): AgentCommand => ({
+/** Without a copy (generation -1) a fetch carries the drop mark (-1: none). */
+const fetchTable = (disk: string, generation: number, dropMark = -1): AgentCommand => ({
   type: 'send',
-  message: { type: 'fetchTable', agent: 'a1', epoch: EPOCH, disk, generation },
+  message: generation < 0 ? { type: 'fetchTable', agent: 'a1', epoch: EPOCH, disk, generation, dropMark } : { type: 'fetchTable', agent: 'a1', epoch: EPOCH, disk, generation },
 });
 const issue = (ioId: number, op: Op, pieces: Piece[], disk = D): AgentCommand => ({ type: 'issueIo', ioId, disk, op, pieces });
 const expectedPieces = (table: MappingTable, op: Op, start: number, length: number, variant: Variant = 'centralized'): Piece[] =>
@@ -488,6 +489,12 @@ describe('stale and duplicated controller messages', () => {
     expect(h.step(msg({ type: 'refreshTable', epoch: -1, disk: D, generation: 2 }))).toEqual([ack(D, 3)]);
     expect(h.step(msg({ type: 'refreshTable', epoch: -1, disk: D, generation: 5 }))).toEqual([fetchTable(D, 3)]);
     expect(h.step(msg({ type: 'refreshTable', epoch: EPOCH, disk: 'e', generation: 0 }))).toEqual([fetchTable('e', -1)]);
+    // Without a copy the agent refuses tables below the generation asked for, and says so.
+    expect(h.step(msg({ type: 'refreshTable', epoch: -1, disk: 'e', generation: 6 }))).toEqual([fetchTable('e', -1, 5)]);
+    expect(h.step(msg({ type: 'refreshTable', epoch: -1, disk: 'e', generation: 4 }))).toEqual([fetchTable('e', -1, 5)]);
+    const late = h.step(replaceTable(refTable(5), 'e')); // a table sent before the refresh
+    expect(late.some((c) => c.type === 'send' && c.message.type === 'dropped' && c.message.generation === 5)).toBe(true);
+    expect(agentTable(h.state, 'e')).toBeUndefined();
   });
 });
 

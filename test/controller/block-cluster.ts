@@ -52,6 +52,8 @@ export class Cluster {
   readonly ios = new Map<number, number | string>();
   holdCopies = false;
   readonly heldCopies: Copy[] = [];
+  /** Rewrites what an agent sends before it leaves (an older agent that leaves out a field). */
+  outgoing: (m: AgentMessage) => AgentMessage = (m) => m;
   now = 0;
   private nextRequest = 1;
   private nextIo = 1;
@@ -77,6 +79,17 @@ export class Cluster {
     this.toAgents.length = 0;
     this.heldCopies.length = 0;
     this.step({ type: 'restored', state: encodeDurableState(this.store), now: this.now });
+  }
+
+  /** Agent `agent` restarts as life `epoch`: its copies and its host I/O are gone. */
+  restartAgent(agent: AgentId, epoch: number): void {
+    this.agents.set(agent, initialAgentState({ agent, epoch, variant: 'centralized', faultTimeout: 20, leaseDuration: LEASE }));
+  }
+
+  /** A message reaches the controller as if `agent` had sent it (late, or duplicated by the network). */
+  deliver(message: AgentMessage): void {
+    this.step({ type: 'message', message });
+    this.pump();
   }
 
   step(event: ControllerEvent): void {
@@ -114,7 +127,7 @@ export class Cluster {
     const [next, cmds] = agentStep(this.agents.get(agent)!, event);
     this.agents.set(agent, next);
     for (const c of cmds) {
-      if (c.type === 'send') this.toController.push(c.message);
+      if (c.type === 'send') this.toController.push(this.outgoing(c.message));
       else if (c.type === 'issueIo') {
         // Storage answers at once; a read keeps the value of its (one-block) piece.
         for (const p of c.pieces) {

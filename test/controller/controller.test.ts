@@ -791,6 +791,12 @@ describe('controller: stale and duplicate messages', () => {
     const h = boot(['a']);
     const stranger: AgentMessage = { type: 'tableAck', agent: 'zz', epoch: 1, disk: D, generation: 0 };
     expect(h.msg(stranger)).toEqual([{ type: 'refused', message: stranger, why: 'unknown agent zz' }]);
+    // A fault of an agent attached to nothing is failed: its host I/O must not wait for ever.
+    const lost = { ...h.fault('a', 'write', 0, 1), agent: 'zz' };
+    expect(h.msg(lost)).toEqual([
+      { type: 'send', to: 'zz', message: { type: 'failIo', epoch: 1, faultId: lost.faultId, reason: `agent zz does not map disk ${D}` } },
+      { type: 'refused', message: lost, why: 'unknown agent zz' },
+    ]);
     const f = h.fault('a', 'write', 0, 1, { disk: 'nope', segment: 0, generation: 0 });
     expect(h.msg(f)).toEqual([
       { type: 'send', to: 'a', message: { type: 'failIo', epoch: 1, faultId: f.faultId, reason: 'unknown disk nope' } },

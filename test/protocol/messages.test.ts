@@ -1,6 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
-import { readControllerMessage } from '../../src/protocol/messages.js';
+import { readControllerMessage, readDropMark } from '../../src/protocol/messages.js';
 
 describe('readControllerMessage', () => {
   it('keeps exactly the fields of the type, each read once', () => {
@@ -38,6 +38,31 @@ describe('readControllerMessage', () => {
     for (const raw of [null, 'retry', { type: 'nope' }, new Proxy({}, { get: () => { throw new Error('trap'); } })]) {
       const r = readControllerMessage(raw);
       expect(E.isLeft(r) && r.left[0]!.message.length > 0).toBe(true);
+    }
+  });
+});
+
+describe('readDropMark', () => {
+  const LIMIT = 2 ** 48;
+  it('absent (an older agent) or a safe integer from -1 with generation -1', () => {
+    expect(readDropMark({ generation: -1 }, LIMIT)).toEqual(E.right(undefined));
+    expect(readDropMark({ generation: 4 }, LIMIT)).toEqual(E.right(undefined));
+    expect(readDropMark({ generation: -1, dropMark: -1 }, LIMIT)).toEqual(E.right(-1));
+    expect(readDropMark({ generation: -1, dropMark: 7 }, LIMIT)).toEqual(E.right(7));
+  });
+
+  it('names the field and the value of anything else', () => {
+    for (const [m, value, words] of [
+      [{ generation: 3, dropMark: 7 }, 7, 'generation -1, not 3'],
+      [{ generation: -1, dropMark: -2 }, -2, 'from -1'],
+      [{ generation: -1, dropMark: 1.5 }, 1.5, 'safe integer'],
+      [{ generation: -1, dropMark: '7' }, '7', 'safe integer'],
+      [{ generation: -1, dropMark: LIMIT }, LIMIT, `below ${LIMIT}`],
+    ] as const) {
+      const read = readDropMark(m, LIMIT);
+      expect(E.isLeft(read) && [read.left.field, read.left.value]).toEqual(['dropMark', value]);
+      expect(E.isLeft(read) && read.left.message).toContain(words);
+      expect(E.isLeft(read) && read.left.message).toContain(`got ${JSON.stringify(value)}`);
     }
   });
 });

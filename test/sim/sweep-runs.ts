@@ -69,11 +69,13 @@ export const sweepShape = (seed: number): { config: SimConfig; workload: Workloa
 /**
  * What a sweep adds to the fixed list (none by default, so the list keeps its runs):
  * `variable` makes disk d0 variable (the same segment count, lengths drawn from the seed's own
- * second generator), `reshape` is the rate of splits and merges (half of it, resizes) on live disks.
+ * second generator), `reshape` is the rate of splits and merges (half of it, resizes) on live disks,
+ * `attach` the rate of attachments and of detachments of live disks (joins, and detach + restart).
  */
 export interface SweepOptions {
   readonly variable?: boolean;
   readonly reshape?: number;
+  readonly attach?: number;
 }
 
 /** Disk d0 as a variable disk: its segment count, lengths of 1 to 40 blocks from a generator of its own. */
@@ -89,11 +91,13 @@ export const sweepRun = (seed: number, deleteRate = 0, options: SweepOptions = {
   const { config: base, workload: shape } = sweepShape(seed);
   const config = options.variable === true ? variableD0(base) : base;
   const r = options.reshape ?? 0;
+  const attach = options.attach ?? 0;
   const rates = {
     ...shape.rates,
     ...(deleteRate > 0 ? { deleteDisk: deleteRate } : {}),
     ...(r > 0 ? { resize: r / 2, splitSegment: r, mergeSegments: r } : {}),
+    ...(attach > 0 ? { attachAgent: attach, detachAgent: attach } : {}),
   };
-  const workload = deleteRate > 0 || r > 0 ? { ...shape, rates } : shape;
+  const workload = deleteRate > 0 || r > 0 || attach > 0 ? { ...shape, rates } : shape;
   return { config, workload, result: createCluster(config).run(workload) };
 };

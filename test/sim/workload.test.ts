@@ -61,4 +61,41 @@ describe('WorkloadGenerator', () => {
       if (a.type === 'restartAgent' || a.type === 'cutAgent') expect(a.agent).toBeLessThan(3);
     }
   });
+
+  it('attachments: attaches an agent not attached, detaches one anchored elsewhere (never the last), and host I/O follows them', () => {
+    const config: SimConfig = { seed: 1, agents: 4, disks: [{ id: 'd', segmentBlocks: 8, segmentCount: 16 }, { id: 'e', segmentBlocks: 8, segmentCount: 4, agents: [0] }], luns: { 1: 512 } };
+    const attached = new Map<string, number[]>([['d', [0, 1, 2]], ['e', [0]]]);
+    const anchored = (agent: number, disk: string): boolean => [...attached].some(([other, agents]) => other !== disk && agents.includes(agent));
+    const generator = new WorkloadGenerator(config, { ios: 1, rates: { attachAgent: 1, detachAgent: 1 } }, createPrng(5), 4, (disk) => attached.get(disk)!, anchored);
+    const drawn: SimAction[] = [];
+    for (let i = 0; i < 200; i++) generator.drawActions((a) => drawn.push(a), () => i);
+    for (const a of drawn) {
+      if (a.type === 'attachAgent') expect(attached.get(a.disk)).not.toContain(a.agent);
+      else if (a.type === 'detachAgent') {
+        expect(attached.get(a.disk)!.length).toBeGreaterThan(1);
+        expect(anchored(a.agent, a.disk)).toBe(true);
+      } else throw new Error(`unexpected ${a.type}`);
+    }
+    expect(drawn.filter((a) => a.type === 'attachAgent').length).toBeGreaterThan(50);
+    expect(drawn.filter((a) => a.type === 'detachAgent').length).toBeGreaterThan(50);
+    for (const a of drawn) if (a.type === 'detachAgent') expect(a.agent).toBe(0); // the only agent attached to both
+    for (let i = 0; i < 50; i++) {
+      const io = generator.drawHostIo();
+      expect(attached.get(io.disk)).toContain(io.agent);
+    }
+  });
+
+  it('attachment rates 0 draw nothing and leave host I/O to the configured agents: runs replay as before', () => {
+    const config: SimConfig = { seed: 1, agents: 3, disks: [{ id: 'd', segmentBlocks: 8, segmentCount: 16 }], luns: { 1: 512 } };
+    const draw = (attachedTo?: (disk: string) => number[]) => {
+      const generator = new WorkloadGenerator(config, { ios: 1, rates: { snapshot: 0.5, attachAgent: 0, detachAgent: 0 } }, createPrng(7), 3, attachedTo);
+      const out: unknown[] = [];
+      for (let i = 0; i < 30; i++) {
+        generator.drawActions((a) => out.push(a), () => i);
+        out.push(generator.drawHostIo());
+      }
+      return out;
+    };
+    expect(draw(() => [2])).toEqual(draw());
+  });
 });
