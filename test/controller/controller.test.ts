@@ -1773,11 +1773,11 @@ describe('controller: zero jobs (whole-segment discard and write-zeroes)', () =>
     const where = h.committedEntry(3).location!;
     h.drive(h.admin({ type: 'markFailed', lun: where.lun, start: where.start, length: 1 }));
     const failures = [zeroSegment(h, 'a', 3), { ...zeroSegment(h, 'a', 0), disk: 'x' }, zeroSegment(h, 'a', COUNT), { ...zeroSegment(h, 'a', 0), agent: 'b' }].map((m) => {
-      if (m.agent === 'b') h.msg({ type: 'tableAck', agent: 'b', epoch: 1, disk: D, generation: -1 }); // b is unknown: refused
+      if (m.agent === 'b') h.msg({ type: 'tableAck', agent: 'b', epoch: 1, disk: D, generation: -1 }); // b is unknown: its I/O fails, the message is refused
       const out = h.drive(h.msg(m));
       return [...sendsOf(out).map((s) => (s.message.type === 'failIo' ? s.message.reason : s.message.type)), ...out.filter((c) => c.type === 'refused').map(() => 'refused')];
     });
-    expect(failures).toEqual([['error: segment 3 of disk d is marked failed'], ['unknown disk x'], [`segment ${COUNT} is not a segment of disk d (0..${COUNT - 1})`], ['refused']]);
+    expect(failures).toEqual([['error: segment 3 of disk d is marked failed'], ['unknown disk x'], [`segment ${COUNT} is not a segment of disk d (0..${COUNT - 1})`], ['agent b does not map disk d', 'refused']]);
   });
 });
 
