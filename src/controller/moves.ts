@@ -41,10 +41,15 @@ const runsOf = (b: Bitmap | undefined, blocks: number): { ends: number[]; bits: 
   const ends: number[] = [];
   const bits: boolean[] = [];
   if (b === undefined) return { ends: [blocks], bits: [false] };
-  forEachRunUnchecked(b, 0, blocks, (start, length, set) => {
+  forEachRunUnchecked(b, 0, Math.min(blocks, b.size), (start, length, set) => {
     ends.push(start + length);
     bits.push(set);
   });
+  // A bitmap shorter than the segment (only an inconsistent table has one): the rest reads as clear bits.
+  if (ends.length === 0 || ends[ends.length - 1]! < blocks) {
+    ends.push(blocks);
+    bits.push(false);
+  }
   return { ends, bits };
 };
 
@@ -60,10 +65,12 @@ export const movesBlocks = (before: MappingEntry, after: MappingEntry, blocks: n
   let i = 0;
   let j = 0;
   // Walk both run lists together: each step covers blocks where neither bit changes.
-  for (;;) {
+  for (let last = 0; ; ) {
     if (!sameSource(before, b.bits[i]!, after, a.bits[j]!)) return true;
     const end = Math.min(b.ends[i]!, a.ends[j]!);
     if (end >= bits) return false;
+    if (!(end > last)) return true; // no progress: a malformed bitmap; fencing is always safe
+    last = end;
     if (b.ends[i] === end) i++;
     if (a.ends[j] === end) j++;
   }

@@ -92,4 +92,14 @@ describe('movesBlocks', () => {
     expect(movesBlocks({ ...withAlt, alternate: { lun: 2, start: 8, blocks: full.right } }, promoted, 8)).toBe(false);
     expect(movesBlocks({ ...primary, invalid: true }, withAlt, 8)).toBe(false);
   });
+
+  it('ends, and answers as if the missing bits were clear, when a bitmap is shorter or longer than the segment (only an inconsistent table has one)', () => {
+    const primary: MappingEntry = { location: { lun: 1, start: 0 }, invalid: false, noWrite: true, zero: false, error: false, alternate: null };
+    const short = { ...primary, alternate: { lun: 2, start: 8, blocks: unwrap(B.full(4)) } };
+    const long = { ...primary, alternate: { lun: 2, start: 8, blocks: unwrap(B.full(12)) } };
+    expect(movesBlocks(short, short, 8)).toBe(false);
+    expect(movesBlocks(short, { ...short, alternate: { lun: 2, start: 8, blocks: unwrap(B.full(8)) } }, 8)).toBe(true);
+    expect(movesBlocks(long, long, 8)).toBe(false);
+    expect(movesBlocks(short, long, 8)).toBe(true);
+  });
 });
