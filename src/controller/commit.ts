@@ -8,7 +8,7 @@
  */
 import { segmentLengthAt } from '../table/segments.js';
 import * as E from 'fp-ts/lib/Either.js';
-import type { DiskId, EntryChange } from '../protocol/messages.js';
+import type { AgentId, DiskId, EntryChange } from '../protocol/messages.js';
 import { PersistentMap } from '../protocol/persistent-map.js';
 import { encodeEntry, encodeTable } from '../table/codec.js';
 import { entriesEqual, type MappingEntry } from '../table/entry.js';
@@ -18,7 +18,7 @@ import { hooksFor } from './jobs/hooks.js';
 import { movesBlocks } from './moves.js';
 import { releaseOrQuarantine } from './leases.js';
 import * as R from './refcounts.js';
-import { required } from './sync.js';
+import { catchUp, peekCopy, recheckDisk, required } from './sync.js';
 import { setEntriesLater, workingEntry, workingGeneration, workingShape } from './pending-entries.js';
 import type { ControllerCommand, PersistRecord } from './types.js';
 import type { JobDraft, Working } from './working.js';
@@ -276,6 +276,7 @@ export const onPersisted = (s: Working, out: ControllerCommand[], persistId: num
     for (let i = 0; i <= dropped && i < history.length; i++) changedAt = changedAt.delete(history[i]!.generation);
     d.changedAt = changedAt;
   }
+  const attached = durablyAttached(s, p.records);
   for (const id of s.jobs.candidates('committing')) {
     const scanned = s.jobs.scanned(id)!;
     if (scanned.phase.kind !== 'committing' || scanned.phase.batch > s.durableBatch) continue;
@@ -283,7 +284,45 @@ export const onPersisted = (s: Working, out: ControllerCommand[], persistId: num
     addStep(job, 570);
     hooksFor(s, job).committed(s, out, job);
   }
+  answerAttached(s, out, attached);
   flush(s, out);
+};
+
+/**
+ * The agents whose attaching record is now durable, by disk: they leave the disk's
+ * `attachPending` (they may be given its table from now on; docs/design.md#ordering-rules).
+ */
+const durablyAttached = (s: Working, records: ReadonlyArray<PersistRecord>): Map<DiskId, AgentId[]> => {
+  const attached = new Map<DiskId, AgentId[]>();
+  for (const r of records) {
+    if (r.type !== 'attachments') continue;
+    const pending = s.disks.peek(r.disk)?.attachPending;
+    if (pending === undefined) continue;
+    const now = pending.filter((a) => r.agents.includes(a));
+    if (now.length === 0) continue;
+    const left = pending.filter((a) => !r.agents.includes(a));
+    s.disks.get(r.disk)!.attachPending = left.length > 0 ? left : undefined;
+    attached.set(r.disk, now);
+  }
+  return attached;
+};
+
+/**
+ * What the newly durable agents asked for while their record was not durable: a fetch or a
+ * no-table fault (a job syncing on the disk waits for them), or a copy they hold lagging behind.
+ */
+const answerAttached = (s: Working, out: ControllerCommand[], attached: ReadonlyMap<DiskId, ReadonlyArray<AgentId>>): void => {
+  for (const [disk, agents] of attached) {
+    const d = s.disks.peek(disk);
+    if (d === undefined || d.deleted === true) continue;
+    for (const a of agents) {
+      const v = s.agents.peek(a);
+      const c = peekCopy(s, a, disk);
+      if (v === undefined || v.epoch < 0 || c === undefined || !d.agents.includes(a)) continue;
+      if (!c.mayHold || c.acked < d.committed.generation) catchUp(s, out, a, disk, null);
+    }
+    recheckDisk(s, out, disk);
+  }
 };
 
 /** The persist command in flight failed: the next tick after `retryInterval` tries again. */

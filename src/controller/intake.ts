@@ -12,7 +12,7 @@ import { newId, send, type DiskView } from './basics.js';
 import { adoptLife, onRenewLease, refusedAsEvicted } from './leases.js';
 import { GENERATION_LIMIT, persistAttachments, raiseGeneration } from './commit.js';
 import { acquire, pokeJob, startJob } from './locks.js';
-import { deltaMessage, ensureAgent, ensureCopy, forgetDropping, joinHeld, noteNoCopy, onAck, recheckDisk, replaceMessage } from './sync.js';
+import { attachPending, deltaMessage, ensureAgent, ensureCopy, forgetDropping, joinHeld, noteNoCopy, onAck, recheckDisk, replaceMessage } from './sync.js';
 import { describeValue } from './admin-validation.js';
 import { rekeyStale, rekeyStaleZero } from './jobs/reshape.js';
 import type { ControllerCommand, CopyView, Job } from './types.js';
@@ -265,6 +265,16 @@ const onFetchTable = (s: Working, out: ControllerCommand[], m: Extract<AgentMess
   // while a holder lags behind an unfenced change (joinHeld, sync.ts), and is sent the table when
   // that lifts.
   if (m.generation < 0) noteNoCopy(s, out, m.agent, m.disk, m.dropMark);
+  // Attached in memory only: answered once the record that attaches it is durable (`onPersisted`,
+  // commit.ts). A copy it says it holds (attached again before dropping) is waited for meanwhile.
+  if (attachPending(d, m.agent)) {
+    const held = ensureCopy(s, m.agent, m.disk, m.generation >= 0);
+    if (m.generation >= 0 && !held.mayHold) {
+      held.mayHold = true;
+      recheckDisk(s, out, m.disk);
+    }
+    return;
+  }
   if (m.generation < 0 && joinHeld(s, m.disk, m.agent)) return void ensureCopy(s, m.agent, m.disk, false);
   const c = ensureCopy(s, m.agent, m.disk, true);
   c.mayHold = true;

@@ -155,6 +155,13 @@ export interface DiskState {
    * (a plain detach), so that a restarted controller still waits for them and tells them again.
    */
   readonly dropping: ReadonlyArray<AgentId>;
+  /**
+   * Agents attached in memory whose `attachments` record is not durable yet (absent: none). They
+   * get no table of the disk until it is: a controller restarting before then does not list them,
+   * and would not track their copy (docs/design.md#ordering-rules). Cleared for the agents a
+   * durable record lists (`onPersisted`, commit.ts), which then answers what they asked.
+   */
+  readonly attachPending?: ReadonlyArray<AgentId>;
   /** The list of attached agents changed and must be persisted with the next batch. */
   readonly attachmentsDirty: boolean;
   /**

@@ -43,7 +43,7 @@ export const ensureCopy = (s: Working, agent: AgentId, disk: DiskId, mayHold: bo
 };
 
 /** Reads an agent's view of its copy of `disk` without copying anything. */
-const peekCopy = (s: Working, agent: AgentId, disk: DiskId): CopyView | undefined => {
+export const peekCopy = (s: Working, agent: AgentId, disk: DiskId): CopyView | undefined => {
   const v = s.agents.peek(agent);
   if (v === undefined) return undefined;
   return v.copies instanceof CowRecords ? v.copies.peek(disk) : v.copies.get(disk);
@@ -292,6 +292,9 @@ export const catchUp = (s: Working, out: ControllerCommand[], agent: AgentId, di
   // after the drop, a copy nobody tracks (docs/design.md#ordering-rules). It is waited for
   // until its `dropped` comes (convergeCopies re-sends the dropTable).
   if (!d.agents.includes(agent)) return null;
+  // Nor before the record that attaches it is durable: a controller restarting before then would
+  // not list it, nor track its copy. `onPersisted` (commit.ts) catches it up once it is.
+  if (attachPending(d, agent)) return null;
   const c = ensureCopy(s, agent, disk, false);
   // A delta sent less than a retry interval ago is most likely on its way, and messages mostly
   // arrive in order: the next delta starts where that one ends, rather than at the acknowledged
@@ -324,6 +327,9 @@ export const catchUp = (s: Working, out: ControllerCommand[], agent: AgentId, di
   }
   return chosen;
 };
+
+/** True when `agent` is attached to `d` in memory only: its `attachments` record is not durable yet. */
+export const attachPending = (d: { readonly attachPending?: ReadonlyArray<AgentId> }, agent: AgentId): boolean => d.attachPending !== undefined && d.attachPending.includes(agent);
 
 /** True when the table of `generation` is still in history, with the committed table's segment bounds (a delta from it is possible). */
 const inHistory = (d: DiskView, generation: number): boolean => {

@@ -52,6 +52,9 @@ export class Cluster {
   readonly ios = new Map<number, number | string>();
   holdCopies = false;
   readonly heldCopies: Copy[] = [];
+  /** Persist commands are held (not yet durable) while set; a restart loses them. */
+  holdPersists = false;
+  readonly heldPersists: Extract<ControllerCommand, { type: 'persist' }>[] = [];
   /** Rewrites what an agent sends before it leaves (an older agent that leaves out a field). */
   outgoing: (m: AgentMessage) => AgentMessage = (m) => m;
   now = 0;
@@ -78,6 +81,8 @@ export class Cluster {
     this.controller = initialControllerState(this.allocator, this.options);
     this.toAgents.length = 0;
     this.heldCopies.length = 0;
+    this.heldPersists.length = 0; // never durable
+    this.holdPersists = false;
     this.step({ type: 'restored', state: encodeDurableState(this.store), now: this.now });
   }
 
@@ -99,6 +104,7 @@ export class Cluster {
       this.log.push(c);
       if (c.type === 'send') this.toAgents.push({ to: c.to, message: c.message });
       else if (c.type === 'adminDone') this.answers.set(c.requestId, c.result.ok);
+      else if (c.type === 'persist' && this.holdPersists) this.heldPersists.push(c);
       else if (c.type === 'persist') {
         for (const r of c.records) this.store = right(applyPersistRecord(this.store, r));
         this.step({ type: 'persisted', persistId: c.persistId });
@@ -108,6 +114,16 @@ export class Cluster {
         else this.copy(c);
       }
     }
+  }
+
+  /** Makes every persist held so far durable, in order, and answers it (later ones land at once). */
+  releasePersists(): void {
+    this.holdPersists = false;
+    for (const c of this.heldPersists.splice(0)) {
+      for (const r of c.records) this.store = right(applyPersistRecord(this.store, r));
+      this.step({ type: 'persisted', persistId: c.persistId });
+    }
+    this.pump();
   }
 
   /** Carries out a copy or zero-fill and answers it. */

@@ -66,6 +66,8 @@ const attachAgent: Handler<'attachAgent'> = (s, out, event) => {
   if (!validName(event.agent)) return refuse(out, event, `agent must be a non-empty string, got ${JSON.stringify(event.agent)}`);
   if (d.agents.includes(event.agent)) return adminDone(out, event.requestId, { ok: true });
   d.agents = [...d.agents, event.agent];
+  // No table until the record that lists it is durable (sync.ts catchUp, intake.ts onFetchTable).
+  if (!(d.attachPending ?? []).includes(event.agent)) d.attachPending = [...(d.attachPending ?? []), event.agent];
   d.dropping = d.dropping.filter((a) => a !== event.agent);
   ensureCopy(s, event.agent, event.disk, false);
   d.attachmentsDirty = true;
