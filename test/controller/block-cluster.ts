@@ -13,6 +13,7 @@ import { controllerStep, initialControllerState } from '../../src/controller/con
 import { applyPersistRecord, EMPTY_DURABLE_STATE, encodeDurableState, type DurableState } from '../../src/controller/persist-record.js';
 import type { AdminEvent, ControllerCommand, ControllerEvent, ControllerOptions, ControllerState } from '../../src/controller/types.js';
 import type { AgentId, AgentMessage, ControllerMessage } from '../../src/protocol/messages.js';
+import { entryAt } from '../../src/table/table.js';
 
 const right = <T>(e: E.Either<unknown, T>): T => {
   if (E.isLeft(e)) throw new Error(`expected Right, got ${JSON.stringify(e.left)}`);
@@ -221,3 +222,25 @@ export class Cluster {
     this.pump();
   }
 }
+
+/**
+ * `h` holds disk `D` (segment 0 on LUN 1, block 1 written 5) and is cut off while a migration of
+ * segment 0 to LUN 2 commits without a fence (it is the only holder). The caller goes on from there.
+ */
+export const migrateWhileHolderCut = (c: Cluster): void => {
+  c.admin({ type: 'createDisk', disk: D, segmentBlocks: 4, segmentCount: 4 } as AdminEvent);
+  c.admin({ type: 'attachAgent', disk: D, agent: 'h' } as AdminEvent);
+  c.advance(50);
+  c.read('h', 1);
+  c.write('h', 1, 5);
+  c.advance(100);
+  expect(entryAt(c.controller.disks.get(D)!.committed, 0).location?.lun).toBe(1);
+  c.holdCopies = true;
+  c.admin({ type: 'migrate', disk: D, lun: 2, segments: [0] } as unknown as AdminEvent);
+  c.advance(50);
+  expect(c.heldCopies.length).toBeGreaterThan(0); // the copy to LUN 2 is under way
+  c.cut.add('h');
+  c.releaseCopies();
+  c.advance(20);
+  expect(entryAt(c.controller.disks.get(D)!.committed, 0).location?.lun).toBe(2); // committed, not fenced
+};

@@ -25,7 +25,7 @@ import { controllerStep } from '../../src/controller/controller.js';
 import type { AdminEvent } from '../../src/controller/types.js';
 import type { AgentMessage } from '../../src/protocol/messages.js';
 import { entryAt } from '../../src/table/table.js';
-import { Cluster, D } from './block-cluster.js';
+import { Cluster, D, migrateWhileHolderCut } from './block-cluster.js';
 
 /** Whether a write `w` of `value` completed before a read `r` that found something else. */
 const staleRead = (c: Cluster, w: number, r: number, value: number): boolean => c.ios.get(w) === 'done' && typeof c.ios.get(r) === 'number' && c.ios.get(r) !== value;
@@ -44,21 +44,7 @@ const older = (m: AgentMessage): AgentMessage => {
  */
 const restartWhileHolderLags = (): Cluster => {
   const c = new Cluster(['h', 'n']);
-  c.admin({ type: 'createDisk', disk: D, segmentBlocks: 4, segmentCount: 4 } as AdminEvent);
-  c.admin({ type: 'attachAgent', disk: D, agent: 'h' } as AdminEvent);
-  c.advance(50);
-  c.read('h', 1);
-  c.write('h', 1, 5);
-  c.advance(100);
-  expect(entryAt(c.controller.disks.get(D)!.committed, 0).location?.lun).toBe(1);
-  c.holdCopies = true;
-  c.admin({ type: 'migrate', disk: D, lun: 2, segments: [0] } as unknown as AdminEvent);
-  c.advance(50);
-  expect(c.heldCopies.length).toBeGreaterThan(0); // the copy to LUN 2 is under way
-  c.cut.add('h');
-  c.releaseCopies();
-  c.advance(20);
-  expect(entryAt(c.controller.disks.get(D)!.committed, 0).location?.lun).toBe(2); // committed, not fenced
+  migrateWhileHolderCut(c);
   c.admin({ type: 'attachAgent', disk: D, agent: 'n' } as AdminEvent);
   c.advance(50);
   expect(agentTable(c.agents.get('n')!, D)).toBeUndefined(); // the join waits for h
