@@ -23,7 +23,7 @@ export type { Bitmap, BitRun } from './bitmap/bitmap.js';
 // Mapping tables
 export type { Alternate, EntrySpec, Location, LunSizes, MappingEntry } from './table/entry.js';
 export { entriesEqual, MAX_LUN } from './table/entry.js';
-export type { Chunk, EntryUpdate, FlatAlternates, FreezeOptions, MappingTable, TableOptions, TableSpec, UpdateOptions } from './table/table.js';
+export type { Chunk, EntryUpdate, FlatAlternates, FreezeOptions, MappingTable, SegmentDirectory, TableOptions, TableSpec, UpdateOptions } from './table/table.js';
 export {
   CHUNK_SIZE,
   createTable,

@@ -48,6 +48,7 @@ export {
   TWO_POW_32,
 } from './layout.js';
 export type { Chunk, FlatAlternates, MappingTable } from './layout.js';
+export type { SegmentDirectory } from './segment-directory.js';
 export { assembleTable, isTable } from './table-value.js';
 export { createTable, MAX_SEGMENT_COUNT } from './create.js';
 export type { TableOptions, TableSpec } from './create.js';
